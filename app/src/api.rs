@@ -1,0 +1,212 @@
+//! The portal's server functions. Each is a public HTTP endpoint: it checks the caller first
+//! (`caller()` / `admin()`), then calls the shared services in `licensing`. Their URLs are stable:
+//! `POST /rpc/<function name>`.
+
+use crate::error::PortalError;
+use leptos::prelude::*;
+use protocol::account::{
+    AdminOverview, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
+};
+
+#[cfg(feature = "ssr")]
+use crate::ssr::{admin, caller, services};
+
+/// Where a user lands after signing in.
+pub fn home_of(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "/admin",
+        Role::Client => "/client",
+    }
+}
+
+/// The signed-in user, or `None`.
+#[server(prefix = "/rpc", endpoint = "get_current_user")]
+pub async fn get_current_user() -> Result<Option<CurrentUser>, PortalError> {
+    let services = services()?;
+    match crate::ssr::session_token() {
+        Some(token) => Ok(services.session_user(&token).await?),
+        None => Ok(None),
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "sign_in")]
+pub async fn sign_in(email: String, password: String) -> Result<(), PortalError> {
+    let services = services()?;
+    let previous = crate::ssr::session_token();
+    let signed = services
+        .sign_in(
+            &email,
+            &password,
+            &crate::ssr::client_address(),
+            previous.as_deref(),
+        )
+        .await?;
+    crate::ssr::set_session_cookie(&signed.token);
+    leptos_axum::redirect(home_of(signed.user.role));
+    Ok(())
+}
+
+#[server(prefix = "/rpc", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), PortalError> {
+    let services = services()?;
+    if let Some(token) = crate::ssr::session_token() {
+        services.sign_out(&token).await?;
+    }
+    crate::ssr::clear_session_cookie();
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Whether a first-administrator setup link can still be used.
+#[server(prefix = "/rpc", endpoint = "setup_link_usable")]
+pub async fn setup_link_usable(token: String) -> Result<bool, PortalError> {
+    Ok(services()?.setup_token_usable(&token).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "complete_setup")]
+pub async fn complete_setup(
+    token: String,
+    name: String,
+    email: String,
+    password: String,
+    password_confirm: String,
+) -> Result<(), PortalError> {
+    let services = services()?;
+    if password != password_confirm {
+        return Err(mismatch());
+    }
+    let signed = services
+        .complete_setup(
+            &token,
+            &name,
+            &email,
+            &password,
+            &crate::ssr::client_address(),
+        )
+        .await?;
+    crate::ssr::set_session_cookie(&signed.token);
+    leptos_axum::redirect("/admin");
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+fn mismatch() -> PortalError {
+    PortalError::Invalid {
+        field: "password_confirm".into(),
+        message: "The two passwords do not match.".into(),
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "change_password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    new_password_confirm: String,
+) -> Result<(), PortalError> {
+    let (services, user) = caller().await?;
+    if new_password != new_password_confirm {
+        return Err(mismatch());
+    }
+    let token = crate::ssr::session_token().unwrap_or_default();
+    services
+        .change_own_password(&user, &current_password, &new_password, &token)
+        .await?;
+    Ok(())
+}
+
+#[server(prefix = "/rpc", endpoint = "get_admin_overview")]
+pub async fn get_admin_overview() -> Result<AdminOverview, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.admin_overview(&user).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "list_clients")]
+pub async fn list_clients() -> Result<Vec<ClientSummary>, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.list_clients(&user).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "list_admins")]
+pub async fn list_admins() -> Result<Vec<UserSummary>, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.list_admins(&user).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "create_client")]
+pub async fn create_client(
+    name: String,
+    contact_email: String,
+    notes: String,
+) -> Result<ClientSummary, PortalError> {
+    let (services, user) = admin().await?;
+    let input = licensing::accounts::ClientInput::parse(&name, &contact_email, &notes)?;
+    let client = services.create_client(&user, input).await?;
+    leptos_axum::redirect(&format!("/admin/clients/{}", client.id));
+    Ok(client)
+}
+
+#[server(prefix = "/rpc", endpoint = "update_client")]
+pub async fn update_client(
+    id: i64,
+    name: String,
+    contact_email: String,
+    notes: String,
+) -> Result<ClientSummary, PortalError> {
+    let (services, user) = admin().await?;
+    let input = licensing::accounts::ClientInput::parse(&name, &contact_email, &notes)?;
+    Ok(services.update_client(&user, id, input).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_client")]
+pub async fn delete_client(id: i64) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    services.delete_client(&user, id).await?;
+    leptos_axum::redirect("/admin/clients");
+    Ok(())
+}
+
+/// A client with its users: any client for an administrator, only its own for a client user.
+#[server(prefix = "/rpc", endpoint = "get_client_detail")]
+pub async fn get_client_detail(id: i64) -> Result<ClientDetail, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.client_detail(&user, id).await?)
+}
+
+/// The signed-in client user's own organisation.
+#[server(prefix = "/rpc", endpoint = "my_client")]
+pub async fn my_client() -> Result<ClientDetail, PortalError> {
+    let (services, user) = caller().await?;
+    let client_id = user
+        .client
+        .as_ref()
+        .map(|c| c.id)
+        .ok_or(PortalError::NotAllowed)?;
+    Ok(services.client_detail(&user, client_id).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "create_client_user")]
+pub async fn create_client_user(
+    client_id: i64,
+    name: String,
+    email: String,
+    password: String,
+) -> Result<UserSummary, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services
+        .create_client_user(&user, client_id, &name, &email, &password)
+        .await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "reset_user_password")]
+pub async fn reset_user_password(user_id: i64, password: String) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services
+        .reset_user_password(&user, user_id, &password)
+        .await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_client_user")]
+pub async fn delete_client_user(user_id: i64) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.delete_client_user(&user, user_id).await?)
+}

@@ -1,0 +1,300 @@
+//! Small pieces the pages share: the top bar, form fields, error and notice boxes, local times,
+//! and the sort/search helpers every table uses.
+
+use crate::api::home_of;
+use crate::error::PortalError;
+use crate::Auth;
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_router::components::A;
+use protocol::account::Role;
+use std::cmp::Ordering;
+
+#[component]
+pub fn TopBar() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"Licentia"</a>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match auth.user.await {
+                        Ok(Some(user)) => {
+                            let links = match user.role {
+                                Role::Admin => view! {
+                                    <A href="/admin" exact=true>"Overview"</A>
+                                    <A href="/admin/clients">"Clients"</A>
+                                    <A href="/admin/account">"My account"</A>
+                                }
+                                    .into_any(),
+                                Role::Client => view! {
+                                    <A href="/client" exact=true>"My organisation"</A>
+                                    <A href="/client/account">"My account"</A>
+                                }
+                                    .into_any(),
+                            };
+                            let who = match &user.client {
+                                Some(c) => format!("{} · {}", user.name, c.name),
+                                None => format!("{} · Administrator", user.name),
+                            };
+                            view! {
+                                <nav aria-label="Main">{links}</nav>
+                                <div class="who">
+                                    <span class="who-name" data-testid="signed-in-as">{who}</span>
+                                    <ActionForm action=auth.sign_out>
+                                        <button type="submit" class="link">"Sign out"</button>
+                                    </ActionForm>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                        _ => ().into_any(),
+                    }
+                })}
+            </Transition>
+        </header>
+    }
+}
+
+/// A labelled input. `id` must be unique on the page; it defaults to the field name.
+#[component]
+pub fn Field(
+    label: &'static str,
+    name: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] id: Option<String>,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(default = true)] required: bool,
+    #[prop(optional)] minlength: Option<usize>,
+    #[prop(optional)] maxlength: Option<usize>,
+    #[prop(optional, into)] value: Option<String>,
+    #[prop(optional)] hint: Option<&'static str>,
+) -> impl IntoView {
+    let id = id.unwrap_or_else(|| format!("field-{name}"));
+    let hint_id = format!("{id}-hint");
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                name=name
+                type=kind
+                autocomplete=autocomplete
+                required=required
+                minlength=minlength.map(|n| n.to_string())
+                maxlength=maxlength.map(|n| n.to_string())
+                value=value
+                aria-describedby=hint.map(|_| hint_id.clone())
+            />
+            {hint.map(|h| view! { <small id=hint_id.clone() class="hint">{h}</small> })}
+        </div>
+    }
+}
+
+/// A multi-line text input.
+#[component]
+pub fn TextArea(
+    label: &'static str,
+    name: &'static str,
+    #[prop(optional)] id: Option<String>,
+    #[prop(optional)] maxlength: Option<usize>,
+    #[prop(optional, into)] value: Option<String>,
+) -> impl IntoView {
+    let id = id.unwrap_or_else(|| format!("field-{name}"));
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <textarea id=id name=name rows="3" maxlength=maxlength.map(|n| n.to_string())>
+                {value.unwrap_or_default()}
+            </textarea>
+        </div>
+    }
+}
+
+/// The error of the last run of an action, announced to screen readers.
+#[component]
+pub fn ActionError<S>(action: ServerAction<S>) -> impl IntoView
+where
+    S: ServerFn<Error = PortalError> + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    move || {
+        action.value().with(|v| match v {
+            Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }),
+            _ => None,
+        })
+    }
+}
+
+/// A message shown once an action succeeded.
+#[component]
+pub fn ActionDone<S>(action: ServerAction<S>, message: &'static str) -> impl IntoView
+where
+    S: ServerFn<Error = PortalError> + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    move || {
+        action.value().with(|v| match v {
+            Some(Ok(_)) => Some(view! { <p class="notice" role="status">{message}</p> }),
+            _ => None,
+        })
+    }
+}
+
+/// A failed page load, in words.
+#[component]
+pub fn LoadError(error: PortalError) -> impl IntoView {
+    view! {
+        <div class="error-panel" role="alert">
+            <p>{error.to_string()}</p>
+        </div>
+    }
+}
+
+/// A moment in time: UTC in the server's HTML, the viewer's local time once the page is live.
+#[component]
+pub fn LocalTime(unix_secs: i64) -> impl IntoView {
+    let node = NodeRef::<leptos::html::Time>::new();
+    Effect::new(move |_| {
+        if let Some(el) = node.get() {
+            el.set_text_content(Some(&local_time_text(unix_secs)));
+        }
+    });
+    view! {
+        <time node_ref=node datetime=protocol::time::format_rfc3339(unix_secs)>
+            {protocol::time::format_utc(unix_secs)}
+        </time>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn local_time_text(unix_secs: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(unix_secs as f64 * 1000.0));
+    String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn local_time_text(unix_secs: i64) -> String {
+    protocol::time::format_utc(unix_secs)
+}
+
+/// Asks the person to confirm a destructive action; `true` when they agree.
+pub fn confirm(message: &str) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        window().confirm_with_message(message).unwrap_or(false)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = message;
+        true
+    }
+}
+
+/// Which column a table is sorted on, and in which direction.
+#[derive(Clone, Copy)]
+pub struct Sort {
+    pub key: RwSignal<&'static str>,
+    pub ascending: RwSignal<bool>,
+}
+
+impl Sort {
+    pub fn new(key: &'static str) -> Self {
+        Self {
+            key: RwSignal::new(key),
+            ascending: RwSignal::new(true),
+        }
+    }
+
+    /// Orders `rows` by the comparison `by` gives for the current key.
+    pub fn apply<T>(&self, rows: &mut [T], by: impl Fn(&'static str, &T, &T) -> Ordering) {
+        let key = self.key.get();
+        let ascending = self.ascending.get();
+        rows.sort_by(|a, b| {
+            let o = by(key, a, b);
+            if ascending {
+                o
+            } else {
+                o.reverse()
+            }
+        });
+    }
+}
+
+/// A column header that sorts the table on click (again to reverse).
+#[component]
+pub fn SortHeader(sort: Sort, key: &'static str, label: &'static str) -> impl IntoView {
+    let state = move || {
+        if sort.key.get() != key {
+            "none"
+        } else if sort.ascending.get() {
+            "ascending"
+        } else {
+            "descending"
+        }
+    };
+    let arrow = move || match state() {
+        "ascending" => " ▲",
+        "descending" => " ▼",
+        _ => "",
+    };
+    view! {
+        <th scope="col" aria-sort=state>
+            <button
+                type="button"
+                class="sort"
+                on:click=move |_| {
+                    if sort.key.get_untracked() == key {
+                        sort.ascending.update(|a| *a = !*a);
+                    } else {
+                        sort.key.set(key);
+                        sort.ascending.set(true);
+                    }
+                }
+            >
+                {label}
+                <span aria-hidden="true">{arrow}</span>
+            </button>
+        </th>
+    }
+}
+
+/// A search box whose text filters a table as one types.
+#[component]
+pub fn SearchBox(query: RwSignal<String>, label: &'static str) -> impl IntoView {
+    view! {
+        <div class="search">
+            <label for="table-search" class="visually-hidden">{label}</label>
+            <input
+                id="table-search"
+                type="search"
+                placeholder=label
+                prop:value=move || query.get()
+                on:input=move |ev| query.set(event_target_value(&ev))
+            />
+        </div>
+    }
+}
+
+/// Whether any of `fields` contains the (already lower-cased) `needle`.
+pub fn matches(needle: &str, fields: &[&str]) -> bool {
+    needle.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(needle))
+}
+
+/// A link to the signed-in user's own area.
+#[component]
+pub fn HomeLink() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let href = match auth.user.await {
+                    Ok(Some(u)) => home_of(u.role),
+                    _ => "/login",
+                };
+                view! { <a href=href>"Go to your start page"</a> }
+            })}
+        </Transition>
+    }
+}

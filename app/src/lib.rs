@@ -1,0 +1,108 @@
+//! The Licentia portal: the page shell, routes, the signed-in user's context, and the pages.
+//! Server-rendered by the `server` crate (feature `ssr`) and hydrated in the browser by `frontend`
+//! (feature `hydrate`).
+
+pub mod api;
+mod components;
+pub mod error;
+mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use api::{CompleteSetup, SignIn, SignOut};
+use error::PortalError;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+use protocol::account::CurrentUser;
+
+/// The name of the generated JavaScript, WebAssembly and CSS files under `/pkg`.
+pub const OUTPUT_NAME: &str = "licentia";
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.ico"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// Who is signed in, and the actions that change it. Provided once, at the top of the app.
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub user: Resource<Result<Option<CurrentUser>, PortalError>>,
+    pub sign_in: ServerAction<SignIn>,
+    pub sign_out: ServerAction<SignOut>,
+    pub setup: ServerAction<CompleteSetup>,
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let sign_in = ServerAction::<SignIn>::new();
+    let sign_out = ServerAction::<SignOut>::new();
+    let setup = ServerAction::<CompleteSetup>::new();
+    // Blocking: pages are rendered knowing who asks, so redirects and status codes are right.
+    let user = Resource::new_blocking(
+        move || {
+            (
+                sign_in.version().get(),
+                sign_out.version().get(),
+                setup.version().get(),
+            )
+        },
+        |_| api::get_current_user(),
+    );
+    provide_context(Auth {
+        user,
+        sign_in,
+        sign_out,
+        setup,
+    });
+
+    // Lets people and browser tests know the page is interactive.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="licentia" href=format!("/pkg/{OUTPUT_NAME}.css")/>
+        <Title text="Licentia"/>
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <components::TopBar/>
+            <main id="main" tabindex="-1">
+                <Routes fallback=|| view! { <pages::errors::NotFound/> }>
+                    <Route path=path!("/") view=pages::Home/>
+                    <Route path=path!("/login") view=pages::auth::SignInPage/>
+                    <Route path=path!("/setup/:token") view=pages::auth::SetupPage/>
+                    <ParentRoute path=path!("/admin") view=pages::admin::AdminArea>
+                        <Route path=path!("") view=pages::admin::Overview/>
+                        <Route path=path!("clients") view=pages::admin::ClientsPage/>
+                        <Route path=path!("clients/:id") view=pages::admin::ClientPage/>
+                        <Route path=path!("account") view=pages::account::AccountPage/>
+                    </ParentRoute>
+                    <ParentRoute path=path!("/client") view=pages::client::ClientArea>
+                        <Route path=path!("") view=pages::client::Organisation/>
+                        <Route path=path!("account") view=pages::account::AccountPage/>
+                    </ParentRoute>
+                </Routes>
+            </main>
+        </Router>
+    }
+}

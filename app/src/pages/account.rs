@@ -1,0 +1,50 @@
+//! "My account": who you are signed in as, and changing your own password.
+
+use crate::api::ChangePassword;
+use crate::components::{ActionDone, ActionError, Field};
+use crate::Auth;
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use protocol::input::Password;
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let change = ServerAction::<ChangePassword>::new();
+    let pending = change.pending();
+    view! {
+        <Title text="My account · Licentia"/>
+        <h1>"My account"</h1>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                auth.user.await.ok().flatten().map(|u| view! {
+                    <dl class="facts">
+                        <dt>"Name"</dt><dd>{u.name}</dd>
+                        <dt>"E-mail address"</dt><dd>{u.email}</dd>
+                        {u.client.map(|c| view! { <dt>"Organisation"</dt><dd>{c.name}</dd> })}
+                    </dl>
+                })
+            })}
+        </Suspense>
+        <section class="card">
+            <h2>"Change password"</h2>
+            <ActionForm action=change>
+                <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" maxlength=Password::MAX_LEN/>
+                <Field
+                    label="New password"
+                    name="new_password"
+                    kind="password"
+                    autocomplete="new-password"
+                    minlength=Password::MIN_LEN
+                    maxlength=Password::MAX_LEN
+                    hint="At least 12 characters. Your other sessions will be signed out."
+                />
+                <Field label="Repeat the new password" name="new_password_confirm" kind="password" autocomplete="new-password" minlength=Password::MIN_LEN maxlength=Password::MAX_LEN/>
+                <ActionError action=change/>
+                <ActionDone action=change message="Your password was changed."/>
+                <button type="submit" class="primary" disabled=pending>"Change password"</button>
+            </ActionForm>
+        </section>
+    }
+}

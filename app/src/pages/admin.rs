@@ -1,0 +1,404 @@
+//! The administrator area: overview, clients and their portal users.
+
+use crate::api::{
+    CreateClient, CreateClientUser, DeleteClient, DeleteClientUser, ResetUserPassword, UpdateClient,
+};
+use crate::components::{
+    confirm, matches, ActionDone, ActionError, Field, LoadError, LocalTime, SearchBox, Sort,
+    SortHeader, TextArea,
+};
+use crate::pages::errors::NotAllowed;
+use crate::Auth;
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Outlet, Redirect};
+use leptos_router::hooks::use_params_map;
+use protocol::account::{ClientSummary, Role, UserSummary};
+use protocol::input::{ClientName, Email, Password, PersonName};
+
+/// Renders the nested page only for a signed-in user of `role`; others are sent to sign in or
+/// told they are not allowed.
+#[component]
+pub fn RoleGate(role: Role) -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match auth.user.await {
+                    Ok(Some(user)) if user.role == role => view! { <Outlet/> }.into_any(),
+                    Ok(Some(_)) => view! { <NotAllowed/> }.into_any(),
+                    Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn AdminArea() -> impl IntoView {
+    view! { <RoleGate role=Role::Admin/> }
+}
+
+#[component]
+pub fn Overview() -> impl IntoView {
+    let overview = Resource::new(|| (), |_| crate::api::get_admin_overview());
+    let admins = Resource::new(|| (), |_| crate::api::list_admins());
+    view! {
+        <Title text="Overview · Licentia"/>
+        <h1>"Overview"</h1>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match overview.await {
+                    Ok(o) => view! {
+                        <div class="tiles">
+                            <a class="tile" href="/admin/clients">
+                                <span class="tile-figure">{o.clients}</span>
+                                <span class="tile-label">"Clients"</span>
+                            </a>
+                            <a class="tile" href="/admin/clients">
+                                <span class="tile-figure">{o.client_users}</span>
+                                <span class="tile-label">"Client users"</span>
+                            </a>
+                            <div class="tile">
+                                <span class="tile-figure">{o.administrators}</span>
+                                <span class="tile-label">"Administrators"</span>
+                            </div>
+                        </div>
+                    }
+                        .into_any(),
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <section class="card">
+            <h2>"Administrators"</h2>
+            <p class="hint">
+                "More administrators are added with " <code>"server admin create"</code>
+                " on the server."
+            </p>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match admins.await {
+                        Ok(list) => view! {
+                            <table>
+                                <thead><tr><th scope="col">"Name"</th><th scope="col">"E-mail address"</th><th scope="col">"Last sign-in"</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|a| view! {
+                                        <tr>
+                                            <td>{a.name}</td>
+                                            <td>{a.email}</td>
+                                            <td>{last_sign_in(a.last_sign_in_at)}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }
+                            .into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+fn last_sign_in(at: Option<i64>) -> AnyView {
+    match at {
+        Some(t) => view! { <LocalTime unix_secs=t/> }.into_any(),
+        None => view! { <span class="muted">"Never"</span> }.into_any(),
+    }
+}
+
+fn compare_clients(key: &'static str, a: &ClientSummary, b: &ClientSummary) -> std::cmp::Ordering {
+    match key {
+        "contact" => a.contact_email.cmp(&b.contact_email),
+        "users" => a.user_count.cmp(&b.user_count),
+        "created" => a.created_at.cmp(&b.created_at),
+        _ => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+    }
+}
+
+#[component]
+pub fn ClientsPage() -> impl IntoView {
+    let create = ServerAction::<CreateClient>::new();
+    let clients = Resource::new(
+        move || create.version().get(),
+        |_| crate::api::list_clients(),
+    );
+    let query = RwSignal::new(String::new());
+    let sort = Sort::new("name");
+    view! {
+        <Title text="Clients · Licentia"/>
+        <h1>"Clients"</h1>
+        <section class="card">
+            <div class="table-tools">
+                <SearchBox query label="Search clients"/>
+            </div>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match clients.await {
+                        Ok(all) => {
+                            let total = all.len();
+                            let rows = Memo::new(move |_| {
+                                let needle = query.get().trim().to_lowercase();
+                                let mut rows: Vec<ClientSummary> = all
+                                    .iter()
+                                    .filter(|c| matches(&needle, &[&c.name, &c.contact_email, &c.notes]))
+                                    .cloned()
+                                    .collect();
+                                sort.apply(&mut rows, compare_clients);
+                                rows
+                            });
+                            view! {
+                                <table>
+                                    <caption class="visually-hidden">"Clients"</caption>
+                                    <thead>
+                                        <tr>
+                                            <SortHeader sort key="name" label="Name"/>
+                                            <SortHeader sort key="contact" label="Contact"/>
+                                            <SortHeader sort key="users" label="Users"/>
+                                            <SortHeader sort key="created" label="Created"/>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        <For each=move || rows.get() key=|c| (c.id, c.name.clone(), c.user_count) let:c>
+                                            <tr>
+                                                <td><a href=format!("/admin/clients/{}", c.id)>{c.name.clone()}</a></td>
+                                                <td>{c.contact_email.clone()}</td>
+                                                <td class="num">{c.user_count}</td>
+                                                <td><LocalTime unix_secs=c.created_at/></td>
+                                            </tr>
+                                        </For>
+                                    </tbody>
+                                </table>
+                                <p class="muted">
+                                    {move || {
+                                        let shown = rows.with(Vec::len);
+                                        if total == 0 {
+                                            "No clients yet. Create the first one below.".to_owned()
+                                        } else if shown == total {
+                                            format!("{total} clients")
+                                        } else {
+                                            format!("{shown} of {total} clients match")
+                                        }
+                                    }}
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <section class="card">
+            <h2>"New client"</h2>
+            <ActionForm action=create>
+                <Field label="Client name" name="name" id="new-client-name".to_owned() maxlength=ClientName::MAX_LEN/>
+                <Field label="Contact e-mail (optional)" name="contact_email" id="new-client-contact".to_owned() kind="email" required=false maxlength=Email::MAX_LEN/>
+                <TextArea label="Notes (optional)" name="notes" id="new-client-notes".to_owned() maxlength=2000/>
+                <ActionError action=create/>
+                <button type="submit" class="primary" disabled=create.pending()>"Create client"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+pub fn ClientPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let update = ServerAction::<UpdateClient>::new();
+    let delete = ServerAction::<DeleteClient>::new();
+    let add_user = ServerAction::<CreateClientUser>::new();
+    let reset = ServerAction::<ResetUserPassword>::new();
+    let remove_user = ServerAction::<DeleteClientUser>::new();
+    let detail = Resource::new(
+        move || {
+            (
+                id(),
+                update.version().get(),
+                add_user.version().get(),
+                remove_user.version().get(),
+            )
+        },
+        |(id, ..)| crate::api::get_client_detail(id),
+    );
+    view! {
+        <Title text="Client · Licentia"/>
+        <p class="breadcrumb"><a href="/admin/clients">"Clients"</a></p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(d) => {
+                        let c = d.client;
+                        let users = d.users;
+                        let user_count = users.len();
+                        let delete_message = format!(
+                            "Delete the client \u{201c}{}\u{201d}? Its {} portal user(s) will no longer be able to sign in. This cannot be undone.",
+                            c.name, user_count
+                        );
+                        view! {
+                            <Title text=format!("{} · Licentia", c.name)/>
+                            <h1>{c.name.clone()}</h1>
+                            <section class="card">
+                                <h2>"Details"</h2>
+                                <ActionForm action=update>
+                                    <input type="hidden" name="id" value=c.id/>
+                                    <Field label="Client name" name="name" id="client-name".to_owned() value=c.name.clone() maxlength=ClientName::MAX_LEN/>
+                                    <Field label="Contact e-mail (optional)" name="contact_email" id="client-contact".to_owned() kind="email" required=false value=c.contact_email.clone() maxlength=Email::MAX_LEN/>
+                                    <TextArea label="Notes (optional)" name="notes" id="client-notes".to_owned() value=c.notes.clone() maxlength=2000/>
+                                    <ActionError action=update/>
+                                    <ActionDone action=update message="Saved."/>
+                                    <button type="submit" class="primary">"Save"</button>
+                                </ActionForm>
+                            </section>
+                            <section class="card">
+                                <h2>"Portal users"</h2>
+                                <UsersTable users reset remove_user/>
+                                <h3>"Add a user"</h3>
+                                <ActionForm action=add_user>
+                                    <input type="hidden" name="client_id" value=c.id/>
+                                    <Field label="Name" name="name" id="new-user-name".to_owned() autocomplete="off" maxlength=PersonName::MAX_LEN/>
+                                    <Field label="E-mail address" name="email" id="new-user-email".to_owned() kind="email" autocomplete="off" maxlength=Email::MAX_LEN/>
+                                    <Field
+                                        label="First password"
+                                        name="password"
+                                        id="new-user-password".to_owned()
+                                        kind="password"
+                                        autocomplete="new-password"
+                                        minlength=Password::MIN_LEN
+                                        maxlength=Password::MAX_LEN
+                                        hint="At least 12 characters. Pass it on to the user; they can change it under My account."
+                                    />
+                                    <ActionError action=add_user/>
+                                    <ActionDone action=add_user message="User added."/>
+                                    <button type="submit" class="primary" disabled=add_user.pending()>"Add user"</button>
+                                </ActionForm>
+                            </section>
+                            <section class="card danger-zone">
+                                <h2>"Delete client"</h2>
+                                <p>"Deletes the client and its portal users."</p>
+                                <ActionForm action=delete>
+                                    <input type="hidden" name="id" value=c.id/>
+                                    <ActionError action=delete/>
+                                    <button
+                                        type="submit"
+                                        class="danger"
+                                        on:click=move |ev| {
+                                            if !confirm(&delete_message) {
+                                                ev.prevent_default();
+                                            }
+                                        }
+                                    >
+                                        "Delete client"
+                                    </button>
+                                </ActionForm>
+                            </section>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn compare_users(key: &'static str, a: &UserSummary, b: &UserSummary) -> std::cmp::Ordering {
+    match key {
+        "email" => a.email.cmp(&b.email),
+        "last" => a.last_sign_in_at.cmp(&b.last_sign_in_at),
+        _ => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+    }
+}
+
+#[component]
+fn UsersTable(
+    users: Vec<UserSummary>,
+    reset: ServerAction<ResetUserPassword>,
+    remove_user: ServerAction<DeleteClientUser>,
+) -> impl IntoView {
+    if users.is_empty() {
+        return view! { <p class="muted">"No users yet: add one below so the client can sign in."</p> }
+            .into_any();
+    }
+    let sort = Sort::new("name");
+    let rows = move || {
+        let mut rows = users.clone();
+        sort.apply(&mut rows, compare_users);
+        rows
+    };
+    view! {
+        <ActionError action=reset/>
+        <ActionDone action=reset message="The password was reset. The user's sessions were signed out."/>
+        <ActionError action=remove_user/>
+        <table>
+            <caption class="visually-hidden">"Portal users"</caption>
+            <thead>
+                <tr>
+                    <SortHeader sort key="name" label="Name"/>
+                    <SortHeader sort key="email" label="E-mail address"/>
+                    <SortHeader sort key="last" label="Last sign-in"/>
+                    <th scope="col">"Actions"</th>
+                </tr>
+            </thead>
+            <tbody>
+                <For each=rows key=|u| u.id let:u>
+                    {
+                        let pw_id = format!("reset-password-{}", u.id);
+                        let remove_message = format!("Delete the user {} ({})? They will no longer be able to sign in.", u.name, u.email);
+                        view! {
+                            <tr>
+                                <td>{u.name.clone()}</td>
+                                <td>{u.email.clone()}</td>
+                                <td>{last_sign_in(u.last_sign_in_at)}</td>
+                                <td class="actions">
+                                    <details>
+                                        <summary>"Reset password"</summary>
+                                        <ActionForm action=reset>
+                                            <input type="hidden" name="user_id" value=u.id/>
+                                            <Field
+                                                label="New password"
+                                                name="password"
+                                                id=pw_id
+                                                kind="password"
+                                                autocomplete="new-password"
+                                                minlength=Password::MIN_LEN
+                                                maxlength=Password::MAX_LEN
+                                            />
+                                            <button type="submit">"Set password"</button>
+                                        </ActionForm>
+                                    </details>
+                                    <ActionForm action=remove_user>
+                                        <input type="hidden" name="user_id" value=u.id/>
+                                        <button
+                                            type="submit"
+                                            class="danger small"
+                                            on:click=move |ev| {
+                                                if !confirm(&remove_message) {
+                                                    ev.prevent_default();
+                                                }
+                                            }
+                                        >
+                                            "Delete"
+                                        </button>
+                                    </ActionForm>
+                                </td>
+                            </tr>
+                        }
+                    }
+                </For>
+            </tbody>
+        </table>
+    }
+    .into_any()
+}

@@ -1,0 +1,102 @@
+//! Signing in, and creating the first administrator from the one-time setup link.
+
+use crate::components::{ActionError, Field};
+use crate::Auth;
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use protocol::input::{Email, Password, PersonName};
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let pending = auth.sign_in.pending();
+    view! {
+        <Title text="Sign in · Licentia"/>
+        <section class="auth-card">
+            <h1>"Sign in"</h1>
+            <ActionForm action=auth.sign_in>
+                <Field
+                    label="E-mail address"
+                    name="email"
+                    kind="email"
+                    autocomplete="username"
+                    maxlength=Email::MAX_LEN
+                />
+                <Field
+                    label="Password"
+                    name="password"
+                    kind="password"
+                    autocomplete="current-password"
+                    maxlength=Password::MAX_LEN
+                />
+                <ActionError action=auth.sign_in/>
+                <button type="submit" class="primary" disabled=pending>
+                    {move || if pending.get() { "Signing in…" } else { "Sign in" }}
+                </button>
+            </ActionForm>
+            <p class="hint">
+                "Forgot your password? Ask your administrator to set a new one."
+            </p>
+        </section>
+    }
+}
+
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let params = use_params_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let usable = Resource::new(token, crate::api::setup_link_usable);
+    let pending = auth.setup.pending();
+    view! {
+        <Title text="Create the first administrator · Licentia"/>
+        <section class="auth-card">
+            <h1>"Create the first administrator"</h1>
+            <Suspense fallback=|| view! { <p class="loading">"Checking the link…"</p> }>
+                {move || Suspend::new(async move {
+                    match usable.await {
+                        Ok(true) => view! {
+                            <p>"This link works once. The account you create here manages everything in Licentia."</p>
+                            <ActionForm action=auth.setup>
+                                <input type="hidden" name="token" value=token()/>
+                                <Field label="Your name" name="name" autocomplete="name" maxlength=PersonName::MAX_LEN/>
+                                <Field label="E-mail address" name="email" kind="email" autocomplete="username" maxlength=Email::MAX_LEN/>
+                                <Field
+                                    label="Password"
+                                    name="password"
+                                    kind="password"
+                                    autocomplete="new-password"
+                                    minlength=Password::MIN_LEN
+                                    maxlength=Password::MAX_LEN
+                                    hint="At least 12 characters. A few unrelated words make a strong one."
+                                />
+                                <Field
+                                    label="Repeat the password"
+                                    name="password_confirm"
+                                    kind="password"
+                                    autocomplete="new-password"
+                                    minlength=Password::MIN_LEN
+                                    maxlength=Password::MAX_LEN
+                                />
+                                <ActionError action=auth.setup/>
+                                <button type="submit" class="primary" disabled=pending>"Create administrator"</button>
+                            </ActionForm>
+                        }
+                            .into_any(),
+                        Ok(false) => view! {
+                            <p class="error" role="alert">
+                                "This setup link has expired or was already used. If no administrator exists yet, restart the server to get a new link, or create one with "
+                                <code>"server admin create"</code>"."
+                            </p>
+                            <a href="/login">"Go to sign in"</a>
+                        }
+                            .into_any(),
+                        Err(e) => view! { <crate::components::LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}

@@ -1,0 +1,29 @@
+//! The portal's pages, by area.
+
+pub mod account;
+pub mod admin;
+pub mod auth;
+pub mod client;
+pub mod errors;
+
+use crate::api::home_of;
+use crate::Auth;
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+/// `/`: sends each person to their own area, or to sign in.
+#[component]
+pub fn Home() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let to = match auth.user.await {
+                    Ok(Some(user)) => home_of(user.role),
+                    _ => "/login",
+                };
+                view! { <Redirect path=to/> }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,228 @@
+//! Server-side plumbing for the server functions: the services, who is calling, the session cookie
+//! and the caller's address. Every server function goes through `caller()` or `admin()`.
+
+use crate::error::PortalError;
+use http::header::{COOKIE, SET_COOKIE};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue};
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+use licensing::{CurrentUser, Licentia, Role};
+use std::net::SocketAddr;
+
+/// How the web layer is deployed: decided by the server at start and provided as context.
+#[derive(Clone, Debug, Default)]
+pub struct WebSettings {
+    /// Served over TLS (directly or by a proxy): cookies get `Secure` and the `__Host-` prefix.
+    pub secure_cookies: bool,
+    /// Take the caller's address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// A session cookie's lifetime: the session's absolute timeout.
+    pub session_max_age_secs: i64,
+}
+
+impl WebSettings {
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-licentia_session"
+        } else {
+            "licentia_session"
+        }
+    }
+
+    fn cookie(&self, value: &str, max_age: i64) -> String {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+            self.cookie_name()
+        )
+    }
+
+    /// The session token from a request's `Cookie` headers. Malformed headers and cookies are
+    /// ignored: they mean "not signed in", never an error.
+    pub fn session_token(&self, headers: &HeaderMap) -> Option<String> {
+        let name = self.cookie_name();
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.trim_matches('"').to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The caller's network address, for sign-in throttling and the session record.
+    pub fn client_address(&self, parts: &Parts) -> String {
+        if self.trust_forwarded_for {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| !v.is_empty());
+            if let Some(addr) = forwarded {
+                return addr.to_owned();
+            }
+        }
+        parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".to_owned())
+    }
+}
+
+pub fn services() -> Result<Licentia, PortalError> {
+    use_context::<Licentia>().ok_or_else(|| {
+        tracing::error!("the services are missing from the server function context");
+        PortalError::Server
+    })
+}
+
+fn settings() -> WebSettings {
+    use_context::<WebSettings>().unwrap_or_default()
+}
+
+/// The session token the caller presented, if any.
+pub fn session_token() -> Option<String> {
+    let parts = use_context::<Parts>()?;
+    settings().session_token(&parts.headers)
+}
+
+pub fn client_address() -> String {
+    use_context::<Parts>()
+        .map(|p| settings().client_address(&p))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn add_cookie(value: &str, max_age: i64) {
+    let cookie = settings().cookie(value, max_age);
+    match (
+        use_context::<ResponseOptions>(),
+        HeaderValue::from_str(&cookie),
+    ) {
+        (Some(res), Ok(v)) => res.append_header(SET_COOKIE, v),
+        _ => tracing::error!("could not set the session cookie"),
+    }
+}
+
+pub fn set_session_cookie(token: &str) {
+    add_cookie(token, settings().session_max_age_secs);
+}
+
+pub fn clear_session_cookie() {
+    add_cookie("", 0);
+}
+
+/// The signed-in caller, or `NotSignedIn` (HTTP 401).
+pub async fn caller() -> Result<(Licentia, CurrentUser), PortalError> {
+    let services = services()?;
+    let user = match session_token() {
+        Some(token) => services.session_user(&token).await?,
+        None => None,
+    };
+    match user {
+        Some(user) => Ok((services, user)),
+        None => Err(PortalError::NotSignedIn),
+    }
+}
+
+/// The signed-in caller if an administrator, else `NotAllowed` (HTTP 403).
+pub async fn admin() -> Result<(Licentia, CurrentUser), PortalError> {
+    let (services, user) = caller().await?;
+    if user.role == Role::Admin {
+        Ok((services, user))
+    } else {
+        tracing::warn!(
+            user_id = user.id,
+            "a client user called an administrator function"
+        );
+        Err(PortalError::NotAllowed)
+    }
+}
+
+/// Maps the domain's errors to the portal's; causes of server-side failures go to the log only.
+/// (The HTTP status follows from the variant: see `PortalError::status`.)
+impl From<licensing::Error> for PortalError {
+    fn from(e: licensing::Error) -> Self {
+        use licensing::Error as E;
+        match e {
+            E::Invalid(i) => i.into(),
+            E::NotFound(what) => PortalError::NotFound(what.to_owned()),
+            E::Conflict(m) => PortalError::Conflict(m),
+            E::NotSignedIn => PortalError::NotSignedIn,
+            E::NotAllowed => PortalError::NotAllowed,
+            E::BadCredentials => PortalError::BadCredentials,
+            E::Throttled { retry_after_secs } => PortalError::Throttled { retry_after_secs },
+            E::SetupLink(why) => PortalError::SetupLink(why.to_owned()),
+            E::Database(cause) => {
+                tracing::error!(error = %cause, "database error in a server function");
+                PortalError::Server
+            }
+            E::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error in a server function");
+                PortalError::Server
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for c in cookies {
+            h.append(COOKIE, HeaderValue::from_str(c).expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let s = WebSettings::default();
+        let h = headers(&["a=1; licentia_session=tok; b=2"]);
+        assert_eq!(s.session_token(&h).as_deref(), Some("tok"));
+        let h = headers(&["a=1", "licentia_session=\"quoted\""]);
+        assert_eq!(s.session_token(&h).as_deref(), Some("quoted"));
+    }
+
+    #[test]
+    fn malformed_cookies_mean_no_session() {
+        let s = WebSettings::default();
+        for c in [
+            "",
+            ";;;",
+            "licentia_session",
+            "licentia_session=",
+            "=x",
+            "other=1",
+        ] {
+            assert_eq!(s.session_token(&headers(&[c])), None, "{c:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"licentia_session=\xff").expect("bytes"),
+        );
+        assert_eq!(s.session_token(&h), None);
+    }
+
+    #[test]
+    fn secure_cookies_use_the_host_prefix() {
+        let s = WebSettings {
+            secure_cookies: true,
+            ..Default::default()
+        };
+        let c = s.cookie("v", 60);
+        assert!(c.starts_with("__Host-licentia_session=v; Path=/; HttpOnly; SameSite=Strict"));
+        assert!(c.ends_with("; Secure"));
+        let plain = WebSettings::default().cookie("v", 60);
+        assert!(!plain.contains("Secure"));
+        assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Strict"));
+    }
+}

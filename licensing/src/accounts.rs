@@ -1,0 +1,368 @@
+//! Client organisations and portal users: who may see and change them, and how.
+
+use crate::sessions::{UserRow, USER_COLUMNS};
+use crate::{password, require_admin, Error, Licentia, Result};
+use protocol::account::{
+    AdminOverview, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
+};
+use protocol::input::{self, ClientName, Email, InputError, Password, PersonName};
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: i64,
+    name: String,
+    contact_email: String,
+    notes: String,
+    created_at: i64,
+    user_count: i64,
+}
+
+impl From<ClientRow> for ClientSummary {
+    fn from(r: ClientRow) -> Self {
+        ClientSummary {
+            id: r.id,
+            name: r.name,
+            contact_email: r.contact_email,
+            notes: r.notes,
+            created_at: r.created_at,
+            user_count: r.user_count,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserListRow {
+    id: i64,
+    email: String,
+    name: String,
+    role: String,
+    client_id: Option<i64>,
+    created_at: i64,
+    last_sign_in_at: Option<i64>,
+}
+
+impl UserListRow {
+    fn into_summary(self) -> Result<UserSummary> {
+        Ok(UserSummary {
+            id: self.id,
+            role: Role::parse(&self.role)
+                .ok_or_else(|| Error::Internal(format!("unknown role {:?}", self.role)))?,
+            email: self.email,
+            name: self.name,
+            client_id: self.client_id,
+            created_at: self.created_at,
+            last_sign_in_at: self.last_sign_in_at,
+        })
+    }
+}
+
+/// What a client record is made of, parsed.
+pub struct ClientInput {
+    pub name: ClientName,
+    pub contact_email: String,
+    pub notes: String,
+}
+
+impl ClientInput {
+    pub fn parse(name: &str, contact_email: &str, notes: &str) -> Result<Self, InputError> {
+        let contact_email = if contact_email.trim().is_empty() {
+            String::new()
+        } else {
+            Email::parse(contact_email)
+                .map_err(|e| InputError::new("contact_email", e.message))?
+                .into_inner()
+        };
+        Ok(Self {
+            name: ClientName::parse(name)?,
+            contact_email,
+            notes: input::notes(notes)?,
+        })
+    }
+}
+
+const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.contact_email, c.notes, c.created_at, \
+     (SELECT COUNT(*) FROM users u WHERE u.client_id = c.id) AS user_count FROM clients c";
+
+const USER_LIST_SELECT: &str =
+    "SELECT id, email, name, role, client_id, created_at, last_sign_in_at FROM users";
+
+fn duplicate_client(name: &ClientName) -> String {
+    format!("A client named \u{201c}{name}\u{201d} already exists.")
+}
+
+fn duplicate_email(email: &Email) -> String {
+    format!("An account with the e-mail address {email} already exists.")
+}
+
+impl Licentia {
+    pub async fn admin_overview(&self, actor: &CurrentUser) -> Result<AdminOverview> {
+        require_admin(actor)?;
+        let count = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(self.db.pool())
+                .await
+        };
+        Ok(AdminOverview {
+            clients: count("SELECT COUNT(*) FROM clients").await?,
+            client_users: count("SELECT COUNT(*) FROM users WHERE role = 'client'").await?,
+            administrators: count("SELECT COUNT(*) FROM users WHERE role = 'admin'").await?,
+        })
+    }
+
+    pub async fn list_clients(&self, actor: &CurrentUser) -> Result<Vec<ClientSummary>> {
+        require_admin(actor)?;
+        let rows: Vec<ClientRow> = sqlx::query_as(&format!("{CLIENT_SELECT} ORDER BY c.name_key"))
+            .fetch_all(self.db.pool())
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// A client with its users. Administrators see any; a client user only its own.
+    pub async fn client_detail(&self, actor: &CurrentUser, client_id: i64) -> Result<ClientDetail> {
+        self.require_client_access(actor, client_id)?;
+        let client: ClientRow = sqlx::query_as(&format!("{CLIENT_SELECT} WHERE c.id = $1"))
+            .bind(client_id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(Error::NotFound("The client"))?;
+        let users: Vec<UserListRow> = sqlx::query_as(&format!(
+            "{USER_LIST_SELECT} WHERE client_id = $1 ORDER BY email"
+        ))
+        .bind(client_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(ClientDetail {
+            client: client.into(),
+            users: users
+                .into_iter()
+                .map(UserListRow::into_summary)
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    pub async fn create_client(
+        &self,
+        actor: &CurrentUser,
+        input: ClientInput,
+    ) -> Result<ClientSummary> {
+        require_admin(actor)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO clients (name, name_key, contact_email, notes, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(input.name.as_str())
+        .bind(input.name.key())
+        .bind(&input.contact_email)
+        .bind(&input.notes)
+        .bind(self.clock.now())
+        .fetch_one(self.db.pool())
+        .await
+        .map_err(|e| Error::unique_as_conflict(e, duplicate_client(&input.name)))?;
+        tracing::info!(client_id = id, by = actor.id, "client created");
+        Ok(self.client_detail(actor, id).await?.client)
+    }
+
+    pub async fn update_client(
+        &self,
+        actor: &CurrentUser,
+        client_id: i64,
+        input: ClientInput,
+    ) -> Result<ClientSummary> {
+        require_admin(actor)?;
+        let changed = sqlx::query(
+            "UPDATE clients SET name = $1, name_key = $2, contact_email = $3, notes = $4 WHERE id = $5",
+        )
+        .bind(input.name.as_str())
+        .bind(input.name.key())
+        .bind(&input.contact_email)
+        .bind(&input.notes)
+        .bind(client_id)
+        .execute(self.db.pool())
+        .await
+        .map_err(|e| Error::unique_as_conflict(e, duplicate_client(&input.name)))?
+        .rows_affected();
+        if changed == 0 {
+            return Err(Error::NotFound("The client"));
+        }
+        Ok(self.client_detail(actor, client_id).await?.client)
+    }
+
+    /// Deletes a client and its portal users (and so their sessions).
+    pub async fn delete_client(&self, actor: &CurrentUser, client_id: i64) -> Result<()> {
+        require_admin(actor)?;
+        let gone = sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(client_id)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        if gone == 0 {
+            return Err(Error::NotFound("The client"));
+        }
+        tracing::info!(client_id, by = actor.id, "client deleted");
+        Ok(())
+    }
+
+    /// Adds a portal user to a client, with a first password the administrator passes on.
+    pub async fn create_client_user(
+        &self,
+        actor: &CurrentUser,
+        client_id: i64,
+        name: &str,
+        email: &str,
+        new_password: &str,
+    ) -> Result<UserSummary> {
+        require_admin(actor)?;
+        let name = PersonName::parse(name)?;
+        let email = Email::parse(email)?;
+        let new_password = Password::parse_new(new_password)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM clients WHERE id = $1")
+            .bind(client_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        if exists.is_none() {
+            return Err(Error::NotFound("The client"));
+        }
+        let hash = password::hash(&new_password).await?;
+        let now = self.clock.now();
+        let row: UserListRow = sqlx::query_as(
+            "INSERT INTO users (email, name, role, client_id, password_hash, created_at, \
+             password_changed_at) VALUES ($1, $2, 'client', $3, $4, $5, $5) \
+             RETURNING id, email, name, role, client_id, created_at, last_sign_in_at",
+        )
+        .bind(email.as_str())
+        .bind(name.as_str())
+        .bind(client_id)
+        .bind(&hash)
+        .bind(now)
+        .fetch_one(self.db.pool())
+        .await
+        .map_err(|e| Error::unique_as_conflict(e, duplicate_email(&email)))?;
+        tracing::info!(
+            user_id = row.id,
+            client_id,
+            by = actor.id,
+            "client user created"
+        );
+        row.into_summary()
+    }
+
+    /// An administrator sets a new password for a client user; the user's sessions end.
+    pub async fn reset_user_password(
+        &self,
+        actor: &CurrentUser,
+        user_id: i64,
+        new_password: &str,
+    ) -> Result<()> {
+        require_admin(actor)?;
+        let new_password = Password::parse_new(new_password)?;
+        let target = self.user_by_id(user_id).await?;
+        if target.role != Role::Client {
+            return Err(Error::Conflict(
+                "Administrators change their own password from their account page.".into(),
+            ));
+        }
+        self.set_password(user_id, &new_password).await?;
+        self.end_sessions_of(user_id, None).await?;
+        tracing::info!(user_id, by = actor.id, "password reset by an administrator");
+        Ok(())
+    }
+
+    /// Resets any account's password from the admin CLI, by e-mail address; its sessions end.
+    pub async fn reset_password_by_email(&self, email: &str, new_password: &str) -> Result<()> {
+        let email = Email::parse(email)?;
+        let new_password = Password::parse_new(new_password)?;
+        let user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(email.as_str())
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(Error::NotFound("An account with that e-mail address"))?;
+        self.set_password(user_id, &new_password).await?;
+        self.end_sessions_of(user_id, None).await?;
+        Ok(())
+    }
+
+    /// Anyone signed in changes their own password, proving the current one; their other sessions end.
+    pub async fn change_own_password(
+        &self,
+        actor: &CurrentUser,
+        current_password: &str,
+        new_password: &str,
+        current_token: &str,
+    ) -> Result<()> {
+        let current = Password::for_sign_in(current_password)
+            .map_err(|e| InputError::new("current_password", e.message))?;
+        let new_password = Password::parse_new(new_password)?;
+        let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(actor.id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(Error::NotSignedIn)?;
+        if !password::verify(&current, Some(stored)).await? {
+            return Err(
+                InputError::new("current_password", "The current password is wrong.").into(),
+            );
+        }
+        self.set_password(actor.id, &new_password).await?;
+        self.end_sessions_of(actor.id, Some(current_token)).await?;
+        tracing::info!(user_id = actor.id, "password changed");
+        Ok(())
+    }
+
+    async fn set_password(&self, user_id: i64, new_password: &Password) -> Result<()> {
+        let hash = password::hash(new_password).await?;
+        sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+            .bind(&hash)
+            .bind(self.clock.now())
+            .bind(user_id)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a client user (never an administrator: that is not done from the portal).
+    pub async fn delete_client_user(&self, actor: &CurrentUser, user_id: i64) -> Result<()> {
+        require_admin(actor)?;
+        let gone = sqlx::query("DELETE FROM users WHERE id = $1 AND role = 'client'")
+            .bind(user_id)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        if gone == 0 {
+            return Err(Error::NotFound("The client user"));
+        }
+        tracing::info!(user_id, by = actor.id, "client user deleted");
+        Ok(())
+    }
+
+    pub async fn list_admins(&self, actor: &CurrentUser) -> Result<Vec<UserSummary>> {
+        require_admin(actor)?;
+        let rows: Vec<UserListRow> = sqlx::query_as(&format!(
+            "{USER_LIST_SELECT} WHERE role = 'admin' ORDER BY email"
+        ))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.into_iter().map(UserListRow::into_summary).collect()
+    }
+
+    /// A fresh view of the signed-in user (after their client was renamed, say).
+    pub async fn whoami(&self, actor: &CurrentUser) -> Result<CurrentUser> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN clients c ON c.id = u.client_id WHERE u.id = $1"
+        );
+        sqlx::query_as::<_, UserRow>(&sql)
+            .bind(actor.id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(Error::NotSignedIn)?
+            .into_current()
+    }
+
+    /// Administrators may reach every client; a client user only its own.
+    pub fn require_client_access(&self, actor: &CurrentUser, client_id: i64) -> Result<()> {
+        match actor.role {
+            Role::Admin => Ok(()),
+            Role::Client if actor.client.as_ref().is_some_and(|c| c.id == client_id) => Ok(()),
+            Role::Client => Err(Error::NotAllowed),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The server-side domain of Licentia: its rules, its storage and the services that the portal's
+//! server functions, the Web API handlers and the admin CLI all call. Authorisation lives here too,
+//! so every entry point applies the same checks.
+
+pub mod accounts;
+pub mod clock;
+pub mod db;
+pub mod error;
+pub mod password;
+pub mod sessions;
+pub mod setup;
+pub mod throttle;
+mod token;
+
+use std::sync::Arc;
+
+pub use clock::Clock;
+pub use db::{Backend, Database};
+pub use error::{Error, Result};
+pub use protocol::account::{CurrentUser, Role};
+
+/// How long sessions live and when sign-in attempts are throttled.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// A session unused for this long ends.
+    pub session_idle_secs: i64,
+    /// A session ends this long after sign-in, however busy.
+    pub session_absolute_secs: i64,
+    pub account_throttle: throttle::Policy,
+    pub address_throttle: throttle::Policy,
+    /// How long the first-administrator setup link printed at start stays valid.
+    pub setup_link_secs: i64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 2 * 3600,
+            session_absolute_secs: 12 * 3600,
+            account_throttle: throttle::Policy {
+                max_failures: 5,
+                window_secs: 15 * 60,
+                lockout_secs: 15 * 60,
+            },
+            address_throttle: throttle::Policy {
+                max_failures: 50,
+                window_secs: 15 * 60,
+                lockout_secs: 15 * 60,
+            },
+            setup_link_secs: 24 * 3600,
+        }
+    }
+}
+
+/// The services, sharing one database pool, settings and clock. Cheap to clone.
+#[derive(Clone)]
+pub struct Licentia {
+    db: Database,
+    auth: Arc<AuthSettings>,
+    clock: Clock,
+}
+
+impl Licentia {
+    pub fn new(db: Database, auth: AuthSettings, clock: Clock) -> Self {
+        Self {
+            db,
+            auth: Arc::new(auth),
+            clock,
+        }
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn auth_settings(&self) -> &AuthSettings {
+        &self.auth
+    }
+}
+
+/// Refuses anyone but an administrator.
+pub fn require_admin(actor: &CurrentUser) -> Result<()> {
+    match actor.role {
+        Role::Admin => Ok(()),
+        Role::Client => Err(Error::NotAllowed),
+    }
+}

@@ -1,0 +1,241 @@
+//! Signing in and out, and server-side sessions. The cookie holds a random token; the database holds
+//! only its digest, with the times that end the session when idle or simply old.
+
+use crate::throttle::{account_key, address_key};
+use crate::{password, token, Error, Licentia, Result};
+use protocol::account::{ClientRef, CurrentUser, Role};
+use protocol::input::{Email, Password};
+
+/// A new session: the user it belongs to and the token to put in the cookie.
+pub struct SignedIn {
+    pub user: CurrentUser,
+    pub token: String,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("user", &self.user)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub client_id: Option<i64>,
+    pub client_name: Option<String>,
+}
+
+impl UserRow {
+    pub(crate) fn into_current(self) -> Result<CurrentUser> {
+        let role = Role::parse(&self.role)
+            .ok_or_else(|| Error::Internal(format!("unknown role {:?}", self.role)))?;
+        let client = match (self.client_id, self.client_name) {
+            (Some(id), Some(name)) => Some(ClientRef { id, name }),
+            _ => None,
+        };
+        Ok(CurrentUser {
+            id: self.id,
+            email: self.email,
+            name: self.name,
+            role,
+            client,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    created_at: i64,
+    last_seen_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct CredentialRow {
+    id: i64,
+    password_hash: String,
+}
+
+/// Session activity is written at most this often, to keep reads from turning into writes.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+pub(crate) const USER_COLUMNS: &str =
+    "u.id, u.email, u.name, u.role, u.client_id, c.name AS client_name";
+
+impl Licentia {
+    /// Checks an e-mail address and password and opens a new session. Unknown accounts and wrong
+    /// passwords get the same answer; repeated failures lock the account and the address for a while.
+    /// `previous_token` (the session cookie already held, if any) is ended: sessions rotate at sign-in.
+    #[tracing::instrument(skip_all, fields(address))]
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        address: &str,
+        previous_token: Option<&str>,
+    ) -> Result<SignedIn> {
+        let email = Email::parse(email)?;
+        let password = Password::for_sign_in(password)?;
+        let account = account_key(email.as_str());
+        let addr = address_key(address);
+        if let Some(retry_after_secs) = self.throttle_wait(&[&account, &addr]).await? {
+            return Err(Error::Throttled { retry_after_secs });
+        }
+
+        let row: Option<CredentialRow> =
+            sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+                .bind(email.as_str())
+                .fetch_optional(self.db.pool())
+                .await?;
+        let (user_id, stored) = match row {
+            Some(r) => (Some(r.id), Some(r.password_hash)),
+            None => (None, None),
+        };
+        let ok = password::verify(&password, stored).await?;
+        let user_id = match (ok, user_id) {
+            (true, Some(id)) => id,
+            _ => {
+                let a = self
+                    .throttle_fail(&account, &self.auth.account_throttle)
+                    .await?;
+                let b = self
+                    .throttle_fail(&addr, &self.auth.address_throttle)
+                    .await?;
+                return Err(match a.max(b) {
+                    Some(retry_after_secs) => Error::Throttled { retry_after_secs },
+                    None => Error::BadCredentials,
+                });
+            }
+        };
+
+        self.throttle_clear(&account).await?;
+        if let Some(previous) = previous_token {
+            self.sign_out(previous).await?;
+        }
+        let now = self.clock.now();
+        sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(user_id)
+            .execute(self.db.pool())
+            .await?;
+        let token = self.open_session(user_id, address).await?;
+        let user = self.user_by_id(user_id).await?;
+        tracing::info!(user_id, "signed in");
+        Ok(SignedIn { user, token })
+    }
+
+    /// Starts a session for a user who has just proven who they are.
+    pub(crate) async fn open_session(&self, user_id: i64, address: &str) -> Result<String> {
+        let token = token::generate();
+        let now = self.clock.now();
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, address) \
+             VALUES ($1, $2, $3, $3, $4)",
+        )
+        .bind(token::digest(&token))
+        .bind(user_id)
+        .bind(now)
+        .bind(address)
+        .execute(self.db.pool())
+        .await?;
+        Ok(token)
+    }
+
+    /// The user a session token belongs to, or `None` for a token that is malformed, unknown, idle
+    /// too long or too old (an ended session is deleted).
+    pub async fn session_user(&self, token: &str) -> Result<Option<CurrentUser>> {
+        if !token::well_formed(token) {
+            return Ok(None);
+        }
+        let digest = token::digest(token);
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, s.created_at, s.last_seen_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id LEFT JOIN clients c ON c.id = u.client_id \
+             WHERE s.token_hash = $1"
+        );
+        let Some(row) = sqlx::query_as::<_, SessionRow>(&sql)
+            .bind(&digest)
+            .fetch_optional(self.db.pool())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let idle = now - row.last_seen_at > self.auth.session_idle_secs;
+        let old = now - row.created_at > self.auth.session_absolute_secs;
+        if idle || old {
+            self.delete_session_digest(&digest).await?;
+            return Ok(None);
+        }
+        if now - row.last_seen_at >= TOUCH_EVERY_SECS {
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(&digest)
+                .execute(self.db.pool())
+                .await?;
+        }
+        row.user.into_current().map(Some)
+    }
+
+    /// Ends a session. Unknown or malformed tokens are ignored: signing out always succeeds.
+    pub async fn sign_out(&self, token: &str) -> Result<()> {
+        if token::well_formed(token) {
+            self.delete_session_digest(&token::digest(token)).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_session_digest(&self, digest: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(digest)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user except, optionally, the one with `keep_token`.
+    pub(crate) async fn end_sessions_of(
+        &self,
+        user_id: i64,
+        keep_token: Option<&str>,
+    ) -> Result<()> {
+        let keep = keep_token.map(token::digest).unwrap_or_default();
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes sessions that can no longer be used; run now and then by a background job.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        let now = self.clock.now();
+        let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2")
+            .bind(now - self.auth.session_idle_secs)
+            .bind(now - self.auth.session_absolute_secs)
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub(crate) async fn user_by_id(&self, user_id: i64) -> Result<CurrentUser> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u LEFT JOIN clients c ON c.id = u.client_id \
+             WHERE u.id = $1"
+        );
+        sqlx::query_as::<_, UserRow>(&sql)
+            .bind(user_id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(Error::NotFound("The user"))?
+            .into_current()
+    }
+}

@@ -1,0 +1,85 @@
+//! Accounts as the portal sees them: who is signed in, client organisations and their users.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The vendor's staff: sees and manages everything.
+    Admin,
+    /// A user of one client organisation: sees only that client's data.
+    Client,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Client => "client",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "client" => Some(Role::Client),
+            _ => None,
+        }
+    }
+}
+
+/// The signed-in user, as the portal needs it to choose navigation and pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub client: Option<ClientRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRef {
+    pub id: i64,
+    pub name: String,
+}
+
+/// One portal user in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub client_id: Option<i64>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last successful sign-in, if any.
+    pub last_sign_in_at: Option<i64>,
+}
+
+/// One client organisation in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSummary {
+    pub id: i64,
+    pub name: String,
+    pub contact_email: String,
+    pub notes: String,
+    pub created_at: i64,
+    pub user_count: i64,
+}
+
+/// A client with its users, for its detail page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientDetail {
+    pub client: ClientSummary,
+    pub users: Vec<UserSummary>,
+}
+
+/// Figures for the administrator's overview page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminOverview {
+    pub clients: i64,
+    pub client_users: i64,
+    pub administrators: i64,
+}

@@ -1,0 +1,149 @@
+//! `server`: runs Licentia, or administers it from the command line.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use licensing::Clock;
+use server::config::Config;
+use server::{open_services, shutdown_signal, telemetry, Server};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "server",
+    version,
+    about = "Licentia: software licensing server, Activation Center and portal",
+    after_help = "Configuration comes from environment variables (see README.md), over an optional TOML file."
+)]
+struct Cli {
+    /// A TOML configuration file (also LICENTIA_CONFIG); environment variables win over it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (the default when no command is given).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator. The password is asked for on a terminal, or read as one line
+    /// from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Set a new password for any account (administrator or client user); its sessions end.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password (at least 12 characters): ")?;
+        let again = rpassword::prompt_password("Repeat the password: ")?;
+        if first != again {
+            bail!("the two passwords do not match");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config)?;
+    telemetry::init(config.log_json);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            open_services(&config, Clock::system()).await?;
+            println!("The database is up to date.");
+            Ok(())
+        }
+        Command::Admin { command } => {
+            let services = open_services(&config, Clock::system()).await?;
+            match command {
+                AdminCommand::Create { email, name } => {
+                    let password = read_password()?;
+                    services
+                        .create_admin(&name, &email, &password)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!(
+                        "Administrator {} created. Sign in at {}/login",
+                        email.trim(),
+                        config.public_url_for(config.listen)
+                    );
+                }
+                AdminCommand::ResetPassword { email } => {
+                    let password = read_password()?;
+                    services
+                        .reset_password_by_email(&email, &password)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!(
+                        "Password changed for {}; its sessions were signed out.",
+                        email.trim()
+                    );
+                }
+            }
+            services.db().close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let services = open_services(&config, Clock::system()).await?;
+    let server = Server::bind(&config, services.clone()).await?;
+    let url = config.public_url_for(server.addr);
+    tracing::info!(address = %server.addr, database = services.db().backend().name(), "Licentia is listening");
+    println!("Licentia is running at {url}/  (stop with Ctrl-C)");
+    match services.issue_setup_token().await {
+        Ok(Some(token)) => {
+            println!();
+            println!(
+                "No administrator exists yet. Create the first one by opening this one-time link:"
+            );
+            println!("    {url}/setup/{token}");
+            println!("(or run: server admin create --email you@example.com --name \"Your Name\")");
+            println!();
+        }
+        Ok(None) => println!("Sign in at {url}/login"),
+        Err(e) => bail!("cannot prepare the first-administrator setup link: {e}"),
+    }
+    server.run(shutdown_signal()).await
+}

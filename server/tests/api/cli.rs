@@ -1,0 +1,205 @@
+//! The `server` binary as an operator uses it: the admin CLI and clear failures at start-up.
+
+use crate::helpers::*;
+use licensing::Backend;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn server() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("LICENTIA_CONFIG")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run_with_stdin(mut cmd: Command, input: &str) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+#[tokio::test]
+async fn admin_create_from_the_cli_then_sign_in() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if backend == Backend::Postgres && !postgres_available() {
+            continue;
+        }
+        let (url, _dir) = fresh_database(backend).await;
+        let mut cmd = server();
+        cmd.env("DATABASE_URL", &url).args([
+            "admin",
+            "create",
+            "--email",
+            "Ops@Vendor.test",
+            "--name",
+            "Olga Ops",
+        ]);
+        let out = run_with_stdin(cmd, "a long cli password\n");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Administrator Ops@Vendor.test created")
+        );
+
+        // A second with the same address is refused with a message, and exits non-zero.
+        let mut cmd = server();
+        cmd.env("DATABASE_URL", &url).args([
+            "admin",
+            "create",
+            "--email",
+            "ops@vendor.test",
+            "--name",
+            "Olga Again",
+        ]);
+        let out = run_with_stdin(cmd, "a long cli password\n");
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+
+        // A short password is refused.
+        let mut cmd = server();
+        cmd.env("DATABASE_URL", &url).args([
+            "admin",
+            "create",
+            "--email",
+            "x@vendor.test",
+            "--name",
+            "X",
+        ]);
+        let out = run_with_stdin(cmd, "short\n");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
+
+        // The account works against a server on the same database.
+        let config = server::config::Config::from_sources(
+            [
+                ("DATABASE_URL".to_owned(), url.clone()),
+                ("LICENTIA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ]
+            .into(),
+            None,
+        )
+        .expect("config");
+        let services = server::open_services(&config, licensing::Clock::system())
+            .await
+            .expect("open");
+        let signed = services
+            .sign_in("ops@vendor.test", "a long cli password", "127.0.0.1", None)
+            .await
+            .expect("sign in");
+        assert_eq!(signed.user.role, licensing::Role::Admin);
+        assert_eq!(
+            services.issue_setup_token().await.expect("ok"),
+            None,
+            "no setup link once an admin exists"
+        );
+
+        // reset-password works for it too.
+        let mut cmd = server();
+        cmd.env("DATABASE_URL", &url).args([
+            "admin",
+            "reset-password",
+            "--email",
+            "ops@vendor.test",
+        ]);
+        let out = run_with_stdin(cmd, "another long password\n");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        services
+            .sign_in(
+                "ops@vendor.test",
+                "another long password",
+                "127.0.0.2",
+                None,
+            )
+            .await
+            .expect("new password");
+    }
+}
+
+#[test]
+fn help_describes_the_commands() {
+    let out = server().arg("--help").output().expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["serve", "migrate", "admin"] {
+        assert!(text.contains(word), "{text}");
+    }
+    let out = server().args(["admin", "--help"]).output().expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("create") && text.contains("reset-password"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_configuration_and_unusable_databases_stop_with_a_clear_message() {
+    let out = server()
+        .env("DATABASE_URL", "mysql://nope")
+        .arg("migrate")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("DATABASE_URL must start with sqlite: or postgres://"));
+
+    let dir = tempfile::tempdir().expect("dir");
+    let garbage = dir.path().join("not-a-database.db");
+    std::fs::write(&garbage, vec![0x42u8; 8192]).expect("write");
+    let out = server()
+        .env("DATABASE_URL", format!("sqlite://{}", garbage.display()))
+        .arg("migrate")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("SQLite database") && err.contains("not a database"),
+        "{err}"
+    );
+
+    let out = server()
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing")
+        .arg("migrate")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot connect to the PostgreSQL database")
+    );
+}
+
+#[test]
+fn migrate_creates_the_schema_and_is_idempotent() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}/sub/dir/licentia.db", dir.path().display());
+    for _ in 0..2 {
+        let out = server()
+            .env("DATABASE_URL", &url)
+            .arg("migrate")
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+    }
+}

@@ -1,0 +1,318 @@
+//! `TestApp`: a running server with its own database and a clock the test moves; `Browser`: a
+//! cookie-keeping HTTP client that calls the portal's server functions like the hydrated page does.
+
+use licensing::{Backend, Clock, Licentia};
+use reqwest::StatusCode;
+use serde_json::Value;
+use server::config::Config;
+use server::Server;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const ADMIN_EMAIL: &str = "admin@vendor.test";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// Runs the test body once on SQLite and once on PostgreSQL (`<name>::sqlite`, `<name>::postgres`).
+/// Without `LICENTIA_TEST_POSTGRES_URL` the PostgreSQL run is skipped, unless
+/// `LICENTIA_REQUIRE_POSTGRES=1` (the README's test command) makes that a failure.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn body($app: $crate::helpers::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    body($crate::helpers::TestApp::spawn(licensing::Backend::Sqlite, &[]).await).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::helpers::postgres_available() {
+                        body($crate::helpers::TestApp::spawn(licensing::Backend::Postgres, &[]).await).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+pub fn postgres_available() -> bool {
+    if std::env::var("LICENTIA_TEST_POSTGRES_URL").is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("LICENTIA_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+        "LICENTIA_REQUIRE_POSTGRES=1 but LICENTIA_TEST_POSTGRES_URL is not set"
+    );
+    eprintln!("skipped: LICENTIA_TEST_POSTGRES_URL is not set");
+    false
+}
+
+static NEXT_DB: AtomicU64 = AtomicU64::new(0);
+
+fn unique_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        nanos,
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A database URL of a database nobody else uses.
+pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}/licentia.db", dir.path().display());
+            (url, Some(dir))
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let admin_url = std::env::var("LICENTIA_TEST_POSTGRES_URL").expect("postgres url");
+            let name = unique_name();
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("connect to the test PostgreSQL server");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create a test database");
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b)
+                .expect("url has a path");
+            (format!("{base}/{name}"), None)
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub services: Licentia,
+    pub clock: Clock,
+    _dir: Option<tempfile::TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    /// Starts the server with the default settings plus `settings` (environment variable names).
+    pub async fn spawn(backend: Backend, settings: &[(&str, &str)]) -> Self {
+        let (database_url, dir) = fresh_database(backend).await;
+        let mut env: BTreeMap<String, String> = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.insert("LICENTIA_LISTEN".into(), "127.0.0.1:0".into());
+        env.insert("DATABASE_URL".into(), database_url);
+        let config = Config::from_sources(env, None).expect("valid test configuration");
+        let clock = Clock::manual(1_900_000_000);
+        let services = server::open_services(&config, clock.clone())
+            .await
+            .expect("database ready");
+        let server = Server::bind(&config, services.clone()).await.expect("bind");
+        let base_url = format!("http://{}", server.addr);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            base_url,
+            services,
+            clock,
+            _dir: dir,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn browser(&self) -> Browser {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_provider(jar.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            base_url: self.base_url.clone(),
+            jar,
+        }
+    }
+
+    /// Creates the first administrator through the setup link and returns a browser signed in as it.
+    pub async fn admin(&self) -> Browser {
+        let token = self
+            .services
+            .issue_setup_token()
+            .await
+            .expect("setup token")
+            .expect("no administrator yet");
+        let browser = self.browser();
+        browser
+            .rpc(
+                "complete_setup",
+                &[
+                    ("token", &token),
+                    ("name", "Ada Admin"),
+                    ("email", ADMIN_EMAIL),
+                    ("password", ADMIN_PASSWORD),
+                    ("password_confirm", ADMIN_PASSWORD),
+                ],
+            )
+            .await
+            .ok();
+        browser
+    }
+
+    /// As `admin`, creates a client with one user and returns the client id and a browser signed in
+    /// as that user.
+    pub async fn client_user(&self, admin: &Browser, client: &str, email: &str) -> (i64, Browser) {
+        let created = admin
+            .rpc(
+                "create_client",
+                &[("name", client), ("contact_email", ""), ("notes", "")],
+            )
+            .await
+            .ok();
+        let client_id = created["id"].as_i64().expect("client id");
+        admin
+            .rpc(
+                "create_client_user",
+                &[
+                    ("client_id", &client_id.to_string()),
+                    ("name", "Carla Client"),
+                    ("email", email),
+                    ("password", "client password 123"),
+                ],
+            )
+            .await
+            .ok();
+        let browser = self.browser();
+        browser.sign_in(email, "client password 123").await.ok();
+        (client_id, browser)
+    }
+}
+
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base_url: String,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
+}
+
+/// A server function's answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The value, asserting success.
+    pub fn ok(self) -> Value {
+        assert!(
+            self.status.is_success(),
+            "expected success, got {} {}",
+            self.status,
+            self.body
+        );
+        self.body
+    }
+
+    /// The error's variant name (`"NotAllowed"`, `"Invalid"`, …), asserting failure.
+    pub fn error(&self) -> String {
+        assert!(
+            !self.status.is_success(),
+            "expected an error, got {} {}",
+            self.status,
+            self.body
+        );
+        match &self.body {
+            Value::String(s) => s.clone(),
+            Value::Object(m) => m.keys().next().cloned().unwrap_or_default(),
+            other => panic!("unexpected error body {other}"),
+        }
+    }
+
+    /// The human message of an `Invalid` or `Conflict` error.
+    pub fn message(&self) -> String {
+        match &self.body {
+            Value::Object(m) => match m.values().next() {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Object(inner)) => {
+                    inner["message"].as_str().unwrap_or_default().to_owned()
+                }
+                _ => String::new(),
+            },
+            _ => String::new(),
+        }
+    }
+}
+
+impl Browser {
+    /// The session token the browser holds, if any.
+    pub fn session_token(&self) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url: reqwest::Url = self.base_url.parse().ok()?;
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split(';')
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == "licentia_session")
+            .map(|(_, v)| v.to_owned())
+    }
+
+    pub async fn rpc(&self, name: &str, form: &[(&str, &str)]) -> Reply {
+        let res = self
+            .client
+            .post(format!("{}/rpc/{name}", self.base_url))
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Reply {
+        self.rpc("sign_in", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn whoami(&self) -> Value {
+        self.rpc("get_current_user", &[]).await.ok()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base_url))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("request")
+    }
+}

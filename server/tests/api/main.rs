@@ -1,0 +1,9 @@
+//! The server's integration tests: each spawns the whole app on port 0 with a fresh database, on
+//! SQLite and on PostgreSQL, and talks to it over HTTP as a browser or a script would.
+
+mod helpers;
+
+mod accounts;
+mod auth;
+mod cli;
+mod pages;
