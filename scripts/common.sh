@@ -77,6 +77,7 @@ build_site() {
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$SITE/pkg/licentia_bg.wasm" -o "$SITE/pkg/licentia_bg.wasm"
   cp "$ROOT/style/main.css" "$SITE/pkg/licentia.css"
+  gzip -9 -k -f "$SITE/pkg/licentia_bg.wasm" "$SITE/pkg/licentia.js" "$SITE/pkg/licentia.css"
   cp -R "$ROOT/public/." "$SITE/"
   log "building the server (release)"
   cargo build --quiet -p server --release

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
 use protocol::account::Role;
+use protocol::input::Password;
 use std::cmp::Ordering;
 
 #[component]
@@ -92,6 +93,36 @@ pub fn Field(
     }
 }
 
+/// A new password with its confirmation, both held to the password rules before sending.
+#[component]
+pub fn NewPasswordFields(
+    label: &'static str,
+    name: &'static str,
+    confirm_label: &'static str,
+    confirm_name: &'static str,
+    hint: &'static str,
+) -> impl IntoView {
+    view! {
+        <Field
+            label
+            name
+            kind="password"
+            autocomplete="new-password"
+            minlength=Password::MIN_LEN
+            maxlength=Password::MAX_LEN
+            hint
+        />
+        <Field
+            label=confirm_label
+            name=confirm_name
+            kind="password"
+            autocomplete="new-password"
+            minlength=Password::MIN_LEN
+            maxlength=Password::MAX_LEN
+        />
+    }
+}
+
 /// A multi-line text input.
 #[component]
 pub fn TextArea(
@@ -140,6 +171,21 @@ where
             _ => None,
         })
     }
+}
+
+/// Clears a form once its action has succeeded, so the next entry starts empty.
+pub fn reset_on_success<S>(action: ServerAction<S>, form: NodeRef<leptos::html::Form>)
+where
+    S: ServerFn<Error = PortalError> + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
+            if let Some(f) = form.get_untracked() {
+                f.reset();
+            }
+        }
+    });
 }
 
 /// A failed page load, in words.
@@ -224,7 +270,14 @@ impl Sort {
 
 /// A column header that sorts the table on click (again to reverse).
 #[component]
-pub fn SortHeader(sort: Sort, key: &'static str, label: &'static str) -> impl IntoView {
+pub fn SortHeader(
+    sort: Sort,
+    key: &'static str,
+    label: &'static str,
+    /// Right-aligned, like the numbers below it.
+    #[prop(optional)]
+    numeric: bool,
+) -> impl IntoView {
     let state = move || {
         if sort.key.get() != key {
             "none"
@@ -240,7 +293,7 @@ pub fn SortHeader(sort: Sort, key: &'static str, label: &'static str) -> impl In
         _ => "",
     };
     view! {
-        <th scope="col" aria-sort=state>
+        <th scope="col" aria-sort=state class:num=numeric>
             <button
                 type="button"
                 class="sort"

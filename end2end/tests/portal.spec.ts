@@ -57,6 +57,7 @@ test('an administrator creates a client with a user', async ({ page, consoleErro
   await page.getByRole('button', { name: 'Add user' }).click();
   await expect(page.getByRole('status')).toHaveText('User added.');
   await expect(page.getByRole('cell', { name: clientUser.email })).toBeVisible();
+  await expect(page.getByLabel('First password')).toHaveValue('');
 
   // A second client with the same name is refused in words, and nothing is added.
   await page.getByRole('link', { name: 'Clients' }).first().click();

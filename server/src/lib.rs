@@ -20,6 +20,7 @@ use licensing::{Clock, Database, Licentia};
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -69,7 +70,7 @@ impl Server {
         };
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state, &config.site_root),
             services,
             addr,
         })
@@ -94,7 +95,7 @@ impl Server {
     }
 }
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, site_root: &std::path::Path) -> Router {
     let routes = generate_route_list(App);
     let context = {
         let services = state.services.clone();
@@ -107,6 +108,16 @@ fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        // The WebAssembly bundle, script and stylesheet, gzip-compressed ahead of time by the build.
+        .nest_service(
+            "/pkg",
+            tower::ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-cache"),
+                ))
+                .service(ServeDir::new(site_root.join("pkg")).precompressed_gzip()),
+        )
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())
         })

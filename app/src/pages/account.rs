@@ -1,7 +1,7 @@
 //! "My account": who you are signed in as, and changing your own password.
 
 use crate::api::ChangePassword;
-use crate::components::{ActionDone, ActionError, Field};
+use crate::components::{reset_on_success, ActionDone, ActionError, Field, NewPasswordFields};
 use crate::Auth;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -13,6 +13,8 @@ pub fn AccountPage() -> impl IntoView {
     let auth = expect_context::<Auth>();
     let change = ServerAction::<ChangePassword>::new();
     let pending = change.pending();
+    let form = NodeRef::<leptos::html::Form>::new();
+    reset_on_success(change, form);
     view! {
         <Title text="My account · Licentia"/>
         <h1>"My account"</h1>
@@ -29,18 +31,15 @@ pub fn AccountPage() -> impl IntoView {
         </Suspense>
         <section class="card">
             <h2>"Change password"</h2>
-            <ActionForm action=change>
+            <ActionForm action=change node_ref=form>
                 <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" maxlength=Password::MAX_LEN/>
-                <Field
+                <NewPasswordFields
                     label="New password"
                     name="new_password"
-                    kind="password"
-                    autocomplete="new-password"
-                    minlength=Password::MIN_LEN
-                    maxlength=Password::MAX_LEN
+                    confirm_label="Repeat the new password"
+                    confirm_name="new_password_confirm"
                     hint="At least 12 characters. Your other sessions will be signed out."
                 />
-                <Field label="Repeat the new password" name="new_password_confirm" kind="password" autocomplete="new-password" minlength=Password::MIN_LEN maxlength=Password::MAX_LEN/>
                 <ActionError action=change/>
                 <ActionDone action=change message="Your password was changed."/>
                 <button type="submit" class="primary" disabled=pending>"Change password"</button>

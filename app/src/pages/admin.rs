@@ -4,8 +4,8 @@ use crate::api::{
     CreateClient, CreateClientUser, DeleteClient, DeleteClientUser, ResetUserPassword, UpdateClient,
 };
 use crate::components::{
-    confirm, matches, ActionDone, ActionError, Field, LoadError, LocalTime, SearchBox, Sort,
-    SortHeader, TextArea,
+    confirm, matches, reset_on_success, ActionDone, ActionError, Field, LoadError, LocalTime,
+    SearchBox, Sort, SortHeader, TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::Auth;
@@ -158,7 +158,7 @@ pub fn ClientsPage() -> impl IntoView {
                                         <tr>
                                             <SortHeader sort key="name" label="Name"/>
                                             <SortHeader sort key="contact" label="Contact"/>
-                                            <SortHeader sort key="users" label="Users"/>
+                                            <SortHeader sort key="users" label="Users" numeric=true/>
                                             <SortHeader sort key="created" label="Created"/>
                                         </tr>
                                     </thead>
@@ -221,6 +221,8 @@ pub fn ClientPage() -> impl IntoView {
     let add_user = ServerAction::<CreateClientUser>::new();
     let reset = ServerAction::<ResetUserPassword>::new();
     let remove_user = ServerAction::<DeleteClientUser>::new();
+    let add_user_form = NodeRef::<leptos::html::Form>::new();
+    reset_on_success(add_user, add_user_form);
     let detail = Resource::new(
         move || {
             (
@@ -265,7 +267,7 @@ pub fn ClientPage() -> impl IntoView {
                                 <h2>"Portal users"</h2>
                                 <UsersTable users reset remove_user/>
                                 <h3>"Add a user"</h3>
-                                <ActionForm action=add_user>
+                                <ActionForm action=add_user node_ref=add_user_form>
                                     <input type="hidden" name="client_id" value=c.id/>
                                     <Field label="Name" name="name" id="new-user-name".to_owned() autocomplete="off" maxlength=PersonName::MAX_LEN/>
                                     <Field label="E-mail address" name="email" id="new-user-email".to_owned() kind="email" autocomplete="off" maxlength=Email::MAX_LEN/>
@@ -355,6 +357,8 @@ fn UsersTable(
                 <For each=rows key=|u| u.id let:u>
                     {
                         let pw_id = format!("reset-password-{}", u.id);
+                        let reset_form = NodeRef::<leptos::html::Form>::new();
+                        reset_on_success(reset, reset_form);
                         let remove_message = format!("Delete the user {} ({})? They will no longer be able to sign in.", u.name, u.email);
                         view! {
                             <tr>
@@ -364,7 +368,7 @@ fn UsersTable(
                                 <td class="actions">
                                     <details>
                                         <summary>"Reset password"</summary>
-                                        <ActionForm action=reset>
+                                        <ActionForm action=reset node_ref=reset_form>
                                             <input type="hidden" name="user_id" value=u.id/>
                                             <Field
                                                 label="New password"

@@ -1,6 +1,6 @@
 //! Signing in, and creating the first administrator from the one-time setup link.
 
-use crate::components::{ActionError, Field};
+use crate::components::{ActionError, Field, NewPasswordFields};
 use crate::Auth;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -63,22 +63,12 @@ pub fn SetupPage() -> impl IntoView {
                                 <input type="hidden" name="token" value=token()/>
                                 <Field label="Your name" name="name" autocomplete="name" maxlength=PersonName::MAX_LEN/>
                                 <Field label="E-mail address" name="email" kind="email" autocomplete="username" maxlength=Email::MAX_LEN/>
-                                <Field
+                                <NewPasswordFields
                                     label="Password"
                                     name="password"
-                                    kind="password"
-                                    autocomplete="new-password"
-                                    minlength=Password::MIN_LEN
-                                    maxlength=Password::MAX_LEN
+                                    confirm_label="Repeat the password"
+                                    confirm_name="password_confirm"
                                     hint="At least 12 characters. A few unrelated words make a strong one."
-                                />
-                                <Field
-                                    label="Repeat the password"
-                                    name="password_confirm"
-                                    kind="password"
-                                    autocomplete="new-password"
-                                    minlength=Password::MIN_LEN
-                                    maxlength=Password::MAX_LEN
                                 />
                                 <ActionError action=auth.setup/>
                                 <button type="submit" class="primary" disabled=pending>"Create administrator"</button>

@@ -203,3 +203,64 @@ fn migrate_creates_the_schema_and_is_idempotent() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
     }
 }
+
+#[tokio::test]
+async fn serve_prints_the_setup_link_and_stops_gracefully_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/data/licentia.db", dir.path().display()),
+        )
+        .env("LICENTIA_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut url, mut setup) = (None, None);
+    while let Ok(Some(line)) =
+        tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the server prints within 30 s")
+    {
+        if let Some(rest) = line.strip_prefix("Licentia is running at ") {
+            url = rest
+                .split_whitespace()
+                .next()
+                .map(|u| u.trim_end_matches('/').to_owned());
+        }
+        if line.contains("/setup/") {
+            setup = Some(line.trim().to_owned());
+            break;
+        }
+    }
+    let url = url.expect("URL printed");
+    let setup = setup.expect("setup link printed");
+    assert!(setup.starts_with(&format!("{url}/setup/")), "{setup}");
+    let health = reqwest::get(format!("{url}/healthz"))
+        .await
+        .expect("health");
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+    let page = reqwest::get(&setup).await.expect("setup page");
+    assert!(page
+        .text()
+        .await
+        .expect("html")
+        .contains("Create the first administrator"));
+
+    let pid = child.id().expect("pid").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("stops within 10 s")
+        .expect("exit status");
+    assert!(status.success(), "{status}");
+}
