@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod clock;
 pub mod db;
 pub mod error;
+pub mod expiry;
 pub mod password;
 pub mod sessions;
 pub mod setup;
