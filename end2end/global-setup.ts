@@ -6,7 +6,7 @@ import { SERVERS_FILE, Server } from './tests/fixtures';
 
 // Starts the release server once per backend on a fresh database, the way a person would (scripts/run
 // does the same), and reads the URL and the one-time setup link from what it prints.
-function start(name: string, databaseUrl: string): Promise<{ child: ChildProcess; server: Server }> {
+function start(name: string, databaseUrl: string, dir: string): Promise<{ child: ChildProcess; server: Server }> {
   const bin = process.env.LICENTIA_SERVER_BIN;
   if (!bin) throw new Error('LICENTIA_SERVER_BIN is not set: run the tests with scripts/test');
   const child = spawn(bin, ['serve'], {
@@ -14,6 +14,7 @@ function start(name: string, databaseUrl: string): Promise<{ child: ChildProcess
       ...process.env,
       DATABASE_URL: databaseUrl,
       LICENTIA_LISTEN: '127.0.0.1:0',
+      LICENTIA_MASTER_KEY_FILE: join(dir, `${name}-master.key`),
       RUST_LOG: process.env.RUST_LOG ?? 'warn',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -42,7 +43,7 @@ export default async function globalSetup() {
   const children: ChildProcess[] = [];
   const servers: Record<string, Server> = {};
   for (const [name, url] of Object.entries(backends)) {
-    const { child, server } = await start(name, url);
+    const { child, server } = await start(name, url, dir);
     children.push(child);
     servers[name] = server;
   }

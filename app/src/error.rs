@@ -17,6 +17,12 @@ pub enum PortalError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// Refused by the licensing rules; the message says why.
+    #[error("{0}")]
+    Refused(String),
+    /// What the request is about has ended or no longer exists.
+    #[error("{0}")]
+    Gone(String),
     #[error("Wrong e-mail address or password.")]
     BadCredentials,
     #[error("Too many failed sign-in attempts. Try again in {}.", wait_in_words(*retry_after_secs))]
@@ -48,10 +54,10 @@ impl PortalError {
     pub fn status(&self) -> u16 {
         match self {
             PortalError::NotSignedIn | PortalError::BadCredentials => 401,
-            PortalError::NotAllowed => 403,
+            PortalError::NotAllowed | PortalError::Refused(_) => 403,
             PortalError::NotFound(_) => 404,
             PortalError::Conflict(_) => 409,
-            PortalError::SetupLink(_) => 410,
+            PortalError::SetupLink(_) | PortalError::Gone(_) => 410,
             PortalError::Invalid { .. } => 422,
             PortalError::Throttled { .. } => 429,
             PortalError::Server => 500,

@@ -153,6 +153,8 @@ impl From<licensing::Error> for PortalError {
             E::Invalid(i) => i.into(),
             E::NotFound(what) => PortalError::NotFound(what.to_owned()),
             E::Conflict(m) => PortalError::Conflict(m),
+            E::Refused(m) => PortalError::Refused(m),
+            E::Gone(m) => PortalError::Gone(m),
             E::NotSignedIn => PortalError::NotSignedIn,
             E::NotAllowed => PortalError::NotAllowed,
             E::BadCredentials => PortalError::BadCredentials,

@@ -13,6 +13,13 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// The request is understood but the rules refuse it; the message says why and what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// What the request is about no longer exists or has ended (a removed activation, an expired
+    /// licence).
+    #[error("{0}")]
+    Gone(String),
     #[error("you are not signed in")]
     NotSignedIn,
     #[error("you are not allowed to do this")]

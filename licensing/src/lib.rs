@@ -3,10 +3,13 @@
 //! so every entry point applies the same checks.
 
 pub mod accounts;
+pub mod activation;
+pub mod catalog;
 pub mod clock;
 pub mod db;
 pub mod error;
 pub mod expiry;
+pub mod keys;
 pub mod password;
 pub mod sessions;
 pub mod setup;
@@ -59,14 +62,25 @@ pub struct Licentia {
     db: Database,
     auth: Arc<AuthSettings>,
     clock: Clock,
+    master_key: keys::MasterKey,
+    /// Named as `iss` in activation codes: the server's public URL.
+    issuer: Arc<str>,
 }
 
 impl Licentia {
-    pub fn new(db: Database, auth: AuthSettings, clock: Clock) -> Self {
+    pub fn new(
+        db: Database,
+        auth: AuthSettings,
+        clock: Clock,
+        master_key: keys::MasterKey,
+        issuer: &str,
+    ) -> Self {
         Self {
             db,
             auth: Arc::new(auth),
             clock,
+            master_key,
+            issuer: issuer.into(),
         }
     }
 

@@ -2,5 +2,7 @@
 //! between the server and the client library. No I/O here, and nothing that cannot build for wasm32.
 
 pub mod account;
+pub mod activation;
+pub mod catalog;
 pub mod input;
 pub mod time;

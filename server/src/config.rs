@@ -77,6 +77,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "how long a lock lasts",
     ),
     ("LICENTIA_LOG_FORMAT", "text", "text or json"),
+    (
+        "LICENTIA_MASTER_KEY",
+        "",
+        "base64 of 32 bytes that encrypt the signing keys at rest; overrides the key file",
+    ),
+    (
+        "LICENTIA_MASTER_KEY_FILE",
+        "data/master.key",
+        "file holding the master key; created (mode 600) when missing",
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -90,6 +100,27 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     pub auth: AuthSettings,
     pub log_json: bool,
+    pub master_key: MasterKeySource,
+}
+
+/// Where the key that encrypts signing keys comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// Given directly (base64), e.g. to several replicas sharing a PostgreSQL database.
+    Value(String),
+    /// A file, created on first start.
+    File(PathBuf),
+}
+
+impl MasterKeySource {
+    pub fn load(&self) -> anyhow::Result<licensing::keys::MasterKey> {
+        match self {
+            MasterKeySource::Value(v) => licensing::keys::MasterKey::from_base64(v)
+                .map_err(|e| anyhow::anyhow!("LICENTIA_MASTER_KEY: {e}")),
+            MasterKeySource::File(path) => licensing::keys::MasterKey::load_or_create(path)
+                .map_err(|e| anyhow::anyhow!("LICENTIA_MASTER_KEY_FILE: {e}")),
+        }
+    }
 }
 
 /// Where values come from: the environment first, then the file.
@@ -243,6 +274,13 @@ impl Config {
             trust_forwarded_for: s.parse("LICENTIA_TRUST_FORWARDED_FOR", false, "true or false")?,
             auth,
             log_json,
+            master_key: match s.get("LICENTIA_MASTER_KEY") {
+                Some(v) => MasterKeySource::Value(v),
+                None => MasterKeySource::File(PathBuf::from(
+                    s.get("LICENTIA_MASTER_KEY_FILE")
+                        .unwrap_or_else(|| "data/master.key".into()),
+                )),
+            },
         })
     }
 

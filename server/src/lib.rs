@@ -1,6 +1,7 @@
 //! The Licentia server: builds the services from the configuration, serves the portal (rendered
 //! by Leptos) and the HTTP endpoints, and runs the background jobs beside them.
 
+mod api;
 pub mod config;
 mod jobs;
 pub mod telemetry;
@@ -34,9 +35,16 @@ pub struct AppState {
 
 /// Connects to the database and applies the migrations; a failure says what went wrong.
 pub async fn open_services(config: &Config, clock: Clock) -> anyhow::Result<Licentia> {
+    let master_key = config.master_key.load()?;
     let db = Database::connect(&config.database_url, config.db_max_connections).await?;
     db.migrate().await?;
-    Ok(Licentia::new(db, config.auth.clone(), clock))
+    let issuer = config.public_url_for(config.listen);
+    let services = Licentia::new(db, config.auth.clone(), clock, master_key, &issuer);
+    services
+        .ensure_signing_key()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot prepare the activation-code signing key: {e}"))?;
+    Ok(services)
 }
 
 /// A server bound to its port, ready to run.
@@ -108,6 +116,7 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(api::routes())
         // The WebAssembly bundle, script and stylesheet, gzip-compressed ahead of time by the build.
         .nest_service(
             "/pkg",

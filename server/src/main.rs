@@ -34,6 +34,20 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage the keys that sign activation codes.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key the active one. Codes signed with earlier keys keep verifying:
+    /// their public keys stay in /.well-known/jwks.json.
+    Rotate,
+    /// List the published public keys, the active one first.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -91,6 +105,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             open_services(&config, Clock::system()).await?;
             println!("The database is up to date.");
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let services = open_services(&config, Clock::system()).await?;
+            match command {
+                KeysCommand::Rotate => {
+                    let kid = services
+                        .rotate_signing_key()
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("New signing key {kid} is active; earlier keys stay published.");
+                }
+                KeysCommand::List => {
+                    let set = services.jwks().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    for (i, k) in set.keys.iter().enumerate() {
+                        println!("{}{}", k.kid, if i == 0 { "  (active)" } else { "" });
+                    }
+                }
+            }
+            services.db().close().await;
             Ok(())
         }
         Command::Admin { command } => {

@@ -5,13 +5,17 @@ use licensing::Backend;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+/// The binary, with a master key of its own so that nothing is written outside temporary places.
 fn server() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
     cmd.env_remove("DATABASE_URL")
         .env_remove("LICENTIA_CONFIG")
+        .env("LICENTIA_MASTER_KEY", MASTER_KEY)
         .env("RUST_LOG", "warn");
     cmd
 }
+
+const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 fn run_with_stdin(mut cmd: Command, input: &str) -> std::process::Output {
     let mut child = cmd
@@ -214,6 +218,11 @@ async fn serve_prints_the_setup_link_and_stops_gracefully_on_sigterm() {
             format!("sqlite://{}/data/licentia.db", dir.path().display()),
         )
         .env("LICENTIA_LISTEN", "127.0.0.1:0")
+        .env(
+            "LICENTIA_MASTER_KEY_FILE",
+            dir.path().join("data/master.key"),
+        )
+        .env_remove("LICENTIA_MASTER_KEY")
         .env("RUST_LOG", "warn")
         .arg("serve")
         .stdout(Stdio::piped())

@@ -121,6 +121,10 @@ impl TestApp {
             .collect();
         env.insert("LICENTIA_LISTEN".into(), "127.0.0.1:0".into());
         env.insert("DATABASE_URL".into(), database_url);
+        env.insert(
+            "LICENTIA_MASTER_KEY".into(),
+            licensing::keys::MasterKey::random().to_base64(),
+        );
         let config = Config::from_sources(env, None).expect("valid test configuration");
         let clock = Clock::manual(1_900_000_000);
         let services = server::open_services(&config, clock.clone())

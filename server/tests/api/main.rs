@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod activation;
 mod auth;
 mod cli;
 mod pages;

@@ -1,0 +1,460 @@
+//! Activation: binding a licence to a machine and answering with a signed activation code;
+//! validation (a fresh code with whatever changed, or word that the licence is gone); removal; and
+//! the offline exchange, where a request code made on the machine is answered in the portal.
+
+use crate::catalog::{parse_licence_key, ProductRow, PRODUCT_COLUMNS};
+use crate::expiry::{code_start, expiry, ExpiryError};
+use crate::{Error, Licentia, Result};
+use protocol::account::{CurrentUser, Role};
+use protocol::activation::{self as code, Claims, Request};
+use protocol::input::InputError;
+use protocol::time::{day_of, format_date};
+use std::collections::BTreeMap;
+
+/// How an activation reached the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    Online,
+    /// Through the portal, answering a request code; the code carries the request's nonce.
+    Offline {
+        nonce: String,
+    },
+}
+
+/// A signed activation code and what it says.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub code: String,
+    pub claims: Claims,
+}
+
+/// Who asks for a removal: the application (end-user rules apply) or a portal user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remover<'a> {
+    EndUser,
+    Portal { actor: &'a CurrentUser, force: bool },
+}
+
+#[derive(sqlx::FromRow)]
+struct LicenceState {
+    id: i64,
+    licence_key: String,
+    client_id: i64,
+    features: Option<String>,
+    counters: Option<String>,
+    order_features: String,
+    order_counters: String,
+    expires_on: Option<i64>,
+    activation_count: i64,
+    product_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LiveActivation {
+    id: i64,
+    fingerprint: String,
+    hostname: String,
+    activated_at: i64,
+}
+
+fn hostname(raw: &str) -> Result<String, InputError> {
+    let h = raw.trim();
+    if h.is_empty() || h.chars().count() > 255 || h.chars().any(char::is_control) {
+        return Err(InputError::new(
+            "hostname",
+            "The host name must be 1 to 255 printable characters.",
+        ));
+    }
+    Ok(h.to_owned())
+}
+
+fn fingerprint(raw: &str) -> Result<String, InputError> {
+    let f = raw.trim().to_lowercase();
+    if !code::is_fingerprint(&f) {
+        return Err(InputError::new(
+            "fingerprint",
+            "The machine fingerprint must be 64 hexadecimal digits (as the client library makes it).",
+        ));
+    }
+    Ok(f)
+}
+
+impl Licentia {
+    async fn licence_state_by_key(&self, key: &str) -> Result<LicenceState> {
+        sqlx::query_as(
+            "SELECT l.id, l.licence_key, o.client_id, l.features, l.counters, \
+             o.features AS order_features, o.counters AS order_counters, l.expires_on, \
+             l.activation_count, o.product_id \
+             FROM licences l JOIN orders o ON o.id = l.order_id WHERE l.licence_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound("A licence with this key"))
+    }
+
+    async fn live_activation(&self, licence_id: i64) -> Result<Option<LiveActivation>> {
+        Ok(sqlx::query_as(
+            "SELECT id, fingerprint, hostname, activated_at FROM activations \
+             WHERE licence_id = $1 AND removed_at IS NULL",
+        )
+        .bind(licence_id)
+        .fetch_optional(self.db.pool())
+        .await?)
+    }
+
+    /// Activates the licence `licence_key` on the machine `fingerprint`. Activating again on the
+    /// same machine answers with a fresh code and uses no activation; another machine is refused
+    /// while the licence is bound elsewhere.
+    #[tracing::instrument(skip(self, licence_key, fingerprint), fields(hostname))]
+    pub async fn activate(
+        &self,
+        licence_key: &str,
+        fingerprint: &str,
+        host: &str,
+        channel: Channel,
+    ) -> Result<Issued> {
+        let key = parse_licence_key(licence_key)?;
+        let fp = self::fingerprint(fingerprint)?;
+        let host = hostname(host)?;
+        let lic = self.licence_state_by_key(&key).await?;
+        let product = self.product_row(lic.product_id).await?;
+        let now = self.clock.now();
+        let today = day_of(now);
+
+        let live = self.live_activation(lic.id).await?;
+        if let Some(other) = live.as_ref().filter(|a| a.fingerprint != fp) {
+            return Err(Error::Conflict(format!(
+                "This licence is already activated on another machine ({}). Remove it there first, \
+                 or ask your administrator to transfer it.",
+                other.hostname
+            )));
+        }
+        let seen_here: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM activations WHERE licence_id = $1 AND fingerprint = $2",
+        )
+        .bind(lic.id)
+        .bind(&fp)
+        .fetch_one(self.db.pool())
+        .await?;
+        let new_machine = seen_here == 0;
+        if new_machine && lic.activation_count >= product.max_activations {
+            return Err(Error::Refused(format!(
+                "This licence has been activated the most times it allows ({}). Ask your vendor to \
+                 allow another activation.",
+                product.max_activations
+            )));
+        }
+
+        // A limited licence's end is fixed at its first activation; later activations keep it.
+        let expires_on = match (product.limited != 0, lic.expires_on) {
+            (false, e) => e,
+            (true, Some(e)) => Some(e),
+            (true, None) => Some(expiry(&product.limits(), today).map_err(|e| match e {
+                ExpiryError::NotYet(_) | ExpiryError::WindowClosed(_) => {
+                    Error::Refused(format!("This licence cannot be activated now: {e}."))
+                }
+                ExpiryError::Unbounded => Error::Internal("a limited product has no limit".into()),
+            })?),
+        };
+        if let Some(end) = expires_on {
+            if end < today {
+                return Err(Error::Gone(format!(
+                    "This licence expired on {}.",
+                    format_date(end)
+                )));
+            }
+        }
+
+        let mut tx = self.db.pool().begin().await?;
+        // The licence keeps the features and counters it was first activated with.
+        sqlx::query(
+            "UPDATE licences SET features = COALESCE(features, $1), counters = COALESCE(counters, $2), \
+             expires_on = $3, activation_count = activation_count + $4 WHERE id = $5",
+        )
+        .bind(&lic.order_features)
+        .bind(&lic.order_counters)
+        .bind(expires_on)
+        .bind(i64::from(new_machine))
+        .bind(lic.id)
+        .execute(&mut *tx)
+        .await?;
+        let (mode, nonce) = match &channel {
+            Channel::Online => ("online", None),
+            Channel::Offline { nonce } => ("offline", Some(nonce.clone())),
+        };
+        let activation_id: i64 = match &live {
+            Some(same) => {
+                sqlx::query(
+                    "UPDATE activations SET hostname = $1, mode = $2, request_nonce = $3, \
+                     last_validated_at = $4 WHERE id = $5",
+                )
+                .bind(&host)
+                .bind(mode)
+                .bind(&nonce)
+                .bind(now)
+                .bind(same.id)
+                .execute(&mut *tx)
+                .await?;
+                same.id
+            }
+            None => sqlx::query_scalar(
+                "INSERT INTO activations (licence_id, fingerprint, hostname, mode, request_nonce, activated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(lic.id)
+            .bind(&fp)
+            .bind(&host)
+            .bind(mode)
+            .bind(&nonce)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| {
+                Error::unique_as_conflict(e, "This licence was just activated on another machine.")
+            })?,
+        };
+        tx.commit().await?;
+        let activated_at = live.as_ref().map_or(now, |a| a.activated_at);
+        let features = lic.features.unwrap_or(lic.order_features);
+        let counters = lic.counters.unwrap_or(lic.order_counters);
+        tracing::info!(licence_id = lic.id, activation_id, mode, "activated");
+        self.issue(
+            &product,
+            &lic.licence_key,
+            lic.id,
+            activation_id,
+            &fp,
+            &host,
+            &features,
+            &counters,
+            expires_on,
+            activated_at,
+            nonce,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn issue(
+        &self,
+        product: &ProductRow,
+        licence_key: &str,
+        licence_id: i64,
+        activation_id: i64,
+        fp: &str,
+        host: &str,
+        features: &str,
+        counters: &str,
+        expires_on: Option<i64>,
+        activated_at: i64,
+        req: Option<String>,
+    ) -> Result<Issued> {
+        let now = self.clock.now();
+        let feat: Vec<String> = serde_json::from_str(features)
+            .map_err(|e| Error::Internal(format!("stored features are malformed: {e}")))?;
+        let cnt: BTreeMap<String, i64> = serde_json::from_str(counters)
+            .map_err(|e| Error::Internal(format!("stored counters are malformed: {e}")))?;
+        let start = expires_on.map(|_| code_start(day_of(activated_at)));
+        let exp = expires_on.map(|end| (end + 1) * 86_400);
+        let mut next = now + product.validate_every_days * 86_400;
+        if let Some(exp) = exp {
+            next = next.min(exp);
+        }
+        let claims = Claims {
+            iss: self.issuer.to_string(),
+            sub: licence_key.to_owned(),
+            lic: licence_id,
+            act: activation_id,
+            prd: product.code.clone(),
+            fp: fp.to_owned(),
+            host: host.to_owned(),
+            feat,
+            cnt,
+            start: start.map(format_date),
+            end: expires_on.map(format_date),
+            iat: now,
+            nbf: start.map(|d| d * 86_400),
+            exp,
+            next,
+            req,
+        };
+        let (kid, key) = self.signing_key().await?;
+        Ok(Issued {
+            code: code::sign(&claims, &kid, &key),
+            claims,
+        })
+    }
+
+    /// The application's periodic check: verifies its code came from here, and answers with a
+    /// fresh code carrying what an administrator changed since, or says the licence is gone.
+    pub async fn validate(&self, activation_code: &str, fingerprint: &str) -> Result<Issued> {
+        let fp = self::fingerprint(fingerprint)?;
+        let jwks = self.jwks().await?;
+        let claims = code::verify_signature(activation_code, &jwks)
+            .map_err(|e| Error::Invalid(InputError::new("activation_code", format!("{e}."))))?;
+        if claims.fp != fp {
+            return Err(Error::Invalid(InputError::new(
+                "fingerprint",
+                "The activation code belongs to another machine.",
+            )));
+        }
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            removed_at: Option<i64>,
+            hostname: String,
+            activated_at: i64,
+            request_nonce: Option<String>,
+            licence_key: String,
+            features: Option<String>,
+            counters: Option<String>,
+            order_features: String,
+            order_counters: String,
+            expires_on: Option<i64>,
+            product_id: i64,
+        }
+        let row: Row = sqlx::query_as(
+            "SELECT a.removed_at, a.hostname, a.activated_at, a.request_nonce, l.licence_key, \
+             l.features, l.counters, o.features AS order_features, o.counters AS order_counters, \
+             l.expires_on, o.product_id FROM activations a JOIN licences l ON l.id = a.licence_id \
+             JOIN orders o ON o.id = l.order_id WHERE a.id = $1 AND a.licence_id = $2",
+        )
+        .bind(claims.act)
+        .bind(claims.lic)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(|| Error::Gone("This licence no longer exists. Contact your vendor.".into()))?;
+        if let Some(removed) = row.removed_at {
+            return Err(Error::Gone(format!(
+                "This licence was removed from this machine on {}.",
+                format_date(day_of(removed))
+            )));
+        }
+        let now = self.clock.now();
+        if let Some(end) = row.expires_on.filter(|e| *e < day_of(now)) {
+            return Err(Error::Gone(format!(
+                "This licence expired on {}.",
+                format_date(end)
+            )));
+        }
+        sqlx::query("UPDATE activations SET last_validated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(claims.act)
+            .execute(self.db.pool())
+            .await?;
+        let product = self.product_row(row.product_id).await?;
+        self.issue(
+            &product,
+            &row.licence_key,
+            claims.lic,
+            claims.act,
+            &fp,
+            &row.hostname,
+            row.features.as_deref().unwrap_or(&row.order_features),
+            row.counters.as_deref().unwrap_or(&row.order_counters),
+            row.expires_on,
+            row.activated_at,
+            row.request_nonce,
+        )
+        .await
+    }
+
+    /// Frees a licence from the machine it is bound to. End users may only where the product
+    /// allows removal and the licence is not limited; administrators always may; a client user
+    /// may for its own licences under the end-user rules.
+    pub async fn remove_activation(
+        &self,
+        licence_key: &str,
+        fingerprint: Option<&str>,
+        remover: Remover<'_>,
+    ) -> Result<()> {
+        let key = parse_licence_key(licence_key)?;
+        let lic = self.licence_state_by_key(&key).await?;
+        let product = sqlx::query_as::<_, ProductRow>(&format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = $1"
+        ))
+        .bind(lic.product_id)
+        .fetch_one(self.db.pool())
+        .await?;
+        let by = match remover {
+            Remover::EndUser => "user".to_owned(),
+            Remover::Portal { actor, .. } => {
+                self.require_client_access(actor, lic.client_id)?;
+                format!("{}:{}", actor.role.as_str(), actor.id)
+            }
+        };
+        let admin = matches!(remover, Remover::Portal { actor, .. } if actor.role == Role::Admin);
+        if !admin {
+            if product.limited != 0 {
+                return Err(Error::Refused(
+                    "This is a limited licence: only your vendor's administrator can remove it."
+                        .into(),
+                ));
+            }
+            if product.end_user_removal == 0 {
+                return Err(Error::Refused(
+                    "This product does not let its users remove licences. Ask your vendor's administrator."
+                        .into(),
+                ));
+            }
+        }
+        let live = self
+            .live_activation(lic.id)
+            .await?
+            .ok_or_else(|| Error::Gone("This licence is not activated on any machine.".into()))?;
+        if let Some(fp) = fingerprint {
+            if live.fingerprint != self::fingerprint(fp)? {
+                return Err(Error::Refused(
+                    "This licence is activated on another machine.".into(),
+                ));
+            }
+        }
+        sqlx::query("UPDATE activations SET removed_at = $1, removed_by = $2 WHERE id = $3")
+            .bind(self.clock.now())
+            .bind(&by)
+            .bind(live.id)
+            .execute(self.db.pool())
+            .await?;
+        tracing::info!(
+            licence_id = lic.id,
+            activation_id = live.id,
+            by,
+            "activation removed"
+        );
+        Ok(())
+    }
+
+    /// Answers an offline request code from the portal. Client users answer only requests for
+    /// their own licences.
+    pub async fn answer_request(&self, actor: &CurrentUser, request_code: &str) -> Result<Issued> {
+        let req = Request::decode(request_code)
+            .map_err(|e| InputError::new("request_code", format!("{e}.")))?;
+        let key = parse_licence_key(&req.key)?;
+        let lic = self.licence_state_by_key(&key).await?;
+        self.require_client_access(actor, lic.client_id)?;
+        let product_code: String = sqlx::query_scalar("SELECT code FROM products WHERE id = $1")
+            .bind(lic.product_id)
+            .fetch_one(self.db.pool())
+            .await?;
+        if product_code != req.prd {
+            return Err(InputError::new(
+                "request_code",
+                format!(
+                    "The request is for product {}, but this licence is for {product_code}.",
+                    req.prd
+                ),
+            )
+            .into());
+        }
+        if req.nonce.is_empty() || req.nonce.len() > 64 {
+            return Err(InputError::new("request_code", "The request code is damaged.").into());
+        }
+        self.activate(
+            &key,
+            &req.fp,
+            &req.host,
+            Channel::Offline { nonce: req.nonce },
+        )
+        .await
+    }
+}

@@ -1,0 +1,251 @@
+//! The keys that sign activation codes. Private keys are stored encrypted (ChaCha20-Poly1305)
+//! under a master key that never enters the database; public keys are published as a JWKS. A
+//! rotation makes a new key the signing one and keeps the old ones published, so codes already
+//! issued keep verifying.
+
+use crate::{Error, Licentia, Result};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use protocol::activation::{Jwk, JwkSet};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// The key that encrypts signing keys at rest. Redacted from `Debug`.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+impl MasterKey {
+    pub fn random() -> Self {
+        let mut k = [0u8; 32];
+        OsRng.fill_bytes(&mut k);
+        Self(k)
+    }
+
+    /// From 32 bytes in standard base64 (e.g. an environment variable).
+    pub fn from_base64(s: &str) -> Result<Self, String> {
+        let bytes = STANDARD
+            .decode(s.trim())
+            .map_err(|_| "the master key is not valid base64".to_owned())?;
+        let k: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "the master key must be 32 bytes".to_owned())?;
+        Ok(Self(k))
+    }
+
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+
+    /// Reads the key file, or creates it (readable by its owner only) when missing.
+    pub fn load_or_create(path: &Path) -> Result<Self, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_base64(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::random();
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+                write_private(path, &key.to_base64())
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                Ok(key)
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    fn seal(&self, secret: &[u8; 32]) -> Result<String> {
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.0));
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(Nonce::from_slice(&nonce), secret.as_slice())
+            .map_err(|_| Error::Internal("encrypting a signing key failed".into()))?;
+        Ok(STANDARD.encode([nonce.as_slice(), &sealed].concat()))
+    }
+
+    fn open(&self, sealed: &str) -> Result<[u8; 32]> {
+        let bytes = STANDARD
+            .decode(sealed)
+            .map_err(|_| Error::Internal("a stored signing key is not base64".into()))?;
+        if bytes.len() < 12 {
+            return Err(Error::Internal("a stored signing key is truncated".into()));
+        }
+        let (nonce, ct) = bytes.split_at(12);
+        let plain = ChaCha20Poly1305::new(Key::from_slice(&self.0))
+            .decrypt(Nonce::from_slice(nonce), ct)
+            .map_err(|_| {
+                Error::Internal(
+                    "a stored signing key cannot be decrypted: the master key is not the one it was stored with"
+                        .into(),
+                )
+            })?;
+        plain
+            .try_into()
+            .map_err(|_| Error::Internal("a stored signing key has the wrong length".into()))
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// A key id derived from the public key: stable, unique, says nothing secret.
+fn kid_of(public: &VerifyingKey) -> String {
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(public.as_bytes())[..12])
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    kid: String,
+    public_key: String,
+}
+
+impl Licentia {
+    /// Makes sure a signing key exists (the first start creates one). Returns the active key id.
+    pub async fn ensure_signing_key(&self) -> Result<String> {
+        let active: Option<String> =
+            sqlx::query_scalar("SELECT kid FROM signing_keys WHERE active = 1")
+                .fetch_optional(self.db.pool())
+                .await?;
+        match active {
+            Some(kid) => Ok(kid),
+            None => match self.rotate_signing_key().await {
+                Ok(kid) => Ok(kid),
+                // Another replica created one at the same moment: use it.
+                Err(Error::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => Ok(
+                    sqlx::query_scalar("SELECT kid FROM signing_keys WHERE active = 1")
+                        .fetch_one(self.db.pool())
+                        .await?,
+                ),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Creates a new signing key and makes it the active one. Earlier keys stay published.
+    pub async fn rotate_signing_key(&self) -> Result<String> {
+        let mut secret = [0u8; 32];
+        OsRng.fill_bytes(&mut secret);
+        let key = SigningKey::from_bytes(&secret);
+        let public = key.verifying_key();
+        let kid = kid_of(&public);
+        let sealed = self.master_key.seal(&secret)?;
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query("UPDATE signing_keys SET active = 0 WHERE active = 1")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, public_key, private_key, active, created_at) \
+             VALUES ($1, $2, $3, 1, $4)",
+        )
+        .bind(&kid)
+        .bind(URL_SAFE_NO_PAD.encode(public.as_bytes()))
+        .bind(&sealed)
+        .bind(self.clock.now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(kid, "new signing key is active");
+        Ok(kid)
+    }
+
+    /// The public keys that verify activation codes: every key not retired.
+    pub async fn jwks(&self) -> Result<JwkSet> {
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT kid, public_key FROM signing_keys WHERE retired_at IS NULL \
+             ORDER BY active DESC, created_at DESC",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in rows {
+            let bytes: [u8; 32] = URL_SAFE_NO_PAD
+                .decode(&r.public_key)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| Error::Internal(format!("public key {} is malformed", r.kid)))?;
+            let public = VerifyingKey::from_bytes(&bytes)
+                .map_err(|_| Error::Internal(format!("public key {} is invalid", r.kid)))?;
+            keys.push(Jwk::ed25519(&r.kid, &public));
+        }
+        Ok(JwkSet { keys })
+    }
+
+    /// The active signing key, decrypted.
+    pub(crate) async fn signing_key(&self) -> Result<(String, SigningKey)> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT kid, private_key FROM signing_keys WHERE active = 1")
+                .fetch_optional(self.db.pool())
+                .await?;
+        let (kid, sealed) = match row {
+            Some(r) => r,
+            None => {
+                self.ensure_signing_key().await?;
+                return Box::pin(self.signing_key()).await;
+            }
+        };
+        Ok((kid, SigningKey::from_bytes(&self.master_key.open(&sealed)?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_keys_open_only_with_their_master_key() {
+        let master = MasterKey::random();
+        let secret = [9u8; 32];
+        let sealed = master.seal(&secret).expect("seal");
+        assert_eq!(master.open(&sealed).expect("open"), secret);
+        assert!(MasterKey::random().open(&sealed).is_err());
+        assert!(!format!("{master:?}").contains(&master.to_base64()));
+        assert_eq!(
+            MasterKey::from_base64(&master.to_base64()).expect("b64").0,
+            master.0
+        );
+        assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn key_file_is_created_once_and_private() {
+        let dir = std::env::temp_dir().join(format!("licentia-master-{}", std::process::id()));
+        let path = dir.join("sub").join("master.key");
+        let _ = std::fs::remove_dir_all(&dir);
+        let a = MasterKey::load_or_create(&path).expect("create");
+        let b = MasterKey::load_or_create(&path).expect("load");
+        assert_eq!(a.0, b.0);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

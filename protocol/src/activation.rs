@@ -1,0 +1,404 @@
+//! Activation codes and the offline exchange. An activation code is a JWS in compact serialisation,
+//! signed with EdDSA (Ed25519) and naming its key with `kid`, so any JOSE library can verify it
+//! against the server's JWKS. Its claims say which licence is bound to which machine, with which
+//! features, counters and dates. Request codes carry an offline activation request to the portal.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The `typ` of an activation code's protected header.
+pub const CODE_TYPE: &str = "licentia-activation+jwt";
+
+/// What an activation code says. Standard JWT claims (`iss`, `sub`, `iat`, `nbf`, `exp`) are used
+/// where they fit, so generic libraries check the dates too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The server that issued the code (its public URL).
+    pub iss: String,
+    /// The licence key.
+    pub sub: String,
+    /// Licence id.
+    pub lic: i64,
+    /// Activation id.
+    pub act: i64,
+    /// Product code.
+    pub prd: String,
+    /// The machine's fingerprint: already a salted hash (see [`fingerprint`]).
+    pub fp: String,
+    pub host: String,
+    /// Enabled features.
+    pub feat: Vec<String>,
+    /// Custom counters.
+    pub cnt: BTreeMap<String, i64>,
+    /// First and last valid day ("YYYY-MM-DD", UTC) of a limited licence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Unix seconds: issued at; valid from; valid until (end of the last day), if limited.
+    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Unix seconds by which the application should validate again.
+    pub next: i64,
+    /// The nonce of the offline request this code answers, if it answers one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub req: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    kid: String,
+    typ: String,
+}
+
+/// One public key as published in the JWKS (RFC 8037 OKP key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub kid: String,
+    pub x: String,
+    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+}
+
+impl Jwk {
+    pub fn ed25519(kid: &str, key: &VerifyingKey) -> Self {
+        Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            kid: kid.into(),
+            x: URL_SAFE_NO_PAD.encode(key.as_bytes()),
+            use_: Some("sig".into()),
+            alg: Some("EdDSA".into()),
+        }
+    }
+
+    fn verifying_key(&self) -> Option<VerifyingKey> {
+        if self.kty != "OKP" || self.crv != "Ed25519" {
+            return None;
+        }
+        let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(&self.x).ok()?.try_into().ok()?;
+        VerifyingKey::from_bytes(&bytes).ok()
+    }
+}
+
+/// Why a code was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    #[error("the activation code is malformed")]
+    Malformed,
+    #[error("the activation code was signed with an unknown key ({0})")]
+    UnknownKey(String),
+    #[error(
+        "the activation code's signature is not valid: it was altered or not issued by this server"
+    )]
+    BadSignature,
+    #[error("the activation code is for product {found}, not {expected}")]
+    WrongProduct { expected: String, found: String },
+    #[error("the activation code belongs to another machine")]
+    WrongMachine,
+    #[error("the licence is not valid before {0}")]
+    NotYetValid(String),
+    #[error("the licence expired on {0}")]
+    Expired(String),
+}
+
+/// Signs `claims` into a compact JWS with the Ed25519 key `kid`.
+pub fn sign(claims: &Claims, kid: &str, key: &SigningKey) -> String {
+    let header = Header {
+        alg: "EdDSA".into(),
+        kid: kid.into(),
+        typ: CODE_TYPE.into(),
+    };
+    // Serialising these plain structs cannot fail.
+    let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
+    let c = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+    let signing_input = format!("{h}.{c}");
+    let sig = key.sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+}
+
+/// Checks the signature against the key the code names in `keys`, and returns the claims. Dates,
+/// product and machine are checked by [`check`].
+pub fn verify_signature(code: &str, keys: &JwkSet) -> Result<Claims, CodeError> {
+    let mut parts = code.trim().split('.');
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(CodeError::Malformed);
+    };
+    let decode = |p: &str| URL_SAFE_NO_PAD.decode(p).map_err(|_| CodeError::Malformed);
+    let header: Header = serde_json::from_slice(&decode(h)?).map_err(|_| CodeError::Malformed)?;
+    if header.alg != "EdDSA" {
+        return Err(CodeError::Malformed);
+    }
+    let jwk = keys
+        .keys
+        .iter()
+        .find(|k| k.kid == header.kid)
+        .ok_or_else(|| CodeError::UnknownKey(header.kid.clone()))?;
+    let key = jwk.verifying_key().ok_or(CodeError::Malformed)?;
+    let sig_bytes: [u8; 64] = decode(s)?.try_into().map_err(|_| CodeError::BadSignature)?;
+    let sig = Signature::from_bytes(&sig_bytes);
+    key.verify_strict(format!("{h}.{c}").as_bytes(), &sig)
+        .map_err(|_| CodeError::BadSignature)?;
+    serde_json::from_slice(&decode(c)?).map_err(|_| CodeError::Malformed)
+}
+
+/// Checks what a verified code says against this machine and time.
+pub fn check(claims: &Claims, product: &str, fingerprint: &str, now: i64) -> Result<(), CodeError> {
+    if claims.prd != product {
+        return Err(CodeError::WrongProduct {
+            expected: product.into(),
+            found: claims.prd.clone(),
+        });
+    }
+    if claims.fp != fingerprint {
+        return Err(CodeError::WrongMachine);
+    }
+    if claims.nbf.is_some_and(|nbf| now < nbf) {
+        return Err(CodeError::NotYetValid(
+            claims.start.clone().unwrap_or_default(),
+        ));
+    }
+    if claims.exp.is_some_and(|exp| now >= exp) {
+        return Err(CodeError::Expired(claims.end.clone().unwrap_or_default()));
+    }
+    Ok(())
+}
+
+/// A machine's fingerprint for one product: a hash of the machine's identity salted with the
+/// product code, so the same machine looks different to different products and the identity
+/// itself never leaves the machine. 64 lower-case hex digits.
+pub fn fingerprint(product_code: &str, machine_identity: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"licentia-fingerprint-v1\0");
+    h.update(product_code.as_bytes());
+    h.update(b"\0");
+    h.update(machine_identity.trim().as_bytes());
+    hex(&h.finalize())
+}
+
+/// Whether `s` has the shape of a fingerprint.
+pub fn is_fingerprint(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An offline activation request, made on the machine and pasted into the portal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Product code.
+    pub prd: String,
+    /// Licence key.
+    pub key: String,
+    pub fp: String,
+    pub host: String,
+    /// Random, chosen by the machine; the response must carry it back.
+    pub nonce: String,
+    /// Unix seconds when the request was made.
+    pub t: i64,
+}
+
+const REQUEST_PREFIX: &str = "LRQ1-";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("this is not a Licentia request code (it should start with {REQUEST_PREFIX})")]
+    NotARequest,
+    #[error("the request code is damaged: check that it was copied whole")]
+    Damaged,
+}
+
+impl Request {
+    /// "LRQ1-" + base64url(JSON) + "-" + 8 hex digits of its SHA-256, so a code cut short or
+    /// mistyped in transit is caught before anything else.
+    pub fn encode(&self) -> String {
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
+        let check = &hex(&Sha256::digest(body.as_bytes()))[..8];
+        format!("{REQUEST_PREFIX}{body}-{check}")
+    }
+
+    pub fn decode(code: &str) -> Result<Self, RequestError> {
+        let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        let rest = compact
+            .strip_prefix(REQUEST_PREFIX)
+            .ok_or(RequestError::NotARequest)?;
+        let (body, check) = rest.rsplit_once('-').ok_or(RequestError::Damaged)?;
+        if hex(&Sha256::digest(body.as_bytes()))[..8] != *check {
+            return Err(RequestError::Damaged);
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| RequestError::Damaged)?;
+        serde_json::from_slice(&bytes).map_err(|_| RequestError::Damaged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[7u8; 32])
+    }
+
+    fn claims() -> Claims {
+        Claims {
+            iss: "http://127.0.0.1:3000".into(),
+            sub: "LIC-ABCD".into(),
+            lic: 1,
+            act: 2,
+            prd: "CALC".into(),
+            fp: fingerprint("CALC", "machine-1"),
+            host: "ws-1".into(),
+            feat: vec!["print".into()],
+            cnt: BTreeMap::from([("seats".into(), 3)]),
+            start: Some("2026-01-09".into()),
+            end: Some("2026-02-09".into()),
+            iat: 1_768_000_000,
+            nbf: Some(1_767_916_800),
+            exp: Some(1_770_681_600),
+            next: 1_768_600_000,
+            req: None,
+        }
+    }
+
+    fn jwks() -> JwkSet {
+        JwkSet {
+            keys: vec![Jwk::ed25519("k1", &key().verifying_key())],
+        }
+    }
+
+    #[test]
+    fn signed_codes_verify_and_check() {
+        let code = sign(&claims(), "k1", &key());
+        let got = verify_signature(&code, &jwks()).expect("verifies");
+        assert_eq!(got, claims());
+        assert_eq!(check(&got, "CALC", &claims().fp, 1_768_000_000), Ok(()));
+        assert!(matches!(
+            check(&got, "OTHER", &claims().fp, 1_768_000_000),
+            Err(CodeError::WrongProduct { .. })
+        ));
+        assert_eq!(
+            check(
+                &got,
+                "CALC",
+                &fingerprint("CALC", "machine-2"),
+                1_768_000_000
+            ),
+            Err(CodeError::WrongMachine)
+        );
+        assert_eq!(
+            check(&got, "CALC", &claims().fp, 1_770_681_600),
+            Err(CodeError::Expired("2026-02-09".into()))
+        );
+        assert_eq!(
+            check(&got, "CALC", &claims().fp, 1_767_916_799),
+            Err(CodeError::NotYetValid("2026-01-09".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_garbage_are_refused() {
+        let code = sign(&claims(), "k2", &key());
+        assert_eq!(
+            verify_signature(&code, &jwks()),
+            Err(CodeError::UnknownKey("k2".into()))
+        );
+        for bad in ["", "a.b", "a.b.c.d", "!!.??.**"] {
+            assert_eq!(
+                verify_signature(bad, &jwks()),
+                Err(CodeError::Malformed),
+                "{bad}"
+            );
+        }
+        let other = SigningKey::from_bytes(&[8u8; 32]);
+        let forged = sign(&claims(), "k1", &other);
+        assert_eq!(
+            verify_signature(&forged, &jwks()),
+            Err(CodeError::BadSignature)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_changed_byte_is_refused(pos in 0usize..400, byte in 0u8..=255) {
+            let code = sign(&claims(), "k1", &key());
+            let mut bytes = code.clone().into_bytes();
+            let pos = pos % bytes.len();
+            prop_assume!(bytes[pos] != byte);
+            bytes[pos] = byte;
+            if let Ok(altered) = String::from_utf8(bytes) {
+                // Base64url has a few spellings of the same final bits; those decode to the same
+                // bytes and are the same code. Anything that decodes differently must fail.
+                if let Ok(c) = verify_signature(&altered, &jwks()) {
+                    prop_assert_eq!(c, claims());
+                    let norm = |s: &str| s.split('.').map(|p| URL_SAFE_NO_PAD.decode(p).ok()).collect::<Vec<_>>();
+                    prop_assert_eq!(norm(&altered), norm(&code));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_salted_per_product() {
+        let a = fingerprint("CALC", "machine-1");
+        assert!(is_fingerprint(&a));
+        assert_ne!(a, fingerprint("DRAW", "machine-1"));
+        assert_eq!(a, fingerprint("CALC", " machine-1\n"));
+        assert!(!is_fingerprint("xyz"));
+    }
+
+    #[test]
+    fn request_codes_round_trip_and_catch_damage() {
+        let r = Request {
+            prd: "CALC".into(),
+            key: "LIC-ABCD".into(),
+            fp: fingerprint("CALC", "m"),
+            host: "ws".into(),
+            nonce: "n1".into(),
+            t: 5,
+        };
+        let code = r.encode();
+        assert_eq!(Request::decode(&code), Ok(r.clone()));
+        let wrapped: String = code
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(40)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(Request::decode(&wrapped), Ok(r));
+        assert_eq!(Request::decode("hello"), Err(RequestError::NotARequest));
+        let mut damaged = code.clone();
+        damaged.replace_range(10..11, if &code[10..11] == "A" { "B" } else { "A" });
+        assert_eq!(Request::decode(&damaged), Err(RequestError::Damaged));
+        assert_eq!(
+            Request::decode(&code[..code.len() - 3]),
+            Err(RequestError::Damaged)
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! Activation through the Web API: signed codes, the rules of the standard model, validation,
+//! removal, the offline exchange and key rotation.
+
+use crate::both_backends;
+use crate::helpers::*;
+use licensing::activation::Remover;
+use licensing::catalog::OrderInput;
+use licensing::CurrentUser;
+use protocol::activation::{fingerprint, verify_signature, JwkSet, Request};
+use protocol::catalog::{Feature, LicensingSettings, ProductInput};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const DAY: i64 = 86_400;
+
+fn product(code: &str, settings: LicensingSettings) -> ProductInput {
+    ProductInput {
+        code: code.into(),
+        name: format!("{code} product"),
+        editor: "Vendor".into(),
+        release_number: 2026,
+        release_date: Some("2026-01-15".into()),
+        features: vec![
+            Feature {
+                code: "print".into(),
+                name: "Printing".into(),
+            },
+            Feature {
+                code: "export".into(),
+                name: "Export".into(),
+            },
+        ],
+        default_features: vec!["print".into()],
+        default_counters: BTreeMap::from([("users".into(), 5)]),
+        settings,
+    }
+}
+
+struct Fixture {
+    admin: CurrentUser,
+    client: CurrentUser,
+    keys: Vec<String>,
+}
+
+/// A product, a client with a user, and an order of `quantity` licences.
+async fn fixture(app: &TestApp, settings: LicensingSettings, quantity: i64) -> Fixture {
+    let admin_browser = app.admin().await;
+    let (client_id, _) = app
+        .client_user(&admin_browser, "Acme", "carla@acme.test")
+        .await;
+    let admin = app
+        .services
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None)
+        .await
+        .expect("admin")
+        .user;
+    let client = app
+        .services
+        .sign_in("carla@acme.test", "client password 123", "t", None)
+        .await
+        .expect("client")
+        .user;
+    let p = app
+        .services
+        .save_product(&admin, None, product("CALC", settings))
+        .await
+        .expect("product");
+    let order = app
+        .services
+        .create_order(
+            &admin,
+            OrderInput {
+                client_id,
+                product_id: p.id,
+                quantity,
+                reference: "PO-1".into(),
+                features: None,
+                counters: None,
+                notes: String::new(),
+            },
+        )
+        .await
+        .expect("order");
+    let keys = app
+        .services
+        .order_licences(&admin, order.id)
+        .await
+        .expect("licences")
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    Fixture {
+        admin,
+        client,
+        keys,
+    }
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value, String) {
+    let res = reqwest::Client::new()
+        .post(format!("{}{path}", app.base_url))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = res.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ctype,
+    )
+}
+
+async fn activate(app: &TestApp, key: &str, machine: &str) -> (StatusCode, Value) {
+    let (s, b, _) = post(app, "/api/v1/activations", json!({"licence_key": key, "fingerprint": fingerprint("CALC", machine), "hostname": machine})).await;
+    (s, b)
+}
+
+async fn validate(app: &TestApp, code: &str, machine: &str) -> (StatusCode, Value) {
+    let (s, b, _) = post(
+        app,
+        "/api/v1/activations/validate",
+        json!({"activation_code": code, "fingerprint": fingerprint("CALC", machine)}),
+    )
+    .await;
+    (s, b)
+}
+
+async fn jwks(app: &TestApp) -> JwkSet {
+    reqwest::get(format!("{}/.well-known/jwks.json", app.base_url))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json")
+}
+
+both_backends! {
+    async fn activation_codes_are_signed_and_carry_the_licence(app) {
+        let f = fixture(&app, LicensingSettings::default(), 2).await;
+        let (status, body) = activate(&app, &f.keys[0], "ws-1").await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let code = body["activation_code"].as_str().expect("code");
+        let claims = verify_signature(code, &jwks(&app).await).expect("verifies against the served JWKS");
+        assert_eq!(claims.prd, "CALC");
+        assert_eq!(claims.sub, f.keys[0]);
+        assert_eq!(claims.fp, fingerprint("CALC", "ws-1"));
+        assert_eq!(claims.feat, ["print"]);
+        assert_eq!(claims.cnt, BTreeMap::from([("users".to_owned(), 5)]));
+        assert_eq!((claims.start, claims.end, claims.exp), (None, None, None), "not limited");
+        assert_eq!(claims.next, app.clock.now() + 7 * DAY);
+        assert_eq!(body["claims"]["lic"], claims.lic);
+
+        // The same code verifies with Node's crypto, outside this codebase.
+        let out = std::process::Command::new("node")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/verify-jws.mjs"))
+            .args([&app.base_url, code])
+            .output()
+            .expect("node runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let from_node: Value = serde_json::from_slice(&out.stdout).expect("claims json");
+        assert_eq!(from_node["sub"], f.keys[0].as_str());
+        let mut tampered = code.to_owned();
+        let i = tampered.len() - 10;
+        tampered.replace_range(i..i + 1, if &code[i..i + 1] == "A" { "B" } else { "A" });
+        let out = std::process::Command::new("node")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/verify-jws.mjs"))
+            .args([&app.base_url, tampered.as_str()])
+            .output()
+            .expect("node runs");
+        assert!(!out.status.success(), "a changed signature must not verify");
+    }
+
+    async fn one_machine_at_a_time_and_a_limit_on_activations(app) {
+        let settings = LicensingSettings { max_activations: 2, ..Default::default() };
+        let f = fixture(&app, settings, 1).await;
+        let key = &f.keys[0];
+        assert_eq!(activate(&app, key, "ws-1").await.0, StatusCode::CREATED);
+        // The same machine again: a fresh code, no activation used.
+        assert_eq!(activate(&app, key, "ws-1").await.0, StatusCode::CREATED);
+        let (status, body) = activate(&app, key, "ws-2").await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(body["detail"].as_str().expect("detail").contains("already activated on another machine (ws-1)"), "{body}");
+
+        // Transfer = removal, then activation elsewhere.
+        let (s, _, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-1")})).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        assert_eq!(activate(&app, key, "ws-2").await.0, StatusCode::CREATED);
+        app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true }).await.expect("admin removes");
+        let (status, body) = activate(&app, key, "ws-3").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["detail"], "This licence has been activated the most times it allows (2). Ask your vendor to allow another activation.");
+        // A machine that had it before may come back.
+        assert_eq!(activate(&app, key, "ws-1").await.0, StatusCode::CREATED);
+        let lic = app.services.licence(&f.admin, app.services.order_licences(&f.admin, 1).await.expect("l")[0].id).await.expect("licence");
+        assert_eq!(lic.activation_count, 2);
+    }
+
+    async fn limited_licences_expire_and_keep_their_terms(app) {
+        let settings = LicensingSettings { limited: true, validity_days: Some(30), ..Default::default() };
+        let f = fixture(&app, settings, 1).await;
+        let key = &f.keys[0];
+        let today = app.clock.now() / DAY;
+        let (_, body) = activate(&app, key, "ws-1").await;
+        let claims = &body["claims"];
+        assert_eq!(claims["start"], protocol::time::format_date(today - 1));
+        assert_eq!(claims["end"], protocol::time::format_date(today + 30));
+        assert_eq!(claims["exp"], (today + 31) * DAY);
+
+        // The end user cannot remove a limited licence…
+        let (s, b, ctype) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-1")})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(ctype, "application/problem+json");
+        assert_eq!(b["detail"], "This is a limited licence: only your vendor's administrator can remove it.");
+        let client_try = app.services.remove_activation(key, None, Remover::Portal { actor: &f.client, force: false }).await;
+        assert!(matches!(client_try, Err(licensing::Error::Refused(_))));
+
+        // …an administrator can; reactivation days later keeps the original end and features.
+        app.clock.advance(5 * DAY);
+        app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true }).await.expect("admin removes");
+        let (_, body) = activate(&app, key, "ws-2").await;
+        assert_eq!(body["claims"]["end"], protocol::time::format_date(today + 30));
+
+        // The administrator extends it; the next validation carries the new end.
+        let lic_id = body["claims"]["lic"].as_i64().expect("lic");
+        let new_end = protocol::time::format_date(today + 90);
+        app.services.edit_licence(&f.admin, lic_id, vec!["print".into(), "export".into()], BTreeMap::from([("users".into(), 9)]), Some(new_end.clone())).await.expect("edit");
+        let (status, v) = validate(&app, body["activation_code"].as_str().expect("code"), "ws-2").await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["claims"]["end"], new_end.as_str());
+        assert_eq!(v["claims"]["feat"], json!(["print", "export"]));
+        assert_eq!(v["claims"]["cnt"]["users"], 9);
+
+        // Past the end, validation and activation say it expired.
+        app.clock.advance(100 * DAY);
+        let (status, v) = validate(&app, v["activation_code"].as_str().expect("code"), "ws-2").await;
+        assert_eq!(status, StatusCode::GONE);
+        assert_eq!(v["detail"], format!("This licence expired on {new_end}."));
+        assert_eq!(activate(&app, key, "ws-2").await.0, StatusCode::GONE);
+    }
+
+    async fn validation_reports_a_removed_licence(app) {
+        let f = fixture(&app, LicensingSettings::default(), 1).await;
+        let (_, body) = activate(&app, &f.keys[0], "ws-1").await;
+        let code = body["activation_code"].as_str().expect("code").to_owned();
+        app.services.remove_activation(&f.keys[0], None, Remover::Portal { actor: &f.client, force: false }).await.expect("client removes its own");
+        let (status, v) = validate(&app, &code, "ws-1").await;
+        assert_eq!(status, StatusCode::GONE);
+        assert!(v["detail"].as_str().expect("detail").starts_with("This licence was removed from this machine on"));
+        // A code presented by another machine is refused.
+        let (status, v) = validate(&app, &code, "ws-2").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    }
+
+    async fn codes_signed_before_a_rotation_still_validate(app) {
+        let f = fixture(&app, LicensingSettings::default(), 1).await;
+        let (_, body) = activate(&app, &f.keys[0], "ws-1").await;
+        let old_code = body["activation_code"].as_str().expect("code").to_owned();
+        let old_kid = jwks(&app).await.keys[0].kid.clone();
+        let new_kid = app.services.rotate_signing_key().await.expect("rotate");
+        assert_ne!(old_kid, new_kid);
+        let set = jwks(&app).await;
+        assert_eq!(set.keys.len(), 2);
+        assert_eq!(set.keys[0].kid, new_kid, "the active key is listed first");
+        verify_signature(&old_code, &set).expect("old code still verifies");
+        let (status, v) = validate(&app, &old_code, "ws-1").await;
+        assert_eq!(status, StatusCode::OK);
+        let header = v["activation_code"].as_str().expect("code").split('.').next().expect("header").to_owned();
+        let header: Value = serde_json::from_slice(&base64_url(&header)).expect("header json");
+        assert_eq!(header["kid"], new_kid.as_str());
+        assert_eq!(header["alg"], "EdDSA");
+    }
+
+    async fn offline_requests_are_answered_for_ones_own_licences_only(app) {
+        let f = fixture(&app, LicensingSettings::default(), 1).await;
+        let request = Request { prd: "CALC".into(), key: f.keys[0].clone(), fp: fingerprint("CALC", "offline-pc"), host: "offline-pc".into(), nonce: "n-123".into(), t: app.clock.now() };
+        let code = request.encode();
+        let issued = app.services.answer_request(&f.client, &code).await.expect("client answers its own");
+        assert_eq!(issued.claims.req.as_deref(), Some("n-123"));
+        assert_eq!(issued.claims.fp, fingerprint("CALC", "offline-pc"));
+
+        // Another client's user may not.
+        let admin_browser = app.browser();
+        admin_browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+        let (_, _) = app.client_user(&admin_browser, "Globex", "gus@globex.test").await;
+        let gus = app.services.sign_in("gus@globex.test", "client password 123", "t", None).await.expect("gus").user;
+        assert!(matches!(app.services.answer_request(&gus, &code).await, Err(licensing::Error::NotAllowed)));
+        // A damaged code is refused in words.
+        let damaged = format!("{}x", &code[..code.len() - 1]);
+        let err = app.services.answer_request(&f.client, &damaged).await.expect_err("damaged");
+        assert_eq!(err.to_string(), "the request code is damaged: check that it was copied whole.");
+    }
+
+    async fn bad_requests_get_problem_details_and_change_nothing(app) {
+        let f = fixture(&app, LicensingSettings::default(), 1).await;
+        let fp = fingerprint("CALC", "ws-1");
+        for (body, status, field) in [
+            (json!({"licence_key": f.keys[0], "fingerprint": "abc", "hostname": "ws"}), StatusCode::UNPROCESSABLE_ENTITY, Some("fingerprint")),
+            (json!({"licence_key": f.keys[0], "fingerprint": fp, "hostname": ""}), StatusCode::UNPROCESSABLE_ENTITY, Some("hostname")),
+            (json!({"licence_key": "'; DROP TABLE licences; --", "fingerprint": fp, "hostname": "ws"}), StatusCode::UNPROCESSABLE_ENTITY, Some("licence_key")),
+            (json!({"licence_key": "AAAAA-BBBBB-CCCCC-DDDDD", "fingerprint": fp, "hostname": "ws"}), StatusCode::NOT_FOUND, None),
+            (json!({"licence_key": f.keys[0]}), StatusCode::UNPROCESSABLE_ENTITY, None),
+        ] {
+            let (s, b, ctype) = post(&app, "/api/v1/activations", body.clone()).await;
+            assert_eq!(s, status, "{body}: {b}");
+            assert_eq!(ctype, "application/problem+json", "{body}");
+            assert_eq!(b["status"], status.as_u16());
+            assert!(b["detail"].as_str().is_some_and(|d| !d.is_empty()));
+            if let Some(field) = field {
+                assert_eq!(b["field"], field);
+            }
+        }
+        let res = reqwest::Client::new().post(format!("{}/api/v1/activations", app.base_url)).body("{not json").header("content-type", "application/json").send().await.expect("req");
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let res = reqwest::get(format!("{}/api/v1/nothing-here", app.base_url)).await.expect("req");
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        // Nothing was activated by all that.
+        let lic = &app.services.order_licences(&f.admin, 1).await.expect("l")[0];
+        assert_eq!((lic.activation_count, lic.activation.is_none()), (0, true));
+    }
+}
+
+fn base64_url(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .expect("base64url")
+}
