@@ -79,6 +79,6 @@ build_site() {
   cp "$ROOT/style/main.css" "$SITE/pkg/licentia.css"
   gzip -9 -k -f "$SITE/pkg/licentia_bg.wasm" "$SITE/pkg/licentia.js" "$SITE/pkg/licentia.css"
   cp -R "$ROOT/public/." "$SITE/"
-  log "building the server (release)"
-  cargo build --quiet -p server --release
+  log "building the server and the workstation CLI (release)"
+  cargo build --quiet -p server -p client --release
 }

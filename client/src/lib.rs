@@ -1,1 +1,318 @@
+//! The Licentia client library: what a protected application embeds to activate its licence,
+//! verify it offline, validate it now and then, and remove it. It has no server dependencies; it
+//! speaks the Web API over HTTP and keeps its state in one small JSON file per product.
 
+mod machine;
+mod store;
+
+pub use machine::machine_identity;
+pub use store::{Pending, Store};
+
+use protocol::activation::{self as code, Claims, CodeError, JwkSet, Request};
+use serde::Deserialize;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How far the clock may seem to go back (time zone or NTP corrections) before it counts as set back.
+pub const CLOCK_TOLERANCE_SECS: i64 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server refused, with its reason (`detail` of its problem+json answer).
+    #[error("{detail}")]
+    Refused { status: u16, detail: String },
+    #[error("the licence server at {server} cannot be reached: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error("{0}")]
+    Code(#[from] CodeError),
+    #[error("no licence is activated on this machine for {0}; run activate first")]
+    NotActivated(String),
+    #[error(
+        "the system clock is set back: it says {now}, but a licence check already happened at {seen}; \
+         correct the clock and try again"
+    )]
+    ClockSetBack { now: String, seen: String },
+    #[error("{0}")]
+    Offline(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl Error {
+    /// The CLI's exit code: 2 for a licence problem, 3 when the server is unreachable, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Refused { .. }
+            | Error::Code(_)
+            | Error::NotActivated(_)
+            | Error::ClockSetBack { .. }
+            | Error::Offline(_) => 2,
+            Error::Unreachable { .. } => 3,
+            Error::Io(_) => 1,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// One product's licence on this machine.
+pub struct Licensing {
+    pub server: Option<String>,
+    pub product: String,
+    pub fingerprint: String,
+    pub store: Store,
+    agent: ureq::Agent,
+}
+
+#[derive(Deserialize)]
+struct CodeAnswer {
+    activation_code: String,
+}
+
+#[derive(Deserialize)]
+struct ProblemAnswer {
+    detail: Option<String>,
+    title: Option<String>,
+}
+
+impl Licensing {
+    /// `machine_identity`: `None` reads the operating system's machine id; containers and virtual
+    /// machines pass a stable identity of their own.
+    pub fn new(
+        server: Option<&str>,
+        product: &str,
+        machine_identity: Option<&str>,
+        store: Store,
+    ) -> Result<Self> {
+        let identity = match machine_identity {
+            Some(id) => id.to_owned(),
+            None => machine::machine_identity().map_err(Error::Io)?,
+        };
+        Ok(Self {
+            server: server.map(|s| s.trim_end_matches('/').to_owned()),
+            product: product.to_owned(),
+            fingerprint: code::fingerprint(product, &identity),
+            store,
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(std::time::Duration::from_secs(10))
+                .timeout(std::time::Duration::from_secs(30))
+                .build(),
+        })
+    }
+
+    fn server(&self) -> Result<&str> {
+        self.server
+            .as_deref()
+            .ok_or_else(|| Error::Offline("no licence server is configured (--server)".into()))
+    }
+
+    fn post(&self, path: &str, body: serde_json::Value) -> Result<Option<String>> {
+        let server = self.server()?;
+        match self.agent.post(&format!("{server}{path}")).send_json(body) {
+            Ok(res) if res.status() == 204 => Ok(None),
+            Ok(res) => {
+                let answer: CodeAnswer = res.into_json().map_err(|e| {
+                    Error::Io(format!("the server's answer could not be read: {e}"))
+                })?;
+                Ok(Some(answer.activation_code))
+            }
+            Err(ureq::Error::Status(status, res)) => {
+                let p: ProblemAnswer = res.into_json().unwrap_or(ProblemAnswer {
+                    detail: None,
+                    title: None,
+                });
+                Err(Error::Refused {
+                    status,
+                    detail: p
+                        .detail
+                        .or(p.title)
+                        .unwrap_or_else(|| format!("the server answered {status}")),
+                })
+            }
+            Err(ureq::Error::Transport(t)) => Err(Error::Unreachable {
+                server: server.to_owned(),
+                reason: t.to_string(),
+            }),
+        }
+    }
+
+    /// The public keys: from the store if known, else fetched from the server and kept.
+    pub fn jwks(&mut self) -> Result<JwkSet> {
+        if let Some(k) = self.store.state.jwks.clone() {
+            return Ok(k);
+        }
+        self.refresh_jwks()
+    }
+
+    fn refresh_jwks(&mut self) -> Result<JwkSet> {
+        let server = self.server()?.to_owned();
+        let set: JwkSet = self
+            .agent
+            .get(&format!("{server}/.well-known/jwks.json"))
+            .call()
+            .map_err(|e| Error::Unreachable {
+                server: server.clone(),
+                reason: e.to_string(),
+            })?
+            .into_json()
+            .map_err(|e| Error::Io(format!("the server's keys could not be read: {e}")))?;
+        self.store.state.jwks = Some(set.clone());
+        Ok(set)
+    }
+
+    /// Verifies a code (signature, product, machine, dates) and keeps it.
+    fn accept(&mut self, activation_code: &str, licence_key: Option<&str>) -> Result<Claims> {
+        let keys = self.jwks()?;
+        let claims = match code::verify_signature(activation_code, &keys) {
+            // A key rotated since we last looked: fetch the keys once more.
+            Err(CodeError::UnknownKey(_)) if self.server.is_some() => {
+                code::verify_signature(activation_code, &self.refresh_jwks()?)?
+            }
+            other => other?,
+        };
+        let now = self.checked_now()?;
+        code::check(&claims, &self.product, &self.fingerprint, now)?;
+        self.store.state.activation_code = Some(activation_code.to_owned());
+        if let Some(k) = licence_key {
+            self.store.state.licence_key = Some(k.to_owned());
+        }
+        self.store.save().map_err(Error::Io)?;
+        Ok(claims)
+    }
+
+    /// The current time, refusing a clock set back before a time this machine has already seen.
+    pub fn checked_now(&mut self) -> Result<i64> {
+        let now = now();
+        let seen = self.store.state.last_seen;
+        if now + CLOCK_TOLERANCE_SECS < seen {
+            return Err(Error::ClockSetBack {
+                now: protocol::time::format_utc(now),
+                seen: protocol::time::format_utc(seen),
+            });
+        }
+        self.store.state.last_seen = seen.max(now);
+        Ok(now)
+    }
+
+    /// Online activation.
+    pub fn activate(&mut self, licence_key: &str, hostname: &str) -> Result<Claims> {
+        let code = self
+            .post(
+                "/api/v1/activations",
+                serde_json::json!({ "licence_key": licence_key, "fingerprint": self.fingerprint, "hostname": hostname }),
+            )?
+            .ok_or_else(|| Error::Io("the server sent no activation code".into()))?;
+        self.accept(&code, Some(licence_key))
+    }
+
+    /// Offline activation, step 1: a request code to paste into the portal.
+    pub fn request_code(&mut self, licence_key: &str, hostname: &str) -> Result<String> {
+        use base64::Engine;
+        use rand::RngCore;
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce);
+        let request = Request {
+            prd: self.product.clone(),
+            key: licence_key.trim().to_owned(),
+            fp: self.fingerprint.clone(),
+            host: hostname.to_owned(),
+            nonce: nonce.clone(),
+            t: self.checked_now()?,
+        };
+        self.store.state.pending = Some(Pending {
+            nonce,
+            licence_key: request.key.clone(),
+        });
+        self.store.save().map_err(Error::Io)?;
+        Ok(request.encode())
+    }
+
+    /// Offline activation, step 2: imports the response code the portal gave. It must answer this
+    /// machine's pending request; once imported the request is spent.
+    pub fn import(&mut self, response_code: &str) -> Result<Claims> {
+        let pending = self.store.state.pending.clone().ok_or_else(|| {
+            Error::Offline("there is no pending request on this machine: make a request code first (a response can be imported once)".into())
+        })?;
+        let keys = self.jwks()?;
+        let claims = code::verify_signature(response_code, &keys)?;
+        if claims.req.as_deref() != Some(pending.nonce.as_str()) {
+            return Err(Error::Offline(
+                "this response code does not answer this machine's request".into(),
+            ));
+        }
+        let claims = self.accept(response_code, Some(&pending.licence_key))?;
+        self.store.state.pending = None;
+        self.store.save().map_err(Error::Io)?;
+        Ok(claims)
+    }
+
+    /// Offline check of the stored code.
+    pub fn status(&mut self) -> Result<Claims> {
+        let code = self
+            .store
+            .state
+            .activation_code
+            .clone()
+            .ok_or_else(|| Error::NotActivated(self.product.clone()))?;
+        let keys = self.jwks()?;
+        let claims = code::verify_signature(&code, &keys)?;
+        let now = self.checked_now()?;
+        code::check(&claims, &self.product, &self.fingerprint, now)?;
+        self.store.save().map_err(Error::Io)?;
+        Ok(claims)
+    }
+
+    /// Online validation: a fresh code with the licence as it is now. If the server says the
+    /// licence is gone, the stored code is dropped.
+    pub fn validate(&mut self) -> Result<Claims> {
+        let code = self
+            .store
+            .state
+            .activation_code
+            .clone()
+            .ok_or_else(|| Error::NotActivated(self.product.clone()))?;
+        match self.post(
+            "/api/v1/activations/validate",
+            serde_json::json!({ "activation_code": code, "fingerprint": self.fingerprint }),
+        ) {
+            Ok(Some(fresh)) => self.accept(&fresh, None),
+            Ok(None) => Err(Error::Io("the server sent no activation code".into())),
+            Err(Error::Refused {
+                status: 410,
+                detail,
+            }) => {
+                self.store.state.activation_code = None;
+                self.store.save().map_err(Error::Io)?;
+                Err(Error::Refused {
+                    status: 410,
+                    detail,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Frees the licence on the server and on this machine.
+    pub fn remove(&mut self) -> Result<()> {
+        let key = self
+            .store
+            .state
+            .licence_key
+            .clone()
+            .ok_or_else(|| Error::NotActivated(self.product.clone()))?;
+        self.post(
+            "/api/v1/activations/remove",
+            serde_json::json!({ "licence_key": key, "fingerprint": self.fingerprint }),
+        )?;
+        self.store.state.activation_code = None;
+        self.store.save().map_err(Error::Io)?;
+        Ok(())
+    }
+}

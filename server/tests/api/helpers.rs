@@ -126,7 +126,8 @@ impl TestApp {
             licensing::keys::MasterKey::random().to_base64(),
         );
         let config = Config::from_sources(env, None).expect("valid test configuration");
-        let clock = Clock::manual(1_900_000_000);
+        // Starts at the real time (workstation processes use the real clock), then moves only when told.
+        let clock = Clock::manual(Clock::system().now());
         let services = server::open_services(&config, clock.clone())
             .await
             .expect("database ready");

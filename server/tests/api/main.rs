@@ -8,3 +8,4 @@ mod activation;
 mod auth;
 mod cli;
 mod pages;
+mod workstation;

@@ -1,0 +1,232 @@
+//! Real `licentia-client` processes acting as workstations against a running server.
+
+use crate::helpers::*;
+use licensing::catalog::OrderInput;
+use licensing::Backend;
+use protocol::catalog::{Feature, LicensingSettings, ProductInput};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn client_bin() -> PathBuf {
+    let server = PathBuf::from(env!("CARGO_BIN_EXE_server"));
+    let bin = server.with_file_name("licentia-client");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p client` (cargo test builds it)",
+        bin.display()
+    );
+    bin
+}
+
+struct Workstation {
+    store: tempfile::TempDir,
+    machine: &'static str,
+    server: String,
+}
+
+impl Workstation {
+    fn new(server: &str, machine: &'static str) -> Self {
+        Self {
+            store: tempfile::tempdir().expect("dir"),
+            machine,
+            server: server.to_owned(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(client_bin())
+            .args([
+                "--server",
+                &self.server,
+                "--product",
+                "CALC",
+                "--machine-id",
+                self.machine,
+                "--hostname",
+                self.machine,
+            ])
+            .arg("--store")
+            .arg(self.store.path())
+            .args(args)
+            .output()
+            .expect("run licentia-client")
+    }
+
+    fn store_file(&self) -> PathBuf {
+        Path::new(self.store.path()).join("calc.json")
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workstations_activate_validate_and_exchange_codes_offline() {
+    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    let admin_browser = app.admin().await;
+    let (client_id, _) = app
+        .client_user(&admin_browser, "Acme", "carla@acme.test")
+        .await;
+    let admin = app
+        .services
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None)
+        .await
+        .expect("admin")
+        .user;
+    let carla = app
+        .services
+        .sign_in("carla@acme.test", "client password 123", "t", None)
+        .await
+        .expect("carla")
+        .user;
+    let product = app
+        .services
+        .save_product(
+            &admin,
+            None,
+            ProductInput {
+                code: "CALC".into(),
+                name: "Calc".into(),
+                editor: "Vendor".into(),
+                release_number: 1,
+                release_date: None,
+                features: vec![Feature {
+                    code: "print".into(),
+                    name: "Print".into(),
+                }],
+                default_features: vec!["print".into()],
+                default_counters: BTreeMap::new(),
+                settings: LicensingSettings {
+                    limited: true,
+                    validity_days: Some(30),
+                    ..Default::default()
+                },
+            },
+        )
+        .await
+        .expect("product");
+    let order = app
+        .services
+        .create_order(
+            &admin,
+            OrderInput {
+                client_id,
+                product_id: product.id,
+                quantity: 2,
+                reference: String::new(),
+                features: None,
+                counters: None,
+                notes: String::new(),
+            },
+        )
+        .await
+        .expect("order");
+    let licences = app
+        .services
+        .order_licences(&admin, order.id)
+        .await
+        .expect("licences");
+
+    // Online activation, then an offline check. (The test server's clock is fixed in the future, so
+    // the client checks dates against it only through what the server signs.)
+    let ws1 = Workstation::new(&app.base_url, "machine-1");
+    let out = ws1.run(&["activate", "--key", &licences[0].key]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Features:   print"), "{}", text(&out));
+
+    // The end user cannot remove a limited licence: a clear refusal, exit code 2.
+    let out = ws1.run(&["remove"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("limited licence"), "{}", text(&out));
+
+    // The administrator extends it; the next validation shows the new end.
+    let new_end = protocol::time::format_date(app.clock.now() / 86_400 + 200);
+    app.services
+        .edit_licence(
+            &admin,
+            licences[0].id,
+            vec!["print".into()],
+            BTreeMap::new(),
+            Some(new_end.clone()),
+        )
+        .await
+        .expect("extend");
+    let out = ws1.run(&["validate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&new_end), "{}", text(&out));
+
+    // Offline: a request code, answered in the portal by the client user, imported once.
+    let ws2 = Workstation::new(&app.base_url, "machine-2");
+    let out = ws2.run(&["request-code", "--key", &licences[1].key]);
+    assert!(out.status.success(), "{}", text(&out));
+    let request = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(request.starts_with("LRQ1-"), "{request}");
+    let answer = app
+        .services
+        .answer_request(&carla, &request)
+        .await
+        .expect("answered");
+    // Another machine cannot use this response.
+    let ws3 = Workstation::new(&app.base_url, "machine-3");
+    ws3.run(&["request-code", "--key", &licences[1].key]);
+    let out = ws3.run(&["import", &answer.code]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = ws2.run(&["import", &answer.code]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Activated (offline)"), "{}", text(&out));
+    let out = ws2.run(&["import", &answer.code]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a second import is refused: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("no pending request"), "{}", text(&out));
+
+    // A code changed by one character is refused.
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws2.store_file()).expect("store"))
+            .expect("json");
+    let code = state["activation_code"].as_str().expect("code").to_owned();
+    let mid = code.len() / 2;
+    let mut tampered = code.clone();
+    tampered.replace_range(
+        mid..mid + 1,
+        if &code[mid..mid + 1] == "x" { "y" } else { "x" },
+    );
+    state["activation_code"] = tampered.into();
+    std::fs::write(ws2.store_file(), state.to_string()).expect("write");
+    let out = ws2.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    // A clock set back before the last check is noticed.
+    state["activation_code"] = code.into();
+    state["last_seen"] = (licentia_now() + 86_400).into();
+    std::fs::write(ws2.store_file(), state.to_string()).expect("write");
+    let out = ws2.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("system clock is set back"),
+        "{}",
+        text(&out)
+    );
+
+    // An unreachable server is reported as such (exit code 3).
+    let offline = Workstation::new("http://127.0.0.1:9", "machine-4");
+    let out = offline.run(&["activate", "--key", &licences[0].key]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("cannot be reached"), "{}", text(&out));
+}
+
+fn licentia_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
