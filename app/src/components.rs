@@ -26,11 +26,16 @@ pub fn TopBar() -> impl IntoView {
                                 Role::Admin => view! {
                                     <A href="/admin" exact=true>"Overview"</A>
                                     <A href="/admin/clients">"Clients"</A>
+                                    <A href="/admin/products">"Products"</A>
+                                    <A href="/admin/orders">"Orders"</A>
+                                    <A href="/admin/activation">"Offline activation"</A>
                                     <A href="/admin/account">"My account"</A>
                                 }
                                     .into_any(),
                                 Role::Client => view! {
                                     <A href="/client" exact=true>"My organisation"</A>
+                                    <A href="/client/orders">"My orders"</A>
+                                    <A href="/client/activation">"Offline activation"</A>
                                     <A href="/client/account">"My account"</A>
                                 }
                                     .into_any(),
@@ -188,6 +193,17 @@ where
     });
 }
 
+/// Text for a table cell: an em dash for an empty value. (An empty text node also trips up
+/// hydration, which expects the node the server rendered.)
+pub fn or_dash(s: impl Into<String>) -> String {
+    let s = s.into();
+    if s.trim().is_empty() {
+        "\u{2014}".to_owned()
+    } else {
+        s
+    }
+}
+
 /// A failed page load, in words.
 #[component]
 pub fn LoadError(error: PortalError) -> impl IntoView {
@@ -201,17 +217,11 @@ pub fn LoadError(error: PortalError) -> impl IntoView {
 /// A moment in time: UTC in the server's HTML, the viewer's local time once the page is live.
 #[component]
 pub fn LocalTime(unix_secs: i64) -> impl IntoView {
-    let node = NodeRef::<leptos::html::Time>::new();
-    Effect::new(move |_| {
-        if let Some(el) = node.get() {
-            el.set_text_content(Some(&local_time_text(unix_secs)));
-        }
-    });
-    view! {
-        <time node_ref=node datetime=protocol::time::format_rfc3339(unix_secs)>
-            {protocol::time::format_utc(unix_secs)}
-        </time>
-    }
+    // The text is a signal the framework owns: set after hydration, never written to the DOM by
+    // hand (which would race the hydration walk).
+    let text = RwSignal::new(protocol::time::format_utc(unix_secs));
+    Effect::new(move |_| text.set(local_time_text(unix_secs)));
+    view! { <time datetime=protocol::time::format_rfc3339(unix_secs)>{move || text.get()}</time> }
 }
 
 #[cfg(feature = "hydrate")]

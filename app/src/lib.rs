@@ -3,6 +3,7 @@
 //! (feature `hydrate`).
 
 pub mod api;
+pub mod catalog_api;
 mod components;
 pub mod error;
 mod pages;
@@ -14,7 +15,7 @@ use error::PortalError;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 use protocol::account::CurrentUser;
 
 /// The name of the generated JavaScript, WebAssembly and CSS files under `/pkg`.
@@ -55,7 +56,8 @@ pub fn App() -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
     let sign_out = ServerAction::<SignOut>::new();
     let setup = ServerAction::<CompleteSetup>::new();
-    // Blocking: pages are rendered knowing who asks, so redirects and status codes are right.
+    // Blocking, and the signed-in areas render in `SsrMode::Async`: a page is sent only once it
+    // knows who asks, so its redirect or status code (403, 404) is the one the browser gets.
     let user = Resource::new_blocking(
         move || {
             (
@@ -88,17 +90,26 @@ pub fn App() -> impl IntoView {
             <components::TopBar/>
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <pages::errors::NotFound/> }>
-                    <Route path=path!("/") view=pages::Home/>
+                    <Route path=path!("/") view=pages::Home ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::auth::SignInPage/>
                     <Route path=path!("/setup/:token") view=pages::auth::SetupPage/>
-                    <ParentRoute path=path!("/admin") view=pages::admin::AdminArea>
+                    <ParentRoute path=path!("/admin") view=pages::admin::AdminArea ssr=SsrMode::Async>
                         <Route path=path!("") view=pages::admin::Overview/>
                         <Route path=path!("clients") view=pages::admin::ClientsPage/>
                         <Route path=path!("clients/:id") view=pages::admin::ClientPage/>
+                        <Route path=path!("products") view=pages::catalog::ProductsPage/>
+                        <Route path=path!("products/new") view=pages::catalog::ProductPage/>
+                        <Route path=path!("products/:id") view=pages::catalog::ProductPage/>
+                        <Route path=path!("orders") view=pages::catalog::AdminOrders/>
+                        <Route path=path!("orders/:id") view=pages::catalog::AdminOrder/>
+                        <Route path=path!("activation") view=pages::catalog::OfflineActivationPage/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
-                    <ParentRoute path=path!("/client") view=pages::client::ClientArea>
+                    <ParentRoute path=path!("/client") view=pages::client::ClientArea ssr=SsrMode::Async>
                         <Route path=path!("") view=pages::client::Organisation/>
+                        <Route path=path!("orders") view=pages::catalog::ClientOrders/>
+                        <Route path=path!("orders/:id") view=pages::catalog::ClientOrder/>
+                        <Route path=path!("activation") view=pages::catalog::OfflineActivationPage/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
                 </Routes>

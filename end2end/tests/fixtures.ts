@@ -1,4 +1,5 @@
 import { test as base, expect, Page } from '@playwright/test';
+export type { Page };
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -17,10 +18,10 @@ export const test = base.extend<{ server: Server; consoleErrors: string[] }>({
   },
   consoleErrors: async ({ page }, use) => {
     const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+    page.on('pageerror', (e) => errors.push(`page error on ${page.url()}: ${e.message}`));
     page.on('console', (m) => {
       // Refused requests (401, 403, 429) are expected in these tests and logged by the browser.
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(`${page.url()}: ${m.text().split('\n')[0]}`);
     });
     await use(errors);
     expect(errors, 'browser console errors').toEqual([]);
@@ -54,4 +55,10 @@ export async function signIn(page: Page, email: string, password: string) {
   await page.getByLabel('E-mail address').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Signs in and waits for the user's start page. */
+export async function signInAs(page: Page, email: string, password: string) {
+  await signIn(page, email, password);
+  await expect(page).toHaveURL(/\/(admin|client)$/);
 }

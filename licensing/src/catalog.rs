@@ -425,6 +425,64 @@ impl Licentia {
         self.order(actor, order_id).await
     }
 
+    /// An administrator changes an order's terms: the features and counters its licences default
+    /// to (licences that have their own keep them), its reference and notes.
+    pub async fn update_order(
+        &self,
+        actor: &CurrentUser,
+        order_id: i64,
+        features: Vec<String>,
+        counters: BTreeMap<String, i64>,
+        reference: &str,
+        notes: &str,
+    ) -> Result<Order> {
+        require_admin(actor)?;
+        let order = self.order(actor, order_id).await?;
+        let product = self.product_row(order.product_id).await?.into_product()?;
+        let features = protocol::catalog::feature_list(&features)?;
+        features_in_catalogue(&features, &product.features)?;
+        let counters = protocol::catalog::counters(&counters)?;
+        let reference = reference.trim();
+        if reference.chars().count() > 100 {
+            return Err(InputError::new(
+                "reference",
+                "The reference must be at most 100 characters.",
+            )
+            .into());
+        }
+        let notes = input::notes(notes)?;
+        sqlx::query("UPDATE orders SET features = $1, counters = $2, reference = $3, notes = $4 WHERE id = $5")
+            .bind(json(&features))
+            .bind(json(&counters))
+            .bind(reference)
+            .bind(&notes)
+            .bind(order_id)
+            .execute(self.db.pool())
+            .await?;
+        self.order(actor, order_id).await
+    }
+
+    /// Deletes an order and its licences; their activations stop validating.
+    pub async fn delete_order(&self, actor: &CurrentUser, order_id: i64) -> Result<()> {
+        require_admin(actor)?;
+        let gone = sqlx::query("DELETE FROM orders WHERE id = $1")
+            .bind(order_id)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        if gone == 0 {
+            return Err(Error::NotFound("The order"));
+        }
+        tracing::info!(order_id, by = actor.id, "order deleted");
+        Ok(())
+    }
+
+    /// The product catalogue an order's features come from (for the order page's editor).
+    pub async fn order_product(&self, actor: &CurrentUser, order_id: i64) -> Result<Product> {
+        let order = self.order(actor, order_id).await?;
+        self.product_row(order.product_id).await?.into_product()
+    }
+
     /// An order. Administrators see any; a client user only its own client's.
     pub async fn order(&self, actor: &CurrentUser, order_id: i64) -> Result<Order> {
         let order = sqlx::query_as::<_, OrderRow>(&format!("{ORDER_SELECT} WHERE o.id = $1"))

@@ -4,8 +4,8 @@ use crate::api::{
     CreateClient, CreateClientUser, DeleteClient, DeleteClientUser, ResetUserPassword, UpdateClient,
 };
 use crate::components::{
-    confirm, matches, reset_on_success, ActionDone, ActionError, Field, LoadError, LocalTime,
-    SearchBox, Sort, SortHeader, TextArea,
+    confirm, matches, or_dash, reset_on_success, ActionDone, ActionError, Field, LoadError,
+    LocalTime, SearchBox, Sort, SortHeader, TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::Auth;
@@ -166,7 +166,7 @@ pub fn ClientsPage() -> impl IntoView {
                                         <For each=move || rows.get() key=|c| (c.id, c.name.clone(), c.user_count) let:c>
                                             <tr>
                                                 <td><a href=format!("/admin/clients/{}", c.id)>{c.name.clone()}</a></td>
-                                                <td>{c.contact_email.clone()}</td>
+                                                <td>{or_dash(c.contact_email.clone())}</td>
                                                 <td class="num">{c.user_count}</td>
                                                 <td><LocalTime unix_secs=c.created_at/></td>
                                             </tr>

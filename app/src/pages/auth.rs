@@ -60,7 +60,7 @@ pub fn SetupPage() -> impl IntoView {
                         Ok(true) => view! {
                             <p>"This link works once. The account you create here manages everything in Licentia."</p>
                             <ActionForm action=auth.setup>
-                                <input type="hidden" name="token" value=token()/>
+                                <input type="hidden" name="token" value=params.read_untracked().get("token").unwrap_or_default()/>
                                 <Field label="Your name" name="name" autocomplete="name" maxlength=PersonName::MAX_LEN/>
                                 <Field label="E-mail address" name="email" kind="email" autocomplete="username" maxlength=Email::MAX_LEN/>
                                 <NewPasswordFields

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod activation;
 mod auth;
+mod catalog_pages;
 mod cli;
 mod pages;
 mod workstation;

@@ -1,0 +1,158 @@
+//! Server functions of the Activation Center pages: products, orders, licences, activations and
+//! the offline exchange. Each checks the caller, then calls the shared services.
+
+use crate::error::PortalError;
+use leptos::prelude::*;
+use protocol::catalog::{Licence, Order, Product, ProductForm};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use crate::ssr::{admin, caller};
+
+/// An order with what its page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPage {
+    pub order: Order,
+    pub product: Product,
+    pub licences: Vec<Licence>,
+}
+
+#[server(prefix = "/rpc", endpoint = "list_products")]
+pub async fn list_products() -> Result<Vec<Product>, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.list_products(&user).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "get_product")]
+pub async fn get_product(id: i64) -> Result<Product, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.product(&user, id).await?)
+}
+
+/// Creates (no `id`) or changes a product, then shows it.
+#[server(prefix = "/rpc", endpoint = "save_product")]
+pub async fn save_product(id: Option<i64>, form: ProductForm) -> Result<Product, PortalError> {
+    let (services, user) = admin().await?;
+    let input = form.into_input().map_err(licensing::Error::from)?;
+    let product = services.save_product(&user, id, input).await?;
+    if id.is_none() {
+        leptos_axum::redirect(&format!("/admin/products/{}", product.id));
+    }
+    Ok(product)
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_product")]
+pub async fn delete_product(id: i64) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    services.delete_product(&user, id).await?;
+    leptos_axum::redirect("/admin/products");
+    Ok(())
+}
+
+/// Orders: all for an administrator, the client's own for a client user.
+#[server(prefix = "/rpc", endpoint = "list_orders")]
+pub async fn list_orders() -> Result<Vec<Order>, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.list_orders(&user, None).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "create_order")]
+pub async fn create_order(
+    client_id: i64,
+    product_id: i64,
+    quantity: i64,
+    reference: String,
+) -> Result<Order, PortalError> {
+    let (services, user) = admin().await?;
+    let order = services
+        .create_order(
+            &user,
+            licensing::catalog::OrderInput {
+                client_id,
+                product_id,
+                quantity,
+                reference,
+                features: None,
+                counters: None,
+                notes: String::new(),
+            },
+        )
+        .await?;
+    leptos_axum::redirect(&format!("/admin/orders/{}", order.id));
+    Ok(order)
+}
+
+#[server(prefix = "/rpc", endpoint = "get_order_page")]
+pub async fn get_order_page(id: i64) -> Result<OrderPage, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(OrderPage {
+        order: services.order(&user, id).await?,
+        product: services.order_product(&user, id).await?,
+        licences: services.order_licences(&user, id).await?,
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "update_order")]
+pub async fn update_order(
+    id: i64,
+    #[server(default)] features: Vec<String>,
+    counters: String,
+    reference: String,
+    notes: String,
+) -> Result<Order, PortalError> {
+    let (services, user) = admin().await?;
+    let counters =
+        protocol::catalog::parse_counter_lines(&counters).map_err(licensing::Error::from)?;
+    Ok(services
+        .update_order(&user, id, features, counters, &reference, &notes)
+        .await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_order")]
+pub async fn delete_order(id: i64) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    services.delete_order(&user, id).await?;
+    leptos_axum::redirect("/admin/orders");
+    Ok(())
+}
+
+#[server(prefix = "/rpc", endpoint = "edit_licence")]
+pub async fn edit_licence(
+    licence_id: i64,
+    #[server(default)] features: Vec<String>,
+    counters: String,
+    expires_on: String,
+) -> Result<Licence, PortalError> {
+    let (services, user) = admin().await?;
+    let counters =
+        protocol::catalog::parse_counter_lines(&counters).map_err(licensing::Error::from)?;
+    let expires = Some(expires_on).filter(|s| !s.trim().is_empty());
+    Ok(services
+        .edit_licence(&user, licence_id, features, counters, expires)
+        .await?)
+}
+
+/// Frees a licence from its machine: administrators always; client users where the product allows.
+#[server(prefix = "/rpc", endpoint = "remove_activation")]
+pub async fn remove_activation(licence_id: i64) -> Result<(), PortalError> {
+    let (services, user) = caller().await?;
+    let licence = services.licence(&user, licence_id).await?;
+    services
+        .remove_activation(
+            &licence.key,
+            None,
+            licensing::activation::Remover::Portal {
+                actor: &user,
+                force: true,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Answers an offline request code with the response code for the machine that made it.
+#[server(prefix = "/rpc", endpoint = "answer_request")]
+pub async fn answer_request(request_code: String) -> Result<String, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.answer_request(&user, &request_code).await?.code)
+}

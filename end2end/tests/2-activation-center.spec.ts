@@ -1,0 +1,186 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, expect, open, signInAs, admin, Page } from './fixtures';
+
+// The Activation Center journey: an administrator sets up products, a client and orders; the
+// client user sees only its own; real licentia-client processes act as workstations.
+test.describe.configure({ mode: 'serial' });
+
+const gina = { organisation: 'Globex Labs', name: 'Gina Globex', email: 'gina@globex.test', password: 'globex password 1' };
+
+/** A workstation: the CLI with its own state directory and machine identity. */
+class Workstation {
+  store = mkdtempSync(join(tmpdir(), 'licentia-ws-'));
+  constructor(private server: string, private machine: string, private product: string) {}
+  run(...args: string[]): { ok: boolean; out: string } {
+    const bin = process.env.LICENTIA_CLIENT_BIN;
+    if (!bin) throw new Error('LICENTIA_CLIENT_BIN is not set: run the tests with scripts/test');
+    try {
+      const out = execFileSync(bin, ['--server', this.server, '--product', this.product, '--store', this.store, '--machine-id', this.machine, '--hostname', this.machine, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return { ok: true, out };
+    } catch (e: any) {
+      return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+    }
+  }
+}
+
+async function createProduct(page: Page, code: string, name: string, limited: boolean) {
+  await open(page, '/admin/products');
+  await page.getByRole('link', { name: 'New product' }).click();
+  await expect(page.getByRole('heading', { name: 'New product' })).toBeVisible();
+  await page.getByLabel('Code').fill(code);
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Editor').fill('Vendor Ltd');
+  await page.getByLabel('Feature catalogue').fill('print: Printing\nexport: Export to PDF');
+  await page.getByLabel('Default features').fill('print');
+  await page.getByLabel('Default counters').fill('users = 5');
+  if (limited) {
+    await page.getByLabel('Limited licences (they expire)').check();
+    await page.getByLabel('Validity in days').fill('30');
+  }
+  await page.getByRole('button', { name: 'Save product' }).click();
+  await expect(page).toHaveURL(/\/admin\/products\/\d+$/);
+  await expect(page.getByRole('heading', { name: `${code} · ${name}` })).toBeVisible();
+}
+
+async function createOrder(page: Page, client: string, product: string, quantity: string) {
+  await open(page, '/admin/orders');
+  await page.getByLabel('Client').selectOption({ label: client });
+  await page.getByLabel('Product').selectOption({ label: product });
+  await page.getByLabel('Number of licences').fill(quantity);
+  await page.getByRole('button', { name: 'Create order' }).click();
+  await expect(page).toHaveURL(/\/admin\/orders\/\d+$/);
+  return page.url();
+}
+
+const licenceKeys = (page: Page) => page.locator('tr[data-licence]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-licence')!));
+
+let calcOrder = '';
+let drawOrder = '';
+
+test('an administrator sets up products, a client and orders', async ({ page, consoleErrors }) => {
+  await signInAs(page, admin.email, admin.password);
+  await createProduct(page, 'CALC', 'Calc Pro', true);
+  await createProduct(page, 'DRAW', 'Draw', false);
+
+  // Bad input is refused in words and saves nothing.
+  await open(page, '/admin/products/new');
+  await page.getByLabel('Code').fill('CALC');
+  await page.getByLabel('Name', { exact: true }).fill('Duplicate');
+  await page.getByRole('button', { name: 'Save product' }).click();
+  await expect(page.getByRole('alert')).toHaveText('A product with the code CALC already exists.');
+  await open(page, '/admin/products');
+  await expect(page.locator('tbody tr')).toHaveCount(2);
+
+  await open(page, '/admin/clients');
+  await page.getByLabel('Client name').fill(gina.organisation);
+  await page.getByRole('button', { name: 'Create client' }).click();
+  await expect(page).toHaveURL(/\/admin\/clients\/\d+$/);
+  await page.getByLabel('Name', { exact: true }).fill(gina.name);
+  await page.getByLabel('E-mail address').fill(gina.email);
+  await page.getByLabel('First password').fill(gina.password);
+  await page.getByRole('button', { name: 'Add user' }).click();
+  await expect(page.getByRole('status')).toHaveText('User added.');
+
+  calcOrder = await createOrder(page, gina.organisation, 'CALC · Calc Pro', '2');
+  await expect(page.locator('tr[data-licence]')).toHaveCount(2);
+  drawOrder = await createOrder(page, gina.organisation, 'DRAW · Draw', '1');
+  await createOrder(page, 'Acme Tools', 'DRAW · Draw', '1');
+});
+
+test('the client user sees only its own orders', async ({ page, consoleErrors }) => {
+  await signInAs(page, gina.email, gina.password);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'My orders' }).click();
+  await expect(page.getByRole('heading', { name: 'My orders' })).toBeVisible();
+  const rows = page.locator('tbody tr');
+  await expect(rows).toHaveCount(2);
+  await expect(page.getByRole('cell', { name: 'Acme Tools' })).toHaveCount(0);
+  // Another client's order is not reachable by its address either.
+  const acmeOrder = drawOrder.replace(/\d+$/, (n) => String(Number(n) + 1)).replace('/admin/', '/client/');
+  await open(page, new URL(acmeOrder).pathname);
+  await expect(page.getByRole('alert')).toHaveText('You are not allowed to do this.');
+});
+
+test('workstations activate, the client removes where allowed, the administrator extends', async ({ page, server, consoleErrors }) => {
+  await signInAs(page, admin.email, admin.password);
+  await open(page, new URL(calcOrder).pathname);
+  const [calc1] = await licenceKeys(page);
+  await open(page, new URL(drawOrder).pathname);
+  const [draw1] = await licenceKeys(page);
+
+  const ws1 = new Workstation(server.url, 'workstation-1', 'CALC');
+  const activated = ws1.run('activate', '--key', calc1);
+  expect(activated.ok, activated.out).toBe(true);
+  expect(activated.out).toContain('Features:   print');
+  const ws2 = new Workstation(server.url, 'workstation-2', 'DRAW');
+  expect(ws2.run('activate', '--key', draw1).ok).toBe(true);
+
+  // The client user: removal refused for the limited product, allowed for the other.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signInAs(page, gina.email, gina.password);
+  page.on('dialog', (d) => d.accept());
+  await open(page, new URL(calcOrder).pathname.replace('/admin/', '/client/'));
+  const calcRow = page.locator(`tr[data-licence="${calc1}"]`);
+  await expect(calcRow).toContainText('workstation-1');
+  await calcRow.getByRole('button', { name: 'Remove' }).click();
+  await expect(page.getByRole('alert')).toHaveText("This is a limited licence: only your vendor's administrator can remove it.");
+  await expect(calcRow).toContainText('workstation-1');
+
+  await open(page, new URL(drawOrder).pathname.replace('/admin/', '/client/'));
+  const drawRow = page.locator(`tr[data-licence="${draw1}"]`);
+  await drawRow.getByRole('button', { name: 'Remove' }).click();
+  await expect(page.getByRole('status')).toHaveText('The licence was removed from its machine.');
+  await expect(drawRow).toContainText('Not activated');
+  const gone = ws2.run('validate');
+  expect(gone.ok).toBe(false);
+  expect(gone.out).toContain('removed from this machine');
+
+  // The administrator extends the limited licence; the next validation shows the new end date.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signInAs(page, admin.email, admin.password);
+  await open(page, new URL(calcOrder).pathname);
+  const row = page.locator(`tr[data-licence="${calc1}"]`);
+  await row.getByText('Edit').click();
+  const newEnd = new Date(Date.now() + 400 * 86_400_000).toISOString().slice(0, 10);
+  await row.getByLabel('Expires on').fill(newEnd);
+  await row.getByRole('button', { name: 'Save licence' }).click();
+  await expect(page.getByRole('status')).toContainText('The licence was changed');
+  await expect(page.locator(`tr[data-licence="${calc1}"]`)).toContainText(newEnd);
+  const validated = ws1.run('validate');
+  expect(validated.ok, validated.out).toBe(true);
+  expect(validated.out).toContain(newEnd);
+});
+
+test('an offline request and response through the client area activate licence 2', async ({ page, server, consoleErrors }) => {
+  await signInAs(page, admin.email, admin.password);
+  await open(page, new URL(calcOrder).pathname);
+  const [, calc2] = await licenceKeys(page);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+
+  const ws3 = new Workstation(server.url, 'offline-pc', 'CALC');
+  const request = ws3.run('request-code', '--key', calc2);
+  expect(request.ok, request.out).toBe(true);
+  const requestCode = request.out.trim().split('\n').pop()!;
+
+  await signInAs(page, gina.email, gina.password);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Offline activation' }).click();
+  await page.getByLabel('Request code').fill('LRQ1-garbage');
+  await page.getByRole('button', { name: 'Make the response code' }).click();
+  await expect(page.getByRole('alert')).toContainText('damaged');
+  await page.getByLabel('Request code').fill(requestCode);
+  await page.getByRole('button', { name: 'Make the response code' }).click();
+  const response = await page.getByLabel('Response code').inputValue();
+  expect(response.split('.')).toHaveLength(3);
+
+  const imported = ws3.run('import', response);
+  expect(imported.ok, imported.out).toBe(true);
+  expect(imported.out).toContain('Activated (offline)');
+  expect(ws3.run('import', response).ok).toBe(false);
+  const status = ws3.run('status');
+  expect(status.ok, status.out).toBe(true);
+
+  await open(page, new URL(calcOrder).pathname.replace('/admin/', '/client/'));
+  await expect(page.locator(`tr[data-licence="${calc2}"]`)).toContainText('offline-pc');
+});

@@ -1,0 +1,106 @@
+//! The Activation Center's server functions as the portal's forms call them: field names, access
+//! rules and refusals in words.
+
+use crate::both_backends;
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+async fn new_product(admin: &Browser, limited: bool) -> serde_json::Value {
+    let mut form = vec![
+        ("form[code]", "calc"),
+        ("form[name]", "Calc"),
+        ("form[editor]", "Vendor"),
+        ("form[release_number]", "2026"),
+        ("form[release_date]", "2026-01-15"),
+        ("form[features]", "print: Printing\nexport: Export"),
+        ("form[default_features]", "print"),
+        ("form[default_counters]", "users = 5"),
+        ("form[validity_days]", "30"),
+        ("form[max_activations]", "3"),
+    ];
+    if limited {
+        form.push(("form[limited]", "on"));
+    } else {
+        form.push(("form[end_user_removal]", "on"));
+    }
+    admin.rpc("save_product", &form).await.ok()
+}
+
+both_backends! {
+    async fn products_orders_and_licences_through_the_portal(app) {
+        let admin = app.admin().await;
+        let (client_id, carla) = app.client_user(&admin, "Acme", "carla@acme.test").await;
+        let product = new_product(&admin, false).await;
+        assert_eq!(product["code"], "CALC");
+        assert_eq!(product["settings"]["end_user_removal"], true);
+        assert_eq!(product["default_counters"]["users"], 5);
+        let pid = product["id"].as_i64().expect("id").to_string();
+
+        let dup = admin.rpc("save_product", &[("form[code]", "CALC"), ("form[name]", "Again")]).await;
+        assert_eq!(dup.status, StatusCode::CONFLICT);
+        assert_eq!(dup.message(), "A product with the code CALC already exists.");
+        let bad = admin.rpc("save_product", &[("form[code]", "X"), ("form[name]", "X"), ("form[default_counters]", "users")]).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(bad.message(), "Write each counter as name = value (\u{201c}users\u{201d}).");
+
+        let order = admin.rpc("create_order", &[("client_id", &client_id.to_string()), ("product_id", &pid), ("quantity", "2"), ("reference", "PO-7")]).await.ok();
+        let oid = order["id"].as_i64().expect("id").to_string();
+        assert_eq!(order["quantity"], 2);
+        assert_eq!(order["features"], serde_json::json!(["print"]));
+
+        let updated = admin.rpc("update_order", &[("id", oid.as_str()), ("features[]", "print"), ("features[]", "export"), ("counters", "users = 7"), ("reference", "PO-7b"), ("notes", "")]).await.ok();
+        assert_eq!(updated["features"], serde_json::json!(["print", "export"]));
+        assert_eq!(updated["counters"]["users"], 7);
+        let none = admin.rpc("update_order", &[("id", oid.as_str()), ("counters", ""), ("reference", ""), ("notes", "")]).await.ok();
+        assert_eq!(none["features"], serde_json::json!([]), "no box ticked: no features");
+
+        // The client user sees its order and licences, and may not change them.
+        let page = carla.rpc("get_order_page", &[("id", &oid)]).await.ok();
+        assert_eq!(page["licences"].as_array().map(Vec::len), Some(2));
+        assert_eq!(carla.rpc("list_orders", &[]).await.ok().as_array().map(Vec::len), Some(1));
+        for (name, form) in [
+            ("update_order", vec![("id", oid.as_str()), ("counters", ""), ("reference", ""), ("notes", "")]),
+            ("delete_order", vec![("id", oid.as_str())]),
+            ("list_products", vec![]),
+            ("edit_licence", vec![("licence_id", "1"), ("counters", ""), ("expires_on", "")]),
+        ] {
+            assert_eq!(carla.rpc(name, &form).await.error(), "NotAllowed", "{name}");
+        }
+
+        // Another client sees none of it.
+        let (_, gus) = app.client_user(&admin, "Globex", "gus@globex.test").await;
+        assert_eq!(gus.rpc("get_order_page", &[("id", &oid)]).await.error(), "NotAllowed");
+        assert_eq!(gus.rpc("list_orders", &[]).await.ok().as_array().map(Vec::len), Some(0));
+        assert_eq!(gus.rpc("remove_activation", &[("licence_id", "1")]).await.error(), "NotAllowed");
+        let key = page["licences"][0]["key"].as_str().expect("key");
+        let request = protocol::activation::Request { prd: "CALC".into(), key: key.into(), fp: protocol::activation::fingerprint("CALC", "m"), host: "m".into(), nonce: "abc".into(), t: 0 };
+        assert_eq!(gus.rpc("answer_request", &[("request_code", &request.encode())]).await.error(), "NotAllowed");
+
+        // The owner answers its own request, and may remove the activation (the product allows it).
+        let code = carla.rpc("answer_request", &[("request_code", &request.encode())]).await.ok();
+        assert!(code.as_str().is_some_and(|c| c.split('.').count() == 3));
+        let lid = page["licences"][0]["id"].as_i64().expect("id").to_string();
+        carla.rpc("remove_activation", &[("licence_id", &lid)]).await.ok();
+        assert_eq!(carla.rpc("remove_activation", &[("licence_id", &lid)]).await.error(), "Gone");
+
+        // A product with orders cannot be deleted; the order can, then the product.
+        assert_eq!(admin.rpc("delete_product", &[("id", &pid)]).await.error(), "Conflict");
+        admin.rpc("delete_order", &[("id", &oid)]).await.ok();
+        admin.rpc("delete_product", &[("id", &pid)]).await.ok();
+    }
+
+    async fn client_users_cannot_remove_limited_licences(app) {
+        let admin = app.admin().await;
+        let (client_id, carla) = app.client_user(&admin, "Acme", "carla@acme.test").await;
+        let pid = new_product(&admin, true).await["id"].as_i64().expect("id").to_string();
+        let order = admin.rpc("create_order", &[("client_id", &client_id.to_string()), ("product_id", &pid), ("quantity", "1"), ("reference", "")]).await.ok();
+        let page = carla.rpc("get_order_page", &[("id", &order["id"].to_string())]).await.ok();
+        let key = page["licences"][0]["key"].as_str().expect("key").to_owned();
+        let lid = page["licences"][0]["id"].to_string();
+        app.services.activate(&key, &protocol::activation::fingerprint("CALC", "m"), "m", licensing::activation::Channel::Online).await.expect("activate");
+        let refused = carla.rpc("remove_activation", &[("licence_id", &lid)]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(refused.message(), "This is a limited licence: only your vendor's administrator can remove it.");
+        admin.rpc("remove_activation", &[("licence_id", &lid)]).await.ok();
+    }
+}
