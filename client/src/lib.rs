@@ -316,3 +316,96 @@ impl Licensing {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use protocol::activation::{sign, Jwk};
+    use std::collections::BTreeMap;
+
+    fn licensing(dir: &std::path::Path, machine: &str, code: &str) -> Licensing {
+        let key = SigningKey::from_bytes(&[3u8; 32]);
+        let mut store = Store::open(dir, "CALC").expect("store");
+        store.state.jwks = Some(JwkSet {
+            keys: vec![Jwk::ed25519("k", &key.verifying_key())],
+        });
+        store.state.activation_code = Some(code.to_owned());
+        Licensing::new(None, "CALC", Some(machine), store).expect("licensing")
+    }
+
+    fn code(machine: &str, exp: Option<i64>) -> String {
+        let claims = Claims {
+            iss: "test".into(),
+            sub: "KEY".into(),
+            lic: 1,
+            act: 1,
+            prd: "CALC".into(),
+            fp: code::fingerprint("CALC", machine),
+            host: machine.into(),
+            feat: vec!["print".into()],
+            cnt: BTreeMap::new(),
+            start: None,
+            end: exp.map(|_| "2020-01-01".into()),
+            iat: 0,
+            nbf: None,
+            exp,
+            next: 0,
+            req: None,
+        };
+        sign(&claims, "k", &SigningKey::from_bytes(&[3u8; 32]))
+    }
+
+    #[test]
+    fn a_valid_code_passes_offline() {
+        let dir = tempfile::tempdir().expect("dir");
+        let claims = licensing(dir.path(), "m1", &code("m1", None))
+            .status()
+            .expect("valid");
+        assert_eq!(claims.feat, ["print"]);
+    }
+
+    #[test]
+    fn another_machines_code_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let err = licensing(dir.path(), "m2", &code("m1", None))
+            .status()
+            .expect_err("other machine");
+        assert!(matches!(err, Error::Code(CodeError::WrongMachine)), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn an_expired_code_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let err = licensing(dir.path(), "m1", &code("m1", Some(1_577_923_200)))
+            .status()
+            .expect_err("expired");
+        assert!(matches!(err, Error::Code(CodeError::Expired(_))), "{err}");
+    }
+
+    #[test]
+    fn a_changed_byte_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let good = code("m1", None);
+        let mut bad = good.clone().into_bytes();
+        let i = good.find('.').expect("dot") + 5;
+        bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).expect("ascii");
+        let err = licensing(dir.path(), "m1", &bad)
+            .status()
+            .expect_err("tampered");
+        assert!(matches!(err, Error::Code(_)), "{err}");
+    }
+
+    #[test]
+    fn a_clock_set_back_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut l = licensing(dir.path(), "m1", &code("m1", None));
+        l.store.state.last_seen = now() + 3_600;
+        assert!(matches!(l.status(), Err(Error::ClockSetBack { .. })));
+        // Within the tolerance, it is not.
+        l.store.state.last_seen = now() + CLOCK_TOLERANCE_SECS / 2;
+        l.status().expect("small corrections are tolerated");
+    }
+}

@@ -28,7 +28,9 @@ pub struct Issued {
     pub claims: Claims,
 }
 
-/// Who asks for a removal: the application (end-user rules apply) or a portal user.
+/// Who asks for a removal: the application (end-user rules apply) or a portal user. An
+/// administrator removes what end users may not (a limited licence, say) only with `force`, so
+/// that it is never done by accident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Remover<'a> {
     EndUser,
@@ -384,6 +386,13 @@ impl Licentia {
             }
         };
         let admin = matches!(remover, Remover::Portal { actor, .. } if actor.role == Role::Admin);
+        let forced = matches!(remover, Remover::Portal { force: true, .. });
+        if admin && !forced && (product.limited != 0 || product.end_user_removal == 0) {
+            return Err(Error::Refused(
+                "Its users may not remove this licence; an administrator removes it with force."
+                    .into(),
+            ));
+        }
         if !admin {
             if product.limited != 0 {
                 return Err(Error::Refused(

@@ -194,6 +194,10 @@ both_backends! {
         let (s, _, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-1")})).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         assert_eq!(activate(&app, key, "ws-2").await.0, StatusCode::CREATED);
+        // Removal through the API needs the machine the licence is bound to.
+        let (s, b, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-9")})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+        assert_eq!(b["detail"], "This licence is activated on another machine.");
         app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true }).await.expect("admin removes");
         let (status, body) = activate(&app, key, "ws-3").await;
         assert_eq!(status, StatusCode::FORBIDDEN);
@@ -223,7 +227,9 @@ both_backends! {
         let client_try = app.services.remove_activation(key, None, Remover::Portal { actor: &f.client, force: false }).await;
         assert!(matches!(client_try, Err(licensing::Error::Refused(_))));
 
-        // …an administrator can; reactivation days later keeps the original end and features.
+        // …an administrator can, with force; reactivation days later keeps the original end and features.
+        let unforced = app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: false }).await;
+        assert!(matches!(unforced, Err(licensing::Error::Refused(_))), "{unforced:?}");
         app.clock.advance(5 * DAY);
         app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true }).await.expect("admin removes");
         let (_, body) = activate(&app, key, "ws-2").await;
