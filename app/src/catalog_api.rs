@@ -150,9 +150,30 @@ pub async fn remove_activation(licence_id: i64) -> Result<(), PortalError> {
     Ok(())
 }
 
-/// Answers an offline request code with the response code for the machine that made it.
+/// Answers an offline request code with the response code for the machine that made it. With
+/// `override_terms` ticked (administrators only) the licence first gets the given features,
+/// counters and expiry.
 #[server(prefix = "/rpc", endpoint = "answer_request")]
-pub async fn answer_request(request_code: String) -> Result<String, PortalError> {
+pub async fn answer_request(
+    request_code: String,
+    #[server(default)] override_terms: Option<String>,
+    #[server(default)] features: String,
+    #[server(default)] counters: String,
+    #[server(default)] expires_on: String,
+) -> Result<String, PortalError> {
     let (services, user) = caller().await?;
-    Ok(services.answer_request(&user, &request_code).await?.code)
+    let overrides = match override_terms {
+        None => None,
+        Some(_) => Some(licensing::activation::Terms {
+            features: protocol::catalog::parse_feature_codes(&features)
+                .map_err(licensing::Error::from)?,
+            counters: protocol::catalog::parse_counter_lines(&counters)
+                .map_err(licensing::Error::from)?,
+            expires_on: Some(expires_on).filter(|s| !s.trim().is_empty()),
+        }),
+    };
+    Ok(services
+        .answer_request_with(&user, &request_code, overrides)
+        .await?
+        .code)
 }

@@ -28,6 +28,15 @@ pub struct Issued {
     pub claims: Claims,
 }
 
+/// A licence's terms, as an administrator sets them.
+#[derive(Debug, Clone, Default)]
+pub struct Terms {
+    pub features: Vec<String>,
+    pub counters: BTreeMap<String, i64>,
+    /// "YYYY-MM-DD"; `None` keeps the current end.
+    pub expires_on: Option<String>,
+}
+
 /// Who asks for a removal: the application (end-user rules apply) or a portal user. An
 /// administrator removes what end users may not (a limited licence, say) only with `force`, so
 /// that it is never done by accident.
@@ -436,6 +445,17 @@ impl Licentia {
     /// Answers an offline request code from the portal. Client users answer only requests for
     /// their own licences.
     pub async fn answer_request(&self, actor: &CurrentUser, request_code: &str) -> Result<Issued> {
+        self.answer_request_with(actor, request_code, None).await
+    }
+
+    /// Answers an offline request, first giving the licence the `overrides` (features, counters,
+    /// expiry) — an administrator's way to generate a code with other terms than the order's.
+    pub async fn answer_request_with(
+        &self,
+        actor: &CurrentUser,
+        request_code: &str,
+        overrides: Option<Terms>,
+    ) -> Result<Issued> {
         let req = Request::decode(request_code)
             .map_err(|e| InputError::new("request_code", format!("{e}.")))?;
         let key = parse_licence_key(&req.key)?;
@@ -457,6 +477,17 @@ impl Licentia {
         }
         if req.nonce.is_empty() || req.nonce.len() > 64 {
             return Err(InputError::new("request_code", "The request code is damaged.").into());
+        }
+        if let Some(terms) = overrides {
+            crate::require_admin(actor)?;
+            self.edit_licence(
+                actor,
+                lic.id,
+                terms.features,
+                terms.counters,
+                terms.expires_on,
+            )
+            .await?;
         }
         self.activate(
             &key,

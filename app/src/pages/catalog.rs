@@ -658,9 +658,20 @@ fn LicenceTable(
     }
 }
 
-/// Offline activation: paste a request code from a machine, get its response code.
 #[component]
-pub fn OfflineActivationPage() -> impl IntoView {
+pub fn AdminOfflineActivation() -> impl IntoView {
+    view! { <OfflineActivationPage admin=true/> }
+}
+
+#[component]
+pub fn ClientOfflineActivation() -> impl IntoView {
+    view! { <OfflineActivationPage admin=false/> }
+}
+
+/// Offline activation: paste a request code from a machine, get its response code. Administrators
+/// may give the licence other terms on the way (an activation code "with overrides").
+#[component]
+fn OfflineActivationPage(admin: bool) -> impl IntoView {
     let answer = ServerAction::<AnswerRequest>::new();
     view! {
         <Title text="Offline activation · Licentia"/>
@@ -673,6 +684,22 @@ pub fn OfflineActivationPage() -> impl IntoView {
                     <label for="request-code">"Request code"</label>
                     <textarea id="request-code" name="request_code" rows="4" required spellcheck="false"></textarea>
                 </div>
+                {admin.then(|| view! {
+                    <details>
+                        <summary>"Override the licence's terms"</summary>
+                        <div class="check">
+                            <input type="checkbox" id="override-terms" name="override_terms"/>
+                            <label for="override-terms">"Give the licence these terms before answering"</label>
+                        </div>
+                        <Field label="Features" name="features" id="override-features".to_owned() required=false hint="Feature codes, separated by commas."/>
+                        <div class="field">
+                            <label for="override-counters">"Counters"</label>
+                            <textarea id="override-counters" name="counters" rows="2"></textarea>
+                            <small class="hint">"One per line: name = number."</small>
+                        </div>
+                        <Field label="Expires on" name="expires_on" id="override-expires".to_owned() kind="date" required=false hint="Limited licences; empty keeps the current end."/>
+                    </details>
+                })}
                 <ActionError action=answer/>
                 <button type="submit" class="primary" disabled=answer.pending()>"Make the response code"</button>
             </ActionForm>

@@ -76,6 +76,16 @@ both_backends! {
         let request = protocol::activation::Request { prd: "CALC".into(), key: key.into(), fp: protocol::activation::fingerprint("CALC", "m"), host: "m".into(), nonce: "abc".into(), t: 0 };
         assert_eq!(gus.rpc("answer_request", &[("request_code", &request.encode())]).await.error(), "NotAllowed");
 
+        // Overriding the terms is for administrators only.
+        let code = request.encode();
+        let overriding = [("request_code", code.as_str()), ("override_terms", "on"), ("features", "export"), ("counters", "users = 1"), ("expires_on", "")];
+        assert_eq!(carla.rpc("answer_request", &overriding).await.error(), "NotAllowed");
+        let with_overrides = admin.rpc("answer_request", &overriding).await.ok();
+        let jwks = app.services.jwks().await.expect("jwks");
+        let claims = protocol::activation::verify_signature(with_overrides.as_str().expect("code"), &jwks).expect("valid");
+        assert_eq!((claims.feat, claims.cnt["users"]), (vec!["export".to_owned()], 1));
+        admin.rpc("remove_activation", &[("licence_id", &page["licences"][0]["id"].to_string())]).await.ok();
+
         // The owner answers its own request, and may remove the activation (the product allows it).
         let code = carla.rpc("answer_request", &[("request_code", &request.encode())]).await.ok();
         assert!(code.as_str().is_some_and(|c| c.split('.').count() == 3));
