@@ -4,98 +4,13 @@
 use crate::both_backends;
 use crate::helpers::*;
 use licensing::activation::Remover;
-use licensing::catalog::OrderInput;
-use licensing::CurrentUser;
 use protocol::activation::{fingerprint, verify_signature, JwkSet, Request};
-use protocol::catalog::{Feature, LicensingSettings, ProductInput};
+use protocol::catalog::LicensingSettings;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 const DAY: i64 = 86_400;
-
-fn product(code: &str, settings: LicensingSettings) -> ProductInput {
-    ProductInput {
-        code: code.into(),
-        name: format!("{code} product"),
-        editor: "Vendor".into(),
-        release_number: 2026,
-        release_date: Some("2026-01-15".into()),
-        features: vec![
-            Feature {
-                code: "print".into(),
-                name: "Printing".into(),
-            },
-            Feature {
-                code: "export".into(),
-                name: "Export".into(),
-            },
-        ],
-        default_features: vec!["print".into()],
-        default_counters: BTreeMap::from([("users".into(), 5)]),
-        settings,
-    }
-}
-
-struct Fixture {
-    admin: CurrentUser,
-    client: CurrentUser,
-    keys: Vec<String>,
-}
-
-/// A product, a client with a user, and an order of `quantity` licences.
-async fn fixture(app: &TestApp, settings: LicensingSettings, quantity: i64) -> Fixture {
-    let admin_browser = app.admin().await;
-    let (client_id, _) = app
-        .client_user(&admin_browser, "Acme", "carla@acme.test")
-        .await;
-    let admin = app
-        .services
-        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None)
-        .await
-        .expect("admin")
-        .user;
-    let client = app
-        .services
-        .sign_in("carla@acme.test", "client password 123", "t", None)
-        .await
-        .expect("client")
-        .user;
-    let p = app
-        .services
-        .save_product(&admin, None, product("CALC", settings))
-        .await
-        .expect("product");
-    let order = app
-        .services
-        .create_order(
-            &admin,
-            OrderInput {
-                client_id,
-                product_id: p.id,
-                quantity,
-                reference: "PO-1".into(),
-                features: None,
-                counters: None,
-                notes: String::new(),
-            },
-        )
-        .await
-        .expect("order");
-    let keys = app
-        .services
-        .order_licences(&admin, order.id)
-        .await
-        .expect("licences")
-        .into_iter()
-        .map(|l| l.key)
-        .collect();
-    Fixture {
-        admin,
-        client,
-        keys,
-    }
-}
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value, String) {
     let res = reqwest::Client::new()

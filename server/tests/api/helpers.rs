@@ -1,7 +1,9 @@
 //! `TestApp`: a running server with its own database and a clock the test moves; `Browser`: a
 //! cookie-keeping HTTP client that calls the portal's server functions like the hydrated page does.
 
-use licensing::{Backend, Clock, Licentia};
+use licensing::catalog::OrderInput;
+use licensing::{Backend, Clock, CurrentUser, Licentia};
+use protocol::catalog::{Feature, LicensingSettings, ProductInput};
 use reqwest::StatusCode;
 use serde_json::Value;
 use server::config::Config;
@@ -210,6 +212,88 @@ impl TestApp {
         let browser = self.browser();
         browser.sign_in(email, "client password 123").await.ok();
         (client_id, browser)
+    }
+}
+
+pub fn product(code: &str, settings: LicensingSettings) -> ProductInput {
+    ProductInput {
+        code: code.into(),
+        name: format!("{code} product"),
+        editor: "Vendor".into(),
+        release_number: 2026,
+        release_date: Some("2026-01-15".into()),
+        features: vec![
+            Feature {
+                code: "print".into(),
+                name: "Printing".into(),
+            },
+            Feature {
+                code: "export".into(),
+                name: "Export".into(),
+            },
+        ],
+        default_features: vec!["print".into()],
+        default_counters: BTreeMap::from([("users".into(), 5)]),
+        settings,
+    }
+}
+
+pub struct Fixture {
+    pub admin: CurrentUser,
+    pub client: CurrentUser,
+    pub keys: Vec<String>,
+    pub licence_ids: Vec<i64>,
+}
+
+/// A product, a client with a user, and an order of `quantity` licences.
+pub async fn fixture(app: &TestApp, settings: LicensingSettings, quantity: i64) -> Fixture {
+    let admin_browser = app.admin().await;
+    let (client_id, _) = app
+        .client_user(&admin_browser, "Acme", "carla@acme.test")
+        .await;
+    let admin = app
+        .services
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None)
+        .await
+        .expect("admin")
+        .user;
+    let client = app
+        .services
+        .sign_in("carla@acme.test", "client password 123", "t", None)
+        .await
+        .expect("client")
+        .user;
+    let p = app
+        .services
+        .save_product(&admin, None, product("CALC", settings))
+        .await
+        .expect("product");
+    let order = app
+        .services
+        .create_order(
+            &admin,
+            OrderInput {
+                client_id,
+                product_id: p.id,
+                quantity,
+                reference: "PO-1".into(),
+                features: None,
+                counters: None,
+                notes: String::new(),
+            },
+        )
+        .await
+        .expect("order");
+    let licences = app
+        .services
+        .order_licences(&admin, order.id)
+        .await
+        .expect("licences");
+    Fixture {
+        admin,
+        client,
+        keys: licences.iter().map(|l| l.key.clone()).collect(),
+        licence_ids: licences.iter().map(|l| l.id).collect(),
     }
 }
 

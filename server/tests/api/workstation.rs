@@ -1,9 +1,8 @@
 //! Real `licentia-client` processes acting as workstations against a running server.
 
 use crate::helpers::*;
-use licensing::catalog::OrderInput;
 use licensing::Backend;
-use protocol::catalog::{Feature, LicensingSettings, ProductInput};
+use protocol::catalog::LicensingSettings;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -69,74 +68,22 @@ fn text(o: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workstations_activate_validate_and_exchange_codes_offline() {
     let app = TestApp::spawn(Backend::Sqlite, &[]).await;
-    let admin_browser = app.admin().await;
-    let (client_id, _) = app
-        .client_user(&admin_browser, "Acme", "carla@acme.test")
-        .await;
-    let admin = app
-        .services
-        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None)
-        .await
-        .expect("admin")
-        .user;
-    let carla = app
-        .services
-        .sign_in("carla@acme.test", "client password 123", "t", None)
-        .await
-        .expect("carla")
-        .user;
-    let product = app
-        .services
-        .save_product(
-            &admin,
-            None,
-            ProductInput {
-                code: "CALC".into(),
-                name: "Calc".into(),
-                editor: "Vendor".into(),
-                release_number: 1,
-                release_date: None,
-                features: vec![Feature {
-                    code: "print".into(),
-                    name: "Print".into(),
-                }],
-                default_features: vec!["print".into()],
-                default_counters: BTreeMap::new(),
-                settings: LicensingSettings {
-                    limited: true,
-                    validity_days: Some(30),
-                    ..Default::default()
-                },
-            },
-        )
-        .await
-        .expect("product");
-    let order = app
-        .services
-        .create_order(
-            &admin,
-            OrderInput {
-                client_id,
-                product_id: product.id,
-                quantity: 2,
-                reference: String::new(),
-                features: None,
-                counters: None,
-                notes: String::new(),
-            },
-        )
-        .await
-        .expect("order");
-    let licences = app
-        .services
-        .order_licences(&admin, order.id)
-        .await
-        .expect("licences");
+    let f = fixture(
+        &app,
+        LicensingSettings {
+            limited: true,
+            validity_days: Some(30),
+            ..Default::default()
+        },
+        2,
+    )
+    .await;
+    let (admin, carla) = (&f.admin, &f.client);
 
     // Online activation, then an offline check. (The test server's clock is fixed in the future, so
     // the client checks dates against it only through what the server signs.)
     let ws1 = Workstation::new(&app.base_url, "machine-1");
-    let out = ws1.run(&["activate", "--key", &licences[0].key]);
+    let out = ws1.run(&["activate", "--key", &f.keys[0]]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("Features:   print"), "{}", text(&out));
 
@@ -149,8 +96,8 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
     let new_end = protocol::time::format_date(app.clock.now() / 86_400 + 200);
     app.services
         .edit_licence(
-            &admin,
-            licences[0].id,
+            admin,
+            f.licence_ids[0],
             vec!["print".into()],
             BTreeMap::new(),
             Some(new_end.clone()),
@@ -163,18 +110,18 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
 
     // Offline: a request code, answered in the portal by the client user, imported once.
     let ws2 = Workstation::new(&app.base_url, "machine-2");
-    let out = ws2.run(&["request-code", "--key", &licences[1].key]);
+    let out = ws2.run(&["request-code", "--key", &f.keys[1]]);
     assert!(out.status.success(), "{}", text(&out));
     let request = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(request.starts_with("LRQ1-"), "{request}");
     let answer = app
         .services
-        .answer_request(&carla, &request)
+        .answer_request(carla, &request)
         .await
         .expect("answered");
     // Another machine cannot use this response.
     let ws3 = Workstation::new(&app.base_url, "machine-3");
-    ws3.run(&["request-code", "--key", &licences[1].key]);
+    ws3.run(&["request-code", "--key", &f.keys[1]]);
     let out = ws3.run(&["import", &answer.code]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let out = ws2.run(&["import", &answer.code]);
@@ -219,7 +166,7 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
 
     // An unreachable server is reported as such (exit code 3).
     let offline = Workstation::new("http://127.0.0.1:9", "machine-4");
-    let out = offline.run(&["activate", "--key", &licences[0].key]);
+    let out = offline.run(&["activate", "--key", &f.keys[0]]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("cannot be reached"), "{}", text(&out));
 }
