@@ -3,7 +3,7 @@
 
 use crate::error::PortalError;
 use leptos::prelude::*;
-use protocol::catalog::{Licence, Order, Product, ProductForm};
+use protocol::catalog::{ActivationRow, Licence, Order, Product, ProductForm};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
@@ -130,6 +130,13 @@ pub async fn edit_licence(
     Ok(services
         .edit_licence(&user, licence_id, features, counters, expires)
         .await?)
+}
+
+/// Live activations: all for an administrator, the client's own for a client user.
+#[server(prefix = "/rpc", endpoint = "list_activations")]
+pub async fn list_activations() -> Result<Vec<ActivationRow>, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.list_activations(&user).await?)
 }
 
 /// Frees a licence from its machine: administrators always; client users where the product allows.

@@ -28,6 +28,7 @@ pub fn TopBar() -> impl IntoView {
                                     <A href="/admin/clients">"Clients"</A>
                                     <A href="/admin/products">"Products"</A>
                                     <A href="/admin/orders">"Orders"</A>
+                                    <A href="/admin/activations">"Activations"</A>
                                     <A href="/admin/activation">"Offline activation"</A>
                                     <A href="/admin/account">"My account"</A>
                                 }
@@ -35,6 +36,7 @@ pub fn TopBar() -> impl IntoView {
                                 Role::Client => view! {
                                     <A href="/client" exact=true>"My organisation"</A>
                                     <A href="/client/orders">"My orders"</A>
+                                    <A href="/client/activations">"Activations"</A>
                                     <A href="/client/activation">"Offline activation"</A>
                                     <A href="/client/account">"My account"</A>
                                 }

@@ -102,6 +102,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("products/:id") view=pages::catalog::ProductPage/>
                         <Route path=path!("orders") view=pages::catalog::AdminOrders/>
                         <Route path=path!("orders/:id") view=pages::catalog::AdminOrder/>
+                        <Route path=path!("activations") view=pages::catalog::AdminActivations/>
                         <Route path=path!("activation") view=pages::catalog::AdminOfflineActivation/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
@@ -109,6 +110,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=pages::client::Organisation/>
                         <Route path=path!("orders") view=pages::catalog::ClientOrders/>
                         <Route path=path!("orders/:id") view=pages::catalog::ClientOrder/>
+                        <Route path=path!("activations") view=pages::catalog::ClientActivations/>
                         <Route path=path!("activation") view=pages::catalog::ClientOfflineActivation/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>

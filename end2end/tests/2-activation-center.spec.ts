@@ -151,6 +151,13 @@ test('workstations activate, the client removes where allowed, the administrator
   const validated = ws1.run('validate');
   expect(validated.ok, validated.out).toBe(true);
   expect(validated.out).toContain(newEnd);
+
+  // Who holds what: the activations list finds the machine.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Activations' }).click();
+  await page.getByRole('searchbox').fill('workstation-1');
+  await expect(page.locator('tbody tr')).toHaveCount(1);
+  await expect(page.locator('tbody tr')).toContainText(calc1);
+  await expect(page.locator('tbody tr')).toContainText(newEnd);
 });
 
 test('an offline request and response through the client area activate licence 2', async ({ page, server, consoleErrors }) => {

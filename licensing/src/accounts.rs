@@ -15,6 +15,8 @@ struct ClientRow {
     notes: String,
     created_at: i64,
     user_count: i64,
+    order_count: i64,
+    active_licences: i64,
 }
 
 impl From<ClientRow> for ClientSummary {
@@ -26,6 +28,8 @@ impl From<ClientRow> for ClientSummary {
             notes: r.notes,
             created_at: r.created_at,
             user_count: r.user_count,
+            order_count: r.order_count,
+            active_licences: r.active_licences,
         }
     }
 }
@@ -81,7 +85,12 @@ impl ClientInput {
 }
 
 const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.contact_email, c.notes, c.created_at, \
-     (SELECT COUNT(*) FROM users u WHERE u.client_id = c.id) AS user_count FROM clients c";
+     (SELECT COUNT(*) FROM users u WHERE u.client_id = c.id) AS user_count, \
+     (SELECT COUNT(*) FROM orders o WHERE o.client_id = c.id) AS order_count, \
+     (SELECT COUNT(*) FROM orders o JOIN licences l ON l.order_id = o.id \
+        JOIN activations a ON a.licence_id = l.id \
+        WHERE o.client_id = c.id AND a.removed_at IS NULL) AS active_licences \
+     FROM clients c";
 
 const USER_LIST_SELECT: &str =
     "SELECT id, email, name, role, client_id, created_at, last_sign_in_at FROM users";
@@ -187,7 +196,8 @@ impl Licentia {
         Ok(self.client_detail(actor, client_id).await?.client)
     }
 
-    /// Deletes a client and its portal users (and so their sessions).
+    /// Deletes a client with its portal users (and so their sessions) and its orders (and so their
+    /// licences: activated machines are told at their next validation).
     pub async fn delete_client(&self, actor: &CurrentUser, client_id: i64) -> Result<()> {
         require_admin(actor)?;
         let gone = sqlx::query("DELETE FROM clients WHERE id = $1")

@@ -5,8 +5,8 @@
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::catalog::{
-    features_in_catalogue, Activation, Feature, Licence, LicensingSettings, Order, Product,
-    ProductInput,
+    features_in_catalogue, Activation, ActivationRow, Feature, Licence, LicensingSettings, Order,
+    Product, ProductInput,
 };
 use protocol::input::{self, InputError};
 use protocol::time::{format_date, parse_date};
@@ -539,6 +539,68 @@ impl Licentia {
         .fetch_all(self.db.pool())
         .await?;
         rows.into_iter().map(LicenceRow::into_licence).collect()
+    }
+
+    /// Live activations: every client's for an administrator, one's own for a client user.
+    pub async fn list_activations(&self, actor: &CurrentUser) -> Result<Vec<ActivationRow>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            licence_id: i64,
+            hostname: String,
+            fingerprint: String,
+            mode: String,
+            activated_at: i64,
+            last_validated_at: Option<i64>,
+            licence_key: String,
+            order_id: i64,
+            client_name: String,
+            product_code: String,
+            expires_on: Option<i64>,
+        }
+        let scope = match actor.role {
+            Role::Admin => None,
+            Role::Client => Some(
+                actor
+                    .client
+                    .as_ref()
+                    .map(|c| c.id)
+                    .ok_or(Error::NotAllowed)?,
+            ),
+        };
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT a.id, a.licence_id, a.hostname, a.fingerprint, a.mode, a.activated_at, \
+             a.last_validated_at, l.licence_key, l.order_id, c.name AS client_name, \
+             p.code AS product_code, l.expires_on \
+             FROM activations a JOIN licences l ON l.id = a.licence_id \
+             JOIN orders o ON o.id = l.order_id JOIN clients c ON c.id = o.client_id \
+             JOIN products p ON p.id = o.product_id \
+             WHERE a.removed_at IS NULL AND ($1 IS NULL OR o.client_id = $1) \
+             ORDER BY a.activated_at DESC",
+        )
+        .bind(scope)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ActivationRow {
+                activation: Activation {
+                    id: r.id,
+                    licence_id: r.licence_id,
+                    hostname: r.hostname,
+                    fingerprint: r.fingerprint,
+                    mode: r.mode,
+                    activated_at: r.activated_at,
+                    last_validated_at: r.last_validated_at,
+                    removed_at: None,
+                },
+                licence_key: r.licence_key,
+                order_id: r.order_id,
+                client_name: r.client_name,
+                product_code: r.product_code,
+                expires_on: r.expires_on.map(format_date),
+            })
+            .collect())
     }
 
     /// The client a licence belongs to, for access checks.

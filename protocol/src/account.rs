@@ -67,6 +67,9 @@ pub struct ClientSummary {
     pub notes: String,
     pub created_at: i64,
     pub user_count: i64,
+    pub order_count: i64,
+    /// Licences of the client's orders bound to a machine now.
+    pub active_licences: i64,
 }
 
 /// A client with its users, for its detail page.

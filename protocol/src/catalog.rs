@@ -128,6 +128,17 @@ pub struct Activation {
     pub removed_at: Option<i64>,
 }
 
+/// A live activation in the activations list: which licence, whose, on which machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationRow {
+    pub activation: Activation,
+    pub licence_key: String,
+    pub order_id: i64,
+    pub client_name: String,
+    pub product_code: String,
+    pub expires_on: Option<String>,
+}
+
 fn code_like(
     field: &'static str,
     label: &str,

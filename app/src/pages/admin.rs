@@ -115,6 +115,7 @@ fn compare_clients(key: &'static str, a: &ClientSummary, b: &ClientSummary) -> s
     match key {
         "contact" => a.contact_email.cmp(&b.contact_email),
         "users" => a.user_count.cmp(&b.user_count),
+        "orders" => a.order_count.cmp(&b.order_count),
         "created" => a.created_at.cmp(&b.created_at),
         _ => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
     }
@@ -159,6 +160,7 @@ pub fn ClientsPage() -> impl IntoView {
                                             <SortHeader sort key="name" label="Name"/>
                                             <SortHeader sort key="contact" label="Contact"/>
                                             <SortHeader sort key="users" label="Users" numeric=true/>
+                                            <SortHeader sort key="orders" label="Orders" numeric=true/>
                                             <SortHeader sort key="created" label="Created"/>
                                         </tr>
                                     </thead>
@@ -168,6 +170,7 @@ pub fn ClientsPage() -> impl IntoView {
                                                 <td><a href=format!("/admin/clients/{}", c.id)>{c.name.clone()}</a></td>
                                                 <td>{or_dash(c.contact_email.clone())}</td>
                                                 <td class="num">{c.user_count}</td>
+                                                <td class="num">{c.order_count}</td>
                                                 <td><LocalTime unix_secs=c.created_at/></td>
                                             </tr>
                                         </For>
@@ -245,8 +248,8 @@ pub fn ClientPage() -> impl IntoView {
                         let users = d.users;
                         let user_count = users.len();
                         let delete_message = format!(
-                            "Delete the client \u{201c}{}\u{201d}? Its {} portal user(s) will no longer be able to sign in. This cannot be undone.",
-                            c.name, user_count
+                            "Delete the client \u{201c}{}\u{201d}? Its {} portal user(s) will no longer be able to sign in, and its {} order(s) go with it: {} activated licence(s) will stop working at their next validation. This cannot be undone.",
+                            c.name, user_count, c.order_count, c.active_licences
                         );
                         view! {
                             <Title text=format!("{} · Licentia", c.name)/>
@@ -288,7 +291,7 @@ pub fn ClientPage() -> impl IntoView {
                             </section>
                             <section class="card danger-zone">
                                 <h2>"Delete client"</h2>
-                                <p>"Deletes the client and its portal users."</p>
+                                <p>{format!("Deletes the client, its portal users and its {} order(s) with their licences ({} activated).", c.order_count, c.active_licences)}</p>
                                 <ActionForm action=delete>
                                     <input type="hidden" name="id" value=c.id/>
                                     <ActionError action=delete/>

@@ -13,7 +13,9 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use protocol::catalog::{counter_lines, feature_lines, Licence, Order, Product, ProductForm};
+use protocol::catalog::{
+    counter_lines, feature_lines, ActivationRow, Licence, Order, Product, ProductForm,
+};
 
 fn id_param(name: &'static str) -> impl Fn() -> Option<i64> + Copy + Send + Sync + 'static {
     let params = use_params_map();
@@ -655,6 +657,111 @@ fn LicenceTable(
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+fn compare_activations(
+    key: &'static str,
+    a: &ActivationRow,
+    b: &ActivationRow,
+) -> std::cmp::Ordering {
+    match key {
+        "client" => a
+            .client_name
+            .to_lowercase()
+            .cmp(&b.client_name.to_lowercase()),
+        "product" => a.product_code.cmp(&b.product_code),
+        "host" => a
+            .activation
+            .hostname
+            .to_lowercase()
+            .cmp(&b.activation.hostname.to_lowercase()),
+        "validated" => a
+            .activation
+            .last_validated_at
+            .cmp(&b.activation.last_validated_at),
+        _ => a.activation.activated_at.cmp(&b.activation.activated_at),
+    }
+}
+
+#[component]
+pub fn AdminActivations() -> impl IntoView {
+    view! { <ActivationsPage admin=true/> }
+}
+
+#[component]
+pub fn ClientActivations() -> impl IntoView {
+    view! { <ActivationsPage admin=false/> }
+}
+
+/// Which machine holds which licence: searchable by licence key, host, client or product.
+#[component]
+fn ActivationsPage(admin: bool) -> impl IntoView {
+    let list = Resource::new(|| (), |_| crate::catalog_api::list_activations());
+    let query = RwSignal::new(String::new());
+    let sort = Sort::new("activated");
+    sort.ascending.set(false);
+    let orders = if admin {
+        "/admin/orders"
+    } else {
+        "/client/orders"
+    };
+    view! {
+        <Title text="Activations · Licentia"/>
+        <h1>"Activations"</h1>
+        <section class="card">
+            <div class="table-tools"><SearchBox query label="Search by licence key, machine, client or product"/></div>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(all) => {
+                            let total = all.len();
+                            let rows = Memo::new(move |_| {
+                                let needle = query.get().trim().to_lowercase();
+                                let mut rows: Vec<ActivationRow> = all.iter().filter(|r| matches(&needle, &[&r.licence_key, &r.activation.hostname, &r.client_name, &r.product_code])).cloned().collect();
+                                sort.apply(&mut rows, compare_activations);
+                                rows
+                            });
+                            view! {
+                                <table>
+                                    <caption class="visually-hidden">"Activations"</caption>
+                                    <thead><tr>
+                                        <th scope="col">"Licence key"</th>
+                                        <SortHeader sort key="client" label="Client"/>
+                                        <SortHeader sort key="product" label="Product"/>
+                                        <SortHeader sort key="host" label="Machine"/>
+                                        <th scope="col">"Mode"</th>
+                                        <SortHeader sort key="activated" label="Activated"/>
+                                        <SortHeader sort key="validated" label="Last validated"/>
+                                        <th scope="col">"Expires"</th>
+                                    </tr></thead>
+                                    <tbody>
+                                        <For each=move || rows.get() key=|r| r.activation.id let:r>
+                                            <tr>
+                                                <td><a href=format!("{orders}/{}", r.order_id)><code>{r.licence_key.clone()}</code></a></td>
+                                                <td>{r.client_name.clone()}</td>
+                                                <td>{r.product_code.clone()}</td>
+                                                <td>{r.activation.hostname.clone()}</td>
+                                                <td>{r.activation.mode.clone()}</td>
+                                                <td><LocalTime unix_secs=r.activation.activated_at/></td>
+                                                <td>{match r.activation.last_validated_at {
+                                                    Some(t) => view! { <LocalTime unix_secs=t/> }.into_any(),
+                                                    None => view! { <span class="muted">"Not yet"</span> }.into_any(),
+                                                }}</td>
+                                                <td>{or_dash(r.expires_on.clone().unwrap_or_default())}</td>
+                                            </tr>
+                                        </For>
+                                    </tbody>
+                                </table>
+                                <p class="muted">{move || if total == 0 { "No licence is activated on any machine.".to_owned() } else { format!("{} of {total} activations", rows.with(Vec::len)) }}</p>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }
 

@@ -108,6 +108,16 @@ both_backends! {
         let key = page["licences"][0]["key"].as_str().expect("key").to_owned();
         let lid = page["licences"][0]["id"].to_string();
         app.services.activate(&key, &protocol::activation::fingerprint("CALC", "m"), "m", licensing::activation::Channel::Online).await.expect("activate");
+        // The activation shows in both activation lists and in the client's counts; not to others.
+        let listed = carla.rpc("list_activations", &[]).await.ok();
+        assert_eq!(listed[0]["licence_key"], key.as_str());
+        assert_eq!(listed[0]["activation"]["hostname"], "m");
+        assert_eq!(admin.rpc("list_activations", &[]).await.ok().as_array().map(Vec::len), Some(1));
+        let (_, gus) = app.client_user(&admin, "Globex", "gus@globex.test").await;
+        assert_eq!(gus.rpc("list_activations", &[]).await.ok().as_array().map(Vec::len), Some(0));
+        let detail = admin.rpc("get_client_detail", &[("id", &client_id.to_string())]).await.ok();
+        assert_eq!((detail["client"]["order_count"].as_i64(), detail["client"]["active_licences"].as_i64()), (Some(1), Some(1)));
+
         let refused = carla.rpc("remove_activation", &[("licence_id", &lid)]).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN);
         assert_eq!(refused.message(), "This is a limited licence: only your vendor's administrator can remove it.");
