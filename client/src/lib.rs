@@ -142,7 +142,14 @@ impl Licensing {
         }
     }
 
-    /// The public keys: from the store if known, else fetched from the server and kept.
+    /// Uses these public keys (e.g. the vendor's JWKS shipped inside the application) to verify
+    /// codes, instead of fetching them from the server.
+    pub fn with_jwks(mut self, keys: JwkSet) -> Self {
+        self.store.state.jwks = Some(keys);
+        self
+    }
+
+    /// The public keys: given, or from the store if known, else fetched from the server and kept.
     pub fn jwks(&mut self) -> Result<JwkSet> {
         if let Some(k) = self.store.state.jwks.clone() {
             return Ok(k);

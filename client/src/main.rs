@@ -33,6 +33,10 @@ struct Cli {
         hide_env_values = true
     )]
     machine_id: Option<String>,
+    /// A JWKS file with the server's public keys (e.g. shipped with the application), for
+    /// verifying codes without asking the server.
+    #[arg(long, env = "LICENTIA_JWKS", global = true)]
+    jwks: Option<PathBuf>,
     /// The name shown for this machine in the portal [default: the host name]
     #[arg(long, global = true)]
     hostname: Option<String>,
@@ -115,6 +119,13 @@ fn run(cli: Cli) -> Result<(), Error> {
         cli.machine_id.as_deref(),
         store,
     )?;
+    if let Some(path) = &cli.jwks {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+        let keys = serde_json::from_str(&text)
+            .map_err(|e| Error::Io(format!("{} is not a JWKS: {e}", path.display())))?;
+        lic = lic.with_jwks(keys);
+    }
     let host = cli.hostname.unwrap_or_else(hostname);
     match cli.command {
         Command::Activate { key } => {

@@ -108,6 +108,36 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains(&new_end), "{}", text(&out));
 
+    // An offline machine verifies with the JWKS shipped to it, without the server.
+    let jwks_file = ws1.store.path().join("vendor-jwks.json");
+    let jwks = reqwest::get(format!("{}/.well-known/jwks.json", app.base_url))
+        .await
+        .expect("jwks")
+        .text()
+        .await
+        .expect("text");
+    std::fs::write(&jwks_file, jwks).expect("write");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws1.store_file()).expect("store"))
+            .expect("json");
+    state["jwks"] = serde_json::Value::Null;
+    std::fs::write(ws1.store_file(), state.to_string()).expect("write");
+    let cut_off = Workstation {
+        store: tempfile::tempdir().expect("dir"),
+        machine: "machine-1",
+        server: "http://127.0.0.1:9".into(),
+    };
+    std::fs::copy(ws1.store_file(), cut_off.store_file()).expect("copy");
+    let out = cut_off.run(&["status"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "without keys it must ask the (unreachable) server: {}",
+        text(&out)
+    );
+    let out = cut_off.run(&["--jwks", jwks_file.to_str().expect("utf-8"), "status"]);
+    assert!(out.status.success(), "{}", text(&out));
+
     // Offline: a request code, answered in the portal by the client user, imported once.
     let ws2 = Workstation::new(&app.base_url, "machine-2");
     let out = ws2.run(&["request-code", "--key", &f.keys[1]]);
