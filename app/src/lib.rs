@@ -15,7 +15,7 @@ use error::PortalError;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::path;
 use protocol::account::CurrentUser;
 
 /// The name of the generated JavaScript, WebAssembly and CSS files under `/pkg`.
@@ -56,8 +56,8 @@ pub fn App() -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
     let sign_out = ServerAction::<SignOut>::new();
     let setup = ServerAction::<CompleteSetup>::new();
-    // Blocking, and the signed-in areas render in `SsrMode::Async`: a page is sent only once it
-    // knows who asks, so its redirect or status code (403, 404) is the one the browser gets.
+    // Blocking, so pages render knowing who asks. (The server decides the redirect or 403 of a
+    // page load before rendering: see `area_gate` in the server crate.)
     let user = Resource::new_blocking(
         move || {
             (
@@ -90,10 +90,10 @@ pub fn App() -> impl IntoView {
             <components::TopBar/>
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <pages::errors::NotFound/> }>
-                    <Route path=path!("/") view=pages::Home ssr=SsrMode::Async/>
+                    <Route path=path!("/") view=pages::Home/>
                     <Route path=path!("/login") view=pages::auth::SignInPage/>
                     <Route path=path!("/setup/:token") view=pages::auth::SetupPage/>
-                    <ParentRoute path=path!("/admin") view=pages::admin::AdminArea ssr=SsrMode::Async>
+                    <ParentRoute path=path!("/admin") view=pages::admin::AdminArea>
                         <Route path=path!("") view=pages::admin::Overview/>
                         <Route path=path!("clients") view=pages::admin::ClientsPage/>
                         <Route path=path!("clients/:id") view=pages::admin::ClientPage/>
@@ -106,7 +106,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("activation") view=pages::catalog::AdminOfflineActivation/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
-                    <ParentRoute path=path!("/client") view=pages::client::ClientArea ssr=SsrMode::Async>
+                    <ParentRoute path=path!("/client") view=pages::client::ClientArea>
                         <Route path=path!("") view=pages::client::Organisation/>
                         <Route path=path!("orders") view=pages::catalog::ClientOrders/>
                         <Route path=path!("orders/:id") view=pages::catalog::ClientOrder/>

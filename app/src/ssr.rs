@@ -60,7 +60,8 @@ impl WebSettings {
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                // The proxy in front appends the address it saw: the last entry is the one to trust.
+                .and_then(|v| v.rsplit(',').next())
                 .map(str::trim)
                 .filter(|v| !v.is_empty());
             if let Some(addr) = forwarded {

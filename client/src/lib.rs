@@ -12,6 +12,9 @@ use protocol::activation::{self as code, Claims, CodeError, JwkSet, Request};
 use serde::Deserialize;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// How long past its `next` validation time a code still passes offline checks.
+pub const VALIDATION_GRACE_SECS: i64 = 14 * 86_400;
+
 /// How far the clock may seem to go back (time zone or NTP corrections) before it counts as set back.
 pub const CLOCK_TOLERANCE_SECS: i64 = 300;
 
@@ -67,6 +70,8 @@ pub struct Licensing {
     pub product: String,
     pub fingerprint: String,
     pub store: Store,
+    /// Keys the application was given (shipped with it): the only ones trusted when set.
+    pinned: Option<JwkSet>,
     agent: ureq::Agent,
 }
 
@@ -99,6 +104,7 @@ impl Licensing {
             product: product.to_owned(),
             fingerprint: code::fingerprint(product, &identity),
             store,
+            pinned: None,
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(std::time::Duration::from_secs(10))
                 .timeout(std::time::Duration::from_secs(30))
@@ -144,13 +150,18 @@ impl Licensing {
 
     /// Uses these public keys (e.g. the vendor's JWKS shipped inside the application) to verify
     /// codes, instead of fetching them from the server.
+    /// They are never replaced by keys from a server or from the state file.
     pub fn with_jwks(mut self, keys: JwkSet) -> Self {
-        self.store.state.jwks = Some(keys);
+        self.pinned = Some(keys);
         self
     }
 
-    /// The public keys: given, or from the store if known, else fetched from the server and kept.
+    /// The public keys: the pinned ones if given; otherwise those fetched from the configured
+    /// server on first use and kept in the state file (trust on first use).
     pub fn jwks(&mut self) -> Result<JwkSet> {
+        if let Some(k) = &self.pinned {
+            return Ok(k.clone());
+        }
         if let Some(k) = self.store.state.jwks.clone() {
             return Ok(k);
         }
@@ -178,7 +189,7 @@ impl Licensing {
         let keys = self.jwks()?;
         let claims = match code::verify_signature(activation_code, &keys) {
             // A key rotated since we last looked: fetch the keys once more.
-            Err(CodeError::UnknownKey(_)) if self.server.is_some() => {
+            Err(CodeError::UnknownKey(_)) if self.server.is_some() && self.pinned.is_none() => {
                 code::verify_signature(activation_code, &self.refresh_jwks()?)?
             }
             other => other?,
@@ -273,6 +284,12 @@ impl Licensing {
         let now = self.checked_now()?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
         self.store.save().map_err(Error::Io)?;
+        if now > claims.next + VALIDATION_GRACE_SECS {
+            return Err(Error::Offline(format!(
+                "the licence had to be validated with the server by {}: connect and run validate",
+                protocol::time::format_utc(claims.next)
+            )));
+        }
         Ok(claims)
     }
 
@@ -357,7 +374,7 @@ mod tests {
             iat: 0,
             nbf: None,
             exp,
-            next: 0,
+            next: now() + 3_600,
             req: None,
         };
         sign(&claims, "k", &SigningKey::from_bytes(&[3u8; 32]))
@@ -403,6 +420,39 @@ mod tests {
             .status()
             .expect_err("tampered");
         assert!(matches!(err, Error::Code(_)), "{err}");
+    }
+
+    #[test]
+    fn an_overdue_validation_is_refused_offline() {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = SigningKey::from_bytes(&[3u8; 32]);
+        let mut claims = code::verify_signature(
+            &code("m1", None),
+            &JwkSet {
+                keys: vec![Jwk::ed25519("k", &key.verifying_key())],
+            },
+        )
+        .expect("valid");
+        claims.next = now() - VALIDATION_GRACE_SECS - 60;
+        let overdue = sign(&claims, "k", &key);
+        let err = licensing(dir.path(), "m1", &overdue)
+            .status()
+            .expect_err("overdue");
+        assert!(err.to_string().contains("had to be validated"), "{err}");
+    }
+
+    #[test]
+    fn pinned_keys_are_the_only_ones_trusted() {
+        let dir = tempfile::tempdir().expect("dir");
+        // The state file's keys would accept the code; the application's own keys do not.
+        let other = SigningKey::from_bytes(&[4u8; 32]);
+        let mut l = licensing(dir.path(), "m1", &code("m1", None)).with_jwks(JwkSet {
+            keys: vec![Jwk::ed25519("k", &other.verifying_key())],
+        });
+        assert!(matches!(
+            l.status(),
+            Err(Error::Code(CodeError::BadSignature))
+        ));
     }
 
     #[test]

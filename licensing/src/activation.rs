@@ -478,6 +478,21 @@ impl Licentia {
         if req.nonce.is_empty() || req.nonce.len() > 64 {
             return Err(InputError::new("request_code", "The request code is damaged.").into());
         }
+        let spent: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM activations WHERE licence_id = $1 AND request_nonce = $2 \
+             AND removed_at IS NOT NULL",
+        )
+        .bind(lic.id)
+        .bind(&req.nonce)
+        .fetch_optional(self.db.pool())
+        .await?;
+        if spent.is_some() {
+            return Err(Error::Refused(
+                "This request code was answered before and that activation has since been removed: \
+                 make a new request code on the machine."
+                    .into(),
+            ));
+        }
         if let Some(terms) = overrides {
             crate::require_admin(actor)?;
             self.edit_licence(

@@ -50,7 +50,8 @@ pub fn expiry(limits: &Limits, activation_day: i64) -> Result<i64, ExpiryError> 
         }
     }
     let mut end = match (limits.validity_days, limits.fixed_end) {
-        (Some(days), _) => activation_day + days,
+        // N days of use: the activation day is the first, so the last is N - 1 days later.
+        (Some(days), _) => activation_day + days.max(1) - 1,
         (None, Some(end)) => end,
         (None, None) => return Err(ExpiryError::Unbounded),
     };
@@ -87,9 +88,18 @@ mod tests {
         };
         assert_eq!(
             expiry(&limits, day("2026-01-10")).map(format_date),
-            Ok("2026-02-09".into())
+            Ok("2026-02-08".into()),
+            "30 days of use, the activation day included"
         );
         assert_eq!(format_date(code_start(day("2026-01-10"))), "2026-01-09");
+        let one_day = Limits {
+            validity_days: Some(1),
+            ..Limits::default()
+        };
+        assert_eq!(
+            expiry(&one_day, day("2026-01-10")).map(format_date),
+            Ok("2026-01-10".into())
+        );
     }
 
     #[test]
@@ -130,7 +140,7 @@ mod tests {
             expire_day_of_month: Some(1),
             ..Limits::default()
         };
-        // 2026-01-10 + 30 days = 2026-02-09, moved to the next 1st.
+        // 30 days from 2026-01-10 end on 2026-02-08, moved to the next 1st.
         assert_eq!(
             expiry(&limits, day("2026-01-10")).map(format_date),
             Ok("2026-03-01".into())
@@ -156,7 +166,7 @@ mod tests {
         #[test]
         fn expiry_rules_hold(
             activation in 0i64..40_000,
-            validity in proptest::option::of(0i64..2_000),
+            validity in proptest::option::of(1i64..2_000),
             start_offset in proptest::option::of(-500i64..500),
             end_offset in proptest::option::of(-500i64..3_000),
             dom in proptest::option::of(1u32..=31),
@@ -172,14 +182,14 @@ mod tests {
                     prop_assert!(end >= activation, "never ends before it starts");
                     if let Some(fe) = limits.fixed_end { prop_assert!(end <= fe); }
                     if let Some(v) = validity {
-                        if limits.fixed_end.is_none_or(|fe| fe >= activation + v) {
-                            prop_assert!(end >= activation + v, "never shorter than sold");
+                        if limits.fixed_end.is_none_or(|fe| fe >= activation + v - 1) {
+                            prop_assert!(end >= activation + v - 1, "never shorter than sold");
                         }
                     }
                     if let (Some(n), None) = (dom, limits.fixed_end) {
                         let (y, m, d) = civil_from_days(end);
                         prop_assert_eq!(d, n.min(days_in_month(y, m)));
-                        prop_assert!(end - validity.unwrap_or(0) - activation < 31 + 1);
+                        prop_assert!(end - (activation + validity.map_or(0, |v| v - 1)) < 31);
                     }
                     // A later activation never ends earlier.
                     if let Ok(later) = expiry(&limits, activation + 1) { prop_assert!(later >= end); }

@@ -115,6 +115,10 @@ impl Licentia {
             }
         };
 
+        // A lock set by attempts that ran alongside this one still holds.
+        if let Some(retry_after_secs) = self.throttle_wait(&[&account, &addr]).await? {
+            return Err(Error::Throttled { retry_after_secs });
+        }
         self.throttle_clear(&account).await?;
         if let Some(previous) = previous_token {
             self.sign_out(previous).await?;

@@ -103,13 +103,22 @@ pub struct Config {
     pub master_key: MasterKeySource,
 }
 
-/// Where the key that encrypts signing keys comes from.
-#[derive(Debug, Clone)]
+/// Where the key that encrypts signing keys comes from. `Debug` never shows a given key.
+#[derive(Clone)]
 pub enum MasterKeySource {
     /// Given directly (base64), e.g. to several replicas sharing a PostgreSQL database.
     Value(String),
     /// A file, created on first start.
     File(PathBuf),
+}
+
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterKeySource::Value(_) => f.write_str("MasterKeySource::Value(<redacted>)"),
+            MasterKeySource::File(path) => write!(f, "MasterKeySource::File({})", path.display()),
+        }
+    }
 }
 
 impl MasterKeySource {

@@ -135,6 +135,10 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
             _,
         >(context, shell))
         .layer(axum::middleware::from_fn(rpc_error_status))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            area_gate,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -149,6 +153,50 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Page loads of the signed-in areas: decides the redirect to sign in, or the 403 for the other
+/// role, before the page renders. Pages stream, so the status cannot wait for the page to know
+/// who asks; the pages themselves show the same outcome (and do for client-side navigation).
+async fn area_gate(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use protocol::account::Role;
+    let path = req.uri().path();
+    let area = if path == "/admin" || path.starts_with("/admin/") {
+        Some(Role::Admin)
+    } else if path == "/client" || path.starts_with("/client/") {
+        Some(Role::Client)
+    } else if path == "/" {
+        None
+    } else {
+        return next.run(req).await;
+    };
+    let user = match state.web.session_token(req.headers()) {
+        Some(token) => match state.services.session_user(&token).await {
+            Ok(user) => user,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up the session of a page load");
+                None
+            }
+        },
+        None => None,
+    };
+    let to = |location: &'static str| {
+        (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+    };
+    match (area, user) {
+        (None, Some(u)) => to(app::api::home_of(u.role)),
+        (_, None) => to("/login"),
+        (Some(role), Some(u)) if u.role != role => {
+            let mut res = next.run(req).await;
+            *res.status_mut() = StatusCode::FORBIDDEN;
+            res
+        }
+        _ => next.run(req).await,
+    }
 }
 
 /// Server functions answer every error with 500; this gives each error its own status (401, 403,

@@ -131,8 +131,8 @@ both_backends! {
         let (_, body) = activate(&app, key, "ws-1").await;
         let claims = &body["claims"];
         assert_eq!(claims["start"], protocol::time::format_date(today - 1));
-        assert_eq!(claims["end"], protocol::time::format_date(today + 30));
-        assert_eq!(claims["exp"], (today + 31) * DAY);
+        assert_eq!(claims["end"], protocol::time::format_date(today + 29), "30 days of use, today included");
+        assert_eq!(claims["exp"], (today + 30) * DAY);
 
         // The end user cannot remove a limited licence…
         let (s, b, ctype) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-1")})).await;
@@ -148,7 +148,7 @@ both_backends! {
         app.clock.advance(5 * DAY);
         app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true }).await.expect("admin removes");
         let (_, body) = activate(&app, key, "ws-2").await;
-        assert_eq!(body["claims"]["end"], protocol::time::format_date(today + 30));
+        assert_eq!(body["claims"]["end"], protocol::time::format_date(today + 29));
 
         // The administrator extends it; the next validation carries the new end.
         let lic_id = body["claims"]["lic"].as_i64().expect("lic");

@@ -86,6 +86,10 @@ both_backends! {
         assert_eq!((claims.feat, claims.cnt["users"]), (vec!["export".to_owned()], 1));
         admin.rpc("remove_activation", &[("licence_id", &page["licences"][0]["id"].to_string())]).await.ok();
 
+        // A request whose activation was removed cannot be answered again: the machine asks anew.
+        assert_eq!(carla.rpc("answer_request", &[("request_code", &request.encode())]).await.error(), "Refused");
+        let request = protocol::activation::Request { nonce: "def".into(), ..request };
+
         // The owner answers its own request, and may remove the activation (the product allows it).
         let code = carla.rpc("answer_request", &[("request_code", &request.encode())]).await.ok();
         assert!(code.as_str().is_some_and(|c| c.split('.').count() == 3));

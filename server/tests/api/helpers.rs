@@ -28,18 +28,28 @@ macro_rules! both_backends {
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    body($crate::helpers::TestApp::spawn(licensing::Backend::Sqlite, &[]).await).await
+                    $crate::helpers::within_limit(body($crate::helpers::TestApp::spawn(licensing::Backend::Sqlite, &[]).await)).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if $crate::helpers::postgres_available() {
-                        body($crate::helpers::TestApp::spawn(licensing::Backend::Postgres, &[]).await).await
+                        $crate::helpers::within_limit(body($crate::helpers::TestApp::spawn(licensing::Backend::Postgres, &[]).await)).await
                     }
                 }
             }
         )*
     };
+}
+
+/// Fails a test that takes longer than two minutes instead of letting it hang the whole run.
+pub async fn within_limit(test: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(std::time::Duration::from_secs(120), test)
+        .await
+        .is_err()
+    {
+        panic!("the test did not finish within 120 s");
+    }
 }
 
 pub fn postgres_available() -> bool {
