@@ -140,8 +140,13 @@ impl Licentia {
         .bind(client_id)
         .fetch_all(self.db.pool())
         .await?;
+        let mut client: ClientSummary = client.into();
+        if actor.role != Role::Admin {
+            // Notes are the vendor's, not the customer's.
+            client.notes.clear();
+        }
         Ok(ClientDetail {
-            client: client.into(),
+            client,
             users: users
                 .into_iter()
                 .map(UserListRow::into_summary)

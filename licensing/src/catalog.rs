@@ -251,6 +251,14 @@ impl LicenceRow {
     }
 }
 
+/// An order as `actor` may see it: the vendor's notes are for administrators only.
+fn for_viewer(actor: &CurrentUser, mut order: Order) -> Order {
+    if actor.role != Role::Admin {
+        order.notes.clear();
+    }
+    order
+}
+
 impl Licentia {
     pub async fn list_products(&self, actor: &CurrentUser) -> Result<Vec<Product>> {
         require_admin(actor)?;
@@ -491,7 +499,7 @@ impl Licentia {
             .await?
             .ok_or(Error::NotFound("The order"))?;
         self.require_client_access(actor, order.client_id)?;
-        order.into_order()
+        order.into_order().map(|o| for_viewer(actor, o))
     }
 
     /// Orders: all of them for an administrator (or one client's), a client user's own otherwise.
@@ -526,7 +534,9 @@ impl Licentia {
                     .await?
             }
         };
-        rows.into_iter().map(OrderRow::into_order).collect()
+        rows.into_iter()
+            .map(|r| r.into_order().map(|o| for_viewer(actor, o)))
+            .collect()
     }
 
     /// The licences of an order, with their live activations.

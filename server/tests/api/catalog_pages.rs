@@ -54,8 +54,15 @@ both_backends! {
         let none = admin.rpc("update_order", &[("id", oid.as_str()), ("counters", ""), ("reference", ""), ("notes", "")]).await.ok();
         assert_eq!(none["features"], serde_json::json!([]), "no box ticked: no features");
 
-        // The client user sees its order and licences, and may not change them.
+        admin.rpc("update_order", &[("id", oid.as_str()), ("counters", ""), ("reference", ""), ("notes", "internal: pays late")]).await.ok();
+        admin.rpc("update_client", &[("id", &client_id.to_string()), ("name", "Acme"), ("contact_email", ""), ("notes", "internal: key account")]).await.ok();
+
+        // The client user sees its order and licences (not the vendor's notes), and may not change them.
         let page = carla.rpc("get_order_page", &[("id", &oid)]).await.ok();
+        assert_eq!(page["order"]["notes"], "");
+        assert_eq!(carla.rpc("list_orders", &[]).await.ok()[0]["notes"], "");
+        assert_eq!(carla.rpc("my_client", &[]).await.ok()["client"]["notes"], "");
+        assert_eq!(admin.rpc("get_order_page", &[("id", &oid)]).await.ok()["order"]["notes"], "internal: pays late");
         assert_eq!(page["licences"].as_array().map(Vec::len), Some(2));
         assert_eq!(carla.rpc("list_orders", &[]).await.ok().as_array().map(Vec::len), Some(1));
         for (name, form) in [
