@@ -11,6 +11,7 @@ pub mod error;
 pub mod expiry;
 pub mod keys;
 pub mod password;
+pub mod serial;
 pub mod sessions;
 pub mod setup;
 pub mod throttle;
