@@ -16,6 +16,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
+use pages::catalog::{ActivationsPage, OfflineActivationPage, OrderDetail, OrdersPage};
 use protocol::account::CurrentUser;
 
 /// The name of the generated JavaScript, WebAssembly and CSS files under `/pkg`.
@@ -100,18 +101,18 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("products") view=pages::catalog::ProductsPage/>
                         <Route path=path!("products/new") view=pages::catalog::ProductPage/>
                         <Route path=path!("products/:id") view=pages::catalog::ProductPage/>
-                        <Route path=path!("orders") view=pages::catalog::AdminOrders/>
-                        <Route path=path!("orders/:id") view=pages::catalog::AdminOrder/>
-                        <Route path=path!("activations") view=pages::catalog::AdminActivations/>
-                        <Route path=path!("activation") view=pages::catalog::AdminOfflineActivation/>
+                        <Route path=path!("orders") view=|| view! { <OrdersPage admin=true/> }/>
+                        <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=true/> }/>
+                        <Route path=path!("activations") view=|| view! { <ActivationsPage admin=true/> }/>
+                        <Route path=path!("activation") view=|| view! { <OfflineActivationPage admin=true/> }/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
                     <ParentRoute path=path!("/client") view=pages::client::ClientArea>
                         <Route path=path!("") view=pages::client::Organisation/>
-                        <Route path=path!("orders") view=pages::catalog::ClientOrders/>
-                        <Route path=path!("orders/:id") view=pages::catalog::ClientOrder/>
-                        <Route path=path!("activations") view=pages::catalog::ClientActivations/>
-                        <Route path=path!("activation") view=pages::catalog::ClientOfflineActivation/>
+                        <Route path=path!("orders") view=|| view! { <OrdersPage admin=false/> }/>
+                        <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=false/> }/>
+                        <Route path=path!("activations") view=|| view! { <ActivationsPage admin=false/> }/>
+                        <Route path=path!("activation") view=|| view! { <OfflineActivationPage admin=false/> }/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
                 </Routes>

@@ -309,30 +309,10 @@ fn compare_orders(key: &'static str, a: &Order, b: &Order) -> std::cmp::Ordering
     }
 }
 
-#[component]
-pub fn AdminOrders() -> impl IntoView {
-    view! { <OrdersPage admin=true/> }
-}
-
-#[component]
-pub fn ClientOrders() -> impl IntoView {
-    view! { <OrdersPage admin=false/> }
-}
-
-#[component]
-pub fn AdminOrder() -> impl IntoView {
-    view! { <OrderDetail admin=true/> }
-}
-
-#[component]
-pub fn ClientOrder() -> impl IntoView {
-    view! { <OrderDetail admin=false/> }
-}
-
 /// Orders: every client's for an administrator (with a form for a new one), one's own otherwise.
 /// (The area's gate has already checked the role; `admin` only chooses what to show.)
 #[component]
-fn OrdersPage(admin: bool) -> impl IntoView {
+pub fn OrdersPage(admin: bool) -> impl IntoView {
     let create = ServerAction::<CreateOrder>::new();
     let orders = Resource::new(
         move || create.version().get(),
@@ -462,7 +442,7 @@ fn NewOrder(create: ServerAction<CreateOrder>) -> impl IntoView {
 
 /// One order with its licences and their activations.
 #[component]
-fn OrderDetail(admin: bool) -> impl IntoView {
+pub fn OrderDetail(admin: bool) -> impl IntoView {
     let id = id_param("id");
     let update = ServerAction::<UpdateOrder>::new();
     let delete = ServerAction::<DeleteOrder>::new();
@@ -684,19 +664,9 @@ fn compare_activations(
     }
 }
 
-#[component]
-pub fn AdminActivations() -> impl IntoView {
-    view! { <ActivationsPage admin=true/> }
-}
-
-#[component]
-pub fn ClientActivations() -> impl IntoView {
-    view! { <ActivationsPage admin=false/> }
-}
-
 /// Which machine holds which licence: searchable by licence key, host, client or product.
 #[component]
-fn ActivationsPage(admin: bool) -> impl IntoView {
+pub fn ActivationsPage(admin: bool) -> impl IntoView {
     let list = Resource::new(|| (), |_| crate::catalog_api::list_activations());
     let query = RwSignal::new(String::new());
     let sort = Sort::new("activated");
@@ -765,20 +735,10 @@ fn ActivationsPage(admin: bool) -> impl IntoView {
     }
 }
 
-#[component]
-pub fn AdminOfflineActivation() -> impl IntoView {
-    view! { <OfflineActivationPage admin=true/> }
-}
-
-#[component]
-pub fn ClientOfflineActivation() -> impl IntoView {
-    view! { <OfflineActivationPage admin=false/> }
-}
-
 /// Offline activation: paste a request code from a machine, get its response code. Administrators
 /// may give the licence other terms on the way (an activation code "with overrides").
 #[component]
-fn OfflineActivationPage(admin: bool) -> impl IntoView {
+pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
     let answer = ServerAction::<AnswerRequest>::new();
     view! {
         <Title text="Offline activation · Licentia"/>
