@@ -493,23 +493,37 @@ impl Licentia {
                     .into(),
             ));
         }
-        if let Some(terms) = overrides {
-            crate::require_admin(actor)?;
-            self.edit_licence(
-                actor,
-                lic.id,
-                terms.features,
-                terms.counters,
-                terms.expires_on,
+        let channel = Channel::Offline { nonce: req.nonce };
+        let Some(terms) = overrides else {
+            return self.activate(&key, &req.fp, &req.host, channel).await;
+        };
+        crate::require_admin(actor)?;
+        // The new terms apply only if the activation they are for succeeds.
+        let previous: (Option<String>, Option<String>, Option<i64>) =
+            sqlx::query_as("SELECT features, counters, expires_on FROM licences WHERE id = $1")
+                .bind(lic.id)
+                .fetch_one(self.db.pool())
+                .await?;
+        self.edit_licence(
+            actor,
+            lic.id,
+            terms.features,
+            terms.counters,
+            terms.expires_on,
+        )
+        .await?;
+        let issued = self.activate(&key, &req.fp, &req.host, channel).await;
+        if issued.is_err() {
+            sqlx::query(
+                "UPDATE licences SET features = $1, counters = $2, expires_on = $3 WHERE id = $4",
             )
+            .bind(previous.0)
+            .bind(previous.1)
+            .bind(previous.2)
+            .bind(lic.id)
+            .execute(self.db.pool())
             .await?;
         }
-        self.activate(
-            &key,
-            &req.fp,
-            &req.host,
-            Channel::Offline { nonce: req.nonce },
-        )
-        .await
+        issued
     }
 }

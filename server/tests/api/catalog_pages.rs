@@ -93,6 +93,16 @@ both_backends! {
         assert_eq!((claims.feat, claims.cnt["users"]), (vec!["export".to_owned()], 1));
         admin.rpc("remove_activation", &[("licence_id", &page["licences"][0]["id"].to_string())]).await.ok();
 
+        // Overrides for an activation that fails leave the licence as it was.
+        app.services.activate(key, &protocol::activation::fingerprint("CALC", "elsewhere"), "elsewhere", licensing::activation::Channel::Online).await.expect("bound elsewhere");
+        let other_machine = protocol::activation::Request { nonce: "xyz".into(), ..request.clone() };
+        let other_code = other_machine.encode();
+        let refused = admin.rpc("answer_request", &[("request_code", other_code.as_str()), ("override_terms", "on"), ("features", "print"), ("counters", "users = 99"), ("expires_on", "")]).await;
+        assert_eq!(refused.error(), "Conflict");
+        let after = admin.rpc("get_order_page", &[("id", &oid)]).await.ok();
+        assert_eq!(after["licences"][0]["counters"]["users"], 1, "terms unchanged");
+        admin.rpc("remove_activation", &[("licence_id", &page["licences"][0]["id"].to_string())]).await.ok();
+
         // A request whose activation was removed cannot be answered again: the machine asks anew.
         assert_eq!(carla.rpc("answer_request", &[("request_code", &request.encode())]).await.error(), "Refused");
         let request = protocol::activation::Request { nonce: "def".into(), ..request };
