@@ -271,14 +271,17 @@ impl Licensing {
         Ok(claims)
     }
 
-    /// Offline check of the stored code.
-    pub fn status(&mut self) -> Result<Claims> {
-        let code = self
-            .store
+    fn stored_code(&self) -> Result<String> {
+        self.store
             .state
             .activation_code
             .clone()
-            .ok_or_else(|| Error::NotActivated(self.product.clone()))?;
+            .ok_or_else(|| Error::NotActivated(self.product.clone()))
+    }
+
+    /// Offline check of the stored code.
+    pub fn status(&mut self) -> Result<Claims> {
+        let code = self.stored_code()?;
         let keys = self.jwks()?;
         let claims = code::verify_signature(&code, &keys)?;
         let now = self.checked_now()?;
@@ -296,12 +299,7 @@ impl Licensing {
     /// Online validation: a fresh code with the licence as it is now. If the server says the
     /// licence is gone, the stored code is dropped.
     pub fn validate(&mut self) -> Result<Claims> {
-        let code = self
-            .store
-            .state
-            .activation_code
-            .clone()
-            .ok_or_else(|| Error::NotActivated(self.product.clone()))?;
+        let code = self.stored_code()?;
         match self.post(
             "/api/v1/activations/validate",
             serde_json::json!({ "activation_code": code, "fingerprint": self.fingerprint }),

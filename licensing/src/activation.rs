@@ -2,7 +2,7 @@
 //! validation (a fresh code with whatever changed, or word that the licence is gone); removal; and
 //! the offline exchange, where a request code made on the machine is answered in the portal.
 
-use crate::catalog::{parse_licence_key, ProductRow, PRODUCT_COLUMNS};
+use crate::catalog::{parse_licence_key, ProductRow};
 use crate::expiry::{code_start, expiry, ExpiryError};
 use crate::{Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
@@ -381,12 +381,7 @@ impl Licentia {
     ) -> Result<()> {
         let key = parse_licence_key(licence_key)?;
         let lic = self.licence_state_by_key(&key).await?;
-        let product = sqlx::query_as::<_, ProductRow>(&format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = $1"
-        ))
-        .bind(lic.product_id)
-        .fetch_one(self.db.pool())
-        .await?;
+        let product = self.product_row(lic.product_id).await?;
         let by = match remover {
             Remover::EndUser => "user".to_owned(),
             Remover::Portal { actor, .. } => {

@@ -508,16 +508,7 @@ impl Licentia {
         actor: &CurrentUser,
         client_id: Option<i64>,
     ) -> Result<Vec<Order>> {
-        let client_id = match actor.role {
-            Role::Admin => client_id,
-            Role::Client => Some(
-                actor
-                    .client
-                    .as_ref()
-                    .map(|c| c.id)
-                    .ok_or(Error::NotAllowed)?,
-            ),
-        };
+        let client_id = crate::client_scope(actor)?.or(client_id);
         let rows: Vec<OrderRow> = match client_id {
             Some(id) => {
                 self.require_client_access(actor, id)?;
@@ -568,16 +559,7 @@ impl Licentia {
             product_code: String,
             expires_on: Option<i64>,
         }
-        let scope = match actor.role {
-            Role::Admin => None,
-            Role::Client => Some(
-                actor
-                    .client
-                    .as_ref()
-                    .map(|c| c.id)
-                    .ok_or(Error::NotAllowed)?,
-            ),
-        };
+        let scope = crate::client_scope(actor)?;
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT a.id, a.licence_id, a.hostname, a.fingerprint, a.mode, a.activated_at, \
              a.last_validated_at, l.licence_key, l.order_id, c.name AS client_name, \

@@ -98,6 +98,19 @@ impl Licentia {
     }
 }
 
+/// Whose data `actor` may list: `None` for an administrator (everyone's), the own client's id for
+/// a client user.
+pub fn client_scope(actor: &CurrentUser) -> Result<Option<i64>> {
+    match actor.role {
+        Role::Admin => Ok(None),
+        Role::Client => actor
+            .client
+            .as_ref()
+            .map(|c| Some(c.id))
+            .ok_or(Error::NotAllowed),
+    }
+}
+
 /// Refuses anyone but an administrator.
 pub fn require_admin(actor: &CurrentUser) -> Result<()> {
     match actor.role {
