@@ -64,6 +64,36 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// What the user holds: a licence key (standard model) or a serial number (web model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held<'a> {
+    Key(&'a str),
+    Serial(&'a str),
+}
+
+impl Held<'_> {
+    fn text(&self) -> &str {
+        match self {
+            Held::Key(t) | Held::Serial(t) => t.trim(),
+        }
+    }
+
+    /// The request body fields naming the licence.
+    fn fields(&self, product: &str) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        match self {
+            Held::Key(k) => {
+                m.insert("licence_key".into(), k.trim().into());
+            }
+            Held::Serial(s) => {
+                m.insert("serial".into(), s.trim().into());
+                m.insert("product".into(), product.into());
+            }
+        }
+        m
+    }
+}
+
 /// One product's licence on this machine.
 pub struct Licensing {
     pub server: Option<String>,
@@ -185,7 +215,7 @@ impl Licensing {
     }
 
     /// Verifies a code (signature, product, machine, dates) and keeps it.
-    fn accept(&mut self, activation_code: &str, licence_key: Option<&str>) -> Result<Claims> {
+    fn accept(&mut self, activation_code: &str, held: Option<Held<'_>>) -> Result<Claims> {
         let keys = self.jwks()?;
         let claims = match code::verify_signature(activation_code, &keys) {
             // A key rotated since we last looked: fetch the keys once more.
@@ -197,8 +227,9 @@ impl Licensing {
         let now = self.checked_now()?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
         self.store.state.activation_code = Some(activation_code.to_owned());
-        if let Some(k) = licence_key {
-            self.store.state.licence_key = Some(k.to_owned());
+        if let Some(h) = held {
+            self.store.state.licence_key = Some(h.text().to_owned());
+            self.store.state.by_serial = matches!(h, Held::Serial(_));
         }
         self.store.save().map_err(Error::Io)?;
         Ok(claims)
@@ -219,18 +250,18 @@ impl Licensing {
     }
 
     /// Online activation.
-    pub fn activate(&mut self, licence_key: &str, hostname: &str) -> Result<Claims> {
+    pub fn activate(&mut self, held: Held<'_>, hostname: &str) -> Result<Claims> {
+        let mut body = held.fields(&self.product);
+        body.insert("fingerprint".into(), self.fingerprint.clone().into());
+        body.insert("hostname".into(), hostname.into());
         let code = self
-            .post(
-                "/api/v1/activations",
-                serde_json::json!({ "licence_key": licence_key, "fingerprint": self.fingerprint, "hostname": hostname }),
-            )?
+            .post("/api/v1/activations", body.into())?
             .ok_or_else(|| Error::Io("the server sent no activation code".into()))?;
-        self.accept(&code, Some(licence_key))
+        self.accept(&code, Some(held))
     }
 
     /// Offline activation, step 1: a request code to paste into the portal.
-    pub fn request_code(&mut self, licence_key: &str, hostname: &str) -> Result<String> {
+    pub fn request_code(&mut self, held: Held<'_>, hostname: &str) -> Result<String> {
         use base64::Engine;
         use rand::RngCore;
         let mut nonce = [0u8; 16];
@@ -238,7 +269,7 @@ impl Licensing {
         let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce);
         let request = Request {
             prd: self.product.clone(),
-            key: licence_key.trim().to_owned(),
+            key: held.text().to_owned(),
             fp: self.fingerprint.clone(),
             host: hostname.to_owned(),
             nonce: nonce.clone(),
@@ -247,6 +278,7 @@ impl Licensing {
         self.store.state.pending = Some(Pending {
             nonce,
             licence_key: request.key.clone(),
+            by_serial: matches!(held, Held::Serial(_)),
         });
         self.store.save().map_err(Error::Io)?;
         Ok(request.encode())
@@ -265,7 +297,12 @@ impl Licensing {
                 "this response code does not answer this machine's request".into(),
             ));
         }
-        let claims = self.accept(response_code, Some(&pending.licence_key))?;
+        let held = if pending.by_serial {
+            Held::Serial(&pending.licence_key)
+        } else {
+            Held::Key(&pending.licence_key)
+        };
+        let claims = self.accept(response_code, Some(held))?;
         self.store.state.pending = None;
         self.store.save().map_err(Error::Io)?;
         Ok(claims)
@@ -329,10 +366,14 @@ impl Licensing {
             .licence_key
             .clone()
             .ok_or_else(|| Error::NotActivated(self.product.clone()))?;
-        self.post(
-            "/api/v1/activations/remove",
-            serde_json::json!({ "licence_key": key, "fingerprint": self.fingerprint }),
-        )?;
+        let held = if self.store.state.by_serial {
+            Held::Serial(&key)
+        } else {
+            Held::Key(&key)
+        };
+        let mut body = held.fields(&self.product);
+        body.insert("fingerprint".into(), self.fingerprint.clone().into());
+        self.post("/api/v1/activations/remove", body.into())?;
         self.store.state.activation_code = None;
         self.store.save().map_err(Error::Io)?;
         Ok(())

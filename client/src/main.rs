@@ -3,7 +3,7 @@
 //! reached.
 
 use clap::{Parser, Subcommand};
-use licentia_client::{Error, Licensing, Store};
+use licentia_client::{Error, Held, Licensing, Store};
 use protocol::activation::Claims;
 use std::io::Read;
 use std::path::PathBuf;
@@ -47,15 +47,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Activate a licence on this machine through the server.
-    Activate {
-        #[arg(long)]
-        key: String,
-    },
+    Activate(Which),
     /// Offline activation, step 1: print a request code to paste into the portal.
-    RequestCode {
-        #[arg(long)]
-        key: String,
-    },
+    RequestCode(Which),
     /// Offline activation, step 2: import the response code from the portal (argument or stdin).
     Import { code: Option<String> },
     /// Check the licence offline and show what it grants.
@@ -66,6 +60,29 @@ enum Command {
     Remove,
     /// Print this machine's fingerprint for the product.
     Fingerprint,
+}
+
+/// The licence to activate: a licence key, or a serial number (web licensing).
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct Which {
+    /// A licence key, XXXXX-XXXXX-XXXXX-XXXXX
+    #[arg(long)]
+    key: Option<String>,
+    /// A serial number, XXXX-XXXX-… (for the product given with --product)
+    #[arg(long)]
+    serial: Option<String>,
+}
+
+impl Which {
+    fn held(&self) -> Held<'_> {
+        match (&self.key, &self.serial) {
+            (Some(k), _) => Held::Key(k),
+            (None, Some(s)) => Held::Serial(s),
+            // clap requires exactly one of the two.
+            (None, None) => Held::Key(""),
+        }
+    }
 }
 
 fn default_store() -> PathBuf {
@@ -128,13 +145,13 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
     let host = cli.hostname.unwrap_or_else(hostname);
     match cli.command {
-        Command::Activate { key } => {
-            let claims = lic.activate(&key, &host)?;
+        Command::Activate(which) => {
+            let claims = lic.activate(which.held(), &host)?;
             println!("Activated.");
             show(&claims);
         }
-        Command::RequestCode { key } => {
-            let code = lic.request_code(&key, &host)?;
+        Command::RequestCode(which) => {
+            let code = lic.request_code(which.held(), &host)?;
             eprintln!("Paste this request code into the portal (Activation > Answer a request), then run `import` with the response:");
             println!("{code}");
         }

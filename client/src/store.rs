@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     pub activation_code: Option<String>,
+    /// The licence key, or the serial number when `by_serial`.
     pub licence_key: Option<String>,
+    #[serde(default)]
+    pub by_serial: bool,
     pub jwks: Option<JwkSet>,
     pub pending: Option<Pending>,
     #[serde(default)]
@@ -20,6 +23,8 @@ pub struct State {
 pub struct Pending {
     pub nonce: String,
     pub licence_key: String,
+    #[serde(default)]
+    pub by_serial: bool,
 }
 
 pub struct Store {

@@ -3,6 +3,7 @@
 //! the offline exchange, where a request code made on the machine is answered in the portal.
 
 use crate::catalog::{parse_licence_key, ProductRow};
+use crate::serials::check_serial;
 use crate::expiry::{code_start, expiry, ExpiryError};
 use crate::{Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
@@ -50,7 +51,9 @@ pub enum Remover<'a> {
 struct LicenceState {
     id: i64,
     licence_key: String,
-    client_id: i64,
+    /// `None` for a web licence (it belongs to a serial, not to a client's order).
+    client_id: Option<i64>,
+    serial_id: Option<i64>,
     features: Option<String>,
     counters: Option<String>,
     order_features: String,
@@ -66,6 +69,33 @@ struct LiveActivation {
     fingerprint: String,
     hostname: String,
     activated_at: i64,
+}
+
+fn spent_request() -> Error {
+    Error::Refused(
+        "This request code was answered before and that activation has since been removed: make \
+         a new request code on the machine."
+            .into(),
+    )
+}
+
+enum LicenceBy<'a> {
+    Key(&'a str),
+    Id(i64),
+}
+
+/// "2 days", "3 hours", "5 minutes", "40 seconds", rounded up.
+fn duration_words(secs: i64) -> String {
+    let (n, unit) = if secs >= 2 * 86_400 {
+        ((secs + 86_399) / 86_400, "day")
+    } else if secs >= 2 * 3600 {
+        ((secs + 3599) / 3600, "hour")
+    } else if secs >= 120 {
+        ((secs + 59) / 60, "minute")
+    } else {
+        (secs.max(1), "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 fn hostname(raw: &str) -> Result<String, InputError> {
@@ -91,17 +121,73 @@ fn fingerprint(raw: &str) -> Result<String, InputError> {
 }
 
 impl Licentia {
+    async fn licence_state(&self, by: &str, value: LicenceBy<'_>) -> Result<Option<LicenceState>> {
+        let sql = format!(
+            "SELECT l.id, l.licence_key, o.client_id, l.serial_id, l.features, l.counters, \
+             COALESCE(o.features, '[]') AS order_features, \
+             COALESCE(o.counters, '{{}}') AS order_counters, l.expires_on, l.activation_count, \
+             COALESCE(o.product_id, s.product_id) AS product_id \
+             FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
+             LEFT JOIN serials s ON s.id = l.serial_id WHERE {by} = $1"
+        );
+        let q = sqlx::query_as(&sql);
+        let q = match value {
+            LicenceBy::Key(k) => q.bind(k.to_owned()),
+            LicenceBy::Id(id) => q.bind(id),
+        };
+        Ok(q.fetch_optional(self.db.pool()).await?)
+    }
+
     async fn licence_state_by_key(&self, key: &str) -> Result<LicenceState> {
-        sqlx::query_as(
-            "SELECT l.id, l.licence_key, o.client_id, l.features, l.counters, \
-             o.features AS order_features, o.counters AS order_counters, l.expires_on, \
-             l.activation_count, o.product_id \
-             FROM licences l JOIN orders o ON o.id = l.order_id WHERE l.licence_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or_else(|| Error::NotFound("A licence with this key"))
+        self.licence_state("l.licence_key", LicenceBy::Key(key))
+            .await?
+            .ok_or_else(|| Error::NotFound("A licence with this key"))
+    }
+
+    /// Who may manage a licence in the portal: its client's users and administrators; only
+    /// administrators for a web licence.
+    fn require_state_access(&self, actor: &CurrentUser, lic: &LicenceState) -> Result<()> {
+        match lic.client_id {
+            Some(client_id) => self.require_client_access(actor, client_id),
+            None => crate::require_admin(actor),
+        }
+    }
+
+    /// Refuses one more activation or removal on the licences `licence_ids` if they have moved
+    /// between machines too often lately (see [`crate::churn`]).
+    async fn check_churn(&self, licence_ids: &[i64]) -> Result<()> {
+        let policy = self.auth.churn;
+        let now = self.clock.now();
+        let since = now - policy.window_secs;
+        let mut events = Vec::new();
+        for id in licence_ids {
+            let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+                "SELECT activated_at, removed_at FROM activations \
+                 WHERE licence_id = $1 AND (activated_at > $2 OR removed_at > $2)",
+            )
+            .bind(id)
+            .bind(since)
+            .fetch_all(self.db.pool())
+            .await?;
+            for (activated, removed) in rows {
+                events.push(activated);
+                events.extend(removed);
+            }
+        }
+        let licences = i64::try_from(licence_ids.len()).unwrap_or(1);
+        match policy.wait(&events, now, licences) {
+            None => Ok(()),
+            Some(wait) => Err(Error::RateLimited {
+                message: format!(
+                    "This licence has moved between machines too often: at most {} activations \
+                     and removals per {} are allowed. Try again in {}.",
+                    policy.max_events.saturating_mul(licences),
+                    duration_words(policy.window_secs),
+                    duration_words(wait)
+                ),
+                retry_after_secs: wait,
+            }),
+        }
     }
 
     async fn live_activation(&self, licence_id: i64) -> Result<Option<LiveActivation>> {
@@ -129,6 +215,28 @@ impl Licentia {
         let fp = self::fingerprint(fingerprint)?;
         let host = hostname(host)?;
         let lic = self.licence_state_by_key(&key).await?;
+        if lic.serial_id.is_some() {
+            return Err(Error::Refused(
+                "This licence belongs to a serial number: activate with the serial number.".into(),
+            ));
+        }
+        let enforce_churn = !matches!(channel, Channel::Offline { .. });
+        self.bind_licence(lic, &fp, &host, channel, None, enforce_churn)
+            .await
+    }
+
+    /// Binds a licence (of either model) to the machine `fp`; `via_serial` is the serial a web
+    /// licence is activated with. `enforce_churn` is off only where an administrator acts.
+    async fn bind_licence(
+        &self,
+        lic: LicenceState,
+        fp: &str,
+        host: &str,
+        channel: Channel,
+        via_serial: Option<(i64, &str)>,
+        enforce_churn: bool,
+    ) -> Result<Issued> {
+        let (fp, host) = (fp.to_owned(), host.to_owned());
         let product = self.product_row(lic.product_id).await?;
         let now = self.clock.now();
         let today = day_of(now);
@@ -149,6 +257,9 @@ impl Licentia {
         .fetch_one(self.db.pool())
         .await?;
         let new_machine = seen_here == 0;
+        if live.is_none() && enforce_churn {
+            self.check_churn(&[lic.id]).await?;
+        }
         if new_machine && lic.activation_count >= product.max_activations {
             return Err(Error::Refused(format!(
                 "This licence has been activated the most times it allows ({}). Ask your vendor to \
@@ -194,24 +305,26 @@ impl Licentia {
             Channel::Online => ("online", None),
             Channel::Offline { nonce } => ("offline", Some(nonce.clone())),
         };
+        let serial_id = via_serial.map(|(id, _)| id);
         let activation_id: i64 = match &live {
             Some(same) => {
                 sqlx::query(
                     "UPDATE activations SET hostname = $1, mode = $2, request_nonce = $3, \
-                     last_validated_at = $4 WHERE id = $5",
+                     last_validated_at = $4, serial_id = $5 WHERE id = $6",
                 )
                 .bind(&host)
                 .bind(mode)
                 .bind(&nonce)
                 .bind(now)
+                .bind(serial_id)
                 .bind(same.id)
                 .execute(&mut *tx)
                 .await?;
                 same.id
             }
             None => sqlx::query_scalar(
-                "INSERT INTO activations (licence_id, fingerprint, hostname, mode, request_nonce, activated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                "INSERT INTO activations (licence_id, fingerprint, hostname, mode, request_nonce, \
+                 activated_at, serial_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             )
             .bind(lic.id)
             .bind(&fp)
@@ -219,6 +332,7 @@ impl Licentia {
             .bind(mode)
             .bind(&nonce)
             .bind(now)
+            .bind(serial_id)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| {
@@ -230,9 +344,10 @@ impl Licentia {
         let features = lic.features.unwrap_or(lic.order_features);
         let counters = lic.counters.unwrap_or(lic.order_counters);
         tracing::info!(licence_id = lic.id, activation_id, mode, "activated");
+        let subject = via_serial.map_or(lic.licence_key.as_str(), |(_, serial)| serial);
         self.issue(
             &product,
-            &lic.licence_key,
+            subject,
             lic.id,
             activation_id,
             &fp,
@@ -313,6 +428,8 @@ impl Licentia {
         #[derive(sqlx::FromRow)]
         struct Row {
             removed_at: Option<i64>,
+            serial: Option<String>,
+            serial_revoked_at: Option<i64>,
             hostname: String,
             activated_at: i64,
             request_nonce: Option<String>,
@@ -325,10 +442,14 @@ impl Licentia {
             product_id: i64,
         }
         let row: Row = sqlx::query_as(
-            "SELECT a.removed_at, a.hostname, a.activated_at, a.request_nonce, l.licence_key, \
-             l.features, l.counters, o.features AS order_features, o.counters AS order_counters, \
-             l.expires_on, o.product_id FROM activations a JOIN licences l ON l.id = a.licence_id \
-             JOIN orders o ON o.id = l.order_id WHERE a.id = $1 AND a.licence_id = $2",
+            "SELECT a.removed_at, s.serial, s.revoked_at AS serial_revoked_at, a.hostname, \
+             a.activated_at, a.request_nonce, l.licence_key, l.features, l.counters, \
+             COALESCE(o.features, '[]') AS order_features, \
+             COALESCE(o.counters, '{}') AS order_counters, l.expires_on, \
+             COALESCE(o.product_id, ls.product_id) AS product_id \
+             FROM activations a JOIN licences l ON l.id = a.licence_id \
+             LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials ls ON ls.id = l.serial_id \
+             LEFT JOIN serials s ON s.id = a.serial_id WHERE a.id = $1 AND a.licence_id = $2",
         )
         .bind(claims.act)
         .bind(claims.lic)
@@ -339,6 +460,13 @@ impl Licentia {
             return Err(Error::Gone(format!(
                 "This licence was removed from this machine on {}.",
                 format_date(day_of(removed))
+            )));
+        }
+        if let Some(revoked) = row.serial_revoked_at {
+            return Err(Error::Revoked(format!(
+                "The serial number this licence was activated with was revoked on {}. Activate \
+                 again with the replacement serial number your vendor gives you.",
+                format_date(day_of(revoked))
             )));
         }
         let now = self.clock.now();
@@ -356,7 +484,7 @@ impl Licentia {
         let product = self.product_row(row.product_id).await?;
         self.issue(
             &product,
-            &row.licence_key,
+            row.serial.as_deref().unwrap_or(&row.licence_key),
             claims.lic,
             claims.act,
             &fp,
@@ -381,11 +509,25 @@ impl Licentia {
     ) -> Result<()> {
         let key = parse_licence_key(licence_key)?;
         let lic = self.licence_state_by_key(&key).await?;
+        if lic.serial_id.is_some() && remover == Remover::EndUser {
+            return Err(Error::Refused(
+                "This licence belongs to a serial number: remove it with the serial number.".into(),
+            ));
+        }
+        self.unbind_licence(lic, fingerprint, remover).await
+    }
+
+    async fn unbind_licence(
+        &self,
+        lic: LicenceState,
+        fingerprint: Option<&str>,
+        remover: Remover<'_>,
+    ) -> Result<()> {
         let product = self.product_row(lic.product_id).await?;
         let by = match remover {
             Remover::EndUser => "user".to_owned(),
             Remover::Portal { actor, .. } => {
-                self.require_client_access(actor, lic.client_id)?;
+                self.require_state_access(actor, &lic)?;
                 format!("{}:{}", actor.role.as_str(), actor.id)
             }
         };
@@ -422,6 +564,13 @@ impl Licentia {
                 ));
             }
         }
+        if !admin {
+            let scope = match lic.serial_id {
+                Some(serial_id) => self.serial_licence_ids(serial_id).await?,
+                None => vec![lic.id],
+            };
+            self.check_churn(&scope).await?;
+        }
         sqlx::query("UPDATE activations SET removed_at = $1, removed_by = $2 WHERE id = $3")
             .bind(self.clock.now())
             .bind(&by)
@@ -453,9 +602,38 @@ impl Licentia {
     ) -> Result<Issued> {
         let req = Request::decode(request_code)
             .map_err(|e| InputError::new("request_code", format!("{e}.")))?;
+        if let Ok((serial, _)) = check_serial(&self.serial_key(), &req.key) {
+            crate::require_admin(actor)?;
+            if overrides.is_some() {
+                return Err(Error::Refused(
+                    "A web licence's terms are edited on its serial number's page, not here: \
+                     answer without other terms."
+                        .into(),
+                ));
+            }
+            if req.nonce.is_empty() || req.nonce.len() > 64 {
+                return Err(InputError::new("request_code", "The request code is damaged.").into());
+            }
+            let spent: Option<i64> = sqlx::query_scalar(
+                "SELECT a.id FROM activations a JOIN licences l ON l.id = a.licence_id \
+                 JOIN serials s ON s.id = l.serial_id \
+                 WHERE s.serial = $1 AND a.request_nonce = $2 AND a.removed_at IS NOT NULL",
+            )
+            .bind(&serial)
+            .bind(&req.nonce)
+            .fetch_optional(self.db.pool())
+            .await?;
+            if spent.is_some() {
+                return Err(spent_request());
+            }
+            let channel = Channel::Offline { nonce: req.nonce };
+            return self
+                .activate_serial(&req.prd, &serial, &req.fp, &req.host, channel)
+                .await;
+        }
         let key = parse_licence_key(&req.key)?;
         let lic = self.licence_state_by_key(&key).await?;
-        self.require_client_access(actor, lic.client_id)?;
+        self.require_state_access(actor, &lic)?;
         let product_code: String = sqlx::query_scalar("SELECT code FROM products WHERE id = $1")
             .bind(lic.product_id)
             .fetch_one(self.db.pool())
@@ -482,11 +660,7 @@ impl Licentia {
         .fetch_optional(self.db.pool())
         .await?;
         if spent.is_some() {
-            return Err(Error::Refused(
-                "This request code was answered before and that activation has since been removed: \
-                 make a new request code on the machine."
-                    .into(),
-            ));
+            return Err(spent_request());
         }
         let channel = Channel::Offline { nonce: req.nonce };
         let Some(terms) = overrides else {
@@ -521,4 +695,183 @@ impl Licentia {
         }
         issued
     }
+
+    async fn serial_licence_ids(&self, serial_id: i64) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM licences WHERE serial_id = $1 ORDER BY id")
+                .bind(serial_id)
+                .fetch_all(self.db.pool())
+                .await?,
+        )
+    }
+
+    /// The serial `text` for product `product_code`: checked on its own first (a typo or a
+    /// guess is refused without a look-up), then found.
+    async fn serial_for_product(&self, product_code: &str, text: &str) -> Result<WebSerial> {
+        let (serial, _) = check_serial(&self.serial_key(), text)?;
+        let row: WebSerial = sqlx::query_as(
+            "SELECT s.id, s.serial, s.revoked_at, p.code AS product_code, \
+             (SELECT n.serial FROM serials n WHERE n.replaces = s.id) AS replaced_by \
+             FROM serials s JOIN products p ON p.id = s.product_id WHERE s.serial = $1",
+        )
+        .bind(&serial)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(|| {
+            InputError::new(
+                "serial",
+                "This serial number is not known here: it may have been deleted. Ask your vendor.",
+            )
+        })?;
+        if !row.product_code.eq_ignore_ascii_case(product_code.trim()) {
+            return Err(InputError::new(
+                "product",
+                format!(
+                    "This serial number is for product {}, not {}.",
+                    row.product_code,
+                    product_code.trim()
+                ),
+            )
+            .into());
+        }
+        Ok(row)
+    }
+
+    /// Activates a web licence: product + serial alone. The machine gets its licence back if it
+    /// holds one of the serial's licences already; otherwise a free licence of the serial, or a
+    /// refusal that names the limit.
+    #[tracing::instrument(skip(self, serial, fingerprint), fields(hostname))]
+    pub async fn activate_serial(
+        &self,
+        product_code: &str,
+        serial: &str,
+        fingerprint: &str,
+        host: &str,
+        channel: Channel,
+    ) -> Result<Issued> {
+        let fp = self::fingerprint(fingerprint)?;
+        let host = hostname(host)?;
+        let web = self.serial_for_product(product_code, serial).await?;
+        if let Some(revoked) = web.revoked_at {
+            return Err(Error::Revoked(format!(
+                "This serial number was revoked on {}{}. Ask your vendor for its replacement.",
+                format_date(day_of(revoked)),
+                if web.replaced_by.is_some() {
+                    " and replaced by a new one"
+                } else {
+                    ""
+                }
+            )));
+        }
+        #[derive(sqlx::FromRow)]
+        struct Slot {
+            id: i64,
+            live_fp: Option<String>,
+            live_host: Option<String>,
+            used_here: i64,
+            activation_count: i64,
+        }
+        let slots: Vec<Slot> = sqlx::query_as(
+            "SELECT l.id, a.fingerprint AS live_fp, a.hostname AS live_host, \
+             (SELECT COUNT(*) FROM activations h WHERE h.licence_id = l.id AND h.fingerprint = $2) \
+               AS used_here, l.activation_count \
+             FROM licences l LEFT JOIN activations a ON a.licence_id = l.id AND a.removed_at IS NULL \
+             WHERE l.serial_id = $1 ORDER BY l.id",
+        )
+        .bind(web.id)
+        .bind(&fp)
+        .fetch_all(self.db.pool())
+        .await?;
+        let max_activations: i64 = sqlx::query_scalar(
+            "SELECT p.max_activations FROM serials s JOIN products p ON p.id = s.product_id \
+             WHERE s.id = $1",
+        )
+        .bind(web.id)
+        .fetch_one(self.db.pool())
+        .await?;
+        // This machine's own licence first; then a free one it used before; then the free one
+        // used least.
+        let mine = slots.iter().find(|s| s.live_fp.as_deref() == Some(fp.as_str()));
+        let mut free: Vec<&Slot> = slots.iter().filter(|s| s.live_fp.is_none()).collect();
+        free.sort_by_key(|s| (s.used_here == 0, s.activation_count));
+        let chosen = match mine {
+            Some(slot) => slot,
+            None => {
+                if !free.is_empty() {
+                    let scope: Vec<i64> = slots.iter().map(|s| s.id).collect();
+                    if matches!(channel, Channel::Online) {
+                        self.check_churn(&scope).await?;
+                    }
+                }
+                match free
+                    .iter()
+                    .find(|s| s.used_here > 0 || s.activation_count < max_activations)
+                    .or(free.first())
+                {
+                    Some(slot) => slot,
+                    None => {
+                        let hosts: Vec<&str> =
+                            slots.iter().filter_map(|s| s.live_host.as_deref()).collect();
+                        return Err(Error::Refused(format!(
+                            "This serial number allows {} licence{} and all are in use (on {}). \
+                             Remove one of them first.",
+                            slots.len(),
+                            if slots.len() == 1 { "" } else { "s" },
+                            hosts.join(", ")
+                        )));
+                    }
+                }
+            }
+        };
+        let lic = self
+            .licence_state("l.id", LicenceBy::Id(chosen.id))
+            .await?
+            .ok_or(Error::NotFound("The licence"))?;
+        // The serial's budget was checked above, for all its licences together.
+        self.bind_licence(lic, &fp, &host, channel, Some((web.id, &web.serial)), false)
+            .await
+            .map_err(|e| match e {
+                Error::Conflict(_) => Error::Conflict(
+                    "Another machine took this serial's licence at the same moment: try again."
+                        .into(),
+                ),
+                other => other,
+            })
+    }
+
+    /// The application frees the serial's licence it holds on the machine `fingerprint`.
+    pub async fn remove_serial_activation(
+        &self,
+        product_code: &str,
+        serial: &str,
+        fingerprint: &str,
+    ) -> Result<()> {
+        let fp = self::fingerprint(fingerprint)?;
+        let web = self.serial_for_product(product_code, serial).await?;
+        let licence_id: i64 = sqlx::query_scalar(
+            "SELECT l.id FROM licences l JOIN activations a ON a.licence_id = l.id \
+             WHERE l.serial_id = $1 AND a.fingerprint = $2 AND a.removed_at IS NULL",
+        )
+        .bind(web.id)
+        .bind(&fp)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(|| {
+            Error::Gone("This serial number is not activated on this machine.".into())
+        })?;
+        let lic = self
+            .licence_state("l.id", LicenceBy::Id(licence_id))
+            .await?
+            .ok_or(Error::NotFound("The licence"))?;
+        self.unbind_licence(lic, Some(&fp), Remover::EndUser).await
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct WebSerial {
+    id: i64,
+    serial: String,
+    revoked_at: Option<i64>,
+    product_code: String,
+    replaced_by: Option<String>,
 }

@@ -191,9 +191,10 @@ const ORDER_SELECT: &str = "SELECT o.id, o.client_id, c.name AS client_name, o.p
      FROM orders o JOIN clients c ON c.id = o.client_id JOIN products p ON p.id = o.product_id";
 
 #[derive(sqlx::FromRow)]
-struct LicenceRow {
+pub(crate) struct LicenceRow {
     id: i64,
-    order_id: i64,
+    order_id: Option<i64>,
+    serial_id: Option<i64>,
     licence_key: String,
     features: Option<String>,
     counters: Option<String>,
@@ -207,18 +208,23 @@ struct LicenceRow {
     act_mode: Option<String>,
     act_activated_at: Option<i64>,
     act_last_validated_at: Option<i64>,
+    act_serial: Option<String>,
 }
 
-const LICENCE_SELECT: &str = "SELECT l.id, l.order_id, l.licence_key, l.features, l.counters, \
-     o.features AS order_features, o.counters AS order_counters, l.expires_on, l.activation_count, \
+/// Licences of either model, each with its live activation. A web licence has no order: its
+/// features and counters are its own from the start.
+pub(crate) const LICENCE_SELECT: &str = "SELECT l.id, l.order_id, l.serial_id, l.licence_key, \
+     l.features, l.counters, COALESCE(o.features, '[]') AS order_features, \
+     COALESCE(o.counters, '{}') AS order_counters, l.expires_on, l.activation_count, \
      a.id AS act_id, a.hostname AS act_hostname, a.fingerprint AS act_fingerprint, \
      a.mode AS act_mode, a.activated_at AS act_activated_at, \
-     a.last_validated_at AS act_last_validated_at \
-     FROM licences l JOIN orders o ON o.id = l.order_id \
-     LEFT JOIN activations a ON a.licence_id = l.id AND a.removed_at IS NULL";
+     a.last_validated_at AS act_last_validated_at, s.serial AS act_serial \
+     FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
+     LEFT JOIN activations a ON a.licence_id = l.id AND a.removed_at IS NULL \
+     LEFT JOIN serials s ON s.id = a.serial_id";
 
 impl LicenceRow {
-    fn into_licence(self) -> Result<Licence> {
+    pub(crate) fn into_licence(self) -> Result<Licence> {
         let activation = match (self.act_id, self.act_activated_at) {
             (Some(id), Some(activated_at)) => Some(Activation {
                 id,
@@ -229,6 +235,8 @@ impl LicenceRow {
                 activated_at,
                 last_validated_at: self.act_last_validated_at,
                 removed_at: None,
+                removed_by: None,
+                serial: self.act_serial,
             }),
             _ => None,
         };
@@ -243,6 +251,7 @@ impl LicenceRow {
             )?,
             id: self.id,
             order_id: self.order_id,
+            serial_id: self.serial_id,
             key: self.licence_key,
             expires_on: self.expires_on.map(format_date),
             activation_count: self.activation_count,
@@ -554,19 +563,23 @@ impl Licentia {
             activated_at: i64,
             last_validated_at: Option<i64>,
             licence_key: String,
-            order_id: i64,
-            client_name: String,
+            order_id: Option<i64>,
+            serial_id: Option<i64>,
+            serial: Option<String>,
+            client_name: Option<String>,
             product_code: String,
             expires_on: Option<i64>,
         }
         let scope = crate::client_scope(actor)?;
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT a.id, a.licence_id, a.hostname, a.fingerprint, a.mode, a.activated_at, \
-             a.last_validated_at, l.licence_key, l.order_id, c.name AS client_name, \
-             p.code AS product_code, l.expires_on \
+             a.last_validated_at, l.licence_key, l.order_id, l.serial_id, s.serial, \
+             c.name AS client_name, p.code AS product_code, l.expires_on \
              FROM activations a JOIN licences l ON l.id = a.licence_id \
-             JOIN orders o ON o.id = l.order_id JOIN clients c ON c.id = o.client_id \
-             JOIN products p ON p.id = o.product_id \
+             LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN clients c ON c.id = o.client_id \
+             LEFT JOIN serials s ON s.id = a.serial_id \
+             JOIN products p ON p.id = COALESCE(o.product_id, \
+                (SELECT ls.product_id FROM serials ls WHERE ls.id = l.serial_id)) \
              WHERE a.removed_at IS NULL AND ($1 IS NULL OR o.client_id = $1) \
              ORDER BY a.activated_at DESC",
         )
@@ -585,30 +598,46 @@ impl Licentia {
                     activated_at: r.activated_at,
                     last_validated_at: r.last_validated_at,
                     removed_at: None,
+                    removed_by: None,
+                    serial: r.serial,
                 },
                 licence_key: r.licence_key,
                 order_id: r.order_id,
-                client_name: r.client_name,
+                serial_id: r.serial_id,
+                client_name: r.client_name.unwrap_or_default(),
                 product_code: r.product_code,
                 expires_on: r.expires_on.map(format_date),
             })
             .collect())
     }
 
-    /// The client a licence belongs to, for access checks.
-    pub(crate) async fn licence_client(&self, licence_id: i64) -> Result<i64> {
-        sqlx::query_scalar(
-            "SELECT o.client_id FROM licences l JOIN orders o ON o.id = l.order_id WHERE l.id = $1",
+    /// The client a licence belongs to, for access checks: `None` for a web licence, which only
+    /// administrators manage.
+    pub(crate) async fn licence_client(&self, licence_id: i64) -> Result<Option<i64>> {
+        let row: Option<(Option<i64>,)> = sqlx::query_as(
+            "SELECT o.client_id FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
+             WHERE l.id = $1",
         )
         .bind(licence_id)
         .fetch_optional(self.db.pool())
-        .await?
-        .ok_or(Error::NotFound("The licence"))
+        .await?;
+        row.map(|(c,)| c).ok_or(Error::NotFound("The licence"))
+    }
+
+    /// Checks that `actor` may see the licence `licence_id`.
+    pub(crate) async fn require_licence_access(
+        &self,
+        actor: &CurrentUser,
+        licence_id: i64,
+    ) -> Result<()> {
+        match self.licence_client(licence_id).await? {
+            Some(client_id) => self.require_client_access(actor, client_id),
+            None => require_admin(actor),
+        }
     }
 
     pub async fn licence(&self, actor: &CurrentUser, licence_id: i64) -> Result<Licence> {
-        let client_id = self.licence_client(licence_id).await?;
-        self.require_client_access(actor, client_id)?;
+        self.require_licence_access(actor, licence_id).await?;
         sqlx::query_as::<_, LicenceRow>(&format!("{LICENCE_SELECT} WHERE l.id = $1"))
             .bind(licence_id)
             .fetch_one(self.db.pool())
@@ -628,7 +657,9 @@ impl Licentia {
     ) -> Result<Licence> {
         require_admin(actor)?;
         let product_id: i64 = sqlx::query_scalar(
-            "SELECT o.product_id FROM licences l JOIN orders o ON o.id = l.order_id WHERE l.id = $1",
+            "SELECT COALESCE(o.product_id, s.product_id) FROM licences l \
+             LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials s ON s.id = l.serial_id \
+             WHERE l.id = $1",
         )
         .bind(licence_id)
         .fetch_optional(self.db.pool())

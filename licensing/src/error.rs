@@ -26,6 +26,15 @@ pub enum Error {
     NotAllowed,
     #[error("wrong e-mail address or password")]
     BadCredentials,
+    /// Too many activations or removals of one licence (anti-churn); retry after the wait.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: i64,
+    },
+    /// The serial number was revoked: the application must activate again with its replacement.
+    #[error("{0}")]
+    Revoked(String),
     #[error("too many failed sign-in attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: i64 },
     #[error("this setup link is not valid: {0}")]

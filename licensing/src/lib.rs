@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activation;
 pub mod catalog;
+pub mod churn;
 pub mod clock;
 pub mod db;
 pub mod error;
@@ -12,10 +13,12 @@ pub mod expiry;
 pub mod keys;
 pub mod password;
 pub mod serial;
+pub mod serials;
 pub mod sessions;
 pub mod setup;
 pub mod throttle;
 mod token;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -35,6 +38,8 @@ pub struct AuthSettings {
     pub address_throttle: throttle::Policy,
     /// How long the first-administrator setup link printed at start stays valid.
     pub setup_link_secs: i64,
+    /// How often a licence may move between machines (activations and removals).
+    pub churn: churn::ChurnPolicy,
 }
 
 impl Default for AuthSettings {
@@ -53,6 +58,7 @@ impl Default for AuthSettings {
                 lockout_secs: 15 * 60,
             },
             setup_link_secs: 24 * 3600,
+            churn: churn::ChurnPolicy::default(),
         }
     }
 }

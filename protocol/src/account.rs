@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The vendor's staff: sees and manages everything.
@@ -30,6 +31,7 @@ impl Role {
 
 /// The signed-in user, as the portal needs it to choose navigation and pages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CurrentUser {
     pub id: i64,
     pub email: String,
@@ -39,6 +41,7 @@ pub struct CurrentUser {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientRef {
     pub id: i64,
     pub name: String,
@@ -46,6 +49,7 @@ pub struct ClientRef {
 
 /// One portal user in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserSummary {
     pub id: i64,
     pub email: String,
@@ -60,6 +64,7 @@ pub struct UserSummary {
 
 /// One client organisation in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientSummary {
     pub id: i64,
     pub name: String,
@@ -74,6 +79,7 @@ pub struct ClientSummary {
 
 /// A client with its users, for its detail page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientDetail {
     pub client: ClientSummary,
     pub users: Vec<UserSummary>,
@@ -81,6 +87,7 @@ pub struct ClientDetail {
 
 /// Figures for the administrator's overview page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminOverview {
     pub clients: i64,
     pub client_users: i64,

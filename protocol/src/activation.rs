@@ -16,6 +16,7 @@ pub const CODE_TYPE: &str = "licentia-activation+jwt";
 /// What an activation code says. Standard JWT claims (`iss`, `sub`, `iat`, `nbf`, `exp`) are used
 /// where they fit, so generic libraries check the dates too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Claims {
     /// The server that issued the code (its public URL).
     pub iss: String,
@@ -53,6 +54,7 @@ pub struct Claims {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct Header {
     alg: String,
     kid: String,
@@ -61,6 +63,7 @@ struct Header {
 
 /// One public key as published in the JWKS (RFC 8037 OKP key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwk {
     pub kty: String,
     pub crv: String,
@@ -73,6 +76,7 @@ pub struct Jwk {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JwkSet {
     pub keys: Vec<Jwk>,
 }
@@ -208,6 +212,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// An offline activation request, made on the machine and pasted into the portal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Request {
     /// Product code.
     pub prd: String,

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// A module or option a product can enable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Feature {
     pub code: String,
     pub name: String,
@@ -14,6 +15,7 @@ pub struct Feature {
 
 /// How a product's licences behave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LicensingSettings {
     /// Limited (expiring) licences.
     pub limited: bool,
@@ -54,6 +56,7 @@ impl Default for LicensingSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Product {
     pub id: i64,
     pub code: String,
@@ -70,6 +73,7 @@ pub struct Product {
 
 /// What an administrator submits to create or change a product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductInput {
     pub code: String,
     pub name: String,
@@ -84,6 +88,7 @@ pub struct ProductInput {
 
 /// An order: one client, one product, a number of licences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Order {
     pub id: i64,
     pub client_id: i64,
@@ -102,9 +107,13 @@ pub struct Order {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Licence {
     pub id: i64,
-    pub order_id: i64,
+    /// The order of a standard-model licence; `None` for a web licence.
+    pub order_id: Option<i64>,
+    /// The serial of a web licence; `None` for a standard-model licence.
+    pub serial_id: Option<i64>,
     pub key: String,
     /// What the licence grants now (its own values, or the order's until it has its own).
     pub features: Vec<String>,
@@ -116,6 +125,7 @@ pub struct Licence {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Activation {
     pub id: i64,
     pub licence_id: i64,
@@ -126,17 +136,95 @@ pub struct Activation {
     pub activated_at: i64,
     pub last_validated_at: Option<i64>,
     pub removed_at: Option<i64>,
+    /// Who removed it: "user", or the portal role and user id ("admin:3").
+    #[serde(default)]
+    pub removed_by: Option<String>,
+    /// The serial a web licence was activated with.
+    #[serde(default)]
+    pub serial: Option<String>,
 }
 
 /// A live activation in the activations list: which licence, whose, on which machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivationRow {
     pub activation: Activation,
     pub licence_key: String,
-    pub order_id: i64,
+    /// The order (standard model) or the serial (web model) the licence belongs to.
+    pub order_id: Option<i64>,
+    pub serial_id: Option<i64>,
+    /// The client of a standard-model licence; empty for a web licence.
     pub client_name: String,
     pub product_code: String,
     pub expires_on: Option<String>,
+}
+
+/// A batch of serial numbers generated together for one product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SerialBatch {
+    pub id: i64,
+    pub product_id: i64,
+    pub product_code: String,
+    /// The features stored in its serials; `None`: the product's default features.
+    pub features: Option<Vec<String>>,
+    pub licences_per_serial: i64,
+    pub note: String,
+    pub created_at: i64,
+    pub serials: i64,
+}
+
+/// A serial number of the web licensing model, with how its licences are used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Serial {
+    pub id: i64,
+    /// Grouped for reading aloud: `XXXX-XXXX-…` in Crockford's base32.
+    pub serial: String,
+    pub batch_id: i64,
+    pub product_id: i64,
+    pub product_code: String,
+    /// The features stored in the serial; `None`: the product's default features.
+    pub features: Option<Vec<String>>,
+    /// Licences (activation slots) the serial grants, and how many are bound to a machine now.
+    pub licences: i64,
+    pub active: i64,
+    /// Host names of the machines holding its licences now.
+    pub hostnames: Vec<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoke_note: String,
+    /// The serial that replaced this revoked one, and the one this serial replaced.
+    pub replaced_by: Option<String>,
+    pub replaces: Option<String>,
+}
+
+/// A serial with its licences and every activation they have had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SerialDetail {
+    pub serial: Serial,
+    pub licences: Vec<Licence>,
+    /// Newest first, removed ones included.
+    pub history: Vec<Activation>,
+}
+
+/// A bearer token for the management API, as its owner and administrators see it (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the secret, to recognise it.
+    pub prefix: String,
+    /// Read-write; otherwise read-only.
+    pub can_write: bool,
+    pub owner_email: String,
+    /// The client whose data it is limited to (a client user's token).
+    pub client_name: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
 }
 
 fn code_like(
@@ -426,6 +514,7 @@ mod tests {
 /// The product editor's fields as a browser form sends them: text, with checkboxes present only
 /// when ticked. Features are one `code: Name` per line, counters one `name = value` per line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductForm {
     pub code: String,
     pub name: String,

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context};
 use licensing::throttle::Policy;
+use licensing::churn::ChurnPolicy;
 use licensing::AuthSettings;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -45,6 +46,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "LICENTIA_TRUST_FORWARDED_FOR",
         "false",
         "take the caller's address from X-Forwarded-For (only behind a proxy that sets it)",
+    ),
+    (
+        "LICENTIA_CHURN_MAX_EVENTS",
+        "10",
+        "activations + removals one licence allows per churn window (a serial: this × its licences)",
+    ),
+    (
+        "LICENTIA_CHURN_WINDOW_HOURS",
+        "24",
+        "the anti-churn window",
     ),
     (
         "LICENTIA_SESSION_IDLE_MINUTES",
@@ -263,6 +274,10 @@ impl Config {
                 max_failures: s.count("LICENTIA_LOGIN_MAX_FAILURES_ADDRESS", 50)?,
                 window_secs: window,
                 lockout_secs: lockout,
+            },
+            churn: ChurnPolicy {
+                max_events: s.count("LICENTIA_CHURN_MAX_EVENTS", 10)?,
+                window_secs: s.count("LICENTIA_CHURN_WINDOW_HOURS", 24)? * 3600,
             },
             ..AuthSettings::default()
         };

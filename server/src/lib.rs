@@ -25,6 +25,11 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+/// The Web API's OpenAPI document as pretty JSON (what `/api/v1/openapi.json` serves).
+pub fn openapi_json() -> anyhow::Result<String> {
+    Ok(api::openapi().to_pretty_json()?)
+}
+
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
 pub struct AppState {

@@ -34,6 +34,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Print the Web API's OpenAPI document (the one served at /api/v1/openapi.json) and exit.
+    Openapi,
     /// Manage the keys that sign activation codes.
     Keys {
         #[command(subcommand)]
@@ -102,6 +104,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(config.log_json);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
+        Command::Openapi => {
+            println!("{}", server::openapi_json()?);
+            Ok(())
+        }
         Command::Migrate => {
             open_services(&config, Clock::system()).await?;
             println!("The database is up to date.");

@@ -680,7 +680,7 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
         <Title text="Activations · Licentia"/>
         <h1>"Activations"</h1>
         <section class="card">
-            <div class="table-tools"><SearchBox query label="Search by licence key, machine, client or product"/></div>
+            <div class="table-tools"><SearchBox query label="Search by licence key, serial, machine, client or product"/></div>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match list.await {
@@ -688,7 +688,7 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
                             let total = all.len();
                             let rows = Memo::new(move |_| {
                                 let needle = query.get().trim().to_lowercase();
-                                let mut rows: Vec<ActivationRow> = all.iter().filter(|r| matches(&needle, &[&r.licence_key, &r.activation.hostname, &r.client_name, &r.product_code])).cloned().collect();
+                                let mut rows: Vec<ActivationRow> = all.iter().filter(|r| matches(&needle, &[&r.licence_key, &r.activation.hostname, &r.client_name, &r.product_code, r.activation.serial.as_deref().unwrap_or("")])).cloned().collect();
                                 sort.apply(&mut rows, compare_activations);
                                 rows
                             });
@@ -708,8 +708,12 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
                                     <tbody>
                                         <For each=move || rows.get() key=|r| r.activation.id let:r>
                                             <tr>
-                                                <td><a href=format!("{orders}/{}", r.order_id)><code>{r.licence_key.clone()}</code></a></td>
-                                                <td>{r.client_name.clone()}</td>
+                                                <td>{match (r.order_id, r.serial_id) {
+                                                    (Some(o), _) => view! { <a href=format!("{orders}/{o}")><code>{r.licence_key.clone()}</code></a> }.into_any(),
+                                                    (None, Some(sid)) => view! { <a href=format!("/admin/serials/{sid}")><code>{r.activation.serial.clone().unwrap_or_default()}</code></a> }.into_any(),
+                                                    _ => view! { <code>{r.licence_key.clone()}</code> }.into_any(),
+                                                }}</td>
+                                                <td>{if r.serial_id.is_some() { view! { <span class="muted">"Web licence"</span> }.into_any() } else { view! { {r.client_name.clone()} }.into_any() }}</td>
                                                 <td>{r.product_code.clone()}</td>
                                                 <td>{r.activation.hostname.clone()}</td>
                                                 <td>{r.activation.mode.clone()}</td>

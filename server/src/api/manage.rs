@@ -1,0 +1,522 @@
+//! The management API: the vendor's automation reads and changes the Activation Center with a
+//! bearer API token. A token acts as its creator: an administrator's reaches everything, a client
+//! user's only its own client's data; a read-only token cannot change anything.
+
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, Problems, Reader, Services, Writer};
+use crate::AppState;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use licensing::accounts::ClientInput;
+use licensing::activation::Remover;
+use licensing::catalog::OrderInput;
+use licensing::serials::{BatchInput, SerialQuery};
+use protocol::account::{ClientDetail, ClientSummary, CurrentUser};
+use protocol::catalog::{
+    ActivationRow, Licence, Order, Product, ProductInput, Serial, SerialBatch, SerialDetail,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(whoami))
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(get_product, replace_product, delete_product))
+        .routes(routes!(list_clients, create_client))
+        .routes(routes!(get_client, replace_client, delete_client))
+        .routes(routes!(list_orders, create_order))
+        .routes(routes!(get_order, delete_order))
+        .routes(routes!(order_licences))
+        .routes(routes!(get_licence, edit_licence))
+        .routes(routes!(remove_licence_activation))
+        .routes(routes!(list_batches, generate_serials))
+        .routes(routes!(batch_csv))
+        .routes(routes!(list_serials))
+        .routes(routes!(get_serial))
+        .routes(routes!(reissue_serial))
+}
+
+/// Who the token acts as.
+#[utoipa::path(get, path = "/api/v1/me", tag = "catalogue", security(("token" = [])),
+    responses((status = 200, body = protocol::account::CurrentUser), Problems))]
+async fn whoami(Reader(user): Reader) -> Json<CurrentUser> {
+    Json(user)
+}
+
+// ---- products ----
+
+/// Every product (administrators).
+#[utoipa::path(get, path = "/api/v1/products", tag = "catalogue", security(("token" = [])),
+    responses((status = 200, body = Vec<Product>), Problems))]
+async fn list_products(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+) -> Result<Json<Vec<Product>>, ApiError> {
+    Ok(Json(s.list_products(&user).await?))
+}
+
+/// Creates a product.
+#[utoipa::path(post, path = "/api/v1/products", tag = "catalogue", security(("token" = [])),
+    request_body = ProductInput,
+    responses((status = 201, body = Product), Problems))]
+async fn create_product(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiJson(input): ApiJson<ProductInput>,
+) -> Result<(StatusCode, Json<Product>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.save_product(&user, None, input).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Product id")),
+    responses((status = 200, body = Product), Problems))]
+async fn get_product(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Product>, ApiError> {
+    Ok(Json(s.product(&user, id).await?))
+}
+
+/// Replaces a product's definition and settings.
+#[utoipa::path(put, path = "/api/v1/products/{id}", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Product id")),
+    request_body = ProductInput,
+    responses((status = 200, body = Product), Problems))]
+async fn replace_product(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<ProductInput>,
+) -> Result<Json<Product>, ApiError> {
+    Ok(Json(s.save_product(&user, Some(id), input).await?))
+}
+
+/// Deletes a product that no order or serial uses.
+#[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Product id")),
+    responses((status = 204, description = "Deleted"), Problems))]
+async fn delete_product(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_product(&user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- clients ----
+
+#[derive(Deserialize, ToSchema)]
+pub struct ClientBody {
+    pub name: String,
+    #[serde(default)]
+    pub contact_email: String,
+    #[serde(default)]
+    pub notes: String,
+}
+
+impl ClientBody {
+    fn parse(&self) -> Result<ClientInput, ApiError> {
+        ClientInput::parse(&self.name, &self.contact_email, &self.notes)
+            .map_err(|e| licensing::Error::from(e).into())
+    }
+}
+
+/// Every client (administrators).
+#[utoipa::path(get, path = "/api/v1/clients", tag = "catalogue", security(("token" = [])),
+    responses((status = 200, body = Vec<ClientSummary>), Problems))]
+async fn list_clients(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+) -> Result<Json<Vec<ClientSummary>>, ApiError> {
+    Ok(Json(s.list_clients(&user).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/clients", tag = "catalogue", security(("token" = [])),
+    request_body = ClientBody,
+    responses((status = 201, body = ClientSummary), Problems))]
+async fn create_client(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiJson(body): ApiJson<ClientBody>,
+) -> Result<(StatusCode, Json<ClientSummary>), ApiError> {
+    let input = body.parse()?;
+    Ok((
+        StatusCode::CREATED,
+        Json(s.create_client(&user, input).await?),
+    ))
+}
+
+/// A client with its users: any for an administrator's token, its own for a client's.
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Client id")),
+    responses((status = 200, body = ClientDetail), Problems))]
+async fn get_client(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<ClientDetail>, ApiError> {
+    Ok(Json(s.client_detail(&user, id).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/clients/{id}", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Client id")),
+    request_body = ClientBody,
+    responses((status = 200, body = ClientSummary), Problems))]
+async fn replace_client(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ClientBody>,
+) -> Result<Json<ClientSummary>, ApiError> {
+    let input = body.parse()?;
+    Ok(Json(s.update_client(&user, id, input).await?))
+}
+
+/// Deletes a client with its users, orders and licences.
+#[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Client id")),
+    responses((status = 204, description = "Deleted"), Problems))]
+async fn delete_client(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_client(&user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- orders and licences ----
+
+#[derive(Deserialize, IntoParams)]
+pub struct OrderFilter {
+    /// Only this client's orders (a client's token sees only its own anyway).
+    pub client_id: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/orders", tag = "catalogue", security(("token" = [])),
+    params(OrderFilter),
+    responses((status = 200, body = Vec<Order>), Problems))]
+async fn list_orders(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiQuery(f): ApiQuery<OrderFilter>,
+) -> Result<Json<Vec<Order>>, ApiError> {
+    Ok(Json(s.list_orders(&user, f.client_id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct OrderBody {
+    pub client_id: i64,
+    pub product_id: i64,
+    /// Licences to create, 1 to 10000.
+    pub quantity: i64,
+    #[serde(default)]
+    pub reference: String,
+    /// Features the licences enable; omitted: the product's defaults.
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    /// Custom counters; omitted: the product's defaults.
+    #[serde(default)]
+    pub counters: Option<BTreeMap<String, i64>>,
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// Creates an order and its licences.
+#[utoipa::path(post, path = "/api/v1/orders", tag = "catalogue", security(("token" = [])),
+    request_body = OrderBody,
+    responses((status = 201, body = Order), Problems))]
+async fn create_order(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiJson(b): ApiJson<OrderBody>,
+) -> Result<(StatusCode, Json<Order>), ApiError> {
+    let order = s
+        .create_order(
+            &user,
+            OrderInput {
+                client_id: b.client_id,
+                product_id: b.product_id,
+                quantity: b.quantity,
+                reference: b.reference,
+                features: b.features,
+                counters: b.counters,
+                notes: b.notes,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(order)))
+}
+
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Order id")),
+    responses((status = 200, body = Order), Problems))]
+async fn get_order(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Order>, ApiError> {
+    Ok(Json(s.order(&user, id).await?))
+}
+
+/// Deletes an order and its licences; their activations stop validating.
+#[utoipa::path(delete, path = "/api/v1/orders/{id}", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Order id")),
+    responses((status = 204, description = "Deleted"), Problems))]
+async fn delete_order(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_order(&user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The licences of an order, each with its live activation.
+#[utoipa::path(get, path = "/api/v1/orders/{id}/licences", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Order id")),
+    responses((status = 200, body = Vec<Licence>), Problems))]
+async fn order_licences(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Licence>>, ApiError> {
+    Ok(Json(s.order_licences(&user, id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/licences/{id}", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Licence id")),
+    responses((status = 200, body = Licence), Problems))]
+async fn get_licence(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Licence>, ApiError> {
+    Ok(Json(s.licence(&user, id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LicenceTerms {
+    pub features: Vec<String>,
+    pub counters: BTreeMap<String, i64>,
+    /// Last valid day of a limited licence, `YYYY-MM-DD`; omitted: unchanged.
+    #[serde(default)]
+    pub expires_on: Option<String>,
+}
+
+/// Changes what a licence grants (administrators); the application picks it up at its next
+/// validation.
+#[utoipa::path(patch, path = "/api/v1/licences/{id}", tag = "catalogue", security(("token" = [])),
+    params(("id" = i64, Path, description = "Licence id")),
+    request_body = LicenceTerms,
+    responses((status = 200, body = Licence), Problems))]
+async fn edit_licence(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(t): ApiJson<LicenceTerms>,
+) -> Result<Json<Licence>, ApiError> {
+    Ok(Json(
+        s.edit_licence(&user, id, t.features, t.counters, t.expires_on)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ForceParam {
+    /// Administrators: remove even where end users may not (a limited licence).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Frees a licence from the machine it is bound to.
+#[utoipa::path(delete, path = "/api/v1/licences/{id}/activation", tag = "activations",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Licence id"), ForceParam),
+    responses((status = 204, description = "Removed"), Problems))]
+async fn remove_licence_activation(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(f): ApiQuery<ForceParam>,
+) -> Result<StatusCode, ApiError> {
+    let licence = s.licence(&user, id).await?;
+    s.remove_activation(
+        &licence.key,
+        None,
+        Remover::Portal {
+            actor: &user,
+            force: f.force,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Live activations: every one for an administrator's token, the client's own otherwise.
+#[utoipa::path(get, path = "/api/v1/activations", tag = "activations", security(("token" = [])),
+    responses((status = 200, body = Vec<ActivationRow>), Problems))]
+pub(super) async fn list_activations(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+) -> Result<Json<Vec<ActivationRow>>, ApiError> {
+    Ok(Json(s.list_activations(&user).await?))
+}
+
+// ---- web licences ----
+
+#[utoipa::path(get, path = "/api/v1/serial-batches", tag = "web licences",
+    security(("token" = [])),
+    responses((status = 200, body = Vec<SerialBatch>), Problems))]
+async fn list_batches(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+) -> Result<Json<Vec<SerialBatch>>, ApiError> {
+    Ok(Json(s.serial_batches(&user, None).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BatchBody {
+    pub product_id: i64,
+    /// Serials to generate, 1 to 1000.
+    pub count: i64,
+    /// Features stored in each serial; omitted or empty: the product's default features.
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    /// Licences each serial grants, 1 to 100; omitted: the product's setting.
+    #[serde(default)]
+    pub licences_per_serial: Option<i64>,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Generates a batch of serial numbers, each with its licences.
+#[utoipa::path(post, path = "/api/v1/serial-batches", tag = "web licences",
+    security(("token" = [])),
+    request_body = BatchBody,
+    responses((status = 201, body = SerialBatch), Problems))]
+async fn generate_serials(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiJson(b): ApiJson<BatchBody>,
+) -> Result<(StatusCode, Json<SerialBatch>), ApiError> {
+    let batch = s
+        .generate_serials(
+            &user,
+            BatchInput {
+                product_id: b.product_id,
+                count: b.count,
+                features: b.features,
+                licences_per_serial: b.licences_per_serial,
+                note: b.note,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(batch)))
+}
+
+/// The serials of a batch as CSV (serial, product, features, licences, status, replaced_by).
+#[utoipa::path(get, path = "/api/v1/serial-batches/{id}/serials.csv", tag = "web licences",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Batch id")),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+async fn batch_csv(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    csv_response(s.export_batch_csv(&user, id).await?, id)
+}
+
+/// A CSV download named after its batch.
+pub fn csv_response(csv: String, batch_id: i64) -> Result<Response, ApiError> {
+    let mut res = csv.into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    let disposition = format!("attachment; filename=\"serials-batch-{batch_id}.csv\"");
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).map_err(|_| ApiError::internal())?,
+    );
+    Ok(res)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SerialFilter {
+    pub batch_id: Option<i64>,
+    pub product_id: Option<i64>,
+    /// Part of a serial number or of a host name that holds one of its licences.
+    pub search: Option<String>,
+}
+
+/// Serials, newest first.
+#[utoipa::path(get, path = "/api/v1/serials", tag = "web licences", security(("token" = [])),
+    params(SerialFilter),
+    responses((status = 200, body = Vec<Serial>), Problems))]
+async fn list_serials(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiQuery(f): ApiQuery<SerialFilter>,
+) -> Result<Json<Vec<Serial>>, ApiError> {
+    Ok(Json(
+        s.list_serials(
+            &user,
+            SerialQuery {
+                batch_id: f.batch_id,
+                product_id: f.product_id,
+                search: f.search,
+            },
+        )
+        .await?,
+    ))
+}
+
+/// A serial with its licences and their activation history.
+#[utoipa::path(get, path = "/api/v1/serials/{id}", tag = "web licences", security(("token" = [])),
+    params(("id" = i64, Path, description = "Serial id")),
+    responses((status = 200, body = SerialDetail), Problems))]
+async fn get_serial(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<SerialDetail>, ApiError> {
+    Ok(Json(s.serial_detail(&user, id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReissueBody {
+    /// Why (kept with the revoked serial).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Revokes a compromised serial and issues its replacement, which keeps the licences, counters
+/// and history. Machines activated with the old serial are told at their next validation.
+#[utoipa::path(post, path = "/api/v1/serials/{id}/reissue", tag = "web licences",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Serial id")),
+    request_body = ReissueBody,
+    responses((status = 201, description = "The replacement", body = Serial), Problems))]
+async fn reissue_serial(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<ReissueBody>,
+) -> Result<(StatusCode, Json<Serial>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.revoke_and_reissue(&user, id, &b.note).await?),
+    ))
+}

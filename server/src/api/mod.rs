@@ -1,0 +1,427 @@
+//! The Web API under `/api/v1` (JSON; errors as `application/problem+json`, RFC 9457), the
+//! public keys at `/.well-known/jwks.json`, and the OpenAPI document at `/api/v1/openapi.json`,
+//! generated from the handlers' own annotations. Handlers only translate HTTP to the services.
+//!
+//! Two audiences: protected applications (`application`: activate, validate, remove — they
+//! authenticate with their licence key or serial and machine), and the vendor's automation
+//! (`manage`: bearer API tokens created in the portal).
+
+mod application;
+mod manage;
+
+use crate::AppState;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use licensing::tokens::TokenHolder;
+use licensing::Licentia;
+use protocol::account::CurrentUser;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+/// Where the document is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Licentia API",
+        description = "Licensing for protected applications (activation, validation, removal) and \
+            the management API for the vendor's automation. Errors are RFC 9457 problem+json.",
+        license(name = "Proprietary"),
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "application", description = "Called by protected applications; no token."),
+        (name = "catalogue", description = "Products, clients, orders, licences (bearer token)."),
+        (name = "web licences", description = "Serial numbers of the web licensing model (bearer token, administrators)."),
+        (name = "activations", description = "Where licences are in use (bearer token)."),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token created in the portal (Account → API tokens), `lic_…`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(application::routes())
+        .merge(manage::routes())
+}
+
+/// The OpenAPI document, as generated from the handlers (also printed by `server openapi`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+pub fn routes() -> Router<AppState> {
+    let (router, doc) = api_router().split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    router
+        .route(
+            OPENAPI_PATH,
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/api/{*rest}", axum::routing::any(not_found))
+}
+
+/// An RFC 9457 problem.
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem, such as `/problems/invalid`.
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    /// What went wrong and what to do, for people.
+    detail: String,
+    /// The input field the problem is about, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    /// Seconds to wait before trying again (also in `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<i64>,
+}
+
+/// Every problem an endpoint may answer with, for the document.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum Problems {
+    /// The request could not be read (malformed JSON, a path or query parameter of the wrong type).
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No valid bearer token (management endpoints).
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// Not allowed: a read-only token writing, a client's token reaching another client, a rule.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+    /// What the request is about was removed, expired or revoked.
+    #[response(status = 410, content_type = "application/problem+json")]
+    Gone(Problem),
+    /// The body is not JSON.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+    /// The input breaks a rule; `field` names the field.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// Too many activations or removals of a licence; `Retry-After` says when to try again.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Problem),
+}
+
+/// An API error, written as problem+json. Server-side causes are logged, never sent.
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    title: &'static str,
+    detail: String,
+    field: Option<String>,
+    retry_after: Option<i64>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Problem {
+            kind: format!("/problems/{}", self.kind),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            field: self.field,
+            retry_after: self.retry_after,
+        };
+        let mut res = (self.status, Json(body)).into_response();
+        let headers = res.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"licentia\""),
+            );
+        }
+        res
+    }
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: String) -> Self {
+        Self {
+            status,
+            kind,
+            title,
+            detail,
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    fn bad_request(status: StatusCode, detail: String) -> Self {
+        Self::new(
+            status,
+            "bad-request",
+            "The request could not be read",
+            detail,
+        )
+    }
+
+    fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "Something went wrong on the server; it has been logged.".into(),
+        )
+    }
+}
+
+impl From<licensing::Error> for ApiError {
+    fn from(e: licensing::Error) -> Self {
+        use licensing::Error as E;
+        match e {
+            E::Invalid(i) => Self {
+                field: Some(i.field.to_owned()),
+                ..Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    "Invalid input",
+                    i.message,
+                )
+            },
+            E::NotFound(what) => Self::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!("{what} was not found."),
+            ),
+            E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", "Conflict", m),
+            E::Refused(m) => Self::new(StatusCode::FORBIDDEN, "refused", "Refused", m),
+            E::Gone(m) => Self::new(StatusCode::GONE, "gone", "Gone", m),
+            E::Revoked(m) => Self::new(
+                StatusCode::GONE,
+                "serial-revoked",
+                "Serial number revoked",
+                m,
+            ),
+            E::RateLimited {
+                message,
+                retry_after_secs,
+            } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "churn-limit",
+                    "Too many activations and removals",
+                    message,
+                )
+            },
+            E::NotSignedIn | E::BadCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                "Send a valid API token: Authorization: Bearer lic_…".into(),
+            ),
+            E::NotAllowed => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "This token is not allowed to do this.".into(),
+            ),
+            E::Throttled { retry_after_secs } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "throttled",
+                    "Too many requests",
+                    format!("Try again in {retry_after_secs} seconds."),
+                )
+            },
+            E::SetupLink(why) => Self::new(StatusCode::GONE, "gone", "Gone", why.to_owned()),
+            E::Database(cause) => {
+                tracing::error!(error = %cause, "database error in the Web API");
+                Self::internal()
+            }
+            E::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error in the Web API");
+                Self::internal()
+            }
+        }
+    }
+}
+
+/// Text with a NUL character cannot be stored (PostgreSQL refuses it): it is refused up front.
+fn nul_refused() -> ApiError {
+    ApiError {
+        field: None,
+        ..ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Invalid input",
+            "Text may not contain NUL characters.".into(),
+        )
+    }
+}
+
+/// `Json<T>` whose rejections (wrong content type, malformed JSON, missing fields) are problems too.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.status(), e.body_text()))?;
+        if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+            return Err(nul_refused());
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => {
+                let status = match &rejection {
+                    JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                    _ => rejection.status(),
+                };
+                Err(ApiError::bad_request(status, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// `Path<T>` with problem+json rejections.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e: PathRejection| ApiError::bad_request(StatusCode::BAD_REQUEST, e.body_text()))
+    }
+}
+
+/// `Query<T>` with problem+json rejections.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(nul_refused());
+        }
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| {
+                ApiError::bad_request(StatusCode::BAD_REQUEST, e.body_text())
+            })
+    }
+}
+
+async fn holder(parts: &Parts, state: &AppState) -> Result<TokenHolder, ApiError> {
+    let secret = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or(licensing::Error::NotSignedIn)?;
+    Ok(state.services.token_holder(secret).await?)
+}
+
+/// A caller authenticated with an API token (read-only or read-write).
+pub struct Reader(pub CurrentUser);
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Reader(holder(parts, state).await?.user))
+    }
+}
+
+/// A caller authenticated with a read-write API token.
+pub struct Writer(pub CurrentUser);
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let h = holder(parts, state).await?;
+        if !h.can_write {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "read-only-token",
+                "Read-only token",
+                "This API token is read-only: create a read-write token to make changes.".into(),
+            ));
+        }
+        Ok(Writer(h.user))
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        "There is no such API endpoint.".into(),
+    )
+}
+
+/// Services, for handlers that need only them.
+type Services = axum::extract::State<Licentia>;
