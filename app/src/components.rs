@@ -30,6 +30,8 @@ pub fn TopBar() -> impl IntoView {
                                     <A href="/admin/orders">"Orders"</A>
                                     <A href="/admin/activations">"Activations"</A>
                                     <A href="/admin/activation">"Offline activation"</A>
+                                    <A href="/admin/serials">"Serial numbers"</A>
+                                    <A href="/admin/tokens">"API tokens"</A>
                                     <A href="/admin/account">"My account"</A>
                                 }
                                     .into_any(),
@@ -38,6 +40,7 @@ pub fn TopBar() -> impl IntoView {
                                     <A href="/client/orders">"My orders"</A>
                                     <A href="/client/activations">"Activations"</A>
                                     <A href="/client/activation">"Offline activation"</A>
+                                    <A href="/client/tokens">"API tokens"</A>
                                     <A href="/client/account">"My account"</A>
                                 }
                                     .into_any(),

@@ -9,6 +9,7 @@ pub mod error;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod web_api;
 
 use api::{CompleteSetup, SignIn, SignOut};
 use error::PortalError;
@@ -17,6 +18,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 use pages::catalog::{ActivationsPage, OfflineActivationPage, OrderDetail, OrdersPage};
+use pages::tokens::TokensPage;
 use protocol::account::CurrentUser;
 
 /// The name of the generated JavaScript, WebAssembly and CSS files under `/pkg`.
@@ -105,6 +107,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=true/> }/>
                         <Route path=path!("activations") view=|| view! { <ActivationsPage admin=true/> }/>
                         <Route path=path!("activation") view=|| view! { <OfflineActivationPage admin=true/> }/>
+                        <Route path=path!("serials") view=pages::serials::SerialsPage/>
+                        <Route path=path!("serials/:id") view=pages::serials::SerialDetailPage/>
+                        <Route path=path!("tokens") view=|| view! { <TokensPage admin=true/> }/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
                     <ParentRoute path=path!("/client") view=pages::client::ClientArea>
@@ -113,6 +118,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=false/> }/>
                         <Route path=path!("activations") view=|| view! { <ActivationsPage admin=false/> }/>
                         <Route path=path!("activation") view=|| view! { <OfflineActivationPage admin=false/> }/>
+                        <Route path=path!("tokens") view=|| view! { <TokensPage admin=false/> }/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
                 </Routes>

@@ -3,8 +3,8 @@
 //! the offline exchange, where a request code made on the machine is answered in the portal.
 
 use crate::catalog::{parse_licence_key, ProductRow};
-use crate::serials::check_serial;
 use crate::expiry::{code_start, expiry, ExpiryError};
+use crate::serials::check_serial;
 use crate::{Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::activation::{self as code, Claims, Request};
@@ -791,7 +791,9 @@ impl Licentia {
         .await?;
         // This machine's own licence first; then a free one it used before; then the free one
         // used least.
-        let mine = slots.iter().find(|s| s.live_fp.as_deref() == Some(fp.as_str()));
+        let mine = slots
+            .iter()
+            .find(|s| s.live_fp.as_deref() == Some(fp.as_str()));
         let mut free: Vec<&Slot> = slots.iter().filter(|s| s.live_fp.is_none()).collect();
         free.sort_by_key(|s| (s.used_here == 0, s.activation_count));
         let chosen = match mine {
@@ -810,8 +812,10 @@ impl Licentia {
                 {
                     Some(slot) => slot,
                     None => {
-                        let hosts: Vec<&str> =
-                            slots.iter().filter_map(|s| s.live_host.as_deref()).collect();
+                        let hosts: Vec<&str> = slots
+                            .iter()
+                            .filter_map(|s| s.live_host.as_deref())
+                            .collect();
                         return Err(Error::Refused(format!(
                             "This serial number allows {} licence{} and all are in use (on {}). \
                              Remove one of them first.",

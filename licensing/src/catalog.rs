@@ -355,7 +355,7 @@ impl Licentia {
         self.product_row(id).await?.into_product()
     }
 
-    /// Deletes a product that no order uses.
+    /// Deletes a product that no order or serial uses.
     pub async fn delete_product(&self, actor: &CurrentUser, product_id: i64) -> Result<()> {
         require_admin(actor)?;
         let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE product_id = $1")
@@ -365,6 +365,15 @@ impl Licentia {
         if orders > 0 {
             return Err(Error::Conflict(format!(
                 "The product is used by {orders} order(s); delete those first."
+            )));
+        }
+        let serials: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM serials WHERE product_id = $1")
+            .bind(product_id)
+            .fetch_one(self.db.pool())
+            .await?;
+        if serials > 0 {
+            return Err(Error::Conflict(format!(
+                "The product has {serials} serial number(s); it cannot be deleted."
             )));
         }
         let gone = sqlx::query("DELETE FROM products WHERE id = $1")
@@ -517,7 +526,11 @@ impl Licentia {
         actor: &CurrentUser,
         client_id: Option<i64>,
     ) -> Result<Vec<Order>> {
-        let client_id = crate::client_scope(actor)?.or(client_id);
+        let client_id = match (crate::client_scope(actor)?, client_id) {
+            (Some(own), Some(asked)) if asked != own => return Err(Error::NotAllowed),
+            (Some(own), _) => Some(own),
+            (None, asked) => asked,
+        };
         let rows: Vec<OrderRow> = match client_id {
             Some(id) => {
                 self.require_client_access(actor, id)?;

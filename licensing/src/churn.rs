@@ -69,7 +69,10 @@ mod tests {
     fn a_serials_licences_share_a_larger_budget() {
         let events = [950, 960, 970, 980, 990];
         assert_eq!(P.wait(&events, 1000, 2), None);
-        assert_eq!(P.wait(&[events.as_slice(), &[995]].concat(), 1000, 2), Some(50));
+        assert_eq!(
+            P.wait(&[events.as_slice(), &[995]].concat(), 1000, 2),
+            Some(50)
+        );
     }
 
     proptest! {

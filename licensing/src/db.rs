@@ -206,4 +206,90 @@ mod tests {
         );
         assert!(Backend::from_url("mysql://x").is_err());
     }
+
+    /// Migration 3 rebuilds `licences` and `activations` on SQLite: what was there before must
+    /// all be there after, with the foreign keys and the one-live-activation rule still in force.
+    #[tokio::test]
+    async fn the_web_model_migration_keeps_every_licence_and_activation() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/m.db", dir.path().display());
+        let db = Database::connect(&url, 1).await.expect("connect");
+        let first_two = Migrator {
+            migrations: std::borrow::Cow::Owned(
+                SQLITE_MIGRATIONS
+                    .iter()
+                    .filter(|m| m.version < 3)
+                    .cloned()
+                    .collect(),
+            ),
+            ..Migrator::DEFAULT
+        };
+        first_two.run(db.pool()).await.expect("migrations 1-2");
+        for sql in [
+            "INSERT INTO clients (id, name, name_key, created_at) VALUES (1, 'Acme', 'acme', 0)",
+            "INSERT INTO products (id, code, name, created_at) VALUES (1, 'CALC', 'Calc', 0)",
+            "INSERT INTO orders (id, client_id, product_id, features, counters, created_at) \
+             VALUES (1, 1, 1, '[\"print\"]', '{}', 0)",
+            "INSERT INTO licences (id, order_id, licence_key, counters, activation_count, created_at) \
+             VALUES (7, 1, 'AAAAA-BBBBB-CCCCC-DDDDD', '{\"users\":3}', 2, 10)",
+            "INSERT INTO activations (id, licence_id, fingerprint, hostname, mode, activated_at, removed_at, removed_by) \
+             VALUES (4, 7, 'f1', 'old-pc', 'online', 11, 12, 'user')",
+            "INSERT INTO activations (id, licence_id, fingerprint, hostname, mode, activated_at) \
+             VALUES (5, 7, 'f2', 'new-pc', 'online', 13)",
+        ] {
+            sqlx::query(sql).execute(db.pool()).await.expect(sql);
+        }
+        db.migrate().await.expect("migration 3");
+        let licence: (i64, Option<i64>, Option<i64>, String, Option<String>, i64) = sqlx::query_as(
+            "SELECT id, order_id, serial_id, licence_key, counters, activation_count FROM licences",
+        )
+        .fetch_one(db.pool())
+        .await
+        .expect("licence");
+        assert_eq!(
+            licence,
+            (
+                7,
+                Some(1),
+                None,
+                "AAAAA-BBBBB-CCCCC-DDDDD".into(),
+                Some("{\"users\":3}".into()),
+                2
+            )
+        );
+        let acts: Vec<(i64, i64, String, Option<i64>)> = sqlx::query_as(
+            "SELECT id, licence_id, hostname, removed_at FROM activations ORDER BY id",
+        )
+        .fetch_all(db.pool())
+        .await
+        .expect("activations");
+        assert_eq!(
+            acts,
+            [
+                (4, 7, "old-pc".into(), Some(12)),
+                (5, 7, "new-pc".into(), None)
+            ]
+        );
+        // Still enforced: one live activation per licence, foreign keys, one owner per licence.
+        let refused = [
+            "INSERT INTO activations (licence_id, fingerprint, hostname, mode, activated_at) \
+             VALUES (7, 'f3', 'third', 'online', 14)",
+            "INSERT INTO activations (licence_id, fingerprint, hostname, mode, activated_at) \
+             VALUES (99, 'f3', 'third', 'online', 14)",
+            "INSERT INTO licences (licence_key, created_at) VALUES ('X', 0)",
+        ];
+        for sql in refused {
+            assert!(sqlx::query(sql).execute(db.pool()).await.is_err(), "{sql}");
+        }
+        // Deleting the order still takes its licences and their activations with it.
+        sqlx::query("DELETE FROM orders")
+            .execute(db.pool())
+            .await
+            .expect("delete");
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM activations")
+            .fetch_one(db.pool())
+            .await
+            .expect("count");
+        assert_eq!(left, 0);
+    }
 }

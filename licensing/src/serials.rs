@@ -216,9 +216,9 @@ impl Licentia {
             .as_ref()
             .map(|f| serde_json::to_string(f).unwrap_or_default());
         let counters_json = serde_json::to_string(&product.default_counters).unwrap_or_default();
-        let licence_features = features_json
-            .clone()
-            .unwrap_or_else(|| serde_json::to_string(&product.default_features).unwrap_or_default());
+        let licence_features = features_json.clone().unwrap_or_else(|| {
+            serde_json::to_string(&product.default_features).unwrap_or_default()
+        });
         let key = self.serial_key();
         let now = self.clock.now();
 
@@ -257,8 +257,14 @@ impl Licentia {
             .await?;
             // A repeated random id (one in 2^40 per pair) is simply drawn again.
             let Some(serial_id) = inserted else { continue };
-            self.add_web_licences(&mut tx, serial_id, per_serial, &licence_features, &counters_json)
-                .await?;
+            self.add_web_licences(
+                &mut tx,
+                serial_id,
+                per_serial,
+                &licence_features,
+                &counters_json,
+            )
+            .await?;
             made += 1;
         }
         tx.commit().await?;
@@ -611,7 +617,10 @@ mod tests {
     #[test]
     fn csv_quotes_what_needs_quoting() {
         assert_eq!(csv_line(&["a", "b c"]), "a,b c\r\n");
-        assert_eq!(csv_line(&["x,y", "say \"hi\""]), "\"x,y\",\"say \"\"hi\"\"\"\r\n");
+        assert_eq!(
+            csv_line(&["x,y", "say \"hi\""]),
+            "\"x,y\",\"say \"\"hi\"\"\"\r\n"
+        );
         assert_eq!(csv_line(&["=1+1", "-x"]), "\"=1+1\",\"-x\"\r\n");
     }
 }

@@ -129,18 +129,35 @@ impl Licentia {
 
     /// Who a bearer token acts for. Unknown, malformed and revoked tokens are all refused alike.
     pub async fn token_holder(&self, secret: &str) -> Result<TokenHolder> {
-        let body = secret.strip_prefix(TOKEN_PREFIX).ok_or(Error::NotSignedIn)?;
+        let body = secret
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or(Error::NotSignedIn)?;
         if !crate::token::well_formed(body) {
             return Err(Error::NotSignedIn);
         }
-        let row: Option<(i64, i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            user_id: i64,
+            can_write: i64,
+            revoked_at: Option<i64>,
+            last_used_at: Option<i64>,
+        }
+        let row: Option<Row> = sqlx::query_as(
             "SELECT id, user_id, can_write, revoked_at, last_used_at FROM api_tokens \
              WHERE token_hash = $1",
         )
         .bind(crate::token::digest(secret))
         .fetch_optional(self.db.pool())
         .await?;
-        let Some((token_id, user_id, can_write, None, last_used)) = row else {
+        let Some(Row {
+            id: token_id,
+            user_id,
+            can_write,
+            revoked_at: None,
+            last_used_at: last_used,
+        }) = row
+        else {
             return Err(Error::NotSignedIn);
         };
         let user = self.user_by_id(user_id).await.map_err(|e| match e {

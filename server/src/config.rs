@@ -2,8 +2,8 @@
 //! checked at start and a bad one stops the process with a message naming the variable.
 
 use anyhow::{bail, Context};
-use licensing::throttle::Policy;
 use licensing::churn::ChurnPolicy;
+use licensing::throttle::Policy;
 use licensing::AuthSettings;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -121,6 +121,10 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            "/admin/serial-batches/{id}/serials.csv",
+            get(api::batch_csv_download),
+        )
         .merge(api::routes())
         // The WebAssembly bundle, script and stylesheet, gzip-compressed ahead of time by the build.
         .nest_service(

@@ -17,7 +17,9 @@ use protocol::catalog::{
     counter_lines, feature_lines, ActivationRow, Licence, Order, Product, ProductForm,
 };
 
-fn id_param(name: &'static str) -> impl Fn() -> Option<i64> + Copy + Send + Sync + 'static {
+pub(crate) fn id_param(
+    name: &'static str,
+) -> impl Fn() -> Option<i64> + Copy + Send + Sync + 'static {
     let params = use_params_map();
     move || params.read().get(name).and_then(|s| s.parse::<i64>().ok())
 }
@@ -383,7 +385,7 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
 
 /// `<option>`s as HTML. Chromium's parser treats text inside `<select>` differently from the
 /// hydration walk (names with quotes broke it), so options are set as inner HTML, escaped here.
-fn options(items: impl Iterator<Item = (i64, String)>) -> String {
+pub(crate) fn options(items: impl Iterator<Item = (i64, String)>) -> String {
     items
         .map(|(id, label)| format!("<option value=\"{id}\">{}</option>", escape_html(&label)))
         .collect()
@@ -486,11 +488,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                             </section>
                             <section class="card">
                                 <h2>"Licences"</h2>
-                                <ActionError action=remove/>
-                                <ActionDone action=remove message="The licence was removed from its machine."/>
-                                <ActionError action=edit/>
-                                <ActionDone action=edit message="The licence was changed; the application picks it up at its next validation."/>
-                                <LicenceTable licences=p.licences.clone() product=p.product.clone() admin edit remove/>
+                                <LicencesSection licences=p.licences.clone() product=p.product.clone() admin edit remove/>
                             </section>
                             {admin.then(|| view! {
                                 <section class="card danger-zone">
@@ -517,7 +515,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
 }
 
 #[component]
-fn FeatureChecks(
+pub(crate) fn FeatureChecks(
     catalogue: Vec<protocol::catalog::Feature>,
     enabled: Vec<String>,
     prefix: String,
@@ -566,8 +564,9 @@ fn OrderTerms(update: ServerAction<UpdateOrder>, order: Order, product: Product)
     }
 }
 
+/// A licence table with the outcome of the last edit or removal above it.
 #[component]
-fn LicenceTable(
+pub(crate) fn LicencesSection(
     licences: Vec<Licence>,
     product: Product,
     admin: bool,
@@ -575,6 +574,10 @@ fn LicenceTable(
     remove: ServerAction<RemoveActivation>,
 ) -> impl IntoView {
     view! {
+        <ActionError action=remove/>
+        <ActionDone action=remove message="The licence was removed from its machine."/>
+        <ActionError action=edit/>
+        <ActionDone action=edit message="The licence was changed; the application picks it up at its next validation."/>
         <table>
             <caption class="visually-hidden">"Licences"</caption>
             <thead><tr>

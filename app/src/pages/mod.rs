@@ -6,6 +6,8 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod errors;
+pub mod serials;
+pub mod tokens;
 
 use crate::api::home_of;
 use crate::Auth;

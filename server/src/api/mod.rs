@@ -308,9 +308,10 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.status(), e.body_text()))?;
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|e| ApiError::bad_request(e.status(), e.body_text()))?;
         if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
             return Err(nul_refused());
         }
@@ -342,7 +343,9 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|e: PathRejection| ApiError::bad_request(StatusCode::BAD_REQUEST, e.body_text()))
+            .map_err(|e: PathRejection| {
+                ApiError::bad_request(StatusCode::BAD_REQUEST, e.body_text())
+            })
     }
 }
 
@@ -421,6 +424,24 @@ async fn not_found() -> ApiError {
         "Not found",
         "There is no such API endpoint.".into(),
     )
+}
+
+/// The portal's CSV download of a batch: the same export, for a signed-in administrator.
+pub async fn batch_csv_download(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let token = state
+        .web
+        .session_token(&headers)
+        .ok_or(licensing::Error::NotSignedIn)?;
+    let user = state
+        .services
+        .session_user(&token)
+        .await?
+        .ok_or(licensing::Error::NotSignedIn)?;
+    manage::csv_response(state.services.export_batch_csv(&user, id).await?, id)
 }
 
 /// Services, for handlers that need only them.

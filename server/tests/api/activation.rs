@@ -13,39 +13,17 @@ use std::collections::BTreeMap;
 const DAY: i64 = 86_400;
 
 async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value, String) {
-    let res = reqwest::Client::new()
-        .post(format!("{}{path}", app.base_url))
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = res.status();
-    let ctype = res
-        .headers()
+    let (status, body, headers) = api_post(app, path, body).await;
+    let ctype = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let text = res.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ctype,
-    )
+    (status, body, ctype)
 }
 
 async fn activate(app: &TestApp, key: &str, machine: &str) -> (StatusCode, Value) {
     let (s, b, _) = post(app, "/api/v1/activations", json!({"licence_key": key, "fingerprint": fingerprint("CALC", machine), "hostname": machine})).await;
-    (s, b)
-}
-
-async fn validate(app: &TestApp, code: &str, machine: &str) -> (StatusCode, Value) {
-    let (s, b, _) = post(
-        app,
-        "/api/v1/activations/validate",
-        json!({"activation_code": code, "fingerprint": fingerprint("CALC", machine)}),
-    )
-    .await;
     (s, b)
 }
 
@@ -154,7 +132,7 @@ both_backends! {
         let lic_id = body["claims"]["lic"].as_i64().expect("lic");
         let new_end = protocol::time::format_date(today + 90);
         app.services.edit_licence(&f.admin, lic_id, vec!["print".into(), "export".into()], BTreeMap::from([("users".into(), 9)]), Some(new_end.clone())).await.expect("edit");
-        let (status, v) = validate(&app, body["activation_code"].as_str().expect("code"), "ws-2").await;
+        let (status, v) = validate_code(&app, body["activation_code"].as_str().expect("code"), "ws-2").await;
         assert_eq!(status, StatusCode::OK, "{v}");
         assert_eq!(v["claims"]["end"], new_end.as_str());
         assert_eq!(v["claims"]["feat"], json!(["print", "export"]));
@@ -162,7 +140,7 @@ both_backends! {
 
         // Past the end, validation and activation say it expired.
         app.clock.advance(100 * DAY);
-        let (status, v) = validate(&app, v["activation_code"].as_str().expect("code"), "ws-2").await;
+        let (status, v) = validate_code(&app, v["activation_code"].as_str().expect("code"), "ws-2").await;
         assert_eq!(status, StatusCode::GONE);
         assert_eq!(v["detail"], format!("This licence expired on {new_end}."));
         assert_eq!(activate(&app, key, "ws-2").await.0, StatusCode::GONE);
@@ -173,11 +151,11 @@ both_backends! {
         let (_, body) = activate(&app, &f.keys[0], "ws-1").await;
         let code = body["activation_code"].as_str().expect("code").to_owned();
         app.services.remove_activation(&f.keys[0], None, Remover::Portal { actor: &f.client, force: false }).await.expect("client removes its own");
-        let (status, v) = validate(&app, &code, "ws-1").await;
+        let (status, v) = validate_code(&app, &code, "ws-1").await;
         assert_eq!(status, StatusCode::GONE);
         assert!(v["detail"].as_str().expect("detail").starts_with("This licence was removed from this machine on"));
         // A code presented by another machine is refused.
-        let (status, v) = validate(&app, &code, "ws-2").await;
+        let (status, v) = validate_code(&app, &code, "ws-2").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     }
 
@@ -192,7 +170,7 @@ both_backends! {
         assert_eq!(set.keys.len(), 2);
         assert_eq!(set.keys[0].kid, new_kid, "the active key is listed first");
         verify_signature(&old_code, &set).expect("old code still verifies");
-        let (status, v) = validate(&app, &old_code, "ws-1").await;
+        let (status, v) = validate_code(&app, &old_code, "ws-1").await;
         assert_eq!(status, StatusCode::OK);
         let header = v["activation_code"].as_str().expect("code").split('.').next().expect("header").to_owned();
         let header: Value = serde_json::from_slice(&base64_url(&header)).expect("header json");

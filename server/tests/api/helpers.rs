@@ -225,6 +225,50 @@ impl TestApp {
     }
 }
 
+/// POSTs JSON to the Web API (no credentials): the status, the body (JSON if it is JSON) and the
+/// headers.
+pub async fn api_post(
+    app: &TestApp,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let res = reqwest::Client::new()
+        .post(format!("{}{path}", app.base_url))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        headers,
+    )
+}
+
+/// An application validating its activation code of product CALC on `machine`.
+pub async fn validate_code(app: &TestApp, code: &str, machine: &str) -> (StatusCode, Value) {
+    let (s, b, _) = api_post(
+        app,
+        "/api/v1/activations/validate",
+        serde_json::json!({"activation_code": code, "fingerprint": protocol::activation::fingerprint("CALC", machine)}),
+    )
+    .await;
+    (s, b)
+}
+
+/// Sets up the first administrator and returns it as the services see it.
+pub async fn admin_user(app: &TestApp) -> CurrentUser {
+    app.admin().await;
+    app.services
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None)
+        .await
+        .expect("admin")
+        .user
+}
+
 pub fn product(code: &str, settings: LicensingSettings) -> ProductInput {
     ProductInput {
         code: code.into(),
@@ -257,16 +301,15 @@ pub struct Fixture {
 
 /// A product, a client with a user, and an order of `quantity` licences.
 pub async fn fixture(app: &TestApp, settings: LicensingSettings, quantity: i64) -> Fixture {
-    let admin_browser = app.admin().await;
+    let admin = admin_user(app).await;
+    let admin_browser = app.browser();
+    admin_browser
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .ok();
     let (client_id, _) = app
         .client_user(&admin_browser, "Acme", "carla@acme.test")
         .await;
-    let admin = app
-        .services
-        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None)
-        .await
-        .expect("admin")
-        .user;
     let client = app
         .services
         .sign_in("carla@acme.test", "client password 123", "t", None)

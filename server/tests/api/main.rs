@@ -8,5 +8,7 @@ mod activation;
 mod auth;
 mod catalog_pages;
 mod cli;
+mod manage;
 mod pages;
+mod web;
 mod workstation;

@@ -1,0 +1,342 @@
+//! The web licensing model, for administrators: generate serial batches, export them, find a
+//! serial by its number or by a machine holding it, see its licences and their history, edit
+//! their terms, revoke and reissue it.
+
+use super::catalog::{id_param, options, FeatureChecks, LicencesSection};
+use crate::catalog_api::{EditLicence, RemoveActivation};
+use crate::components::{confirm, or_dash, ActionError, Field, LoadError, LocalTime, SearchBox};
+use crate::web_api::{GenerateSerials, ReissueSerial};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use protocol::catalog::{Serial, SerialBatch};
+
+fn features_text(f: &Option<Vec<String>>) -> String {
+    match f {
+        None => "Product defaults".to_owned(),
+        Some(f) if f.is_empty() => "(none)".to_owned(),
+        Some(f) => f.join(", "),
+    }
+}
+
+fn status_view(s: &Serial) -> AnyView {
+    match (&s.revoked_at, &s.replaced_by) {
+        (Some(_), Some(by)) => {
+            view! { <span class="badge danger">"Revoked"</span>" → "<code>{by.clone()}</code> }
+                .into_any()
+        }
+        (Some(_), None) => view! { <span class="badge danger">"Revoked"</span> }.into_any(),
+        _ => view! { <span class="badge ok">"Valid"</span> }.into_any(),
+    }
+}
+
+#[component]
+pub fn SerialsPage() -> impl IntoView {
+    let generate = ServerAction::<GenerateSerials>::new();
+    let batches = Resource::new(
+        move || generate.version().get(),
+        |_| crate::web_api::list_serial_batches(),
+    );
+    let query = RwSignal::new(String::new());
+    let batch = RwSignal::new(None::<i64>);
+    // A new batch is shown on its own right away.
+    Effect::new(move |_| {
+        if let Some(Ok(b)) = generate.value().get() {
+            batch.set(Some(b.id));
+        }
+    });
+    let serials = Resource::new(
+        move || (query.get(), batch.get(), generate.version().get()),
+        |(search, batch_id, _)| crate::web_api::list_serials(search, batch_id),
+    );
+    view! {
+        <Title text="Serial numbers · Licentia"/>
+        <h1>"Serial numbers"</h1>
+        <p class="lead">"Web licensing: a serial number alone activates its product, on as many machines as it grants licences. No client or order is needed."</p>
+        <NewBatch generate/>
+        <section class="card">
+            <h2>"Batches"</h2>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match batches.await {
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No serial numbers yet: generate a batch above."</p> }.into_any(),
+                        Ok(list) => view! { <BatchTable list batch/> }.into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <section class="card">
+            <h2>"Serials"</h2>
+            <div class="table-tools">
+                <SearchBox query label="Search by serial number or machine name"/>
+                {move || batch.get().map(|b| view! {
+                    <p class="filter" data-testid="batch-filter">
+                        {format!("Batch #{b} only · ")}
+                        <button type="button" class="link" on:click=move |_| batch.set(None)>"Show all batches"</button>
+                    </p>
+                })}
+            </div>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match serials.await {
+                        Ok(list) => view! { <SerialTable list/> }.into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn NewBatch(generate: ServerAction<GenerateSerials>) -> impl IntoView {
+    let products = LocalResource::new(crate::catalog_api::list_products);
+    let chosen = RwSignal::new(None::<i64>);
+    view! {
+        <section class="card">
+            <h2>"Generate serials"</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match products.await {
+                        Ok(products) if products.is_empty() => view! { <p class="muted">"Create a product first."</p> }.into_any(),
+                        Ok(products) => {
+                            let first = products.first().map(|p| p.id);
+                            let catalogue = {
+                                let products = products.clone();
+                                move || {
+                                    let id = chosen.get().or(first);
+                                    let p = products.iter().find(|p| Some(p.id) == id).cloned();
+                                    p.map(|p| {
+                                        let hint = format!(
+                                            "None ticked: the product's defaults ({}). Each serial grants {} licence(s) unless you say otherwise.",
+                                            if p.default_features.is_empty() { "none".to_owned() } else { p.default_features.join(", ") },
+                                            p.settings.licences_per_serial
+                                        );
+                                        view! {
+                                            <fieldset>
+                                                <legend>"Features stored in each serial"</legend>
+                                                <FeatureChecks catalogue=p.features.clone() enabled=vec![] prefix=format!("batch-{}-feature", p.id)/>
+                                                <small class="hint">{hint}</small>
+                                            </fieldset>
+                                        }
+                                    })
+                                }
+                            };
+                            view! {
+                                <ActionForm action=generate>
+                                    <div class="grid-2">
+                                        <div class="field">
+                                            <label for="batch-product">"Product"</label>
+                                            <select id="batch-product" name="product_id" required
+                                                on:change=move |ev| chosen.set(event_target_value(&ev).parse().ok())
+                                                inner_html=options(products.iter().map(|p| (p.id, format!("{} · {}", p.code, p.name))))/>
+                                        </div>
+                                        <Field label="Number of serials" name="count" id="batch-count".to_owned() kind="number" value="10" hint="1 to 1000"/>
+                                        <Field label="Licences per serial" name="licences_per_serial" id="batch-per-serial".to_owned() kind="number" required=false hint="1 to 100; empty: the product's setting"/>
+                                        <Field label="Note (optional)" name="note" id="batch-note".to_owned() required=false maxlength=2000/>
+                                    </div>
+                                    {catalogue}
+                                    <ActionError action=generate/>
+                                    {move || generate.value().get().and_then(|r| r.ok()).map(|b| view! {
+                                        <p class="notice" role="status">
+                                            {format!("Generated batch #{}: {} serial(s) for {}. ", b.id, b.serials, b.product_code)}
+                                            <a href=format!("/admin/serial-batches/{}/serials.csv", b.id) download="">"Download its CSV"</a>
+                                        </p>
+                                    })}
+                                    <button type="submit" class="primary" disabled=generate.pending()>"Generate"</button>
+                                </ActionForm>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn BatchTable(list: Vec<SerialBatch>, batch: RwSignal<Option<i64>>) -> impl IntoView {
+    view! {
+        <table>
+            <caption class="visually-hidden">"Serial batches"</caption>
+            <thead><tr>
+                <th scope="col">"Batch"</th>
+                <th scope="col">"Product"</th>
+                <th scope="col">"Features"</th>
+                <th scope="col" class="num">"Licences per serial"</th>
+                <th scope="col" class="num">"Serials"</th>
+                <th scope="col">"Created"</th>
+                <th scope="col">"Note"</th>
+                <th scope="col">"Actions"</th>
+            </tr></thead>
+            <tbody>
+                {list.into_iter().map(|b| {
+                    let id = b.id;
+                    view! {
+                        <tr data-batch=id>
+                            <td>{format!("#{id}")}</td>
+                            <td>{b.product_code.clone()}</td>
+                            <td>{features_text(&b.features)}</td>
+                            <td class="num">{b.licences_per_serial}</td>
+                            <td class="num">{b.serials}</td>
+                            <td><LocalTime unix_secs=b.created_at/></td>
+                            <td>{or_dash(b.note.clone())}</td>
+                            <td class="actions">
+                                <button type="button" class="small" on:click=move |_| batch.set(Some(id))>"Show serials"</button>
+                                <a class="button small" href=format!("/admin/serial-batches/{id}/serials.csv") download="">"Export CSV"</a>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn SerialTable(list: Vec<Serial>) -> impl IntoView {
+    let total = list.len();
+    view! {
+        <table>
+            <caption class="visually-hidden">"Serial numbers"</caption>
+            <thead><tr>
+                <th scope="col">"Serial number"</th>
+                <th scope="col">"Product"</th>
+                <th scope="col">"Features"</th>
+                <th scope="col" class="num">"Licences in use"</th>
+                <th scope="col">"Machines"</th>
+                <th scope="col">"Status"</th>
+                <th scope="col">"Created"</th>
+            </tr></thead>
+            <tbody>
+                {list.into_iter().map(|s| view! {
+                    <tr data-serial=s.serial.clone()>
+                        <td><a href=format!("/admin/serials/{}", s.id)><code>{s.serial.clone()}</code></a></td>
+                        <td>{s.product_code.clone()}</td>
+                        <td>{features_text(&s.features)}</td>
+                        <td class="num">{format!("{} of {}", s.active, s.licences)}</td>
+                        <td>{or_dash(s.hostnames.join(", "))}</td>
+                        <td>{status_view(&s)}</td>
+                        <td><LocalTime unix_secs=s.created_at/></td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        <p class="muted">{if total == 0 { "No serial number matches.".to_owned() } else { format!("{total} serial number(s)") }}</p>
+    }
+}
+
+/// One serial: its licences (with their machines and terms) and every activation they had.
+#[component]
+pub fn SerialDetailPage() -> impl IntoView {
+    let id = id_param("id");
+    let edit = ServerAction::<EditLicence>::new();
+    let remove = ServerAction::<RemoveActivation>::new();
+    let reissue = ServerAction::<ReissueSerial>::new();
+    let page = Resource::new(
+        move || (id(), edit.version().get(), remove.version().get()),
+        |(id, ..)| crate::web_api::get_serial_page(id.unwrap_or(0)),
+    );
+    view! {
+        <p class="breadcrumb"><a href="/admin/serials">"Serial numbers"</a></p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(p) => {
+                        let s = p.detail.serial.clone();
+                        let revoked = s.revoked_at.is_some();
+                        let history = p.detail.history.clone();
+                        view! {
+                            <Title text=format!("{} · Licentia", s.serial)/>
+                            <h1>"Serial "<code data-testid="serial">{s.serial.clone()}</code></h1>
+                            <section class="card">
+                                <dl class="facts">
+                                    <dt>"Product"</dt><dd>{format!("{} · {}", p.product.code, p.product.name)}</dd>
+                                    <dt>"Batch"</dt><dd>{format!("#{}", s.batch_id)}</dd>
+                                    <dt>"Features"</dt><dd>{features_text(&s.features)}</dd>
+                                    <dt>"Licences"</dt><dd>{format!("{} ({} in use)", s.licences, s.active)}</dd>
+                                    <dt>"Status"</dt><dd data-testid="serial-status">{status_view(&s)}</dd>
+                                    {s.replaces.clone().map(|r| view! { <dt>"Replaces"</dt><dd><code>{r}</code></dd> })}
+                                    {(!s.revoke_note.is_empty()).then(|| view! { <dt>"Why revoked"</dt><dd>{s.revoke_note.clone()}</dd> })}
+                                </dl>
+                            </section>
+                            <section class="card">
+                                <h2>"Licences"</h2>
+                                {if revoked {
+                                    view! { <p class="muted">"This serial was revoked: its licences moved to its replacement."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <LicencesSection licences=p.detail.licences.clone() product=p.product.clone() admin=true edit remove/>
+                                    }.into_any()
+                                }}
+                            </section>
+                            <section class="card">
+                                <h2>"History"</h2>
+                                <HistoryTable history/>
+                            </section>
+                            {(!revoked).then(|| view! {
+                                <section class="card danger-zone">
+                                    <h2>"Revoke and reissue"</h2>
+                                    <p>"For a serial that leaked: a new serial replaces it and takes over its licences, counters and history. Machines activated with this serial keep working until their next validation, which asks them to activate again with the new serial. New activations with this serial are refused."</p>
+                                    <ActionForm action=reissue>
+                                        <input type="hidden" name="id" value=s.id/>
+                                        <Field label="Why (kept with the revoked serial)" name="note" id="reissue-note".to_owned() required=false maxlength=2000/>
+                                        <ActionError action=reissue/>
+                                        <button type="submit" class="danger" on:click={
+                                            let msg = format!("Revoke {} and issue a replacement? Its {} machine(s) in use must then activate with the new serial.", s.serial, s.active);
+                                            move |ev| if !confirm(&msg) { ev.prevent_default(); }
+                                        }>"Revoke and reissue"</button>
+                                    </ActionForm>
+                                </section>
+                            })}
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn HistoryTable(history: Vec<protocol::catalog::Activation>) -> impl IntoView {
+    if history.is_empty() {
+        return view! { <p class="muted">"Never activated."</p> }.into_any();
+    }
+    view! {
+        <table>
+            <caption class="visually-hidden">"Activation history"</caption>
+            <thead><tr>
+                <th scope="col">"Machine"</th>
+                <th scope="col">"Mode"</th>
+                <th scope="col">"Activated with"</th>
+                <th scope="col">"Activated"</th>
+                <th scope="col">"Last validated"</th>
+                <th scope="col">"Removed"</th>
+            </tr></thead>
+            <tbody>
+                {history.into_iter().map(|a| view! {
+                    <tr>
+                        <td>{a.hostname.clone()}</td>
+                        <td>{a.mode.clone()}</td>
+                        <td><code>{or_dash(a.serial.clone().unwrap_or_default())}</code></td>
+                        <td><LocalTime unix_secs=a.activated_at/></td>
+                        <td>{match a.last_validated_at {
+                            Some(t) => view! { <LocalTime unix_secs=t/> }.into_any(),
+                            None => view! { <span class="muted">"Not yet"</span> }.into_any(),
+                        }}</td>
+                        <td>{match a.removed_at {
+                            Some(t) => view! { <LocalTime unix_secs=t/>{format!(" by {}", a.removed_by.clone().unwrap_or_default())} }.into_any(),
+                            None => view! { <span class="badge ok">"In use"</span> }.into_any(),
+                        }}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}

@@ -1,0 +1,120 @@
+//! API tokens for the management API: create (the secret is shown once), list with their last
+//! use, revoke. A client user's tokens reach only its own client's data.
+
+use crate::components::{confirm, reset_on_success, ActionError, Field, LoadError, LocalTime};
+use crate::web_api::{CreateApiToken, RevokeApiToken};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use protocol::catalog::ApiToken;
+
+#[component]
+pub fn TokensPage(admin: bool) -> impl IntoView {
+    let create = ServerAction::<CreateApiToken>::new();
+    let revoke = ServerAction::<RevokeApiToken>::new();
+    let form = NodeRef::<leptos::html::Form>::new();
+    reset_on_success(create, form);
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| crate::web_api::list_api_tokens(),
+    );
+    let scope = if admin {
+        "An administrator's token reaches all data, like its owner."
+    } else {
+        "Your tokens reach only your organisation's data."
+    };
+    view! {
+        <Title text="API tokens · Licentia"/>
+        <h1>"API tokens"</h1>
+        <p class="lead">
+            "Tokens let your own systems use the management API ("
+            <a href="/api/v1/openapi.json">"OpenAPI document"</a>
+            "). Send one as "<code>"Authorization: Bearer lic_…"</code>". "{scope}
+        </p>
+        <section class="card">
+            <h2>"New token"</h2>
+            <ActionForm action=create node_ref=form>
+                <Field label="Name" name="name" id="token-name".to_owned() maxlength=100 hint="What uses it, e.g. \u{201c}billing system\u{201d}"/>
+                <fieldset>
+                    <legend>"Access"</legend>
+                    <span class="check"><input type="radio" id="token-read" name="access" value="read" checked=true/><label for="token-read">"Read only"</label></span>
+                    <span class="check"><input type="radio" id="token-write" name="access" value="write"/><label for="token-write">"Read and write"</label></span>
+                </fieldset>
+                <ActionError action=create/>
+                {move || create.value().get().and_then(|r| r.ok()).map(|t| view! {
+                    <div class="notice" role="status">
+                        <p>{format!("Token \u{201c}{}\u{201d} created. Copy it now: it is not shown again.", t.token.name)}</p>
+                        <p><code class="secret" data-testid="new-token">{t.secret}</code></p>
+                    </div>
+                })}
+                <button type="submit" class="primary" disabled=create.pending()>"Create token"</button>
+            </ActionForm>
+        </section>
+        <section class="card">
+            <h2>"Tokens"</h2>
+            <ActionError action=revoke/>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match tokens.await {
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No tokens yet."</p> }.into_any(),
+                        Ok(list) => view! { <TokenTable list revoke admin/> }.into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn TokenTable(
+    list: Vec<ApiToken>,
+    revoke: ServerAction<RevokeApiToken>,
+    admin: bool,
+) -> impl IntoView {
+    view! {
+        <table>
+            <caption class="visually-hidden">"API tokens"</caption>
+            <thead><tr>
+                <th scope="col">"Name"</th>
+                <th scope="col">"Token"</th>
+                <th scope="col">"Access"</th>
+                {admin.then(|| view! { <th scope="col">"Owner"</th> })}
+                <th scope="col">"Created"</th>
+                <th scope="col">"Last used"</th>
+                <th scope="col">"Status"</th>
+                <th scope="col">"Actions"</th>
+            </tr></thead>
+            <tbody>
+                {list.into_iter().map(|t| {
+                    let msg = format!("Revoke the token \u{201c}{}\u{201d}? Whatever uses it is refused from now on.", t.name);
+                    view! {
+                        <tr data-token=t.name.clone()>
+                            <td>{t.name.clone()}</td>
+                            <td><code>{format!("{}…", t.prefix)}</code></td>
+                            <td>{if t.can_write { "Read and write" } else { "Read only" }}</td>
+                            {admin.then(|| view! { <td>{match &t.client_name { Some(c) => format!("{} ({c})", t.owner_email), None => t.owner_email.clone() }}</td> })}
+                            <td><LocalTime unix_secs=t.created_at/></td>
+                            <td>{match t.last_used_at {
+                                Some(at) => view! { <LocalTime unix_secs=at/> }.into_any(),
+                                None => view! { <span class="muted">"Never"</span> }.into_any(),
+                            }}</td>
+                            <td>{match t.revoked_at {
+                                Some(_) => view! { <span class="badge danger">"Revoked"</span> }.into_any(),
+                                None => view! { <span class="badge ok">"Active"</span> }.into_any(),
+                            }}</td>
+                            <td class="actions">
+                                {t.revoked_at.is_none().then(|| view! {
+                                    <ActionForm action=revoke>
+                                        <input type="hidden" name="id" value=t.id/>
+                                        <button type="submit" class="danger small" on:click=move |ev| if !confirm(&msg) { ev.prevent_default(); }>"Revoke"</button>
+                                    </ActionForm>
+                                })}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}

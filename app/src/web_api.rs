@@ -1,0 +1,132 @@
+//! Server functions of the web licensing pages (serial batches, serials, revoke-and-reissue) and
+//! of the API tokens page. Each checks the caller, then calls the shared services.
+
+use crate::error::PortalError;
+use leptos::prelude::*;
+use protocol::catalog::{ApiToken, Product, Serial, SerialBatch, SerialDetail};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use crate::ssr::{admin, caller};
+
+/// A serial's page: the serial, its licences and history, and its product's catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SerialPage {
+    pub detail: SerialDetail,
+    pub product: Product,
+}
+
+/// A token just created: its secret is in this answer and nowhere else, ever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewToken {
+    pub token: ApiToken,
+    pub secret: String,
+}
+
+#[server(prefix = "/rpc", endpoint = "list_serial_batches")]
+pub async fn list_serial_batches() -> Result<Vec<SerialBatch>, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.serial_batches(&user, None).await?)
+}
+
+/// Generates a batch. An empty `licences_per_serial` takes the product's setting; no features
+/// ticked: the product's default features.
+#[server(prefix = "/rpc", endpoint = "generate_serials")]
+pub async fn generate_serials(
+    product_id: i64,
+    count: i64,
+    #[server(default)] licences_per_serial: String,
+    #[server(default)] features: Vec<String>,
+    #[server(default)] note: String,
+) -> Result<SerialBatch, PortalError> {
+    let (services, user) = admin().await?;
+    let per_serial = match licences_per_serial.trim() {
+        "" => None,
+        n => Some(n.parse::<i64>().map_err(|_| PortalError::Invalid {
+            field: "licences_per_serial".into(),
+            message: "Licences per serial must be a whole number from 1 to 100.".into(),
+        })?),
+    };
+    Ok(services
+        .generate_serials(
+            &user,
+            licensing::serials::BatchInput {
+                product_id,
+                count,
+                features: Some(features),
+                licences_per_serial: per_serial,
+                note,
+            },
+        )
+        .await?)
+}
+
+/// Serials, filtered by batch and by a search over serial numbers and host names.
+#[server(prefix = "/rpc", endpoint = "list_serials")]
+pub async fn list_serials(
+    #[server(default)] search: String,
+    #[server(default)] batch_id: Option<i64>,
+) -> Result<Vec<Serial>, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services
+        .list_serials(
+            &user,
+            licensing::serials::SerialQuery {
+                batch_id,
+                product_id: None,
+                search: Some(search),
+            },
+        )
+        .await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "get_serial_page")]
+pub async fn get_serial_page(id: i64) -> Result<SerialPage, PortalError> {
+    let (services, user) = admin().await?;
+    let detail = services.serial_detail(&user, id).await?;
+    let product = services.product(&user, detail.serial.product_id).await?;
+    Ok(SerialPage { detail, product })
+}
+
+/// Revokes the serial and issues its replacement, then shows the replacement.
+#[server(prefix = "/rpc", endpoint = "reissue_serial")]
+pub async fn reissue_serial(
+    id: i64,
+    #[server(default)] note: String,
+) -> Result<Serial, PortalError> {
+    let (services, user) = admin().await?;
+    let new = services.revoke_and_reissue(&user, id, &note).await?;
+    leptos_axum::redirect(&format!("/admin/serials/{}", new.id));
+    Ok(new)
+}
+
+/// The caller's tokens (an administrator sees everyone's).
+#[server(prefix = "/rpc", endpoint = "list_api_tokens")]
+pub async fn list_api_tokens() -> Result<Vec<ApiToken>, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.list_api_tokens(&user).await?)
+}
+
+/// `access`: "read" or "write".
+#[server(prefix = "/rpc", endpoint = "create_api_token")]
+pub async fn create_api_token(name: String, access: String) -> Result<NewToken, PortalError> {
+    let (services, user) = caller().await?;
+    let can_write = match access.as_str() {
+        "write" => true,
+        "read" => false,
+        _ => {
+            return Err(PortalError::Invalid {
+                field: "access".into(),
+                message: "Choose read-only or read-write access.".into(),
+            })
+        }
+    };
+    let (token, secret) = services.create_api_token(&user, &name, can_write).await?;
+    Ok(NewToken { token, secret })
+}
+
+#[server(prefix = "/rpc", endpoint = "revoke_api_token")]
+pub async fn revoke_api_token(id: i64) -> Result<ApiToken, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.revoke_api_token(&user, id).await?)
+}

@@ -1,0 +1,226 @@
+//! The management API: bearer tokens made in the portal (shown once, hashed, read-only or
+//! read-write, revocable, client-scoped), the catalogue and web licences through it, and the
+//! OpenAPI document, which must match the committed copy and every route it names.
+
+use crate::both_backends;
+use crate::helpers::*;
+use protocol::activation::fingerprint;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+struct Api {
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+/// Creates a token in the portal as `browser`'s user.
+async fn token(app: &TestApp, browser: &Browser, name: &str, access: &str) -> Api {
+    let created = browser
+        .rpc("create_api_token", &[("name", name), ("access", access)])
+        .await
+        .ok();
+    let secret = created["secret"].as_str().expect("secret").to_owned();
+    assert!(secret.starts_with("lic_"), "{secret}");
+    assert_eq!(
+        created["token"]["prefix"]
+            .as_str()
+            .map(|p| secret.starts_with(p)),
+        Some(true)
+    );
+    Api {
+        base: app.base_url.clone(),
+        token: secret,
+    }
+}
+
+fn product_body(code: &str) -> Value {
+    json!({
+        "code": code, "name": format!("{code} product"), "editor": "Vendor",
+        "release_number": 1, "release_date": null,
+        "features": [{"code": "print", "name": "Printing"}],
+        "default_features": ["print"], "default_counters": {"seats": 2},
+        "settings": {
+            "limited": false, "validity_days": null, "fixed_start": null, "fixed_end": null,
+            "expire_day_of_month": null, "end_user_removal": true, "max_activations": 3,
+            "validate_every_days": 7, "licences_per_serial": 2, "heartbeat_secs": 120,
+            "borrowing_allowed": false, "max_borrow_days": 30
+        }
+    })
+}
+
+both_backends! {
+    async fn a_read_write_token_drives_the_catalogue_end_to_end(app) {
+        let admin = app.admin().await;
+        let api = token(&app, &admin, "billing", "write").await;
+        let (st, me) = api.get("/api/v1/me").await;
+        assert_eq!((st, me["role"].as_str()), (StatusCode::OK, Some("admin")), "{me}");
+
+        let (st, p) = api.post("/api/v1/products", product_body("CAD")).await;
+        assert_eq!(st, StatusCode::CREATED, "{p}");
+        let (st, c) = api.post("/api/v1/clients", json!({"name": "Acme"})).await;
+        assert_eq!(st, StatusCode::CREATED, "{c}");
+        let (st, o) = api.post("/api/v1/orders", json!({"client_id": c["id"], "product_id": p["id"], "quantity": 2})).await;
+        assert_eq!(st, StatusCode::CREATED, "{o}");
+        let (st, lics) = api.get(&format!("/api/v1/orders/{}/licences", o["id"])).await;
+        assert_eq!(st, StatusCode::OK, "{lics}");
+        let key = lics[0]["key"].as_str().expect("key");
+        let res = reqwest::Client::new().post(format!("{}/api/v1/activations", app.base_url))
+            .json(&json!({"licence_key": key, "fingerprint": fingerprint("CAD", "ws-1"), "hostname": "ws-1"}))
+            .send().await.expect("activate");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let (st, acts) = api.get("/api/v1/activations").await;
+        assert_eq!(st, StatusCode::OK, "{acts}");
+        assert_eq!(acts.as_array().map(Vec::len), Some(1));
+        assert_eq!(acts[0]["activation"]["hostname"], "ws-1");
+
+        // Terms through PATCH; serials through the API too.
+        let lid = lics[0]["id"].as_i64().expect("id");
+        let (st, l) = api.call(reqwest::Method::PATCH, &format!("/api/v1/licences/{lid}"), Some(json!({"features": [], "counters": {"seats": 7}}))).await;
+        assert_eq!((st, &l["counters"]["seats"]), (StatusCode::OK, &json!(7)), "{l}");
+        let (st, b) = api.post("/api/v1/serial-batches", json!({"product_id": p["id"], "count": 2})).await;
+        assert_eq!((st, &b["licences_per_serial"]), (StatusCode::CREATED, &json!(2)), "{b}");
+        let (st, csv) = api.get(&format!("/api/v1/serial-batches/{}/serials.csv", b["id"])).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(csv.as_str().map(|t| t.lines().count()), Some(3), "{csv}");
+        let (st, serials) = api.get(&format!("/api/v1/serials?batch_id={}", b["id"])).await;
+        assert_eq!((st, serials.as_array().map(Vec::len)), (StatusCode::OK, Some(2)));
+        let (st, new) = api.post(&format!("/api/v1/serials/{}/reissue", serials[0]["id"]), json!({"note": "leaked"})).await;
+        assert_eq!(st, StatusCode::CREATED, "{new}");
+        assert_eq!(new["replaces"], serials[0]["serial"]);
+
+        // Bad input: a problem naming the field, nothing created.
+        let (st, bad) = api.post("/api/v1/orders", json!({"client_id": c["id"], "product_id": p["id"], "quantity": 0})).await;
+        assert_eq!((st, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("quantity")), "{bad}");
+        let (st, bad) = api.post("/api/v1/clients", json!({"name": "x\u{0}y"})).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let (st, bad) = api.get("/api/v1/products/not-a-number").await;
+        assert_eq!((st, bad["type"].as_str()), (StatusCode::BAD_REQUEST, Some("/problems/bad-request")), "{bad}");
+        let (_, orders) = api.get("/api/v1/orders").await;
+        assert_eq!(orders.as_array().map(Vec::len), Some(1));
+
+        // The token's last use shows in the portal.
+        let listed = admin.rpc("list_api_tokens", &[]).await.ok();
+        assert!(listed[0]["last_used_at"].is_i64(), "{listed}");
+        assert_eq!(listed[0]["name"], "billing");
+        assert!(listed.to_string().find(&api.token).is_none(), "the secret is never listed");
+    }
+
+    async fn read_only_revoked_and_missing_tokens_are_refused(app) {
+        let admin = app.admin().await;
+        let reader = token(&app, &admin, "dashboard", "read").await;
+        let (st, _) = reader.get("/api/v1/products").await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, body) = reader.post("/api/v1/clients", json!({"name": "Nope"})).await;
+        assert_eq!((st, body["type"].as_str()), (StatusCode::FORBIDDEN, Some("/problems/read-only-token")), "{body}");
+
+        let writer = token(&app, &admin, "ci", "write").await;
+        let listed = admin.rpc("list_api_tokens", &[]).await.ok();
+        let id = listed.as_array().and_then(|l| l.iter().find(|t| t["name"] == "ci")).map(|t| t["id"].to_string()).expect("ci");
+        admin.rpc("revoke_api_token", &[("id", &id)]).await.ok();
+        let (st, body) = writer.get("/api/v1/products").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
+
+        let res = reqwest::get(format!("{}/api/v1/products", app.base_url)).await.expect("request");
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert!(res.headers().get("www-authenticate").is_some());
+        for forged in ["lic_", "lic_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "Basic abc"] {
+            let api = Api { base: app.base_url.clone(), token: forged.into() };
+            assert_eq!(api.get("/api/v1/me").await.0, StatusCode::UNAUTHORIZED, "{forged}");
+        }
+        let clients: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients").fetch_one(app.services.db().pool()).await.expect("count");
+        assert_eq!(clients, 0);
+    }
+
+    async fn a_client_users_token_reaches_only_its_own_client(app) {
+        let admin = app.admin().await;
+        let (acme, carla) = app.client_user(&admin, "Acme", "carla@acme.test").await;
+        let (globex, _) = app.client_user(&admin, "Globex", "gus@globex.test").await;
+        let api = token(&app, &carla, "acme-scripts", "write").await;
+        let (st, own) = api.get(&format!("/api/v1/clients/{acme}")).await;
+        assert_eq!(st, StatusCode::OK, "{own}");
+        let (st, other) = api.get(&format!("/api/v1/clients/{globex}")).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{other}");
+        let (st, _) = api.get("/api/v1/clients").await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "the list of all clients is the vendor's");
+        let (st, _) = api.get(&format!("/api/v1/orders?client_id={globex}")).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, _) = api.get("/api/v1/serials").await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "web licences are the vendor's");
+        let (st, _) = api.post("/api/v1/clients", json!({"name": "Mine"})).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "a client cannot create clients, even with a read-write token");
+        // An administrator sees the client's token, with its client.
+        let listed = admin.rpc("list_api_tokens", &[]).await.ok();
+        assert_eq!(listed[0]["client_name"], "Acme");
+        // The client user sees only its own tokens.
+        token(&app, &admin, "vendor", "read").await;
+        let mine = carla.rpc("list_api_tokens", &[]).await.ok();
+        assert_eq!(mine.as_array().map(Vec::len), Some(1));
+    }
+}
+
+/// The served document is the committed `docs/openapi.json` (regenerate it with
+/// `server openapi > docs/openapi.json`), and every operation it lists is routed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_handlers() {
+    within_limit(async {
+        let app = TestApp::spawn(licensing::Backend::Sqlite, &[]).await;
+        let served: Value = reqwest::get(format!("{}/api/v1/openapi.json", app.base_url))
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        let committed: Value = serde_json::from_str(include_str!("../../../docs/openapi.json")).expect("docs/openapi.json is JSON");
+        assert!(
+            served == committed,
+            "docs/openapi.json is out of date: run `cargo run -p server -- openapi > docs/openapi.json`"
+        );
+        assert_eq!(served["openapi"].as_str().map(|v| v.starts_with("3.")), Some(true));
+        let admin = app.admin().await;
+        let api = token(&app, &admin, "probe", "read").await;
+        let paths = served["paths"].as_object().expect("paths");
+        assert!(paths.len() >= 15, "{}", paths.len());
+        for (path, ops) in paths {
+            for method in ops.as_object().expect("operations").keys() {
+                let url = path.replace("{id}", "999999");
+                let m: reqwest::Method = method.to_uppercase().parse().expect("method");
+                let (st, body) = api.call(m, &url, Some(json!({}))).await;
+                assert_ne!(st, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+                assert!(
+                    body.get("detail").and_then(Value::as_str) != Some("There is no such API endpoint."),
+                    "{method} {path} is documented but not routed"
+                );
+            }
+        }
+    })
+    .await;
+}
