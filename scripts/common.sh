@@ -62,6 +62,22 @@ ensure_npm_packages() {
 
 # build_site: the optimised WebAssembly bundle, CSS and static files under target/site, and the
 # release server binary.
+# Python tools of the API checks (Schemathesis) in a virtual environment of our own, from PyPI,
+# reinstalled when api-tests/requirements.txt changes.
+PY_VENV="${LICENTIA_VENV:-$HOME/.cache/licentia/venv}"
+ensure_python_tools() {
+  if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    ensure_apt python3 python3-venv
+  fi
+  local stamp="$PY_VENV/.requirements"
+  if [ ! -x "$PY_VENV/bin/schemathesis" ] || ! cmp -s "$ROOT/api-tests/requirements.txt" "$stamp"; then
+    log "installing Python tools (api-tests/requirements.txt)"
+    python3 -m venv "$PY_VENV"
+    "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/api-tests/requirements.txt"
+    cp "$ROOT/api-tests/requirements.txt" "$stamp"
+  fi
+}
+
 build_site() {
   ensure_wasm_target
   ensure_wasm_bindgen

@@ -84,7 +84,10 @@ pub struct ActivateRequest {
     #[serde(flatten)]
     pub licence: LicenceRef,
     /// The machine's fingerprint: 64 hexadecimal digits, as the client library makes it.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub fingerprint: String,
+    /// The machine's name as people know it, 1 to 255 printable characters.
+    #[schema(min_length = 1, max_length = 255)]
     pub hostname: String,
 }
 
@@ -136,7 +139,9 @@ async fn activate(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ValidateRequest {
+    /// The code the server gave at activation (or at the last validation).
     pub activation_code: String,
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub fingerprint: String,
 }
 
@@ -162,6 +167,7 @@ async fn validate(
 pub struct RemoveRequest {
     #[serde(flatten)]
     pub licence: LicenceRef,
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub fingerprint: String,
 }
 

@@ -218,6 +218,7 @@ pub struct OrderBody {
     pub client_id: i64,
     pub product_id: i64,
     /// Licences to create, 1 to 10000.
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i64,
     #[serde(default)]
     pub reference: String,
@@ -388,12 +389,14 @@ async fn list_batches(
 pub struct BatchBody {
     pub product_id: i64,
     /// Serials to generate, 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000)]
     pub count: i64,
     /// Features stored in each serial; omitted or empty: the product's default features.
     #[serde(default)]
     pub features: Option<Vec<String>>,
     /// Licences each serial grants, 1 to 100; omitted: the product's setting.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub licences_per_serial: Option<i64>,
     #[serde(default)]
     pub note: String,

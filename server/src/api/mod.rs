@@ -37,6 +37,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         license(name = "Proprietary"),
     ),
     modifiers(&BearerAuth),
+    components(schemas(Problem)),
     tags(
         (name = "application", description = "Called by protected applications; no token."),
         (name = "catalogue", description = "Products, clients, orders, licences (bearer token)."),
