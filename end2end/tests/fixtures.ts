@@ -1,6 +1,8 @@
 import { test as base, expect, Page } from '@playwright/test';
 export type { Page };
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const SERVERS_FILE = join(__dirname, '..', '.servers.json');
@@ -61,4 +63,39 @@ export async function signIn(page: Page, email: string, password: string) {
 export async function signInAs(page: Page, email: string, password: string) {
   await signIn(page, email, password);
   await expect(page).toHaveURL(/\/(admin|client)$/);
+}
+
+/** A workstation: the CLI with its own state directory and machine identity. */
+export class Workstation {
+  store = mkdtempSync(join(tmpdir(), 'licentia-ws-'));
+  constructor(private server: string, private machine: string, private product: string) {}
+  run(...args: string[]): { ok: boolean; out: string } {
+    const bin = process.env.LICENTIA_CLIENT_BIN;
+    if (!bin) throw new Error('LICENTIA_CLIENT_BIN is not set: run the tests with scripts/test');
+    try {
+      const out = execFileSync(bin, ['--server', this.server, '--product', this.product, '--store', this.store, '--machine-id', this.machine, '--hostname', this.machine, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return { ok: true, out };
+    } catch (e: any) {
+      return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+    }
+  }
+}
+
+export async function createProduct(page: Page, code: string, name: string, limited: boolean) {
+  await open(page, '/admin/products');
+  await page.getByRole('link', { name: 'New product' }).click();
+  await expect(page.getByRole('heading', { name: 'New product' })).toBeVisible();
+  await page.getByLabel('Code').fill(code);
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Editor').fill('Vendor Ltd');
+  await page.getByLabel('Feature catalogue').fill('print: Printing\nexport: Export to PDF');
+  await page.getByLabel('Default features').fill('print');
+  await page.getByLabel('Default counters').fill('users = 5');
+  if (limited) {
+    await page.getByLabel('Limited licences (they expire)').check();
+    await page.getByLabel('Validity in days').fill('30');
+  }
+  await page.getByRole('button', { name: 'Save product' }).click();
+  await expect(page).toHaveURL(/\/admin\/products\/\d+$/);
+  await expect(page.getByRole('heading', { name: `${code} · ${name}` })).toBeVisible();
 }
