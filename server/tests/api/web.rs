@@ -209,6 +209,40 @@ both_backends! {
         assert_eq!(detail.history[0].serial.as_deref(), Some(new.serial.as_str()));
     }
 
+    async fn serials_activate_offline_through_an_administrator(app) {
+        let (admin, list) = serials(&app, 1, None, 1).await;
+        let serial = &list[0].serial;
+        let request = |nonce: &str| protocol::activation::Request {
+            prd: "CALC".into(),
+            key: serial.replace('-', " "),
+            fp: fingerprint("CALC", "air-gapped"),
+            host: "air-gapped".into(),
+            nonce: nonce.into(),
+            t: app.clock.now(),
+        }
+        .encode();
+        let issued = app.services.answer_request(&admin, &request("n-1")).await.expect("answered");
+        assert_eq!(issued.claims.sub, *serial);
+        assert_eq!(issued.claims.req.as_deref(), Some("n-1"));
+        // Overridden terms belong on the serial's page for a web licence.
+        let terms = licensing::activation::Terms::default();
+        assert!(app.services.answer_request_with(&admin, &request("n-2"), Some(terms)).await.is_err());
+        // A client user has no web licences to answer for.
+        let browser = app.browser();
+        browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+        app.client_user(&browser, "Acme", "carla@acme.test").await;
+        let carla = app.services.sign_in("carla@acme.test", "client password 123", "t", None).await.expect("carla").user;
+        assert!(matches!(app.services.answer_request(&carla, &request("n-3")).await, Err(licensing::Error::NotAllowed)));
+        // Once removed, the same request code cannot be answered again.
+        let detail = app.services.serial_detail(&admin, list[0].id).await.expect("detail");
+        let key = detail.licences[0].key.clone();
+        app.services
+            .remove_activation(&key, None, licensing::activation::Remover::Portal { actor: &admin, force: true })
+            .await
+            .expect("removed");
+        assert!(app.services.answer_request(&admin, &request("n-1")).await.is_err());
+    }
+
     async fn batches_export_as_csv_and_serials_are_searchable(app) {
         let (admin, list) = serials(&app, 3, Some(vec!["print".into(), "export".into()]), 1).await;
         let batch_id = list[0].batch_id;
