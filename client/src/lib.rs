@@ -23,6 +23,10 @@ pub enum Error {
     /// The server refused, with its reason (`detail` of its problem+json answer).
     #[error("{detail}")]
     Refused { status: u16, detail: String },
+    /// The serial number this machine was activated with was revoked: the application should ask
+    /// for the replacement serial and activate with it. The stored code is dropped.
+    #[error("{0}")]
+    SerialRevoked(String),
     #[error("the licence server at {server} cannot be reached: {reason}")]
     Unreachable { server: String, reason: String },
     #[error("{0}")]
@@ -45,6 +49,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Refused { .. }
+            | Error::SerialRevoked(_)
             | Error::Code(_)
             | Error::NotActivated(_)
             | Error::ClockSetBack { .. }
@@ -112,6 +117,8 @@ struct CodeAnswer {
 
 #[derive(Deserialize)]
 struct ProblemAnswer {
+    #[serde(rename = "type")]
+    kind: Option<String>,
     detail: Option<String>,
     title: Option<String>,
 }
@@ -160,16 +167,18 @@ impl Licensing {
             }
             Err(ureq::Error::Status(status, res)) => {
                 let p: ProblemAnswer = res.into_json().unwrap_or(ProblemAnswer {
+                    kind: None,
                     detail: None,
                     title: None,
                 });
-                Err(Error::Refused {
-                    status,
-                    detail: p
-                        .detail
-                        .or(p.title)
-                        .unwrap_or_else(|| format!("the server answered {status}")),
-                })
+                let detail = p
+                    .detail
+                    .or(p.title)
+                    .unwrap_or_else(|| format!("the server answered {status}"));
+                if p.kind.as_deref() == Some("/problems/serial-revoked") {
+                    return Err(Error::SerialRevoked(detail));
+                }
+                Err(Error::Refused { status, detail })
             }
             Err(ureq::Error::Transport(t)) => Err(Error::Unreachable {
                 server: server.to_owned(),
@@ -343,16 +352,10 @@ impl Licensing {
         ) {
             Ok(Some(fresh)) => self.accept(&fresh, None),
             Ok(None) => Err(Error::Io("the server sent no activation code".into())),
-            Err(Error::Refused {
-                status: 410,
-                detail,
-            }) => {
+            Err(e @ (Error::Refused { status: 410, .. } | Error::SerialRevoked(_))) => {
                 self.store.state.activation_code = None;
                 self.store.save().map_err(Error::Io)?;
-                Err(Error::Refused {
-                    status: 410,
-                    detail,
-                })
+                Err(e)
             }
             Err(e) => Err(e),
         }

@@ -161,17 +161,23 @@ impl Licentia {
         let since = now - policy.window_secs;
         let mut events = Vec::new();
         for id in licence_ids {
-            let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
-                "SELECT activated_at, removed_at FROM activations \
+            let rows: Vec<(i64, Option<i64>, Option<String>)> = sqlx::query_as(
+                "SELECT activated_at, removed_at, removed_by FROM activations \
                  WHERE licence_id = $1 AND (activated_at > $2 OR removed_at > $2)",
             )
             .bind(id)
             .bind(since)
             .fetch_all(self.db.pool())
             .await?;
-            for (activated, removed) in rows {
+            for (activated, removed, by) in rows {
                 events.push(activated);
-                events.extend(removed);
+                // What an administrator (or a revocation) did is not the user's churn.
+                if by
+                    .as_deref()
+                    .is_some_and(|b| !b.starts_with("admin:") && b != "revoked")
+                {
+                    events.extend(removed);
+                }
             }
         }
         let licences = i64::try_from(licence_ids.len()).unwrap_or(1);
@@ -211,6 +217,19 @@ impl Licentia {
         host: &str,
         channel: Channel,
     ) -> Result<Issued> {
+        self.activate_with(licence_key, fingerprint, host, channel, true)
+            .await
+    }
+
+    /// `activate`, with the anti-churn limit off where an administrator acts.
+    async fn activate_with(
+        &self,
+        licence_key: &str,
+        fingerprint: &str,
+        host: &str,
+        channel: Channel,
+        enforce_churn: bool,
+    ) -> Result<Issued> {
         let key = parse_licence_key(licence_key)?;
         let fp = self::fingerprint(fingerprint)?;
         let host = hostname(host)?;
@@ -220,13 +239,13 @@ impl Licentia {
                 "This licence belongs to a serial number: activate with the serial number.".into(),
             ));
         }
-        let enforce_churn = !matches!(channel, Channel::Offline { .. });
         self.bind_licence(lic, &fp, &host, channel, None, enforce_churn)
             .await
     }
 
     /// Binds a licence (of either model) to the machine `fp`; `via_serial` is the serial a web
-    /// licence is activated with. `enforce_churn` is off only where an administrator acts.
+    /// licence is activated with. `enforce_churn` is off where an administrator acts (and where
+    /// the caller checked a serial's budget already).
     async fn bind_licence(
         &self,
         lic: LicenceState,
@@ -289,6 +308,25 @@ impl Licentia {
         }
 
         let mut tx = self.db.pool().begin().await?;
+        if let Some((serial_id, _)) = via_serial {
+            // A no-op write on the serial's row: it waits for a revocation in progress (which
+            // writes the same row) and then sees it, so no activation slips in with a serial
+            // revoked a moment before.
+            let still_valid = sqlx::query(
+                "UPDATE serials SET revoked_at = NULL WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(serial_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if still_valid == 0 {
+                return Err(Error::Revoked(
+                    "This serial number was revoked a moment ago. Ask your vendor for its \
+                     replacement."
+                        .into(),
+                ));
+            }
+        }
         // The licence keeps the features and counters it was first activated with.
         sqlx::query(
             "UPDATE licences SET features = COALESCE(features, $1), counters = COALESCE(counters, $2), \
@@ -449,10 +487,12 @@ impl Licentia {
              COALESCE(o.product_id, ls.product_id) AS product_id \
              FROM activations a JOIN licences l ON l.id = a.licence_id \
              LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials ls ON ls.id = l.serial_id \
-             LEFT JOIN serials s ON s.id = a.serial_id WHERE a.id = $1 AND a.licence_id = $2",
+             LEFT JOIN serials s ON s.id = a.serial_id \
+             WHERE a.id = $1 AND a.licence_id = $2 AND a.fingerprint = $3",
         )
         .bind(claims.act)
         .bind(claims.lic)
+        .bind(&fp)
         .fetch_optional(self.db.pool())
         .await?
         .ok_or_else(|| Error::Gone("This licence no longer exists. Contact your vendor.".into()))?;
@@ -463,6 +503,16 @@ impl Licentia {
             )));
         }
         if let Some(revoked) = row.serial_revoked_at {
+            // The machine must come back with the replacement serial; until then its licence is
+            // free (a machine that took the leaked serial never gets it back).
+            sqlx::query(
+                "UPDATE activations SET removed_at = $1, removed_by = 'revoked' \
+                 WHERE id = $2 AND removed_at IS NULL",
+            )
+            .bind(self.clock.now())
+            .bind(claims.act)
+            .execute(self.db.pool())
+            .await?;
             return Err(Error::Revoked(format!(
                 "The serial number this licence was activated with was revoked on {}. Activate \
                  again with the replacement serial number your vendor gives you.",
@@ -628,7 +678,7 @@ impl Licentia {
             }
             let channel = Channel::Offline { nonce: req.nonce };
             return self
-                .activate_serial(&req.prd, &serial, &req.fp, &req.host, channel)
+                .activate_serial_with(&req.prd, &serial, &req.fp, &req.host, channel, false)
                 .await;
         }
         let key = parse_licence_key(&req.key)?;
@@ -664,7 +714,10 @@ impl Licentia {
         }
         let channel = Channel::Offline { nonce: req.nonce };
         let Some(terms) = overrides else {
-            return self.activate(&key, &req.fp, &req.host, channel).await;
+            let enforce_churn = actor.role != Role::Admin;
+            return self
+                .activate_with(&key, &req.fp, &req.host, channel, enforce_churn)
+                .await;
         };
         crate::require_admin(actor)?;
         // The new terms apply only if the activation they are for succeeds.
@@ -681,7 +734,9 @@ impl Licentia {
             terms.expires_on,
         )
         .await?;
-        let issued = self.activate(&key, &req.fp, &req.host, channel).await;
+        let issued = self
+            .activate_with(&key, &req.fp, &req.host, channel, false)
+            .await;
         if issued.is_err() {
             sqlx::query(
                 "UPDATE licences SET features = $1, counters = $2, expires_on = $3 WHERE id = $4",
@@ -749,6 +804,19 @@ impl Licentia {
         host: &str,
         channel: Channel,
     ) -> Result<Issued> {
+        self.activate_serial_with(product_code, serial, fingerprint, host, channel, true)
+            .await
+    }
+
+    async fn activate_serial_with(
+        &self,
+        product_code: &str,
+        serial: &str,
+        fingerprint: &str,
+        host: &str,
+        channel: Channel,
+        enforce_churn: bool,
+    ) -> Result<Issued> {
         let fp = self::fingerprint(fingerprint)?;
         let host = hostname(host)?;
         let web = self.serial_for_product(product_code, serial).await?;
@@ -801,7 +869,7 @@ impl Licentia {
             None => {
                 if !free.is_empty() {
                     let scope: Vec<i64> = slots.iter().map(|s| s.id).collect();
-                    if matches!(channel, Channel::Online) {
+                    if enforce_churn {
                         self.check_churn(&scope).await?;
                     }
                 }

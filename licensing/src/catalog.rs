@@ -396,10 +396,10 @@ impl Licentia {
             );
         }
         let reference = input.reference.trim().to_owned();
-        if reference.chars().count() > 100 {
+        if reference.chars().count() > 100 || reference.chars().any(char::is_control) {
             return Err(InputError::new(
                 "reference",
-                "The reference must be at most 100 characters.",
+                "The reference must be at most 100 printable characters.",
             )
             .into());
         }
@@ -469,10 +469,10 @@ impl Licentia {
         features_in_catalogue(&features, &product.features)?;
         let counters = protocol::catalog::counters(&counters)?;
         let reference = reference.trim();
-        if reference.chars().count() > 100 {
+        if reference.chars().count() > 100 || reference.chars().any(char::is_control) {
             return Err(InputError::new(
                 "reference",
-                "The reference must be at most 100 characters.",
+                "The reference must be at most 100 printable characters.",
             )
             .into());
         }

@@ -236,6 +236,13 @@ mod tests {
              VALUES (4, 7, 'f1', 'old-pc', 'online', 11, 12, 'user')",
             "INSERT INTO activations (id, licence_id, fingerprint, hostname, mode, activated_at) \
              VALUES (5, 7, 'f2', 'new-pc', 'online', 13)",
+            // A newer order, deleted before the upgrade: its ids must not come back.
+            "INSERT INTO orders (id, client_id, product_id, features, counters, created_at) \
+             VALUES (2, 1, 1, '[]', '{}', 0)",
+            "INSERT INTO licences (id, order_id, licence_key, created_at) VALUES (9, 2, 'K9', 0)",
+            "INSERT INTO activations (id, licence_id, fingerprint, hostname, mode, activated_at) \
+             VALUES (6, 9, 'f9', 'gone-pc', 'online', 15)",
+            "DELETE FROM orders WHERE id = 2",
         ] {
             sqlx::query(sql).execute(db.pool()).await.expect(sql);
         }
@@ -281,6 +288,22 @@ mod tests {
         for sql in refused {
             assert!(sqlx::query(sql).execute(db.pool()).await.is_err(), "{sql}");
         }
+        let next: (i64, i64) = sqlx::query_as(
+            "INSERT INTO licences (order_id, licence_key, created_at) VALUES (1, 'K10', 0) \
+             RETURNING id, (SELECT MAX(id) FROM activations)",
+        )
+        .fetch_one(db.pool())
+        .await
+        .expect("insert");
+        assert_eq!(next.0, 10, "licence ids continue after the deleted 9");
+        let act: i64 = sqlx::query_scalar(
+            "INSERT INTO activations (licence_id, fingerprint, hostname, mode, activated_at) \
+             VALUES (10, 'f10', 'pc', 'online', 20) RETURNING id",
+        )
+        .fetch_one(db.pool())
+        .await
+        .expect("insert");
+        assert_eq!(act, 7, "activation ids continue after the deleted 6");
         // Deleting the order still takes its licences and their activations with it.
         sqlx::query("DELETE FROM orders")
             .execute(db.pool())

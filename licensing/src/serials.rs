@@ -14,8 +14,11 @@ use protocol::time::{day_of, format_date};
 use rand::rngs::OsRng;
 use rand::Rng;
 
-/// Serials per batch at most: a batch is one transaction of up to this many × 100 licences.
+/// Serials per batch at most.
 pub const MAX_BATCH: i64 = 1000;
+/// Licences per batch at most (serials × licences per serial): a batch is one transaction, and
+/// a writer holding SQLite for long makes everyone else wait.
+pub const MAX_BATCH_LICENCES: i64 = 20_000;
 
 /// What an administrator asks for when generating serials.
 #[derive(Debug, Clone)]
@@ -182,6 +185,17 @@ impl Licentia {
             )
             .into());
         }
+        if input.count * per_serial > MAX_BATCH_LICENCES {
+            return Err(InputError::new(
+                "count",
+                format!(
+                    "A batch may grant at most {MAX_BATCH_LICENCES} licences in all ({} serials × \
+                     {per_serial} licences is more): generate several batches.",
+                    input.count
+                ),
+            )
+            .into());
+        }
         let product = product.into_product()?;
         let features = match input.features {
             Some(f) if !f.is_empty() => {
@@ -211,7 +225,14 @@ impl Licentia {
             mask |= 1 << index;
         }
         let product_id = u32::try_from(product.id)
-            .map_err(|_| Error::Internal("product id out of range".into()))?;
+            .ok()
+            .filter(|id| *id < 1 << 24)
+            .ok_or_else(|| {
+                InputError::new(
+                    "product_id",
+                    "Serial numbers can be made for the first 16 million products only.",
+                )
+            })?;
         let features_json = features
             .as_ref()
             .map(|f| serde_json::to_string(f).unwrap_or_default());
@@ -356,6 +377,14 @@ impl Licentia {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| s.to_lowercase());
+        if needle
+            .as_deref()
+            .is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control))
+        {
+            return Err(
+                InputError::new("search", "Search for at most 200 printable characters.").into(),
+            );
+        }
         // Serials are stored grouped; a search typed without dashes still finds them.
         let serial_needle = needle.as_ref().map(|n| {
             n.chars()

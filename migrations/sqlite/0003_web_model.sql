@@ -66,6 +66,12 @@ INSERT INTO activations_v3 (id, licence_id, fingerprint, hostname, mode, request
     SELECT id, licence_id, fingerprint, hostname, mode, request_nonce, activated_at,
            last_validated_at, removed_at, removed_by FROM activations;
 
+-- Ids are never handed out twice: the new tables continue the old ones' AUTOINCREMENT counters
+-- (which remember ids of rows deleted since), not just the highest id copied.
+DELETE FROM sqlite_sequence WHERE name IN ('licences_v3', 'activations_v3');
+INSERT INTO sqlite_sequence (name, seq) SELECT 'licences_v3', seq FROM sqlite_sequence WHERE name = 'licences';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'activations_v3', seq FROM sqlite_sequence WHERE name = 'activations';
+
 DROP TABLE activations;
 DROP TABLE licences;
 ALTER TABLE licences_v3 RENAME TO licences;

@@ -224,6 +224,15 @@ pub fn notes(raw: &str) -> Result<String, InputError> {
             format!("Notes must be at most {MAX} characters."),
         ));
     }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(InputError::new(
+            "notes",
+            "Notes may not contain control characters.",
+        ));
+    }
     Ok(value.to_owned())
 }
 

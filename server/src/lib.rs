@@ -144,6 +144,7 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
             _,
         >(context, shell))
         .layer(axum::middleware::from_fn(rpc_error_status))
+        .layer(axum::middleware::from_fn(refuse_nul_in_rpc))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             area_gate,
@@ -210,6 +211,36 @@ async fn area_gate(
 
 /// Server functions answer every error with 500; this gives each error its own status (401, 403,
 /// 422, …), taken from the error itself, so clients and logs can tell them apart.
+/// Server functions' forms may not carry NUL characters (PostgreSQL cannot store them): refused
+/// up front with the portal's usual error, for every function at once.
+async fn refuse_nul_in_rpc(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if !req.uri().path().starts_with("/rpc/") {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.").into_response();
+    };
+    let query_has_nul = parts.uri.query().is_some_and(|q| q.contains("%00"));
+    if query_has_nul || bytes.contains(&0) || bytes.windows(3).any(|w| w == b"%00") {
+        let err = app::error::PortalError::Invalid {
+            field: String::new(),
+            message: "Text may not contain NUL characters.".into(),
+        };
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&err).unwrap_or_default(),
+        )
+            .into_response();
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
 async fn rpc_error_status(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let is_rpc = req.uri().path().starts_with("/rpc/");
     let res = next.run(req).await;

@@ -205,8 +205,42 @@ both_backends! {
         let (st, v) = validate_code(&app, again["activation_code"].as_str().expect("code"), "ws-a").await;
         assert_eq!(st, StatusCode::OK, "{v}");
         let detail = app.services.serial_detail(&admin, new.id).await.expect("detail");
-        assert_eq!(detail.history.len(), 1, "the history came along: one activation, re-bound");
+        assert_eq!(detail.history.len(), 2, "the history came along");
         assert_eq!(detail.history[0].serial.as_deref(), Some(new.serial.as_str()));
+        assert_eq!(detail.history[1].serial.as_deref(), Some(old.serial.as_str()));
+        assert_eq!(detail.history[1].removed_by.as_deref(), Some("revoked"));
+        assert_eq!(detail.serial.active, 1);
+    }
+
+    async fn a_machine_that_took_a_leaked_serial_loses_its_licence_at_validation(app) {
+        let (admin, list) = serials(&app, 1, None, 1).await;
+        let old = &list[0];
+        let (_, thief) = activate(&app, &old.serial, "thief-pc").await;
+        let new = app.services.revoke_and_reissue(&admin, old.id, "").await.expect("reissue");
+        // Until the thief validates, the licence is held.
+        let (st, body) = activate(&app, &new.serial, "owner-pc").await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+        let (st, _) = validate_code(&app, thief["activation_code"].as_str().expect("code"), "thief-pc").await;
+        assert_eq!(st, StatusCode::GONE);
+        let (st, body) = activate(&app, &new.serial, "owner-pc").await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        // A code shown by another machine does not validate there.
+        let (st, _) = validate_code(&app, body["activation_code"].as_str().expect("code"), "thief-pc").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    async fn oversized_batches_and_nul_characters_are_refused(app) {
+        let browser = app.admin().await;
+        let admin = app.services.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None).await.expect("admin").user;
+        let p = app.services.save_product(&admin, None, product("CALC", LicensingSettings::default())).await.expect("product");
+        let too_many = app.services.generate_serials(&admin, BatchInput { product_id: p.id, count: 1000, features: None, licences_per_serial: Some(100), note: String::new() }).await;
+        assert!(matches!(too_many, Err(licensing::Error::Invalid(ref e)) if e.field == "count"), "{too_many:?}");
+        let reply = browser.rpc("generate_serials", &[("product_id", &p.id.to_string()), ("count", "1"), ("note", "a\u{0}b")]).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", reply.body);
+        let reply = browser.rpc("list_serials", &[("search", "x\u{0}")]).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", reply.body);
+        let batches: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM serial_batches").fetch_one(app.services.db().pool()).await.expect("count");
+        assert_eq!(batches, 0);
     }
 
     async fn serials_activate_offline_through_an_administrator(app) {
