@@ -12,6 +12,7 @@ pub mod error;
 pub mod expiry;
 pub mod keys;
 pub mod password;
+pub mod selection;
 pub mod serial;
 pub mod serials;
 pub mod sessions;

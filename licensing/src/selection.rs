@@ -1,0 +1,651 @@
+//! Which licence key of a floating pool serves a checkout: the filter-then-sort algorithm of the
+//! DSLS licence server, as plain functions. Every key gets a verdict — the rule that filtered it
+//! out, or its rank — so a choice or a refusal can always be explained.
+//!
+//! Filters, in order: the key is active (its start day ≤ today ≤ its end day); its group index is
+//! the highest among the active keys of the same editor and feature (a newer enrolment supersedes
+//! an older one); quantity remains; editor, feature and (when asked) model match; its max release
+//! number is 0 or ≥ the client's release number (an ask without an editor matches any editor); its max release date (if any) is ≥ the client's
+//! release date; commercial type, customer ID and pricing structure match when the client passes
+//! them. Sort, in order: commercial type STD, EDU, DEMO; max release number ascending (0 is
+//! infinite); max release date ascending (none is infinite); additional info by number of fields,
+//! then as a string; end date descending (none is infinite, first); file index ascending;
+//! generation date descending; then the key's id, so the order is total.
+
+use std::cmp::Ordering;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Model {
+    ConcurrentUser,
+    NamedUser,
+    Token,
+    Credit,
+}
+
+impl Model {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::ConcurrentUser => "ConcurrentUser",
+            Model::NamedUser => "NamedUser",
+            Model::Token => "Token",
+            Model::Credit => "Credit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Model::ConcurrentUser,
+            Model::NamedUser,
+            Model::Token,
+            Model::Credit,
+        ]
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// Commercial types in the order keys are preferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CommercialType {
+    Std,
+    Edu,
+    Demo,
+}
+
+impl CommercialType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommercialType::Std => "STD",
+            CommercialType::Edu => "EDU",
+            CommercialType::Demo => "DEMO",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            CommercialType::Std,
+            CommercialType::Edu,
+            CommercialType::Demo,
+        ]
+        .into_iter()
+        .find(|c| c.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// A licence key as the selection sees it. Days are day numbers (days since 1970-01-01).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub id: i64,
+    pub editor: String,
+    pub feature: String,
+    pub model: Model,
+    pub quantity: i64,
+    /// Seats (or tokens, or consumed credits) taken now.
+    pub in_use: i64,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub group_index: i64,
+    /// 0: any release.
+    pub max_release_number: i64,
+    pub max_release_date: Option<i64>,
+    pub commercial_type: CommercialType,
+    pub customer_id: String,
+    pub pricing_structure: String,
+    pub additional_info: String,
+    pub file_index: i64,
+    pub generation_date: i64,
+}
+
+impl Key {
+    pub fn remaining(&self) -> i64 {
+        self.quantity - self.in_use
+    }
+
+    fn active_on(&self, day: i64) -> bool {
+        self.start.is_none_or(|s| s <= day) && self.end.is_none_or(|e| day <= e)
+    }
+}
+
+/// What a checkout asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ask {
+    /// `None`: any editor (an application that does not say).
+    pub editor: Option<String>,
+    pub feature: String,
+    pub model: Option<Model>,
+    pub release_number: i64,
+    pub release_date: Option<i64>,
+    pub commercial_type: Option<CommercialType>,
+    pub customer_id: Option<String>,
+    pub pricing_structure: Option<String>,
+    /// Seats or tokens needed (1 for seats).
+    pub needed: i64,
+}
+
+/// Why a key cannot serve a checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    NotStarted,
+    Ended,
+    Superseded { highest: i64 },
+    NoneLeft,
+    Editor,
+    Feature,
+    Model,
+    ReleaseNumber,
+    ReleaseDate,
+    CommercialType,
+    CustomerId,
+    PricingStructure,
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rule::NotStarted => f.write_str("not active yet (start date in the future)"),
+            Rule::Ended => f.write_str("no longer active (end date passed)"),
+            Rule::Superseded { highest } => {
+                write!(
+                    f,
+                    "superseded: a key with the higher group index {highest} is active"
+                )
+            }
+            Rule::NoneLeft => f.write_str("no quantity left"),
+            Rule::Editor => f.write_str("another editor"),
+            Rule::Feature => f.write_str("another feature"),
+            Rule::Model => f.write_str("another model"),
+            Rule::ReleaseNumber => f.write_str("max release number below the client's release"),
+            Rule::ReleaseDate => f.write_str("max release date before the client's release date"),
+            Rule::CommercialType => f.write_str("another commercial type"),
+            Rule::CustomerId => f.write_str("another customer ID"),
+            Rule::PricingStructure => f.write_str("another pricing structure"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Filtered(Rule),
+    /// 1 is the key that is granted.
+    Ranked(usize),
+}
+
+/// The first filter `key` fails, if any. `highest` is the highest group index among the active
+/// keys of its editor and feature.
+fn filter(key: &Key, ask: &Ask, today: i64, highest: Option<i64>) -> Option<Rule> {
+    if key.start.is_some_and(|s| today < s) {
+        return Some(Rule::NotStarted);
+    }
+    if key.end.is_some_and(|e| e < today) {
+        return Some(Rule::Ended);
+    }
+    if let Some(h) = highest.filter(|h| key.group_index < *h) {
+        return Some(Rule::Superseded { highest: h });
+    }
+    if key.remaining() < ask.needed.max(1) {
+        return Some(Rule::NoneLeft);
+    }
+    if ask.editor.as_ref().is_some_and(|e| *e != key.editor) {
+        return Some(Rule::Editor);
+    }
+    if key.feature != ask.feature {
+        return Some(Rule::Feature);
+    }
+    if ask.model.is_some_and(|m| m != key.model) {
+        return Some(Rule::Model);
+    }
+    if key.max_release_number != 0 && key.max_release_number < ask.release_number {
+        return Some(Rule::ReleaseNumber);
+    }
+    if let (Some(max), Some(client)) = (key.max_release_date, ask.release_date) {
+        if max < client {
+            return Some(Rule::ReleaseDate);
+        }
+    }
+    if ask
+        .commercial_type
+        .is_some_and(|c| c != key.commercial_type)
+    {
+        return Some(Rule::CommercialType);
+    }
+    if ask
+        .customer_id
+        .as_ref()
+        .is_some_and(|c| *c != key.customer_id)
+    {
+        return Some(Rule::CustomerId);
+    }
+    if ask
+        .pricing_structure
+        .as_ref()
+        .is_some_and(|p| *p != key.pricing_structure)
+    {
+        return Some(Rule::PricingStructure);
+    }
+    None
+}
+
+/// Fields of "additional info": the non-empty parts between semicolons.
+fn info_fields(info: &str) -> usize {
+    info.split(';').filter(|f| !f.trim().is_empty()).count()
+}
+
+/// The preference order among keys that passed the filters: `Less` means `a` is granted first.
+pub fn preference(a: &Key, b: &Key) -> Ordering {
+    let release = |k: &Key| {
+        if k.max_release_number == 0 {
+            i64::MAX
+        } else {
+            k.max_release_number
+        }
+    };
+    a.commercial_type
+        .cmp(&b.commercial_type)
+        .then_with(|| release(a).cmp(&release(b)))
+        .then_with(|| {
+            a.max_release_date
+                .unwrap_or(i64::MAX)
+                .cmp(&b.max_release_date.unwrap_or(i64::MAX))
+        })
+        .then_with(|| info_fields(&a.additional_info).cmp(&info_fields(&b.additional_info)))
+        .then_with(|| a.additional_info.cmp(&b.additional_info))
+        .then_with(|| b.end.unwrap_or(i64::MAX).cmp(&a.end.unwrap_or(i64::MAX)))
+        .then_with(|| a.file_index.cmp(&b.file_index))
+        .then_with(|| b.generation_date.cmp(&a.generation_date))
+        .then_with(|| a.id.cmp(&b.id))
+}
+
+/// Every key's verdict for `ask` on `today`, in the order of `keys`.
+pub fn explain(keys: &[Key], ask: &Ask, today: i64) -> Vec<(i64, Verdict)> {
+    let highest = |k: &Key| {
+        keys.iter()
+            .filter(|o| o.editor == k.editor && o.feature == k.feature && o.active_on(today))
+            .map(|o| o.group_index)
+            .max()
+    };
+    let mut passed: Vec<&Key> = Vec::new();
+    let mut verdicts: Vec<(i64, Verdict)> = keys
+        .iter()
+        .map(|k| match filter(k, ask, today, highest(k)) {
+            Some(rule) => (k.id, Verdict::Filtered(rule)),
+            None => {
+                passed.push(k);
+                (k.id, Verdict::Ranked(0))
+            }
+        })
+        .collect();
+    passed.sort_by(|a, b| preference(a, b));
+    for (rank, key) in passed.iter().enumerate() {
+        if let Some(v) = verdicts.iter_mut().find(|(id, _)| *id == key.id) {
+            v.1 = Verdict::Ranked(rank + 1);
+        }
+    }
+    verdicts
+}
+
+/// The key granted for `ask`, if any.
+pub fn select<'k>(keys: &'k [Key], ask: &Ask, today: i64) -> Option<&'k Key> {
+    let granted = explain(keys, ask, today)
+        .into_iter()
+        .find(|(_, v)| *v == Verdict::Ranked(1))?;
+    keys.iter().find(|k| k.id == granted.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TODAY: i64 = 20_000;
+
+    fn key(id: i64) -> Key {
+        Key {
+            id,
+            editor: "Vendor".into(),
+            feature: "CAD".into(),
+            model: Model::ConcurrentUser,
+            quantity: 2,
+            in_use: 0,
+            start: Some(TODAY - 10),
+            end: Some(TODAY + 10),
+            group_index: 1,
+            max_release_number: 0,
+            max_release_date: None,
+            commercial_type: CommercialType::Std,
+            customer_id: "C1".into(),
+            pricing_structure: "PLC".into(),
+            additional_info: String::new(),
+            file_index: 1,
+            generation_date: TODAY - 100,
+        }
+    }
+
+    fn ask() -> Ask {
+        Ask {
+            editor: Some("Vendor".into()),
+            feature: "CAD".into(),
+            release_number: 2026,
+            release_date: Some(TODAY - 30),
+            needed: 1,
+            ..Ask::default()
+        }
+    }
+
+    fn verdict_of(keys: &[Key], a: &Ask, id: i64) -> Verdict {
+        explain(keys, a, TODAY)
+            .into_iter()
+            .find(|(k, _)| *k == id)
+            .map(|(_, v)| v)
+            .expect("a verdict")
+    }
+
+    /// The key `changed` (id 2) against a plain key (id 1): which one is granted.
+    fn winner(changed: impl Fn(&mut Key)) -> i64 {
+        let mut b = key(2);
+        changed(&mut b);
+        select(&[key(1), b], &ask(), TODAY).expect("granted").id
+    }
+
+    // ---- one test per filter ----
+
+    #[test]
+    fn a_key_not_started_is_filtered() {
+        let mut k = key(1);
+        k.start = Some(TODAY + 1);
+        assert_eq!(
+            verdict_of(&[k], &ask(), 1),
+            Verdict::Filtered(Rule::NotStarted)
+        );
+    }
+
+    #[test]
+    fn a_key_past_its_end_is_filtered_and_its_last_day_still_counts() {
+        let mut k = key(1);
+        k.end = Some(TODAY - 1);
+        assert_eq!(
+            verdict_of(&[k.clone()], &ask(), 1),
+            Verdict::Filtered(Rule::Ended)
+        );
+        k.end = Some(TODAY);
+        assert_eq!(verdict_of(&[k], &ask(), 1), Verdict::Ranked(1));
+    }
+
+    #[test]
+    fn only_the_highest_valid_group_index_counts() {
+        let old = key(1);
+        let mut new = key(2);
+        new.group_index = 2;
+        new.in_use = 2; // even when the newer key is full, the older one stays superseded
+        let keys = [old, new.clone()];
+        assert_eq!(
+            verdict_of(&keys, &ask(), 1),
+            Verdict::Filtered(Rule::Superseded { highest: 2 })
+        );
+        // A higher group that is not active yet supersedes nothing.
+        let mut future = new;
+        future.in_use = 0;
+        future.start = Some(TODAY + 5);
+        assert_eq!(verdict_of(&[key(1), future], &ask(), 1), Verdict::Ranked(1));
+    }
+
+    #[test]
+    fn a_full_key_is_filtered_and_tokens_need_enough() {
+        let mut k = key(1);
+        k.in_use = 2;
+        assert_eq!(
+            verdict_of(&[k.clone()], &ask(), 1),
+            Verdict::Filtered(Rule::NoneLeft)
+        );
+        k.in_use = 1;
+        let mut a = ask();
+        a.needed = 2;
+        assert_eq!(verdict_of(&[k], &a, 1), Verdict::Filtered(Rule::NoneLeft));
+    }
+
+    #[test]
+    fn editor_feature_and_model_must_match() {
+        let mut k = key(1);
+        k.editor = "Other".into();
+        assert_eq!(verdict_of(&[k], &ask(), 1), Verdict::Filtered(Rule::Editor));
+        let mut k = key(1);
+        k.feature = "CAM".into();
+        assert_eq!(
+            verdict_of(&[k], &ask(), 1),
+            Verdict::Filtered(Rule::Feature)
+        );
+        let mut a = ask();
+        a.model = Some(Model::Token);
+        assert_eq!(verdict_of(&[key(1)], &a, 1), Verdict::Filtered(Rule::Model));
+    }
+
+    #[test]
+    fn max_release_number_is_zero_or_at_least_the_clients() {
+        let mut k = key(1);
+        k.max_release_number = 2025;
+        assert_eq!(
+            verdict_of(&[k.clone()], &ask(), 1),
+            Verdict::Filtered(Rule::ReleaseNumber)
+        );
+        k.max_release_number = 2026;
+        assert_eq!(verdict_of(&[k], &ask(), 1), Verdict::Ranked(1));
+    }
+
+    #[test]
+    fn max_release_date_is_at_least_the_clients() {
+        let mut k = key(1);
+        k.max_release_date = Some(TODAY - 31);
+        assert_eq!(
+            verdict_of(&[k.clone()], &ask(), 1),
+            Verdict::Filtered(Rule::ReleaseDate)
+        );
+        k.max_release_date = Some(TODAY - 30);
+        assert_eq!(verdict_of(&[k], &ask(), 1), Verdict::Ranked(1));
+    }
+
+    #[test]
+    fn commercial_type_customer_and_pricing_match_only_when_passed() {
+        let mut a = ask();
+        a.commercial_type = Some(CommercialType::Edu);
+        assert_eq!(
+            verdict_of(&[key(1)], &a, 1),
+            Verdict::Filtered(Rule::CommercialType)
+        );
+        let mut a = ask();
+        a.customer_id = Some("C2".into());
+        assert_eq!(
+            verdict_of(&[key(1)], &a, 1),
+            Verdict::Filtered(Rule::CustomerId)
+        );
+        let mut a = ask();
+        a.pricing_structure = Some("QLC".into());
+        assert_eq!(
+            verdict_of(&[key(1)], &a, 1),
+            Verdict::Filtered(Rule::PricingStructure)
+        );
+        assert_eq!(verdict_of(&[key(1)], &ask(), 1), Verdict::Ranked(1));
+    }
+
+    // ---- one test per sort key ----
+
+    #[test]
+    fn std_before_edu_before_demo() {
+        assert_eq!(winner(|k| k.commercial_type = CommercialType::Edu), 1);
+        let mut edu = key(1);
+        edu.commercial_type = CommercialType::Edu;
+        let mut demo = key(2);
+        demo.commercial_type = CommercialType::Demo;
+        assert_eq!(select(&[demo, edu], &ask(), TODAY).map(|k| k.id), Some(1));
+    }
+
+    #[test]
+    fn lower_max_release_number_first_and_zero_is_infinite() {
+        assert_eq!(
+            winner(|k| k.max_release_number = 2030),
+            2,
+            "2030 before 0 (infinite)"
+        );
+        let mut a = key(1);
+        a.max_release_number = 2031;
+        let mut b = key(2);
+        b.max_release_number = 2030;
+        assert_eq!(select(&[a, b], &ask(), TODAY).map(|k| k.id), Some(2));
+    }
+
+    #[test]
+    fn earlier_max_release_date_first() {
+        assert_eq!(
+            winner(|k| k.max_release_date = Some(TODAY)),
+            2,
+            "a date before none"
+        );
+        let mut a = key(1);
+        a.max_release_date = Some(TODAY + 5);
+        let mut b = key(2);
+        b.max_release_date = Some(TODAY + 1);
+        assert_eq!(select(&[a, b], &ask(), TODAY).map(|k| k.id), Some(2));
+    }
+
+    #[test]
+    fn fewer_additional_info_fields_first_then_the_lower_string() {
+        let mut a = key(1);
+        a.additional_info = "x;y".into();
+        let mut b = key(2);
+        b.additional_info = "z".into();
+        assert_eq!(
+            select(&[a.clone(), b.clone()], &ask(), TODAY).map(|k| k.id),
+            Some(2)
+        );
+        b.additional_info = "b;c".into();
+        a.additional_info = "a;z".into();
+        assert_eq!(select(&[b, a], &ask(), TODAY).map(|k| k.id), Some(1));
+    }
+
+    #[test]
+    fn later_end_date_first_and_none_is_latest() {
+        assert_eq!(winner(|k| k.end = Some(TODAY + 20)), 2);
+        assert_eq!(winner(|k| k.end = None), 2);
+    }
+
+    #[test]
+    fn lower_file_index_first() {
+        assert_eq!(winner(|k| k.file_index = 0), 2);
+        assert_eq!(winner(|k| k.file_index = 5), 1);
+    }
+
+    #[test]
+    fn later_generation_date_first() {
+        assert_eq!(winner(|k| k.generation_date = TODAY - 1), 2);
+    }
+
+    #[test]
+    fn the_id_breaks_a_complete_tie() {
+        assert_eq!(winner(|_| {}), 1);
+    }
+
+    // ---- worked examples from the DSLS text ----
+
+    /// An EDU key with an unlimited release loses to a STD key limited to the client's release:
+    /// commercial type is the first sort key, before release number.
+    #[test]
+    fn worked_example_commercial_type_outranks_release() {
+        let mut edu = key(1);
+        edu.commercial_type = CommercialType::Edu;
+        let mut std = key(2);
+        std.max_release_number = 2026;
+        assert_eq!(select(&[edu, std], &ask(), TODAY).map(|k| k.id), Some(2));
+    }
+
+    /// Three keys for one feature: one expired, one superseded by a newer enrolment, one full.
+    /// The explanation says why each was not granted, and the pool refuses.
+    #[test]
+    fn worked_example_everything_filtered_is_explained() {
+        let mut expired = key(1);
+        expired.end = Some(TODAY - 1);
+        expired.group_index = 3;
+        let old = key(2);
+        let mut full = key(3);
+        full.group_index = 2;
+        full.in_use = 2;
+        let keys = [expired, old, full];
+        assert_eq!(
+            explain(&keys, &ask(), TODAY),
+            [
+                (1, Verdict::Filtered(Rule::Ended)),
+                (2, Verdict::Filtered(Rule::Superseded { highest: 2 })),
+                (3, Verdict::Filtered(Rule::NoneLeft)),
+            ]
+        );
+        assert!(select(&keys, &ask(), TODAY).is_none());
+    }
+
+    /// When the granted key expires, the same algorithm picks the next one (the silent move).
+    #[test]
+    fn worked_example_the_next_key_after_expiry() {
+        let mut soon = key(1);
+        soon.end = Some(TODAY);
+        let mut later = key(2);
+        later.end = Some(TODAY + 30);
+        later.file_index = 9;
+        let keys = [soon, later];
+        assert_eq!(
+            select(&keys, &ask(), TODAY).map(|k| k.id),
+            Some(2),
+            "later end first"
+        );
+        assert_eq!(select(&keys, &ask(), TODAY + 1).map(|k| k.id), Some(2));
+        assert!(select(&keys, &ask(), TODAY + 31).is_none());
+    }
+
+    fn arb_key(id: i64) -> impl Strategy<Value = Key> {
+        (
+            0..3i64,
+            0..3i64,
+            0..3usize,
+            prop::option::of(TODAY - 3..TODAY + 3),
+            0..3i64,
+            prop::option::of(0..3usize),
+            0..3i64,
+            0..3i64,
+        )
+            .prop_map(move |(q, used, ct, end, group, info, file, gen)| {
+                let mut k = key(id);
+                k.quantity = q;
+                k.in_use = used.min(q);
+                k.commercial_type = [
+                    CommercialType::Std,
+                    CommercialType::Edu,
+                    CommercialType::Demo,
+                ][ct];
+                k.end = end;
+                k.group_index = group;
+                k.additional_info = info.map(|n| vec!["f"; n].join(";")).unwrap_or_default();
+                k.file_index = file;
+                k.generation_date = gen;
+                k
+            })
+    }
+
+    proptest! {
+        /// The granted key passes every filter, and no key that passes is preferred to it.
+        #[test]
+        fn the_grant_is_a_best_eligible_key(keys in prop::collection::vec(any::<u8>(), 1..8)
+            .prop_flat_map(|v| v.iter().enumerate().map(|(i, _)| arb_key(i as i64 + 1)).collect::<Vec<_>>()))
+        {
+            let verdicts = explain(&keys, &ask(), TODAY);
+            let ranked: Vec<&Key> = keys.iter().filter(|k| verdicts.iter().any(|(id, v)| *id == k.id && matches!(v, Verdict::Ranked(_)))).collect();
+            match select(&keys, &ask(), TODAY) {
+                None => prop_assert!(ranked.is_empty()),
+                Some(g) => {
+                    prop_assert!(g.remaining() >= 1);
+                    for k in &ranked {
+                        prop_assert!(preference(g, k) != Ordering::Greater);
+                    }
+                }
+            }
+            // Ranks are 1..=n without gaps.
+            let mut ranks: Vec<usize> = verdicts.iter().filter_map(|(_, v)| match v { Verdict::Ranked(r) => Some(*r), _ => None }).collect();
+            ranks.sort_unstable();
+            prop_assert_eq!(ranks, (1..=ranked.len()).collect::<Vec<_>>());
+        }
+    }
+}
