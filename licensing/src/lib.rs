@@ -10,6 +10,7 @@ pub mod clock;
 pub mod db;
 pub mod error;
 pub mod expiry;
+pub mod floating;
 pub mod keys;
 pub mod password;
 pub mod selection;

@@ -628,6 +628,12 @@ impl Licentia {
             .bind(serial_id)
             .execute(&mut *tx)
             .await?;
+        // Its floating pool too: running sessions keep their seats, new checkouts need the new key.
+        sqlx::query("UPDATE pools SET serial_id = $1 WHERE serial_id = $2")
+            .bind(new_id)
+            .bind(serial_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         tracing::info!(
             old = serial_id,

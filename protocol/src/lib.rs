@@ -4,5 +4,6 @@
 pub mod account;
 pub mod activation;
 pub mod catalog;
+pub mod floating;
 pub mod input;
 pub mod time;

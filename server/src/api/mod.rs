@@ -7,6 +7,7 @@
 //! (`manage`: bearer API tokens created in the portal).
 
 mod application;
+mod floating;
 mod manage;
 
 use crate::AppState;
@@ -43,6 +44,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "catalogue", description = "Products, clients, orders, licences (bearer token)."),
         (name = "web licences", description = "Serial numbers of the web licensing model (bearer token, administrators)."),
         (name = "activations", description = "Where licences are in use (bearer token)."),
+        (name = "floating", description = "Floating seats: the seat protocol for applications (pool key or serial, then the lease token) and pools, keys and usage for automation (bearer token)."),
     )
 )]
 struct ApiDoc;
@@ -70,6 +72,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(application::routes())
         .merge(manage::routes())
+        .merge(floating::routes())
 }
 
 /// The OpenAPI document, as generated from the handlers (also printed by `server openapi`).

@@ -8,6 +8,7 @@ mod activation;
 mod auth;
 mod catalog_pages;
 mod cli;
+mod floating;
 mod manage;
 mod pages;
 mod web;

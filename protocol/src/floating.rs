@@ -1,0 +1,133 @@
+//! Floating licences as the portal, the Web API and the client library see them: pools and their
+//! licence keys, seats, the usage monitor's rows and the explanation of a key choice.
+
+use serde::{Deserialize, Serialize};
+
+/// A floating pool: a client's, or a serial's (web / cloud-concurrent model).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Pool {
+    pub id: i64,
+    pub client_id: Option<i64>,
+    pub serial_id: Option<i64>,
+    /// The client's name, or the serial.
+    pub owner: String,
+    /// What applications present to check out of a client's pool.
+    pub access_key: String,
+    /// How long a seat lives without a heartbeat.
+    pub lease_secs: i64,
+    pub keys: i64,
+    pub in_use: i64,
+    pub created_at: i64,
+}
+
+/// A licence key of a pool, with every field the selection uses. Dates are `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PoolKey {
+    pub id: i64,
+    pub pool_id: i64,
+    #[serde(flatten)]
+    pub fields: PoolKeyInput,
+    pub in_use: i64,
+    pub created_at: i64,
+}
+
+/// What an administrator enters for a licence key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PoolKeyInput {
+    pub editor: String,
+    pub feature: String,
+    /// ConcurrentUser, NamedUser, Token or Credit.
+    pub model: String,
+    pub quantity: i64,
+    #[serde(default)]
+    pub start_date: Option<String>,
+    #[serde(default)]
+    pub end_date: Option<String>,
+    #[serde(default)]
+    pub group_index: i64,
+    /// 0: any release.
+    #[serde(default)]
+    pub max_release_number: i64,
+    #[serde(default)]
+    pub max_release_date: Option<String>,
+    /// STD, EDU or DEMO.
+    #[serde(default = "std_type")]
+    pub commercial_type: String,
+    #[serde(default)]
+    pub customer_id: String,
+    /// PLC, TBL, ALC, YLC, QLC, or empty.
+    #[serde(default)]
+    pub pricing_structure: String,
+    /// Fields separated by `;`.
+    #[serde(default)]
+    pub additional_info: String,
+    #[serde(default)]
+    pub file_index: i64,
+    /// Defaults to the day the key is added.
+    #[serde(default)]
+    pub generation_date: Option<String>,
+}
+
+fn std_type() -> String {
+    "STD".into()
+}
+
+/// One line of *Usage Per Feature*.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FeatureUsage {
+    pub pool_id: i64,
+    pub owner: String,
+    pub editor: String,
+    pub feature: String,
+    pub commercial_type: String,
+    pub in_use: i64,
+    pub count: i64,
+}
+
+/// One seat in *Detailed usage*.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeatDetail {
+    pub id: i64,
+    pub pool_id: i64,
+    pub key_id: i64,
+    /// The server that granted it (its public URL).
+    pub server: String,
+    pub licence_type: String,
+    pub editor: String,
+    pub feature: String,
+    pub user: String,
+    pub host: String,
+    pub process: String,
+    pub session: String,
+    pub amount: i64,
+    /// When the user first got a seat of this feature on this host and session.
+    pub granted_since: i64,
+    pub last_used_at: i64,
+    pub granted_at: i64,
+    pub lease_expires_at: i64,
+    pub max_release_number: i64,
+    pub max_release_date: Option<String>,
+    pub expiration_date: Option<String>,
+    pub customer_id: String,
+    pub pricing_structure: String,
+    pub commercial_type: String,
+    pub process_release: i64,
+    /// Taken because another feature bundles it.
+    pub bundled_with: Option<String>,
+}
+
+/// Why a key would or would not serve a checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyVerdict {
+    pub key: PoolKey,
+    /// 1 is the key that would be granted.
+    pub rank: Option<i64>,
+    /// The filter that removed it.
+    pub filtered_by: Option<String>,
+}

@@ -1,0 +1,325 @@
+//! Floating licences over the Web API: the seat protocol applications speak (checkout,
+//! heartbeat, release — authenticated by the pool key or serial, then by the seat's lease
+//! token), and the pools, keys, usage and explanations the vendor's automation manages.
+
+use super::{ApiError, ApiJson, ApiPath, Problems, Reader, Services, Writer};
+use crate::AppState;
+use axum::http::StatusCode;
+use axum::Json;
+use licensing::floating::{CheckoutRequest, PoolAccess};
+use protocol::floating::{FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, SeatDetail};
+use protocol::input::InputError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(checkout))
+        .routes(routes!(heartbeat))
+        .routes(routes!(release))
+        .routes(routes!(list_pools, create_pool))
+        .routes(routes!(pool_keys, add_pool_key))
+        .routes(routes!(delete_pool_key))
+        .routes(routes!(explain))
+        .routes(routes!(usage))
+        .routes(routes!(detailed_usage))
+        .routes(routes!(disconnect))
+}
+
+/// What a checkout asks for.
+#[derive(Deserialize, ToSchema)]
+pub struct CheckoutBody {
+    /// A client's pool key (`POOL-…`); or `serial` with `product` for a serial's pool.
+    #[serde(default)]
+    pub pool_key: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub product: Option<String>,
+    #[serde(default)]
+    pub editor: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub feature: String,
+    /// The operating-system (or named) user.
+    #[schema(min_length = 1, max_length = 255)]
+    pub user: String,
+    #[schema(min_length = 1, max_length = 255)]
+    pub host: String,
+    #[schema(min_length = 1, max_length = 255)]
+    pub process: String,
+    /// The machine session (terminal-server sessions are seats of their own).
+    #[serde(default)]
+    #[schema(max_length = 255)]
+    pub session: String,
+    /// The application's release number.
+    #[serde(default)]
+    pub release_number: i64,
+    /// The application's release date, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub release_date: Option<String>,
+    #[serde(default)]
+    pub commercial_type: Option<String>,
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub pricing_structure: Option<String>,
+    /// Tokens to take from a Token key.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub tokens: Option<i64>,
+}
+
+impl CheckoutBody {
+    fn request(&self) -> CheckoutRequest {
+        CheckoutRequest {
+            editor: self.editor.clone(),
+            feature: self.feature.clone(),
+            user: self.user.clone(),
+            host: self.host.clone(),
+            process: self.process.clone(),
+            session: self.session.clone(),
+            release_number: self.release_number,
+            release_date: self.release_date.clone(),
+            commercial_type: self.commercial_type.clone(),
+            customer_id: self.customer_id.clone(),
+            pricing_structure: self.pricing_structure.clone(),
+            tokens: self.tokens,
+        }
+    }
+}
+
+/// A granted seat.
+#[derive(Serialize, ToSchema)]
+pub struct GrantBody {
+    pub seat_id: i64,
+    /// Send it with every heartbeat and the release; it is not shown again.
+    pub lease_token: String,
+    pub lease_expires_at: i64,
+    /// Send a heartbeat at least this often (seconds).
+    pub heartbeat_secs: i64,
+    pub key_id: i64,
+    pub editor: String,
+    pub feature: String,
+    pub model: String,
+    /// Features taken along by a bundle.
+    pub bundled: Vec<String>,
+}
+
+/// Takes a seat of a feature from a pool: 201 with the seat and its lease; 403 naming the
+/// feature and its number of seats when all are in use.
+#[utoipa::path(post, path = "/api/v1/seats", tag = "floating",
+    request_body = CheckoutBody,
+    responses((status = 201, description = "Granted", body = GrantBody), Problems))]
+async fn checkout(
+    axum::extract::State(s): Services,
+    ApiJson(b): ApiJson<CheckoutBody>,
+) -> Result<(StatusCode, Json<GrantBody>), ApiError> {
+    let access = match (&b.pool_key, &b.serial, &b.product) {
+        (Some(k), None, _) => PoolAccess::Key(k),
+        (None, Some(serial), Some(product)) => PoolAccess::Serial { product, serial },
+        _ => {
+            return Err(licensing::Error::from(InputError::new(
+                "pool_key",
+                "Send the pool key, or the serial number with the product code.",
+            ))
+            .into())
+        }
+    };
+    let g = s.checkout(access, b.request()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(GrantBody {
+            seat_id: g.seat_id,
+            lease_token: g.lease_token,
+            lease_expires_at: g.lease_expires_at,
+            heartbeat_secs: g.heartbeat_secs,
+            key_id: g.key_id,
+            editor: g.editor,
+            feature: g.feature,
+            model: g.model,
+            bundled: g.bundled,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LeaseBody {
+    pub lease_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BeatBody {
+    pub lease_expires_at: i64,
+    pub key_id: i64,
+    /// The held key expired or was superseded; the seat moved to `key_id`.
+    pub moved: bool,
+}
+
+/// Keeps a seat. 410 when the seat is gone (disconnected, lease expired, its key expired with
+/// no other free): the detail says why.
+#[utoipa::path(post, path = "/api/v1/seats/{id}/heartbeat", tag = "floating",
+    params(("id" = i64, Path, description = "Seat id")),
+    request_body = LeaseBody,
+    responses((status = 200, body = BeatBody), Problems))]
+async fn heartbeat(
+    axum::extract::State(s): Services,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<LeaseBody>,
+) -> Result<Json<BeatBody>, ApiError> {
+    let beat = s.heartbeat(id, &b.lease_token).await?;
+    Ok(Json(BeatBody {
+        lease_expires_at: beat.lease_expires_at,
+        key_id: beat.key_id,
+        moved: beat.moved,
+    }))
+}
+
+/// Gives the seat back (and those bundled with it). Releasing twice is fine.
+#[utoipa::path(post, path = "/api/v1/seats/{id}/release", tag = "floating",
+    params(("id" = i64, Path, description = "Seat id")),
+    request_body = LeaseBody,
+    responses((status = 204, description = "Released"), Problems))]
+async fn release(
+    axum::extract::State(s): Services,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<LeaseBody>,
+) -> Result<StatusCode, ApiError> {
+    s.release(id, &b.lease_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Pools: every one for an administrator's token, the client's own otherwise.
+#[utoipa::path(get, path = "/api/v1/pools", tag = "floating", security(("token" = [])),
+    responses((status = 200, body = Vec<Pool>), Problems))]
+async fn list_pools(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+) -> Result<Json<Vec<Pool>>, ApiError> {
+    Ok(Json(s.list_pools(&user).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PoolBody {
+    /// The client that owns the pool, or
+    #[serde(default)]
+    pub client_id: Option<i64>,
+    /// the serial that owns it.
+    #[serde(default)]
+    pub serial_id: Option<i64>,
+    /// Seconds a seat lives without a heartbeat (30 to 86400; default 300).
+    #[serde(default)]
+    #[schema(minimum = 30, maximum = 86400)]
+    pub lease_secs: Option<i64>,
+}
+
+/// Gives a client or a serial its floating pool.
+#[utoipa::path(post, path = "/api/v1/pools", tag = "floating", security(("token" = [])),
+    request_body = PoolBody,
+    responses((status = 201, body = Pool), Problems))]
+async fn create_pool(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiJson(b): ApiJson<PoolBody>,
+) -> Result<(StatusCode, Json<Pool>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.create_pool(&user, b.client_id, b.serial_id, b.lease_secs)
+                .await?,
+        ),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/pools/{id}/keys", tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id")),
+    responses((status = 200, body = Vec<PoolKey>), Problems))]
+async fn pool_keys(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<PoolKey>>, ApiError> {
+    Ok(Json(s.pool_keys(&user, id).await?))
+}
+
+/// Adds a licence key to a pool.
+#[utoipa::path(post, path = "/api/v1/pools/{id}/keys", tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id")),
+    request_body = PoolKeyInput,
+    responses((status = 201, body = PoolKey), Problems))]
+async fn add_pool_key(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(k): ApiJson<PoolKeyInput>,
+) -> Result<(StatusCode, Json<PoolKey>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.add_pool_key(&user, id, k).await?),
+    ))
+}
+
+/// Removes a licence key that no seat holds.
+#[utoipa::path(delete, path = "/api/v1/pool-keys/{id}", tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Key id")),
+    responses((status = 204, description = "Removed"), Problems))]
+async fn delete_pool_key(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_pool_key(&user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Explains a hypothetical checkout: every key with the filter that removed it, or its rank
+/// (1 would be granted). Pool key and serial fields are ignored.
+#[utoipa::path(post, path = "/api/v1/pools/{id}/explain", tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id")),
+    request_body = CheckoutBody,
+    responses((status = 200, body = Vec<KeyVerdict>), Problems))]
+async fn explain(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<CheckoutBody>,
+) -> Result<Json<Vec<KeyVerdict>>, ApiError> {
+    Ok(Json(s.explain_checkout(&user, id, b.request()).await?))
+}
+
+/// Usage Per Feature: editor, feature, commercial type, in use and count, per pool.
+#[utoipa::path(get, path = "/api/v1/usage", tag = "floating", security(("token" = [])),
+    responses((status = 200, body = Vec<FeatureUsage>), Problems))]
+async fn usage(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+) -> Result<Json<Vec<FeatureUsage>>, ApiError> {
+    Ok(Json(s.usage_per_feature(&user).await?))
+}
+
+/// Detailed usage: the live seats of one feature of a pool.
+#[utoipa::path(get, path = "/api/v1/pools/{id}/usage/{editor}/{feature}", tag = "floating",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id"), ("editor" = String, Path), ("feature" = String, Path)),
+    responses((status = 200, body = Vec<SeatDetail>), Problems))]
+async fn detailed_usage(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath((id, editor, feature)): ApiPath<(i64, String, String)>,
+) -> Result<Json<Vec<SeatDetail>>, ApiError> {
+    Ok(Json(s.detailed_usage(&user, id, &editor, &feature).await?))
+}
+
+/// Frees a stuck seat; its application learns at its next heartbeat.
+#[utoipa::path(delete, path = "/api/v1/seats/{id}", tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Seat id")),
+    responses((status = 204, description = "Disconnected"), Problems))]
+async fn disconnect(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.disconnect_seat(&user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,278 @@
+//! Floating seats through the Web API: checkout, heartbeat, release, refusals that name the
+//! feature and its seats, lease expiry, disconnects, named users, tokens, credits, bundles, key
+//! expiry moving a seat, explanations; and the concurrency test (racing clients against a small
+//! pool, two server processes on one database, the invariant checked after every step).
+
+use crate::both_backends;
+use crate::helpers::*;
+use licensing::accounts::ClientInput;
+use licensing::CurrentUser;
+use protocol::floating::PoolKeyInput;
+use protocol::time::{day_of, format_date};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn key_input(feature: &str, model: &str, quantity: i64) -> PoolKeyInput {
+    PoolKeyInput {
+        editor: "Vendor".into(),
+        feature: feature.into(),
+        model: model.into(),
+        quantity,
+        commercial_type: "STD".into(),
+        ..PoolKeyInput::default()
+    }
+}
+
+/// A client "Acme" with a pool; returns the admin, the pool id and its pool key.
+async fn pool(app: &TestApp) -> (CurrentUser, i64, String) {
+    let admin = admin_user(app).await;
+    let client = app
+        .services
+        .create_client(&admin, ClientInput::parse("Acme", "", "").expect("input"))
+        .await
+        .expect("client");
+    let pool = app
+        .services
+        .create_pool(&admin, Some(client.id), None, Some(60))
+        .await
+        .expect("pool");
+    (admin, pool.id, pool.access_key)
+}
+
+async fn checkout(
+    app: &TestApp,
+    pool_key: &str,
+    feature: &str,
+    user: &str,
+    host: &str,
+) -> (StatusCode, Value) {
+    let (s, b, _) = api_post(
+        app,
+        "/api/v1/seats",
+        json!({"pool_key": pool_key, "feature": feature, "user": user, "host": host, "process": "cad.exe", "release_number": 2026}),
+    )
+    .await;
+    (s, b)
+}
+
+async fn beat(app: &TestApp, grant: &Value) -> (StatusCode, Value) {
+    let (s, b, _) = api_post(
+        app,
+        &format!("/api/v1/seats/{}/heartbeat", grant["seat_id"]),
+        json!({"lease_token": grant["lease_token"]}),
+    )
+    .await;
+    (s, b)
+}
+
+async fn release(app: &TestApp, grant: &Value) -> StatusCode {
+    api_post(
+        app,
+        &format!("/api/v1/seats/{}/release", grant["seat_id"]),
+        json!({"lease_token": grant["lease_token"]}),
+    )
+    .await
+    .0
+}
+
+async fn usage_of(app: &TestApp, admin: &CurrentUser, feature: &str) -> (i64, i64) {
+    app.services
+        .usage_per_feature(admin)
+        .await
+        .expect("usage")
+        .into_iter()
+        .find(|u| u.feature == feature)
+        .map(|u| (u.in_use, u.count))
+        .expect("a usage row")
+}
+
+both_backends! {
+    async fn a_full_pool_refuses_naming_the_feature_and_seats_come_back(app) {
+        let (admin, pool_id, key) = pool(&app).await;
+        app.services.add_pool_key(&admin, pool_id, key_input("F", "ConcurrentUser", 2)).await.expect("key");
+        let (st, a) = checkout(&app, &key, "F", "ann", "ws-1").await;
+        assert_eq!(st, StatusCode::CREATED, "{a}");
+        assert_eq!(a["model"], "ConcurrentUser");
+        let (st, b) = checkout(&app, &key, "F", "bob", "ws-2").await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        let (st, c) = checkout(&app, &key, "F", "cat", "ws-3").await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{c}");
+        assert_eq!(c["detail"].as_str().unwrap_or(""), "All 2 seats of feature F are in use. Try again when someone closes the application, or ask your administrator for more.");
+        assert_eq!(usage_of(&app, &admin, "F").await, (2, 2));
+
+        let detail = app.services.detailed_usage(&admin, pool_id, "Vendor", "F").await.expect("detail");
+        assert_eq!(detail.len(), 2);
+        assert_eq!((detail[0].user.as_str(), detail[0].host.as_str(), detail[0].process.as_str()), ("ann", "ws-1", "cad.exe"));
+        assert_eq!(detail[0].licence_type, "ConcurrentUser");
+
+        // The same user and host again (a restart without release) gets its own seat back.
+        let (st, again) = checkout(&app, &key, "F", "ann", "ws-1").await;
+        assert_eq!(st, StatusCode::CREATED, "{again}");
+        assert_eq!(again["seat_id"], a["seat_id"]);
+        assert_eq!(beat(&app, &a).await.0, StatusCode::NOT_FOUND, "the old lease token is replaced");
+        let a = again;
+
+        // Disconnected: the application learns at its next heartbeat; the refused one gets in.
+        app.services.disconnect_seat(&admin, b["seat_id"].as_i64().expect("id")).await.expect("disconnect");
+        let (st, lost) = beat(&app, &b).await;
+        assert_eq!(st, StatusCode::GONE, "{lost}");
+        assert!(lost["detail"].as_str().unwrap_or("").contains("an administrator disconnected it"), "{lost}");
+        let (st, c) = checkout(&app, &key, "F", "cat", "ws-3").await;
+        assert_eq!(st, StatusCode::CREATED, "{c}");
+
+        // Heartbeats keep a seat past its lease; a dead application's seat comes back after it.
+        app.clock.advance(50);
+        assert_eq!(beat(&app, &a).await.0, StatusCode::OK);
+        app.clock.advance(50);
+        assert_eq!(app.services.reclaim_expired_seats().await.expect("reclaim"), 1, "cat's lease ran out, ann's did not");
+        assert_eq!(usage_of(&app, &admin, "F").await, (1, 2));
+        let (st, gone) = beat(&app, &c).await;
+        assert_eq!(st, StatusCode::GONE);
+        assert!(gone["detail"].as_str().unwrap_or("").contains("lease ran out"), "{gone}");
+        assert_eq!(release(&app, &a).await, StatusCode::NO_CONTENT);
+        assert_eq!(release(&app, &a).await, StatusCode::NO_CONTENT, "twice is fine");
+        assert_eq!(usage_of(&app, &admin, "F").await, (0, 2));
+
+        // The refusal was counted, and the peak recorded.
+        let history = app.services.usage_history(&admin, pool_id).await.expect("history");
+        assert_eq!(history.iter().map(|h| h.3).sum::<i64>(), 1);
+        assert_eq!(history.iter().map(|h| h.4).max(), Some(2));
+    }
+
+    async fn named_users_tokens_credits_and_bundles(app) {
+        let (admin, pool_id, key) = pool(&app).await;
+        let s = &app.services;
+        s.add_pool_key(&admin, pool_id, key_input("NU", "NamedUser", 1)).await.expect("key");
+        s.add_pool_key(&admin, pool_id, key_input("TOK", "Token", 10)).await.expect("key");
+        s.add_pool_key(&admin, pool_id, key_input("CR", "Credit", 2)).await.expect("key");
+        s.add_pool_key(&admin, pool_id, key_input("MAIN", "ConcurrentUser", 5)).await.expect("key");
+        s.add_pool_key(&admin, pool_id, key_input("ADDON", "ConcurrentUser", 1)).await.expect("key");
+        s.add_bundle(&admin, pool_id, "MAIN", "ADDON").await.expect("bundle");
+
+        // A named user on two machines holds one seat; another user is refused.
+        let (st, n1) = checkout(&app, &key, "NU", "dana", "pc-1").await;
+        assert_eq!(st, StatusCode::CREATED, "{n1}");
+        let (st, n2) = checkout(&app, &key, "NU", "dana", "laptop").await;
+        assert_eq!(st, StatusCode::CREATED, "{n2}");
+        assert_eq!(usage_of(&app, &admin, "NU").await, (1, 1));
+        assert_eq!(checkout(&app, &key, "NU", "eric", "pc-2").await.0, StatusCode::FORBIDDEN);
+        // Her first machine closes: the seat stays hers while the laptop runs.
+        assert_eq!(release(&app, &n1).await, StatusCode::NO_CONTENT);
+        assert_eq!(usage_of(&app, &admin, "NU").await, (1, 1));
+        assert_eq!(release(&app, &n2).await, StatusCode::NO_CONTENT);
+        assert_eq!(usage_of(&app, &admin, "NU").await, (0, 1));
+
+        // Tokens: a checkout takes as many as it asks for.
+        let (st, t) = api_post(&app, "/api/v1/seats", json!({"pool_key": key, "feature": "TOK", "user": "u", "host": "h", "process": "p", "tokens": 7})).await.into_parts();
+        assert_eq!(st, StatusCode::CREATED, "{t}");
+        assert_eq!(usage_of(&app, &admin, "TOK").await, (7, 10));
+        let (st, _) = api_post(&app, "/api/v1/seats", json!({"pool_key": key, "feature": "TOK", "user": "v", "host": "h", "process": "p", "tokens": 4})).await.into_parts();
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        assert_eq!(release(&app, &t).await, StatusCode::NO_CONTENT);
+        assert_eq!(usage_of(&app, &admin, "TOK").await, (0, 10));
+
+        // Credits are consumed, not returned.
+        let (_, c1) = checkout(&app, &key, "CR", "u", "h1").await;
+        assert_eq!(release(&app, &c1).await, StatusCode::NO_CONTENT);
+        let (_, c2) = checkout(&app, &key, "CR", "u", "h2").await;
+        assert_eq!(release(&app, &c2).await, StatusCode::NO_CONTENT);
+        assert_eq!(usage_of(&app, &admin, "CR").await, (2, 2));
+        assert_eq!(checkout(&app, &key, "CR", "u", "h3").await.0, StatusCode::FORBIDDEN);
+
+        // A bundle: MAIN takes ADDON along, and gives it back with it.
+        let (st, m) = checkout(&app, &key, "MAIN", "u", "m1").await;
+        assert_eq!(st, StatusCode::CREATED, "{m}");
+        assert_eq!(m["bundled"], json!(["ADDON"]));
+        assert_eq!(usage_of(&app, &admin, "ADDON").await, (1, 1));
+        let (st, body) = checkout(&app, &key, "MAIN", "w", "m2").await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "ADDON is full: {body}");
+        assert!(body["detail"].as_str().unwrap_or("").contains("comes with feature ADDON"), "{body}");
+        assert_eq!(usage_of(&app, &admin, "MAIN").await, (1, 5), "nothing taken by the refused one");
+        assert_eq!(release(&app, &m).await, StatusCode::NO_CONTENT);
+        assert_eq!(usage_of(&app, &admin, "ADDON").await, (0, 1));
+    }
+
+    async fn an_expiring_key_moves_the_seat_or_loses_it_and_explain_says_why(app) {
+        let (admin, pool_id, key) = pool(&app).await;
+        let today = day_of(app.clock.now());
+        let mut soon = key_input("F", "ConcurrentUser", 1);
+        soon.end_date = Some(format_date(today));
+        soon.file_index = 0;
+        let soon = app.services.add_pool_key(&admin, pool_id, soon).await.expect("key");
+        let mut later = key_input("F", "ConcurrentUser", 1);
+        later.end_date = Some(format_date(today + 2));
+        later.max_release_number = 2026;
+        let later = app.services.add_pool_key(&admin, pool_id, later).await.expect("key");
+
+        // Explain: the key limited to release 2026 ranks first (release number ascending).
+        let verdicts = app.services.explain_checkout(&admin, pool_id, licensing::floating::CheckoutRequest { feature: "F".into(), release_number: 2026, ..Default::default() }).await.expect("explain");
+        assert_eq!(verdicts.iter().map(|v| (v.key.id, v.rank)).collect::<Vec<_>>(), [(soon.id, Some(2)), (later.id, Some(1))]);
+        let verdicts = app.services.explain_checkout(&admin, pool_id, licensing::floating::CheckoutRequest { feature: "F".into(), release_number: 2027, ..Default::default() }).await.expect("explain");
+        assert_eq!(verdicts[1].filtered_by.as_deref(), Some("max release number below the client's release"));
+
+        let (st, a) = checkout(&app, &key, "F", "ann", "ws-1").await;
+        assert_eq!((st, a["key_id"].as_i64()), (StatusCode::CREATED, Some(later.id)), "{a}");
+        let (st, b) = checkout(&app, &key, "F", "bob", "ws-2").await;
+        assert_eq!((st, b["key_id"].as_i64()), (StatusCode::CREATED, Some(soon.id)), "{b}");
+        // A day later bob's key has expired and no other is free: bob loses the seat, saying why.
+        app.clock.advance(86_400);
+        let (st, a_beat) = beat(&app, &a).await;
+        assert_eq!((st, a_beat["moved"].as_bool()), (StatusCode::OK, Some(false)), "{a_beat}");
+        let (st, lost) = beat(&app, &b).await;
+        assert_eq!(st, StatusCode::GONE, "{lost}");
+        assert!(lost["detail"].as_str().unwrap_or("").contains("end date passed"), "{lost}");
+        assert_eq!(usage_of(&app, &admin, "F").await, (1, 1));
+
+        // With a new key enrolled, a seat on an expired key moves to it silently.
+        let mut fresh = key_input("F", "ConcurrentUser", 3);
+        fresh.end_date = Some(format_date(today + 30));
+        let fresh = app.services.add_pool_key(&admin, pool_id, fresh).await.expect("key");
+        app.clock.advance(2 * 86_400);
+        let (st, moved) = beat(&app, &a).await;
+        assert_eq!(st, StatusCode::OK, "{moved}");
+        assert_eq!((moved["moved"].as_bool(), moved["key_id"].as_i64()), (Some(true), Some(fresh.id)));
+        let keys = app.services.pool_keys(&admin, pool_id).await.expect("keys");
+        assert_eq!(keys.iter().map(|k| k.in_use).collect::<Vec<_>>(), [0, 0, 1]);
+    }
+
+    async fn pools_are_the_clients_own_and_bad_checkouts_change_nothing(app) {
+        let (admin, pool_id, key) = pool(&app).await;
+        app.services.add_pool_key(&admin, pool_id, key_input("F", "ConcurrentUser", 1)).await.expect("key");
+        // A client user sees its own pool, not another's.
+        let browser = app.browser();
+        browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+        let (_, _) = app.client_user(&browser, "Globex", "gus@globex.test").await;
+        let gus = app.services.sign_in("gus@globex.test", "client password 123", "t", None).await.expect("gus").user;
+        assert!(matches!(app.services.pool(&gus, pool_id).await, Err(licensing::Error::NotAllowed)));
+        assert!(app.services.list_pools(&gus).await.expect("pools").is_empty());
+        assert!(matches!(app.services.add_pool_key(&gus, pool_id, key_input("G", "Token", 1)).await, Err(licensing::Error::NotAllowed)));
+
+        for (body, field) in [
+            (json!({"pool_key": "POOL-NOPE", "feature": "F", "user": "u", "host": "h", "process": "p"}), "pool_key"),
+            (json!({"pool_key": key, "feature": "", "user": "u", "host": "h", "process": "p"}), "feature"),
+            (json!({"pool_key": key, "feature": "F", "user": "u", "host": "h", "process": "p", "tokens": 0}), "tokens"),
+            (json!({"pool_key": key, "feature": "F", "user": "u", "host": "h", "process": "p", "release_date": "soon"}), "release_date"),
+            (json!({"feature": "F", "user": "u", "host": "h", "process": "p"}), "pool_key"),
+        ] {
+            let (st, b, _) = api_post(&app, "/api/v1/seats", body).await;
+            assert_eq!((st, b["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{b}");
+        }
+        let seats: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM seats").fetch_one(app.services.db().pool()).await.expect("count");
+        assert_eq!(seats, 0);
+        let mut bad = key_input("F", "Floating", 1);
+        assert!(app.services.add_pool_key(&admin, pool_id, bad.clone()).await.is_err());
+        bad.model = "Token".into();
+        bad.quantity = -1;
+        assert!(app.services.add_pool_key(&admin, pool_id, bad).await.is_err());
+    }
+}
+
+trait IntoParts {
+    fn into_parts(self) -> (StatusCode, Value);
+}
+
+impl IntoParts for (StatusCode, Value, reqwest::header::HeaderMap) {
+    fn into_parts(self) -> (StatusCode, Value) {
+        (self.0, self.1)
+    }
+}
