@@ -2,6 +2,7 @@
 //! verify it offline, validate it now and then, and remove it. It has no server dependencies; it
 //! speaks the Web API over HTTP and keeps its state in one small JSON file per product.
 
+pub mod floating;
 mod machine;
 mod store;
 
@@ -67,6 +68,23 @@ pub fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// The error a problem+json answer stands for.
+pub(crate) fn problem(status: u16, res: ureq::Response) -> Error {
+    let p: ProblemAnswer = res.into_json().unwrap_or(ProblemAnswer {
+        kind: None,
+        detail: None,
+        title: None,
+    });
+    let detail = p
+        .detail
+        .or(p.title)
+        .unwrap_or_else(|| format!("the server answered {status}"));
+    if p.kind.as_deref() == Some("/problems/serial-revoked") {
+        return Error::SerialRevoked(detail);
+    }
+    Error::Refused { status, detail }
 }
 
 /// What the user holds: a licence key (standard model) or a serial number (web model).
@@ -165,21 +183,7 @@ impl Licensing {
                 })?;
                 Ok(Some(answer.activation_code))
             }
-            Err(ureq::Error::Status(status, res)) => {
-                let p: ProblemAnswer = res.into_json().unwrap_or(ProblemAnswer {
-                    kind: None,
-                    detail: None,
-                    title: None,
-                });
-                let detail = p
-                    .detail
-                    .or(p.title)
-                    .unwrap_or_else(|| format!("the server answered {status}"));
-                if p.kind.as_deref() == Some("/problems/serial-revoked") {
-                    return Err(Error::SerialRevoked(detail));
-                }
-                Err(Error::Refused { status, detail })
-            }
+            Err(ureq::Error::Status(status, res)) => Err(problem(status, res)),
             Err(ureq::Error::Transport(t)) => Err(Error::Unreachable {
                 server: server.to_owned(),
                 reason: t.to_string(),

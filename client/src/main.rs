@@ -3,17 +3,20 @@
 //! reached.
 
 use clap::{Parser, Subcommand};
+use licentia_client::floating::{Floating, PoolAccess, Requester};
 use licentia_client::{Error, Held, Licensing, Store};
 use protocol::activation::Claims;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
     name = "licentia-client",
     version,
-    about = "Activate, check and remove a Licentia licence on this machine"
+    about = "Activate, check and remove a Licentia licence on this machine, and hold floating seats"
 )]
 struct Cli {
     /// The licence server's URL, e.g. https://licences.example.com
@@ -46,6 +49,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Licence(LicenceCommand),
+    /// Check out a floating seat; with --hold, keep it until interrupted.
+    ///
+    /// The seat comes from the pool of --pool-key, or of --serial for --product. With --hold it
+    /// is kept (heartbeats) until SIGINT or SIGTERM, then released; without, it is released at
+    /// once (a check that a seat is available). --server may list several servers, separated
+    /// by commas, to fail over between. A release that reaches no server is done at the next
+    /// start.
+    Checkout(CheckoutArgs),
+}
+
+/// The commands about this machine's activated licence.
+#[derive(Subcommand)]
+enum LicenceCommand {
     /// Activate a licence on this machine through the server.
     Activate(Which),
     /// Offline activation, step 1: print a request code to paste into the portal.
@@ -60,6 +78,43 @@ enum Command {
     Remove,
     /// Print this machine's fingerprint for the product.
     Fingerprint,
+}
+
+#[derive(clap::Args)]
+struct CheckoutArgs {
+    /// The feature to check out.
+    #[arg(long)]
+    feature: String,
+    /// A client's pool key, POOL-…
+    #[arg(long, env = "LICENTIA_POOL_KEY", conflicts_with = "serial")]
+    pool_key: Option<String>,
+    /// A serial number whose pool to use (with --product).
+    #[arg(long)]
+    serial: Option<String>,
+    /// The user the seat is for [default: the login name]
+    #[arg(long)]
+    user: Option<String>,
+    /// The process shown in the usage monitor.
+    #[arg(long, default_value = "licentia-client")]
+    process: String,
+    /// The machine session (terminal-server sessions are seats of their own).
+    #[arg(long, default_value = "")]
+    session: String,
+    /// The application's editor (publisher).
+    #[arg(long)]
+    editor: Option<String>,
+    /// The application's release number.
+    #[arg(long, default_value_t = 0)]
+    release_number: i64,
+    /// The application's release date, YYYY-MM-DD.
+    #[arg(long)]
+    release_date: Option<String>,
+    /// Tokens to take from a Token key.
+    #[arg(long)]
+    tokens: Option<i64>,
+    /// Keep the seat until interrupted (SIGINT/SIGTERM), then release it.
+    #[arg(long)]
+    hold: bool,
 }
 
 /// The licence to activate: a licence key, or a serial number (web licensing).
@@ -124,12 +179,106 @@ fn show(claims: &Claims) {
     println!("Validate by {}", protocol::time::format_utc(claims.next));
 }
 
+fn login_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown-user".into())
+}
+
+/// `checkout`: a seat, held or released at once.
+fn checkout(
+    servers: Option<&str>,
+    product: Option<&str>,
+    store: &std::path::Path,
+    host: String,
+    args: CheckoutArgs,
+) -> Result<(), Error> {
+    let servers: Vec<String> = servers
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let access = match (args.pool_key, args.serial) {
+        (Some(k), _) => PoolAccess::Key(k),
+        (None, Some(serial)) => PoolAccess::Serial {
+            product: product
+                .ok_or_else(|| Error::Io("--serial needs --product".into()))?
+                .to_owned(),
+            serial,
+        },
+        (None, None) => return Err(Error::Io("give --pool-key or --serial".into())),
+    };
+    let who = Requester {
+        user: args.user.unwrap_or_else(login_name),
+        host,
+        process: args.process,
+        session: args.session,
+        editor: args.editor,
+        release_number: args.release_number,
+        release_date: args.release_date,
+    };
+    let floating = Floating::new(&servers, access, who, store);
+    let seat = floating.checkout(&args.feature, args.tokens)?;
+    println!(
+        "Seat {} of {} granted (key {}, {}){}.",
+        seat.seat_id,
+        seat.feature,
+        seat.key_id,
+        seat.model,
+        if seat.bundled.is_empty() {
+            String::new()
+        } else {
+            format!(", with {}", seat.bundled.join(", "))
+        }
+    );
+    if !args.hold {
+        seat.release()?;
+        println!("Released.");
+        return Ok(());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).map_err(|e| Error::Io(e.to_string()))?;
+    }
+    println!("Holding the seat; interrupt (Ctrl-C) to release it.");
+    while !stop.load(Ordering::SeqCst) {
+        if let Some(why) = seat.lost() {
+            return Err(Error::Refused {
+                status: 410,
+                detail: why,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    match seat.release() {
+        Ok(()) => println!("Released."),
+        Err(e @ Error::Unreachable { .. }) => {
+            eprintln!("{e}; the release will be done at the next start.");
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), Error> {
+    let host = cli.hostname.clone().unwrap_or_else(hostname);
+    let store_dir = cli.store.clone().unwrap_or_else(default_store);
+    let command = match cli.command {
+        Command::Checkout(args) => {
+            return checkout(
+                cli.server.as_deref(),
+                cli.product.as_deref(),
+                &store_dir,
+                host,
+                args,
+            )
+        }
+        Command::Licence(command) => command,
+    };
     let product = cli.product.ok_or_else(|| {
         Error::Io("the product code is required (--product or LICENTIA_PRODUCT)".into())
     })?;
-    let store =
-        Store::open(&cli.store.unwrap_or_else(default_store), &product).map_err(Error::Io)?;
+    let store = Store::open(&store_dir, &product).map_err(Error::Io)?;
     let mut lic = Licensing::new(
         cli.server.as_deref(),
         &product,
@@ -143,19 +292,18 @@ fn run(cli: Cli) -> Result<(), Error> {
             .map_err(|e| Error::Io(format!("{} is not a JWKS: {e}", path.display())))?;
         lic = lic.with_jwks(keys);
     }
-    let host = cli.hostname.unwrap_or_else(hostname);
-    match cli.command {
-        Command::Activate(which) => {
+    match command {
+        LicenceCommand::Activate(which) => {
             let claims = lic.activate(which.held(), &host)?;
             println!("Activated.");
             show(&claims);
         }
-        Command::RequestCode(which) => {
+        LicenceCommand::RequestCode(which) => {
             let code = lic.request_code(which.held(), &host)?;
             eprintln!("Paste this request code into the portal (Activation > Answer a request), then run `import` with the response:");
             println!("{code}");
         }
-        Command::Import { code } => {
+        LicenceCommand::Import { code } => {
             let code = match code {
                 Some(c) => c,
                 None => {
@@ -170,21 +318,21 @@ fn run(cli: Cli) -> Result<(), Error> {
             println!("Activated (offline).");
             show(&claims);
         }
-        Command::Status => {
+        LicenceCommand::Status => {
             let claims = lic.status()?;
             println!("The licence is valid.");
             show(&claims);
         }
-        Command::Validate => {
+        LicenceCommand::Validate => {
             let claims = lic.validate()?;
             println!("Validated with the server.");
             show(&claims);
         }
-        Command::Remove => {
+        LicenceCommand::Remove => {
             lic.remove()?;
             println!("The licence was removed from this machine; it can be activated elsewhere.");
         }
-        Command::Fingerprint => println!("{}", lic.fingerprint),
+        LicenceCommand::Fingerprint => println!("{}", lic.fingerprint),
     }
     Ok(())
 }

@@ -743,10 +743,14 @@ impl Licentia {
             .sum();
         let in_use: i64 = of_feature.iter().map(|k| k.in_use).sum();
         if in_use >= count {
+            let all = if count == 1 {
+                format!("The 1 seat of feature {feature} is in use.")
+            } else {
+                format!("All {count} seats of feature {feature} are in use.")
+            };
             return Err(Error::Refused(format!(
-                "All {count} seat{} of feature {feature} are in use. Try again when someone \
-                 closes the application, or ask your administrator for more.",
-                if count == 1 { "" } else { "s" }
+                "{all} Try again when someone closes the application, or ask your administrator \
+                 for more."
             )));
         }
         Err(Error::Refused(format!(

@@ -8,6 +8,7 @@ mod activation;
 mod auth;
 mod catalog_pages;
 mod cli;
+mod concurrency;
 mod floating;
 mod manage;
 mod pages;

@@ -207,3 +207,134 @@ fn licentia_now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+/// Floating seats held by real CLI processes: a seat while held (through a server list whose
+/// first server is down), a refusal naming the feature and its seats, release on SIGTERM, and a
+/// killed workstation's seat back after its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workstations_hold_floating_seats() {
+    use licensing::accounts::ClientInput;
+    use tokio::io::AsyncBufReadExt;
+    within_limit(async {
+        let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+        let admin = admin_user(&app).await;
+        let client = app
+            .services
+            .create_client(&admin, ClientInput::parse("Acme", "", "").expect("input"))
+            .await
+            .expect("client");
+        let pool = app
+            .services
+            .create_pool(&admin, Some(client.id), None, Some(30))
+            .await
+            .expect("pool");
+        let key = protocol::floating::PoolKeyInput {
+            editor: "Vendor".into(),
+            feature: "F".into(),
+            model: "ConcurrentUser".into(),
+            quantity: 1,
+            commercial_type: "STD".into(),
+            ..Default::default()
+        };
+        app.services
+            .add_pool_key(&admin, pool.id, key)
+            .await
+            .expect("key");
+        let servers = format!("http://127.0.0.1:9,{}", app.base_url);
+        let store = tempfile::tempdir().expect("dir");
+        let hold = |host: &str| {
+            let mut cmd = tokio::process::Command::new(client_bin());
+            cmd.args(["--server", &servers, "--hostname", host, "checkout"])
+                .args(["--pool-key", &pool.access_key, "--feature", "F"])
+                .args(["--user", "ann", "--process", "cad.exe", "--hold"])
+                .arg("--store")
+                .arg(store.path())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true);
+            cmd.spawn().expect("spawn licentia-client")
+        };
+        let held = |mut child: tokio::process::Child| async move {
+            let out = child.stdout.take().expect("stdout");
+            let mut lines = tokio::io::BufReader::new(out).lines();
+            while let Some(line) = lines.next_line().await.expect("read") {
+                if line.starts_with("Holding") {
+                    return (child, lines);
+                }
+            }
+            panic!("the workstation never held its seat");
+        };
+        let in_use = |app: &TestApp| {
+            let (services, admin) = (app.services.clone(), admin.clone());
+            async move {
+                services
+                    .usage_per_feature(&admin)
+                    .await
+                    .expect("usage")
+                    .first()
+                    .map(|u| u.in_use)
+            }
+        };
+
+        let (holder, mut lines) = held(hold("ws-1")).await;
+        assert_eq!(in_use(&app).await, Some(1));
+        let seats = app
+            .services
+            .detailed_usage(&admin, pool.id, "Vendor", "F")
+            .await
+            .expect("detail");
+        assert_eq!(
+            (seats[0].host.as_str(), seats[0].process.as_str()),
+            ("ws-1", "cad.exe")
+        );
+
+        let second = Command::new(client_bin())
+            .args(["--server", &app.base_url, "--hostname", "ws-2", "checkout"])
+            .args([
+                "--pool-key",
+                &pool.access_key,
+                "--feature",
+                "F",
+                "--user",
+                "bob",
+            ])
+            .arg("--store")
+            .arg(store.path())
+            .output()
+            .expect("run");
+        assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+        assert!(
+            text(&second).contains("The 1 seat of feature F is in use."),
+            "{}",
+            text(&second)
+        );
+
+        let pid = holder.id().expect("pid").to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let mut holder = holder;
+        let status = holder.wait().await.expect("wait");
+        assert!(status.success(), "{status}");
+        let mut rest = Vec::new();
+        while let Some(line) = lines.next_line().await.expect("read") {
+            rest.push(line);
+        }
+        assert!(rest.iter().any(|l| l == "Released."), "{rest:?}");
+        assert_eq!(in_use(&app).await, Some(0));
+
+        // A killed workstation releases nothing: its seat comes back once its lease ran out.
+        let (mut holder, _lines) = held(hold("ws-3")).await;
+        holder.start_kill().expect("kill -9");
+        holder.wait().await.expect("wait");
+        assert_eq!(in_use(&app).await, Some(1));
+        app.clock.advance(31);
+        assert_eq!(
+            app.services.reclaim_expired_seats().await.expect("reclaim"),
+            1
+        );
+        assert_eq!(in_use(&app).await, Some(0));
+    })
+    .await;
+}
