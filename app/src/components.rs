@@ -31,6 +31,8 @@ pub fn TopBar() -> impl IntoView {
                                     <A href="/admin/activations">"Activations"</A>
                                     <A href="/admin/activation">"Offline activation"</A>
                                     <A href="/admin/serials">"Serial numbers"</A>
+                                    <A href="/admin/pools">"Floating pools"</A>
+                                    <A href="/admin/usage">"Usage"</A>
                                     <A href="/admin/tokens">"API tokens"</A>
                                     <A href="/admin/account">"My account"</A>
                                 }
@@ -40,6 +42,8 @@ pub fn TopBar() -> impl IntoView {
                                     <A href="/client/orders">"My orders"</A>
                                     <A href="/client/activations">"Activations"</A>
                                     <A href="/client/activation">"Offline activation"</A>
+                                    <A href="/client/pools">"Floating pools"</A>
+                                    <A href="/client/usage">"Usage"</A>
                                     <A href="/client/tokens">"API tokens"</A>
                                     <A href="/client/account">"My account"</A>
                                 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod catalog_api;
 mod components;
 pub mod error;
+pub mod floating_api;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -18,6 +19,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 use pages::catalog::{ActivationsPage, OfflineActivationPage, OrderDetail, OrdersPage};
+use pages::floating::{PoolDetailPage, PoolsPage, UsagePage};
 use pages::tokens::TokensPage;
 use protocol::account::CurrentUser;
 
@@ -110,6 +112,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("serials") view=pages::serials::SerialsPage/>
                         <Route path=path!("serials/:id") view=pages::serials::SerialDetailPage/>
                         <Route path=path!("tokens") view=|| view! { <TokensPage admin=true/> }/>
+                        <Route path=path!("pools") view=|| view! { <PoolsPage admin=true/> }/>
+                        <Route path=path!("pools/:id") view=|| view! { <PoolDetailPage admin=true/> }/>
+                        <Route path=path!("usage") view=|| view! { <UsagePage admin=true/> }/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
                     <ParentRoute path=path!("/client") view=pages::client::ClientArea>
@@ -119,6 +124,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("activations") view=|| view! { <ActivationsPage admin=false/> }/>
                         <Route path=path!("activation") view=|| view! { <OfflineActivationPage admin=false/> }/>
                         <Route path=path!("tokens") view=|| view! { <TokensPage admin=false/> }/>
+                        <Route path=path!("pools") view=|| view! { <PoolsPage admin=false/> }/>
+                        <Route path=path!("pools/:id") view=|| view! { <PoolDetailPage admin=false/> }/>
+                        <Route path=path!("usage") view=|| view! { <UsagePage admin=false/> }/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
                 </Routes>

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod errors;
+pub mod floating;
 pub mod serials;
 pub mod tokens;
 

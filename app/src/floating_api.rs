@@ -1,0 +1,162 @@
+//! Server functions of the floating licence pages: pools and their keys (administrators; a
+//! client user reads its own), explanations, and the usage monitor (everyone, for what they may
+//! see). Each checks the caller, then calls the shared services.
+
+use crate::error::PortalError;
+use leptos::prelude::*;
+use protocol::floating::{FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, SeatDetail};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use crate::ssr::{admin, caller};
+
+/// A pool's page: the pool, its keys and its bundles (feature → also feature).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolPage {
+    pub pool: Pool,
+    pub keys: Vec<PoolKey>,
+    pub bundles: Vec<(String, String)>,
+}
+
+#[server(prefix = "/rpc", endpoint = "list_pools")]
+pub async fn list_pools() -> Result<Vec<Pool>, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.list_pools(&user).await?)
+}
+
+/// `owner`: "client" (with `client_id`) or "serial" (with `serial`, as typed).
+#[server(prefix = "/rpc", endpoint = "create_pool")]
+pub async fn create_pool(
+    owner: String,
+    #[server(default)] client_id: Option<i64>,
+    #[server(default)] serial: String,
+    lease_secs: i64,
+) -> Result<Pool, PortalError> {
+    let (services, user) = admin().await?;
+    let pool = match owner.as_str() {
+        "serial" => {
+            let s = services.find_serial(&user, &serial).await?;
+            services
+                .create_pool(&user, None, Some(s.id), Some(lease_secs))
+                .await?
+        }
+        _ => {
+            services
+                .create_pool(&user, client_id, None, Some(lease_secs))
+                .await?
+        }
+    };
+    leptos_axum::redirect(&format!("/admin/pools/{}", pool.id));
+    Ok(pool)
+}
+
+#[server(prefix = "/rpc", endpoint = "get_pool_page")]
+pub async fn get_pool_page(id: i64) -> Result<PoolPage, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(PoolPage {
+        pool: services.pool(&user, id).await?,
+        keys: services.pool_keys(&user, id).await?,
+        bundles: services.pool_bundles(&user, id).await?,
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "add_pool_key")]
+pub async fn add_pool_key(pool_id: i64, key: PoolKeyInput) -> Result<PoolKey, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.add_pool_key(&user, pool_id, key).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_pool_key")]
+pub async fn delete_pool_key(id: i64) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.delete_pool_key(&user, id).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "add_bundle")]
+pub async fn add_bundle(
+    pool_id: i64,
+    feature: String,
+    also_feature: String,
+) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services
+        .add_bundle(&user, pool_id, &feature, &also_feature)
+        .await?)
+}
+
+/// A checkout to explain, as typed in the form (empty fields: not passed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplainForm {
+    pub feature: String,
+    #[serde(default)]
+    pub editor: String,
+    #[serde(default)]
+    pub release_number: String,
+    #[serde(default)]
+    pub release_date: String,
+    #[serde(default)]
+    pub commercial_type: String,
+    #[serde(default)]
+    pub customer_id: String,
+    #[serde(default)]
+    pub pricing_structure: String,
+    #[serde(default)]
+    pub tokens: String,
+}
+
+/// Every key of the pool with the filter that removed it, or its rank, for a checkout like this.
+#[server(prefix = "/rpc", endpoint = "explain_checkout")]
+pub async fn explain_checkout(
+    pool_id: i64,
+    form: ExplainForm,
+) -> Result<Vec<KeyVerdict>, PortalError> {
+    let (services, user) = caller().await?;
+    let number = |field: &str, v: &str| -> Result<Option<i64>, PortalError> {
+        match v.trim() {
+            "" => Ok(None),
+            n => n.parse().map(Some).map_err(|_| PortalError::Invalid {
+                field: field.to_owned(),
+                message: format!("{field} must be a whole number."),
+            }),
+        }
+    };
+    let some = |v: String| Some(v).filter(|v| !v.trim().is_empty());
+    let req = licensing::floating::CheckoutRequest {
+        release_number: number("release_number", &form.release_number)?.unwrap_or(0),
+        tokens: number("tokens", &form.tokens)?,
+        editor: some(form.editor),
+        feature: form.feature,
+        release_date: some(form.release_date),
+        commercial_type: some(form.commercial_type),
+        customer_id: some(form.customer_id),
+        pricing_structure: some(form.pricing_structure),
+        ..Default::default()
+    };
+    Ok(services.explain_checkout(&user, pool_id, req).await?)
+}
+
+/// Usage Per Feature: every pool's for an administrator, the own pool's for a client user.
+#[server(prefix = "/rpc", endpoint = "usage_per_feature")]
+pub async fn usage_per_feature() -> Result<Vec<FeatureUsage>, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.usage_per_feature(&user).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "detailed_usage")]
+pub async fn detailed_usage(
+    pool_id: i64,
+    editor: String,
+    feature: String,
+) -> Result<Vec<SeatDetail>, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services
+        .detailed_usage(&user, pool_id, &editor, &feature)
+        .await?)
+}
+
+/// Frees a stuck seat: administrators any, a client user its own pool's.
+#[server(prefix = "/rpc", endpoint = "disconnect_seat")]
+pub async fn disconnect_seat(seat_id: i64) -> Result<(), PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.disconnect_seat(&user, seat_id).await?)
+}

@@ -1,0 +1,616 @@
+//! Floating licences in the portal: pools and their licence keys (administrators manage, client
+//! users read their own), the explanation of a key choice, and the usage monitor — *Usage Per
+//! Feature* with *Detailed usage* — that refreshes itself and can free a stuck seat.
+
+use super::catalog::{id_param, options};
+use crate::components::{confirm, or_dash, ActionError, Field, LoadError, LocalTime};
+use crate::floating_api::{
+    AddBundle, AddPoolKey, CreatePool, DeletePoolKey, DisconnectSeat, ExplainCheckout,
+};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use protocol::floating::{FeatureUsage, KeyVerdict, PoolKey, SeatDetail};
+use std::cmp::Ordering;
+
+#[component]
+pub fn PoolsPage(admin: bool) -> impl IntoView {
+    let create = ServerAction::<CreatePool>::new();
+    let pools = Resource::new(
+        move || create.version().get(),
+        |_| crate::floating_api::list_pools(),
+    );
+    let base = if admin {
+        "/admin/pools"
+    } else {
+        "/client/pools"
+    };
+    view! {
+        <Title text="Floating pools · Licentia"/>
+        <h1>"Floating pools"</h1>
+        <p class="lead">"A pool holds licence keys whose seats workstations share: checked out when the application starts, given back when it closes (or when its lease runs out)."</p>
+        <section class="card">
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match pools.await {
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No floating pool yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <table>
+                                <caption class="visually-hidden">"Pools"</caption>
+                                <thead><tr>
+                                    <th scope="col">"Owner"</th>
+                                    <th scope="col">"Pool key"</th>
+                                    <th scope="col" class="num">"Keys"</th>
+                                    <th scope="col" class="num">"In use"</th>
+                                    <th scope="col" class="num">"Lease (s)"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|p| view! {
+                                        <tr data-pool=p.owner.clone()>
+                                            <td><a href=format!("{base}/{}", p.id)>{p.owner.clone()}</a></td>
+                                            <td><code>{p.access_key.clone()}</code></td>
+                                            <td class="num">{p.keys}</td>
+                                            <td class="num">{p.in_use}</td>
+                                            <td class="num">{p.lease_secs}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        {admin.then(|| view! { <NewPool create/> })}
+    }
+}
+
+#[component]
+fn NewPool(create: ServerAction<CreatePool>) -> impl IntoView {
+    let clients = LocalResource::new(crate::api::list_clients);
+    view! {
+        <section class="card">
+            <h2>"New pool"</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let clients = clients.await.unwrap_or_default();
+                    view! {
+                        <ActionForm action=create>
+                            <fieldset>
+                                <legend>"Owner"</legend>
+                                <span class="check"><input type="radio" id="owner-client" name="owner" value="client" checked=true/><label for="owner-client">"A client"</label></span>
+                                <span class="check"><input type="radio" id="owner-serial" name="owner" value="serial"/><label for="owner-serial">"A serial number (web / cloud-concurrent)"</label></span>
+                            </fieldset>
+                            <div class="grid-2">
+                                <div class="field">
+                                    <label for="pool-client">"Client"</label>
+                                    <select id="pool-client" name="client_id" inner_html=options(clients.iter().map(|c| (c.id, c.name.clone())))/>
+                                </div>
+                                <Field label="Serial number" name="serial" id="pool-serial".to_owned() required=false hint="Only for a serial's pool"/>
+                                <Field label="Lease in seconds" name="lease_secs" id="pool-lease".to_owned() kind="number" value="300" hint="A seat without heartbeat for this long is freed (30 to 86400)"/>
+                            </div>
+                            <ActionError action=create/>
+                            <button type="submit" class="primary" disabled=create.pending()>"Create pool"</button>
+                        </ActionForm>
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+fn key_term(k: &PoolKey) -> String {
+    match (&k.fields.start_date, &k.fields.end_date) {
+        (None, None) => "always".into(),
+        (s, e) => format!(
+            "{} to {}",
+            s.clone().unwrap_or_else(|| "…".into()),
+            e.clone().unwrap_or_else(|| "…".into())
+        ),
+    }
+}
+
+#[component]
+pub fn PoolDetailPage(admin: bool) -> impl IntoView {
+    let id = id_param("id");
+    let add = ServerAction::<AddPoolKey>::new();
+    let delete = ServerAction::<DeletePoolKey>::new();
+    let bundle = ServerAction::<AddBundle>::new();
+    let page = Resource::new(
+        move || {
+            (
+                id(),
+                add.version().get(),
+                delete.version().get(),
+                bundle.version().get(),
+            )
+        },
+        |(id, ..)| crate::floating_api::get_pool_page(id.unwrap_or(0)),
+    );
+    view! {
+        <p class="breadcrumb"><a href=if admin { "/admin/pools" } else { "/client/pools" }>"Floating pools"</a></p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(p) => {
+                        let pool_id = p.pool.id;
+                        view! {
+                            <Title text=format!("Pool of {} · Licentia", p.pool.owner)/>
+                            <h1>{format!("Pool of {}", p.pool.owner)}</h1>
+                            <section class="card">
+                                <dl class="facts">
+                                    <dt>"Pool key"</dt><dd><code data-testid="pool-key">{p.pool.access_key.clone()}</code></dd>
+                                    <dt>"Lease"</dt><dd>{format!("{} s without a heartbeat", p.pool.lease_secs)}</dd>
+                                    <dt>"In use"</dt><dd>{p.pool.in_use}</dd>
+                                </dl>
+                                <p class="hint">"Workstations check out with this pool key: "<code>{format!("licentia-client --server … checkout --pool-key {} --feature …", p.pool.access_key)}</code></p>
+                            </section>
+                            <section class="card">
+                                <h2>"Licence keys"</h2>
+                                <ActionError action=delete/>
+                                <KeyTable keys=p.keys.clone() admin delete/>
+                            </section>
+                            {admin.then(|| view! { <NewKey add pool_id/> })}
+                            <section class="card">
+                                <h2>"Bundles"</h2>
+                                {if p.bundles.is_empty() {
+                                    view! { <p class="muted">"No bundle: each feature is checked out alone."</p> }.into_any()
+                                } else {
+                                    view! { <ul>{p.bundles.iter().map(|(a, b)| view! { <li>{format!("Checking out {a} also takes {b}")}</li> }).collect_view()}</ul> }.into_any()
+                                }}
+                                {admin.then(|| view! {
+                                    <ActionForm action=bundle>
+                                        <input type="hidden" name="pool_id" value=pool_id/>
+                                        <div class="grid-2">
+                                            <Field label="Feature" name="feature" id="bundle-feature".to_owned()/>
+                                            <Field label="Also takes" name="also_feature" id="bundle-also".to_owned()/>
+                                        </div>
+                                        <ActionError action=bundle/>
+                                        <button type="submit">"Add bundle"</button>
+                                    </ActionForm>
+                                })}
+                            </section>
+                            <Explain pool_id/>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>) -> impl IntoView {
+    if keys.is_empty() {
+        return view! { <p class="muted">"No licence key yet."</p> }.into_any();
+    }
+    view! {
+        <div class="scroll">
+        <table>
+            <caption class="visually-hidden">"Licence keys"</caption>
+            <thead><tr>
+                <th scope="col">"Editor"</th>
+                <th scope="col">"Feature"</th>
+                <th scope="col">"Model"</th>
+                <th scope="col" class="num">"In use / quantity"</th>
+                <th scope="col">"Active"</th>
+                <th scope="col" class="num">"Group"</th>
+                <th scope="col" class="num">"Max release"</th>
+                <th scope="col">"Max release date"</th>
+                <th scope="col">"Type"</th>
+                <th scope="col">"Customer"</th>
+                <th scope="col">"Pricing"</th>
+                <th scope="col">"Additional info"</th>
+                <th scope="col" class="num">"File"</th>
+                <th scope="col">"Generated"</th>
+                {admin.then(|| view! { <th scope="col">"Actions"</th> })}
+            </tr></thead>
+            <tbody>
+                {keys.into_iter().map(|k| {
+                    let f = k.fields.clone();
+                    let msg = format!("Remove the {} key of {} ({} seats)?", f.model, f.feature, f.quantity);
+                    view! {
+                        <tr data-key=k.id>
+                            <td>{f.editor.clone()}</td>
+                            <td>{f.feature.clone()}</td>
+                            <td>{f.model.clone()}</td>
+                            <td class="num">{format!("{} / {}", k.in_use, f.quantity)}</td>
+                            <td>{key_term(&k)}</td>
+                            <td class="num">{f.group_index}</td>
+                            <td class="num">{if f.max_release_number == 0 { "any".to_owned() } else { f.max_release_number.to_string() }}</td>
+                            <td>{or_dash(f.max_release_date.clone().unwrap_or_default())}</td>
+                            <td>{f.commercial_type.clone()}</td>
+                            <td>{or_dash(f.customer_id.clone())}</td>
+                            <td>{or_dash(f.pricing_structure.clone())}</td>
+                            <td>{or_dash(f.additional_info.clone())}</td>
+                            <td class="num">{f.file_index}</td>
+                            <td>{or_dash(f.generation_date.clone().unwrap_or_default())}</td>
+                            {admin.then(|| view! {
+                                <td class="actions">
+                                    <ActionForm action=delete>
+                                        <input type="hidden" name="id" value=k.id/>
+                                        <button type="submit" class="danger small" on:click=move |ev| if !confirm(&msg) { ev.prevent_default(); }>"Remove"</button>
+                                    </ActionForm>
+                                </td>
+                            })}
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        </div>
+    }
+    .into_any()
+}
+
+fn choice_options(items: &[&str], selected: &str) -> String {
+    items
+        .iter()
+        .map(|i| {
+            let sel = if *i == selected { " selected" } else { "" };
+            format!(
+                "<option value=\"{i}\"{sel}>{}</option>",
+                if i.is_empty() { "(none)" } else { i }
+            )
+        })
+        .collect()
+}
+
+#[component]
+fn NewKey(add: ServerAction<AddPoolKey>, pool_id: i64) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h2>"Add a licence key"</h2>
+            <ActionForm action=add>
+                <input type="hidden" name="pool_id" value=pool_id/>
+                <div class="grid-3">
+                    <Field label="Editor" name="key[editor]" id="key-editor".to_owned() maxlength=100/>
+                    <Field label="Feature" name="key[feature]" id="key-feature".to_owned() maxlength=100/>
+                    <div class="field">
+                        <label for="key-model">"Model"</label>
+                        <select id="key-model" name="key[model]" inner_html=choice_options(&["ConcurrentUser", "NamedUser", "Token", "Credit"], "ConcurrentUser")/>
+                    </div>
+                    <Field label="Quantity" name="key[quantity]" id="key-quantity".to_owned() kind="number" value="1"/>
+                    <Field label="Start date" name="key[start_date]" id="key-start".to_owned() kind="date" required=false/>
+                    <Field label="End date" name="key[end_date]" id="key-end".to_owned() kind="date" required=false/>
+                    <Field label="Group index" name="key[group_index]" id="key-group".to_owned() kind="number" value="0"/>
+                    <Field label="Max release number" name="key[max_release_number]" id="key-max-release".to_owned() kind="number" value="0" hint="0: any release"/>
+                    <Field label="Max release date" name="key[max_release_date]" id="key-max-release-date".to_owned() kind="date" required=false/>
+                    <div class="field">
+                        <label for="key-type">"Commercial type"</label>
+                        <select id="key-type" name="key[commercial_type]" inner_html=choice_options(&["STD", "EDU", "DEMO"], "STD")/>
+                    </div>
+                    <Field label="Customer ID" name="key[customer_id]" id="key-customer".to_owned() required=false maxlength=100/>
+                    <div class="field">
+                        <label for="key-pricing">"Pricing structure"</label>
+                        <select id="key-pricing" name="key[pricing_structure]" inner_html=choice_options(&["", "PLC", "TBL", "ALC", "YLC", "QLC"], "")/>
+                    </div>
+                    <Field label="Additional info" name="key[additional_info]" id="key-info".to_owned() required=false maxlength=500 hint="Fields separated by ;"/>
+                    <Field label="File index" name="key[file_index]" id="key-file".to_owned() kind="number" value="0"/>
+                    <Field label="Generation date" name="key[generation_date]" id="key-generated".to_owned() kind="date" required=false hint="Empty: today"/>
+                </div>
+                <ActionError action=add/>
+                {move || add.value().get().and_then(|r| r.ok()).map(|k| view! {
+                    <p class="notice" role="status">{format!("Added {} × {} ({}).", k.fields.quantity, k.fields.feature, k.fields.model)}</p>
+                })}
+                <button type="submit" class="primary" disabled=add.pending()>"Add key"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn Explain(pool_id: i64) -> impl IntoView {
+    let explain = ServerAction::<ExplainCheckout>::new();
+    view! {
+        <section class="card">
+            <h2>"Explain a checkout"</h2>
+            <p class="hint">"Which key would a checkout like this get, and why not the others?"</p>
+            <ActionForm action=explain>
+                <input type="hidden" name="pool_id" value=pool_id/>
+                <div class="grid-3">
+                    <Field label="Feature" name="form[feature]" id="explain-feature".to_owned()/>
+                    <Field label="Editor" name="form[editor]" id="explain-editor".to_owned() required=false/>
+                    <Field label="Release number" name="form[release_number]" id="explain-release".to_owned() kind="number" required=false/>
+                    <Field label="Release date" name="form[release_date]" id="explain-release-date".to_owned() kind="date" required=false/>
+                    <Field label="Commercial type" name="form[commercial_type]" id="explain-type".to_owned() required=false/>
+                    <Field label="Customer ID" name="form[customer_id]" id="explain-customer".to_owned() required=false/>
+                    <Field label="Pricing structure" name="form[pricing_structure]" id="explain-pricing".to_owned() required=false/>
+                    <Field label="Tokens" name="form[tokens]" id="explain-tokens".to_owned() kind="number" required=false/>
+                </div>
+                <ActionError action=explain/>
+                <button type="submit">"Explain"</button>
+            </ActionForm>
+            {move || explain.value().get().and_then(|r| r.ok()).map(|verdicts| view! { <Verdicts verdicts/> })}
+        </section>
+    }
+}
+
+#[component]
+fn Verdicts(verdicts: Vec<KeyVerdict>) -> impl IntoView {
+    let granted = verdicts.iter().any(|v| v.rank == Some(1));
+    view! {
+        <p role="status" class=if granted { "notice" } else { "error" }>{if granted { "The key ranked 1 would be granted." } else { "No key fits: the checkout would be refused." }}</p>
+        <table data-testid="explain">
+            <caption class="visually-hidden">"Explanation"</caption>
+            <thead><tr><th scope="col">"Key"</th><th scope="col">"Feature"</th><th scope="col">"Model"</th><th scope="col">"Verdict"</th></tr></thead>
+            <tbody>
+                {verdicts.into_iter().map(|v| view! {
+                    <tr>
+                        <td>{format!("#{}", v.key.id)}</td>
+                        <td>{v.key.fields.feature.clone()}</td>
+                        <td>{v.key.fields.model.clone()}</td>
+                        <td>{match (v.rank, v.filtered_by) {
+                            (Some(r), _) => format!("rank {r}"),
+                            (None, Some(why)) => format!("filtered: {why}"),
+                            _ => "—".into(),
+                        }}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+// ---- the usage monitor ----
+
+/// Sort keys in priority order; a plain click sorts on one column (again to reverse), a
+/// shift- or ctrl-click adds a column (or reverses it if it is there already).
+#[derive(Clone, Copy)]
+struct MultiSort(RwSignal<Vec<(&'static str, bool)>>);
+
+impl MultiSort {
+    fn click(&self, key: &'static str, add: bool) {
+        self.0.update(|keys| {
+            let at = keys.iter().position(|(k, _)| *k == key);
+            match (add, at) {
+                (true, Some(i)) => keys[i].1 = !keys[i].1,
+                (true, None) => keys.push((key, true)),
+                (false, Some(0)) if keys.len() == 1 => keys[0].1 = !keys[0].1,
+                (false, _) => *keys = vec![(key, true)],
+            }
+        });
+    }
+
+    fn compare(&self, a: &FeatureUsage, b: &FeatureUsage) -> Ordering {
+        self.0.with(|keys| {
+            keys.iter().fold(Ordering::Equal, |o, (key, asc)| {
+                o.then_with(|| {
+                    let c = match *key {
+                        "editor" => a.editor.to_lowercase().cmp(&b.editor.to_lowercase()),
+                        "feature" => a.feature.to_lowercase().cmp(&b.feature.to_lowercase()),
+                        "type" => a.commercial_type.cmp(&b.commercial_type),
+                        "in_use" => a.in_use.cmp(&b.in_use),
+                        "count" => a.count.cmp(&b.count),
+                        _ => a.owner.to_lowercase().cmp(&b.owner.to_lowercase()),
+                    };
+                    if *asc {
+                        c
+                    } else {
+                        c.reverse()
+                    }
+                })
+            })
+        })
+    }
+}
+
+#[component]
+fn UsageHeader(
+    sort: MultiSort,
+    key: &'static str,
+    label: &'static str,
+    #[prop(optional)] numeric: bool,
+) -> impl IntoView {
+    let state = move || {
+        sort.0
+            .with(|keys| match keys.iter().position(|(k, _)| *k == key) {
+                None => ("none", String::new()),
+                Some(i) => {
+                    let asc = keys[i].1;
+                    let order = if keys.len() > 1 {
+                        format!("{}", i + 1)
+                    } else {
+                        String::new()
+                    };
+                    (
+                        if asc { "ascending" } else { "descending" },
+                        format!(" {}{order}", if asc { "▲" } else { "▼" }),
+                    )
+                }
+            })
+    };
+    view! {
+        <th scope="col" aria-sort=move || state().0 class:num=numeric>
+            <button type="button" class="sort" title="Click to sort; Shift- or Ctrl-click to add a sort column"
+                on:click=move |ev| sort.click(key, ev.shift_key() || ev.ctrl_key() || ev.meta_key())>
+                {label}<span aria-hidden="true">{move || state().1}</span>
+            </button>
+        </th>
+    }
+}
+
+/// How often the monitor refreshes itself.
+const REFRESH_SECS: u64 = 30;
+
+#[component]
+pub fn UsagePage(admin: bool) -> impl IntoView {
+    let tick = RwSignal::new(0u32);
+    let disconnect = ServerAction::<DisconnectSeat>::new();
+    let usage = Resource::new(
+        move || (tick.get(), disconnect.version().get()),
+        |_| crate::floating_api::usage_per_feature(),
+    );
+    let selected = RwSignal::new(None::<(i64, String, String)>);
+    let sort = MultiSort(RwSignal::new(vec![("editor", true), ("feature", true)]));
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || tick.update(|t| *t += 1),
+            std::time::Duration::from_secs(REFRESH_SECS),
+        );
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    });
+    view! {
+        <Title text="Usage · Licentia"/>
+        <h1>"Usage per feature"</h1>
+        <p class="lead">{if admin { "Every pool's features: who uses what, now." } else { "Your organisation's floating licences: who uses what, now." }}</p>
+        <section class="card">
+            <div class="table-tools">
+                <button type="button" on:click=move |_| tick.update(|t| *t += 1)>"Refresh"</button>
+                <span class="muted">{format!("Refreshes every {REFRESH_SECS} s. Select a line for its detailed usage.")}</span>
+            </div>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match usage.await {
+                        Ok(rows) if rows.is_empty() => view! { <p class="muted">"No floating licence key yet."</p> }.into_any(),
+                        Ok(rows) => {
+                            let sorted = Memo::new(move |_| {
+                                let mut r = rows.clone();
+                                r.sort_by(|a, b| sort.compare(a, b));
+                                r
+                            });
+                            view! {
+                                <table data-testid="usage">
+                                    <caption class="visually-hidden">"Usage per feature"</caption>
+                                    <thead><tr>
+                                        {admin.then(|| view! { <UsageHeader sort key="owner" label="Pool"/> })}
+                                        <UsageHeader sort key="editor" label="Editor"/>
+                                        <UsageHeader sort key="feature" label="Feature"/>
+                                        <UsageHeader sort key="type" label="Commercial type"/>
+                                        <UsageHeader sort key="in_use" label="In use" numeric=true/>
+                                        <UsageHeader sort key="count" label="Count" numeric=true/>
+                                    </tr></thead>
+                                    <tbody>
+                                        <For each=move || sorted.get() key=|u| (u.pool_id, u.editor.clone(), u.feature.clone(), u.commercial_type.clone(), u.in_use, u.count) let:u>
+                                            {
+                                                let full = u.in_use >= u.count && u.count > 0;
+                                                let id = (u.pool_id, u.editor.clone(), u.feature.clone());
+                                                let is_selected = { let id = id.clone(); move || selected.get().as_ref() == Some(&id) };
+                                                view! {
+                                                    <tr data-feature=u.feature.clone() class:full=full class:selected=is_selected tabindex="0"
+                                                        on:click={ let id = id.clone(); move |_| selected.set(Some(id.clone())) }
+                                                        on:keydown={ let id = id.clone(); move |ev| if ev.key() == "Enter" { selected.set(Some(id.clone())) } }>
+                                                        {admin.then(|| view! { <td>{u.owner.clone()}</td> })}
+                                                        <td>{u.editor.clone()}</td>
+                                                        <td>{u.feature.clone()}{full.then(|| view! { " "<span class="badge danger">"Full"</span> })}</td>
+                                                        <td>{u.commercial_type.clone()}</td>
+                                                        <td class="num">{u.in_use}</td>
+                                                        <td class="num">{u.count}</td>
+                                                    </tr>
+                                                }
+                                            }
+                                        </For>
+                                    </tbody>
+                                </table>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <ActionError action=disconnect/>
+        {move || selected.get().map(|(pool_id, editor, feature)| view! { <Detail pool_id editor feature tick disconnect/> })}
+    }
+}
+
+#[component]
+fn Detail(
+    pool_id: i64,
+    editor: String,
+    feature: String,
+    tick: RwSignal<u32>,
+    disconnect: ServerAction<DisconnectSeat>,
+) -> impl IntoView {
+    let title = format!("Detailed usage of {feature}");
+    let seats = {
+        let (editor, feature) = (editor.clone(), feature.clone());
+        LocalResource::new(move || {
+            let (editor, feature) = (editor.clone(), feature.clone());
+            tick.get();
+            disconnect.version().get();
+            async move { crate::floating_api::detailed_usage(pool_id, editor, feature).await }
+        })
+    };
+    view! {
+        <section class="card" data-testid="detail">
+            <h2>{title}</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match seats.await {
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No seat of this feature is in use."</p> }.into_any(),
+                        Ok(list) => view! { <SeatTable list disconnect/> }.into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) -> impl IntoView {
+    view! {
+        <div class="scroll">
+        <table>
+            <caption class="visually-hidden">"Seats in use"</caption>
+            <thead><tr>
+                <th scope="col">"User"</th>
+                <th scope="col">"Host"</th>
+                <th scope="col">"Active process"</th>
+                <th scope="col">"Licence type"</th>
+                <th scope="col">"Granted since"</th>
+                <th scope="col">"Granted at"</th>
+                <th scope="col">"Last used at"</th>
+                <th scope="col" class="num">"Max release"</th>
+                <th scope="col">"Max release date"</th>
+                <th scope="col">"Expiration date"</th>
+                <th scope="col">"Customer ID"</th>
+                <th scope="col">"Pricing"</th>
+                <th scope="col" class="num">"Process release"</th>
+                <th scope="col">"Session"</th>
+                <th scope="col">"Server"</th>
+                <th scope="col">"Actions"</th>
+            </tr></thead>
+            <tbody>
+                {list.into_iter().map(|s| {
+                    let msg = format!("Disconnect {} on {}? The seat is freed now; the application learns at its next heartbeat.", s.user, s.host);
+                    view! {
+                        <tr data-seat=s.host.clone()>
+                            <td>{s.user.clone()}</td>
+                            <td>{s.host.clone()}</td>
+                            <td>{match &s.bundled_with { Some(main) => format!("{} (with {main})", s.process), None => s.process.clone() }}</td>
+                            <td>{if s.amount > 1 { format!("{} × {}", s.licence_type, s.amount) } else { s.licence_type.clone() }}</td>
+                            <td><LocalTime unix_secs=s.granted_since/></td>
+                            <td><LocalTime unix_secs=s.granted_at/></td>
+                            <td><LocalTime unix_secs=s.last_used_at/></td>
+                            <td class="num">{if s.max_release_number == 0 { "any".to_owned() } else { s.max_release_number.to_string() }}</td>
+                            <td>{or_dash(s.max_release_date.clone().unwrap_or_default())}</td>
+                            <td>{or_dash(s.expiration_date.clone().unwrap_or_default())}</td>
+                            <td>{or_dash(s.customer_id.clone())}</td>
+                            <td>{or_dash(s.pricing_structure.clone())}</td>
+                            <td class="num">{s.process_release}</td>
+                            <td>{or_dash(s.session.clone())}</td>
+                            <td>{s.server.clone()}</td>
+                            <td class="actions">
+                                <ActionForm action=disconnect>
+                                    <input type="hidden" name="seat_id" value=s.id/>
+                                    <button type="submit" class="danger small" on:click=move |ev| if !confirm(&msg) { ev.prevent_default(); }>"Disconnect"</button>
+                                </ActionForm>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        </div>
+    }
+}

@@ -1,0 +1,124 @@
+import { spawn, ChildProcess, execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, expect, open, signInAs, admin } from './fixtures';
+
+// The floating licence journey: an administrator gives a client a pool of two seats; real
+// licentia-client processes hold seats; the client user watches and frees one; a killed
+// workstation's seat comes back after its lease.
+test.describe.configure({ mode: 'serial' });
+
+// Gina's organisation (made in the Activation Center journey; Carla's account is locked by the
+// throttling test).
+const gina = { organisation: 'Globex Labs', email: 'gina@globex.test', password: 'globex password 1' };
+
+function clientBin(): string {
+  const bin = process.env.LICENTIA_CLIENT_BIN;
+  if (!bin) throw new Error('LICENTIA_CLIENT_BIN is not set: run the tests with scripts/test');
+  return bin;
+}
+
+function checkoutArgs(server: string, host: string, poolKey: string, user: string): string[] {
+  return ['--server', server, '--hostname', host, '--store', mkdtempSync(join(tmpdir(), 'licentia-seat-')), 'checkout', '--pool-key', poolKey, '--feature', 'F', '--user', user, '--process', 'cad.exe'];
+}
+
+/** A workstation holding a seat: resolves once the CLI says it holds it. */
+function hold(server: string, host: string, poolKey: string, user: string): Promise<{ proc: ChildProcess; output: () => string }> {
+  const proc = spawn(clientBin(), [...checkoutArgs(server, host, poolKey, user), '--hold'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Holding the seat')) resolve({ proc, output: () => out });
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code) => reject(new Error(`the workstation ${host} exited (${code}) before holding a seat: ${out}`)));
+  });
+}
+
+function tryCheckout(server: string, host: string, poolKey: string, user: string): { ok: boolean; out: string } {
+  try {
+    return { ok: true, out: execFileSync(clientBin(), checkoutArgs(server, host, poolKey, user), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+  } catch (e: any) {
+    return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+const running: ChildProcess[] = [];
+test.afterAll(() => running.forEach((p) => p.kill('SIGKILL')));
+
+test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ page, server, consoleErrors }) => {
+  test.setTimeout(150_000);
+  page.on('dialog', (d) => d.accept());
+
+  // The administrator gives Globex Labs a pool with a key of 2 ConcurrentUser seats of F.
+  await signInAs(page, admin.email, admin.password);
+  await open(page, '/admin/pools');
+  await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
+  await page.getByLabel('Lease in seconds').fill('30');
+  await page.getByRole('button', { name: 'Create pool' }).click();
+  await expect(page).toHaveURL(/\/admin\/pools\/\d+$/);
+  const poolKey = (await page.getByTestId('pool-key').textContent())!.trim();
+  expect(poolKey).toMatch(/^POOL-/);
+  await page.locator('#key-editor').fill('Vendor');
+  await page.locator('#key-feature').fill('F');
+  await page.locator('#key-quantity').fill('2');
+  await page.getByRole('button', { name: 'Add key' }).click();
+  await expect(page.getByRole('status')).toHaveText('Added 2 × F (ConcurrentUser).');
+  await expect(page.locator('tr[data-key]')).toContainText('0 / 2');
+
+  // The explanation of a checkout for F: the key ranks first.
+  await page.locator('#explain-feature').fill('F');
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await expect(page.getByTestId('explain')).toContainText('rank 1');
+
+  // Two workstations hold seats; the third is refused, naming F and its 2 seats.
+  const ws1 = await hold(server.url, 'ws-floor-1', poolKey, 'ann');
+  running.push(ws1.proc);
+  const ws2 = await hold(server.url, 'ws-floor-2', poolKey, 'bob');
+  running.push(ws2.proc);
+  const refused = tryCheckout(server.url, 'ws-floor-3', poolKey, 'cat');
+  expect(refused.ok).toBe(false);
+  expect(refused.out).toContain('All 2 seats of feature F are in use');
+
+  // The client user sees 2 of 2 for F, marked full, with who holds them.
+  await page.context().clearCookies();
+  await signInAs(page, gina.email, gina.password);
+  await open(page, '/client/usage');
+  const row = page.locator('tr[data-feature="F"]');
+  await expect(row).toContainText('2');
+  await expect(row).toHaveClass(/full/);
+  await expect(row).toContainText('Full');
+  await row.click();
+  const detail = page.getByTestId('detail');
+  await expect(detail.locator('tr[data-seat]')).toHaveCount(2);
+  const seat2 = detail.locator('tr[data-seat="ws-floor-2"]');
+  await expect(seat2).toContainText('bob');
+  await expect(seat2).toContainText('cad.exe');
+  await expect(detail.locator('tr[data-seat="ws-floor-1"]')).toContainText('ann');
+
+  // She disconnects bob's session; the refused workstation then gets a seat.
+  await seat2.getByRole('button', { name: 'Disconnect' }).click();
+  await expect(detail.locator('tr[data-seat]')).toHaveCount(1);
+  await expect(row).not.toHaveClass(/full/);
+  const ws3 = await hold(server.url, 'ws-floor-3', poolKey, 'cat');
+  running.push(ws3.proc);
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await expect(row).toHaveClass(/full/);
+
+  // A killed workstation releases nothing: its seat comes back once its lease (30 s) ran out.
+  ws1.proc.kill('SIGKILL');
+  await expect(async () => {
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await expect(detail.locator('tr[data-seat]')).toHaveCount(1, { timeout: 2_000 });
+  }).toPass({ timeout: 60_000, intervals: [2_000] });
+  await expect(detail.locator('tr[data-seat="ws-floor-3"]')).toBeVisible();
+  await expect(row).not.toHaveClass(/full/);
+
+  // Bob's workstation learned at its heartbeat that it lost the seat, and says why.
+  await expect.poll(() => ws2.proc.exitCode, { timeout: 30_000 }).toBe(2);
+  expect(ws2.output()).toContain('a user of your organisation disconnected it');
+  ws3.proc.kill('SIGTERM');
+});
