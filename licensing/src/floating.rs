@@ -734,11 +734,9 @@ impl Licentia {
                 "This pool has no licence for feature {feature}."
             )));
         }
-        let count: i64 = of_feature
+        let count: i64 = selection::usable(&selectable, today)
             .iter()
-            .filter(|k| {
-                k.start_day.is_none_or(|s| s <= today) && k.end_day.is_none_or(|e| today <= e)
-            })
+            .filter(|k| k.feature == feature)
             .map(|k| k.quantity)
             .sum();
         let in_use: i64 = of_feature.iter().map(|k| k.in_use).sum();
@@ -1181,7 +1179,13 @@ impl Licentia {
             "SELECT p.id, COALESCE(c.name, s.serial), k.editor, k.feature, k.commercial_type, \
              CAST(SUM(k.in_use) AS BIGINT), \
              CAST(SUM(CASE WHEN (k.start_day IS NULL OR k.start_day <= $2) \
-                 AND (k.end_day IS NULL OR k.end_day >= $2) THEN k.quantity ELSE 0 END) AS BIGINT) \
+                 AND (k.end_day IS NULL OR k.end_day >= $2) \
+                 AND NOT EXISTS (SELECT 1 FROM pool_keys h WHERE h.pool_id = k.pool_id \
+                     AND h.editor = k.editor AND h.feature = k.feature \
+                     AND h.group_index > k.group_index \
+                     AND (h.start_day IS NULL OR h.start_day <= $2) \
+                     AND (h.end_day IS NULL OR h.end_day >= $2)) \
+                 THEN k.quantity ELSE 0 END) AS BIGINT) \
              FROM pool_keys k JOIN pools p ON p.id = k.pool_id \
              LEFT JOIN clients c ON c.id = p.client_id LEFT JOIN serials s ON s.id = p.serial_id \
              WHERE ($1 IS NULL OR p.client_id = $1) \

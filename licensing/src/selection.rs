@@ -283,6 +283,22 @@ pub fn explain(keys: &[Key], ask: &Ask, today: i64) -> Vec<(i64, Verdict)> {
     verdicts
 }
 
+/// The keys that can serve anyone today: active, and not superseded by a higher group index of
+/// their editor and feature (what "count" means in the usage monitor and in refusals).
+pub fn usable(keys: &[Key], today: i64) -> Vec<&Key> {
+    keys.iter()
+        .filter(|k| k.active_on(today))
+        .filter(|k| {
+            !keys.iter().any(|o| {
+                o.editor == k.editor
+                    && o.feature == k.feature
+                    && o.group_index > k.group_index
+                    && o.active_on(today)
+            })
+        })
+        .collect()
+}
+
 /// The key granted for `ask`, if any.
 pub fn select<'k>(keys: &'k [Key], ask: &Ask, today: i64) -> Option<&'k Key> {
     let granted = explain(keys, ask, today)
@@ -540,6 +556,20 @@ mod tests {
     #[test]
     fn the_id_breaks_a_complete_tie() {
         assert_eq!(winner(|_| {}), 1);
+    }
+
+    #[test]
+    fn usable_keys_are_active_and_of_the_highest_active_group() {
+        let mut ended = key(1);
+        ended.end = Some(TODAY - 1);
+        let old = key(2);
+        let mut newer = key(3);
+        newer.group_index = 2;
+        let mut other_feature = key(4);
+        other_feature.feature = "CAM".into();
+        let keys = [ended, old, newer, other_feature];
+        let ids: Vec<i64> = usable(&keys, TODAY).iter().map(|k| k.id).collect();
+        assert_eq!(ids, [3, 4]);
     }
 
     // ---- worked examples from the DSLS text ----

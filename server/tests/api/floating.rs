@@ -276,3 +276,101 @@ impl IntoParts for (StatusCode, Value, reqwest::header::HeaderMap) {
         (self.0, self.1)
     }
 }
+
+both_backends! {
+    async fn a_serials_pool_follows_its_reissue_and_a_newer_group_takes_over(app) {
+        use licensing::serials::BatchInput;
+        let admin = admin_user(&app).await;
+        let p = app.services.save_product(&admin, None, product("CALC", protocol::catalog::LicensingSettings::default())).await.expect("product");
+        let batch = app.services.generate_serials(&admin, BatchInput { product_id: p.id, count: 1, features: None, licences_per_serial: None, note: String::new() }).await.expect("batch");
+        let serial = app.services.list_serials(&admin, licensing::serials::SerialQuery { batch_id: Some(batch.id), ..Default::default() }).await.expect("serials").remove(0);
+        let pool = app.services.create_pool(&admin, None, Some(serial.id), Some(60)).await.expect("pool");
+        let old = app.services.add_pool_key(&admin, pool.id, key_input("F", "ConcurrentUser", 2)).await.expect("key");
+        let by_serial = |s: &str| json!({"serial": s, "product": "CALC", "feature": "F", "user": "u", "host": "h", "process": "p"});
+        let (st, a, _) = api_post(&app, "/api/v1/seats", by_serial(&serial.serial)).await;
+        assert_eq!(st, StatusCode::CREATED, "{a}");
+
+        // A newer enrolment (higher group index) supersedes the old key: the seat moves silently.
+        let mut newer = key_input("F", "ConcurrentUser", 2);
+        newer.group_index = 1;
+        let newer = app.services.add_pool_key(&admin, pool.id, newer).await.expect("key");
+        let (st, b) = beat(&app, &a).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        assert_eq!((b["moved"].as_bool(), b["key_id"].as_i64()), (Some(true), Some(newer.id)));
+        let keys = app.services.pool_keys(&admin, pool.id).await.expect("keys");
+        assert_eq!(keys.iter().map(|k| (k.id, k.in_use)).collect::<Vec<_>>(), [(old.id, 0), (newer.id, 1)]);
+
+        // Revoke and reissue: the running session keeps its seat, new checkouts need the new serial.
+        let new = app.services.revoke_and_reissue(&admin, serial.id, "leaked").await.expect("reissue");
+        assert_eq!(beat(&app, &a).await.0, StatusCode::OK);
+        let (st, body, _) = api_post(&app, "/api/v1/seats", by_serial(&serial.serial)).await;
+        assert_eq!((st, body["type"].as_str()), (StatusCode::GONE, Some("/problems/serial-revoked")), "{body}");
+        let mut other = by_serial(&new.serial);
+        other["user"] = "v".into();
+        let (st, body, _) = api_post(&app, "/api/v1/seats", other).await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        assert_eq!(usage_of(&app, &admin, "F").await, (2, 2), "the superseded key's seats do not count");
+    }
+
+    // A random walk of checkouts, heartbeats, releases, disconnects and clock moves against a
+    // model: after every step the pool's in use equals the seats the model says are live, and
+    // never exceeds the count.
+    async fn seat_arithmetic_follows_a_model_under_a_random_walk(app) {
+        let (admin, pool_id, key) = pool(&app).await;
+        app.services.add_pool_key(&admin, pool_id, key_input("F", "ConcurrentUser", 3)).await.expect("key");
+        let mut rng: u64 = 0x5eed_1234;
+        let mut next = |n: u64| { rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (rng >> 33) % n };
+        // The model: live seats with their last heartbeat time.
+        let mut live: Vec<(Value, i64)> = Vec::new();
+        for step in 0..150 {
+            let now = app.clock.now();
+            match next(6) {
+                0 | 1 => {
+                    let user = format!("user{}", next(6));
+                    let (st, g) = checkout(&app, &key, "F", &user, "host").await;
+                    let mine = live.iter().position(|(s, _)| s["user"] == json!(user));
+                    match st {
+                        StatusCode::CREATED => {
+                            if let Some(i) = mine {
+                                assert_eq!(live[i].0["seat_id"], g["seat_id"], "step {step}: the same session gets its seat back");
+                                live.remove(i);
+                            } else {
+                                assert!(live.len() < 3, "step {step}: granted a 4th seat");
+                            }
+                            let mut g = g;
+                            g["user"] = json!(user);
+                            live.push((g, now));
+                        }
+                        StatusCode::FORBIDDEN => assert!(live.len() == 3 && mine.is_none(), "step {step}: refused with {} live", live.len()),
+                        other => panic!("step {step}: {other} {g}"),
+                    }
+                }
+                2 if !live.is_empty() => {
+                    let i = next(live.len() as u64) as usize;
+                    assert_eq!(beat(&app, &live[i].0).await.0, StatusCode::OK, "step {step}");
+                    live[i].1 = now;
+                }
+                3 if !live.is_empty() => {
+                    let i = next(live.len() as u64) as usize;
+                    let (s, _) = live.remove(i);
+                    assert_eq!(release(&app, &s).await, StatusCode::NO_CONTENT);
+                }
+                4 if !live.is_empty() => {
+                    let i = next(live.len() as u64) as usize;
+                    let (s, _) = live.remove(i);
+                    app.services.disconnect_seat(&admin, s["seat_id"].as_i64().expect("id")).await.expect("disconnect");
+                    assert_eq!(beat(&app, &s).await.0, StatusCode::GONE);
+                }
+                _ => {
+                    app.clock.advance(20 + next(30) as i64);
+                    app.services.reclaim_expired_seats().await.expect("reclaim");
+                    let now = app.clock.now();
+                    live.retain(|(_, beat_at)| now - beat_at <= 60);
+                }
+            }
+            let (in_use, count) = usage_of(&app, &admin, "F").await;
+            assert!(in_use <= count);
+            assert_eq!(in_use, live.len() as i64, "step {step}");
+        }
+    }
+}

@@ -338,3 +338,140 @@ async fn workstations_hold_floating_seats() {
     })
     .await;
 }
+
+/// Forwards 127.0.0.1:`port` to `upstream` until aborted (the network between a workstation and
+/// its server). Returns the tasks to abort to cut it.
+async fn proxy(port: u16, upstream: std::net::SocketAddr) -> Vec<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the proxy");
+    let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::<tokio::task::AbortHandle>::new()));
+    let accept = {
+        let conns = conns.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let task = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+                if let Ok(mut c) = conns.lock() {
+                    c.push(task.abort_handle());
+                }
+            }
+        })
+    };
+    let conns_for_cut = conns.clone();
+    // Aborting this task drops its guard, which cuts every open connection.
+    let cut = tokio::spawn(async move {
+        struct CutOnDrop(std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>);
+        impl Drop for CutOnDrop {
+            fn drop(&mut self) {
+                if let Ok(c) = self.0.lock() {
+                    c.iter().for_each(tokio::task::AbortHandle::abort);
+                }
+            }
+        }
+        let _guard = CutOnDrop(conns_for_cut);
+        std::future::pending::<()>().await;
+    });
+    vec![accept, cut]
+}
+
+/// A seat whose release reaches no server is remembered and released at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_that_reaches_no_server_is_done_at_the_next_start() {
+    use licensing::accounts::ClientInput;
+    use licentia_client::floating::{Floating, PoolAccess, Requester};
+    within_limit(async {
+        let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+        let admin = admin_user(&app).await;
+        let client = app
+            .services
+            .create_client(&admin, ClientInput::parse("Acme", "", "").expect("input"))
+            .await
+            .expect("client");
+        let pool = app
+            .services
+            .create_pool(&admin, Some(client.id), None, Some(60))
+            .await
+            .expect("pool");
+        let key = protocol::floating::PoolKeyInput {
+            editor: "Vendor".into(),
+            feature: "F".into(),
+            model: "ConcurrentUser".into(),
+            quantity: 1,
+            commercial_type: "STD".into(),
+            ..Default::default()
+        };
+        app.services
+            .add_pool_key(&admin, pool.id, key)
+            .await
+            .expect("key");
+        let upstream: std::net::SocketAddr = app
+            .base_url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let network = proxy(port, upstream).await;
+        let store = tempfile::tempdir().expect("dir");
+        let floating = || {
+            Floating::new(
+                &[format!("http://127.0.0.1:{port}")],
+                PoolAccess::Key(pool.access_key.clone()),
+                Requester {
+                    user: "ann".into(),
+                    host: "laptop".into(),
+                    process: "cad".into(),
+                    ..Requester::default()
+                },
+                store.path(),
+            )
+        };
+        let in_use =
+            || async { app.services.usage_per_feature(&admin).await.expect("usage")[0].in_use };
+        let first = floating();
+        let seat = tokio::task::spawn_blocking(move || first.checkout("F", None))
+            .await
+            .expect("join")
+            .expect("a seat");
+        assert_eq!(in_use().await, 1);
+
+        // The network goes down; the application closes: the release is kept for later.
+        network.iter().for_each(tokio::task::JoinHandle::abort);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let released = tokio::task::spawn_blocking(move || seat.release())
+            .await
+            .expect("join");
+        assert!(
+            matches!(released, Err(licentia_client::Error::Unreachable { .. })),
+            "{released:?}"
+        );
+        assert_eq!(in_use().await, 1);
+        let pending = std::fs::read_dir(store.path())
+            .expect("store")
+            .filter_map(Result::ok)
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("seats-pending-")
+            });
+        assert!(pending, "the release is remembered");
+
+        // The next start, with the network back, releases it first.
+        let _network = proxy(port, upstream).await;
+        let next = floating();
+        let left = tokio::task::spawn_blocking(move || next.housekeeping())
+            .await
+            .expect("join")
+            .expect("housekeeping");
+        assert_eq!(left, 0);
+        assert_eq!(in_use().await, 0);
+    })
+    .await;
+}
