@@ -5,37 +5,14 @@
 
 use crate::both_backends;
 use crate::helpers::*;
-use licensing::accounts::ClientInput;
 use licensing::CurrentUser;
-use protocol::floating::PoolKeyInput;
 use protocol::time::{day_of, format_date};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-fn key_input(feature: &str, model: &str, quantity: i64) -> PoolKeyInput {
-    PoolKeyInput {
-        editor: "Vendor".into(),
-        feature: feature.into(),
-        model: model.into(),
-        quantity,
-        commercial_type: "STD".into(),
-        ..PoolKeyInput::default()
-    }
-}
-
 /// A client "Acme" with a pool; returns the admin, the pool id and its pool key.
 async fn pool(app: &TestApp) -> (CurrentUser, i64, String) {
-    let admin = admin_user(app).await;
-    let client = app
-        .services
-        .create_client(&admin, ClientInput::parse("Acme", "", "").expect("input"))
-        .await
-        .expect("client");
-    let pool = app
-        .services
-        .create_pool(&admin, Some(client.id), None, Some(60))
-        .await
-        .expect("pool");
+    let (admin, pool) = acme_pool(app, 60).await;
     (admin, pool.id, pool.access_key)
 }
 

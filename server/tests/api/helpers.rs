@@ -269,6 +269,37 @@ pub async fn admin_user(app: &TestApp) -> CurrentUser {
         .user
 }
 
+/// A licence key of a floating pool: editor "Vendor", STD.
+pub fn key_input(feature: &str, model: &str, quantity: i64) -> protocol::floating::PoolKeyInput {
+    protocol::floating::PoolKeyInput {
+        editor: "Vendor".into(),
+        feature: feature.into(),
+        model: model.into(),
+        quantity,
+        commercial_type: "STD".into(),
+        ..Default::default()
+    }
+}
+
+/// The first administrator, a client "Acme" and its floating pool with `lease_secs`.
+pub async fn acme_pool(app: &TestApp, lease_secs: i64) -> (CurrentUser, protocol::floating::Pool) {
+    let admin = admin_user(app).await;
+    let client = app
+        .services
+        .create_client(
+            &admin,
+            licensing::accounts::ClientInput::parse("Acme", "", "").expect("input"),
+        )
+        .await
+        .expect("client");
+    let pool = app
+        .services
+        .create_pool(&admin, Some(client.id), None, Some(lease_secs))
+        .await
+        .expect("pool");
+    (admin, pool)
+}
+
 pub fn product(code: &str, settings: LicensingSettings) -> ProductInput {
     ProductInput {
         code: code.into(),

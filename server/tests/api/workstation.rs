@@ -213,31 +213,12 @@ fn licentia_now() -> i64 {
 /// killed workstation's seat back after its lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workstations_hold_floating_seats() {
-    use licensing::accounts::ClientInput;
     use tokio::io::AsyncBufReadExt;
     within_limit(async {
         let app = TestApp::spawn(Backend::Sqlite, &[]).await;
-        let admin = admin_user(&app).await;
-        let client = app
-            .services
-            .create_client(&admin, ClientInput::parse("Acme", "", "").expect("input"))
-            .await
-            .expect("client");
-        let pool = app
-            .services
-            .create_pool(&admin, Some(client.id), None, Some(30))
-            .await
-            .expect("pool");
-        let key = protocol::floating::PoolKeyInput {
-            editor: "Vendor".into(),
-            feature: "F".into(),
-            model: "ConcurrentUser".into(),
-            quantity: 1,
-            commercial_type: "STD".into(),
-            ..Default::default()
-        };
+        let (admin, pool) = acme_pool(&app, 30).await;
         app.services
-            .add_pool_key(&admin, pool.id, key)
+            .add_pool_key(&admin, pool.id, key_input("F", "ConcurrentUser", 1))
             .await
             .expect("key");
         let servers = format!("http://127.0.0.1:9,{}", app.base_url);
@@ -382,31 +363,12 @@ async fn proxy(port: u16, upstream: std::net::SocketAddr) -> Vec<tokio::task::Jo
 /// A seat whose release reaches no server is remembered and released at the next start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_that_reaches_no_server_is_done_at_the_next_start() {
-    use licensing::accounts::ClientInput;
     use licentia_client::floating::{Floating, PoolAccess, Requester};
     within_limit(async {
         let app = TestApp::spawn(Backend::Sqlite, &[]).await;
-        let admin = admin_user(&app).await;
-        let client = app
-            .services
-            .create_client(&admin, ClientInput::parse("Acme", "", "").expect("input"))
-            .await
-            .expect("client");
-        let pool = app
-            .services
-            .create_pool(&admin, Some(client.id), None, Some(60))
-            .await
-            .expect("pool");
-        let key = protocol::floating::PoolKeyInput {
-            editor: "Vendor".into(),
-            feature: "F".into(),
-            model: "ConcurrentUser".into(),
-            quantity: 1,
-            commercial_type: "STD".into(),
-            ..Default::default()
-        };
+        let (admin, pool) = acme_pool(&app, 60).await;
         app.services
-            .add_pool_key(&admin, pool.id, key)
+            .add_pool_key(&admin, pool.id, key_input("F", "ConcurrentUser", 1))
             .await
             .expect("key");
         let upstream: std::net::SocketAddr = app
