@@ -29,6 +29,10 @@ pub struct Requester {
     pub release_number: i64,
     /// "YYYY-MM-DD"
     pub release_date: Option<String>,
+    /// Only keys of this commercial type (STD, EDU, DEMO), customer ID or pricing structure.
+    pub commercial_type: Option<String>,
+    pub customer_id: Option<String>,
+    pub pricing_structure: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -80,7 +84,8 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
-/// Posts to the first server that answers. `Unreachable` only if none did.
+/// Posts to the first server that answers; a server error (5xx) counts as no answer, so the
+/// next server is tried. `Unreachable` only if none answered.
 fn post_any(
     agent: &ureq::Agent,
     servers: &[String],
@@ -95,6 +100,9 @@ fn post_any(
         {
             Ok(res) if res.status() == 204 => return Ok(None),
             Ok(res) => return Ok(Some(res)),
+            Err(ureq::Error::Status(status, _)) if status >= 500 => {
+                last = format!("{server}: answered {status}");
+            }
             Err(ureq::Error::Status(status, res)) => return Err(crate::problem(status, res)),
             Err(ureq::Error::Transport(t)) => last = format!("{server}: {t}"),
         }
@@ -123,7 +131,10 @@ fn write_pending(path: &Path, pending: &[PendingRelease]) -> Result<(), Error> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io(e.to_string()))?;
     }
     let text = serde_json::to_string(pending).map_err(|e| Error::Io(e.to_string()))?;
-    std::fs::write(path, text)
+    // Written whole or not at all: a crash mid-write must not lose the other pending releases.
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
 }
 
@@ -185,6 +196,9 @@ impl Floating {
             "release_number": self.who.release_number,
             "release_date": self.who.release_date,
             "editor": self.who.editor,
+            "commercial_type": self.who.commercial_type,
+            "customer_id": self.who.customer_id,
+            "pricing_structure": self.who.pricing_structure,
             "tokens": tokens,
         });
         match &self.access {
@@ -252,13 +266,15 @@ fn heartbeat_loop(
         waited = Duration::ZERO;
         match post_any(agent, servers, path, body) {
             Ok(_) => {}
-            Err(Error::Refused { detail, .. }) => {
+            // 410: the seat is gone and the answer says why; 404: the server does not know it.
+            Err(Error::Refused { status, detail }) if status == 410 || status == 404 => {
                 if let Ok(mut l) = lost.lock() {
                     *l = Some(detail);
                 }
                 return;
             }
-            // Unreachable: the seat is kept until its lease ends; try again at the next beat.
+            // Unreachable, busy or refusing for now: the seat is kept until its lease ends;
+            // try again at the next beat.
             Err(_) => {}
         }
     }

@@ -58,7 +58,7 @@ enum Command {
     /// once (a check that a seat is available). --server may list several servers, separated
     /// by commas, to fail over between. A release that reaches no server is done at the next
     /// start.
-    Checkout(CheckoutArgs),
+    Checkout(Box<CheckoutArgs>),
 }
 
 /// The commands about this machine's activated licence.
@@ -112,6 +112,15 @@ struct CheckoutArgs {
     /// Tokens to take from a Token key.
     #[arg(long)]
     tokens: Option<i64>,
+    /// Only keys of this commercial type: STD, EDU or DEMO.
+    #[arg(long)]
+    commercial_type: Option<String>,
+    /// Only keys of this customer ID.
+    #[arg(long)]
+    customer_id: Option<String>,
+    /// Only keys of this pricing structure (PLC, TBL, ALC, YLC, QLC).
+    #[arg(long)]
+    pricing_structure: Option<String>,
     /// Keep the seat until interrupted (SIGINT/SIGTERM), then release it.
     #[arg(long)]
     hold: bool,
@@ -191,13 +200,14 @@ fn checkout(
     product: Option<&str>,
     store: &std::path::Path,
     host: String,
-    args: CheckoutArgs,
+    args: Box<CheckoutArgs>,
 ) -> Result<(), Error> {
     let servers: Vec<String> = servers
         .unwrap_or("")
         .split(',')
         .map(str::to_owned)
         .collect();
+    let args = *args;
     let access = match (args.pool_key, args.serial) {
         (Some(k), _) => PoolAccess::Key(k),
         (None, Some(serial)) => PoolAccess::Serial {
@@ -216,6 +226,9 @@ fn checkout(
         editor: args.editor,
         release_number: args.release_number,
         release_date: args.release_date,
+        commercial_type: args.commercial_type,
+        customer_id: args.customer_id,
+        pricing_structure: args.pricing_structure,
     };
     let floating = Floating::new(&servers, access, who, store);
     let seat = floating.checkout(&args.feature, args.tokens)?;

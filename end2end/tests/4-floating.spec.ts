@@ -110,12 +110,14 @@ test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ p
 
   // A killed workstation releases nothing: its seat comes back once its lease (30 s) ran out.
   ws1.proc.kill('SIGKILL');
+  // (One refresh may fetch the table just before the reclaim and the detail just after: both
+  // must agree after the same refresh.)
   await expect(async () => {
     await page.getByRole('button', { name: 'Refresh' }).click();
     await expect(detail.locator('tr[data-seat]')).toHaveCount(1, { timeout: 2_000 });
+    await expect(row).not.toHaveClass(/full/, { timeout: 2_000 });
   }).toPass({ timeout: 60_000, intervals: [2_000] });
   await expect(detail.locator('tr[data-seat="ws-floor-3"]')).toBeVisible();
-  await expect(row).not.toHaveClass(/full/);
 
   // Bob's workstation learned at its heartbeat that it lost the seat, and says why.
   await expect.poll(() => ws2.proc.exitCode, { timeout: 30_000 }).toBe(2);

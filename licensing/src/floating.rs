@@ -38,6 +38,8 @@ pub struct CheckoutRequest {
     pub release_number: i64,
     /// "YYYY-MM-DD"
     pub release_date: Option<String>,
+    /// ConcurrentUser, NamedUser, Token or Credit; `None`: any.
+    pub model: Option<String>,
     pub commercial_type: Option<String>,
     pub customer_id: Option<String>,
     pub pricing_structure: Option<String>,
@@ -180,10 +182,15 @@ struct SeatRow {
     amount: i64,
     released_at: Option<i64>,
     released_by: Option<String>,
+    ask_model: Option<String>,
+    ask_commercial_type: Option<String>,
+    ask_customer_id: Option<String>,
+    ask_pricing_structure: Option<String>,
 }
 
 const SEAT_COLUMNS: &str = "id, pool_id, key_id, editor, feature, client_release_number, \
-     client_release_day, amount, released_at, released_by";
+     client_release_day, amount, released_at, released_by, ask_model, ask_commercial_type, \
+     ask_customer_id, ask_pricing_structure";
 
 /// A printable text field of a checkout: trimmed, 1..=max characters (or empty if allowed).
 fn field(name: &'static str, raw: &str, max: usize, required: bool) -> Result<String> {
@@ -475,26 +482,32 @@ impl Licentia {
     /// Removes a key no seat holds.
     pub async fn delete_pool_key(&self, actor: &CurrentUser, key_id: i64) -> Result<()> {
         require_admin(actor)?;
-        let gone = sqlx::query(
-            "DELETE FROM pool_keys WHERE id = $1 AND NOT EXISTS \
-             (SELECT 1 FROM seats WHERE key_id = $1 AND released_at IS NULL)",
+        let mut tx = self.db.pool().begin().await?;
+        // Locked first, so no checkout takes a seat of it between the check and the delete.
+        lock_key(&mut tx, key_id).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM pool_keys WHERE id = $1")
+            .bind(key_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(Error::NotFound("The key"));
+        }
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM seats WHERE key_id = $1 AND released_at IS NULL",
         )
         .bind(key_id)
-        .execute(self.db.pool())
-        .await?
-        .rows_affected();
-        if gone == 0 {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM pool_keys WHERE id = $1")
-                .bind(key_id)
-                .fetch_optional(self.db.pool())
-                .await?;
-            return Err(match exists {
-                None => Error::NotFound("The key"),
-                Some(_) => Error::Conflict(
-                    "Seats of this key are in use: disconnect them (or let them end) first.".into(),
-                ),
-            });
+        .fetch_one(&mut *tx)
+        .await?;
+        if live > 0 {
+            return Err(Error::Conflict(
+                "Seats of this key are in use: disconnect them (or let them end) first.".into(),
+            ));
         }
+        sqlx::query("DELETE FROM pool_keys WHERE id = $1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -624,10 +637,19 @@ impl Licentia {
                 )
             })?),
         };
+        let model = match req.model.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(m) => Some(Model::parse(m).ok_or_else(|| {
+                InputError::new(
+                    "model",
+                    "The model is ConcurrentUser, NamedUser, Token or Credit.",
+                )
+            })?),
+        };
         let ask = Ask {
             editor,
             feature: feature.clone(),
-            model: None,
+            model,
             release_number: req.release_number,
             release_date: release_day,
             commercial_type,
@@ -650,7 +672,10 @@ impl Licentia {
         .fetch_optional(self.db.pool())
         .await?;
         if let Some((seat_id, _)) = existing {
-            return self.hand_back(&pool, seat_id, &process, now).await;
+            // (None: it was released a moment ago; a new seat is checked out below.)
+            if let Some(grant) = self.hand_back(&pool, seat_id, &process, now).await? {
+                return Ok(grant);
+            }
         }
 
         let keys = self.key_rows(pool.id).await?;
@@ -687,6 +712,7 @@ impl Licentia {
             release_day,
             now,
             lease_secs: pool.lease_secs,
+            ask: &ask,
         };
         let bundles: Vec<String> = sqlx::query_scalar(
             "SELECT also_feature FROM pool_bundles WHERE pool_id = $1 AND feature = $2 \
@@ -705,7 +731,11 @@ impl Licentia {
             candidates.push((k, amount));
         }
         for (key, amount) in candidates {
-            match self.take(&seat, key, amount, &bundles, &keys, &ask).await? {
+            let taken = self
+                .take(&seat, key, amount, &bundles, &keys, &ask)
+                .await
+                .map_err(busy_as_conflict)?;
+            match taken {
                 Taken::Granted(grant) => {
                     self.record_peak(pool.id, &key.editor, &key.feature, now)
                         .await?;
@@ -770,7 +800,24 @@ impl Licentia {
         ask: &Ask,
     ) -> Result<Taken> {
         let mut tx = self.db.pool().begin().await?;
-        if !increment(&mut tx, key.id, amount).await? {
+        let mut amount = amount;
+        if amount == 0 {
+            // A named user's further session rides on the seat the user pays for, if it is
+            // still there once the key is locked; otherwise this session pays.
+            lock_key(&mut tx, key.id).await?;
+            let paid: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM seats WHERE key_id = $1 AND user_name = $2 \
+                 AND released_at IS NULL AND amount > 0 LIMIT 1",
+            )
+            .bind(key.id)
+            .bind(seat.user)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if paid.is_none() {
+                amount = 1;
+            }
+        }
+        if amount > 0 && !increment(&mut tx, key.id, amount).await? {
             return Ok(Taken::KeyFull);
         }
         let token = lease_token();
@@ -838,9 +885,9 @@ impl Licentia {
         seat_id: i64,
         process: &str,
         now: i64,
-    ) -> Result<Grant> {
+    ) -> Result<Option<Grant>> {
         let token = lease_token();
-        sqlx::query(
+        let kept = sqlx::query(
             "UPDATE seats SET lease_token_hash = $1, process = $2, last_heartbeat_at = $3, \
              lease_expires_at = $4 WHERE id = $5 AND released_at IS NULL",
         )
@@ -850,7 +897,11 @@ impl Licentia {
         .bind(now + pool.lease_secs)
         .bind(seat_id)
         .execute(self.db.pool())
-        .await?;
+        .await?
+        .rows_affected();
+        if kept == 0 {
+            return Ok(None);
+        }
         let (key_id, editor, feature, model): (i64, String, String, String) = sqlx::query_as(
             "SELECT k.id, k.editor, k.feature, k.model FROM seats s \
              JOIN pool_keys k ON k.id = s.key_id WHERE s.id = $1",
@@ -864,7 +915,7 @@ impl Licentia {
         .bind(seat_id)
         .fetch_all(self.db.pool())
         .await?;
-        Ok(Grant {
+        Ok(Some(Grant {
             seat_id,
             lease_token: token,
             lease_expires_at: now + pool.lease_secs,
@@ -874,7 +925,7 @@ impl Licentia {
             feature,
             model,
             bundled,
-        })
+        }))
     }
 
     async fn seat_by_token(&self, seat_id: i64, token: &str) -> Result<SeatRow> {
@@ -907,17 +958,29 @@ impl Licentia {
         let ask = Ask {
             editor: Some(seat.editor.clone()),
             feature: seat.feature.clone(),
+            model: seat.ask_model.as_deref().and_then(Model::parse),
             release_number: seat.client_release_number,
             release_date: seat.client_release_day,
+            commercial_type: seat
+                .ask_commercial_type
+                .as_deref()
+                .and_then(CommercialType::parse),
+            customer_id: seat.ask_customer_id.clone(),
+            pricing_structure: seat.ask_pricing_structure.clone(),
             needed: seat.amount.max(1),
-            ..Ask::default()
         };
         let verdicts = selection::explain(&selectable, &ask, today);
         let held = verdicts.iter().find(|(id, _)| *id == seat.key_id);
-        let still_good = matches!(
-            held,
-            Some((_, Verdict::Ranked(_))) | Some((_, Verdict::Filtered(selection::Rule::NoneLeft)))
-        );
+        let credit = keys
+            .iter()
+            .any(|k| k.id == seat.key_id && k.model() == Model::Credit);
+        // A credit is consumed at checkout: its seat stays where it was paid for.
+        let still_good = credit
+            || matches!(
+                held,
+                Some((_, Verdict::Ranked(_)))
+                    | Some((_, Verdict::Filtered(selection::Rule::NoneLeft)))
+            );
         let mut key_id = seat.key_id;
         let mut moved = false;
         if !still_good {
@@ -985,14 +1048,18 @@ impl Licentia {
 
     /// Moves a live seat to `to_key` if that key has room, in one transaction.
     async fn move_seat(&self, seat: &SeatRow, to_key: i64) -> Result<bool> {
+        // A named user's riding session pays for itself on the new key.
+        let amount = seat.amount.max(1);
         let mut tx = self.db.pool().begin().await?;
-        if !increment(&mut tx, to_key, seat.amount).await? {
+        if !increment(&mut tx, to_key, amount).await? {
             return Ok(false);
         }
         let moved = sqlx::query(
-            "UPDATE seats SET key_id = $1 WHERE id = $2 AND key_id = $3 AND released_at IS NULL",
+            "UPDATE seats SET key_id = $1, amount = $2 \
+             WHERE id = $3 AND key_id = $4 AND released_at IS NULL",
         )
         .bind(to_key)
+        .bind(amount)
         .bind(seat.id)
         .bind(seat.key_id)
         .execute(&mut *tx)
@@ -1002,7 +1069,9 @@ impl Licentia {
             tx.rollback().await?;
             return Ok(false);
         }
-        give_back(&mut tx, seat.key_id, seat.amount).await?;
+        if seat.amount > 0 {
+            give_back(&mut tx, seat.key_id, seat.amount).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -1022,12 +1091,39 @@ impl Licentia {
     /// its quantity to its key (credits are consumed, not returned). Returns whether this call
     /// released it.
     async fn release_seat(&self, seat_id: i64, by: &str) -> Result<bool> {
+        self.release_seat_if(seat_id, by, None).await
+    }
+
+    /// `release_seat`, only if the seat's lease ended before `expired_before` when given (so a
+    /// heartbeat that arrived meanwhile keeps it).
+    async fn release_seat_if(
+        &self,
+        seat_id: i64,
+        by: &str,
+        expired_before: Option<i64>,
+    ) -> Result<bool> {
+        type Released = (i64, i64, i64, String, String);
         let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;
-        // The seat and those it bundles.
-        let released: Vec<(i64, i64, i64, String, String)> = sqlx::query_as(
+        let main: Option<Released> = sqlx::query_as(
             "UPDATE seats SET released_at = $1, released_by = $2 \
-             WHERE (id = $3 OR bundle_of = $3) AND released_at IS NULL \
+             WHERE id = $3 AND released_at IS NULL AND ($4 IS NULL OR lease_expires_at < $4) \
+             RETURNING id, key_id, amount, user_name, \
+               (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
+        )
+        .bind(now)
+        .bind(by)
+        .bind(seat_id)
+        .bind(expired_before)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(main) = main else {
+            return Ok(false);
+        };
+        // The seats it bundles go with it.
+        let mut released: Vec<Released> = sqlx::query_as(
+            "UPDATE seats SET released_at = $1, released_by = $2 \
+             WHERE bundle_of = $3 AND released_at IS NULL \
              RETURNING id, key_id, amount, user_name, \
                (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
         )
@@ -1036,37 +1132,40 @@ impl Licentia {
         .bind(seat_id)
         .fetch_all(&mut *tx)
         .await?;
+        released.push(main);
+        // Keys in one order everywhere, so concurrent releases never wait on each other in a
+        // cycle.
+        released.sort_by_key(|r| r.1);
         for (id, key_id, amount, user, model) in &released {
             if model == "Credit" || *amount == 0 {
                 continue;
             }
             if model == "NamedUser" {
-                // Another live session of the same named user keeps the user's seat.
-                let heir: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM seats WHERE key_id = $1 AND user_name = $2 \
-                     AND released_at IS NULL AND id <> $3 LIMIT 1",
+                // Another live session of the same named user, riding on this one's seat, now
+                // pays for it: the user keeps the seat.
+                lock_key(&mut tx, *key_id).await?;
+                let heir = sqlx::query(
+                    "UPDATE seats SET amount = $1 WHERE id = (SELECT s.id FROM seats s \
+                     WHERE s.key_id = $2 AND s.user_name = $3 AND s.released_at IS NULL \
+                     AND s.amount = 0 AND s.bundle_of IS NULL AND s.id <> $4 \
+                     ORDER BY s.id LIMIT 1) AND amount = 0 AND released_at IS NULL",
                 )
+                .bind(amount)
                 .bind(key_id)
                 .bind(user)
                 .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(heir) = heir {
-                    sqlx::query("UPDATE seats SET amount = $1 WHERE id = $2")
-                        .bind(amount)
-                        .bind(heir)
-                        .execute(&mut *tx)
-                        .await?;
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if heir == 1 {
                     continue;
                 }
             }
             give_back(&mut tx, *key_id, *amount).await?;
         }
         tx.commit().await?;
-        if !released.is_empty() {
-            tracing::info!(seat_id, by, "seat released");
-        }
-        Ok(!released.is_empty())
+        tracing::info!(seat_id, by, "seat released");
+        Ok(true)
     }
 
     /// Frees the seats whose lease ran out (their applications died or lost the network).
@@ -1082,7 +1181,7 @@ impl Licentia {
         .await?;
         let mut n = 0;
         for id in expired {
-            if self.release_seat(id, "lease expired").await? {
+            if self.release_seat_if(id, "lease expired", Some(now)).await? {
                 n += 1;
             }
         }
@@ -1309,7 +1408,7 @@ impl Licentia {
         let ask = Ask {
             editor: req.editor.filter(|e| !e.trim().is_empty()),
             feature: field("feature", &req.feature, 100, true)?,
-            model: None,
+            model: req.model.as_deref().and_then(Model::parse),
             release_number: req.release_number,
             release_date: optional_date("release_date", req.release_date.as_deref())?,
             commercial_type: req
@@ -1381,6 +1480,7 @@ struct SeatAsk<'a> {
     release_day: Option<i64>,
     now: i64,
     lease_secs: i64,
+    ask: &'a Ask,
 }
 
 enum Taken {
@@ -1406,16 +1506,48 @@ async fn increment(
         == 1)
 }
 
+/// PostgreSQL ends one of two transactions that wait on each other (or cannot be serialised):
+/// the caller is told to try again rather than shown a server error.
+fn busy_as_conflict(e: Error) -> Error {
+    match &e {
+        Error::Database(sqlx::Error::Database(d))
+            if matches!(d.code().as_deref(), Some("40P01" | "40001")) =>
+        {
+            Error::Conflict("The pool is busy this very moment: try again.".into())
+        }
+        _ => e,
+    }
+}
+
+/// Takes the key's row lock (PostgreSQL) or the write lock (SQLite) for the rest of the
+/// transaction, so decisions about its seats are made one at a time.
+async fn lock_key(tx: &mut sqlx::Transaction<'_, sqlx::Any>, key_id: i64) -> Result<()> {
+    sqlx::query("UPDATE pool_keys SET in_use = in_use WHERE id = $1")
+        .bind(key_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 async fn give_back(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     key_id: i64,
     amount: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE pool_keys SET in_use = in_use - $1 WHERE id = $2 AND in_use >= $1")
-        .bind(amount)
-        .bind(key_id)
-        .execute(&mut **tx)
-        .await?;
+    let done =
+        sqlx::query("UPDATE pool_keys SET in_use = in_use - $1 WHERE id = $2 AND in_use >= $1")
+            .bind(amount)
+            .bind(key_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    if done == 0 {
+        tracing::error!(
+            key_id,
+            amount,
+            "a key had fewer seats in use than a seat gave back"
+        );
+    }
     Ok(())
 }
 
@@ -1431,9 +1563,10 @@ async fn insert_seat(
     let inserted = sqlx::query_scalar(
         "INSERT INTO seats (pool_id, key_id, bundle_of, editor, feature, user_name, host, process, \
          session, client_release_number, client_release_day, amount, lease_token_hash, \
-         granted_at, last_heartbeat_at, lease_expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
-         RETURNING id",
+         granted_at, last_heartbeat_at, lease_expires_at, ask_model, ask_commercial_type, \
+         ask_customer_id, ask_pricing_structure) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, \
+         $17, $18, $19) RETURNING id",
     )
     .bind(seat.pool_id)
     .bind(key.id)
@@ -1450,6 +1583,10 @@ async fn insert_seat(
     .bind(crate::token::digest(token))
     .bind(seat.now)
     .bind(seat.now + seat.lease_secs)
+    .bind(seat.ask.model.map(Model::as_str))
+    .bind(seat.ask.commercial_type.map(CommercialType::as_str))
+    .bind(seat.ask.customer_id.as_deref())
+    .bind(seat.ask.pricing_structure.as_deref())
     .fetch_one(&mut **tx)
     .await;
     match inserted {

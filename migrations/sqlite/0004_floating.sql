@@ -58,6 +58,11 @@ CREATE TABLE seats (
     session               TEXT    NOT NULL,
     client_release_number INTEGER NOT NULL DEFAULT 0,
     client_release_day    INTEGER,
+    -- What the checkout asked for, so a seat moved at a heartbeat goes only where it may.
+    ask_model             TEXT,
+    ask_commercial_type   TEXT,
+    ask_customer_id       TEXT,
+    ask_pricing_structure TEXT,
     -- Seats or tokens taken (0: a named user's further session on a key it already holds).
     amount                INTEGER NOT NULL CHECK (amount >= 0),
     lease_token_hash      TEXT    NOT NULL UNIQUE,

@@ -59,6 +59,9 @@ pub struct CheckoutBody {
     /// The application's release date, `YYYY-MM-DD`.
     #[serde(default)]
     pub release_date: Option<String>,
+    /// ConcurrentUser, NamedUser, Token or Credit; omitted: any.
+    #[serde(default)]
+    pub model: Option<String>,
     #[serde(default)]
     pub commercial_type: Option<String>,
     #[serde(default)]
@@ -82,6 +85,7 @@ impl CheckoutBody {
             session: self.session.clone(),
             release_number: self.release_number,
             release_date: self.release_date.clone(),
+            model: self.model.clone(),
             commercial_type: self.commercial_type.clone(),
             customer_id: self.customer_id.clone(),
             pricing_structure: self.pricing_structure.clone(),

@@ -351,3 +351,33 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    async fn a_checkout_asking_for_a_model_and_terms_keeps_them_when_moved(app) {
+        let (admin, pool_id, key) = pool(&app).await;
+        let today = day_of(app.clock.now());
+        let mut soon = key_input("F", "ConcurrentUser", 1);
+        soon.end_date = Some(format_date(today));
+        soon.customer_id = "C1".into();
+        app.services.add_pool_key(&admin, pool_id, soon).await.expect("key");
+        let mut credit = key_input("F", "Credit", 5);
+        credit.customer_id = "C1".into();
+        let credit = app.services.add_pool_key(&admin, pool_id, credit).await.expect("key");
+        let mut other_customer = key_input("F", "ConcurrentUser", 5);
+        other_customer.customer_id = "C2".into();
+        app.services.add_pool_key(&admin, pool_id, other_customer).await.expect("key");
+        let body = json!({"pool_key": key, "feature": "F", "user": "u", "host": "h", "process": "p", "model": "ConcurrentUser", "customer_id": "C1"});
+        let (st, g, _) = api_post(&app, "/api/v1/seats", body).await;
+        assert_eq!(st, StatusCode::CREATED, "{g}");
+        assert_eq!(g["model"], "ConcurrentUser");
+        // Its key ends; neither the credit key (another model) nor C2's key may take the seat.
+        app.clock.advance(86_400);
+        let (st, lost) = beat(&app, &g).await;
+        assert_eq!(st, StatusCode::GONE, "{lost}");
+        let keys = app.services.pool_keys(&admin, pool_id).await.expect("keys");
+        assert!(keys.iter().all(|k| k.in_use == 0), "{keys:?}");
+        assert_eq!(credit.in_use, 0);
+        let (st, bad, _) = api_post(&app, "/api/v1/seats", json!({"pool_key": key, "feature": "F", "user": "u", "host": "h", "process": "p", "model": "Floating"})).await;
+        assert_eq!((st, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("model")));
+    }
+}
