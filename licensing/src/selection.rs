@@ -2,15 +2,17 @@
 //! DSLS licence server, as plain functions. Every key gets a verdict — the rule that filtered it
 //! out, or its rank — so a choice or a refusal can always be explained.
 //!
-//! Filters, in order: the key is active (its start day ≤ today ≤ its end day); its group index is
-//! the highest among the active keys of the same editor and feature (a newer enrolment supersedes
-//! an older one); quantity remains; editor, feature and (when asked) model match; its max release
-//! number is 0 or ≥ the client's release number (an ask without an editor matches any editor); its max release date (if any) is ≥ the client's
-//! release date; commercial type, customer ID and pricing structure match when the client passes
-//! them. Sort, in order: commercial type STD, EDU, DEMO; max release number ascending (0 is
-//! infinite); max release date ascending (none is infinite); additional info by number of fields,
-//! then as a string; end date descending (none is infinite, first); file index ascending;
-//! generation date descending; then the key's id, so the order is total.
+//! Filters, in order: the key is active (its start day ≤ today ≤ its end day: days are whole,
+//! where the DSLS text compares instants); its group index is the highest among the active keys
+//! of the same editor and feature (a newer enrolment supersedes an older one); quantity remains;
+//! editor (when the client names one), feature and (when asked) model match; its max release
+//! number is 0 or ≥ the client's release number; its max release date (if any) is ≥ the
+//! client's release date; commercial type, customer ID and pricing structure match when the
+//! client passes them. Sort, in order: commercial type STD, EDU, DEMO; max release number
+//! ascending (0 is infinite); max release date ascending (none is infinite); additional info by
+//! number of `;`-separated fields, then as a string (byte order, not the locale's); end date
+//! descending (none is infinite, first); file index ascending (across all keys: keys carry no
+//! licence ID); generation date descending; then the key's id, so the order is total.
 
 use std::cmp::Ordering;
 
