@@ -277,19 +277,56 @@ async fn delete_pool_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A hypothetical checkout to explain: what the selection looks at.
+#[derive(Deserialize, ToSchema)]
+pub struct ExplainBody {
+    #[schema(min_length = 1, max_length = 100)]
+    pub feature: String,
+    #[serde(default)]
+    pub editor: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub release_number: i64,
+    /// `YYYY-MM-DD`
+    #[serde(default)]
+    pub release_date: Option<String>,
+    #[serde(default)]
+    pub commercial_type: Option<String>,
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub pricing_structure: Option<String>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub tokens: Option<i64>,
+}
+
 /// Explains a hypothetical checkout: every key with the filter that removed it, or its rank
-/// (1 would be granted). Pool key and serial fields are ignored.
+/// (1 would be granted).
 #[utoipa::path(post, path = "/api/v1/pools/{id}/explain", tag = "floating", security(("token" = [])),
     params(("id" = i64, Path, description = "Pool id")),
-    request_body = CheckoutBody,
+    request_body = ExplainBody,
     responses((status = 200, body = Vec<KeyVerdict>), Problems))]
 async fn explain(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(b): ApiJson<CheckoutBody>,
+    ApiJson(b): ApiJson<ExplainBody>,
 ) -> Result<Json<Vec<KeyVerdict>>, ApiError> {
-    Ok(Json(s.explain_checkout(&user, id, b.request()).await?))
+    let req = CheckoutRequest {
+        editor: b.editor,
+        feature: b.feature,
+        model: b.model,
+        release_number: b.release_number,
+        release_date: b.release_date,
+        commercial_type: b.commercial_type,
+        customer_id: b.customer_id,
+        pricing_structure: b.pricing_structure,
+        tokens: b.tokens,
+        ..CheckoutRequest::default()
+    };
+    Ok(Json(s.explain_checkout(&user, id, req).await?))
 }
 
 /// Usage Per Feature: editor, feature, commercial type, in use and count, per pool.
