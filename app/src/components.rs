@@ -244,6 +244,14 @@ fn local_time_text(unix_secs: i64) -> String {
     protocol::time::format_utc(unix_secs)
 }
 
+/// A moment that may not have happened yet: its local time, or `none` (muted).
+pub fn time_or(at: Option<i64>, none: &'static str) -> AnyView {
+    match at {
+        Some(t) => view! { <LocalTime unix_secs=t/> }.into_any(),
+        None => view! { <span class="muted">{none}</span> }.into_any(),
+    }
+}
+
 /// Asks the person to confirm a destructive action; `true` when they agree.
 pub fn confirm(message: &str) -> bool {
     #[cfg(feature = "hydrate")]

@@ -298,6 +298,48 @@ fn validate_key(k: &PoolKeyInput) -> Result<ValidKey> {
     })
 }
 
+/// What the selection is asked, from a checkout's terms (checked).
+fn ask_of(req: &CheckoutRequest) -> Result<Ask> {
+    let editor = match req.editor.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(e) => Some(field("editor", e, 100, true)?),
+    };
+    let needed = req.tokens.unwrap_or(1);
+    if !(1..=1_000_000).contains(&needed) {
+        return Err(InputError::new("tokens", "Ask for 1 to 1000000 tokens.").into());
+    }
+    let commercial_type = match req.commercial_type.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(c) => Some(CommercialType::parse(c).ok_or_else(|| {
+            InputError::new(
+                "commercial_type",
+                "The commercial type is STD, EDU or DEMO.",
+            )
+        })?),
+    };
+    let model = match req.model.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(m) => Some(Model::parse(m).ok_or_else(|| {
+            InputError::new(
+                "model",
+                "The model is ConcurrentUser, NamedUser, Token or Credit.",
+            )
+        })?),
+    };
+    let text = |v: &Option<String>| v.clone().filter(|c| !c.trim().is_empty());
+    Ok(Ask {
+        editor,
+        feature: field("feature", &req.feature, 100, true)?,
+        model,
+        release_number: req.release_number,
+        release_date: optional_date("release_date", req.release_date.as_deref())?,
+        commercial_type,
+        customer_id: text(&req.customer_id),
+        pricing_structure: text(&req.pricing_structure),
+        needed,
+    })
+}
+
 fn new_access_key() -> String {
     format!("POOL-{}", crate::catalog::new_licence_key())
 }
@@ -614,49 +656,13 @@ impl Licentia {
     #[tracing::instrument(skip(self, access, req), fields(feature = %req.feature))]
     pub async fn checkout(&self, access: PoolAccess<'_>, req: CheckoutRequest) -> Result<Grant> {
         let pool = self.pool_for(access).await?;
-        let feature = field("feature", &req.feature, 100, true)?;
-        let editor = match req.editor.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(e) => Some(field("editor", e, 100, true)?),
-        };
+        let ask = ask_of(&req)?;
+        let feature = ask.feature.clone();
         let user = field("user", &req.user, 255, true)?;
         let host = field("host", &req.host, 255, true)?;
         let process = field("process", &req.process, 255, true)?;
         let session = field("session", &req.session, 255, false)?;
-        let release_day = optional_date("release_date", req.release_date.as_deref())?;
-        let needed = req.tokens.unwrap_or(1);
-        if !(1..=1_000_000).contains(&needed) {
-            return Err(InputError::new("tokens", "Ask for 1 to 1000000 tokens.").into());
-        }
-        let commercial_type = match req.commercial_type.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(c) => Some(CommercialType::parse(c).ok_or_else(|| {
-                InputError::new(
-                    "commercial_type",
-                    "The commercial type is STD, EDU or DEMO.",
-                )
-            })?),
-        };
-        let model = match req.model.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(m) => Some(Model::parse(m).ok_or_else(|| {
-                InputError::new(
-                    "model",
-                    "The model is ConcurrentUser, NamedUser, Token or Credit.",
-                )
-            })?),
-        };
-        let ask = Ask {
-            editor,
-            feature: feature.clone(),
-            model,
-            release_number: req.release_number,
-            release_date: release_day,
-            commercial_type,
-            customer_id: req.customer_id.filter(|c| !c.trim().is_empty()),
-            pricing_structure: req.pricing_structure.filter(|p| !p.trim().is_empty()),
-            needed,
-        };
+        let release_day = ask.release_date;
         let now = self.clock.now();
 
         // The same session again (an application restarted without releasing): its seat back.
@@ -727,7 +733,11 @@ impl Licentia {
             candidates.push((k, 0));
         }
         for (_, k) in &ranked {
-            let amount = if k.model() == Model::Token { needed } else { 1 };
+            let amount = if k.model() == Model::Token {
+                ask.needed
+            } else {
+                1
+            };
             candidates.push((k, amount));
         }
         for (key, amount) in candidates {
@@ -1405,20 +1415,7 @@ impl Licentia {
     ) -> Result<Vec<KeyVerdict>> {
         self.pool(actor, pool_id).await?;
         let keys = self.key_rows(pool_id).await?;
-        let ask = Ask {
-            editor: req.editor.filter(|e| !e.trim().is_empty()),
-            feature: field("feature", &req.feature, 100, true)?,
-            model: req.model.as_deref().and_then(Model::parse),
-            release_number: req.release_number,
-            release_date: optional_date("release_date", req.release_date.as_deref())?,
-            commercial_type: req
-                .commercial_type
-                .as_deref()
-                .and_then(CommercialType::parse),
-            customer_id: req.customer_id.filter(|c| !c.trim().is_empty()),
-            pricing_structure: req.pricing_structure.filter(|p| !p.trim().is_empty()),
-            needed: req.tokens.unwrap_or(1).max(1),
-        };
+        let ask = ask_of(&req)?;
         let selectable: Vec<Key> = keys.iter().map(KeyRow::for_selection).collect();
         let today = day_of(self.clock.now());
         Ok(selection::explain(&selectable, &ask, today)

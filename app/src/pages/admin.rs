@@ -4,8 +4,8 @@ use crate::api::{
     CreateClient, CreateClientUser, DeleteClient, DeleteClientUser, ResetUserPassword, UpdateClient,
 };
 use crate::components::{
-    confirm, matches, or_dash, reset_on_success, ActionDone, ActionError, Field, LoadError,
-    LocalTime, SearchBox, Sort, SortHeader, TextArea,
+    confirm, matches, or_dash, reset_on_success, time_or, ActionDone, ActionError, Field,
+    LoadError, LocalTime, SearchBox, Sort, SortHeader, TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::Auth;
@@ -89,7 +89,7 @@ pub fn Overview() -> impl IntoView {
                                         <tr>
                                             <td>{a.name}</td>
                                             <td>{a.email}</td>
-                                            <td>{last_sign_in(a.last_sign_in_at)}</td>
+                                            <td>{time_or(a.last_sign_in_at, "Never")}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
@@ -101,13 +101,6 @@ pub fn Overview() -> impl IntoView {
                 })}
             </Suspense>
         </section>
-    }
-}
-
-fn last_sign_in(at: Option<i64>) -> AnyView {
-    match at {
-        Some(t) => view! { <LocalTime unix_secs=t/> }.into_any(),
-        None => view! { <span class="muted">"Never"</span> }.into_any(),
     }
 }
 
@@ -367,7 +360,7 @@ fn UsersTable(
                             <tr>
                                 <td>{u.name.clone()}</td>
                                 <td>{u.email.clone()}</td>
-                                <td>{last_sign_in(u.last_sign_in_at)}</td>
+                                <td>{time_or(u.last_sign_in_at, "Never")}</td>
                                 <td class="actions">
                                     <details>
                                         <summary>"Reset password"</summary>

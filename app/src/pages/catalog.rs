@@ -6,8 +6,8 @@ use crate::catalog_api::{
     SaveProduct, UpdateOrder,
 };
 use crate::components::{
-    confirm, matches, or_dash, ActionDone, ActionError, Field, LoadError, LocalTime, SearchBox,
-    Sort, SortHeader,
+    confirm, matches, or_dash, time_or, ActionDone, ActionError, Field, LoadError, LocalTime,
+    SearchBox, Sort, SortHeader,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -721,10 +721,7 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
                                                 <td>{r.activation.hostname.clone()}</td>
                                                 <td>{r.activation.mode.clone()}</td>
                                                 <td><LocalTime unix_secs=r.activation.activated_at/></td>
-                                                <td>{match r.activation.last_validated_at {
-                                                    Some(t) => view! { <LocalTime unix_secs=t/> }.into_any(),
-                                                    None => view! { <span class="muted">"Not yet"</span> }.into_any(),
-                                                }}</td>
+                                                <td>{time_or(r.activation.last_validated_at, "Not yet")}</td>
                                                 <td>{or_dash(r.expires_on.clone().unwrap_or_default())}</td>
                                             </tr>
                                         </For>

@@ -4,7 +4,9 @@
 
 use super::catalog::{id_param, options, FeatureChecks, LicencesSection};
 use crate::catalog_api::{EditLicence, RemoveActivation};
-use crate::components::{confirm, or_dash, ActionError, Field, LoadError, LocalTime, SearchBox};
+use crate::components::{
+    confirm, or_dash, time_or, ActionError, Field, LoadError, LocalTime, SearchBox,
+};
 use crate::web_api::{GenerateSerials, ReissueSerial};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -325,10 +327,7 @@ fn HistoryTable(history: Vec<protocol::catalog::Activation>) -> impl IntoView {
                         <td>{a.mode.clone()}</td>
                         <td><code>{or_dash(a.serial.clone().unwrap_or_default())}</code></td>
                         <td><LocalTime unix_secs=a.activated_at/></td>
-                        <td>{match a.last_validated_at {
-                            Some(t) => view! { <LocalTime unix_secs=t/> }.into_any(),
-                            None => view! { <span class="muted">"Not yet"</span> }.into_any(),
-                        }}</td>
+                        <td>{time_or(a.last_validated_at, "Not yet")}</td>
                         <td>{match a.removed_at {
                             Some(t) => view! { <LocalTime unix_secs=t/>{format!(" by {}", a.removed_by.clone().unwrap_or_default())} }.into_any(),
                             None => view! { <span class="badge ok">"In use"</span> }.into_any(),

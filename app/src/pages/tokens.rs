@@ -1,7 +1,9 @@
 //! API tokens for the management API: create (the secret is shown once), list with their last
 //! use, revoke. A client user's tokens reach only its own client's data.
 
-use crate::components::{confirm, reset_on_success, ActionError, Field, LoadError, LocalTime};
+use crate::components::{
+    confirm, reset_on_success, time_or, ActionError, Field, LoadError, LocalTime,
+};
 use crate::web_api::{CreateApiToken, RevokeApiToken};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -95,10 +97,7 @@ fn TokenTable(
                             <td>{if t.can_write { "Read and write" } else { "Read only" }}</td>
                             {admin.then(|| view! { <td>{match &t.client_name { Some(c) => format!("{} ({c})", t.owner_email), None => t.owner_email.clone() }}</td> })}
                             <td><LocalTime unix_secs=t.created_at/></td>
-                            <td>{match t.last_used_at {
-                                Some(at) => view! { <LocalTime unix_secs=at/> }.into_any(),
-                                None => view! { <span class="muted">"Never"</span> }.into_any(),
-                            }}</td>
+                            <td>{time_or(t.last_used_at, "Never")}</td>
                             <td>{match t.revoked_at {
                                 Some(_) => view! { <span class="badge danger">"Revoked"</span> }.into_any(),
                                 None => view! { <span class="badge ok">"Active"</span> }.into_any(),

@@ -38,10 +38,6 @@ pub struct CheckoutBody {
     pub serial: Option<String>,
     #[serde(default)]
     pub product: Option<String>,
-    #[serde(default)]
-    pub editor: Option<String>,
-    #[schema(min_length = 1, max_length = 100)]
-    pub feature: String,
     /// The operating-system (or named) user.
     #[schema(min_length = 1, max_length = 255)]
     pub user: String,
@@ -53,43 +49,18 @@ pub struct CheckoutBody {
     #[serde(default)]
     #[schema(max_length = 255)]
     pub session: String,
-    /// The application's release number.
-    #[serde(default)]
-    pub release_number: i64,
-    /// The application's release date, `YYYY-MM-DD`.
-    #[serde(default)]
-    pub release_date: Option<String>,
-    /// ConcurrentUser, NamedUser, Token or Credit; omitted: any.
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub commercial_type: Option<String>,
-    #[serde(default)]
-    pub customer_id: Option<String>,
-    #[serde(default)]
-    pub pricing_structure: Option<String>,
-    /// Tokens to take from a Token key.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 1000000)]
-    pub tokens: Option<i64>,
+    #[serde(flatten)]
+    pub terms: ExplainBody,
 }
 
 impl CheckoutBody {
-    fn request(&self) -> CheckoutRequest {
+    fn request(self) -> CheckoutRequest {
         CheckoutRequest {
-            editor: self.editor.clone(),
-            feature: self.feature.clone(),
-            user: self.user.clone(),
-            host: self.host.clone(),
-            process: self.process.clone(),
-            session: self.session.clone(),
-            release_number: self.release_number,
-            release_date: self.release_date.clone(),
-            model: self.model.clone(),
-            commercial_type: self.commercial_type.clone(),
-            customer_id: self.customer_id.clone(),
-            pricing_structure: self.pricing_structure.clone(),
-            tokens: self.tokens,
+            user: self.user,
+            host: self.host,
+            process: self.process,
+            session: self.session,
+            ..self.terms.request()
         }
     }
 }
@@ -120,7 +91,8 @@ async fn checkout(
     axum::extract::State(s): Services,
     ApiJson(b): ApiJson<CheckoutBody>,
 ) -> Result<(StatusCode, Json<GrantBody>), ApiError> {
-    let access = match (&b.pool_key, &b.serial, &b.product) {
+    let (pool_key, serial, product) = (b.pool_key.clone(), b.serial.clone(), b.product.clone());
+    let access = match (&pool_key, &serial, &product) {
         (Some(k), None, _) => PoolAccess::Key(k),
         (None, Some(serial), Some(product)) => PoolAccess::Serial { product, serial },
         _ => {
@@ -277,18 +249,21 @@ async fn delete_pool_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A hypothetical checkout to explain: what the selection looks at.
+/// What the key selection looks at: the feature and the application's terms (a checkout's body
+/// without who asks, or a checkout to explain).
 #[derive(Deserialize, ToSchema)]
 pub struct ExplainBody {
     #[schema(min_length = 1, max_length = 100)]
     pub feature: String,
     #[serde(default)]
     pub editor: Option<String>,
+    /// ConcurrentUser, NamedUser, Token or Credit; omitted: any.
     #[serde(default)]
     pub model: Option<String>,
+    /// The application's release number.
     #[serde(default)]
     pub release_number: i64,
-    /// `YYYY-MM-DD`
+    /// The application's release date, `YYYY-MM-DD`.
     #[serde(default)]
     pub release_date: Option<String>,
     #[serde(default)]
@@ -297,9 +272,27 @@ pub struct ExplainBody {
     pub customer_id: Option<String>,
     #[serde(default)]
     pub pricing_structure: Option<String>,
+    /// Tokens to take from a Token key.
     #[serde(default)]
     #[schema(minimum = 1, maximum = 1000000)]
     pub tokens: Option<i64>,
+}
+
+impl ExplainBody {
+    fn request(self) -> CheckoutRequest {
+        CheckoutRequest {
+            editor: self.editor,
+            feature: self.feature,
+            model: self.model,
+            release_number: self.release_number,
+            release_date: self.release_date,
+            commercial_type: self.commercial_type,
+            customer_id: self.customer_id,
+            pricing_structure: self.pricing_structure,
+            tokens: self.tokens,
+            ..CheckoutRequest::default()
+        }
+    }
 }
 
 /// Explains a hypothetical checkout: every key with the filter that removed it, or its rank
@@ -314,19 +307,7 @@ async fn explain(
     ApiPath(id): ApiPath<i64>,
     ApiJson(b): ApiJson<ExplainBody>,
 ) -> Result<Json<Vec<KeyVerdict>>, ApiError> {
-    let req = CheckoutRequest {
-        editor: b.editor,
-        feature: b.feature,
-        model: b.model,
-        release_number: b.release_number,
-        release_date: b.release_date,
-        commercial_type: b.commercial_type,
-        customer_id: b.customer_id,
-        pricing_structure: b.pricing_structure,
-        tokens: b.tokens,
-        ..CheckoutRequest::default()
-    };
-    Ok(Json(s.explain_checkout(&user, id, req).await?))
+    Ok(Json(s.explain_checkout(&user, id, b.request()).await?))
 }
 
 /// Usage Per Feature: editor, feature, commercial type, in use and count, per pool.
