@@ -108,8 +108,18 @@ impl Server {
     }
 }
 
+/// The portal's routes, listed once per process. Listing renders the app with resource loading
+/// switched off by a process-wide flag (leptos_router's `SuppressResourceLoad`); a page rendering
+/// meanwhile on another server of the same process (the integration tests run many) would have
+/// its resources wait forever, so no server lists them again while others serve.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 fn router(state: AppState, site_root: &std::path::Path) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context = {
         let services = state.services.clone();
         let web = state.web.clone();

@@ -48,3 +48,53 @@ both_backends! {
         assert_eq!(res.headers()["x-frame-options"], "DENY");
     }
 }
+
+/// Renders `/admin` → 302 → `/login` `renders` times from `tasks` concurrent callers while other
+/// servers start in the same process (each start builds its route list by rendering the app once).
+/// Every render must finish (a whole page ends with the `__INCOMPLETE_CHUNKS` trailer): a stalled
+/// one fails the test after 20 s instead of hanging.
+async fn redirect_chain_under_load(app: &crate::helpers::TestApp, tasks: usize, renders: usize) {
+    let backend = app.services.db().backend();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let starting = done.clone();
+    let starts = tokio::spawn(async move {
+        while !starting.load(std::sync::atomic::Ordering::SeqCst) {
+            drop(crate::helpers::TestApp::spawn(backend, &[]).await);
+        }
+    });
+    let mut callers = Vec::new();
+    for _ in 0..tasks {
+        let base = app.base_url.clone();
+        callers.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(20))
+                .build()
+                .expect("client");
+            for _ in 0..renders {
+                let page = client
+                    .get(format!("{base}/admin"))
+                    .header("accept", "text/html")
+                    .send()
+                    .await
+                    .expect("the redirect and the sign-in page answer within 20 s");
+                assert_eq!(page.url().path(), "/login");
+                assert_eq!(page.status(), StatusCode::OK);
+                let html = page.text().await.expect("the whole page arrives within 20 s");
+                assert!(html.contains("<h1>Sign in</h1>") && html.contains("__INCOMPLETE_CHUNKS=[];"), "{}", &html[html.len().saturating_sub(300)..]);
+            }
+        }));
+    }
+    let mut outcome = Ok(());
+    for c in callers {
+        outcome = outcome.and(c.await);
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    starts.await.expect("starts");
+    outcome.expect("every render finished");
+}
+
+both_backends! {
+    async fn the_sign_in_redirect_renders_under_concurrent_load(app) {
+        redirect_chain_under_load(&app, 8, 40).await;
+    }
+}

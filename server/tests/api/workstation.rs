@@ -12,7 +12,8 @@ fn client_bin() -> PathBuf {
     let bin = server.with_file_name("licentia-client");
     assert!(
         bin.exists(),
-        "{} is missing: build it with `cargo build -p client` (cargo test builds it)",
+        "{} is missing: build it with `cargo build -p client --bin licentia-client` first \
+         (scripts/test does; `cargo test` alone builds it only as a test harness)",
         bin.display()
     );
     bin
