@@ -101,18 +101,15 @@ impl Held<'_> {
         }
     }
 
-    /// The request body fields naming the licence.
+    /// The request body fields naming the licence, with the product: the server refuses a key
+    /// of another product before binding it to this machine.
     fn fields(&self, product: &str) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
         match self {
-            Held::Key(k) => {
-                m.insert("licence_key".into(), k.trim().into());
-            }
-            Held::Serial(s) => {
-                m.insert("serial".into(), s.trim().into());
-                m.insert("product".into(), product.into());
-            }
-        }
+            Held::Key(k) => m.insert("licence_key".into(), k.trim().into()),
+            Held::Serial(s) => m.insert("serial".into(), s.trim().into()),
+        };
+        m.insert("product".into(), product.into());
         m
     }
 }

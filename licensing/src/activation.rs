@@ -144,6 +144,28 @@ impl Licentia {
             .ok_or_else(|| Error::NotFound("A licence with this key"))
     }
 
+    /// Refuses, before anything changes, a licence key presented for another product than its
+    /// own: the application names its product, and a key of another product would otherwise be
+    /// bound to a machine whose application then refuses the code.
+    pub async fn check_key_product(&self, licence_key: &str, product_code: &str) -> Result<()> {
+        let key = parse_licence_key(licence_key)?;
+        let lic = self.licence_state_by_key(&key).await?;
+        let code = self.product_row(lic.product_id).await?.code;
+        if code.eq_ignore_ascii_case(product_code.trim()) {
+            Ok(())
+        } else {
+            Err(InputError::new(
+                "product",
+                format!(
+                    "This licence key is for product {code}, not {}: check the key, or use it \
+                     with {code}.",
+                    product_code.trim()
+                ),
+            )
+            .into())
+        }
+    }
+
     /// Who may manage a licence in the portal: its client's users and administrators; only
     /// administrators for a web licence.
     fn require_state_access(&self, actor: &CurrentUser, lic: &LicenceState) -> Result<()> {

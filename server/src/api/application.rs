@@ -45,20 +45,30 @@ pub struct LicenceRef {
     /// A web-model serial number (with `product`).
     #[serde(default)]
     pub serial: Option<String>,
-    /// The product code the serial is for.
+    /// The application's product code: required with a serial; with a licence key, a key of
+    /// another product is refused before anything changes.
     #[serde(default)]
     pub product: Option<String>,
 }
 
 enum Held<'a> {
-    Key(&'a str),
-    Serial { product: &'a str, serial: &'a str },
+    Key {
+        key: &'a str,
+        product: Option<&'a str>,
+    },
+    Serial {
+        product: &'a str,
+        serial: &'a str,
+    },
 }
 
 impl LicenceRef {
     fn held(&self) -> Result<Held<'_>, ApiError> {
         match (&self.licence_key, &self.serial, &self.product) {
-            (Some(k), None, _) => Ok(Held::Key(k)),
+            (Some(key), None, product) => Ok(Held::Key {
+                key,
+                product: product.as_deref(),
+            }),
             (None, Some(serial), Some(product)) => Ok(Held::Serial { product, serial }),
             (None, Some(_), None) => Err(licensing::Error::from(InputError::new(
                 "product",
@@ -117,7 +127,10 @@ async fn activate(
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> Result<(StatusCode, Json<CodeResponse>), ApiError> {
     let issued = match req.licence.held()? {
-        Held::Key(key) => {
+        Held::Key { key, product } => {
+            if let Some(product) = product {
+                services.check_key_product(key, product).await?;
+            }
             services
                 .activate(key, &req.fingerprint, &req.hostname, Channel::Online)
                 .await?
@@ -180,7 +193,10 @@ async fn remove(
     ApiJson(req): ApiJson<RemoveRequest>,
 ) -> Result<StatusCode, ApiError> {
     match req.licence.held()? {
-        Held::Key(key) => {
+        Held::Key { key, product } => {
+            if let Some(product) = product {
+                services.check_key_product(key, product).await?;
+            }
             services
                 .remove_activation(key, Some(&req.fingerprint), Remover::EndUser)
                 .await?

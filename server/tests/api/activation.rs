@@ -37,6 +37,24 @@ async fn jwks(app: &TestApp) -> JwkSet {
 }
 
 both_backends! {
+    async fn a_key_presented_for_another_product_changes_nothing(app) {
+        let f = fixture(&app, LicensingSettings::default(), 1).await;
+        let body = |product: &str| json!({"licence_key": f.keys[0], "product": product,
+            "fingerprint": fingerprint(product, "ws-1"), "hostname": "ws-1"});
+        let (status, problem, _) = post(&app, "/api/v1/activations", body("WRONG")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["detail"], "This licence key is for product CALC, not WRONG: check the key, or use it with CALC.");
+        let licence = app.services.licence(&f.admin, f.licence_ids[0]).await.expect("licence");
+        assert!(licence.activation.is_none(), "no machine holds the licence");
+        assert_eq!(licence.activation_count, 0, "no activation was used");
+        let (status, problem, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": f.keys[0], "product": "WRONG", "fingerprint": fingerprint("WRONG", "ws-1")})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+
+        // Its own product (in any case) activates as before.
+        let (status, answer, _) = post(&app, "/api/v1/activations", body("calc")).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+
     async fn activation_codes_are_signed_and_carry_the_licence(app) {
         let f = fixture(&app, LicensingSettings::default(), 2).await;
         let (status, body) = activate(&app, &f.keys[0], "ws-1").await;

@@ -79,8 +79,15 @@ async fn redirect_chain_under_load(app: &crate::helpers::TestApp, tasks: usize, 
                     .expect("the redirect and the sign-in page answer within 20 s");
                 assert_eq!(page.url().path(), "/login");
                 assert_eq!(page.status(), StatusCode::OK);
-                let html = page.text().await.expect("the whole page arrives within 20 s");
-                assert!(html.contains("<h1>Sign in</h1>") && html.contains("__INCOMPLETE_CHUNKS=[];"), "{}", &html[html.len().saturating_sub(300)..]);
+                let html = page
+                    .text()
+                    .await
+                    .expect("the whole page arrives within 20 s");
+                assert!(
+                    html.contains("<h1>Sign in</h1>") && html.contains("__INCOMPLETE_CHUNKS=[];"),
+                    "{}",
+                    &html[html.len().saturating_sub(300)..]
+                );
             }
         }));
     }

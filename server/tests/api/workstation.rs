@@ -35,12 +35,17 @@ impl Workstation {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_for("CALC", args)
+    }
+
+    /// Runs the CLI as the application of `product`.
+    fn run_for(&self, product: &str, args: &[&str]) -> Output {
         Command::new(client_bin())
             .args([
                 "--server",
                 &self.server,
                 "--product",
-                "CALC",
+                product,
                 "--machine-id",
                 self.machine,
                 "--hostname",
@@ -64,6 +69,30 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// A licence key typed into another product's application is refused by the server before it
+/// binds anything: no ghost machine holds one of the licence's activations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_product_code_burns_no_activation() {
+    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    let f = fixture(&app, LicensingSettings::default(), 1).await;
+    let ws = Workstation::new(&app.base_url, "machine-1");
+    let out = ws.run_for("WRONG", &["activate", "--key", &f.keys[0]]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("This licence key is for product CALC, not WRONG"),
+        "{}",
+        text(&out)
+    );
+    let licence = app
+        .services
+        .licence(&f.admin, f.licence_ids[0])
+        .await
+        .expect("licence");
+    assert!(licence.activation.is_none() && licence.activation_count == 0);
+    let out = ws.run(&["activate", "--key", &f.keys[0]]);
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
