@@ -4,7 +4,9 @@
 
 use crate::error::PortalError;
 use leptos::prelude::*;
-use protocol::floating::{FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, SeatDetail};
+use protocol::floating::{
+    Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
+};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
@@ -15,7 +17,7 @@ use crate::ssr::{admin, caller};
 pub struct PoolPage {
     pub pool: Pool,
     pub keys: Vec<PoolKey>,
-    pub bundles: Vec<(String, String)>,
+    pub bundles: Vec<Bundle>,
 }
 
 #[server(prefix = "/rpc", endpoint = "list_pools")]
@@ -30,22 +32,23 @@ pub async fn create_pool(
     owner: String,
     #[server(default)] client_id: Option<i64>,
     #[server(default)] serial: String,
+    #[server(default)] name: String,
     lease_secs: i64,
 ) -> Result<Pool, PortalError> {
     let (services, user) = admin().await?;
-    let pool = match owner.as_str() {
-        "serial" => {
-            let s = services.find_serial(&user, &serial).await?;
-            services
-                .create_pool(&user, None, Some(s.id), Some(lease_secs))
-                .await?
-        }
-        _ => {
-            services
-                .create_pool(&user, client_id, None, Some(lease_secs))
-                .await?
+    let owner = match (owner.as_str(), client_id) {
+        ("serial", _) => PoolOwner::Serial(services.find_serial(&user, &serial).await?.id),
+        (_, Some(id)) => PoolOwner::Client(id),
+        (_, None) => {
+            return Err(PortalError::Invalid {
+                field: "client_id".into(),
+                message: "Choose the client the pool is for.".into(),
+            })
         }
     };
+    let pool = services
+        .create_pool(&user, owner, &name, Some(lease_secs))
+        .await?;
     leptos_axum::redirect(&format!("/admin/pools/{}", pool.id));
     Ok(pool)
 }
@@ -70,6 +73,27 @@ pub async fn add_pool_key(pool_id: i64, key: PoolKeyInput) -> Result<PoolKey, Po
 pub async fn delete_pool_key(id: i64) -> Result<(), PortalError> {
     let (services, user) = admin().await?;
     Ok(services.delete_pool_key(&user, id).await?)
+}
+
+/// Deletes a pool (none of its seats may be in use) and returns to the list of pools.
+#[server(prefix = "/rpc", endpoint = "delete_pool")]
+pub async fn delete_pool(id: i64) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    services.delete_pool(&user, id).await?;
+    leptos_axum::redirect("/admin/pools");
+    Ok(())
+}
+
+#[server(prefix = "/rpc", endpoint = "remove_bundle")]
+pub async fn remove_bundle(
+    pool_id: i64,
+    feature: String,
+    also_feature: String,
+) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services
+        .remove_bundle(&user, pool_id, &feature, &also_feature)
+        .await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "add_bundle")]

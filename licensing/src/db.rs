@@ -315,4 +315,87 @@ mod tests {
             .expect("count");
         assert_eq!(left, 0);
     }
+
+    /// Migration 5 rebuilds the floating tables on SQLite: pools, keys, bundles, seats and hourly
+    /// usage survive with their ids, the counters go on, the rules still hold, and a client may
+    /// now have a second pool.
+    #[tokio::test]
+    async fn the_pools_migration_keeps_every_pool_key_and_seat() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/m.db", dir.path().display());
+        let db = Database::connect(&url, 1).await.expect("connect");
+        let first_four = Migrator {
+            migrations: std::borrow::Cow::Owned(
+                SQLITE_MIGRATIONS
+                    .iter()
+                    .filter(|m| m.version < 5)
+                    .cloned()
+                    .collect(),
+            ),
+            ..Migrator::DEFAULT
+        };
+        first_four.run(db.pool()).await.expect("migrations 1-4");
+        for sql in [
+            "INSERT INTO clients (id, name, name_key, created_at) VALUES (1, 'Acme', 'acme', 0)",
+            "INSERT INTO pools (id, client_id, access_key, lease_secs, created_at) \
+             VALUES (3, 1, 'POOL-A', 60, 5)",
+            "INSERT INTO pool_keys (id, pool_id, editor, feature, model, quantity, in_use, \
+             generation_day, created_at) VALUES (8, 3, 'V', 'print', 'ConcurrentUser', 2, 1, 0, 0)",
+            "INSERT INTO pool_bundles (pool_id, feature, also_feature) VALUES (3, 'print', 'export')",
+            "INSERT INTO seats (id, pool_id, key_id, editor, feature, user_name, host, process, \
+             session, amount, lease_token_hash, granted_at, last_heartbeat_at, lease_expires_at) \
+             VALUES (11, 3, 8, 'V', 'print', 'ann', 'pc1', 'calc', '', 1, 'h1', 1, 1, 99)",
+            "INSERT INTO usage_hourly (pool_id, editor, feature, hour, refusals, peak_in_use) \
+             VALUES (3, 'V', 'print', 7, 2, 1)",
+        ] {
+            sqlx::query(sql).execute(db.pool()).await.expect(sql);
+        }
+        db.migrate().await.expect("migration 5");
+        let seat: (i64, i64, i64, String, Option<i64>) = sqlx::query_as(
+            "SELECT s.id, s.key_id, k.in_use, p.access_key, s.released_at FROM seats s \
+             JOIN pool_keys k ON k.id = s.key_id JOIN pools p ON p.id = s.pool_id",
+        )
+        .fetch_one(db.pool())
+        .await
+        .expect("seat");
+        assert_eq!(seat, (11, 8, 1, "POOL-A".into(), None));
+        let kept: (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM pool_bundles), (SELECT refusals FROM usage_hourly)",
+        )
+        .fetch_one(db.pool())
+        .await
+        .expect("counts");
+        assert_eq!(kept, (1, 2));
+        let second: i64 = sqlx::query_scalar(
+            "INSERT INTO pools (client_id, name, access_key, created_at) \
+             VALUES (1, 'Lab', 'POOL-B', 6) RETURNING id",
+        )
+        .fetch_one(db.pool())
+        .await
+        .expect("a second pool for the same client");
+        assert_eq!(second, 4, "pool ids continue");
+        // Still enforced: in use never above the count, seats need their key, one owner.
+        for sql in [
+            "UPDATE pool_keys SET in_use = 3 WHERE id = 8",
+            "INSERT INTO seats (pool_id, key_id, editor, feature, user_name, host, process, \
+             session, amount, lease_token_hash, granted_at, last_heartbeat_at, lease_expires_at) \
+             VALUES (3, 99, 'V', 'print', 'bob', 'pc2', 'calc', '', 1, 'h2', 1, 1, 99)",
+            "INSERT INTO pools (access_key, created_at) VALUES ('POOL-C', 0)",
+        ] {
+            assert!(sqlx::query(sql).execute(db.pool()).await.is_err(), "{sql}");
+        }
+        // Deleting the pool still takes its keys, seats and history with it.
+        sqlx::query("DELETE FROM pools WHERE id = 3")
+            .execute(db.pool())
+            .await
+            .expect("delete");
+        let left: (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM pool_keys), (SELECT COUNT(*) FROM seats), \
+             (SELECT COUNT(*) FROM usage_hourly)",
+        )
+        .fetch_one(db.pool())
+        .await
+        .expect("counts");
+        assert_eq!(left, (0, 0, 0));
+    }
 }

@@ -12,7 +12,9 @@ use crate::selection::{self, Ask, CommercialType, Key, Model, Verdict};
 use crate::serials::check_serial;
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
-use protocol::floating::{FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, SeatDetail};
+use protocol::floating::{
+    Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
+};
 use protocol::input::InputError;
 use protocol::time::{day_of, format_date, parse_date};
 
@@ -76,6 +78,7 @@ pub struct Beat {
 #[derive(sqlx::FromRow, Clone)]
 struct PoolRow {
     id: i64,
+    name: String,
     client_id: Option<i64>,
     serial_id: Option<i64>,
     access_key: String,
@@ -84,7 +87,8 @@ struct PoolRow {
     owner: String,
 }
 
-const POOL_SELECT: &str = "SELECT p.id, p.client_id, p.serial_id, p.access_key, p.lease_secs, \
+const POOL_SELECT: &str =
+    "SELECT p.id, p.name, p.client_id, p.serial_id, p.access_key, p.lease_secs, \
      p.created_at, COALESCE(c.name, s.serial) AS owner FROM pools p \
      LEFT JOIN clients c ON c.id = p.client_id LEFT JOIN serials s ON s.id = p.serial_id";
 
@@ -257,8 +261,8 @@ fn validate_key(k: &PoolKeyInput) -> Result<ValidKey> {
         )
         .into());
     }
-    if !(0..=1_000_000).contains(&k.quantity) {
-        return Err(InputError::new("quantity", "The quantity must be from 0 to 1000000.").into());
+    if !(1..=1_000_000).contains(&k.quantity) {
+        return Err(InputError::new("quantity", "The quantity must be from 1 to 1000000.").into());
     }
     let bounded = |name: &'static str, v: i64| {
         if (0..=1_000_000_000).contains(&v) {
@@ -375,6 +379,7 @@ impl Licentia {
         .await?;
         Ok(Pool {
             id: row.id,
+            name: row.name,
             client_id: row.client_id,
             serial_id: row.serial_id,
             owner: row.owner,
@@ -386,22 +391,21 @@ impl Licentia {
         })
     }
 
-    /// Gives a client (or a serial) its floating pool; each has at most one.
+    /// Gives a client a floating pool (it may have several, e.g. per site or department), or a
+    /// serial its one pool. `name` tells a client's pools apart.
     pub async fn create_pool(
         &self,
         actor: &CurrentUser,
-        client_id: Option<i64>,
-        serial_id: Option<i64>,
+        owner: PoolOwner,
+        name: &str,
         lease_secs: Option<i64>,
     ) -> Result<Pool> {
         require_admin(actor)?;
-        if client_id.is_some() == serial_id.is_some() {
-            return Err(InputError::new(
-                "client_id",
-                "A pool belongs to a client or to a serial number: name exactly one.",
-            )
-            .into());
-        }
+        let name = field("name", name, 100, false)?;
+        let (client_id, serial_id) = match owner {
+            PoolOwner::Client(id) => (Some(id), None),
+            PoolOwner::Serial(id) => (None, Some(id)),
+        };
         let lease = lease_secs.unwrap_or(300);
         if !(30..=86_400).contains(&lease) {
             return Err(InputError::new(
@@ -411,11 +415,12 @@ impl Licentia {
             .into());
         }
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO pools (client_id, serial_id, access_key, lease_secs, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO pools (client_id, serial_id, name, access_key, lease_secs, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(client_id)
         .bind(serial_id)
+        .bind(&name)
         .bind(new_access_key())
         .bind(lease)
         .bind(self.clock.now())
@@ -429,10 +434,54 @@ impl Licentia {
                     "The serial number"
                 })
             }
-            _ => Error::unique_as_conflict(e, "It has a pool already."),
+            _ => Error::unique_as_conflict(e, "This serial number has a pool already."),
         })?;
         tracing::info!(pool_id = id, by = actor.id, "pool created");
         self.pool(actor, id).await
+    }
+
+    /// Deletes a pool with its keys, bundles and usage history; refused while seats are out.
+    pub async fn delete_pool(&self, actor: &CurrentUser, pool_id: i64) -> Result<()> {
+        require_admin(actor)?;
+        let mut tx = self.db.pool().begin().await?;
+        // The pool and every key locked first (the write lock on SQLite), so no checkout takes
+        // a seat between the count and the delete.
+        let exists = sqlx::query("UPDATE pools SET lease_secs = lease_secs WHERE id = $1")
+            .bind(pool_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if exists == 0 {
+            return Err(Error::NotFound("The pool"));
+        }
+        sqlx::query("UPDATE pool_keys SET in_use = in_use WHERE pool_id = $1")
+            .bind(pool_id)
+            .execute(&mut *tx)
+            .await?;
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM seats WHERE pool_id = $1 AND released_at IS NULL",
+        )
+        .bind(pool_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if live > 0 {
+            let (seats, are, them) = if live == 1 {
+                ("seat", "is", "it")
+            } else {
+                ("seats", "are", "them")
+            };
+            return Err(Error::Conflict(format!(
+                "{live} {seats} of this pool {are} in use: disconnect {them} in Usage (or let \
+                 {them} end) before deleting the pool."
+            )));
+        }
+        sqlx::query("DELETE FROM pools WHERE id = $1")
+            .bind(pool_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(pool_id, by = actor.id, "pool deleted");
+        Ok(())
     }
 
     pub async fn pool(&self, actor: &CurrentUser, pool_id: i64) -> Result<Pool> {
@@ -545,6 +594,25 @@ impl Licentia {
                 "Seats of this key are in use: disconnect them (or let them end) first.".into(),
             ));
         }
+        // The last key of a feature that a bundle names would leave every checkout of the
+        // bundle refused.
+        let bundle: Option<(String, String)> = sqlx::query_as(
+            "SELECT b.feature, b.also_feature FROM pool_keys k \
+             JOIN pool_bundles b ON b.pool_id = k.pool_id \
+               AND (b.feature = k.feature OR b.also_feature = k.feature) \
+             WHERE k.id = $1 AND NOT EXISTS (SELECT 1 FROM pool_keys o \
+               WHERE o.pool_id = k.pool_id AND o.feature = k.feature AND o.id <> k.id) \
+             ORDER BY b.feature, b.also_feature",
+        )
+        .bind(key_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((feature, also)) = bundle {
+            return Err(Error::Conflict(format!(
+                "The bundle {feature} → {also} needs a key of this feature: remove the bundle \
+                 first."
+            )));
+        }
         sqlx::query("DELETE FROM pool_keys WHERE id = $1")
             .bind(key_id)
             .execute(&mut *tx)
@@ -568,6 +636,24 @@ impl Licentia {
         if feature == also {
             return Err(InputError::new("also_feature", "A feature cannot bundle itself.").into());
         }
+        // Both features need a key here: a bundle taking a feature the pool lacks would refuse
+        // every checkout of the first one.
+        for (name, f) in [("feature", &feature), ("also_feature", &also)] {
+            let keys: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pool_keys WHERE pool_id = $1 AND feature = $2",
+            )
+            .bind(pool_id)
+            .bind(f)
+            .fetch_one(self.db.pool())
+            .await?;
+            if keys == 0 {
+                return Err(InputError::new(
+                    name,
+                    format!("No key of this pool is for {f}: add a key of {f} first."),
+                )
+                .into());
+            }
+        }
         sqlx::query(
             "INSERT INTO pool_bundles (pool_id, feature, also_feature) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
@@ -580,19 +666,48 @@ impl Licentia {
         Ok(())
     }
 
-    pub async fn pool_bundles(
+    /// Removes a bundle; checkouts of `feature` no longer take `also_feature`.
+    pub async fn remove_bundle(
         &self,
         actor: &CurrentUser,
         pool_id: i64,
-    ) -> Result<Vec<(String, String)>> {
+        feature: &str,
+        also_feature: &str,
+    ) -> Result<()> {
+        require_admin(actor)?;
+        self.pool_row(pool_id).await?;
+        let removed = sqlx::query(
+            "DELETE FROM pool_bundles WHERE pool_id = $1 AND feature = $2 AND also_feature = $3",
+        )
+        .bind(pool_id)
+        .bind(feature.trim())
+        .bind(also_feature.trim())
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if removed == 0 {
+            return Err(Error::NotFound("The bundle"));
+        }
+        tracing::info!(pool_id, by = actor.id, "bundle removed");
+        Ok(())
+    }
+
+    pub async fn pool_bundles(&self, actor: &CurrentUser, pool_id: i64) -> Result<Vec<Bundle>> {
         self.pool(actor, pool_id).await?;
-        Ok(sqlx::query_as(
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT feature, also_feature FROM pool_bundles WHERE pool_id = $1 \
              ORDER BY feature, also_feature",
         )
         .bind(pool_id)
         .fetch_all(self.db.pool())
-        .await?)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(feature, also_feature)| Bundle {
+                feature,
+                also_feature,
+            })
+            .collect())
     }
 
     // ---- the seat protocol ----

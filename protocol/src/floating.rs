@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pool {
     pub id: i64,
+    /// What tells a client's pools apart (a site, a department); may be empty.
+    pub name: String,
     pub client_id: Option<i64>,
     pub serial_id: Option<i64>,
     /// The client's name, or the serial.
@@ -19,6 +21,32 @@ pub struct Pool {
     pub keys: i64,
     pub in_use: i64,
     pub created_at: i64,
+}
+
+impl Pool {
+    /// How people call the pool: its name and owner, or the owner alone.
+    pub fn label(&self) -> String {
+        if self.name.is_empty() {
+            self.owner.clone()
+        } else {
+            format!("{} ({})", self.name, self.owner)
+        }
+    }
+}
+
+/// Checking out `feature` in the pool also takes a seat of `also_feature`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Bundle {
+    pub feature: String,
+    pub also_feature: String,
+}
+
+/// Who a pool belongs to: a client (which may have several) or a serial number (one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PoolOwner {
+    Client(i64),
+    Serial(i64),
 }
 
 /// A licence key of a pool, with every field the selection uses. Dates are `YYYY-MM-DD`.

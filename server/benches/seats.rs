@@ -116,7 +116,12 @@ async fn licentia(database_url: &str) -> (String, String) {
         .await
         .expect("client");
     let pool = services
-        .create_pool(&admin, Some(client.id), None, Some(300))
+        .create_pool(
+            &admin,
+            protocol::floating::PoolOwner::Client(client.id),
+            "",
+            Some(300),
+        )
         .await
         .expect("pool");
     let key = PoolKeyInput {

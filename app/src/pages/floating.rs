@@ -3,9 +3,10 @@
 //! Feature* with *Detailed usage* — that refreshes itself and can free a stuck seat.
 
 use super::catalog::{id_param, options};
-use crate::components::{confirm, or_dash, ActionError, Field, LoadError, LocalTime};
+use crate::components::{confirm, or_dash, ActionDone, ActionError, Field, LoadError, LocalTime};
 use crate::floating_api::{
-    AddBundle, AddPoolKey, CreatePool, DeletePoolKey, DisconnectSeat, ExplainCheckout,
+    AddBundle, AddPoolKey, CreatePool, DeletePool, DeletePoolKey, DisconnectSeat, ExplainCheckout,
+    RemoveBundle,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -38,6 +39,7 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
                             <table>
                                 <caption class="visually-hidden">"Pools"</caption>
                                 <thead><tr>
+                                    <th scope="col">"Pool"</th>
                                     <th scope="col">"Owner"</th>
                                     <th scope="col">"Pool key"</th>
                                     <th scope="col" class="num">"Keys"</th>
@@ -46,8 +48,9 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
                                 </tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|p| view! {
-                                        <tr data-pool=p.owner.clone()>
-                                            <td><a href=format!("{base}/{}", p.id)>{p.owner.clone()}</a></td>
+                                        <tr data-pool=p.label()>
+                                            <td><a href=format!("{base}/{}", p.id)>{if p.name.is_empty() { format!("Pool {}", p.id) } else { p.name.clone() }}</a></td>
+                                            <td>{p.owner.clone()}</td>
                                             <td><code>{p.access_key.clone()}</code></td>
                                             <td class="num">{p.keys}</td>
                                             <td class="num">{p.in_use}</td>
@@ -88,6 +91,7 @@ fn NewPool(create: ServerAction<CreatePool>) -> impl IntoView {
                                     <select id="pool-client" name="client_id" inner_html=options(clients.iter().map(|c| (c.id, c.name.clone())))/>
                                 </div>
                                 <Field label="Serial number" name="serial" id="pool-serial".to_owned() required=false hint="Only for a serial's pool"/>
+                                <Field label="Name" name="name" id="pool-name".to_owned() required=false hint="Tells a client's pools apart, e.g. a site or a department"/>
                                 <Field label="Lease in seconds" name="lease_secs" id="pool-lease".to_owned() kind="number" value="300" hint="A seat without heartbeat for this long is freed (30 to 86400)"/>
                             </div>
                             <ActionError action=create/>
@@ -117,6 +121,8 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
     let add = ServerAction::<AddPoolKey>::new();
     let delete = ServerAction::<DeletePoolKey>::new();
     let bundle = ServerAction::<AddBundle>::new();
+    let unbundle = ServerAction::<RemoveBundle>::new();
+    let delete_pool = ServerAction::<DeletePool>::new();
     let page = Resource::new(
         move || {
             (
@@ -124,6 +130,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                 add.version().get(),
                 delete.version().get(),
                 bundle.version().get(),
+                unbundle.version().get(),
             )
         },
         |(id, ..)| crate::floating_api::get_pool_page(id.unwrap_or(0)),
@@ -136,8 +143,8 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                     Ok(p) => {
                         let pool_id = p.pool.id;
                         view! {
-                            <Title text=format!("Pool of {} · Licentia", p.pool.owner)/>
-                            <h1>{format!("Pool of {}", p.pool.owner)}</h1>
+                            <Title text=format!("Pool {} · Licentia", p.pool.label())/>
+                            <h1>{if p.pool.name.is_empty() { format!("Pool of {}", p.pool.owner) } else { format!("Pool {} of {}", p.pool.name, p.pool.owner) }}</h1>
                             <section class="card">
                                 <dl class="facts">
                                     <dt>"Pool key"</dt><dd><code data-testid="pool-key">{p.pool.access_key.clone()}</code></dd>
@@ -154,10 +161,26 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                             {admin.then(|| view! { <NewKey add pool_id/> })}
                             <section class="card">
                                 <h2>"Bundles"</h2>
+                                <ActionError action=unbundle/>
+                                <ActionDone action=unbundle message="The bundle was removed."/>
                                 {if p.bundles.is_empty() {
                                     view! { <p class="muted">"No bundle: each feature is checked out alone."</p> }.into_any()
                                 } else {
-                                    view! { <ul>{p.bundles.iter().map(|(a, b)| view! { <li>{format!("Checking out {a} also takes {b}")}</li> }).collect_view()}</ul> }.into_any()
+                                    view! { <ul class="bundles">{p.bundles.clone().into_iter().map(|b| {
+                                        let (tag, text) = (format!("{}>{}", b.feature, b.also_feature), format!("Checking out {} also takes {}", b.feature, b.also_feature));
+                                        view! {
+                                        <li data-bundle=tag>
+                                            {text}
+                                            {admin.then(|| view! {
+                                                <ActionForm action=unbundle>
+                                                    <input type="hidden" name="pool_id" value=pool_id/>
+                                                    <input type="hidden" name="feature" value=b.feature.clone()/>
+                                                    <input type="hidden" name="also_feature" value=b.also_feature.clone()/>
+                                                    <button type="submit" class="small">"Remove"</button>
+                                                </ActionForm>
+                                            })}
+                                        </li>
+                                    }}).collect_view()}</ul> }.into_any()
                                 }}
                                 {admin.then(|| view! {
                                     <ActionForm action=bundle>
@@ -172,6 +195,20 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                                 })}
                             </section>
                             <Explain pool_id/>
+                            {admin.then(|| {
+                                let msg = format!("Delete the pool {} with its keys, bundles and usage history? Workstations can no longer check out with its pool key.", p.pool.label());
+                                view! {
+                                    <section class="card danger-zone">
+                                        <h2>"Delete the pool"</h2>
+                                        <p class="hint">"Possible once none of its seats is in use; its keys, bundles and usage history go with it."</p>
+                                        <ActionForm action=delete_pool>
+                                            <input type="hidden" name="id" value=pool_id/>
+                                            <ActionError action=delete_pool/>
+                                            <button type="submit" class="danger" on:click=move |ev| if !confirm(&msg) { ev.prevent_default(); }>"Delete pool"</button>
+                                        </ActionForm>
+                                    </section>
+                                }
+                            })}
                         }
                             .into_any()
                     }

@@ -7,7 +7,9 @@ use crate::AppState;
 use axum::http::StatusCode;
 use axum::Json;
 use licensing::floating::{CheckoutRequest, PoolAccess};
-use protocol::floating::{FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, SeatDetail};
+use protocol::floating::{
+    Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
+};
 use protocol::input::InputError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,6 +22,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(heartbeat))
         .routes(routes!(release))
         .routes(routes!(list_pools, create_pool))
+        .routes(routes!(get_pool, delete_pool))
+        .routes(routes!(pool_bundles, add_bundle))
+        .routes(routes!(remove_bundle))
         .routes(routes!(pool_keys, add_pool_key))
         .routes(routes!(delete_pool_key))
         .routes(routes!(explain))
@@ -184,13 +189,17 @@ pub struct PoolBody {
     /// the serial that owns it.
     #[serde(default)]
     pub serial_id: Option<i64>,
+    /// What tells a client's pools apart (a site, a department); up to 100 characters.
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    pub name: String,
     /// Seconds a seat lives without a heartbeat (30 to 86400; default 300).
     #[serde(default)]
     #[schema(minimum = 30, maximum = 86400)]
     pub lease_secs: Option<i64>,
 }
 
-/// Gives a client or a serial its floating pool.
+/// Gives a client a floating pool (a client may have several), or a serial its one pool.
 #[utoipa::path(post, path = "/api/v1/pools", tag = "floating", security(("token" = [])),
     request_body = PoolBody,
     responses((status = 201, body = Pool), Problems))]
@@ -199,13 +208,88 @@ async fn create_pool(
     Writer(user): Writer,
     ApiJson(b): ApiJson<PoolBody>,
 ) -> Result<(StatusCode, Json<Pool>), ApiError> {
+    let owner = match (b.client_id, b.serial_id) {
+        (Some(c), None) => PoolOwner::Client(c),
+        (None, Some(s)) => PoolOwner::Serial(s),
+        _ => {
+            return Err(licensing::Error::from(InputError::new(
+                "client_id",
+                "A pool belongs to a client or to a serial number: name exactly one.",
+            ))
+            .into())
+        }
+    };
     Ok((
         StatusCode::CREATED,
-        Json(
-            s.create_pool(&user, b.client_id, b.serial_id, b.lease_secs)
-                .await?,
-        ),
+        Json(s.create_pool(&user, owner, &b.name, b.lease_secs).await?),
     ))
+}
+
+#[utoipa::path(get, path = "/api/v1/pools/{id}", tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id")),
+    responses((status = 200, body = Pool), Problems))]
+async fn get_pool(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Pool>, ApiError> {
+    Ok(Json(s.pool(&user, id).await?))
+}
+
+/// Deletes a pool with its keys, bundles and usage history (administrators); 409 while seats
+/// are in use, saying how many.
+#[utoipa::path(delete, path = "/api/v1/pools/{id}", tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id")),
+    responses((status = 204, description = "Deleted"), Problems))]
+async fn delete_pool(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_pool(&user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/pools/{id}/bundles", tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id")),
+    responses((status = 200, body = Vec<Bundle>), Problems))]
+async fn pool_bundles(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Bundle>>, ApiError> {
+    Ok(Json(s.pool_bundles(&user, id).await?))
+}
+
+/// Makes checking out `feature` also take `also_feature`; both need a key in the pool.
+#[utoipa::path(post, path = "/api/v1/pools/{id}/bundles", tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id")),
+    request_body = Bundle,
+    responses((status = 201, body = Bundle), Problems))]
+async fn add_bundle(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<Bundle>,
+) -> Result<(StatusCode, Json<Bundle>), ApiError> {
+    s.add_bundle(&user, id, &b.feature, &b.also_feature).await?;
+    Ok((StatusCode::CREATED, Json(b)))
+}
+
+/// Removes a bundle: checking out `feature` no longer takes `also_feature`.
+#[utoipa::path(delete, path = "/api/v1/pools/{id}/bundles/{feature}/{also_feature}",
+    tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id"),
+        ("feature" = String, Path, description = "The feature checked out"),
+        ("also_feature" = String, Path, description = "The feature it also takes")),
+    responses((status = 204, description = "Removed"), Problems))]
+async fn remove_bundle(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath((id, feature, also)): ApiPath<(i64, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.remove_bundle(&user, id, &feature, &also).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/pools/{id}/keys", tag = "floating", security(("token" = [])),

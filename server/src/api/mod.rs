@@ -344,6 +344,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Text in a path may not carry NUL characters (PostgreSQL cannot store or compare them).
+        if parts.uri.path().contains("%00") {
+            return Err(ApiError::bad_request(
+                StatusCode::BAD_REQUEST,
+                "A path may not contain NUL characters.".into(),
+            ));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))

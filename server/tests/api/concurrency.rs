@@ -96,7 +96,12 @@ async fn race(backend: Backend) {
         .await
         .expect("client");
     let pool = services
-        .create_pool(&admin, Some(client.id), None, Some(60))
+        .create_pool(
+            &admin,
+            protocol::floating::PoolOwner::Client(client.id),
+            "",
+            Some(60),
+        )
         .await
         .expect("pool");
     // Two keys, so the selection and the fallback to the next key are raced too.

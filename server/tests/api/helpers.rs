@@ -294,7 +294,12 @@ pub async fn acme_pool(app: &TestApp, lease_secs: i64) -> (CurrentUser, protocol
         .expect("client");
     let pool = app
         .services
-        .create_pool(&admin, Some(client.id), None, Some(lease_secs))
+        .create_pool(
+            &admin,
+            protocol::floating::PoolOwner::Client(client.id),
+            "",
+            Some(lease_secs),
+        )
         .await
         .expect("pool");
     (admin, pool)

@@ -78,6 +78,75 @@ fn product_body(code: &str) -> Value {
 }
 
 both_backends! {
+    async fn pools_bundles_and_their_removal_through_the_api(app) {
+        let admin = app.admin().await;
+        let api = token(&app, &admin, "floating", "write").await;
+        let (_, c) = api.post("/api/v1/clients", json!({"name": "Acme"})).await;
+        // A client may have several pools, told apart by name.
+        let (st, office) = api.post("/api/v1/pools", json!({"client_id": c["id"], "name": "Design office"})).await;
+        assert_eq!(st, StatusCode::CREATED, "{office}");
+        let (st, lab) = api.post("/api/v1/pools", json!({"client_id": c["id"], "name": "Lab"})).await;
+        assert_eq!(st, StatusCode::CREATED, "{lab}");
+        assert_ne!(office["access_key"], lab["access_key"]);
+        let (_, pools) = api.get("/api/v1/pools").await;
+        assert_eq!(pools.as_array().map(Vec::len), Some(2), "{pools}");
+        let id = office["id"].as_i64().expect("id");
+        let key = |feature: &str, quantity: i64| json!({"editor": "Vendor", "feature": feature, "model": "ConcurrentUser", "quantity": quantity});
+
+        // A key of no seats, and a bundle taking a feature the pool has no key of: refused.
+        let (st, bad) = api.post(&format!("/api/v1/pools/{id}/keys"), key("F", 0)).await;
+        assert_eq!((st, bad["detail"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("The quantity must be from 1 to 1000000.")), "{bad}");
+        let (st, _) = api.post(&format!("/api/v1/pools/{id}/keys"), key("F", 2)).await;
+        assert_eq!(st, StatusCode::CREATED);
+        let bundle = json!({"feature": "F", "also_feature": "G"});
+        let (st, bad) = api.post(&format!("/api/v1/pools/{id}/bundles"), bundle.clone()).await;
+        assert_eq!((st, bad["detail"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("No key of this pool is for G: add a key of G first.")), "{bad}");
+        let (_, none) = api.get(&format!("/api/v1/pools/{id}/bundles")).await;
+        assert_eq!(none, json!([]));
+        let (st, g) = api.post(&format!("/api/v1/pools/{id}/keys"), key("G", 2)).await;
+        assert_eq!(st, StatusCode::CREATED);
+        let (st, _) = api.post(&format!("/api/v1/pools/{id}/bundles"), bundle.clone()).await;
+        assert_eq!(st, StatusCode::CREATED);
+        let (_, listed) = api.get(&format!("/api/v1/pools/{id}/bundles")).await;
+        assert_eq!(listed, json!([bundle]));
+        // The bundle's last key of G cannot go while the bundle needs it.
+        let (st, bad) = api.call(reqwest::Method::DELETE, &format!("/api/v1/pool-keys/{}", g["id"]), None).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{bad}");
+        assert!(bad["detail"].as_str().unwrap_or("").contains("remove the bundle first"), "{bad}");
+
+        // A pool with seats out cannot be deleted; the answer says why.
+        let checkout = json!({"pool_key": office["access_key"], "feature": "F", "user": "ann", "host": "ws-1", "process": "cad"});
+        let (st, seat, _) = api_post(&app, "/api/v1/seats", checkout.clone()).await;
+        assert_eq!((st, &seat["bundled"]), (StatusCode::CREATED, &json!(["G"])), "{seat}");
+        let (st, bad) = api.call(reqwest::Method::DELETE, &format!("/api/v1/pools/{id}"), None).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{bad}");
+        assert_eq!(bad["detail"], "2 seats of this pool are in use: disconnect them in Usage (or let them end) before deleting the pool.");
+        let (st, _, _) = api_post(&app, &format!("/api/v1/seats/{}/release", seat["seat_id"]), json!({"lease_token": seat["lease_token"]})).await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+
+        // Bundles can be removed; then checkouts of F take F alone.
+        let path = format!("/api/v1/pools/{id}/bundles/F/G");
+        assert_eq!(api.call(reqwest::Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(api.call(reqwest::Method::DELETE, &path, None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(api.call(reqwest::Method::DELETE, &format!("/api/v1/pools/{id}/bundles/F%00/G"), None).await.0, StatusCode::BAD_REQUEST);
+        let (st, alone, _) = api_post(&app, "/api/v1/seats", checkout.clone()).await;
+        assert_eq!((st, &alone["bundled"]), (StatusCode::CREATED, &json!([])), "{alone}");
+        api_post(&app, &format!("/api/v1/seats/{}/release", alone["seat_id"]), json!({"lease_token": alone["lease_token"]})).await;
+
+        // Then the pool goes, with its keys; its pool key no longer checks out; the other stays.
+        assert_eq!(api.call(reqwest::Method::DELETE, &format!("/api/v1/pools/{id}"), None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(api.get(&format!("/api/v1/pools/{id}")).await.0, StatusCode::NOT_FOUND);
+        let (st, gone, _) = api_post(&app, "/api/v1/seats", checkout).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{gone}");
+        let (_, pools) = api.get("/api/v1/pools").await;
+        assert_eq!(pools.as_array().map(Vec::len), Some(1), "{pools}");
+        assert_eq!(pools[0]["name"], "Lab");
+
+        // A read-only token cannot delete.
+        let reader = token(&app, &admin, "dashboard", "read").await;
+        assert_eq!(reader.call(reqwest::Method::DELETE, &format!("/api/v1/pools/{}", lab["id"]), None).await.0, StatusCode::FORBIDDEN);
+    }
+
     async fn a_read_write_token_drives_the_catalogue_end_to_end(app) {
         let admin = app.admin().await;
         let api = token(&app, &admin, "billing", "write").await;
