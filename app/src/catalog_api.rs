@@ -122,13 +122,14 @@ pub async fn edit_licence(
     #[server(default)] features: Vec<String>,
     counters: String,
     expires_on: String,
+    #[server(default)] no_end: Option<String>,
 ) -> Result<Licence, PortalError> {
     let (services, user) = admin().await?;
     let counters =
         protocol::catalog::parse_counter_lines(&counters).map_err(licensing::Error::from)?;
-    let expires = Some(expires_on).filter(|s| !s.trim().is_empty());
+    let expiry = protocol::catalog::ExpiryEdit::from_form(&expires_on, no_end.is_some());
     Ok(services
-        .edit_licence(&user, licence_id, features, counters, expires)
+        .edit_licence(&user, licence_id, features, counters, expiry)
         .await?)
 }
 
@@ -176,7 +177,7 @@ pub async fn answer_request(
                 .map_err(licensing::Error::from)?,
             counters: protocol::catalog::parse_counter_lines(&counters)
                 .map_err(licensing::Error::from)?,
-            expires_on: Some(expires_on).filter(|s| !s.trim().is_empty()),
+            expiry: protocol::catalog::ExpiryEdit::from_form(&expires_on, false),
         }),
     };
     Ok(services

@@ -8,6 +8,7 @@ use crate::serials::check_serial;
 use crate::{Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::activation::{self as code, Claims, Request};
+use protocol::catalog::ExpiryEdit;
 use protocol::input::InputError;
 use protocol::time::{day_of, format_date};
 use std::collections::BTreeMap;
@@ -34,8 +35,7 @@ pub struct Issued {
 pub struct Terms {
     pub features: Vec<String>,
     pub counters: BTreeMap<String, i64>,
-    /// "YYYY-MM-DD"; `None` keeps the current end.
-    pub expires_on: Option<String>,
+    pub expiry: ExpiryEdit,
 }
 
 /// Who asks for a removal: the application (end-user rules apply) or a portal user. An
@@ -59,6 +59,7 @@ struct LicenceState {
     order_features: String,
     order_counters: String,
     expires_on: Option<i64>,
+    open_ended: i64,
     activation_count: i64,
     product_id: i64,
 }
@@ -125,8 +126,8 @@ impl Licentia {
         let sql = format!(
             "SELECT l.id, l.licence_key, o.client_id, l.serial_id, l.features, l.counters, \
              COALESCE(o.features, '[]') AS order_features, \
-             COALESCE(o.counters, '{{}}') AS order_counters, l.expires_on, l.activation_count, \
-             COALESCE(o.product_id, s.product_id) AS product_id \
+             COALESCE(o.counters, '{{}}') AS order_counters, l.expires_on, l.open_ended, \
+             l.activation_count, COALESCE(o.product_id, s.product_id) AS product_id \
              FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
              LEFT JOIN serials s ON s.id = l.serial_id WHERE {by} = $1"
         );
@@ -310,7 +311,7 @@ impl Licentia {
         }
 
         // A limited licence's end is fixed at its first activation; later activations keep it.
-        let expires_on = match (product.limited != 0, lic.expires_on) {
+        let expires_on = match (product.limited != 0 && lic.open_ended == 0, lic.expires_on) {
             (false, e) => e,
             (true, Some(e)) => Some(e),
             (true, None) => Some(expiry(&product.limits(), today).map_err(|e| match e {
@@ -743,29 +744,26 @@ impl Licentia {
         };
         crate::require_admin(actor)?;
         // The new terms apply only if the activation they are for succeeds.
-        let previous: (Option<String>, Option<String>, Option<i64>) =
-            sqlx::query_as("SELECT features, counters, expires_on FROM licences WHERE id = $1")
-                .bind(lic.id)
-                .fetch_one(self.db.pool())
-                .await?;
-        self.edit_licence(
-            actor,
-            lic.id,
-            terms.features,
-            terms.counters,
-            terms.expires_on,
+        let previous: (Option<String>, Option<String>, Option<i64>, i64) = sqlx::query_as(
+            "SELECT features, counters, expires_on, open_ended FROM licences WHERE id = $1",
         )
+        .bind(lic.id)
+        .fetch_one(self.db.pool())
         .await?;
+        self.edit_licence(actor, lic.id, terms.features, terms.counters, terms.expiry)
+            .await?;
         let issued = self
             .activate_with(&key, &req.fp, &req.host, channel, false)
             .await;
         if issued.is_err() {
             sqlx::query(
-                "UPDATE licences SET features = $1, counters = $2, expires_on = $3 WHERE id = $4",
+                "UPDATE licences SET features = $1, counters = $2, expires_on = $3, \
+                 open_ended = $4 WHERE id = $5",
             )
             .bind(previous.0)
             .bind(previous.1)
             .bind(previous.2)
+            .bind(previous.3)
             .bind(lic.id)
             .execute(self.db.pool())
             .await?;

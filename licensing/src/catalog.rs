@@ -5,11 +5,11 @@
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::catalog::{
-    features_in_catalogue, Activation, ActivationRow, Feature, Licence, LicensingSettings, Order,
-    Product, ProductInput,
+    features_in_catalogue, Activation, ActivationRow, ExpiryEdit, Feature, Licence,
+    LicensingSettings, Order, Product, ProductInput,
 };
 use protocol::input::{self, InputError};
-use protocol::time::{format_date, parse_date};
+use protocol::time::{day_of, format_date, parse_date};
 use rand::rngs::OsRng;
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -201,6 +201,7 @@ pub(crate) struct LicenceRow {
     order_features: String,
     order_counters: String,
     expires_on: Option<i64>,
+    open_ended: i64,
     activation_count: i64,
     act_id: Option<i64>,
     act_hostname: Option<String>,
@@ -215,8 +216,8 @@ pub(crate) struct LicenceRow {
 /// features and counters are its own from the start.
 pub(crate) const LICENCE_SELECT: &str = "SELECT l.id, l.order_id, l.serial_id, l.licence_key, \
      l.features, l.counters, COALESCE(o.features, '[]') AS order_features, \
-     COALESCE(o.counters, '{}') AS order_counters, l.expires_on, l.activation_count, \
-     a.id AS act_id, a.hostname AS act_hostname, a.fingerprint AS act_fingerprint, \
+     COALESCE(o.counters, '{}') AS order_counters, l.expires_on, l.open_ended, \
+     l.activation_count, a.id AS act_id, a.hostname AS act_hostname, a.fingerprint AS act_fingerprint, \
      a.mode AS act_mode, a.activated_at AS act_activated_at, \
      a.last_validated_at AS act_last_validated_at, s.serial AS act_serial \
      FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
@@ -254,6 +255,7 @@ impl LicenceRow {
             serial_id: self.serial_id,
             key: self.licence_key,
             expires_on: self.expires_on.map(format_date),
+            open_ended: self.open_ended != 0,
             activation_count: self.activation_count,
             activation,
         })
@@ -659,14 +661,14 @@ impl Licentia {
     }
 
     /// An administrator changes what a licence grants; the application picks it up at its next
-    /// validation. `expires_on` applies to limited licences ("YYYY-MM-DD").
+    /// validation. `expiry` sets the end (today or later), takes it away, or keeps it.
     pub async fn edit_licence(
         &self,
         actor: &CurrentUser,
         licence_id: i64,
         features: Vec<String>,
         counters: BTreeMap<String, i64>,
-        expires_on: Option<String>,
+        expiry: ExpiryEdit,
     ) -> Result<Licence> {
         require_admin(actor)?;
         let product_id: i64 = sqlx::query_scalar(
@@ -682,29 +684,54 @@ impl Licentia {
         let features = protocol::catalog::feature_list(&features)?;
         features_in_catalogue(&features, &product.features)?;
         let counters = protocol::catalog::counters(&counters)?;
-        let expires = match expires_on
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => None,
-            Some(d) => Some(parse_date(d).ok_or_else(|| {
-                InputError::new(
-                    "expires_on",
-                    "Enter the expiry as a date such as 2026-11-25.",
-                )
-            })?),
+        let today = day_of(self.clock.now());
+        let end = match &expiry {
+            ExpiryEdit::Keep | ExpiryEdit::NoEnd => None,
+            ExpiryEdit::On(d) => Some(parse_end_date(d, today)?),
         };
-        sqlx::query("UPDATE licences SET features = $1, counters = $2, expires_on = COALESCE($3, expires_on) WHERE id = $4")
-            .bind(json(&features))
-            .bind(json(&counters))
-            .bind(expires)
-            .bind(licence_id)
-            .execute(self.db.pool())
-            .await?;
+        // Keep: the end and the open-ended mark stay; otherwise both are set.
+        let keep = i64::from(expiry == ExpiryEdit::Keep);
+        let open_ended = i64::from(expiry == ExpiryEdit::NoEnd);
+        sqlx::query(
+            "UPDATE licences SET features = $1, counters = $2, \
+             expires_on = CASE WHEN $3 = 1 THEN expires_on ELSE $4 END, \
+             open_ended = CASE WHEN $3 = 1 THEN open_ended ELSE $5 END WHERE id = $6",
+        )
+        .bind(json(&features))
+        .bind(json(&counters))
+        .bind(keep)
+        .bind(end)
+        .bind(open_ended)
+        .bind(licence_id)
+        .execute(self.db.pool())
+        .await?;
         tracing::info!(licence_id, by = actor.id, "licence edited");
         self.licence(actor, licence_id).await
     }
+}
+
+/// A new end date for a licence: a real date, today or later (a past one would stop the licence
+/// at once, which removing it does openly).
+pub(crate) fn parse_end_date(text: &str, today: i64) -> Result<i64> {
+    let day = parse_date(text.trim()).ok_or_else(|| {
+        InputError::new(
+            "expires_on",
+            "Enter the expiry as a date such as 2026-11-25.",
+        )
+    })?;
+    if day < today {
+        return Err(InputError::new(
+            "expires_on",
+            format!(
+                "{} has passed: the licence would stop at once. Choose today ({}) or a later \
+                 date, or remove the licence from its machine to end it now.",
+                format_date(day),
+                format_date(today)
+            ),
+        )
+        .into());
+    }
+    Ok(day)
 }
 
 #[cfg(test)]

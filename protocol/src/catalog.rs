@@ -106,6 +106,29 @@ pub struct Order {
     pub active: i64,
 }
 
+/// What an edit does to a licence's end date.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpiryEdit {
+    /// Leave it as it is.
+    #[default]
+    Keep,
+    /// No end date: the licence never expires (a limited licence becomes open-ended).
+    NoEnd,
+    /// Ends after this day, `YYYY-MM-DD` (today or later).
+    On(String),
+}
+
+impl ExpiryEdit {
+    /// A form's date field and "no end date" box: an empty date keeps the end.
+    pub fn from_form(date: &str, no_end: bool) -> Self {
+        match (no_end, date.trim()) {
+            (true, _) => Self::NoEnd,
+            (false, "") => Self::Keep,
+            (false, d) => Self::On(d.to_owned()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Licence {
@@ -120,6 +143,9 @@ pub struct Licence {
     pub counters: BTreeMap<String, i64>,
     /// Last valid day of a limited licence, fixed at its first activation.
     pub expires_on: Option<String>,
+    /// An administrator gave it no end date: even a limited product's first activation fixes
+    /// none.
+    pub open_ended: bool,
     pub activation_count: i64,
     pub activation: Option<Activation>,
 }
@@ -374,6 +400,14 @@ impl LicensingSettings {
                 "Validity must be from 1 to 36500 days.",
             ));
         }
+        if s.limited && s.end_user_removal {
+            return Err(InputError::new(
+                "end_user_removal",
+                "Users of limited licences cannot remove them (the period would start again on \
+                 another machine): untick \u{201c}End users may remove\u{201d}, or make the product \
+                 unlimited.",
+            ));
+        }
         if s.limited && s.validity_days.is_none() && end.is_none() {
             return Err(InputError::new(
                 "validity_days",
@@ -495,6 +529,14 @@ mod tests {
         assert_eq!(p.validate().expect_err("code").field, "code");
         let mut p = product();
         p.settings.limited = true;
+        p.settings.validity_days = Some(30);
+        assert_eq!(
+            p.clone().validate().expect_err("removable").field,
+            "end_user_removal"
+        );
+        p.settings.end_user_removal = false;
+        assert!(p.clone().validate().is_ok());
+        p.settings.validity_days = None;
         assert_eq!(p.validate().expect_err("unbounded").field, "validity_days");
         let mut p = product();
         p.settings.fixed_start = Some("2026-05-01".into());

@@ -252,6 +252,9 @@ fn ProductEditor(
     form: ProductForm,
 ) -> impl IntoView {
     let f = form;
+    let limited = RwSignal::new(f.limited.is_some());
+    let removal = RwSignal::new(f.end_user_removal.is_some());
+    let removal_at_first = removal.get_untracked() && !limited.get_untracked();
     view! {
         <ActionForm action=save>
             {id.map(|id| view! { <input type="hidden" name="id" value=id/> })}
@@ -273,14 +276,28 @@ fn ProductEditor(
             </section>
             <section class="card">
                 <h2>"Licensing"</h2>
-                <Check label="Limited licences (they expire)" name="form[limited]" checked=f.limited.is_some()/>
+                <div class="check">
+                    <input id="product-limited" name="form[limited]" type="checkbox" checked=f.limited.is_some()
+                        on:change=move |ev| limited.set(event_target_checked(&ev))/>
+                    <label for="product-limited">"Limited licences (they expire)"</label>
+                </div>
                 <div class="grid-2">
                     <Text label="Validity in days" name="form[validity_days]" value=f.validity_days kind="number" hint="Counted from the first activation."/>
                     <Text label="Expire on day of the month" name="form[expire_day_of_month]" value=f.expire_day_of_month kind="number" hint="1-31: the end moves forward to this day."/>
                     <Text label="Fixed window: from" name="form[fixed_start]" value=f.fixed_start kind="date"/>
                     <Text label="Fixed window: until" name="form[fixed_end]" value=f.fixed_end kind="date"/>
                 </div>
-                <Check label="End users may remove (transfer) their licences" name="form[end_user_removal]" checked=f.end_user_removal.is_some()/>
+                // A limited licence's users never remove it (its period would start again on
+                // another machine): the box is off and says so while "Limited" is ticked.
+                <div class="check">
+                    <input id="product-end_user_removal" name="form[end_user_removal]" type="checkbox"
+                        checked=removal_at_first prop:checked=move || removal.get() && !limited.get() disabled=move || limited.get()
+                        on:change=move |ev| removal.set(event_target_checked(&ev))/>
+                    <label for="product-end_user_removal">"End users may remove (transfer) their licences"</label>
+                </div>
+                <Show when=move || limited.get()>
+                    <small class="hint" id="removal-hint">"Not for limited licences: their users cannot remove them (only an administrator can)."</small>
+                </Show>
                 <div class="grid-2">
                     <Text label="Activations per licence" name="form[max_activations]" value=f.max_activations kind="number" hint="Over the licence's life; a transfer uses one."/>
                     <Text label="Validate every (days)" name="form[validate_every_days]" value=f.validate_every_days kind="number"/>
@@ -482,7 +499,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                                     <dt>"Counters"</dt><dd>{if o.counters.is_empty() { "(none)".to_owned() } else { counter_lines(&o.counters).replace('\n', ", ") }}</dd>
                                     <dt>"Licences"</dt><dd>{format!("{} ({} activated)", o.quantity, o.active)}</dd>
                                     <dt>"Limited"</dt><dd>{yes_no(p.product.settings.limited)}</dd>
-                                    <dt>"Users may remove"</dt><dd>{yes_no(p.product.settings.end_user_removal && !p.product.settings.limited)}</dd>
+                                    <dt>"Users may remove"</dt><dd>{if p.product.settings.limited { "No (limited licences: only an administrator removes them)" } else { yes_no(p.product.settings.end_user_removal) }}</dd>
                                 </dl>
                                 {admin.then(|| view! { <OrderTerms update order=o.clone() product=p.product.clone()/> })}
                             </section>
@@ -599,7 +616,7 @@ pub(crate) fn LicencesSection(
                             <td><code>{l.key.clone()}</code></td>
                             <td>{act.as_ref().map_or_else(|| view! { <span class="muted">"Not activated"</span> }.into_any(), |a| view! { <span>{a.hostname.clone()}</span> }.into_any())}</td>
                             <td>{act.as_ref().map(|a| view! { <LocalTime unix_secs=a.activated_at/> })}</td>
-                            <td>{or_dash(l.expires_on.clone().unwrap_or_default())}</td>
+                            <td>{if l.open_ended { "No end date".to_owned() } else { or_dash(l.expires_on.clone().unwrap_or_default()) }}</td>
                             <td>{or_dash(l.features.join(", "))}</td>
                             <td class="num">{format!("{} of {max}", l.activation_count)}</td>
                             <td class="actions">
@@ -629,6 +646,11 @@ pub(crate) fn LicencesSection(
                                             <div class="field">
                                                 <label for=format!("licence-{}-expires", l.id)>"Expires on"</label>
                                                 <input id=format!("licence-{}-expires", l.id) name="expires_on" type="date" value=l.expires_on.clone().unwrap_or_default()/>
+                                                <small class="hint">"Today or later. Empty keeps the current end."</small>
+                                            </div>
+                                            <div class="check">
+                                                <input type="checkbox" id=format!("licence-{}-no-end", l.id) name="no_end" checked=l.open_ended/>
+                                                <label for=format!("licence-{}-no-end", l.id)>"No end date (never expires, even for a limited product)"</label>
                                             </div>
                                             <button type="submit">"Save licence"</button>
                                         </ActionForm>

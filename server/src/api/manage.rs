@@ -12,6 +12,7 @@ use licensing::activation::Remover;
 use licensing::catalog::OrderInput;
 use licensing::serials::{BatchInput, SerialQuery};
 use protocol::account::{ClientDetail, ClientSummary, CurrentUser};
+use protocol::catalog::ExpiryEdit;
 use protocol::catalog::{
     ActivationRow, Licence, Order, Product, ProductInput, Serial, SerialBatch, SerialDetail,
 };
@@ -309,9 +310,13 @@ async fn get_licence(
 pub struct LicenceTerms {
     pub features: Vec<String>,
     pub counters: BTreeMap<String, i64>,
-    /// Last valid day of a limited licence, `YYYY-MM-DD`; omitted: unchanged.
+    /// Last valid day, `YYYY-MM-DD`, today or later; omitted: unchanged.
     #[serde(default)]
     pub expires_on: Option<String>,
+    /// `true` takes the end date away: the licence never expires, even if its product is
+    /// limited. Not together with `expires_on`.
+    #[serde(default)]
+    pub no_end: bool,
 }
 
 /// Changes what a licence grants (administrators); the application picks it up at its next
@@ -326,8 +331,19 @@ async fn edit_licence(
     ApiPath(id): ApiPath<i64>,
     ApiJson(t): ApiJson<LicenceTerms>,
 ) -> Result<Json<Licence>, ApiError> {
+    let expiry = match (t.no_end, t.expires_on) {
+        (true, Some(_)) => {
+            return Err(licensing::Error::from(protocol::input::InputError::new(
+                "no_end",
+                "Send an end date or no_end, not both.",
+            ))
+            .into())
+        }
+        (true, None) => ExpiryEdit::NoEnd,
+        (false, date) => ExpiryEdit::from_form(date.as_deref().unwrap_or(""), false),
+    };
     Ok(Json(
-        s.edit_licence(&user, id, t.features, t.counters, t.expires_on)
+        s.edit_licence(&user, id, t.features, t.counters, expiry)
             .await?,
     ))
 }

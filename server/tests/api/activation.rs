@@ -119,8 +119,49 @@ both_backends! {
         assert_eq!(lic.activation_count, 2);
     }
 
+    async fn an_end_date_can_be_taken_away_and_a_past_one_is_refused(app) {
+        let settings = LicensingSettings { limited: true, validity_days: Some(30), end_user_removal: false, ..Default::default() };
+        let f = fixture(&app, settings, 1).await;
+        let (key, lic_id) = (&f.keys[0], f.licence_ids[0]);
+        let today = app.clock.now() / DAY;
+        let (_, body) = activate(&app, key, "ws-1").await;
+        assert_eq!(body["claims"]["end"], protocol::time::format_date(today + 29));
+
+        // A past date is refused, saying why; nothing changes.
+        let yesterday = protocol::time::format_date(today - 1);
+        let past = app.services.edit_licence(&f.admin, lic_id, vec!["print".into()], BTreeMap::new(), protocol::catalog::ExpiryEdit::On(yesterday.clone())).await;
+        match past {
+            Err(licensing::Error::Invalid(e)) => {
+                assert_eq!(e.field, "expires_on");
+                assert!(e.message.starts_with(&format!("{yesterday} has passed: the licence would stop at once.")), "{}", e.message);
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let lic = app.services.licence(&f.admin, lic_id).await.expect("licence");
+        assert_eq!(lic.expires_on, Some(protocol::time::format_date(today + 29)));
+
+        // "No end date" in the portal: the limited licence becomes open-ended…
+        let admin = app.browser();
+        admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+        let edited = admin.rpc("edit_licence", &[("licence_id", &lic_id.to_string()), ("features[0]", "print"), ("counters", ""), ("expires_on", ""), ("no_end", "on")]).await.ok();
+        assert_eq!((edited["expires_on"].clone(), edited["open_ended"].clone()), (Value::Null, json!(true)), "{edited}");
+        let (status, v) = validate_code(&app, body["activation_code"].as_str().expect("code"), "ws-1").await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!((v["claims"]["end"].clone(), v["claims"]["exp"].clone()), (Value::Null, Value::Null), "{v}");
+        // …and stays so on another machine: its activation fixes no new end.
+        app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true }).await.expect("remove");
+        let (status, again) = activate(&app, key, "ws-2").await;
+        assert_eq!(status, StatusCode::CREATED, "{again}");
+        assert_eq!(again["claims"]["end"], Value::Null);
+
+        // A date (today counts) ends it again.
+        let today_text = protocol::time::format_date(today);
+        let dated = app.services.edit_licence(&f.admin, lic_id, vec!["print".into()], BTreeMap::new(), protocol::catalog::ExpiryEdit::On(today_text.clone())).await.expect("today");
+        assert_eq!((dated.expires_on, dated.open_ended), (Some(today_text), false));
+    }
+
     async fn limited_licences_expire_and_keep_their_terms(app) {
-        let settings = LicensingSettings { limited: true, validity_days: Some(30), ..Default::default() };
+        let settings = LicensingSettings { limited: true, validity_days: Some(30), end_user_removal: false, ..Default::default() };
         let f = fixture(&app, settings, 1).await;
         let key = &f.keys[0];
         let today = app.clock.now() / DAY;
@@ -149,7 +190,7 @@ both_backends! {
         // The administrator extends it; the next validation carries the new end.
         let lic_id = body["claims"]["lic"].as_i64().expect("lic");
         let new_end = protocol::time::format_date(today + 90);
-        app.services.edit_licence(&f.admin, lic_id, vec!["print".into(), "export".into()], BTreeMap::from([("users".into(), 9)]), Some(new_end.clone())).await.expect("edit");
+        app.services.edit_licence(&f.admin, lic_id, vec!["print".into(), "export".into()], BTreeMap::from([("users".into(), 9)]), protocol::catalog::ExpiryEdit::On(new_end.clone())).await.expect("edit");
         let (status, v) = validate_code(&app, body["activation_code"].as_str().expect("code"), "ws-2").await;
         assert_eq!(status, StatusCode::OK, "{v}");
         assert_eq!(v["claims"]["end"], new_end.as_str());

@@ -189,6 +189,15 @@ both_backends! {
         // Bad input: a problem naming the field, nothing created.
         let (st, bad) = api.post("/api/v1/orders", json!({"client_id": c["id"], "product_id": p["id"], "quantity": 0})).await;
         assert_eq!((st, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("quantity")), "{bad}");
+        let (st, bad) = api.call(reqwest::Method::PATCH, &format!("/api/v1/licences/{lid}"), Some(json!({"features": [], "counters": {}, "no_end": true, "expires_on": "2099-01-01"}))).await;
+        assert_eq!((st, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("no_end")), "{bad}");
+        let mut limited = product_body("TRIAL");
+        limited["settings"]["limited"] = json!(true);
+        limited["settings"]["validity_days"] = json!(30);
+        let (st, bad) = api.post("/api/v1/products", limited.clone()).await;
+        assert_eq!((st, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("end_user_removal")), "{bad}");
+        limited["settings"]["end_user_removal"] = json!(false);
+        assert_eq!(api.post("/api/v1/products", limited).await.0, StatusCode::CREATED);
         let (st, bad) = api.post("/api/v1/clients", json!({"name": "x\u{0}y"})).await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         let (st, bad) = api.get("/api/v1/products/not-a-number").await;

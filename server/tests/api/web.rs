@@ -154,7 +154,7 @@ both_backends! {
         let detail = app.services.serial_detail(&admin, list[0].id).await.expect("detail");
         let licence = &detail.licences[0];
         app.services
-            .edit_licence(&admin, licence.id, vec!["print".into(), "export".into()], BTreeMap::from([("users".into(), 25)]), None)
+            .edit_licence(&admin, licence.id, vec!["print".into(), "export".into()], BTreeMap::from([("users".into(), 25)]), protocol::catalog::ExpiryEdit::Keep)
             .await
             .expect("edit");
         let (st, v) = validate_code(&app, code, "ws-a").await;
@@ -172,7 +172,7 @@ both_backends! {
         let lic = a["claims"]["lic"].clone();
         let detail = app.services.serial_detail(&admin, old.id).await.expect("detail");
         app.services
-            .edit_licence(&admin, detail.licences[0].id, vec!["print".into()], BTreeMap::from([("users".into(), 9)]), None)
+            .edit_licence(&admin, detail.licences[0].id, vec!["print".into()], BTreeMap::from([("users".into(), 9)]), protocol::catalog::ExpiryEdit::Keep)
             .await
             .expect("edit");
 

@@ -103,6 +103,7 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
         LicensingSettings {
             limited: true,
             validity_days: Some(30),
+            end_user_removal: false,
             ..Default::default()
         },
         2,
@@ -130,7 +131,7 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
             f.licence_ids[0],
             vec!["print".into()],
             BTreeMap::new(),
-            Some(new_end.clone()),
+            protocol::catalog::ExpiryEdit::On(new_end.clone()),
         )
         .await
         .expect("extend");
