@@ -158,6 +158,16 @@ pub async fn remove_activation(licence_id: i64) -> Result<(), PortalError> {
     Ok(())
 }
 
+/// What an offline request code asks for (product, licence, machine) and what answering it would
+/// do, before anyone answers.
+#[server(prefix = "/rpc", endpoint = "describe_request")]
+pub async fn describe_request(
+    request_code: String,
+) -> Result<protocol::activation::RequestSummary, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.describe_request(&user, &request_code).await?)
+}
+
 /// Answers an offline request code with the response code for the machine that made it. With
 /// `override_terms` ticked (administrators only) the licence first gets the given features,
 /// counters and expiry.

@@ -252,6 +252,29 @@ pub fn time_or(at: Option<i64>, none: &'static str) -> AnyView {
     }
 }
 
+/// A button that copies `text` to the clipboard and says so.
+#[component]
+pub fn CopyButton(text: String, #[prop(default = "Copy")] label: &'static str) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let promise = window().navigator().clipboard().write_text(&text);
+            leptos::task::spawn_local(async move {
+                let done = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+                copied.set(done);
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &text;
+    };
+    view! {
+        <button type="button" class="small copy" on:click=copy>
+            {move || if copied.get() { "Copied" } else { label }}
+        </button>
+    }
+}
+
 /// Asks the person to confirm a destructive action; `true` when they agree.
 pub fn confirm(message: &str) -> bool {
     #[cfg(feature = "hydrate")]

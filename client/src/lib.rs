@@ -209,7 +209,14 @@ impl Licensing {
     }
 
     fn refresh_jwks(&mut self) -> Result<JwkSet> {
-        let server = self.server()?.to_owned();
+        let Some(server) = self.server.clone() else {
+            return Err(Error::Io(
+                "the vendor's public keys are needed to check the code: give --jwks FILE (or \
+                 LICENTIA_JWKS) with the keys shipped with the application — the server \
+                 publishes them at /.well-known/jwks.json — or --server URL to fetch them"
+                    .into(),
+            ));
+        };
         let set: JwkSet = self
             .agent
             .get(&format!("{server}/.well-known/jwks.json"))

@@ -313,7 +313,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         LicenceCommand::RequestCode(which) => {
             let code = lic.request_code(which.held(), &host)?;
-            eprintln!("Paste this request code into the portal (Activation > Answer a request), then run `import` with the response:");
+            eprintln!("Paste this request code into the portal (Offline activation), then run `import` with the response code it gives:");
             println!("{code}");
         }
         LicenceCommand::Import { code } => {

@@ -7,7 +7,7 @@ use crate::expiry::{code_start, expiry, ExpiryError};
 use crate::serials::check_serial;
 use crate::{Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
-use protocol::activation::{self as code, Claims, Request};
+use protocol::activation::{self as code, Claims, Request, RequestSummary};
 use protocol::catalog::ExpiryEdit;
 use protocol::input::InputError;
 use protocol::time::{day_of, format_date};
@@ -657,6 +657,77 @@ impl Licentia {
             "activation removed"
         );
         Ok(())
+    }
+
+    /// What an offline request asks for and where its licence stands, for the person about to
+    /// answer it. Client users see only requests for their own licences.
+    pub async fn describe_request(
+        &self,
+        actor: &CurrentUser,
+        request_code: &str,
+    ) -> Result<RequestSummary> {
+        let req = Request::decode(request_code)
+            .map_err(|e| InputError::new("request_code", format!("{e}.")))?;
+        let (licence, by_serial, state) = if let Ok((serial, _)) =
+            check_serial(&self.serial_key(), &req.key)
+        {
+            crate::require_admin(actor)?;
+            let web = self.serial_for_product(&req.prd, &serial).await?;
+            let (total, live, here): (i64, i64, i64) = sqlx::query_as(
+                "SELECT COUNT(*), \
+                     CAST(SUM(CASE WHEN a.id IS NULL THEN 0 ELSE 1 END) AS BIGINT), \
+                     CAST(SUM(CASE WHEN a.fingerprint = $2 THEN 1 ELSE 0 END) AS BIGINT) \
+                     FROM licences l LEFT JOIN activations a \
+                       ON a.licence_id = l.id AND a.removed_at IS NULL \
+                     WHERE l.serial_id = $1",
+            )
+            .bind(web.id)
+            .bind(&req.fp)
+            .fetch_one(self.db.pool())
+            .await?;
+            let state = if web.revoked_at.is_some() {
+                "This serial number was revoked: answering will be refused.".to_owned()
+            } else if here > 0 {
+                format!("This machine holds one of its {total} licences already: answering gives it a fresh code.")
+            } else if live >= total {
+                format!("All {total} of its licences are in use on other machines: answering will be refused until one is removed.")
+            } else {
+                format!("{live} of its {total} licences are in use: answering activates one more on this machine.")
+            };
+            (serial, true, state)
+        } else {
+            let key = parse_licence_key(&req.key)?;
+            let lic = self.licence_state_by_key(&key).await?;
+            self.require_state_access(actor, &lic)?;
+            let product = self.product_row(lic.product_id).await?.code;
+            let state = match self.live_activation(lic.id).await? {
+                _ if product != req.prd => format!(
+                    "The request is for product {}, but this licence is for {product}: \
+                         answering will be refused.",
+                    req.prd
+                ),
+                None => {
+                    "Not activated on any machine: answering activates it on this one.".to_owned()
+                }
+                Some(a) if a.fingerprint == req.fp => {
+                    "Already activated on this machine: answering gives it a fresh code.".to_owned()
+                }
+                Some(a) => format!(
+                    "Activated on another machine ({}): answering will be refused until it is \
+                         removed there.",
+                    a.hostname
+                ),
+            };
+            (key, false, state)
+        };
+        Ok(RequestSummary {
+            product: req.prd,
+            licence,
+            by_serial,
+            host: req.host,
+            requested_at: req.t,
+            state,
+        })
     }
 
     /// Answers an offline request code from the portal. Client users answer only requests for

@@ -226,6 +226,21 @@ pub struct Request {
     pub t: i64,
 }
 
+/// What an offline request code asks for, shown before anyone answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestSummary {
+    pub product: String,
+    /// The licence key, or the serial number of a web licence.
+    pub licence: String,
+    pub by_serial: bool,
+    /// The machine's name as it gave it.
+    pub host: String,
+    /// When the machine made the request (Unix seconds, its own clock).
+    pub requested_at: i64,
+    /// Where the licence stands now, and what answering will do, in a sentence.
+    pub state: String,
+}
+
 const REQUEST_PREFIX: &str = "LRQ1-";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,8 +6,8 @@ use crate::catalog_api::{
     SaveProduct, UpdateOrder,
 };
 use crate::components::{
-    confirm, matches, or_dash, time_or, ActionDone, ActionError, Field, LoadError, LocalTime,
-    SearchBox, Sort, SortHeader,
+    confirm, matches, or_dash, time_or, ActionDone, ActionError, CopyButton, Field, LoadError,
+    LocalTime, SearchBox, Sort, SortHeader,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -766,6 +766,18 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
 #[component]
 pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
     let answer = ServerAction::<AnswerRequest>::new();
+    // What the pasted request is for, read by the server as soon as it is pasted or typed.
+    let request = RwSignal::new(String::new());
+    let summary = Resource::new(
+        move || request.get(),
+        |code| async move {
+            if code.trim().is_empty() {
+                Ok(None)
+            } else {
+                crate::catalog_api::describe_request(code).await.map(Some)
+            }
+        },
+    );
     view! {
         <Title text="Offline activation · Licentia"/>
         <h1>"Offline activation"</h1>
@@ -775,8 +787,29 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
             <ActionForm action=answer>
                 <div class="field wide">
                     <label for="request-code">"Request code"</label>
-                    <textarea id="request-code" name="request_code" rows="4" required spellcheck="false"></textarea>
+                    <textarea id="request-code" name="request_code" rows="4" required spellcheck="false"
+                        on:input=move |ev| request.set(event_target_value(&ev))></textarea>
                 </div>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match summary.await {
+                            Ok(None) => ().into_any(),
+                            Ok(Some(r)) => view! {
+                                <section class="request-summary" aria-label="The request" data-testid="request-summary">
+                                    <h2>"This request is for"</h2>
+                                    <dl class="facts">
+                                        <dt>"Product"</dt><dd>{r.product.clone()}</dd>
+                                        <dt>{if r.by_serial { "Serial number" } else { "Licence" }}</dt><dd><code>{r.licence.clone()}</code></dd>
+                                        <dt>"Machine"</dt><dd>{r.host.clone()}</dd>
+                                        <dt>"Made"</dt><dd><LocalTime unix_secs=r.requested_at/></dd>
+                                    </dl>
+                                    <p class="hint" data-testid="request-state">{r.state.clone()}</p>
+                                </section>
+                            }.into_any(),
+                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
                 {admin.then(|| view! {
                     <details>
                         <summary>"Override the licence's terms"</summary>
@@ -799,8 +832,9 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
             {move || answer.value().get().and_then(Result::ok).map(|code| view! {
                 <div class="field wide">
                     <label for="response-code">"Response code"</label>
-                    <textarea id="response-code" readonly rows="6" spellcheck="false">{code}</textarea>
-                    <small class="hint">"It works once, on the machine that made the request."</small>
+                    <textarea id="response-code" readonly rows="6" spellcheck="false">{code.clone()}</textarea>
+                    <CopyButton text=code label="Copy the response code"/>
+                    <small class="hint">"It works once, on the machine that made the request: there, run "<code>"licentia-client --product … --jwks keys.json import"</code>" and paste it."</small>
                 </div>
             })}
         </section>

@@ -237,6 +237,33 @@ both_backends! {
         assert_eq!(header["alg"], "EdDSA");
     }
 
+    async fn an_offline_request_says_what_it_is_for_before_it_is_answered(app) {
+        let f = fixture(&app, LicensingSettings::default(), 1).await;
+        let carla = app.browser();
+        carla.sign_in("carla@acme.test", "client password 123").await.ok();
+        let request = |machine: &str, nonce: &str| Request { prd: "CALC".into(), key: f.keys[0].clone(), fp: fingerprint("CALC", machine), host: machine.into(), nonce: nonce.into(), t: app.clock.now() }.encode();
+        let first = request("offline-pc", "n-1");
+        let summary = carla.rpc("describe_request", &[("request_code", &first)]).await.ok();
+        assert_eq!(summary["product"], "CALC");
+        assert_eq!(summary["licence"], f.keys[0].as_str());
+        assert_eq!(summary["host"], "offline-pc");
+        assert_eq!(summary["state"], "Not activated on any machine: answering activates it on this one.");
+        // Describing changes nothing.
+        assert!(app.services.licence(&f.admin, f.licence_ids[0]).await.expect("licence").activation.is_none());
+        app.services.answer_request(&f.client, &first).await.expect("answered");
+        let other = request("second-pc", "n-2");
+        let summary = carla.rpc("describe_request", &[("request_code", &other)]).await.ok();
+        assert_eq!(summary["state"], "Activated on another machine (offline-pc): answering will be refused until it is removed there.");
+
+        // A damaged code, and another client's user, are refused.
+        let damaged = carla.rpc("describe_request", &[("request_code", &first[..first.len() - 3])]).await;
+        assert_eq!(damaged.error(), "Invalid");
+        let admin_browser = app.browser();
+        admin_browser.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+        let (_, gus) = app.client_user(&admin_browser, "Globex", "gus@globex.test").await;
+        assert_eq!(gus.rpc("describe_request", &[("request_code", &other)]).await.error(), "NotAllowed");
+    }
+
     async fn offline_requests_are_answered_for_ones_own_licences_only(app) {
         let f = fixture(&app, LicensingSettings::default(), 1).await;
         let request = Request { prd: "CALC".into(), key: f.keys[0].clone(), fp: fingerprint("CALC", "offline-pc"), host: "offline-pc".into(), nonce: "n-123".into(), t: app.clock.now() };

@@ -40,22 +40,24 @@ impl Workstation {
 
     /// Runs the CLI as the application of `product`.
     fn run_for(&self, product: &str, args: &[&str]) -> Output {
-        Command::new(client_bin())
-            .args([
-                "--server",
-                &self.server,
-                "--product",
-                product,
-                "--machine-id",
-                self.machine,
-                "--hostname",
-                self.machine,
-            ])
-            .arg("--store")
-            .arg(self.store.path())
-            .args(args)
-            .output()
-            .expect("run licentia-client")
+        let mut cmd = Command::new(client_bin());
+        // An empty server: a machine that has never been told of one (offline).
+        if !self.server.is_empty() {
+            cmd.args(["--server", &self.server]);
+        }
+        cmd.args([
+            "--product",
+            product,
+            "--machine-id",
+            self.machine,
+            "--hostname",
+            self.machine,
+        ])
+        .arg("--store")
+        .arg(self.store.path())
+        .args(args)
+        .output()
+        .expect("run licentia-client")
     }
 
     fn store_file(&self) -> PathBuf {
@@ -69,6 +71,51 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// A machine that never reached the server imports its response code with the keys shipped
+/// with the application, and is told clearly that it needs them when they are missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_import_asks_for_the_vendors_keys_when_it_lacks_them() {
+    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    let f = fixture(&app, LicensingSettings::default(), 1).await;
+    let ws = Workstation::new("", "air-gapped");
+    let out = ws.run(&["request-code", "--key", &f.keys[0]]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Paste this request code into the portal (Offline activation)"),
+        "names the portal page that exists: {}",
+        text(&out)
+    );
+    let request = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let answer = app
+        .services
+        .answer_request(&f.admin, &request)
+        .await
+        .expect("answered");
+    let out = ws.run(&["import", &answer.code]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("give --jwks FILE (or LICENTIA_JWKS)"),
+        "{}",
+        text(&out)
+    );
+    let jwks_file = ws.store.path().join("vendor-jwks.json");
+    let jwks = reqwest::get(format!("{}/.well-known/jwks.json", app.base_url))
+        .await
+        .expect("jwks")
+        .text()
+        .await
+        .expect("text");
+    std::fs::write(&jwks_file, jwks).expect("write");
+    let out = ws.run(&[
+        "--jwks",
+        jwks_file.to_str().expect("utf-8"),
+        "import",
+        &answer.code,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Activated (offline)"), "{}", text(&out));
 }
 
 /// A licence key typed into another product's application is refused by the server before it
