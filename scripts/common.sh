@@ -94,6 +94,12 @@ build_site() {
     "$SITE/pkg/licentia_bg.wasm" -o "$SITE/pkg/licentia_bg.wasm"
   cp "$ROOT/style/main.css" "$SITE/pkg/licentia.css"
   gzip -9 -k -f "$SITE/pkg/licentia_bg.wasm" "$SITE/pkg/licentia.js" "$SITE/pkg/licentia.css"
+  # Brotli beside gzip (the server serves whichever the browser accepts), with Node's zlib.
+  node -e 'const fs = require("fs"), z = require("zlib");
+    for (const f of process.argv.slice(1)) fs.writeFileSync(f + ".br", z.brotliCompressSync(fs.readFileSync(f),
+      { params: { [z.constants.BROTLI_PARAM_QUALITY]: 11, [z.constants.BROTLI_PARAM_SIZE_HINT]: fs.statSync(f).size } }));' \
+    "$SITE/pkg/licentia_bg.wasm" "$SITE/pkg/licentia.js" "$SITE/pkg/licentia.css"
+  log "portal: $(stat -c %s "$SITE/pkg/licentia_bg.wasm") bytes of WebAssembly, $(stat -c %s "$SITE/pkg/licentia_bg.wasm.br") brotli, $(stat -c %s "$SITE/pkg/licentia_bg.wasm.gz") gzip"
   cp -R "$ROOT/public/." "$SITE/"
   log "building the server and the workstation CLI (release)"
   cargo build --quiet -p server -p client --release

@@ -5,7 +5,7 @@
 use crate::error::PortalError;
 use leptos::prelude::*;
 use protocol::floating::{
-    Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
+    Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, SeatDetail,
 };
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +37,10 @@ pub async fn create_pool(
 ) -> Result<Pool, PortalError> {
     let (services, user) = admin().await?;
     let owner = match (owner.as_str(), client_id) {
-        ("serial", _) => PoolOwner::Serial(services.find_serial(&user, &serial).await?.id),
-        (_, Some(id)) => PoolOwner::Client(id),
+        ("serial", _) => {
+            protocol::floating::PoolOwner::Serial(services.find_serial(&user, &serial).await?.id)
+        }
+        (_, Some(id)) => protocol::floating::PoolOwner::Client(id),
         (_, None) => {
             return Err(PortalError::Invalid {
                 field: "client_id".into(),

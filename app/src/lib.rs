@@ -101,6 +101,7 @@ pub fn App() -> impl IntoView {
                     <ParentRoute path=path!("/admin") view=pages::admin::AdminArea>
                         <Route path=path!("") view=pages::admin::Overview/>
                         <Route path=path!("clients") view=pages::admin::ClientsPage/>
+                        <Route path=path!("clients/new") view=pages::admin::NewClientPage/>
                         <Route path=path!("clients/:id") view=pages::admin::ClientPage/>
                         <Route path=path!("products") view=pages::catalog::ProductsPage/>
                         <Route path=path!("products/new") view=pages::catalog::ProductPage/>

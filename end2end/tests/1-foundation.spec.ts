@@ -1,4 +1,4 @@
-import { test, expect, open, signIn, admin, clientUser } from './fixtures';
+import { test, expect, open, signIn, signInAs, admin, clientUser } from './fixtures';
 
 // One journey through the portal's foundation, in order: each step builds on the one before.
 test.describe.configure({ mode: 'serial' });
@@ -45,6 +45,11 @@ test('an administrator creates a client with a user', async ({ page, consoleErro
   await expect(page.getByRole('heading', { name: 'Clients', level: 1 })).toBeVisible();
   await expect(page.getByText('No clients yet')).toBeVisible();
 
+  // "New client" opens a page of its own (it once answered "client was not found").
+  await page.getByRole('link', { name: 'New client' }).click();
+  await expect(page).toHaveURL(/\/admin\/clients\/new$/);
+  await expect(page.getByRole('heading', { name: 'New client', level: 1 })).toBeVisible();
+  await expect(page.getByText('was not found')).toHaveCount(0);
   await page.getByLabel('Client name').fill(clientUser.organisation);
   await page.getByLabel('Contact e-mail (optional)').fill('buyer@acme.test');
   await page.getByRole('button', { name: 'Create client' }).click();
@@ -142,4 +147,17 @@ test('repeated failed sign-ins are throttled', async ({ page, consoleErrors }) =
   await signIn(page, admin.email, admin.password);
   await open(page, '/admin/clients');
   await expect(page.getByRole('link', { name: 'Sneaky' })).toHaveCount(0);
+});
+
+test('an empty list says what to do, and pages and the portal are sent compressed', async ({ page, consoleErrors }) => {
+  await signInAs(page, admin.email, admin.password);
+  const response = await open(page, '/admin/products');
+  expect(response?.headers()['content-encoding']).toBe('br');
+  await expect(page.getByText('No products yet. Create the first with New product')).toBeVisible();
+  await expect(page.getByText('No products match.')).toHaveCount(0);
+  for (const [accept, encoding] of [['br', 'br'], ['gzip', 'gzip']]) {
+    const wasm = await page.request.get('/pkg/licentia_bg.wasm', { headers: { 'accept-encoding': accept } });
+    expect(wasm.status()).toBe(200);
+    expect(wasm.headers()['content-encoding']).toBe(encoding);
+  }
 });

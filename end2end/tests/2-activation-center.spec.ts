@@ -138,9 +138,20 @@ test('an offline request and response through the client area activate licence 2
   await page.getByRole('button', { name: 'Make the response code' }).click();
   await expect(page.getByRole('alert')).toContainText('damaged');
   await page.getByLabel('Request code').fill(requestCode);
+  // Before answering, the page says what the request is for.
+  const summary = page.getByTestId('request-summary');
+  await expect(summary).toContainText('CALC');
+  await expect(summary).toContainText(calc2);
+  await expect(summary).toContainText('offline-pc');
+  await expect(page.getByTestId('request-state')).toHaveText('Not activated on any machine: answering activates it on this one.');
   await page.getByRole('button', { name: 'Make the response code' }).click();
   const response = await page.getByLabel('Response code').inputValue();
   expect(response.split('.')).toHaveLength(3);
+  // The copy button puts the code on the clipboard.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await page.getByRole('button', { name: 'Copy the response code' }).click();
+  await expect(page.getByRole('button', { name: 'Copied' })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(response);
 
   const imported = ws3.run('import', response);
   expect(imported.ok, imported.out).toBe(true);

@@ -69,11 +69,17 @@ test('serials: generate, export, activate, limit, counters, revoke and reissue',
   expect(r.ok, r.out).toBe(true);
   expect(r.out).toContain('users = 42');
 
-  // Revoke and reissue: the page moves to the replacement.
+  // Revoke and reissue (folded away: a deliberate step): the page moves to the replacement and
+  // says so, with the destructive action folded again.
+  await page.getByText('Revoke and reissue…').click();
   await page.getByLabel('Why (kept with the revoked serial)').fill('posted on a forum');
   await page.getByRole('button', { name: 'Revoke and reissue' }).click();
   await expect(page.getByTestId('serial')).not.toHaveText(serial);
   const replacement = (await page.getByTestId('serial').textContent())!.trim();
+  await expect(page.getByTestId('reissued')).toHaveText(
+    `Serial ${serial} was revoked. This is its replacement, ${replacement}: give it to the customer. ` +
+      'Machines activated with the old serial must activate again with this one at their next validation.');
+  await expect(page.getByRole('button', { name: 'Revoke and reissue' })).toBeHidden();
   await expect(page.locator('dd', { hasText: serial })).toBeVisible(); // "Replaces"
   await expect(page.locator('tr[data-licence]', { hasText: 'web-ws-a' })).toBeVisible();
 

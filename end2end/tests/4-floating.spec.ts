@@ -124,3 +124,40 @@ test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ p
   expect(ws2.output()).toContain('a user of your organisation disconnected it');
   ws3.proc.kill('SIGTERM');
 });
+
+test('a client\'s second pool: a bundle refused, added and removed, then the pool deleted', async ({ page, consoleErrors }) => {
+  page.on('dialog', (d) => d.accept());
+  await signInAs(page, admin.email, admin.password);
+  await open(page, '/admin/pools');
+  await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
+  await page.getByLabel('Name').fill('Lab');
+  await page.getByRole('button', { name: 'Create pool' }).click();
+  await expect(page).toHaveURL(/\/admin\/pools\/\d+$/);
+  await expect(page.getByRole('heading', { name: `Pool Lab of ${gina.organisation}`, level: 1 })).toBeVisible();
+  for (const feature of ['F', 'G']) {
+    await page.locator('#key-editor').fill('Vendor');
+    await page.locator('#key-feature').fill(feature);
+    await page.locator('#key-quantity').fill('1');
+    await page.getByRole('button', { name: 'Add key' }).click();
+    await expect(page.getByRole('status')).toHaveText(`Added 1 × ${feature} (ConcurrentUser).`);
+  }
+
+  // A bundle taking a feature the pool has no key of is refused; one with a key is added, then removed.
+  await page.locator('#bundle-feature').fill('F');
+  await page.locator('#bundle-also').fill('H');
+  await page.getByRole('button', { name: 'Add bundle' }).click();
+  await expect(page.getByRole('alert')).toHaveText('No key of this pool is for H: add a key of H first.');
+  await page.locator('#bundle-also').fill('G');
+  await page.getByRole('button', { name: 'Add bundle' }).click();
+  const bundle = page.locator('li[data-bundle="F>G"]');
+  await expect(bundle).toContainText('Checking out F also takes G');
+  await bundle.getByRole('button', { name: 'Remove' }).click();
+  await expect(page.getByText('The bundle was removed.')).toBeVisible();
+  await expect(bundle).toHaveCount(0);
+
+  // The pool is deleted; the client's first pool stays.
+  await page.getByRole('button', { name: 'Delete pool' }).click();
+  await expect(page).toHaveURL(/\/admin\/pools$/);
+  await expect(page.locator(`tr[data-pool="Lab (${gina.organisation})"]`)).toHaveCount(0);
+  await expect(page.locator(`tr[data-pool="${gina.organisation}"]`)).toHaveCount(1);
+});

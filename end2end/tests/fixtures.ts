@@ -94,6 +94,10 @@ export async function createProduct(page: Page, code: string, name: string, limi
   if (limited) {
     await page.getByLabel('Limited licences (they expire)').check();
     await page.getByLabel('Validity in days').fill('30');
+    // Users never remove a limited licence: the box is off and says why.
+    await expect(page.getByLabel('End users may remove (transfer) their licences')).toBeDisabled();
+    await expect(page.getByLabel('End users may remove (transfer) their licences')).not.toBeChecked();
+    await expect(page.getByText('Not for limited licences')).toBeVisible();
   }
   await page.getByRole('button', { name: 'Save product' }).click();
   await expect(page).toHaveURL(/\/admin\/products\/\d+$/);

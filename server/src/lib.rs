@@ -21,6 +21,7 @@ use licensing::{Clock, Database, Licentia};
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -136,7 +137,8 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
             get(api::batch_csv_download),
         )
         .merge(api::routes())
-        // The WebAssembly bundle, script and stylesheet, gzip-compressed ahead of time by the build.
+        // The WebAssembly bundle, script and stylesheet, compressed ahead of time by the build
+        // (brotli and gzip: whichever the browser takes).
         .nest_service(
             "/pkg",
             tower::ServiceBuilder::new()
@@ -144,7 +146,11 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("no-cache"),
                 ))
-                .service(ServeDir::new(site_root.join("pkg")).precompressed_gzip()),
+                .service(
+                    ServeDir::new(site_root.join("pkg"))
+                        .precompressed_br()
+                        .precompressed_gzip(),
+                ),
         )
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())
@@ -171,6 +177,9 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        // Every other text answer (pages, JSON) compressed on the fly; already-compressed files
+        // pass through as they are.
+        .layer(CompressionLayer::new().br(true).gzip(true))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

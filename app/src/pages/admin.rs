@@ -129,6 +129,7 @@ pub fn ClientsPage() -> impl IntoView {
         <section class="card">
             <div class="table-tools">
                 <SearchBox query label="Search clients"/>
+                <a class="button primary" href="/admin/clients/new">"New client"</a>
             </div>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
@@ -173,7 +174,7 @@ pub fn ClientsPage() -> impl IntoView {
                                     {move || {
                                         let shown = rows.with(Vec::len);
                                         if total == 0 {
-                                            "No clients yet. Create the first one below.".to_owned()
+                                            "No clients yet. Create the first one with New client (or the form below).".to_owned()
                                         } else if shown == total {
                                             format!("{total} clients")
                                         } else {
@@ -189,6 +190,13 @@ pub fn ClientsPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <NewClientForm create/>
+    }
+}
+
+#[component]
+fn NewClientForm(create: ServerAction<CreateClient>) -> impl IntoView {
+    view! {
         <section class="card">
             <h2>"New client"</h2>
             <ActionForm action=create>
@@ -199,6 +207,18 @@ pub fn ClientsPage() -> impl IntoView {
                 <button type="submit" class="primary" disabled=create.pending()>"Create client"</button>
             </ActionForm>
         </section>
+    }
+}
+
+/// `/admin/clients/new`: the creation form alone; on success the new client's page opens.
+#[component]
+pub fn NewClientPage() -> impl IntoView {
+    let create = ServerAction::<CreateClient>::new();
+    view! {
+        <Title text="New client · Licentia"/>
+        <p class="breadcrumb"><a href="/admin/clients">"Clients"</a></p>
+        <h1>"New client"</h1>
+        <NewClientForm create/>
     }
 }
 

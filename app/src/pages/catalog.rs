@@ -58,6 +58,7 @@ pub fn ProductsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match products.await {
                         Ok(all) => {
+                            let total = all.len();
                             let rows = Memo::new(move |_| {
                                 let needle = query.get().trim().to_lowercase();
                                 let mut rows: Vec<Product> = all.iter().filter(|p| matches(&needle, &[&p.code, &p.name, &p.editor])).cloned().collect();
@@ -88,7 +89,11 @@ pub fn ProductsPage() -> impl IntoView {
                                         </For>
                                     </tbody>
                                 </table>
-                                <p class="muted">{move || if rows.with(Vec::is_empty) { "No products match." } else { "" }}</p>
+                                <p class="muted">{move || match (total, rows.with(Vec::len)) {
+                                    (0, _) => "No products yet. Create the first with New product: its code is what applications name.",
+                                    (_, 0) => "No products match.",
+                                    _ => "",
+                                }}</p>
                             }
                                 .into_any()
                         }
@@ -806,7 +811,8 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
                                     <p class="hint" data-testid="request-state">{r.state.clone()}</p>
                                 </section>
                             }.into_any(),
-                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                            // Said quietly: answering says it again, as the alert.
+                            Err(e) => view! { <p class="hint" data-testid="request-unreadable">{format!("This request cannot be read: {e}")}</p> }.into_any(),
                         }
                     })}
                 </Transition>

@@ -251,8 +251,23 @@ pub fn SerialDetailPage() -> impl IntoView {
                         let s = p.detail.serial.clone();
                         let revoked = s.revoked_at.is_some();
                         let history = p.detail.history.clone();
+                        // Just reissued: the page now shows the replacement; say what happened.
+                        let reissued = reissue
+                            .value()
+                            .get_untracked()
+                            .and_then(Result::ok)
+                            .filter(|n| n.id == s.id);
                         view! {
                             <Title text=format!("{} · Licentia", s.serial)/>
+                            {reissued.map(|n| view! {
+                                <p class="notice" role="status" data-testid="reissued">
+                                    {format!(
+                                        "Serial {} was revoked. This is its replacement, {}: give it to the customer. Machines activated with the old serial must activate again with this one at their next validation.",
+                                        n.replaces.clone().unwrap_or_default(),
+                                        n.serial
+                                    )}
+                                </p>
+                            })}
                             <h1>"Serial "<code data-testid="serial">{s.serial.clone()}</code></h1>
                             <section class="card">
                                 <dl class="facts">
@@ -280,8 +295,10 @@ pub fn SerialDetailPage() -> impl IntoView {
                                 <HistoryTable history/>
                             </section>
                             {(!revoked).then(|| view! {
-                                <section class="card danger-zone">
-                                    <h2>"Revoke and reissue"</h2>
+                                // Folded away, so that it takes a deliberate step (and a fresh
+                                // replacement is not revoked by a second click on the same spot).
+                                <details class="card danger-zone" prop:open=move || { reissue.version().get(); false }>
+                                    <summary><h2>"Revoke and reissue…"</h2></summary>
                                     <p>"For a serial that leaked: a new serial replaces it and takes over its licences, counters and history. Machines activated with this serial keep working until their next validation, which asks them to activate again with the new serial. New activations with this serial are refused."</p>
                                     <ActionForm action=reissue>
                                         <input type="hidden" name="id" value=s.id/>
@@ -292,7 +309,7 @@ pub fn SerialDetailPage() -> impl IntoView {
                                             move |ev| if !confirm(&msg) { ev.prevent_default(); }
                                         }>"Revoke and reissue"</button>
                                     </ActionForm>
-                                </section>
+                                </details>
                             })}
                         }
                             .into_any()

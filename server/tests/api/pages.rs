@@ -23,6 +23,11 @@ both_backends! {
         assert_eq!(refused.status(), StatusCode::FORBIDDEN);
         assert!(refused.text().await.expect("html").contains("Not allowed"));
 
+        let new_client = admin.get("/admin/clients/new").await;
+        assert_eq!(new_client.status(), StatusCode::OK);
+        let html = new_client.text().await.expect("html");
+        assert!(html.contains("<h1>New client</h1>") && !html.contains("was not found"), "{html}");
+
         let clients = admin.get("/admin/clients").await;
         assert_eq!(clients.status(), StatusCode::OK);
         assert!(clients.text().await.expect("html").contains("Acme Tools"));
@@ -40,6 +45,21 @@ both_backends! {
         let missing = admin.get("/no/such/page").await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         assert!(missing.text().await.expect("html").contains("Page not found"));
+    }
+
+    async fn pages_and_answers_are_compressed_for_browsers_that_accept_it(app) {
+        let client = reqwest::Client::new();
+        for (accept, encoding) in [("br", "br"), ("gzip", "gzip"), ("gzip, deflate, br", "br")] {
+            let page = client.get(format!("{}/login", app.base_url)).header("accept-encoding", accept).send().await.expect("page");
+            assert_eq!(page.status(), StatusCode::OK);
+            assert_eq!(page.headers()["content-encoding"], encoding, "{accept}");
+            assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+        }
+        let plain = client.get(format!("{}/login", app.base_url)).send().await.expect("page");
+        assert!(plain.headers().get("content-encoding").is_none(), "nothing asked, nothing compressed");
+        assert!(plain.text().await.expect("html").contains("<h1>Sign in</h1>"));
+        let jwks = client.get(format!("{}/.well-known/jwks.json", app.base_url)).header("accept-encoding", "gzip").send().await.expect("jwks");
+        assert_eq!(jwks.headers()["content-encoding"], "gzip");
     }
 
     async fn security_headers_are_set(app) {
