@@ -178,6 +178,7 @@ pub async fn answer_request(
     #[server(default)] features: String,
     #[server(default)] counters: String,
     #[server(default)] expires_on: String,
+    #[server(default)] no_end: Option<String>,
 ) -> Result<String, PortalError> {
     let (services, user) = caller().await?;
     let overrides = match override_terms {
@@ -187,7 +188,7 @@ pub async fn answer_request(
                 .map_err(licensing::Error::from)?,
             counters: protocol::catalog::parse_counter_lines(&counters)
                 .map_err(licensing::Error::from)?,
-            expiry: protocol::catalog::ExpiryEdit::from_form(&expires_on, false),
+            expiry: protocol::catalog::ExpiryEdit::from_form(&expires_on, no_end.is_some()),
         }),
     };
     Ok(services

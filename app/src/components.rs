@@ -252,26 +252,33 @@ pub fn time_or(at: Option<i64>, none: &'static str) -> AnyView {
     }
 }
 
-/// A button that copies `text` to the clipboard and says so.
+/// A button that copies `text` to the clipboard and says so. Browsers give pages the clipboard
+/// only over HTTPS (or on this machine); elsewhere the button says to copy by hand.
 #[component]
 pub fn CopyButton(text: String, #[prop(default = "Copy")] label: &'static str) -> impl IntoView {
-    let copied = RwSignal::new(false);
+    let said = RwSignal::new(label);
     let copy = move |_| {
         #[cfg(feature = "hydrate")]
         {
+            if !window().is_secure_context() {
+                said.set("Select it and copy by hand: the clipboard needs HTTPS");
+                return;
+            }
             let promise = window().navigator().clipboard().write_text(&text);
             leptos::task::spawn_local(async move {
                 let done = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
-                copied.set(done);
+                said.set(if done {
+                    "Copied"
+                } else {
+                    "Copying was refused: select it and copy by hand"
+                });
             });
         }
         #[cfg(not(feature = "hydrate"))]
         let _ = &text;
     };
     view! {
-        <button type="button" class="small copy" on:click=copy>
-            {move || if copied.get() { "Copied" } else { label }}
-        </button>
+        <button type="button" class="small copy" on:click=copy>{move || said.get()}</button>
     }
 }
 

@@ -146,6 +146,11 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("no-cache"),
                 ))
+                // Which precompressed file was sent depends on Accept-Encoding: caches must know.
+                .layer(SetResponseHeaderLayer::appending(
+                    header::VARY,
+                    HeaderValue::from_static("accept-encoding"),
+                ))
                 .service(
                     ServeDir::new(site_root.join("pkg"))
                         .precompressed_br()

@@ -829,7 +829,11 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
                             <textarea id="override-counters" name="counters" rows="2"></textarea>
                             <small class="hint">"One per line: name = number."</small>
                         </div>
-                        <Field label="Expires on" name="expires_on" id="override-expires".to_owned() kind="date" required=false hint="Limited licences; empty keeps the current end."/>
+                        <Field label="Expires on" name="expires_on" id="override-expires".to_owned() kind="date" required=false hint="Today or later; empty keeps the current end."/>
+                        <div class="check">
+                            <input type="checkbox" id="override-no-end" name="no_end"/>
+                            <label for="override-no-end">"No end date"</label>
+                        </div>
                     </details>
                 })}
                 <ActionError action=answer/>
