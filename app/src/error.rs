@@ -3,6 +3,7 @@
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use protocol::problem::ProblemKind;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -50,19 +51,27 @@ pub fn wait_in_words(secs: i64) -> String {
 }
 
 impl PortalError {
-    /// The HTTP status a server function answers this error with (set by the server in one place).
+    /// The kind of problem this is, as the Web API would name it; `None` for a transport
+    /// failure on the browser's side.
+    pub fn kind(&self) -> Option<ProblemKind> {
+        Some(match self {
+            PortalError::NotSignedIn | PortalError::BadCredentials => ProblemKind::Unauthorized,
+            PortalError::NotAllowed => ProblemKind::Forbidden,
+            PortalError::Refused(_) => ProblemKind::Refused,
+            PortalError::NotFound(_) => ProblemKind::NotFound,
+            PortalError::Conflict(_) => ProblemKind::Conflict,
+            PortalError::SetupLink(_) | PortalError::Gone(_) => ProblemKind::Gone,
+            PortalError::Invalid { .. } => ProblemKind::Invalid,
+            PortalError::Throttled { .. } => ProblemKind::Throttled,
+            PortalError::Server => ProblemKind::Internal,
+            PortalError::Transport(_) => return None,
+        })
+    }
+
+    /// The HTTP status a server function answers this error with: its kind's, the same as the
+    /// Web API's (502 for a transport failure, which never leaves the browser).
     pub fn status(&self) -> u16 {
-        match self {
-            PortalError::NotSignedIn | PortalError::BadCredentials => 401,
-            PortalError::NotAllowed | PortalError::Refused(_) => 403,
-            PortalError::NotFound(_) => 404,
-            PortalError::Conflict(_) => 409,
-            PortalError::SetupLink(_) | PortalError::Gone(_) => 410,
-            PortalError::Invalid { .. } => 422,
-            PortalError::Throttled { .. } => 429,
-            PortalError::Server => 500,
-            PortalError::Transport(_) => 502,
-        }
+        self.kind().map_or(502, ProblemKind::status)
     }
 
     /// The form field this error is about, if any, so a page can put the message next to it.

@@ -147,7 +147,7 @@ pub async fn explain_checkout(
         }
     };
     let some = |v: String| Some(v).filter(|v| !v.trim().is_empty());
-    let req = licensing::floating::CheckoutRequest {
+    let terms = protocol::seats::SeatTerms {
         release_number: number("release_number", &form.release_number)?.unwrap_or(0),
         tokens: number("tokens", &form.tokens)?,
         editor: some(form.editor),
@@ -156,9 +156,9 @@ pub async fn explain_checkout(
         commercial_type: some(form.commercial_type),
         customer_id: some(form.customer_id),
         pricing_structure: some(form.pricing_structure),
-        ..Default::default()
+        model: None,
     };
-    Ok(services.explain_checkout(&user, pool_id, req).await?)
+    Ok(services.explain_checkout(&user, pool_id, &terms).await?)
 }
 
 /// Usage Per Feature: every pool's for an administrator, the own pool's for a client user.

@@ -153,8 +153,8 @@ impl From<licensing::Error> for PortalError {
         match e {
             E::Invalid(i) => i.into(),
             E::NotFound(what) => PortalError::NotFound(what.to_owned()),
-            E::Conflict(m) => PortalError::Conflict(m),
-            E::Refused(m) => PortalError::Refused(m),
+            E::Conflict(m) | E::ActivatedElsewhere(m) => PortalError::Conflict(m),
+            E::Refused(_, m) => PortalError::Refused(m),
             E::Gone(m) | E::Revoked(m) => PortalError::Gone(m),
             E::RateLimited { message, .. } => PortalError::Refused(message),
             E::NotSignedIn => PortalError::NotSignedIn,

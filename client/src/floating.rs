@@ -3,6 +3,8 @@
 //! release that cannot reach any server is written to a small file and done at the next start.
 
 use crate::Error;
+use protocol::seats::{CheckoutRequest, Grant, LeaseRequest};
+pub use protocol::seats::{PoolRef, Requester, SeatTerms};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,53 +12,19 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Where seats come from: a client's pool key, or a serial number with its product code.
-#[derive(Debug, Clone)]
-pub enum PoolAccess {
-    Key(String),
-    Serial { product: String, serial: String },
-}
-
-/// Who asks, as the usage monitor shows it.
-#[derive(Debug, Clone, Default)]
-pub struct Requester {
-    pub user: String,
-    pub host: String,
-    pub process: String,
-    /// A terminal-server session is a seat of its own; empty on a desktop.
-    pub session: String,
-    pub editor: Option<String>,
-    pub release_number: i64,
-    /// "YYYY-MM-DD"
-    pub release_date: Option<String>,
-    /// Only keys of this commercial type (STD, EDU, DEMO), customer ID or pricing structure.
-    pub commercial_type: Option<String>,
-    pub customer_id: Option<String>,
-    pub pricing_structure: Option<String>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct PendingRelease {
     seat_id: i64,
     lease_token: String,
 }
 
-#[derive(Deserialize)]
-struct GrantAnswer {
-    seat_id: i64,
-    lease_token: String,
-    heartbeat_secs: u64,
-    key_id: i64,
-    model: String,
-    #[serde(default)]
-    bundled: Vec<String>,
-}
-
 /// Checks seats out of one pool.
 pub struct Floating {
     servers: Vec<String>,
-    access: PoolAccess,
+    access: PoolRef,
     who: Requester,
+    /// What the application says of itself at every checkout (editor, release, terms).
+    application: SeatTerms,
     pending_file: PathBuf,
     agent: ureq::Agent,
 }
@@ -90,14 +58,11 @@ fn post_any(
     agent: &ureq::Agent,
     servers: &[String],
     path: &str,
-    body: &serde_json::Value,
+    body: &impl Serialize,
 ) -> Result<Option<ureq::Response>, Error> {
     let mut last = String::new();
     for server in servers {
-        match agent
-            .post(&format!("{server}{path}"))
-            .send_json(body.clone())
-        {
+        match agent.post(&format!("{server}{path}")).send_json(body) {
             Ok(res) if res.status() == 204 => return Ok(None),
             Ok(res) => return Ok(Some(res)),
             Err(ureq::Error::Status(status, _)) if status >= 500 => {
@@ -140,10 +105,10 @@ fn write_pending(path: &Path, pending: &[PendingRelease]) -> Result<(), Error> {
 
 impl Floating {
     /// `servers`: the licence servers to try, in order. `store_dir` keeps pending releases.
-    pub fn new(servers: &[String], access: PoolAccess, who: Requester, store_dir: &Path) -> Self {
+    pub fn new(servers: &[String], access: PoolRef, who: Requester, store_dir: &Path) -> Self {
         let name = match &access {
-            PoolAccess::Key(k) => k.to_lowercase(),
-            PoolAccess::Serial { product, .. } => product.to_lowercase(),
+            PoolRef::Key(k) => k.to_lowercase(),
+            PoolRef::Serial { product, .. } => product.to_lowercase(),
         };
         Self {
             servers: servers
@@ -153,9 +118,18 @@ impl Floating {
                 .collect(),
             access,
             who,
+            application: SeatTerms::default(),
             pending_file: store_dir.join(format!("seats-pending-{name}.json")),
             agent: agent(),
         }
+    }
+
+    /// What the application tells the key selection at every checkout: its editor, release
+    /// number and date, and the terms it asks for (commercial type, customer, pricing). The
+    /// feature and tokens come with each checkout.
+    pub fn for_application(mut self, terms: SeatTerms) -> Self {
+        self.application = terms;
+        self
     }
 
     /// Releases what a previous run could not (it closed while no server answered). Returns how
@@ -163,7 +137,9 @@ impl Floating {
     pub fn housekeeping(&self) -> Result<usize, Error> {
         let mut still = Vec::new();
         for p in read_pending(&self.pending_file) {
-            let body = serde_json::json!({ "lease_token": p.lease_token });
+            let body = LeaseRequest {
+                lease_token: p.lease_token.clone(),
+            };
             match post_any(
                 &self.agent,
                 &self.servers,
@@ -187,30 +163,18 @@ impl Floating {
         }
         // Best effort: an unreachable server fails the checkout below anyway.
         let _ = self.housekeeping();
-        let mut body = serde_json::json!({
-            "feature": feature,
-            "user": self.who.user,
-            "host": self.who.host,
-            "process": self.who.process,
-            "session": self.who.session,
-            "release_number": self.who.release_number,
-            "release_date": self.who.release_date,
-            "editor": self.who.editor,
-            "commercial_type": self.who.commercial_type,
-            "customer_id": self.who.customer_id,
-            "pricing_structure": self.who.pricing_structure,
-            "tokens": tokens,
-        });
-        match &self.access {
-            PoolAccess::Key(k) => body["pool_key"] = k.clone().into(),
-            PoolAccess::Serial { product, serial } => {
-                body["serial"] = serial.clone().into();
-                body["product"] = product.clone().into();
-            }
-        }
+        let body = CheckoutRequest {
+            pool: self.access.clone().into(),
+            who: self.who.clone(),
+            terms: SeatTerms {
+                feature: feature.to_owned(),
+                tokens,
+                ..self.application.clone()
+            },
+        };
         let res = post_any(&self.agent, &self.servers, "/api/v1/seats", &body)?
             .ok_or_else(|| Error::Io("the server granted nothing".into()))?;
-        let g: GrantAnswer = res
+        let g: Grant = res
             .into_json()
             .map_err(|e| Error::Io(format!("the server's answer could not be read: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -223,8 +187,10 @@ impl Floating {
                 lost.clone(),
             );
             let path = format!("/api/v1/seats/{}/heartbeat", g.seat_id);
-            let body = serde_json::json!({ "lease_token": g.lease_token });
-            let every = Duration::from_secs(g.heartbeat_secs.max(1));
+            let body = LeaseRequest {
+                lease_token: g.lease_token.clone(),
+            };
+            let every = Duration::from_secs(u64::try_from(g.heartbeat_secs).unwrap_or(1).max(1));
             std::thread::spawn(move || {
                 heartbeat_loop(&agent, &servers, &path, &body, every, &stop, &lost)
             })
@@ -250,7 +216,7 @@ fn heartbeat_loop(
     agent: &ureq::Agent,
     servers: &[String],
     path: &str,
-    body: &serde_json::Value,
+    body: &LeaseRequest,
     every: Duration,
     stop: &AtomicBool,
     lost: &Mutex<Option<String>>,
@@ -267,7 +233,7 @@ fn heartbeat_loop(
         match post_any(agent, servers, path, body) {
             Ok(_) => {}
             // 410: the seat is gone and the answer says why; 404: the server does not know it.
-            Err(Error::Refused { status, detail }) if status == 410 || status == 404 => {
+            Err(Error::Refused { status, detail, .. }) if status == 410 || status == 404 => {
                 if let Ok(mut l) = lost.lock() {
                     *l = Some(detail);
                 }
@@ -299,7 +265,9 @@ impl Seat {
         if self.lost().is_some() {
             return Ok(());
         }
-        let body = serde_json::json!({ "lease_token": self.lease_token });
+        let body = LeaseRequest {
+            lease_token: self.lease_token.clone(),
+        };
         match post_any(
             &self.agent,
             &self.servers,

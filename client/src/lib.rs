@@ -10,7 +10,11 @@ pub use machine::machine_identity;
 pub use store::{Pending, Store};
 
 use protocol::activation::{self as code, Claims, CodeError, JwkSet, Request};
-use serde::Deserialize;
+use protocol::application::{
+    ActivateRequest, CodeAnswer, LicenceRef, RemoveRequest, ValidateRequest,
+};
+use protocol::problem::Problem;
+pub use protocol::problem::ProblemKind;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How long past its `next` validation time a code still passes offline checks.
@@ -21,9 +25,15 @@ pub const CLOCK_TOLERANCE_SECS: i64 = 300;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The server refused, with its reason (`detail` of its problem+json answer).
+    /// The server refused, with its reason (`detail` of its problem+json answer) and the kind
+    /// of refusal, so that an application can tell waiting (all seats are taken) from giving
+    /// up (no key fits this release).
     #[error("{detail}")]
-    Refused { status: u16, detail: String },
+    Refused {
+        kind: ProblemKind,
+        status: u16,
+        detail: String,
+    },
     /// The serial number this machine was activated with was revoked: the application should ask
     /// for the replacement serial and activate with it. The stored code is dropped.
     #[error("{0}")]
@@ -46,6 +56,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The kind of the server's refusal, if the server refused.
+    pub fn kind(&self) -> Option<ProblemKind> {
+        match self {
+            Error::Refused { kind, .. } => Some(*kind),
+            Error::SerialRevoked(_) => Some(ProblemKind::SerialRevoked),
+            _ => None,
+        }
+    }
+
     /// The CLI's exit code: 2 for a licence problem, 3 when the server is unreachable, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -70,21 +89,24 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The error a problem+json answer stands for.
+/// The error a problem+json answer stands for (an answer that is not one is read by its status).
 pub(crate) fn problem(status: u16, res: ureq::Response) -> Error {
-    let p: ProblemAnswer = res.into_json().unwrap_or(ProblemAnswer {
-        kind: None,
-        detail: None,
-        title: None,
+    let mut p: Problem = res.into_json().unwrap_or_else(|_| {
+        Problem::new(
+            ProblemKind::Internal,
+            format!("the server answered {status}"),
+        )
     });
-    let detail = p
-        .detail
-        .or(p.title)
-        .unwrap_or_else(|| format!("the server answered {status}"));
-    if p.kind.as_deref() == Some("/problems/serial-revoked") {
-        return Error::SerialRevoked(detail);
+    // The status the server sent rules over the one written in the body.
+    p.status = status;
+    match p.kind() {
+        ProblemKind::SerialRevoked => Error::SerialRevoked(p.detail),
+        kind => Error::Refused {
+            kind,
+            status,
+            detail: p.detail,
+        },
     }
-    Error::Refused { status, detail }
 }
 
 /// What the user holds: a licence key (standard model) or a serial number (web model).
@@ -101,16 +123,19 @@ impl Held<'_> {
         }
     }
 
-    /// The request body fields naming the licence, with the product: the server refuses a key
+    /// The licence as the server is told of it, with the product: the server refuses a key
     /// of another product before binding it to this machine.
-    fn fields(&self, product: &str) -> serde_json::Map<String, serde_json::Value> {
-        let mut m = serde_json::Map::new();
+    fn licence(&self, product: &str) -> LicenceRef {
         match self {
-            Held::Key(k) => m.insert("licence_key".into(), k.trim().into()),
-            Held::Serial(s) => m.insert("serial".into(), s.trim().into()),
-        };
-        m.insert("product".into(), product.into());
-        m
+            Held::Key(k) => LicenceRef::Key {
+                licence_key: k.trim().to_owned(),
+                product: Some(product.to_owned()),
+            },
+            Held::Serial(s) => LicenceRef::Serial {
+                product: product.to_owned(),
+                serial: s.trim().to_owned(),
+            },
+        }
     }
 }
 
@@ -123,19 +148,6 @@ pub struct Licensing {
     /// Keys the application was given (shipped with it): the only ones trusted when set.
     pinned: Option<JwkSet>,
     agent: ureq::Agent,
-}
-
-#[derive(Deserialize)]
-struct CodeAnswer {
-    activation_code: String,
-}
-
-#[derive(Deserialize)]
-struct ProblemAnswer {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    detail: Option<String>,
-    title: Option<String>,
 }
 
 impl Licensing {
@@ -170,7 +182,7 @@ impl Licensing {
             .ok_or_else(|| Error::Offline("no licence server is configured (--server)".into()))
     }
 
-    fn post(&self, path: &str, body: serde_json::Value) -> Result<Option<String>> {
+    fn post(&self, path: &str, body: &impl serde::Serialize) -> Result<Option<String>> {
         let server = self.server()?;
         match self.agent.post(&format!("{server}{path}")).send_json(body) {
             Ok(res) if res.status() == 204 => Ok(None),
@@ -268,11 +280,13 @@ impl Licensing {
 
     /// Online activation.
     pub fn activate(&mut self, held: Held<'_>, hostname: &str) -> Result<Claims> {
-        let mut body = held.fields(&self.product);
-        body.insert("fingerprint".into(), self.fingerprint.clone().into());
-        body.insert("hostname".into(), hostname.into());
+        let body = ActivateRequest {
+            licence: held.licence(&self.product).into(),
+            fingerprint: self.fingerprint.clone(),
+            hostname: hostname.to_owned(),
+        };
         let code = self
-            .post("/api/v1/activations", body.into())?
+            .post("/api/v1/activations", &body)?
             .ok_or_else(|| Error::Io("the server sent no activation code".into()))?;
         self.accept(&code, Some(held))
     }
@@ -354,10 +368,11 @@ impl Licensing {
     /// licence is gone, the stored code is dropped.
     pub fn validate(&mut self) -> Result<Claims> {
         let code = self.stored_code()?;
-        match self.post(
-            "/api/v1/activations/validate",
-            serde_json::json!({ "activation_code": code, "fingerprint": self.fingerprint }),
-        ) {
+        let body = ValidateRequest {
+            activation_code: code,
+            fingerprint: self.fingerprint.clone(),
+        };
+        match self.post("/api/v1/activations/validate", &body) {
             Ok(Some(fresh)) => self.accept(&fresh, None),
             Ok(None) => Err(Error::Io("the server sent no activation code".into())),
             Err(e @ (Error::Refused { status: 410, .. } | Error::SerialRevoked(_))) => {
@@ -382,9 +397,11 @@ impl Licensing {
         } else {
             Held::Key(&key)
         };
-        let mut body = held.fields(&self.product);
-        body.insert("fingerprint".into(), self.fingerprint.clone().into());
-        self.post("/api/v1/activations/remove", body.into())?;
+        let body = RemoveRequest {
+            licence: held.licence(&self.product).into(),
+            fingerprint: self.fingerprint.clone(),
+        };
+        self.post("/api/v1/activations/remove", &body)?;
         self.store.state.activation_code = None;
         self.store.save().map_err(Error::Io)?;
         Ok(())

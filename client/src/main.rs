@@ -3,7 +3,7 @@
 //! reached.
 
 use clap::{Parser, Subcommand};
-use licentia_client::floating::{Floating, PoolAccess, Requester};
+use licentia_client::floating::{Floating, PoolRef, Requester, SeatTerms};
 use licentia_client::{Error, Held, Licensing, Store};
 use protocol::activation::Claims;
 use std::io::Read;
@@ -209,8 +209,8 @@ fn checkout(
         .collect();
     let args = *args;
     let access = match (args.pool_key, args.serial) {
-        (Some(k), _) => PoolAccess::Key(k),
-        (None, Some(serial)) => PoolAccess::Serial {
+        (Some(k), _) => PoolRef::Key(k),
+        (None, Some(serial)) => PoolRef::Serial {
             product: product
                 .ok_or_else(|| Error::Io("--serial needs --product".into()))?
                 .to_owned(),
@@ -223,14 +223,17 @@ fn checkout(
         host,
         process: args.process,
         session: args.session,
+    };
+    let application = SeatTerms {
         editor: args.editor,
         release_number: args.release_number,
         release_date: args.release_date,
         commercial_type: args.commercial_type,
         customer_id: args.customer_id,
         pricing_structure: args.pricing_structure,
+        ..SeatTerms::default()
     };
-    let floating = Floating::new(&servers, access, who, store);
+    let floating = Floating::new(&servers, access, who, store).for_application(application);
     let seat = floating.checkout(&args.feature, args.tokens)?;
     println!(
         "Seat {} of {} granted (key {}, {}){}.",
@@ -257,6 +260,7 @@ fn checkout(
     while !stop.load(Ordering::SeqCst) {
         if let Some(why) = seat.lost() {
             return Err(Error::Refused {
+                kind: licentia_client::ProblemKind::Gone,
                 status: 410,
                 detail: why,
             });

@@ -5,7 +5,7 @@
 use crate::catalog::{parse_licence_key, ProductRow};
 use crate::expiry::{code_start, expiry, ExpiryError};
 use crate::serials::check_serial;
-use crate::{Error, Licentia, Result};
+use crate::{Error, Licentia, Refusal, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::activation::{self as code, Claims, Request, RequestSummary};
 use protocol::catalog::ExpiryEdit;
@@ -73,7 +73,7 @@ struct LiveActivation {
 }
 
 fn spent_request() -> Error {
-    Error::Refused(
+    Error::refused(
         "This request code was answered before and that activation has since been removed: make \
          a new request code on the machine."
             .into(),
@@ -100,14 +100,12 @@ fn duration_words(secs: i64) -> String {
 }
 
 fn hostname(raw: &str) -> Result<String, InputError> {
-    let h = raw.trim();
-    if h.is_empty() || h.chars().count() > 255 || h.chars().any(char::is_control) {
-        return Err(InputError::new(
-            "hostname",
-            "The host name must be 1 to 255 printable characters.",
-        ));
-    }
-    Ok(h.to_owned())
+    protocol::input::text_line(
+        "hostname",
+        raw,
+        1..=255,
+        "The host name must be 1 to 255 printable characters.",
+    )
 }
 
 fn fingerprint(raw: &str) -> Result<String, InputError> {
@@ -152,7 +150,9 @@ impl Licentia {
         let key = parse_licence_key(licence_key)?;
         let lic = self.licence_state_by_key(&key).await?;
         let code = self.product_row(lic.product_id).await?.code;
-        if code.eq_ignore_ascii_case(product_code.trim()) {
+        // Exactly: the application checks the code it gets back against its own product code,
+        // and would refuse "CALC" when it calls itself "calc".
+        if code == product_code.trim() {
             Ok(())
         } else {
             Err(InputError::new(
@@ -258,7 +258,7 @@ impl Licentia {
         let host = hostname(host)?;
         let lic = self.licence_state_by_key(&key).await?;
         if lic.serial_id.is_some() {
-            return Err(Error::Refused(
+            return Err(Error::refused(
                 "This licence belongs to a serial number: activate with the serial number.".into(),
             ));
         }
@@ -285,7 +285,7 @@ impl Licentia {
 
         let live = self.live_activation(lic.id).await?;
         if let Some(other) = live.as_ref().filter(|a| a.fingerprint != fp) {
-            return Err(Error::Conflict(format!(
+            return Err(Error::ActivatedElsewhere(format!(
                 "This licence is already activated on another machine ({}). Remove it there first, \
                  or ask your administrator to transfer it.",
                 other.hostname
@@ -303,11 +303,14 @@ impl Licentia {
             self.check_churn(&[lic.id]).await?;
         }
         if new_machine && lic.activation_count >= product.max_activations {
-            return Err(Error::Refused(format!(
-                "This licence has been activated the most times it allows ({}). Ask your vendor to \
-                 allow another activation.",
-                product.max_activations
-            )));
+            return Err(Error::Refused(
+                Refusal::ActivationLimit,
+                format!(
+                    "This licence has been activated the most times it allows ({}). Ask your \
+                     vendor to allow another activation.",
+                    product.max_activations
+                ),
+            ));
         }
 
         // A limited licence's end is fixed at its first activation; later activations keep it.
@@ -316,7 +319,7 @@ impl Licentia {
             (true, Some(e)) => Some(e),
             (true, None) => Some(expiry(&product.limits(), today).map_err(|e| match e {
                 ExpiryError::NotYet(_) | ExpiryError::WindowClosed(_) => {
-                    Error::Refused(format!("This licence cannot be activated now: {e}."))
+                    Error::refused(format!("This licence cannot be activated now: {e}."))
                 }
                 ExpiryError::Unbounded => Error::Internal("a limited product has no limit".into()),
             })?),
@@ -583,7 +586,7 @@ impl Licentia {
         let key = parse_licence_key(licence_key)?;
         let lic = self.licence_state_by_key(&key).await?;
         if lic.serial_id.is_some() && remover == Remover::EndUser {
-            return Err(Error::Refused(
+            return Err(Error::refused(
                 "This licence belongs to a serial number: remove it with the serial number.".into(),
             ));
         }
@@ -607,20 +610,20 @@ impl Licentia {
         let admin = matches!(remover, Remover::Portal { actor, .. } if actor.role == Role::Admin);
         let forced = matches!(remover, Remover::Portal { force: true, .. });
         if admin && !forced && (product.limited != 0 || product.end_user_removal == 0) {
-            return Err(Error::Refused(
+            return Err(Error::refused(
                 "Its users may not remove this licence; an administrator removes it with force."
                     .into(),
             ));
         }
         if !admin {
             if product.limited != 0 {
-                return Err(Error::Refused(
+                return Err(Error::refused(
                     "This is a limited licence: only your vendor's administrator can remove it."
                         .into(),
                 ));
             }
             if product.end_user_removal == 0 {
-                return Err(Error::Refused(
+                return Err(Error::refused(
                     "This product does not let its users remove licences. Ask your vendor's administrator."
                         .into(),
                 ));
@@ -632,7 +635,7 @@ impl Licentia {
             .ok_or_else(|| Error::Gone("This licence is not activated on any machine.".into()))?;
         if let Some(fp) = fingerprint {
             if live.fingerprint != self::fingerprint(fp)? {
-                return Err(Error::Refused(
+                return Err(Error::refused(
                     "This licence is activated on another machine.".into(),
                 ));
             }
@@ -657,6 +660,20 @@ impl Licentia {
             "activation removed"
         );
         Ok(())
+    }
+
+    /// Whether the request `nonce` was answered for this licence and that activation removed
+    /// since: a response code must not bring a removed machine back.
+    async fn request_spent(&self, licence_id: i64, nonce: &str) -> Result<bool> {
+        let spent: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM activations WHERE licence_id = $1 AND request_nonce = $2 \
+             AND removed_at IS NOT NULL",
+        )
+        .bind(licence_id)
+        .bind(nonce)
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(spent.is_some())
     }
 
     /// What an offline request asks for and where its licence stands, for the person about to
@@ -699,24 +716,54 @@ impl Licentia {
             let key = parse_licence_key(&req.key)?;
             let lic = self.licence_state_by_key(&key).await?;
             self.require_state_access(actor, &lic)?;
-            let product = self.product_row(lic.product_id).await?.code;
-            let state = match self.live_activation(lic.id).await? {
-                _ if product != req.prd => format!(
-                    "The request is for product {}, but this licence is for {product}: \
-                         answering will be refused.",
-                    req.prd
+            let product = self.product_row(lic.product_id).await?;
+            let spent = self.request_spent(lic.id, &req.nonce).await?;
+            let seen_here: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM activations WHERE licence_id = $1 AND fingerprint = $2",
+            )
+            .bind(lic.id)
+            .bind(&req.fp)
+            .fetch_one(self.db.pool())
+            .await?;
+            let today = day_of(self.clock.now());
+            let live = self.live_activation(lic.id).await?;
+            let refused = |why: String| format!("{why}: answering will be refused.");
+            let state = match live {
+                _ if product.code != req.prd => refused(format!(
+                    "The request is for product {}, but this licence is for {}",
+                    req.prd, product.code
+                )),
+                _ if lic.serial_id.is_some() => refused(
+                    "This licence belongs to a serial number; the machine must ask with the \
+                     serial number"
+                        .into(),
                 ),
+                _ if spent => refused(
+                    "This request was answered before and that activation has since been \
+                     removed; the machine must make a new request code"
+                        .into(),
+                ),
+                _ if lic.expires_on.is_some_and(|end| end < today) => refused(format!(
+                    "This licence expired on {}",
+                    format_date(lic.expires_on.unwrap_or(today))
+                )),
+                Some(a) if a.fingerprint != req.fp => format!(
+                    "Activated on another machine ({}): answering will be refused until it is \
+                     removed there.",
+                    a.hostname
+                ),
+                Some(_) => {
+                    "Already activated on this machine: answering gives it a fresh code.".to_owned()
+                }
+                None if seen_here == 0 && lic.activation_count >= product.max_activations => {
+                    refused(format!(
+                        "This licence has been activated the most times it allows ({})",
+                        product.max_activations
+                    ))
+                }
                 None => {
                     "Not activated on any machine: answering activates it on this one.".to_owned()
                 }
-                Some(a) if a.fingerprint == req.fp => {
-                    "Already activated on this machine: answering gives it a fresh code.".to_owned()
-                }
-                Some(a) => format!(
-                    "Activated on another machine ({}): answering will be refused until it is \
-                         removed there.",
-                    a.hostname
-                ),
             };
             (key, false, state)
         };
@@ -749,7 +796,7 @@ impl Licentia {
         if let Ok((serial, _)) = check_serial(&self.serial_key(), &req.key) {
             crate::require_admin(actor)?;
             if overrides.is_some() {
-                return Err(Error::Refused(
+                return Err(Error::refused(
                     "A web licence's terms are edited on its serial number's page, not here: \
                      answer without other terms."
                         .into(),
@@ -795,15 +842,7 @@ impl Licentia {
         if req.nonce.is_empty() || req.nonce.len() > 64 {
             return Err(InputError::new("request_code", "The request code is damaged.").into());
         }
-        let spent: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM activations WHERE licence_id = $1 AND request_nonce = $2 \
-             AND removed_at IS NOT NULL",
-        )
-        .bind(lic.id)
-        .bind(&req.nonce)
-        .fetch_optional(self.db.pool())
-        .await?;
-        if spent.is_some() {
+        if self.request_spent(lic.id, &req.nonce).await? {
             return Err(spent_request());
         }
         let channel = Channel::Offline { nonce: req.nonce };
@@ -814,6 +853,19 @@ impl Licentia {
                 .await;
         };
         crate::require_admin(actor)?;
+        // Another machine holding the licence would pick the new terms up at its next
+        // validation in the moment before they are put back: refused before anything changes.
+        if let Some(other) = self
+            .live_activation(lic.id)
+            .await?
+            .filter(|a| a.fingerprint != req.fp)
+        {
+            return Err(Error::ActivatedElsewhere(format!(
+                "This licence is already activated on another machine ({}). Remove it there \
+                 first, or ask your administrator to transfer it.",
+                other.hostname
+            )));
+        }
         // The new terms apply only if the activation they are for succeeds.
         let previous: (Option<String>, Option<String>, Option<i64>, i64) = sqlx::query_as(
             "SELECT features, counters, expires_on, open_ended FROM licences WHERE id = $1",
@@ -869,7 +921,8 @@ impl Licentia {
                 "This serial number is not known here: it may have been deleted. Ask your vendor.",
             )
         })?;
-        if !row.product_code.eq_ignore_ascii_case(product_code.trim()) {
+        // Exactly, as for licence keys: the application checks the product of its code.
+        if row.product_code != product_code.trim() {
             return Err(InputError::new(
                 "product",
                 format!(
@@ -975,13 +1028,16 @@ impl Licentia {
                             .iter()
                             .filter_map(|s| s.live_host.as_deref())
                             .collect();
-                        return Err(Error::Refused(format!(
-                            "This serial number allows {} licence{} and all are in use (on {}). \
-                             Remove one of them first.",
-                            slots.len(),
-                            if slots.len() == 1 { "" } else { "s" },
-                            hosts.join(", ")
-                        )));
+                        return Err(Error::Refused(
+                            Refusal::ActivationLimit,
+                            format!(
+                                "This serial number allows {} licence{} and all are in use (on \
+                                 {}). Remove one of them first.",
+                                slots.len(),
+                                if slots.len() == 1 { "" } else { "s" },
+                                hosts.join(", ")
+                            ),
+                        ));
                     }
                 }
             }
@@ -994,7 +1050,7 @@ impl Licentia {
         self.bind_licence(lic, &fp, &host, channel, Some((web.id, &web.serial)), false)
             .await
             .map_err(|e| match e {
-                Error::Conflict(_) => Error::Conflict(
+                Error::Conflict(_) | Error::ActivatedElsewhere(_) => Error::Conflict(
                     "Another machine took this serial's licence at the same moment: try again."
                         .into(),
                 ),

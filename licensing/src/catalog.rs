@@ -397,14 +397,7 @@ impl Licentia {
                 InputError::new("quantity", "The quantity must be from 1 to 10000.").into(),
             );
         }
-        let reference = input.reference.trim().to_owned();
-        if reference.chars().count() > 100 || reference.chars().any(char::is_control) {
-            return Err(InputError::new(
-                "reference",
-                "The reference must be at most 100 printable characters.",
-            )
-            .into());
-        }
+        let reference = reference_text(&input.reference)?;
         let notes = input::notes(&input.notes)?;
         let product = self.product_row(input.product_id).await?.into_product()?;
         let client_exists: Option<i64> = sqlx::query_scalar("SELECT id FROM clients WHERE id = $1")
@@ -470,14 +463,7 @@ impl Licentia {
         let features = protocol::catalog::feature_list(&features)?;
         features_in_catalogue(&features, &product.features)?;
         let counters = protocol::catalog::counters(&counters)?;
-        let reference = reference.trim();
-        if reference.chars().count() > 100 || reference.chars().any(char::is_control) {
-            return Err(InputError::new(
-                "reference",
-                "The reference must be at most 100 printable characters.",
-            )
-            .into());
-        }
+        let reference = reference_text(reference)?;
         let notes = input::notes(notes)?;
         sqlx::query("UPDATE orders SET features = $1, counters = $2, reference = $3, notes = $4 WHERE id = $5")
             .bind(json(&features))
@@ -708,6 +694,16 @@ impl Licentia {
         tracing::info!(licence_id, by = actor.id, "licence edited");
         self.licence(actor, licence_id).await
     }
+}
+
+/// An order's reference (a purchase order number, say): at most 100 printable characters.
+fn reference_text(raw: &str) -> Result<String> {
+    Ok(input::text_line(
+        "reference",
+        raw,
+        0..=100,
+        "The reference must be at most 100 printable characters.",
+    )?)
 }
 
 /// A new end date for a licence: a real date, today or later (a past one would stop the licence

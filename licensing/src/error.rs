@@ -2,6 +2,7 @@
 //! failures carry their cause for the log, and the boundaries show only a generic message for them.
 
 use protocol::input::InputError;
+use protocol::problem::ProblemKind;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -13,9 +14,13 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
-    /// The request is understood but the rules refuse it; the message says why and what to do.
+    /// The request is understood but the rules refuse it; the message says why and what to do,
+    /// the refusal which rule (so that an application can tell waiting from giving up).
+    #[error("{1}")]
+    Refused(Refusal, String),
+    /// The licence is bound to another machine.
     #[error("{0}")]
-    Refused(String),
+    ActivatedElsewhere(String),
     /// What the request is about no longer exists or has ended (a removed activation, an expired
     /// licence).
     #[error("{0}")]
@@ -45,7 +50,46 @@ pub enum Error {
     Internal(String),
 }
 
+/// Which rule refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A rule of the product, the licence or the caller's role; the message names it.
+    Rule,
+    /// Every seat of the feature is in use: a later checkout may succeed.
+    SeatsTaken,
+    /// No key of the pool fits the feature, release, dates or terms.
+    NoMatchingKey,
+    /// The licence (or serial) has no activation left.
+    ActivationLimit,
+}
+
 impl Error {
+    /// A rule's refusal with its message.
+    pub(crate) fn refused(message: String) -> Self {
+        Error::Refused(Refusal::Rule, message)
+    }
+
+    /// The kind of problem this is at every boundary (its HTTP status and problem type).
+    pub fn kind(&self) -> ProblemKind {
+        match self {
+            Error::Invalid(_) => ProblemKind::Invalid,
+            Error::NotFound(_) => ProblemKind::NotFound,
+            Error::Conflict(_) => ProblemKind::Conflict,
+            Error::Refused(Refusal::Rule, _) => ProblemKind::Refused,
+            Error::Refused(Refusal::SeatsTaken, _) => ProblemKind::SeatsTaken,
+            Error::Refused(Refusal::NoMatchingKey, _) => ProblemKind::NoMatchingKey,
+            Error::Refused(Refusal::ActivationLimit, _) => ProblemKind::ActivationLimit,
+            Error::ActivatedElsewhere(_) => ProblemKind::ActivatedElsewhere,
+            Error::Gone(_) | Error::SetupLink(_) => ProblemKind::Gone,
+            Error::Revoked(_) => ProblemKind::SerialRevoked,
+            Error::NotSignedIn | Error::BadCredentials => ProblemKind::Unauthorized,
+            Error::NotAllowed => ProblemKind::Forbidden,
+            Error::RateLimited { .. } => ProblemKind::ChurnLimit,
+            Error::Throttled { .. } => ProblemKind::Throttled,
+            Error::Database(_) | Error::Internal(_) => ProblemKind::Internal,
+        }
+    }
+
     /// Maps a unique-constraint violation to a `Conflict` with the given message; other database
     /// errors stay as they are.
     pub(crate) fn unique_as_conflict(err: sqlx::Error, message: impl Into<String>) -> Self {

@@ -10,70 +10,14 @@
 
 use crate::selection::{self, Ask, CommercialType, Key, Model, Verdict};
 use crate::serials::check_serial;
-use crate::{require_admin, Error, Licentia, Result};
+use crate::{require_admin, Error, Licentia, Refusal, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::floating::{
     Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
 };
 use protocol::input::InputError;
+use protocol::seats::{Beat, CheckoutRequest, Grant, PoolRef, SeatTerms};
 use protocol::time::{day_of, format_date, parse_date};
-
-/// Where an application checks out from.
-#[derive(Debug, Clone, Copy)]
-pub enum PoolAccess<'a> {
-    /// A client's pool, by the pool key its users were given.
-    Key(&'a str),
-    /// A serial's pool (web / cloud-concurrent model).
-    Serial { product: &'a str, serial: &'a str },
-}
-
-/// What an application asks for.
-#[derive(Debug, Clone, Default)]
-pub struct CheckoutRequest {
-    pub editor: Option<String>,
-    pub feature: String,
-    pub user: String,
-    pub host: String,
-    pub process: String,
-    /// The machine session (a terminal-server session is its own seat); empty for a desktop.
-    pub session: String,
-    pub release_number: i64,
-    /// "YYYY-MM-DD"
-    pub release_date: Option<String>,
-    /// ConcurrentUser, NamedUser, Token or Credit; `None`: any.
-    pub model: Option<String>,
-    pub commercial_type: Option<String>,
-    pub customer_id: Option<String>,
-    pub pricing_structure: Option<String>,
-    /// Tokens to take from a Token key (1 otherwise).
-    pub tokens: Option<i64>,
-}
-
-/// A granted seat.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Grant {
-    pub seat_id: i64,
-    /// Presented with each heartbeat and the release; shown once.
-    pub lease_token: String,
-    pub lease_expires_at: i64,
-    /// Send a heartbeat at least this often.
-    pub heartbeat_secs: i64,
-    pub key_id: i64,
-    pub editor: String,
-    pub feature: String,
-    pub model: String,
-    /// Features taken along by a bundle.
-    pub bundled: Vec<String>,
-}
-
-/// The answer to a heartbeat that kept the seat.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Beat {
-    pub lease_expires_at: i64,
-    pub key_id: i64,
-    /// The held key expired or was superseded and the seat moved to this one, silently.
-    pub moved: bool,
-}
 
 #[derive(sqlx::FromRow, Clone)]
 struct PoolRow {
@@ -198,18 +142,13 @@ const SEAT_COLUMNS: &str = "id, pool_id, key_id, editor, feature, client_release
 
 /// A printable text field of a checkout: trimmed, 1..=max characters (or empty if allowed).
 fn field(name: &'static str, raw: &str, max: usize, required: bool) -> Result<String> {
-    let v = raw.trim();
-    if (required && v.is_empty()) || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(InputError::new(
-            name,
-            format!(
-                "{name} must be {} to {max} printable characters.",
-                if required { 1 } else { 0 }
-            ),
-        )
-        .into());
-    }
-    Ok(v.to_owned())
+    let min = usize::from(required);
+    Ok(protocol::input::text_line(
+        name,
+        raw,
+        min..=max,
+        &format!("{name} must be {min} to {max} printable characters."),
+    )?)
 }
 
 fn optional_date(name: &'static str, raw: Option<&str>) -> Result<Option<i64>> {
@@ -303,7 +242,7 @@ fn validate_key(k: &PoolKeyInput) -> Result<ValidKey> {
 }
 
 /// What the selection is asked, from a checkout's terms (checked).
-fn ask_of(req: &CheckoutRequest) -> Result<Ask> {
+fn ask_of(req: &SeatTerms) -> Result<Ask> {
     let editor = match req.editor.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(e) => Some(field("editor", e, 100, true)?),
@@ -443,21 +382,36 @@ impl Licentia {
     /// Deletes a pool with its keys, bundles and usage history; refused while seats are out.
     pub async fn delete_pool(&self, actor: &CurrentUser, pool_id: i64) -> Result<()> {
         require_admin(actor)?;
+        self.delete_pool_locked(pool_id)
+            .await
+            .map_err(busy_as_conflict)?;
+        tracing::info!(pool_id, by = actor.id, "pool deleted");
+        Ok(())
+    }
+
+    async fn delete_pool_locked(&self, pool_id: i64) -> Result<()> {
         let mut tx = self.db.pool().begin().await?;
-        // The pool and every key locked first (the write lock on SQLite), so no checkout takes
-        // a seat between the count and the delete.
-        let exists = sqlx::query("UPDATE pools SET lease_secs = lease_secs WHERE id = $1")
-            .bind(pool_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if exists == 0 {
-            return Err(Error::NotFound("The pool"));
-        }
+        // Every key locked first, as a checkout locks its key before it inserts its seat (the
+        // same order, so the two wait for each other instead of deadlocking); then the pool
+        // row itself, which on PostgreSQL holds off new seats and keys (their foreign keys
+        // share-lock it) until the delete. SQLite's first write takes its one write lock.
         sqlx::query("UPDATE pool_keys SET in_use = in_use WHERE pool_id = $1")
             .bind(pool_id)
             .execute(&mut *tx)
             .await?;
+        let lock_pool = match self.db.backend() {
+            crate::Backend::Postgres => "SELECT id FROM pools WHERE id = $1 FOR UPDATE",
+            crate::Backend::Sqlite => {
+                "UPDATE pools SET lease_secs = lease_secs WHERE id = $1 RETURNING id"
+            }
+        };
+        let exists: Option<i64> = sqlx::query_scalar(lock_pool)
+            .bind(pool_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(Error::NotFound("The pool"));
+        }
         let live: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM seats WHERE pool_id = $1 AND released_at IS NULL",
         )
@@ -480,7 +434,6 @@ impl Licentia {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        tracing::info!(pool_id, by = actor.id, "pool deleted");
         Ok(())
     }
 
@@ -574,13 +527,19 @@ impl Licentia {
     pub async fn delete_pool_key(&self, actor: &CurrentUser, key_id: i64) -> Result<()> {
         require_admin(actor)?;
         let mut tx = self.db.pool().begin().await?;
-        // Locked first, so no checkout takes a seat of it between the check and the delete.
-        lock_key(&mut tx, key_id).await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM pool_keys WHERE id = $1")
-            .bind(key_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
+        // The key and every other key of its feature in the pool locked first: no checkout
+        // takes a seat of it between the check and the delete, and two removals of a bundled
+        // feature's last keys cannot both see the other key still there.
+        let locked = sqlx::query(
+            "UPDATE pool_keys SET in_use = in_use WHERE (pool_id, feature) = \
+             (SELECT pool_id, feature FROM pool_keys WHERE id = $1)",
+        )
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| busy_as_conflict(e.into()))?
+        .rows_affected();
+        if locked == 0 {
             return Err(Error::NotFound("The key"));
         }
         let live: i64 = sqlx::query_scalar(
@@ -637,15 +596,19 @@ impl Licentia {
             return Err(InputError::new("also_feature", "A feature cannot bundle itself.").into());
         }
         // Both features need a key here: a bundle taking a feature the pool lacks would refuse
-        // every checkout of the first one.
+        // every checkout of the first one. Their keys are locked for the check and the insert,
+        // so a key removed at the same moment cannot slip between them.
+        let mut tx = self.db.pool().begin().await?;
         for (name, f) in [("feature", &feature), ("also_feature", &also)] {
-            let keys: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM pool_keys WHERE pool_id = $1 AND feature = $2",
+            let keys = sqlx::query(
+                "UPDATE pool_keys SET in_use = in_use WHERE pool_id = $1 AND feature = $2",
             )
             .bind(pool_id)
             .bind(f)
-            .fetch_one(self.db.pool())
-            .await?;
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| busy_as_conflict(e.into()))?
+            .rows_affected();
             if keys == 0 {
                 return Err(InputError::new(
                     name,
@@ -661,8 +624,9 @@ impl Licentia {
         .bind(pool_id)
         .bind(&feature)
         .bind(&also)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -712,9 +676,9 @@ impl Licentia {
 
     // ---- the seat protocol ----
 
-    async fn pool_for(&self, access: PoolAccess<'_>) -> Result<PoolRow> {
+    async fn pool_for(&self, access: &PoolRef) -> Result<PoolRow> {
         match access {
-            PoolAccess::Key(key) => {
+            PoolRef::Key(key) => {
                 let key = key.trim().to_uppercase();
                 sqlx::query_as(&format!("{POOL_SELECT} WHERE p.access_key = $1"))
                     .bind(&key)
@@ -724,7 +688,7 @@ impl Licentia {
                         InputError::new("pool_key", "No pool has this pool key: check it.").into()
                     })
             }
-            PoolAccess::Serial { product, serial } => {
+            PoolRef::Serial { product, serial } => {
                 let (serial, _) = check_serial(&self.serial_key(), serial)?;
                 #[derive(sqlx::FromRow)]
                 struct S {
@@ -759,7 +723,7 @@ impl Licentia {
                     .fetch_optional(self.db.pool())
                     .await?
                     .ok_or_else(|| {
-                        Error::Refused("This serial number has no floating pool.".into())
+                        Error::refused("This serial number has no floating pool.".into())
                     })
             }
         }
@@ -768,15 +732,15 @@ impl Licentia {
     /// Checks out a seat of `req.feature`: the key the selection ranks first that still has room
     /// when the seat is taken (another process may take a key's last seat meanwhile: the next
     /// key is tried). A second checkout from the same user, host and session gets its seat back.
-    #[tracing::instrument(skip(self, access, req), fields(feature = %req.feature))]
-    pub async fn checkout(&self, access: PoolAccess<'_>, req: CheckoutRequest) -> Result<Grant> {
-        let pool = self.pool_for(access).await?;
-        let ask = ask_of(&req)?;
+    #[tracing::instrument(skip(self, req), fields(feature = %req.terms.feature))]
+    pub async fn checkout(&self, req: &CheckoutRequest) -> Result<Grant> {
+        let pool = self.pool_for(&req.pool()?).await?;
+        let ask = ask_of(&req.terms)?;
         let feature = ask.feature.clone();
-        let user = field("user", &req.user, 255, true)?;
-        let host = field("host", &req.host, 255, true)?;
-        let process = field("process", &req.process, 255, true)?;
-        let session = field("session", &req.session, 255, false)?;
+        let user = field("user", &req.who.user, 255, true)?;
+        let host = field("host", &req.who.host, 255, true)?;
+        let process = field("process", &req.who.process, 255, true)?;
+        let session = field("session", &req.who.session, 255, false)?;
         let release_day = ask.release_date;
         let now = self.clock.now();
 
@@ -829,7 +793,7 @@ impl Licentia {
             host: &host,
             process: &process,
             session: &session,
-            release_number: req.release_number,
+            release_number: req.terms.release_number,
             release_day,
             now,
             lease_secs: pool.lease_secs,
@@ -870,10 +834,13 @@ impl Licentia {
                 Taken::BundleMissing(also) => {
                     self.record_refusal(pool.id, key.editor.as_str(), &also, now)
                         .await?;
-                    return Err(Error::Refused(format!(
-                        "Feature {feature} comes with feature {also}, and no seat of {also} is \
-                         free. Try again later."
-                    )));
+                    return Err(Error::Refused(
+                        Refusal::SeatsTaken,
+                        format!(
+                            "Feature {feature} comes with feature {also}, and no seat of {also} \
+                             is free. Try again later."
+                        ),
+                    ));
                 }
             }
         }
@@ -885,9 +852,10 @@ impl Licentia {
         self.record_refusal(pool.id, &editor_name, &feature, now)
             .await?;
         if of_feature.is_empty() {
-            return Err(Error::Refused(format!(
-                "This pool has no licence for feature {feature}."
-            )));
+            return Err(Error::Refused(
+                Refusal::NoMatchingKey,
+                format!("This pool has no licence for feature {feature}."),
+            ));
         }
         let count: i64 = selection::usable(&selectable, today)
             .iter()
@@ -901,16 +869,29 @@ impl Licentia {
             } else {
                 format!("All {count} seats of feature {feature} are in use.")
             };
-            return Err(Error::Refused(format!(
-                "{all} Try again when someone closes the application, or ask your administrator \
-                 for more."
-            )));
+            // No usable seat at all (every key expired, say) is not a wait.
+            let kind = if count == 0 {
+                Refusal::NoMatchingKey
+            } else {
+                Refusal::SeatsTaken
+            };
+            return Err(Error::Refused(
+                kind,
+                format!(
+                    "{all} Try again when someone closes the application, or ask your \
+                     administrator for more."
+                ),
+            ));
         }
-        Err(Error::Refused(format!(
-            "No licence key of feature {feature} fits this request (release, dates or terms); \
-             {count} seat{} exist, {in_use} in use. Your administrator can explain the choice.",
-            if count == 1 { "" } else { "s" }
-        )))
+        Err(Error::Refused(
+            Refusal::NoMatchingKey,
+            format!(
+                "No licence key of feature {feature} fits this request (release, dates or \
+                 terms); {count} seat{} exist, {in_use} in use. Your administrator can explain \
+                 the choice.",
+                if count == 1 { "" } else { "s" }
+            ),
+        ))
     }
 
     /// Takes `amount` of `key` (0: a named user's further session) and the seats it bundles,
@@ -1350,8 +1331,9 @@ impl Licentia {
         .bind(feature)
         .bind(now / 3600)
         .execute(self.db.pool())
-        .await?;
-        Ok(())
+        .await
+        .map(drop)
+        .or_else(pool_deleted_meanwhile)
     }
 
     async fn record_peak(&self, pool_id: i64, editor: &str, feature: &str, now: i64) -> Result<()> {
@@ -1526,11 +1508,11 @@ impl Licentia {
         &self,
         actor: &CurrentUser,
         pool_id: i64,
-        req: CheckoutRequest,
+        terms: &SeatTerms,
     ) -> Result<Vec<KeyVerdict>> {
         self.pool(actor, pool_id).await?;
         let keys = self.key_rows(pool_id).await?;
-        let ask = ask_of(&req)?;
+        let ask = ask_of(terms)?;
         let selectable: Vec<Key> = keys.iter().map(KeyRow::for_selection).collect();
         let today = day_of(self.clock.now());
         Ok(selection::explain(&selectable, &ask, today)
@@ -1620,6 +1602,15 @@ async fn increment(
 
 /// PostgreSQL ends one of two transactions that wait on each other (or cannot be serialised):
 /// the caller is told to try again rather than shown a server error.
+/// A usage figure for a pool deleted a moment ago has nowhere to go, and is not the caller's
+/// problem: the checkout's own answer stands.
+fn pool_deleted_meanwhile(e: sqlx::Error) -> Result<()> {
+    match &e {
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Ok(()),
+        _ => Err(e.into()),
+    }
+}
+
 fn busy_as_conflict(e: Error) -> Error {
     match &e {
         Error::Database(sqlx::Error::Database(d))

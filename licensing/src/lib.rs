@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 pub use clock::Clock;
 pub use db::{Backend, Database};
-pub use error::{Error, Result};
+pub use error::{Error, Refusal, Result};
 pub use protocol::account::{CurrentUser, Role};
 
 /// How long sessions live and when sign-in attempts are throttled.

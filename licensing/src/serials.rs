@@ -377,13 +377,13 @@ impl Licentia {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| s.to_lowercase());
-        if needle
-            .as_deref()
-            .is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control))
-        {
-            return Err(
-                InputError::new("search", "Search for at most 200 printable characters.").into(),
-            );
+        if let Some(n) = needle.as_deref() {
+            protocol::input::text_line(
+                "search",
+                n,
+                0..=200,
+                "Search for at most 200 printable characters.",
+            )?;
         }
         // Serials are stored grouped; a search typed without dashes still finds them.
         let serial_needle = needle.as_ref().map(|n| {

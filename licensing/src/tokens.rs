@@ -5,7 +5,6 @@
 use crate::{Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::catalog::ApiToken;
-use protocol::input::InputError;
 
 /// What every token starts with, so a leaked one is recognisable (and secret scanners find it).
 pub const TOKEN_PREFIX: &str = "lic_";
@@ -65,14 +64,13 @@ impl Licentia {
         name: &str,
         can_write: bool,
     ) -> Result<(ApiToken, String)> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(InputError::new(
-                "name",
-                "Give the token a name of 1 to 100 characters, such as \u{201c}billing system\u{201d}.",
-            )
-            .into());
-        }
+        let name = protocol::input::text_line(
+            "name",
+            name,
+            1..=100,
+            "Give the token a name of 1 to 100 characters, such as \u{201c}billing system\u{201d}.",
+        )?;
+        let name = name.as_str();
         let secret = format!("{TOKEN_PREFIX}{}", crate::token::generate());
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO api_tokens (user_id, name, token_hash, prefix, can_write, created_at) \

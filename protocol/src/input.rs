@@ -21,8 +21,40 @@ impl InputError {
     }
 }
 
+/// Characters that change how the text around them reads without showing themselves: control
+/// characters (NUL among them), bidirectional overrides and isolates, and zero-width ones. A
+/// name carrying them can pass for another (`admin\u{200b}`), or reverse what follows it.
+pub fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
 fn has_control_chars(s: &str) -> bool {
-    s.chars().any(char::is_control)
+    s.chars().any(is_hidden_char)
+}
+
+/// One line of visible text, trimmed, of a length (in characters) within `len`; otherwise
+/// `message`, about `field`. The one rule behind every short text field that has no type of
+/// its own (host names, references, feature names…).
+pub fn text_line(
+    field: &'static str,
+    raw: &str,
+    len: std::ops::RangeInclusive<usize>,
+    message: &str,
+) -> Result<String, InputError> {
+    let value = raw.trim();
+    if !len.contains(&value.chars().count()) || has_control_chars(value) {
+        return Err(InputError::new(field, message));
+    }
+    Ok(value.to_owned())
 }
 
 /// Trims a single-line text field and checks its length (in characters) and content.

@@ -1,9 +1,13 @@
-//! Types that cross a boundary: between the server and the portal running in the browser, and (later)
-//! between the server and the client library. No I/O here, and nothing that cannot build for wasm32.
+//! Types that cross a boundary: between the server and the portal running in the browser, and
+//! between the server and the client library (the application API, the seat protocol, problems).
+//! No I/O here, and nothing that cannot build for wasm32.
 
 pub mod account;
 pub mod activation;
+pub mod application;
 pub mod catalog;
 pub mod floating;
 pub mod input;
+pub mod problem;
+pub mod seats;
 pub mod time;

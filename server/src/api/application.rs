@@ -8,10 +8,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use licensing::activation::{Channel, Issued, Remover};
-use protocol::activation::{Claims, JwkSet};
-use protocol::input::InputError;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use protocol::activation::JwkSet;
+use protocol::application::{
+    ActivateRequest, CodeAnswer, LicenceRef, RemoveRequest, ValidateRequest,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -36,84 +36,25 @@ async fn jwks(axum::extract::State(services): Services) -> Result<Response, ApiE
     Ok(res)
 }
 
-/// The licence to act on: a licence key, or a product code with a serial number.
-#[derive(Deserialize, ToSchema)]
-pub struct LicenceRef {
-    /// A standard-model licence key, `XXXXX-XXXXX-XXXXX-XXXXX`.
-    #[serde(default)]
-    pub licence_key: Option<String>,
-    /// A web-model serial number (with `product`).
-    #[serde(default)]
-    pub serial: Option<String>,
-    /// The application's product code: required with a serial; with a licence key, a key of
-    /// another product is refused before anything changes.
-    #[serde(default)]
-    pub product: Option<String>,
-}
-
-enum Held<'a> {
-    Key {
-        key: &'a str,
-        product: Option<&'a str>,
-    },
-    Serial {
-        product: &'a str,
-        serial: &'a str,
-    },
-}
-
-impl LicenceRef {
-    fn held(&self) -> Result<Held<'_>, ApiError> {
-        match (&self.licence_key, &self.serial, &self.product) {
-            (Some(key), None, product) => Ok(Held::Key {
-                key,
-                product: product.as_deref(),
-            }),
-            (None, Some(serial), Some(product)) => Ok(Held::Serial { product, serial }),
-            (None, Some(_), None) => Err(licensing::Error::from(InputError::new(
-                "product",
-                "Send the product code with the serial number.",
-            ))
-            .into()),
-            (Some(_), Some(_), _) => Err(licensing::Error::from(InputError::new(
-                "serial",
-                "Send a licence key or a serial number, not both.",
-            ))
-            .into()),
-            (None, None, _) => Err(licensing::Error::from(InputError::new(
-                "licence_key",
-                "Send the licence key (or the product code and serial number).",
-            ))
-            .into()),
-        }
+/// A key presented with a product code is checked against it before anything changes.
+async fn check_product(
+    services: &licensing::Licentia,
+    licence: &LicenceRef,
+) -> Result<(), ApiError> {
+    if let LicenceRef::Key {
+        licence_key,
+        product: Some(product),
+    } = licence
+    {
+        services.check_key_product(licence_key, product).await?;
     }
+    Ok(())
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct ActivateRequest {
-    #[serde(flatten)]
-    pub licence: LicenceRef,
-    /// The machine's fingerprint: 64 hexadecimal digits, as the client library makes it.
-    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
-    pub fingerprint: String,
-    /// The machine's name as people know it, 1 to 255 printable characters.
-    #[schema(min_length = 1, max_length = 255)]
-    pub hostname: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CodeResponse {
-    /// A compact JWS (EdDSA) that the application verifies offline against the JWKS.
-    pub activation_code: String,
-    pub claims: Claims,
-}
-
-impl From<Issued> for CodeResponse {
-    fn from(i: Issued) -> Self {
-        Self {
-            activation_code: i.code,
-            claims: i.claims,
-        }
+fn answer(i: Issued) -> CodeAnswer {
+    CodeAnswer {
+        activation_code: i.code,
+        claims: i.claims,
     }
 }
 
@@ -121,21 +62,25 @@ impl From<Issued> for CodeResponse {
 /// Activating again on the same machine answers with a fresh code and uses nothing.
 #[utoipa::path(post, path = "/api/v1/activations", tag = "application",
     request_body = ActivateRequest,
-    responses((status = 201, description = "Activated", body = CodeResponse), Problems))]
+    responses((status = 201, description = "Activated", body = CodeAnswer), Problems))]
 async fn activate(
     axum::extract::State(services): Services,
     ApiJson(req): ApiJson<ActivateRequest>,
-) -> Result<(StatusCode, Json<CodeResponse>), ApiError> {
-    let issued = match req.licence.held()? {
-        Held::Key { key, product } => {
-            if let Some(product) = product {
-                services.check_key_product(key, product).await?;
-            }
+) -> Result<(StatusCode, Json<CodeAnswer>), ApiError> {
+    let licence = req.licence().map_err(licensing::Error::from)?;
+    check_product(&services, &licence).await?;
+    let issued = match &licence {
+        LicenceRef::Key { licence_key, .. } => {
             services
-                .activate(key, &req.fingerprint, &req.hostname, Channel::Online)
+                .activate(
+                    licence_key,
+                    &req.fingerprint,
+                    &req.hostname,
+                    Channel::Online,
+                )
                 .await?
         }
-        Held::Serial { product, serial } => {
+        LicenceRef::Serial { product, serial } => {
             services
                 .activate_serial(
                     product,
@@ -147,15 +92,7 @@ async fn activate(
                 .await?
         }
     };
-    Ok((StatusCode::CREATED, Json(issued.into())))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct ValidateRequest {
-    /// The code the server gave at activation (or at the last validation).
-    pub activation_code: String,
-    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
-    pub fingerprint: String,
+    Ok((StatusCode::CREATED, Json(answer(issued))))
 }
 
 /// The application's periodic check: a fresh code with the licence as it is now; 410 when the
@@ -163,25 +100,16 @@ pub struct ValidateRequest {
 /// and the application must activate again with the replacement.
 #[utoipa::path(post, path = "/api/v1/activations/validate", tag = "application",
     request_body = ValidateRequest,
-    responses((status = 200, description = "Still valid: a fresh code", body = CodeResponse), Problems))]
+    responses((status = 200, description = "Still valid: a fresh code", body = CodeAnswer), Problems))]
 async fn validate(
     axum::extract::State(services): Services,
     ApiJson(req): ApiJson<ValidateRequest>,
-) -> Result<Json<CodeResponse>, ApiError> {
-    Ok(Json(
+) -> Result<Json<CodeAnswer>, ApiError> {
+    Ok(Json(answer(
         services
             .validate(&req.activation_code, &req.fingerprint)
-            .await?
-            .into(),
-    ))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct RemoveRequest {
-    #[serde(flatten)]
-    pub licence: LicenceRef,
-    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
-    pub fingerprint: String,
+            .await?,
+    )))
 }
 
 /// The application frees its licence, where the product allows end users to.
@@ -192,16 +120,15 @@ async fn remove(
     axum::extract::State(services): Services,
     ApiJson(req): ApiJson<RemoveRequest>,
 ) -> Result<StatusCode, ApiError> {
-    match req.licence.held()? {
-        Held::Key { key, product } => {
-            if let Some(product) = product {
-                services.check_key_product(key, product).await?;
-            }
+    let licence = req.licence().map_err(licensing::Error::from)?;
+    check_product(&services, &licence).await?;
+    match &licence {
+        LicenceRef::Key { licence_key, .. } => {
             services
-                .remove_activation(key, Some(&req.fingerprint), Remover::EndUser)
+                .remove_activation(licence_key, Some(&req.fingerprint), Remover::EndUser)
                 .await?
         }
-        Held::Serial { product, serial } => {
+        LicenceRef::Serial { product, serial } => {
             services
                 .remove_serial_activation(product, serial, &req.fingerprint)
                 .await?

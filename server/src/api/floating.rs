@@ -6,12 +6,12 @@ use super::{ApiError, ApiJson, ApiPath, Problems, Reader, Services, Writer};
 use crate::AppState;
 use axum::http::StatusCode;
 use axum::Json;
-use licensing::floating::{CheckoutRequest, PoolAccess};
 use protocol::floating::{
     Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
 };
 use protocol::input::InputError;
-use serde::{Deserialize, Serialize};
+use protocol::seats::{Beat, CheckoutRequest, Grant, LeaseRequest, SeatTerms};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -33,139 +33,43 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(disconnect))
 }
 
-/// What a checkout asks for.
-#[derive(Deserialize, ToSchema)]
-pub struct CheckoutBody {
-    /// A client's pool key (`POOL-…`); or `serial` with `product` for a serial's pool.
-    #[serde(default)]
-    pub pool_key: Option<String>,
-    #[serde(default)]
-    pub serial: Option<String>,
-    #[serde(default)]
-    pub product: Option<String>,
-    /// The operating-system (or named) user.
-    #[schema(min_length = 1, max_length = 255)]
-    pub user: String,
-    #[schema(min_length = 1, max_length = 255)]
-    pub host: String,
-    #[schema(min_length = 1, max_length = 255)]
-    pub process: String,
-    /// The machine session (terminal-server sessions are seats of their own).
-    #[serde(default)]
-    #[schema(max_length = 255)]
-    pub session: String,
-    #[serde(flatten)]
-    pub terms: ExplainBody,
-}
-
-impl CheckoutBody {
-    fn request(self) -> CheckoutRequest {
-        CheckoutRequest {
-            user: self.user,
-            host: self.host,
-            process: self.process,
-            session: self.session,
-            ..self.terms.request()
-        }
-    }
-}
-
-/// A granted seat.
-#[derive(Serialize, ToSchema)]
-pub struct GrantBody {
-    pub seat_id: i64,
-    /// Send it with every heartbeat and the release; it is not shown again.
-    pub lease_token: String,
-    pub lease_expires_at: i64,
-    /// Send a heartbeat at least this often (seconds).
-    pub heartbeat_secs: i64,
-    pub key_id: i64,
-    pub editor: String,
-    pub feature: String,
-    pub model: String,
-    /// Features taken along by a bundle.
-    pub bundled: Vec<String>,
-}
-
-/// Takes a seat of a feature from a pool: 201 with the seat and its lease; 403 naming the
-/// feature and its number of seats when all are in use.
+/// Takes a seat of a feature from a pool: 201 with the seat and its lease. Refusals say which:
+/// 403 `/problems/seats-taken` naming the feature and its seats when all are in use (retry
+/// later), 403 `/problems/no-matching-key` when no key fits the feature, release or terms
+/// (retrying will not help).
 #[utoipa::path(post, path = "/api/v1/seats", tag = "floating",
-    request_body = CheckoutBody,
-    responses((status = 201, description = "Granted", body = GrantBody), Problems))]
+    request_body = CheckoutRequest,
+    responses((status = 201, description = "Granted", body = Grant), Problems))]
 async fn checkout(
     axum::extract::State(s): Services,
-    ApiJson(b): ApiJson<CheckoutBody>,
-) -> Result<(StatusCode, Json<GrantBody>), ApiError> {
-    let (pool_key, serial, product) = (b.pool_key.clone(), b.serial.clone(), b.product.clone());
-    let access = match (&pool_key, &serial, &product) {
-        (Some(k), None, _) => PoolAccess::Key(k),
-        (None, Some(serial), Some(product)) => PoolAccess::Serial { product, serial },
-        _ => {
-            return Err(licensing::Error::from(InputError::new(
-                "pool_key",
-                "Send the pool key, or the serial number with the product code.",
-            ))
-            .into())
-        }
-    };
-    let g = s.checkout(access, b.request()).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(GrantBody {
-            seat_id: g.seat_id,
-            lease_token: g.lease_token,
-            lease_expires_at: g.lease_expires_at,
-            heartbeat_secs: g.heartbeat_secs,
-            key_id: g.key_id,
-            editor: g.editor,
-            feature: g.feature,
-            model: g.model,
-            bundled: g.bundled,
-        }),
-    ))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct LeaseBody {
-    pub lease_token: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BeatBody {
-    pub lease_expires_at: i64,
-    pub key_id: i64,
-    /// The held key expired or was superseded; the seat moved to `key_id`.
-    pub moved: bool,
+    ApiJson(req): ApiJson<CheckoutRequest>,
+) -> Result<(StatusCode, Json<Grant>), ApiError> {
+    Ok((StatusCode::CREATED, Json(s.checkout(&req).await?)))
 }
 
 /// Keeps a seat. 410 when the seat is gone (disconnected, lease expired, its key expired with
 /// no other free): the detail says why.
 #[utoipa::path(post, path = "/api/v1/seats/{id}/heartbeat", tag = "floating",
     params(("id" = i64, Path, description = "Seat id")),
-    request_body = LeaseBody,
-    responses((status = 200, body = BeatBody), Problems))]
+    request_body = LeaseRequest,
+    responses((status = 200, body = Beat), Problems))]
 async fn heartbeat(
     axum::extract::State(s): Services,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(b): ApiJson<LeaseBody>,
-) -> Result<Json<BeatBody>, ApiError> {
-    let beat = s.heartbeat(id, &b.lease_token).await?;
-    Ok(Json(BeatBody {
-        lease_expires_at: beat.lease_expires_at,
-        key_id: beat.key_id,
-        moved: beat.moved,
-    }))
+    ApiJson(b): ApiJson<LeaseRequest>,
+) -> Result<Json<Beat>, ApiError> {
+    Ok(Json(s.heartbeat(id, &b.lease_token).await?))
 }
 
 /// Gives the seat back (and those bundled with it). Releasing twice is fine.
 #[utoipa::path(post, path = "/api/v1/seats/{id}/release", tag = "floating",
     params(("id" = i64, Path, description = "Seat id")),
-    request_body = LeaseBody,
+    request_body = LeaseRequest,
     responses((status = 204, description = "Released"), Problems))]
 async fn release(
     axum::extract::State(s): Services,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(b): ApiJson<LeaseBody>,
+    ApiJson(b): ApiJson<LeaseRequest>,
 ) -> Result<StatusCode, ApiError> {
     s.release(id, &b.lease_token).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -333,65 +237,19 @@ async fn delete_pool_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// What the key selection looks at: the feature and the application's terms (a checkout's body
-/// without who asks, or a checkout to explain).
-#[derive(Deserialize, ToSchema)]
-pub struct ExplainBody {
-    #[schema(min_length = 1, max_length = 100)]
-    pub feature: String,
-    #[serde(default)]
-    pub editor: Option<String>,
-    /// ConcurrentUser, NamedUser, Token or Credit; omitted: any.
-    #[serde(default)]
-    pub model: Option<String>,
-    /// The application's release number.
-    #[serde(default)]
-    pub release_number: i64,
-    /// The application's release date, `YYYY-MM-DD`.
-    #[serde(default)]
-    pub release_date: Option<String>,
-    #[serde(default)]
-    pub commercial_type: Option<String>,
-    #[serde(default)]
-    pub customer_id: Option<String>,
-    #[serde(default)]
-    pub pricing_structure: Option<String>,
-    /// Tokens to take from a Token key.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 1000000)]
-    pub tokens: Option<i64>,
-}
-
-impl ExplainBody {
-    fn request(self) -> CheckoutRequest {
-        CheckoutRequest {
-            editor: self.editor,
-            feature: self.feature,
-            model: self.model,
-            release_number: self.release_number,
-            release_date: self.release_date,
-            commercial_type: self.commercial_type,
-            customer_id: self.customer_id,
-            pricing_structure: self.pricing_structure,
-            tokens: self.tokens,
-            ..CheckoutRequest::default()
-        }
-    }
-}
-
 /// Explains a hypothetical checkout: every key with the filter that removed it, or its rank
 /// (1 would be granted).
 #[utoipa::path(post, path = "/api/v1/pools/{id}/explain", tag = "floating", security(("token" = [])),
     params(("id" = i64, Path, description = "Pool id")),
-    request_body = ExplainBody,
+    request_body = SeatTerms,
     responses((status = 200, body = Vec<KeyVerdict>), Problems))]
 async fn explain(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(b): ApiJson<ExplainBody>,
+    ApiJson(terms): ApiJson<SeatTerms>,
 ) -> Result<Json<Vec<KeyVerdict>>, ApiError> {
-    Ok(Json(s.explain_checkout(&user, id, b.request()).await?))
+    Ok(Json(s.explain_checkout(&user, id, &terms).await?))
 }
 
 /// Usage Per Feature: editor, feature, commercial type, in use and count, per pool.

@@ -20,10 +20,10 @@ use axum::{Json, Router};
 use licensing::tokens::TokenHolder;
 use licensing::Licentia;
 use protocol::account::CurrentUser;
+use protocol::problem::{Problem, ProblemKind};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 /// Where the document is served.
@@ -94,24 +94,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/{*rest}", axum::routing::any(not_found))
 }
 
-/// An RFC 9457 problem.
-#[derive(Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI reference naming the kind of problem, such as `/problems/invalid`.
-    #[serde(rename = "type")]
-    kind: String,
-    title: String,
-    status: u16,
-    /// What went wrong and what to do, for people.
-    detail: String,
-    /// The input field the problem is about, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<String>,
-    /// Seconds to wait before trying again (also in `Retry-After`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after: Option<i64>,
-}
-
 /// Every problem an endpoint may answer with, for the document.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
@@ -143,11 +125,12 @@ pub enum Problems {
     TooManyRequests(Problem),
 }
 
-/// An API error, written as problem+json. Server-side causes are logged, never sent.
+/// An API error, written as problem+json. Server-side causes are logged, never sent. Its kind
+/// decides the status and the problem type (`protocol::problem`), once for every boundary.
 pub struct ApiError {
+    kind: ProblemKind,
+    /// The kind's status, except for a body too large (413, a bad request).
     status: StatusCode,
-    kind: &'static str,
-    title: &'static str,
     detail: String,
     field: Option<String>,
     retry_after: Option<i64>,
@@ -156,12 +139,10 @@ pub struct ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Problem {
-            kind: format!("/problems/{}", self.kind),
-            title: self.title.to_owned(),
             status: self.status.as_u16(),
-            detail: self.detail,
             field: self.field,
             retry_after: self.retry_after,
+            ..Problem::new(self.kind, self.detail)
         };
         let mut res = (self.status, Json(body)).into_response();
         let headers = res.headers_mut();
@@ -183,98 +164,69 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: String) -> Self {
+    fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Self {
-            status,
             kind,
-            title,
-            detail,
+            status: StatusCode::from_u16(kind.status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            detail: detail.into(),
             field: None,
             retry_after: None,
         }
     }
 
-    fn bad_request(status: StatusCode, detail: String) -> Self {
+    fn internal() -> Self {
         Self::new(
-            status,
-            "bad-request",
-            "The request could not be read",
-            detail,
+            ProblemKind::Internal,
+            "Something went wrong on the server; it has been logged.",
         )
     }
 
-    fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "Something went wrong on the server; it has been logged.".into(),
-        )
+    /// A request that could not be read, by the status its rejection chose.
+    fn bad_request(status: StatusCode, detail: String) -> Self {
+        let kind = match status {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemKind::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => ProblemKind::Invalid,
+            _ => ProblemKind::BadRequest,
+        };
+        Self {
+            status,
+            ..Self::new(kind, detail)
+        }
     }
 }
 
 impl From<licensing::Error> for ApiError {
     fn from(e: licensing::Error) -> Self {
         use licensing::Error as E;
+        let kind = e.kind();
         match e {
             E::Invalid(i) => Self {
                 field: Some(i.field.to_owned()),
-                ..Self::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid",
-                    "Invalid input",
-                    i.message,
-                )
+                ..Self::new(kind, i.message)
             },
-            E::NotFound(what) => Self::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "Not found",
-                format!("{what} was not found."),
-            ),
-            E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", "Conflict", m),
-            E::Refused(m) => Self::new(StatusCode::FORBIDDEN, "refused", "Refused", m),
-            E::Gone(m) => Self::new(StatusCode::GONE, "gone", "Gone", m),
-            E::Revoked(m) => Self::new(
-                StatusCode::GONE,
-                "serial-revoked",
-                "Serial number revoked",
-                m,
-            ),
+            E::NotFound(what) => Self::new(kind, format!("{what} was not found.")),
+            E::Conflict(m)
+            | E::Refused(_, m)
+            | E::ActivatedElsewhere(m)
+            | E::Gone(m)
+            | E::Revoked(m) => Self::new(kind, m),
             E::RateLimited {
                 message,
                 retry_after_secs,
             } => Self {
                 retry_after: Some(retry_after_secs),
-                ..Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "churn-limit",
-                    "Too many activations and removals",
-                    message,
-                )
+                ..Self::new(kind, message)
             },
-            E::NotSignedIn | E::BadCredentials => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Unauthorized",
-                "Send a valid API token: Authorization: Bearer lic_…".into(),
-            ),
-            E::NotAllowed => Self::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Forbidden",
-                "This token is not allowed to do this.".into(),
-            ),
+            E::NotSignedIn | E::BadCredentials => {
+                Self::new(kind, "Send a valid API token: Authorization: Bearer lic_…")
+            }
+            E::NotAllowed => Self::new(kind, "This token is not allowed to do this."),
             E::Throttled { retry_after_secs } => Self {
                 retry_after: Some(retry_after_secs),
-                ..Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "throttled",
-                    "Too many requests",
-                    format!("Try again in {retry_after_secs} seconds."),
-                )
+                ..Self::new(kind, format!("Try again in {retry_after_secs} seconds."))
             },
-            E::SetupLink(why) => Self::new(StatusCode::GONE, "gone", "Gone", why.to_owned()),
+            E::SetupLink(why) => Self::new(kind, why),
             E::Database(cause) => {
                 tracing::error!(error = %cause, "database error in the Web API");
                 Self::internal()
@@ -289,15 +241,28 @@ impl From<licensing::Error> for ApiError {
 
 /// Text with a NUL character cannot be stored (PostgreSQL refuses it): it is refused up front.
 fn nul_refused() -> ApiError {
-    ApiError {
-        field: None,
-        ..ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            "Invalid input",
-            "Text may not contain NUL characters.".into(),
-        )
-    }
+    ApiError::new(ProblemKind::Invalid, "Text may not contain NUL characters.")
+}
+
+/// A JSON rejection in the words of what refused it: without axum's preamble and serde's
+/// position (`… at line 1 column 80`), so a rule such as "Send the product code with the
+/// serial number." reads as itself.
+fn readable_rejection(text: &str) -> String {
+    let text = text
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(text);
+    let text = match text.rsplit_once(" at line ") {
+        Some((head, tail))
+            if tail
+                .split(' ')
+                .next()
+                .is_some_and(|n| n.parse::<u64>().is_ok()) =>
+        {
+            head
+        }
+        _ => text,
+    };
+    text.strip_prefix(".: ").unwrap_or(text).to_owned()
 }
 
 /// `Json<T>` whose rejections (wrong content type, malformed JSON, missing fields) are problems too.
@@ -327,7 +292,10 @@ where
                     JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
                     _ => rejection.status(),
                 };
-                Err(ApiError::bad_request(status, rejection.body_text()))
+                Err(ApiError::bad_request(
+                    status,
+                    readable_rejection(&rejection.body_text()),
+                ))
             }
         }
     }
@@ -418,10 +386,8 @@ impl FromRequestParts<AppState> for Writer {
         let h = holder(parts, state).await?;
         if !h.can_write {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "read-only-token",
-                "Read-only token",
-                "This API token is read-only: create a read-write token to make changes.".into(),
+                ProblemKind::ReadOnlyToken,
+                "This API token is read-only: create a read-write token to make changes.",
             ));
         }
         Ok(Writer(h.user))
@@ -429,12 +395,7 @@ impl FromRequestParts<AppState> for Writer {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not-found",
-        "Not found",
-        "There is no such API endpoint.".into(),
-    )
+    ApiError::new(ProblemKind::NotFound, "There is no such API endpoint.")
 }
 
 /// The portal's CSV download of a batch: the same export, for a signed-in administrator.

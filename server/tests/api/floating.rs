@@ -182,9 +182,9 @@ both_backends! {
         let later = app.services.add_pool_key(&admin, pool_id, later).await.expect("key");
 
         // Explain: the key limited to release 2026 ranks first (release number ascending).
-        let verdicts = app.services.explain_checkout(&admin, pool_id, licensing::floating::CheckoutRequest { feature: "F".into(), release_number: 2026, ..Default::default() }).await.expect("explain");
+        let verdicts = app.services.explain_checkout(&admin, pool_id, &protocol::seats::SeatTerms { feature: "F".into(), release_number: 2026, ..Default::default() }).await.expect("explain");
         assert_eq!(verdicts.iter().map(|v| (v.key.id, v.rank)).collect::<Vec<_>>(), [(soon.id, Some(2)), (later.id, Some(1))]);
-        let verdicts = app.services.explain_checkout(&admin, pool_id, licensing::floating::CheckoutRequest { feature: "F".into(), release_number: 2027, ..Default::default() }).await.expect("explain");
+        let verdicts = app.services.explain_checkout(&admin, pool_id, &protocol::seats::SeatTerms { feature: "F".into(), release_number: 2027, ..Default::default() }).await.expect("explain");
         assert_eq!(verdicts[1].filtered_by.as_deref(), Some("max release number below the client's release"));
 
         let (st, a) = checkout(&app, &key, "F", "ann", "ws-1").await;

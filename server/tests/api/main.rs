@@ -9,6 +9,7 @@ mod auth;
 mod catalog_pages;
 mod cli;
 mod concurrency;
+mod contract;
 mod floating;
 mod manage;
 mod pages;

@@ -441,7 +441,7 @@ async fn proxy(port: u16, upstream: std::net::SocketAddr) -> Vec<tokio::task::Jo
 /// A seat whose release reaches no server is remembered and released at the next start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_that_reaches_no_server_is_done_at_the_next_start() {
-    use licentia_client::floating::{Floating, PoolAccess, Requester};
+    use licentia_client::floating::{Floating, PoolRef, Requester};
     within_limit(async {
         let app = TestApp::spawn(Backend::Sqlite, &[]).await;
         let (admin, pool) = acme_pool(&app, 60).await;
@@ -463,7 +463,7 @@ async fn a_release_that_reaches_no_server_is_done_at_the_next_start() {
         let floating = || {
             Floating::new(
                 &[format!("http://127.0.0.1:{port}")],
-                PoolAccess::Key(pool.access_key.clone()),
+                PoolRef::Key(pool.access_key.clone()),
                 Requester {
                     user: "ann".into(),
                     host: "laptop".into(),

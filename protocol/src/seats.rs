@@ -1,0 +1,208 @@
+//! The seat protocol applications speak to a floating pool — checkout, heartbeat, release — and
+//! the terms the key selection looks at (also what *Explain* is asked): written once here,
+//! deserialised by the server, sent by the client library, built by the portal's forms.
+
+use crate::input::InputError;
+use serde::{Deserialize, Serialize};
+
+/// Where seats come from: a client's pool by its pool key, or a serial's pool by the serial
+/// number and its product code. On the wire it is [`PoolFields`]: `pool_key`, or `serial` with
+/// `product`; a checkout's `pool()` reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolRef {
+    Key(String),
+    Serial { product: String, serial: String },
+}
+
+/// The pool as its fields travel (see [`PoolRef`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PoolFields {
+    /// A client's pool key (`POOL-…`); or `serial` with `product` for a serial's pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+}
+
+impl TryFrom<PoolFields> for PoolRef {
+    type Error = InputError;
+
+    fn try_from(f: PoolFields) -> Result<Self, InputError> {
+        match (f.pool_key, f.serial, f.product) {
+            (Some(k), None, _) => Ok(Self::Key(k)),
+            (None, Some(serial), Some(product)) => Ok(Self::Serial { product, serial }),
+            _ => Err(InputError::new(
+                "pool_key",
+                "Send the pool key, or the serial number with the product code.",
+            )),
+        }
+    }
+}
+
+impl From<PoolRef> for PoolFields {
+    fn from(r: PoolRef) -> Self {
+        match r {
+            PoolRef::Key(k) => Self {
+                pool_key: Some(k),
+                ..Self::default()
+            },
+            PoolRef::Serial { product, serial } => Self {
+                pool_key: None,
+                serial: Some(serial),
+                product: Some(product),
+            },
+        }
+    }
+}
+
+/// Who holds a seat, as the usage monitor shows it. A seat is per user, host and session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Requester {
+    /// The operating-system (or named) user.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub user: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub host: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
+    pub process: String,
+    /// The machine session (terminal-server sessions are seats of their own); empty on a
+    /// desktop.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 255))]
+    pub session: String,
+}
+
+/// What the key selection looks at: the feature and the application's terms. A checkout's
+/// terms, or a checkout to explain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeatTerms {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
+    pub feature: String,
+    #[serde(default)]
+    pub editor: Option<String>,
+    /// ConcurrentUser, NamedUser, Token or Credit; omitted: any.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The application's release number.
+    #[serde(default)]
+    pub release_number: i64,
+    /// The application's release date, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub release_date: Option<String>,
+    #[serde(default)]
+    pub commercial_type: Option<String>,
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub pricing_structure: Option<String>,
+    /// Tokens to take from a Token key.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000))]
+    pub tokens: Option<i64>,
+}
+
+/// `POST /api/v1/seats`: a seat of a feature, for someone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckoutRequest {
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(inline))]
+    pub pool: PoolFields,
+    #[serde(flatten)]
+    pub who: Requester,
+    #[serde(flatten)]
+    pub terms: SeatTerms,
+}
+
+impl CheckoutRequest {
+    /// The pool asked for, or what is missing.
+    pub fn pool(&self) -> Result<PoolRef, InputError> {
+        self.pool.clone().try_into()
+    }
+}
+
+/// A granted seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Grant {
+    pub seat_id: i64,
+    /// Send it with every heartbeat and the release; it is not shown again.
+    pub lease_token: String,
+    pub lease_expires_at: i64,
+    /// Send a heartbeat at least this often (seconds).
+    pub heartbeat_secs: i64,
+    pub key_id: i64,
+    pub editor: String,
+    pub feature: String,
+    pub model: String,
+    /// Features taken along by a bundle.
+    #[serde(default)]
+    pub bundled: Vec<String>,
+}
+
+/// A heartbeat or a release: the seat's lease token proves it is the holder's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LeaseRequest {
+    pub lease_token: String,
+}
+
+/// The answer to a heartbeat that kept the seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Beat {
+    pub lease_expires_at: i64,
+    pub key_id: i64,
+    /// The held key expired or was superseded; the seat moved to `key_id`, silently.
+    pub moved: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_checkout_travels_flat_and_comes_back() {
+        let pool = PoolRef::Serial {
+            product: "CALC".into(),
+            serial: "S".into(),
+        };
+        let req = CheckoutRequest {
+            pool: pool.clone().into(),
+            who: Requester {
+                user: "ann".into(),
+                host: "ws".into(),
+                process: "cad".into(),
+                session: String::new(),
+            },
+            terms: SeatTerms {
+                feature: "F".into(),
+                tokens: Some(2),
+                ..SeatTerms::default()
+            },
+        };
+        let v = serde_json::to_value(&req).expect("json");
+        assert_eq!(v["serial"], "S");
+        assert_eq!(v["user"], "ann");
+        assert_eq!(v["feature"], "F");
+        assert!(v.get("pool").is_none() && v.get("who").is_none(), "{v}");
+        let back: CheckoutRequest = serde_json::from_value(v).expect("back");
+        assert_eq!(back, req);
+        assert_eq!(back.pool(), Ok(pool));
+    }
+
+    #[test]
+    fn a_checkout_without_its_pool_says_what_to_send() {
+        let req: CheckoutRequest = serde_json::from_value(
+            json!({"serial": "S", "feature": "F", "user": "u", "host": "h", "process": "p"}),
+        )
+        .expect("reads");
+        assert_eq!(req.pool().expect_err("no product").field, "pool_key");
+    }
+}

@@ -1,0 +1,335 @@
+//! One contract: every type that crosses the application's wire (`protocol::application`,
+//! `protocol::seats`, `protocol::problem`) goes through serde and back unchanged, and what it
+//! writes is what the served OpenAPI document describes under the type's name. The server
+//! deserialises these types and the client library sends them, so a drift between the code and
+//! the document fails here.
+
+use crate::helpers::*;
+use licentia_client::ProblemKind;
+use protocol::activation::Claims;
+use protocol::application::{
+    ActivateRequest, CodeAnswer, LicenceRef, RemoveRequest, ValidateRequest,
+};
+use protocol::floating::{Bundle, Pool, PoolKeyInput};
+use protocol::problem::Problem;
+use protocol::seats::{Beat, CheckoutRequest, Grant, LeaseRequest, PoolRef, Requester, SeatTerms};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt::Debug;
+
+/// `value` as JSON: valid against the document's schema `name`, and read back equal.
+fn holds<T: Serialize + DeserializeOwned + PartialEq + Debug>(doc: &Value, name: &str, value: &T) {
+    let json = serde_json::to_value(value).expect("serialises");
+    let back: T = serde_json::from_value(json.clone()).expect("deserialises");
+    assert_eq!(&back, value, "{name} changes on its way through JSON");
+    assert!(
+        doc["components"]["schemas"].get(name).is_some(),
+        "the document has no schema {name}"
+    );
+    // The document itself is the schema's root, so that its `$ref`s resolve.
+    let mut schema = doc.clone();
+    schema["$ref"] = Value::String(format!("#/components/schemas/{name}"));
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{name} {json} does not match the document: {errors:?}"
+    );
+}
+
+fn claims() -> Claims {
+    Claims {
+        iss: "https://licences.example".into(),
+        sub: "AAAAA-BBBBB-CCCCC-DDDDD".into(),
+        lic: 1,
+        act: 2,
+        prd: "CALC".into(),
+        fp: "ab".repeat(32),
+        host: "ws-1".into(),
+        feat: vec!["print".into()],
+        cnt: [("users".to_owned(), 5)].into(),
+        start: Some("2026-11-29".into()),
+        end: Some("2026-12-28".into()),
+        iat: 1_764_460_800,
+        nbf: Some(1_764_374_400),
+        exp: Some(1_766_966_400),
+        next: 1_765_065_600,
+        req: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_wire_type_round_trips_and_matches_the_served_document() {
+    within_limit(async {
+        let app = TestApp::spawn(licensing::Backend::Sqlite, &[]).await;
+        let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", app.base_url))
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        let fp = "ab".repeat(32);
+        for licence in [
+            LicenceRef::Key {
+                licence_key: "AAAAA-BBBBB-CCCCC-DDDDD".into(),
+                product: Some("CALC".into()),
+            },
+            LicenceRef::Key {
+                licence_key: "AAAAA-BBBBB-CCCCC-DDDDD".into(),
+                product: None,
+            },
+            LicenceRef::Serial {
+                product: "CALC".into(),
+                serial: "7K2M-AAAA".into(),
+            },
+        ] {
+            holds(
+                &doc,
+                "ActivateRequest",
+                &ActivateRequest {
+                    licence: licence.clone().into(),
+                    fingerprint: fp.clone(),
+                    hostname: "ws-1".into(),
+                },
+            );
+            holds(
+                &doc,
+                "RemoveRequest",
+                &RemoveRequest {
+                    licence: licence.into(),
+                    fingerprint: fp.clone(),
+                },
+            );
+        }
+        holds(
+            &doc,
+            "ValidateRequest",
+            &ValidateRequest {
+                activation_code: "a.b.c".into(),
+                fingerprint: fp.clone(),
+            },
+        );
+        holds(
+            &doc,
+            "CodeAnswer",
+            &CodeAnswer {
+                activation_code: "a.b.c".into(),
+                claims: claims(),
+            },
+        );
+        let terms = SeatTerms {
+            feature: "F".into(),
+            editor: Some("Vendor".into()),
+            model: Some("Token".into()),
+            release_number: 2026,
+            release_date: Some("2026-01-15".into()),
+            commercial_type: Some("STD".into()),
+            customer_id: Some("C-1".into()),
+            pricing_structure: Some("PLC".into()),
+            tokens: Some(3),
+        };
+        holds(&doc, "SeatTerms", &terms);
+        for pool in [
+            PoolRef::Key("POOL-ABC".into()),
+            PoolRef::Serial {
+                product: "CALC".into(),
+                serial: "7K2M-AAAA".into(),
+            },
+        ] {
+            holds(
+                &doc,
+                "CheckoutRequest",
+                &CheckoutRequest {
+                    pool: pool.into(),
+                    who: Requester {
+                        user: "ann".into(),
+                        host: "ws-1".into(),
+                        process: "cad".into(),
+                        session: "rdp-2".into(),
+                    },
+                    terms: terms.clone(),
+                },
+            );
+        }
+        holds(
+            &doc,
+            "Grant",
+            &Grant {
+                seat_id: 1,
+                lease_token: "t".into(),
+                lease_expires_at: 10,
+                heartbeat_secs: 60,
+                key_id: 2,
+                editor: "Vendor".into(),
+                feature: "F".into(),
+                model: "ConcurrentUser".into(),
+                bundled: vec!["G".into()],
+            },
+        );
+        holds(
+            &doc,
+            "LeaseRequest",
+            &LeaseRequest {
+                lease_token: "t".into(),
+            },
+        );
+        holds(
+            &doc,
+            "Beat",
+            &Beat {
+                lease_expires_at: 10,
+                key_id: 2,
+                moved: true,
+            },
+        );
+        holds(
+            &doc,
+            "Bundle",
+            &Bundle {
+                feature: "F".into(),
+                also_feature: "G".into(),
+            },
+        );
+        holds(
+            &doc,
+            "PoolKeyInput",
+            &PoolKeyInput {
+                editor: "Vendor".into(),
+                feature: "F".into(),
+                model: "ConcurrentUser".into(),
+                quantity: 2,
+                commercial_type: "STD".into(),
+                ..Default::default()
+            },
+        );
+        holds(
+            &doc,
+            "Pool",
+            &Pool {
+                id: 1,
+                name: "Lab".into(),
+                client_id: Some(1),
+                serial_id: None,
+                owner: "Acme".into(),
+                access_key: "POOL-ABC".into(),
+                lease_secs: 300,
+                keys: 1,
+                in_use: 0,
+                created_at: 5,
+            },
+        );
+        for kind in ProblemKind::ALL {
+            let mut problem = Problem::new(kind, "what happened and what to do");
+            if kind == ProblemKind::Invalid {
+                problem.field = Some("feature".into());
+            }
+            if kind.is_transient() {
+                problem.retry_after = Some(30);
+            }
+            holds(&doc, "Problem", &problem);
+        }
+    })
+    .await;
+}
+
+/// An application tells the refusals apart by problem type: the client library's error
+/// carries the kind, for each refusal an application meets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_reach_the_client_library_as_kinds() {
+    use licentia_client::floating::{Floating, PoolRef, Requester};
+    within_limit(async {
+        let app = TestApp::spawn(licensing::Backend::Sqlite, &[]).await;
+        let (admin, pool) = acme_pool(&app, 60).await;
+        app.services
+            .add_pool_key(&admin, pool.id, key_input("F", "ConcurrentUser", 1))
+            .await
+            .expect("key");
+        let store = tempfile::tempdir().expect("dir");
+        let servers = [app.base_url.clone()];
+        let floating = |user: &str| {
+            Floating::new(
+                &servers,
+                PoolRef::Key(pool.access_key.clone()),
+                Requester {
+                    user: user.into(),
+                    host: format!("{user}-pc"),
+                    process: "cad".into(),
+                    session: String::new(),
+                },
+                store.path(),
+            )
+        };
+        let (ann, bob) = (floating("ann"), floating("bob"));
+        let kinds = tokio::task::spawn_blocking(move || {
+            let seat = ann.checkout("F", None).expect("ann's seat");
+            let taken = bob.checkout("F", None).err().and_then(|e| e.kind());
+            let no_key = bob.checkout("G", None).err().and_then(|e| e.kind());
+            let bad = bob.checkout("F", Some(0)).err().and_then(|e| e.kind());
+            seat.release().expect("release");
+            (taken, no_key, bad)
+        })
+        .await
+        .expect("join");
+        assert_eq!(
+            kinds,
+            (
+                Some(ProblemKind::SeatsTaken),
+                Some(ProblemKind::NoMatchingKey),
+                Some(ProblemKind::Invalid)
+            )
+        );
+        assert!(
+            ProblemKind::SeatsTaken.is_transient() && !ProblemKind::NoMatchingKey.is_transient()
+        );
+
+        // Activation: another machine holds it; then no activation is left.
+        let f_app = TestApp::spawn(licensing::Backend::Sqlite, &[]).await;
+        let f = fixture(
+            &f_app,
+            protocol::catalog::LicensingSettings {
+                max_activations: 1,
+                ..Default::default()
+            },
+            1,
+        )
+        .await;
+        let dir = tempfile::tempdir().expect("dir");
+        let base = f_app.base_url.clone();
+        let key = f.keys[0].clone();
+        let kinds = tokio::task::spawn_blocking(move || {
+            let machine = |id: &str| {
+                let store =
+                    licentia_client::Store::open(&dir.path().join(id), "CALC").expect("store");
+                licentia_client::Licensing::new(Some(&base), "CALC", Some(id), store)
+                    .expect("licensing")
+            };
+            let mut one = machine("m1");
+            one.activate(licentia_client::Held::Key(&key), "m1")
+                .expect("first machine");
+            let elsewhere = machine("m2")
+                .activate(licentia_client::Held::Key(&key), "m2")
+                .err()
+                .and_then(|e| e.kind());
+            one.remove().expect("removed");
+            let limit = machine("m2")
+                .activate(licentia_client::Held::Key(&key), "m2")
+                .err()
+                .and_then(|e| e.kind());
+            (elsewhere, limit)
+        })
+        .await
+        .expect("join");
+        assert_eq!(
+            kinds,
+            (
+                Some(ProblemKind::ActivatedElsewhere),
+                Some(ProblemKind::ActivationLimit)
+            )
+        );
+    })
+    .await;
+}
