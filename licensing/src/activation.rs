@@ -3,6 +3,7 @@
 //! the offline exchange, where a request code made on the machine is answered in the portal.
 
 use crate::catalog::{parse_licence_key, ProductRow};
+use crate::catalog::{LicenceTerms, TermsEnd};
 use crate::expiry::{code_start, expiry, ExpiryError};
 use crate::serials::check_serial;
 use crate::{Error, Licentia, Refusal, Result};
@@ -262,23 +263,36 @@ impl Licentia {
                 "This licence belongs to a serial number: activate with the serial number.".into(),
             ));
         }
-        self.bind_licence(lic, &fp, &host, channel, None, enforce_churn)
+        self.bind_licence(lic, &fp, &host, channel, None, enforce_churn, None)
             .await
     }
 
     /// Binds a licence (of either model) to the machine `fp`; `via_serial` is the serial a web
     /// licence is activated with. `enforce_churn` is off where an administrator acts (and where
-    /// the caller checked a serial's budget already).
+    /// the caller checked a serial's budget already). `terms`, an administrator's, are given to
+    /// the licence in the same transaction, so they stay only if the activation succeeds.
+    #[allow(clippy::too_many_arguments)]
     async fn bind_licence(
         &self,
-        lic: LicenceState,
+        mut lic: LicenceState,
         fp: &str,
         host: &str,
         channel: Channel,
         via_serial: Option<(i64, &str)>,
         enforce_churn: bool,
+        terms: Option<LicenceTerms>,
     ) -> Result<Issued> {
         let (fp, host) = (fp.to_owned(), host.to_owned());
+        let new_terms = terms.map(|t| {
+            lic.features = Some(t.features.clone());
+            lic.counters = Some(t.counters.clone());
+            match t.end {
+                TermsEnd::Keep => {}
+                TermsEnd::NoEnd => (lic.expires_on, lic.open_ended) = (None, 1),
+                TermsEnd::On(day) => (lic.expires_on, lic.open_ended) = (Some(day), 0),
+            }
+            (t.features, t.counters)
+        });
         let product = self.product_row(lic.product_id).await?;
         let now = self.clock.now();
         let today = day_of(now);
@@ -353,14 +367,20 @@ impl Licentia {
                 ));
             }
         }
-        // The licence keeps the features and counters it was first activated with.
+        // The licence keeps the features and counters it was first activated with (or those an
+        // administrator gives it now).
+        let (new_features, new_counters) = new_terms.unzip();
         sqlx::query(
-            "UPDATE licences SET features = COALESCE(features, $1), counters = COALESCE(counters, $2), \
-             expires_on = $3, activation_count = activation_count + $4 WHERE id = $5",
+            "UPDATE licences SET features = COALESCE($1, features, $2), \
+             counters = COALESCE($3, counters, $4), expires_on = $5, open_ended = $6, \
+             activation_count = activation_count + $7 WHERE id = $8",
         )
+        .bind(new_features)
         .bind(&lic.order_features)
+        .bind(new_counters)
         .bind(&lic.order_counters)
         .bind(expires_on)
+        .bind(lic.open_ended)
         .bind(i64::from(new_machine))
         .bind(lic.id)
         .execute(&mut *tx)
@@ -853,45 +873,26 @@ impl Licentia {
                 .await;
         };
         crate::require_admin(actor)?;
-        // Another machine holding the licence would pick the new terms up at its next
-        // validation in the moment before they are put back: refused before anything changes.
-        if let Some(other) = self
-            .live_activation(lic.id)
-            .await?
-            .filter(|a| a.fingerprint != req.fp)
-        {
-            return Err(Error::ActivatedElsewhere(format!(
-                "This licence is already activated on another machine ({}). Remove it there \
-                 first, or ask your administrator to transfer it.",
-                other.hostname
-            )));
+        if lic.serial_id.is_some() {
+            return Err(Error::refused(
+                "A web licence's terms are edited on its serial number's page, not here: answer \
+                 without other terms."
+                    .into(),
+            ));
         }
-        // The new terms apply only if the activation they are for succeeds.
-        let previous: (Option<String>, Option<String>, Option<i64>, i64) = sqlx::query_as(
-            "SELECT features, counters, expires_on, open_ended FROM licences WHERE id = $1",
-        )
-        .bind(lic.id)
-        .fetch_one(self.db.pool())
-        .await?;
-        self.edit_licence(actor, lic.id, terms.features, terms.counters, terms.expiry)
-            .await?;
-        let issued = self
-            .activate_with(&key, &req.fp, &req.host, channel, false)
-            .await;
-        if issued.is_err() {
-            sqlx::query(
-                "UPDATE licences SET features = $1, counters = $2, expires_on = $3, \
-                 open_ended = $4 WHERE id = $5",
+        // The new terms are written in the activation's own transaction: if it fails, nothing
+        // of them remains.
+        let terms = self
+            .licence_terms(
+                lic.product_id,
+                terms.features,
+                terms.counters,
+                &terms.expiry,
             )
-            .bind(previous.0)
-            .bind(previous.1)
-            .bind(previous.2)
-            .bind(previous.3)
-            .bind(lic.id)
-            .execute(self.db.pool())
             .await?;
-        }
-        issued
+        let (fp, host) = (self::fingerprint(&req.fp)?, hostname(&req.host)?);
+        self.bind_licence(lic, &fp, &host, channel, None, false, Some(terms))
+            .await
     }
 
     async fn serial_licence_ids(&self, serial_id: i64) -> Result<Vec<i64>> {
@@ -1047,15 +1048,22 @@ impl Licentia {
             .await?
             .ok_or(Error::NotFound("The licence"))?;
         // The serial's budget was checked above, for all its licences together.
-        self.bind_licence(lic, &fp, &host, channel, Some((web.id, &web.serial)), false)
-            .await
-            .map_err(|e| match e {
-                Error::Conflict(_) | Error::ActivatedElsewhere(_) => Error::Conflict(
-                    "Another machine took this serial's licence at the same moment: try again."
-                        .into(),
-                ),
-                other => other,
-            })
+        self.bind_licence(
+            lic,
+            &fp,
+            &host,
+            channel,
+            Some((web.id, &web.serial)),
+            false,
+            None,
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Conflict(_) | Error::ActivatedElsewhere(_) => Error::Conflict(
+                "Another machine took this serial's licence at the same moment: try again.".into(),
+            ),
+            other => other,
+        })
     }
 
     /// The application frees the serial's licence it holds on the machine `fingerprint`.

@@ -666,25 +666,22 @@ impl Licentia {
         .fetch_optional(self.db.pool())
         .await?
         .ok_or(Error::NotFound("The licence"))?;
-        let product = self.product_row(product_id).await?.into_product()?;
-        let features = protocol::catalog::feature_list(&features)?;
-        features_in_catalogue(&features, &product.features)?;
-        let counters = protocol::catalog::counters(&counters)?;
-        let today = day_of(self.clock.now());
-        let end = match &expiry {
-            ExpiryEdit::Keep | ExpiryEdit::NoEnd => None,
-            ExpiryEdit::On(d) => Some(parse_end_date(d, today)?),
+        let terms = self
+            .licence_terms(product_id, features, counters, &expiry)
+            .await?;
+        let (keep, end, open_ended) = match terms.end {
+            TermsEnd::Keep => (1, None, 0),
+            TermsEnd::NoEnd => (0, None, 1),
+            TermsEnd::On(day) => (0, Some(day), 0),
         };
         // Keep: the end and the open-ended mark stay; otherwise both are set.
-        let keep = i64::from(expiry == ExpiryEdit::Keep);
-        let open_ended = i64::from(expiry == ExpiryEdit::NoEnd);
         sqlx::query(
             "UPDATE licences SET features = $1, counters = $2, \
              expires_on = CASE WHEN $3 = 1 THEN expires_on ELSE $4 END, \
              open_ended = CASE WHEN $3 = 1 THEN open_ended ELSE $5 END WHERE id = $6",
         )
-        .bind(json(&features))
-        .bind(json(&counters))
+        .bind(&terms.features)
+        .bind(&terms.counters)
         .bind(keep)
         .bind(end)
         .bind(open_ended)
@@ -693,6 +690,47 @@ impl Licentia {
         .await?;
         tracing::info!(licence_id, by = actor.id, "licence edited");
         self.licence(actor, licence_id).await
+    }
+}
+
+/// A licence's terms as an administrator gives them, checked against its product: features and
+/// counters as stored (JSON), and what becomes of the end date.
+pub(crate) struct LicenceTerms {
+    pub features: String,
+    pub counters: String,
+    pub end: TermsEnd,
+}
+
+pub(crate) enum TermsEnd {
+    Keep,
+    NoEnd,
+    On(i64),
+}
+
+impl Licentia {
+    /// Checks terms for a licence of product `product_id` (features from its catalogue, counters,
+    /// an end today or later) without changing anything.
+    pub(crate) async fn licence_terms(
+        &self,
+        product_id: i64,
+        features: Vec<String>,
+        counters: BTreeMap<String, i64>,
+        expiry: &ExpiryEdit,
+    ) -> Result<LicenceTerms> {
+        let product = self.product_row(product_id).await?.into_product()?;
+        let features = protocol::catalog::feature_list(&features)?;
+        features_in_catalogue(&features, &product.features)?;
+        let counters = protocol::catalog::counters(&counters)?;
+        let today = day_of(self.clock.now());
+        Ok(LicenceTerms {
+            features: json(&features),
+            counters: json(&counters),
+            end: match expiry {
+                ExpiryEdit::Keep => TermsEnd::Keep,
+                ExpiryEdit::NoEnd => TermsEnd::NoEnd,
+                ExpiryEdit::On(d) => TermsEnd::On(parse_end_date(d, today)?),
+            },
+        })
     }
 }
 

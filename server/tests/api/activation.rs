@@ -267,6 +267,30 @@ both_backends! {
         assert_eq!(gus.rpc("describe_request", &[("request_code", &other)]).await.error(), "NotAllowed");
     }
 
+    async fn overridden_terms_stay_only_if_their_activation_succeeds(app) {
+        let settings = LicensingSettings { max_activations: 1, ..Default::default() };
+        let f = fixture(&app, settings, 2).await;
+        let request = |key: &str, machine: &str| Request { prd: "CALC".into(), key: key.into(), fp: fingerprint("CALC", machine), host: machine.into(), nonce: format!("n-{machine}"), t: app.clock.now() }.encode();
+        let terms = || licensing::activation::Terms {
+            features: vec!["print".into(), "export".into()],
+            counters: BTreeMap::from([("users".into(), 99)]),
+            expiry: protocol::catalog::ExpiryEdit::NoEnd,
+        };
+        // Licence 1 has used its one activation: the answer is refused, and its terms are as
+        // they were (the terms and the activation are one transaction).
+        assert_eq!(activate(&app, &f.keys[0], "ws-1").await.0, StatusCode::CREATED);
+        app.services.remove_activation(&f.keys[0], None, Remover::Portal { actor: &f.admin, force: true }).await.expect("removed");
+        let refused = app.services.answer_request_with(&f.admin, &request(&f.keys[0], "ws-2"), Some(terms())).await;
+        assert!(matches!(refused, Err(licensing::Error::Refused(licensing::Refusal::ActivationLimit, _))), "{refused:?}");
+        let lic = app.services.licence(&f.admin, f.licence_ids[0]).await.expect("licence");
+        assert_eq!((lic.features, lic.counters, lic.open_ended), (vec!["print".to_owned()], BTreeMap::from([("users".to_owned(), 5)]), false));
+        // Licence 2 is answered with them: the code and the licence carry the new terms.
+        let issued = app.services.answer_request_with(&f.admin, &request(&f.keys[1], "ws-3"), Some(terms())).await.expect("answered");
+        assert_eq!((issued.claims.feat.clone(), issued.claims.cnt["users"], issued.claims.end.clone()), (vec!["print".to_owned(), "export".to_owned()], 99, None));
+        let lic = app.services.licence(&f.admin, f.licence_ids[1]).await.expect("licence");
+        assert_eq!((lic.counters["users"], lic.open_ended, lic.activation.map(|a| a.hostname)), (99, true, Some("ws-3".to_owned())));
+    }
+
     async fn offline_requests_are_answered_for_ones_own_licences_only(app) {
         let f = fixture(&app, LicensingSettings::default(), 1).await;
         let request = Request { prd: "CALC".into(), key: f.keys[0].clone(), fp: fingerprint("CALC", "offline-pc"), host: "offline-pc".into(), nonce: "n-123".into(), t: app.clock.now() };
