@@ -12,11 +12,12 @@ use crate::selection::{self, Ask, CommercialType, Key, Model, Verdict};
 use crate::serials::check_serial;
 use crate::{require_admin, Error, Licentia, Refusal, Result};
 use protocol::account::{CurrentUser, Role};
+use protocol::floating::PricingStructure;
 use protocol::floating::{
     Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
 };
 use protocol::input::InputError;
-use protocol::seats::{Beat, CheckoutRequest, Grant, PoolRef, SeatTerms};
+use protocol::seats::{Beat, CheckoutRequest, Grant, PoolRef, ReleaseReason, SeatTerms};
 use protocol::time::{day_of, format_date, parse_date};
 
 #[derive(sqlx::FromRow, Clone)]
@@ -179,27 +180,41 @@ struct ValidKey {
     generation_day: Option<i64>,
 }
 
-fn validate_key(k: &PoolKeyInput) -> Result<ValidKey> {
-    let model = Model::parse(&k.model).ok_or_else(|| {
-        InputError::new(
-            "model",
-            "The model is ConcurrentUser, NamedUser, Token or Credit.",
-        )
-    })?;
-    let commercial_type = CommercialType::parse(&k.commercial_type).ok_or_else(|| {
+fn model(raw: &str) -> Result<Model> {
+    Model::parse(raw).ok_or_else(|| {
+        InputError::new("model", format!("The model is {}.", Model::listed())).into()
+    })
+}
+
+fn commercial_type(raw: &str) -> Result<CommercialType> {
+    CommercialType::parse(raw).ok_or_else(|| {
         InputError::new(
             "commercial_type",
-            "The commercial type is STD, EDU or DEMO.",
+            format!("The commercial type is {}.", CommercialType::listed()),
         )
-    })?;
-    let pricing = field("pricing_structure", &k.pricing_structure, 10, false)?.to_uppercase();
-    if !pricing.is_empty() && !["PLC", "TBL", "ALC", "YLC", "QLC"].contains(&pricing.as_str()) {
-        return Err(InputError::new(
-            "pricing_structure",
-            "The pricing structure is PLC, TBL, ALC, YLC, QLC or empty.",
-        )
-        .into());
-    }
+        .into()
+    })
+}
+
+fn validate_key(k: &PoolKeyInput) -> Result<ValidKey> {
+    let model = model(&k.model)?;
+    let commercial_type = commercial_type(&k.commercial_type)?;
+    let pricing = field("pricing_structure", &k.pricing_structure, 10, false)?;
+    let pricing = match pricing.as_str() {
+        "" => String::new(),
+        p => PricingStructure::parse(p)
+            .ok_or_else(|| {
+                InputError::new(
+                    "pricing_structure",
+                    format!(
+                        "The pricing structure is {} or empty.",
+                        PricingStructure::listed()
+                    ),
+                )
+            })?
+            .as_str()
+            .to_owned(),
+    };
     if !(1..=1_000_000).contains(&k.quantity) {
         return Err(InputError::new("quantity", "The quantity must be from 1 to 1000000.").into());
     }
@@ -253,21 +268,11 @@ fn ask_of(req: &SeatTerms) -> Result<Ask> {
     }
     let commercial_type = match req.commercial_type.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(c) => Some(CommercialType::parse(c).ok_or_else(|| {
-            InputError::new(
-                "commercial_type",
-                "The commercial type is STD, EDU or DEMO.",
-            )
-        })?),
+        Some(c) => Some(commercial_type(c)?),
     };
     let model = match req.model.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(m) => Some(Model::parse(m).ok_or_else(|| {
-            InputError::new(
-                "model",
-                "The model is ConcurrentUser, NamedUser, Token or Credit.",
-            )
-        })?),
+        Some(m) => Some(model(m)?),
     };
     let text = |v: &Option<String>| v.clone().filter(|c| !c.trim().is_empty());
     Ok(Ask {
@@ -1121,8 +1126,8 @@ impl Licentia {
                     );
                 }
                 None => {
-                    let by = format!("lost: {reason}");
-                    self.release_seat(seat.id, &by).await?;
+                    self.release_seat(seat.id, &ReleaseReason::Lost(reason.clone()))
+                        .await?;
                     return Err(Error::Gone(format!(
                         "Your seat of {} was lost: {reason}, and no other licence key is free.",
                         seat.feature
@@ -1188,7 +1193,8 @@ impl Licentia {
         if seat.released_at.is_some() {
             return Ok(());
         }
-        self.release_seat(seat.id, "application").await?;
+        self.release_seat(seat.id, &ReleaseReason::Application)
+            .await?;
         Ok(())
     }
 
@@ -1196,8 +1202,8 @@ impl Licentia {
     /// a release, a disconnect and the lease reclaimer gives the seat back once), then returns
     /// its quantity to its key (credits are consumed, not returned). Returns whether this call
     /// released it.
-    async fn release_seat(&self, seat_id: i64, by: &str) -> Result<bool> {
-        self.release_seat_if(seat_id, by, None).await
+    async fn release_seat(&self, seat_id: i64, why: &ReleaseReason) -> Result<bool> {
+        self.release_seat_if(seat_id, why, None).await
     }
 
     /// `release_seat`, only if the seat's lease ended before `expired_before` when given (so a
@@ -1205,10 +1211,11 @@ impl Licentia {
     async fn release_seat_if(
         &self,
         seat_id: i64,
-        by: &str,
+        why: &ReleaseReason,
         expired_before: Option<i64>,
     ) -> Result<bool> {
         type Released = (i64, i64, i64, String, String);
+        let by = why.stored();
         let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;
         let main: Option<Released> = sqlx::query_as(
@@ -1218,7 +1225,7 @@ impl Licentia {
                (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
         )
         .bind(now)
-        .bind(by)
+        .bind(&by)
         .bind(seat_id)
         .bind(expired_before)
         .fetch_optional(&mut *tx)
@@ -1234,7 +1241,7 @@ impl Licentia {
                (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
         )
         .bind(now)
-        .bind(by)
+        .bind(&by)
         .bind(seat_id)
         .fetch_all(&mut *tx)
         .await?;
@@ -1287,7 +1294,10 @@ impl Licentia {
         .await?;
         let mut n = 0;
         for id in expired {
-            if self.release_seat_if(id, "lease expired", Some(now)).await? {
+            if self
+                .release_seat_if(id, &ReleaseReason::LeaseExpired, Some(now))
+                .await?
+            {
                 n += 1;
             }
         }
@@ -1307,7 +1317,10 @@ impl Licentia {
             .ok_or(Error::NotFound("The seat"))?;
         let pool = self.pool_row(pool_id).await?;
         self.require_pool_access(actor, &pool)?;
-        let by = format!("{}:{}", actor.role.as_str(), actor.id);
+        let by = ReleaseReason::Disconnected {
+            role: actor.role,
+            user_id: actor.id,
+        };
         if !self.release_seat(seat_id, &by).await? {
             return Err(Error::Gone("This seat was already released.".into()));
         }
@@ -1546,18 +1559,12 @@ impl Licentia {
 }
 
 fn lost(seat: &SeatRow) -> Error {
-    let by = seat.released_by.as_deref().unwrap_or("");
-    let why = if by.starts_with("admin:") {
-        "an administrator disconnected it".to_owned()
-    } else if by.starts_with("client:") {
-        "a user of your organisation disconnected it".to_owned()
-    } else if by == "lease expired" {
-        "no heartbeat arrived before its lease ran out".to_owned()
-    } else if let Some(reason) = by.strip_prefix("lost: ") {
-        reason.to_owned()
-    } else {
-        "it was released".to_owned()
-    };
+    let why = seat
+        .released_by
+        .as_deref()
+        .and_then(ReleaseReason::from_stored)
+        .unwrap_or(ReleaseReason::Application)
+        .why();
     Error::Gone(format!(
         "Your seat of {} is gone: {why}. Check out again.",
         seat.feature

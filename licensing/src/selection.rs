@@ -16,63 +16,7 @@
 
 use std::cmp::Ordering;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Model {
-    ConcurrentUser,
-    NamedUser,
-    Token,
-    Credit,
-}
-
-impl Model {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Model::ConcurrentUser => "ConcurrentUser",
-            Model::NamedUser => "NamedUser",
-            Model::Token => "Token",
-            Model::Credit => "Credit",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Model::ConcurrentUser,
-            Model::NamedUser,
-            Model::Token,
-            Model::Credit,
-        ]
-        .into_iter()
-        .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
-    }
-}
-
-/// Commercial types in the order keys are preferred.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CommercialType {
-    Std,
-    Edu,
-    Demo,
-}
-
-impl CommercialType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CommercialType::Std => "STD",
-            CommercialType::Edu => "EDU",
-            CommercialType::Demo => "DEMO",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            CommercialType::Std,
-            CommercialType::Edu,
-            CommercialType::Demo,
-        ]
-        .into_iter()
-        .find(|c| c.as_str().eq_ignore_ascii_case(s.trim()))
-    }
-}
+pub use protocol::floating::{CommercialType, Model};
 
 /// A licence key as the selection sees it. Days are day numbers (days since 1970-01-01).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,82 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A closed vocabulary: an enum whose values have one spelling each, parsed case-insensitively,
+/// with the list of all of them (for forms and messages).
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in the vocabulary's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// The value `s` spells (any case, spaces around ignored).
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
+            }
+
+            /// "A, B or C", for messages.
+            pub fn listed() -> String {
+                let all: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                match all.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => {
+                        format!("{} or {last}", rest.join(", "))
+                    }
+                    _ => all.join(""),
+                }
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// How a floating key counts its seats (DSLS licence models).
+    Model {
+        /// A seat per user, host and session while in use.
+        ConcurrentUser = "ConcurrentUser",
+        /// A user counted once, however many machines.
+        NamedUser = "NamedUser",
+        /// A checkout takes the tokens it asks for.
+        Token = "Token",
+        /// A checkout consumes credits that do not come back.
+        Credit = "Credit",
+    }
+}
+
+vocabulary! {
+    /// Commercial types, in the order keys are preferred.
+    CommercialType {
+        Std = "STD",
+        Edu = "EDU",
+        Demo = "DEMO",
+    }
+}
+
+vocabulary! {
+    /// DSLS pricing structures.
+    PricingStructure {
+        Plc = "PLC",
+        Tbl = "TBL",
+        Alc = "ALC",
+        Ylc = "YLC",
+        Qlc = "QLC",
+    }
+}
+
 /// A floating pool: a client's, or a serial's (web / cloud-concurrent model).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -158,4 +234,26 @@ pub struct KeyVerdict {
     pub rank: Option<i64>,
     /// The filter that removed it.
     pub filtered_by: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabularies_parse_their_own_spelling_in_any_case() {
+        for m in Model::ALL {
+            assert_eq!(Model::parse(&m.as_str().to_lowercase()), Some(*m));
+        }
+        assert_eq!(CommercialType::parse(" edu "), Some(CommercialType::Edu));
+        assert_eq!(PricingStructure::parse("XLC"), None);
+        assert_eq!(PricingStructure::listed(), "PLC, TBL, ALC, YLC or QLC");
+        assert_eq!(
+            Model::listed(),
+            "ConcurrentUser, NamedUser, Token or Credit"
+        );
+        assert!(
+            CommercialType::Std < CommercialType::Edu && CommercialType::Edu < CommercialType::Demo
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! the terms the key selection looks at (also what *Explain* is asked): written once here,
 //! deserialised by the server, sent by the client library, built by the portal's forms.
 
+use crate::account::Role;
 use crate::input::InputError;
 use serde::{Deserialize, Serialize};
 
@@ -162,6 +163,65 @@ pub struct Beat {
     pub moved: bool,
 }
 
+/// How a seat ended. Kept with the seat (as [`ReleaseReason::stored`]) and told to its
+/// application at its next heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseReason {
+    /// The application gave it back.
+    Application,
+    /// No heartbeat arrived before its lease ran out.
+    LeaseExpired,
+    /// An administrator, or a user of the pool's client, freed it.
+    Disconnected { role: Role, user_id: i64 },
+    /// Its key expired or was superseded and no other key was free; why.
+    Lost(String),
+}
+
+impl ReleaseReason {
+    /// As the seat keeps it.
+    pub fn stored(&self) -> String {
+        match self {
+            Self::Application => "application".into(),
+            Self::LeaseExpired => "lease expired".into(),
+            Self::Disconnected { role, user_id } => format!("{}:{user_id}", role.as_str()),
+            Self::Lost(why) => format!("lost: {why}"),
+        }
+    }
+
+    /// What [`ReleaseReason::stored`] wrote; `None` for anything else.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        match s {
+            "application" => Some(Self::Application),
+            "lease expired" => Some(Self::LeaseExpired),
+            _ => {
+                if let Some(why) = s.strip_prefix("lost: ") {
+                    return Some(Self::Lost(why.to_owned()));
+                }
+                let (role, id) = s.split_once(':')?;
+                Some(Self::Disconnected {
+                    role: Role::parse(role)?,
+                    user_id: id.parse().ok()?,
+                })
+            }
+        }
+    }
+
+    /// Why the seat is gone, for the person whose application held it.
+    pub fn why(&self) -> String {
+        match self {
+            Self::Application => "it was released".into(),
+            Self::LeaseExpired => "no heartbeat arrived before its lease ran out".into(),
+            Self::Disconnected {
+                role: Role::Admin, ..
+            } => "an administrator disconnected it".into(),
+            Self::Disconnected {
+                role: Role::Client, ..
+            } => "a user of your organisation disconnected it".into(),
+            Self::Lost(why) => why.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +264,22 @@ mod tests {
         )
         .expect("reads");
         assert_eq!(req.pool().expect_err("no product").field, "pool_key");
+    }
+
+    #[test]
+    fn release_reasons_are_kept_and_read_back() {
+        for reason in [
+            ReleaseReason::Application,
+            ReleaseReason::LeaseExpired,
+            ReleaseReason::Disconnected {
+                role: Role::Client,
+                user_id: 7,
+            },
+            ReleaseReason::Lost("its key expired".into()),
+        ] {
+            assert_eq!(ReleaseReason::from_stored(&reason.stored()), Some(reason));
+        }
+        assert_eq!(ReleaseReason::from_stored("admin:x"), None);
+        assert_eq!(ReleaseReason::from_stored("nobody:1"), None);
     }
 }

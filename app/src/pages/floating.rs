@@ -11,7 +11,9 @@ use crate::floating_api::{
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use protocol::floating::{FeatureUsage, KeyVerdict, PoolKey, SeatDetail};
+use protocol::floating::{
+    CommercialType, FeatureUsage, KeyVerdict, Model, PoolKey, PricingStructure, SeatDetail,
+};
 use std::cmp::Ordering;
 
 #[component]
@@ -283,11 +285,11 @@ fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>
     .into_any()
 }
 
-fn choice_options(items: &[&str], selected: &str) -> String {
+fn choice_options<'a>(items: impl IntoIterator<Item = &'a str>, selected: &str) -> String {
     items
-        .iter()
+        .into_iter()
         .map(|i| {
-            let sel = if *i == selected { " selected" } else { "" };
+            let sel = if i == selected { " selected" } else { "" };
             format!(
                 "<option value=\"{i}\"{sel}>{}</option>",
                 if i.is_empty() { "(none)" } else { i }
@@ -308,7 +310,7 @@ fn NewKey(add: ServerAction<AddPoolKey>, pool_id: i64) -> impl IntoView {
                     <Field label="Feature" name="key[feature]" id="key-feature".to_owned() maxlength=100/>
                     <div class="field">
                         <label for="key-model">"Model"</label>
-                        <select id="key-model" name="key[model]" inner_html=choice_options(&["ConcurrentUser", "NamedUser", "Token", "Credit"], "ConcurrentUser")/>
+                        <select id="key-model" name="key[model]" inner_html=choice_options(Model::ALL.iter().map(|m| m.as_str()), "ConcurrentUser")/>
                     </div>
                     <Field label="Quantity" name="key[quantity]" id="key-quantity".to_owned() kind="number" value="1"/>
                     <Field label="Start date" name="key[start_date]" id="key-start".to_owned() kind="date" required=false/>
@@ -318,12 +320,12 @@ fn NewKey(add: ServerAction<AddPoolKey>, pool_id: i64) -> impl IntoView {
                     <Field label="Max release date" name="key[max_release_date]" id="key-max-release-date".to_owned() kind="date" required=false/>
                     <div class="field">
                         <label for="key-type">"Commercial type"</label>
-                        <select id="key-type" name="key[commercial_type]" inner_html=choice_options(&["STD", "EDU", "DEMO"], "STD")/>
+                        <select id="key-type" name="key[commercial_type]" inner_html=choice_options(CommercialType::ALL.iter().map(|c| c.as_str()), "STD")/>
                     </div>
                     <Field label="Customer ID" name="key[customer_id]" id="key-customer".to_owned() required=false maxlength=100/>
                     <div class="field">
                         <label for="key-pricing">"Pricing structure"</label>
-                        <select id="key-pricing" name="key[pricing_structure]" inner_html=choice_options(&["", "PLC", "TBL", "ALC", "YLC", "QLC"], "")/>
+                        <select id="key-pricing" name="key[pricing_structure]" inner_html=choice_options(std::iter::once("").chain(PricingStructure::ALL.iter().map(|p| p.as_str())), "")/>
                     </div>
                     <Field label="Additional info" name="key[additional_info]" id="key-info".to_owned() required=false maxlength=500 hint="Fields separated by ;"/>
                     <Field label="File index" name="key[file_index]" id="key-file".to_owned() kind="number" value="0"/>
