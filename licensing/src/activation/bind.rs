@@ -1,0 +1,370 @@
+//! Binding a licence to a machine and answering with a signed code: online activation, the
+//! one transaction that records it (with an administrator's terms, if any), and validation.
+
+use super::*;
+
+impl Licentia {
+    /// Activates the licence `licence_key` on the machine `fingerprint`. Activating again on the
+    /// same machine answers with a fresh code and uses no activation; another machine is refused
+    /// while the licence is bound elsewhere.
+    #[tracing::instrument(skip(self, licence_key, fingerprint), fields(hostname))]
+    pub async fn activate(
+        &self,
+        licence_key: &str,
+        fingerprint: &str,
+        host: &str,
+        channel: Channel,
+    ) -> Result<Issued> {
+        self.activate_with(licence_key, fingerprint, host, channel, true)
+            .await
+    }
+
+    /// `activate`, with the anti-churn limit off where an administrator acts.
+    pub(super) async fn activate_with(
+        &self,
+        licence_key: &str,
+        fingerprint: &str,
+        host: &str,
+        channel: Channel,
+        enforce_churn: bool,
+    ) -> Result<Issued> {
+        let key = parse_licence_key(licence_key)?;
+        let fp = self::fingerprint(fingerprint)?;
+        let host = hostname(host)?;
+        let lic = self.licence_state_by_key(&key).await?;
+        if lic.serial_id.is_some() {
+            return Err(Error::refused(
+                "This licence belongs to a serial number: activate with the serial number.".into(),
+            ));
+        }
+        self.bind_licence(lic, &fp, &host, channel, None, enforce_churn, None)
+            .await
+    }
+
+    /// Binds a licence (of either model) to the machine `fp`; `via_serial` is the serial a web
+    /// licence is activated with. `enforce_churn` is off where an administrator acts (and where
+    /// the caller checked a serial's budget already). `terms`, an administrator's, are given to
+    /// the licence in the same transaction, so they stay only if the activation succeeds.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn bind_licence(
+        &self,
+        mut lic: LicenceState,
+        fp: &str,
+        host: &str,
+        channel: Channel,
+        via_serial: Option<(i64, &str)>,
+        enforce_churn: bool,
+        terms: Option<LicenceTerms>,
+    ) -> Result<Issued> {
+        let (fp, host) = (fp.to_owned(), host.to_owned());
+        let new_terms = terms.map(|t| {
+            lic.features = Some(t.features.clone());
+            lic.counters = Some(t.counters.clone());
+            match t.end {
+                TermsEnd::Keep => {}
+                TermsEnd::NoEnd => (lic.expires_on, lic.open_ended) = (None, 1),
+                TermsEnd::On(day) => (lic.expires_on, lic.open_ended) = (Some(day), 0),
+            }
+            (t.features, t.counters)
+        });
+        let product = self.product_row(lic.product_id).await?;
+        let now = self.clock.now();
+        let today = day_of(now);
+
+        let live = self.live_activation(lic.id).await?;
+        if let Some(other) = live.as_ref().filter(|a| a.fingerprint != fp) {
+            return Err(Error::ActivatedElsewhere(format!(
+                "This licence is already activated on another machine ({}). Remove it there first, \
+                 or ask your administrator to transfer it.",
+                other.hostname
+            )));
+        }
+        let seen_here: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM activations WHERE licence_id = $1 AND fingerprint = $2",
+        )
+        .bind(lic.id)
+        .bind(&fp)
+        .fetch_one(self.db.pool())
+        .await?;
+        let new_machine = seen_here == 0;
+        if live.is_none() && enforce_churn {
+            self.check_churn(&[lic.id]).await?;
+        }
+        if new_machine && lic.activation_count >= product.max_activations {
+            return Err(Error::Refused(
+                Refusal::ActivationLimit,
+                format!(
+                    "This licence has been activated the most times it allows ({}). Ask your \
+                     vendor to allow another activation.",
+                    product.max_activations
+                ),
+            ));
+        }
+
+        // A limited licence's end is fixed at its first activation; later activations keep it.
+        let expires_on = match (product.limited != 0 && lic.open_ended == 0, lic.expires_on) {
+            (false, e) => e,
+            (true, Some(e)) => Some(e),
+            (true, None) => Some(expiry(&product.limits(), today).map_err(|e| match e {
+                ExpiryError::NotYet(_) | ExpiryError::WindowClosed(_) => {
+                    Error::refused(format!("This licence cannot be activated now: {e}."))
+                }
+                ExpiryError::Unbounded => Error::Internal("a limited product has no limit".into()),
+            })?),
+        };
+        if let Some(end) = expires_on {
+            if end < today {
+                return Err(Error::Gone(format!(
+                    "This licence expired on {}.",
+                    format_date(end)
+                )));
+            }
+        }
+
+        let mut tx = self.db.pool().begin().await?;
+        if let Some((serial_id, _)) = via_serial {
+            // A no-op write on the serial's row: it waits for a revocation in progress (which
+            // writes the same row) and then sees it, so no activation slips in with a serial
+            // revoked a moment before.
+            let still_valid = sqlx::query(
+                "UPDATE serials SET revoked_at = NULL WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(serial_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if still_valid == 0 {
+                return Err(Error::Revoked(
+                    "This serial number was revoked a moment ago. Ask your vendor for its \
+                     replacement."
+                        .into(),
+                ));
+            }
+        }
+        // The licence keeps the features and counters it was first activated with (or those an
+        // administrator gives it now).
+        let (new_features, new_counters) = new_terms.unzip();
+        sqlx::query(
+            "UPDATE licences SET features = COALESCE($1, features, $2), \
+             counters = COALESCE($3, counters, $4), expires_on = $5, open_ended = $6, \
+             activation_count = activation_count + $7 WHERE id = $8",
+        )
+        .bind(new_features)
+        .bind(&lic.order_features)
+        .bind(new_counters)
+        .bind(&lic.order_counters)
+        .bind(expires_on)
+        .bind(lic.open_ended)
+        .bind(i64::from(new_machine))
+        .bind(lic.id)
+        .execute(&mut *tx)
+        .await?;
+        let (mode, nonce) = match &channel {
+            Channel::Online => ("online", None),
+            Channel::Offline { nonce } => ("offline", Some(nonce.clone())),
+        };
+        let serial_id = via_serial.map(|(id, _)| id);
+        let activation_id: i64 = match &live {
+            Some(same) => {
+                sqlx::query(
+                    "UPDATE activations SET hostname = $1, mode = $2, request_nonce = $3, \
+                     last_validated_at = $4, serial_id = $5 WHERE id = $6",
+                )
+                .bind(&host)
+                .bind(mode)
+                .bind(&nonce)
+                .bind(now)
+                .bind(serial_id)
+                .bind(same.id)
+                .execute(&mut *tx)
+                .await?;
+                same.id
+            }
+            None => sqlx::query_scalar(
+                "INSERT INTO activations (licence_id, fingerprint, hostname, mode, request_nonce, \
+                 activated_at, serial_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(lic.id)
+            .bind(&fp)
+            .bind(&host)
+            .bind(mode)
+            .bind(&nonce)
+            .bind(now)
+            .bind(serial_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| {
+                Error::unique_as_conflict(e, "This licence was just activated on another machine.")
+            })?,
+        };
+        tx.commit().await?;
+        let activated_at = live.as_ref().map_or(now, |a| a.activated_at);
+        let features = lic.features.unwrap_or(lic.order_features);
+        let counters = lic.counters.unwrap_or(lic.order_counters);
+        tracing::info!(licence_id = lic.id, activation_id, mode, "activated");
+        let subject = via_serial.map_or(lic.licence_key.as_str(), |(_, serial)| serial);
+        self.issue(
+            &product,
+            subject,
+            lic.id,
+            activation_id,
+            &fp,
+            &host,
+            &features,
+            &counters,
+            expires_on,
+            activated_at,
+            nonce,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn issue(
+        &self,
+        product: &ProductRow,
+        licence_key: &str,
+        licence_id: i64,
+        activation_id: i64,
+        fp: &str,
+        host: &str,
+        features: &str,
+        counters: &str,
+        expires_on: Option<i64>,
+        activated_at: i64,
+        req: Option<String>,
+    ) -> Result<Issued> {
+        let now = self.clock.now();
+        let feat: Vec<String> = serde_json::from_str(features)
+            .map_err(|e| Error::Internal(format!("stored features are malformed: {e}")))?;
+        let cnt: BTreeMap<String, i64> = serde_json::from_str(counters)
+            .map_err(|e| Error::Internal(format!("stored counters are malformed: {e}")))?;
+        let start = expires_on.map(|_| code_start(day_of(activated_at)));
+        let exp = expires_on.map(|end| (end + 1) * 86_400);
+        let mut next = now + product.validate_every_days * 86_400;
+        if let Some(exp) = exp {
+            next = next.min(exp);
+        }
+        let claims = Claims {
+            iss: self.issuer.to_string(),
+            sub: licence_key.to_owned(),
+            lic: licence_id,
+            act: activation_id,
+            prd: product.code.clone(),
+            fp: fp.to_owned(),
+            host: host.to_owned(),
+            feat,
+            cnt,
+            start: start.map(format_date),
+            end: expires_on.map(format_date),
+            iat: now,
+            nbf: start.map(|d| d * 86_400),
+            exp,
+            next,
+            req,
+        };
+        let (kid, key) = self.signing_key().await?;
+        Ok(Issued {
+            code: code::sign(&claims, &kid, &key),
+            claims,
+        })
+    }
+
+    /// The application's periodic check: verifies its code came from here, and answers with a
+    /// fresh code carrying what an administrator changed since, or says the licence is gone.
+    pub async fn validate(&self, activation_code: &str, fingerprint: &str) -> Result<Issued> {
+        let fp = self::fingerprint(fingerprint)?;
+        let jwks = self.jwks().await?;
+        let claims = code::verify_signature(activation_code, &jwks)
+            .map_err(|e| Error::Invalid(InputError::new("activation_code", format!("{e}."))))?;
+        if claims.fp != fp {
+            return Err(Error::Invalid(InputError::new(
+                "fingerprint",
+                "The activation code belongs to another machine.",
+            )));
+        }
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            removed_at: Option<i64>,
+            serial: Option<String>,
+            serial_revoked_at: Option<i64>,
+            hostname: String,
+            activated_at: i64,
+            request_nonce: Option<String>,
+            licence_key: String,
+            features: Option<String>,
+            counters: Option<String>,
+            order_features: String,
+            order_counters: String,
+            expires_on: Option<i64>,
+            product_id: i64,
+        }
+        let row: Row = sqlx::query_as(
+            "SELECT a.removed_at, s.serial, s.revoked_at AS serial_revoked_at, a.hostname, \
+             a.activated_at, a.request_nonce, l.licence_key, l.features, l.counters, \
+             COALESCE(o.features, '[]') AS order_features, \
+             COALESCE(o.counters, '{}') AS order_counters, l.expires_on, \
+             COALESCE(o.product_id, ls.product_id) AS product_id \
+             FROM activations a JOIN licences l ON l.id = a.licence_id \
+             LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials ls ON ls.id = l.serial_id \
+             LEFT JOIN serials s ON s.id = a.serial_id \
+             WHERE a.id = $1 AND a.licence_id = $2 AND a.fingerprint = $3",
+        )
+        .bind(claims.act)
+        .bind(claims.lic)
+        .bind(&fp)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(|| Error::Gone("This licence no longer exists. Contact your vendor.".into()))?;
+        if let Some(removed) = row.removed_at {
+            return Err(Error::Gone(format!(
+                "This licence was removed from this machine on {}.",
+                format_date(day_of(removed))
+            )));
+        }
+        if let Some(revoked) = row.serial_revoked_at {
+            // The machine must come back with the replacement serial; until then its licence is
+            // free (a machine that took the leaked serial never gets it back).
+            sqlx::query(
+                "UPDATE activations SET removed_at = $1, removed_by = 'revoked' \
+                 WHERE id = $2 AND removed_at IS NULL",
+            )
+            .bind(self.clock.now())
+            .bind(claims.act)
+            .execute(self.db.pool())
+            .await?;
+            return Err(Error::Revoked(format!(
+                "The serial number this licence was activated with was revoked on {}. Activate \
+                 again with the replacement serial number your vendor gives you.",
+                format_date(day_of(revoked))
+            )));
+        }
+        let now = self.clock.now();
+        if let Some(end) = row.expires_on.filter(|e| *e < day_of(now)) {
+            return Err(Error::Gone(format!(
+                "This licence expired on {}.",
+                format_date(end)
+            )));
+        }
+        sqlx::query("UPDATE activations SET last_validated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(claims.act)
+            .execute(self.db.pool())
+            .await?;
+        let product = self.product_row(row.product_id).await?;
+        self.issue(
+            &product,
+            row.serial.as_deref().unwrap_or(&row.licence_key),
+            claims.lic,
+            claims.act,
+            &fp,
+            &row.hostname,
+            row.features.as_deref().unwrap_or(&row.order_features),
+            row.counters.as_deref().unwrap_or(&row.order_counters),
+            row.expires_on,
+            row.activated_at,
+            row.request_nonce,
+        )
+        .await
+    }
+}

@@ -1,0 +1,94 @@
+//! Freeing a licence from its machine: by the application, or in the portal (administrators
+//! remove what end users may not only with force).
+
+use super::*;
+
+impl Licentia {
+    /// Frees a licence from the machine it is bound to. End users may only where the product
+    /// allows removal and the licence is not limited; administrators always may; a client user
+    /// may for its own licences under the end-user rules.
+    pub async fn remove_activation(
+        &self,
+        licence_key: &str,
+        fingerprint: Option<&str>,
+        remover: Remover<'_>,
+    ) -> Result<()> {
+        let key = parse_licence_key(licence_key)?;
+        let lic = self.licence_state_by_key(&key).await?;
+        if lic.serial_id.is_some() && remover == Remover::EndUser {
+            return Err(Error::refused(
+                "This licence belongs to a serial number: remove it with the serial number.".into(),
+            ));
+        }
+        self.unbind_licence(lic, fingerprint, remover).await
+    }
+
+    pub(super) async fn unbind_licence(
+        &self,
+        lic: LicenceState,
+        fingerprint: Option<&str>,
+        remover: Remover<'_>,
+    ) -> Result<()> {
+        let product = self.product_row(lic.product_id).await?;
+        let by = match remover {
+            Remover::EndUser => "user".to_owned(),
+            Remover::Portal { actor, .. } => {
+                self.require_state_access(actor, &lic)?;
+                format!("{}:{}", actor.role.as_str(), actor.id)
+            }
+        };
+        let admin = matches!(remover, Remover::Portal { actor, .. } if actor.role == Role::Admin);
+        let forced = matches!(remover, Remover::Portal { force: true, .. });
+        if admin && !forced && (product.limited != 0 || product.end_user_removal == 0) {
+            return Err(Error::refused(
+                "Its users may not remove this licence; an administrator removes it with force."
+                    .into(),
+            ));
+        }
+        if !admin {
+            if product.limited != 0 {
+                return Err(Error::refused(
+                    "This is a limited licence: only your vendor's administrator can remove it."
+                        .into(),
+                ));
+            }
+            if product.end_user_removal == 0 {
+                return Err(Error::refused(
+                    "This product does not let its users remove licences. Ask your vendor's administrator."
+                        .into(),
+                ));
+            }
+        }
+        let live = self
+            .live_activation(lic.id)
+            .await?
+            .ok_or_else(|| Error::Gone("This licence is not activated on any machine.".into()))?;
+        if let Some(fp) = fingerprint {
+            if live.fingerprint != self::fingerprint(fp)? {
+                return Err(Error::refused(
+                    "This licence is activated on another machine.".into(),
+                ));
+            }
+        }
+        if !admin {
+            let scope = match lic.serial_id {
+                Some(serial_id) => self.serial_licence_ids(serial_id).await?,
+                None => vec![lic.id],
+            };
+            self.check_churn(&scope).await?;
+        }
+        sqlx::query("UPDATE activations SET removed_at = $1, removed_by = $2 WHERE id = $3")
+            .bind(self.clock.now())
+            .bind(&by)
+            .bind(live.id)
+            .execute(self.db.pool())
+            .await?;
+        tracing::info!(
+            licence_id = lic.id,
+            activation_id = live.id,
+            by,
+            "activation removed"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! Orders: a client buys a number of licences of a product; features and counters cascade
+//! product → order → licence until a licence is first activated.
+
+use super::*;
+
+impl Licentia {
+    /// Creates an order with its licences. Features and counters default from the product.
+    pub async fn create_order(&self, actor: &CurrentUser, input: OrderInput) -> Result<Order> {
+        require_admin(actor)?;
+        if !(1..=10_000).contains(&input.quantity) {
+            return Err(
+                InputError::new("quantity", "The quantity must be from 1 to 10000.").into(),
+            );
+        }
+        let reference = reference_text(&input.reference)?;
+        let notes = input::notes(&input.notes)?;
+        let product = self.product_row(input.product_id).await?.into_product()?;
+        let client_exists: Option<i64> = sqlx::query_scalar("SELECT id FROM clients WHERE id = $1")
+            .bind(input.client_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        if client_exists.is_none() {
+            return Err(Error::NotFound("The client"));
+        }
+        let features = match input.features {
+            Some(f) => protocol::catalog::feature_list(&f)?,
+            None => product.default_features.clone(),
+        };
+        features_in_catalogue(&features, &product.features)?;
+        let counters = match input.counters {
+            Some(c) => protocol::catalog::counters(&c)?,
+            None => product.default_counters.clone(),
+        };
+        let now = self.clock.now();
+        let mut tx = self.db.pool().begin().await?;
+        let order_id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (client_id, product_id, reference, features, counters, notes, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(input.client_id)
+        .bind(input.product_id)
+        .bind(&reference)
+        .bind(json(&features))
+        .bind(json(&counters))
+        .bind(&notes)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for _ in 0..input.quantity {
+            sqlx::query(
+                "INSERT INTO licences (order_id, licence_key, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(order_id)
+            .bind(new_licence_key())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(order_id, by = actor.id, "order created");
+        self.order(actor, order_id).await
+    }
+
+    /// An administrator changes an order's terms: the features and counters its licences default
+    /// to (licences that have their own keep them), its reference and notes.
+    pub async fn update_order(
+        &self,
+        actor: &CurrentUser,
+        order_id: i64,
+        features: Vec<String>,
+        counters: BTreeMap<String, i64>,
+        reference: &str,
+        notes: &str,
+    ) -> Result<Order> {
+        require_admin(actor)?;
+        let order = self.order(actor, order_id).await?;
+        let product = self.product_row(order.product_id).await?.into_product()?;
+        let features = protocol::catalog::feature_list(&features)?;
+        features_in_catalogue(&features, &product.features)?;
+        let counters = protocol::catalog::counters(&counters)?;
+        let reference = reference_text(reference)?;
+        let notes = input::notes(notes)?;
+        sqlx::query("UPDATE orders SET features = $1, counters = $2, reference = $3, notes = $4 WHERE id = $5")
+            .bind(json(&features))
+            .bind(json(&counters))
+            .bind(reference)
+            .bind(&notes)
+            .bind(order_id)
+            .execute(self.db.pool())
+            .await?;
+        self.order(actor, order_id).await
+    }
+
+    /// Deletes an order and its licences; their activations stop validating.
+    pub async fn delete_order(&self, actor: &CurrentUser, order_id: i64) -> Result<()> {
+        require_admin(actor)?;
+        let gone = sqlx::query("DELETE FROM orders WHERE id = $1")
+            .bind(order_id)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        if gone == 0 {
+            return Err(Error::NotFound("The order"));
+        }
+        tracing::info!(order_id, by = actor.id, "order deleted");
+        Ok(())
+    }
+
+    /// The product catalogue an order's features come from (for the order page's editor).
+    pub async fn order_product(&self, actor: &CurrentUser, order_id: i64) -> Result<Product> {
+        let order = self.order(actor, order_id).await?;
+        self.product_row(order.product_id).await?.into_product()
+    }
+
+    /// An order. Administrators see any; a client user only its own client's.
+    pub async fn order(&self, actor: &CurrentUser, order_id: i64) -> Result<Order> {
+        let order = sqlx::query_as::<_, OrderRow>(&format!("{ORDER_SELECT} WHERE o.id = $1"))
+            .bind(order_id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(Error::NotFound("The order"))?;
+        self.require_client_access(actor, order.client_id)?;
+        order.into_order().map(|o| for_viewer(actor, o))
+    }
+
+    /// Orders: all of them for an administrator (or one client's), a client user's own otherwise.
+    pub async fn list_orders(
+        &self,
+        actor: &CurrentUser,
+        client_id: Option<i64>,
+    ) -> Result<Vec<Order>> {
+        let client_id = match (crate::client_scope(actor)?, client_id) {
+            (Some(own), Some(asked)) if asked != own => return Err(Error::NotAllowed),
+            (Some(own), _) => Some(own),
+            (None, asked) => asked,
+        };
+        let rows: Vec<OrderRow> = match client_id {
+            Some(id) => {
+                self.require_client_access(actor, id)?;
+                sqlx::query_as(&format!(
+                    "{ORDER_SELECT} WHERE o.client_id = $1 ORDER BY o.id DESC"
+                ))
+                .bind(id)
+                .fetch_all(self.db.pool())
+                .await?
+            }
+            None => {
+                sqlx::query_as(&format!("{ORDER_SELECT} ORDER BY o.id DESC"))
+                    .fetch_all(self.db.pool())
+                    .await?
+            }
+        };
+        rows.into_iter()
+            .map(|r| r.into_order().map(|o| for_viewer(actor, o)))
+            .collect()
+    }
+
+    /// The licences of an order, with their live activations.
+    pub async fn order_licences(&self, actor: &CurrentUser, order_id: i64) -> Result<Vec<Licence>> {
+        self.order(actor, order_id).await?;
+        let rows: Vec<LicenceRow> = sqlx::query_as(&format!(
+            "{LICENCE_SELECT} WHERE l.order_id = $1 ORDER BY l.id"
+        ))
+        .bind(order_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.into_iter().map(LicenceRow::into_licence).collect()
+    }
+}

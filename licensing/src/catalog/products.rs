@@ -1,0 +1,123 @@
+//! Products: their feature catalogue, default features and counters, and licensing settings.
+
+use super::*;
+
+impl Licentia {
+    pub async fn list_products(&self, actor: &CurrentUser) -> Result<Vec<Product>> {
+        require_admin(actor)?;
+        let rows: Vec<ProductRow> = sqlx::query_as(&format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products p ORDER BY p.code"
+        ))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.into_iter().map(ProductRow::into_product).collect()
+    }
+
+    pub(crate) async fn product_row(&self, product_id: i64) -> Result<ProductRow> {
+        sqlx::query_as(&format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = $1"
+        ))
+        .bind(product_id)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or(Error::NotFound("The product"))
+    }
+
+    pub async fn product(&self, actor: &CurrentUser, product_id: i64) -> Result<Product> {
+        require_admin(actor)?;
+        self.product_row(product_id).await?.into_product()
+    }
+
+    /// Creates (`product_id` = `None`) or replaces a product.
+    pub async fn save_product(
+        &self,
+        actor: &CurrentUser,
+        product_id: Option<i64>,
+        input: ProductInput,
+    ) -> Result<Product> {
+        require_admin(actor)?;
+        let p = input.validate()?;
+        let s = &p.settings;
+        let day = |d: &Option<String>| d.as_deref().and_then(parse_date);
+        let duplicate = format!("A product with the code {} already exists.", p.code);
+        let sql_values =
+            "code = $1, name = $2, editor = $3, release_number = $4, release_date = $5, \
+             features = $6, default_features = $7, default_counters = $8, limited = $9, \
+             validity_days = $10, fixed_start = $11, fixed_end = $12, expire_day_of_month = $13, \
+             end_user_removal = $14, max_activations = $15, validate_every_days = $16, \
+             licences_per_serial = $17, heartbeat_secs = $18, borrowing_allowed = $19, \
+             max_borrow_days = $20";
+        let sql = match product_id {
+            Some(_) => format!("UPDATE products SET {sql_values} WHERE id = $21 RETURNING id"),
+            None => "INSERT INTO products (code, name, editor, release_number, release_date, \
+                 features, default_features, default_counters, limited, validity_days, fixed_start, \
+                 fixed_end, expire_day_of_month, end_user_removal, max_activations, \
+                 validate_every_days, licences_per_serial, heartbeat_secs, borrowing_allowed, \
+                 max_borrow_days, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id"
+                .to_owned(),
+        };
+        // $21 is the product to update, or the creation time of a new one.
+        let last = product_id.unwrap_or_else(|| self.clock.now());
+        let id: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(&p.code)
+            .bind(&p.name)
+            .bind(&p.editor)
+            .bind(p.release_number)
+            .bind(day(&p.release_date))
+            .bind(json(&p.features))
+            .bind(json(&p.default_features))
+            .bind(json(&p.default_counters))
+            .bind(i64::from(s.limited))
+            .bind(s.validity_days)
+            .bind(day(&s.fixed_start))
+            .bind(day(&s.fixed_end))
+            .bind(s.expire_day_of_month.map(i64::from))
+            .bind(i64::from(s.end_user_removal))
+            .bind(s.max_activations)
+            .bind(s.validate_every_days)
+            .bind(s.licences_per_serial)
+            .bind(s.heartbeat_secs)
+            .bind(i64::from(s.borrowing_allowed))
+            .bind(s.max_borrow_days)
+            .bind(last)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(|e| Error::unique_as_conflict(e, duplicate))?;
+        let id = id.ok_or(Error::NotFound("The product"))?;
+        tracing::info!(product_id = id, by = actor.id, "product saved");
+        self.product_row(id).await?.into_product()
+    }
+
+    /// Deletes a product that no order or serial uses.
+    pub async fn delete_product(&self, actor: &CurrentUser, product_id: i64) -> Result<()> {
+        require_admin(actor)?;
+        let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE product_id = $1")
+            .bind(product_id)
+            .fetch_one(self.db.pool())
+            .await?;
+        if orders > 0 {
+            return Err(Error::Conflict(format!(
+                "The product is used by {orders} order(s); delete those first."
+            )));
+        }
+        let serials: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM serials WHERE product_id = $1")
+            .bind(product_id)
+            .fetch_one(self.db.pool())
+            .await?;
+        if serials > 0 {
+            return Err(Error::Conflict(format!(
+                "The product has {serials} serial number(s); it cannot be deleted."
+            )));
+        }
+        let gone = sqlx::query("DELETE FROM products WHERE id = $1")
+            .bind(product_id)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        if gone == 0 {
+            return Err(Error::NotFound("The product"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,411 @@
+//! A checkout: the pool the application names, the key the selection ranks first that still
+//! has room (taken by a conditional update, bundles in the same transaction), and the hourly
+//! refusals and peaks recorded on the way.
+
+use super::*;
+
+impl Licentia {
+    pub(super) async fn pool_for(&self, access: &PoolRef) -> Result<PoolRow> {
+        match access {
+            PoolRef::Key(key) => {
+                let key = key.trim().to_uppercase();
+                sqlx::query_as(&format!("{POOL_SELECT} WHERE p.access_key = $1"))
+                    .bind(&key)
+                    .fetch_optional(self.db.pool())
+                    .await?
+                    .ok_or_else(|| {
+                        InputError::new("pool_key", "No pool has this pool key: check it.").into()
+                    })
+            }
+            PoolRef::Serial { product, serial } => {
+                let (serial, _) = check_serial(&self.serial_key(), serial)?;
+                #[derive(sqlx::FromRow)]
+                struct S {
+                    id: i64,
+                    revoked_at: Option<i64>,
+                    code: String,
+                }
+                let s: S = sqlx::query_as(
+                    "SELECT s.id, s.revoked_at, p.code FROM serials s \
+                     JOIN products p ON p.id = s.product_id WHERE s.serial = $1",
+                )
+                .bind(&serial)
+                .fetch_optional(self.db.pool())
+                .await?
+                .ok_or_else(|| {
+                    InputError::new("serial", "This serial number is not known here.")
+                })?;
+                if !s.code.eq_ignore_ascii_case(product.trim()) {
+                    return Err(InputError::new(
+                        "product",
+                        format!("This serial number is for product {}.", s.code),
+                    )
+                    .into());
+                }
+                if s.revoked_at.is_some() {
+                    return Err(Error::Revoked(
+                        "This serial number was revoked: check out with its replacement.".into(),
+                    ));
+                }
+                sqlx::query_as(&format!("{POOL_SELECT} WHERE p.serial_id = $1"))
+                    .bind(s.id)
+                    .fetch_optional(self.db.pool())
+                    .await?
+                    .ok_or_else(|| {
+                        Error::refused("This serial number has no floating pool.".into())
+                    })
+            }
+        }
+    }
+
+    /// Checks out a seat of `req.feature`: the key the selection ranks first that still has room
+    /// when the seat is taken (another process may take a key's last seat meanwhile: the next
+    /// key is tried). A second checkout from the same user, host and session gets its seat back.
+    #[tracing::instrument(skip(self, req), fields(feature = %req.terms.feature))]
+    pub async fn checkout(&self, req: &CheckoutRequest) -> Result<Grant> {
+        let pool = self.pool_for(&req.pool()?).await?;
+        let ask = ask_of(&req.terms)?;
+        let feature = ask.feature.clone();
+        let user = field("user", &req.who.user, 255, true)?;
+        let host = field("host", &req.who.host, 255, true)?;
+        let process = field("process", &req.who.process, 255, true)?;
+        let session = field("session", &req.who.session, 255, false)?;
+        let release_day = ask.release_date;
+        let now = self.clock.now();
+
+        // The same session again (an application restarted without releasing): its seat back.
+        let existing: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT id, key_id FROM seats WHERE pool_id = $1 AND feature = $2 AND user_name = $3 \
+             AND host = $4 AND session = $5 AND released_at IS NULL AND bundle_of IS NULL",
+        )
+        .bind(pool.id)
+        .bind(&feature)
+        .bind(&user)
+        .bind(&host)
+        .bind(&session)
+        .fetch_optional(self.db.pool())
+        .await?;
+        if let Some((seat_id, _)) = existing {
+            // (None: it was released a moment ago; a new seat is checked out below.)
+            if let Some(grant) = self.hand_back(&pool, seat_id, &process, now).await? {
+                return Ok(grant);
+            }
+        }
+
+        let keys = self.key_rows(pool.id).await?;
+        let selectable: Vec<Key> = keys.iter().map(KeyRow::for_selection).collect();
+        let today = day_of(now);
+        let mut ranked: Vec<(usize, &KeyRow)> = selection::explain(&selectable, &ask, today)
+            .into_iter()
+            .filter_map(|(id, v)| match v {
+                Verdict::Ranked(r) => keys.iter().find(|k| k.id == id).map(|k| (r, k)),
+                Verdict::Filtered(_) => None,
+            })
+            .collect();
+        ranked.sort_by_key(|(r, _)| *r);
+
+        // A named user who holds a NamedUser key already takes no further seat of it.
+        let held_named: Option<i64> = sqlx::query_scalar(
+            "SELECT s.key_id FROM seats s JOIN pool_keys k ON k.id = s.key_id \
+             WHERE s.pool_id = $1 AND s.feature = $2 AND s.user_name = $3 \
+             AND s.released_at IS NULL AND s.amount > 0 AND k.model = 'NamedUser' LIMIT 1",
+        )
+        .bind(pool.id)
+        .bind(&feature)
+        .bind(&user)
+        .fetch_optional(self.db.pool())
+        .await?;
+
+        let seat = SeatAsk {
+            pool_id: pool.id,
+            user: &user,
+            host: &host,
+            process: &process,
+            session: &session,
+            release_number: req.terms.release_number,
+            release_day,
+            now,
+            lease_secs: pool.lease_secs,
+            ask: &ask,
+        };
+        let bundles: Vec<String> = sqlx::query_scalar(
+            "SELECT also_feature FROM pool_bundles WHERE pool_id = $1 AND feature = $2 \
+             ORDER BY also_feature",
+        )
+        .bind(pool.id)
+        .bind(&feature)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut candidates: Vec<(&KeyRow, i64)> = Vec::new();
+        if let Some(k) = held_named.and_then(|id| keys.iter().find(|k| k.id == id)) {
+            candidates.push((k, 0));
+        }
+        for (_, k) in &ranked {
+            let amount = if k.model() == Model::Token {
+                ask.needed
+            } else {
+                1
+            };
+            candidates.push((k, amount));
+        }
+        for (key, amount) in candidates {
+            let taken = self
+                .take(&seat, key, amount, &bundles, &keys, &ask)
+                .await
+                .map_err(busy_as_conflict)?;
+            match taken {
+                Taken::Granted(grant) => {
+                    self.record_peak(pool.id, &key.editor, &key.feature, now)
+                        .await?;
+                    return Ok(grant);
+                }
+                Taken::KeyFull => continue,
+                Taken::BundleMissing(also) => {
+                    self.record_refusal(pool.id, key.editor.as_str(), &also, now)
+                        .await?;
+                    return Err(Error::Refused(
+                        Refusal::SeatsTaken,
+                        format!(
+                            "Feature {feature} comes with feature {also}, and no seat of {also} \
+                             is free. Try again later."
+                        ),
+                    ));
+                }
+            }
+        }
+        let of_feature: Vec<&KeyRow> = keys.iter().filter(|k| k.feature == feature).collect();
+        let editor_name = of_feature.first().map_or_else(
+            || ask.editor.clone().unwrap_or_default(),
+            |k| k.editor.clone(),
+        );
+        self.record_refusal(pool.id, &editor_name, &feature, now)
+            .await?;
+        if of_feature.is_empty() {
+            return Err(Error::Refused(
+                Refusal::NoMatchingKey,
+                format!("This pool has no licence for feature {feature}."),
+            ));
+        }
+        let count: i64 = selection::usable(&selectable, today)
+            .iter()
+            .filter(|k| k.feature == feature)
+            .map(|k| k.quantity)
+            .sum();
+        let in_use: i64 = of_feature.iter().map(|k| k.in_use).sum();
+        if in_use >= count {
+            let all = if count == 1 {
+                format!("The 1 seat of feature {feature} is in use.")
+            } else {
+                format!("All {count} seats of feature {feature} are in use.")
+            };
+            // No usable seat at all (every key expired, say) is not a wait.
+            let kind = if count == 0 {
+                Refusal::NoMatchingKey
+            } else {
+                Refusal::SeatsTaken
+            };
+            return Err(Error::Refused(
+                kind,
+                format!(
+                    "{all} Try again when someone closes the application, or ask your \
+                     administrator for more."
+                ),
+            ));
+        }
+        Err(Error::Refused(
+            Refusal::NoMatchingKey,
+            format!(
+                "No licence key of feature {feature} fits this request (release, dates or \
+                 terms); {count} seat{} exist, {in_use} in use. Your administrator can explain \
+                 the choice.",
+                if count == 1 { "" } else { "s" }
+            ),
+        ))
+    }
+
+    /// Takes `amount` of `key` (0: a named user's further session) and the seats it bundles,
+    /// in one transaction.
+    pub(super) async fn take(
+        &self,
+        seat: &SeatAsk<'_>,
+        key: &KeyRow,
+        amount: i64,
+        bundles: &[String],
+        keys: &[KeyRow],
+        ask: &Ask,
+    ) -> Result<Taken> {
+        let mut tx = self.db.pool().begin().await?;
+        let mut amount = amount;
+        if amount == 0 {
+            // A named user's further session rides on the seat the user pays for, if it is
+            // still there once the key is locked; otherwise this session pays.
+            lock_key(&mut tx, key.id).await?;
+            let paid: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM seats WHERE key_id = $1 AND user_name = $2 \
+                 AND released_at IS NULL AND amount > 0 LIMIT 1",
+            )
+            .bind(key.id)
+            .bind(seat.user)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if paid.is_none() {
+                amount = 1;
+            }
+        }
+        if amount > 0 && !increment(&mut tx, key.id, amount).await? {
+            return Ok(Taken::KeyFull);
+        }
+        let token = lease_token();
+        let seat_id = insert_seat(&mut tx, seat, key, amount, None, &token).await?;
+        let Some(seat_id) = seat_id else {
+            // The same session checked out at this very moment: it has its seat.
+            return Err(Error::Conflict(
+                "This session has just checked out this feature; use that seat.".into(),
+            ));
+        };
+        let today = day_of(seat.now);
+        let mut bundled = Vec::new();
+        for also in bundles {
+            let also_ask = Ask {
+                feature: also.clone(),
+                editor: None,
+                needed: 1,
+                ..ask.clone()
+            };
+            let selectable: Vec<Key> = keys.iter().map(KeyRow::for_selection).collect();
+            let mut order: Vec<(usize, i64)> = selection::explain(&selectable, &also_ask, today)
+                .into_iter()
+                .filter_map(|(id, v)| match v {
+                    Verdict::Ranked(r) => Some((r, id)),
+                    Verdict::Filtered(_) => None,
+                })
+                .collect();
+            order.sort_unstable();
+            let mut got = false;
+            for (_, id) in order {
+                let Some(k) = keys.iter().find(|k| k.id == id) else {
+                    continue;
+                };
+                if increment(&mut tx, k.id, 1).await? {
+                    insert_seat(&mut tx, seat, k, 1, Some(seat_id), &lease_token()).await?;
+                    got = true;
+                    break;
+                }
+            }
+            if !got {
+                tx.rollback().await?;
+                return Ok(Taken::BundleMissing(also.clone()));
+            }
+            bundled.push(also.clone());
+        }
+        tx.commit().await?;
+        tracing::info!(seat_id, key_id = key.id, amount, "seat checked out");
+        Ok(Taken::Granted(Grant {
+            seat_id,
+            lease_token: token,
+            lease_expires_at: seat.now + seat.lease_secs,
+            heartbeat_secs: (seat.lease_secs / 3).max(10),
+            key_id: key.id,
+            editor: key.editor.clone(),
+            feature: key.feature.clone(),
+            model: key.model.clone(),
+            bundled,
+        }))
+    }
+
+    /// The seat of a session that checked out again: a new lease token, a fresh lease.
+    pub(super) async fn hand_back(
+        &self,
+        pool: &PoolRow,
+        seat_id: i64,
+        process: &str,
+        now: i64,
+    ) -> Result<Option<Grant>> {
+        let token = lease_token();
+        let kept = sqlx::query(
+            "UPDATE seats SET lease_token_hash = $1, process = $2, last_heartbeat_at = $3, \
+             lease_expires_at = $4 WHERE id = $5 AND released_at IS NULL",
+        )
+        .bind(crate::token::digest(&token))
+        .bind(process)
+        .bind(now)
+        .bind(now + pool.lease_secs)
+        .bind(seat_id)
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if kept == 0 {
+            return Ok(None);
+        }
+        let (key_id, editor, feature, model): (i64, String, String, String) = sqlx::query_as(
+            "SELECT k.id, k.editor, k.feature, k.model FROM seats s \
+             JOIN pool_keys k ON k.id = s.key_id WHERE s.id = $1",
+        )
+        .bind(seat_id)
+        .fetch_one(self.db.pool())
+        .await?;
+        let bundled: Vec<String> = sqlx::query_scalar(
+            "SELECT feature FROM seats WHERE bundle_of = $1 AND released_at IS NULL",
+        )
+        .bind(seat_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(Some(Grant {
+            seat_id,
+            lease_token: token,
+            lease_expires_at: now + pool.lease_secs,
+            heartbeat_secs: (pool.lease_secs / 3).max(10),
+            key_id,
+            editor,
+            feature,
+            model,
+            bundled,
+        }))
+    }
+
+    pub(super) async fn record_refusal(
+        &self,
+        pool_id: i64,
+        editor: &str,
+        feature: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO usage_hourly (pool_id, editor, feature, hour, refusals) \
+             VALUES ($1, $2, $3, $4, 1) ON CONFLICT (pool_id, editor, feature, hour) \
+             DO UPDATE SET refusals = usage_hourly.refusals + 1",
+        )
+        .bind(pool_id)
+        .bind(editor)
+        .bind(feature)
+        .bind(now / 3600)
+        .execute(self.db.pool())
+        .await
+        .map(drop)
+        .or_else(pool_deleted_meanwhile)
+    }
+
+    pub(super) async fn record_peak(
+        &self,
+        pool_id: i64,
+        editor: &str,
+        feature: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO usage_hourly (pool_id, editor, feature, hour, peak_in_use) \
+             SELECT $1, $2, $3, $4, CAST(COALESCE(SUM(in_use), 0) AS BIGINT) FROM pool_keys \
+             WHERE pool_id = $1 AND editor = $2 AND feature = $3 \
+             ON CONFLICT (pool_id, editor, feature, hour) DO UPDATE SET peak_in_use = \
+             CASE WHEN excluded.peak_in_use > usage_hourly.peak_in_use \
+                  THEN excluded.peak_in_use ELSE usage_hourly.peak_in_use END",
+        )
+        .bind(pool_id)
+        .bind(editor)
+        .bind(feature)
+        .bind(now / 3600)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+}

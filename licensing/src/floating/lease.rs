@@ -1,0 +1,295 @@
+//! A seat's life after its checkout: heartbeats that keep it (or move it off an expired or
+//! superseded key), the release, the reclaimer of expired leases, and disconnects. Every way
+//! out marks the seat released conditionally, so its quantity comes back once.
+
+use super::*;
+
+impl Licentia {
+    pub(super) async fn seat_by_token(&self, seat_id: i64, token: &str) -> Result<SeatRow> {
+        sqlx::query_as(&format!(
+            "SELECT {SEAT_COLUMNS} FROM seats WHERE id = $1 AND lease_token_hash = $2"
+        ))
+        .bind(seat_id)
+        .bind(crate::token::digest(token.trim()))
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or(Error::NotFound("A seat with this lease token"))
+    }
+
+    /// Keeps a seat: a fresh lease. If its key expired or was superseded, the seat moves to the
+    /// key the selection picks now; if none fits, the seat is lost and the answer says why.
+    pub async fn heartbeat(&self, seat_id: i64, token: &str) -> Result<Beat> {
+        let seat = self.seat_by_token(seat_id, token).await?;
+        if seat.released_at.is_some() {
+            return Err(lost(&seat));
+        }
+        let pool = self.pool_row(seat.pool_id).await?;
+        let now = self.clock.now();
+        let today = day_of(now);
+        let keys = self.key_rows(seat.pool_id).await?;
+        let mut selectable: Vec<Key> = keys.iter().map(KeyRow::for_selection).collect();
+        // Judge the held key as if this seat were not on it.
+        if let Some(k) = selectable.iter_mut().find(|k| k.id == seat.key_id) {
+            k.in_use -= seat.amount;
+        }
+        let ask = Ask {
+            editor: Some(seat.editor.clone()),
+            feature: seat.feature.clone(),
+            model: seat.ask_model.as_deref().and_then(Model::parse),
+            release_number: seat.client_release_number,
+            release_date: seat.client_release_day,
+            commercial_type: seat
+                .ask_commercial_type
+                .as_deref()
+                .and_then(CommercialType::parse),
+            customer_id: seat.ask_customer_id.clone(),
+            pricing_structure: seat.ask_pricing_structure.clone(),
+            needed: seat.amount.max(1),
+        };
+        let verdicts = selection::explain(&selectable, &ask, today);
+        let held = verdicts.iter().find(|(id, _)| *id == seat.key_id);
+        let credit = keys
+            .iter()
+            .any(|k| k.id == seat.key_id && k.model() == Model::Credit);
+        // A credit is consumed at checkout: its seat stays where it was paid for.
+        let still_good = credit
+            || matches!(
+                held,
+                Some((_, Verdict::Ranked(_)))
+                    | Some((_, Verdict::Filtered(selection::Rule::NoneLeft)))
+            );
+        let mut key_id = seat.key_id;
+        let mut moved = false;
+        if !still_good {
+            let reason = match held {
+                Some((_, Verdict::Filtered(rule))) => rule.to_string(),
+                _ => "its licence key was removed".to_owned(),
+            };
+            let mut order: Vec<(usize, i64)> = verdicts
+                .iter()
+                .filter_map(|(id, v)| match v {
+                    Verdict::Ranked(r) if *id != seat.key_id => Some((*r, *id)),
+                    _ => None,
+                })
+                .collect();
+            order.sort_unstable();
+            let mut new_key = None;
+            for (_, id) in order {
+                if self.move_seat(&seat, id).await? {
+                    new_key = Some(id);
+                    break;
+                }
+            }
+            match new_key {
+                Some(id) => {
+                    key_id = id;
+                    moved = true;
+                    tracing::info!(
+                        seat_id,
+                        from = seat.key_id,
+                        to = id,
+                        "seat moved to another key"
+                    );
+                }
+                None => {
+                    self.release_seat(seat.id, &ReleaseReason::Lost(reason.clone()))
+                        .await?;
+                    return Err(Error::Gone(format!(
+                        "Your seat of {} was lost: {reason}, and no other licence key is free.",
+                        seat.feature
+                    )));
+                }
+            }
+        }
+        let kept = sqlx::query(
+            "UPDATE seats SET last_heartbeat_at = $1, lease_expires_at = $2 \
+             WHERE id = $3 AND released_at IS NULL",
+        )
+        .bind(now)
+        .bind(now + pool.lease_secs)
+        .bind(seat.id)
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if kept == 0 {
+            // Released between the read and the write (disconnected, or its lease reclaimed).
+            let seat = self.seat_by_token(seat_id, token).await?;
+            return Err(lost(&seat));
+        }
+        Ok(Beat {
+            lease_expires_at: now + pool.lease_secs,
+            key_id,
+            moved,
+        })
+    }
+
+    /// Moves a live seat to `to_key` if that key has room, in one transaction.
+    pub(super) async fn move_seat(&self, seat: &SeatRow, to_key: i64) -> Result<bool> {
+        // A named user's riding session pays for itself on the new key.
+        let amount = seat.amount.max(1);
+        let mut tx = self.db.pool().begin().await?;
+        if !increment(&mut tx, to_key, amount).await? {
+            return Ok(false);
+        }
+        let moved = sqlx::query(
+            "UPDATE seats SET key_id = $1, amount = $2 \
+             WHERE id = $3 AND key_id = $4 AND released_at IS NULL",
+        )
+        .bind(to_key)
+        .bind(amount)
+        .bind(seat.id)
+        .bind(seat.key_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if seat.amount > 0 {
+            give_back(&mut tx, seat.key_id, seat.amount).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The application gives its seat (and the seats bundled with it) back.
+    pub async fn release(&self, seat_id: i64, token: &str) -> Result<()> {
+        let seat = self.seat_by_token(seat_id, token).await?;
+        if seat.released_at.is_some() {
+            return Ok(());
+        }
+        self.release_seat(seat.id, &ReleaseReason::Application)
+            .await?;
+        Ok(())
+    }
+
+    /// Releases a seat once, whoever asks: marks it released (conditionally, so a race between
+    /// a release, a disconnect and the lease reclaimer gives the seat back once), then returns
+    /// its quantity to its key (credits are consumed, not returned). Returns whether this call
+    /// released it.
+    pub(super) async fn release_seat(&self, seat_id: i64, why: &ReleaseReason) -> Result<bool> {
+        self.release_seat_if(seat_id, why, None).await
+    }
+
+    /// `release_seat`, only if the seat's lease ended before `expired_before` when given (so a
+    /// heartbeat that arrived meanwhile keeps it).
+    pub(super) async fn release_seat_if(
+        &self,
+        seat_id: i64,
+        why: &ReleaseReason,
+        expired_before: Option<i64>,
+    ) -> Result<bool> {
+        type Released = (i64, i64, i64, String, String);
+        let by = why.stored();
+        let now = self.clock.now();
+        let mut tx = self.db.pool().begin().await?;
+        let main: Option<Released> = sqlx::query_as(
+            "UPDATE seats SET released_at = $1, released_by = $2 \
+             WHERE id = $3 AND released_at IS NULL AND ($4 IS NULL OR lease_expires_at < $4) \
+             RETURNING id, key_id, amount, user_name, \
+               (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
+        )
+        .bind(now)
+        .bind(&by)
+        .bind(seat_id)
+        .bind(expired_before)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(main) = main else {
+            return Ok(false);
+        };
+        // The seats it bundles go with it.
+        let mut released: Vec<Released> = sqlx::query_as(
+            "UPDATE seats SET released_at = $1, released_by = $2 \
+             WHERE bundle_of = $3 AND released_at IS NULL \
+             RETURNING id, key_id, amount, user_name, \
+               (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
+        )
+        .bind(now)
+        .bind(&by)
+        .bind(seat_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        released.push(main);
+        // Keys in one order everywhere, so concurrent releases never wait on each other in a
+        // cycle.
+        released.sort_by_key(|r| r.1);
+        for (id, key_id, amount, user, model) in &released {
+            if model == "Credit" || *amount == 0 {
+                continue;
+            }
+            if model == "NamedUser" {
+                // Another live session of the same named user, riding on this one's seat, now
+                // pays for it: the user keeps the seat.
+                lock_key(&mut tx, *key_id).await?;
+                let heir = sqlx::query(
+                    "UPDATE seats SET amount = $1 WHERE id = (SELECT s.id FROM seats s \
+                     WHERE s.key_id = $2 AND s.user_name = $3 AND s.released_at IS NULL \
+                     AND s.amount = 0 AND s.bundle_of IS NULL AND s.id <> $4 \
+                     ORDER BY s.id LIMIT 1) AND amount = 0 AND released_at IS NULL",
+                )
+                .bind(amount)
+                .bind(key_id)
+                .bind(user)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if heir == 1 {
+                    continue;
+                }
+            }
+            give_back(&mut tx, *key_id, *amount).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(seat_id, by, "seat released");
+        Ok(true)
+    }
+
+    /// Frees the seats whose lease ran out (their applications died or lost the network).
+    /// Safe to run in several server processes at once.
+    pub async fn reclaim_expired_seats(&self) -> Result<u64> {
+        let now = self.clock.now();
+        let expired: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM seats WHERE released_at IS NULL AND bundle_of IS NULL \
+             AND lease_expires_at < $1 ORDER BY id LIMIT 1000",
+        )
+        .bind(now)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut n = 0;
+        for id in expired {
+            if self
+                .release_seat_if(id, &ReleaseReason::LeaseExpired, Some(now))
+                .await?
+            {
+                n += 1;
+            }
+        }
+        if n > 0 {
+            tracing::info!(seats = n, "expired leases reclaimed");
+        }
+        Ok(n)
+    }
+
+    /// An administrator (or the pool's client user) frees a stuck seat; the application learns
+    /// at its next heartbeat.
+    pub async fn disconnect_seat(&self, actor: &CurrentUser, seat_id: i64) -> Result<()> {
+        let pool_id: i64 = sqlx::query_scalar("SELECT pool_id FROM seats WHERE id = $1")
+            .bind(seat_id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(Error::NotFound("The seat"))?;
+        let pool = self.pool_row(pool_id).await?;
+        self.require_pool_access(actor, &pool)?;
+        let by = ReleaseReason::Disconnected {
+            role: actor.role,
+            user_id: actor.id,
+        };
+        if !self.release_seat(seat_id, &by).await? {
+            return Err(Error::Gone("This seat was already released.".into()));
+        }
+        Ok(())
+    }
+}

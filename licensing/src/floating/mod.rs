@@ -1,0 +1,450 @@
+//! The floating licence server: pools of licence keys, the seat protocol (checkout → heartbeat →
+//! release, with leases reclaimed when an application dies), the usage monitor and the
+//! explanation of a key choice.
+//!
+//! In use never exceeds count: a key's `in_use` changes only by conditional updates
+//! (`… SET in_use = in_use + n WHERE id = $1 AND in_use + n <= quantity`), which PostgreSQL
+//! re-checks on the locked row and SQLite runs one writer at a time, and a CHECK constraint
+//! refuses anything else. Releases mark the seat released first, conditionally, so a seat is
+//! given back once however many processes race to release or reclaim it.
+
+mod checkout;
+mod lease;
+mod pools;
+mod usage;
+
+use crate::selection::{self, Ask, CommercialType, Key, Model, Verdict};
+use crate::serials::check_serial;
+use crate::{require_admin, Error, Licentia, Refusal, Result};
+use protocol::account::{CurrentUser, Role};
+use protocol::floating::PricingStructure;
+use protocol::floating::{
+    Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
+};
+use protocol::input::InputError;
+use protocol::seats::{Beat, CheckoutRequest, Grant, PoolRef, ReleaseReason, SeatTerms};
+use protocol::time::{day_of, format_date, parse_date};
+
+#[derive(sqlx::FromRow, Clone)]
+struct PoolRow {
+    id: i64,
+    name: String,
+    client_id: Option<i64>,
+    serial_id: Option<i64>,
+    access_key: String,
+    lease_secs: i64,
+    created_at: i64,
+    owner: String,
+}
+
+const POOL_SELECT: &str =
+    "SELECT p.id, p.name, p.client_id, p.serial_id, p.access_key, p.lease_secs, \
+     p.created_at, COALESCE(c.name, s.serial) AS owner FROM pools p \
+     LEFT JOIN clients c ON c.id = p.client_id LEFT JOIN serials s ON s.id = p.serial_id";
+
+#[derive(sqlx::FromRow, Clone)]
+struct KeyRow {
+    id: i64,
+    pool_id: i64,
+    editor: String,
+    feature: String,
+    model: String,
+    quantity: i64,
+    in_use: i64,
+    start_day: Option<i64>,
+    end_day: Option<i64>,
+    group_index: i64,
+    max_release_number: i64,
+    max_release_day: Option<i64>,
+    commercial_type: String,
+    customer_id: String,
+    pricing_structure: String,
+    additional_info: String,
+    file_index: i64,
+    generation_day: i64,
+    created_at: i64,
+}
+
+const KEY_COLUMNS: &str = "id, pool_id, editor, feature, model, quantity, in_use, start_day, \
+     end_day, group_index, max_release_number, max_release_day, commercial_type, customer_id, \
+     pricing_structure, additional_info, file_index, generation_day, created_at";
+
+impl KeyRow {
+    fn model(&self) -> Model {
+        Model::parse(&self.model).unwrap_or(Model::ConcurrentUser)
+    }
+
+    fn for_selection(&self) -> Key {
+        Key {
+            id: self.id,
+            editor: self.editor.clone(),
+            feature: self.feature.clone(),
+            model: self.model(),
+            quantity: self.quantity,
+            in_use: self.in_use,
+            start: self.start_day,
+            end: self.end_day,
+            group_index: self.group_index,
+            max_release_number: self.max_release_number,
+            max_release_date: self.max_release_day,
+            commercial_type: CommercialType::parse(&self.commercial_type)
+                .unwrap_or(CommercialType::Std),
+            customer_id: self.customer_id.clone(),
+            pricing_structure: self.pricing_structure.clone(),
+            additional_info: self.additional_info.clone(),
+            file_index: self.file_index,
+            generation_date: self.generation_day,
+        }
+    }
+
+    fn view(&self) -> PoolKey {
+        PoolKey {
+            id: self.id,
+            pool_id: self.pool_id,
+            fields: PoolKeyInput {
+                editor: self.editor.clone(),
+                feature: self.feature.clone(),
+                model: self.model.clone(),
+                quantity: self.quantity,
+                start_date: self.start_day.map(format_date),
+                end_date: self.end_day.map(format_date),
+                group_index: self.group_index,
+                max_release_number: self.max_release_number,
+                max_release_date: self.max_release_day.map(format_date),
+                commercial_type: self.commercial_type.clone(),
+                customer_id: self.customer_id.clone(),
+                pricing_structure: self.pricing_structure.clone(),
+                additional_info: self.additional_info.clone(),
+                file_index: self.file_index,
+                generation_date: Some(format_date(self.generation_day)),
+            },
+            in_use: self.in_use,
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SeatRow {
+    id: i64,
+    pool_id: i64,
+    key_id: i64,
+    editor: String,
+    feature: String,
+    client_release_number: i64,
+    client_release_day: Option<i64>,
+    amount: i64,
+    released_at: Option<i64>,
+    released_by: Option<String>,
+    ask_model: Option<String>,
+    ask_commercial_type: Option<String>,
+    ask_customer_id: Option<String>,
+    ask_pricing_structure: Option<String>,
+}
+
+const SEAT_COLUMNS: &str = "id, pool_id, key_id, editor, feature, client_release_number, \
+     client_release_day, amount, released_at, released_by, ask_model, ask_commercial_type, \
+     ask_customer_id, ask_pricing_structure";
+
+/// A printable text field of a checkout: trimmed, 1..=max characters (or empty if allowed).
+fn field(name: &'static str, raw: &str, max: usize, required: bool) -> Result<String> {
+    let min = usize::from(required);
+    Ok(protocol::input::text_line(
+        name,
+        raw,
+        min..=max,
+        &format!("{name} must be {min} to {max} printable characters."),
+    )?)
+}
+
+fn optional_date(name: &'static str, raw: Option<&str>) -> Result<Option<i64>> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(d) => parse_date(d).map(Some).ok_or_else(|| {
+            InputError::new(name, format!("{name} must be a date such as 2026-11-25.")).into()
+        }),
+    }
+}
+
+/// The key fields as entered, checked.
+struct ValidKey {
+    editor: String,
+    feature: String,
+    model: Model,
+    quantity: i64,
+    start: Option<i64>,
+    end: Option<i64>,
+    group_index: i64,
+    max_release_number: i64,
+    max_release_day: Option<i64>,
+    commercial_type: CommercialType,
+    customer_id: String,
+    pricing_structure: String,
+    additional_info: String,
+    file_index: i64,
+    generation_day: Option<i64>,
+}
+
+fn model(raw: &str) -> Result<Model> {
+    Model::parse(raw).ok_or_else(|| {
+        InputError::new("model", format!("The model is {}.", Model::listed())).into()
+    })
+}
+
+fn commercial_type(raw: &str) -> Result<CommercialType> {
+    CommercialType::parse(raw).ok_or_else(|| {
+        InputError::new(
+            "commercial_type",
+            format!("The commercial type is {}.", CommercialType::listed()),
+        )
+        .into()
+    })
+}
+
+fn validate_key(k: &PoolKeyInput) -> Result<ValidKey> {
+    let model = model(&k.model)?;
+    let commercial_type = commercial_type(&k.commercial_type)?;
+    let pricing = field("pricing_structure", &k.pricing_structure, 10, false)?;
+    let pricing = match pricing.as_str() {
+        "" => String::new(),
+        p => PricingStructure::parse(p)
+            .ok_or_else(|| {
+                InputError::new(
+                    "pricing_structure",
+                    format!(
+                        "The pricing structure is {} or empty.",
+                        PricingStructure::listed()
+                    ),
+                )
+            })?
+            .as_str()
+            .to_owned(),
+    };
+    if !(1..=1_000_000).contains(&k.quantity) {
+        return Err(InputError::new("quantity", "The quantity must be from 1 to 1000000.").into());
+    }
+    let bounded = |name: &'static str, v: i64| {
+        if (0..=1_000_000_000).contains(&v) {
+            Ok(v)
+        } else {
+            Err(InputError::new(
+                name,
+                format!("{name} must be from 0 to 1000000000."),
+            ))
+        }
+    };
+    let start = optional_date("start_date", k.start_date.as_deref())?;
+    let end = optional_date("end_date", k.end_date.as_deref())?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if e < s {
+            return Err(
+                InputError::new("end_date", "The end date is before the start date.").into(),
+            );
+        }
+    }
+    Ok(ValidKey {
+        editor: field("editor", &k.editor, 100, true)?,
+        feature: field("feature", &k.feature, 100, true)?,
+        model,
+        quantity: k.quantity,
+        start,
+        end,
+        group_index: bounded("group_index", k.group_index)?,
+        max_release_number: bounded("max_release_number", k.max_release_number)?,
+        max_release_day: optional_date("max_release_date", k.max_release_date.as_deref())?,
+        commercial_type,
+        customer_id: field("customer_id", &k.customer_id, 100, false)?,
+        pricing_structure: pricing,
+        additional_info: field("additional_info", &k.additional_info, 500, false)?,
+        file_index: bounded("file_index", k.file_index)?,
+        generation_day: optional_date("generation_date", k.generation_date.as_deref())?,
+    })
+}
+
+/// What the selection is asked, from a checkout's terms (checked).
+fn ask_of(req: &SeatTerms) -> Result<Ask> {
+    let editor = match req.editor.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(e) => Some(field("editor", e, 100, true)?),
+    };
+    let needed = req.tokens.unwrap_or(1);
+    if !(1..=1_000_000).contains(&needed) {
+        return Err(InputError::new("tokens", "Ask for 1 to 1000000 tokens.").into());
+    }
+    let commercial_type = match req.commercial_type.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(c) => Some(commercial_type(c)?),
+    };
+    let model = match req.model.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(m) => Some(model(m)?),
+    };
+    let text = |v: &Option<String>| v.clone().filter(|c| !c.trim().is_empty());
+    Ok(Ask {
+        editor,
+        feature: field("feature", &req.feature, 100, true)?,
+        model,
+        release_number: req.release_number,
+        release_date: optional_date("release_date", req.release_date.as_deref())?,
+        commercial_type,
+        customer_id: text(&req.customer_id),
+        pricing_structure: text(&req.pricing_structure),
+        needed,
+    })
+}
+
+fn new_access_key() -> String {
+    format!("POOL-{}", crate::catalog::new_licence_key())
+}
+
+fn lease_token() -> String {
+    format!("seat_{}", crate::token::generate())
+}
+
+fn lost(seat: &SeatRow) -> Error {
+    let why = seat
+        .released_by
+        .as_deref()
+        .and_then(ReleaseReason::from_stored)
+        .unwrap_or(ReleaseReason::Application)
+        .why();
+    Error::Gone(format!(
+        "Your seat of {} is gone: {why}. Check out again.",
+        seat.feature
+    ))
+}
+
+struct SeatAsk<'a> {
+    pool_id: i64,
+    user: &'a str,
+    host: &'a str,
+    process: &'a str,
+    session: &'a str,
+    release_number: i64,
+    release_day: Option<i64>,
+    now: i64,
+    lease_secs: i64,
+    ask: &'a Ask,
+}
+
+enum Taken {
+    Granted(Grant),
+    KeyFull,
+    BundleMissing(String),
+}
+
+/// Takes `amount` of a key if it has room; `false` if not. Never lets in use exceed count.
+async fn increment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    key_id: i64,
+    amount: i64,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE pool_keys SET in_use = in_use + $1 WHERE id = $2 AND in_use + $1 <= quantity",
+    )
+    .bind(amount)
+    .bind(key_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// PostgreSQL ends one of two transactions that wait on each other (or cannot be serialised):
+/// the caller is told to try again rather than shown a server error.
+/// A usage figure for a pool deleted a moment ago has nowhere to go, and is not the caller's
+/// problem: the checkout's own answer stands.
+fn pool_deleted_meanwhile(e: sqlx::Error) -> Result<()> {
+    match &e {
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Ok(()),
+        _ => Err(e.into()),
+    }
+}
+
+fn busy_as_conflict(e: Error) -> Error {
+    match &e {
+        Error::Database(sqlx::Error::Database(d))
+            if matches!(d.code().as_deref(), Some("40P01" | "40001")) =>
+        {
+            Error::Conflict("The pool is busy this very moment: try again.".into())
+        }
+        _ => e,
+    }
+}
+
+/// Takes the key's row lock (PostgreSQL) or the write lock (SQLite) for the rest of the
+/// transaction, so decisions about its seats are made one at a time.
+async fn lock_key(tx: &mut sqlx::Transaction<'_, sqlx::Any>, key_id: i64) -> Result<()> {
+    sqlx::query("UPDATE pool_keys SET in_use = in_use WHERE id = $1")
+        .bind(key_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn give_back(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    key_id: i64,
+    amount: i64,
+) -> Result<()> {
+    let done =
+        sqlx::query("UPDATE pool_keys SET in_use = in_use - $1 WHERE id = $2 AND in_use >= $1")
+            .bind(amount)
+            .bind(key_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    if done == 0 {
+        tracing::error!(
+            key_id,
+            amount,
+            "a key had fewer seats in use than a seat gave back"
+        );
+    }
+    Ok(())
+}
+
+/// Inserts a seat; `None` if the session holds a live seat of the feature already.
+async fn insert_seat(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    seat: &SeatAsk<'_>,
+    key: &KeyRow,
+    amount: i64,
+    bundle_of: Option<i64>,
+    token: &str,
+) -> Result<Option<i64>> {
+    let inserted = sqlx::query_scalar(
+        "INSERT INTO seats (pool_id, key_id, bundle_of, editor, feature, user_name, host, process, \
+         session, client_release_number, client_release_day, amount, lease_token_hash, \
+         granted_at, last_heartbeat_at, lease_expires_at, ask_model, ask_commercial_type, \
+         ask_customer_id, ask_pricing_structure) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, \
+         $17, $18, $19) RETURNING id",
+    )
+    .bind(seat.pool_id)
+    .bind(key.id)
+    .bind(bundle_of)
+    .bind(&key.editor)
+    .bind(&key.feature)
+    .bind(seat.user)
+    .bind(seat.host)
+    .bind(seat.process)
+    .bind(seat.session)
+    .bind(seat.release_number)
+    .bind(seat.release_day)
+    .bind(amount)
+    .bind(crate::token::digest(token))
+    .bind(seat.now)
+    .bind(seat.now + seat.lease_secs)
+    .bind(seat.ask.model.map(Model::as_str))
+    .bind(seat.ask.commercial_type.map(CommercialType::as_str))
+    .bind(seat.ask.customer_id.as_deref())
+    .bind(seat.ask.pricing_structure.as_deref())
+    .fetch_one(&mut **tx)
+    .await;
+    match inserted {
+        Ok(id) => Ok(Some(id)),
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

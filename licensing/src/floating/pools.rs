@@ -1,0 +1,396 @@
+//! Pools and their licence keys and bundles: what administrators manage and a client's users
+//! read. Changes that could leave a checkout refusing for good (a bundle without keys, a pool
+//! with seats out) lock the keys they judge first.
+
+use super::*;
+
+impl Licentia {
+    pub(super) async fn pool_row(&self, pool_id: i64) -> Result<PoolRow> {
+        sqlx::query_as(&format!("{POOL_SELECT} WHERE p.id = $1"))
+            .bind(pool_id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(Error::NotFound("The pool"))
+    }
+
+    pub(super) fn require_pool_access(&self, actor: &CurrentUser, pool: &PoolRow) -> Result<()> {
+        match pool.client_id {
+            Some(c) => self.require_client_access(actor, c),
+            None => require_admin(actor),
+        }
+    }
+
+    pub(super) async fn pool_view(&self, row: PoolRow) -> Result<Pool> {
+        let (keys, in_use): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(SUM(in_use) AS BIGINT) FROM pool_keys WHERE pool_id = $1",
+        )
+        .bind(row.id)
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(Pool {
+            id: row.id,
+            name: row.name,
+            client_id: row.client_id,
+            serial_id: row.serial_id,
+            owner: row.owner,
+            access_key: row.access_key,
+            lease_secs: row.lease_secs,
+            keys,
+            in_use: in_use.unwrap_or(0),
+            created_at: row.created_at,
+        })
+    }
+
+    /// Gives a client a floating pool (it may have several, e.g. per site or department), or a
+    /// serial its one pool. `name` tells a client's pools apart.
+    pub async fn create_pool(
+        &self,
+        actor: &CurrentUser,
+        owner: PoolOwner,
+        name: &str,
+        lease_secs: Option<i64>,
+    ) -> Result<Pool> {
+        require_admin(actor)?;
+        let name = field("name", name, 100, false)?;
+        let (client_id, serial_id) = match owner {
+            PoolOwner::Client(id) => (Some(id), None),
+            PoolOwner::Serial(id) => (None, Some(id)),
+        };
+        let lease = lease_secs.unwrap_or(300);
+        if !(30..=86_400).contains(&lease) {
+            return Err(InputError::new(
+                "lease_secs",
+                "The lease must be from 30 seconds to 24 hours.",
+            )
+            .into());
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO pools (client_id, serial_id, name, access_key, lease_secs, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(client_id)
+        .bind(serial_id)
+        .bind(&name)
+        .bind(new_access_key())
+        .bind(lease)
+        .bind(self.clock.now())
+        .fetch_one(self.db.pool())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                Error::NotFound(if client_id.is_some() {
+                    "The client"
+                } else {
+                    "The serial number"
+                })
+            }
+            _ => Error::unique_as_conflict(e, "This serial number has a pool already."),
+        })?;
+        tracing::info!(pool_id = id, by = actor.id, "pool created");
+        self.pool(actor, id).await
+    }
+
+    /// Deletes a pool with its keys, bundles and usage history; refused while seats are out.
+    pub async fn delete_pool(&self, actor: &CurrentUser, pool_id: i64) -> Result<()> {
+        require_admin(actor)?;
+        self.delete_pool_locked(pool_id)
+            .await
+            .map_err(busy_as_conflict)?;
+        tracing::info!(pool_id, by = actor.id, "pool deleted");
+        Ok(())
+    }
+
+    pub(super) async fn delete_pool_locked(&self, pool_id: i64) -> Result<()> {
+        let mut tx = self.db.pool().begin().await?;
+        // Every key locked first, as a checkout locks its key before it inserts its seat (the
+        // same order, so the two wait for each other instead of deadlocking); then the pool
+        // row itself, which on PostgreSQL holds off new seats and keys (their foreign keys
+        // share-lock it) until the delete. SQLite's first write takes its one write lock.
+        sqlx::query("UPDATE pool_keys SET in_use = in_use WHERE pool_id = $1")
+            .bind(pool_id)
+            .execute(&mut *tx)
+            .await?;
+        let lock_pool = match self.db.backend() {
+            crate::Backend::Postgres => "SELECT id FROM pools WHERE id = $1 FOR UPDATE",
+            crate::Backend::Sqlite => {
+                "UPDATE pools SET lease_secs = lease_secs WHERE id = $1 RETURNING id"
+            }
+        };
+        let exists: Option<i64> = sqlx::query_scalar(lock_pool)
+            .bind(pool_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(Error::NotFound("The pool"));
+        }
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM seats WHERE pool_id = $1 AND released_at IS NULL",
+        )
+        .bind(pool_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if live > 0 {
+            let (seats, are, them) = if live == 1 {
+                ("seat", "is", "it")
+            } else {
+                ("seats", "are", "them")
+            };
+            return Err(Error::Conflict(format!(
+                "{live} {seats} of this pool {are} in use: disconnect {them} in Usage (or let \
+                 {them} end) before deleting the pool."
+            )));
+        }
+        sqlx::query("DELETE FROM pools WHERE id = $1")
+            .bind(pool_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn pool(&self, actor: &CurrentUser, pool_id: i64) -> Result<Pool> {
+        let row = self.pool_row(pool_id).await?;
+        self.require_pool_access(actor, &row)?;
+        self.pool_view(row).await
+    }
+
+    /// Pools: all for an administrator, the own client's for a client user.
+    pub async fn list_pools(&self, actor: &CurrentUser) -> Result<Vec<Pool>> {
+        let scope = crate::client_scope(actor)?;
+        let rows: Vec<PoolRow> = sqlx::query_as(&format!(
+            "{POOL_SELECT} WHERE ($1 IS NULL OR p.client_id = $1) ORDER BY p.id"
+        ))
+        .bind(scope)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(self.pool_view(r).await?);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn key_rows(&self, pool_id: i64) -> Result<Vec<KeyRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {KEY_COLUMNS} FROM pool_keys WHERE pool_id = $1 ORDER BY id"
+        ))
+        .bind(pool_id)
+        .fetch_all(self.db.pool())
+        .await?)
+    }
+
+    pub async fn pool_keys(&self, actor: &CurrentUser, pool_id: i64) -> Result<Vec<PoolKey>> {
+        self.pool(actor, pool_id).await?;
+        Ok(self
+            .key_rows(pool_id)
+            .await?
+            .iter()
+            .map(KeyRow::view)
+            .collect())
+    }
+
+    /// Adds a licence key to a pool.
+    pub async fn add_pool_key(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+        input: PoolKeyInput,
+    ) -> Result<PoolKey> {
+        require_admin(actor)?;
+        self.pool_row(pool_id).await?;
+        let k = validate_key(&input)?;
+        let now = self.clock.now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO pool_keys (pool_id, editor, feature, model, quantity, start_day, end_day, \
+             group_index, max_release_number, max_release_day, commercial_type, customer_id, \
+             pricing_structure, additional_info, file_index, generation_day, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             RETURNING id",
+        )
+        .bind(pool_id)
+        .bind(&k.editor)
+        .bind(&k.feature)
+        .bind(k.model.as_str())
+        .bind(k.quantity)
+        .bind(k.start)
+        .bind(k.end)
+        .bind(k.group_index)
+        .bind(k.max_release_number)
+        .bind(k.max_release_day)
+        .bind(k.commercial_type.as_str())
+        .bind(&k.customer_id)
+        .bind(&k.pricing_structure)
+        .bind(&k.additional_info)
+        .bind(k.file_index)
+        .bind(k.generation_day.unwrap_or_else(|| day_of(now)))
+        .bind(now)
+        .fetch_one(self.db.pool())
+        .await?;
+        tracing::info!(pool_id, key_id = id, by = actor.id, "pool key added");
+        self.pool_keys(actor, pool_id)
+            .await?
+            .into_iter()
+            .find(|k| k.id == id)
+            .ok_or(Error::NotFound("The key"))
+    }
+
+    /// Removes a key no seat holds.
+    pub async fn delete_pool_key(&self, actor: &CurrentUser, key_id: i64) -> Result<()> {
+        require_admin(actor)?;
+        let mut tx = self.db.pool().begin().await?;
+        // The key and every other key of its feature in the pool locked first: no checkout
+        // takes a seat of it between the check and the delete, and two removals of a bundled
+        // feature's last keys cannot both see the other key still there.
+        let locked = sqlx::query(
+            "UPDATE pool_keys SET in_use = in_use WHERE (pool_id, feature) = \
+             (SELECT pool_id, feature FROM pool_keys WHERE id = $1)",
+        )
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| busy_as_conflict(e.into()))?
+        .rows_affected();
+        if locked == 0 {
+            return Err(Error::NotFound("The key"));
+        }
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM seats WHERE key_id = $1 AND released_at IS NULL",
+        )
+        .bind(key_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if live > 0 {
+            return Err(Error::Conflict(
+                "Seats of this key are in use: disconnect them (or let them end) first.".into(),
+            ));
+        }
+        // The last key of a feature that a bundle names would leave every checkout of the
+        // bundle refused.
+        let bundle: Option<(String, String)> = sqlx::query_as(
+            "SELECT b.feature, b.also_feature FROM pool_keys k \
+             JOIN pool_bundles b ON b.pool_id = k.pool_id \
+               AND (b.feature = k.feature OR b.also_feature = k.feature) \
+             WHERE k.id = $1 AND NOT EXISTS (SELECT 1 FROM pool_keys o \
+               WHERE o.pool_id = k.pool_id AND o.feature = k.feature AND o.id <> k.id) \
+             ORDER BY b.feature, b.also_feature",
+        )
+        .bind(key_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((feature, also)) = bundle {
+            return Err(Error::Conflict(format!(
+                "The bundle {feature} → {also} needs a key of this feature: remove the bundle \
+                 first."
+            )));
+        }
+        sqlx::query("DELETE FROM pool_keys WHERE id = $1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Checking out `feature` in the pool also takes `also_feature`.
+    pub async fn add_bundle(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+        feature: &str,
+        also_feature: &str,
+    ) -> Result<()> {
+        require_admin(actor)?;
+        self.pool_row(pool_id).await?;
+        let feature = field("feature", feature, 100, true)?;
+        let also = field("also_feature", also_feature, 100, true)?;
+        if feature == also {
+            return Err(InputError::new("also_feature", "A feature cannot bundle itself.").into());
+        }
+        // Both features need a key here: a bundle taking a feature the pool lacks would refuse
+        // every checkout of the first one. Their keys are locked for the check and the insert,
+        // so a key removed at the same moment cannot slip between them.
+        let mut tx = self.db.pool().begin().await?;
+        for (name, f) in [("feature", &feature), ("also_feature", &also)] {
+            let keys = sqlx::query(
+                "UPDATE pool_keys SET in_use = in_use WHERE pool_id = $1 AND feature = $2",
+            )
+            .bind(pool_id)
+            .bind(f)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| busy_as_conflict(e.into()))?
+            .rows_affected();
+            if keys == 0 {
+                return Err(InputError::new(
+                    name,
+                    format!("No key of this pool is for {f}: add a key of {f} first."),
+                )
+                .into());
+            }
+        }
+        sqlx::query(
+            "INSERT INTO pool_bundles (pool_id, feature, also_feature) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(pool_id)
+        .bind(&feature)
+        .bind(&also)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a bundle; checkouts of `feature` no longer take `also_feature`.
+    pub async fn remove_bundle(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+        feature: &str,
+        also_feature: &str,
+    ) -> Result<()> {
+        require_admin(actor)?;
+        self.pool_row(pool_id).await?;
+        let removed = sqlx::query(
+            "DELETE FROM pool_bundles WHERE pool_id = $1 AND feature = $2 AND also_feature = $3",
+        )
+        .bind(pool_id)
+        .bind(feature.trim())
+        .bind(also_feature.trim())
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if removed == 0 {
+            return Err(Error::NotFound("The bundle"));
+        }
+        tracing::info!(pool_id, by = actor.id, "bundle removed");
+        Ok(())
+    }
+
+    pub async fn pool_bundles(&self, actor: &CurrentUser, pool_id: i64) -> Result<Vec<Bundle>> {
+        self.pool(actor, pool_id).await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT feature, also_feature FROM pool_bundles WHERE pool_id = $1 \
+             ORDER BY feature, also_feature",
+        )
+        .bind(pool_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(feature, also_feature)| Bundle {
+                feature,
+                also_feature,
+            })
+            .collect())
+    }
+
+    /// Whether `actor` is the administrator or a user of the pool's client (for the portal).
+    pub async fn may_manage_pool(&self, actor: &CurrentUser, pool_id: i64) -> Result<bool> {
+        let pool = self.pool_row(pool_id).await?;
+        Ok(match actor.role {
+            Role::Admin => true,
+            Role::Client => self.require_pool_access(actor, &pool).is_ok(),
+        })
+    }
+}

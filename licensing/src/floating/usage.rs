@@ -1,0 +1,185 @@
+//! What the usage monitor and *Explain* show: usage per feature, the live seats of a feature,
+//! the hourly history, and every key's verdict for a checkout.
+
+use super::*;
+
+impl Licentia {
+    /// Refusals and peak use per hour of a pool's features, oldest first: (editor, feature,
+    /// hour as Unix seconds, refusals, peak).
+    pub async fn usage_history(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+    ) -> Result<Vec<(String, String, i64, i64, i64)>> {
+        self.pool(actor, pool_id).await?;
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT editor, feature, hour, refusals, peak_in_use FROM usage_hourly \
+             WHERE pool_id = $1 ORDER BY hour, editor, feature",
+        )
+        .bind(pool_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(e, f, h, r, p)| (e, f, h * 3600, r, p))
+            .collect())
+    }
+
+    /// *Usage Per Feature*: every pool's for an administrator, the own pool's for a client user.
+    pub async fn usage_per_feature(&self, actor: &CurrentUser) -> Result<Vec<FeatureUsage>> {
+        let scope = crate::client_scope(actor)?;
+        let today = day_of(self.clock.now());
+        let rows: Vec<(i64, String, String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT p.id, COALESCE(c.name, s.serial), k.editor, k.feature, k.commercial_type, \
+             CAST(SUM(k.in_use) AS BIGINT), \
+             CAST(SUM(CASE WHEN (k.start_day IS NULL OR k.start_day <= $2) \
+                 AND (k.end_day IS NULL OR k.end_day >= $2) \
+                 AND NOT EXISTS (SELECT 1 FROM pool_keys h WHERE h.pool_id = k.pool_id \
+                     AND h.editor = k.editor AND h.feature = k.feature \
+                     AND h.group_index > k.group_index \
+                     AND (h.start_day IS NULL OR h.start_day <= $2) \
+                     AND (h.end_day IS NULL OR h.end_day >= $2)) \
+                 THEN k.quantity ELSE 0 END) AS BIGINT) \
+             FROM pool_keys k JOIN pools p ON p.id = k.pool_id \
+             LEFT JOIN clients c ON c.id = p.client_id LEFT JOIN serials s ON s.id = p.serial_id \
+             WHERE ($1 IS NULL OR p.client_id = $1) \
+             GROUP BY p.id, COALESCE(c.name, s.serial), k.editor, k.feature, k.commercial_type \
+             ORDER BY k.editor, k.feature, k.commercial_type, p.id",
+        )
+        .bind(scope)
+        .bind(today)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(pool_id, owner, editor, feature, ct, in_use, count)| FeatureUsage {
+                    pool_id,
+                    owner,
+                    editor,
+                    feature,
+                    commercial_type: ct,
+                    in_use,
+                    count,
+                },
+            )
+            .collect())
+    }
+
+    /// *Detailed usage* of one feature of a pool: every live seat with its key's fields.
+    pub async fn detailed_usage(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+        editor: &str,
+        feature: &str,
+    ) -> Result<Vec<SeatDetail>> {
+        self.pool(actor, pool_id).await?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            key_id: i64,
+            model: String,
+            editor: String,
+            feature: String,
+            user_name: String,
+            host: String,
+            process: String,
+            session: String,
+            amount: i64,
+            granted_since: i64,
+            last_heartbeat_at: i64,
+            granted_at: i64,
+            lease_expires_at: i64,
+            max_release_number: i64,
+            max_release_day: Option<i64>,
+            end_day: Option<i64>,
+            customer_id: String,
+            pricing_structure: String,
+            commercial_type: String,
+            client_release_number: i64,
+            bundled_with: Option<String>,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT s.id, s.key_id, k.model, s.editor, s.feature, s.user_name, s.host, s.process, \
+             s.session, s.amount, \
+             (SELECT MIN(o.granted_at) FROM seats o WHERE o.pool_id = s.pool_id \
+                AND o.feature = s.feature AND o.user_name = s.user_name AND o.host = s.host \
+                AND o.session = s.session) AS granted_since, \
+             s.last_heartbeat_at, s.granted_at, s.lease_expires_at, k.max_release_number, \
+             k.max_release_day, k.end_day, k.customer_id, k.pricing_structure, \
+             k.commercial_type, s.client_release_number, \
+             (SELECT b.feature FROM seats b WHERE b.id = s.bundle_of) AS bundled_with \
+             FROM seats s JOIN pool_keys k ON k.id = s.key_id \
+             WHERE s.pool_id = $1 AND s.editor = $2 AND s.feature = $3 \
+             AND s.released_at IS NULL ORDER BY s.granted_at",
+        )
+        .bind(pool_id)
+        .bind(editor)
+        .bind(feature)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SeatDetail {
+                id: r.id,
+                pool_id,
+                key_id: r.key_id,
+                server: self.issuer.to_string(),
+                licence_type: r.model,
+                editor: r.editor,
+                feature: r.feature,
+                user: r.user_name,
+                host: r.host,
+                process: r.process,
+                session: r.session,
+                amount: r.amount,
+                granted_since: r.granted_since,
+                last_used_at: r.last_heartbeat_at,
+                granted_at: r.granted_at,
+                lease_expires_at: r.lease_expires_at,
+                max_release_number: r.max_release_number,
+                max_release_date: r.max_release_day.map(format_date),
+                expiration_date: r.end_day.map(format_date),
+                customer_id: r.customer_id,
+                pricing_structure: r.pricing_structure,
+                commercial_type: r.commercial_type,
+                process_release: r.client_release_number,
+                bundled_with: r.bundled_with,
+            })
+            .collect())
+    }
+
+    /// For a hypothetical checkout: every key of the pool with the filter that removed it or its
+    /// rank (1 would be granted).
+    pub async fn explain_checkout(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+        terms: &SeatTerms,
+    ) -> Result<Vec<KeyVerdict>> {
+        self.pool(actor, pool_id).await?;
+        let keys = self.key_rows(pool_id).await?;
+        let ask = ask_of(terms)?;
+        let selectable: Vec<Key> = keys.iter().map(KeyRow::for_selection).collect();
+        let today = day_of(self.clock.now());
+        Ok(selection::explain(&selectable, &ask, today)
+            .into_iter()
+            .filter_map(|(id, v)| {
+                let key = keys.iter().find(|k| k.id == id)?.view();
+                Some(match v {
+                    Verdict::Ranked(r) => KeyVerdict {
+                        key,
+                        rank: i64::try_from(r).ok(),
+                        filtered_by: None,
+                    },
+                    Verdict::Filtered(rule) => KeyVerdict {
+                        key,
+                        rank: None,
+                        filtered_by: Some(rule.to_string()),
+                    },
+                })
+            })
+            .collect())
+    }
+}
