@@ -18,8 +18,9 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
-use pages::catalog::{ActivationsPage, OfflineActivationPage, OrderDetail, OrdersPage};
+use pages::catalog::{ActivationsPage, OrderDetail, OrdersPage};
 use pages::floating::{PoolDetailPage, PoolsPage, UsagePage};
+use pages::offline::OfflineActivationPage;
 use pages::tokens::TokensPage;
 use protocol::account::CurrentUser;
 
@@ -103,9 +104,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("clients") view=pages::admin::ClientsPage/>
                         <Route path=path!("clients/new") view=pages::admin::NewClientPage/>
                         <Route path=path!("clients/:id") view=pages::admin::ClientPage/>
-                        <Route path=path!("products") view=pages::catalog::ProductsPage/>
-                        <Route path=path!("products/new") view=pages::catalog::ProductPage/>
-                        <Route path=path!("products/:id") view=pages::catalog::ProductPage/>
+                        <Route path=path!("products") view=pages::products::ProductsPage/>
+                        <Route path=path!("products/new") view=pages::products::ProductPage/>
+                        <Route path=path!("products/:id") view=pages::products::ProductPage/>
                         <Route path=path!("orders") view=|| view! { <OrdersPage admin=true/> }/>
                         <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=true/> }/>
                         <Route path=path!("activations") view=|| view! { <ActivationsPage admin=true/> }/>

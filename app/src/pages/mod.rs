@@ -7,6 +7,8 @@ pub mod catalog;
 pub mod client;
 pub mod errors;
 pub mod floating;
+pub mod offline;
+pub mod products;
 pub mod serials;
 pub mod tokens;
 

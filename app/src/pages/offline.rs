@@ -1,0 +1,93 @@
+//! Offline activation: a machine's request code pasted in, what it is for shown before
+//! answering, and the response code to carry back (administrators may give other terms).
+
+use crate::catalog_api::AnswerRequest;
+use crate::components::{ActionError, CopyButton, Field, LocalTime};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// Offline activation: paste a request code from a machine, get its response code. Administrators
+/// may give the licence other terms on the way (an activation code "with overrides").
+#[component]
+pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
+    let answer = ServerAction::<AnswerRequest>::new();
+    // What the pasted request is for, read by the server as soon as it is pasted or typed.
+    let request = RwSignal::new(String::new());
+    let summary = Resource::new(
+        move || request.get(),
+        |code| async move {
+            if code.trim().is_empty() {
+                Ok(None)
+            } else {
+                crate::catalog_api::describe_request(code).await.map(Some)
+            }
+        },
+    );
+    view! {
+        <Title text="Offline activation · Licentia"/>
+        <h1>"Offline activation"</h1>
+        <section class="card">
+            <p>"On a machine without internet access, the application shows a request code (with the CLI: "
+               <code>"licentia-client request-code"</code>"). Paste it here, then give the response code back to that machine."</p>
+            <ActionForm action=answer>
+                <div class="field wide">
+                    <label for="request-code">"Request code"</label>
+                    <textarea id="request-code" name="request_code" rows="4" required spellcheck="false"
+                        on:input=move |ev| request.set(event_target_value(&ev))></textarea>
+                </div>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match summary.await {
+                            Ok(None) => ().into_any(),
+                            Ok(Some(r)) => view! {
+                                <section class="request-summary" aria-label="The request" data-testid="request-summary">
+                                    <h2>"This request is for"</h2>
+                                    <dl class="facts">
+                                        <dt>"Product"</dt><dd>{r.product.clone()}</dd>
+                                        <dt>{if r.by_serial { "Serial number" } else { "Licence" }}</dt><dd><code>{r.licence.clone()}</code></dd>
+                                        <dt>"Machine"</dt><dd>{r.host.clone()}</dd>
+                                        <dt>"Made"</dt><dd><LocalTime unix_secs=r.requested_at/></dd>
+                                    </dl>
+                                    <p class="hint" data-testid="request-state">{r.state.clone()}</p>
+                                </section>
+                            }.into_any(),
+                            // Said quietly: answering says it again, as the alert.
+                            Err(e) => view! { <p class="hint" data-testid="request-unreadable">{format!("This request cannot be read: {e}")}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+                {admin.then(|| view! {
+                    <details>
+                        <summary>"Override the licence's terms"</summary>
+                        <div class="check">
+                            <input type="checkbox" id="override-terms" name="override_terms"/>
+                            <label for="override-terms">"Give the licence these terms before answering"</label>
+                        </div>
+                        <Field label="Features" name="features" id="override-features".to_owned() required=false hint="Feature codes, separated by commas."/>
+                        <div class="field">
+                            <label for="override-counters">"Counters"</label>
+                            <textarea id="override-counters" name="counters" rows="2"></textarea>
+                            <small class="hint">"One per line: name = number."</small>
+                        </div>
+                        <Field label="Expires on" name="expires_on" id="override-expires".to_owned() kind="date" required=false hint="Today or later; empty keeps the current end."/>
+                        <div class="check">
+                            <input type="checkbox" id="override-no-end" name="no_end"/>
+                            <label for="override-no-end">"No end date"</label>
+                        </div>
+                    </details>
+                })}
+                <ActionError action=answer/>
+                <button type="submit" class="primary" disabled=answer.pending()>"Make the response code"</button>
+            </ActionForm>
+            {move || answer.value().get().and_then(Result::ok).map(|code| view! {
+                <div class="field wide">
+                    <label for="response-code">"Response code"</label>
+                    <textarea id="response-code" readonly rows="6" spellcheck="false">{code.clone()}</textarea>
+                    <CopyButton text=code label="Copy the response code"/>
+                    <small class="hint">"It works once, on the machine that made the request: there, run "<code>"licentia-client --product … --jwks keys.json import"</code>" and paste it."</small>
+                </div>
+            })}
+        </section>
+    }
+}
