@@ -91,20 +91,21 @@ pub fn now() -> i64 {
 
 /// The error a problem+json answer stands for (an answer that is not one is read by its status).
 pub(crate) fn problem(status: u16, res: ureq::Response) -> Error {
-    let mut p: Problem = res.into_json().unwrap_or_else(|_| {
-        Problem::new(
-            ProblemKind::Internal,
-            format!("the server answered {status}"),
-        )
-    });
+    let mut p: Problem = res
+        .into_json()
+        .unwrap_or_else(|_| Problem::from_status(status));
     // The status the server sent rules over the one written in the body.
     p.status = status;
+    let detail = [p.detail.trim(), p.title.trim()]
+        .into_iter()
+        .find(|t| !t.is_empty())
+        .map_or_else(|| format!("the server answered {status}"), str::to_owned);
     match p.kind() {
-        ProblemKind::SerialRevoked => Error::SerialRevoked(p.detail),
+        ProblemKind::SerialRevoked => Error::SerialRevoked(detail),
         kind => Error::Refused {
             kind,
             status,
-            detail: p.detail,
+            detail,
         },
     }
 }

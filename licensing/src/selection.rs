@@ -229,6 +229,21 @@ pub fn explain(keys: &[Key], ask: &Ask, today: i64) -> Vec<(i64, Verdict)> {
     verdicts
 }
 
+/// Whether some key would serve `ask` if every seat were free: what tells "all seats are taken,
+/// wait" from "no key fits this request, don't" when a checkout is refused.
+pub fn fits_when_free(keys: &[Key], ask: &Ask, today: i64) -> bool {
+    let free: Vec<Key> = keys
+        .iter()
+        .map(|k| Key {
+            in_use: 0,
+            ..k.clone()
+        })
+        .collect();
+    explain(&free, ask, today)
+        .iter()
+        .any(|(_, v)| matches!(v, Verdict::Ranked(_)))
+}
+
 /// The keys that can serve anyone today: active, and not superseded by a higher group index of
 /// their editor and feature (what "count" means in the usage monitor and in refusals).
 pub fn usable(keys: &[Key], today: i64) -> Vec<&Key> {
@@ -291,6 +306,32 @@ mod tests {
             needed: 1,
             ..Ask::default()
         }
+    }
+
+    #[test]
+    fn a_full_key_that_fits_means_waiting_and_one_that_does_not_means_giving_up() {
+        let mut full = key(1);
+        full.in_use = 2;
+        assert!(fits_when_free(std::slice::from_ref(&full), &ask(), TODAY));
+        let mut newer_release = ask();
+        newer_release.release_number = 2030;
+        full.max_release_number = 2027;
+        assert!(!fits_when_free(
+            std::slice::from_ref(&full),
+            &newer_release,
+            TODAY
+        ));
+        let mut edu = ask();
+        edu.commercial_type = Some(CommercialType::Edu);
+        assert!(!fits_when_free(&[key(1)], &edu, TODAY));
+        // Tokens: 8 asked of a key of 10 with 5 free is a wait; 11 asked never fits.
+        let mut tokens = key(2);
+        (tokens.model, tokens.quantity, tokens.in_use) = (Model::Token, 10, 5);
+        let mut eight = ask();
+        eight.needed = 8;
+        assert!(fits_when_free(std::slice::from_ref(&tokens), &eight, TODAY));
+        eight.needed = 11;
+        assert!(!fits_when_free(&[tokens], &eight, TODAY));
     }
 
     fn verdict_of(keys: &[Key], a: &Ask, id: i64) -> Verdict {

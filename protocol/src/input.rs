@@ -22,14 +22,17 @@ impl InputError {
 }
 
 /// Characters that change how the text around them reads without showing themselves: control
-/// characters (NUL among them), bidirectional overrides and isolates, and zero-width ones. A
-/// name carrying them can pass for another (`admin\u{200b}`), or reverse what follows it.
+/// characters (NUL among them), bidirectional marks, overrides and isolates, and zero-width
+/// spaces. A name carrying them can pass for another (`admin\u{200b}`), or reverse what follows
+/// it. The zero-width (non-)joiners stay allowed: Persian and Indic writing and emoji need them.
 pub fn is_hidden_char(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
             '\u{061c}'
-                | '\u{200b}'..='\u{200f}'
+                | '\u{200b}'
+                | '\u{200e}'
+                | '\u{200f}'
                 | '\u{202a}'..='\u{202e}'
                 | '\u{2060}'..='\u{2064}'
                 | '\u{2066}'..='\u{2069}'
@@ -271,6 +274,26 @@ pub fn notes(raw: &str) -> Result<String, InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_characters_are_refused_and_joiners_are_not() {
+        for bad in [
+            "admin\u{200b}",
+            "a\u{202e}b",
+            "\u{feff}x",
+            "x\u{2066}y",
+            "n\u{0}ul",
+        ] {
+            assert!(text_line("name", bad, 1..=50, "no").is_err(), "{bad:?}");
+        }
+        // Persian with a zero-width non-joiner, an emoji with a zero-width joiner.
+        for good in [
+            "\u{0645}\u{06cc}\u{200c}\u{062e}\u{0648}\u{0627}\u{0647}\u{0645}",
+            "\u{1f469}\u{200d}\u{1f4bb}",
+        ] {
+            assert!(text_line("name", good, 1..=50, "no").is_ok(), "{good:?}");
+        }
+    }
 
     #[test]
     fn email_is_lowercased_and_trimmed() {

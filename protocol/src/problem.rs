@@ -162,12 +162,16 @@ impl ProblemKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
-    /// A URI reference naming the kind of problem, such as `/problems/seats-taken`.
-    #[serde(rename = "type")]
+    /// A URI reference naming the kind of problem, such as `/problems/seats-taken`
+    /// (`about:blank` when a problem from elsewhere names none: its status says it all).
+    #[serde(rename = "type", default = "about_blank")]
     pub kind: String,
+    #[serde(default)]
     pub title: String,
+    #[serde(default)]
     pub status: u16,
     /// What went wrong and what to do, for people.
+    #[serde(default)]
     pub detail: String,
     /// The input field the problem is about, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,7 +181,23 @@ pub struct Problem {
     pub retry_after: Option<i64>,
 }
 
+fn about_blank() -> String {
+    "about:blank".into()
+}
+
 impl Problem {
+    /// A problem that says only its status (an answer that was not problem+json).
+    pub fn from_status(status: u16) -> Self {
+        Self {
+            kind: about_blank(),
+            title: String::new(),
+            status,
+            detail: String::new(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Self {
             kind: kind.type_uri(),
@@ -192,7 +212,6 @@ impl Problem {
     /// The kind its `type` names; a problem from elsewhere falls back on its status.
     pub fn kind(&self) -> ProblemKind {
         ProblemKind::from_type_uri(&self.kind).unwrap_or(match self.status {
-            400 => ProblemKind::BadRequest,
             401 => ProblemKind::Unauthorized,
             403 => ProblemKind::Refused,
             404 => ProblemKind::NotFound,
@@ -201,6 +220,8 @@ impl Problem {
             415 => ProblemKind::UnsupportedMediaType,
             422 => ProblemKind::Invalid,
             429 => ProblemKind::Throttled,
+            // Any other refusal of the request: not something waiting fixes.
+            400..=499 => ProblemKind::BadRequest,
             _ => ProblemKind::Internal,
         })
     }
@@ -224,6 +245,18 @@ mod tests {
         }
         assert_eq!(ProblemKind::from_type_uri("/problems/nonsense"), None);
         assert_eq!(ProblemKind::from_type_uri("seats-taken"), None);
+    }
+
+    #[test]
+    fn a_minimal_problem_from_elsewhere_reads_too() {
+        let p: Problem =
+            serde_json::from_str(r#"{"status":404,"title":"Not Found"}"#).expect("json");
+        assert_eq!(
+            (p.kind(), p.title.as_str()),
+            (ProblemKind::NotFound, "Not Found")
+        );
+        assert_eq!(Problem::from_status(418).kind(), ProblemKind::BadRequest);
+        assert_eq!(Problem::from_status(502).kind(), ProblemKind::Internal);
     }
 
     #[test]

@@ -57,6 +57,9 @@ impl Licentia {
         terms: Option<LicenceTerms>,
     ) -> Result<Issued> {
         let (fp, host) = (fp.to_owned(), host.to_owned());
+        // An administrator's terms replace what was read; the open-ended mark is written only
+        // when they change it (so an edit at the same moment is not undone by a stale read).
+        let mut new_open_ended = None;
         let new_terms = terms.map(|t| {
             lic.features = Some(t.features.clone());
             lic.counters = Some(t.counters.clone());
@@ -64,6 +67,9 @@ impl Licentia {
                 TermsEnd::Keep => {}
                 TermsEnd::NoEnd => (lic.expires_on, lic.open_ended) = (None, 1),
                 TermsEnd::On(day) => (lic.expires_on, lic.open_ended) = (Some(day), 0),
+            }
+            if !matches!(t.end, TermsEnd::Keep) {
+                new_open_ended = Some(lic.open_ended);
             }
             (t.features, t.counters)
         });
@@ -146,7 +152,8 @@ impl Licentia {
         let (new_features, new_counters) = new_terms.unzip();
         sqlx::query(
             "UPDATE licences SET features = COALESCE($1, features, $2), \
-             counters = COALESCE($3, counters, $4), expires_on = $5, open_ended = $6, \
+             counters = COALESCE($3, counters, $4), expires_on = $5, \
+             open_ended = COALESCE($6, open_ended), \
              activation_count = activation_count + $7 WHERE id = $8",
         )
         .bind(new_features)
@@ -154,7 +161,7 @@ impl Licentia {
         .bind(new_counters)
         .bind(&lic.order_counters)
         .bind(expires_on)
-        .bind(lic.open_ended)
+        .bind(new_open_ended)
         .bind(i64::from(new_machine))
         .bind(lic.id)
         .execute(&mut *tx)

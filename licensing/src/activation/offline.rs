@@ -212,7 +212,12 @@ impl Licentia {
                 &terms.expiry,
             )
             .await?;
-        let (fp, host) = (self::fingerprint(&req.fp)?, hostname(&req.host)?);
+        let (fp, host) = (fingerprint(&req.fp)?, hostname(&req.host)?);
+        tracing::info!(
+            licence_id = lic.id,
+            by = actor.id,
+            "licence terms given with an offline answer"
+        );
         self.bind_licence(lic, &fp, &host, channel, None, false, Some(terms))
             .await
     }

@@ -35,7 +35,7 @@ impl Licentia {
                 .ok_or_else(|| {
                     InputError::new("serial", "This serial number is not known here.")
                 })?;
-                if !s.code.eq_ignore_ascii_case(product.trim()) {
+                if s.code != product.trim() {
                     return Err(InputError::new(
                         "product",
                         format!("This serial number is for product {}.", s.code),
@@ -163,6 +163,20 @@ impl Licentia {
                 Taken::BundleMissing(also) => {
                     self.record_refusal(pool.id, key.editor.as_str(), &also, now)
                         .await?;
+                    let bundled = Ask {
+                        feature: also.clone(),
+                        ..ask.clone()
+                    };
+                    if !selection::fits_when_free(&selectable, &bundled, today) {
+                        return Err(Error::Refused(
+                            Refusal::NoMatchingKey,
+                            format!(
+                                "Feature {feature} comes with feature {also}, and no licence \
+                                 key of {also} fits this request. Your administrator can \
+                                 explain the choice."
+                            ),
+                        ));
+                    }
                     return Err(Error::Refused(
                         Refusal::SeatsTaken,
                         format!(
@@ -192,33 +206,30 @@ impl Licentia {
             .map(|k| k.quantity)
             .sum();
         let in_use: i64 = of_feature.iter().map(|k| k.in_use).sum();
-        if in_use >= count {
-            let all = if count == 1 {
-                format!("The 1 seat of feature {feature} is in use.")
-            } else {
-                format!("All {count} seats of feature {feature} are in use.")
-            };
-            // No usable seat at all (every key expired, say) is not a wait.
-            let kind = if count == 0 {
-                Refusal::NoMatchingKey
-            } else {
-                Refusal::SeatsTaken
-            };
+        // Waiting helps only if some key would serve this very request once seats are free.
+        if !selection::fits_when_free(&selectable, &ask, today) {
             return Err(Error::Refused(
-                kind,
+                Refusal::NoMatchingKey,
                 format!(
-                    "{all} Try again when someone closes the application, or ask your \
-                     administrator for more."
+                    "No licence key of feature {feature} fits this request (release, dates or \
+                     terms); {count} seat{} exist, {in_use} in use. Your administrator can \
+                     explain the choice.",
+                    if count == 1 { "" } else { "s" }
                 ),
             ));
         }
+        let all = if in_use < count {
+            format!("Not enough of feature {feature} is free for this request.")
+        } else if count == 1 {
+            format!("The 1 seat of feature {feature} is in use.")
+        } else {
+            format!("All {count} seats of feature {feature} are in use.")
+        };
         Err(Error::Refused(
-            Refusal::NoMatchingKey,
+            Refusal::SeatsTaken,
             format!(
-                "No licence key of feature {feature} fits this request (release, dates or \
-                 terms); {count} seat{} exist, {in_use} in use. Your administrator can explain \
-                 the choice.",
-                if count == 1 { "" } else { "s" }
+                "{all} Try again when someone closes the application, or ask your \
+                 administrator for more."
             ),
         ))
     }

@@ -182,16 +182,13 @@ impl ApiError {
         )
     }
 
-    /// A request that could not be read, by the status its rejection chose.
+    /// A request that could not be read (`/problems/bad-request`), with the status its
+    /// rejection chose: 400, 413 too large, 415 not JSON, 422 a field missing or of the wrong
+    /// type.
     fn bad_request(status: StatusCode, detail: String) -> Self {
-        let kind = match status {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemKind::UnsupportedMediaType,
-            StatusCode::UNPROCESSABLE_ENTITY => ProblemKind::Invalid,
-            _ => ProblemKind::BadRequest,
-        };
         Self {
             status,
-            ..Self::new(kind, detail)
+            ..Self::new(ProblemKind::BadRequest, detail)
         }
     }
 }
@@ -244,9 +241,8 @@ fn nul_refused() -> ApiError {
     ApiError::new(ProblemKind::Invalid, "Text may not contain NUL characters.")
 }
 
-/// A JSON rejection in the words of what refused it: without axum's preamble and serde's
-/// position (`… at line 1 column 80`), so a rule such as "Send the product code with the
-/// serial number." reads as itself.
+/// A JSON data error (a field missing or of the wrong type) in the words of what refused it:
+/// without axum's preamble and serde's position (`… at line 1 column 80`).
 fn readable_rejection(text: &str) -> String {
     let text = text
         .strip_prefix("Failed to deserialize the JSON body into the target type: ")
@@ -287,16 +283,14 @@ where
         let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => {
-                let status = match &rejection {
-                    JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                    _ => rejection.status(),
-                };
-                Err(ApiError::bad_request(
-                    status,
-                    readable_rejection(&rejection.body_text()),
-                ))
-            }
+            Err(rejection @ JsonRejection::JsonDataError(_)) => Err(ApiError::bad_request(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                readable_rejection(&rejection.body_text()),
+            )),
+            Err(rejection) => Err(ApiError::bad_request(
+                rejection.status(),
+                rejection.body_text(),
+            )),
         }
     }
 }

@@ -222,6 +222,42 @@ async fn every_wire_type_round_trips_and_matches_the_served_document() {
                 created_at: 5,
             },
         );
+        // Each endpoint takes and answers exactly these types, by name.
+        let schema_of = |path: &str, method: &str, at: &[&str]| -> String {
+            let mut v = &doc["paths"][path][method];
+            for step in at {
+                v = &v[*step];
+            }
+            let content = &v["content"];
+            let schema = if content.get("application/json").is_some() { &content["application/json"] } else { &content["application/problem+json"] };
+            schema["schema"]["$ref"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("").to_owned()
+        };
+        for (path, body, answer, status) in [
+            ("/api/v1/activations", "ActivateRequest", Some("CodeAnswer"), "201"),
+            ("/api/v1/activations/validate", "ValidateRequest", Some("CodeAnswer"), "200"),
+            ("/api/v1/activations/remove", "RemoveRequest", None, "204"),
+            ("/api/v1/seats", "CheckoutRequest", Some("Grant"), "201"),
+            ("/api/v1/seats/{id}/heartbeat", "LeaseRequest", Some("Beat"), "200"),
+            ("/api/v1/seats/{id}/release", "LeaseRequest", None, "204"),
+            ("/api/v1/pools/{id}/explain", "SeatTerms", None, "200"),
+        ] {
+            assert_eq!(schema_of(path, "post", &["requestBody"]), body, "{path}");
+            if let Some(answer) = answer {
+                assert_eq!(schema_of(path, "post", &["responses", status]), answer, "{path}");
+            }
+            assert_eq!(schema_of(path, "post", &["responses", "403"]), "Problem", "{path}");
+        }
+        // What clients of the earlier release sent (their JSON was written by hand) still reads.
+        let old: ActivateRequest = serde_json::from_value(serde_json::json!({"licence_key": "AAAAA-BBBBB-CCCCC-DDDDD", "fingerprint": fp, "hostname": "ws-1"})).expect("an old activation");
+        assert_eq!(old.licence(), Ok(LicenceRef::Key { licence_key: "AAAAA-BBBBB-CCCCC-DDDDD".into(), product: None }));
+        let old: CheckoutRequest = serde_json::from_value(serde_json::json!({
+            "feature": "F", "user": "ann", "host": "ws-1", "process": "cad", "session": "",
+            "release_number": 0, "release_date": null, "editor": null, "commercial_type": null,
+            "customer_id": null, "pricing_structure": null, "tokens": null, "pool_key": "POOL-ABC"
+        })).expect("an old checkout");
+        assert_eq!((old.pool(), old.terms.clone()), (Ok(PoolRef::Key("POOL-ABC".into())), SeatTerms { feature: "F".into(), ..SeatTerms::default() }));
+        holds(&doc, "SeatTerms", &SeatTerms { feature: "F".into(), ..SeatTerms::default() });
+
         for kind in ProblemKind::ALL {
             let mut problem = Problem::new(kind, "what happened and what to do");
             if kind == ProblemKind::Invalid {
@@ -263,24 +299,47 @@ async fn refusals_reach_the_client_library_as_kinds() {
                 store.path(),
             )
         };
+        app.services
+            .add_pool_key(&admin, pool.id, key_input("T", "Token", 10))
+            .await
+            .expect("token key");
         let (ann, bob) = (floating("ann"), floating("bob"));
+        let edu = floating("eve").for_application(protocol::seats::SeatTerms {
+            commercial_type: Some("EDU".into()),
+            ..Default::default()
+        });
         let kinds = tokio::task::spawn_blocking(move || {
+            let kind = |r: Result<licentia_client::floating::Seat, licentia_client::Error>| {
+                r.err().and_then(|e| e.kind())
+            };
             let seat = ann.checkout("F", None).expect("ann's seat");
-            let taken = bob.checkout("F", None).err().and_then(|e| e.kind());
-            let no_key = bob.checkout("G", None).err().and_then(|e| e.kind());
-            let bad = bob.checkout("F", Some(0)).err().and_then(|e| e.kind());
+            let taken = kind(bob.checkout("F", None));
+            // All of F is taken, but no key of F is EDU: waiting would never help.
+            let never = kind(edu.checkout("F", None));
+            let no_key = kind(bob.checkout("G", None));
+            let bad = kind(bob.checkout("F", Some(0)));
+            // 6 of 10 tokens out: 8 more is a wait, 11 never fits.
+            let tokens = ann.checkout("T", Some(6)).expect("ann's tokens");
+            let short = kind(bob.checkout("T", Some(8)));
+            let too_many = kind(bob.checkout("T", Some(11)));
             seat.release().expect("release");
-            (taken, no_key, bad)
+            tokens.release().expect("release");
+            [taken, never, no_key, bad, short, too_many]
         })
         .await
         .expect("join");
+        use ProblemKind::*;
         assert_eq!(
             kinds,
-            (
-                Some(ProblemKind::SeatsTaken),
-                Some(ProblemKind::NoMatchingKey),
-                Some(ProblemKind::Invalid)
-            )
+            [
+                SeatsTaken,
+                NoMatchingKey,
+                NoMatchingKey,
+                Invalid,
+                SeatsTaken,
+                NoMatchingKey
+            ]
+            .map(Some)
         );
         assert!(
             ProblemKind::SeatsTaken.is_transient() && !ProblemKind::NoMatchingKey.is_transient()
