@@ -1,8 +1,8 @@
 //! Small pieces the pages share: the top bar, form fields, error and notice boxes, local times,
 //! and the sort/search helpers every table uses.
 
-use crate::api::home_of;
 use crate::error::PortalError;
+use crate::server_fns::accounts::home_of;
 use crate::Auth;
 use leptos::form::ActionForm;
 use leptos::prelude::*;

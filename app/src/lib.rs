@@ -2,17 +2,13 @@
 //! Server-rendered by the `server` crate (feature `ssr`) and hydrated in the browser by `frontend`
 //! (feature `hydrate`).
 
-pub mod api;
-pub mod catalog_api;
 mod components;
 pub mod error;
-pub mod floating_api;
 mod pages;
+pub mod server_fns;
 #[cfg(feature = "ssr")]
 pub mod ssr;
-pub mod web_api;
 
-use api::{CompleteSetup, SignIn, SignOut};
 use error::PortalError;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -23,6 +19,7 @@ use pages::floating::{PoolDetailPage, PoolsPage, UsagePage};
 use pages::offline::OfflineActivationPage;
 use pages::tokens::TokensPage;
 use protocol::account::CurrentUser;
+use server_fns::accounts::{CompleteSetup, SignIn, SignOut};
 
 /// The name of the generated JavaScript, WebAssembly and CSS files under `/pkg`.
 pub const OUTPUT_NAME: &str = "licentia";
@@ -72,7 +69,7 @@ pub fn App() -> impl IntoView {
                 setup.version().get(),
             )
         },
-        |_| api::get_current_user(),
+        |_| server_fns::accounts::get_current_user(),
     );
     provide_context(Auth {
         user,

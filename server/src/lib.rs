@@ -222,7 +222,7 @@ async fn area_gate(
         (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
     };
     match (area, user) {
-        (None, Some(u)) => to(app::api::home_of(u.role)),
+        (None, Some(u)) => to(app::server_fns::accounts::home_of(u.role)),
         (_, None) => to("/login"),
         (Some(role), Some(u)) if u.role != role => {
             let mut res = next.run(req).await;

@@ -1,7 +1,7 @@
 //! "My account": who you are signed in as, and changing your own password.
 
-use crate::api::ChangePassword;
 use crate::components::{reset_on_success, ActionDone, ActionError, Field, NewPasswordFields};
+use crate::server_fns::accounts::ChangePassword;
 use crate::Auth;
 use leptos::form::ActionForm;
 use leptos::prelude::*;

@@ -1,13 +1,13 @@
 //! The administrator area: overview, clients and their portal users.
 
-use crate::api::{
-    CreateClient, CreateClientUser, DeleteClient, DeleteClientUser, ResetUserPassword, UpdateClient,
-};
 use crate::components::{
     confirm, matches, or_dash, reset_on_success, time_or, ActionDone, ActionError, Field,
     LoadError, LocalTime, SearchBox, Sort, SortHeader, TextArea,
 };
 use crate::pages::errors::NotAllowed;
+use crate::server_fns::accounts::{
+    CreateClient, CreateClientUser, DeleteClient, DeleteClientUser, ResetUserPassword, UpdateClient,
+};
 use crate::Auth;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -43,8 +43,8 @@ pub fn AdminArea() -> impl IntoView {
 
 #[component]
 pub fn Overview() -> impl IntoView {
-    let overview = Resource::new(|| (), |_| crate::api::get_admin_overview());
-    let admins = Resource::new(|| (), |_| crate::api::list_admins());
+    let overview = Resource::new(|| (), |_| crate::server_fns::accounts::get_admin_overview());
+    let admins = Resource::new(|| (), |_| crate::server_fns::accounts::list_admins());
     view! {
         <Title text="Overview · Licentia"/>
         <h1>"Overview"</h1>
@@ -119,7 +119,7 @@ pub fn ClientsPage() -> impl IntoView {
     let create = ServerAction::<CreateClient>::new();
     let clients = Resource::new(
         move || create.version().get(),
-        |_| crate::api::list_clients(),
+        |_| crate::server_fns::accounts::list_clients(),
     );
     let query = RwSignal::new(String::new());
     let sort = Sort::new("name");
@@ -248,7 +248,7 @@ pub fn ClientPage() -> impl IntoView {
                 remove_user.version().get(),
             )
         },
-        |(id, ..)| crate::api::get_client_detail(id),
+        |(id, ..)| crate::server_fns::accounts::get_client_detail(id),
     );
     view! {
         <Title text="Client · Licentia"/>

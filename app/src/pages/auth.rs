@@ -48,7 +48,7 @@ pub fn SetupPage() -> impl IntoView {
     let auth = expect_context::<Auth>();
     let params = use_params_map();
     let token = move || params.read().get("token").unwrap_or_default();
-    let usable = Resource::new(token, crate::api::setup_link_usable);
+    let usable = Resource::new(token, crate::server_fns::accounts::setup_link_usable);
     let pending = auth.setup.pending();
     view! {
         <Title text="Create the first administrator · Licentia"/>

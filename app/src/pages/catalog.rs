@@ -2,10 +2,12 @@
 //! client users: their own), and the activations list. Products and the offline exchange have
 //! pages of their own (`products`, `offline`).
 
-use crate::catalog_api::{CreateOrder, DeleteOrder, EditLicence, RemoveActivation, UpdateOrder};
 use crate::components::{
     confirm, matches, or_dash, time_or, ActionDone, ActionError, Field, LoadError, LocalTime,
     SearchBox, Sort, SortHeader,
+};
+use crate::server_fns::catalog::{
+    CreateOrder, DeleteOrder, EditLicence, RemoveActivation, UpdateOrder,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -49,7 +51,7 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
     let create = ServerAction::<CreateOrder>::new();
     let orders = Resource::new(
         move || create.version().get(),
-        |_| crate::catalog_api::list_orders(),
+        |_| crate::server_fns::catalog::list_orders(),
     );
     let query = RwSignal::new(String::new());
     let sort = Sort::new("id");
@@ -134,8 +136,8 @@ fn escape_html(s: &str) -> String {
 fn NewOrder(create: ServerAction<CreateOrder>) -> impl IntoView {
     // Fetched in the browser only: the form is not needed before the page is interactive.
     let choices = LocalResource::new(|| async {
-        let clients = crate::api::list_clients().await?;
-        let products = crate::catalog_api::list_products().await?;
+        let clients = crate::server_fns::accounts::list_clients().await?;
+        let products = crate::server_fns::catalog::list_products().await?;
         Ok::<_, crate::error::PortalError>((clients, products))
     });
     view! {
@@ -190,7 +192,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                 remove.version().get(),
             )
         },
-        |(id, ..)| crate::catalog_api::get_order_page(id.unwrap_or(0)),
+        |(id, ..)| crate::server_fns::catalog::get_order_page(id.unwrap_or(0)),
     );
     view! {
         <p class="breadcrumb"><a href=if admin { "/admin/orders" } else { "/client/orders" }>"Orders"</a></p>
@@ -406,7 +408,7 @@ fn compare_activations(
 /// Which machine holds which licence: searchable by licence key, host, client or product.
 #[component]
 pub fn ActivationsPage(admin: bool) -> impl IntoView {
-    let list = Resource::new(|| (), |_| crate::catalog_api::list_activations());
+    let list = Resource::new(|| (), |_| crate::server_fns::catalog::list_activations());
     let query = RwSignal::new(String::new());
     let sort = Sort::new("activated");
     sort.ascending.set(false);

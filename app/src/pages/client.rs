@@ -13,7 +13,7 @@ pub fn ClientArea() -> impl IntoView {
 
 #[component]
 pub fn Organisation() -> impl IntoView {
-    let mine = Resource::new(|| (), |_| crate::api::my_client());
+    let mine = Resource::new(|| (), |_| crate::server_fns::accounts::my_client());
     view! {
         <Title text="My organisation · Licentia"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>

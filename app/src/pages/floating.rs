@@ -4,7 +4,7 @@
 
 use super::catalog::{id_param, options};
 use crate::components::{confirm, or_dash, ActionDone, ActionError, Field, LoadError, LocalTime};
-use crate::floating_api::{
+use crate::server_fns::floating::{
     AddBundle, AddPoolKey, CreatePool, DeletePool, DeletePoolKey, DisconnectSeat, ExplainCheckout,
     RemoveBundle,
 };
@@ -21,7 +21,7 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
     let create = ServerAction::<CreatePool>::new();
     let pools = Resource::new(
         move || create.version().get(),
-        |_| crate::floating_api::list_pools(),
+        |_| crate::server_fns::floating::list_pools(),
     );
     let base = if admin {
         "/admin/pools"
@@ -73,7 +73,7 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
 
 #[component]
 fn NewPool(create: ServerAction<CreatePool>) -> impl IntoView {
-    let clients = LocalResource::new(crate::api::list_clients);
+    let clients = LocalResource::new(crate::server_fns::accounts::list_clients);
     view! {
         <section class="card">
             <h2>"New pool"</h2>
@@ -135,7 +135,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                 unbundle.version().get(),
             )
         },
-        |(id, ..)| crate::floating_api::get_pool_page(id.unwrap_or(0)),
+        |(id, ..)| crate::server_fns::floating::get_pool_page(id.unwrap_or(0)),
     );
     view! {
         <p class="breadcrumb"><a href=if admin { "/admin/pools" } else { "/client/pools" }>"Floating pools"</a></p>
@@ -481,7 +481,7 @@ pub fn UsagePage(admin: bool) -> impl IntoView {
     let disconnect = ServerAction::<DisconnectSeat>::new();
     let usage = Resource::new(
         move || (tick.get(), disconnect.version().get()),
-        |_| crate::floating_api::usage_per_feature(),
+        |_| crate::server_fns::floating::usage_per_feature(),
     );
     let selected = RwSignal::new(None::<(i64, String, String)>);
     let sort = MultiSort(RwSignal::new(vec![("editor", true), ("feature", true)]));
@@ -576,7 +576,7 @@ fn Detail(
             let (editor, feature) = (editor.clone(), feature.clone());
             tick.get();
             disconnect.version().get();
-            async move { crate::floating_api::detailed_usage(pool_id, editor, feature).await }
+            async move { crate::server_fns::floating::detailed_usage(pool_id, editor, feature).await }
         })
     };
     view! {

@@ -12,7 +12,7 @@ pub mod products;
 pub mod serials;
 pub mod tokens;
 
-use crate::api::home_of;
+use crate::server_fns::accounts::home_of;
 use crate::Auth;
 use leptos::prelude::*;
 use leptos_router::components::Redirect;

@@ -1,8 +1,8 @@
 //! Offline activation: a machine's request code pasted in, what it is for shown before
 //! answering, and the response code to carry back (administrators may give other terms).
 
-use crate::catalog_api::AnswerRequest;
 use crate::components::{ActionError, CopyButton, Field, LocalTime};
+use crate::server_fns::catalog::AnswerRequest;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -20,7 +20,9 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
             if code.trim().is_empty() {
                 Ok(None)
             } else {
-                crate::catalog_api::describe_request(code).await.map(Some)
+                crate::server_fns::catalog::describe_request(code)
+                    .await
+                    .map(Some)
             }
         },
     );

@@ -1,10 +1,10 @@
 //! Products (administrators): the list, and one product's editor — its feature catalogue,
 //! defaults, counters and licensing settings.
 
-use crate::catalog_api::{DeleteProduct, SaveProduct};
 use crate::components::{
     confirm, matches, or_dash, ActionDone, ActionError, LoadError, SearchBox, Sort, SortHeader,
 };
+use crate::server_fns::catalog::{DeleteProduct, SaveProduct};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -23,7 +23,7 @@ fn compare_products(key: &'static str, a: &Product, b: &Product) -> std::cmp::Or
 
 #[component]
 pub fn ProductsPage() -> impl IntoView {
-    let products = Resource::new(|| (), |_| crate::catalog_api::list_products());
+    let products = Resource::new(|| (), |_| crate::server_fns::catalog::list_products());
     let query = RwSignal::new(String::new());
     let sort = Sort::new("code");
     view! {
@@ -95,7 +95,7 @@ pub fn ProductPage() -> impl IntoView {
         move || (id(), save.version().get()),
         |(id, _)| async move {
             match id {
-                Some(id) => crate::catalog_api::get_product(id).await.map(Some),
+                Some(id) => crate::server_fns::catalog::get_product(id).await.map(Some),
                 None => Ok(None),
             }
         },

@@ -3,11 +3,11 @@
 //! their terms, revoke and reissue it.
 
 use super::catalog::{id_param, options, FeatureChecks, LicencesSection};
-use crate::catalog_api::{EditLicence, RemoveActivation};
 use crate::components::{
     confirm, or_dash, time_or, ActionError, Field, LoadError, LocalTime, SearchBox,
 };
-use crate::web_api::{GenerateSerials, ReissueSerial};
+use crate::server_fns::catalog::{EditLicence, RemoveActivation};
+use crate::server_fns::web::{GenerateSerials, ReissueSerial};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -37,7 +37,7 @@ pub fn SerialsPage() -> impl IntoView {
     let generate = ServerAction::<GenerateSerials>::new();
     let batches = Resource::new(
         move || generate.version().get(),
-        |_| crate::web_api::list_serial_batches(),
+        |_| crate::server_fns::web::list_serial_batches(),
     );
     let query = RwSignal::new(String::new());
     let batch = RwSignal::new(None::<i64>);
@@ -49,7 +49,7 @@ pub fn SerialsPage() -> impl IntoView {
     });
     let serials = Resource::new(
         move || (query.get(), batch.get(), generate.version().get()),
-        |(search, batch_id, _)| crate::web_api::list_serials(search, batch_id),
+        |(search, batch_id, _)| crate::server_fns::web::list_serials(search, batch_id),
     );
     view! {
         <Title text="Serial numbers · Licentia"/>
@@ -93,7 +93,7 @@ pub fn SerialsPage() -> impl IntoView {
 
 #[component]
 fn NewBatch(generate: ServerAction<GenerateSerials>) -> impl IntoView {
-    let products = LocalResource::new(crate::catalog_api::list_products);
+    let products = LocalResource::new(crate::server_fns::catalog::list_products);
     let chosen = RwSignal::new(None::<i64>);
     view! {
         <section class="card">
@@ -240,7 +240,7 @@ pub fn SerialDetailPage() -> impl IntoView {
     let reissue = ServerAction::<ReissueSerial>::new();
     let page = Resource::new(
         move || (id(), edit.version().get(), remove.version().get()),
-        |(id, ..)| crate::web_api::get_serial_page(id.unwrap_or(0)),
+        |(id, ..)| crate::server_fns::web::get_serial_page(id.unwrap_or(0)),
     );
     view! {
         <p class="breadcrumb"><a href="/admin/serials">"Serial numbers"</a></p>

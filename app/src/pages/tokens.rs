@@ -4,7 +4,7 @@
 use crate::components::{
     confirm, reset_on_success, time_or, ActionError, Field, LoadError, LocalTime,
 };
-use crate::web_api::{CreateApiToken, RevokeApiToken};
+use crate::server_fns::tokens::{CreateApiToken, RevokeApiToken};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -18,7 +18,7 @@ pub fn TokensPage(admin: bool) -> impl IntoView {
     reset_on_success(create, form);
     let tokens = Resource::new(
         move || (create.version().get(), revoke.version().get()),
-        |_| crate::web_api::list_api_tokens(),
+        |_| crate::server_fns::tokens::list_api_tokens(),
     );
     let scope = if admin {
         "An administrator's token reaches all data, like its owner."

@@ -1,6 +1,5 @@
-//! The portal's server functions. Each is a public HTTP endpoint: it checks the caller first
-//! (`caller()` / `admin()`), then calls the shared services in `licensing`. Their URLs are stable:
-//! `POST /rpc/<function name>`.
+//! Server functions of accounts: signing in and out, the setup link, one's password, the
+//! administrator's overview, clients and their users.
 
 use crate::error::PortalError;
 use leptos::prelude::*;
