@@ -12,24 +12,24 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use protocol::activation::{Jwk, JwkSet};
 use rand::rngs::OsRng;
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
-/// The key that encrypts signing keys at rest. Redacted from `Debug`.
-#[derive(Clone)]
-pub struct MasterKey([u8; 32]);
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(<redacted>)")
-    }
-}
+/// The key that encrypts signing keys at rest: 32 bytes, never printed (`Debug` shows
+/// `[REDACTED]`) and wiped from memory when dropped.
+#[derive(Clone, Debug)]
+pub struct MasterKey(SecretSlice<u8>);
 
 impl MasterKey {
     pub fn random() -> Self {
-        let mut k = [0u8; 32];
+        let mut k = vec![0u8; 32];
         OsRng.fill_bytes(&mut k);
-        Self(k)
+        Self(k.into())
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.0.expose_secret()
     }
 
     /// From 32 bytes in standard base64 (e.g. an environment variable).
@@ -37,14 +37,14 @@ impl MasterKey {
         let bytes = STANDARD
             .decode(s.trim())
             .map_err(|_| "the master key is not valid base64".to_owned())?;
-        let k: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "the master key must be 32 bytes".to_owned())?;
-        Ok(Self(k))
+        if bytes.len() != 32 {
+            return Err("the master key must be 32 bytes".to_owned());
+        }
+        Ok(Self(bytes.into()))
     }
 
     pub fn to_base64(&self) -> String {
-        STANDARD.encode(self.0)
+        STANDARD.encode(self.bytes())
     }
 
     /// Reads the key file, or creates it (readable by its owner only) when missing.
@@ -68,14 +68,14 @@ impl MasterKey {
     /// A key for one purpose, derived from the master key, so each use has its own.
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
         use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
     }
 
     fn seal(&self, secret: &[u8; 32]) -> Result<String> {
-        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.0));
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(self.bytes()));
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
         let sealed = cipher
@@ -92,7 +92,7 @@ impl MasterKey {
             return Err(Error::Internal("a stored signing key is truncated".into()));
         }
         let (nonce, ct) = bytes.split_at(12);
-        let plain = ChaCha20Poly1305::new(Key::from_slice(&self.0))
+        let plain = ChaCha20Poly1305::new(Key::from_slice(self.bytes()))
             .decrypt(Nonce::from_slice(nonce), ct)
             .map_err(|_| {
                 Error::Internal(
@@ -235,8 +235,10 @@ mod tests {
         assert!(MasterKey::random().open(&sealed).is_err());
         assert!(!format!("{master:?}").contains(&master.to_base64()));
         assert_eq!(
-            MasterKey::from_base64(&master.to_base64()).expect("b64").0,
-            master.0
+            MasterKey::from_base64(&master.to_base64())
+                .expect("b64")
+                .to_base64(),
+            master.to_base64()
         );
         assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
     }
@@ -259,7 +261,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let a = MasterKey::load_or_create(&path).expect("create");
         let b = MasterKey::load_or_create(&path).expect("load");
-        assert_eq!(a.0, b.0);
+        assert_eq!(a.to_base64(), b.to_base64());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

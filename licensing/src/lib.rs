@@ -28,6 +28,8 @@ pub use clock::Clock;
 pub use db::{Backend, Database};
 pub use error::{Error, Refusal, Result};
 pub use protocol::account::{CurrentUser, Role};
+/// Secrets the services hand out (a session token): read with `expose_secret()`.
+pub use secrecy::{ExposeSecret, SecretString};
 
 /// How long sessions live and when sign-in attempts are throttled.
 #[derive(Debug, Clone)]

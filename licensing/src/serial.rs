@@ -5,6 +5,7 @@
 //! A typo, a transposition or a guess fails the MAC and is refused at once.
 
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;
 
 /// Crockford's base32: no I, L, O or U, so nothing is read as something else.
@@ -36,15 +37,9 @@ pub enum SerialError {
     ProductTooLarge(u32),
 }
 
-/// The server's serial key (derived from the master key). Redacted from `Debug`.
-#[derive(Clone)]
-pub struct SerialKey([u8; 32]);
-
-impl std::fmt::Debug for SerialKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SerialKey(<redacted>)")
-    }
-}
+/// The server's serial key (derived from the master key): never printed, wiped when dropped.
+#[derive(Clone, Debug)]
+pub struct SerialKey(SecretSlice<u8>);
 
 fn encode(bytes: &[u8; BYTES]) -> String {
     let mut out = String::with_capacity(CHARS + CHARS / 4);
@@ -100,11 +95,11 @@ fn decode(text: &str) -> Result<[u8; BYTES], SerialError> {
 
 impl SerialKey {
     pub fn new(key: [u8; 32]) -> Self {
-        Self(key)
+        Self(key.to_vec().into())
     }
 
     fn mac(&self, body: &[u8]) -> [u8; MAC_BYTES] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(body);
         let full = mac.finalize().into_bytes();

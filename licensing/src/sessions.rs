@@ -5,20 +5,13 @@ use crate::throttle::{account_key, address_key};
 use crate::{password, token, Error, Licentia, Result};
 use protocol::account::{ClientRef, CurrentUser, Role};
 use protocol::input::{Email, Password};
+use secrecy::SecretString;
 
-/// A new session: the user it belongs to and the token to put in the cookie.
+/// A new session: the user it belongs to and the token to put in the cookie (never printed).
+#[derive(Debug)]
 pub struct SignedIn {
     pub user: CurrentUser,
-    pub token: String,
-}
-
-impl std::fmt::Debug for SignedIn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignedIn")
-            .field("user", &self.user)
-            .field("token", &"<redacted>")
-            .finish()
-    }
+    pub token: SecretString,
 }
 
 #[derive(sqlx::FromRow)]
@@ -132,7 +125,10 @@ impl Licentia {
         let token = self.open_session(user_id, address).await?;
         let user = self.user_by_id(user_id).await?;
         tracing::info!(user_id, "signed in");
-        Ok(SignedIn { user, token })
+        Ok(SignedIn {
+            user,
+            token: token.into(),
+        })
     }
 
     /// Starts a session for a user who has just proven who they are.

@@ -111,7 +111,10 @@ impl Licentia {
         );
         let token = self.open_session(user_id, address).await?;
         let user = self.user_by_id(user_id).await?;
-        Ok(SignedIn { user, token })
+        Ok(SignedIn {
+            user,
+            token: token.into(),
+        })
     }
 
     /// Creates an administrator (the admin CLI's `admin create`). Any pending setup link dies.

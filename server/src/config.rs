@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use licensing::churn::ChurnPolicy;
 use licensing::throttle::Policy;
 use licensing::AuthSettings;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -114,28 +115,19 @@ pub struct Config {
     pub master_key: MasterKeySource,
 }
 
-/// Where the key that encrypts signing keys comes from. `Debug` never shows a given key.
-#[derive(Clone)]
+/// Where the key that encrypts signing keys comes from. A key given directly is never printed.
+#[derive(Clone, Debug)]
 pub enum MasterKeySource {
     /// Given directly (base64), e.g. to several replicas sharing a PostgreSQL database.
-    Value(String),
+    Value(SecretString),
     /// A file, created on first start.
     File(PathBuf),
-}
-
-impl std::fmt::Debug for MasterKeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MasterKeySource::Value(_) => f.write_str("MasterKeySource::Value(<redacted>)"),
-            MasterKeySource::File(path) => write!(f, "MasterKeySource::File({})", path.display()),
-        }
-    }
 }
 
 impl MasterKeySource {
     pub fn load(&self) -> anyhow::Result<licensing::keys::MasterKey> {
         match self {
-            MasterKeySource::Value(v) => licensing::keys::MasterKey::from_base64(v)
+            MasterKeySource::Value(v) => licensing::keys::MasterKey::from_base64(v.expose_secret())
                 .map_err(|e| anyhow::anyhow!("LICENTIA_MASTER_KEY: {e}")),
             MasterKeySource::File(path) => licensing::keys::MasterKey::load_or_create(path)
                 .map_err(|e| anyhow::anyhow!("LICENTIA_MASTER_KEY_FILE: {e}")),
@@ -299,7 +291,7 @@ impl Config {
             auth,
             log_json,
             master_key: match s.get("LICENTIA_MASTER_KEY") {
-                Some(v) => MasterKeySource::Value(v),
+                Some(v) => MasterKeySource::Value(v.into()),
                 None => MasterKeySource::File(PathBuf::from(
                     s.get("LICENTIA_MASTER_KEY_FILE")
                         .unwrap_or_else(|| "data/master.key".into()),
@@ -331,6 +323,15 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_master_key_given_directly_is_never_printed() {
+        let key = licensing::keys::MasterKey::random().to_base64();
+        let c = Config::from_sources(env(&[("LICENTIA_MASTER_KEY", &key)]), None).expect("valid");
+        let printed = format!("{c:?} {:?}", c.master_key.load().expect("loads"));
+        assert!(!printed.contains(&key), "{printed}");
+        assert!(printed.contains("REDACTED"), "{printed}");
     }
 
     #[test]

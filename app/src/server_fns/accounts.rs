@@ -40,7 +40,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), PortalError>
             previous.as_deref(),
         )
         .await?;
-    crate::ssr::set_session_cookie(&signed.token);
+    crate::ssr::set_session_cookie(licensing::ExposeSecret::expose_secret(&signed.token));
     leptos_axum::redirect(home_of(signed.user.role));
     Ok(())
 }
@@ -83,7 +83,7 @@ pub async fn complete_setup(
             &crate::ssr::client_address(),
         )
         .await?;
-    crate::ssr::set_session_cookie(&signed.token);
+    crate::ssr::set_session_cookie(licensing::ExposeSecret::expose_secret(&signed.token));
     leptos_axum::redirect("/admin");
     Ok(())
 }
