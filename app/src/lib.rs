@@ -2,6 +2,15 @@
 //! Server-rendered by the `server` crate (feature `ssr`) and hydrated in the browser by `frontend`
 //! (feature `hydrate`).
 
+// The two builds never go together: a server built with `hydrate` too renders no page (every
+// render panics in `spawn_local`). `cargo test --workspace` unifies them through `frontend`;
+// run `cargo test` (the default members), as `scripts/test` does.
+#[cfg(all(feature = "ssr", feature = "hydrate"))]
+compile_error!(
+    "app's `ssr` and `hydrate` features were both enabled: build the server without `frontend` \
+     (`cargo test`, not `cargo test --workspace`)"
+);
+
 mod components;
 pub mod error;
 mod pages;
