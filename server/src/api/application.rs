@@ -36,19 +36,21 @@ async fn jwks(axum::extract::State(services): Services) -> Result<Response, ApiE
     Ok(res)
 }
 
-/// A key presented with a product code is checked against it before anything changes.
-async fn check_product(
+/// The licence a request names; a key presented with a product code is checked against it
+/// before anything changes.
+async fn licence_of(
     services: &licensing::Licentia,
-    licence: &LicenceRef,
-) -> Result<(), ApiError> {
+    fields: Result<LicenceRef, protocol::input::InputError>,
+) -> Result<LicenceRef, ApiError> {
+    let licence = fields.map_err(licensing::Error::from)?;
     if let LicenceRef::Key {
         licence_key,
         product: Some(product),
-    } = licence
+    } = &licence
     {
         services.check_key_product(licence_key, product).await?;
     }
-    Ok(())
+    Ok(licence)
 }
 
 fn answer(i: Issued) -> CodeAnswer {
@@ -67,8 +69,7 @@ async fn activate(
     axum::extract::State(services): Services,
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> Result<(StatusCode, Json<CodeAnswer>), ApiError> {
-    let licence = req.licence().map_err(licensing::Error::from)?;
-    check_product(&services, &licence).await?;
+    let licence = licence_of(&services, req.licence()).await?;
     let issued = match &licence {
         LicenceRef::Key { licence_key, .. } => {
             services
@@ -120,8 +121,7 @@ async fn remove(
     axum::extract::State(services): Services,
     ApiJson(req): ApiJson<RemoveRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let licence = req.licence().map_err(licensing::Error::from)?;
-    check_product(&services, &licence).await?;
+    let licence = licence_of(&services, req.licence()).await?;
     match &licence {
         LicenceRef::Key { licence_key, .. } => {
             services

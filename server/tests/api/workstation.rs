@@ -65,6 +65,19 @@ impl Workstation {
     }
 }
 
+/// The server's JWKS written to a file in `dir`, as a vendor ships it with the application.
+async fn shipped_jwks(app: &TestApp, dir: &Path) -> PathBuf {
+    let file = dir.join("vendor-jwks.json");
+    let jwks = reqwest::get(format!("{}/.well-known/jwks.json", app.base_url))
+        .await
+        .expect("jwks")
+        .text()
+        .await
+        .expect("text");
+    std::fs::write(&file, jwks).expect("write");
+    file
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -100,14 +113,7 @@ async fn an_offline_import_asks_for_the_vendors_keys_when_it_lacks_them() {
         "{}",
         text(&out)
     );
-    let jwks_file = ws.store.path().join("vendor-jwks.json");
-    let jwks = reqwest::get(format!("{}/.well-known/jwks.json", app.base_url))
-        .await
-        .expect("jwks")
-        .text()
-        .await
-        .expect("text");
-    std::fs::write(&jwks_file, jwks).expect("write");
+    let jwks_file = shipped_jwks(&app, ws.store.path()).await;
     let out = ws.run(&[
         "--jwks",
         jwks_file.to_str().expect("utf-8"),
@@ -187,14 +193,7 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
     assert!(text(&out).contains(&new_end), "{}", text(&out));
 
     // An offline machine verifies with the JWKS shipped to it, without the server.
-    let jwks_file = ws1.store.path().join("vendor-jwks.json");
-    let jwks = reqwest::get(format!("{}/.well-known/jwks.json", app.base_url))
-        .await
-        .expect("jwks")
-        .text()
-        .await
-        .expect("text");
-    std::fs::write(&jwks_file, jwks).expect("write");
+    let jwks_file = shipped_jwks(&app, ws1.store.path()).await;
     let mut state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(ws1.store_file()).expect("store"))
             .expect("json");
