@@ -142,9 +142,25 @@ both_backends! {
         assert_eq!(pools.as_array().map(Vec::len), Some(1), "{pools}");
         assert_eq!(pools[0]["name"], "Lab");
 
-        // A read-only token cannot delete.
+        // A read-only token cannot delete; nor can the client's own user, even read-write.
+        let lab_id = lab["id"].as_i64().expect("id");
+        api.post(&format!("/api/v1/pools/{lab_id}/keys"), key("F", 1)).await;
+        api.post(&format!("/api/v1/pools/{lab_id}/keys"), key("G", 1)).await;
+        assert_eq!(api.post(&format!("/api/v1/pools/{lab_id}/bundles"), bundle.clone()).await.0, StatusCode::CREATED);
         let reader = token(&app, &admin, "dashboard", "read").await;
-        assert_eq!(reader.call(reqwest::Method::DELETE, &format!("/api/v1/pools/{}", lab["id"]), None).await.0, StatusCode::FORBIDDEN);
+        let client_id = c["id"].as_i64().expect("client id").to_string();
+        admin.rpc("create_client_user", &[("client_id", &client_id), ("name", "Carla"), ("email", "carla@acme.test"), ("password", "client password 123")]).await.ok();
+        let carla = app.browser();
+        carla.sign_in("carla@acme.test", "client password 123").await.ok();
+        let own = token(&app, &carla, "acme", "write").await;
+        for caller in [&reader, &own] {
+            assert_eq!(caller.call(reqwest::Method::DELETE, &format!("/api/v1/pools/{lab_id}"), None).await.0, StatusCode::FORBIDDEN);
+            assert_eq!(caller.call(reqwest::Method::DELETE, &format!("/api/v1/pools/{lab_id}/bundles/F/G"), None).await.0, StatusCode::FORBIDDEN);
+            assert_eq!(caller.post(&format!("/api/v1/pools/{lab_id}/bundles"), json!({"feature": "G", "also_feature": "F"})).await.0, StatusCode::FORBIDDEN);
+        }
+        let (_, kept) = api.get(&format!("/api/v1/pools/{lab_id}/bundles")).await;
+        assert_eq!(kept, json!([bundle]), "nothing changed");
+        assert_eq!(api.get(&format!("/api/v1/pools/{lab_id}")).await.0, StatusCode::OK);
     }
 
     async fn a_read_write_token_drives_the_catalogue_end_to_end(app) {
