@@ -5,22 +5,13 @@
 pub mod accounts;
 pub mod activation;
 pub mod catalog;
-pub mod churn;
 pub mod clock;
 pub mod db;
 pub mod error;
-pub mod expiry;
 pub mod floating;
 pub mod keys;
-pub mod password;
-pub mod selection;
-pub mod serial;
-pub mod serials;
-pub mod sessions;
-pub mod setup;
-pub mod throttle;
 mod token;
-pub mod tokens;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -38,12 +29,12 @@ pub struct AuthSettings {
     pub session_idle_secs: i64,
     /// A session ends this long after sign-in, however busy.
     pub session_absolute_secs: i64,
-    pub account_throttle: throttle::Policy,
-    pub address_throttle: throttle::Policy,
+    pub account_throttle: accounts::throttle::Policy,
+    pub address_throttle: accounts::throttle::Policy,
     /// How long the first-administrator setup link printed at start stays valid.
     pub setup_link_secs: i64,
     /// How often a licence may move between machines (activations and removals).
-    pub churn: churn::ChurnPolicy,
+    pub churn: activation::churn::ChurnPolicy,
 }
 
 impl Default for AuthSettings {
@@ -51,18 +42,18 @@ impl Default for AuthSettings {
         Self {
             session_idle_secs: 2 * 3600,
             session_absolute_secs: 12 * 3600,
-            account_throttle: throttle::Policy {
+            account_throttle: accounts::throttle::Policy {
                 max_failures: 5,
                 window_secs: 15 * 60,
                 lockout_secs: 15 * 60,
             },
-            address_throttle: throttle::Policy {
+            address_throttle: accounts::throttle::Policy {
                 max_failures: 50,
                 window_secs: 15 * 60,
                 lockout_secs: 15 * 60,
             },
             setup_link_secs: 24 * 3600,
-            churn: churn::ChurnPolicy::default(),
+            churn: activation::churn::ChurnPolicy::default(),
         }
     }
 }

@@ -2,8 +2,8 @@
 //! checked at start and a bad one stops the process with a message naming the variable.
 
 use anyhow::{bail, Context};
-use licensing::churn::ChurnPolicy;
-use licensing::throttle::Policy;
+use licensing::accounts::throttle::Policy;
+use licensing::activation::churn::ChurnPolicy;
 use licensing::AuthSettings;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;

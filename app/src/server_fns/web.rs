@@ -43,7 +43,7 @@ pub async fn generate_serials(
     Ok(services
         .generate_serials(
             &user,
-            licensing::serials::BatchInput {
+            licensing::web::BatchInput {
                 product_id,
                 count,
                 features: Some(features),
@@ -64,7 +64,7 @@ pub async fn list_serials(
     Ok(services
         .list_serials(
             &user,
-            licensing::serials::SerialQuery {
+            licensing::web::SerialQuery {
                 batch_id,
                 product_id: None,
                 search: Some(search),

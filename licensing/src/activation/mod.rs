@@ -3,15 +3,17 @@
 //! the offline exchange, where a request code made on the machine is answered in the portal.
 
 mod bind;
+mod by_serial;
+pub mod churn;
+pub mod expiry;
 mod offline;
 mod removal;
 mod state;
-mod web;
 
+use crate::activation::expiry::{code_start, expiry, ExpiryError};
 use crate::catalog::{parse_licence_key, ProductRow};
 use crate::catalog::{LicenceTerms, TermsEnd};
-use crate::expiry::{code_start, expiry, ExpiryError};
-use crate::serials::check_serial;
+use crate::web::check_serial;
 use crate::{Error, Licentia, Refusal, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::activation::{self as code, Claims, Request, RequestSummary};

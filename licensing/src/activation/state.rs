@@ -70,7 +70,7 @@ impl Licentia {
     }
 
     /// Refuses one more activation or removal on the licences `licence_ids` if they have moved
-    /// between machines too often lately (see [`crate::churn`]).
+    /// between machines too often lately (see [`crate::activation::churn`]).
     pub(super) async fn check_churn(&self, licence_ids: &[i64]) -> Result<()> {
         let policy = self.auth.churn;
         let now = self.clock.now();

@@ -54,8 +54,8 @@ pub(crate) struct ProductRow {
 }
 
 impl ProductRow {
-    pub(crate) fn limits(&self) -> crate::expiry::Limits {
-        crate::expiry::Limits {
+    pub(crate) fn limits(&self) -> crate::activation::expiry::Limits {
+        crate::activation::expiry::Limits {
             validity_days: self.validity_days,
             fixed_start: self.fixed_start,
             fixed_end: self.fixed_end,

@@ -11,10 +11,10 @@
 mod checkout;
 mod lease;
 mod pools;
+pub mod selection;
 mod usage;
 
-use crate::selection::{self, Ask, CommercialType, Key, Model, Verdict};
-use crate::serials::check_serial;
+use crate::web::check_serial;
 use crate::{require_admin, Error, Licentia, Refusal, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::floating::PricingStructure;
@@ -24,6 +24,7 @@ use protocol::floating::{
 use protocol::input::InputError;
 use protocol::seats::{Beat, CheckoutRequest, Grant, PoolRef, ReleaseReason, SeatTerms};
 use protocol::time::{day_of, format_date, parse_date};
+use selection::{Ask, CommercialType, Key, Model, Verdict};
 
 #[derive(sqlx::FromRow, Clone)]
 struct PoolRow {

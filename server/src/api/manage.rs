@@ -10,7 +10,7 @@ use axum::Json;
 use licensing::accounts::ClientInput;
 use licensing::activation::Remover;
 use licensing::catalog::OrderInput;
-use licensing::serials::{BatchInput, SerialQuery};
+use licensing::web::{BatchInput, SerialQuery};
 use protocol::account::{ClientDetail, ClientSummary, CurrentUser};
 use protocol::catalog::ExpiryEdit;
 use protocol::catalog::{

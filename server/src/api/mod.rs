@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use licensing::tokens::TokenHolder;
+use licensing::accounts::tokens::TokenHolder;
 use licensing::Licentia;
 use protocol::account::CurrentUser;
 use protocol::problem::{Problem, ProblemKind};

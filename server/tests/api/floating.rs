@@ -256,11 +256,11 @@ impl IntoParts for (StatusCode, Value, reqwest::header::HeaderMap) {
 
 both_backends! {
     async fn a_serials_pool_follows_its_reissue_and_a_newer_group_takes_over(app) {
-        use licensing::serials::BatchInput;
+        use licensing::web::BatchInput;
         let admin = admin_user(&app).await;
         let p = app.services.save_product(&admin, None, product("CALC", protocol::catalog::LicensingSettings::default())).await.expect("product");
         let batch = app.services.generate_serials(&admin, BatchInput { product_id: p.id, count: 1, features: None, licences_per_serial: None, note: String::new() }).await.expect("batch");
-        let serial = app.services.list_serials(&admin, licensing::serials::SerialQuery { batch_id: Some(batch.id), ..Default::default() }).await.expect("serials").remove(0);
+        let serial = app.services.list_serials(&admin, licensing::web::SerialQuery { batch_id: Some(batch.id), ..Default::default() }).await.expect("serials").remove(0);
         let pool = app.services.create_pool(&admin, protocol::floating::PoolOwner::Serial(serial.id), "", Some(60)).await.expect("pool");
         let old = app.services.add_pool_key(&admin, pool.id, key_input("F", "ConcurrentUser", 2)).await.expect("key");
         let by_serial = |s: &str| json!({"serial": s, "product": "CALC", "feature": "F", "user": "u", "host": "h", "process": "p"});

@@ -5,7 +5,7 @@
 use crate::both_backends;
 use crate::helpers::api_post as post;
 use crate::helpers::*;
-use licensing::serials::{BatchInput, SerialQuery};
+use licensing::web::{BatchInput, SerialQuery};
 use licensing::CurrentUser;
 use protocol::activation::{fingerprint, verify_signature, JwkSet};
 use protocol::catalog::{LicensingSettings, Serial};

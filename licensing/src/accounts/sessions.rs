@@ -1,8 +1,10 @@
 //! Signing in and out, and server-side sessions. The cookie holds a random token; the database holds
 //! only its digest, with the times that end the session when idle or simply old.
 
-use crate::throttle::{account_key, address_key};
-use crate::{password, token, Error, Licentia, Result};
+use super::password;
+use crate::accounts::throttle::{account_key, address_key};
+use crate::token;
+use crate::{Error, Licentia, Result};
 use protocol::account::{ClientRef, CurrentUser, Role};
 use protocol::input::{Email, Password};
 use secrecy::SecretString;

@@ -1,7 +1,8 @@
 //! Client organisations and portal users: who may see and change them, and how.
 
-use crate::sessions::{UserRow, USER_COLUMNS};
-use crate::{password, require_admin, Error, Licentia, Result};
+use super::password;
+use crate::accounts::sessions::{UserRow, USER_COLUMNS};
+use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{
     AdminOverview, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
 };

@@ -1,8 +1,10 @@
 //! The first administrator. An empty database gets a one-time setup link at start-up (printed to
 //! the console, never a default password); the admin CLI can create administrators at any time.
 
-use crate::sessions::SignedIn;
-use crate::{password, token, Error, Licentia, Result};
+use super::password;
+use crate::accounts::sessions::SignedIn;
+use crate::token;
+use crate::{Error, Licentia, Result};
 use protocol::input::{Email, Password, PersonName};
 
 impl Licentia {

@@ -1,0 +1,13 @@
+//! Accounts: who may sign in and what they may touch. Client organisations and their users
+//! (`clients`), sessions and sign-in (`sessions`), throttling of failed attempts (`throttle`),
+//! password hashing (`password`), the first administrator (`setup`), management-API tokens
+//! (`tokens`).
+
+mod clients;
+pub mod password;
+pub mod sessions;
+pub mod setup;
+pub mod throttle;
+pub mod tokens;
+
+pub use clients::ClientInput;

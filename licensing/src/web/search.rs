@@ -1,0 +1,158 @@
+//! Finding serials: the filtered list, a look-up by the serial's text, and one serial's detail.
+
+use super::*;
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// A LIKE pattern matching `needle` anywhere, its own `%`, `_` and `\\` taken literally.
+fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+impl Licentia {
+    /// Serials, newest first, filtered by batch, product and a search over serials and host names.
+    pub async fn list_serials(&self, actor: &CurrentUser, q: SerialQuery) -> Result<Vec<Serial>> {
+        require_admin(actor)?;
+        let needle = q
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.to_lowercase());
+        if let Some(n) = needle.as_deref() {
+            protocol::input::text_line(
+                "search",
+                n,
+                0..=200,
+                "Search for at most 200 printable characters.",
+            )?;
+        }
+        // Serials are stored grouped; a search typed without dashes still finds them.
+        let serial_needle = needle.as_ref().map(|n| {
+            n.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+                .to_uppercase()
+        });
+        let mut sql = format!("{SERIAL_SELECT} WHERE 1 = 1");
+        let mut binds: Vec<Bind> = Vec::new();
+        if let Some(b) = q.batch_id {
+            binds.push(Bind::Int(b));
+            sql.push_str(&format!(" AND s.batch_id = ${}", binds.len()));
+        }
+        if let Some(p) = q.product_id {
+            binds.push(Bind::Int(p));
+            sql.push_str(&format!(" AND s.product_id = ${}", binds.len()));
+        }
+        if let Some(n) = &needle {
+            binds.push(Bind::Text(like_pattern(n)));
+            let host = binds.len();
+            let by_serial = match serial_needle.filter(|s| !s.is_empty()) {
+                Some(sn) => {
+                    binds.push(Bind::Text(like_pattern(&sn)));
+                    format!(
+                        "REPLACE(s.serial, '-', '') LIKE ${} ESCAPE '\\' OR ",
+                        binds.len()
+                    )
+                }
+                None => String::new(),
+            };
+            sql.push_str(&format!(
+                " AND ({by_serial}EXISTS (SELECT 1 FROM licences l JOIN activations a \
+                 ON a.licence_id = l.id WHERE l.serial_id = s.id AND a.removed_at IS NULL \
+                 AND LOWER(a.hostname) LIKE ${host} ESCAPE '\\'))"
+            ));
+        }
+        sql.push_str(" ORDER BY s.id DESC LIMIT 5000");
+        let mut query = sqlx::query_as::<_, SerialRow>(&sql);
+        for b in binds {
+            query = match b {
+                Bind::Int(v) => query.bind(v),
+                Bind::Text(v) => query.bind(v),
+            };
+        }
+        let rows = query.fetch_all(self.db.pool()).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(self.serial_from_row(r).await?);
+        }
+        Ok(out)
+    }
+
+    /// Finds a serial by its text (checked before any look-up).
+    pub async fn find_serial(&self, actor: &CurrentUser, text: &str) -> Result<Serial> {
+        require_admin(actor)?;
+        let (canonical, _) = check_serial(&self.serial_key(), text)?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM serials WHERE serial = $1")
+            .bind(&canonical)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(Error::NotFound("The serial number"))?;
+        self.serial_row(id).await
+    }
+
+    /// A serial with its licences and their activations, removed ones too.
+    pub async fn serial_detail(&self, actor: &CurrentUser, serial_id: i64) -> Result<SerialDetail> {
+        require_admin(actor)?;
+        let serial = self.serial_row(serial_id).await?;
+        let licences: Vec<LicenceRow> = sqlx::query_as(&format!(
+            "{LICENCE_SELECT} WHERE l.serial_id = $1 ORDER BY l.id"
+        ))
+        .bind(serial_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        let licences = licences
+            .into_iter()
+            .map(LicenceRow::into_licence)
+            .collect::<Result<Vec<_>>>()?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            licence_id: i64,
+            hostname: String,
+            fingerprint: String,
+            mode: String,
+            activated_at: i64,
+            last_validated_at: Option<i64>,
+            removed_at: Option<i64>,
+            removed_by: Option<String>,
+            serial: Option<String>,
+        }
+        let history: Vec<Row> = sqlx::query_as(
+            "SELECT a.id, a.licence_id, a.hostname, a.fingerprint, a.mode, a.activated_at, \
+             a.last_validated_at, a.removed_at, a.removed_by, s.serial \
+             FROM activations a JOIN licences l ON l.id = a.licence_id \
+             LEFT JOIN serials s ON s.id = a.serial_id \
+             WHERE l.serial_id = $1 ORDER BY a.activated_at DESC, a.id DESC",
+        )
+        .bind(serial_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(SerialDetail {
+            serial,
+            licences,
+            history: history
+                .into_iter()
+                .map(|r| Activation {
+                    id: r.id,
+                    licence_id: r.licence_id,
+                    hostname: r.hostname,
+                    fingerprint: r.fingerprint,
+                    mode: r.mode,
+                    activated_at: r.activated_at,
+                    last_validated_at: r.last_validated_at,
+                    removed_at: r.removed_at,
+                    removed_by: r.removed_by,
+                    serial: r.serial,
+                })
+                .collect(),
+        })
+    }
+}

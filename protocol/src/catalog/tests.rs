@@ -1,0 +1,74 @@
+use super::*;
+
+fn product() -> ProductInput {
+    ProductInput {
+        code: " elec-calc ".into(),
+        name: "elec calc".into(),
+        editor: "Trace".into(),
+        release_number: 2026,
+        release_date: Some("2026-01-15".into()),
+        features: vec![
+            Feature {
+                code: "print".into(),
+                name: "Printing".into(),
+            },
+            Feature {
+                code: "export".into(),
+                name: "".into(),
+            },
+        ],
+        default_features: vec!["print".into(), "print".into()],
+        default_counters: BTreeMap::from([("users".into(), 5)]),
+        settings: LicensingSettings::default(),
+    }
+}
+
+#[test]
+fn a_valid_product_is_normalised() {
+    let p = product().validate().expect("valid");
+    assert_eq!(p.code, "ELEC-CALC");
+    assert_eq!(p.default_features, ["print"]);
+    assert_eq!(p.features[1].name, "export");
+}
+
+#[test]
+fn product_rules() {
+    let mut p = product();
+    p.default_features = vec!["fly".into()];
+    assert_eq!(
+        p.validate().expect_err("not in catalogue").message,
+        "The feature fly is not in the product's catalogue."
+    );
+    let mut p = product();
+    p.features.push(Feature {
+        code: "print".into(),
+        name: "again".into(),
+    });
+    assert!(p.validate().is_err());
+    let mut p = product();
+    p.code = "bad code!".into();
+    assert_eq!(p.validate().expect_err("code").field, "code");
+    let mut p = product();
+    p.settings.limited = true;
+    p.settings.validity_days = Some(30);
+    assert_eq!(
+        p.clone().validate().expect_err("removable").field,
+        "end_user_removal"
+    );
+    p.settings.end_user_removal = false;
+    assert!(p.clone().validate().is_ok());
+    p.settings.validity_days = None;
+    assert_eq!(p.validate().expect_err("unbounded").field, "validity_days");
+    let mut p = product();
+    p.settings.fixed_start = Some("2026-05-01".into());
+    p.settings.fixed_end = Some("2026-04-01".into());
+    assert_eq!(p.clone().validate().expect_err("order").field, "fixed_end");
+    p.settings.fixed_end = Some("2026-02-30".into());
+    assert_eq!(p.validate().expect_err("date").field, "fixed_end");
+    let mut p = product();
+    p.settings.licences_per_serial = 101;
+    assert_eq!(
+        p.validate().expect_err("range").message,
+        "Licences per serial must be from 1 to 100."
+    );
+}
