@@ -10,6 +10,8 @@ use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
 use protocol::account::Role;
 use protocol::input::Password;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::cmp::Ordering;
 
 #[component]
@@ -213,6 +215,69 @@ pub fn or_dash(s: impl Into<String>) -> String {
     }
 }
 
+/// What a page shows for data loaded from the server: "Loading…" at first, the previous content
+/// while it reloads, the data once it is there, or the error in words.
+pub fn loaded<T, V>(
+    resource: Resource<Result<T, PortalError>>,
+    show: impl Fn(T) -> V + Clone + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let show = show.clone();
+                Suspend::new(async move {
+                    match resource.await {
+                        Ok(data) => show(data).into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })
+            }}
+        </Transition>
+    }
+}
+
+/// A submit button that asks the person to confirm `question` first; the form is not sent if
+/// they decline.
+#[component]
+pub fn ConfirmButton(
+    #[prop(into)] question: String,
+    label: &'static str,
+    #[prop(default = "danger small")] class: &'static str,
+) -> impl IntoView {
+    view! {
+        <button type="submit" class=class on:click=move |ev| if !confirm(&question) { ev.prevent_default(); }>{label}</button>
+    }
+}
+
+/// The line under a searchable table: how many rows there are and how many the search shows,
+/// or what to do when there are none at all.
+#[component]
+pub fn TableCount(
+    total: usize,
+    #[prop(into)] shown: Signal<usize>,
+    /// The rows' name in the plural, such as "orders".
+    noun: &'static str,
+    /// What to say when there is no row at all.
+    empty: &'static str,
+) -> impl IntoView {
+    view! {
+        <p class="muted" role="status">{move || table_count(total, shown.get(), noun, empty)}</p>
+    }
+}
+
+fn table_count(total: usize, shown: usize, noun: &str, empty: &str) -> String {
+    match (total, shown) {
+        (0, _) => empty.to_owned(),
+        (_, 0) => format!("No {noun} match."),
+        (t, s) if s == t => format!("{t} {noun}"),
+        (t, s) => format!("{s} of {t} {noun} match"),
+    }
+}
+
 /// A failed page load, in words.
 #[component]
 pub fn LoadError(error: PortalError) -> impl IntoView {
@@ -406,5 +471,19 @@ pub fn HomeLink() -> impl IntoView {
                 view! { <a href=href>"Go to your start page"</a> }
             })}
         </Transition>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table_count;
+
+    #[test]
+    fn the_table_count_says_what_the_search_left() {
+        let count = |total, shown| table_count(total, shown, "orders", "No orders yet.");
+        assert_eq!(count(0, 0), "No orders yet.");
+        assert_eq!(count(3, 0), "No orders match.");
+        assert_eq!(count(3, 3), "3 orders");
+        assert_eq!(count(3, 1), "1 of 3 orders match");
     }
 }

@@ -24,9 +24,10 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 use pages::catalog::{ActivationsPage, OrderDetail, OrdersPage};
-use pages::floating::{PoolDetailPage, PoolsPage, UsagePage};
 use pages::offline::OfflineActivationPage;
+use pages::pools::{PoolDetailPage, PoolsPage};
 use pages::tokens::TokensPage;
+use pages::usage::UsagePage;
 use protocol::account::CurrentUser;
 use server_fns::accounts::{CompleteSetup, SignIn, SignOut};
 

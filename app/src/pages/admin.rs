@@ -1,8 +1,8 @@
 //! The administrator area: overview, clients and their portal users.
 
 use crate::components::{
-    confirm, matches, or_dash, reset_on_success, time_or, ActionDone, ActionError, Field,
-    LoadError, LocalTime, SearchBox, Sort, SortHeader, TextArea,
+    loaded, matches, or_dash, reset_on_success, time_or, ActionDone, ActionError, ConfirmButton,
+    Field, LoadError, LocalTime, SearchBox, Sort, SortHeader, TableCount, TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::server_fns::accounts::{
@@ -48,30 +48,23 @@ pub fn Overview() -> impl IntoView {
     view! {
         <Title text="Overview · Licentia"/>
         <h1>"Overview"</h1>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match overview.await {
-                    Ok(o) => view! {
-                        <div class="tiles">
-                            <a class="tile" href="/admin/clients">
-                                <span class="tile-figure">{o.clients}</span>
-                                <span class="tile-label">"Clients"</span>
-                            </a>
-                            <a class="tile" href="/admin/clients">
-                                <span class="tile-figure">{o.client_users}</span>
-                                <span class="tile-label">"Client users"</span>
-                            </a>
-                            <div class="tile">
-                                <span class="tile-figure">{o.administrators}</span>
-                                <span class="tile-label">"Administrators"</span>
-                            </div>
-                        </div>
-                    }
-                        .into_any(),
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        {loaded(overview, move |o| view! {
+                <div class="tiles">
+                    <a class="tile" href="/admin/clients">
+                        <span class="tile-figure">{o.clients}</span>
+                        <span class="tile-label">"Clients"</span>
+                    </a>
+                    <a class="tile" href="/admin/clients">
+                        <span class="tile-figure">{o.client_users}</span>
+                        <span class="tile-label">"Client users"</span>
+                    </a>
+                    <div class="tile">
+                        <span class="tile-figure">{o.administrators}</span>
+                        <span class="tile-label">"Administrators"</span>
+                    </div>
+                </div>
+            }
+                .into_any())}
         <section class="card">
             <h2>"Administrators"</h2>
             <p class="hint">
@@ -131,64 +124,46 @@ pub fn ClientsPage() -> impl IntoView {
                 <SearchBox query label="Search clients"/>
                 <a class="button primary" href="/admin/clients/new">"New client"</a>
             </div>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match clients.await {
-                        Ok(all) => {
-                            let total = all.len();
-                            let rows = Memo::new(move |_| {
-                                let needle = query.get().trim().to_lowercase();
-                                let mut rows: Vec<ClientSummary> = all
-                                    .iter()
-                                    .filter(|c| matches(&needle, &[&c.name, &c.contact_email, &c.notes]))
-                                    .cloned()
-                                    .collect();
-                                sort.apply(&mut rows, compare_clients);
-                                rows
-                            });
-                            view! {
-                                <table>
-                                    <caption class="visually-hidden">"Clients"</caption>
-                                    <thead>
-                                        <tr>
-                                            <SortHeader sort key="name" label="Name"/>
-                                            <SortHeader sort key="contact" label="Contact"/>
-                                            <SortHeader sort key="users" label="Users" numeric=true/>
-                                            <SortHeader sort key="orders" label="Orders" numeric=true/>
-                                            <SortHeader sort key="created" label="Created"/>
-                                        </tr>
-                                    </thead>
-                                    <tbody>
-                                        <For each=move || rows.get() key=|c| (c.id, c.name.clone(), c.user_count) let:c>
-                                            <tr>
-                                                <td><a href=format!("/admin/clients/{}", c.id)>{c.name.clone()}</a></td>
-                                                <td>{or_dash(c.contact_email.clone())}</td>
-                                                <td class="num">{c.user_count}</td>
-                                                <td class="num">{c.order_count}</td>
-                                                <td><LocalTime unix_secs=c.created_at/></td>
-                                            </tr>
-                                        </For>
-                                    </tbody>
-                                </table>
-                                <p class="muted">
-                                    {move || {
-                                        let shown = rows.with(Vec::len);
-                                        if total == 0 {
-                                            "No clients yet. Create the first one with New client (or the form below).".to_owned()
-                                        } else if shown == total {
-                                            format!("{total} clients")
-                                        } else {
-                                            format!("{shown} of {total} clients match")
-                                        }
-                                    }}
-                                </p>
-                            }
-                                .into_any()
-                        }
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+            {loaded(clients, move |all| {
+                    let total = all.len();
+                    let rows = Memo::new(move |_| {
+                        let needle = query.get().trim().to_lowercase();
+                        let mut rows: Vec<ClientSummary> = all
+                            .iter()
+                            .filter(|c| matches(&needle, &[&c.name, &c.contact_email, &c.notes]))
+                            .cloned()
+                            .collect();
+                        sort.apply(&mut rows, compare_clients);
+                        rows
+                    });
+                    view! {
+                        <table>
+                            <caption class="visually-hidden">"Clients"</caption>
+                            <thead>
+                                <tr>
+                                    <SortHeader sort key="name" label="Name"/>
+                                    <SortHeader sort key="contact" label="Contact"/>
+                                    <SortHeader sort key="users" label="Users" numeric=true/>
+                                    <SortHeader sort key="orders" label="Orders" numeric=true/>
+                                    <SortHeader sort key="created" label="Created"/>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                <For each=move || rows.get() key=|c| (c.id, c.name.clone(), c.user_count) let:c>
+                                    <tr>
+                                        <td><a href=format!("/admin/clients/{}", c.id)>{c.name.clone()}</a></td>
+                                        <td>{or_dash(c.contact_email.clone())}</td>
+                                        <td class="num">{c.user_count}</td>
+                                        <td class="num">{c.order_count}</td>
+                                        <td><LocalTime unix_secs=c.created_at/></td>
+                                    </tr>
+                                </For>
+                            </tbody>
+                        </table>
+                        <TableCount total shown=Signal::derive(move || rows.with(Vec::len)) noun="clients" empty="No clients yet. Create the first one with New client (or the form below)."/>
                     }
+                        .into_any()
                 })}
-            </Transition>
         </section>
         <NewClientForm create/>
     }
@@ -253,81 +228,64 @@ pub fn ClientPage() -> impl IntoView {
     view! {
         <Title text="Client · Licentia"/>
         <p class="breadcrumb"><a href="/admin/clients">"Clients"</a></p>
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(d) => {
-                        let c = d.client;
-                        let users = d.users;
-                        let user_count = users.len();
-                        let delete_message = format!(
-                            "Delete the client \u{201c}{}\u{201d}? Its {} portal user(s) will no longer be able to sign in, and its {} order(s) go with it: {} activated licence(s) will stop working at their next validation. This cannot be undone.",
-                            c.name, user_count, c.order_count, c.active_licences
-                        );
-                        view! {
-                            <Title text=format!("{} · Licentia", c.name)/>
-                            <h1>{c.name.clone()}</h1>
-                            <section class="card">
-                                <h2>"Details"</h2>
-                                <ActionForm action=update>
-                                    <input type="hidden" name="id" value=c.id/>
-                                    <Field label="Client name" name="name" id="client-name".to_owned() value=c.name.clone() maxlength=ClientName::MAX_LEN/>
-                                    <Field label="Contact e-mail (optional)" name="contact_email" id="client-contact".to_owned() kind="email" required=false value=c.contact_email.clone() maxlength=Email::MAX_LEN/>
-                                    <TextArea label="Notes (optional)" name="notes" id="client-notes".to_owned() value=c.notes.clone() maxlength=2000/>
-                                    <ActionError action=update/>
-                                    <ActionDone action=update message="Saved."/>
-                                    <button type="submit" class="primary">"Save"</button>
-                                </ActionForm>
-                            </section>
-                            <section class="card">
-                                <h2>"Portal users"</h2>
-                                <UsersTable users reset remove_user/>
-                                <h3>"Add a user"</h3>
-                                <ActionForm action=add_user node_ref=add_user_form>
-                                    <input type="hidden" name="client_id" value=c.id/>
-                                    <Field label="Name" name="name" id="new-user-name".to_owned() autocomplete="off" maxlength=PersonName::MAX_LEN/>
-                                    <Field label="E-mail address" name="email" id="new-user-email".to_owned() kind="email" autocomplete="off" maxlength=Email::MAX_LEN/>
-                                    <Field
-                                        label="First password"
-                                        name="password"
-                                        id="new-user-password".to_owned()
-                                        kind="password"
-                                        autocomplete="new-password"
-                                        minlength=Password::MIN_LEN
-                                        maxlength=Password::MAX_LEN
-                                        hint="At least 12 characters. Pass it on to the user; they can change it under My account."
-                                    />
-                                    <ActionError action=add_user/>
-                                    <ActionDone action=add_user message="User added."/>
-                                    <button type="submit" class="primary" disabled=add_user.pending()>"Add user"</button>
-                                </ActionForm>
-                            </section>
-                            <section class="card danger-zone">
-                                <h2>"Delete client"</h2>
-                                <p>{format!("Deletes the client, its portal users and its {} order(s) with their licences ({} activated).", c.order_count, c.active_licences)}</p>
-                                <ActionForm action=delete>
-                                    <input type="hidden" name="id" value=c.id/>
-                                    <ActionError action=delete/>
-                                    <button
-                                        type="submit"
-                                        class="danger"
-                                        on:click=move |ev| {
-                                            if !confirm(&delete_message) {
-                                                ev.prevent_default();
-                                            }
-                                        }
-                                    >
-                                        "Delete client"
-                                    </button>
-                                </ActionForm>
-                            </section>
-                        }
-                            .into_any()
-                    }
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+        {loaded(detail, move |d| {
+                let c = d.client;
+                let users = d.users;
+                let user_count = users.len();
+                let delete_message = format!(
+                    "Delete the client \u{201c}{}\u{201d}? Its {} portal user(s) will no longer be able to sign in, and its {} order(s) go with it: {} activated licence(s) will stop working at their next validation. This cannot be undone.",
+                    c.name, user_count, c.order_count, c.active_licences
+                );
+                view! {
+                    <Title text=format!("{} · Licentia", c.name)/>
+                    <h1>{c.name.clone()}</h1>
+                    <section class="card">
+                        <h2>"Details"</h2>
+                        <ActionForm action=update>
+                            <input type="hidden" name="id" value=c.id/>
+                            <Field label="Client name" name="name" id="client-name".to_owned() value=c.name.clone() maxlength=ClientName::MAX_LEN/>
+                            <Field label="Contact e-mail (optional)" name="contact_email" id="client-contact".to_owned() kind="email" required=false value=c.contact_email.clone() maxlength=Email::MAX_LEN/>
+                            <TextArea label="Notes (optional)" name="notes" id="client-notes".to_owned() value=c.notes.clone() maxlength=2000/>
+                            <ActionError action=update/>
+                            <ActionDone action=update message="Saved."/>
+                            <button type="submit" class="primary">"Save"</button>
+                        </ActionForm>
+                    </section>
+                    <section class="card">
+                        <h2>"Portal users"</h2>
+                        <UsersTable users reset remove_user/>
+                        <h3>"Add a user"</h3>
+                        <ActionForm action=add_user node_ref=add_user_form>
+                            <input type="hidden" name="client_id" value=c.id/>
+                            <Field label="Name" name="name" id="new-user-name".to_owned() autocomplete="off" maxlength=PersonName::MAX_LEN/>
+                            <Field label="E-mail address" name="email" id="new-user-email".to_owned() kind="email" autocomplete="off" maxlength=Email::MAX_LEN/>
+                            <Field
+                                label="First password"
+                                name="password"
+                                id="new-user-password".to_owned()
+                                kind="password"
+                                autocomplete="new-password"
+                                minlength=Password::MIN_LEN
+                                maxlength=Password::MAX_LEN
+                                hint="At least 12 characters. Pass it on to the user; they can change it under My account."
+                            />
+                            <ActionError action=add_user/>
+                            <ActionDone action=add_user message="User added."/>
+                            <button type="submit" class="primary" disabled=add_user.pending()>"Add user"</button>
+                        </ActionForm>
+                    </section>
+                    <section class="card danger-zone">
+                        <h2>"Delete client"</h2>
+                        <p>{format!("Deletes the client, its portal users and its {} order(s) with their licences ({} activated).", c.order_count, c.active_licences)}</p>
+                        <ActionForm action=delete>
+                            <input type="hidden" name="id" value=c.id/>
+                            <ActionError action=delete/>
+                            <ConfirmButton question=delete_message label="Delete client" class="danger"/>
+                        </ActionForm>
+                    </section>
                 }
+                    .into_any()
             })}
-        </Transition>
     }
 }
 
@@ -400,17 +358,7 @@ fn UsersTable(
                                     </details>
                                     <ActionForm action=remove_user>
                                         <input type="hidden" name="user_id" value=u.id/>
-                                        <button
-                                            type="submit"
-                                            class="danger small"
-                                            on:click=move |ev| {
-                                                if !confirm(&remove_message) {
-                                                    ev.prevent_default();
-                                                }
-                                            }
-                                        >
-                                            "Delete"
-                                        </button>
+                                        <ConfirmButton question=remove_message label="Delete"/>
                                     </ActionForm>
                                 </td>
                             </tr>

@@ -3,8 +3,8 @@
 //! pages of their own (`products`, `offline`).
 
 use crate::components::{
-    confirm, matches, or_dash, time_or, ActionDone, ActionError, Field, LoadError, LocalTime,
-    SearchBox, Sort, SortHeader,
+    loaded, matches, or_dash, time_or, ActionDone, ActionError, ConfirmButton, Field, LoadError,
+    LocalTime, SearchBox, Sort, SortHeader, TableCount,
 };
 use crate::server_fns::catalog::{
     CreateOrder, DeleteOrder, EditLicence, RemoveActivation, UpdateOrder,
@@ -66,51 +66,44 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
         <h1>{if admin { "Orders" } else { "My orders" }}</h1>
         <section class="card">
             <div class="table-tools"><SearchBox query label="Search orders"/></div>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match orders.await {
-                        Ok(all) => {
-                            let total = all.len();
-                            let rows = Memo::new(move |_| {
-                                let needle = query.get().trim().to_lowercase();
-                                let mut rows: Vec<Order> = all.iter().filter(|o| matches(&needle, &[&o.client_name, &o.product_code, &o.product_name, &o.reference, &o.id.to_string()])).cloned().collect();
-                                sort.apply(&mut rows, compare_orders);
-                                rows
-                            });
-                            view! {
-                                <table>
-                                    <caption class="visually-hidden">"Orders"</caption>
-                                    <thead><tr>
-                                        <SortHeader sort key="id" label="Order"/>
-                                        <SortHeader sort key="client" label="Client"/>
-                                        <SortHeader sort key="product" label="Product"/>
-                                        <th scope="col">"Reference"</th>
-                                        <SortHeader sort key="quantity" label="Licences" numeric=true/>
-                                        <SortHeader sort key="active" label="Activated" numeric=true/>
-                                        <SortHeader sort key="created" label="Created"/>
-                                    </tr></thead>
-                                    <tbody>
-                                        <For each=move || rows.get() key=|o| (o.id, o.active, o.quantity) let:o>
-                                            <tr>
-                                                <td><a href=format!("{base}/{}", o.id)>{format!("#{}", o.id)}</a></td>
-                                                <td>{o.client_name.clone()}</td>
-                                                <td>{format!("{} · {}", o.product_code, o.product_name)}</td>
-                                                <td>{or_dash(o.reference.clone())}</td>
-                                                <td class="num">{o.quantity}</td>
-                                                <td class="num">{o.active}</td>
-                                                <td><LocalTime unix_secs=o.created_at/></td>
-                                            </tr>
-                                        </For>
-                                    </tbody>
-                                </table>
-                                <p class="muted">{move || if total == 0 { "No orders yet.".to_owned() } else { format!("{} of {total} orders", rows.with(Vec::len)) }}</p>
-                            }
-                                .into_any()
-                        }
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+            {loaded(orders, move |all| {
+                    let total = all.len();
+                    let rows = Memo::new(move |_| {
+                        let needle = query.get().trim().to_lowercase();
+                        let mut rows: Vec<Order> = all.iter().filter(|o| matches(&needle, &[&o.client_name, &o.product_code, &o.product_name, &o.reference, &o.id.to_string()])).cloned().collect();
+                        sort.apply(&mut rows, compare_orders);
+                        rows
+                    });
+                    view! {
+                        <table>
+                            <caption class="visually-hidden">"Orders"</caption>
+                            <thead><tr>
+                                <SortHeader sort key="id" label="Order"/>
+                                <SortHeader sort key="client" label="Client"/>
+                                <SortHeader sort key="product" label="Product"/>
+                                <th scope="col">"Reference"</th>
+                                <SortHeader sort key="quantity" label="Licences" numeric=true/>
+                                <SortHeader sort key="active" label="Activated" numeric=true/>
+                                <SortHeader sort key="created" label="Created"/>
+                            </tr></thead>
+                            <tbody>
+                                <For each=move || rows.get() key=|o| (o.id, o.active, o.quantity) let:o>
+                                    <tr>
+                                        <td><a href=format!("{base}/{}", o.id)>{format!("#{}", o.id)}</a></td>
+                                        <td>{o.client_name.clone()}</td>
+                                        <td>{format!("{} · {}", o.product_code, o.product_name)}</td>
+                                        <td>{or_dash(o.reference.clone())}</td>
+                                        <td class="num">{o.quantity}</td>
+                                        <td class="num">{o.active}</td>
+                                        <td><LocalTime unix_secs=o.created_at/></td>
+                                    </tr>
+                                </For>
+                            </tbody>
+                        </table>
+                        <TableCount total shown=Signal::derive(move || rows.with(Vec::len)) noun="orders" empty="No orders yet."/>
                     }
+                        .into_any()
                 })}
-            </Transition>
         </section>
         {admin.then(|| view! { <NewOrder create/> })}
     }
@@ -196,54 +189,44 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
     );
     view! {
         <p class="breadcrumb"><a href=if admin { "/admin/orders" } else { "/client/orders" }>"Orders"</a></p>
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Ok(p) => {
-                        let o = p.order.clone();
-                        let title = format!("Order #{} · {} · {}", o.id, o.product_code, o.client_name);
-                        view! {
-                            <Title text=format!("{title} · Licentia")/>
-                            <h1>{title}</h1>
-                            <section class="card">
-                                <h2>"Terms"</h2>
-                                <dl class="facts">
-                                    <dt>"Product"</dt><dd>{format!("{} · {}", p.product.code, p.product.name)}</dd>
-                                    <dt>"Client"</dt><dd>{o.client_name.clone()}</dd>
-                                    <dt>"Reference"</dt><dd>{if o.reference.is_empty() { "—".to_owned() } else { o.reference.clone() }}</dd>
-                                    <dt>"Features"</dt><dd>{if o.features.is_empty() { "(none)".to_owned() } else { o.features.join(", ") }}</dd>
-                                    <dt>"Counters"</dt><dd>{if o.counters.is_empty() { "(none)".to_owned() } else { counter_lines(&o.counters).replace('\n', ", ") }}</dd>
-                                    <dt>"Licences"</dt><dd>{format!("{} ({} activated)", o.quantity, o.active)}</dd>
-                                    <dt>"Limited"</dt><dd>{yes_no(p.product.settings.limited)}</dd>
-                                    <dt>"Users may remove"</dt><dd>{if p.product.settings.limited { "No (limited licences: only an administrator removes them)" } else { yes_no(p.product.settings.end_user_removal) }}</dd>
-                                </dl>
-                                {admin.then(|| view! { <OrderTerms update order=o.clone() product=p.product.clone()/> })}
-                            </section>
-                            <section class="card">
-                                <h2>"Licences"</h2>
-                                <LicencesSection licences=p.licences.clone() product=p.product.clone() admin edit remove/>
-                            </section>
-                            {admin.then(|| view! {
-                                <section class="card danger-zone">
-                                    <h2>"Delete order"</h2>
-                                    <p>{format!("Deletes the order and its {} licences. {} activated machine(s) will be told at their next validation that their licence is gone.", o.quantity, o.active)}</p>
-                                    <ActionForm action=delete>
-                                        <input type="hidden" name="id" value=o.id/>
-                                        <ActionError action=delete/>
-                                        <button type="submit" class="danger" on:click={
-                                            let msg = format!("Delete order #{}? {} activated machine(s) will stop working at their next validation.", o.id, o.active);
-                                            move |ev| if !confirm(&msg) { ev.prevent_default(); }
-                                        }>"Delete order"</button>
-                                    </ActionForm>
-                                </section>
-                            })}
-                        }
-                            .into_any()
-                    }
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+        {loaded(page, move |p| {
+                let o = p.order.clone();
+                let title = format!("Order #{} · {} · {}", o.id, o.product_code, o.client_name);
+                view! {
+                    <Title text=format!("{title} · Licentia")/>
+                    <h1>{title}</h1>
+                    <section class="card">
+                        <h2>"Terms"</h2>
+                        <dl class="facts">
+                            <dt>"Product"</dt><dd>{format!("{} · {}", p.product.code, p.product.name)}</dd>
+                            <dt>"Client"</dt><dd>{o.client_name.clone()}</dd>
+                            <dt>"Reference"</dt><dd>{if o.reference.is_empty() { "—".to_owned() } else { o.reference.clone() }}</dd>
+                            <dt>"Features"</dt><dd>{if o.features.is_empty() { "(none)".to_owned() } else { o.features.join(", ") }}</dd>
+                            <dt>"Counters"</dt><dd>{if o.counters.is_empty() { "(none)".to_owned() } else { counter_lines(&o.counters).replace('\n', ", ") }}</dd>
+                            <dt>"Licences"</dt><dd>{format!("{} ({} activated)", o.quantity, o.active)}</dd>
+                            <dt>"Limited"</dt><dd>{yes_no(p.product.settings.limited)}</dd>
+                            <dt>"Users may remove"</dt><dd>{if p.product.settings.limited { "No (limited licences: only an administrator removes them)" } else { yes_no(p.product.settings.end_user_removal) }}</dd>
+                        </dl>
+                        {admin.then(|| view! { <OrderTerms update order=o.clone() product=p.product.clone()/> })}
+                    </section>
+                    <section class="card">
+                        <h2>"Licences"</h2>
+                        <LicencesSection licences=p.licences.clone() product=p.product.clone() admin edit remove/>
+                    </section>
+                    {admin.then(|| view! {
+                        <section class="card danger-zone">
+                            <h2>"Delete order"</h2>
+                            <p>{format!("Deletes the order and its {} licences. {} activated machine(s) will be told at their next validation that their licence is gone.", o.quantity, o.active)}</p>
+                            <ActionForm action=delete>
+                                <input type="hidden" name="id" value=o.id/>
+                                <ActionError action=delete/>
+                                <ConfirmButton question=format!("Delete order #{}? {} activated machine(s) will stop working at their next validation.", o.id, o.active) label="Delete order" class="danger"/>
+                            </ActionForm>
+                        </section>
+                    })}
                 }
+                    .into_any()
             })}
-        </Transition>
     }
 }
 
@@ -342,7 +325,7 @@ pub(crate) fn LicencesSection(
                                     view! {
                                         <ActionForm action=remove>
                                             <input type="hidden" name="licence_id" value=l.id/>
-                                            <button type="submit" class="danger small" on:click=move |ev| if !confirm(&msg) { ev.prevent_default(); }>"Remove"</button>
+                                            <ConfirmButton question=msg label="Remove"/>
                                         </ActionForm>
                                     }
                                 })}
@@ -422,57 +405,50 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
         <h1>"Activations"</h1>
         <section class="card">
             <div class="table-tools"><SearchBox query label="Search by licence key, serial, machine, client or product"/></div>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match list.await {
-                        Ok(all) => {
-                            let total = all.len();
-                            let rows = Memo::new(move |_| {
-                                let needle = query.get().trim().to_lowercase();
-                                let mut rows: Vec<ActivationRow> = all.iter().filter(|r| matches(&needle, &[&r.licence_key, &r.activation.hostname, &r.client_name, &r.product_code, r.activation.serial.as_deref().unwrap_or("")])).cloned().collect();
-                                sort.apply(&mut rows, compare_activations);
-                                rows
-                            });
-                            view! {
-                                <table>
-                                    <caption class="visually-hidden">"Activations"</caption>
-                                    <thead><tr>
-                                        <th scope="col">"Licence key"</th>
-                                        <SortHeader sort key="client" label="Client"/>
-                                        <SortHeader sort key="product" label="Product"/>
-                                        <SortHeader sort key="host" label="Machine"/>
-                                        <th scope="col">"Mode"</th>
-                                        <SortHeader sort key="activated" label="Activated"/>
-                                        <SortHeader sort key="validated" label="Last validated"/>
-                                        <th scope="col">"Expires"</th>
-                                    </tr></thead>
-                                    <tbody>
-                                        <For each=move || rows.get() key=|r| r.activation.id let:r>
-                                            <tr>
-                                                <td>{match (r.order_id, r.serial_id) {
-                                                    (Some(o), _) => view! { <a href=format!("{orders}/{o}")><code>{r.licence_key.clone()}</code></a> }.into_any(),
-                                                    (None, Some(sid)) => view! { <a href=format!("/admin/serials/{sid}")><code>{r.activation.serial.clone().unwrap_or_default()}</code></a> }.into_any(),
-                                                    _ => view! { <code>{r.licence_key.clone()}</code> }.into_any(),
-                                                }}</td>
-                                                <td>{if r.serial_id.is_some() { view! { <span class="muted">"Web licence"</span> }.into_any() } else { view! { {r.client_name.clone()} }.into_any() }}</td>
-                                                <td>{r.product_code.clone()}</td>
-                                                <td>{r.activation.hostname.clone()}</td>
-                                                <td>{r.activation.mode.clone()}</td>
-                                                <td><LocalTime unix_secs=r.activation.activated_at/></td>
-                                                <td>{time_or(r.activation.last_validated_at, "Not yet")}</td>
-                                                <td>{or_dash(r.expires_on.clone().unwrap_or_default())}</td>
-                                            </tr>
-                                        </For>
-                                    </tbody>
-                                </table>
-                                <p class="muted">{move || if total == 0 { "No licence is activated on any machine.".to_owned() } else { format!("{} of {total} activations", rows.with(Vec::len)) }}</p>
-                            }
-                                .into_any()
-                        }
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+            {loaded(list, move |all| {
+                    let total = all.len();
+                    let rows = Memo::new(move |_| {
+                        let needle = query.get().trim().to_lowercase();
+                        let mut rows: Vec<ActivationRow> = all.iter().filter(|r| matches(&needle, &[&r.licence_key, &r.activation.hostname, &r.client_name, &r.product_code, r.activation.serial.as_deref().unwrap_or("")])).cloned().collect();
+                        sort.apply(&mut rows, compare_activations);
+                        rows
+                    });
+                    view! {
+                        <table>
+                            <caption class="visually-hidden">"Activations"</caption>
+                            <thead><tr>
+                                <th scope="col">"Licence key"</th>
+                                <SortHeader sort key="client" label="Client"/>
+                                <SortHeader sort key="product" label="Product"/>
+                                <SortHeader sort key="host" label="Machine"/>
+                                <th scope="col">"Mode"</th>
+                                <SortHeader sort key="activated" label="Activated"/>
+                                <SortHeader sort key="validated" label="Last validated"/>
+                                <th scope="col">"Expires"</th>
+                            </tr></thead>
+                            <tbody>
+                                <For each=move || rows.get() key=|r| r.activation.id let:r>
+                                    <tr>
+                                        <td>{match (r.order_id, r.serial_id) {
+                                            (Some(o), _) => view! { <a href=format!("{orders}/{o}")><code>{r.licence_key.clone()}</code></a> }.into_any(),
+                                            (None, Some(sid)) => view! { <a href=format!("/admin/serials/{sid}")><code>{r.activation.serial.clone().unwrap_or_default()}</code></a> }.into_any(),
+                                            _ => view! { <code>{r.licence_key.clone()}</code> }.into_any(),
+                                        }}</td>
+                                        <td>{if r.serial_id.is_some() { view! { <span class="muted">"Web licence"</span> }.into_any() } else { view! { {r.client_name.clone()} }.into_any() }}</td>
+                                        <td>{r.product_code.clone()}</td>
+                                        <td>{r.activation.hostname.clone()}</td>
+                                        <td>{r.activation.mode.clone()}</td>
+                                        <td><LocalTime unix_secs=r.activation.activated_at/></td>
+                                        <td>{time_or(r.activation.last_validated_at, "Not yet")}</td>
+                                        <td>{or_dash(r.expires_on.clone().unwrap_or_default())}</td>
+                                    </tr>
+                                </For>
+                            </tbody>
+                        </table>
+                        <TableCount total shown=Signal::derive(move || rows.with(Vec::len)) noun="activations" empty="No licence is activated on any machine."/>
                     }
+                        .into_any()
                 })}
-            </Transition>
         </section>
     }
 }

@@ -1,6 +1,6 @@
 //! The client area: a client user's own organisation.
 
-use crate::components::{LoadError, LocalTime};
+use crate::components::{loaded, LocalTime};
 use crate::pages::admin::RoleGate;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -16,37 +16,30 @@ pub fn Organisation() -> impl IntoView {
     let mine = Resource::new(|| (), |_| crate::server_fns::accounts::my_client());
     view! {
         <Title text="My organisation · Licentia"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match mine.await {
-                    Ok(d) => view! {
-                        <h1>{d.client.name.clone()}</h1>
-                        <section class="card">
-                            <h2>"Organisation"</h2>
-                            <dl class="facts">
-                                <dt>"Name"</dt><dd>{d.client.name.clone()}</dd>
-                                <dt>"Contact"</dt>
-                                <dd>{if d.client.contact_email.is_empty() { "—".to_owned() } else { d.client.contact_email.clone() }}</dd>
-                                <dt>"Customer since"</dt><dd><LocalTime unix_secs=d.client.created_at/></dd>
-                            </dl>
-                        </section>
-                        <section class="card">
-                            <h2>"Portal users"</h2>
-                            <table>
-                                <thead><tr><th scope="col">"Name"</th><th scope="col">"E-mail address"</th></tr></thead>
-                                <tbody>
-                                    {d.users.into_iter().map(|u| view! {
-                                        <tr><td>{u.name}</td><td>{u.email}</td></tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                            <p class="hint">"To add or remove users of your organisation, ask your vendor's administrator."</p>
-                        </section>
-                    }
-                        .into_any(),
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        {loaded(mine, move |d| view! {
+                <h1>{d.client.name.clone()}</h1>
+                <section class="card">
+                    <h2>"Organisation"</h2>
+                    <dl class="facts">
+                        <dt>"Name"</dt><dd>{d.client.name.clone()}</dd>
+                        <dt>"Contact"</dt>
+                        <dd>{if d.client.contact_email.is_empty() { "—".to_owned() } else { d.client.contact_email.clone() }}</dd>
+                        <dt>"Customer since"</dt><dd><LocalTime unix_secs=d.client.created_at/></dd>
+                    </dl>
+                </section>
+                <section class="card">
+                    <h2>"Portal users"</h2>
+                    <table>
+                        <thead><tr><th scope="col">"Name"</th><th scope="col">"E-mail address"</th></tr></thead>
+                        <tbody>
+                            {d.users.into_iter().map(|u| view! {
+                                <tr><td>{u.name}</td><td>{u.email}</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    <p class="hint">"To add or remove users of your organisation, ask your vendor's administrator."</p>
+                </section>
+            }
+                .into_any())}
     }
 }

@@ -6,11 +6,12 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod errors;
-pub mod floating;
 pub mod offline;
+pub mod pools;
 pub mod products;
 pub mod serials;
 pub mod tokens;
+pub mod usage;
 
 use crate::server_fns::accounts::home_of;
 use crate::Auth;

@@ -2,7 +2,8 @@
 //! defaults, counters and licensing settings.
 
 use crate::components::{
-    confirm, matches, or_dash, ActionDone, ActionError, LoadError, SearchBox, Sort, SortHeader,
+    loaded, matches, or_dash, ActionDone, ActionError, ConfirmButton, SearchBox, Sort, SortHeader,
+    TableCount,
 };
 use crate::server_fns::catalog::{DeleteProduct, SaveProduct};
 use leptos::form::ActionForm;
@@ -34,53 +35,42 @@ pub fn ProductsPage() -> impl IntoView {
                 <SearchBox query label="Search products"/>
                 <a class="button primary" href="/admin/products/new">"New product"</a>
             </div>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match products.await {
-                        Ok(all) => {
-                            let total = all.len();
-                            let rows = Memo::new(move |_| {
-                                let needle = query.get().trim().to_lowercase();
-                                let mut rows: Vec<Product> = all.iter().filter(|p| matches(&needle, &[&p.code, &p.name, &p.editor])).cloned().collect();
-                                sort.apply(&mut rows, compare_products);
-                                rows
-                            });
-                            view! {
-                                <table>
-                                    <caption class="visually-hidden">"Products"</caption>
-                                    <thead><tr>
-                                        <SortHeader sort key="code" label="Code"/>
-                                        <SortHeader sort key="name" label="Name"/>
-                                        <SortHeader sort key="editor" label="Editor"/>
-                                        <SortHeader sort key="release" label="Release" numeric=true/>
-                                        <th scope="col">"Limited"</th>
-                                        <th scope="col">"Features"</th>
-                                    </tr></thead>
-                                    <tbody>
-                                        <For each=move || rows.get() key=|p| p.id let:p>
-                                            <tr>
-                                                <td><a href=format!("/admin/products/{}", p.id)>{p.code.clone()}</a></td>
-                                                <td>{p.name.clone()}</td>
-                                                <td>{or_dash(p.editor.clone())}</td>
-                                                <td class="num">{p.release_number}</td>
-                                                <td>{yes_no(p.settings.limited)}</td>
-                                                <td>{or_dash(p.features.iter().map(|f| f.code.clone()).collect::<Vec<_>>().join(", "))}</td>
-                                            </tr>
-                                        </For>
-                                    </tbody>
-                                </table>
-                                <p class="muted">{move || match (total, rows.with(Vec::len)) {
-                                    (0, _) => "No products yet. Create the first with New product: its code is what applications name.",
-                                    (_, 0) => "No products match.",
-                                    _ => "",
-                                }}</p>
-                            }
-                                .into_any()
-                        }
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+            {loaded(products, move |all| {
+                    let total = all.len();
+                    let rows = Memo::new(move |_| {
+                        let needle = query.get().trim().to_lowercase();
+                        let mut rows: Vec<Product> = all.iter().filter(|p| matches(&needle, &[&p.code, &p.name, &p.editor])).cloned().collect();
+                        sort.apply(&mut rows, compare_products);
+                        rows
+                    });
+                    view! {
+                        <table>
+                            <caption class="visually-hidden">"Products"</caption>
+                            <thead><tr>
+                                <SortHeader sort key="code" label="Code"/>
+                                <SortHeader sort key="name" label="Name"/>
+                                <SortHeader sort key="editor" label="Editor"/>
+                                <SortHeader sort key="release" label="Release" numeric=true/>
+                                <th scope="col">"Limited"</th>
+                                <th scope="col">"Features"</th>
+                            </tr></thead>
+                            <tbody>
+                                <For each=move || rows.get() key=|p| p.id let:p>
+                                    <tr>
+                                        <td><a href=format!("/admin/products/{}", p.id)>{p.code.clone()}</a></td>
+                                        <td>{p.name.clone()}</td>
+                                        <td>{or_dash(p.editor.clone())}</td>
+                                        <td class="num">{p.release_number}</td>
+                                        <td>{yes_no(p.settings.limited)}</td>
+                                        <td>{or_dash(p.features.iter().map(|f| f.code.clone()).collect::<Vec<_>>().join(", "))}</td>
+                                    </tr>
+                                </For>
+                            </tbody>
+                        </table>
+                        <TableCount total shown=Signal::derive(move || rows.with(Vec::len)) noun="products" empty="No products yet. Create the first with New product: its code is what applications name."/>
                     }
+                        .into_any()
                 })}
-            </Transition>
         </section>
     }
 }
@@ -102,45 +92,36 @@ pub fn ProductPage() -> impl IntoView {
     );
     view! {
         <p class="breadcrumb"><a href="/admin/products">"Products"</a></p>
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match product.await {
-                    Ok(p) => {
-                        let title = p.as_ref().map_or("New product".to_owned(), |p| format!("{} · {}", p.code, p.name));
-                        let form = p.as_ref().map(product_form).unwrap_or_else(|| ProductForm {
-                            end_user_removal: Some("on".into()),
-                            max_activations: "3".into(),
-                            validate_every_days: "7".into(),
-                            licences_per_serial: "1".into(),
-                            heartbeat_secs: "120".into(),
-                            max_borrow_days: "30".into(),
-                            ..Default::default()
-                        });
-                        let pid = p.as_ref().map(|p| p.id);
-                        view! {
-                            <Title text=format!("{title} · Licentia")/>
-                            <h1>{title}</h1>
-                            <ProductEditor save id=pid form/>
-                            {pid.map(|pid| view! {
-                                <section class="card danger-zone">
-                                    <h2>"Delete product"</h2>
-                                    <p>"Only a product no order uses can be deleted."</p>
-                                    <ActionForm action=delete>
-                                        <input type="hidden" name="id" value=pid/>
-                                        <ActionError action=delete/>
-                                        <button type="submit" class="danger" on:click=move |ev| {
-                                            if !confirm("Delete this product? This cannot be undone.") { ev.prevent_default(); }
-                                        }>"Delete product"</button>
-                                    </ActionForm>
-                                </section>
-                            })}
-                        }
-                            .into_any()
-                    }
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+        {loaded(product, move |p| {
+                let title = p.as_ref().map_or("New product".to_owned(), |p| format!("{} · {}", p.code, p.name));
+                let form = p.as_ref().map(product_form).unwrap_or_else(|| ProductForm {
+                    end_user_removal: Some("on".into()),
+                    max_activations: "3".into(),
+                    validate_every_days: "7".into(),
+                    licences_per_serial: "1".into(),
+                    heartbeat_secs: "120".into(),
+                    max_borrow_days: "30".into(),
+                    ..Default::default()
+                });
+                let pid = p.as_ref().map(|p| p.id);
+                view! {
+                    <Title text=format!("{title} · Licentia")/>
+                    <h1>{title}</h1>
+                    <ProductEditor save id=pid form/>
+                    {pid.map(|pid| view! {
+                        <section class="card danger-zone">
+                            <h2>"Delete product"</h2>
+                            <p>"Only a product no order uses can be deleted."</p>
+                            <ActionForm action=delete>
+                                <input type="hidden" name="id" value=pid/>
+                                <ActionError action=delete/>
+                                <ConfirmButton question="Delete this product? This cannot be undone." label="Delete product" class="danger"/>
+                            </ActionForm>
+                        </section>
+                    })}
                 }
+                    .into_any()
             })}
-        </Transition>
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::catalog::{id_param, options, FeatureChecks, LicencesSection};
 use crate::components::{
-    confirm, or_dash, time_or, ActionError, Field, LoadError, LocalTime, SearchBox,
+    loaded, or_dash, time_or, ActionError, ConfirmButton, Field, LoadError, LocalTime, SearchBox,
 };
 use crate::server_fns::catalog::{EditLicence, RemoveActivation};
 use crate::server_fns::web::{GenerateSerials, ReissueSerial};
@@ -58,15 +58,11 @@ pub fn SerialsPage() -> impl IntoView {
         <NewBatch generate/>
         <section class="card">
             <h2>"Batches"</h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match batches.await {
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"No serial numbers yet: generate a batch above."</p> }.into_any(),
-                        Ok(list) => view! { <BatchTable list batch/> }.into_any(),
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(batches, move |list| if list.is_empty() {
+                view! { <p class="muted">"No serial numbers yet: generate a batch above."</p> }.into_any()
+            } else {
+                view! { <BatchTable list batch/> }.into_any()
+            })}
         </section>
         <section class="card">
             <h2>"Serials"</h2>
@@ -79,14 +75,7 @@ pub fn SerialsPage() -> impl IntoView {
                     </p>
                 })}
             </div>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match serials.await {
-                        Ok(list) => view! { <SerialTable list/> }.into_any(),
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(serials, move |list| view! { <SerialTable list/> }.into_any())}
         </section>
     }
 }
@@ -244,80 +233,70 @@ pub fn SerialDetailPage() -> impl IntoView {
     );
     view! {
         <p class="breadcrumb"><a href="/admin/serials">"Serial numbers"</a></p>
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Ok(p) => {
-                        let s = p.detail.serial.clone();
-                        let revoked = s.revoked_at.is_some();
-                        let history = p.detail.history.clone();
-                        // Just reissued: the page now shows the replacement; say what happened.
-                        let reissued = reissue
-                            .value()
-                            .get_untracked()
-                            .and_then(Result::ok)
-                            .filter(|n| n.id == s.id);
-                        view! {
-                            <Title text=format!("{} · Licentia", s.serial)/>
-                            {reissued.map(|n| view! {
-                                <p class="notice" role="status" data-testid="reissued">
-                                    {format!(
-                                        "Serial {} was revoked. This is its replacement, {}: give it to the customer. Machines activated with the old serial must activate again with this one at their next validation.",
-                                        n.replaces.clone().unwrap_or_default(),
-                                        n.serial
-                                    )}
-                                </p>
-                            })}
-                            <h1>"Serial "<code data-testid="serial">{s.serial.clone()}</code></h1>
-                            <section class="card">
-                                <dl class="facts">
-                                    <dt>"Product"</dt><dd>{format!("{} · {}", p.product.code, p.product.name)}</dd>
-                                    <dt>"Batch"</dt><dd>{format!("#{}", s.batch_id)}</dd>
-                                    <dt>"Features"</dt><dd>{features_text(&s.features)}</dd>
-                                    <dt>"Licences"</dt><dd>{format!("{} ({} in use)", s.licences, s.active)}</dd>
-                                    <dt>"Status"</dt><dd data-testid="serial-status">{status_view(&s)}</dd>
-                                    {s.replaces.clone().map(|r| view! { <dt>"Replaces"</dt><dd><code>{r}</code></dd> })}
-                                    {(!s.revoke_note.is_empty()).then(|| view! { <dt>"Why revoked"</dt><dd>{s.revoke_note.clone()}</dd> })}
-                                </dl>
-                            </section>
-                            <section class="card">
-                                <h2>"Licences"</h2>
-                                {if revoked {
-                                    view! { <p class="muted">"This serial was revoked: its licences moved to its replacement."</p> }.into_any()
-                                } else {
-                                    view! {
-                                        <LicencesSection licences=p.detail.licences.clone() product=p.product.clone() admin=true edit remove/>
-                                    }.into_any()
-                                }}
-                            </section>
-                            <section class="card">
-                                <h2>"History"</h2>
-                                <HistoryTable history/>
-                            </section>
-                            {(!revoked).then(|| view! {
-                                // Folded away, so that it takes a deliberate step (and a fresh
-                                // replacement is not revoked by a second click on the same spot).
-                                <details class="card danger-zone" prop:open=move || { reissue.version().get(); false }>
-                                    <summary><h2>"Revoke and reissue…"</h2></summary>
-                                    <p>"For a serial that leaked: a new serial replaces it and takes over its licences, counters and history. Machines activated with this serial keep working until their next validation, which asks them to activate again with the new serial. New activations with this serial are refused."</p>
-                                    <ActionForm action=reissue>
-                                        <input type="hidden" name="id" value=s.id/>
-                                        <Field label="Why (kept with the revoked serial)" name="note" id="reissue-note".to_owned() required=false maxlength=2000/>
-                                        <ActionError action=reissue/>
-                                        <button type="submit" class="danger" on:click={
-                                            let msg = format!("Revoke {} and issue a replacement? Its {} machine(s) in use must then activate with the new serial.", s.serial, s.active);
-                                            move |ev| if !confirm(&msg) { ev.prevent_default(); }
-                                        }>"Revoke and reissue"</button>
-                                    </ActionForm>
-                                </details>
-                            })}
-                        }
-                            .into_any()
-                    }
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+        {loaded(page, move |p| {
+                let s = p.detail.serial.clone();
+                let revoked = s.revoked_at.is_some();
+                let history = p.detail.history.clone();
+                // Just reissued: the page now shows the replacement; say what happened.
+                let reissued = reissue
+                    .value()
+                    .get_untracked()
+                    .and_then(Result::ok)
+                    .filter(|n| n.id == s.id);
+                view! {
+                    <Title text=format!("{} · Licentia", s.serial)/>
+                    {reissued.map(|n| view! {
+                        <p class="notice" role="status" data-testid="reissued">
+                            {format!(
+                                "Serial {} was revoked. This is its replacement, {}: give it to the customer. Machines activated with the old serial must activate again with this one at their next validation.",
+                                n.replaces.clone().unwrap_or_default(),
+                                n.serial
+                            )}
+                        </p>
+                    })}
+                    <h1>"Serial "<code data-testid="serial">{s.serial.clone()}</code></h1>
+                    <section class="card">
+                        <dl class="facts">
+                            <dt>"Product"</dt><dd>{format!("{} · {}", p.product.code, p.product.name)}</dd>
+                            <dt>"Batch"</dt><dd>{format!("#{}", s.batch_id)}</dd>
+                            <dt>"Features"</dt><dd>{features_text(&s.features)}</dd>
+                            <dt>"Licences"</dt><dd>{format!("{} ({} in use)", s.licences, s.active)}</dd>
+                            <dt>"Status"</dt><dd data-testid="serial-status">{status_view(&s)}</dd>
+                            {s.replaces.clone().map(|r| view! { <dt>"Replaces"</dt><dd><code>{r}</code></dd> })}
+                            {(!s.revoke_note.is_empty()).then(|| view! { <dt>"Why revoked"</dt><dd>{s.revoke_note.clone()}</dd> })}
+                        </dl>
+                    </section>
+                    <section class="card">
+                        <h2>"Licences"</h2>
+                        {if revoked {
+                            view! { <p class="muted">"This serial was revoked: its licences moved to its replacement."</p> }.into_any()
+                        } else {
+                            view! {
+                                <LicencesSection licences=p.detail.licences.clone() product=p.product.clone() admin=true edit remove/>
+                            }.into_any()
+                        }}
+                    </section>
+                    <section class="card">
+                        <h2>"History"</h2>
+                        <HistoryTable history/>
+                    </section>
+                    {(!revoked).then(|| view! {
+                        // Folded away, so that it takes a deliberate step (and a fresh
+                        // replacement is not revoked by a second click on the same spot).
+                        <details class="card danger-zone" prop:open=move || { reissue.version().get(); false }>
+                            <summary><h2>"Revoke and reissue…"</h2></summary>
+                            <p>"For a serial that leaked: a new serial replaces it and takes over its licences, counters and history. Machines activated with this serial keep working until their next validation, which asks them to activate again with the new serial. New activations with this serial are refused."</p>
+                            <ActionForm action=reissue>
+                                <input type="hidden" name="id" value=s.id/>
+                                <Field label="Why (kept with the revoked serial)" name="note" id="reissue-note".to_owned() required=false maxlength=2000/>
+                                <ActionError action=reissue/>
+                                <ConfirmButton question=format!("Revoke {} and issue a replacement? Its {} machine(s) in use must then activate with the new serial.", s.serial, s.active) label="Revoke and reissue" class="danger"/>
+                            </ActionForm>
+                        </details>
+                    })}
                 }
+                    .into_any()
             })}
-        </Transition>
     }
 }
 

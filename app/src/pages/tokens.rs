@@ -2,7 +2,7 @@
 //! use, revoke. A client user's tokens reach only its own client's data.
 
 use crate::components::{
-    confirm, reset_on_success, time_or, ActionError, Field, LoadError, LocalTime,
+    loaded, reset_on_success, time_or, ActionError, ConfirmButton, Field, LocalTime,
 };
 use crate::server_fns::tokens::{CreateApiToken, RevokeApiToken};
 use leptos::form::ActionForm;
@@ -55,15 +55,11 @@ pub fn TokensPage(admin: bool) -> impl IntoView {
         <section class="card">
             <h2>"Tokens"</h2>
             <ActionError action=revoke/>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match tokens.await {
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"No tokens yet."</p> }.into_any(),
-                        Ok(list) => view! { <TokenTable list revoke admin/> }.into_any(),
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(tokens, move |list| if list.is_empty() {
+                view! { <p class="muted">"No tokens yet."</p> }.into_any()
+            } else {
+                view! { <TokenTable list revoke admin/> }.into_any()
+            })}
         </section>
     }
 }
@@ -106,7 +102,7 @@ fn TokenTable(
                                 {t.revoked_at.is_none().then(|| view! {
                                     <ActionForm action=revoke>
                                         <input type="hidden" name="id" value=t.id/>
-                                        <button type="submit" class="danger small" on:click=move |ev| if !confirm(&msg) { ev.prevent_default(); }>"Revoke"</button>
+                                        <ConfirmButton question=msg label="Revoke"/>
                                     </ActionForm>
                                 })}
                             </td>

@@ -1,0 +1,379 @@
+//! Floating pools in the portal: pools and their licence keys and bundles (administrators manage,
+//! client users read their own), and the explanation of which key a checkout would take.
+
+use super::catalog::{id_param, options};
+use crate::components::{loaded, or_dash, ActionDone, ActionError, ConfirmButton, Field};
+use crate::server_fns::floating::{
+    AddBundle, AddPoolKey, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout, RemoveBundle,
+};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use protocol::floating::{CommercialType, KeyVerdict, Model, PoolKey, PricingStructure};
+
+#[component]
+pub fn PoolsPage(admin: bool) -> impl IntoView {
+    let create = ServerAction::<CreatePool>::new();
+    let pools = Resource::new(
+        move || create.version().get(),
+        |_| crate::server_fns::floating::list_pools(),
+    );
+    let base = if admin {
+        "/admin/pools"
+    } else {
+        "/client/pools"
+    };
+    view! {
+        <Title text="Floating pools · Licentia"/>
+        <h1>"Floating pools"</h1>
+        <p class="lead">"A pool holds licence keys whose seats workstations share: checked out when the application starts, given back when it closes (or when its lease runs out)."</p>
+        <section class="card">
+            {loaded(pools, move |list| if list.is_empty() {
+                view! { <p class="muted">"No floating pool yet."</p> }.into_any()
+            } else {
+                view! {
+                        <table>
+                            <caption class="visually-hidden">"Pools"</caption>
+                            <thead><tr>
+                                <th scope="col">"Pool"</th>
+                                <th scope="col">"Owner"</th>
+                                <th scope="col">"Pool key"</th>
+                                <th scope="col" class="num">"Keys"</th>
+                                <th scope="col" class="num">"In use"</th>
+                                <th scope="col" class="num">"Lease (s)"</th>
+                            </tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|p| view! {
+                                    <tr data-pool=p.label()>
+                                        <td><a href=format!("{base}/{}", p.id)>{if p.name.is_empty() { format!("Pool {}", p.id) } else { p.name.clone() }}</a></td>
+                                        <td>{p.owner.clone()}</td>
+                                        <td><code>{p.access_key.clone()}</code></td>
+                                        <td class="num">{p.keys}</td>
+                                        <td class="num">{p.in_use}</td>
+                                        <td class="num">{p.lease_secs}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any()
+            })}
+        </section>
+        {admin.then(|| view! { <NewPool create/> })}
+    }
+}
+
+#[component]
+fn NewPool(create: ServerAction<CreatePool>) -> impl IntoView {
+    let clients = LocalResource::new(crate::server_fns::accounts::list_clients);
+    view! {
+        <section class="card">
+            <h2>"New pool"</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let clients = clients.await.unwrap_or_default();
+                    view! {
+                        <ActionForm action=create>
+                            <fieldset>
+                                <legend>"Owner"</legend>
+                                <span class="check"><input type="radio" id="owner-client" name="owner" value="client" checked=true/><label for="owner-client">"A client"</label></span>
+                                <span class="check"><input type="radio" id="owner-serial" name="owner" value="serial"/><label for="owner-serial">"A serial number (web / cloud-concurrent)"</label></span>
+                            </fieldset>
+                            <div class="grid-2">
+                                <div class="field">
+                                    <label for="pool-client">"Client"</label>
+                                    <select id="pool-client" name="client_id" inner_html=options(clients.iter().map(|c| (c.id, c.name.clone())))/>
+                                </div>
+                                <Field label="Serial number" name="serial" id="pool-serial".to_owned() required=false hint="Only for a serial's pool"/>
+                                <Field label="Name" name="name" id="pool-name".to_owned() required=false hint="Tells a client's pools apart, e.g. a site or a department"/>
+                                <Field label="Lease in seconds" name="lease_secs" id="pool-lease".to_owned() kind="number" value="300" hint="A seat without heartbeat for this long is freed (30 to 86400)"/>
+                            </div>
+                            <ActionError action=create/>
+                            <button type="submit" class="primary" disabled=create.pending()>"Create pool"</button>
+                        </ActionForm>
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+fn key_term(k: &PoolKey) -> String {
+    match (&k.fields.start_date, &k.fields.end_date) {
+        (None, None) => "always".into(),
+        (s, e) => format!(
+            "{} to {}",
+            s.clone().unwrap_or_else(|| "…".into()),
+            e.clone().unwrap_or_else(|| "…".into())
+        ),
+    }
+}
+
+#[component]
+pub fn PoolDetailPage(admin: bool) -> impl IntoView {
+    let id = id_param("id");
+    let add = ServerAction::<AddPoolKey>::new();
+    let delete = ServerAction::<DeletePoolKey>::new();
+    let bundle = ServerAction::<AddBundle>::new();
+    let unbundle = ServerAction::<RemoveBundle>::new();
+    let delete_pool = ServerAction::<DeletePool>::new();
+    let page = Resource::new(
+        move || {
+            (
+                id(),
+                add.version().get(),
+                delete.version().get(),
+                bundle.version().get(),
+                unbundle.version().get(),
+            )
+        },
+        |(id, ..)| crate::server_fns::floating::get_pool_page(id.unwrap_or(0)),
+    );
+    view! {
+        <p class="breadcrumb"><a href=if admin { "/admin/pools" } else { "/client/pools" }>"Floating pools"</a></p>
+        {loaded(page, move |p| {
+                let pool_id = p.pool.id;
+                view! {
+                    <Title text=format!("Pool {} · Licentia", p.pool.label())/>
+                    <h1>{if p.pool.name.is_empty() { format!("Pool of {}", p.pool.owner) } else { format!("Pool {} of {}", p.pool.name, p.pool.owner) }}</h1>
+                    <section class="card">
+                        <dl class="facts">
+                            <dt>"Pool key"</dt><dd><code data-testid="pool-key">{p.pool.access_key.clone()}</code></dd>
+                            <dt>"Lease"</dt><dd>{format!("{} s without a heartbeat", p.pool.lease_secs)}</dd>
+                            <dt>"In use"</dt><dd>{p.pool.in_use}</dd>
+                        </dl>
+                        <p class="hint">"Workstations check out with this pool key: "<code>{format!("licentia-client --server … checkout --pool-key {} --feature …", p.pool.access_key)}</code></p>
+                    </section>
+                    <section class="card">
+                        <h2>"Licence keys"</h2>
+                        <ActionError action=delete/>
+                        <KeyTable keys=p.keys.clone() admin delete/>
+                    </section>
+                    {admin.then(|| view! { <NewKey add pool_id/> })}
+                    <section class="card">
+                        <h2>"Bundles"</h2>
+                        <ActionError action=unbundle/>
+                        <ActionDone action=unbundle message="The bundle was removed."/>
+                        {if p.bundles.is_empty() {
+                            view! { <p class="muted">"No bundle: each feature is checked out alone."</p> }.into_any()
+                        } else {
+                            view! { <ul class="bundles">{p.bundles.clone().into_iter().map(|b| {
+                                let (tag, text) = (format!("{}>{}", b.feature, b.also_feature), format!("Checking out {} also takes {}", b.feature, b.also_feature));
+                                view! {
+                                <li data-bundle=tag>
+                                    {text}
+                                    {admin.then(|| view! {
+                                        <ActionForm action=unbundle>
+                                            <input type="hidden" name="pool_id" value=pool_id/>
+                                            <input type="hidden" name="feature" value=b.feature.clone()/>
+                                            <input type="hidden" name="also_feature" value=b.also_feature.clone()/>
+                                            <button type="submit" class="small">"Remove"</button>
+                                        </ActionForm>
+                                    })}
+                                </li>
+                            }}).collect_view()}</ul> }.into_any()
+                        }}
+                        {admin.then(|| view! {
+                            <ActionForm action=bundle>
+                                <input type="hidden" name="pool_id" value=pool_id/>
+                                <div class="grid-2">
+                                    <Field label="Feature" name="feature" id="bundle-feature".to_owned()/>
+                                    <Field label="Also takes" name="also_feature" id="bundle-also".to_owned()/>
+                                </div>
+                                <ActionError action=bundle/>
+                                <button type="submit">"Add bundle"</button>
+                            </ActionForm>
+                        })}
+                    </section>
+                    <Explain pool_id/>
+                    {admin.then(|| {
+                        let msg = format!("Delete the pool {} with its keys, bundles and usage history? Workstations can no longer check out with its pool key.", p.pool.label());
+                        view! {
+                            <section class="card danger-zone">
+                                <h2>"Delete the pool"</h2>
+                                <p class="hint">"Possible once none of its seats is in use; its keys, bundles and usage history go with it."</p>
+                                <ActionForm action=delete_pool>
+                                    <input type="hidden" name="id" value=pool_id/>
+                                    <ActionError action=delete_pool/>
+                                    <ConfirmButton question=msg label="Delete pool" class="danger"/>
+                                </ActionForm>
+                            </section>
+                        }
+                    })}
+                }
+                    .into_any()
+            })}
+    }
+}
+
+#[component]
+fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>) -> impl IntoView {
+    if keys.is_empty() {
+        return view! { <p class="muted">"No licence key yet."</p> }.into_any();
+    }
+    view! {
+        <div class="scroll">
+        <table>
+            <caption class="visually-hidden">"Licence keys"</caption>
+            <thead><tr>
+                <th scope="col">"Editor"</th>
+                <th scope="col">"Feature"</th>
+                <th scope="col">"Model"</th>
+                <th scope="col" class="num">"In use / quantity"</th>
+                <th scope="col">"Active"</th>
+                <th scope="col" class="num">"Group"</th>
+                <th scope="col" class="num">"Max release"</th>
+                <th scope="col">"Max release date"</th>
+                <th scope="col">"Type"</th>
+                <th scope="col">"Customer"</th>
+                <th scope="col">"Pricing"</th>
+                <th scope="col">"Additional info"</th>
+                <th scope="col" class="num">"File"</th>
+                <th scope="col">"Generated"</th>
+                {admin.then(|| view! { <th scope="col">"Actions"</th> })}
+            </tr></thead>
+            <tbody>
+                {keys.into_iter().map(|k| {
+                    let f = k.fields.clone();
+                    let msg = format!("Remove the {} key of {} ({} seats)?", f.model, f.feature, f.quantity);
+                    view! {
+                        <tr data-key=k.id>
+                            <td>{f.editor.clone()}</td>
+                            <td>{f.feature.clone()}</td>
+                            <td>{f.model.clone()}</td>
+                            <td class="num">{format!("{} / {}", k.in_use, f.quantity)}</td>
+                            <td>{key_term(&k)}</td>
+                            <td class="num">{f.group_index}</td>
+                            <td class="num">{if f.max_release_number == 0 { "any".to_owned() } else { f.max_release_number.to_string() }}</td>
+                            <td>{or_dash(f.max_release_date.clone().unwrap_or_default())}</td>
+                            <td>{f.commercial_type.clone()}</td>
+                            <td>{or_dash(f.customer_id.clone())}</td>
+                            <td>{or_dash(f.pricing_structure.clone())}</td>
+                            <td>{or_dash(f.additional_info.clone())}</td>
+                            <td class="num">{f.file_index}</td>
+                            <td>{or_dash(f.generation_date.clone().unwrap_or_default())}</td>
+                            {admin.then(|| view! {
+                                <td class="actions">
+                                    <ActionForm action=delete>
+                                        <input type="hidden" name="id" value=k.id/>
+                                        <ConfirmButton question=msg label="Remove"/>
+                                    </ActionForm>
+                                </td>
+                            })}
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        </div>
+    }
+    .into_any()
+}
+
+fn choice_options<'a>(items: impl IntoIterator<Item = &'a str>, selected: &str) -> String {
+    items
+        .into_iter()
+        .map(|i| {
+            let sel = if i == selected { " selected" } else { "" };
+            format!(
+                "<option value=\"{i}\"{sel}>{}</option>",
+                if i.is_empty() { "(none)" } else { i }
+            )
+        })
+        .collect()
+}
+
+#[component]
+fn NewKey(add: ServerAction<AddPoolKey>, pool_id: i64) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h2>"Add a licence key"</h2>
+            <ActionForm action=add>
+                <input type="hidden" name="pool_id" value=pool_id/>
+                <div class="grid-3">
+                    <Field label="Editor" name="key[editor]" id="key-editor".to_owned() maxlength=100/>
+                    <Field label="Feature" name="key[feature]" id="key-feature".to_owned() maxlength=100/>
+                    <div class="field">
+                        <label for="key-model">"Model"</label>
+                        <select id="key-model" name="key[model]" inner_html=choice_options(Model::ALL.iter().map(|m| m.as_str()), "ConcurrentUser")/>
+                    </div>
+                    <Field label="Quantity" name="key[quantity]" id="key-quantity".to_owned() kind="number" value="1"/>
+                    <Field label="Start date" name="key[start_date]" id="key-start".to_owned() kind="date" required=false/>
+                    <Field label="End date" name="key[end_date]" id="key-end".to_owned() kind="date" required=false/>
+                    <Field label="Group index" name="key[group_index]" id="key-group".to_owned() kind="number" value="0"/>
+                    <Field label="Max release number" name="key[max_release_number]" id="key-max-release".to_owned() kind="number" value="0" hint="0: any release"/>
+                    <Field label="Max release date" name="key[max_release_date]" id="key-max-release-date".to_owned() kind="date" required=false/>
+                    <div class="field">
+                        <label for="key-type">"Commercial type"</label>
+                        <select id="key-type" name="key[commercial_type]" inner_html=choice_options(CommercialType::ALL.iter().map(|c| c.as_str()), "STD")/>
+                    </div>
+                    <Field label="Customer ID" name="key[customer_id]" id="key-customer".to_owned() required=false maxlength=100/>
+                    <div class="field">
+                        <label for="key-pricing">"Pricing structure"</label>
+                        <select id="key-pricing" name="key[pricing_structure]" inner_html=choice_options(std::iter::once("").chain(PricingStructure::ALL.iter().map(|p| p.as_str())), "")/>
+                    </div>
+                    <Field label="Additional info" name="key[additional_info]" id="key-info".to_owned() required=false maxlength=500 hint="Fields separated by ;"/>
+                    <Field label="File index" name="key[file_index]" id="key-file".to_owned() kind="number" value="0"/>
+                    <Field label="Generation date" name="key[generation_date]" id="key-generated".to_owned() kind="date" required=false hint="Empty: today"/>
+                </div>
+                <ActionError action=add/>
+                {move || add.value().get().and_then(|r| r.ok()).map(|k| view! {
+                    <p class="notice" role="status">{format!("Added {} × {} ({}).", k.fields.quantity, k.fields.feature, k.fields.model)}</p>
+                })}
+                <button type="submit" class="primary" disabled=add.pending()>"Add key"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn Explain(pool_id: i64) -> impl IntoView {
+    let explain = ServerAction::<ExplainCheckout>::new();
+    view! {
+        <section class="card">
+            <h2>"Explain a checkout"</h2>
+            <p class="hint">"Which key would a checkout like this get, and why not the others?"</p>
+            <ActionForm action=explain>
+                <input type="hidden" name="pool_id" value=pool_id/>
+                <div class="grid-3">
+                    <Field label="Feature" name="form[feature]" id="explain-feature".to_owned()/>
+                    <Field label="Editor" name="form[editor]" id="explain-editor".to_owned() required=false/>
+                    <Field label="Release number" name="form[release_number]" id="explain-release".to_owned() kind="number" required=false/>
+                    <Field label="Release date" name="form[release_date]" id="explain-release-date".to_owned() kind="date" required=false/>
+                    <Field label="Commercial type" name="form[commercial_type]" id="explain-type".to_owned() required=false/>
+                    <Field label="Customer ID" name="form[customer_id]" id="explain-customer".to_owned() required=false/>
+                    <Field label="Pricing structure" name="form[pricing_structure]" id="explain-pricing".to_owned() required=false/>
+                    <Field label="Tokens" name="form[tokens]" id="explain-tokens".to_owned() kind="number" required=false/>
+                </div>
+                <ActionError action=explain/>
+                <button type="submit">"Explain"</button>
+            </ActionForm>
+            {move || explain.value().get().and_then(|r| r.ok()).map(|verdicts| view! { <Verdicts verdicts/> })}
+        </section>
+    }
+}
+
+#[component]
+fn Verdicts(verdicts: Vec<KeyVerdict>) -> impl IntoView {
+    let granted = verdicts.iter().any(|v| v.rank == Some(1));
+    view! {
+        <p role="status" class=if granted { "notice" } else { "error" }>{if granted { "The key ranked 1 would be granted." } else { "No key fits: the checkout would be refused." }}</p>
+        <table data-testid="explain">
+            <caption class="visually-hidden">"Explanation"</caption>
+            <thead><tr><th scope="col">"Key"</th><th scope="col">"Feature"</th><th scope="col">"Model"</th><th scope="col">"Verdict"</th></tr></thead>
+            <tbody>
+                {verdicts.into_iter().map(|v| view! {
+                    <tr>
+                        <td>{format!("#{}", v.key.id)}</td>
+                        <td>{v.key.fields.feature.clone()}</td>
+                        <td>{v.key.fields.model.clone()}</td>
+                        <td>{match (v.rank, v.filtered_by) {
+                            (Some(r), _) => format!("rank {r}"),
+                            (None, Some(why)) => format!("filtered: {why}"),
+                            _ => "—".into(),
+                        }}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}

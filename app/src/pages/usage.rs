@@ -1,0 +1,264 @@
+//! The usage monitor of floating licences — *Usage Per Feature* with *Detailed usage* — that
+//! refreshes itself and can free a stuck seat.
+
+use crate::components::{loaded, or_dash, ActionError, ConfirmButton, LoadError, LocalTime};
+use crate::server_fns::floating::DisconnectSeat;
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use protocol::floating::{FeatureUsage, SeatDetail};
+use std::cmp::Ordering;
+
+/// Sort keys in priority order; a plain click sorts on one column (again to reverse), a
+/// shift- or ctrl-click adds a column (or reverses it if it is there already).
+#[derive(Clone, Copy)]
+struct MultiSort(RwSignal<Vec<(&'static str, bool)>>);
+
+impl MultiSort {
+    fn click(&self, key: &'static str, add: bool) {
+        self.0.update(|keys| {
+            let at = keys.iter().position(|(k, _)| *k == key);
+            match (add, at) {
+                (true, Some(i)) => keys[i].1 = !keys[i].1,
+                (true, None) => keys.push((key, true)),
+                (false, Some(0)) if keys.len() == 1 => keys[0].1 = !keys[0].1,
+                (false, _) => *keys = vec![(key, true)],
+            }
+        });
+    }
+
+    fn compare(&self, a: &FeatureUsage, b: &FeatureUsage) -> Ordering {
+        self.0.with(|keys| {
+            keys.iter().fold(Ordering::Equal, |o, (key, asc)| {
+                o.then_with(|| {
+                    let c = match *key {
+                        "editor" => a.editor.to_lowercase().cmp(&b.editor.to_lowercase()),
+                        "feature" => a.feature.to_lowercase().cmp(&b.feature.to_lowercase()),
+                        "type" => a.commercial_type.cmp(&b.commercial_type),
+                        "in_use" => a.in_use.cmp(&b.in_use),
+                        "count" => a.count.cmp(&b.count),
+                        _ => a.owner.to_lowercase().cmp(&b.owner.to_lowercase()),
+                    };
+                    if *asc {
+                        c
+                    } else {
+                        c.reverse()
+                    }
+                })
+            })
+        })
+    }
+}
+
+#[component]
+fn UsageHeader(
+    sort: MultiSort,
+    key: &'static str,
+    label: &'static str,
+    #[prop(optional)] numeric: bool,
+) -> impl IntoView {
+    let state = move || {
+        sort.0
+            .with(|keys| match keys.iter().position(|(k, _)| *k == key) {
+                None => ("none", String::new()),
+                Some(i) => {
+                    let asc = keys[i].1;
+                    let order = if keys.len() > 1 {
+                        format!("{}", i + 1)
+                    } else {
+                        String::new()
+                    };
+                    (
+                        if asc { "ascending" } else { "descending" },
+                        format!(" {}{order}", if asc { "▲" } else { "▼" }),
+                    )
+                }
+            })
+    };
+    view! {
+        <th scope="col" aria-sort=move || state().0 class:num=numeric>
+            <button type="button" class="sort" title="Click to sort; Shift- or Ctrl-click to add a sort column"
+                on:click=move |ev| sort.click(key, ev.shift_key() || ev.ctrl_key() || ev.meta_key())>
+                {label}<span aria-hidden="true">{move || state().1}</span>
+            </button>
+        </th>
+    }
+}
+
+/// How often the monitor refreshes itself.
+const REFRESH_SECS: u64 = 30;
+
+#[component]
+pub fn UsagePage(admin: bool) -> impl IntoView {
+    let tick = RwSignal::new(0u32);
+    let disconnect = ServerAction::<DisconnectSeat>::new();
+    let usage = Resource::new(
+        move || (tick.get(), disconnect.version().get()),
+        |_| crate::server_fns::floating::usage_per_feature(),
+    );
+    let selected = RwSignal::new(None::<(i64, String, String)>);
+    let sort = MultiSort(RwSignal::new(vec![("editor", true), ("feature", true)]));
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || tick.update(|t| *t += 1),
+            std::time::Duration::from_secs(REFRESH_SECS),
+        );
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    });
+    view! {
+        <Title text="Usage · Licentia"/>
+        <h1>"Usage per feature"</h1>
+        <p class="lead">{if admin { "Every pool's features: who uses what, now." } else { "Your organisation's floating licences: who uses what, now." }}</p>
+        <section class="card">
+            <div class="table-tools">
+                <button type="button" on:click=move |_| tick.update(|t| *t += 1)>"Refresh"</button>
+                <span class="muted">{format!("Refreshes every {REFRESH_SECS} s. Select a line for its detailed usage.")}</span>
+            </div>
+            {loaded(usage, move |rows| if rows.is_empty() {
+                view! { <p class="muted">"No floating licence key yet."</p> }.into_any()
+            } else {
+                {
+                        let sorted = Memo::new(move |_| {
+                            let mut r = rows.clone();
+                            r.sort_by(|a, b| sort.compare(a, b));
+                            r
+                        });
+                        view! {
+                            <table data-testid="usage">
+                                <caption class="visually-hidden">"Usage per feature"</caption>
+                                <thead><tr>
+                                    {admin.then(|| view! { <UsageHeader sort key="owner" label="Pool"/> })}
+                                    <UsageHeader sort key="editor" label="Editor"/>
+                                    <UsageHeader sort key="feature" label="Feature"/>
+                                    <UsageHeader sort key="type" label="Commercial type"/>
+                                    <UsageHeader sort key="in_use" label="In use" numeric=true/>
+                                    <UsageHeader sort key="count" label="Count" numeric=true/>
+                                </tr></thead>
+                                <tbody>
+                                    <For each=move || sorted.get() key=|u| (u.pool_id, u.editor.clone(), u.feature.clone(), u.commercial_type.clone(), u.in_use, u.count) let:u>
+                                        {
+                                            let full = u.in_use >= u.count && u.count > 0;
+                                            let id = (u.pool_id, u.editor.clone(), u.feature.clone());
+                                            let is_selected = { let id = id.clone(); move || selected.get().as_ref() == Some(&id) };
+                                            view! {
+                                                <tr data-feature=u.feature.clone() class:full=full class:selected=is_selected tabindex="0"
+                                                    on:click={ let id = id.clone(); move |_| selected.set(Some(id.clone())) }
+                                                    on:keydown={ let id = id.clone(); move |ev| if ev.key() == "Enter" { selected.set(Some(id.clone())) } }>
+                                                    {admin.then(|| view! { <td>{u.owner.clone()}</td> })}
+                                                    <td>{u.editor.clone()}</td>
+                                                    <td>{u.feature.clone()}{full.then(|| view! { " "<span class="badge danger">"Full"</span> })}</td>
+                                                    <td>{u.commercial_type.clone()}</td>
+                                                    <td class="num">{u.in_use}</td>
+                                                    <td class="num">{u.count}</td>
+                                                </tr>
+                                            }
+                                        }
+                                    </For>
+                                </tbody>
+                            </table>
+                        }
+                            .into_any()
+                    }
+            })}
+        </section>
+        <ActionError action=disconnect/>
+        {move || selected.get().map(|(pool_id, editor, feature)| view! { <Detail pool_id editor feature tick disconnect/> })}
+    }
+}
+
+#[component]
+fn Detail(
+    pool_id: i64,
+    editor: String,
+    feature: String,
+    tick: RwSignal<u32>,
+    disconnect: ServerAction<DisconnectSeat>,
+) -> impl IntoView {
+    let title = format!("Detailed usage of {feature}");
+    let seats = {
+        let (editor, feature) = (editor.clone(), feature.clone());
+        LocalResource::new(move || {
+            let (editor, feature) = (editor.clone(), feature.clone());
+            tick.get();
+            disconnect.version().get();
+            async move { crate::server_fns::floating::detailed_usage(pool_id, editor, feature).await }
+        })
+    };
+    view! {
+        <section class="card" data-testid="detail">
+            <h2>{title}</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match seats.await {
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No seat of this feature is in use."</p> }.into_any(),
+                        Ok(list) => view! { <SeatTable list disconnect/> }.into_any(),
+                        Err(e) => view! { <LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) -> impl IntoView {
+    view! {
+        <div class="scroll">
+        <table>
+            <caption class="visually-hidden">"Seats in use"</caption>
+            <thead><tr>
+                <th scope="col">"User"</th>
+                <th scope="col">"Host"</th>
+                <th scope="col">"Active process"</th>
+                <th scope="col">"Licence type"</th>
+                <th scope="col">"Granted since"</th>
+                <th scope="col">"Granted at"</th>
+                <th scope="col">"Last used at"</th>
+                <th scope="col" class="num">"Max release"</th>
+                <th scope="col">"Max release date"</th>
+                <th scope="col">"Expiration date"</th>
+                <th scope="col">"Customer ID"</th>
+                <th scope="col">"Pricing"</th>
+                <th scope="col" class="num">"Process release"</th>
+                <th scope="col">"Session"</th>
+                <th scope="col">"Server"</th>
+                <th scope="col">"Actions"</th>
+            </tr></thead>
+            <tbody>
+                {list.into_iter().map(|s| {
+                    let msg = format!("Disconnect {} on {}? The seat is freed now; the application learns at its next heartbeat.", s.user, s.host);
+                    view! {
+                        <tr data-seat=s.host.clone()>
+                            <td>{s.user.clone()}</td>
+                            <td>{s.host.clone()}</td>
+                            <td>{match &s.bundled_with { Some(main) => format!("{} (with {main})", s.process), None => s.process.clone() }}</td>
+                            <td>{if s.amount > 1 { format!("{} × {}", s.licence_type, s.amount) } else { s.licence_type.clone() }}</td>
+                            <td><LocalTime unix_secs=s.granted_since/></td>
+                            <td><LocalTime unix_secs=s.granted_at/></td>
+                            <td><LocalTime unix_secs=s.last_used_at/></td>
+                            <td class="num">{if s.max_release_number == 0 { "any".to_owned() } else { s.max_release_number.to_string() }}</td>
+                            <td>{or_dash(s.max_release_date.clone().unwrap_or_default())}</td>
+                            <td>{or_dash(s.expiration_date.clone().unwrap_or_default())}</td>
+                            <td>{or_dash(s.customer_id.clone())}</td>
+                            <td>{or_dash(s.pricing_structure.clone())}</td>
+                            <td class="num">{s.process_release}</td>
+                            <td>{or_dash(s.session.clone())}</td>
+                            <td>{s.server.clone()}</td>
+                            <td class="actions">
+                                <ActionForm action=disconnect>
+                                    <input type="hidden" name="seat_id" value=s.id/>
+                                    <ConfirmButton question=msg label="Disconnect"/>
+                                </ActionForm>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        </div>
+    }
+}
