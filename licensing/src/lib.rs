@@ -22,7 +22,8 @@ pub use protocol::account::{CurrentUser, Role};
 /// Secrets the services hand out (a session token): read with `expose_secret()`.
 pub use secrecy::{ExposeSecret, SecretString};
 
-/// How long sessions live and when sign-in attempts are throttled.
+/// How long sessions live and when sign-in attempts are throttled. The server's configuration
+/// holds the defaults.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
     /// A session unused for this long ends.
@@ -35,27 +36,6 @@ pub struct AuthSettings {
     pub setup_link_secs: i64,
     /// How often a licence may move between machines (activations and removals).
     pub churn: activation::churn::ChurnPolicy,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        Self {
-            session_idle_secs: 2 * 3600,
-            session_absolute_secs: 12 * 3600,
-            account_throttle: accounts::throttle::Policy {
-                max_failures: 5,
-                window_secs: 15 * 60,
-                lockout_secs: 15 * 60,
-            },
-            address_throttle: accounts::throttle::Policy {
-                max_failures: 50,
-                window_secs: 15 * 60,
-                lockout_secs: 15 * 60,
-            },
-            setup_link_secs: 24 * 3600,
-            churn: activation::churn::ChurnPolicy::default(),
-        }
-    }
 }
 
 /// The services, sharing one database pool, settings and clock. Cheap to clone.

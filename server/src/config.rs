@@ -6,100 +6,145 @@ use licensing::accounts::throttle::Policy;
 use licensing::activation::churn::ChurnPolicy;
 use licensing::AuthSettings;
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// The settings, each with its environment variable (the file uses the same name in lower case
-/// without the `LICENTIA_` prefix) and its default. The README's table is generated from the same list.
-pub const SETTINGS: &[(&str, &str, &str)] = &[
+/// Every setting under the name the file uses, with its default: the one place defaults are
+/// written. Its environment variable is the name in upper case after `LICENTIA_`
+/// (`database_url` is read from `DATABASE_URL`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub port: Option<u16>,
+    pub database_url: String,
+    pub db_max_connections: u32,
+    pub public_url: Option<String>,
+    pub site_root: PathBuf,
+    pub trust_forwarded_for: bool,
+    pub churn_max_events: i64,
+    pub churn_window_hours: i64,
+    pub session_idle_minutes: i64,
+    pub session_max_hours: i64,
+    pub login_max_failures_account: i64,
+    pub login_max_failures_address: i64,
+    pub login_window_minutes: i64,
+    pub login_lockout_minutes: i64,
+    pub setup_link_hours: i64,
+    pub log_format: LogFormat,
+    /// Never written out: a key given directly stays out of logs and dumps.
+    #[serde(skip_serializing)]
+    pub master_key: Option<SecretString>,
+    pub master_key_file: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            port: None,
+            database_url: "sqlite://data/licentia.db".into(),
+            db_max_connections: 8,
+            public_url: None,
+            site_root: "target/site".into(),
+            trust_forwarded_for: false,
+            churn_max_events: 10,
+            churn_window_hours: 24,
+            session_idle_minutes: 120,
+            session_max_hours: 12,
+            login_max_failures_account: 5,
+            login_max_failures_address: 50,
+            login_window_minutes: 15,
+            login_lockout_minutes: 15,
+            setup_link_hours: 24,
+            log_format: LogFormat::Text,
+            master_key: None,
+            master_key_file: "data/master.key".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What each setting means, in the order the README lists them.
+pub const SETTINGS: &[(&str, &str)] = &[
+    ("listen", "address and port to listen on"),
     (
-        "LICENTIA_LISTEN",
-        "127.0.0.1:3000",
-        "address and port to listen on",
-    ),
-    (
-        "LICENTIA_PORT",
-        "",
+        "port",
         "port to listen on, overriding the one in LICENTIA_LISTEN",
     ),
     (
-        "DATABASE_URL",
-        "sqlite://data/licentia.db",
+        "database_url",
         "sqlite:… file, or postgres://user:pass@host/db",
     ),
+    ("db_max_connections", "size of the database connection pool"),
     (
-        "LICENTIA_DB_MAX_CONNECTIONS",
-        "8",
-        "size of the database connection pool",
-    ),
-    (
-        "LICENTIA_PUBLIC_URL",
-        "http://<listen address>",
+        "public_url",
         "URL people use to reach the portal; https:// turns on Secure cookies",
     ),
     (
-        "LICENTIA_SITE_ROOT",
-        "target/site",
+        "site_root",
         "directory holding the built portal files (pkg/, favicon.ico)",
     ),
     (
-        "LICENTIA_TRUST_FORWARDED_FOR",
-        "false",
-        "take the caller's address from X-Forwarded-For (only behind a proxy that sets it)",
+        "trust_forwarded_for",
+        "take the caller's address from X-Forwarded-For",
     ),
     (
-        "LICENTIA_CHURN_MAX_EVENTS",
-        "10",
-        "activations + removals one licence allows per churn window (a serial: this × its licences)",
+        "churn_max_events",
+        "activations + removals one licence allows per churn window",
     ),
+    ("churn_window_hours", "the anti-churn window"),
     (
-        "LICENTIA_CHURN_WINDOW_HOURS",
-        "24",
-        "the anti-churn window",
-    ),
-    (
-        "LICENTIA_SESSION_IDLE_MINUTES",
-        "120",
+        "session_idle_minutes",
         "a portal session unused this long ends",
     ),
     (
-        "LICENTIA_SESSION_MAX_HOURS",
-        "12",
+        "session_max_hours",
         "a portal session ends this long after sign-in",
     ),
     (
-        "LICENTIA_LOGIN_MAX_FAILURES_ACCOUNT",
-        "5",
-        "failed sign-ins per account that lock it for a while",
+        "login_max_failures_account",
+        "failed sign-ins per account that lock it",
     ),
     (
-        "LICENTIA_LOGIN_MAX_FAILURES_ADDRESS",
-        "50",
-        "failed sign-ins per network address that lock it for a while",
+        "login_max_failures_address",
+        "failed sign-ins per network address that lock it",
     ),
     (
-        "LICENTIA_LOGIN_WINDOW_MINUTES",
-        "15",
+        "login_window_minutes",
         "window in which failed sign-ins are counted",
     ),
+    ("login_lockout_minutes", "how long a lock lasts"),
     (
-        "LICENTIA_LOGIN_LOCKOUT_MINUTES",
-        "15",
-        "how long a lock lasts",
+        "setup_link_hours",
+        "how long the first-administrator setup link printed at start works",
     ),
-    ("LICENTIA_LOG_FORMAT", "text", "text or json"),
+    ("log_format", "text or json"),
     (
-        "LICENTIA_MASTER_KEY",
-        "",
-        "base64 of 32 bytes that encrypt the signing keys at rest; overrides the key file",
+        "master_key",
+        "base64 of 32 bytes that encrypt the signing keys; overrides the key file",
     ),
     (
-        "LICENTIA_MASTER_KEY_FILE",
-        "data/master.key",
+        "master_key_file",
         "file holding the master key; created (mode 600) when missing",
     ),
 ];
+
+/// The environment variable of a setting.
+pub fn variable(key: &str) -> String {
+    match key {
+        "database_url" => "DATABASE_URL".to_owned(),
+        _ => format!("LICENTIA_{}", key.to_uppercase()),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -135,49 +180,7 @@ impl MasterKeySource {
     }
 }
 
-/// Where values come from: the environment first, then the file.
-struct Sources {
-    env: BTreeMap<String, String>,
-    file: BTreeMap<String, String>,
-}
-
-impl Sources {
-    fn get(&self, var: &str) -> Option<String> {
-        let file_key = var.trim_start_matches("LICENTIA_").to_lowercase();
-        self.env
-            .get(var)
-            .or_else(|| self.file.get(&file_key))
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn parse<T: std::str::FromStr>(&self, var: &str, default: T, what: &str) -> anyhow::Result<T> {
-        match self.get(var) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| anyhow::anyhow!("{var} must be {what}, got {v:?}")),
-        }
-    }
-
-    fn minutes(&self, var: &str, default: i64) -> anyhow::Result<i64> {
-        let n: i64 = self.parse(var, default, "a whole number of minutes")?;
-        if n < 1 {
-            bail!("{var} must be at least 1, got {n}");
-        }
-        Ok(n * 60)
-    }
-
-    fn count(&self, var: &str, default: i64) -> anyhow::Result<i64> {
-        let n: i64 = self.parse(var, default, "a positive whole number")?;
-        if n < 1 {
-            bail!("{var} must be at least 1, got {n}");
-        }
-        Ok(n)
-    }
-}
-
-fn read_file(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, String>> {
+fn read_file(path: &std::path::Path) -> anyhow::Result<toml::Table> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
     let table: toml::Table = text.parse().with_context(|| {
@@ -186,27 +189,131 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<BTreeMap<String, String>>
             path.display()
         )
     })?;
-    let known: Vec<String> = SETTINGS
-        .iter()
-        .map(|(var, ..)| var.trim_start_matches("LICENTIA_").to_lowercase())
-        .collect();
-    table
-        .into_iter()
-        .map(|(k, v)| {
-            if !known.contains(&k) {
+    if let Some(unknown) = table
+        .keys()
+        .find(|k| !SETTINGS.iter().any(|(key, _)| key == k))
+    {
+        let known: Vec<&str> = SETTINGS.iter().map(|(key, _)| *key).collect();
+        bail!(
+            "unknown setting {unknown:?} in {}; known settings: {}",
+            path.display(),
+            known.join(", ")
+        );
+    }
+    Ok(table)
+}
+
+/// An environment variable's text as the TOML value it spells (a number, true or false), or as
+/// text when it spells none.
+fn env_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| matches!(v, toml::Value::Integer(_) | toml::Value::Boolean(_)))
+        .unwrap_or_else(|| toml::Value::String(text.to_owned()))
+}
+
+fn at_least_one(key: &str, n: i64) -> anyhow::Result<i64> {
+    if n < 1 {
+        bail!("{} must be at least 1, got {n}", variable(key));
+    }
+    Ok(n)
+}
+
+impl Settings {
+    /// The environment over the file over the defaults. A value of the wrong kind is refused
+    /// naming its variable.
+    pub fn from_sources(env: &BTreeMap<String, String>, file: toml::Table) -> anyhow::Result<Self> {
+        let mut merged = file;
+        for (key, _) in SETTINGS {
+            if let Some(text) = env
+                .get(&variable(key))
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+            {
+                merged.insert((*key).to_owned(), env_value(text));
+            }
+        }
+        for (key, value) in &merged {
+            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+            if let Err(e) = Settings::deserialize(one) {
                 bail!(
-                    "unknown setting {k:?} in {}; known settings: {}",
-                    path.display(),
-                    known.join(", ")
+                    "{} (`{key}` in the file) is not valid: {}",
+                    variable(key),
+                    e.message()
                 );
             }
-            let value = match v {
-                toml::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            Ok((k, value))
+        }
+        Ok(Settings::deserialize(merged)?)
+    }
+
+    /// Checks what a type cannot and shapes the settings for the services.
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let mut listen = self.listen;
+        if let Some(port) = self.port {
+            listen.set_port(port);
+        }
+        licensing::Backend::from_url(&self.database_url).context("DATABASE_URL")?;
+        if self.db_max_connections == 0 {
+            bail!("LICENTIA_DB_MAX_CONNECTIONS must be at least 1");
+        }
+        let public_url = self
+            .public_url
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("LICENTIA_PUBLIC_URL must start with http:// or https://, got {url:?}");
+            }
+        }
+        let window = at_least_one("login_window_minutes", self.login_window_minutes)? * 60;
+        let lockout = at_least_one("login_lockout_minutes", self.login_lockout_minutes)? * 60;
+        let auth = AuthSettings {
+            session_idle_secs: at_least_one("session_idle_minutes", self.session_idle_minutes)?
+                * 60,
+            session_absolute_secs: at_least_one("session_max_hours", self.session_max_hours)?
+                * 3600,
+            account_throttle: Policy {
+                max_failures: at_least_one(
+                    "login_max_failures_account",
+                    self.login_max_failures_account,
+                )?,
+                window_secs: window,
+                lockout_secs: lockout,
+            },
+            address_throttle: Policy {
+                max_failures: at_least_one(
+                    "login_max_failures_address",
+                    self.login_max_failures_address,
+                )?,
+                window_secs: window,
+                lockout_secs: lockout,
+            },
+            churn: ChurnPolicy {
+                max_events: at_least_one("churn_max_events", self.churn_max_events)?,
+                window_secs: at_least_one("churn_window_hours", self.churn_window_hours)? * 3600,
+            },
+            setup_link_secs: at_least_one("setup_link_hours", self.setup_link_hours)? * 3600,
+        };
+        Ok(Config {
+            listen,
+            database_url: self.database_url,
+            db_max_connections: self.db_max_connections,
+            public_url,
+            site_root: self.site_root,
+            trust_forwarded_for: self.trust_forwarded_for,
+            auth,
+            log_json: self.log_format == LogFormat::Json,
+            master_key: match self
+                .master_key
+                .filter(|k| !k.expose_secret().trim().is_empty())
+            {
+                Some(v) => MasterKeySource::Value(v.expose_secret().trim().into()),
+                None => MasterKeySource::File(self.master_key_file),
+            },
         })
-        .collect()
+    }
 }
 
 impl Config {
@@ -223,81 +330,9 @@ impl Config {
     ) -> anyhow::Result<Self> {
         let file = match file {
             Some(path) => read_file(&path)?,
-            None => BTreeMap::new(),
+            None => toml::Table::new(),
         };
-        let s = Sources { env, file };
-        let mut listen: SocketAddr = s.parse(
-            "LICENTIA_LISTEN",
-            SocketAddr::from(([127, 0, 0, 1], 3000)),
-            "an address and port such as 127.0.0.1:3000",
-        )?;
-        if s.get("LICENTIA_PORT").is_some() {
-            let port: u16 = s.parse("LICENTIA_PORT", 0, "a port number from 0 to 65535")?;
-            listen.set_port(port);
-        }
-        let database_url = s
-            .get("DATABASE_URL")
-            .unwrap_or_else(|| "sqlite://data/licentia.db".to_owned());
-        licensing::Backend::from_url(&database_url).context("DATABASE_URL")?;
-        let db_max_connections: u32 =
-            s.parse("LICENTIA_DB_MAX_CONNECTIONS", 8, "a number of connections")?;
-        if db_max_connections == 0 {
-            bail!("LICENTIA_DB_MAX_CONNECTIONS must be at least 1");
-        }
-        let public_url = s
-            .get("LICENTIA_PUBLIC_URL")
-            .map(|u| u.trim_end_matches('/').to_owned());
-        if let Some(url) = &public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bail!("LICENTIA_PUBLIC_URL must start with http:// or https://, got {url:?}");
-            }
-        }
-        let window = s.minutes("LICENTIA_LOGIN_WINDOW_MINUTES", 15)?;
-        let lockout = s.minutes("LICENTIA_LOGIN_LOCKOUT_MINUTES", 15)?;
-        let auth = AuthSettings {
-            session_idle_secs: s.minutes("LICENTIA_SESSION_IDLE_MINUTES", 120)?,
-            session_absolute_secs: s.count("LICENTIA_SESSION_MAX_HOURS", 12)? * 3600,
-            account_throttle: Policy {
-                max_failures: s.count("LICENTIA_LOGIN_MAX_FAILURES_ACCOUNT", 5)?,
-                window_secs: window,
-                lockout_secs: lockout,
-            },
-            address_throttle: Policy {
-                max_failures: s.count("LICENTIA_LOGIN_MAX_FAILURES_ADDRESS", 50)?,
-                window_secs: window,
-                lockout_secs: lockout,
-            },
-            churn: ChurnPolicy {
-                max_events: s.count("LICENTIA_CHURN_MAX_EVENTS", 10)?,
-                window_secs: s.count("LICENTIA_CHURN_WINDOW_HOURS", 24)? * 3600,
-            },
-            ..AuthSettings::default()
-        };
-        let log_json = match s.get("LICENTIA_LOG_FORMAT").as_deref() {
-            None | Some("text") => false,
-            Some("json") => true,
-            Some(other) => bail!("LICENTIA_LOG_FORMAT must be text or json, got {other:?}"),
-        };
-        Ok(Self {
-            listen,
-            database_url,
-            db_max_connections,
-            public_url,
-            site_root: PathBuf::from(
-                s.get("LICENTIA_SITE_ROOT")
-                    .unwrap_or_else(|| "target/site".into()),
-            ),
-            trust_forwarded_for: s.parse("LICENTIA_TRUST_FORWARDED_FOR", false, "true or false")?,
-            auth,
-            log_json,
-            master_key: match s.get("LICENTIA_MASTER_KEY") {
-                Some(v) => MasterKeySource::Value(v.into()),
-                None => MasterKeySource::File(PathBuf::from(
-                    s.get("LICENTIA_MASTER_KEY_FILE")
-                        .unwrap_or_else(|| "data/master.key".into()),
-                )),
-            },
-        })
+        Settings::from_sources(&env, file)?.into_config()
     }
 
     pub fn secure_cookies(&self) -> bool {
@@ -329,7 +364,13 @@ mod tests {
     fn a_master_key_given_directly_is_never_printed() {
         let key = licensing::keys::MasterKey::random().to_base64();
         let c = Config::from_sources(env(&[("LICENTIA_MASTER_KEY", &key)]), None).expect("valid");
-        let printed = format!("{c:?} {:?}", c.master_key.load().expect("loads"));
+        let settings =
+            Settings::from_sources(&env(&[("LICENTIA_MASTER_KEY", &key)]), toml::Table::new())
+                .expect("valid");
+        let printed = format!(
+            "{c:?} {:?} {settings:?}",
+            c.master_key.load().expect("loads")
+        );
         assert!(!printed.contains(&key), "{printed}");
         assert!(printed.contains("REDACTED"), "{printed}");
     }
@@ -390,5 +431,28 @@ mod tests {
             .expect_err("typo")
             .to_string();
         assert!(err.contains("unknown setting \"prot\""), "{err}");
+    }
+
+    #[test]
+    fn the_readme_shows_every_setting_with_its_default() {
+        let readme = include_str!("../../README.md");
+        let defaults = toml::Table::try_from(Settings::default()).expect("defaults serialise");
+        for (key, _) in SETTINGS {
+            let row = format!("| `{}` |", variable(key));
+            let line = readme
+                .lines()
+                .find(|l| l.starts_with(&row))
+                .unwrap_or_else(|| panic!("README has no row for {key}"));
+            if let Some(value) = defaults.get(*key) {
+                let shown = match value {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                assert!(
+                    line.contains(&format!("| `{shown}` |")),
+                    "{line} should show {shown}"
+                );
+            }
+        }
     }
 }

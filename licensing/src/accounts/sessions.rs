@@ -8,6 +8,7 @@ use crate::{Error, Licentia, Result};
 use protocol::account::{ClientRef, CurrentUser, Role};
 use protocol::input::{Email, Password};
 use secrecy::SecretString;
+use sqlx::{Any, AnyConnection, Executor};
 
 /// A new session: the user it belongs to and the token to put in the cookie (never printed).
 #[derive(Debug)]
@@ -115,39 +116,25 @@ impl Licentia {
             return Err(Error::Throttled { retry_after_secs });
         }
         self.throttle_clear(&account).await?;
-        if let Some(previous) = previous_token {
-            self.sign_out(previous).await?;
-        }
+        // Ending the old session, noting the sign-in and opening the new session are one change.
         let now = self.clock.now();
+        let mut tx = self.db.pool().begin().await?;
+        if let Some(previous) = previous_token.filter(|t| token::well_formed(t)) {
+            delete_session(&mut *tx, &token::digest(previous)).await?;
+        }
         sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
             .bind(now)
             .bind(user_id)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
-        let token = self.open_session(user_id, address).await?;
+        let token = open_session(&mut tx, user_id, address, now).await?;
+        tx.commit().await?;
         let user = self.user_by_id(user_id).await?;
         tracing::info!(user_id, "signed in");
         Ok(SignedIn {
             user,
             token: token.into(),
         })
-    }
-
-    /// Starts a session for a user who has just proven who they are.
-    pub(crate) async fn open_session(&self, user_id: i64, address: &str) -> Result<String> {
-        let token = token::generate();
-        let now = self.clock.now();
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, address) \
-             VALUES ($1, $2, $3, $3, $4)",
-        )
-        .bind(token::digest(&token))
-        .bind(user_id)
-        .bind(now)
-        .bind(address)
-        .execute(self.db.pool())
-        .await?;
-        Ok(token)
     }
 
     /// The user a session token belongs to, or `None` for a token that is malformed, unknown, idle
@@ -173,7 +160,7 @@ impl Licentia {
         let idle = now - row.last_seen_at > self.auth.session_idle_secs;
         let old = now - row.created_at > self.auth.session_absolute_secs;
         if idle || old {
-            self.delete_session_digest(&digest).await?;
+            delete_session(self.db.pool(), &digest).await?;
             return Ok(None);
         }
         if now - row.last_seen_at >= TOUCH_EVERY_SECS {
@@ -189,16 +176,8 @@ impl Licentia {
     /// Ends a session. Unknown or malformed tokens are ignored: signing out always succeeds.
     pub async fn sign_out(&self, token: &str) -> Result<()> {
         if token::well_formed(token) {
-            self.delete_session_digest(&token::digest(token)).await?;
+            delete_session(self.db.pool(), &token::digest(token)).await?;
         }
-        Ok(())
-    }
-
-    async fn delete_session_digest(&self, digest: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(digest)
-            .execute(self.db.pool())
-            .await?;
         Ok(())
     }
 
@@ -240,4 +219,33 @@ impl Licentia {
             .ok_or(Error::NotFound("The user"))?
             .into_current()
     }
+}
+
+/// Starts a session for a user who has just proven who they are; returns its token.
+pub(crate) async fn open_session(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    address: &str,
+    now: i64,
+) -> Result<String> {
+    let token = token::generate();
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, address) \
+         VALUES ($1, $2, $3, $3, $4)",
+    )
+    .bind(token::digest(&token))
+    .bind(user_id)
+    .bind(now)
+    .bind(address)
+    .execute(conn)
+    .await?;
+    Ok(token)
+}
+
+async fn delete_session(db: impl Executor<'_, Database = Any>, digest: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(digest)
+        .execute(db)
+        .await?;
+    Ok(())
 }

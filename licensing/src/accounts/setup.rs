@@ -2,7 +2,7 @@
 //! the console, never a default password); the admin CLI can create administrators at any time.
 
 use super::password;
-use crate::accounts::sessions::SignedIn;
+use crate::accounts::sessions::{open_session, SignedIn};
 use crate::token;
 use crate::{Error, Licentia, Result};
 use protocol::input::{Email, Password, PersonName};
@@ -106,12 +106,12 @@ impl Licentia {
         sqlx::query("DELETE FROM setup_tokens")
             .execute(&mut *tx)
             .await?;
+        let token = open_session(&mut tx, user_id, address, now).await?;
         tx.commit().await?;
         tracing::info!(
             user_id,
             "first administrator created through the setup link"
         );
-        let token = self.open_session(user_id, address).await?;
         let user = self.user_by_id(user_id).await?;
         Ok(SignedIn {
             user,

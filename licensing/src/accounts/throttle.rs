@@ -55,6 +55,8 @@ impl Licentia {
     pub(crate) async fn throttle_fail(&self, key: &str, policy: &Policy) -> Result<Option<i64>> {
         let now = self.clock.now();
         let window_start_before = now - policy.window_secs;
+        // Counting and locking are one change: a failure that reaches the limit always locks.
+        let mut tx = self.db.pool().begin().await?;
         let failures: i64 = sqlx::query_scalar(
             "INSERT INTO login_throttle (key, failures, window_start, locked_until) \
              VALUES ($1, 1, $2, 0) \
@@ -68,9 +70,10 @@ impl Licentia {
         .bind(key)
         .bind(now)
         .bind(window_start_before)
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut *tx)
         .await?;
         if !policy.locks_at(failures) {
+            tx.commit().await?;
             return Ok(None);
         }
         sqlx::query(
@@ -80,8 +83,9 @@ impl Licentia {
         .bind(key)
         .bind(now + policy.lockout_secs)
         .bind(now)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         tracing::warn!(key, "sign-in locked after repeated failures");
         Ok(Some(policy.lockout_secs))
     }

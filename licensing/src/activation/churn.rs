@@ -10,15 +10,6 @@ pub struct ChurnPolicy {
     pub window_secs: i64,
 }
 
-impl Default for ChurnPolicy {
-    fn default() -> Self {
-        Self {
-            max_events: 10,
-            window_secs: 24 * 3600,
-        }
-    }
-}
-
 impl ChurnPolicy {
     /// Seconds until one more event is allowed, if it is not allowed at `now`. `events` are the
     /// times of past activations and removals (any order, older ones ignored); `licences` is how
