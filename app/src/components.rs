@@ -6,13 +6,50 @@ use crate::server_fns::accounts::home_of;
 use crate::Auth;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
-use leptos::server_fn::ServerFn;
+use leptos::server_fn::client::Client;
+use leptos::server_fn::codec::PostUrl;
+use leptos::server_fn::request::ClientReq;
+use leptos::server_fn::{Http, ServerFn};
 use leptos_router::components::A;
 use protocol::account::Role;
 use protocol::input::Password;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cmp::Ordering;
+
+/// The main navigation of each role: where, and its name.
+const ADMIN_NAV: &[(&str, &str)] = &[
+    ("/admin", "Overview"),
+    ("/admin/clients", "Clients"),
+    ("/admin/products", "Products"),
+    ("/admin/orders", "Orders"),
+    ("/admin/activations", "Activations"),
+    ("/admin/activation", "Offline activation"),
+    ("/admin/serials", "Serial numbers"),
+    ("/admin/pools", "Floating pools"),
+    ("/admin/usage", "Usage"),
+    ("/admin/tokens", "API tokens"),
+    ("/admin/account", "My account"),
+];
+const CLIENT_NAV: &[(&str, &str)] = &[
+    ("/client", "My organisation"),
+    ("/client/orders", "My orders"),
+    ("/client/activations", "Activations"),
+    ("/client/activation", "Offline activation"),
+    ("/client/pools", "Floating pools"),
+    ("/client/usage", "Usage"),
+    ("/client/tokens", "API tokens"),
+    ("/client/account", "My account"),
+];
+
+/// Where the signed-in person's pages are: `/admin` or `/client`.
+pub fn area(admin: bool) -> &'static str {
+    if admin {
+        "/admin"
+    } else {
+        "/client"
+    }
+}
 
 #[component]
 pub fn TopBar() -> impl IntoView {
@@ -25,32 +62,12 @@ pub fn TopBar() -> impl IntoView {
                     match auth.user.await {
                         Ok(Some(user)) => {
                             let links = match user.role {
-                                Role::Admin => view! {
-                                    <A href="/admin" exact=true>"Overview"</A>
-                                    <A href="/admin/clients">"Clients"</A>
-                                    <A href="/admin/products">"Products"</A>
-                                    <A href="/admin/orders">"Orders"</A>
-                                    <A href="/admin/activations">"Activations"</A>
-                                    <A href="/admin/activation">"Offline activation"</A>
-                                    <A href="/admin/serials">"Serial numbers"</A>
-                                    <A href="/admin/pools">"Floating pools"</A>
-                                    <A href="/admin/usage">"Usage"</A>
-                                    <A href="/admin/tokens">"API tokens"</A>
-                                    <A href="/admin/account">"My account"</A>
-                                }
-                                    .into_any(),
-                                Role::Client => view! {
-                                    <A href="/client" exact=true>"My organisation"</A>
-                                    <A href="/client/orders">"My orders"</A>
-                                    <A href="/client/activations">"Activations"</A>
-                                    <A href="/client/activation">"Offline activation"</A>
-                                    <A href="/client/pools">"Floating pools"</A>
-                                    <A href="/client/usage">"Usage"</A>
-                                    <A href="/client/tokens">"API tokens"</A>
-                                    <A href="/client/account">"My account"</A>
-                                }
-                                    .into_any(),
-                            };
+                                Role::Admin => ADMIN_NAV,
+                                Role::Client => CLIENT_NAV,
+                            }
+                            .iter()
+                            .map(|(href, label)| view! { <A href=*href exact=href.matches('/').count() == 1>{*label}</A> })
+                            .collect_view();
                             let who = match &user.client {
                                 Some(c) => format!("{} · {}", user.name, c.name),
                                 None => format!("{} · Administrator", user.name),
@@ -253,6 +270,51 @@ pub fn ConfirmButton(
     }
 }
 
+/// A one-button form that runs `action` for one row (its id sent as `field`), once the person
+/// confirms `question`.
+#[component]
+pub fn RowAction<S, P>(
+    action: ServerAction<S>,
+    #[prop(default = "id")] field: &'static str,
+    id: i64,
+    #[prop(into)] question: String,
+    label: &'static str,
+) -> impl IntoView
+where
+    S: ServerFn<Error = PortalError, Protocol = Http<PostUrl, P>>
+        + DeserializeOwned
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Client: Client<PortalError>,
+    <<S::Client as Client<PortalError>>::Request as ClientReq<PortalError>>::FormData:
+        From<leptos::web_sys::FormData>,
+{
+    view! {
+        <ActionForm action=action>
+            <input type="hidden" name=field value=id/>
+            <ConfirmButton question label/>
+        </ActionForm>
+    }
+}
+
+/// Column headings, in order; those named in `numeric` head columns of numbers (set right).
+#[component]
+pub fn ColumnHeads(
+    names: &'static [&'static str],
+    #[prop(optional)] numeric: &'static [&'static str],
+) -> impl IntoView {
+    names
+        .iter()
+        .map(|name| {
+            let class = numeric.contains(name).then_some("num");
+            view! { <th scope="col" class=class>{*name}</th> }
+        })
+        .collect_view()
+}
+
 /// The line under a searchable table: how many rows there are and how many the search shows,
 /// or what to do when there are none at all.
 #[component]
@@ -275,6 +337,14 @@ fn table_count(total: usize, shown: usize, noun: &str, empty: &str) -> String {
         (_, 0) => format!("No {noun} match."),
         (t, s) if s == t => format!("{t} {noun}"),
         (t, s) => format!("{s} of {t} {noun} match"),
+    }
+}
+
+/// A highest release number, where 0 means any release.
+pub fn release_or_any(max_release_number: i64) -> String {
+    match max_release_number {
+        0 => "any".to_owned(),
+        n => n.to_string(),
     }
 }
 
@@ -372,6 +442,14 @@ impl Sort {
         Self {
             key: RwSignal::new(key),
             ascending: RwSignal::new(true),
+        }
+    }
+
+    /// Newest (or largest) first.
+    pub fn descending(key: &'static str) -> Self {
+        Self {
+            key: RwSignal::new(key),
+            ascending: RwSignal::new(false),
         }
     }
 

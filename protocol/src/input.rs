@@ -249,6 +249,36 @@ impl fmt::Debug for Password {
     }
 }
 
+/// A whole number typed into a form field; empty: `default`. `label` names the field in the error.
+pub fn form_number<T: std::str::FromStr>(
+    field: &'static str,
+    label: &str,
+    raw: &str,
+    default: T,
+) -> Result<T, InputError> {
+    Ok(optional_form_number(field, label, raw)?.unwrap_or(default))
+}
+
+/// A whole number typed into a form field, or `None` when it is left empty.
+pub fn optional_form_number<T: std::str::FromStr>(
+    field: &'static str,
+    label: &str,
+    raw: &str,
+) -> Result<Option<T>, InputError> {
+    match raw.trim() {
+        "" => Ok(None),
+        v => v
+            .parse()
+            .map(Some)
+            .map_err(|_| InputError::new(field, format!("{label} must be a whole number."))),
+    }
+}
+
+/// A form field's text, trimmed, or `None` when it is left empty.
+pub fn optional_form_text(raw: &str) -> Option<String> {
+    Some(raw.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
 /// Free text such as notes: may span lines, bounded in size.
 pub fn notes(raw: &str) -> Result<String, InputError> {
     const MAX: usize = 2000;

@@ -2,7 +2,7 @@
 
 use crate::components::{
     loaded, matches, or_dash, reset_on_success, time_or, ActionDone, ActionError, ConfirmButton,
-    Field, LoadError, LocalTime, SearchBox, Sort, SortHeader, TableCount, TextArea,
+    Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeader, TableCount, TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::server_fns::accounts::{
@@ -356,10 +356,7 @@ fn UsersTable(
                                             <button type="submit">"Set password"</button>
                                         </ActionForm>
                                     </details>
-                                    <ActionForm action=remove_user>
-                                        <input type="hidden" name="user_id" value=u.id/>
-                                        <ConfirmButton question=remove_message label="Delete"/>
-                                    </ActionForm>
+                                    <RowAction action=remove_user field="user_id" id=u.id question=remove_message label="Delete"/>
                                 </td>
                             </tr>
                         }

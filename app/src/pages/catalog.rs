@@ -3,8 +3,8 @@
 //! pages of their own (`products`, `offline`).
 
 use crate::components::{
-    loaded, matches, or_dash, time_or, ActionDone, ActionError, ConfirmButton, Field, LoadError,
-    LocalTime, SearchBox, Sort, SortHeader, TableCount,
+    area, loaded, matches, or_dash, time_or, ActionDone, ActionError, ColumnHeads, ConfirmButton,
+    Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeader, TableCount,
 };
 use crate::server_fns::catalog::{
     CreateOrder, DeleteOrder, EditLicence, RemoveActivation, UpdateOrder,
@@ -54,13 +54,8 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
         |_| crate::server_fns::catalog::list_orders(),
     );
     let query = RwSignal::new(String::new());
-    let sort = Sort::new("id");
-    sort.ascending.set(false);
-    let base = if admin {
-        "/admin/orders"
-    } else {
-        "/client/orders"
-    };
+    let sort = Sort::descending("id");
+    let base = area(admin);
     view! {
         <Title text="Orders · Licentia"/>
         <h1>{if admin { "Orders" } else { "My orders" }}</h1>
@@ -89,7 +84,7 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
                             <tbody>
                                 <For each=move || rows.get() key=|o| (o.id, o.active, o.quantity) let:o>
                                     <tr>
-                                        <td><a href=format!("{base}/{}", o.id)>{format!("#{}", o.id)}</a></td>
+                                        <td><a href=format!("{base}/orders/{}", o.id)>{format!("#{}", o.id)}</a></td>
                                         <td>{o.client_name.clone()}</td>
                                         <td>{format!("{} · {}", o.product_code, o.product_name)}</td>
                                         <td>{or_dash(o.reference.clone())}</td>
@@ -188,7 +183,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
         |(id, ..)| crate::server_fns::catalog::get_order_page(id.unwrap_or(0)),
     );
     view! {
-        <p class="breadcrumb"><a href=if admin { "/admin/orders" } else { "/client/orders" }>"Orders"</a></p>
+        <p class="breadcrumb"><a href=format!("{}/orders", area(admin))>"Orders"</a></p>
         {loaded(page, move |p| {
                 let o = p.order.clone();
                 let title = format!("Order #{} · {} · {}", o.id, o.product_code, o.client_name);
@@ -297,13 +292,7 @@ pub(crate) fn LicencesSection(
         <table>
             <caption class="visually-hidden">"Licences"</caption>
             <thead><tr>
-                <th scope="col">"Licence key"</th>
-                <th scope="col">"Machine"</th>
-                <th scope="col">"Activated"</th>
-                <th scope="col">"Expires"</th>
-                <th scope="col">"Features"</th>
-                <th scope="col">"Activations used"</th>
-                <th scope="col">"Actions"</th>
+                <ColumnHeads names=&["Licence key", "Machine", "Activated", "Expires", "Features", "Activations used", "Actions"]/>
             </tr></thead>
             <tbody>
                 {licences.into_iter().map(|l| {
@@ -323,10 +312,7 @@ pub(crate) fn LicencesSection(
                                 {act.is_some().then(|| {
                                     let msg = format!("Remove licence {} from {}? The application there stops working at its next validation.", l.key, act.as_ref().map(|a| a.hostname.clone()).unwrap_or_default());
                                     view! {
-                                        <ActionForm action=remove>
-                                            <input type="hidden" name="licence_id" value=l.id/>
-                                            <ConfirmButton question=msg label="Remove"/>
-                                        </ActionForm>
+                                        <RowAction action=remove field="licence_id" id=l.id question=msg label="Remove"/>
                                     }
                                 })}
                                 {admin.then(|| view! {
@@ -393,13 +379,8 @@ fn compare_activations(
 pub fn ActivationsPage(admin: bool) -> impl IntoView {
     let list = Resource::new(|| (), |_| crate::server_fns::catalog::list_activations());
     let query = RwSignal::new(String::new());
-    let sort = Sort::new("activated");
-    sort.ascending.set(false);
-    let orders = if admin {
-        "/admin/orders"
-    } else {
-        "/client/orders"
-    };
+    let sort = Sort::descending("activated");
+    let base = area(admin);
     view! {
         <Title text="Activations · Licentia"/>
         <h1>"Activations"</h1>
@@ -430,7 +411,7 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
                                 <For each=move || rows.get() key=|r| r.activation.id let:r>
                                     <tr>
                                         <td>{match (r.order_id, r.serial_id) {
-                                            (Some(o), _) => view! { <a href=format!("{orders}/{o}")><code>{r.licence_key.clone()}</code></a> }.into_any(),
+                                            (Some(o), _) => view! { <a href=format!("{base}/orders/{o}")><code>{r.licence_key.clone()}</code></a> }.into_any(),
                                             (None, Some(sid)) => view! { <a href=format!("/admin/serials/{sid}")><code>{r.activation.serial.clone().unwrap_or_default()}</code></a> }.into_any(),
                                             _ => view! { <code>{r.licence_key.clone()}</code> }.into_any(),
                                         }}</td>

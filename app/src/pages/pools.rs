@@ -2,7 +2,10 @@
 //! client users read their own), and the explanation of which key a checkout would take.
 
 use super::catalog::{id_param, options};
-use crate::components::{loaded, or_dash, ActionDone, ActionError, ConfirmButton, Field};
+use crate::components::{
+    area, loaded, or_dash, release_or_any, ActionDone, ActionError, ColumnHeads, ConfirmButton,
+    Field, RowAction,
+};
 use crate::server_fns::floating::{
     AddBundle, AddPoolKey, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout, RemoveBundle,
 };
@@ -18,11 +21,7 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
         move || create.version().get(),
         |_| crate::server_fns::floating::list_pools(),
     );
-    let base = if admin {
-        "/admin/pools"
-    } else {
-        "/client/pools"
-    };
+    let base = area(admin);
     view! {
         <Title text="Floating pools · Licentia"/>
         <h1>"Floating pools"</h1>
@@ -35,17 +34,12 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
                         <table>
                             <caption class="visually-hidden">"Pools"</caption>
                             <thead><tr>
-                                <th scope="col">"Pool"</th>
-                                <th scope="col">"Owner"</th>
-                                <th scope="col">"Pool key"</th>
-                                <th scope="col" class="num">"Keys"</th>
-                                <th scope="col" class="num">"In use"</th>
-                                <th scope="col" class="num">"Lease (s)"</th>
+                                <ColumnHeads names=&["Pool", "Owner", "Pool key", "Keys", "In use", "Lease (s)"] numeric=&["Keys", "In use", "Lease (s)"]/>
                             </tr></thead>
                             <tbody>
                                 {list.into_iter().map(|p| view! {
                                     <tr data-pool=p.label()>
-                                        <td><a href=format!("{base}/{}", p.id)>{if p.name.is_empty() { format!("Pool {}", p.id) } else { p.name.clone() }}</a></td>
+                                        <td><a href=format!("{base}/pools/{}", p.id)>{if p.name.is_empty() { format!("Pool {}", p.id) } else { p.name.clone() }}</a></td>
                                         <td>{p.owner.clone()}</td>
                                         <td><code>{p.access_key.clone()}</code></td>
                                         <td class="num">{p.keys}</td>
@@ -129,7 +123,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
         |(id, ..)| crate::server_fns::floating::get_pool_page(id.unwrap_or(0)),
     );
     view! {
-        <p class="breadcrumb"><a href=if admin { "/admin/pools" } else { "/client/pools" }>"Floating pools"</a></p>
+        <p class="breadcrumb"><a href=format!("{}/pools", area(admin))>"Floating pools"</a></p>
         {loaded(page, move |p| {
                 let pool_id = p.pool.id;
                 view! {
@@ -215,20 +209,7 @@ fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>
         <table>
             <caption class="visually-hidden">"Licence keys"</caption>
             <thead><tr>
-                <th scope="col">"Editor"</th>
-                <th scope="col">"Feature"</th>
-                <th scope="col">"Model"</th>
-                <th scope="col" class="num">"In use / quantity"</th>
-                <th scope="col">"Active"</th>
-                <th scope="col" class="num">"Group"</th>
-                <th scope="col" class="num">"Max release"</th>
-                <th scope="col">"Max release date"</th>
-                <th scope="col">"Type"</th>
-                <th scope="col">"Customer"</th>
-                <th scope="col">"Pricing"</th>
-                <th scope="col">"Additional info"</th>
-                <th scope="col" class="num">"File"</th>
-                <th scope="col">"Generated"</th>
+                <ColumnHeads names=&["Editor", "Feature", "Model", "In use / quantity", "Active", "Group", "Max release", "Max release date", "Type", "Customer", "Pricing", "Additional info", "File", "Generated"] numeric=&["In use / quantity", "Group", "Max release", "File"]/>
                 {admin.then(|| view! { <th scope="col">"Actions"</th> })}
             </tr></thead>
             <tbody>
@@ -243,7 +224,7 @@ fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>
                             <td class="num">{format!("{} / {}", k.in_use, f.quantity)}</td>
                             <td>{key_term(&k)}</td>
                             <td class="num">{f.group_index}</td>
-                            <td class="num">{if f.max_release_number == 0 { "any".to_owned() } else { f.max_release_number.to_string() }}</td>
+                            <td class="num">{release_or_any(f.max_release_number)}</td>
                             <td>{or_dash(f.max_release_date.clone().unwrap_or_default())}</td>
                             <td>{f.commercial_type.clone()}</td>
                             <td>{or_dash(f.customer_id.clone())}</td>
@@ -253,10 +234,7 @@ fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>
                             <td>{or_dash(f.generation_date.clone().unwrap_or_default())}</td>
                             {admin.then(|| view! {
                                 <td class="actions">
-                                    <ActionForm action=delete>
-                                        <input type="hidden" name="id" value=k.id/>
-                                        <ConfirmButton question=msg label="Remove"/>
-                                    </ActionForm>
+                                    <RowAction action=delete id=k.id question=msg label="Remove"/>
                                 </td>
                             })}
                         </tr>

@@ -164,10 +164,7 @@ fn Text(
     #[prop(default = "text")] kind: &'static str,
     #[prop(optional)] hint: Option<&'static str>,
 ) -> impl IntoView {
-    let id = format!(
-        "product-{}",
-        name.trim_start_matches("form[").trim_end_matches(']')
-    );
+    let id = field_id(name);
     view! {
         <div class="field">
             <label for=id.clone()>{label}</label>
@@ -177,6 +174,14 @@ fn Text(
     }
 }
 
+/// The element id of a product form field named `form[x]`.
+fn field_id(name: &str) -> String {
+    format!(
+        "product-{}",
+        name.trim_start_matches("form[").trim_end_matches(']')
+    )
+}
+
 #[component]
 fn Lines(
     label: &'static str,
@@ -184,10 +189,7 @@ fn Lines(
     value: String,
     hint: &'static str,
 ) -> impl IntoView {
-    let id = format!(
-        "product-{}",
-        name.trim_start_matches("form[").trim_end_matches(']')
-    );
+    let id = field_id(name);
     view! {
         <div class="field">
             <label for=id.clone()>{label}</label>
@@ -199,10 +201,7 @@ fn Lines(
 
 #[component]
 fn Check(label: &'static str, name: &'static str, checked: bool) -> impl IntoView {
-    let id = format!(
-        "product-{}",
-        name.trim_start_matches("form[").trim_end_matches(']')
-    );
+    let id = field_id(name);
     view! {
         <div class="check">
             <input id=id.clone() name=name type="checkbox" checked=checked/>

@@ -4,7 +4,8 @@
 
 use super::catalog::{id_param, options, FeatureChecks, LicencesSection};
 use crate::components::{
-    loaded, or_dash, time_or, ActionError, ConfirmButton, Field, LoadError, LocalTime, SearchBox,
+    loaded, or_dash, time_or, ActionError, ColumnHeads, ConfirmButton, Field, LoadError, LocalTime,
+    SearchBox,
 };
 use crate::server_fns::catalog::{EditLicence, RemoveActivation};
 use crate::server_fns::web::{GenerateSerials, ReissueSerial};
@@ -154,14 +155,7 @@ fn BatchTable(list: Vec<SerialBatch>, batch: RwSignal<Option<i64>>) -> impl Into
         <table>
             <caption class="visually-hidden">"Serial batches"</caption>
             <thead><tr>
-                <th scope="col">"Batch"</th>
-                <th scope="col">"Product"</th>
-                <th scope="col">"Features"</th>
-                <th scope="col" class="num">"Licences per serial"</th>
-                <th scope="col" class="num">"Serials"</th>
-                <th scope="col">"Created"</th>
-                <th scope="col">"Note"</th>
-                <th scope="col">"Actions"</th>
+                <ColumnHeads names=&["Batch", "Product", "Features", "Licences per serial", "Serials", "Created", "Note", "Actions"] numeric=&["Licences per serial", "Serials"]/>
             </tr></thead>
             <tbody>
                 {list.into_iter().map(|b| {
@@ -194,13 +188,7 @@ fn SerialTable(list: Vec<Serial>) -> impl IntoView {
         <table>
             <caption class="visually-hidden">"Serial numbers"</caption>
             <thead><tr>
-                <th scope="col">"Serial number"</th>
-                <th scope="col">"Product"</th>
-                <th scope="col">"Features"</th>
-                <th scope="col" class="num">"Licences in use"</th>
-                <th scope="col">"Machines"</th>
-                <th scope="col">"Status"</th>
-                <th scope="col">"Created"</th>
+                <ColumnHeads names=&["Serial number", "Product", "Features", "Licences in use", "Machines", "Status", "Created"] numeric=&["Licences in use"]/>
             </tr></thead>
             <tbody>
                 {list.into_iter().map(|s| view! {
@@ -309,12 +297,7 @@ fn HistoryTable(history: Vec<protocol::catalog::Activation>) -> impl IntoView {
         <table>
             <caption class="visually-hidden">"Activation history"</caption>
             <thead><tr>
-                <th scope="col">"Machine"</th>
-                <th scope="col">"Mode"</th>
-                <th scope="col">"Activated with"</th>
-                <th scope="col">"Activated"</th>
-                <th scope="col">"Last validated"</th>
-                <th scope="col">"Removed"</th>
+                <ColumnHeads names=&["Machine", "Mode", "Activated with", "Activated", "Last validated", "Removed"]/>
             </tr></thead>
             <tbody>
                 {history.into_iter().map(|a| view! {

@@ -2,7 +2,7 @@
 //! use, revoke. A client user's tokens reach only its own client's data.
 
 use crate::components::{
-    loaded, reset_on_success, time_or, ActionError, ConfirmButton, Field, LocalTime,
+    loaded, reset_on_success, time_or, ActionError, ColumnHeads, Field, LocalTime, RowAction,
 };
 use crate::server_fns::tokens::{CreateApiToken, RevokeApiToken};
 use leptos::form::ActionForm;
@@ -74,14 +74,9 @@ fn TokenTable(
         <table>
             <caption class="visually-hidden">"API tokens"</caption>
             <thead><tr>
-                <th scope="col">"Name"</th>
-                <th scope="col">"Token"</th>
-                <th scope="col">"Access"</th>
+                <ColumnHeads names=&["Name", "Token", "Access"]/>
                 {admin.then(|| view! { <th scope="col">"Owner"</th> })}
-                <th scope="col">"Created"</th>
-                <th scope="col">"Last used"</th>
-                <th scope="col">"Status"</th>
-                <th scope="col">"Actions"</th>
+                <ColumnHeads names=&["Created", "Last used", "Status", "Actions"]/>
             </tr></thead>
             <tbody>
                 {list.into_iter().map(|t| {
@@ -100,10 +95,7 @@ fn TokenTable(
                             }}</td>
                             <td class="actions">
                                 {t.revoked_at.is_none().then(|| view! {
-                                    <ActionForm action=revoke>
-                                        <input type="hidden" name="id" value=t.id/>
-                                        <ConfirmButton question=msg label="Revoke"/>
-                                    </ActionForm>
+                                    <RowAction action=revoke id=t.id question=msg label="Revoke"/>
                                 })}
                             </td>
                         </tr>

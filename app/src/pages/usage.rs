@@ -1,9 +1,10 @@
 //! The usage monitor of floating licences — *Usage Per Feature* with *Detailed usage* — that
 //! refreshes itself and can free a stuck seat.
 
-use crate::components::{loaded, or_dash, ActionError, ConfirmButton, LoadError, LocalTime};
+use crate::components::{
+    loaded, or_dash, release_or_any, ActionError, ColumnHeads, LoadError, LocalTime, RowAction,
+};
 use crate::server_fns::floating::DisconnectSeat;
-use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use protocol::floating::{FeatureUsage, SeatDetail};
@@ -211,22 +212,7 @@ fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) ->
         <table>
             <caption class="visually-hidden">"Seats in use"</caption>
             <thead><tr>
-                <th scope="col">"User"</th>
-                <th scope="col">"Host"</th>
-                <th scope="col">"Active process"</th>
-                <th scope="col">"Licence type"</th>
-                <th scope="col">"Granted since"</th>
-                <th scope="col">"Granted at"</th>
-                <th scope="col">"Last used at"</th>
-                <th scope="col" class="num">"Max release"</th>
-                <th scope="col">"Max release date"</th>
-                <th scope="col">"Expiration date"</th>
-                <th scope="col">"Customer ID"</th>
-                <th scope="col">"Pricing"</th>
-                <th scope="col" class="num">"Process release"</th>
-                <th scope="col">"Session"</th>
-                <th scope="col">"Server"</th>
-                <th scope="col">"Actions"</th>
+                <ColumnHeads names=&["User", "Host", "Active process", "Licence type", "Granted since", "Granted at", "Last used at", "Max release", "Max release date", "Expiration date", "Customer ID", "Pricing", "Process release", "Session", "Server", "Actions"] numeric=&["Max release", "Process release"]/>
             </tr></thead>
             <tbody>
                 {list.into_iter().map(|s| {
@@ -240,7 +226,7 @@ fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) ->
                             <td><LocalTime unix_secs=s.granted_since/></td>
                             <td><LocalTime unix_secs=s.granted_at/></td>
                             <td><LocalTime unix_secs=s.last_used_at/></td>
-                            <td class="num">{if s.max_release_number == 0 { "any".to_owned() } else { s.max_release_number.to_string() }}</td>
+                            <td class="num">{release_or_any(s.max_release_number)}</td>
                             <td>{or_dash(s.max_release_date.clone().unwrap_or_default())}</td>
                             <td>{or_dash(s.expiration_date.clone().unwrap_or_default())}</td>
                             <td>{or_dash(s.customer_id.clone())}</td>
@@ -249,10 +235,7 @@ fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) ->
                             <td>{or_dash(s.session.clone())}</td>
                             <td>{s.server.clone()}</td>
                             <td class="actions">
-                                <ActionForm action=disconnect>
-                                    <input type="hidden" name="seat_id" value=s.id/>
-                                    <ConfirmButton question=msg label="Disconnect"/>
-                                </ActionForm>
+                                <RowAction action=disconnect field="seat_id" id=s.id question=msg label="Disconnect"/>
                             </td>
                         </tr>
                     }

@@ -110,54 +110,14 @@ pub async fn add_bundle(
         .await?)
 }
 
-/// A checkout to explain, as typed in the form (empty fields: not passed).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExplainForm {
-    pub feature: String,
-    #[serde(default)]
-    pub editor: String,
-    #[serde(default)]
-    pub release_number: String,
-    #[serde(default)]
-    pub release_date: String,
-    #[serde(default)]
-    pub commercial_type: String,
-    #[serde(default)]
-    pub customer_id: String,
-    #[serde(default)]
-    pub pricing_structure: String,
-    #[serde(default)]
-    pub tokens: String,
-}
-
 /// Every key of the pool with the filter that removed it, or its rank, for a checkout like this.
 #[server(prefix = "/rpc", endpoint = "explain_checkout")]
 pub async fn explain_checkout(
     pool_id: i64,
-    form: ExplainForm,
+    form: protocol::seats::ExplainForm,
 ) -> Result<Vec<KeyVerdict>, PortalError> {
     let (services, user) = caller().await?;
-    let number = |field: &str, v: &str| -> Result<Option<i64>, PortalError> {
-        match v.trim() {
-            "" => Ok(None),
-            n => n.parse().map(Some).map_err(|_| PortalError::Invalid {
-                field: field.to_owned(),
-                message: format!("{field} must be a whole number."),
-            }),
-        }
-    };
-    let some = |v: String| Some(v).filter(|v| !v.trim().is_empty());
-    let terms = protocol::seats::SeatTerms {
-        release_number: number("release_number", &form.release_number)?.unwrap_or(0),
-        tokens: number("tokens", &form.tokens)?,
-        editor: some(form.editor),
-        feature: form.feature,
-        release_date: some(form.release_date),
-        commercial_type: some(form.commercial_type),
-        customer_id: some(form.customer_id),
-        pricing_structure: some(form.pricing_structure),
-        model: None,
-    };
+    let terms = form.terms()?;
     Ok(services.explain_checkout(&user, pool_id, &terms).await?)
 }
 

@@ -1,6 +1,10 @@
 //! The product editor as a browser form sends it, and the text formats of its multi-line fields.
 
 use super::*;
+use crate::input::{
+    form_number as number, optional_form_number as optional_number,
+    optional_form_text as optional_text,
+};
 
 /// The product editor's fields as a browser form sends them: text, with checkboxes present only
 /// when ticked. Features are one `code: Name` per line, counters one `name = value` per line.
@@ -45,38 +49,6 @@ pub struct ProductForm {
     pub borrowing_allowed: Option<String>,
     #[serde(default)]
     pub max_borrow_days: String,
-}
-
-fn number<T: std::str::FromStr>(
-    field: &'static str,
-    label: &str,
-    raw: &str,
-    default: T,
-) -> Result<T, InputError> {
-    let v = raw.trim();
-    if v.is_empty() {
-        return Ok(default);
-    }
-    v.parse()
-        .map_err(|_| InputError::new(field, format!("{label} must be a whole number.")))
-}
-
-fn optional_number<T: std::str::FromStr>(
-    field: &'static str,
-    label: &str,
-    raw: &str,
-) -> Result<Option<T>, InputError> {
-    let v = raw.trim();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    v.parse()
-        .map(Some)
-        .map_err(|_| InputError::new(field, format!("{label} must be a whole number.")))
-}
-
-fn optional_text(raw: &str) -> Option<String> {
-    Some(raw.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 /// `code: Name` lines (the name is optional).
