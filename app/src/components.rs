@@ -176,12 +176,22 @@ pub fn TextArea(
     }
 }
 
+/// A server function of the portal, as the components that show its runs need it.
+pub trait PortalFn:
+    ServerFn<Error = PortalError, Output: Send + Sync + 'static> + Clone + Send + Sync + 'static
+{
+}
+
+impl<S> PortalFn for S where
+    S: ServerFn<Error = PortalError, Output: Send + Sync + 'static> + Clone + Send + Sync + 'static
+{
+}
+
 /// The error of the last run of an action, announced to screen readers.
 #[component]
 pub fn ActionError<S>(action: ServerAction<S>) -> impl IntoView
 where
-    S: ServerFn<Error = PortalError> + Clone + Send + Sync + 'static,
-    S::Output: Send + Sync + 'static,
+    S: PortalFn,
 {
     move || {
         action.value().with(|v| match v {
@@ -195,8 +205,7 @@ where
 #[component]
 pub fn ActionDone<S>(action: ServerAction<S>, message: &'static str) -> impl IntoView
 where
-    S: ServerFn<Error = PortalError> + Clone + Send + Sync + 'static,
-    S::Output: Send + Sync + 'static,
+    S: PortalFn,
 {
     move || {
         action.value().with(|v| match v {
@@ -209,8 +218,7 @@ where
 /// Clears a form once its action has succeeded, so the next entry starts empty.
 pub fn reset_on_success<S>(action: ServerAction<S>, form: NodeRef<leptos::html::Form>)
 where
-    S: ServerFn<Error = PortalError> + Clone + Send + Sync + 'static,
-    S::Output: Send + Sync + 'static,
+    S: PortalFn,
 {
     Effect::new(move |_| {
         if action.value().with(|v| matches!(v, Some(Ok(_)))) {
@@ -281,13 +289,7 @@ pub fn RowAction<S, P>(
     label: &'static str,
 ) -> impl IntoView
 where
-    S: ServerFn<Error = PortalError, Protocol = Http<PostUrl, P>>
-        + DeserializeOwned
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Output: Send + Sync + 'static,
+    S: PortalFn<Protocol = Http<PostUrl, P>> + DeserializeOwned,
     S::Client: Client<PortalError>,
     <<S::Client as Client<PortalError>>::Request as ClientReq<PortalError>>::FormData:
         From<leptos::web_sys::FormData>,
@@ -327,7 +329,7 @@ pub fn TableCount(
     empty: &'static str,
 ) -> impl IntoView {
     view! {
-        <p class="muted" role="status">{move || table_count(total, shown.get(), noun, empty)}</p>
+        <p class="muted">{move || table_count(total, shown.get(), noun, empty)}</p>
     }
 }
 
@@ -530,9 +532,38 @@ pub fn SearchBox(query: RwSignal<String>, label: &'static str) -> impl IntoView 
     }
 }
 
-/// Whether any of `fields` contains the (already lower-cased) `needle`.
-pub fn matches(needle: &str, fields: &[&str]) -> bool {
-    needle.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(needle))
+/// What a searchable, sortable table shows: the rows with a field containing the search (case
+/// aside), in the order the sort chooses.
+pub fn shown_rows<T>(
+    all: Vec<T>,
+    query: RwSignal<String>,
+    sort: Sort,
+    fields: impl Fn(&T) -> Vec<String> + Send + Sync + 'static,
+    by: impl Fn(&'static str, &T, &T) -> Ordering + Copy + Send + Sync + 'static,
+) -> Memo<Vec<T>>
+where
+    T: Clone + PartialEq + Send + Sync + 'static,
+{
+    Memo::new(move |_| {
+        let needle = query.get().trim().to_lowercase();
+        let mut rows: Vec<T> = all
+            .iter()
+            .filter(|row| {
+                needle.is_empty()
+                    || fields(row)
+                        .iter()
+                        .any(|f| f.to_lowercase().contains(&needle))
+            })
+            .cloned()
+            .collect();
+        sort.apply(&mut rows, by);
+        rows
+    })
+}
+
+/// Text in alphabetical order, case aside.
+pub fn by_text(a: &str, b: &str) -> Ordering {
+    a.to_lowercase().cmp(&b.to_lowercase())
 }
 
 /// A link to the signed-in user's own area.

@@ -3,7 +3,7 @@
 //! deserialised by the server, sent by the client library, built by the portal's forms.
 
 use crate::account::Role;
-use crate::input::{form_number, optional_form_number, optional_form_text, InputError};
+use crate::input::{form_number, optional_form_number, InputError};
 use serde::{Deserialize, Serialize};
 
 /// Where seats come from: a client's pool by its pool key, or a serial's pool by the serial
@@ -222,6 +222,48 @@ impl ReleaseReason {
     }
 }
 
+/// A checkout to explain, as the portal's form sends it: text, empty fields not passed.
+/// Fields left out count as empty; an empty feature is refused by the explanation itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExplainForm {
+    pub feature: String,
+    pub editor: String,
+    pub release_number: String,
+    pub release_date: String,
+    pub commercial_type: String,
+    pub customer_id: String,
+    pub pricing_structure: String,
+    pub tokens: String,
+}
+
+impl ExplainForm {
+    /// The terms a checkout like this would ask for.
+    pub fn terms(self) -> Result<SeatTerms, InputError> {
+        Ok(SeatTerms {
+            release_number: form_number(
+                "release_number",
+                "The release number",
+                &self.release_number,
+                0,
+            )?,
+            tokens: optional_form_number("tokens", "Tokens", &self.tokens)?,
+            editor: given(self.editor),
+            feature: self.feature,
+            release_date: given(self.release_date),
+            commercial_type: given(self.commercial_type),
+            customer_id: given(self.customer_id),
+            pricing_structure: given(self.pricing_structure),
+            model: None,
+        })
+    }
+}
+
+/// A form field's text as typed, or `None` when it is left empty.
+fn given(raw: String) -> Option<String> {
+    Some(raw).filter(|v| !v.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,41 +323,5 @@ mod tests {
         }
         assert_eq!(ReleaseReason::from_stored("admin:x"), None);
         assert_eq!(ReleaseReason::from_stored("nobody:1"), None);
-    }
-}
-
-/// A checkout to explain, as the portal's form sends it: text, empty fields not passed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ExplainForm {
-    pub feature: String,
-    pub editor: String,
-    pub release_number: String,
-    pub release_date: String,
-    pub commercial_type: String,
-    pub customer_id: String,
-    pub pricing_structure: String,
-    pub tokens: String,
-}
-
-impl ExplainForm {
-    /// The terms a checkout like this would ask for.
-    pub fn terms(self) -> Result<SeatTerms, InputError> {
-        Ok(SeatTerms {
-            release_number: form_number(
-                "release_number",
-                "The release number",
-                &self.release_number,
-                0,
-            )?,
-            tokens: optional_form_number("tokens", "Tokens", &self.tokens)?,
-            editor: optional_form_text(&self.editor),
-            feature: self.feature,
-            release_date: optional_form_text(&self.release_date),
-            commercial_type: optional_form_text(&self.commercial_type),
-            customer_id: optional_form_text(&self.customer_id),
-            pricing_structure: optional_form_text(&self.pricing_structure),
-            model: None,
-        })
     }
 }

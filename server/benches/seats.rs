@@ -7,12 +7,14 @@
 //!
 //! Prints one table; no assertions (speed is measured, not tested).
 
+#[path = "../tests/support/seeded.rs"]
+mod seeded;
+
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use licensing::accounts::ClientInput;
-use licensing::{Clock, Database};
-use protocol::floating::PoolKeyInput;
+use licensing::Database;
+use seeded::seeded_pool;
 use serde_json::{json, Value};
 use server::config::Config;
 use std::collections::BTreeMap;
@@ -99,43 +101,14 @@ async fn licentia(database_url: &str) -> (String, String) {
         ("LICENTIA_DB_MAX_CONNECTIONS".to_owned(), "16".to_owned()),
     ]);
     let config = Config::from_sources(env, None).expect("config");
-    let services = server::open_services(&config, Clock::system())
-        .await
-        .expect("database");
-    services
-        .create_admin("Bench", "bench@bench.test", "bench password 123")
-        .await
-        .expect("admin");
-    let admin = services
-        .sign_in("bench@bench.test", "bench password 123", "b", None)
-        .await
-        .expect("sign in")
-        .user;
-    let client = services
-        .create_client(&admin, ClientInput::parse("Bench", "", "").expect("input"))
-        .await
-        .expect("client");
-    let pool = services
-        .create_pool(
-            &admin,
-            protocol::floating::PoolOwner::Client(client.id),
-            "",
-            Some(300),
-        )
-        .await
-        .expect("pool");
-    let key = PoolKeyInput {
-        editor: "Vendor".into(),
-        feature: "F".into(),
-        model: "ConcurrentUser".into(),
-        quantity: 1_000_000,
-        commercial_type: "STD".into(),
-        ..PoolKeyInput::default()
-    };
-    services
-        .add_pool_key(&admin, pool.id, key)
-        .await
-        .expect("key");
+    let (services, _admin, pool) = seeded_pool(
+        &config,
+        "bench@bench.test",
+        "bench password 123",
+        300,
+        &[1_000_000],
+    )
+    .await;
     let server = server::Server::bind(&config, services).await.expect("bind");
     let url = format!("http://{}", server.addr);
     tokio::spawn(server.run(std::future::pending()));

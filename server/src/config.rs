@@ -127,7 +127,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "setup_link_hours",
         "how long the first-administrator setup link printed at start works",
     ),
-    ("log_format", "text or json"),
+    ("log_format", "how log lines are written: text or json"),
     (
         "master_key",
         "base64 of 32 bytes that encrypt the signing keys; overrides the key file",
@@ -203,15 +203,64 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<toml::Table> {
     Ok(table)
 }
 
-/// An environment variable's text as the TOML value it spells (a number, true or false), or as
-/// text when it spells none.
-fn env_value(text: &str) -> toml::Value {
-    format!("v = {text}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .filter(|v| matches!(v, toml::Value::Integer(_) | toml::Value::Boolean(_)))
-        .unwrap_or_else(|| toml::Value::String(text.to_owned()))
+/// What a setting is, for messages: its variable, and where its value came from.
+fn whence(key: &str, from_file: bool) -> String {
+    if from_file {
+        format!("{} (`{key}` in the configuration file)", variable(key))
+    } else {
+        variable(key)
+    }
+}
+
+/// Whether `value` is one that the setting `key` takes; the reason if not.
+fn accepts(key: &str, value: &toml::Value) -> Result<(), String> {
+    Settings::deserialize(toml::Table::from_iter([(key.to_owned(), value.clone())]))
+        .map(drop)
+        .map_err(|e| e.message().to_owned())
+}
+
+/// A setting written as text (all of the environment's, and quoted values in the file): trimmed,
+/// empty meaning "the default", and read as what the setting is — text, or the whole number or
+/// true/false it spells by Rust's rules (so `090` is 90, and `0x1F` or `5 # note` are refused).
+fn read_text(key: &str, text: &str, from_file: bool) -> anyhow::Result<Option<toml::Value>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let candidates = [
+        text.parse::<i64>().ok().map(toml::Value::Integer),
+        text.parse::<bool>().ok().map(toml::Value::Boolean),
+    ];
+    let as_text = toml::Value::String(text.to_owned());
+    let reason = match accepts(key, &as_text) {
+        Ok(()) => return Ok(Some(as_text)),
+        Err(reason) => reason,
+    };
+    if let Some(value) = candidates
+        .into_iter()
+        .flatten()
+        .find(|v| accepts(key, v).is_ok())
+    {
+        return Ok(Some(value));
+    }
+    Err(refused(key, text, from_file, &reason))
+}
+
+fn refused(key: &str, shown: &str, from_file: bool, reason: &str) -> anyhow::Error {
+    let meaning = SETTINGS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or("", |(_, m)| *m);
+    // The master key is never repeated back, even when it is malformed.
+    let shown = if key == "master_key" {
+        "(hidden)"
+    } else {
+        shown
+    };
+    anyhow::anyhow!(
+        "{} is not valid: {shown:?} ({reason}). The setting: {meaning}.",
+        whence(key, from_file)
+    )
 }
 
 fn at_least_one(key: &str, n: i64) -> anyhow::Result<i64> {
@@ -225,24 +274,27 @@ impl Settings {
     /// The environment over the file over the defaults. A value of the wrong kind is refused
     /// naming its variable.
     pub fn from_sources(env: &BTreeMap<String, String>, file: toml::Table) -> anyhow::Result<Self> {
-        let mut merged = file;
-        for (key, _) in SETTINGS {
-            if let Some(text) = env
-                .get(&variable(key))
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty())
-            {
-                merged.insert((*key).to_owned(), env_value(text));
+        let mut merged = toml::Table::new();
+        for (key, value) in file {
+            let value = match value {
+                toml::Value::String(text) => read_text(&key, &text, true)?,
+                other => {
+                    accepts(&key, &other)
+                        .map_err(|reason| refused(&key, &other.to_string(), true, &reason))?;
+                    Some(other)
+                }
+            };
+            if let Some(value) = value {
+                merged.insert(key, value);
             }
         }
-        for (key, value) in &merged {
-            let one = toml::Table::from_iter([(key.clone(), value.clone())]);
-            if let Err(e) = Settings::deserialize(one) {
-                bail!(
-                    "{} (`{key}` in the file) is not valid: {}",
-                    variable(key),
-                    e.message()
-                );
+        for (key, _) in SETTINGS {
+            // A variable that is set wins over the file, even empty (then the default holds).
+            if let Some(text) = env.get(&variable(key)) {
+                merged.remove(*key);
+                if let Some(value) = read_text(key, text, false)? {
+                    merged.insert((*key).to_owned(), value);
+                }
             }
         }
         Ok(Settings::deserialize(merged)?)
@@ -454,5 +506,80 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn text_reads_as_what_the_setting_is() {
+        let dir = std::env::temp_dir().join(format!("licentia-config-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("licentia.toml");
+        std::fs::write(
+            &path,
+            "port = \"8080\"\nlisten = \" 0.0.0.0:3000 \"\ntrust_forwarded_for = \"true\"\n\
+             log_format = \"\"\nsite_root = \"\"\nsession_idle_minutes = \"090\"\n",
+        )
+        .expect("write");
+        let c = Config::from_sources(
+            env(&[("LICENTIA_MASTER_KEY_FILE", "2024")]),
+            Some(path.clone()),
+        )
+        .expect("valid");
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert!(c.trust_forwarded_for);
+        assert!(!c.log_json);
+        // Empty means the default, never "the working directory".
+        assert_eq!(c.site_root, PathBuf::from("target/site"));
+        assert_eq!(c.auth.session_idle_secs, 90 * 60);
+        assert!(
+            matches!(c.master_key, MasterKeySource::File(ref p) if p == &PathBuf::from("2024"))
+        );
+        // A variable set to nothing puts the default back over the file.
+        let c = Config::from_sources(env(&[("LICENTIA_PORT", "")]), Some(path)).expect("valid");
+        assert_eq!(c.listen.port(), 3000);
+        for bad in ["0x1F", "5 # note", "1_000"] {
+            let err = Config::from_sources(env(&[("LICENTIA_CHURN_MAX_EVENTS", bad)]), None)
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("LICENTIA_CHURN_MAX_EVENTS"), "{err}");
+        }
+        let err = Config::from_sources(env(&[("LICENTIA_MASTER_KEY", "12")]), None);
+        if let Err(e) = err {
+            assert!(!e.to_string().contains("\"12\""), "{e}");
+        }
+    }
+
+    /// Captures the field names serde knows for `Settings`.
+    struct Fields(Vec<&'static str>);
+
+    impl<'de> serde::Deserializer<'de> for &mut Fields {
+        type Error = serde::de::value::Error;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("only structs"))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = fields.to_vec();
+            Err(serde::de::Error::custom("captured"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+
+    #[test]
+    fn every_setting_is_described_and_read_from_its_variable() {
+        let mut fields = Fields(Vec::new());
+        assert!(Settings::deserialize(&mut fields).is_err());
+        let described: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(fields.0, described);
     }
 }

@@ -1,8 +1,9 @@
 //! The administrator area: overview, clients and their portal users.
 
 use crate::components::{
-    loaded, matches, or_dash, reset_on_success, time_or, ActionDone, ActionError, ConfirmButton,
-    Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeader, TableCount, TextArea,
+    by_text, loaded, or_dash, reset_on_success, shown_rows, time_or, ActionDone, ActionError,
+    ConfirmButton, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeader, TableCount,
+    TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::server_fns::accounts::{
@@ -103,7 +104,7 @@ fn compare_clients(key: &'static str, a: &ClientSummary, b: &ClientSummary) -> s
         "users" => a.user_count.cmp(&b.user_count),
         "orders" => a.order_count.cmp(&b.order_count),
         "created" => a.created_at.cmp(&b.created_at),
-        _ => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+        _ => by_text(&a.name, &b.name),
     }
 }
 
@@ -126,16 +127,7 @@ pub fn ClientsPage() -> impl IntoView {
             </div>
             {loaded(clients, move |all| {
                     let total = all.len();
-                    let rows = Memo::new(move |_| {
-                        let needle = query.get().trim().to_lowercase();
-                        let mut rows: Vec<ClientSummary> = all
-                            .iter()
-                            .filter(|c| matches(&needle, &[&c.name, &c.contact_email, &c.notes]))
-                            .cloned()
-                            .collect();
-                        sort.apply(&mut rows, compare_clients);
-                        rows
-                    });
+                    let rows = shown_rows(all, query, sort, |c: &ClientSummary| vec![c.name.clone(), c.contact_email.clone(), c.notes.clone()], compare_clients);
                     view! {
                         <table>
                             <caption class="visually-hidden">"Clients"</caption>
@@ -293,7 +285,7 @@ fn compare_users(key: &'static str, a: &UserSummary, b: &UserSummary) -> std::cm
     match key {
         "email" => a.email.cmp(&b.email),
         "last" => a.last_sign_in_at.cmp(&b.last_sign_in_at),
-        _ => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+        _ => by_text(&a.name, &b.name),
     }
 }
 

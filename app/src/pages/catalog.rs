@@ -3,8 +3,8 @@
 //! pages of their own (`products`, `offline`).
 
 use crate::components::{
-    area, loaded, matches, or_dash, time_or, ActionDone, ActionError, ColumnHeads, ConfirmButton,
-    Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeader, TableCount,
+    area, by_text, loaded, or_dash, shown_rows, time_or, ActionDone, ActionError, ColumnHeads,
+    ConfirmButton, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeader, TableCount,
 };
 use crate::server_fns::catalog::{
     CreateOrder, DeleteOrder, EditLicence, RemoveActivation, UpdateOrder,
@@ -32,10 +32,7 @@ pub(crate) fn yes_no(b: bool) -> &'static str {
 
 fn compare_orders(key: &'static str, a: &Order, b: &Order) -> std::cmp::Ordering {
     match key {
-        "client" => a
-            .client_name
-            .to_lowercase()
-            .cmp(&b.client_name.to_lowercase()),
+        "client" => by_text(&a.client_name, &b.client_name),
         "product" => a.product_code.cmp(&b.product_code),
         "quantity" => a.quantity.cmp(&b.quantity),
         "active" => a.active.cmp(&b.active),
@@ -63,12 +60,7 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
             <div class="table-tools"><SearchBox query label="Search orders"/></div>
             {loaded(orders, move |all| {
                     let total = all.len();
-                    let rows = Memo::new(move |_| {
-                        let needle = query.get().trim().to_lowercase();
-                        let mut rows: Vec<Order> = all.iter().filter(|o| matches(&needle, &[&o.client_name, &o.product_code, &o.product_name, &o.reference, &o.id.to_string()])).cloned().collect();
-                        sort.apply(&mut rows, compare_orders);
-                        rows
-                    });
+                    let rows = shown_rows(all, query, sort, |o: &Order| vec![o.client_name.clone(), o.product_code.clone(), o.product_name.clone(), o.reference.clone(), o.id.to_string()], compare_orders);
                     view! {
                         <table>
                             <caption class="visually-hidden">"Orders"</caption>
@@ -356,16 +348,9 @@ fn compare_activations(
     b: &ActivationRow,
 ) -> std::cmp::Ordering {
     match key {
-        "client" => a
-            .client_name
-            .to_lowercase()
-            .cmp(&b.client_name.to_lowercase()),
+        "client" => by_text(&a.client_name, &b.client_name),
         "product" => a.product_code.cmp(&b.product_code),
-        "host" => a
-            .activation
-            .hostname
-            .to_lowercase()
-            .cmp(&b.activation.hostname.to_lowercase()),
+        "host" => by_text(&a.activation.hostname, &b.activation.hostname),
         "validated" => a
             .activation
             .last_validated_at
@@ -388,12 +373,7 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
             <div class="table-tools"><SearchBox query label="Search by licence key, serial, machine, client or product"/></div>
             {loaded(list, move |all| {
                     let total = all.len();
-                    let rows = Memo::new(move |_| {
-                        let needle = query.get().trim().to_lowercase();
-                        let mut rows: Vec<ActivationRow> = all.iter().filter(|r| matches(&needle, &[&r.licence_key, &r.activation.hostname, &r.client_name, &r.product_code, r.activation.serial.as_deref().unwrap_or("")])).cloned().collect();
-                        sort.apply(&mut rows, compare_activations);
-                        rows
-                    });
+                    let rows = shown_rows(all, query, sort, |r: &ActivationRow| vec![r.licence_key.clone(), r.activation.hostname.clone(), r.client_name.clone(), r.product_code.clone(), r.activation.serial.as_deref().unwrap_or("").to_owned()], compare_activations);
                     view! {
                         <table>
                             <caption class="visually-hidden">"Activations"</caption>

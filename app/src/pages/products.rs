@@ -2,8 +2,8 @@
 //! defaults, counters and licensing settings.
 
 use crate::components::{
-    loaded, matches, or_dash, ActionDone, ActionError, ConfirmButton, SearchBox, Sort, SortHeader,
-    TableCount,
+    by_text, loaded, or_dash, shown_rows, ActionDone, ActionError, ConfirmButton, SearchBox, Sort,
+    SortHeader, TableCount,
 };
 use crate::server_fns::catalog::{DeleteProduct, SaveProduct};
 use leptos::form::ActionForm;
@@ -15,7 +15,7 @@ use super::catalog::{id_param, yes_no};
 
 fn compare_products(key: &'static str, a: &Product, b: &Product) -> std::cmp::Ordering {
     match key {
-        "name" => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+        "name" => by_text(&a.name, &b.name),
         "editor" => a.editor.cmp(&b.editor),
         "release" => a.release_number.cmp(&b.release_number),
         _ => a.code.cmp(&b.code),
@@ -37,12 +37,7 @@ pub fn ProductsPage() -> impl IntoView {
             </div>
             {loaded(products, move |all| {
                     let total = all.len();
-                    let rows = Memo::new(move |_| {
-                        let needle = query.get().trim().to_lowercase();
-                        let mut rows: Vec<Product> = all.iter().filter(|p| matches(&needle, &[&p.code, &p.name, &p.editor])).cloned().collect();
-                        sort.apply(&mut rows, compare_products);
-                        rows
-                    });
+                    let rows = shown_rows(all, query, sort, |p: &Product| vec![p.code.clone(), p.name.clone(), p.editor.clone()], compare_products);
                     view! {
                         <table>
                             <caption class="visually-hidden">"Products"</caption>

@@ -2,7 +2,7 @@
 //! refreshes itself and can free a stuck seat.
 
 use crate::components::{
-    loaded, or_dash, release_or_any, ActionError, ColumnHeads, LoadError, LocalTime, RowAction,
+    by_text, loaded, or_dash, release_or_any, ActionError, ColumnHeads, LocalTime, RowAction,
 };
 use crate::server_fns::floating::DisconnectSeat;
 use leptos::prelude::*;
@@ -33,12 +33,12 @@ impl MultiSort {
             keys.iter().fold(Ordering::Equal, |o, (key, asc)| {
                 o.then_with(|| {
                     let c = match *key {
-                        "editor" => a.editor.to_lowercase().cmp(&b.editor.to_lowercase()),
-                        "feature" => a.feature.to_lowercase().cmp(&b.feature.to_lowercase()),
+                        "editor" => by_text(&a.editor, &b.editor),
+                        "feature" => by_text(&a.feature, &b.feature),
                         "type" => a.commercial_type.cmp(&b.commercial_type),
                         "in_use" => a.in_use.cmp(&b.in_use),
                         "count" => a.count.cmp(&b.count),
-                        _ => a.owner.to_lowercase().cmp(&b.owner.to_lowercase()),
+                        _ => by_text(&a.owner, &b.owner),
                     };
                     if *asc {
                         c
@@ -180,27 +180,20 @@ fn Detail(
     disconnect: ServerAction<DisconnectSeat>,
 ) -> impl IntoView {
     let title = format!("Detailed usage of {feature}");
-    let seats = {
-        let (editor, feature) = (editor.clone(), feature.clone());
-        LocalResource::new(move || {
-            let (editor, feature) = (editor.clone(), feature.clone());
-            tick.get();
-            disconnect.version().get();
-            async move { crate::server_fns::floating::detailed_usage(pool_id, editor, feature).await }
-        })
-    };
+    let seats = Resource::new(
+        move || (tick.get(), disconnect.version().get()),
+        move |_| {
+            crate::server_fns::floating::detailed_usage(pool_id, editor.clone(), feature.clone())
+        },
+    );
     view! {
         <section class="card" data-testid="detail">
             <h2>{title}</h2>
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match seats.await {
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"No seat of this feature is in use."</p> }.into_any(),
-                        Ok(list) => view! { <SeatTable list disconnect/> }.into_any(),
-                        Err(e) => view! { <LoadError error=e/> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            {loaded(seats, move |list| if list.is_empty() {
+                view! { <p class="muted">"No seat of this feature is in use."</p> }.into_any()
+            } else {
+                view! { <SeatTable list disconnect/> }.into_any()
+            })}
         </section>
     }
 }

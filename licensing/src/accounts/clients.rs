@@ -1,7 +1,7 @@
 //! Client organisations and portal users: who may see and change them, and how.
 
 use super::password;
-use crate::accounts::sessions::{UserRow, USER_COLUMNS};
+use crate::accounts::sessions::{end_sessions_of, UserRow, USER_COLUMNS};
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{
     AdminOverview, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
@@ -277,8 +277,7 @@ impl Licentia {
                 "Administrators change their own password from their account page.".into(),
             ));
         }
-        self.set_password(user_id, &new_password).await?;
-        self.end_sessions_of(user_id, None).await?;
+        self.set_password(user_id, &new_password, None).await?;
         tracing::info!(user_id, by = actor.id, "password reset by an administrator");
         Ok(())
     }
@@ -292,8 +291,7 @@ impl Licentia {
             .fetch_optional(self.db.pool())
             .await?
             .ok_or(Error::NotFound("An account with that e-mail address"))?;
-        self.set_password(user_id, &new_password).await?;
-        self.end_sessions_of(user_id, None).await?;
+        self.set_password(user_id, &new_password, None).await?;
         Ok(())
     }
 
@@ -318,20 +316,30 @@ impl Licentia {
                 InputError::new("current_password", "The current password is wrong.").into(),
             );
         }
-        self.set_password(actor.id, &new_password).await?;
-        self.end_sessions_of(actor.id, Some(current_token)).await?;
+        self.set_password(actor.id, &new_password, Some(current_token))
+            .await?;
         tracing::info!(user_id = actor.id, "password changed");
         Ok(())
     }
 
-    async fn set_password(&self, user_id: i64, new_password: &Password) -> Result<()> {
+    /// Sets a password and ends the user's sessions but the one with `keep_token`, together: a
+    /// session someone else held never outlives the password it was opened with.
+    async fn set_password(
+        &self,
+        user_id: i64,
+        new_password: &Password,
+        keep_token: Option<&str>,
+    ) -> Result<()> {
         let hash = password::hash(new_password).await?;
+        let mut tx = self.db.pool().begin().await?;
         sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
             .bind(&hash)
             .bind(self.clock.now())
             .bind(user_id)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
+        end_sessions_of(&mut tx, user_id, keep_token).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -181,21 +181,6 @@ impl Licentia {
         Ok(())
     }
 
-    /// Ends every session of a user except, optionally, the one with `keep_token`.
-    pub(crate) async fn end_sessions_of(
-        &self,
-        user_id: i64,
-        keep_token: Option<&str>,
-    ) -> Result<()> {
-        let keep = keep_token.map(token::digest).unwrap_or_default();
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
-            .bind(user_id)
-            .bind(keep)
-            .execute(self.db.pool())
-            .await?;
-        Ok(())
-    }
-
     /// Deletes sessions that can no longer be used; run now and then by a background job.
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
         let now = self.clock.now();
@@ -246,6 +231,21 @@ async fn delete_session(db: impl Executor<'_, Database = Any>, digest: &str) -> 
     sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(digest)
         .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of a user except, optionally, the one with `keep_token`.
+pub(crate) async fn end_sessions_of(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    keep_token: Option<&str>,
+) -> Result<()> {
+    let keep = keep_token.map(token::digest).unwrap_or_default();
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+        .bind(user_id)
+        .bind(keep)
+        .execute(conn)
         .await?;
     Ok(())
 }

@@ -61,12 +61,12 @@ impl Licentia {
         // when they change it (so an edit at the same moment is not undone by a stale read).
         let mut new_open_ended = None;
         let new_terms = terms.map(|t| {
-            lic.features = Some(t.features.clone());
-            lic.counters = Some(t.counters.clone());
+            lic.terms.features = Some(t.features.clone());
+            lic.terms.counters = Some(t.counters.clone());
             match t.end {
                 TermsEnd::Keep => {}
-                TermsEnd::NoEnd => (lic.expires_on, lic.open_ended) = (None, 1),
-                TermsEnd::On(day) => (lic.expires_on, lic.open_ended) = (Some(day), 0),
+                TermsEnd::NoEnd => (lic.terms.expires_on, lic.open_ended) = (None, 1),
+                TermsEnd::On(day) => (lic.terms.expires_on, lic.open_ended) = (Some(day), 0),
             }
             if !matches!(t.end, TermsEnd::Keep) {
                 new_open_ended = Some(lic.open_ended);
@@ -108,7 +108,10 @@ impl Licentia {
         }
 
         // A limited licence's end is fixed at its first activation; later activations keep it.
-        let expires_on = match (product.limited != 0 && lic.open_ended == 0, lic.expires_on) {
+        let expires_on = match (
+            product.limited != 0 && lic.open_ended == 0,
+            lic.terms.expires_on,
+        ) {
             (false, e) => e,
             (true, Some(e)) => Some(e),
             (true, None) => Some(expiry(&product.limits(), today).map_err(|e| match e {
@@ -157,9 +160,9 @@ impl Licentia {
              activation_count = activation_count + $7 WHERE id = $8",
         )
         .bind(new_features)
-        .bind(&lic.order_features)
+        .bind(&lic.terms.order_features)
         .bind(new_counters)
-        .bind(&lic.order_counters)
+        .bind(&lic.terms.order_counters)
         .bind(expires_on)
         .bind(new_open_ended)
         .bind(i64::from(new_machine))
@@ -206,8 +209,8 @@ impl Licentia {
         };
         tx.commit().await?;
         let activated_at = live.as_ref().map_or(now, |a| a.activated_at);
-        let features = lic.features.unwrap_or(lic.order_features);
-        let counters = lic.counters.unwrap_or(lic.order_counters);
+        let features = lic.terms.features_json().to_owned();
+        let counters = lic.terms.counters_json().to_owned();
         tracing::info!(licence_id = lic.id, activation_id, mode, "activated");
         let subject = via_serial.map_or(lic.licence_key.as_str(), |(_, serial)| serial);
         self.issue(
@@ -299,11 +302,8 @@ impl Licentia {
             activated_at: i64,
             request_nonce: Option<String>,
             licence_key: String,
-            features: Option<String>,
-            counters: Option<String>,
-            order_features: String,
-            order_counters: String,
-            expires_on: Option<i64>,
+            #[sqlx(flatten)]
+            terms: StoredTerms,
             product_id: i64,
         }
         let row: Row = sqlx::query_as(
@@ -347,7 +347,7 @@ impl Licentia {
             )));
         }
         let now = self.clock.now();
-        if let Some(end) = row.expires_on.filter(|e| *e < day_of(now)) {
+        if let Some(end) = row.terms.expires_on.filter(|e| *e < day_of(now)) {
             return Err(Error::Gone(format!(
                 "This licence expired on {}.",
                 format_date(end)
@@ -366,9 +366,9 @@ impl Licentia {
             claims.act,
             &fp,
             &row.hostname,
-            row.features.as_deref().unwrap_or(&row.order_features),
-            row.counters.as_deref().unwrap_or(&row.order_counters),
-            row.expires_on,
+            row.terms.features_json(),
+            row.terms.counters_json(),
+            row.terms.expires_on,
             row.activated_at,
             row.request_nonce,
         )

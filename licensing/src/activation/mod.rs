@@ -12,7 +12,7 @@ mod state;
 
 use crate::activation::expiry::{code_start, expiry, ExpiryError};
 use crate::catalog::{parse_licence_key, ProductRow};
-use crate::catalog::{LicenceTerms, TermsEnd};
+use crate::catalog::{LicenceTerms, StoredTerms, TermsEnd};
 use crate::web::check_serial;
 use crate::{Error, Licentia, Refusal, Result};
 use protocol::account::{CurrentUser, Role};
@@ -63,11 +63,8 @@ struct LicenceState {
     /// `None` for a web licence (it belongs to a serial, not to a client's order).
     client_id: Option<i64>,
     serial_id: Option<i64>,
-    features: Option<String>,
-    counters: Option<String>,
-    order_features: String,
-    order_counters: String,
-    expires_on: Option<i64>,
+    #[sqlx(flatten)]
+    terms: StoredTerms,
     open_ended: i64,
     activation_count: i64,
     product_id: i64,

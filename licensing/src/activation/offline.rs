@@ -85,9 +85,9 @@ impl Licentia {
                      removed; the machine must make a new request code"
                         .into(),
                 ),
-                _ if lic.expires_on.is_some_and(|end| end < today) => refused(format!(
+                _ if lic.terms.expires_on.is_some_and(|end| end < today) => refused(format!(
                     "This licence expired on {}",
-                    format_date(lic.expires_on.unwrap_or(today))
+                    format_date(lic.terms.expires_on.unwrap_or(today))
                 )),
                 Some(a) if a.fingerprint != req.fp => format!(
                     "Activated on another machine ({}): answering will be refused until it is \

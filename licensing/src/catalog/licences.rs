@@ -9,25 +9,18 @@ impl Licentia {
     pub async fn list_activations(&self, actor: &CurrentUser) -> Result<Vec<ActivationRow>> {
         #[derive(sqlx::FromRow)]
         struct Row {
-            id: i64,
-            licence_id: i64,
-            hostname: String,
-            fingerprint: String,
-            mode: String,
-            activated_at: i64,
-            last_validated_at: Option<i64>,
+            #[sqlx(flatten)]
+            activation: ActivationRecord,
             licence_key: String,
             order_id: Option<i64>,
             serial_id: Option<i64>,
-            serial: Option<String>,
             client_name: Option<String>,
             product_code: String,
             expires_on: Option<i64>,
         }
         let scope = crate::client_scope(actor)?;
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT a.id, a.licence_id, a.hostname, a.fingerprint, a.mode, a.activated_at, \
-             a.last_validated_at, l.licence_key, l.order_id, l.serial_id, s.serial, \
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {ACTIVATION_COLUMNS}, l.licence_key, l.order_id, l.serial_id, \
              c.name AS client_name, p.code AS product_code, l.expires_on \
              FROM activations a JOIN licences l ON l.id = a.licence_id \
              LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN clients c ON c.id = o.client_id \
@@ -35,26 +28,15 @@ impl Licentia {
              JOIN products p ON p.id = COALESCE(o.product_id, \
                 (SELECT ls.product_id FROM serials ls WHERE ls.id = l.serial_id)) \
              WHERE a.removed_at IS NULL AND ($1 IS NULL OR o.client_id = $1) \
-             ORDER BY a.activated_at DESC",
-        )
+             ORDER BY a.activated_at DESC"
+        ))
         .bind(scope)
         .fetch_all(self.db.pool())
         .await?;
         Ok(rows
             .into_iter()
             .map(|r| ActivationRow {
-                activation: Activation {
-                    id: r.id,
-                    licence_id: r.licence_id,
-                    hostname: r.hostname,
-                    fingerprint: r.fingerprint,
-                    mode: r.mode,
-                    activated_at: r.activated_at,
-                    last_validated_at: r.last_validated_at,
-                    removed_at: None,
-                    removed_by: None,
-                    serial: r.serial,
-                },
+                activation: r.activation.into(),
                 licence_key: r.licence_key,
                 order_id: r.order_id,
                 serial_id: r.serial_id,

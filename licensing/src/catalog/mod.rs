@@ -194,17 +194,76 @@ const ORDER_SELECT: &str = "SELECT o.id, o.client_id, c.name AS client_name, o.p
         WHERE l.order_id = o.id AND a.removed_at IS NULL) AS active \
      FROM orders o JOIN clients c ON c.id = o.client_id JOIN products p ON p.id = o.product_id";
 
+/// A licence's features, counters and end as stored: its own features and counters once it was
+/// first activated (or given terms), its order's until then; a web licence has its own from the
+/// start. Select `l.features, l.counters, COALESCE(o.features, '[]') AS order_features,
+/// COALESCE(o.counters, '{}') AS order_counters, l.expires_on`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct StoredTerms {
+    pub features: Option<String>,
+    pub counters: Option<String>,
+    pub order_features: String,
+    pub order_counters: String,
+    pub expires_on: Option<i64>,
+}
+
+impl StoredTerms {
+    /// The features that apply now, as stored JSON.
+    pub fn features_json(&self) -> &str {
+        self.features.as_deref().unwrap_or(&self.order_features)
+    }
+
+    /// The counters that apply now, as stored JSON.
+    pub fn counters_json(&self) -> &str {
+        self.counters.as_deref().unwrap_or(&self.order_counters)
+    }
+}
+
+/// An activation as stored, with the serial it was made with; select `ACTIVATION_COLUMNS`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ActivationRecord {
+    id: i64,
+    licence_id: i64,
+    hostname: String,
+    fingerprint: String,
+    mode: String,
+    activated_at: i64,
+    last_validated_at: Option<i64>,
+    removed_at: Option<i64>,
+    removed_by: Option<String>,
+    serial: Option<String>,
+}
+
+/// The columns of `ActivationRecord`, from `activations a` and `serials s` (joined on the
+/// activation's serial).
+pub(crate) const ACTIVATION_COLUMNS: &str = "a.id, a.licence_id, a.hostname, a.fingerprint, \
+     a.mode, a.activated_at, a.last_validated_at, a.removed_at, a.removed_by, s.serial";
+
+impl From<ActivationRecord> for Activation {
+    fn from(r: ActivationRecord) -> Self {
+        Activation {
+            id: r.id,
+            licence_id: r.licence_id,
+            hostname: r.hostname,
+            fingerprint: r.fingerprint,
+            mode: r.mode,
+            activated_at: r.activated_at,
+            last_validated_at: r.last_validated_at,
+            removed_at: r.removed_at,
+            removed_by: r.removed_by,
+            serial: r.serial,
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct LicenceRow {
     id: i64,
     order_id: Option<i64>,
     serial_id: Option<i64>,
     licence_key: String,
-    features: Option<String>,
-    counters: Option<String>,
-    order_features: String,
-    order_counters: String,
-    expires_on: Option<i64>,
+    #[sqlx(flatten)]
+    terms: StoredTerms,
     open_ended: i64,
     activation_count: i64,
     act_id: Option<i64>,
@@ -246,19 +305,13 @@ impl LicenceRow {
             _ => None,
         };
         Ok(Licence {
-            features: parse_json(
-                self.features.as_deref().unwrap_or(&self.order_features),
-                "features",
-            )?,
-            counters: parse_json(
-                self.counters.as_deref().unwrap_or(&self.order_counters),
-                "counters",
-            )?,
+            features: parse_json(self.terms.features_json(), "features")?,
+            counters: parse_json(self.terms.counters_json(), "counters")?,
             id: self.id,
             order_id: self.order_id,
             serial_id: self.serial_id,
             key: self.licence_key,
-            expires_on: self.expires_on.map(format_date),
+            expires_on: self.terms.expires_on.map(format_date),
             open_ended: self.open_ended != 0,
             activation_count: self.activation_count,
             activation,

@@ -155,13 +155,13 @@ impl Licentia {
                 .map_err(busy_as_conflict)?;
             match taken {
                 Taken::Granted(grant) => {
-                    self.record_peak(pool.id, &key.editor, &key.feature, now)
+                    self.record_usage(Tally::Peak, pool.id, &key.editor, &key.feature, now)
                         .await?;
                     return Ok(grant);
                 }
                 Taken::KeyFull => continue,
                 Taken::BundleMissing(also) => {
-                    self.record_refusal(pool.id, key.editor.as_str(), &also, now)
+                    self.record_usage(Tally::Refusal, pool.id, key.editor.as_str(), &also, now)
                         .await?;
                     let bundled = Ask {
                         feature: also.clone(),
@@ -192,7 +192,7 @@ impl Licentia {
             || ask.editor.clone().unwrap_or_default(),
             |k| k.editor.clone(),
         );
-        self.record_refusal(pool.id, &editor_name, &feature, now)
+        self.record_usage(Tally::Refusal, pool.id, &editor_name, &feature, now)
             .await?;
         if of_feature.is_empty() {
             return Err(Error::Refused(
@@ -374,49 +374,46 @@ impl Licentia {
         }))
     }
 
-    pub(super) async fn record_refusal(
+    /// Adds to the hour's usage history of a feature: one refusal more, or the peak of seats in
+    /// use raised to what is in use now.
+    pub(super) async fn record_usage(
         &self,
+        tally: Tally,
         pool_id: i64,
         editor: &str,
         feature: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO usage_hourly (pool_id, editor, feature, hour, refusals) \
-             VALUES ($1, $2, $3, $4, 1) ON CONFLICT (pool_id, editor, feature, hour) \
-             DO UPDATE SET refusals = usage_hourly.refusals + 1",
-        )
-        .bind(pool_id)
-        .bind(editor)
-        .bind(feature)
-        .bind(now / 3600)
-        .execute(self.db.pool())
-        .await
-        .map(drop)
-        .or_else(pool_deleted_meanwhile)
+        let sql = match tally {
+            Tally::Refusal => {
+                "INSERT INTO usage_hourly (pool_id, editor, feature, hour, refusals) \
+                 VALUES ($1, $2, $3, $4, 1) ON CONFLICT (pool_id, editor, feature, hour) \
+                 DO UPDATE SET refusals = usage_hourly.refusals + 1"
+            }
+            Tally::Peak => {
+                "INSERT INTO usage_hourly (pool_id, editor, feature, hour, peak_in_use) \
+                 SELECT $1, $2, $3, $4, CAST(COALESCE(SUM(in_use), 0) AS BIGINT) FROM pool_keys \
+                 WHERE pool_id = $1 AND editor = $2 AND feature = $3 \
+                 ON CONFLICT (pool_id, editor, feature, hour) DO UPDATE SET peak_in_use = \
+                 CASE WHEN excluded.peak_in_use > usage_hourly.peak_in_use \
+                      THEN excluded.peak_in_use ELSE usage_hourly.peak_in_use END"
+            }
+        };
+        sqlx::query(sql)
+            .bind(pool_id)
+            .bind(editor)
+            .bind(feature)
+            .bind(now / 3600)
+            .execute(self.db.pool())
+            .await
+            .map(drop)
+            .or_else(pool_deleted_meanwhile)
     }
+}
 
-    pub(super) async fn record_peak(
-        &self,
-        pool_id: i64,
-        editor: &str,
-        feature: &str,
-        now: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO usage_hourly (pool_id, editor, feature, hour, peak_in_use) \
-             SELECT $1, $2, $3, $4, CAST(COALESCE(SUM(in_use), 0) AS BIGINT) FROM pool_keys \
-             WHERE pool_id = $1 AND editor = $2 AND feature = $3 \
-             ON CONFLICT (pool_id, editor, feature, hour) DO UPDATE SET peak_in_use = \
-             CASE WHEN excluded.peak_in_use > usage_hourly.peak_in_use \
-                  THEN excluded.peak_in_use ELSE usage_hourly.peak_in_use END",
-        )
-        .bind(pool_id)
-        .bind(editor)
-        .bind(feature)
-        .bind(now / 3600)
-        .execute(self.db.pool())
-        .await?;
-        Ok(())
-    }
+/// What a checkout adds to the usage history.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Tally {
+    Refusal,
+    Peak,
 }

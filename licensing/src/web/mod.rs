@@ -7,7 +7,7 @@ pub mod format;
 mod reissue;
 mod search;
 
-use crate::catalog::{LicenceRow, LICENCE_SELECT};
+use crate::catalog::{ActivationRecord, LicenceRow, ACTIVATION_COLUMNS, LICENCE_SELECT};
 use crate::web::format::{SerialData, SerialError, SerialKey};
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::CurrentUser;

@@ -112,47 +112,18 @@ impl Licentia {
             .into_iter()
             .map(LicenceRow::into_licence)
             .collect::<Result<Vec<_>>>()?;
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            id: i64,
-            licence_id: i64,
-            hostname: String,
-            fingerprint: String,
-            mode: String,
-            activated_at: i64,
-            last_validated_at: Option<i64>,
-            removed_at: Option<i64>,
-            removed_by: Option<String>,
-            serial: Option<String>,
-        }
-        let history: Vec<Row> = sqlx::query_as(
-            "SELECT a.id, a.licence_id, a.hostname, a.fingerprint, a.mode, a.activated_at, \
-             a.last_validated_at, a.removed_at, a.removed_by, s.serial \
-             FROM activations a JOIN licences l ON l.id = a.licence_id \
-             LEFT JOIN serials s ON s.id = a.serial_id \
-             WHERE l.serial_id = $1 ORDER BY a.activated_at DESC, a.id DESC",
-        )
+        let history: Vec<ActivationRecord> = sqlx::query_as(&format!(
+            "SELECT {ACTIVATION_COLUMNS} FROM activations a \
+             JOIN licences l ON l.id = a.licence_id LEFT JOIN serials s ON s.id = a.serial_id \
+             WHERE l.serial_id = $1 ORDER BY a.activated_at DESC, a.id DESC"
+        ))
         .bind(serial_id)
         .fetch_all(self.db.pool())
         .await?;
         Ok(SerialDetail {
             serial,
             licences,
-            history: history
-                .into_iter()
-                .map(|r| Activation {
-                    id: r.id,
-                    licence_id: r.licence_id,
-                    hostname: r.hostname,
-                    fingerprint: r.fingerprint,
-                    mode: r.mode,
-                    activated_at: r.activated_at,
-                    last_validated_at: r.last_validated_at,
-                    removed_at: r.removed_at,
-                    removed_by: r.removed_by,
-                    serial: r.serial,
-                })
-                .collect(),
+            history: history.into_iter().map(Activation::from).collect(),
         })
     }
 }

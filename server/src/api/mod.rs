@@ -11,7 +11,7 @@ mod floating;
 mod manage;
 
 use crate::AppState;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -295,55 +295,55 @@ where
     }
 }
 
-/// `Path<T>` with problem+json rejections.
-pub struct ApiPath<T>(pub T);
+/// An axum extractor of the URI that answers its rejections as problem+json and refuses an
+/// escaped NUL in the part it reads (PostgreSQL cannot store or compare NUL characters).
+macro_rules! uri_extractor {
+    ($(#[$doc:meta])* $name:ident, $inner:ident, $part:expr, $refusal:expr) => {
+        $(#[$doc])*
+        pub struct $name<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for ApiPath<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+        impl<S, T> FromRequestParts<S> for $name<T>
+        where
+            T: DeserializeOwned + Send,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        // Text in a path may not carry NUL characters (PostgreSQL cannot store or compare them).
-        if parts.uri.path().contains("%00") {
-            return Err(ApiError::bad_request(
-                StatusCode::BAD_REQUEST,
-                "A path may not contain NUL characters.".into(),
-            ));
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                let part: fn(&Parts) -> Option<&str> = $part;
+                if part(parts).is_some_and(|text| text.contains("%00")) {
+                    return Err($refusal);
+                }
+                axum::extract::$inner::<T>::from_request_parts(parts, state)
+                    .await
+                    .map(|extracted| $name(extracted.0))
+                    .map_err(|e| ApiError::bad_request(StatusCode::BAD_REQUEST, e.body_text()))
+            }
         }
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| ApiPath(p.0))
-            .map_err(|e: PathRejection| {
-                ApiError::bad_request(StatusCode::BAD_REQUEST, e.body_text())
-            })
-    }
+    };
 }
 
-/// `Query<T>` with problem+json rejections.
-pub struct ApiQuery<T>(pub T);
+uri_extractor!(
+    /// `Path<T>` with problem+json rejections.
+    ApiPath,
+    Path,
+    |parts| Some(parts.uri.path()),
+    ApiError::bad_request(
+        StatusCode::BAD_REQUEST,
+        "A path may not contain NUL characters.".into()
+    )
+);
 
-impl<S, T> FromRequestParts<S> for ApiQuery<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
-            return Err(nul_refused());
-        }
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| {
-                ApiError::bad_request(StatusCode::BAD_REQUEST, e.body_text())
-            })
-    }
-}
+uri_extractor!(
+    /// `Query<T>` with problem+json rejections.
+    ApiQuery,
+    Query,
+    |parts| parts.uri.query(),
+    nul_refused()
+);
 
 async fn holder(parts: &Parts, state: &AppState) -> Result<TokenHolder, ApiError> {
     let secret = parts

@@ -127,6 +127,35 @@ both_backends! {
         assert_eq!(admin.rpc("get_current_user", &[]).await.ok(), serde_json::Value::Null);
     }
 
+    async fn a_password_change_whose_second_step_fails_changes_nothing(app) {
+        let admin = app.admin().await;
+        let elsewhere = app.browser();
+        elsewhere.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+        let elsewhere_token = elsewhere.session_token().expect("cookie");
+        // Ending the other sessions, the second step, fails on the database itself.
+        let db = app.services.db().pool();
+        let (create, drop) = match app.services.db().backend() {
+            Backend::Sqlite => (vec!["CREATE TRIGGER sessions_stay BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'injected'); END"], "DROP TRIGGER sessions_stay"),
+            Backend::Postgres => (vec![
+                "CREATE FUNCTION sessions_stay() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$",
+                "CREATE TRIGGER sessions_stay BEFORE DELETE ON sessions FOR EACH ROW EXECUTE FUNCTION sessions_stay()",
+            ], "DROP TRIGGER sessions_stay ON sessions"),
+        };
+        for sql in create {
+            sqlx::query(sql).execute(db).await.expect("trigger");
+        }
+        let token = admin.session_token().expect("cookie");
+        let me = app.services.session_user(&token).await.expect("ok").expect("signed in");
+        let changed = app.services.change_own_password(&me, ADMIN_PASSWORD, "an entirely new password", &token).await;
+        assert!(changed.is_err(), "{changed:?}");
+        sqlx::query(drop).execute(db).await.expect("drop trigger");
+        // The first step is gone with it: the old password still works, the new one does not,
+        // and the other session is still open.
+        assert_eq!(app.browser().sign_in(ADMIN_EMAIL, "an entirely new password").await.error(), "BadCredentials");
+        app.browser().sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+        assert!(app.services.session_user(&elsewhere_token).await.expect("ok").is_some());
+    }
+
     async fn session_cookie_is_http_only_and_strict(app) {
         let _admin = app.admin().await;
         let reply = app.browser().sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;

@@ -4,9 +4,8 @@
 //! never hold more seats at once than exist.
 
 use crate::helpers::*;
-use licensing::accounts::ClientInput;
-use licensing::{Backend, Clock};
-use protocol::floating::PoolKeyInput;
+use crate::seeded::seeded_pool;
+use licensing::Backend;
 use serde_json::{json, Value};
 use server::config::Config;
 use std::collections::BTreeMap;
@@ -79,49 +78,9 @@ async fn race(backend: Backend) {
         ("LICENTIA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
     ]);
     let config = Config::from_sources(env, None).expect("config");
-    let services = server::open_services(&config, Clock::system())
-        .await
-        .expect("database");
-    services
-        .create_admin("Ada", ADMIN_EMAIL, ADMIN_PASSWORD)
-        .await
-        .expect("admin");
-    let admin = services
-        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None)
-        .await
-        .expect("sign in")
-        .user;
-    let client = services
-        .create_client(&admin, ClientInput::parse("Acme", "", "").expect("input"))
-        .await
-        .expect("client");
-    let pool = services
-        .create_pool(
-            &admin,
-            protocol::floating::PoolOwner::Client(client.id),
-            "",
-            Some(60),
-        )
-        .await
-        .expect("pool");
     // Two keys, so the selection and the fallback to the next key are raced too.
-    for quantity in [2, SEATS - 2] {
-        services
-            .add_pool_key(
-                &admin,
-                pool.id,
-                PoolKeyInput {
-                    editor: "Vendor".into(),
-                    feature: "F".into(),
-                    model: "ConcurrentUser".into(),
-                    quantity,
-                    commercial_type: "STD".into(),
-                    ..PoolKeyInput::default()
-                },
-            )
-            .await
-            .expect("key");
-    }
+    let (services, _admin, pool) =
+        seeded_pool(&config, ADMIN_EMAIL, ADMIN_PASSWORD, 60, &[2, SEATS - 2]).await;
     let servers = Arc::new([
         spawn_server(&database_url, &master_key).await,
         spawn_server(&database_url, &master_key).await,

@@ -284,24 +284,7 @@ pub fn key_input(feature: &str, model: &str, quantity: i64) -> protocol::floatin
 /// The first administrator, a client "Acme" and its floating pool with `lease_secs`.
 pub async fn acme_pool(app: &TestApp, lease_secs: i64) -> (CurrentUser, protocol::floating::Pool) {
     let admin = admin_user(app).await;
-    let client = app
-        .services
-        .create_client(
-            &admin,
-            licensing::accounts::ClientInput::parse("Acme", "", "").expect("input"),
-        )
-        .await
-        .expect("client");
-    let pool = app
-        .services
-        .create_pool(
-            &admin,
-            protocol::floating::PoolOwner::Client(client.id),
-            "",
-            Some(lease_secs),
-        )
-        .await
-        .expect("pool");
+    let pool = crate::seeded::acme_pool_of(&app.services, &admin, lease_secs).await;
     (admin, pool)
 }
 

@@ -2,6 +2,8 @@
 //! SQLite and on PostgreSQL, and talks to it over HTTP as a browser or a script would.
 
 mod helpers;
+#[path = "../support/seeded.rs"]
+mod seeded;
 
 mod accounts;
 mod activation;
