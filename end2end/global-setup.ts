@@ -45,7 +45,10 @@ export default async function globalSetup() {
   for (const [name, url] of Object.entries(backends)) {
     const { child, server } = await start(name, url, dir);
     children.push(child);
-    servers[name] = server;
+    // The vendor's root key, as the vendor ships it inside its application.
+    const root = join(dir, `${name}-root.json`);
+    writeFileSync(root, await (await fetch(`${server.url}/.well-known/licentia-root.json`)).text());
+    servers[name] = { ...server, root };
   }
   writeFileSync(SERVERS_FILE, JSON.stringify(servers, null, 2));
 

@@ -155,7 +155,7 @@ impl From<licensing::Error> for PortalError {
             E::NotFound(what) => PortalError::NotFound(what.to_owned()),
             E::Conflict(m) | E::ActivatedElsewhere(m) => PortalError::Conflict(m),
             E::Refused(_, m) => PortalError::Refused(m),
-            E::Gone(m) | E::Revoked(m) => PortalError::Gone(m),
+            E::Gone(m) | E::Revoked(m) | E::KeyRetired(m) => PortalError::Gone(m),
             E::RateLimited { message, .. } => PortalError::Refused(message),
             E::NotSignedIn => PortalError::NotSignedIn,
             E::NotAllowed => PortalError::NotAllowed,

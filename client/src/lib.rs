@@ -15,6 +15,7 @@ use protocol::application::{
 };
 use protocol::problem::Problem;
 pub use protocol::problem::ProblemKind;
+use protocol::trust;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How long past its `next` validation time a code still passes offline checks.
@@ -51,6 +52,14 @@ pub enum Error {
     ClockSetBack { now: String, seen: String },
     #[error("{0}")]
     Offline(String),
+    /// The application gave no keys to trust (neither the vendor's root key nor its signing
+    /// keys), so no code can be checked.
+    #[error(
+        "this application does not pin the vendor's keys, so no licence code can be trusted: \
+         give --root FILE (LICENTIA_ROOT: the root key `server keys root` prints, shipped with \
+         the application) or --jwks FILE (LICENTIA_JWKS), or --trust-server-keys while developing"
+    )]
+    Untrusted,
     #[error("{0}")]
     Io(String),
 }
@@ -75,7 +84,7 @@ impl Error {
             | Error::ClockSetBack { .. }
             | Error::Offline(_) => 2,
             Error::Unreachable { .. } => 3,
-            Error::Io(_) => 1,
+            Error::Untrusted | Error::Io(_) => 1,
         }
     }
 }
@@ -140,14 +149,25 @@ impl Held<'_> {
     }
 }
 
+/// Where the client's trust in the vendor's signing keys comes from.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The signing keys themselves, shipped with the application.
+    Keys(JwkSet),
+    /// The vendor's root key, shipped with the application: signing keys are those it endorses.
+    Root(JwkSet),
+    /// Development only: the configured server's keys on first use, kept in the state file.
+    ServerOnFirstUse,
+}
+
 /// One product's licence on this machine.
 pub struct Licensing {
     pub server: Option<String>,
     pub product: String,
     pub fingerprint: String,
     pub store: Store,
-    /// Keys the application was given (shipped with it): the only ones trusted when set.
-    pinned: Option<JwkSet>,
+    /// What the application trusts (shipped with it); nothing is trusted without it.
+    trust: Option<Trust>,
     agent: ureq::Agent,
 }
 
@@ -169,7 +189,7 @@ impl Licensing {
             product: product.to_owned(),
             fingerprint: code::fingerprint(product, &identity),
             store,
-            pinned: None,
+            trust: None,
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(std::time::Duration::from_secs(10))
                 .timeout(std::time::Duration::from_secs(30))
@@ -201,47 +221,87 @@ impl Licensing {
         }
     }
 
-    /// Uses these public keys (e.g. the vendor's JWKS shipped inside the application) to verify
-    /// codes, instead of fetching them from the server.
-    /// They are never replaced by keys from a server or from the state file.
+    /// Trusts exactly these signing keys (the vendor's JWKS shipped inside the application).
+    /// A key rotation on the server then needs a new build of the application; pinning the
+    /// root key (`with_root`) does not.
     pub fn with_jwks(mut self, keys: JwkSet) -> Self {
-        self.pinned = Some(keys);
+        self.trust = Some(Trust::Keys(keys));
         self
     }
 
-    /// The public keys: the pinned ones if given; otherwise those fetched from the configured
-    /// server on first use and kept in the state file (trust on first use).
+    /// Trusts the signing keys that the vendor's root key endorses (`server keys root` prints
+    /// it; ship it inside the application). Endorsements come from the server and are kept in
+    /// the state file, but each is verified against this root whenever it is used.
+    pub fn with_root(mut self, roots: JwkSet) -> Self {
+        self.trust = Some(Trust::Root(roots));
+        self
+    }
+
+    /// Development only: trusts whatever keys the configured server publishes, kept in the
+    /// state file after the first use. Anyone who can edit that file, or answer in the
+    /// server's place on the first use, can then make codes this client accepts.
+    pub fn trusting_server_keys(mut self) -> Self {
+        self.trust = Some(Trust::ServerOnFirstUse);
+        self
+    }
+
+    /// The signing keys to verify codes with, as the application's trust allows.
     pub fn jwks(&mut self) -> Result<JwkSet> {
-        if let Some(k) = &self.pinned {
-            return Ok(k.clone());
+        match &self.trust {
+            None => Err(Error::Untrusted),
+            Some(Trust::Keys(keys)) => Ok(keys.clone()),
+            Some(Trust::Root(roots)) => {
+                let kept = self.store.state.endorsement.as_deref();
+                match kept.map(|jws| trust::verify_endorsement(jws, roots)) {
+                    Some(Ok(endorsed)) => Ok(endorsed.keys),
+                    // Missing, or not the root's (edited): fetch a genuine one.
+                    _ => self.refresh_jwks(),
+                }
+            }
+            Some(Trust::ServerOnFirstUse) => match self.store.state.jwks.clone() {
+                Some(keys) => Ok(keys),
+                None => self.refresh_jwks(),
+            },
         }
-        if let Some(k) = self.store.state.jwks.clone() {
-            return Ok(k);
-        }
-        self.refresh_jwks()
     }
 
     fn refresh_jwks(&mut self) -> Result<JwkSet> {
         let Some(server) = self.server.clone() else {
-            return Err(Error::Io(
-                "the vendor's public keys are needed to check the code: give --jwks FILE (or \
-                 LICENTIA_JWKS) with the keys shipped with the application — the server \
-                 publishes them at /.well-known/jwks.json — or --server URL to fetch them"
+            return Err(Error::Offline(
+                "the vendor's current keys are needed to check this code: connect to the \
+                 licence server (--server) once"
                     .into(),
             ));
         };
-        let set: JwkSet = self
-            .agent
-            .get(&format!("{server}/.well-known/jwks.json"))
-            .call()
-            .map_err(|e| Error::Unreachable {
-                server: server.clone(),
-                reason: e.to_string(),
-            })?
-            .into_json()
-            .map_err(|e| Error::Io(format!("the server's keys could not be read: {e}")))?;
-        self.store.state.jwks = Some(set.clone());
-        Ok(set)
+        let fetch = |path: &str| {
+            self.agent
+                .get(&format!("{server}{path}"))
+                .call()
+                .map_err(|e| Error::Unreachable {
+                    server: server.clone(),
+                    reason: e.to_string(),
+                })
+        };
+        match &self.trust {
+            Some(Trust::Root(roots)) => {
+                let jws = fetch("/.well-known/licentia-keys.jws")?
+                    .into_string()
+                    .map_err(|e| Error::Io(format!("the server's keys could not be read: {e}")))?;
+                // A server that cannot show the root's endorsement is not trusted.
+                let endorsed = trust::verify_endorsement(&jws, roots)?;
+                self.store.state.endorsement = Some(jws.trim().to_owned());
+                Ok(endorsed.keys)
+            }
+            Some(Trust::ServerOnFirstUse) => {
+                let set: JwkSet = fetch("/.well-known/jwks.json")?
+                    .into_json()
+                    .map_err(|e| Error::Io(format!("the server's keys could not be read: {e}")))?;
+                self.store.state.jwks = Some(set.clone());
+                Ok(set)
+            }
+            Some(Trust::Keys(keys)) => Ok(keys.clone()),
+            None => Err(Error::Untrusted),
+        }
     }
 
     /// Verifies a code (signature, product, machine, dates) and keeps it.
@@ -249,7 +309,9 @@ impl Licensing {
         let keys = self.jwks()?;
         let claims = match code::verify_signature(activation_code, &keys) {
             // A key rotated since we last looked: fetch the keys once more.
-            Err(CodeError::UnknownKey(_)) if self.server.is_some() && self.pinned.is_none() => {
+            Err(CodeError::UnknownKey(_))
+                if self.server.is_some() && !matches!(self.trust, Some(Trust::Keys(_))) =>
+            {
                 code::verify_signature(activation_code, &self.refresh_jwks()?)?
             }
             other => other?,
@@ -423,7 +485,9 @@ mod tests {
             keys: vec![Jwk::ed25519("k", &key.verifying_key())],
         });
         store.state.activation_code = Some(code.to_owned());
-        Licensing::new(None, "CALC", Some(machine), store).expect("licensing")
+        Licensing::new(None, "CALC", Some(machine), store)
+            .expect("licensing")
+            .trusting_server_keys()
     }
 
     fn code(machine: &str, exp: Option<i64>) -> String {
@@ -532,5 +596,87 @@ mod tests {
         // Within the tolerance, it is not.
         l.store.state.last_seen = now() + CLOCK_TOLERANCE_SECS / 2;
         l.status().expect("small corrections are tolerated");
+    }
+
+    fn root_of(seed: u8) -> (SigningKey, JwkSet) {
+        let root = SigningKey::from_bytes(&[seed; 32]);
+        let set = JwkSet {
+            keys: vec![Jwk::ed25519("root", &root.verifying_key())],
+        };
+        (root, set)
+    }
+
+    fn endorsement_of(keys: &[(&str, &SigningKey)], by: &SigningKey) -> String {
+        protocol::trust::endorse(
+            &protocol::trust::Endorsement {
+                iss: "test".into(),
+                iat: now(),
+                keys: JwkSet {
+                    keys: keys
+                        .iter()
+                        .map(|(kid, k)| Jwk::ed25519(kid, &k.verifying_key()))
+                        .collect(),
+                },
+            },
+            "root",
+            by,
+        )
+    }
+
+    #[test]
+    fn nothing_is_trusted_unless_the_application_says_so() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = licensing(dir.path(), "m1", &code("m1", None)).store;
+        // The state file holds keys that would verify the code, but nothing pins them.
+        let mut l = Licensing::new(None, "CALC", Some("m1"), store).expect("licensing");
+        let err = l.status().expect_err("untrusted");
+        assert!(matches!(err, Error::Untrusted), "{err}");
+        assert!(err.to_string().contains("--root FILE"), "{err}");
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[test]
+    fn under_a_pinned_root_the_state_file_cannot_add_a_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (root, roots) = root_of(7);
+        let vendor = SigningKey::from_bytes(&[3u8; 32]);
+        let mut l = licensing(dir.path(), "m1", &code("m1", None)).with_root(roots.clone());
+        // A genuine endorsement of the vendor's key: the code passes offline.
+        l.store.state.endorsement = Some(endorsement_of(&[("k", &vendor)], &root));
+        l.status().expect("endorsed key");
+
+        // Someone writes their own key into the state file and a code signed with it.
+        let mine = SigningKey::from_bytes(&[9u8; 32]);
+        let mut claims = code::verify_signature(
+            &code("m1", None),
+            &JwkSet {
+                keys: vec![Jwk::ed25519("k", &vendor.verifying_key())],
+            },
+        )
+        .expect("valid");
+        claims.exp = None;
+        claims.next = now() + 10 * 365 * 86_400;
+        let forged_code = sign(&claims, "mine", &mine);
+        l.store.state.activation_code = Some(forged_code.clone());
+        l.store.state.jwks = Some(JwkSet {
+            keys: vec![Jwk::ed25519("mine", &mine.verifying_key())],
+        });
+        // ... and an endorsement listing it, signed with their key under the root's name.
+        l.store.state.endorsement = Some(endorsement_of(&[("k", &vendor), ("mine", &mine)], &mine));
+        let err = l.status().expect_err("forged");
+        // The forged endorsement is ignored; with no server to ask, nothing vouches for "mine".
+        assert!(matches!(err, Error::Offline(_)), "{err}");
+
+        // Even beside a genuine endorsement, the forged code names a key the root never endorsed.
+        l.store.state.endorsement = Some(endorsement_of(&[("k", &vendor)], &root));
+        let err = l.status().expect_err("forged");
+        assert!(
+            matches!(err, Error::Code(CodeError::UnknownKey(_))),
+            "{err}"
+        );
+        // Re-signing the forged claims under the vendor's key id does not help either.
+        l.store.state.activation_code = Some(sign(&claims, "k", &mine));
+        let err = l.status().expect_err("forged");
+        assert!(matches!(err, Error::Code(CodeError::BadSignature)), "{err}");
     }
 }

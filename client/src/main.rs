@@ -36,10 +36,18 @@ struct Cli {
         hide_env_values = true
     )]
     machine_id: Option<String>,
-    /// A JWKS file with the server's public keys (e.g. shipped with the application), for
-    /// verifying codes without asking the server.
+    /// The vendor's root key (the JWKS `server keys root` prints), shipped with the
+    /// application: codes are trusted when signed by a key this root endorses.
+    #[arg(long, env = "LICENTIA_ROOT", global = true)]
+    root: Option<PathBuf>,
+    /// The vendor's signing keys (a JWKS), shipped with the application: only these are
+    /// trusted (a key rotation then needs a new file; --root does not).
     #[arg(long, env = "LICENTIA_JWKS", global = true)]
     jwks: Option<PathBuf>,
+    /// Development only: trust whatever keys the server publishes, kept in the state file.
+    /// Anyone who can edit that file can then forge a licence; never ship an application so.
+    #[arg(long, env = "LICENTIA_TRUST_SERVER_KEYS", global = true)]
+    trust_server_keys: bool,
     /// The name shown for this machine in the portal [default: the host name]
     #[arg(long, global = true)]
     hostname: Option<String>,
@@ -302,12 +310,12 @@ fn run(cli: Cli) -> Result<(), Error> {
         cli.machine_id.as_deref(),
         store,
     )?;
-    if let Some(path) = &cli.jwks {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-        let keys = serde_json::from_str(&text)
-            .map_err(|e| Error::Io(format!("{} is not a JWKS: {e}", path.display())))?;
-        lic = lic.with_jwks(keys);
+    if let Some(path) = &cli.root {
+        lic = lic.with_root(read_jwks(path)?);
+    } else if let Some(path) = &cli.jwks {
+        lic = lic.with_jwks(read_jwks(path)?);
+    } else if cli.trust_server_keys {
+        lic = lic.trusting_server_keys();
     }
     match command {
         LicenceCommand::Activate(which) => {
@@ -362,4 +370,12 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// A JWKS file the application ships (the vendor's root or signing keys).
+fn read_jwks(path: &std::path::Path) -> Result<protocol::activation::JwkSet, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Io(format!("{} is not a JWKS: {e}", path.display())))
 }

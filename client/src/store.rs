@@ -13,7 +13,12 @@ pub struct State {
     pub licence_key: Option<String>,
     #[serde(default)]
     pub by_serial: bool,
+    /// Development trust only (`trusting_server_keys`): the server's keys as first fetched.
     pub jwks: Option<JwkSet>,
+    /// The newest endorsement of the signing keys fetched from the server (a JWS the pinned
+    /// root key signed; checked again at every use).
+    #[serde(default)]
+    pub endorsement: Option<String>,
     pub pending: Option<Pending>,
     #[serde(default)]
     pub last_seen: i64,

@@ -71,11 +71,11 @@ test('workstations activate, the client removes where allowed, the administrator
   await open(page, new URL(drawOrder).pathname);
   const [draw1] = await licenceKeys(page);
 
-  const ws1 = new Workstation(server.url, 'workstation-1', 'CALC');
+  const ws1 = new Workstation(server, 'workstation-1', 'CALC');
   const activated = ws1.run('activate', '--key', calc1);
   expect(activated.ok, activated.out).toBe(true);
   expect(activated.out).toContain('Features:   print');
-  const ws2 = new Workstation(server.url, 'workstation-2', 'DRAW');
+  const ws2 = new Workstation(server, 'workstation-2', 'DRAW');
   expect(ws2.run('activate', '--key', draw1).ok).toBe(true);
 
   // The client user: removal refused for the limited product, allowed for the other.
@@ -127,7 +127,7 @@ test('an offline request and response through the client area activate licence 2
   const [, calc2] = await licenceKeys(page);
   await page.getByRole('button', { name: 'Sign out' }).click();
 
-  const ws3 = new Workstation(server.url, 'offline-pc', 'CALC');
+  const ws3 = new Workstation(server, 'offline-pc', 'CALC');
   const request = ws3.run('request-code', '--key', calc2);
   expect(request.ok, request.out).toBe(true);
   const requestCode = request.out.trim().split('\n').pop()!;

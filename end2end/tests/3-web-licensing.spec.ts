@@ -38,9 +38,9 @@ test('serials: generate, export, activate, limit, counters, revoke and reissue',
 
   // Two machines activate with the same serial; a third is refused, naming the limit.
   const serial = serials[0];
-  const a = new Workstation(server.url, 'web-ws-a', 'WEBCAD');
-  const b = new Workstation(server.url, 'web-ws-b', 'WEBCAD');
-  const c = new Workstation(server.url, 'web-ws-c', 'WEBCAD');
+  const a = new Workstation(server, 'web-ws-a', 'WEBCAD');
+  const b = new Workstation(server, 'web-ws-b', 'WEBCAD');
+  const c = new Workstation(server, 'web-ws-c', 'WEBCAD');
   let r = a.run('activate', '--serial', serial);
   expect(r.ok, r.out).toBe(true);
   expect(r.out).toContain('Features:   print, export');

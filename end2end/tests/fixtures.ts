@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 export const SERVERS_FILE = join(__dirname, '..', '.servers.json');
 
-export type Server = { url: string; setupLink: string };
+export type Server = { url: string; setupLink: string; root?: string };
 
 // Each project (sqlite, postgres) talks to its own server; pages must hydrate without errors.
 export const test = base.extend<{ server: Server; consoleErrors: string[] }>({
@@ -68,12 +68,13 @@ export async function signInAs(page: Page, email: string, password: string) {
 /** A workstation: the CLI with its own state directory and machine identity. */
 export class Workstation {
   store = mkdtempSync(join(tmpdir(), 'licentia-ws-'));
-  constructor(private server: string, private machine: string, private product: string) {}
+  constructor(private server: Server, private machine: string, private product: string) {}
   run(...args: string[]): { ok: boolean; out: string } {
     const bin = process.env.LICENTIA_CLIENT_BIN;
     if (!bin) throw new Error('LICENTIA_CLIENT_BIN is not set: run the tests with scripts/test');
     try {
-      const out = execFileSync(bin, ['--server', this.server, '--product', this.product, '--store', this.store, '--machine-id', this.machine, '--hostname', this.machine, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const root = this.server.root ? ['--root', this.server.root] : [];
+      const out = execFileSync(bin, ['--server', this.server.url, ...root, '--product', this.product, '--store', this.store, '--machine-id', this.machine, '--hostname', this.machine, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       return { ok: true, out };
     } catch (e: any) {
       return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };

@@ -40,6 +40,9 @@ pub enum Error {
     /// The serial number was revoked: the application must activate again with its replacement.
     #[error("{0}")]
     Revoked(String),
+    /// The code was signed with a key the vendor withdrew: the application activates again.
+    #[error("{0}")]
+    KeyRetired(String),
     #[error("too many failed sign-in attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: i64 },
     #[error("this setup link is not valid: {0}")]
@@ -82,6 +85,7 @@ impl Error {
             Error::ActivatedElsewhere(_) => ProblemKind::ActivatedElsewhere,
             Error::Gone(_) | Error::SetupLink(_) => ProblemKind::Gone,
             Error::Revoked(_) => ProblemKind::SerialRevoked,
+            Error::KeyRetired(_) => ProblemKind::KeyRetired,
             Error::NotSignedIn | Error::BadCredentials => ProblemKind::Unauthorized,
             Error::NotAllowed => ProblemKind::Forbidden,
             Error::RateLimited { .. } => ProblemKind::ChurnLimit,

@@ -1,7 +1,11 @@
 //! The keys that sign activation codes. Private keys are stored encrypted (ChaCha20-Poly1305)
 //! under a master key that never enters the database; public keys are published as a JWKS. A
 //! rotation makes a new key the signing one and keeps the old ones published, so codes already
-//! issued keep verifying.
+//! issued keep verifying; retiring a key withdraws it (its codes are refused at validation).
+//!
+//! The root key, which applications pin, is derived from the master key: every replica sharing
+//! the master key has the same root, and it changes only with the master key. It signs nothing
+//! but endorsements of the signing keys (`protocol::trust`).
 
 use crate::{Error, Licentia, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -10,6 +14,7 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use protocol::activation::{Jwk, JwkSet};
+use protocol::trust::{endorse, Endorsement};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretSlice};
@@ -203,6 +208,72 @@ impl Licentia {
             keys.push(Jwk::ed25519(&r.kid, &public));
         }
         Ok(JwkSet { keys })
+    }
+
+    /// The root key: derived from the master key, never stored.
+    fn root_key(&self) -> (String, SigningKey) {
+        let key = SigningKey::from_bytes(&self.master_key.derive("licentia root key v1"));
+        (kid_of(&key.verifying_key()), key)
+    }
+
+    /// The root's public key, which applications pin at build time.
+    pub fn root_jwks(&self) -> JwkSet {
+        let (kid, key) = self.root_key();
+        JwkSet {
+            keys: vec![Jwk::ed25519(&kid, &key.verifying_key())],
+        }
+    }
+
+    /// The signing keys in force, endorsed by the root key (a compact JWS).
+    pub async fn endorsed_keys(&self) -> Result<String> {
+        let endorsement = Endorsement {
+            iss: self.issuer.to_string(),
+            iat: self.clock.now(),
+            keys: self.jwks().await?,
+        };
+        let (kid, root) = self.root_key();
+        Ok(endorse(&endorsement, &kid, &root))
+    }
+
+    /// Withdraws a signing key: it leaves the published and endorsed keys, and codes it signed
+    /// are refused at validation (the application activates again). Retiring the active key
+    /// first makes a new one active. Returns the active key afterwards.
+    pub async fn retire_signing_key(&self, kid: &str) -> Result<String> {
+        let state: Option<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT active, retired_at FROM signing_keys WHERE kid = $1")
+                .bind(kid)
+                .fetch_optional(self.db.pool())
+                .await?;
+        let (active, retired_at) = state.ok_or(Error::NotFound("The signing key"))?;
+        if retired_at.is_some() {
+            return Err(Error::Conflict(format!(
+                "The signing key {kid} is already retired."
+            )));
+        }
+        if active == 1 {
+            self.rotate_signing_key().await?;
+        }
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1, active = 0 \
+             WHERE kid = $2 AND retired_at IS NULL AND active = 0",
+        )
+        .bind(self.clock.now())
+        .bind(kid)
+        .execute(self.db.pool())
+        .await?;
+        tracing::warn!(kid, "signing key retired");
+        self.ensure_signing_key().await
+    }
+
+    /// When a signing key was retired, if it was.
+    pub(crate) async fn retired_at(&self, kid: &str) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT retired_at FROM signing_keys WHERE kid = $1")
+                .bind(kid)
+                .fetch_optional(self.db.pool())
+                .await?
+                .flatten(),
+        )
     }
 
     /// The active signing key, decrypted.

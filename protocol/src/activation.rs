@@ -6,6 +6,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -125,33 +126,62 @@ pub enum CodeError {
 
 /// Signs `claims` into a compact JWS with the Ed25519 key `kid`.
 pub fn sign(claims: &Claims, kid: &str, key: &SigningKey) -> String {
-    let header = Header {
-        alg: "EdDSA".into(),
-        kid: kid.into(),
-        typ: CODE_TYPE.into(),
-    };
-    // Serialising these plain structs cannot fail.
-    let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
-    let c = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-    let signing_input = format!("{h}.{c}");
-    let sig = key.sign(signing_input.as_bytes());
-    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+    sign_jws(CODE_TYPE, claims, kid, key)
 }
 
 /// Checks the signature against the key the code names in `keys`, and returns the claims. Dates,
 /// product and machine are checked by [`check`].
 pub fn verify_signature(code: &str, keys: &JwkSet) -> Result<Claims, CodeError> {
-    let mut parts = code.trim().split('.');
+    verify_jws(CODE_TYPE, code, keys)
+}
+
+/// Signs `payload` into a compact JWS whose header says `typ`, with the Ed25519 key `kid`.
+pub fn sign_jws<T: Serialize>(typ: &str, payload: &T, kid: &str, key: &SigningKey) -> String {
+    let header = Header {
+        alg: "EdDSA".into(),
+        kid: kid.into(),
+        typ: typ.into(),
+    };
+    // Serialising these plain structs cannot fail.
+    let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
+    let c = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).unwrap_or_default());
+    let signing_input = format!("{h}.{c}");
+    let sig = key.sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+}
+
+/// The header of a compact JWS, unverified.
+fn header_of(jws: &str) -> Result<(Header, [&str; 3]), CodeError> {
+    let mut parts = jws.trim().split('.');
     let (Some(h), Some(c), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(CodeError::Malformed);
     };
-    let decode = |p: &str| URL_SAFE_NO_PAD.decode(p).map_err(|_| CodeError::Malformed);
-    let header: Header = serde_json::from_slice(&decode(h)?).map_err(|_| CodeError::Malformed)?;
-    if header.alg != "EdDSA" {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(h)
+        .map_err(|_| CodeError::Malformed)?;
+    let header: Header = serde_json::from_slice(&bytes).map_err(|_| CodeError::Malformed)?;
+    Ok((header, [h, c, s]))
+}
+
+/// The key a compact JWS names (`kid`), before any check of its signature.
+pub fn key_id(jws: &str) -> Option<String> {
+    header_of(jws).ok().map(|(header, _)| header.kid)
+}
+
+/// Verifies a compact JWS of type `typ` against the key it names in `keys` and returns its
+/// payload. A JWS of another type (another kind of token signed by the same keys) is refused.
+pub fn verify_jws<T: DeserializeOwned>(
+    typ: &str,
+    jws: &str,
+    keys: &JwkSet,
+) -> Result<T, CodeError> {
+    let (header, [h, c, s]) = header_of(jws)?;
+    if header.alg != "EdDSA" || header.typ != typ {
         return Err(CodeError::Malformed);
     }
+    let decode = |p: &str| URL_SAFE_NO_PAD.decode(p).map_err(|_| CodeError::Malformed);
     let jwk = keys
         .keys
         .iter()

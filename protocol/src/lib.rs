@@ -11,3 +11,4 @@ pub mod input;
 pub mod problem;
 pub mod seats;
 pub mod time;
+pub mod trust;

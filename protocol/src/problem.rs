@@ -35,6 +35,9 @@ pub enum ProblemKind {
     Gone,
     /// The serial number was revoked: activate again with its replacement.
     SerialRevoked,
+    /// The code was signed with a key the vendor has withdrawn: activate again on this machine
+    /// (it uses no further activation) for a code signed with a current key.
+    KeyRetired,
     /// The body is not JSON.
     UnsupportedMediaType,
     /// The input breaks a rule; `field` names the field.
@@ -48,7 +51,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 18] = [
+    pub const ALL: [ProblemKind; 19] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -62,6 +65,7 @@ impl ProblemKind {
         Self::ActivatedElsewhere,
         Self::Gone,
         Self::SerialRevoked,
+        Self::KeyRetired,
         Self::UnsupportedMediaType,
         Self::Invalid,
         Self::ChurnLimit,
@@ -82,7 +86,7 @@ impl ProblemKind {
             | Self::ActivationLimit => 403,
             Self::NotFound => 404,
             Self::Conflict | Self::ActivatedElsewhere => 409,
-            Self::Gone | Self::SerialRevoked => 410,
+            Self::Gone | Self::SerialRevoked | Self::KeyRetired => 410,
             Self::UnsupportedMediaType => 415,
             Self::Invalid => 422,
             Self::ChurnLimit | Self::Throttled => 429,
@@ -106,6 +110,7 @@ impl ProblemKind {
             Self::ActivatedElsewhere => "activated-elsewhere",
             Self::Gone => "gone",
             Self::SerialRevoked => "serial-revoked",
+            Self::KeyRetired => "key-retired",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::Invalid => "invalid",
             Self::ChurnLimit => "churn-limit",
@@ -141,6 +146,7 @@ impl ProblemKind {
             Self::ActivatedElsewhere => "Activated on another machine",
             Self::Gone => "Gone",
             Self::SerialRevoked => "Serial number revoked",
+            Self::KeyRetired => "Signing key withdrawn",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Invalid => "Invalid input",
             Self::ChurnLimit => "Too many activations and removals",

@@ -50,6 +50,16 @@ enum KeysCommand {
     Rotate,
     /// List the published public keys, the active one first.
     List,
+    /// Withdraw a compromised signing key: it is no longer published or endorsed, and codes it
+    /// signed are refused at validation (`/problems/key-retired`), so applications activate
+    /// again on the same machine. Retiring the active key makes a new one active first.
+    Retire {
+        /// The key id (`kid`), as `keys list` shows it.
+        kid: String,
+    },
+    /// Print the root public key as a JWKS: ship this file inside the application (the client's
+    /// `--root` / `LICENTIA_ROOT`), so it trusts only signing keys the root endorses.
+    Root,
 }
 
 #[derive(Subcommand)]
@@ -128,6 +138,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     for (i, k) in set.keys.iter().enumerate() {
                         println!("{}{}", k.kid, if i == 0 { "  (active)" } else { "" });
                     }
+                }
+                KeysCommand::Retire { kid } => {
+                    let active = services
+                        .retire_signing_key(kid.trim())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!(
+                        "Signing key {} is retired: codes it signed are refused at their next \
+                         validation. The active key is {active}.",
+                        kid.trim()
+                    );
+                }
+                KeysCommand::Root => {
+                    println!("{}", serde_json::to_string_pretty(&services.root_jwks())?);
                 }
             }
             services.db().close().await;

@@ -285,8 +285,23 @@ impl Licentia {
     pub async fn validate(&self, activation_code: &str, fingerprint: &str) -> Result<Issued> {
         let fp = self::fingerprint(fingerprint)?;
         let jwks = self.jwks().await?;
-        let claims = code::verify_signature(activation_code, &jwks)
-            .map_err(|e| Error::Invalid(InputError::new("activation_code", format!("{e}."))))?;
+        let claims = match code::verify_signature(activation_code, &jwks) {
+            Ok(claims) => claims,
+            // A withdrawn key is not a malformed code: say so, and what to do.
+            Err(code::CodeError::UnknownKey(kid)) if self.retired_at(&kid).await?.is_some() => {
+                return Err(Error::KeyRetired(format!(
+                    "The activation code was signed with key {kid}, which the vendor has \
+                     withdrawn: activate again on this machine for a new code (it uses no \
+                     further activation)."
+                )));
+            }
+            Err(e) => {
+                return Err(Error::Invalid(InputError::new(
+                    "activation_code",
+                    format!("{e}."),
+                )))
+            }
+        };
         if claims.fp != fp {
             return Err(Error::Invalid(InputError::new(
                 "fingerprint",

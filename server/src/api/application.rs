@@ -21,6 +21,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(validate))
         .routes(routes!(remove))
         .routes(routes!(jwks))
+        .routes(routes!(endorsed_keys))
+        .routes(routes!(root_key))
 }
 
 /// The public keys that verify activation codes, by `kid`. Cached for five minutes.
@@ -34,6 +36,36 @@ async fn jwks(axum::extract::State(services): Services) -> Result<Response, ApiE
         HeaderValue::from_static("public, max-age=300"),
     );
     Ok(res)
+}
+
+/// The signing keys in force, endorsed by the root key: a compact JWS (`typ`
+/// `licentia-keys+jwt`) whose payload is `{"iss", "iat", "keys": JWKS}`. An application that pins
+/// the root key (`/.well-known/licentia-root.json`, also printed by `server keys root`) trusts
+/// the keys listed here and no others. Cached for five minutes.
+#[utoipa::path(get, path = "/.well-known/licentia-keys.jws", tag = "application",
+    responses((status = 200, description = "The endorsement, as application/jose", body = String, content_type = "application/jose")))]
+async fn endorsed_keys(axum::extract::State(services): Services) -> Result<Response, ApiError> {
+    let jws = services.endorsed_keys().await?;
+    let mut res = jws.into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jose"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(res)
+}
+
+/// The root's public key as a JWKS: what an application pins at build time. Fetch it once from
+/// a server you trust (or run `server keys root` there) and ship it inside the application;
+/// taking it from the network at run time would trust whoever answers.
+#[utoipa::path(get, path = "/.well-known/licentia-root.json", tag = "application",
+    responses((status = 200, description = "The root key", body = JwkSet)))]
+async fn root_key(axum::extract::State(services): Services) -> Json<JwkSet> {
+    Json(services.root_jwks())
 }
 
 /// The licence a request names; a key presented with a product code is checked against it

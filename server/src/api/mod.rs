@@ -207,7 +207,8 @@ impl From<licensing::Error> for ApiError {
             | E::Refused(_, m)
             | E::ActivatedElsewhere(m)
             | E::Gone(m)
-            | E::Revoked(m) => Self::new(kind, m),
+            | E::Revoked(m)
+            | E::KeyRetired(m) => Self::new(kind, m),
             E::RateLimited {
                 message,
                 retry_after_secs,

@@ -37,6 +37,44 @@ async fn jwks(app: &TestApp) -> JwkSet {
 }
 
 both_backends! {
+    async fn a_retired_keys_codes_are_refused_at_validation_and_the_endorsement_drops_it(app) {
+        let f = fixture(&app, LicensingSettings::default(), 1).await;
+        let (st, body) = activate(&app, &f.keys[0], "ws-1").await;
+        assert_eq!(st, StatusCode::CREATED);
+        let old_code = body["activation_code"].as_str().expect("code").to_owned();
+        let old_kid = protocol::activation::key_id(&old_code).expect("kid");
+        // Retiring the active key makes a new one active first.
+        let active = app.services.retire_signing_key(&old_kid).await.expect("retire");
+        assert_ne!(active, old_kid);
+        let again = app.services.retire_signing_key(&old_kid).await;
+        assert!(matches!(again, Err(licensing::Error::Conflict(_))), "{again:?}");
+        let unknown = app.services.retire_signing_key("no-such-key").await;
+        assert!(matches!(unknown, Err(licensing::Error::NotFound(_))), "{unknown:?}");
+
+        let (st, problem) = validate_code(&app, &old_code, "ws-1").await;
+        assert_eq!(st, StatusCode::GONE, "{problem}");
+        assert_eq!(problem["type"], "/problems/key-retired");
+        assert!(problem["detail"].as_str().expect("detail").contains(&old_kid), "{problem}");
+        // Activating again on the same machine gives a code of the current key and uses nothing.
+        let (st, body) = activate(&app, &f.keys[0], "ws-1").await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        let fresh = body["activation_code"].as_str().expect("code");
+        assert_eq!(protocol::activation::key_id(fresh).as_deref(), Some(active.as_str()));
+        assert_eq!(app.services.licence(&f.admin, f.licence_ids[0]).await.expect("licence").activation_count, 1);
+
+        // The published keys and the root's endorsement leave the retired key out.
+        let get = |path: &str| reqwest::get(format!("{}{path}", app.base_url));
+        let jwks: JwkSet = get("/.well-known/jwks.json").await.expect("jwks").json().await.expect("json");
+        assert!(jwks.keys.iter().all(|k| k.kid != old_kid));
+        let root: JwkSet = get("/.well-known/licentia-root.json").await.expect("root").json().await.expect("json");
+        let res = get("/.well-known/licentia-keys.jws").await.expect("endorsement");
+        assert_eq!(res.headers()["content-type"], "application/jose");
+        let endorsed = protocol::trust::verify_endorsement(&res.text().await.expect("text"), &root).expect("endorsed by the root");
+        assert_eq!(endorsed.keys, jwks);
+        assert_eq!(root, app.services.root_jwks());
+        assert!(root.keys.iter().all(|r| jwks.keys.iter().all(|k| k.kid != r.kid)), "the root signs no codes");
+    }
+
     async fn a_key_presented_for_another_product_changes_nothing(app) {
         let f = fixture(&app, LicensingSettings::default(), 1).await;
         let body = |product: &str| json!({"licence_key": f.keys[0], "product": product,

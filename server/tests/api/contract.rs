@@ -359,12 +359,14 @@ async fn refusals_reach_the_client_library_as_kinds() {
         let dir = tempfile::tempdir().expect("dir");
         let base = f_app.base_url.clone();
         let key = f.keys[0].clone();
+        let root = f_app.services.root_jwks();
         let kinds = tokio::task::spawn_blocking(move || {
             let machine = |id: &str| {
                 let store =
                     licentia_client::Store::open(&dir.path().join(id), "CALC").expect("store");
                 licentia_client::Licensing::new(Some(&base), "CALC", Some(id), store)
                     .expect("licensing")
+                    .with_root(root.clone())
             };
             let mut one = machine("m1");
             one.activate(licentia_client::Held::Key(&key), "m1")

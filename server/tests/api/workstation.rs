@@ -23,6 +23,8 @@ struct Workstation {
     store: tempfile::TempDir,
     machine: &'static str,
     server: String,
+    /// The vendor's root key shipped with the application (`--root`), if any.
+    root: Option<PathBuf>,
 }
 
 impl Workstation {
@@ -31,7 +33,14 @@ impl Workstation {
             store: tempfile::tempdir().expect("dir"),
             machine,
             server: server.to_owned(),
+            root: None,
         }
+    }
+
+    /// The same machine, its application shipped with the vendor's root key.
+    fn shipped_with(mut self, root: &Path) -> Self {
+        self.root = Some(root.to_owned());
+        self
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -44,6 +53,9 @@ impl Workstation {
         // An empty server: a machine that has never been told of one (offline).
         if !self.server.is_empty() {
             cmd.args(["--server", &self.server]);
+        }
+        if let Some(root) = &self.root {
+            cmd.arg("--root").arg(root);
         }
         cmd.args([
             "--product",
@@ -63,6 +75,20 @@ impl Workstation {
     fn store_file(&self) -> PathBuf {
         Path::new(self.store.path()).join("calc.json")
     }
+}
+
+/// The server's root key written to a file, as a vendor ships it with the application.
+async fn shipped_root(app: &TestApp) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("vendor-root.json");
+    let root = reqwest::get(format!("{}/.well-known/licentia-root.json", app.base_url))
+        .await
+        .expect("root")
+        .text()
+        .await
+        .expect("body");
+    std::fs::write(&file, root).expect("write");
+    (dir, file)
 }
 
 /// The server's JWKS written to a file in `dir`, as a vendor ships it with the application.
@@ -109,7 +135,8 @@ async fn an_offline_import_asks_for_the_vendors_keys_when_it_lacks_them() {
     let out = ws.run(&["import", &answer.code]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("give --jwks FILE (or LICENTIA_JWKS)"),
+        text(&out).contains("give --root FILE (LICENTIA_ROOT")
+            && text(&out).contains("--jwks FILE (LICENTIA_JWKS)"),
         "{}",
         text(&out)
     );
@@ -130,7 +157,8 @@ async fn an_offline_import_asks_for_the_vendors_keys_when_it_lacks_them() {
 async fn a_wrong_product_code_burns_no_activation() {
     let app = TestApp::spawn(Backend::Sqlite, &[]).await;
     let f = fixture(&app, LicensingSettings::default(), 1).await;
-    let ws = Workstation::new(&app.base_url, "machine-1");
+    let (_shipped, root) = shipped_root(&app).await;
+    let ws = Workstation::new(&app.base_url, "machine-1").shipped_with(&root);
     let out = ws.run_for("WRONG", &["activate", "--key", &f.keys[0]]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
@@ -166,7 +194,8 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
 
     // Online activation, then an offline check. (The test server's clock is fixed in the future, so
     // the client checks dates against it only through what the server signs.)
-    let ws1 = Workstation::new(&app.base_url, "machine-1");
+    let (_shipped, root) = shipped_root(&app).await;
+    let ws1 = Workstation::new(&app.base_url, "machine-1").shipped_with(&root);
     let out = ws1.run(&["activate", "--key", &f.keys[0]]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("Features:   print"), "{}", text(&out));
@@ -192,19 +221,19 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains(&new_end), "{}", text(&out));
 
-    // An offline machine verifies with the JWKS shipped to it, without the server.
+    // Cut off from the server, the machine checks its code against the endorsement it kept,
+    // verified with the root shipped in the application.
     let jwks_file = shipped_jwks(&app, ws1.store.path()).await;
-    let mut state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ws1.store_file()).expect("store"))
-            .expect("json");
-    state["jwks"] = serde_json::Value::Null;
-    std::fs::write(ws1.store_file(), state.to_string()).expect("write");
-    let cut_off = Workstation {
-        store: tempfile::tempdir().expect("dir"),
-        machine: "machine-1",
-        server: "http://127.0.0.1:9".into(),
-    };
+    let cut_off = Workstation::new("http://127.0.0.1:9", "machine-1").shipped_with(&root);
     std::fs::copy(ws1.store_file(), cut_off.store_file()).expect("copy");
+    let out = cut_off.run(&["status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Without the endorsement it must ask the (unreachable) server.
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cut_off.store_file()).expect("store"))
+            .expect("json");
+    state["endorsement"] = serde_json::Value::Null;
+    std::fs::write(cut_off.store_file(), state.to_string()).expect("write");
     let out = cut_off.run(&["status"]);
     assert_eq!(
         out.status.code(),
@@ -212,11 +241,14 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
         "without keys it must ask the (unreachable) server: {}",
         text(&out)
     );
-    let out = cut_off.run(&["--jwks", jwks_file.to_str().expect("utf-8"), "status"]);
+    // An application that ships the signing keys themselves needs neither.
+    let keys_only = Workstation::new("http://127.0.0.1:9", "machine-1");
+    std::fs::copy(cut_off.store_file(), keys_only.store_file()).expect("copy");
+    let out = keys_only.run(&["--jwks", jwks_file.to_str().expect("utf-8"), "status"]);
     assert!(out.status.success(), "{}", text(&out));
 
     // Offline: a request code, answered in the portal by the client user, imported once.
-    let ws2 = Workstation::new(&app.base_url, "machine-2");
+    let ws2 = Workstation::new(&app.base_url, "machine-2").shipped_with(&root);
     let out = ws2.run(&["request-code", "--key", &f.keys[1]]);
     assert!(out.status.success(), "{}", text(&out));
     let request = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -227,7 +259,7 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
         .await
         .expect("answered");
     // Another machine cannot use this response.
-    let ws3 = Workstation::new(&app.base_url, "machine-3");
+    let ws3 = Workstation::new(&app.base_url, "machine-3").shipped_with(&root);
     ws3.run(&["request-code", "--key", &f.keys[1]]);
     let out = ws3.run(&["import", &answer.code]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -276,6 +308,132 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
     let out = offline.run(&["activate", "--key", &f.keys[0]]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("cannot be reached"), "{}", text(&out));
+}
+
+/// Trust comes from the root shipped with the application and nothing else: a state file edited
+/// to trust a new key and hold a self-signed code is refused, a key rotation is followed, and a
+/// withdrawn key's code is refused at validation with a clear answer, then replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_comes_from_the_shipped_root_only() {
+    use ed25519_dalek::SigningKey;
+    use protocol::activation::{sign, verify_signature, Jwk, JwkSet};
+    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    let f = fixture(&app, LicensingSettings::default(), 1).await;
+    let (_shipped, root) = shipped_root(&app).await;
+    let ws = Workstation::new(&app.base_url, "machine-1").shipped_with(&root);
+    let out = ws.run(&["activate", "--key", &f.keys[0]]);
+    assert!(out.status.success(), "{}", text(&out));
+    let genuine: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.store_file()).expect("store"))
+            .expect("json");
+
+    // Forge: a key of one's own in the state file, an "endorsement" of it signed with that key
+    // under the root's name, and a never-expiring code signed with it.
+    let vendor_keys: JwkSet = reqwest::get(format!("{}/.well-known/jwks.json", app.base_url))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let code = genuine["activation_code"].as_str().expect("code");
+    let mut claims = verify_signature(code, &vendor_keys).expect("genuine");
+    claims.feat = vec!["everything".into()];
+    claims.exp = None;
+    claims.next = licentia_now() + 10 * 365 * 86_400;
+    let mine = SigningKey::from_bytes(&[42; 32]);
+    let my_set = JwkSet {
+        keys: vec![Jwk::ed25519("mine", &mine.verifying_key())],
+    };
+    let root_kid = serde_json::from_str::<JwkSet>(&std::fs::read_to_string(&root).expect("root"))
+        .expect("root jwks")
+        .keys[0]
+        .kid
+        .clone();
+    let endorsement = protocol::trust::endorse(
+        &protocol::trust::Endorsement {
+            iss: app.base_url.clone(),
+            iat: licentia_now(),
+            keys: my_set.clone(),
+        },
+        &root_kid,
+        &mine,
+    );
+    for (field, forged) in [
+        ("jwks", serde_json::to_value(&my_set).expect("json")),
+        ("endorsement", endorsement.clone().into()),
+        ("activation_code", sign(&claims, "mine", &mine).into()),
+    ] {
+        let mut state = genuine.clone();
+        state[field] = forged;
+        if field != "activation_code" {
+            state["activation_code"] = sign(&claims, "mine", &mine).into();
+        }
+        std::fs::write(ws.store_file(), state.to_string()).expect("write");
+        let out = ws.run(&["status"]);
+        assert_eq!(out.status.code(), Some(2), "{field}: {}", text(&out));
+        assert!(
+            text(&out).contains("unknown key (mine)"),
+            "{field}: {}",
+            text(&out)
+        );
+    }
+    // Offline the forged endorsement is not taken either.
+    let mut state = genuine.clone();
+    state["endorsement"] = endorsement.into();
+    state["activation_code"] = sign(&claims, "mine", &mine).into();
+    let cut_off = Workstation::new("http://127.0.0.1:9", "machine-1").shipped_with(&root);
+    std::fs::write(cut_off.store_file(), state.to_string()).expect("write");
+    let out = cut_off.run(&["status"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(ws.store_file(), genuine.to_string()).expect("restore");
+
+    // The vendor rotates its signing key: the next code is signed with the new one, which the
+    // client learns from the root's endorsement, with nothing new shipped.
+    let old_kid = app.services.ensure_signing_key().await.expect("kid");
+    let new_kid = app.services.rotate_signing_key().await.expect("rotate");
+    let out = ws.run(&["validate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.store_file()).expect("store"))
+            .expect("json");
+    let fresh = after["activation_code"].as_str().expect("code");
+    assert_eq!(
+        protocol::activation::key_id(fresh).as_deref(),
+        Some(new_kid.as_str())
+    );
+    assert!(ws.run(&["status"]).status.success());
+
+    // A machine still holding a code of the old key, once the vendor withdraws that key, is
+    // told so at validation, and activates again on the same machine for a current code.
+    let old_code = std::fs::read_to_string(ws.store_file()).expect("store");
+    std::fs::write(ws.store_file(), genuine.to_string()).expect("old code back");
+    assert_eq!(
+        protocol::activation::key_id(code).as_deref(),
+        Some(old_kid.as_str())
+    );
+    app.services
+        .retire_signing_key(&old_kid)
+        .await
+        .expect("retire");
+    let out = ws.run(&["validate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("which the vendor has withdrawn"),
+        "{}",
+        text(&out)
+    );
+    let out = ws.run(&["activate", "--key", &f.keys[0]]);
+    assert!(out.status.success(), "{}", text(&out));
+    let licence = app
+        .services
+        .licence(&f.admin, f.licence_ids[0])
+        .await
+        .expect("licence");
+    assert_eq!(
+        licence.activation_count, 1,
+        "activating again on the same machine uses nothing"
+    );
+    drop(old_code);
 }
 
 fn licentia_now() -> i64 {
