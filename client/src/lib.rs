@@ -7,7 +7,7 @@ mod machine;
 mod store;
 
 pub use machine::machine_identity;
-pub use store::{Pending, Store};
+pub use store::{Integrity, Pending, Store};
 
 use protocol::activation::{self as code, Claims, CodeError, JwkSet, Request};
 use protocol::application::{
@@ -46,12 +46,19 @@ pub enum Error {
     #[error("no licence is activated on this machine for {0}; run activate first")]
     NotActivated(String),
     #[error(
-        "the system clock is set back: it says {now}, but a licence check already happened at {seen}; \
-         correct the clock and try again"
+        "the system clock is set back: it says {now}, but this machine has already seen {seen} \
+         (a licence check, or a code the server signed then); correct the clock and try again"
     )]
     ClockSetBack { now: String, seen: String },
     #[error("{0}")]
     Offline(String),
+    /// The state file is not the one this machine last saved: offline use waits for the next
+    /// online check.
+    #[error(
+        "this machine's licence state {0}: offline use is refused until the licence is checked \
+         with the server again (run validate while connected)"
+    )]
+    StateTampered(String),
     /// The application gave no keys to trust (neither the vendor's root key nor its signing
     /// keys), so no code can be checked.
     #[error(
@@ -82,6 +89,7 @@ impl Error {
             | Error::Code(_)
             | Error::NotActivated(_)
             | Error::ClockSetBack { .. }
+            | Error::StateTampered(_)
             | Error::Offline(_) => 2,
             Error::Unreachable { .. } => 3,
             Error::Untrusted | Error::Io(_) => 1,
@@ -90,6 +98,17 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A code signed after `now` (beyond the tolerance) means the clock is behind the server's.
+fn refuse_future(claims: &Claims, now: i64) -> Result<()> {
+    if now + CLOCK_TOLERANCE_SECS < claims.iat {
+        return Err(Error::ClockSetBack {
+            now: protocol::time::format_utc(now),
+            seen: protocol::time::format_utc(claims.iat),
+        });
+    }
+    Ok(())
+}
 
 pub fn now() -> i64 {
     SystemTime::now()
@@ -168,6 +187,8 @@ pub struct Licensing {
     pub store: Store,
     /// What the application trusts (shipped with it); nothing is trusted without it.
     trust: Option<Trust>,
+    /// Whether the state read from disk is the one this machine last saved.
+    integrity: Integrity,
     agent: ureq::Agent,
 }
 
@@ -184,11 +205,16 @@ impl Licensing {
             Some(id) => id.to_owned(),
             None => machine::machine_identity().map_err(Error::Io)?,
         };
+        let fingerprint = code::fingerprint(product, &identity);
+        let mut store = store;
+        store.bind(&fingerprint);
+        let integrity = store.integrity();
         Ok(Self {
             server: server.map(|s| s.trim_end_matches('/').to_owned()),
             product: product.to_owned(),
-            fingerprint: code::fingerprint(product, &identity),
+            fingerprint,
             store,
+            integrity,
             trust: None,
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(std::time::Duration::from_secs(10))
@@ -318,27 +344,46 @@ impl Licensing {
         };
         let now = self.checked_now()?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
+        refuse_future(&claims, now)?;
+        self.store.state.newest_signed = self.store.state.newest_signed.max(claims.iat);
         self.store.state.activation_code = Some(activation_code.to_owned());
         if let Some(h) = held {
             self.store.state.licence_key = Some(h.text().to_owned());
             self.store.state.by_serial = matches!(h, Held::Serial(_));
         }
         self.store.save().map_err(Error::Io)?;
+        // A state the server vouched for replaces whatever was there.
+        self.integrity = Integrity::Intact;
         Ok(claims)
     }
 
-    /// The current time, refusing a clock set back before a time this machine has already seen.
+    /// The current time, refusing a clock set back before a time this machine has already seen:
+    /// its latest check (kept in the state and its witness) or the newest signed time of a code
+    /// it accepted, which no edit of a file can move.
     pub fn checked_now(&mut self) -> Result<i64> {
         let now = now();
-        let seen = self.store.state.last_seen;
+        let seen = self.store.last_seen().max(self.store.state.newest_signed);
         if now + CLOCK_TOLERANCE_SECS < seen {
             return Err(Error::ClockSetBack {
                 now: protocol::time::format_utc(now),
                 seen: protocol::time::format_utc(seen),
             });
         }
-        self.store.state.last_seen = seen.max(now);
+        self.store.state.last_seen = self.store.state.last_seen.max(now);
         Ok(now)
+    }
+
+    /// Refuses offline use of a state that is not the one this machine last saved.
+    fn require_intact_state(&self) -> Result<()> {
+        match self.integrity {
+            Integrity::Intact => Ok(()),
+            Integrity::Edited => Err(Error::StateTampered(
+                "was changed outside the licensing client".into(),
+            )),
+            Integrity::RolledBack => Err(Error::StateTampered(
+                "is older than the one this machine last saved (restored from a copy)".into(),
+            )),
+        }
     }
 
     /// Online activation.
@@ -412,11 +457,13 @@ impl Licensing {
 
     /// Offline check of the stored code.
     pub fn status(&mut self) -> Result<Claims> {
+        self.require_intact_state()?;
         let code = self.stored_code()?;
         let keys = self.jwks()?;
         let claims = code::verify_signature(&code, &keys)?;
         let now = self.checked_now()?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
+        refuse_future(&claims, now)?;
         self.store.save().map_err(Error::Io)?;
         if now > claims.next + VALIDATION_GRACE_SECS {
             return Err(Error::Offline(format!(
@@ -480,7 +527,7 @@ mod tests {
 
     fn licensing(dir: &std::path::Path, machine: &str, code: &str) -> Licensing {
         let key = SigningKey::from_bytes(&[3u8; 32]);
-        let mut store = Store::open(dir, "CALC").expect("store");
+        let mut store = Store::open_with_witness(dir, "CALC", &dir.join("witness")).expect("store");
         store.state.jwks = Some(JwkSet {
             keys: vec![Jwk::ed25519("k", &key.verifying_key())],
         });
@@ -678,5 +725,86 @@ mod tests {
         l.store.state.activation_code = Some(sign(&claims, "k", &mine));
         let err = l.status().expect_err("forged");
         assert!(matches!(err, Error::Code(CodeError::BadSignature)), "{err}");
+    }
+
+    /// A machine whose state was saved once, as a real run leaves it, reopened from disk.
+    fn saved(dir: &std::path::Path) -> Licensing {
+        let mut l = licensing(dir, "m1", &code("m1", None));
+        l.store.save().expect("save");
+        reopen(dir)
+    }
+
+    fn reopen(dir: &std::path::Path) -> Licensing {
+        let store = Store::open_with_witness(dir, "CALC", &dir.join("witness")).expect("store");
+        Licensing::new(None, "CALC", Some("m1"), store)
+            .expect("licensing")
+            .trusting_server_keys()
+    }
+
+    #[test]
+    fn a_state_edited_by_hand_is_refused_offline() {
+        let dir = tempfile::tempdir().expect("dir");
+        saved(dir.path()).status().expect("intact");
+        let file = dir.path().join("calc.json");
+        let text = std::fs::read_to_string(&file).expect("read");
+        let mut state: serde_json::Value = serde_json::from_str(&text).expect("json");
+        state["last_seen"] = 0.into();
+        std::fs::write(&file, state.to_string()).expect("write");
+        let err = reopen(dir.path()).status().expect_err("edited");
+        assert!(matches!(err, Error::StateTampered(_)), "{err}");
+        assert!(err.to_string().contains("changed outside"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_state_restored_from_an_older_copy_is_refused_offline() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut l = saved(dir.path());
+        let file = dir.path().join("calc.json");
+        let older = std::fs::read_to_string(&file).expect("read");
+        l.status().expect("intact");
+        std::fs::write(&file, &older).expect("restore");
+        let err = reopen(dir.path()).status().expect_err("rolled back");
+        assert!(matches!(err, Error::StateTampered(_)), "{err}");
+        assert!(err.to_string().contains("older than"), "{err}");
+        // Deleting the witness as well does not help: a sealed state without it is refused.
+        std::fs::remove_dir_all(dir.path().join("witness")).expect("rm");
+        let err = reopen(dir.path()).status().expect_err("no witness");
+        assert!(matches!(err, Error::StateTampered(_)), "{err}");
+        // Nor does deleting the state to start afresh while the witness remembers it.
+        let dir = tempfile::tempdir().expect("dir");
+        saved(dir.path());
+        std::fs::remove_file(dir.path().join("calc.json")).expect("rm");
+        assert_eq!(reopen(dir.path()).integrity, Integrity::RolledBack);
+    }
+
+    #[test]
+    fn a_state_from_another_machine_fails_its_seal() {
+        let dir = tempfile::tempdir().expect("dir");
+        saved(dir.path());
+        let store = Store::open_with_witness(dir.path(), "CALC", &dir.path().join("witness"))
+            .expect("store");
+        let l = Licensing::new(None, "CALC", Some("m2"), store).expect("licensing");
+        assert_eq!(l.integrity, Integrity::Edited);
+    }
+
+    #[test]
+    fn a_code_signed_after_the_local_clock_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = SigningKey::from_bytes(&[3u8; 32]);
+        let keys = JwkSet {
+            keys: vec![Jwk::ed25519("k", &key.verifying_key())],
+        };
+        let mut claims = code::verify_signature(&code("m1", None), &keys).expect("valid");
+        claims.iat = now() + 86_400;
+        let future = sign(&claims, "k", &key);
+        let err = licensing(dir.path(), "m1", &future)
+            .status()
+            .expect_err("signed in the future");
+        assert!(matches!(err, Error::ClockSetBack { .. }), "{err}");
+        // Once a code signed at a time was accepted, the clock may not go before it either.
+        let mut l = licensing(dir.path(), "m1", &code("m1", None));
+        l.store.state.newest_signed = now() + 3_600;
+        assert!(matches!(l.status(), Err(Error::ClockSetBack { .. })));
     }
 }

@@ -28,6 +28,10 @@ struct Cli {
     /// Where the licence state is kept [default: ~/.local/share/licentia]
     #[arg(long, env = "LICENTIA_STORE", global = true)]
     store: Option<PathBuf>,
+    /// Where the witness of the licence state is kept, away from the store, so that a store
+    /// restored from an older copy is noticed [default: ~/.local/state/licentia]
+    #[arg(long, env = "LICENTIA_WITNESS_DIR", global = true)]
+    witness_dir: Option<PathBuf>,
     /// A stable identity for this machine instead of the OS machine id (containers, VMs).
     #[arg(
         long,
@@ -303,7 +307,11 @@ fn run(cli: Cli) -> Result<(), Error> {
     let product = cli.product.ok_or_else(|| {
         Error::Io("the product code is required (--product or LICENTIA_PRODUCT)".into())
     })?;
-    let store = Store::open(&store_dir, &product).map_err(Error::Io)?;
+    let store = match &cli.witness_dir {
+        Some(witness) => Store::open_with_witness(&store_dir, &product, witness),
+        None => Store::open(&store_dir, &product),
+    }
+    .map_err(Error::Io)?;
     let mut lic = Licensing::new(
         cli.server.as_deref(),
         &product,

@@ -68,13 +68,14 @@ export async function signInAs(page: Page, email: string, password: string) {
 /** A workstation: the CLI with its own state directory and machine identity. */
 export class Workstation {
   store = mkdtempSync(join(tmpdir(), 'licentia-ws-'));
+  witness = mkdtempSync(join(tmpdir(), 'licentia-witness-'));
   constructor(private server: Server, private machine: string, private product: string) {}
   run(...args: string[]): { ok: boolean; out: string } {
     const bin = process.env.LICENTIA_CLIENT_BIN;
     if (!bin) throw new Error('LICENTIA_CLIENT_BIN is not set: run the tests with scripts/test');
     try {
       const root = this.server.root ? ['--root', this.server.root] : [];
-      const out = execFileSync(bin, ['--server', this.server.url, ...root, '--product', this.product, '--store', this.store, '--machine-id', this.machine, '--hostname', this.machine, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = execFileSync(bin, ['--server', this.server.url, ...root, '--product', this.product, '--store', this.store, '--machine-id', this.machine, '--hostname', this.machine, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LICENTIA_WITNESS_DIR: this.witness } });
       return { ok: true, out };
     } catch (e: any) {
       return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };

@@ -21,6 +21,8 @@ fn client_bin() -> PathBuf {
 
 struct Workstation {
     store: tempfile::TempDir,
+    /// Where the client keeps the witness of its state (away from the store, as by default).
+    witness: tempfile::TempDir,
     machine: &'static str,
     server: String,
     /// The vendor's root key shipped with the application (`--root`), if any.
@@ -31,6 +33,7 @@ impl Workstation {
     fn new(server: &str, machine: &'static str) -> Self {
         Self {
             store: tempfile::tempdir().expect("dir"),
+            witness: tempfile::tempdir().expect("dir"),
             machine,
             server: server.to_owned(),
             root: None,
@@ -49,10 +52,25 @@ impl Workstation {
 
     /// Runs the CLI as the application of `product`.
     fn run_for(&self, product: &str, args: &[&str]) -> Output {
+        self.command(&self.server, product)
+            .args(args)
+            .output()
+            .expect("run licentia-client")
+    }
+
+    /// Runs the CLI on this machine while its server cannot be reached.
+    fn run_cut_off(&self, args: &[&str]) -> Output {
+        self.command("http://127.0.0.1:9", "CALC")
+            .args(args)
+            .output()
+            .expect("run licentia-client")
+    }
+
+    fn command(&self, server: &str, product: &str) -> Command {
         let mut cmd = Command::new(client_bin());
         // An empty server: a machine that has never been told of one (offline).
-        if !self.server.is_empty() {
-            cmd.args(["--server", &self.server]);
+        if !server.is_empty() {
+            cmd.args(["--server", server]);
         }
         if let Some(root) = &self.root {
             cmd.arg("--root").arg(root);
@@ -67,9 +85,22 @@ impl Workstation {
         ])
         .arg("--store")
         .arg(self.store.path())
-        .args(args)
-        .output()
-        .expect("run licentia-client")
+        .env("LICENTIA_WITNESS_DIR", self.witness.path());
+        cmd
+    }
+
+    /// Changes the state as someone who knows how it is sealed would: the seal and the witness
+    /// stay consistent, so only the checks that do not rest on them are left.
+    fn reseal(&self, change: impl FnOnce(&mut licentia_client::Store)) {
+        let mut store = licentia_client::Store::open_with_witness(
+            self.store.path(),
+            "CALC",
+            self.witness.path(),
+        )
+        .expect("store");
+        store.bind(&protocol::activation::fingerprint("CALC", self.machine));
+        change(&mut store);
+        store.save().expect("save");
     }
 
     fn store_file(&self) -> PathBuf {
@@ -223,18 +254,11 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
 
     // Cut off from the server, the machine checks its code against the endorsement it kept,
     // verified with the root shipped in the application.
-    let jwks_file = shipped_jwks(&app, ws1.store.path()).await;
-    let cut_off = Workstation::new("http://127.0.0.1:9", "machine-1").shipped_with(&root);
-    std::fs::copy(ws1.store_file(), cut_off.store_file()).expect("copy");
-    let out = cut_off.run(&["status"]);
+    let out = ws1.run_cut_off(&["status"]);
     assert!(out.status.success(), "{}", text(&out));
     // Without the endorsement it must ask the (unreachable) server.
-    let mut state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(cut_off.store_file()).expect("store"))
-            .expect("json");
-    state["endorsement"] = serde_json::Value::Null;
-    std::fs::write(cut_off.store_file(), state.to_string()).expect("write");
-    let out = cut_off.run(&["status"]);
+    ws1.reseal(|store| store.state.endorsement = None);
+    let out = ws1.run_cut_off(&["status"]);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -242,9 +266,14 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
         text(&out)
     );
     // An application that ships the signing keys themselves needs neither.
-    let keys_only = Workstation::new("http://127.0.0.1:9", "machine-1");
-    std::fs::copy(cut_off.store_file(), keys_only.store_file()).expect("copy");
-    let out = keys_only.run(&["--jwks", jwks_file.to_str().expect("utf-8"), "status"]);
+    let jwks_file = shipped_jwks(&app, ws1.store.path()).await;
+    let keys_only = Workstation {
+        root: None,
+        ..Workstation::new("", "machine-1")
+    };
+    std::fs::copy(ws1.store_file(), keys_only.store_file()).expect("copy");
+    keys_only.reseal(|_| {});
+    let out = keys_only.run_cut_off(&["--jwks", jwks_file.to_str().expect("utf-8"), "status"]);
     assert!(out.status.success(), "{}", text(&out));
 
     // Offline: a request code, answered in the portal by the client user, imported once.
@@ -275,10 +304,36 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
     );
     assert!(text(&out).contains("no pending request"), "{}", text(&out));
 
-    // A code changed by one character is refused.
-    let mut state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ws2.store_file()).expect("store"))
-            .expect("json");
+    // A state file edited by hand fails its seal: offline use waits for the server.
+    let genuine = std::fs::read_to_string(ws2.store_file()).expect("store");
+    let mut state: serde_json::Value = serde_json::from_str(&genuine).expect("json");
+    state["last_seen"] = 0.into();
+    std::fs::write(ws2.store_file(), state.to_string()).expect("write");
+    let out = ws2.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("changed outside the licensing client"),
+        "{}",
+        text(&out)
+    );
+    // Validating online replaces it.
+    let out = ws2.run(&["validate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(ws2.run(&["status"]).status.success());
+
+    // A state restored from an older copy is behind its witness.
+    std::fs::write(ws2.store_file(), &genuine).expect("restore");
+    let out = ws2.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("older than the one this machine last saved"),
+        "{}",
+        text(&out)
+    );
+    assert!(ws2.run(&["validate"]).status.success());
+
+    // Re-sealed by someone who knows how: a code changed by one character still fails its
+    // signature.
     let code = state["activation_code"].as_str().expect("code").to_owned();
     let mid = code.len() / 2;
     let mut tampered = code.clone();
@@ -286,16 +341,30 @@ async fn workstations_activate_validate_and_exchange_codes_offline() {
         mid..mid + 1,
         if &code[mid..mid + 1] == "x" { "y" } else { "x" },
     );
-    state["activation_code"] = tampered.into();
-    std::fs::write(ws2.store_file(), state.to_string()).expect("write");
+    ws2.reseal(|store| store.state.activation_code = Some(tampered));
     let out = ws2.run(&["status"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("signature is not valid"),
+        "{}",
+        text(&out)
+    );
+    // Activating again on the same machine mends it.
+    assert!(ws2.run(&["activate", "--key", &f.keys[1]]).status.success());
 
-    // A clock set back before the last check is noticed.
-    state["activation_code"] = code.into();
-    state["last_seen"] = (licentia_now() + 86_400).into();
-    std::fs::write(ws2.store_file(), state.to_string()).expect("write");
+    // A clock set back before the last check is noticed, re-sealed or not.
+    ws2.reseal(|store| store.state.last_seen = licentia_now() + 86_400);
     let out = ws2.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("system clock is set back"),
+        "{}",
+        text(&out)
+    );
+    // And, with no file to edit at all, before a time the server signed: a code issued by a
+    // server a day ahead of this machine's clock is refused.
+    app.clock.advance(86_400);
+    let out = ws1.run(&["validate"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("system clock is set back"),
@@ -358,34 +427,50 @@ async fn trust_comes_from_the_shipped_root_only() {
         &root_kid,
         &mine,
     );
-    for (field, forged) in [
-        ("jwks", serde_json::to_value(&my_set).expect("json")),
-        ("endorsement", endorsement.clone().into()),
-        ("activation_code", sign(&claims, "mine", &mine).into()),
-    ] {
-        let mut state = genuine.clone();
-        state[field] = forged;
-        if field != "activation_code" {
-            state["activation_code"] = sign(&claims, "mine", &mine).into();
-        }
-        std::fs::write(ws.store_file(), state.to_string()).expect("write");
+    let forged_code = sign(&claims, "mine", &mine);
+    // Written by hand, the file fails its seal.
+    let mut state = genuine.clone();
+    state["jwks"] = serde_json::to_value(&my_set).expect("json");
+    state["activation_code"] = forged_code.clone().into();
+    std::fs::write(ws.store_file(), state.to_string()).expect("write");
+    let out = ws.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("changed outside"), "{}", text(&out));
+    // Re-sealed by someone who knows how, the key is still not trusted: not in the state's
+    // development key list, not in an endorsement signed with it, and not without one.
+    type Forgery<'a> = Box<dyn Fn(&mut licentia_client::Store) + 'a>;
+    let forgeries: [(&str, Forgery); 3] = [
+        (
+            "jwks",
+            Box::new(|store| store.state.jwks = Some(my_set.clone())),
+        ),
+        (
+            "endorsement",
+            Box::new(|store| store.state.endorsement = Some(endorsement.clone())),
+        ),
+        ("nothing else", Box::new(|_| {})),
+    ];
+    for (what, forge) in forgeries {
+        ws.reseal(|store| {
+            forge(store);
+            store.state.activation_code = Some(forged_code.clone());
+        });
         let out = ws.run(&["status"]);
-        assert_eq!(out.status.code(), Some(2), "{field}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", text(&out));
         assert!(
             text(&out).contains("unknown key (mine)"),
-            "{field}: {}",
+            "{what}: {}",
             text(&out)
         );
+        // Cut off from the server, the forged endorsement is not taken either.
+        let out = ws.run_cut_off(&["status"]);
+        assert_ne!(out.status.code(), Some(0), "{what}: {}", text(&out));
     }
-    // Offline the forged endorsement is not taken either.
-    let mut state = genuine.clone();
-    state["endorsement"] = endorsement.into();
-    state["activation_code"] = sign(&claims, "mine", &mine).into();
-    let cut_off = Workstation::new("http://127.0.0.1:9", "machine-1").shipped_with(&root);
-    std::fs::write(cut_off.store_file(), state.to_string()).expect("write");
-    let out = cut_off.run(&["status"]);
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
-    std::fs::write(ws.store_file(), genuine.to_string()).expect("restore");
+    // Back to the genuine state, as the server vouches for it.
+    assert!(ws.run(&["activate", "--key", &f.keys[0]]).status.success());
+    let genuine: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.store_file()).expect("store"))
+            .expect("json");
 
     // The vendor rotates its signing key: the next code is signed with the new one, which the
     // client learns from the root's endorsement, with nothing new shipped.
@@ -405,8 +490,11 @@ async fn trust_comes_from_the_shipped_root_only() {
 
     // A machine still holding a code of the old key, once the vendor withdraws that key, is
     // told so at validation, and activates again on the same machine for a current code.
-    let old_code = std::fs::read_to_string(ws.store_file()).expect("store");
-    std::fs::write(ws.store_file(), genuine.to_string()).expect("old code back");
+    let old_code = genuine["activation_code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    ws.reseal(|store| store.state.activation_code = Some(old_code.clone()));
     assert_eq!(
         protocol::activation::key_id(code).as_deref(),
         Some(old_kid.as_str())
