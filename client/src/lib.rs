@@ -18,8 +18,7 @@ pub use protocol::problem::ProblemKind;
 use protocol::trust;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// How long past its `next` validation time a code still passes offline checks.
-pub const VALIDATION_GRACE_SECS: i64 = 14 * 86_400;
+pub use protocol::activation::VALIDATION_GRACE_SECS;
 
 /// How far the clock may seem to go back (time zone or NTP corrections) before it counts as set back.
 pub const CLOCK_TOLERANCE_SECS: i64 = 300;

@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+/// How long past its `next` validation time a code still passes offline checks. The server
+/// counts on it too: a licence removed without its machine frees only once that machine's code
+/// can no longer pass offline.
+pub const VALIDATION_GRACE_SECS: i64 = 14 * 86_400;
+
 /// The `typ` of an activation code's protected header.
 pub const CODE_TYPE: &str = "licentia-activation+jwt";
 

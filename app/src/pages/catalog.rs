@@ -7,13 +7,13 @@ use crate::components::{
     ConfirmButton, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeader, TableCount,
 };
 use crate::server_fns::catalog::{
-    CreateOrder, DeleteOrder, EditLicence, RemoveActivation, UpdateOrder,
+    CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation, UpdateOrder,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use protocol::catalog::{counter_lines, ActivationRow, Licence, Order, Product};
+use protocol::catalog::{counter_lines, ActivationRow, Licence, Order, Product, Removal};
 
 pub(crate) fn id_param(
     name: &'static str,
@@ -163,6 +163,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
     let delete = ServerAction::<DeleteOrder>::new();
     let edit = ServerAction::<EditLicence>::new();
     let remove = ServerAction::<RemoveActivation>::new();
+    let free_now = ServerAction::<FreeLicenceNow>::new();
     let page = Resource::new(
         move || {
             (
@@ -170,6 +171,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                 update.version().get(),
                 edit.version().get(),
                 remove.version().get(),
+                free_now.version().get(),
             )
         },
         |(id, ..)| crate::server_fns::catalog::get_order_page(id.unwrap_or(0)),
@@ -198,7 +200,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                     </section>
                     <section class="card">
                         <h2>"Licences"</h2>
-                        <LicencesSection licences=p.licences.clone() product=p.product.clone() admin edit remove/>
+                        <LicencesSection licences=p.licences.clone() product=p.product.clone() admin edit remove free_now/>
                     </section>
                     {admin.then(|| view! {
                         <section class="card danger-zone">
@@ -275,10 +277,24 @@ pub(crate) fn LicencesSection(
     admin: bool,
     edit: ServerAction<EditLicence>,
     remove: ServerAction<RemoveActivation>,
+    free_now: ServerAction<FreeLicenceNow>,
 ) -> impl IntoView {
     view! {
         <ActionError action=remove/>
-        <ActionDone action=remove message="The licence was removed from its machine."/>
+        {move || remove.value().with(|v| match v {
+            Some(Ok(Removal { frees_at: Some(at) })) => Some(view! {
+                <p class="notice" role="status">
+                    "The licence was removed from its machine. It frees on " <LocalTime unix_secs=*at/>
+                    ", when that machine's code stops working offline; removing it on the machine itself frees it at once."
+                </p>
+            }.into_any()),
+            Some(Ok(Removal { frees_at: None })) => Some(view! {
+                <p class="notice" role="status">"The licence was removed from its machine and is free."</p>
+            }.into_any()),
+            _ => None,
+        })}
+        <ActionError action=free_now/>
+        <ActionDone action=free_now message="The licence is free now. The removed machine may keep working offline until its code lapses."/>
         <ActionError action=edit/>
         <ActionDone action=edit message="The licence was changed; the application picks it up at its next validation."/>
         <table>
@@ -294,7 +310,15 @@ pub(crate) fn LicencesSection(
                     view! {
                         <tr data-licence=l.key.clone()>
                             <td><code>{l.key.clone()}</code></td>
-                            <td>{act.as_ref().map_or_else(|| view! { <span class="muted">"Not activated"</span> }.into_any(), |a| view! { <span>{a.hostname.clone()}</span> }.into_any())}</td>
+                            <td>{match (act.as_ref(), l.pending_free.clone()) {
+                                (Some(a), _) => view! { <span>{a.hostname.clone()}</span> }.into_any(),
+                                (None, Some(p)) => view! {
+                                    <span class="muted" data-testid="pending-free">
+                                        {format!("Removed from {} without it; frees on ", p.hostname)}<LocalTime unix_secs=p.frees_at/>
+                                    </span>
+                                }.into_any(),
+                                (None, None) => view! { <span class="muted">"Not activated"</span> }.into_any(),
+                            }}</td>
                             <td>{act.as_ref().map(|a| view! { <LocalTime unix_secs=a.activated_at/> })}</td>
                             <td>{if l.open_ended { "No end date".to_owned() } else { or_dash(l.expires_on.clone().unwrap_or_default()) }}</td>
                             <td>{or_dash(l.features.join(", "))}</td>
@@ -305,6 +329,12 @@ pub(crate) fn LicencesSection(
                                     let msg = format!("Remove licence {} from {}? The application there stops working at its next validation.", l.key, act.as_ref().map(|a| a.hostname.clone()).unwrap_or_default());
                                     view! {
                                         <RowAction action=remove field="licence_id" id=l.id question=msg label="Remove"/>
+                                    }
+                                })}
+                                {(admin && l.pending_free.is_some()).then(|| {
+                                    let msg = format!("Free licence {} now? The machine it was removed from may keep working offline until its code lapses.", l.key);
+                                    view! {
+                                        <RowAction action=free_now field="licence_id" id=l.id question=msg label="Free now"/>
                                     }
                                 })}
                                 {admin.then(|| view! {

@@ -7,7 +7,7 @@ use crate::components::{
     loaded, or_dash, time_or, ActionError, ColumnHeads, ConfirmButton, Field, LoadError, LocalTime,
     SearchBox,
 };
-use crate::server_fns::catalog::{EditLicence, RemoveActivation};
+use crate::server_fns::catalog::{EditLicence, FreeLicenceNow, RemoveActivation};
 use crate::server_fns::web::{GenerateSerials, ReissueSerial};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -214,9 +214,17 @@ pub fn SerialDetailPage() -> impl IntoView {
     let id = id_param("id");
     let edit = ServerAction::<EditLicence>::new();
     let remove = ServerAction::<RemoveActivation>::new();
+    let free_now = ServerAction::<FreeLicenceNow>::new();
     let reissue = ServerAction::<ReissueSerial>::new();
     let page = Resource::new(
-        move || (id(), edit.version().get(), remove.version().get()),
+        move || {
+            (
+                id(),
+                edit.version().get(),
+                remove.version().get(),
+                free_now.version().get(),
+            )
+        },
         |(id, ..)| crate::server_fns::web::get_serial_page(id.unwrap_or(0)),
     );
     view! {
@@ -260,7 +268,7 @@ pub fn SerialDetailPage() -> impl IntoView {
                             view! { <p class="muted">"This serial was revoked: its licences moved to its replacement."</p> }.into_any()
                         } else {
                             view! {
-                                <LicencesSection licences=p.detail.licences.clone() product=p.product.clone() admin=true edit remove/>
+                                <LicencesSection licences=p.detail.licences.clone() product=p.product.clone() admin=true edit remove free_now/>
                             }.into_any()
                         }}
                     </section>

@@ -140,22 +140,34 @@ pub async fn list_activations() -> Result<Vec<ActivationRow>, PortalError> {
     Ok(services.list_activations(&user).await?)
 }
 
-/// Frees a licence from its machine: administrators always; client users where the product allows.
+/// Removes a licence from its machine: administrators always; client users where the product
+/// allows. The licence frees once the machine's code can no longer pass offline, or at once when
+/// an administrator asks (`free_now`).
 #[server(prefix = "/rpc", endpoint = "remove_activation")]
-pub async fn remove_activation(licence_id: i64) -> Result<(), PortalError> {
+pub async fn remove_activation(
+    licence_id: i64,
+    #[server(default)] free_now: bool,
+) -> Result<protocol::catalog::Removal, PortalError> {
     let (services, user) = caller().await?;
     let licence = services.licence(&user, licence_id).await?;
-    services
+    Ok(services
         .remove_activation(
             &licence.key,
             None,
             licensing::activation::Remover::Portal {
                 actor: &user,
                 force: true,
+                free_now,
             },
         )
-        .await?;
-    Ok(())
+        .await?)
+}
+
+/// Frees at once a licence removed without its machine (administrators).
+#[server(prefix = "/rpc", endpoint = "free_licence_now")]
+pub async fn free_licence_now(licence_id: i64) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.free_licence_now(&user, licence_id).await?)
 }
 
 /// What an offline request code asks for (product, licence, machine) and what answering it would

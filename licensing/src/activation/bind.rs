@@ -85,6 +85,18 @@ impl Licentia {
                 other.hostname
             )));
         }
+        if let Some((_, host, frees_at)) = self
+            .pending_free(lic.id)
+            .await?
+            .filter(|(removed_fp, ..)| *removed_fp != fp)
+        {
+            return Err(Error::ActivatedElsewhere(format!(
+                "This licence was removed from {host} without that machine, whose code can keep \
+                 working offline until {}: the licence frees then. Removing it on {host} itself \
+                 (or with a removal code from it) frees it at once.",
+                protocol::time::format_utc(frees_at)
+            )));
+        }
         let seen_here: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM activations WHERE licence_id = $1 AND fingerprint = $2",
         )
@@ -150,6 +162,15 @@ impl Licentia {
                 ));
             }
         }
+        // The machine a removal was waiting for is back: nothing waits for it any more.
+        sqlx::query(
+            "UPDATE activations SET frees_at = NULL \
+             WHERE licence_id = $1 AND fingerprint = $2 AND frees_at IS NOT NULL",
+        )
+        .bind(lic.id)
+        .bind(&fp)
+        .execute(&mut *tx)
+        .await?;
         // The licence keeps the features and counters it was first activated with (or those an
         // administrator gives it now).
         let (new_features, new_counters) = new_terms.unzip();
@@ -274,6 +295,18 @@ impl Licentia {
             req,
         };
         let (kid, key) = self.signing_key().await?;
+        // Until when this code passes offline checks: a removal without the machine waits for it.
+        let offline_until = exp.map_or(next + code::VALIDATION_GRACE_SECS, |exp| {
+            exp.min(next + code::VALIDATION_GRACE_SECS)
+        });
+        sqlx::query(
+            "UPDATE activations SET offline_until = $1 \
+             WHERE id = $2 AND (offline_until IS NULL OR offline_until < $1)",
+        )
+        .bind(offline_until)
+        .bind(activation_id)
+        .execute(self.db.pool())
+        .await?;
         Ok(Issued {
             code: code::sign(&claims, &kid, &key),
             claims,

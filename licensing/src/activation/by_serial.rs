@@ -96,16 +96,24 @@ impl Licentia {
             live_host: Option<String>,
             used_here: i64,
             activation_count: i64,
+            /// A removal made without its machine that has not freed the licence yet.
+            pending_fp: Option<String>,
+            pending_host: Option<String>,
         }
         let slots: Vec<Slot> = sqlx::query_as(
             "SELECT l.id, a.fingerprint AS live_fp, a.hostname AS live_host, \
              (SELECT COUNT(*) FROM activations h WHERE h.licence_id = l.id AND h.fingerprint = $2) \
-               AS used_here, l.activation_count \
+               AS used_here, l.activation_count, \
+             (SELECT p.fingerprint FROM activations p WHERE p.licence_id = l.id AND p.frees_at > $3 \
+               ORDER BY p.frees_at DESC LIMIT 1) AS pending_fp, \
+             (SELECT p.hostname FROM activations p WHERE p.licence_id = l.id AND p.frees_at > $3 \
+               ORDER BY p.frees_at DESC LIMIT 1) AS pending_host \
              FROM licences l LEFT JOIN activations a ON a.licence_id = l.id AND a.removed_at IS NULL \
              WHERE l.serial_id = $1 ORDER BY l.id",
         )
         .bind(web.id)
         .bind(&fp)
+        .bind(self.clock.now())
         .fetch_all(self.db.pool())
         .await?;
         let max_activations: i64 = sqlx::query_scalar(
@@ -120,7 +128,12 @@ impl Licentia {
         let mine = slots
             .iter()
             .find(|s| s.live_fp.as_deref() == Some(fp.as_str()));
-        let mut free: Vec<&Slot> = slots.iter().filter(|s| s.live_fp.is_none()).collect();
+        // A licence removed from another machine without it is not free until its code lapses.
+        let mut free: Vec<&Slot> = slots
+            .iter()
+            .filter(|s| s.live_fp.is_none())
+            .filter(|s| s.pending_fp.as_ref().is_none_or(|p| *p == fp))
+            .collect();
         free.sort_by_key(|s| (s.used_here == 0, s.activation_count));
         let chosen = match mine {
             Some(slot) => slot,
@@ -140,7 +153,7 @@ impl Licentia {
                     None => {
                         let hosts: Vec<&str> = slots
                             .iter()
-                            .filter_map(|s| s.live_host.as_deref())
+                            .filter_map(|s| s.live_host.as_deref().or(s.pending_host.as_deref()))
                             .collect();
                         return Err(Error::Refused(
                             Refusal::ActivationLimit,
@@ -203,6 +216,8 @@ impl Licentia {
             .licence_state("l.id", LicenceBy::Id(licence_id))
             .await?
             .ok_or(Error::NotFound("The licence"))?;
-        self.unbind_licence(lic, Some(&fp), Remover::EndUser).await
+        self.unbind_licence(lic, Some(&fp), Remover::EndUser)
+            .await
+            .map(drop)
     }
 }

@@ -47,14 +47,23 @@ pub struct Terms {
     pub expiry: ExpiryEdit,
 }
 
-/// Who asks for a removal: the application (end-user rules apply) or a portal user. An
-/// administrator removes what end users may not (a limited licence, say) only with `force`, so
-/// that it is never done by accident.
+/// Who asks for a removal: the application on its machine (end-user rules apply; its code goes
+/// with it, so the licence frees at once) or someone in the portal or the management API,
+/// without the machine. An administrator removes what end users may not (a limited licence, say)
+/// only with `force`, so that it is never done by accident. A removal without the machine frees
+/// the licence only once the machine's code can no longer pass offline, unless an administrator
+/// asks to `free_now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Remover<'a> {
     EndUser,
-    Portal { actor: &'a CurrentUser, force: bool },
+    Portal {
+        actor: &'a CurrentUser,
+        force: bool,
+        free_now: bool,
+    },
 }
+
+pub use protocol::catalog::Removal;
 
 #[derive(sqlx::FromRow)]
 struct LicenceState {
@@ -76,6 +85,8 @@ struct LiveActivation {
     fingerprint: String,
     hostname: String,
     activated_at: i64,
+    /// When the latest code issued for it stops passing offline checks.
+    offline_until: Option<i64>,
 }
 
 fn spent_request() -> Error {

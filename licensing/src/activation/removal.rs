@@ -12,7 +12,7 @@ impl Licentia {
         licence_key: &str,
         fingerprint: Option<&str>,
         remover: Remover<'_>,
-    ) -> Result<()> {
+    ) -> Result<Removal> {
         let key = parse_licence_key(licence_key)?;
         let lic = self.licence_state_by_key(&key).await?;
         if lic.serial_id.is_some() && remover == Remover::EndUser {
@@ -28,7 +28,7 @@ impl Licentia {
         lic: LicenceState,
         fingerprint: Option<&str>,
         remover: Remover<'_>,
-    ) -> Result<()> {
+    ) -> Result<Removal> {
         let product = self.product_row(lic.product_id).await?;
         let by = match remover {
             Remover::EndUser => "user".to_owned(),
@@ -39,6 +39,13 @@ impl Licentia {
         };
         let admin = matches!(remover, Remover::Portal { actor, .. } if actor.role == Role::Admin);
         let forced = matches!(remover, Remover::Portal { force: true, .. });
+        let free_now = match remover {
+            Remover::EndUser => true,
+            Remover::Portal { free_now, .. } => free_now,
+        };
+        if free_now && !admin && remover != Remover::EndUser {
+            return Err(Error::NotAllowed);
+        }
         if admin && !forced && (product.limited != 0 || product.end_user_removal == 0) {
             return Err(Error::refused(
                 "Its users may not remove this licence; an administrator removes it with force."
@@ -77,17 +84,59 @@ impl Licentia {
             };
             self.check_churn(&scope).await?;
         }
-        sqlx::query("UPDATE activations SET removed_at = $1, removed_by = $2 WHERE id = $3")
-            .bind(self.clock.now())
-            .bind(&by)
-            .bind(live.id)
-            .execute(self.db.pool())
-            .await?;
+        // Without the machine, its code may still pass offline: the licence frees when it can no
+        // longer (unless an administrator frees it now, knowing that).
+        let now = self.clock.now();
+        let frees_at = (!free_now)
+            .then(|| live.offline_until.unwrap_or(now))
+            .filter(|&at| at > now);
+        let changed = sqlx::query(
+            "UPDATE activations SET removed_at = $1, removed_by = $2, frees_at = $3 \
+             WHERE id = $4 AND removed_at IS NULL",
+        )
+        .bind(now)
+        .bind(&by)
+        .bind(frees_at)
+        .bind(live.id)
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(Error::Gone(
+                "This licence was removed from its machine a moment ago.".into(),
+            ));
+        }
         tracing::info!(
             licence_id = lic.id,
             activation_id = live.id,
             by,
+            frees_at,
             "activation removed"
+        );
+        Ok(Removal { frees_at })
+    }
+
+    /// An administrator frees at once a licence removed without its machine, knowing that the
+    /// machine's code may keep working offline until it would have freed.
+    pub async fn free_licence_now(&self, actor: &CurrentUser, licence_id: i64) -> Result<()> {
+        crate::require_admin(actor)?;
+        let freed = sqlx::query(
+            "UPDATE activations SET frees_at = NULL WHERE licence_id = $1 AND frees_at > $2",
+        )
+        .bind(licence_id)
+        .bind(self.clock.now())
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if freed == 0 {
+            return Err(Error::Gone(
+                "This licence is not waiting for a removed machine's code to lapse.".into(),
+            ));
+        }
+        tracing::warn!(
+            licence_id,
+            by = actor.id,
+            "licence freed before the removed code lapsed"
         );
         Ok(())
     }

@@ -114,10 +114,26 @@ impl Licentia {
 
     pub(super) async fn live_activation(&self, licence_id: i64) -> Result<Option<LiveActivation>> {
         Ok(sqlx::query_as(
-            "SELECT id, fingerprint, hostname, activated_at FROM activations \
+            "SELECT id, fingerprint, hostname, activated_at, offline_until FROM activations \
              WHERE licence_id = $1 AND removed_at IS NULL",
         )
         .bind(licence_id)
+        .fetch_optional(self.db.pool())
+        .await?)
+    }
+
+    /// A removal made without its machine whose code may still pass offline: the machine and
+    /// when the licence frees.
+    pub(super) async fn pending_free(
+        &self,
+        licence_id: i64,
+    ) -> Result<Option<(String, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT fingerprint, hostname, frees_at FROM activations \
+             WHERE licence_id = $1 AND frees_at > $2 ORDER BY frees_at DESC LIMIT 1",
+        )
+        .bind(licence_id)
+        .bind(self.clock.now())
         .fetch_optional(self.db.pool())
         .await?)
     }

@@ -78,7 +78,7 @@ impl Licentia {
             .bind(licence_id)
             .fetch_one(self.db.pool())
             .await?
-            .into_licence()
+            .into_licence(self.clock.now())
     }
 
     /// An administrator changes what a licence grants; the application picks it up at its next

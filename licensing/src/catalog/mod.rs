@@ -10,7 +10,7 @@ use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::catalog::{
     features_in_catalogue, Activation, ActivationRow, ExpiryEdit, Feature, Licence,
-    LicensingSettings, Order, Product, ProductInput,
+    LicensingSettings, Order, PendingFree, Product, ProductInput,
 };
 use protocol::input::{self, InputError};
 use protocol::time::{day_of, format_date, parse_date};
@@ -273,6 +273,8 @@ pub(crate) struct LicenceRow {
     act_activated_at: Option<i64>,
     act_last_validated_at: Option<i64>,
     act_serial: Option<String>,
+    frees_at: Option<i64>,
+    frees_host: Option<String>,
 }
 
 /// Licences of either model, each with its live activation. A web licence has no order: its
@@ -282,13 +284,23 @@ pub(crate) const LICENCE_SELECT: &str = "SELECT l.id, l.order_id, l.serial_id, l
      COALESCE(o.counters, '{}') AS order_counters, l.expires_on, l.open_ended, \
      l.activation_count, a.id AS act_id, a.hostname AS act_hostname, a.fingerprint AS act_fingerprint, \
      a.mode AS act_mode, a.activated_at AS act_activated_at, \
-     a.last_validated_at AS act_last_validated_at, s.serial AS act_serial \
+     a.last_validated_at AS act_last_validated_at, s.serial AS act_serial, \
+     (SELECT MAX(p.frees_at) FROM activations p WHERE p.licence_id = l.id) AS frees_at, \
+     (SELECT p.hostname FROM activations p WHERE p.licence_id = l.id AND p.frees_at IS NOT NULL \
+        ORDER BY p.frees_at DESC LIMIT 1) AS frees_host \
      FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
      LEFT JOIN activations a ON a.licence_id = l.id AND a.removed_at IS NULL \
      LEFT JOIN serials s ON s.id = a.serial_id";
 
 impl LicenceRow {
-    pub(crate) fn into_licence(self) -> Result<Licence> {
+    /// The licence as shown, at `now` (a pending free that has passed is none).
+    pub(crate) fn into_licence(self, now: i64) -> Result<Licence> {
+        let pending_free = match (self.frees_at, self.frees_host) {
+            (Some(frees_at), Some(hostname)) if frees_at > now => {
+                Some(PendingFree { hostname, frees_at })
+            }
+            _ => None,
+        };
         let activation = match (self.act_id, self.act_activated_at) {
             (Some(id), Some(activated_at)) => Some(Activation {
                 id,
@@ -315,6 +327,7 @@ impl LicenceRow {
             open_ended: self.open_ended != 0,
             activation_count: self.activation_count,
             activation,
+            pending_free,
         })
     }
 }

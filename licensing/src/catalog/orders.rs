@@ -164,6 +164,7 @@ impl Licentia {
         .bind(order_id)
         .fetch_all(self.db.pool())
         .await?;
-        rows.into_iter().map(LicenceRow::into_licence).collect()
+        let now = self.clock.now();
+        rows.into_iter().map(|r| r.into_licence(now)).collect()
     }
 }

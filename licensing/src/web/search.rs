@@ -110,7 +110,7 @@ impl Licentia {
         .await?;
         let licences = licences
             .into_iter()
-            .map(LicenceRow::into_licence)
+            .map(|r| r.into_licence(self.clock.now()))
             .collect::<Result<Vec<_>>>()?;
         let history: Vec<ActivationRecord> = sqlx::query_as(&format!(
             "SELECT {ACTIVATION_COLUMNS} FROM activations a \

@@ -136,6 +136,15 @@ impl ExpiryEdit {
     }
 }
 
+/// What removing a licence from its machine did: from when another machine may take it. A
+/// removal made without the machine waits until the machine's code can no longer pass offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Removal {
+    /// Unix seconds; `null`: at once.
+    pub frees_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Licence {
@@ -155,6 +164,20 @@ pub struct Licence {
     pub open_ended: bool,
     pub activation_count: i64,
     pub activation: Option<Activation>,
+    /// Removed from a machine without it, whose code may still pass offline: no other machine
+    /// takes the licence before then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_free: Option<PendingFree>,
+}
+
+/// A removal made without the machine that has not freed its licence yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingFree {
+    /// The machine it was removed from.
+    pub hostname: String,
+    /// Unix seconds: when the licence frees.
+    pub frees_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

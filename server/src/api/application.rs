@@ -155,11 +155,10 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let licence = licence_of(&services, req.licence()).await?;
     match &licence {
-        LicenceRef::Key { licence_key, .. } => {
-            services
-                .remove_activation(licence_key, Some(&req.fingerprint), Remover::EndUser)
-                .await?
-        }
+        LicenceRef::Key { licence_key, .. } => services
+            .remove_activation(licence_key, Some(&req.fingerprint), Remover::EndUser)
+            .await
+            .map(drop)?,
         LicenceRef::Serial { product, serial } => {
             services
                 .remove_serial_activation(product, serial, &req.fingerprint)

@@ -12,10 +12,10 @@ use licensing::activation::Remover;
 use licensing::catalog::OrderInput;
 use licensing::web::{BatchInput, SerialQuery};
 use protocol::account::{ClientDetail, ClientSummary, CurrentUser};
-use protocol::catalog::ExpiryEdit;
 use protocol::catalog::{
     ActivationRow, Licence, Order, Product, ProductInput, Serial, SerialBatch, SerialDetail,
 };
+use protocol::catalog::{ExpiryEdit, Removal};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
@@ -353,30 +353,39 @@ pub struct ForceParam {
     /// Administrators: remove even where end users may not (a limited licence).
     #[serde(default)]
     pub force: bool,
+    /// Administrators: free the licence at once, although the removed machine's code may keep
+    /// working offline until `frees_at` would have been.
+    #[serde(default)]
+    pub free_now: bool,
 }
 
-/// Frees a licence from the machine it is bound to.
+/// Removes a licence from the machine it is bound to, without that machine: the machine learns
+/// at its next validation, and the licence frees once the machine's code can no longer pass
+/// offline (`frees_at`), unless an administrator frees it now. (The application removing it on
+/// its own machine frees it at once.)
 #[utoipa::path(delete, path = "/api/v1/licences/{id}/activation", tag = "activations",
     security(("token" = [])),
     params(("id" = i64, Path, description = "Licence id"), ForceParam),
-    responses((status = 204, description = "Removed"), Problems))]
+    responses((status = 200, description = "Removed", body = Removal), Problems))]
 async fn remove_licence_activation(
     axum::extract::State(s): Services,
     Writer(user): Writer,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(f): ApiQuery<ForceParam>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Removal>, ApiError> {
     let licence = s.licence(&user, id).await?;
-    s.remove_activation(
-        &licence.key,
-        None,
-        Remover::Portal {
-            actor: &user,
-            force: f.force,
-        },
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let removal = s
+        .remove_activation(
+            &licence.key,
+            None,
+            Remover::Portal {
+                actor: &user,
+                force: f.force,
+                free_now: f.free_now,
+            },
+        )
+        .await?;
+    Ok(Json(removal))
 }
 
 /// Live activations: every one for an administrator's token, the client's own otherwise.

@@ -37,6 +37,52 @@ async fn jwks(app: &TestApp) -> JwkSet {
 }
 
 both_backends! {
+    async fn a_removal_without_the_machine_frees_the_licence_when_its_code_lapses(app) {
+        let f = fixture(&app, LicensingSettings { validate_every_days: 7, max_activations: 10, ..Default::default() }, 1).await;
+        let key = &f.keys[0];
+        let (_, body) = activate(&app, key, "ws-1").await;
+        let code = body["activation_code"].as_str().expect("code").to_owned();
+        let next = body["claims"]["next"].as_i64().expect("next");
+        let portal = |free_now| Remover::Portal { actor: &f.client, force: false, free_now };
+        // A client user may not free it before the code lapses.
+        let refused = app.services.remove_activation(key, None, portal(true)).await;
+        assert!(matches!(refused, Err(licensing::Error::NotAllowed)), "{refused:?}");
+        let removal = app.services.remove_activation(key, None, portal(false)).await.expect("removed");
+        let frees_at = next + protocol::activation::VALIDATION_GRACE_SECS;
+        assert_eq!(removal.frees_at, Some(frees_at));
+        let lic = app.services.licence(&f.admin, f.licence_ids[0]).await.expect("licence");
+        assert_eq!(lic.pending_free, Some(protocol::catalog::PendingFree { hostname: "ws-1".into(), frees_at }));
+        // The removed machine learns at its next validation; another machine waits.
+        assert_eq!(validate_code(&app, &code, "ws-1").await.0, StatusCode::GONE);
+        let (st, problem) = activate(&app, key, "ws-2").await;
+        assert_eq!(st, StatusCode::CONFLICT, "{problem}");
+        let detail = problem["detail"].as_str().expect("detail");
+        assert!(detail.contains("removed from ws-1 without that machine") && detail.contains(&protocol::time::format_utc(frees_at)), "{detail}");
+        // The machine itself may come back, and removing it there frees the licence at once.
+        assert_eq!(activate(&app, key, "ws-1").await.0, StatusCode::CREATED);
+        let (st, _, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-1")})).await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        assert_eq!(activate(&app, key, "ws-2").await.0, StatusCode::CREATED);
+
+        // An administrator's removal waits too, unless freed now (client users may not).
+        let admin = Remover::Portal { actor: &f.admin, force: false, free_now: false };
+        assert!(app.services.remove_activation(key, None, admin).await.expect("removed").frees_at.is_some());
+        assert_eq!(activate(&app, key, "ws-3").await.0, StatusCode::CONFLICT);
+        let not_allowed = app.services.free_licence_now(&f.client, f.licence_ids[0]).await;
+        assert!(matches!(not_allowed, Err(licensing::Error::NotAllowed)), "{not_allowed:?}");
+        app.services.free_licence_now(&f.admin, f.licence_ids[0]).await.expect("freed");
+        assert_eq!(activate(&app, key, "ws-3").await.0, StatusCode::CREATED);
+
+        // And without anyone, the licence frees when the removed code lapses.
+        app.services.remove_activation(key, None, portal(false)).await.expect("removed");
+        assert_eq!(activate(&app, key, "ws-4").await.0, StatusCode::CONFLICT);
+        app.clock.advance(7 * 86_400 + protocol::activation::VALIDATION_GRACE_SECS + 1);
+        let (st, body) = activate(&app, key, "ws-4").await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        let lic = app.services.licence(&f.admin, f.licence_ids[0]).await.expect("licence");
+        assert_eq!(lic.pending_free, None);
+    }
+
     async fn a_retired_keys_codes_are_refused_at_validation_and_the_endorsement_drops_it(app) {
         let f = fixture(&app, LicensingSettings::default(), 1).await;
         let (st, body) = activate(&app, &f.keys[0], "ws-1").await;
@@ -150,7 +196,7 @@ both_backends! {
         let (s, b, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-9")})).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
         assert_eq!(b["detail"], "This licence is activated on another machine.");
-        app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true }).await.expect("admin removes");
+        app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true, free_now: true }).await.expect("admin removes");
         let (status, body) = activate(&app, key, "ws-3").await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(body["detail"], "This licence has been activated the most times it allows (2). Ask your vendor to allow another activation.");
@@ -190,7 +236,7 @@ both_backends! {
         assert_eq!(status, StatusCode::OK, "{v}");
         assert_eq!((v["claims"]["end"].clone(), v["claims"]["exp"].clone()), (Value::Null, Value::Null), "{v}");
         // …and stays so on another machine: its activation fixes no new end.
-        app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true }).await.expect("remove");
+        app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true, free_now: true }).await.expect("remove");
         let (status, again) = activate(&app, key, "ws-2").await;
         assert_eq!(status, StatusCode::CREATED, "{again}");
         assert_eq!(again["claims"]["end"], Value::Null);
@@ -217,14 +263,14 @@ both_backends! {
         assert_eq!(s, StatusCode::FORBIDDEN);
         assert_eq!(ctype, "application/problem+json");
         assert_eq!(b["detail"], "This is a limited licence: only your vendor's administrator can remove it.");
-        let client_try = app.services.remove_activation(key, None, Remover::Portal { actor: &f.client, force: false }).await;
+        let client_try = app.services.remove_activation(key, None, Remover::Portal { actor: &f.client, force: false, free_now: false }).await;
         assert!(matches!(client_try, Err(licensing::Error::Refused(..))));
 
         // …an administrator can, with force; reactivation days later keeps the original end and features.
-        let unforced = app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: false }).await;
+        let unforced = app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: false, free_now: false }).await;
         assert!(matches!(unforced, Err(licensing::Error::Refused(..))), "{unforced:?}");
         app.clock.advance(5 * DAY);
-        app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true }).await.expect("admin removes");
+        app.services.remove_activation(key, None, Remover::Portal { actor: &f.admin, force: true, free_now: true }).await.expect("admin removes");
         let (_, body) = activate(&app, key, "ws-2").await;
         assert_eq!(body["claims"]["end"], protocol::time::format_date(today + 29));
 
@@ -250,7 +296,7 @@ both_backends! {
         let f = fixture(&app, LicensingSettings::default(), 1).await;
         let (_, body) = activate(&app, &f.keys[0], "ws-1").await;
         let code = body["activation_code"].as_str().expect("code").to_owned();
-        app.services.remove_activation(&f.keys[0], None, Remover::Portal { actor: &f.client, force: false }).await.expect("client removes its own");
+        app.services.remove_activation(&f.keys[0], None, Remover::Portal { actor: &f.client, force: false, free_now: false }).await.expect("client removes its own");
         let (status, v) = validate_code(&app, &code, "ws-1").await;
         assert_eq!(status, StatusCode::GONE);
         assert!(v["detail"].as_str().expect("detail").starts_with("This licence was removed from this machine on"));
@@ -317,7 +363,7 @@ both_backends! {
         // Licence 1 has used its one activation: the answer is refused, and its terms are as
         // they were (the terms and the activation are one transaction).
         assert_eq!(activate(&app, &f.keys[0], "ws-1").await.0, StatusCode::CREATED);
-        app.services.remove_activation(&f.keys[0], None, Remover::Portal { actor: &f.admin, force: true }).await.expect("removed");
+        app.services.remove_activation(&f.keys[0], None, Remover::Portal { actor: &f.admin, force: true, free_now: true }).await.expect("removed");
         let refused = app.services.answer_request_with(&f.admin, &request(&f.keys[0], "ws-2"), Some(terms())).await;
         assert!(matches!(refused, Err(licensing::Error::Refused(licensing::Refusal::ActivationLimit, _))), "{refused:?}");
         let lic = app.services.licence(&f.admin, f.licence_ids[0]).await.expect("licence");

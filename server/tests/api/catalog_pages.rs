@@ -91,7 +91,10 @@ both_backends! {
         let jwks = app.services.jwks().await.expect("jwks");
         let claims = protocol::activation::verify_signature(with_overrides.as_str().expect("code"), &jwks).expect("valid");
         assert_eq!((claims.feat, claims.cnt["users"]), (vec!["export".to_owned()], 1));
-        admin.rpc("remove_activation", &[("licence_id", &page["licences"][0]["id"].to_string())]).await.ok();
+        // Removed without the machine: freed at once only when the administrator asks.
+        let removal = admin.rpc("remove_activation", &[("licence_id", &page["licences"][0]["id"].to_string())]).await.ok();
+        assert!(removal["frees_at"].as_i64().is_some(), "{removal}");
+        admin.rpc("free_licence_now", &[("licence_id", &page["licences"][0]["id"].to_string())]).await.ok();
 
         // Overrides for an activation that fails leave the licence as it was.
         app.services.activate(key, &protocol::activation::fingerprint("CALC", "elsewhere"), "elsewhere", licensing::activation::Channel::Online).await.expect("bound elsewhere");
@@ -101,7 +104,7 @@ both_backends! {
         assert_eq!(refused.error(), "Conflict");
         let after = admin.rpc("get_order_page", &[("id", &oid)]).await.ok();
         assert_eq!(after["licences"][0]["counters"]["users"], 1, "terms unchanged");
-        admin.rpc("remove_activation", &[("licence_id", &page["licences"][0]["id"].to_string())]).await.ok();
+        admin.rpc("remove_activation", &[("licence_id", &page["licences"][0]["id"].to_string()), ("free_now", "true")]).await.ok();
 
         // A request whose activation was removed cannot be answered again: the machine asks anew.
         assert_eq!(carla.rpc("answer_request", &[("request_code", &request.encode())]).await.error(), "Refused");

@@ -271,7 +271,7 @@ both_backends! {
         let detail = app.services.serial_detail(&admin, list[0].id).await.expect("detail");
         let key = detail.licences[0].key.clone();
         app.services
-            .remove_activation(&key, None, licensing::activation::Remover::Portal { actor: &admin, force: true })
+            .remove_activation(&key, None, licensing::activation::Remover::Portal { actor: &admin, force: true, free_now: true })
             .await
             .expect("removed");
         assert!(app.services.answer_request(&admin, &request("n-1")).await.is_err());

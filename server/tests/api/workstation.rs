@@ -524,6 +524,58 @@ async fn trust_comes_from_the_shipped_root_only() {
     drop(old_code);
 }
 
+/// A licence removed in the portal without its machine is not usable by another machine until
+/// the date the portal gave; the machine's own removal frees it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_licence_removed_without_its_machine_waits_for_its_code_to_lapse() {
+    use licensing::activation::Remover;
+    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    let settings = LicensingSettings {
+        validate_every_days: 7,
+        ..Default::default()
+    };
+    let f = fixture(&app, settings, 1).await;
+    let (_shipped, root) = shipped_root(&app).await;
+    let ws1 = Workstation::new(&app.base_url, "machine-1").shipped_with(&root);
+    let ws2 = Workstation::new(&app.base_url, "machine-2").shipped_with(&root);
+    // The server's clock starts three weeks back, so that it can reach the day the licence
+    // frees without signing codes in the workstations' future (which they refuse).
+    let wait = 7 * 86_400 + protocol::activation::VALIDATION_GRACE_SECS;
+    app.clock.advance(-(wait + 3_600));
+    let out = ws1.run(&["activate", "--key", &f.keys[0]]);
+    assert!(out.status.success(), "{}", text(&out));
+    let portal = Remover::Portal {
+        actor: &f.client,
+        force: false,
+        free_now: false,
+    };
+    let removal = app
+        .services
+        .remove_activation(&f.keys[0], None, portal)
+        .await
+        .expect("removed in the portal");
+    let frees_at = removal.frees_at.expect("waits for the code");
+    let out = ws2.run(&["activate", "--key", &f.keys[0]]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(&protocol::time::format_utc(frees_at)),
+        "the date the portal showed: {}",
+        text(&out)
+    );
+    assert_eq!(
+        frees_at,
+        app.clock.now() + wait,
+        "the removed code's validation time plus grace"
+    );
+    app.clock.advance(wait + 1);
+    let out = ws2.run(&["activate", "--key", &f.keys[0]]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The machine's own removal frees the licence at once.
+    assert!(ws2.run(&["remove"]).status.success());
+    let out = ws1.run(&["activate", "--key", &f.keys[0]]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 fn licentia_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
