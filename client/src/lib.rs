@@ -7,7 +7,7 @@ mod machine;
 mod store;
 
 pub use machine::machine_identity;
-pub use store::{Integrity, Pending, Store};
+pub use store::{Integrity, Memory, Pending, Store, Vouched};
 
 use protocol::activation::{self as code, Claims, CodeError, JwkSet, Request};
 use protocol::application::{
@@ -51,6 +51,18 @@ pub enum Error {
     ClockSetBack { now: String, seen: String },
     #[error("{0}")]
     Offline(String),
+    /// The machine's clock is well behind the time the server signed its code.
+    #[error(
+        "this machine's clock says {now}, but the licence server signed its code at {signed}: \
+         the clock is behind; correct it and try again"
+    )]
+    ClockBehind { now: String, signed: String },
+    /// A server offered an endorsement of the vendor's keys older than one already seen.
+    #[error(
+        "the server offered the vendor's keys as of {offered}, older than those this machine has \
+         seen ({seen}): it is not the vendor's current server"
+    )]
+    StaleKeys { offered: String, seen: String },
     /// The state file is not the one this machine last saved: offline use waits for the next
     /// online check.
     #[error(
@@ -88,6 +100,8 @@ impl Error {
             | Error::Code(_)
             | Error::NotActivated(_)
             | Error::ClockSetBack { .. }
+            | Error::ClockBehind { .. }
+            | Error::StaleKeys { .. }
             | Error::StateTampered(_)
             | Error::Offline(_) => 2,
             Error::Unreachable { .. } => 3,
@@ -98,12 +112,16 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A code signed after `now` (beyond the tolerance) means the clock is behind the server's.
+/// How far behind the server's clock this machine's may be: clocks drift (weekly time sync,
+/// resumed virtual machines), and a code signed a little in the future is no attack.
+pub const SIGNED_TIME_TOLERANCE_SECS: i64 = 3_600;
+
+/// A code signed well after `now` means the clock is behind the server's (or was set back).
 fn refuse_future(claims: &Claims, now: i64) -> Result<()> {
-    if now + CLOCK_TOLERANCE_SECS < claims.iat {
-        return Err(Error::ClockSetBack {
+    if now + SIGNED_TIME_TOLERANCE_SECS < claims.iat {
+        return Err(Error::ClockBehind {
             now: protocol::time::format_utc(now),
-            seen: protocol::time::format_utc(claims.iat),
+            signed: protocol::time::format_utc(claims.iat),
         });
     }
     Ok(())
@@ -186,8 +204,6 @@ pub struct Licensing {
     pub store: Store,
     /// What the application trusts (shipped with it); nothing is trusted without it.
     trust: Option<Trust>,
-    /// Whether the state read from disk is the one this machine last saved.
-    integrity: Integrity,
     agent: ureq::Agent,
 }
 
@@ -208,12 +224,24 @@ impl Licensing {
         let mut store = store;
         store.bind(&fingerprint);
         let integrity = store.integrity();
+        let why = match integrity {
+            Integrity::Intact => None,
+            Integrity::Edited => Some("was changed outside the licensing client"),
+            Integrity::RolledBack => Some(
+                "is older than the one this machine last saved (restored from a copy), or its \
+                 witness is gone",
+            ),
+        };
+        if let Some(why) = why {
+            // Written down at once, in the state and its witness: no later command launders it.
+            store.taint(why);
+            store.save().map_err(Error::Io)?;
+        }
         Ok(Self {
             server: server.map(|s| s.trim_end_matches('/').to_owned()),
             product: product.to_owned(),
             fingerprint,
             store,
-            integrity,
             trust: None,
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(std::time::Duration::from_secs(10))
@@ -270,24 +298,29 @@ impl Licensing {
         self
     }
 
-    /// The signing keys to verify codes with, as the application's trust allows.
+    /// The signing keys to verify codes with, as the application's trust allows, without those
+    /// the vendor has withdrawn.
     pub fn jwks(&mut self) -> Result<JwkSet> {
-        match &self.trust {
-            None => Err(Error::Untrusted),
-            Some(Trust::Keys(keys)) => Ok(keys.clone()),
+        let mut keys = match &self.trust {
+            None => return Err(Error::Untrusted),
+            Some(Trust::Keys(keys)) => keys.clone(),
             Some(Trust::Root(roots)) => {
+                let newest = self.store.memory().newest_endorsed;
                 let kept = self.store.state.endorsement.as_deref();
                 match kept.map(|jws| trust::verify_endorsement(jws, roots)) {
-                    Some(Ok(endorsed)) => Ok(endorsed.keys),
-                    // Missing, or not the root's (edited): fetch a genuine one.
-                    _ => self.refresh_jwks(),
+                    Some(Ok(endorsed)) if endorsed.iat >= newest => endorsed.keys,
+                    // Missing, not the root's (edited), or older than one seen: fetch anew.
+                    _ => self.refresh_jwks()?,
                 }
             }
             Some(Trust::ServerOnFirstUse) => match self.store.state.jwks.clone() {
-                Some(keys) => Ok(keys),
-                None => self.refresh_jwks(),
+                Some(keys) => keys,
+                None => self.refresh_jwks()?,
             },
-        }
+        };
+        let retired = self.store.memory().retired;
+        keys.keys.retain(|k| !retired.contains(&k.kid));
+        Ok(keys)
     }
 
     fn refresh_jwks(&mut self) -> Result<JwkSet> {
@@ -312,8 +345,24 @@ impl Licensing {
                 let jws = fetch("/.well-known/licentia-keys.jws")?
                     .into_string()
                     .map_err(|e| Error::Io(format!("the server's keys could not be read: {e}")))?;
-                // A server that cannot show the root's endorsement is not trusted.
+                // A server that cannot show the root's endorsement is not trusted, nor one that
+                // shows an older endorsement than this machine has seen (it may list a key
+                // withdrawn since).
                 let endorsed = trust::verify_endorsement(&jws, roots)?;
+                let newest = self.store.memory().newest_endorsed;
+                if endorsed.iat < newest {
+                    return Err(Error::StaleKeys {
+                        offered: protocol::time::format_utc(endorsed.iat),
+                        seen: protocol::time::format_utc(newest),
+                    });
+                }
+                let memory = &mut self.store.state.memory;
+                memory.newest_endorsed = endorsed.iat;
+                for kid in endorsed.retired {
+                    if !memory.retired.contains(&kid) {
+                        memory.retired.push(kid);
+                    }
+                }
                 self.store.state.endorsement = Some(jws.trim().to_owned());
                 Ok(endorsed.keys)
             }
@@ -329,59 +378,96 @@ impl Licensing {
         }
     }
 
-    /// Verifies a code (signature, product, machine, dates) and keeps it.
-    fn accept(&mut self, activation_code: &str, held: Option<Held<'_>>) -> Result<Claims> {
+    /// Checks a code's signature; a key the pinned root has endorsed since the last look is
+    /// fetched once more.
+    fn verify(&mut self, code: &str) -> Result<Claims> {
         let keys = self.jwks()?;
-        let claims = match code::verify_signature(activation_code, &keys) {
-            // A key rotated since we last looked: fetch the keys once more.
-            Err(CodeError::UnknownKey(_))
-                if self.server.is_some() && !matches!(self.trust, Some(Trust::Keys(_))) =>
-            {
-                code::verify_signature(activation_code, &self.refresh_jwks()?)?
+        let retired = self.store.memory().retired;
+        match code::verify_signature(code, &keys) {
+            Err(CodeError::UnknownKey(kid)) if retired.contains(&kid) => {
+                Err(Error::Offline(format!(
+                    "the licence code was signed with key {kid}, which the vendor has withdrawn: \
+                     validate with the server (or activate again) for a new one"
+                )))
             }
-            other => other?,
-        };
-        let now = self.checked_now()?;
-        code::check(&claims, &self.product, &self.fingerprint, now)?;
+            Err(CodeError::UnknownKey(_))
+                if self.server.is_some() && matches!(self.trust, Some(Trust::Root(_))) =>
+            {
+                let keys = self.refresh_jwks()?;
+                Ok(code::verify_signature(code, &keys)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Verifies a code the server has just given (signature, product, machine, dates) and keeps
+    /// it. A code newer than any this machine accepted lifts a taint and may correct a clock that
+    /// ran ahead; an older one (a replay) lifts nothing.
+    fn accept(&mut self, activation_code: &str, held: Option<Held<'_>>) -> Result<Claims> {
+        let claims = self.verify(activation_code)?;
+        let memory = self.store.memory();
+        let fresh = claims.iat > memory.newest_signed;
+        if memory.tainted.is_some() && !fresh {
+            return Err(Error::StateTampered(format!(
+                "{}, and the code offered now is no newer than one it already had",
+                memory.tainted.unwrap_or_default()
+            )));
+        }
+        let now = now();
         refuse_future(&claims, now)?;
-        self.store.state.newest_signed = self.store.state.newest_signed.max(claims.iat);
+        // A code the server signed just now agrees with this clock: a time that ran ahead
+        // before (a clock glitch) is forgotten. Otherwise the clock must not be set back.
+        let clock_confirmed = fresh && (claims.iat - now).abs() <= SIGNED_TIME_TOLERANCE_SECS;
+        if clock_confirmed {
+            self.store.state.memory.last_seen = now;
+        } else {
+            self.checked_now()?;
+        }
+        code::check(&claims, &self.product, &self.fingerprint, now)?;
+        let memory = &mut self.store.state.memory;
+        memory.newest_signed = memory.newest_signed.max(claims.iat);
         self.store.state.activation_code = Some(activation_code.to_owned());
         if let Some(h) = held {
             self.store.state.licence_key = Some(h.text().to_owned());
             self.store.state.by_serial = matches!(h, Held::Serial(_));
         }
-        self.store.save().map_err(Error::Io)?;
-        // A state the server vouched for replaces whatever was there.
-        self.integrity = Integrity::Intact;
+        // A code the server has just vouched for replaces whatever was there.
+        self.store
+            .save_with(Vouched {
+                untaint: fresh,
+                clock: clock_confirmed,
+            })
+            .map_err(Error::Io)?;
         Ok(claims)
     }
 
     /// The current time, refusing a clock set back before a time this machine has already seen:
-    /// its latest check (kept in the state and its witness) or the newest signed time of a code
-    /// it accepted, which no edit of a file can move.
+    /// its latest check (kept in the state and its witness), or the newest signed time of a code
+    /// it accepted.
     pub fn checked_now(&mut self) -> Result<i64> {
         let now = now();
-        let seen = self.store.last_seen().max(self.store.state.newest_signed);
-        if now + CLOCK_TOLERANCE_SECS < seen {
+        let memory = self.store.memory();
+        if now + CLOCK_TOLERANCE_SECS < memory.last_seen {
             return Err(Error::ClockSetBack {
                 now: protocol::time::format_utc(now),
-                seen: protocol::time::format_utc(seen),
+                seen: protocol::time::format_utc(memory.last_seen),
             });
         }
-        self.store.state.last_seen = self.store.state.last_seen.max(now);
+        if now + SIGNED_TIME_TOLERANCE_SECS < memory.newest_signed {
+            return Err(Error::ClockBehind {
+                now: protocol::time::format_utc(now),
+                signed: protocol::time::format_utc(memory.newest_signed),
+            });
+        }
+        self.store.state.memory.last_seen = memory.last_seen.max(now);
         Ok(now)
     }
 
     /// Refuses offline use of a state that is not the one this machine last saved.
     fn require_intact_state(&self) -> Result<()> {
-        match self.integrity {
-            Integrity::Intact => Ok(()),
-            Integrity::Edited => Err(Error::StateTampered(
-                "was changed outside the licensing client".into(),
-            )),
-            Integrity::RolledBack => Err(Error::StateTampered(
-                "is older than the one this machine last saved (restored from a copy)".into(),
-            )),
+        match self.store.memory().tainted {
+            None => Ok(()),
+            Some(why) => Err(Error::StateTampered(why)),
         }
     }
 
@@ -428,8 +514,7 @@ impl Licensing {
         let pending = self.store.state.pending.clone().ok_or_else(|| {
             Error::Offline("there is no pending request on this machine: make a request code first (a response can be imported once)".into())
         })?;
-        let keys = self.jwks()?;
-        let claims = code::verify_signature(response_code, &keys)?;
+        let claims = self.verify(response_code)?;
         if claims.req.as_deref() != Some(pending.nonce.as_str()) {
             return Err(Error::Offline(
                 "this response code does not answer this machine's request".into(),
@@ -459,7 +544,16 @@ impl Licensing {
         self.require_intact_state()?;
         let code = self.stored_code()?;
         let keys = self.jwks()?;
-        let claims = code::verify_signature(&code, &keys)?;
+        let retired = self.store.memory().retired;
+        let claims = match code::verify_signature(&code, &keys) {
+            Err(CodeError::UnknownKey(kid)) if retired.contains(&kid) => {
+                return Err(Error::Offline(format!(
+                    "the licence code was signed with key {kid}, which the vendor has withdrawn: \
+                     validate with the server (or activate again) for a new one"
+                )))
+            }
+            other => other?,
+        };
         let now = self.checked_now()?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
         refuse_future(&claims, now)?;
@@ -637,10 +731,10 @@ mod tests {
     fn a_clock_set_back_is_refused() {
         let dir = tempfile::tempdir().expect("dir");
         let mut l = licensing(dir.path(), "m1", &code("m1", None));
-        l.store.state.last_seen = now() + 3_600;
+        l.store.state.memory.last_seen = now() + 3_600;
         assert!(matches!(l.status(), Err(Error::ClockSetBack { .. })));
         // Within the tolerance, it is not.
-        l.store.state.last_seen = now() + CLOCK_TOLERANCE_SECS / 2;
+        l.store.state.memory.last_seen = now() + CLOCK_TOLERANCE_SECS / 2;
         l.status().expect("small corrections are tolerated");
     }
 
@@ -657,6 +751,7 @@ mod tests {
             &protocol::trust::Endorsement {
                 iss: "test".into(),
                 iat: now(),
+                retired: Vec::new(),
                 keys: JwkSet {
                     keys: keys
                         .iter()
@@ -747,7 +842,7 @@ mod tests {
         let file = dir.path().join("calc.json");
         let text = std::fs::read_to_string(&file).expect("read");
         let mut state: serde_json::Value = serde_json::from_str(&text).expect("json");
-        state["last_seen"] = 0.into();
+        state["memory"]["last_seen"] = 0.into();
         std::fs::write(&file, state.to_string()).expect("write");
         let err = reopen(dir.path()).status().expect_err("edited");
         assert!(matches!(err, Error::StateTampered(_)), "{err}");
@@ -774,7 +869,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         saved(dir.path());
         std::fs::remove_file(dir.path().join("calc.json")).expect("rm");
-        assert_eq!(reopen(dir.path()).integrity, Integrity::RolledBack);
+        assert!(reopen(dir.path()).store.memory().tainted.is_some());
     }
 
     #[test]
@@ -784,7 +879,12 @@ mod tests {
         let store = Store::open_with_witness(dir.path(), "CALC", &dir.path().join("witness"))
             .expect("store");
         let l = Licensing::new(None, "CALC", Some("m2"), store).expect("licensing");
-        assert_eq!(l.integrity, Integrity::Edited);
+        assert!(l
+            .store
+            .memory()
+            .tainted
+            .expect("tainted")
+            .contains("changed outside"));
     }
 
     #[test]
@@ -800,10 +900,103 @@ mod tests {
         let err = licensing(dir.path(), "m1", &future)
             .status()
             .expect_err("signed in the future");
-        assert!(matches!(err, Error::ClockSetBack { .. }), "{err}");
-        // Once a code signed at a time was accepted, the clock may not go before it either.
+        assert!(matches!(err, Error::ClockBehind { .. }), "{err}");
+        // Once a code signed at a time was accepted, the clock may not go before it either
+        // (beyond the drift clocks have).
         let mut l = licensing(dir.path(), "m1", &code("m1", None));
-        l.store.state.newest_signed = now() + 3_600;
+        l.store.state.memory.newest_signed = now() + 2 * SIGNED_TIME_TOLERANCE_SECS;
+        assert!(matches!(l.status(), Err(Error::ClockBehind { .. })));
+        l.store.state.memory.newest_signed = now() + SIGNED_TIME_TOLERANCE_SECS / 2;
+        l.status()
+            .expect("a clock a little behind the server's is drift, not an attack");
+    }
+
+    /// A code for machine m1 signed at `iat`.
+    fn code_at(iat: i64) -> String {
+        let key = SigningKey::from_bytes(&[3u8; 32]);
+        let keys = JwkSet {
+            keys: vec![Jwk::ed25519("k", &key.verifying_key())],
+        };
+        let mut claims = code::verify_signature(&code("m1", None), &keys).expect("valid");
+        claims.iat = iat;
+        sign(&claims, "k", &key)
+    }
+
+    #[test]
+    fn a_taint_sticks_until_the_server_gives_a_newer_code() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut l = saved(dir.path());
+        l.accept(&code_at(now() - 60), None)
+            .expect("a code from the server");
+        let file = dir.path().join("calc.json");
+        let mut state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+        state["memory"]["newest_signed"] = 0.into();
+        std::fs::write(&file, state.to_string()).expect("write");
+        // Ordinary commands that save do not launder it, nor does losing the witness.
+        let mut l = reopen(dir.path());
+        l.request_code(Held::Key("KEY"), "m1")
+            .expect("a request can still be made");
+        std::fs::remove_dir_all(dir.path().join("witness")).expect("rm");
+        let mut l = reopen(dir.path());
+        assert!(matches!(l.status(), Err(Error::StateTampered(_))));
+        // A code no newer than one it had (a replay, say from a server that echoes it) lifts
+        // nothing; a newer one does.
+        let err = l.accept(&code_at(now() - 60), None).expect_err("replayed");
+        assert!(matches!(err, Error::StateTampered(_)), "{err}");
+        l.accept(&code_at(now()), None).expect("fresh");
+        reopen(dir.path()).status().expect("sound again");
+    }
+
+    #[test]
+    fn a_clock_that_ran_ahead_is_forgotten_when_the_server_signs_now() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut l = saved(dir.path());
+        l.store.state.memory.last_seen = now() + 86_400;
+        l.store.save().expect("save");
+        let mut l = reopen(dir.path());
         assert!(matches!(l.status(), Err(Error::ClockSetBack { .. })));
+        l.accept(&code_at(now()), None).expect("the server's time");
+        reopen(dir.path())
+            .status()
+            .expect("the clock agrees with the server now");
+    }
+
+    #[test]
+    fn withdrawn_keys_and_older_endorsements_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (root, roots) = root_of(7);
+        let vendor = SigningKey::from_bytes(&[3u8; 32]);
+        let mut l = licensing(dir.path(), "m1", &code("m1", None)).with_root(roots);
+        l.store.state.endorsement = Some(endorsement_of(&[("k", &vendor)], &root));
+        l.status().expect("endorsed");
+        // An endorsement older than one this machine has seen is not taken (it may list a key
+        // withdrawn since); with no server to ask for the current one, nothing is trusted.
+        l.store.state.memory.newest_endorsed = now() + 60;
+        assert!(matches!(l.status(), Err(Error::Offline(_))));
+        l.store.state.memory.newest_endorsed = 0;
+        // A key a newer endorsement listed as withdrawn is refused even offline.
+        l.store.state.memory.retired = vec!["k".into()];
+        let err = l.status().expect_err("withdrawn");
+        assert!(err.to_string().contains("withdrawn"), "{err}");
+    }
+
+    #[test]
+    fn the_witness_keeps_its_name_from_the_first_run() {
+        let dir = tempfile::tempdir().expect("dir");
+        // The store's folder does not exist before the first save.
+        let store_dir = dir.path().join("not-yet");
+        let open = || {
+            let store = Store::open_with_witness(&store_dir, "CALC", &dir.path().join("witness"))
+                .expect("store");
+            Licensing::new(None, "CALC", Some("m1"), store)
+                .expect("licensing")
+                .trusting_server_keys()
+        };
+        let mut l = open();
+        l.store.state.jwks = licensing(dir.path(), "m1", "x").store.state.jwks;
+        l.store.state.activation_code = Some(code("m1", None));
+        l.store.save().expect("first save");
+        open().status().expect("the same witness on the second run");
     }
 }

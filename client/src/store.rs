@@ -1,20 +1,57 @@
 //! The client's state for one product: its activation code, licence key, the endorsement of the
-//! vendor's keys, a pending offline request, and the latest time it has seen (to notice a clock
-//! set back). One JSON file, replaced atomically.
+//! vendor's keys, a pending offline request, and what this machine remembers (the latest time it
+//! has seen, the newest signed times it accepted, the keys withdrawn). One JSON file, replaced
+//! atomically.
 //!
-//! The file is sealed (an HMAC under a key bound to this machine and product) and counted: every
-//! save raises its generation, and a *witness* file kept elsewhere remembers the highest
-//! generation and the latest time seen. A file edited by hand fails its seal; a file restored
-//! from an older copy is behind its witness. Either way offline use is refused until the next
-//! online check replaces the state. What this does not stop: someone who reads this source and
-//! recomputes the seal, or who restores the witness together with the state. The signed times
-//! in the codes themselves bound what such a person gains (see `Licensing::checked_now`).
+//! The file is sealed (an HMAC keyed by the machine's fingerprint for the product) and counted:
+//! every save raises its generation, and a *witness* file kept elsewhere holds the same memory
+//! with the highest generation. A file edited by hand fails its seal; a file restored from an
+//! older copy is behind its witness; a file without its witness has lost it. Any of these
+//! *taints* the state: the taint is written into the state and the witness at once and stays
+//! until the server answers with a code newer than any this machine has accepted. What this does
+//! not stop: the fingerprint is not secret, so someone who reads this source can recompute the
+//! seal; and someone who restores (or redirects) the witness together with the state, and holds
+//! the clock back, replays what they copied. The signed times bound what such a person gains
+//! (see `Licensing::checked_now`).
 
 use hmac::{Hmac, Mac};
 use protocol::activation::JwkSet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+
+/// What this machine remembers across saves, kept in the state and in its witness; the two are
+/// merged (the later times, every withdrawn key, any taint) whenever read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Memory {
+    /// The latest time a check ran here.
+    pub last_seen: i64,
+    /// The newest signed time (`iat`) of a code this machine accepted.
+    pub newest_signed: i64,
+    /// The newest endorsement of the vendor's keys this machine accepted (its `iat`).
+    pub newest_endorsed: i64,
+    /// Signing keys the vendor withdrew, as endorsements said.
+    pub retired: Vec<String>,
+    /// Why the state may not be used offline until the server vouches for it again.
+    pub tainted: Option<String>,
+}
+
+impl Memory {
+    fn merge(&mut self, other: &Memory) {
+        self.last_seen = self.last_seen.max(other.last_seen);
+        self.newest_signed = self.newest_signed.max(other.newest_signed);
+        self.newest_endorsed = self.newest_endorsed.max(other.newest_endorsed);
+        for kid in &other.retired {
+            if !self.retired.contains(kid) {
+                self.retired.push(kid.clone());
+            }
+        }
+        if self.tainted.is_none() {
+            self.tainted.clone_from(&other.tainted);
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
@@ -31,10 +68,7 @@ pub struct State {
     pub endorsement: Option<String>,
     pub pending: Option<Pending>,
     #[serde(default)]
-    pub last_seen: i64,
-    /// The newest signed time (`iat`) of any code this machine accepted.
-    #[serde(default)]
-    pub newest_signed: i64,
+    pub memory: Memory,
     /// Raised at every save; the witness remembers the highest.
     #[serde(default)]
     pub generation: u64,
@@ -43,11 +77,21 @@ pub struct State {
     pub seal: Option<String>,
 }
 
-/// What the witness remembers of the state it last saw saved.
+/// What a save may replace in the memory because the server has just vouched for it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Vouched {
+    /// A code newer than any accepted: the state is sound again.
+    pub untaint: bool,
+    /// A code signed just now: this clock agrees with the server's, whatever ran ahead before.
+    pub clock: bool,
+}
+
+/// The witness: the memory and generation of the state last saved, sealed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Witness {
     generation: u64,
-    last_seen: i64,
+    memory: Memory,
+    #[serde(default)]
     seal: String,
 }
 
@@ -56,7 +100,7 @@ struct Witness {
 pub enum Integrity {
     /// Nothing saved yet, or exactly what was last saved.
     Intact,
-    /// The file was changed outside the client (its seal fails).
+    /// The file was changed outside the client (its seal fails), or comes from another machine.
     Edited,
     /// The file is older than the last one saved here (restored from a copy), or its witness is
     /// gone.
@@ -80,27 +124,53 @@ pub struct Store {
     existed: bool,
 }
 
-/// Where witnesses are kept unless told: beside the user's other state, away from the licence
-/// store (`$XDG_STATE_HOME/licentia`, or `~/.local/state/licentia`).
-fn default_witness_dir() -> PathBuf {
-    std::env::var_os("LICENTIA_WITNESS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_STATE_HOME").map(|d| PathBuf::from(d).join("licentia")))
+/// Where witnesses are kept unless the application says: beside the user's other state, away
+/// from the licence store (`$XDG_STATE_HOME/licentia`, or `~/.local/state/licentia`); without a
+/// home, beside the store.
+fn default_witness_dir(store_dir: &Path) -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| Path::new(d).is_absolute())
+        .map(|d| PathBuf::from(d).join("licentia"))
         .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/licentia"))
+            std::env::var_os("HOME")
+                .filter(|h| Path::new(h).is_absolute())
+                .map(|h| PathBuf::from(h).join(".local/state/licentia"))
         })
-        .unwrap_or_else(|| PathBuf::from(".licentia-witness"))
+        .unwrap_or_else(|| store_dir.join(".witness"))
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A temporary name beside `path`, unique to this process and moment, for an atomic replace.
+fn temporary(path: &Path) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".{}.{nanos}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+fn replace(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let tmp = temporary(path);
+    write_private(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", path.display())
+    })
+}
+
 impl Store {
     /// Opens `dir/<product>.json`, empty if it does not exist yet, with its witness in the
-    /// default place (`LICENTIA_WITNESS_DIR` overrides it).
+    /// default place.
     pub fn open(dir: &Path, product: &str) -> Result<Self, String> {
-        Self::open_with_witness(dir, product, &default_witness_dir())
+        Self::open_with_witness(dir, product, &default_witness_dir(dir))
     }
 
     /// Opens the store with its witness kept in `witness_dir`.
@@ -119,8 +189,9 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::default(), false),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
-        // One witness per store: named after where the store is.
-        let at = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+        // One witness per store, named after where the store is (as given, made absolute: the
+        // name must not change once the folder exists).
+        let at = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
         let tag = hex(&Sha256::digest(at.to_string_lossy().as_bytes())[..12]);
         let witness = witness_dir.join(format!("{tag}-{}.json", product.to_lowercase()));
         Ok(Self {
@@ -133,7 +204,8 @@ impl Store {
     }
 
     /// Binds the seal to this machine and product (`fingerprint`): a state copied from another
-    /// machine fails its seal here.
+    /// machine fails its seal here. (The fingerprint is not secret: the seal catches edits and
+    /// copies, not someone who recomputes it.)
     pub fn bind(&mut self, fingerprint: &str) {
         let mut h = Sha256::new();
         h.update(b"licentia state seal v1\0");
@@ -156,15 +228,17 @@ impl Store {
         self.mac(&serde_json::to_vec(&unsealed).unwrap_or_default())
     }
 
-    fn witness_seal(generation: u64, last_seen: i64, store: &Store) -> String {
-        store.mac(format!("{generation}:{last_seen}").as_bytes())
+    fn witness_seal(&self, w: &Witness) -> String {
+        let mut unsealed = w.clone();
+        unsealed.seal = String::new();
+        self.mac(&serde_json::to_vec(&unsealed).unwrap_or_default())
     }
 
     fn read_witness(&self) -> Option<Witness> {
         let text = std::fs::read_to_string(&self.witness).ok()?;
         let w: Witness = serde_json::from_str(&text).ok()?;
         // The witness is sealed too: a hand-written one counts as none.
-        (w.seal == Self::witness_seal(w.generation, w.last_seen, self)).then_some(w)
+        (w.seal == self.witness_seal(&w)).then_some(w)
     }
 
     /// Whether the state read is the one this machine last saved (needs `bind` first).
@@ -186,46 +260,57 @@ impl Store {
         }
     }
 
-    /// The latest time this machine has seen, by the state or its witness.
-    pub fn last_seen(&self) -> i64 {
-        let witnessed = self.read_witness().map_or(0, |w| w.last_seen);
-        self.state.last_seen.max(witnessed)
+    /// What this machine remembers: the state's memory merged with its witness's.
+    pub fn memory(&self) -> Memory {
+        let mut memory = self.state.memory.clone();
+        if let Some(w) = self.read_witness() {
+            memory.merge(&w.memory);
+        }
+        memory
     }
 
-    /// Saves the state (sealed, its generation raised), then its witness.
-    pub fn save(&mut self) -> Result<(), String> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    /// Marks the state as not to be used offline, in the state and (at the next save) its
+    /// witness, until the server vouches for it again.
+    pub fn taint(&mut self, why: &str) {
+        if self.memory().tainted.is_none() {
+            self.state.memory.tainted = Some(why.to_owned());
         }
-        let remembered = self.read_witness().map_or(0, |w| w.generation);
+    }
+
+    /// Saves the state (sealed, its generation raised), then its witness with the same memory.
+    /// What the server has just vouched for replaces what was remembered (`vouched`).
+    pub fn save_with(&mut self, vouched: Vouched) -> Result<(), String> {
+        let witness = self.read_witness();
+        let remembered = witness.as_ref().map_or(0, |w| w.generation);
+        let mut memory = self.state.memory.clone();
+        if let Some(w) = &witness {
+            memory.merge(&w.memory);
+        }
+        if vouched.untaint {
+            memory.tainted = None;
+        }
+        if vouched.clock {
+            memory.last_seen = self.state.memory.last_seen;
+        }
+        self.state.memory = memory;
         self.state.generation = self.state.generation.max(remembered) + 1;
-        self.state.last_seen = self.last_seen();
         self.state.seal = Some(self.seal_of(&self.state));
-        let tmp = self.path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| e.to_string())?;
-        write_private(&tmp, &text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &self.path)
-            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+        replace(&self.path, &text)?;
         self.existed = true;
-        self.write_witness()
+        let mut w = Witness {
+            generation: self.state.generation,
+            memory: self.state.memory.clone(),
+            seal: String::new(),
+        };
+        w.seal = self.witness_seal(&w);
+        let text = serde_json::to_string(&w).map_err(|e| e.to_string())?;
+        replace(&self.witness, &text)
     }
 
-    fn write_witness(&self) -> Result<(), String> {
-        let w = Witness {
-            generation: self.state.generation,
-            last_seen: self.state.last_seen,
-            seal: Self::witness_seal(self.state.generation, self.state.last_seen, self),
-        };
-        if let Some(dir) = self.witness.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        let tmp = self.witness.with_extension("json.tmp");
-        let text = serde_json::to_string(&w).map_err(|e| e.to_string())?;
-        write_private(&tmp, &text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &self.witness)
-            .map_err(|e| format!("cannot write {}: {e}", self.witness.display()))
+    /// Saves the state, keeping any taint and every time remembered.
+    pub fn save(&mut self) -> Result<(), String> {
+        self.save_with(Vouched::default())
     }
 }
 

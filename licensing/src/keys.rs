@@ -226,10 +226,16 @@ impl Licentia {
 
     /// The signing keys in force, endorsed by the root key (a compact JWS).
     pub async fn endorsed_keys(&self) -> Result<String> {
+        let retired: Vec<String> = sqlx::query_scalar(
+            "SELECT kid FROM signing_keys WHERE retired_at IS NOT NULL ORDER BY retired_at",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
         let endorsement = Endorsement {
             iss: self.issuer.to_string(),
             iat: self.clock.now(),
             keys: self.jwks().await?,
+            retired,
         };
         let (kid, root) = self.root_key();
         Ok(endorse(&endorsement, &kid, &root))
@@ -253,14 +259,21 @@ impl Licentia {
         if active == 1 {
             self.rotate_signing_key().await?;
         }
-        sqlx::query(
+        let retired = sqlx::query(
             "UPDATE signing_keys SET retired_at = $1, active = 0 \
              WHERE kid = $2 AND retired_at IS NULL AND active = 0",
         )
         .bind(self.clock.now())
         .bind(kid)
         .execute(self.db.pool())
-        .await?;
+        .await?
+        .rows_affected();
+        if retired == 0 {
+            // Retired by someone else at the same moment, or made active again meanwhile.
+            return Err(Error::Conflict(format!(
+                "The signing key {kid} was changed at the same moment: list the keys and retry."
+            )));
+        }
         tracing::warn!(kid, "signing key retired");
         self.ensure_signing_key().await
     }

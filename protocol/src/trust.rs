@@ -21,6 +21,10 @@ pub struct Endorsement {
     pub iat: i64,
     /// The signing keys that verify activation codes (retired keys are left out).
     pub keys: JwkSet,
+    /// Signing keys the vendor withdrew: a client that has seen this endorsement refuses their
+    /// codes even offline.
+    #[serde(default)]
+    pub retired: Vec<String>,
 }
 
 /// Signs an endorsement with the root key `root_kid`.
@@ -53,6 +57,7 @@ mod tests {
             iss: "https://lic.example".into(),
             iat: 1_768_000_000,
             keys: set("k1", 2),
+            retired: vec!["k0".into()],
         }
     }
 

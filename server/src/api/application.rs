@@ -41,7 +41,8 @@ async fn jwks(axum::extract::State(services): Services) -> Result<Response, ApiE
 /// The signing keys in force, endorsed by the root key: a compact JWS (`typ`
 /// `licentia-keys+jwt`) whose payload is `{"iss", "iat", "keys": JWKS}`. An application that pins
 /// the root key (`/.well-known/licentia-root.json`, also printed by `server keys root`) trusts
-/// the keys listed here and no others. Cached for five minutes.
+/// the keys listed here and no others, and refuses even offline the codes of the keys listed as
+/// `retired`. Cached for a minute.
 #[utoipa::path(get, path = "/.well-known/licentia-keys.jws", tag = "application",
     responses((status = 200, description = "The endorsement, as application/jose", body = String, content_type = "application/jose")))]
 async fn endorsed_keys(axum::extract::State(services): Services) -> Result<Response, ApiError> {
@@ -52,9 +53,10 @@ async fn endorsed_keys(axum::extract::State(services): Services) -> Result<Respo
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jose"),
     );
+    // Short: a retired key leaves it within a minute.
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
+        HeaderValue::from_static("public, max-age=60"),
     );
     Ok(res)
 }
@@ -129,8 +131,9 @@ async fn activate(
 }
 
 /// The application's periodic check: a fresh code with the licence as it is now; 410 when the
-/// licence was removed or expired, or (`/problems/serial-revoked`) when its serial was revoked
-/// and the application must activate again with the replacement.
+/// licence was removed or expired, (`/problems/serial-revoked`) when its serial was revoked
+/// and the application must activate again with the replacement, or (`/problems/key-retired`)
+/// when its code was signed with a key the vendor withdrew (activate again on the same machine).
 #[utoipa::path(post, path = "/api/v1/activations/validate", tag = "application",
     request_body = ValidateRequest,
     responses((status = 200, description = "Still valid: a fresh code", body = CodeAnswer), Problems))]

@@ -118,7 +118,9 @@ both_backends! {
         let endorsed = protocol::trust::verify_endorsement(&res.text().await.expect("text"), &root).expect("endorsed by the root");
         assert_eq!(endorsed.keys, jwks);
         assert_eq!(root, app.services.root_jwks());
-        assert!(root.keys.iter().all(|r| jwks.keys.iter().all(|k| k.kid != r.kid)), "the root signs no codes");
+        // The root signs endorsements only: a code does not verify against it.
+        assert!(matches!(verify_signature(fresh, &root), Err(protocol::activation::CodeError::UnknownKey(_))));
+        assert_eq!(endorsed.retired, vec![old_kid.clone()], "the endorsement names the withdrawn key");
     }
 
     async fn a_key_presented_for_another_product_changes_nothing(app) {

@@ -362,8 +362,12 @@ async fn refusals_reach_the_client_library_as_kinds() {
         let root = f_app.services.root_jwks();
         let kinds = tokio::task::spawn_blocking(move || {
             let machine = |id: &str| {
-                let store =
-                    licentia_client::Store::open(&dir.path().join(id), "CALC").expect("store");
+                let store = licentia_client::Store::open_with_witness(
+                    &dir.path().join(id),
+                    "CALC",
+                    &dir.path().join("witness"),
+                )
+                .expect("store");
                 licentia_client::Licensing::new(Some(&base), "CALC", Some(id), store)
                     .expect("licensing")
                     .with_root(root.clone())
