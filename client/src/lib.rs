@@ -531,6 +531,45 @@ impl Licensing {
         Ok(claims)
     }
 
+    /// Offline transfer: gives the licence up on this machine and returns a removal code to paste
+    /// into the portal, which frees the licence at once. The code is deleted here first; asked
+    /// again, the same removal code is shown.
+    pub fn removal_code(&mut self, hostname: &str) -> Result<String> {
+        self.require_intact_state()?;
+        if self.store.state.activation_code.is_none() {
+            return self
+                .store
+                .state
+                .removal
+                .clone()
+                .ok_or_else(|| Error::NotActivated(self.product.clone()));
+        }
+        let code = self.stored_code()?;
+        let claims = self.verify(&code)?;
+        if claims.prd != self.product || claims.fp != self.fingerprint {
+            return Err(Error::Code(CodeError::WrongMachine));
+        }
+        let key = self
+            .store
+            .state
+            .licence_key
+            .clone()
+            .ok_or_else(|| Error::NotActivated(self.product.clone()))?;
+        let removal = code::RemovalCode {
+            prd: self.product.clone(),
+            key,
+            act: claims.act,
+            fp: self.fingerprint.clone(),
+            host: hostname.to_owned(),
+            t: self.checked_now()?,
+        }
+        .encode();
+        self.store.state.activation_code = None;
+        self.store.state.removal = Some(removal.clone());
+        self.store.save().map_err(Error::Io)?;
+        Ok(removal)
+    }
+
     fn stored_code(&self) -> Result<String> {
         self.store
             .state

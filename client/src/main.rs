@@ -88,6 +88,9 @@ enum LicenceCommand {
     Validate,
     /// Remove the licence from this machine and free it on the server.
     Remove,
+    /// Offline transfer: give the licence up on this machine and print a removal code to paste
+    /// into the portal (Offline activation), which frees the licence at once.
+    RemovalCode,
     /// Print this machine's fingerprint for the product.
     Fingerprint,
 }
@@ -364,6 +367,11 @@ fn run(cli: Cli) -> Result<(), Error> {
         LicenceCommand::Remove => {
             lic.remove()?;
             println!("The licence was removed from this machine; it can be activated elsewhere.");
+        }
+        LicenceCommand::RemovalCode => {
+            let code = lic.removal_code(&host)?;
+            eprintln!("The licence was given up on this machine. Paste this removal code into the portal (Offline activation, Transfer) to free it for another machine:");
+            println!("{code}");
         }
         LicenceCommand::Fingerprint => println!("{}", lic.fingerprint),
     }

@@ -67,6 +67,9 @@ pub struct State {
     #[serde(default)]
     pub endorsement: Option<String>,
     pub pending: Option<Pending>,
+    /// The removal code this machine gave when it gave its licence up (shown again if asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removal: Option<String>,
     #[serde(default)]
     pub memory: Memory,
     /// Raised at every save; the witness remembers the highest.

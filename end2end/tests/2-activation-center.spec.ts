@@ -163,4 +163,15 @@ test('an offline request and response through the client area activate licence 2
 
   await open(page, new URL(calcOrder).pathname.replace('/admin/', '/client/'));
   await expect(page.locator(`tr[data-licence="${calc2}"]`)).toContainText('offline-pc');
+
+  // The offline transfer: the machine gives the licence up; its removal code frees it at once.
+  const given = ws3.run('removal-code');
+  expect(given.ok, given.out).toBe(true);
+  const removalCode = given.out.trim().split('\n').pop()!;
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Offline activation' }).click();
+  await page.getByLabel('Removal code').fill(removalCode);
+  await page.getByRole('button', { name: 'Free the licence' }).click();
+  await expect(page.getByRole('status')).toHaveText('The licence was freed from offline-pc: another machine can activate it now.');
+  await open(page, new URL(calcOrder).pathname.replace('/admin/', '/client/'));
+  await expect(page.locator(`tr[data-licence="${calc2}"]`)).toContainText('Not activated');
 });

@@ -277,37 +277,79 @@ pub struct RequestSummary {
 }
 
 const REQUEST_PREFIX: &str = "LRQ1-";
+const REMOVAL_PREFIX: &str = "LRM1-";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
-    #[error("this is not a Licentia request code (it should start with {REQUEST_PREFIX})")]
-    NotARequest,
-    #[error("the request code is damaged: check that it was copied whole")]
-    Damaged,
+    #[error("this is not a Licentia {what} (it should start with {prefix})")]
+    NotOne {
+        what: &'static str,
+        prefix: &'static str,
+    },
+    #[error("the {0} is damaged: check that it was copied whole")]
+    Damaged(&'static str),
+}
+
+/// `prefix` + base64url(JSON) + "-" + 8 hex digits of its SHA-256, so a code cut short or
+/// mistyped in transit is caught before anything else.
+fn encode_text<T: Serialize>(prefix: &str, value: &T) -> String {
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
+    let check = &hex(&Sha256::digest(body.as_bytes()))[..8];
+    format!("{prefix}{body}-{check}")
+}
+
+fn decode_text<T: DeserializeOwned>(
+    prefix: &'static str,
+    what: &'static str,
+    code: &str,
+) -> Result<T, RequestError> {
+    let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let rest = compact
+        .strip_prefix(prefix)
+        .ok_or(RequestError::NotOne { what, prefix })?;
+    let (body, check) = rest.rsplit_once('-').ok_or(RequestError::Damaged(what))?;
+    if hex(&Sha256::digest(body.as_bytes()))[..8] != *check {
+        return Err(RequestError::Damaged(what));
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| RequestError::Damaged(what))?;
+    serde_json::from_slice(&bytes).map_err(|_| RequestError::Damaged(what))
 }
 
 impl Request {
-    /// "LRQ1-" + base64url(JSON) + "-" + 8 hex digits of its SHA-256, so a code cut short or
-    /// mistyped in transit is caught before anything else.
     pub fn encode(&self) -> String {
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
-        let check = &hex(&Sha256::digest(body.as_bytes()))[..8];
-        format!("{REQUEST_PREFIX}{body}-{check}")
+        encode_text(REQUEST_PREFIX, self)
     }
 
     pub fn decode(code: &str) -> Result<Self, RequestError> {
-        let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-        let rest = compact
-            .strip_prefix(REQUEST_PREFIX)
-            .ok_or(RequestError::NotARequest)?;
-        let (body, check) = rest.rsplit_once('-').ok_or(RequestError::Damaged)?;
-        if hex(&Sha256::digest(body.as_bytes()))[..8] != *check {
-            return Err(RequestError::Damaged);
-        }
-        let bytes = URL_SAFE_NO_PAD
-            .decode(body)
-            .map_err(|_| RequestError::Damaged)?;
-        serde_json::from_slice(&bytes).map_err(|_| RequestError::Damaged)
+        decode_text(REQUEST_PREFIX, "request code", code)
+    }
+}
+
+/// A machine's word that it gave up its licence (offline transfer): made by the client library,
+/// which deletes its code first, and pasted into the portal, which frees the licence at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovalCode {
+    /// Product code.
+    pub prd: String,
+    /// The licence key, or the serial number of a web licence.
+    pub key: String,
+    /// The activation the machine held (`act` of its code).
+    pub act: i64,
+    pub fp: String,
+    pub host: String,
+    /// Unix seconds when the machine gave the licence up (its own clock).
+    pub t: i64,
+}
+
+impl RemovalCode {
+    pub fn encode(&self) -> String {
+        encode_text(REMOVAL_PREFIX, self)
+    }
+
+    pub fn decode(code: &str) -> Result<Self, RequestError> {
+        decode_text(REMOVAL_PREFIX, "removal code", code)
     }
 }
 
@@ -447,13 +489,48 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         assert_eq!(Request::decode(&wrapped), Ok(r));
-        assert_eq!(Request::decode("hello"), Err(RequestError::NotARequest));
+        assert_eq!(
+            Request::decode("hello"),
+            Err(RequestError::NotOne {
+                what: "request code",
+                prefix: "LRQ1-"
+            })
+        );
         let mut damaged = code.clone();
         damaged.replace_range(10..11, if &code[10..11] == "A" { "B" } else { "A" });
-        assert_eq!(Request::decode(&damaged), Err(RequestError::Damaged));
+        let damaged_error = Err(RequestError::Damaged("request code"));
+        assert_eq!(Request::decode(&damaged), damaged_error);
+        assert_eq!(Request::decode(&code[..code.len() - 3]), damaged_error);
+    }
+
+    #[test]
+    fn removal_codes_round_trip_and_are_not_requests() {
+        let removal = RemovalCode {
+            prd: "CALC".into(),
+            key: "LIC-ABCD".into(),
+            act: 7,
+            fp: fingerprint("CALC", "machine-1"),
+            host: "ws-1".into(),
+            t: 1_768_000_000,
+        };
+        let code = removal.encode();
+        assert!(code.starts_with("LRM1-"), "{code}");
+        assert_eq!(RemovalCode::decode(&code), Ok(removal));
+        assert!(Request::decode(&code).is_err());
+        let r = Request {
+            prd: "CALC".into(),
+            key: "LIC-ABCD".into(),
+            fp: fingerprint("CALC", "machine-1"),
+            host: "ws-1".into(),
+            nonce: "n".into(),
+            t: 1,
+        };
         assert_eq!(
-            Request::decode(&code[..code.len() - 3]),
-            Err(RequestError::Damaged)
+            RemovalCode::decode(&r.encode()),
+            Err(RequestError::NotOne {
+                what: "removal code",
+                prefix: "LRM1-"
+            })
         );
     }
 }

@@ -2,7 +2,7 @@
 //! answering, and the response code to carry back (administrators may give other terms).
 
 use crate::components::{ActionError, CopyButton, Field, LocalTime};
-use crate::server_fns::catalog::AnswerRequest;
+use crate::server_fns::catalog::{AcceptRemovalCode, AnswerRequest};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -87,8 +87,35 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
                     <label for="response-code">"Response code"</label>
                     <textarea id="response-code" readonly rows="6" spellcheck="false">{code.clone()}</textarea>
                     <CopyButton text=code label="Copy the response code"/>
-                    <small class="hint">"It works once, on the machine that made the request: there, run "<code>"licentia-client --product … --jwks keys.json import"</code>" and paste it."</small>
+                    <small class="hint">"It works once, on the machine that made the request: there, run "<code>"licentia-client --product … import"</code>" and paste it."</small>
                 </div>
+            })}
+        </section>
+        <RemovalCodeForm/>
+    }
+}
+
+/// The offline transfer: a machine without internet access gives its licence up and shows a
+/// removal code; pasted here, it frees the licence at once (instead of when the machine's code
+/// would have stopped working offline).
+#[component]
+fn RemovalCodeForm() -> impl IntoView {
+    let free = ServerAction::<AcceptRemovalCode>::new();
+    view! {
+        <section class="card">
+            <h2>"Transfer: a machine's removal code"</h2>
+            <p>"To move a licence off a machine that cannot reach the server, give it up there (with the CLI: "
+               <code>"licentia-client removal-code"</code>") and paste the removal code it shows here: the licence is free for another machine at once."</p>
+            <ActionForm action=free>
+                <div class="field wide">
+                    <label for="removal-code">"Removal code"</label>
+                    <textarea id="removal-code" name="removal_code" rows="3" required spellcheck="false"></textarea>
+                </div>
+                <ActionError action=free/>
+                <button type="submit">"Free the licence"</button>
+            </ActionForm>
+            {move || free.value().get().and_then(Result::ok).map(|host| view! {
+                <p class="notice" role="status">{format!("The licence was freed from {host}: another machine can activate it now.")}</p>
             })}
         </section>
     }

@@ -170,6 +170,14 @@ pub async fn free_licence_now(licence_id: i64) -> Result<(), PortalError> {
     Ok(services.free_licence_now(&user, licence_id).await?)
 }
 
+/// Frees a licence on its machine's removal code (the offline transfer); answers the machine's
+/// name.
+#[server(prefix = "/rpc", endpoint = "accept_removal_code")]
+pub async fn accept_removal_code(removal_code: String) -> Result<String, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.accept_removal_code(&user, &removal_code).await?)
+}
+
 /// What an offline request code asks for (product, licence, machine) and what answering it would
 /// do, before anyone answers.
 #[server(prefix = "/rpc", endpoint = "describe_request")]

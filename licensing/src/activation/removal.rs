@@ -140,4 +140,83 @@ impl Licentia {
         );
         Ok(())
     }
+
+    /// Frees a licence at once on its machine's removal code (the offline transfer): the machine
+    /// deleted its code when it made the code. Returns the machine's name. The code must name the
+    /// activation's licence (key or serial), product and machine, and the caller may manage it.
+    pub async fn accept_removal_code(&self, actor: &CurrentUser, text: &str) -> Result<String> {
+        let removal = code::RemovalCode::decode(text)
+            .map_err(|e| InputError::new("removal_code", format!("{e}.")))?;
+        let damaged = || {
+            InputError::new("removal_code", "This removal code does not match the licence's activation: check that it was copied whole.")
+        };
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            licence_id: i64,
+            fingerprint: String,
+            hostname: String,
+            removed_at: Option<i64>,
+            frees_at: Option<i64>,
+            licence_key: String,
+            licence_serial: Option<String>,
+            product_code: String,
+        }
+        let row: Row = sqlx::query_as(
+            "SELECT a.licence_id, a.fingerprint, a.hostname, a.removed_at, a.frees_at, \
+             l.licence_key, ls.serial AS licence_serial, p.code AS product_code \
+             FROM activations a JOIN licences l ON l.id = a.licence_id \
+             LEFT JOIN serials ls ON ls.id = l.serial_id LEFT JOIN orders o ON o.id = l.order_id \
+             JOIN products p ON p.id = COALESCE(o.product_id, ls.product_id) WHERE a.id = $1",
+        )
+        .bind(removal.act)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or_else(damaged)?;
+        let names_licence = match &row.licence_serial {
+            Some(serial) => check_serial(&self.serial_key(), &removal.key)
+                .is_ok_and(|(canonical, _)| canonical == *serial),
+            None => parse_licence_key(&removal.key).is_ok_and(|k| k == row.licence_key),
+        };
+        let same_machine = self::fingerprint(&removal.fp).is_ok_and(|fp| fp == row.fingerprint);
+        if !names_licence || row.product_code != removal.prd || !same_machine {
+            return Err(damaged().into());
+        }
+        let lic = self.licence_state_by_id(row.licence_id).await?;
+        self.require_state_access(actor, &lic)?;
+        let now = self.clock.now();
+        let freed = match (row.removed_at, row.frees_at) {
+            (None, _) => sqlx::query(
+                "UPDATE activations SET removed_at = $1, removed_by = 'removal code', \
+                 frees_at = NULL WHERE id = $2 AND removed_at IS NULL",
+            )
+            .bind(now)
+            .bind(removal.act),
+            (Some(_), Some(at)) if at > now => sqlx::query(
+                "UPDATE activations SET frees_at = NULL WHERE id = $2 AND frees_at > $1",
+            )
+            .bind(now)
+            .bind(removal.act),
+            _ => {
+                return Err(Error::Gone(format!(
+                    "The licence was already removed from {} and is free.",
+                    row.hostname
+                )))
+            }
+        }
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if freed == 0 {
+            return Err(Error::Gone(
+                "This activation changed a moment ago: look at the licence again.".into(),
+            ));
+        }
+        tracing::info!(
+            licence_id = row.licence_id,
+            activation_id = removal.act,
+            by = actor.id,
+            "licence freed by a removal code"
+        );
+        Ok(row.hostname)
+    }
 }

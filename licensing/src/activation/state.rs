@@ -32,6 +32,12 @@ impl Licentia {
             .ok_or_else(|| Error::NotFound("A licence with this key"))
     }
 
+    pub(super) async fn licence_state_by_id(&self, licence_id: i64) -> Result<LicenceState> {
+        self.licence_state("l.id", LicenceBy::Id(licence_id))
+            .await?
+            .ok_or(Error::NotFound("The licence"))
+    }
+
     /// Refuses, before anything changes, a licence key presented for another product than its
     /// own: the application names its product, and a key of another product would otherwise be
     /// bound to a machine whose application then refuses the code.

@@ -586,6 +586,115 @@ async fn a_licence_removed_without_its_machine_waits_for_its_code_to_lapse() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// The offline transfer: a machine that cannot reach the server gives its licence up with a
+/// removal code, pasted into the portal by the client's user, which frees the licence at once,
+/// also after a removal in the portal that was waiting for the machine's code to lapse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_code_frees_the_licence_at_once() {
+    use licensing::activation::Remover;
+    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    let f = fixture(&app, LicensingSettings::default(), 1).await;
+    let (_shipped, root) = shipped_root(&app).await;
+    let ws1 = Workstation::new(&app.base_url, "machine-1").shipped_with(&root);
+    let ws2 = Workstation::new(&app.base_url, "machine-2").shipped_with(&root);
+    assert!(ws1.run(&["activate", "--key", &f.keys[0]]).status.success());
+    let before = std::fs::read_to_string(ws1.store_file()).expect("store");
+
+    let out = ws1.run_cut_off(&["removal-code"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(code.starts_with("LRM1-"), "{code}");
+    // Given up here: the licence no longer works on this machine; asked again, the same code.
+    let out = ws1.run_cut_off(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("no licence is activated"),
+        "{}",
+        text(&out)
+    );
+    let again = ws1.run_cut_off(&["removal-code"]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), code);
+    // Putting the old state back is noticed.
+    std::fs::write(ws1.store_file(), &before).expect("restore");
+    let out = ws1.run_cut_off(&["status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("older than the one this machine last saved"),
+        "{}",
+        text(&out)
+    );
+
+    // A code naming another machine, or damaged, is refused; another client's user may not.
+    let mut other = protocol::activation::RemovalCode::decode(&code).expect("decodes");
+    other.fp = protocol::activation::fingerprint("CALC", "machine-2");
+    let refused = app
+        .services
+        .accept_removal_code(&f.client, &other.encode())
+        .await;
+    assert!(
+        matches!(refused, Err(licensing::Error::Invalid(_))),
+        "{refused:?}"
+    );
+    let refused = app
+        .services
+        .accept_removal_code(&f.client, &code[..code.len() - 2])
+        .await;
+    assert!(
+        matches!(refused, Err(licensing::Error::Invalid(_))),
+        "{refused:?}"
+    );
+    let admin_browser = app.browser();
+    admin_browser
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .ok();
+    let (_, stranger) = app
+        .client_user(&admin_browser, "Globex", "gus@globex.test")
+        .await;
+    let refused = stranger
+        .rpc("accept_removal_code", &[("removal_code", &code)])
+        .await;
+    assert_eq!(refused.error(), "NotAllowed");
+
+    // The client's user pastes it: the licence is free for another machine at once.
+    let host = app
+        .services
+        .accept_removal_code(&f.client, &code)
+        .await
+        .expect("freed");
+    assert_eq!(host, "machine-1");
+    let out = ws2.run(&["activate", "--key", &f.keys[0]]);
+    assert!(out.status.success(), "{}", text(&out));
+    let twice = app.services.accept_removal_code(&f.client, &code).await;
+    assert!(matches!(twice, Err(licensing::Error::Gone(_))), "{twice:?}");
+
+    // After a removal in the portal that waits for the machine's code, the machine's removal
+    // code frees the licence at once too.
+    let portal = Remover::Portal {
+        actor: &f.client,
+        force: false,
+        free_now: false,
+    };
+    app.services
+        .remove_activation(&f.keys[0], None, portal)
+        .await
+        .expect("removed");
+    assert_eq!(
+        ws1.run(&["activate", "--key", &f.keys[0]]).status.code(),
+        Some(2)
+    );
+    let out = ws2.run_cut_off(&["removal-code"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    app.services
+        .accept_removal_code(&f.client, &code)
+        .await
+        .expect("freed");
+    app.clock.advance(1);
+    let out = ws1.run(&["activate", "--key", &f.keys[0]]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 fn licentia_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
