@@ -549,12 +549,7 @@ impl Licensing {
         if claims.prd != self.product || claims.fp != self.fingerprint {
             return Err(Error::Code(CodeError::WrongMachine));
         }
-        let key = self
-            .store
-            .state
-            .licence_key
-            .clone()
-            .ok_or_else(|| Error::NotActivated(self.product.clone()))?;
+        let key = self.held_licence()?;
         let removal = code::RemovalCode {
             prd: self.product.clone(),
             key,
@@ -568,6 +563,15 @@ impl Licensing {
         self.store.state.removal = Some(removal.clone());
         self.store.save().map_err(Error::Io)?;
         Ok(removal)
+    }
+
+    /// The licence key (or serial) this machine was activated with.
+    fn held_licence(&self) -> Result<String> {
+        self.store
+            .state
+            .licence_key
+            .clone()
+            .ok_or_else(|| Error::NotActivated(self.product.clone()))
     }
 
     fn stored_code(&self) -> Result<String> {
@@ -628,12 +632,7 @@ impl Licensing {
 
     /// Frees the licence on the server and on this machine.
     pub fn remove(&mut self) -> Result<()> {
-        let key = self
-            .store
-            .state
-            .licence_key
-            .clone()
-            .ok_or_else(|| Error::NotActivated(self.product.clone()))?;
+        let key = self.held_licence()?;
         let held = if self.store.state.by_serial {
             Held::Serial(&key)
         } else {
