@@ -1,0 +1,146 @@
+//! What the client trusts to verify codes: the vendor's root key (its endorsements of the
+//! signing keys, fetched from the server and kept), the signing keys themselves, or, for
+//! development only, whatever the server publishes.
+
+use crate::{Error, Licensing, Result};
+use protocol::activation::{self as code, Claims, CodeError, JwkSet};
+use protocol::trust;
+
+/// Where the client's trust in the vendor's signing keys comes from.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The signing keys themselves, shipped with the application.
+    Keys(JwkSet),
+    /// The vendor's root key, shipped with the application: signing keys are those it endorses.
+    Root(JwkSet),
+    /// Development only: the configured server's keys on first use, kept in the state file.
+    ServerOnFirstUse,
+}
+
+impl Licensing {
+    /// Trusts exactly these signing keys (the vendor's JWKS shipped inside the application).
+    /// A key rotation on the server then needs a new build of the application; pinning the
+    /// root key (`with_root`) does not.
+    pub fn with_jwks(mut self, keys: JwkSet) -> Self {
+        self.trust = Some(Trust::Keys(keys));
+        self
+    }
+
+    /// Trusts the signing keys that the vendor's root key endorses (`server keys root` prints
+    /// it; ship it inside the application). Endorsements come from the server and are kept in
+    /// the state file, but each is verified against this root whenever it is used.
+    pub fn with_root(mut self, roots: JwkSet) -> Self {
+        self.trust = Some(Trust::Root(roots));
+        self
+    }
+
+    /// Development only: trusts whatever keys the configured server publishes, kept in the
+    /// state file after the first use. Anyone who can edit that file, or answer in the
+    /// server's place on the first use, can then make codes this client accepts.
+    pub fn trusting_server_keys(mut self) -> Self {
+        self.trust = Some(Trust::ServerOnFirstUse);
+        self
+    }
+
+    /// The signing keys to verify codes with, as the application's trust allows, without those
+    /// the vendor has withdrawn.
+    pub fn jwks(&mut self) -> Result<JwkSet> {
+        let mut keys = match &self.trust {
+            None => return Err(Error::Untrusted),
+            Some(Trust::Keys(keys)) => keys.clone(),
+            Some(Trust::Root(roots)) => {
+                let newest = self.store.memory().newest_endorsed;
+                let kept = self.store.state.endorsement.as_deref();
+                match kept.map(|jws| trust::verify_endorsement(jws, roots)) {
+                    Some(Ok(endorsed)) if endorsed.iat >= newest => endorsed.keys,
+                    // Missing, not the root's (edited), or older than one seen: fetch anew.
+                    _ => self.refresh_jwks()?,
+                }
+            }
+            Some(Trust::ServerOnFirstUse) => match self.store.state.jwks.clone() {
+                Some(keys) => keys,
+                None => self.refresh_jwks()?,
+            },
+        };
+        let retired = self.store.memory().retired;
+        keys.keys.retain(|k| !retired.contains(&k.kid));
+        Ok(keys)
+    }
+
+    pub(crate) fn refresh_jwks(&mut self) -> Result<JwkSet> {
+        let Some(server) = self.server.clone() else {
+            return Err(Error::Offline(
+                "the vendor's current keys are needed to check this code: connect to the \
+                 licence server (--server) once"
+                    .into(),
+            ));
+        };
+        let fetch = |path: &str| {
+            self.agent
+                .get(&format!("{server}{path}"))
+                .call()
+                .map_err(|e| Error::Unreachable {
+                    server: server.clone(),
+                    reason: e.to_string(),
+                })
+        };
+        match &self.trust {
+            Some(Trust::Root(roots)) => {
+                let jws = fetch("/.well-known/licentia-keys.jws")?
+                    .into_string()
+                    .map_err(|e| Error::Io(format!("the server's keys could not be read: {e}")))?;
+                // A server that cannot show the root's endorsement is not trusted, nor one that
+                // shows an older endorsement than this machine has seen (it may list a key
+                // withdrawn since).
+                let endorsed = trust::verify_endorsement(&jws, roots)?;
+                let newest = self.store.memory().newest_endorsed;
+                if endorsed.iat < newest {
+                    return Err(Error::StaleKeys {
+                        offered: protocol::time::format_utc(endorsed.iat),
+                        seen: protocol::time::format_utc(newest),
+                    });
+                }
+                let memory = &mut self.store.state.memory;
+                memory.newest_endorsed = endorsed.iat;
+                for kid in endorsed.retired {
+                    if !memory.retired.contains(&kid) {
+                        memory.retired.push(kid);
+                    }
+                }
+                self.store.state.endorsement = Some(jws.trim().to_owned());
+                Ok(endorsed.keys)
+            }
+            Some(Trust::ServerOnFirstUse) => {
+                let set: JwkSet = fetch("/.well-known/jwks.json")?
+                    .into_json()
+                    .map_err(|e| Error::Io(format!("the server's keys could not be read: {e}")))?;
+                self.store.state.jwks = Some(set.clone());
+                Ok(set)
+            }
+            Some(Trust::Keys(keys)) => Ok(keys.clone()),
+            None => Err(Error::Untrusted),
+        }
+    }
+
+    /// Checks a code's signature; a key the pinned root has endorsed since the last look is
+    /// fetched once more.
+    pub(crate) fn verify(&mut self, code: &str) -> Result<Claims> {
+        let keys = self.jwks()?;
+        let retired = self.store.memory().retired;
+        match code::verify_signature(code, &keys) {
+            Err(CodeError::UnknownKey(kid)) if retired.contains(&kid) => {
+                Err(Error::Offline(format!(
+                    "the licence code was signed with key {kid}, which the vendor has withdrawn: \
+                     validate with the server (or activate again) for a new one"
+                )))
+            }
+            Err(CodeError::UnknownKey(_))
+                if self.server.is_some() && matches!(self.trust, Some(Trust::Root(_))) =>
+            {
+                let keys = self.refresh_jwks()?;
+                Ok(code::verify_signature(code, &keys)?)
+            }
+            other => Ok(other?),
+        }
+    }
+}
