@@ -470,6 +470,20 @@ impl Sort {
     }
 }
 
+/// Sorting column headers in order: `(key, label)` each; keys named in `numeric` head columns of
+/// numbers.
+#[component]
+pub fn SortHeads(
+    sort: Sort,
+    columns: &'static [(&'static str, &'static str)],
+    #[prop(optional)] numeric: &'static [&'static str],
+) -> impl IntoView {
+    columns
+        .iter()
+        .map(|(key, label)| view! { <SortHeader sort key=*key label=*label numeric=numeric.contains(key)/> })
+        .collect_view()
+}
+
 /// A column header that sorts the table on click (again to reverse).
 #[component]
 pub fn SortHeader(

@@ -2,7 +2,7 @@
 
 use crate::components::{
     by_text, loaded, or_dash, reset_on_success, shown_rows, time_or, ActionDone, ActionError,
-    ConfirmButton, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeader, TableCount,
+    ConfirmButton, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount,
     TextArea,
 };
 use crate::pages::errors::NotAllowed;
@@ -133,11 +133,7 @@ pub fn ClientsPage() -> impl IntoView {
                             <caption class="visually-hidden">"Clients"</caption>
                             <thead>
                                 <tr>
-                                    <SortHeader sort key="name" label="Name"/>
-                                    <SortHeader sort key="contact" label="Contact"/>
-                                    <SortHeader sort key="users" label="Users" numeric=true/>
-                                    <SortHeader sort key="orders" label="Orders" numeric=true/>
-                                    <SortHeader sort key="created" label="Created"/>
+                                    <SortHeads sort columns=&[("name", "Name"), ("contact", "Contact"), ("users", "Users"), ("orders", "Orders"), ("created", "Created")] numeric=&["users", "orders"]/>
                                 </tr>
                             </thead>
                             <tbody>
@@ -313,9 +309,7 @@ fn UsersTable(
             <caption class="visually-hidden">"Portal users"</caption>
             <thead>
                 <tr>
-                    <SortHeader sort key="name" label="Name"/>
-                    <SortHeader sort key="email" label="E-mail address"/>
-                    <SortHeader sort key="last" label="Last sign-in"/>
+                    <SortHeads sort columns=&[("name", "Name"), ("email", "E-mail address"), ("last", "Last sign-in")]/>
                     <th scope="col">"Actions"</th>
                 </tr>
             </thead>

@@ -4,7 +4,7 @@
 
 use crate::components::{
     area, by_text, loaded, or_dash, shown_rows, time_or, ActionDone, ActionError, ColumnHeads,
-    ConfirmButton, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeader, TableCount,
+    ConfirmButton, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount,
 };
 use crate::server_fns::catalog::{
     CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation, UpdateOrder,
@@ -65,13 +65,9 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
                         <table>
                             <caption class="visually-hidden">"Orders"</caption>
                             <thead><tr>
-                                <SortHeader sort key="id" label="Order"/>
-                                <SortHeader sort key="client" label="Client"/>
-                                <SortHeader sort key="product" label="Product"/>
+                                <SortHeads sort columns=&[("id", "Order"), ("client", "Client"), ("product", "Product")]/>
                                 <th scope="col">"Reference"</th>
-                                <SortHeader sort key="quantity" label="Licences" numeric=true/>
-                                <SortHeader sort key="active" label="Activated" numeric=true/>
-                                <SortHeader sort key="created" label="Created"/>
+                                <SortHeads sort columns=&[("quantity", "Licences"), ("active", "Activated"), ("created", "Created")] numeric=&["quantity", "active"]/>
                             </tr></thead>
                             <tbody>
                                 <For each=move || rows.get() key=|o| (o.id, o.active, o.quantity) let:o>
@@ -409,12 +405,9 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
                             <caption class="visually-hidden">"Activations"</caption>
                             <thead><tr>
                                 <th scope="col">"Licence key"</th>
-                                <SortHeader sort key="client" label="Client"/>
-                                <SortHeader sort key="product" label="Product"/>
-                                <SortHeader sort key="host" label="Machine"/>
+                                <SortHeads sort columns=&[("client", "Client"), ("product", "Product"), ("host", "Machine")]/>
                                 <th scope="col">"Mode"</th>
-                                <SortHeader sort key="activated" label="Activated"/>
-                                <SortHeader sort key="validated" label="Last validated"/>
+                                <SortHeads sort columns=&[("activated", "Activated"), ("validated", "Last validated")]/>
                                 <th scope="col">"Expires"</th>
                             </tr></thead>
                             <tbody>

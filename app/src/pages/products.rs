@@ -3,7 +3,7 @@
 
 use crate::components::{
     by_text, loaded, or_dash, shown_rows, ActionDone, ActionError, ConfirmButton, SearchBox, Sort,
-    SortHeader, TableCount,
+    SortHeads, TableCount,
 };
 use crate::server_fns::catalog::{DeleteProduct, SaveProduct};
 use leptos::form::ActionForm;
@@ -42,10 +42,7 @@ pub fn ProductsPage() -> impl IntoView {
                         <table>
                             <caption class="visually-hidden">"Products"</caption>
                             <thead><tr>
-                                <SortHeader sort key="code" label="Code"/>
-                                <SortHeader sort key="name" label="Name"/>
-                                <SortHeader sort key="editor" label="Editor"/>
-                                <SortHeader sort key="release" label="Release" numeric=true/>
+                                <SortHeads sort columns=&[("code", "Code"), ("name", "Name"), ("editor", "Editor"), ("release", "Release")] numeric=&["release"]/>
                                 <th scope="col">"Limited"</th>
                                 <th scope="col">"Features"</th>
                             </tr></thead>

@@ -15,19 +15,6 @@ impl Licentia {
         host: &str,
         channel: Channel,
     ) -> Result<Issued> {
-        self.activate_with(licence_key, fingerprint, host, channel, true)
-            .await
-    }
-
-    /// `activate`, with the anti-churn limit off where an administrator acts.
-    pub(super) async fn activate_with(
-        &self,
-        licence_key: &str,
-        fingerprint: &str,
-        host: &str,
-        channel: Channel,
-        enforce_churn: bool,
-    ) -> Result<Issued> {
         let key = parse_licence_key(licence_key)?;
         let fp = self::fingerprint(fingerprint)?;
         let host = hostname(host)?;
@@ -37,6 +24,7 @@ impl Licentia {
                 "This licence belongs to a serial number: activate with the serial number.".into(),
             ));
         }
+        let enforce_churn = channel.enforces_churn();
         self.bind_licence(lic, &fp, &host, channel, None, enforce_churn, None)
             .await
     }
@@ -192,7 +180,7 @@ impl Licentia {
         .await?;
         let (mode, nonce) = match &channel {
             Channel::Online => ("online", None),
-            Channel::Offline { nonce } => ("offline", Some(nonce.clone())),
+            Channel::Offline { nonce, .. } => ("offline", Some(nonce.clone())),
         };
         let serial_id = via_serial.map(|(id, _)| id);
         let activation_id: i64 = match &live {

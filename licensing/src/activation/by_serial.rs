@@ -62,19 +62,6 @@ impl Licentia {
         host: &str,
         channel: Channel,
     ) -> Result<Issued> {
-        self.activate_serial_with(product_code, serial, fingerprint, host, channel, true)
-            .await
-    }
-
-    pub(super) async fn activate_serial_with(
-        &self,
-        product_code: &str,
-        serial: &str,
-        fingerprint: &str,
-        host: &str,
-        channel: Channel,
-        enforce_churn: bool,
-    ) -> Result<Issued> {
         let fp = self::fingerprint(fingerprint)?;
         let host = hostname(host)?;
         let web = self.serial_for_product(product_code, serial).await?;
@@ -140,7 +127,7 @@ impl Licentia {
             None => {
                 if !free.is_empty() {
                     let scope: Vec<i64> = slots.iter().map(|s| s.id).collect();
-                    if enforce_churn {
+                    if channel.enforces_churn() {
                         self.check_churn(&scope).await?;
                     }
                 }

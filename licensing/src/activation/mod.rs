@@ -26,10 +26,19 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Channel {
     Online,
-    /// Through the portal, answering a request code; the code carries the request's nonce.
+    /// Through the portal, answering a request code; the code carries the request's nonce. The
+    /// anti-churn limit does not hold back an administrator's answer.
     Offline {
         nonce: String,
+        by_admin: bool,
     },
+}
+
+impl Channel {
+    /// Whether the anti-churn limit applies.
+    fn enforces_churn(&self) -> bool {
+        !matches!(self, Channel::Offline { by_admin: true, .. })
+    }
 }
 
 /// A signed activation code and what it says.

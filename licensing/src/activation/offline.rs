@@ -159,9 +159,12 @@ impl Licentia {
             if spent.is_some() {
                 return Err(spent_request());
             }
-            let channel = Channel::Offline { nonce: req.nonce };
+            let channel = Channel::Offline {
+                nonce: req.nonce,
+                by_admin: true,
+            };
             return self
-                .activate_serial_with(&req.prd, &serial, &req.fp, &req.host, channel, false)
+                .activate_serial(&req.prd, &serial, &req.fp, &req.host, channel)
                 .await;
         }
         let key = parse_licence_key(&req.key)?;
@@ -187,12 +190,12 @@ impl Licentia {
         if self.request_spent(lic.id, &req.nonce).await? {
             return Err(spent_request());
         }
-        let channel = Channel::Offline { nonce: req.nonce };
+        let channel = Channel::Offline {
+            nonce: req.nonce,
+            by_admin: actor.role == Role::Admin,
+        };
         let Some(terms) = overrides else {
-            let enforce_churn = actor.role != Role::Admin;
-            return self
-                .activate_with(&key, &req.fp, &req.host, channel, enforce_churn)
-                .await;
+            return self.activate(&key, &req.fp, &req.host, channel).await;
         };
         crate::require_admin(actor)?;
         if lic.serial_id.is_some() {
