@@ -247,15 +247,24 @@ impl Licensing {
     }
 
     fn post(&self, path: &str, body: &impl serde::Serialize) -> Result<Option<String>> {
+        Ok(self
+            .post_json::<CodeAnswer>(path, body)?
+            .map(|answer| answer.activation_code))
+    }
+
+    /// Posts `body`; the answer read as `T`, or `None` for 204 No Content.
+    fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<Option<T>> {
         let server = self.server()?;
         match self.agent.post(&format!("{server}{path}")).send_json(body) {
             Ok(res) if res.status() == 204 => Ok(None),
-            Ok(res) => {
-                let answer: CodeAnswer = res.into_json().map_err(|e| {
-                    Error::Io(format!("the server's answer could not be read: {e}"))
-                })?;
-                Ok(Some(answer.activation_code))
-            }
+            Ok(res) => res
+                .into_json()
+                .map(Some)
+                .map_err(|e| Error::Io(format!("the server's answer could not be read: {e}"))),
             Err(ureq::Error::Status(status, res)) => Err(problem(status, res)),
             Err(ureq::Error::Transport(t)) => Err(Error::Unreachable {
                 server: server.to_owned(),
@@ -291,6 +300,7 @@ impl Licensing {
         let memory = &mut self.store.state.memory;
         memory.newest_signed = memory.newest_signed.max(claims.iat);
         self.store.state.activation_code = Some(activation_code.to_owned());
+        self.store.state.removal = None;
         if let Some(h) = held {
             self.store.state.licence_key = Some(h.text().to_owned());
             self.store.state.by_serial = matches!(h, Held::Serial(_));
@@ -421,9 +431,12 @@ impl Licensing {
             fp: self.fingerprint.clone(),
             host: hostname.to_owned(),
             t: self.checked_now()?,
+            code: code::code_digest(&code),
         }
         .encode();
+        // Given up: no pending offline answer may bring the licence back here either.
         self.store.state.activation_code = None;
+        self.store.state.pending = None;
         self.store.state.removal = Some(removal.clone());
         self.store.save().map_err(Error::Io)?;
         Ok(removal)
@@ -502,11 +515,13 @@ impl Licensing {
         } else {
             Held::Key(&key)
         };
+        // The code goes with the request: giving it up frees the licence at once.
         let body = RemoveRequest {
             licence: held.licence(&self.product).into(),
             fingerprint: self.fingerprint.clone(),
+            activation_code: self.store.state.activation_code.clone(),
         };
-        self.post("/api/v1/activations/remove", &body)?;
+        self.post_json::<protocol::catalog::Removal>("/api/v1/activations/remove", &body)?;
         self.store.state.activation_code = None;
         self.store.save().map_err(Error::Io)?;
         Ok(())

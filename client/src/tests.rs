@@ -384,3 +384,17 @@ fn the_witness_keeps_its_name_from_the_first_run() {
     l.store.save().expect("first save");
     open().status().expect("the same witness on the second run");
 }
+
+#[test]
+fn giving_the_licence_up_drops_a_pending_offline_request() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut l = licensing(dir.path(), "m1", &code("m1", None));
+    l.store.state.licence_key = Some("KEY".into());
+    l.request_code(Held::Key("KEY"), "m1").expect("request");
+    let removal = l.removal_code("m1").expect("given up");
+    assert!(removal.starts_with("LRM1-"));
+    // An answer to that request can no longer bring the licence back here.
+    assert!(l.store.state.pending.is_none());
+    assert!(matches!(l.import("a.b.c"), Err(Error::Offline(_))));
+    assert_eq!(l.removal_code("m1").expect("shown again"), removal);
+}

@@ -164,14 +164,22 @@ test('an offline request and response through the client area activate licence 2
   await open(page, new URL(calcOrder).pathname.replace('/admin/', '/client/'));
   await expect(page.locator(`tr[data-licence="${calc2}"]`)).toContainText('offline-pc');
 
-  // The offline transfer: the machine gives the licence up; its removal code frees it at once.
+  // The offline transfer: the machine gives the licence up with a removal code. The same rules
+  // hold as for any removal: the client user may not free a limited licence; the
+  // administrator may, and the licence is free for another machine at once.
   const given = ws3.run('removal-code');
   expect(given.ok, given.out).toBe(true);
   const removalCode = given.out.trim().split('\n').pop()!;
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Offline activation' }).click();
   await page.getByLabel('Removal code').fill(removalCode);
   await page.getByRole('button', { name: 'Free the licence' }).click();
+  await expect(page.getByRole('alert')).toHaveText("This is a limited licence: only your vendor's administrator can remove it.");
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signInAs(page, admin.email, admin.password);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Offline activation' }).click();
+  await page.getByLabel('Removal code').fill(removalCode);
+  await page.getByRole('button', { name: 'Free the licence' }).click();
   await expect(page.getByRole('status')).toHaveText('The licence was freed from offline-pc: another machine can activate it now.');
-  await open(page, new URL(calcOrder).pathname.replace('/admin/', '/client/'));
+  await open(page, new URL(calcOrder).pathname);
   await expect(page.locator(`tr[data-licence="${calc2}"]`)).toContainText('Not activated');
 });

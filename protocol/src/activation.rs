@@ -341,6 +341,14 @@ pub struct RemovalCode {
     pub host: String,
     /// Unix seconds when the machine gave the licence up (its own clock).
     pub t: i64,
+    /// `code_digest` of the activation code it gave up: only the latest code frees at once.
+    pub code: String,
+}
+
+/// SHA-256 of an activation code as the server records it (hex): what a removal shows to
+/// prove it gives up the latest code.
+pub fn code_digest(code: &str) -> String {
+    hex(&Sha256::digest(code.trim().as_bytes()))
 }
 
 impl RemovalCode {
@@ -512,6 +520,7 @@ mod tests {
             fp: fingerprint("CALC", "machine-1"),
             host: "ws-1".into(),
             t: 1_768_000_000,
+            code: code_digest("a.b.c"),
         };
         let code = removal.encode();
         assert!(code.starts_with("LRM1-"), "{code}");

@@ -116,6 +116,11 @@ pub struct RemoveRequest {
     pub licence: LicenceFields,
     #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{64}$"))]
     pub fingerprint: String,
+    /// The machine's latest activation code, which it gives up: with it the licence frees at
+    /// once; without it (or with an older one) only once the machine's code can no longer pass
+    /// offline, as for a removal made without the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_code: Option<String>,
 }
 
 impl ActivateRequest {

@@ -281,7 +281,7 @@ pub(crate) fn LicencesSection(
             Some(Ok(Removal { frees_at: Some(at) })) => Some(view! {
                 <p class="notice" role="status">
                     "The licence was removed from its machine. It frees on " <LocalTime unix_secs=*at/>
-                    ", when that machine's code stops working offline; removing it on the machine itself frees it at once."
+                    ", when that machine's code stops working offline; a removal code made on that machine frees it at once (Offline activation, Transfer)."
                 </p>
             }.into_any()),
             Some(Ok(Removal { frees_at: None })) => Some(view! {

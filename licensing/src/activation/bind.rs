@@ -80,8 +80,8 @@ impl Licentia {
         {
             return Err(Error::ActivatedElsewhere(format!(
                 "This licence was removed from {host} without that machine, whose code can keep \
-                 working offline until {}: the licence frees then. Removing it on {host} itself \
-                 (or with a removal code from it) frees it at once.",
+                 working offline until {}: the licence frees then, or at once with a removal code \
+                 made on {host} (licentia-client removal-code) and pasted into the portal.",
                 protocol::time::format_utc(frees_at)
             )));
         }
@@ -185,9 +185,9 @@ impl Licentia {
         let serial_id = via_serial.map(|(id, _)| id);
         let activation_id: i64 = match &live {
             Some(same) => {
-                sqlx::query(
+                let updated = sqlx::query(
                     "UPDATE activations SET hostname = $1, mode = $2, request_nonce = $3, \
-                     last_validated_at = $4, serial_id = $5 WHERE id = $6",
+                     last_validated_at = $4, serial_id = $5 WHERE id = $6 AND removed_at IS NULL",
                 )
                 .bind(&host)
                 .bind(mode)
@@ -196,7 +196,14 @@ impl Licentia {
                 .bind(serial_id)
                 .bind(same.id)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if updated == 0 {
+                    return Err(Error::Conflict(
+                        "This licence was removed from this machine at the same moment: try again."
+                            .into(),
+                    ));
+                }
                 same.id
             }
             None => sqlx::query_scalar(
@@ -287,18 +294,26 @@ impl Licentia {
         let offline_until = exp.map_or(next + code::VALIDATION_GRACE_SECS, |exp| {
             exp.min(next + code::VALIDATION_GRACE_SECS)
         });
-        sqlx::query(
-            "UPDATE activations SET offline_until = $1 \
-             WHERE id = $2 AND (offline_until IS NULL OR offline_until < $1)",
+        let code = code::sign(&claims, &kid, &key);
+        // Recorded before the code leaves, and only while the activation stands: a removal that
+        // came in meanwhile gets no code signed past its wait.
+        let recorded = sqlx::query(
+            "UPDATE activations SET code_digest = $3, offline_until = CASE \
+               WHEN offline_until IS NULL OR offline_until < $1 THEN $1 ELSE offline_until END \
+             WHERE id = $2 AND removed_at IS NULL",
         )
         .bind(offline_until)
         .bind(activation_id)
+        .bind(code::code_digest(&code))
         .execute(self.db.pool())
-        .await?;
-        Ok(Issued {
-            code: code::sign(&claims, &kid, &key),
-            claims,
-        })
+        .await?
+        .rows_affected();
+        if recorded == 0 {
+            return Err(Error::Gone(
+                "This licence was removed from this machine a moment ago.".into(),
+            ));
+        }
+        Ok(Issued { code, claims })
     }
 
     /// The application's periodic check: verifies its code came from here, and answers with a

@@ -179,13 +179,15 @@ impl Licentia {
         })
     }
 
-    /// The application frees the serial's licence it holds on the machine `fingerprint`.
+    /// The application frees the serial's licence it holds on the machine `fingerprint`, at once
+    /// when it gives up its latest code (`proof`).
     pub async fn remove_serial_activation(
         &self,
         product_code: &str,
         serial: &str,
         fingerprint: &str,
-    ) -> Result<()> {
+        proof: Option<&str>,
+    ) -> Result<Removal> {
         let fp = self::fingerprint(fingerprint)?;
         let web = self.serial_for_product(product_code, serial).await?;
         let licence_id: i64 = sqlx::query_scalar(
@@ -203,8 +205,7 @@ impl Licentia {
             .licence_state("l.id", LicenceBy::Id(licence_id))
             .await?
             .ok_or(Error::NotFound("The licence"))?;
-        self.unbind_licence(lic, Some(&fp), Remover::EndUser)
+        self.unbind_licence(lic, Some(&fp), Remover::EndUser { proof })
             .await
-            .map(drop)
     }
 }

@@ -64,7 +64,9 @@ pub struct Terms {
 /// asks to `free_now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Remover<'a> {
-    EndUser,
+    /// The application on its machine; `proof` is the activation code it gives up (the latest
+    /// frees the licence at once, anything else waits like a removal without the machine).
+    EndUser { proof: Option<&'a str> },
     Portal {
         actor: &'a CurrentUser,
         force: bool,
@@ -94,8 +96,8 @@ struct LiveActivation {
     fingerprint: String,
     hostname: String,
     activated_at: i64,
-    /// When the latest code issued for it stops passing offline checks.
-    offline_until: Option<i64>,
+    /// SHA-256 of the latest code issued for it.
+    code_digest: Option<String>,
 }
 
 fn spent_request() -> Error {

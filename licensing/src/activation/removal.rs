@@ -15,7 +15,7 @@ impl Licentia {
     ) -> Result<Removal> {
         let key = parse_licence_key(licence_key)?;
         let lic = self.licence_state_by_key(&key).await?;
-        if lic.serial_id.is_some() && remover == Remover::EndUser {
+        if lic.serial_id.is_some() && matches!(remover, Remover::EndUser { .. }) {
             return Err(Error::refused(
                 "This licence belongs to a serial number: remove it with the serial number.".into(),
             ));
@@ -31,7 +31,7 @@ impl Licentia {
     ) -> Result<Removal> {
         let product = self.product_row(lic.product_id).await?;
         let by = match remover {
-            Remover::EndUser => "user".to_owned(),
+            Remover::EndUser { .. } => "user".to_owned(),
             Remover::Portal { actor, .. } => {
                 self.require_state_access(actor, &lic)?;
                 format!("{}:{}", actor.role.as_str(), actor.id)
@@ -39,33 +39,10 @@ impl Licentia {
         };
         let admin = matches!(remover, Remover::Portal { actor, .. } if actor.role == Role::Admin);
         let forced = matches!(remover, Remover::Portal { force: true, .. });
-        let free_now = match remover {
-            Remover::EndUser => true,
-            Remover::Portal { free_now, .. } => free_now,
-        };
-        if free_now && !admin && remover != Remover::EndUser {
+        if matches!(remover, Remover::Portal { free_now: true, .. }) && !admin {
             return Err(Error::NotAllowed);
         }
-        if admin && !forced && (product.limited != 0 || product.end_user_removal == 0) {
-            return Err(Error::refused(
-                "Its users may not remove this licence; an administrator removes it with force."
-                    .into(),
-            ));
-        }
-        if !admin {
-            if product.limited != 0 {
-                return Err(Error::refused(
-                    "This is a limited licence: only your vendor's administrator can remove it."
-                        .into(),
-                ));
-            }
-            if product.end_user_removal == 0 {
-                return Err(Error::refused(
-                    "This product does not let its users remove licences. Ask your vendor's administrator."
-                        .into(),
-                ));
-            }
-        }
+        removal_allowed(&product, admin, forced)?;
         let live = self
             .live_activation(lic.id)
             .await?
@@ -78,34 +55,35 @@ impl Licentia {
             }
         }
         if !admin {
-            let scope = match lic.serial_id {
-                Some(serial_id) => self.serial_licence_ids(serial_id).await?,
-                None => vec![lic.id],
-            };
-            self.check_churn(&scope).await?;
+            self.check_licence_churn(&lic).await?;
         }
-        // Without the machine, its code may still pass offline: the licence frees when it can no
-        // longer (unless an administrator frees it now, knowing that).
+        // Without the machine (or without its latest code), that code may still pass offline:
+        // the licence frees when it can no longer, as the row says at this moment (unless an
+        // administrator frees it now, knowing that).
+        let free_now = match remover {
+            Remover::EndUser { proof } => {
+                proof.is_some_and(|code| Some(code::code_digest(code)) == live.code_digest)
+            }
+            Remover::Portal { free_now, .. } => free_now,
+        };
         let now = self.clock.now();
-        let frees_at = (!free_now)
-            .then(|| live.offline_until.unwrap_or(now))
-            .filter(|&at| at > now);
-        let changed = sqlx::query(
-            "UPDATE activations SET removed_at = $1, removed_by = $2, frees_at = $3 \
-             WHERE id = $4 AND removed_at IS NULL",
+        let frees_at: Option<Option<i64>> = sqlx::query_scalar(
+            "UPDATE activations SET removed_at = $1, removed_by = $2, frees_at = \
+             CASE WHEN $3 = 1 OR offline_until IS NULL OR offline_until <= $1 THEN NULL \
+             ELSE offline_until END \
+             WHERE id = $4 AND removed_at IS NULL RETURNING frees_at",
         )
         .bind(now)
         .bind(&by)
-        .bind(frees_at)
+        .bind(i64::from(free_now))
         .bind(live.id)
-        .execute(self.db.pool())
-        .await?
-        .rows_affected();
-        if changed == 0 {
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(frees_at) = frees_at else {
             return Err(Error::Gone(
                 "This licence was removed from its machine a moment ago.".into(),
             ));
-        }
+        };
         tracing::info!(
             licence_id = lic.id,
             activation_id = live.id,
@@ -160,10 +138,11 @@ impl Licentia {
             licence_key: String,
             licence_serial: Option<String>,
             product_code: String,
+            code_digest: Option<String>,
         }
         let row: Row = sqlx::query_as(
             "SELECT a.licence_id, a.fingerprint, a.hostname, a.removed_at, a.frees_at, \
-             l.licence_key, ls.serial AS licence_serial, p.code AS product_code \
+             l.licence_key, ls.serial AS licence_serial, p.code AS product_code, a.code_digest \
              FROM activations a JOIN licences l ON l.id = a.licence_id \
              LEFT JOIN serials ls ON ls.id = l.serial_id LEFT JOIN orders o ON o.id = l.order_id \
              JOIN products p ON p.id = COALESCE(o.product_id, ls.product_id) WHERE a.id = $1",
@@ -183,6 +162,22 @@ impl Licentia {
         }
         let lic = self.licence_state_by_id(row.licence_id).await?;
         self.require_state_access(actor, &lic)?;
+        // The same rules as any removal (an administrator's paste counts as forced).
+        let admin = actor.role == Role::Admin;
+        removal_allowed(&self.product_row(lic.product_id).await?, admin, true)?;
+        // Only the latest code the machine held frees at once: one made before a later
+        // activation of the same machine gives up nothing.
+        if row.code_digest.as_deref() != Some(removal.code.as_str()) {
+            return Err(InputError::new(
+                "removal_code",
+                "This removal code gives up an older licence code than the machine's latest: \
+                 make a new removal code on the machine.",
+            )
+            .into());
+        }
+        if !admin {
+            self.check_licence_churn(&lic).await?;
+        }
         let now = self.clock.now();
         let freed = match (row.removed_at, row.frees_at) {
             (None, _) => sqlx::query(
@@ -219,4 +214,30 @@ impl Licentia {
         );
         Ok(row.hostname)
     }
+}
+
+/// The rules of who may remove a licence of `product`: end users and client users where the
+/// product allows; administrators always, but what end users may not only with `forced`.
+fn removal_allowed(product: &ProductRow, admin: bool, forced: bool) -> Result<()> {
+    if admin {
+        if !forced && (product.limited != 0 || product.end_user_removal == 0) {
+            return Err(Error::refused(
+                "Its users may not remove this licence; an administrator removes it with force."
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    if product.limited != 0 {
+        return Err(Error::refused(
+            "This is a limited licence: only your vendor's administrator can remove it.".into(),
+        ));
+    }
+    if product.end_user_removal == 0 {
+        return Err(Error::refused(
+            "This product does not let its users remove licences. Ask your vendor's administrator."
+                .into(),
+        ));
+    }
+    Ok(())
 }

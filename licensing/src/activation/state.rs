@@ -77,6 +77,15 @@ impl Licentia {
 
     /// Refuses one more activation or removal on the licences `licence_ids` if they have moved
     /// between machines too often lately (see [`crate::activation::churn`]).
+    /// The anti-churn budget of a licence, shared by all of its serial's licences.
+    pub(super) async fn check_licence_churn(&self, lic: &LicenceState) -> Result<()> {
+        let scope = match lic.serial_id {
+            Some(serial_id) => self.serial_licence_ids(serial_id).await?,
+            None => vec![lic.id],
+        };
+        self.check_churn(&scope).await
+    }
+
     pub(super) async fn check_churn(&self, licence_ids: &[i64]) -> Result<()> {
         let policy = self.auth.churn;
         let now = self.clock.now();
@@ -120,7 +129,8 @@ impl Licentia {
 
     pub(super) async fn live_activation(&self, licence_id: i64) -> Result<Option<LiveActivation>> {
         Ok(sqlx::query_as(
-            "SELECT id, fingerprint, hostname, activated_at, offline_until FROM activations \
+            "SELECT id, fingerprint, hostname, activated_at, code_digest \
+             FROM activations \
              WHERE licence_id = $1 AND removed_at IS NULL",
         )
         .bind(licence_id)

@@ -7,7 +7,7 @@ use crate::AppState;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use licensing::activation::{Channel, Issued, Remover};
+use licensing::activation::{Channel, Issued, Removal, Remover};
 use protocol::activation::JwkSet;
 use protocol::application::{
     ActivateRequest, CodeAnswer, LicenceRef, RemoveRequest, ValidateRequest,
@@ -151,22 +151,33 @@ async fn validate(
 /// The application frees its licence, where the product allows end users to.
 #[utoipa::path(post, path = "/api/v1/activations/remove", tag = "application",
     request_body = RemoveRequest,
-    responses((status = 204, description = "Removed"), Problems))]
+    responses((status = 204, description = "Removed; the licence is free"),
+        (status = 200, description = "Removed without the machine's latest code: the licence frees at `frees_at`", body = Removal),
+        Problems))]
 async fn remove(
     axum::extract::State(services): Services,
     ApiJson(req): ApiJson<RemoveRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let licence = licence_of(&services, req.licence()).await?;
-    match &licence {
-        LicenceRef::Key { licence_key, .. } => services
-            .remove_activation(licence_key, Some(&req.fingerprint), Remover::EndUser)
-            .await
-            .map(drop)?,
-        LicenceRef::Serial { product, serial } => {
+    let proof = req.activation_code.as_deref();
+    let removal = match &licence {
+        LicenceRef::Key { licence_key, .. } => {
             services
-                .remove_serial_activation(product, serial, &req.fingerprint)
+                .remove_activation(
+                    licence_key,
+                    Some(&req.fingerprint),
+                    Remover::EndUser { proof },
+                )
                 .await?
         }
-    }
-    Ok(StatusCode::NO_CONTENT)
+        LicenceRef::Serial { product, serial } => {
+            services
+                .remove_serial_activation(product, serial, &req.fingerprint, proof)
+                .await?
+        }
+    };
+    Ok(match removal.frees_at {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(_) => Json(removal).into_response(),
+    })
 }

@@ -198,6 +198,7 @@ async fn delete_client(
 // ---- orders and licences ----
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderFilter {
     /// Only this client's orders (a client's token sees only its own anyway).
     pub client_id: Option<i64>,
@@ -349,6 +350,7 @@ async fn edit_licence(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ForceParam {
     /// Administrators: remove even where end users may not (a limited licence).
     #[serde(default)]
@@ -482,6 +484,7 @@ pub fn csv_response(csv: String, batch_id: i64) -> Result<Response, ApiError> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SerialFilter {
     pub batch_id: Option<i64>,
     pub product_id: Option<i64>,

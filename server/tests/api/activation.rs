@@ -58,9 +58,20 @@ both_backends! {
         assert_eq!(st, StatusCode::CONFLICT, "{problem}");
         let detail = problem["detail"].as_str().expect("detail");
         assert!(detail.contains("removed from ws-1 without that machine") && detail.contains(&protocol::time::format_utc(frees_at)), "{detail}");
-        // The machine itself may come back, and removing it there frees the licence at once.
+        // The machine itself may come back. A removal that does not give up its latest code (a
+        // plain call naming key and machine, from anywhere) waits like one without the machine…
+        let (st, body) = activate(&app, key, "ws-1").await;
+        assert_eq!(st, StatusCode::CREATED);
+        let latest = body["activation_code"].as_str().expect("code").to_owned();
+        let (st, waits, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-1"), "activation_code": code})).await;
+        assert_eq!(st, StatusCode::OK, "an older code frees nothing at once: {waits}");
+        assert!(waits["frees_at"].as_i64().is_some(), "{waits}");
+        assert_eq!(activate(&app, key, "ws-2").await.0, StatusCode::CONFLICT);
+        // …while the application giving up its latest code frees the licence at once.
         assert_eq!(activate(&app, key, "ws-1").await.0, StatusCode::CREATED);
-        let (st, _, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-1")})).await;
+        let (_, body) = activate(&app, key, "ws-1").await;
+        let latest = body["activation_code"].as_str().map_or(latest, str::to_owned);
+        let (st, _, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-1"), "activation_code": latest})).await;
         assert_eq!(st, StatusCode::NO_CONTENT);
         assert_eq!(activate(&app, key, "ws-2").await.0, StatusCode::CREATED);
 
@@ -185,13 +196,14 @@ both_backends! {
         let key = &f.keys[0];
         assert_eq!(activate(&app, key, "ws-1").await.0, StatusCode::CREATED);
         // The same machine again: a fresh code, no activation used.
-        assert_eq!(activate(&app, key, "ws-1").await.0, StatusCode::CREATED);
+        let (status, again) = activate(&app, key, "ws-1").await;
+        assert_eq!(status, StatusCode::CREATED);
         let (status, body) = activate(&app, key, "ws-2").await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert!(body["detail"].as_str().expect("detail").contains("already activated on another machine (ws-1)"), "{body}");
 
-        // Transfer = removal, then activation elsewhere.
-        let (s, _, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-1")})).await;
+        // Transfer = removal (the application giving up its code), then activation elsewhere.
+        let (s, _, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", "ws-1"), "activation_code": again["activation_code"]})).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         assert_eq!(activate(&app, key, "ws-2").await.0, StatusCode::CREATED);
         // Removal through the API needs the machine the licence is bound to.

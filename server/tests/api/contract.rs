@@ -102,6 +102,7 @@ async fn every_wire_type_round_trips_and_matches_the_served_document() {
                 &RemoveRequest {
                     licence: licence.into(),
                     fingerprint: fp.clone(),
+                    activation_code: Some("a.b.c".into()),
                 },
             );
         }

@@ -23,15 +23,18 @@ async fn activate(app: &TestApp, serial: &str, machine: &str) -> (StatusCode, Va
     (s, b)
 }
 
+/// The application on `machine` gives its licence of the serial up, with its latest code (which
+/// activating again on the same machine fetches, using nothing).
 async fn remove(
     app: &TestApp,
     serial: &str,
     machine: &str,
 ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let (_, latest) = activate(app, serial, machine).await;
     post(
         app,
         "/api/v1/activations/remove",
-        json!({"product": "CALC", "serial": serial, "fingerprint": fingerprint("CALC", machine)}),
+        json!({"product": "CALC", "serial": serial, "fingerprint": fingerprint("CALC", machine), "activation_code": latest["activation_code"]}),
     )
     .await
 }

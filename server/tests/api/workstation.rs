@@ -693,6 +693,31 @@ async fn a_removal_code_frees_the_licence_at_once() {
     app.clock.advance(1);
     let out = ws1.run(&["activate", "--key", &f.keys[0]]);
     assert!(out.status.success(), "{}", text(&out));
+
+    // A removal code made before the machine took the licence again gives up an old code:
+    // it frees nothing.
+    let out = ws1.run_cut_off(&["removal-code"]);
+    let stale = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    app.clock.advance(1);
+    assert!(ws1.run(&["activate", "--key", &f.keys[0]]).status.success());
+    let refused = app.services.accept_removal_code(&f.client, &stale).await;
+    assert!(
+        matches!(&refused, Err(licensing::Error::Invalid(e)) if e.message.contains("older licence code")),
+        "{refused:?}"
+    );
+    // A plain removal call naming key and machine, without the code, frees nothing at once.
+    let (st, body, _) = api_post(
+        &app,
+        "/api/v1/activations/remove",
+        serde_json::json!({"licence_key": f.keys[0], "fingerprint": protocol::activation::fingerprint("CALC", "machine-1")}),
+    )
+    .await;
+    assert_eq!(st, reqwest::StatusCode::OK, "{body}");
+    assert!(body["frees_at"].as_i64().is_some(), "{body}");
+    assert_eq!(
+        ws2.run(&["activate", "--key", &f.keys[0]]).status.code(),
+        Some(2)
+    );
 }
 
 fn licentia_now() -> i64 {
