@@ -86,6 +86,7 @@ impl Licentia {
             /// A removal made without its machine that has not freed the licence yet.
             pending_fp: Option<String>,
             pending_host: Option<String>,
+            pending_until: Option<i64>,
         }
         let slots: Vec<Slot> = sqlx::query_as(
             "SELECT l.id, a.fingerprint AS live_fp, a.hostname AS live_host, \
@@ -94,7 +95,9 @@ impl Licentia {
              (SELECT p.fingerprint FROM activations p WHERE p.licence_id = l.id AND p.frees_at > $3 \
                ORDER BY p.frees_at DESC LIMIT 1) AS pending_fp, \
              (SELECT p.hostname FROM activations p WHERE p.licence_id = l.id AND p.frees_at > $3 \
-               ORDER BY p.frees_at DESC LIMIT 1) AS pending_host \
+               ORDER BY p.frees_at DESC LIMIT 1) AS pending_host, \
+             (SELECT MAX(p.frees_at) FROM activations p WHERE p.licence_id = l.id \
+               AND p.frees_at > $3) AS pending_until \
              FROM licences l LEFT JOIN activations a ON a.licence_id = l.id AND a.removed_at IS NULL \
              WHERE l.serial_id = $1 ORDER BY l.id",
         )
@@ -138,9 +141,19 @@ impl Licentia {
                 {
                     Some(slot) => slot,
                     None => {
-                        let hosts: Vec<&str> = slots
+                        // A licence waiting for a removed machine's code says until when.
+                        let hosts: Vec<String> = slots
                             .iter()
-                            .filter_map(|s| s.live_host.as_deref().or(s.pending_host.as_deref()))
+                            .filter_map(|s| {
+                                match (&s.live_host, &s.pending_host, s.pending_until) {
+                                    (Some(host), ..) => Some(host.clone()),
+                                    (None, Some(host), Some(until)) => Some(format!(
+                                        "{host}, removed without it, frees on {}",
+                                        protocol::time::format_utc(until)
+                                    )),
+                                    _ => None,
+                                }
+                            })
                             .collect();
                         return Err(Error::Refused(
                             Refusal::ActivationLimit,

@@ -69,6 +69,10 @@ impl Licentia {
             .await?;
             let today = day_of(self.clock.now());
             let live = self.live_activation(lic.id).await?;
+            let pending = self
+                .pending_free(lic.id)
+                .await?
+                .filter(|(removed_fp, ..)| *removed_fp != req.fp);
             let refused = |why: String| format!("{why}: answering will be refused.");
             let state = match live {
                 _ if product.code != req.prd => refused(format!(
@@ -96,6 +100,14 @@ impl Licentia {
                 ),
                 Some(_) => {
                     "Already activated on this machine: answering gives it a fresh code.".to_owned()
+                }
+                None if pending.is_some() => {
+                    let (_, host, frees_at) = pending.clone().unwrap_or_default();
+                    refused(format!(
+                        "Removed from {host} without that machine; the licence frees on {} \
+                         (or at once with a removal code from {host})",
+                        protocol::time::format_utc(frees_at)
+                    ))
                 }
                 None if seen_here == 0 && lic.activation_count >= product.max_activations => {
                     refused(format!(

@@ -56,6 +56,10 @@ both_backends! {
         assert_eq!(validate_code(&app, &code, "ws-1").await.0, StatusCode::GONE);
         let (st, problem) = activate(&app, key, "ws-2").await;
         assert_eq!(st, StatusCode::CONFLICT, "{problem}");
+        // An offline request from another machine is told the same before anyone answers it.
+        let request = Request { prd: "CALC".into(), key: key.clone(), fp: fingerprint("CALC", "ws-2"), host: "ws-2".into(), nonce: "n-2".into(), t: app.clock.now() };
+        let summary = app.services.describe_request(&f.client, &request.encode()).await.expect("described");
+        assert!(summary.state.contains("frees on") && summary.state.contains("answering will be refused"), "{}", summary.state);
         let detail = problem["detail"].as_str().expect("detail");
         assert!(detail.contains("removed from ws-1 without that machine") && detail.contains(&protocol::time::format_utc(frees_at)), "{detail}");
         // The machine itself may come back. A removal that does not give up its latest code (a

@@ -303,6 +303,55 @@ both_backends! {
     }
 }
 
+/// A serial's licence removed without its machine is not given to another machine before its
+/// code lapses, and the refusal says until when.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serials_licence_removed_without_its_machine_waits() {
+    within_limit(async {
+        let app = TestApp::spawn(licensing::Backend::Sqlite, &[]).await;
+        let (admin, list) = serials(&app, 1, None, 1).await;
+        let s = &list[0];
+        assert_eq!(
+            activate(&app, &s.serial, "ws-a").await.0,
+            StatusCode::CREATED
+        );
+        let detail = app
+            .services
+            .serial_detail(&admin, s.id)
+            .await
+            .expect("detail");
+        let removal = app
+            .services
+            .remove_activation(
+                &detail.licences[0].key,
+                None,
+                licensing::activation::Remover::Portal {
+                    actor: &admin,
+                    force: true,
+                    free_now: false,
+                },
+            )
+            .await
+            .expect("removed");
+        assert!(removal.frees_at.is_some());
+        let (st, body) = activate(&app, &s.serial, "ws-b").await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("ws-a, removed without it, frees on"),
+            "{body}"
+        );
+        // The removed machine itself may take it back.
+        assert_eq!(
+            activate(&app, &s.serial, "ws-a").await.0,
+            StatusCode::CREATED
+        );
+    })
+    .await;
+}
+
 /// The churn limit is a setting; here 3 per licence per hour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activation_churn_is_limited_and_says_when_to_retry() {
