@@ -217,6 +217,10 @@ impl Licensing {
         let why = match integrity {
             Integrity::Intact => None,
             Integrity::Edited => Some("was changed outside the licensing client"),
+            Integrity::Unsealed => Some(
+                "was written by an older version of the licensing client, before states were \
+                 sealed",
+            ),
             Integrity::RolledBack => Some(
                 "is older than the one this machine last saved (restored from a copy), or its \
                  witness is gone",

@@ -105,6 +105,8 @@ pub enum Integrity {
     Intact,
     /// The file was changed outside the client (its seal fails), or comes from another machine.
     Edited,
+    /// The file carries no seal: an older version of the client wrote it.
+    Unsealed,
     /// The file is older than the last one saved here (restored from a copy), or its witness is
     /// gone.
     RolledBack,
@@ -254,8 +256,10 @@ impl Store {
                 _ => Integrity::Intact,
             };
         }
-        if self.state.seal.as_deref() != Some(self.seal_of(&self.state).as_str()) {
-            return Integrity::Edited;
+        match self.state.seal.as_deref() {
+            None => return Integrity::Unsealed,
+            Some(seal) if seal != self.seal_of(&self.state) => return Integrity::Edited,
+            Some(_) => {}
         }
         match witness {
             Some(w) if w.generation <= self.state.generation => Integrity::Intact,

@@ -233,6 +233,16 @@ fn a_state_edited_by_hand_is_refused_offline() {
     assert!(matches!(err, Error::StateTampered(_)), "{err}");
     assert!(err.to_string().contains("changed outside"), "{err}");
     assert_eq!(err.exit_code(), 2);
+    // A state an older client wrote (no seal) says so, and waits for the server the same way.
+    let dir = tempfile::tempdir().expect("dir");
+    saved(dir.path());
+    let file = dir.path().join("calc.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+    state.as_object_mut().expect("object").remove("seal");
+    std::fs::write(&file, state.to_string()).expect("write");
+    let err = reopen(dir.path()).status().expect_err("unsealed");
+    assert!(err.to_string().contains("older version"), "{err}");
 }
 
 #[test]
@@ -311,8 +321,9 @@ fn code_at(iat: i64) -> String {
 fn a_taint_sticks_until_the_server_gives_a_newer_code() {
     let dir = tempfile::tempdir().expect("dir");
     let mut l = saved(dir.path());
-    l.accept(&code_at(now() - 60), None)
-        .expect("a code from the server");
+    // One code, accepted and later replayed (the same signed time, whatever the clock does).
+    let held = code_at(now() - 60);
+    l.accept(&held, None).expect("a code from the server");
     let file = dir.path().join("calc.json");
     let mut state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
@@ -327,7 +338,7 @@ fn a_taint_sticks_until_the_server_gives_a_newer_code() {
     assert!(matches!(l.status(), Err(Error::StateTampered(_))));
     // A code no newer than one it had (a replay, say from a server that echoes it) lifts
     // nothing; a newer one does.
-    let err = l.accept(&code_at(now() - 60), None).expect_err("replayed");
+    let err = l.accept(&held, None).expect_err("replayed");
     assert!(matches!(err, Error::StateTampered(_)), "{err}");
     l.accept(&code_at(now()), None).expect("fresh");
     reopen(dir.path()).status().expect("sound again");
