@@ -467,17 +467,7 @@ impl Licensing {
     pub fn status(&mut self) -> Result<Claims> {
         self.require_intact_state()?;
         let code = self.stored_code()?;
-        let keys = self.jwks()?;
-        let retired = self.store.memory().retired;
-        let claims = match code::verify_signature(&code, &keys) {
-            Err(CodeError::UnknownKey(kid)) if retired.contains(&kid) => {
-                return Err(Error::Offline(format!(
-                    "the licence code was signed with key {kid}, which the vendor has withdrawn: \
-                     validate with the server (or activate again) for a new one"
-                )))
-            }
-            other => other?,
-        };
+        let claims = self.verify_with_kept_keys(&code)?;
         let now = self.checked_now()?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
         refuse_future(&claims, now)?;

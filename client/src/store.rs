@@ -125,6 +125,8 @@ pub struct Store {
     witness: PathBuf,
     /// The seal key, bound to the machine and product once known (`bind`).
     key: Option<[u8; 32]>,
+    /// The witness as read at `bind` (if genuine), then as last written.
+    remembered: Option<Witness>,
     pub state: State,
     existed: bool,
 }
@@ -203,6 +205,7 @@ impl Store {
             path,
             witness,
             key: None,
+            remembered: None,
             state,
             existed,
         })
@@ -216,6 +219,7 @@ impl Store {
         h.update(b"licentia state seal v1\0");
         h.update(fingerprint.as_bytes());
         self.key = Some(h.finalize().into());
+        self.remembered = self.read_witness_file();
     }
 
     /// HMAC-SHA256 of `body` under the seal key, hex.
@@ -239,7 +243,12 @@ impl Store {
         self.mac(&serde_json::to_vec(&unsealed).unwrap_or_default())
     }
 
+    /// The witness this process knows of: read once, kept as written.
     fn read_witness(&self) -> Option<Witness> {
+        self.remembered.clone()
+    }
+
+    fn read_witness_file(&self) -> Option<Witness> {
         let text = std::fs::read_to_string(&self.witness).ok()?;
         let w: Witness = serde_json::from_str(&text).ok()?;
         // The witness is sealed too: a hand-written one counts as none.
@@ -312,7 +321,9 @@ impl Store {
         };
         w.seal = self.witness_seal(&w);
         let text = serde_json::to_string(&w).map_err(|e| e.to_string())?;
-        replace(&self.witness, &text)
+        replace(&self.witness, &text)?;
+        self.remembered = Some(w);
+        Ok(())
     }
 
     /// Saves the state, keeping any taint and every time remembered.

@@ -122,25 +122,32 @@ impl Licensing {
         }
     }
 
-    /// Checks a code's signature; a key the pinned root has endorsed since the last look is
-    /// fetched once more.
-    pub(crate) fn verify(&mut self, code: &str) -> Result<Claims> {
+    /// Checks a code's signature with the keys this machine has (refusing, with its reason, a
+    /// key the vendor withdrew).
+    pub(crate) fn verify_with_kept_keys(&mut self, code: &str) -> Result<Claims> {
         let keys = self.jwks()?;
-        let retired = self.store.memory().retired;
         match code::verify_signature(code, &keys) {
-            Err(CodeError::UnknownKey(kid)) if retired.contains(&kid) => {
+            Err(CodeError::UnknownKey(kid)) if self.store.memory().retired.contains(&kid) => {
                 Err(Error::Offline(format!(
                     "the licence code was signed with key {kid}, which the vendor has withdrawn: \
                      validate with the server (or activate again) for a new one"
                 )))
             }
-            Err(CodeError::UnknownKey(_))
+            other => Ok(other?),
+        }
+    }
+
+    /// Checks a code's signature; a key the pinned root has endorsed since the last look is
+    /// fetched once more.
+    pub(crate) fn verify(&mut self, code: &str) -> Result<Claims> {
+        match self.verify_with_kept_keys(code) {
+            Err(Error::Code(CodeError::UnknownKey(_)))
                 if self.server.is_some() && matches!(self.trust, Some(Trust::Root(_))) =>
             {
                 let keys = self.refresh_jwks()?;
                 Ok(code::verify_signature(code, &keys)?)
             }
-            other => Ok(other?),
+            other => other,
         }
     }
 }
