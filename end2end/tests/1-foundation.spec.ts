@@ -120,7 +120,7 @@ test('a client user is refused administrator pages and server functions', async 
   expect(list.status()).toBe(403);
   expect(await list.json()).toBe('NotAllowed');
   const create = await page.request.post('/rpc/create_client', {
-    form: { name: 'Sneaky', contact_email: '', notes: '' },
+    form: { 'client[name]': 'Sneaky', 'client[contact_email]': '', 'client[notes]': '' },
   });
   expect(create.status()).toBe(403);
 });

@@ -77,6 +77,17 @@ pub struct ClientSummary {
     pub active_licences: i64,
 }
 
+/// A client record as written: by the portal's forms and `POST`/`PUT /api/v1/clients`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClientBody {
+    pub name: String,
+    #[serde(default)]
+    pub contact_email: String,
+    #[serde(default)]
+    pub notes: String,
+}
+
 /// A client with its users, for its detail page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -33,13 +33,7 @@ pub fn AccountPage() -> impl IntoView {
             <h2>"Change password"</h2>
             <ActionForm action=change node_ref=form>
                 <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" maxlength=Password::MAX_LEN/>
-                <NewPasswordFields
-                    label="New password"
-                    name="new_password"
-                    confirm_label="Repeat the new password"
-                    confirm_name="new_password_confirm"
-                    hint="At least 12 characters. Your other sessions will be signed out."
-                />
+                <NewPasswordFields label="New password" name="new_password" hint="At least 12 characters. Your other sessions will be signed out."/>
                 <ActionError action=change/>
                 <ActionDone action=change message="Your password was changed."/>
                 <button type="submit" class="primary" disabled=pending>"Change password"</button>

@@ -2,7 +2,7 @@
 
 use crate::components::{
     by_text, loaded, or_dash, reset_on_success, shown_rows, time_or, ActionDone, ActionError,
-    ConfirmButton, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount,
+    DeleteZone, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount,
     TextArea,
 };
 use crate::pages::errors::NotAllowed;
@@ -163,9 +163,9 @@ fn NewClientForm(create: ServerAction<CreateClient>) -> impl IntoView {
         <section class="card">
             <h2>"New client"</h2>
             <ActionForm action=create>
-                <Field label="Client name" name="name" id="new-client-name".to_owned() maxlength=ClientName::MAX_LEN/>
-                <Field label="Contact e-mail (optional)" name="contact_email" id="new-client-contact".to_owned() kind="email" required=false maxlength=Email::MAX_LEN/>
-                <TextArea label="Notes (optional)" name="notes" id="new-client-notes".to_owned() maxlength=2000/>
+                <Field label="Client name" name="client[name]" id="new-client-name".to_owned() maxlength=ClientName::MAX_LEN/>
+                <Field label="Contact e-mail (optional)" name="client[contact_email]" id="new-client-contact".to_owned() kind="email" required=false maxlength=Email::MAX_LEN/>
+                <TextArea label="Notes (optional)" name="client[notes]" id="new-client-notes".to_owned() maxlength=2000/>
                 <ActionError action=create/>
                 <button type="submit" class="primary" disabled=create.pending()>"Create client"</button>
             </ActionForm>
@@ -231,9 +231,9 @@ pub fn ClientPage() -> impl IntoView {
                         <h2>"Details"</h2>
                         <ActionForm action=update>
                             <input type="hidden" name="id" value=c.id/>
-                            <Field label="Client name" name="name" id="client-name".to_owned() value=c.name.clone() maxlength=ClientName::MAX_LEN/>
-                            <Field label="Contact e-mail (optional)" name="contact_email" id="client-contact".to_owned() kind="email" required=false value=c.contact_email.clone() maxlength=Email::MAX_LEN/>
-                            <TextArea label="Notes (optional)" name="notes" id="client-notes".to_owned() value=c.notes.clone() maxlength=2000/>
+                            <Field label="Client name" name="client[name]" id="client-name".to_owned() value=c.name.clone() maxlength=ClientName::MAX_LEN/>
+                            <Field label="Contact e-mail (optional)" name="client[contact_email]" id="client-contact".to_owned() kind="email" required=false value=c.contact_email.clone() maxlength=Email::MAX_LEN/>
+                            <TextArea label="Notes (optional)" name="client[notes]" id="client-notes".to_owned() value=c.notes.clone() maxlength=2000/>
                             <ActionError action=update/>
                             <ActionDone action=update message="Saved."/>
                             <button type="submit" class="primary">"Save"</button>
@@ -262,15 +262,10 @@ pub fn ClientPage() -> impl IntoView {
                             <button type="submit" class="primary" disabled=add_user.pending()>"Add user"</button>
                         </ActionForm>
                     </section>
-                    <section class="card danger-zone">
-                        <h2>"Delete client"</h2>
-                        <p>{format!("Deletes the client, its portal users and its {} order(s) with their licences ({} activated).", c.order_count, c.active_licences)}</p>
-                        <ActionForm action=delete>
-                            <input type="hidden" name="id" value=c.id/>
-                            <ActionError action=delete/>
-                            <ConfirmButton question=delete_message label="Delete client" class="danger"/>
-                        </ActionForm>
-                    </section>
+                    <DeleteZone title="Delete client" explain=format!("Deletes the client, its portal users and its {} order(s) with their licences ({} activated).", c.order_count, c.active_licences)>
+                        <ActionError action=delete/>
+                        <RowAction action=delete id=c.id question=delete_message label="Delete client" class="danger"/>
+                    </DeleteZone>
                 }
                     .into_any()
             })}

@@ -63,13 +63,7 @@ pub fn SetupPage() -> impl IntoView {
                                 <input type="hidden" name="token" value=params.read_untracked().get("token").unwrap_or_default()/>
                                 <Field label="Your name" name="name" autocomplete="name" maxlength=PersonName::MAX_LEN/>
                                 <Field label="E-mail address" name="email" kind="email" autocomplete="username" maxlength=Email::MAX_LEN/>
-                                <NewPasswordFields
-                                    label="Password"
-                                    name="password"
-                                    confirm_label="Repeat the password"
-                                    confirm_name="password_confirm"
-                                    hint="At least 12 characters. A few unrelated words make a strong one."
-                                />
+                                <NewPasswordFields label="Password" name="password" hint="At least 12 characters. A few unrelated words make a strong one."/>
                                 <ActionError action=auth.setup/>
                                 <button type="submit" class="primary" disabled=pending>"Create administrator"</button>
                             </ActionForm>

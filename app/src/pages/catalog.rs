@@ -4,7 +4,7 @@
 
 use crate::components::{
     area, by_text, loaded, or_dash, shown_rows, time_or, ActionDone, ActionError, ColumnHeads,
-    ConfirmButton, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount,
+    DeleteZone, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount,
 };
 use crate::server_fns::catalog::{
     CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation, UpdateOrder,
@@ -14,6 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use protocol::catalog::{counter_lines, ActivationRow, Licence, Order, Product, Removal};
+use std::collections::BTreeMap;
 
 pub(crate) fn id_param(
     name: &'static str,
@@ -199,15 +200,10 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                         <LicencesSection licences=p.licences.clone() product=p.product.clone() admin edit remove free_now/>
                     </section>
                     {admin.then(|| view! {
-                        <section class="card danger-zone">
-                            <h2>"Delete order"</h2>
-                            <p>{format!("Deletes the order and its {} licences. {} activated machine(s) will be told at their next validation that their licence is gone.", o.quantity, o.active)}</p>
-                            <ActionForm action=delete>
-                                <input type="hidden" name="id" value=o.id/>
-                                <ActionError action=delete/>
-                                <ConfirmButton question=format!("Delete order #{}? {} activated machine(s) will stop working at their next validation.", o.id, o.active) label="Delete order" class="danger"/>
-                            </ActionForm>
-                        </section>
+                        <DeleteZone title="Delete order" explain=format!("Deletes the order and its {} licences. {} activated machine(s) will be told at their next validation that their licence is gone.", o.quantity, o.active)>
+                            <ActionError action=delete/>
+                            <RowAction action=delete id=o.id question=format!("Delete order #{}? {} activated machine(s) will stop working at their next validation.", o.id, o.active) label="Delete order" class="danger"/>
+                        </DeleteZone>
                     })}
                 }
                     .into_any()
@@ -236,6 +232,28 @@ pub(crate) fn FeatureChecks(
         .collect_view()
 }
 
+/// A licence's features (ticks over the product's catalogue) and counters, as a form edits them.
+#[component]
+fn TermsFields(
+    catalogue: Vec<protocol::catalog::Feature>,
+    enabled: Vec<String>,
+    counters: BTreeMap<String, i64>,
+    prefix: String,
+) -> impl IntoView {
+    let counters_id = format!("{prefix}-counters");
+    view! {
+        <fieldset>
+            <legend>"Features"</legend>
+            <FeatureChecks catalogue enabled prefix=format!("{prefix}-feature")/>
+        </fieldset>
+        <div class="field">
+            <label for=counters_id.clone()>"Counters"</label>
+            <textarea id=counters_id name="counters" rows="2">{counter_lines(&counters)}</textarea>
+            <small class="hint">"One per line: name = number."</small>
+        </div>
+    }
+}
+
 #[component]
 fn OrderTerms(update: ServerAction<UpdateOrder>, order: Order, product: Product) -> impl IntoView {
     view! {
@@ -243,15 +261,7 @@ fn OrderTerms(update: ServerAction<UpdateOrder>, order: Order, product: Product)
             <summary>"Change the terms"</summary>
             <ActionForm action=update>
                 <input type="hidden" name="id" value=order.id/>
-                <fieldset>
-                    <legend>"Features"</legend>
-                    <FeatureChecks catalogue=product.features enabled=order.features prefix="order-feature".into()/>
-                </fieldset>
-                <div class="field">
-                    <label for="order-counters">"Counters"</label>
-                    <textarea id="order-counters" name="counters" rows="3">{counter_lines(&order.counters)}</textarea>
-                    <small class="hint">"One per line: name = number."</small>
-                </div>
+                <TermsFields catalogue=product.features enabled=order.features counters=order.counters prefix="order".into()/>
                 <Field label="Reference" name="reference" id="order-ref".to_owned() required=false value=order.reference.clone() maxlength=100/>
                 <div class="field">
                     <label for="order-notes">"Notes"</label>
@@ -338,14 +348,7 @@ pub(crate) fn LicencesSection(
                                         <summary>"Edit"</summary>
                                         <ActionForm action=edit>
                                             <input type="hidden" name="licence_id" value=l.id/>
-                                            <fieldset>
-                                                <legend>"Features"</legend>
-                                                <FeatureChecks catalogue enabled=l.features.clone() prefix=format!("licence-{}", l.id)/>
-                                            </fieldset>
-                                            <div class="field">
-                                                <label for=format!("licence-{}-counters", l.id)>"Counters"</label>
-                                                <textarea id=format!("licence-{}-counters", l.id) name="counters" rows="2">{counter_lines(&l.counters)}</textarea>
-                                            </div>
+                                            <TermsFields catalogue enabled=l.features.clone() counters=l.counters.clone() prefix=format!("licence-{}", l.id)/>
                                             <div class="field">
                                                 <label for=format!("licence-{}-expires", l.id)>"Expires on"</label>
                                                 <input id=format!("licence-{}-expires", l.id) name="expires_on" type="date" value=l.expires_on.clone().unwrap_or_default()/>

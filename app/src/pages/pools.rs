@@ -3,11 +3,11 @@
 
 use super::catalog::{id_param, options};
 use crate::components::{
-    area, loaded, or_dash, release_or_any, ActionDone, ActionError, ColumnHeads, ConfirmButton,
-    Field, RowAction,
+    area, loaded, or_dash, release_or_any, ActionDone, ActionError, ColumnHeads, DeleteZone, Field,
+    RowAction, WideTable,
 };
 use crate::server_fns::floating::{
-    AddBundle, AddPoolKey, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout, RemoveBundle,
+    AddPoolKey, ChangeBundle, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -107,8 +107,8 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
     let id = id_param("id");
     let add = ServerAction::<AddPoolKey>::new();
     let delete = ServerAction::<DeletePoolKey>::new();
-    let bundle = ServerAction::<AddBundle>::new();
-    let unbundle = ServerAction::<RemoveBundle>::new();
+    let bundle = ServerAction::<ChangeBundle>::new();
+    let unbundle = ServerAction::<ChangeBundle>::new();
     let delete_pool = ServerAction::<DeletePool>::new();
     let page = Resource::new(
         move || {
@@ -158,8 +158,9 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                                     {admin.then(|| view! {
                                         <ActionForm action=unbundle>
                                             <input type="hidden" name="pool_id" value=pool_id/>
-                                            <input type="hidden" name="feature" value=b.feature.clone()/>
-                                            <input type="hidden" name="also_feature" value=b.also_feature.clone()/>
+                                            <input type="hidden" name="remove" value="true"/>
+                                            <input type="hidden" name="bundle[feature]" value=b.feature.clone()/>
+                                            <input type="hidden" name="bundle[also_feature]" value=b.also_feature.clone()/>
                                             <button type="submit" class="small">"Remove"</button>
                                         </ActionForm>
                                     })}
@@ -169,9 +170,10 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                         {admin.then(|| view! {
                             <ActionForm action=bundle>
                                 <input type="hidden" name="pool_id" value=pool_id/>
+                                <input type="hidden" name="remove" value="false"/>
                                 <div class="grid-2">
-                                    <Field label="Feature" name="feature" id="bundle-feature".to_owned()/>
-                                    <Field label="Also takes" name="also_feature" id="bundle-also".to_owned()/>
+                                    <Field label="Feature" name="bundle[feature]" id="bundle-feature".to_owned()/>
+                                    <Field label="Also takes" name="bundle[also_feature]" id="bundle-also".to_owned()/>
                                 </div>
                                 <ActionError action=bundle/>
                                 <button type="submit">"Add bundle"</button>
@@ -182,15 +184,10 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                     {admin.then(|| {
                         let msg = format!("Delete the pool {} with its keys, bundles and usage history? Workstations can no longer check out with its pool key.", p.pool.label());
                         view! {
-                            <section class="card danger-zone">
-                                <h2>"Delete the pool"</h2>
-                                <p class="hint">"Possible once none of its seats is in use; its keys, bundles and usage history go with it."</p>
-                                <ActionForm action=delete_pool>
-                                    <input type="hidden" name="id" value=pool_id/>
-                                    <ActionError action=delete_pool/>
-                                    <ConfirmButton question=msg label="Delete pool" class="danger"/>
-                                </ActionForm>
-                            </section>
+                            <DeleteZone title="Delete the pool" explain="Possible once none of its seats is in use; its keys, bundles and usage history go with it.">
+                                <ActionError action=delete_pool/>
+                                <RowAction action=delete_pool id=pool_id question=msg label="Delete pool" class="danger"/>
+                            </DeleteZone>
                         }
                     })}
                 }
@@ -205,14 +202,9 @@ fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>
         return view! { <p class="muted">"No licence key yet."</p> }.into_any();
     }
     view! {
-        <div class="scroll">
-        <table>
-            <caption class="visually-hidden">"Licence keys"</caption>
-            <thead><tr>
-                <ColumnHeads names=&["Editor", "Feature", "Model", "In use / quantity", "Active", "Group", "Max release", "Max release date", "Type", "Customer", "Pricing", "Additional info", "File", "Generated"] numeric=&["In use / quantity", "Group", "Max release", "File"]/>
-                {admin.then(|| view! { <th scope="col">"Actions"</th> })}
-            </tr></thead>
-            <tbody>
+        <WideTable caption="Licence keys" actions=admin
+            heads=&["Editor", "Feature", "Model", "In use / quantity", "Active", "Group", "Max release", "Max release date", "Type", "Customer", "Pricing", "Additional info", "File", "Generated"]
+            numeric=&["In use / quantity", "Group", "Max release", "File"]>
                 {keys.into_iter().map(|k| {
                     let f = k.fields.clone();
                     let msg = format!("Remove the {} key of {} ({} seats)?", f.model, f.feature, f.quantity);
@@ -240,9 +232,7 @@ fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>
                         </tr>
                     }
                 }).collect_view()}
-            </tbody>
-        </table>
-        </div>
+        </WideTable>
     }
     .into_any()
 }

@@ -2,8 +2,8 @@
 //! defaults, counters and licensing settings.
 
 use crate::components::{
-    by_text, loaded, or_dash, shown_rows, ActionDone, ActionError, ConfirmButton, SearchBox, Sort,
-    SortHeads, TableCount,
+    by_text, loaded, or_dash, shown_rows, ActionDone, ActionError, DeleteZone, RowAction,
+    SearchBox, Sort, SortHeads, TableCount,
 };
 use crate::server_fns::catalog::{DeleteProduct, SaveProduct};
 use leptos::form::ActionForm;
@@ -101,15 +101,10 @@ pub fn ProductPage() -> impl IntoView {
                     <h1>{title}</h1>
                     <ProductEditor save id=pid form/>
                     {pid.map(|pid| view! {
-                        <section class="card danger-zone">
-                            <h2>"Delete product"</h2>
-                            <p>"Only a product no order uses can be deleted."</p>
-                            <ActionForm action=delete>
-                                <input type="hidden" name="id" value=pid/>
-                                <ActionError action=delete/>
-                                <ConfirmButton question="Delete this product? This cannot be undone." label="Delete product" class="danger"/>
-                            </ActionForm>
-                        </section>
+                        <DeleteZone title="Delete product" explain="Only a product no order uses can be deleted.">
+                            <ActionError action=delete/>
+                            <RowAction action=delete id=pid question="Delete this product? This cannot be undone." label="Delete product" class="danger"/>
+                        </DeleteZone>
                     })}
                 }
                     .into_any()

@@ -2,7 +2,7 @@
 //! refreshes itself and can free a stuck seat.
 
 use crate::components::{
-    by_text, loaded, or_dash, release_or_any, ActionError, ColumnHeads, LocalTime, RowAction,
+    by_text, loaded, or_dash, release_or_any, ActionError, LocalTime, RowAction, WideTable,
 };
 use crate::server_fns::floating::DisconnectSeat;
 use leptos::prelude::*;
@@ -201,13 +201,9 @@ fn Detail(
 #[component]
 fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) -> impl IntoView {
     view! {
-        <div class="scroll">
-        <table>
-            <caption class="visually-hidden">"Seats in use"</caption>
-            <thead><tr>
-                <ColumnHeads names=&["User", "Host", "Active process", "Licence type", "Granted since", "Granted at", "Last used at", "Max release", "Max release date", "Expiration date", "Customer ID", "Pricing", "Process release", "Session", "Server", "Actions"] numeric=&["Max release", "Process release"]/>
-            </tr></thead>
-            <tbody>
+        <WideTable caption="Seats in use" actions=true
+            heads=&["User", "Host", "Active process", "Licence type", "Granted since", "Granted at", "Last used at", "Max release", "Max release date", "Expiration date", "Customer ID", "Pricing", "Process release", "Session", "Server"]
+            numeric=&["Max release", "Process release"]>
                 {list.into_iter().map(|s| {
                     let msg = format!("Disconnect {} on {}? The seat is freed now; the application learns at its next heartbeat.", s.user, s.host);
                     view! {
@@ -233,8 +229,6 @@ fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) ->
                         </tr>
                     }
                 }).collect_view()}
-            </tbody>
-        </table>
-        </div>
+        </WideTable>
     }
 }

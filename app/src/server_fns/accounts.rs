@@ -4,7 +4,7 @@
 use crate::error::PortalError;
 use leptos::prelude::*;
 use protocol::account::{
-    AdminOverview, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
+    AdminOverview, ClientBody, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
 };
 
 #[cfg(feature = "ssr")]
@@ -132,27 +132,18 @@ pub async fn list_admins() -> Result<Vec<UserSummary>, PortalError> {
 }
 
 #[server(prefix = "/rpc", endpoint = "create_client")]
-pub async fn create_client(
-    name: String,
-    contact_email: String,
-    notes: String,
-) -> Result<ClientSummary, PortalError> {
+pub async fn create_client(client: ClientBody) -> Result<ClientSummary, PortalError> {
     let (services, user) = admin().await?;
-    let input = licensing::accounts::ClientInput::parse(&name, &contact_email, &notes)?;
+    let input = licensing::accounts::ClientInput::parse(&client)?;
     let client = services.create_client(&user, input).await?;
     leptos_axum::redirect(&format!("/admin/clients/{}", client.id));
     Ok(client)
 }
 
 #[server(prefix = "/rpc", endpoint = "update_client")]
-pub async fn update_client(
-    id: i64,
-    name: String,
-    contact_email: String,
-    notes: String,
-) -> Result<ClientSummary, PortalError> {
+pub async fn update_client(id: i64, client: ClientBody) -> Result<ClientSummary, PortalError> {
     let (services, user) = admin().await?;
-    let input = licensing::accounts::ClientInput::parse(&name, &contact_email, &notes)?;
+    let input = licensing::accounts::ClientInput::parse(&client)?;
     Ok(services.update_client(&user, id, input).await?)
 }
 

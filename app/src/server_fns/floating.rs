@@ -86,28 +86,16 @@ pub async fn delete_pool(id: i64) -> Result<(), PortalError> {
     Ok(())
 }
 
-#[server(prefix = "/rpc", endpoint = "remove_bundle")]
-pub async fn remove_bundle(
-    pool_id: i64,
-    feature: String,
-    also_feature: String,
-) -> Result<(), PortalError> {
+/// Adds a bundle to the pool, or removes it (`remove`).
+#[server(prefix = "/rpc", endpoint = "change_bundle")]
+pub async fn change_bundle(pool_id: i64, bundle: Bundle, remove: bool) -> Result<(), PortalError> {
     let (services, user) = admin().await?;
-    Ok(services
-        .remove_bundle(&user, pool_id, &feature, &also_feature)
-        .await?)
-}
-
-#[server(prefix = "/rpc", endpoint = "add_bundle")]
-pub async fn add_bundle(
-    pool_id: i64,
-    feature: String,
-    also_feature: String,
-) -> Result<(), PortalError> {
-    let (services, user) = admin().await?;
-    Ok(services
-        .add_bundle(&user, pool_id, &feature, &also_feature)
-        .await?)
+    if remove {
+        services.remove_bundle(&user, pool_id, &bundle).await?;
+    } else {
+        services.add_bundle(&user, pool_id, &bundle).await?;
+    }
+    Ok(())
 }
 
 /// Every key of the pool with the filter that removed it, or its rank, for a checkout like this.

@@ -4,7 +4,7 @@ use super::password;
 use crate::accounts::sessions::{end_sessions_of, UserRow, USER_COLUMNS};
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{
-    AdminOverview, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
+    AdminOverview, ClientBody, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
 };
 use protocol::input::{self, ClientName, Email, InputError, Password, PersonName};
 
@@ -69,18 +69,18 @@ pub struct ClientInput {
 }
 
 impl ClientInput {
-    pub fn parse(name: &str, contact_email: &str, notes: &str) -> Result<Self, InputError> {
-        let contact_email = if contact_email.trim().is_empty() {
+    pub fn parse(body: &ClientBody) -> Result<Self, InputError> {
+        let contact_email = if body.contact_email.trim().is_empty() {
             String::new()
         } else {
-            Email::parse(contact_email)
+            Email::parse(&body.contact_email)
                 .map_err(|e| InputError::new("contact_email", e.message))?
                 .into_inner()
         };
         Ok(Self {
-            name: ClientName::parse(name)?,
+            name: ClientName::parse(&body.name)?,
             contact_email,
-            notes: input::notes(notes)?,
+            notes: input::notes(&body.notes)?,
         })
     }
 }

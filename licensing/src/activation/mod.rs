@@ -2,6 +2,7 @@
 //! validation (a fresh code with whatever changed, or word that the licence is gone); removal; and
 //! the offline exchange, where a request code made on the machine is answered in the portal.
 
+mod application;
 mod bind;
 mod by_serial;
 pub mod churn;

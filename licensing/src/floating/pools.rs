@@ -292,17 +292,11 @@ impl Licentia {
     }
 
     /// Checking out `feature` in the pool also takes `also_feature`.
-    pub async fn add_bundle(
-        &self,
-        actor: &CurrentUser,
-        pool_id: i64,
-        feature: &str,
-        also_feature: &str,
-    ) -> Result<()> {
+    pub async fn add_bundle(&self, actor: &CurrentUser, pool_id: i64, b: &Bundle) -> Result<()> {
         require_admin(actor)?;
         self.pool_row(pool_id).await?;
-        let feature = field("feature", feature, 100, true)?;
-        let also = field("also_feature", also_feature, 100, true)?;
+        let feature = field("feature", &b.feature, 100, true)?;
+        let also = field("also_feature", &b.also_feature, 100, true)?;
         if feature == also {
             return Err(InputError::new("also_feature", "A feature cannot bundle itself.").into());
         }
@@ -342,21 +336,15 @@ impl Licentia {
     }
 
     /// Removes a bundle; checkouts of `feature` no longer take `also_feature`.
-    pub async fn remove_bundle(
-        &self,
-        actor: &CurrentUser,
-        pool_id: i64,
-        feature: &str,
-        also_feature: &str,
-    ) -> Result<()> {
+    pub async fn remove_bundle(&self, actor: &CurrentUser, pool_id: i64, b: &Bundle) -> Result<()> {
         require_admin(actor)?;
         self.pool_row(pool_id).await?;
         let removed = sqlx::query(
             "DELETE FROM pool_bundles WHERE pool_id = $1 AND feature = $2 AND also_feature = $3",
         )
         .bind(pool_id)
-        .bind(feature.trim())
-        .bind(also_feature.trim())
+        .bind(b.feature.trim())
+        .bind(b.also_feature.trim())
         .execute(self.db.pool())
         .await?
         .rows_affected();

@@ -7,11 +7,9 @@ use crate::AppState;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use licensing::activation::{Channel, Issued, Removal, Remover};
+use licensing::activation::{Channel, Issued, Removal};
 use protocol::activation::JwkSet;
-use protocol::application::{
-    ActivateRequest, CodeAnswer, LicenceRef, RemoveRequest, ValidateRequest,
-};
+use protocol::application::{ActivateRequest, CodeAnswer, RemoveRequest, ValidateRequest};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -72,21 +70,6 @@ async fn root_key(axum::extract::State(services): Services) -> Json<JwkSet> {
 
 /// The licence a request names; a key presented with a product code is checked against it
 /// before anything changes.
-async fn licence_of(
-    services: &licensing::Licentia,
-    fields: Result<LicenceRef, protocol::input::InputError>,
-) -> Result<LicenceRef, ApiError> {
-    let licence = fields.map_err(licensing::Error::from)?;
-    if let LicenceRef::Key {
-        licence_key,
-        product: Some(product),
-    } = &licence
-    {
-        services.check_key_product(licence_key, product).await?;
-    }
-    Ok(licence)
-}
-
 fn answer(i: Issued) -> CodeAnswer {
     CodeAnswer {
         activation_code: i.code,
@@ -103,30 +86,10 @@ async fn activate(
     axum::extract::State(services): Services,
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> Result<(StatusCode, Json<CodeAnswer>), ApiError> {
-    let licence = licence_of(&services, req.licence()).await?;
-    let issued = match &licence {
-        LicenceRef::Key { licence_key, .. } => {
-            services
-                .activate(
-                    licence_key,
-                    &req.fingerprint,
-                    &req.hostname,
-                    Channel::Online,
-                )
-                .await?
-        }
-        LicenceRef::Serial { product, serial } => {
-            services
-                .activate_serial(
-                    product,
-                    serial,
-                    &req.fingerprint,
-                    &req.hostname,
-                    Channel::Online,
-                )
-                .await?
-        }
-    };
+    let licence = req.licence().map_err(licensing::Error::from)?;
+    let issued = services
+        .activate_ref(&licence, &req.fingerprint, &req.hostname, Channel::Online)
+        .await?;
     Ok((StatusCode::CREATED, Json(answer(issued))))
 }
 
@@ -158,24 +121,11 @@ async fn remove(
     axum::extract::State(services): Services,
     ApiJson(req): ApiJson<RemoveRequest>,
 ) -> Result<Response, ApiError> {
-    let licence = licence_of(&services, req.licence()).await?;
+    let licence = req.licence().map_err(licensing::Error::from)?;
     let proof = req.activation_code.as_deref();
-    let removal = match &licence {
-        LicenceRef::Key { licence_key, .. } => {
-            services
-                .remove_activation(
-                    licence_key,
-                    Some(&req.fingerprint),
-                    Remover::EndUser { proof },
-                )
-                .await?
-        }
-        LicenceRef::Serial { product, serial } => {
-            services
-                .remove_serial_activation(product, serial, &req.fingerprint, proof)
-                .await?
-        }
-    };
+    let removal = services
+        .remove_ref(&licence, &req.fingerprint, proof)
+        .await?;
     Ok(match removal.frees_at {
         None => StatusCode::NO_CONTENT.into_response(),
         Some(_) => Json(removal).into_response(),

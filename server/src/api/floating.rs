@@ -176,7 +176,7 @@ async fn add_bundle(
     ApiPath(id): ApiPath<i64>,
     ApiJson(b): ApiJson<Bundle>,
 ) -> Result<(StatusCode, Json<Bundle>), ApiError> {
-    s.add_bundle(&user, id, &b.feature, &b.also_feature).await?;
+    s.add_bundle(&user, id, &b).await?;
     Ok((StatusCode::CREATED, Json(b)))
 }
 
@@ -190,9 +190,17 @@ async fn add_bundle(
 async fn remove_bundle(
     axum::extract::State(s): Services,
     Writer(user): Writer,
-    ApiPath((id, feature, also)): ApiPath<(i64, String, String)>,
+    ApiPath((id, feature, also_feature)): ApiPath<(i64, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    s.remove_bundle(&user, id, &feature, &also).await?;
+    s.remove_bundle(
+        &user,
+        id,
+        &Bundle {
+            feature,
+            also_feature,
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,7 +11,7 @@ use licensing::accounts::ClientInput;
 use licensing::activation::Remover;
 use licensing::catalog::OrderInput;
 use licensing::web::{BatchInput, SerialQuery};
-use protocol::account::{ClientDetail, ClientSummary, CurrentUser};
+use protocol::account::{ClientBody, ClientDetail, ClientSummary, CurrentUser};
 use protocol::catalog::{
     ActivationRow, Licence, Order, Product, ProductInput, Serial, SerialBatch, SerialDetail,
 };
@@ -115,22 +115,6 @@ async fn delete_product(
 
 // ---- clients ----
 
-#[derive(Deserialize, ToSchema)]
-pub struct ClientBody {
-    pub name: String,
-    #[serde(default)]
-    pub contact_email: String,
-    #[serde(default)]
-    pub notes: String,
-}
-
-impl ClientBody {
-    fn parse(&self) -> Result<ClientInput, ApiError> {
-        ClientInput::parse(&self.name, &self.contact_email, &self.notes)
-            .map_err(|e| licensing::Error::from(e).into())
-    }
-}
-
 /// Every client (administrators).
 #[utoipa::path(get, path = "/api/v1/clients", tag = "catalogue", security(("token" = [])),
     responses((status = 200, body = Vec<ClientSummary>), Problems))]
@@ -149,7 +133,7 @@ async fn create_client(
     Writer(user): Writer,
     ApiJson(body): ApiJson<ClientBody>,
 ) -> Result<(StatusCode, Json<ClientSummary>), ApiError> {
-    let input = body.parse()?;
+    let input = ClientInput::parse(&body).map_err(licensing::Error::from)?;
     Ok((
         StatusCode::CREATED,
         Json(s.create_client(&user, input).await?),
@@ -178,7 +162,7 @@ async fn replace_client(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ClientBody>,
 ) -> Result<Json<ClientSummary>, ApiError> {
-    let input = body.parse()?;
+    let input = ClientInput::parse(&body).map_err(licensing::Error::from)?;
     Ok(Json(s.update_client(&user, id, input).await?))
 }
 

@@ -10,7 +10,7 @@ both_backends! {
     async fn administrator_creates_a_client_whose_user_signs_in(app) {
         let admin = app.admin().await;
         let created = admin
-            .rpc("create_client", &[("name", "Acme Tools"), ("contact_email", "Buyer@Acme.test"), ("notes", "key account")])
+            .rpc("create_client", &[("client[name]", "Acme Tools"), ("client[contact_email]", "Buyer@Acme.test"), ("client[notes]", "key account")])
             .await;
         assert!(created.headers.contains_key("serverfnredirect"));
         let client = created.ok();
@@ -46,8 +46,8 @@ both_backends! {
             ("get_admin_overview", vec![]),
             ("list_clients", vec![]),
             ("list_admins", vec![]),
-            ("create_client", vec![("name", "Sneaky"), ("contact_email", ""), ("notes", "")]),
-            ("update_client", vec![("id", &id), ("name", "Renamed"), ("contact_email", ""), ("notes", "")]),
+            ("create_client", vec![("client[name]", "Sneaky"), ("client[contact_email]", ""), ("client[notes]", "")]),
+            ("update_client", vec![("id", &id), ("client[name]", "Renamed"), ("client[contact_email]", ""), ("client[notes]", "")]),
             ("delete_client", vec![("id", &id)]),
             ("create_client_user", vec![("client_id", &id), ("name", "Mallory"), ("email", "m@acme.test"), ("password", "mallory password 1")]),
             ("reset_user_password", vec![("user_id", "1"), ("password", "mallory password 1")]),
@@ -98,16 +98,16 @@ both_backends! {
             ("Two\nlines", "", "Client name must be a single line of text."),
             ("Acme", "not an email", "Enter an e-mail address such as name@example.com."),
         ] {
-            let reply = admin.rpc("create_client", &[("name", name), ("contact_email", email), ("notes", "")]).await;
+            let reply = admin.rpc("create_client", &[("client[name]", name), ("client[contact_email]", email), ("client[notes]", "")]).await;
             assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
             assert_eq!(reply.message(), message);
         }
-        let missing = admin.rpc("create_client", &[("name", "Acme")]).await;
+        let missing = admin.rpc("create_client", &[("client[contact_email]", "it@acme.test")]).await;
         assert!(!missing.status.is_success() && !missing.status.is_server_error(), "{}", missing.status);
         assert_eq!(admin.rpc("list_clients", &[]).await.ok(), Value::Array(vec![]));
 
-        admin.rpc("create_client", &[("name", "Acme  Tools"), ("contact_email", ""), ("notes", "")]).await.ok();
-        let dup = admin.rpc("create_client", &[("name", "acme tools"), ("contact_email", ""), ("notes", "")]).await;
+        admin.rpc("create_client", &[("client[name]", "Acme  Tools"), ("client[contact_email]", ""), ("client[notes]", "")]).await.ok();
+        let dup = admin.rpc("create_client", &[("client[name]", "acme tools"), ("client[contact_email]", ""), ("client[notes]", "")]).await;
         assert_eq!(dup.status, StatusCode::CONFLICT);
         assert_eq!(dup.message(), "A client named \u{201c}acme tools\u{201d} already exists.");
         assert_eq!(admin.rpc("list_clients", &[]).await.ok().as_array().map(Vec::len), Some(1));
@@ -139,7 +139,7 @@ both_backends! {
     async fn sql_metacharacters_in_names_are_plain_text(app) {
         let admin = app.admin().await;
         let name = "O'Brien \"; DROP TABLE users; -- %_\\";
-        let client = admin.rpc("create_client", &[("name", name), ("contact_email", ""), ("notes", "'); DELETE FROM clients; --")]).await.ok();
+        let client = admin.rpc("create_client", &[("client[name]", name), ("client[contact_email]", ""), ("client[notes]", "'); DELETE FROM clients; --")]).await.ok();
         assert_eq!(client["name"], name);
         let id = client["id"].as_i64().expect("id").to_string();
         admin.rpc("create_client_user", &[("client_id", &id), ("name", "Robert'); DROP TABLE users;--"), ("email", "bobby@tables.test"), ("password", "long enough password")]).await.ok();

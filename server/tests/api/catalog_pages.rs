@@ -55,7 +55,7 @@ both_backends! {
         assert_eq!(none["features"], serde_json::json!([]), "no box ticked: no features");
 
         admin.rpc("update_order", &[("id", oid.as_str()), ("counters", ""), ("reference", ""), ("notes", "internal: pays late")]).await.ok();
-        admin.rpc("update_client", &[("id", &client_id.to_string()), ("name", "Acme"), ("contact_email", ""), ("notes", "internal: key account")]).await.ok();
+        admin.rpc("update_client", &[("id", &client_id.to_string()), ("client[name]", "Acme"), ("client[contact_email]", ""), ("client[notes]", "internal: key account")]).await.ok();
 
         // The client user sees its order and licences (not the vendor's notes), and may not change them.
         let page = carla.rpc("get_order_page", &[("id", &oid)]).await.ok();

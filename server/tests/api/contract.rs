@@ -197,6 +197,15 @@ async fn every_wire_type_round_trips_and_matches_the_served_document() {
         );
         holds(
             &doc,
+            "ClientBody",
+            &protocol::account::ClientBody {
+                name: "Acme".into(),
+                contact_email: "it@acme.example".into(),
+                notes: "n".into(),
+            },
+        );
+        holds(
+            &doc,
             "PoolKeyInput",
             &PoolKeyInput {
                 editor: "Vendor".into(),

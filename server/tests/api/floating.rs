@@ -124,7 +124,8 @@ both_backends! {
         s.add_pool_key(&admin, pool_id, key_input("CR", "Credit", 2)).await.expect("key");
         s.add_pool_key(&admin, pool_id, key_input("MAIN", "ConcurrentUser", 5)).await.expect("key");
         s.add_pool_key(&admin, pool_id, key_input("ADDON", "ConcurrentUser", 1)).await.expect("key");
-        s.add_bundle(&admin, pool_id, "MAIN", "ADDON").await.expect("bundle");
+        let bundle = protocol::floating::Bundle { feature: "MAIN".into(), also_feature: "ADDON".into() };
+        s.add_bundle(&admin, pool_id, &bundle).await.expect("bundle");
 
         // A named user on two machines holds one seat; another user is refused.
         let (st, n1) = checkout(&app, &key, "NU", "dana", "pc-1").await;

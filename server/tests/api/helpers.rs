@@ -202,7 +202,11 @@ impl TestApp {
         let created = admin
             .rpc(
                 "create_client",
-                &[("name", client), ("contact_email", ""), ("notes", "")],
+                &[
+                    ("client[name]", client),
+                    ("client[contact_email]", ""),
+                    ("client[notes]", ""),
+                ],
             )
             .await
             .ok();

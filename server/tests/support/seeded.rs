@@ -48,7 +48,14 @@ pub async fn seeded_pool(
 /// A client "Acme" and its floating pool with `lease_secs`, made by `admin`.
 pub async fn acme_pool_of(services: &Licentia, admin: &CurrentUser, lease_secs: i64) -> Pool {
     let client = services
-        .create_client(admin, ClientInput::parse("Acme", "", "").expect("input"))
+        .create_client(
+            admin,
+            ClientInput::parse(&protocol::account::ClientBody {
+                name: "Acme".into(),
+                ..Default::default()
+            })
+            .expect("input"),
+        )
         .await
         .expect("client");
     services

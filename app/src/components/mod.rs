@@ -1,5 +1,8 @@
-//! Small pieces the pages share: the top bar, form fields, error and notice boxes, local times,
-//! and the sort/search helpers every table uses.
+//! Small pieces the pages share: the top bar, form fields, error and notice boxes, confirmed
+//! actions, local times; tables in `tables`.
+
+mod tables;
+pub use tables::*;
 
 use crate::error::PortalError;
 use crate::server_fns::accounts::home_of;
@@ -15,7 +18,6 @@ use protocol::account::Role;
 use protocol::input::Password;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::cmp::Ordering;
 
 /// The main navigation of each role: where, and its name.
 const ADMIN_NAV: &[(&str, &str)] = &[
@@ -94,8 +96,8 @@ pub fn TopBar() -> impl IntoView {
 /// A labelled input. `id` must be unique on the page; it defaults to the field name.
 #[component]
 pub fn Field(
-    label: &'static str,
-    name: &'static str,
+    #[prop(into)] label: String,
+    #[prop(into)] name: String,
     #[prop(default = "text")] kind: &'static str,
     #[prop(optional)] id: Option<String>,
     #[prop(optional)] autocomplete: Option<&'static str>,
@@ -126,15 +128,16 @@ pub fn Field(
     }
 }
 
-/// A new password with its confirmation, both held to the password rules before sending.
+/// A new password with its confirmation ("Repeat the …", sent as `{name}_confirm`), both held
+/// to the password rules before sending.
 #[component]
 pub fn NewPasswordFields(
     label: &'static str,
     name: &'static str,
-    confirm_label: &'static str,
-    confirm_name: &'static str,
     hint: &'static str,
 ) -> impl IntoView {
+    let confirm_label = format!("Repeat the {}", label.to_lowercase());
+    let confirm_name = format!("{name}_confirm");
     view! {
         <Field
             label
@@ -184,6 +187,29 @@ pub trait PortalFn:
 
 impl<S> PortalFn for S where
     S: ServerFn<Error = PortalError, Output: Send + Sync + 'static> + Clone + Send + Sync + 'static
+{
+}
+
+/// A portal server function an `ActionForm` can send: its arguments come form-encoded.
+pub trait FormFn<P>:
+    PortalFn<
+        Protocol = Http<PostUrl, P>,
+        Client: Client<
+            PortalError,
+            Request: ClientReq<PortalError, FormData: From<leptos::web_sys::FormData>>,
+        >,
+    > + DeserializeOwned
+{
+}
+
+impl<S, P> FormFn<P> for S where
+    S: PortalFn<
+            Protocol = Http<PostUrl, P>,
+            Client: Client<
+                PortalError,
+                Request: ClientReq<PortalError, FormData: From<leptos::web_sys::FormData>>,
+            >,
+        > + DeserializeOwned
 {
 }
 
@@ -287,58 +313,34 @@ pub fn RowAction<S, P>(
     id: i64,
     #[prop(into)] question: String,
     label: &'static str,
+    #[prop(default = "danger small")] class: &'static str,
+    #[prop(marker)] _protocol: std::marker::PhantomData<P>,
 ) -> impl IntoView
 where
-    S: PortalFn<Protocol = Http<PostUrl, P>> + DeserializeOwned,
-    S::Client: Client<PortalError>,
-    <<S::Client as Client<PortalError>>::Request as ClientReq<PortalError>>::FormData:
-        From<leptos::web_sys::FormData>,
+    S: FormFn<P>,
 {
     view! {
         <ActionForm action=action>
             <input type="hidden" name=field value=id/>
-            <ConfirmButton question label/>
+            <ConfirmButton question label class/>
         </ActionForm>
     }
 }
 
-/// Column headings, in order; those named in `numeric` head columns of numbers (set right).
+/// The last card of a record's page: what deleting it takes with it, and (as `children`) the
+/// error of the last try and the button that does it.
 #[component]
-pub fn ColumnHeads(
-    names: &'static [&'static str],
-    #[prop(optional)] numeric: &'static [&'static str],
-) -> impl IntoView {
-    names
-        .iter()
-        .map(|name| {
-            let class = numeric.contains(name).then_some("num");
-            view! { <th scope="col" class=class>{*name}</th> }
-        })
-        .collect_view()
-}
-
-/// The line under a searchable table: how many rows there are and how many the search shows,
-/// or what to do when there are none at all.
-#[component]
-pub fn TableCount(
-    total: usize,
-    #[prop(into)] shown: Signal<usize>,
-    /// The rows' name in the plural, such as "orders".
-    noun: &'static str,
-    /// What to say when there is no row at all.
-    empty: &'static str,
+pub fn DeleteZone(
+    title: &'static str,
+    #[prop(into)] explain: String,
+    children: Children,
 ) -> impl IntoView {
     view! {
-        <p class="muted">{move || table_count(total, shown.get(), noun, empty)}</p>
-    }
-}
-
-fn table_count(total: usize, shown: usize, noun: &str, empty: &str) -> String {
-    match (total, shown) {
-        (0, _) => empty.to_owned(),
-        (_, 0) => format!("No {noun} match."),
-        (t, s) if s == t => format!("{t} {noun}"),
-        (t, s) => format!("{s} of {t} {noun} match"),
+        <section class="card danger-zone">
+            <h2>{title}</h2>
+            <p class="hint">{explain}</p>
+            {children()}
+        </section>
     }
 }
 
@@ -432,154 +434,6 @@ pub fn confirm(message: &str) -> bool {
     }
 }
 
-/// Which column a table is sorted on, and in which direction.
-#[derive(Clone, Copy)]
-pub struct Sort {
-    pub key: RwSignal<&'static str>,
-    pub ascending: RwSignal<bool>,
-}
-
-impl Sort {
-    pub fn new(key: &'static str) -> Self {
-        Self {
-            key: RwSignal::new(key),
-            ascending: RwSignal::new(true),
-        }
-    }
-
-    /// Newest (or largest) first.
-    pub fn descending(key: &'static str) -> Self {
-        Self {
-            key: RwSignal::new(key),
-            ascending: RwSignal::new(false),
-        }
-    }
-
-    /// Orders `rows` by the comparison `by` gives for the current key.
-    pub fn apply<T>(&self, rows: &mut [T], by: impl Fn(&'static str, &T, &T) -> Ordering) {
-        let key = self.key.get();
-        let ascending = self.ascending.get();
-        rows.sort_by(|a, b| {
-            let o = by(key, a, b);
-            if ascending {
-                o
-            } else {
-                o.reverse()
-            }
-        });
-    }
-}
-
-/// Sorting column headers in order: `(key, label)` each; keys named in `numeric` head columns of
-/// numbers.
-#[component]
-pub fn SortHeads(
-    sort: Sort,
-    columns: &'static [(&'static str, &'static str)],
-    #[prop(optional)] numeric: &'static [&'static str],
-) -> impl IntoView {
-    columns
-        .iter()
-        .map(|(key, label)| view! { <SortHeader sort key=*key label=*label numeric=numeric.contains(key)/> })
-        .collect_view()
-}
-
-/// A column header that sorts the table on click (again to reverse).
-#[component]
-pub fn SortHeader(
-    sort: Sort,
-    key: &'static str,
-    label: &'static str,
-    /// Right-aligned, like the numbers below it.
-    #[prop(optional)]
-    numeric: bool,
-) -> impl IntoView {
-    let state = move || {
-        if sort.key.get() != key {
-            "none"
-        } else if sort.ascending.get() {
-            "ascending"
-        } else {
-            "descending"
-        }
-    };
-    let arrow = move || match state() {
-        "ascending" => " ▲",
-        "descending" => " ▼",
-        _ => "",
-    };
-    view! {
-        <th scope="col" aria-sort=state class:num=numeric>
-            <button
-                type="button"
-                class="sort"
-                on:click=move |_| {
-                    if sort.key.get_untracked() == key {
-                        sort.ascending.update(|a| *a = !*a);
-                    } else {
-                        sort.key.set(key);
-                        sort.ascending.set(true);
-                    }
-                }
-            >
-                {label}
-                <span aria-hidden="true">{arrow}</span>
-            </button>
-        </th>
-    }
-}
-
-/// A search box whose text filters a table as one types.
-#[component]
-pub fn SearchBox(query: RwSignal<String>, label: &'static str) -> impl IntoView {
-    view! {
-        <div class="search">
-            <label for="table-search" class="visually-hidden">{label}</label>
-            <input
-                id="table-search"
-                type="search"
-                placeholder=label
-                prop:value=move || query.get()
-                on:input=move |ev| query.set(event_target_value(&ev))
-            />
-        </div>
-    }
-}
-
-/// What a searchable, sortable table shows: the rows with a field containing the search (case
-/// aside), in the order the sort chooses.
-pub fn shown_rows<T>(
-    all: Vec<T>,
-    query: RwSignal<String>,
-    sort: Sort,
-    fields: impl Fn(&T) -> Vec<String> + Send + Sync + 'static,
-    by: impl Fn(&'static str, &T, &T) -> Ordering + Copy + Send + Sync + 'static,
-) -> Memo<Vec<T>>
-where
-    T: Clone + PartialEq + Send + Sync + 'static,
-{
-    Memo::new(move |_| {
-        let needle = query.get().trim().to_lowercase();
-        let mut rows: Vec<T> = all
-            .iter()
-            .filter(|row| {
-                needle.is_empty()
-                    || fields(row)
-                        .iter()
-                        .any(|f| f.to_lowercase().contains(&needle))
-            })
-            .cloned()
-            .collect();
-        sort.apply(&mut rows, by);
-        rows
-    })
-}
-
-/// Text in alphabetical order, case aside.
-pub fn by_text(a: &str, b: &str) -> Ordering {
-    a.to_lowercase().cmp(&b.to_lowercase())
-}
-
 /// A link to the signed-in user's own area.
 #[component]
 pub fn HomeLink() -> impl IntoView {
@@ -594,19 +448,5 @@ pub fn HomeLink() -> impl IntoView {
                 view! { <a href=href>"Go to your start page"</a> }
             })}
         </Transition>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::table_count;
-
-    #[test]
-    fn the_table_count_says_what_the_search_left() {
-        let count = |total, shown| table_count(total, shown, "orders", "No orders yet.");
-        assert_eq!(count(0, 0), "No orders yet.");
-        assert_eq!(count(3, 0), "No orders match.");
-        assert_eq!(count(3, 3), "3 orders");
-        assert_eq!(count(3, 1), "1 of 3 orders match");
     }
 }
