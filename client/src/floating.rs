@@ -2,7 +2,8 @@
 //! on drop. Servers are tried in the order given (any replica of one database will do). A
 //! release that cannot reach any server is written to a small file and done at the next start.
 
-use crate::Error;
+use crate::{Error, Loan};
+use protocol::borrow::{BorrowRequest, Borrowed};
 use protocol::seats::{CheckoutRequest, Grant, LeaseRequest};
 pub use protocol::seats::{PoolRef, Requester, SeatTerms};
 use serde::{Deserialize, Serialize};
@@ -54,7 +55,7 @@ fn agent() -> ureq::Agent {
 
 /// Posts to the first server that answers; a server error (5xx) counts as no answer, so the
 /// next server is tried. `Unreachable` only if none answered.
-fn post_any(
+pub(crate) fn post_any(
     agent: &ureq::Agent,
     servers: &[String],
     path: &str,
@@ -154,6 +155,16 @@ impl Floating {
         Ok(still.len())
     }
 
+    /// The machine name and user a borrow request code names.
+    pub(crate) fn requester(&self) -> &Requester {
+        &self.who
+    }
+
+    /// The pool and the application's release, as a borrow request code names them.
+    pub(crate) fn pool(&self) -> (&PoolRef, i64) {
+        (&self.access, self.application.release_number)
+    }
+
     /// Checks out a seat of `feature` (`tokens` for a Token key) and starts its heartbeats.
     pub fn checkout(&self, feature: &str, tokens: Option<i64>) -> Result<Seat, Error> {
         if self.servers.is_empty() {
@@ -247,6 +258,46 @@ fn heartbeat_loop(
 }
 
 impl Seat {
+    /// Borrows this seat for `days`, bound to the machine `fingerprint` (as
+    /// `Licensing::borrow` does, which checks and keeps the token). Once borrowed, the seat
+    /// sends no heartbeats and is not released when dropped: it is out until its end or an
+    /// early return.
+    pub(crate) fn borrow(
+        &mut self,
+        fingerprint: &str,
+        days: i64,
+    ) -> Result<(Borrowed, Loan), Error> {
+        let body = BorrowRequest {
+            lease_token: self.lease_token.clone(),
+            fingerprint: fingerprint.to_owned(),
+            days,
+        };
+        let res = post_any(
+            &self.agent,
+            &self.servers,
+            &format!("/api/v1/seats/{}/borrow", self.seat_id),
+            &body,
+        )?
+        .ok_or_else(|| Error::Io("the server lent nothing".into()))?;
+        let borrowed: Borrowed = res
+            .into_json()
+            .map_err(|e| Error::Io(format!("the server's answer could not be read: {e}")))?;
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.heartbeats.take() {
+            let _ = h.join();
+        }
+        Ok((borrowed, self.loan()))
+    }
+
+    /// The seat's lease token and servers, as a borrow keeps them.
+    pub(crate) fn loan(&self) -> Loan {
+        Loan {
+            seat_id: self.seat_id,
+            lease_token: self.lease_token.clone(),
+            servers: self.servers.clone(),
+        }
+    }
+
     /// Why the seat was lost (disconnected, lease expired, key expired), if it was.
     pub fn lost(&self) -> Option<String> {
         self.lost.lock().ok().and_then(|l| l.clone())

@@ -2,13 +2,14 @@
 //! verify it offline, validate it now and then, and remove it. It has no server dependencies; it
 //! speaks the Web API over HTTP and keeps its state in one small JSON file per product.
 
+pub mod borrow;
 pub mod floating;
 mod machine;
 mod store;
 mod trust;
 
 pub use machine::machine_identity;
-pub use store::{Integrity, Memory, Pending, Store, Vouched};
+pub use store::{HeldBorrow, Integrity, Loan, Memory, Pending, PendingBorrow, Store, Vouched};
 pub use trust::Trust;
 
 use protocol::activation::{self as code, Claims, CodeError, Request};
@@ -113,16 +114,26 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// 128 random bits, as text: what a request code carries for its answer to bring back.
+fn random_nonce() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut nonce = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce)
+}
+
 /// How far behind the server's clock this machine's may be: clocks drift (weekly time sync,
 /// resumed virtual machines), and a code signed a little in the future is no attack.
 pub const SIGNED_TIME_TOLERANCE_SECS: i64 = 3_600;
 
-/// A code signed well after `now` means the clock is behind the server's (or was set back).
-fn refuse_future(claims: &Claims, now: i64) -> Result<()> {
-    if now + SIGNED_TIME_TOLERANCE_SECS < claims.iat {
+/// A code signed (at `iat`) well after `now` means the clock is behind the server's (or was
+/// set back).
+fn refuse_future(iat: i64, now: i64) -> Result<()> {
+    if now + SIGNED_TIME_TOLERANCE_SECS < iat {
         return Err(Error::ClockBehind {
             now: protocol::time::format_utc(now),
-            signed: protocol::time::format_utc(claims.iat),
+            signed: protocol::time::format_utc(iat),
         });
     }
     Ok(())
@@ -282,27 +293,8 @@ impl Licensing {
     /// ran ahead; an older one (a replay) lifts nothing.
     fn accept(&mut self, activation_code: &str, held: Option<Held<'_>>) -> Result<Claims> {
         let claims = self.verify(activation_code)?;
-        let memory = self.store.memory();
-        let fresh = claims.iat > memory.newest_signed;
-        if memory.tainted.is_some() && !fresh {
-            return Err(Error::StateTampered(format!(
-                "{}, and the code offered now is no newer than one it already had",
-                memory.tainted.unwrap_or_default()
-            )));
-        }
-        let now = now();
-        refuse_future(&claims, now)?;
-        // A code the server signed just now agrees with this clock: a time that ran ahead
-        // before (a clock glitch) is forgotten. Otherwise the clock must not be set back.
-        let clock_confirmed = fresh && (claims.iat - now).abs() <= SIGNED_TIME_TOLERANCE_SECS;
-        if clock_confirmed {
-            self.store.state.memory.last_seen = now;
-        } else {
-            self.checked_now()?;
-        }
+        let (now, vouched) = self.vouch(claims.iat)?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
-        let memory = &mut self.store.state.memory;
-        memory.newest_signed = memory.newest_signed.max(claims.iat);
         self.store.state.activation_code = Some(activation_code.to_owned());
         self.store.state.removal = None;
         if let Some(h) = held {
@@ -310,13 +302,42 @@ impl Licensing {
             self.store.state.by_serial = matches!(h, Held::Serial(_));
         }
         // A code the server has just vouched for replaces whatever was there.
-        self.store
-            .save_with(Vouched {
+        self.store.save_with(vouched).map_err(Error::Io)?;
+        Ok(claims)
+    }
+
+    /// What a code (or token) the server signed at `iat` says of this machine's state and
+    /// clock, before it is kept: a code newer than any this machine accepted lifts a taint and
+    /// confirms a clock that agrees with it; otherwise the clock must not be set back. The
+    /// newest signed time is raised to `iat`; the caller saves with the answer.
+    fn vouch(&mut self, iat: i64) -> Result<(i64, Vouched)> {
+        let memory = self.store.memory();
+        let fresh = iat > memory.newest_signed;
+        if memory.tainted.is_some() && !fresh {
+            return Err(Error::StateTampered(format!(
+                "{}, and the code offered now is no newer than one it already had",
+                memory.tainted.unwrap_or_default()
+            )));
+        }
+        let now = now();
+        refuse_future(iat, now)?;
+        // A code the server signed just now agrees with this clock: a time that ran ahead
+        // before (a clock glitch) is forgotten. Otherwise the clock must not be set back.
+        let clock_confirmed = fresh && (iat - now).abs() <= SIGNED_TIME_TOLERANCE_SECS;
+        if clock_confirmed {
+            self.store.state.memory.last_seen = now;
+        } else {
+            self.checked_now()?;
+        }
+        let memory = &mut self.store.state.memory;
+        memory.newest_signed = memory.newest_signed.max(iat);
+        Ok((
+            now,
+            Vouched {
                 untaint: fresh,
                 clock: clock_confirmed,
-            })
-            .map_err(Error::Io)?;
-        Ok(claims)
+            },
+        ))
     }
 
     /// The current time, refusing a clock set back before a time this machine has already seen:
@@ -364,11 +385,7 @@ impl Licensing {
 
     /// Offline activation, step 1: a request code to paste into the portal.
     pub fn request_code(&mut self, held: Held<'_>, hostname: &str) -> Result<String> {
-        use base64::Engine;
-        use rand::RngCore;
-        let mut nonce = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce);
+        let nonce = random_nonce();
         let request = Request {
             prd: self.product.clone(),
             key: held.text().to_owned(),
@@ -470,7 +487,7 @@ impl Licensing {
         let claims = self.verify_with_kept_keys(&code)?;
         let now = self.checked_now()?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
-        refuse_future(&claims, now)?;
+        refuse_future(claims.iat, now)?;
         self.store.save().map_err(Error::Io)?;
         if now > claims.next + VALIDATION_GRACE_SECS {
             return Err(Error::Offline(format!(

@@ -2,11 +2,12 @@
 //! 0 success, 1 usage or local error, 2 the licence is refused or not valid, 3 the server cannot be
 //! reached.
 
+mod borrow_cli;
+
 use clap::{Parser, Subcommand};
-use licentia_client::floating::{Floating, PoolRef, Requester, SeatTerms};
+use licentia_client::floating::SeatTerms;
 use licentia_client::{Error, Held, Licensing, Store};
 use protocol::activation::Claims;
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,8 +83,12 @@ enum LicenceCommand {
     RequestCode(Which),
     /// Offline activation, step 2: import the response code from the portal (argument or stdin).
     Import { code: Option<String> },
-    /// Check the licence offline and show what it grants.
-    Status,
+    /// Check the licence (and the mobile licences held here) offline and show what they grant.
+    Status {
+        /// Check only the mobile licence of this feature (exit 2 if it is not valid here).
+        #[arg(long)]
+        feature: Option<String>,
+    },
     /// Ask the server for the licence as it is now (extensions, feature changes, removal).
     Validate,
     /// Remove the licence from this machine and free it on the server.
@@ -93,6 +98,8 @@ enum LicenceCommand {
     RemovalCode,
     /// Print this machine's fingerprint for the product.
     Fingerprint,
+    #[command(flatten)]
+    Mobile(borrow_cli::MobileCommand),
 }
 
 #[derive(clap::Args)]
@@ -100,15 +107,8 @@ struct CheckoutArgs {
     /// The feature to check out.
     #[arg(long)]
     feature: String,
-    /// A client's pool key, POOL-…
-    #[arg(long, env = "LICENTIA_POOL_KEY", conflicts_with = "serial")]
-    pool_key: Option<String>,
-    /// A serial number whose pool to use (with --product).
-    #[arg(long)]
-    serial: Option<String>,
-    /// The user the seat is for [default: the login name]
-    #[arg(long)]
-    user: Option<String>,
+    #[command(flatten)]
+    pool: borrow_cli::PoolArgs,
     /// The process shown in the usage monitor.
     #[arg(long, default_value = "licentia-client")]
     process: String,
@@ -118,9 +118,6 @@ struct CheckoutArgs {
     /// The application's editor (publisher).
     #[arg(long)]
     editor: Option<String>,
-    /// The application's release number.
-    #[arg(long, default_value_t = 0)]
-    release_number: i64,
     /// The application's release date, YYYY-MM-DD.
     #[arg(long)]
     release_date: Option<String>,
@@ -203,7 +200,7 @@ fn show(claims: &Claims) {
     println!("Validate by {}", protocol::time::format_utc(claims.next));
 }
 
-fn login_name() -> String {
+pub(crate) fn login_name() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown-user".into())
@@ -217,38 +214,23 @@ fn checkout(
     host: String,
     args: Box<CheckoutArgs>,
 ) -> Result<(), Error> {
-    let servers: Vec<String> = servers
-        .unwrap_or("")
-        .split(',')
-        .map(str::to_owned)
-        .collect();
     let args = *args;
-    let access = match (args.pool_key, args.serial) {
-        (Some(k), _) => PoolRef::Key(k),
-        (None, Some(serial)) => PoolRef::Serial {
-            product: product
-                .ok_or_else(|| Error::Io("--serial needs --product".into()))?
-                .to_owned(),
-            serial,
-        },
-        (None, None) => return Err(Error::Io("give --pool-key or --serial".into())),
-    };
-    let who = Requester {
-        user: args.user.unwrap_or_else(login_name),
-        host,
-        process: args.process,
-        session: args.session,
-    };
     let application = SeatTerms {
         editor: args.editor,
-        release_number: args.release_number,
         release_date: args.release_date,
         commercial_type: args.commercial_type,
         customer_id: args.customer_id,
         pricing_structure: args.pricing_structure,
         ..SeatTerms::default()
     };
-    let floating = Floating::new(&servers, access, who, store).for_application(application);
+    let floating = args.pool.floating(
+        servers,
+        product,
+        store,
+        host,
+        (args.process, args.session),
+        application,
+    )?;
     let seat = floating.checkout(&args.feature, args.tokens)?;
     println!(
         "Seat {} of {} granted (key {}, {}){}.",
@@ -340,24 +322,31 @@ fn run(cli: Cli) -> Result<(), Error> {
             println!("{code}");
         }
         LicenceCommand::Import { code } => {
-            let code = match code {
-                Some(c) => c,
-                None => {
-                    let mut s = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut s)
-                        .map_err(|e| Error::Io(e.to_string()))?;
-                    s
-                }
-            };
+            let code = borrow_cli::code_or_stdin(code)?;
             let claims = lic.import(code.trim())?;
             println!("Activated (offline).");
             show(&claims);
         }
-        LicenceCommand::Status => {
-            let claims = lic.status()?;
-            println!("The licence is valid.");
-            show(&claims);
+        LicenceCommand::Status { feature: Some(f) } => {
+            borrow_cli::show_borrow(&f, lic.borrowed(&f)?)
+        }
+        LicenceCommand::Status { feature: None } => {
+            let licence = lic.status();
+            let borrows = lic.borrows();
+            match licence {
+                Ok(claims) => {
+                    println!("The licence is valid.");
+                    show(&claims);
+                }
+                Err(e) if borrows.is_empty() => return Err(e),
+                Err(e) => println!("No licence here: {e}"),
+            }
+            for (feature, held) in borrows {
+                match held {
+                    Ok(claims) => borrow_cli::show_borrow(&feature, claims),
+                    Err(e) => println!("Mobile licence of {feature}: not valid here: {e}"),
+                }
+            }
         }
         LicenceCommand::Validate => {
             let claims = lic.validate()?;
@@ -374,6 +363,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             println!("{code}");
         }
         LicenceCommand::Fingerprint => println!("{}", lic.fingerprint),
+        LicenceCommand::Mobile(command) => {
+            let servers = cli.server.as_deref();
+            borrow_cli::run(&mut lic, command, servers, &product, &store_dir, host)?;
+        }
     }
     Ok(())
 }

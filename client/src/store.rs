@@ -35,6 +35,9 @@ pub struct Memory {
     pub retired: Vec<String>,
     /// Why the state may not be used offline until the server vouches for it again.
     pub tainted: Option<String>,
+    /// Mobile licences given back from here, `[seat, end]`, until their end: their tokens are
+    /// refused even if a copy turns up again.
+    pub returned: Vec<[i64; 2]>,
 }
 
 impl Memory {
@@ -49,6 +52,11 @@ impl Memory {
         }
         if self.tainted.is_none() {
             self.tainted.clone_from(&other.tainted);
+        }
+        for r in &other.returned {
+            if !self.returned.contains(r) {
+                self.returned.push(*r);
+            }
         }
     }
 }
@@ -70,6 +78,12 @@ pub struct State {
     /// The removal code this machine gave when it gave its licence up (shown again if asked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removal: Option<String>,
+    /// Mobile licences (borrowed floating seats) this machine holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub borrows: Vec<HeldBorrow>,
+    /// Borrow request codes waiting for their answer (they survive restarts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub borrow_requests: Vec<PendingBorrow>,
     #[serde(default)]
     pub memory: Memory,
     /// Raised at every save; the witness remembers the highest.
@@ -110,6 +124,31 @@ pub enum Integrity {
     /// The file is older than the last one saved here (restored from a copy), or its witness is
     /// gone.
     RolledBack,
+}
+
+/// A mobile licence as kept: its token and, when borrowed online, how to reach its seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldBorrow {
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loan: Option<Loan>,
+}
+
+/// A borrowed seat's lease token and the servers that lent it (online return and extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loan {
+    pub seat_id: i64,
+    pub lease_token: String,
+    pub servers: Vec<String>,
+}
+
+/// A borrow request code made here and not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingBorrow {
+    pub nonce: String,
+    pub feature: String,
+    /// The request code itself, shown again until it is answered or cancelled.
+    pub code: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -308,6 +347,9 @@ impl Store {
         if vouched.clock {
             memory.last_seen = self.state.memory.last_seen;
         }
+        // A returned borrow's token has lapsed once its end has passed: no need to remember it.
+        let seen = memory.last_seen;
+        memory.returned.retain(|[_, end]| *end >= seen);
         self.state.memory = memory;
         self.state.generation = self.state.generation.max(remembered) + 1;
         self.state.seal = Some(self.seal_of(&self.state));

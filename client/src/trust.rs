@@ -5,6 +5,7 @@
 use crate::{Error, Licensing, Result};
 use protocol::activation::{self as code, Claims, CodeError, JwkSet};
 use protocol::trust;
+use serde::de::DeserializeOwned;
 
 /// Where the client's trust in the vendor's signing keys comes from.
 #[derive(Debug, Clone)]
@@ -125,8 +126,17 @@ impl Licensing {
     /// Checks a code's signature with the keys this machine has (refusing, with its reason, a
     /// key the vendor withdrew).
     pub(crate) fn verify_with_kept_keys(&mut self, code: &str) -> Result<Claims> {
+        self.verify_kept_as(code::CODE_TYPE, code)
+    }
+
+    /// `verify_with_kept_keys` for a token of type `typ` (a borrow token, say).
+    pub(crate) fn verify_kept_as<T: DeserializeOwned>(
+        &mut self,
+        typ: &str,
+        code: &str,
+    ) -> Result<T> {
         let keys = self.jwks()?;
-        match code::verify_signature(code, &keys) {
+        match code::verify_jws(typ, code, &keys) {
             Err(CodeError::UnknownKey(kid)) if self.store.memory().retired.contains(&kid) => {
                 Err(Error::Offline(format!(
                     "the licence code was signed with key {kid}, which the vendor has withdrawn: \
@@ -140,12 +150,17 @@ impl Licensing {
     /// Checks a code's signature; a key the pinned root has endorsed since the last look is
     /// fetched once more.
     pub(crate) fn verify(&mut self, code: &str) -> Result<Claims> {
-        match self.verify_with_kept_keys(code) {
+        self.verify_as(code::CODE_TYPE, code)
+    }
+
+    /// `verify` for a token of type `typ`.
+    pub(crate) fn verify_as<T: DeserializeOwned>(&mut self, typ: &str, code: &str) -> Result<T> {
+        match self.verify_kept_as(typ, code) {
             Err(Error::Code(CodeError::UnknownKey(_)))
                 if self.server.is_some() && matches!(self.trust, Some(Trust::Root(_))) =>
             {
                 let keys = self.refresh_jwks()?;
-                Ok(code::verify_signature(code, &keys)?)
+                Ok(code::verify_jws(typ, code, &keys)?)
             }
             other => other,
         }

@@ -64,6 +64,8 @@ pub enum Refusal {
     NoMatchingKey,
     /// The licence (or serial) has no activation left.
     ActivationLimit,
+    /// Mobile licences are off for the pool (its owner's choice) or its product.
+    BorrowingOff,
 }
 
 impl Error {
@@ -82,6 +84,7 @@ impl Error {
             Error::Refused(Refusal::SeatsTaken, _) => ProblemKind::SeatsTaken,
             Error::Refused(Refusal::NoMatchingKey, _) => ProblemKind::NoMatchingKey,
             Error::Refused(Refusal::ActivationLimit, _) => ProblemKind::ActivationLimit,
+            Error::Refused(Refusal::BorrowingOff, _) => ProblemKind::BorrowingOff,
             Error::ActivatedElsewhere(_) => ProblemKind::ActivatedElsewhere,
             Error::Gone(_) | Error::SetupLink(_) => ProblemKind::Gone,
             Error::Revoked(_) => ProblemKind::SerialRevoked,

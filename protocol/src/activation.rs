@@ -292,13 +292,13 @@ pub enum RequestError {
 
 /// `prefix` + base64url(JSON) + "-" + 8 hex digits of its SHA-256, so a code cut short or
 /// mistyped in transit is caught before anything else.
-fn encode_text<T: Serialize>(prefix: &str, value: &T) -> String {
+pub(crate) fn encode_text<T: Serialize>(prefix: &str, value: &T) -> String {
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
     let check = &hex(&Sha256::digest(body.as_bytes()))[..8];
     format!("{prefix}{body}-{check}")
 }
 
-fn decode_text<T: DeserializeOwned>(
+pub(crate) fn decode_text<T: DeserializeOwned>(
     prefix: &'static str,
     what: &'static str,
     code: &str,

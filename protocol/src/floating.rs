@@ -97,6 +97,15 @@ pub struct Pool {
     pub keys: i64,
     pub in_use: i64,
     pub created_at: i64,
+    /// The owner's switch for mobile (borrowed) licences.
+    pub mobile_allowed: bool,
+    /// The longest borrowing an administrator set for this pool (`null`: its serial's product
+    /// decides; 0: none).
+    pub max_borrow_days: Option<i64>,
+    /// The longest borrowing allowed now, in days; `null` when the pool lends nothing, and
+    /// `lending_off` says why.
+    pub borrow_days: Option<i64>,
+    pub lending_off: Option<String>,
 }
 
 impl Pool {
@@ -190,6 +199,9 @@ pub struct FeatureUsage {
     pub commercial_type: String,
     pub in_use: i64,
     pub count: i64,
+    /// Of `in_use`, how many are out on mobile licences.
+    #[serde(default)]
+    pub offline: i64,
 }
 
 /// One seat in *Detailed usage*.
@@ -223,6 +235,9 @@ pub struct SeatDetail {
     pub process_release: i64,
     /// Taken because another feature bundles it.
     pub bundled_with: Option<String>,
+    /// Out on a mobile licence until then (Unix seconds): the seat works offline.
+    #[serde(default)]
+    pub borrowed_until: Option<i64>,
 }
 
 /// Why a key would or would not serve a checkout.

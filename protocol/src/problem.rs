@@ -27,6 +27,8 @@ pub enum ProblemKind {
     NoMatchingKey,
     /// The licence was activated the most times it allows.
     ActivationLimit,
+    /// Mobile licences (borrowing) are off for this pool or its product.
+    BorrowingOff,
     NotFound,
     Conflict,
     /// The licence is bound to another machine; remove it there first.
@@ -51,7 +53,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 19] = [
+    pub const ALL: [ProblemKind; 20] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -60,6 +62,7 @@ impl ProblemKind {
         Self::SeatsTaken,
         Self::NoMatchingKey,
         Self::ActivationLimit,
+        Self::BorrowingOff,
         Self::NotFound,
         Self::Conflict,
         Self::ActivatedElsewhere,
@@ -83,7 +86,8 @@ impl ProblemKind {
             | Self::Refused
             | Self::SeatsTaken
             | Self::NoMatchingKey
-            | Self::ActivationLimit => 403,
+            | Self::ActivationLimit
+            | Self::BorrowingOff => 403,
             Self::NotFound => 404,
             Self::Conflict | Self::ActivatedElsewhere => 409,
             Self::Gone | Self::SerialRevoked | Self::KeyRetired => 410,
@@ -105,6 +109,7 @@ impl ProblemKind {
             Self::SeatsTaken => "seats-taken",
             Self::NoMatchingKey => "no-matching-key",
             Self::ActivationLimit => "activation-limit",
+            Self::BorrowingOff => "borrowing-off",
             Self::NotFound => "not-found",
             Self::Conflict => "conflict",
             Self::ActivatedElsewhere => "activated-elsewhere",
@@ -141,6 +146,7 @@ impl ProblemKind {
             Self::SeatsTaken => "All seats are in use",
             Self::NoMatchingKey => "No licence key fits",
             Self::ActivationLimit => "Activation limit reached",
+            Self::BorrowingOff => "Mobile licences are off",
             Self::NotFound => "Not found",
             Self::Conflict => "Conflict",
             Self::ActivatedElsewhere => "Activated on another machine",

@@ -175,6 +175,10 @@ pub enum ReleaseReason {
     Disconnected { role: Role, user_id: i64 },
     /// Its key expired or was superseded and no other key was free; why.
     Lost(String),
+    /// Its mobile licence was given back before its end.
+    Returned,
+    /// Its mobile licence period ended.
+    BorrowEnded,
 }
 
 impl ReleaseReason {
@@ -183,6 +187,8 @@ impl ReleaseReason {
         match self {
             Self::Application => "application".into(),
             Self::LeaseExpired => "lease expired".into(),
+            Self::Returned => "returned".into(),
+            Self::BorrowEnded => "borrow ended".into(),
             Self::Disconnected { role, user_id } => format!("{}:{user_id}", role.as_str()),
             Self::Lost(why) => format!("lost: {why}"),
         }
@@ -193,6 +199,8 @@ impl ReleaseReason {
         match s {
             "application" => Some(Self::Application),
             "lease expired" => Some(Self::LeaseExpired),
+            "returned" => Some(Self::Returned),
+            "borrow ended" => Some(Self::BorrowEnded),
             _ => {
                 if let Some(why) = s.strip_prefix("lost: ") {
                     return Some(Self::Lost(why.to_owned()));
@@ -211,6 +219,8 @@ impl ReleaseReason {
         match self {
             Self::Application => "it was released".into(),
             Self::LeaseExpired => "no heartbeat arrived before its lease ran out".into(),
+            Self::Returned => "its mobile licence was returned".into(),
+            Self::BorrowEnded => "its mobile licence period ended".into(),
             Self::Disconnected {
                 role: Role::Admin, ..
             } => "an administrator disconnected it".into(),
@@ -318,6 +328,8 @@ mod tests {
                 user_id: 7,
             },
             ReleaseReason::Lost("its key expired".into()),
+            ReleaseReason::Returned,
+            ReleaseReason::BorrowEnded,
         ] {
             assert_eq!(ReleaseReason::from_stored(&reason.stored()), Some(reason));
         }

@@ -74,8 +74,8 @@ impl Licentia {
         let now = self.clock.now();
 
         // The same session again (an application restarted without releasing): its seat back.
-        let existing: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT id, key_id FROM seats WHERE pool_id = $1 AND feature = $2 AND user_name = $3 \
+        let existing: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, borrowed_until FROM seats WHERE pool_id = $1 AND feature = $2 AND user_name = $3 \
              AND host = $4 AND session = $5 AND released_at IS NULL AND bundle_of IS NULL",
         )
         .bind(pool.id)
@@ -85,8 +85,17 @@ impl Licentia {
         .bind(&session)
         .fetch_optional(self.db.pool())
         .await?;
+        if let Some((_, Some(until))) = existing {
+            // Handing it over would give a second holder the seat this machine uses offline.
+            return Err(Error::Conflict(format!(
+                "This session's seat of {feature} is out on a mobile licence until {}: the \
+                 application uses it offline, or returns it first.",
+                protocol::time::format_utc(until)
+            )));
+        }
         if let Some((seat_id, _)) = existing {
-            // (None: it was released a moment ago; a new seat is checked out below.)
+            // (None: it was released a moment ago, or borrowed since; a new seat is checked out
+            // below, or refused as the session's.)
             if let Some(grant) = self.hand_back(&pool, seat_id, &process, now).await? {
                 return Ok(grant);
             }
@@ -335,7 +344,8 @@ impl Licentia {
         let token = lease_token();
         let kept = sqlx::query(
             "UPDATE seats SET lease_token_hash = $1, process = $2, last_heartbeat_at = $3, \
-             lease_expires_at = $4 WHERE id = $5 AND released_at IS NULL",
+             lease_expires_at = $4 WHERE id = $5 AND released_at IS NULL \
+             AND borrowed_until IS NULL",
         )
         .bind(crate::token::digest(&token))
         .bind(process)

@@ -23,6 +23,14 @@ impl Licentia {
         if seat.released_at.is_some() {
             return Err(lost(&seat));
         }
+        // A borrowed seat keeps its period and the key its token names.
+        if let Some(until) = seat.borrowed_until {
+            return Ok(Beat {
+                lease_expires_at: until,
+                key_id: seat.key_id,
+                moved: false,
+            });
+        }
         let pool = self.pool_row(seat.pool_id).await?;
         let now = self.clock.now();
         let today = day_of(now);
@@ -153,14 +161,19 @@ impl Licentia {
         Ok(true)
     }
 
-    /// The application gives its seat (and the seats bundled with it) back.
+    /// The application gives its seat (and the seats bundled with it) back; a borrowed seat so
+    /// comes back before its end (the client library deletes its token first).
     pub async fn release(&self, seat_id: i64, token: &str) -> Result<()> {
         let seat = self.seat_by_token(seat_id, token).await?;
         if seat.released_at.is_some() {
             return Ok(());
         }
-        self.release_seat(seat.id, &ReleaseReason::Application)
-            .await?;
+        let why = if seat.borrowed_until.is_some() {
+            ReleaseReason::Returned
+        } else {
+            ReleaseReason::Application
+        };
+        self.release_seat(seat.id, &why).await?;
         Ok(())
     }
 
@@ -169,17 +182,21 @@ impl Licentia {
     /// its quantity to its key (credits are consumed, not returned). Returns whether this call
     /// released it.
     pub(super) async fn release_seat(&self, seat_id: i64, why: &ReleaseReason) -> Result<bool> {
-        self.release_seat_if(seat_id, why, None).await
+        self.release_seat_if(seat_id, why, Only::Any).await
     }
 
-    /// `release_seat`, only if the seat's lease ended before `expired_before` when given (so a
-    /// heartbeat that arrived meanwhile keeps it).
+    /// `release_seat`, only if the seat is still as `only` says when it is marked released.
     pub(super) async fn release_seat_if(
         &self,
         seat_id: i64,
         why: &ReleaseReason,
-        expired_before: Option<i64>,
+        only: Only,
     ) -> Result<bool> {
+        let (expired_before, spare_borrowed) = match only {
+            Only::Any => (None, 0),
+            Only::ExpiredBefore(t) => (Some(t), 0),
+            Only::NotBorrowed => (None, 1),
+        };
         type Released = (i64, i64, i64, String, String);
         let by = why.stored();
         let now = self.clock.now();
@@ -187,6 +204,7 @@ impl Licentia {
         let main: Option<Released> = sqlx::query_as(
             "UPDATE seats SET released_at = $1, released_by = $2 \
              WHERE id = $3 AND released_at IS NULL AND ($4 IS NULL OR lease_expires_at < $4) \
+             AND ($5 = 0 OR borrowed_until IS NULL) \
              RETURNING id, key_id, amount, user_name, \
                (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
         )
@@ -194,6 +212,7 @@ impl Licentia {
         .bind(&by)
         .bind(seat_id)
         .bind(expired_before)
+        .bind(spare_borrowed)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(main) = main else {
@@ -247,21 +266,26 @@ impl Licentia {
         Ok(true)
     }
 
-    /// Frees the seats whose lease ran out (their applications died or lost the network).
-    /// Safe to run in several server processes at once.
+    /// Frees the seats whose lease ran out (their applications died or lost the network) and
+    /// the borrowed ones whose period ended. Safe to run in several server processes at once.
     pub async fn reclaim_expired_seats(&self) -> Result<u64> {
         let now = self.clock.now();
-        let expired: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM seats WHERE released_at IS NULL AND bundle_of IS NULL \
-             AND lease_expires_at < $1 ORDER BY id LIMIT 1000",
+        let expired: Vec<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, borrowed_until FROM seats WHERE released_at IS NULL \
+             AND bundle_of IS NULL AND lease_expires_at < $1 ORDER BY id LIMIT 1000",
         )
         .bind(now)
         .fetch_all(self.db.pool())
         .await?;
         let mut n = 0;
-        for id in expired {
+        for (id, borrowed) in expired {
+            let why = if borrowed.is_some() {
+                ReleaseReason::BorrowEnded
+            } else {
+                ReleaseReason::LeaseExpired
+            };
             if self
-                .release_seat_if(id, &ReleaseReason::LeaseExpired, Some(now))
+                .release_seat_if(id, &why, Only::ExpiredBefore(now))
                 .await?
             {
                 n += 1;
@@ -274,22 +298,49 @@ impl Licentia {
     }
 
     /// An administrator (or the pool's client user) frees a stuck seat; the application learns
-    /// at its next heartbeat.
+    /// at its next heartbeat. A borrowed seat is refused: its machine works offline with it
+    /// until its end or an early return, so freeing it would lend it twice.
     pub async fn disconnect_seat(&self, actor: &CurrentUser, seat_id: i64) -> Result<()> {
-        let pool_id: i64 = sqlx::query_scalar("SELECT pool_id FROM seats WHERE id = $1")
+        let seat_of = || async {
+            sqlx::query_as::<_, (i64, Option<i64>)>(
+                "SELECT pool_id, borrowed_until FROM seats WHERE id = $1",
+            )
             .bind(seat_id)
             .fetch_optional(self.db.pool())
             .await?
-            .ok_or(Error::NotFound("The seat"))?;
+            .ok_or(Error::NotFound("The seat"))
+        };
+        let (pool_id, _) = seat_of().await?;
         let pool = self.pool_row(pool_id).await?;
         self.require_pool_access(actor, &pool)?;
         let by = ReleaseReason::Disconnected {
             role: actor.role,
             user_id: actor.id,
         };
-        if !self.release_seat(seat_id, &by).await? {
+        if !self
+            .release_seat_if(seat_id, &by, Only::NotBorrowed)
+            .await?
+        {
+            if let (_, Some(until)) = seat_of().await? {
+                return Err(Error::refused(format!(
+                    "This seat is out on a mobile licence until {}: its machine works offline \
+                     with it, so it cannot be disconnected. It returns then, or earlier when \
+                     its user returns it.",
+                    protocol::time::format_utc(until)
+                )));
+            }
             return Err(Error::Gone("This seat was already released.".into()));
         }
         Ok(())
     }
+}
+
+/// What a seat must still be when it is released.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Only {
+    Any,
+    /// Its lease ended before then (a heartbeat that arrived meanwhile keeps it).
+    ExpiredBefore(i64),
+    /// Not borrowed (a disconnect).
+    NotBorrowed,
 }

@@ -8,6 +8,7 @@
 //! refuses anything else. Releases mark the seat released first, conditionally, so a seat is
 //! given back once however many processes race to release or reclaim it.
 
+mod borrow;
 mod checkout;
 mod lease;
 mod pools;
@@ -36,12 +37,30 @@ struct PoolRow {
     lease_secs: i64,
     created_at: i64,
     owner: String,
+    mobile_allowed: i64,
+    max_borrow_days: Option<i64>,
+    /// A serial's pool: whether its product allows borrowing, and for how long.
+    product_borrowing: Option<i64>,
+    product_borrow_days: Option<i64>,
+}
+
+impl PoolRow {
+    /// The longest borrowing (days) the pool allows now.
+    fn lending(&self) -> Result<i64, protocol::borrow::LendingOff> {
+        let product = self
+            .product_borrowing
+            .zip(self.product_borrow_days)
+            .map(|(allowed, days)| (allowed != 0, days));
+        protocol::borrow::lending(self.mobile_allowed != 0, self.max_borrow_days, product)
+    }
 }
 
 const POOL_SELECT: &str =
     "SELECT p.id, p.name, p.client_id, p.serial_id, p.access_key, p.lease_secs, \
-     p.created_at, COALESCE(c.name, s.serial) AS owner FROM pools p \
-     LEFT JOIN clients c ON c.id = p.client_id LEFT JOIN serials s ON s.id = p.serial_id";
+     p.created_at, COALESCE(c.name, s.serial) AS owner, p.mobile_allowed, p.max_borrow_days, \
+     pr.borrowing_allowed AS product_borrowing, pr.max_borrow_days AS product_borrow_days \
+     FROM pools p LEFT JOIN clients c ON c.id = p.client_id \
+     LEFT JOIN serials s ON s.id = p.serial_id LEFT JOIN products pr ON pr.id = s.product_id";
 
 #[derive(sqlx::FromRow, Clone)]
 struct KeyRow {
@@ -130,8 +149,11 @@ struct SeatRow {
     id: i64,
     pool_id: i64,
     key_id: i64,
+    bundle_of: Option<i64>,
     editor: String,
     feature: String,
+    user_name: String,
+    host: String,
     client_release_number: i64,
     client_release_day: Option<i64>,
     amount: i64,
@@ -141,11 +163,16 @@ struct SeatRow {
     ask_commercial_type: Option<String>,
     ask_customer_id: Option<String>,
     ask_pricing_structure: Option<String>,
+    borrowed_until: Option<i64>,
+    borrow_fp: Option<String>,
+    borrow_token: Option<String>,
+    borrow_nonce: Option<String>,
 }
 
-const SEAT_COLUMNS: &str = "id, pool_id, key_id, editor, feature, client_release_number, \
-     client_release_day, amount, released_at, released_by, ask_model, ask_commercial_type, \
-     ask_customer_id, ask_pricing_structure";
+const SEAT_COLUMNS: &str = "id, pool_id, key_id, bundle_of, editor, feature, user_name, host, \
+     client_release_number, client_release_day, amount, released_at, released_by, ask_model, \
+     ask_commercial_type, ask_customer_id, ask_pricing_structure, borrowed_until, borrow_fp, \
+     borrow_token, borrow_nonce";
 
 /// A printable text field of a checkout: trimmed, 1..=max characters (or empty if allowed).
 fn field(name: &'static str, raw: &str, max: usize, required: bool) -> Result<String> {

@@ -27,6 +27,7 @@ impl Licentia {
         .bind(row.id)
         .fetch_one(self.db.pool())
         .await?;
+        let lending = row.lending();
         Ok(Pool {
             id: row.id,
             name: row.name,
@@ -38,6 +39,10 @@ impl Licentia {
             keys,
             in_use: in_use.unwrap_or(0),
             created_at: row.created_at,
+            mobile_allowed: row.mobile_allowed != 0,
+            max_borrow_days: row.max_borrow_days,
+            borrow_days: lending.ok(),
+            lending_off: lending.err().map(|e| e.to_string()),
         })
     }
 

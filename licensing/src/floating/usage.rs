@@ -29,9 +29,10 @@ impl Licentia {
     pub async fn usage_per_feature(&self, actor: &CurrentUser) -> Result<Vec<FeatureUsage>> {
         let scope = crate::client_scope(actor)?;
         let today = day_of(self.clock.now());
-        let rows: Vec<(i64, String, String, String, String, i64, i64)> = sqlx::query_as(
+        type Row = (i64, String, String, String, String, i64, i64, i64);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT p.id, COALESCE(c.name, s.serial), k.editor, k.feature, k.commercial_type, \
-             CAST(SUM(k.in_use) AS BIGINT), \
+             CAST(SUM(k.in_use) AS BIGINT), CAST(SUM(COALESCE(b.out, 0)) AS BIGINT), \
              CAST(SUM(CASE WHEN (k.start_day IS NULL OR k.start_day <= $2) \
                  AND (k.end_day IS NULL OR k.end_day >= $2) \
                  AND NOT EXISTS (SELECT 1 FROM pool_keys h WHERE h.pool_id = k.pool_id \
@@ -42,6 +43,9 @@ impl Licentia {
                  THEN k.quantity ELSE 0 END) AS BIGINT) \
              FROM pool_keys k JOIN pools p ON p.id = k.pool_id \
              LEFT JOIN clients c ON c.id = p.client_id LEFT JOIN serials s ON s.id = p.serial_id \
+             LEFT JOIN (SELECT key_id, SUM(amount) AS out FROM seats \
+                 WHERE released_at IS NULL AND borrowed_until IS NOT NULL GROUP BY key_id) b \
+                 ON b.key_id = k.id \
              WHERE ($1 IS NULL OR p.client_id = $1) \
              GROUP BY p.id, COALESCE(c.name, s.serial), k.editor, k.feature, k.commercial_type \
              ORDER BY k.editor, k.feature, k.commercial_type, p.id",
@@ -53,7 +57,7 @@ impl Licentia {
         Ok(rows
             .into_iter()
             .map(
-                |(pool_id, owner, editor, feature, ct, in_use, count)| FeatureUsage {
+                |(pool_id, owner, editor, feature, ct, in_use, offline, count)| FeatureUsage {
                     pool_id,
                     owner,
                     editor,
@@ -61,6 +65,7 @@ impl Licentia {
                     commercial_type: ct,
                     in_use,
                     count,
+                    offline,
                 },
             )
             .collect())
@@ -75,6 +80,29 @@ impl Licentia {
         feature: &str,
     ) -> Result<Vec<SeatDetail>> {
         self.pool(actor, pool_id).await?;
+        self.seat_details(pool_id, Some((editor, feature))).await
+    }
+
+    /// A pool's mobile licences: its borrowed seats (not those a bundle took along), soonest
+    /// end first.
+    pub async fn mobile_licences(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+    ) -> Result<Vec<SeatDetail>> {
+        self.pool(actor, pool_id).await?;
+        let mut seats = self.seat_details(pool_id, None).await?;
+        seats.retain(|s| s.borrowed_until.is_some() && s.bundled_with.is_none());
+        seats.sort_by_key(|s| (s.borrowed_until, s.id));
+        Ok(seats)
+    }
+
+    /// The live seats of a pool, of one feature (`editor`, `feature`) or all.
+    async fn seat_details(
+        &self,
+        pool_id: i64,
+        of: Option<(&str, &str)>,
+    ) -> Result<Vec<SeatDetail>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             id: i64,
@@ -99,6 +127,7 @@ impl Licentia {
             commercial_type: String,
             client_release_number: i64,
             bundled_with: Option<String>,
+            borrowed_until: Option<i64>,
         }
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT s.id, s.key_id, k.model, s.editor, s.feature, s.user_name, s.host, s.process, \
@@ -109,14 +138,15 @@ impl Licentia {
              s.last_heartbeat_at, s.granted_at, s.lease_expires_at, k.max_release_number, \
              k.max_release_day, k.end_day, k.customer_id, k.pricing_structure, \
              k.commercial_type, s.client_release_number, \
-             (SELECT b.feature FROM seats b WHERE b.id = s.bundle_of) AS bundled_with \
+             (SELECT b.feature FROM seats b WHERE b.id = s.bundle_of) AS bundled_with, \
+             s.borrowed_until \
              FROM seats s JOIN pool_keys k ON k.id = s.key_id \
-             WHERE s.pool_id = $1 AND s.editor = $2 AND s.feature = $3 \
+             WHERE s.pool_id = $1 AND ($2 IS NULL OR (s.editor = $2 AND s.feature = $3)) \
              AND s.released_at IS NULL ORDER BY s.granted_at",
         )
         .bind(pool_id)
-        .bind(editor)
-        .bind(feature)
+        .bind(of.map(|(e, _)| e))
+        .bind(of.map(|(_, f)| f))
         .fetch_all(self.db.pool())
         .await?;
         Ok(rows
@@ -146,6 +176,7 @@ impl Licentia {
                 commercial_type: r.commercial_type,
                 process_release: r.client_release_number,
                 bundled_with: r.bundled_with,
+                borrowed_until: r.borrowed_until,
             })
             .collect())
     }

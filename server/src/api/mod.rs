@@ -7,6 +7,7 @@
 //! (`manage`: bearer API tokens created in the portal).
 
 mod application;
+mod borrow;
 mod floating;
 mod manage;
 
@@ -73,6 +74,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(application::routes())
         .merge(manage::routes())
         .merge(floating::routes())
+        .merge(borrow::routes())
 }
 
 /// The OpenAPI document, as generated from the handlers (also printed by `server openapi`).

@@ -230,6 +230,10 @@ async fn every_wire_type_round_trips_and_matches_the_served_document() {
                 keys: 1,
                 in_use: 0,
                 created_at: 5,
+                mobile_allowed: true,
+                max_borrow_days: Some(14),
+                borrow_days: Some(14),
+                lending_off: None,
             },
         );
         // Each endpoint takes and answers exactly these types, by name.

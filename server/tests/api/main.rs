@@ -8,6 +8,7 @@ mod seeded;
 mod accounts;
 mod activation;
 mod auth;
+mod borrowing;
 mod catalog_pages;
 mod cli;
 mod concurrency;

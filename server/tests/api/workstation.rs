@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn client_bin() -> PathBuf {
+pub(crate) fn client_bin() -> PathBuf {
     let server = PathBuf::from(env!("CARGO_BIN_EXE_server"));
     let bin = server.with_file_name("licentia-client");
     assert!(
@@ -19,7 +19,7 @@ fn client_bin() -> PathBuf {
     bin
 }
 
-struct Workstation {
+pub(crate) struct Workstation {
     store: tempfile::TempDir,
     /// Where the client keeps the witness of its state (away from the store, as by default).
     witness: tempfile::TempDir,
@@ -30,7 +30,7 @@ struct Workstation {
 }
 
 impl Workstation {
-    fn new(server: &str, machine: &'static str) -> Self {
+    pub(crate) fn new(server: &str, machine: &'static str) -> Self {
         Self {
             store: tempfile::tempdir().expect("dir"),
             witness: tempfile::tempdir().expect("dir"),
@@ -41,17 +41,17 @@ impl Workstation {
     }
 
     /// The same machine, its application shipped with the vendor's root key.
-    fn shipped_with(mut self, root: &Path) -> Self {
+    pub(crate) fn shipped_with(mut self, root: &Path) -> Self {
         self.root = Some(root.to_owned());
         self
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.run_for("CALC", args)
     }
 
     /// Runs the CLI as the application of `product`.
-    fn run_for(&self, product: &str, args: &[&str]) -> Output {
+    pub(crate) fn run_for(&self, product: &str, args: &[&str]) -> Output {
         self.command(&self.server, product)
             .args(args)
             .output()
@@ -59,14 +59,14 @@ impl Workstation {
     }
 
     /// Runs the CLI on this machine while its server cannot be reached.
-    fn run_cut_off(&self, args: &[&str]) -> Output {
+    pub(crate) fn run_cut_off(&self, args: &[&str]) -> Output {
         self.command("http://127.0.0.1:9", "CALC")
             .args(args)
             .output()
             .expect("run licentia-client")
     }
 
-    fn command(&self, server: &str, product: &str) -> Command {
+    pub(crate) fn command(&self, server: &str, product: &str) -> Command {
         let mut cmd = Command::new(client_bin());
         // An empty server: a machine that has never been told of one (offline).
         if !server.is_empty() {
@@ -91,7 +91,7 @@ impl Workstation {
 
     /// Changes the state as someone who knows how it is sealed would: the seal and the witness
     /// stay consistent, so only the checks that do not rest on them are left.
-    fn reseal(&self, change: impl FnOnce(&mut licentia_client::Store)) {
+    pub(crate) fn reseal(&self, change: impl FnOnce(&mut licentia_client::Store)) {
         let mut store = licentia_client::Store::open_with_witness(
             self.store.path(),
             "CALC",
@@ -108,13 +108,13 @@ impl Workstation {
         store.save_with(forged).expect("save");
     }
 
-    fn store_file(&self) -> PathBuf {
+    pub(crate) fn store_file(&self) -> PathBuf {
         Path::new(self.store.path()).join("calc.json")
     }
 }
 
 /// The server's root key written to a file, as a vendor ships it with the application.
-async fn shipped_root(app: &TestApp) -> (tempfile::TempDir, PathBuf) {
+pub(crate) async fn shipped_root(app: &TestApp) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("vendor-root.json");
     let root = reqwest::get(format!("{}/.well-known/licentia-root.json", app.base_url))
@@ -140,7 +140,7 @@ async fn shipped_jwks(app: &TestApp, dir: &Path) -> PathBuf {
     file
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

@@ -1,0 +1,374 @@
+//! Mobile licences on the workstation: borrowing a floating seat (online, or by code exchange
+//! through the portal), checking the token offline exactly like an activation code, extending
+//! it, and giving it back early (online, or by a return code). A token given back is deleted
+//! here first and remembered as returned (in the state and its witness) until its end, so that
+//! a copy of it is refused.
+
+use crate::floating::{post_any, Floating, PoolRef, Seat};
+use crate::{now, refuse_future, Error, HeldBorrow, Licensing, PendingBorrow, Result};
+use protocol::borrow::{
+    token_digest, BorrowClaims, BorrowRequest, BorrowRequestCode, Borrowed, ReturnCode, BORROW_TYPE,
+};
+use protocol::seats::LeaseRequest;
+
+/// What giving a mobile licence back early did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Returned {
+    /// The server has the seat back.
+    Online,
+    /// No server answered: the seat returns at its end, or at once when this return code is
+    /// pasted in the portal.
+    ByCode(String),
+}
+
+impl Licensing {
+    /// Borrows a seat of `feature` from the pool of `floating` for `days`: checks out a seat,
+    /// borrows it, and keeps the token once checked as an offline check would. A token this
+    /// machine cannot use is given back at once.
+    pub fn borrow(
+        &mut self,
+        floating: &Floating,
+        feature: &str,
+        days: i64,
+    ) -> Result<BorrowClaims> {
+        self.require_no_borrow(feature)?;
+        let mut seat: Seat = floating.checkout(feature, None)?;
+        let (borrowed, loan) = seat.borrow(&self.fingerprint, days)?;
+        match self.keep(&borrowed.borrow_token, Some(loan.clone()), Keep::New) {
+            Ok(claims) => Ok(claims),
+            Err(e) => {
+                let body = LeaseRequest {
+                    lease_token: loan.lease_token.clone(),
+                };
+                let path = format!("/api/v1/seats/{}/release", loan.seat_id);
+                let _ = post_any(&self.agent, &loan.servers, &path, &body);
+                Err(e)
+            }
+        }
+    }
+
+    fn require_no_borrow(&mut self, feature: &str) -> Result<()> {
+        match self.borrow_of(feature) {
+            Ok((_, claims)) => Err(Error::Offline(format!(
+                "this machine holds a mobile licence of {feature} already, until {}: extend it \
+                 or return it first",
+                protocol::time::format_utc(claims.exp)
+            ))),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The held borrow of `feature` (or of a feature it bundles), its signature checked.
+    fn borrow_of(&mut self, feature: &str) -> Result<(usize, BorrowClaims)> {
+        let tokens: Vec<String> = self
+            .store
+            .state
+            .borrows
+            .iter()
+            .map(|b| b.token.clone())
+            .collect();
+        for (i, token) in tokens.iter().enumerate() {
+            let claims: BorrowClaims = self.verify_kept_as(BORROW_TYPE, token)?;
+            if claims.feature == feature || claims.bundled.iter().any(|b| b == feature) {
+                return Ok((i, claims));
+            }
+        }
+        Err(Error::Offline(format!(
+            "this machine holds no mobile licence of {feature}"
+        )))
+    }
+
+    /// Checks a borrow token the server signed for this machine and keeps it: as new (a borrow,
+    /// or the answer to a pending request), or in place of the held one of its seat (an
+    /// extension, which must be newer).
+    fn keep(&mut self, token: &str, loan: Option<crate::Loan>, how: Keep) -> Result<BorrowClaims> {
+        let claims: BorrowClaims = self.verify_as(BORROW_TYPE, token)?;
+        if claims.fp != self.fingerprint {
+            return Err(Error::Code(protocol::activation::CodeError::WrongMachine));
+        }
+        if self.was_returned(&claims) {
+            return Err(Error::Offline(format!(
+                "this mobile licence of {} was given back from this machine",
+                claims.feature
+            )));
+        }
+        let held =
+            self.store.state.borrows.iter().position(|b| {
+                payload::<BorrowClaims>(&b.token).is_some_and(|c| c.seat == claims.seat)
+            });
+        let (loan, replaces) = match (how, held) {
+            (Keep::New, None) => (loan, None),
+            (Keep::New, Some(_)) => {
+                return Err(Error::Offline(
+                    "this machine holds this mobile licence already".into(),
+                ))
+            }
+            (Keep::Extension, Some(i)) => {
+                let old = payload::<BorrowClaims>(&self.store.state.borrows[i].token);
+                if old.is_some_and(|o| o.iat >= claims.iat) {
+                    return Err(Error::Offline(
+                        "this code was imported already (or a newer one was)".into(),
+                    ));
+                }
+                (self.store.state.borrows[i].loan.clone(), Some(i))
+            }
+            (Keep::Extension, None) => {
+                return Err(Error::Offline(
+                    "this code does not answer a request of this machine, nor extend a mobile \
+                     licence it holds (a response code can be imported once)"
+                        .into(),
+                ))
+            }
+        };
+        let (now, vouched) = self.vouch(claims.iat)?;
+        if now >= claims.exp {
+            return Err(Error::Offline(format!(
+                "this mobile licence ended at {}",
+                protocol::time::format_utc(claims.exp)
+            )));
+        }
+        if let Some(i) = replaces {
+            self.store.state.borrows.remove(i);
+        }
+        self.store.state.borrows.push(HeldBorrow {
+            token: token.trim().to_owned(),
+            loan,
+        });
+        self.store.save_with(vouched).map_err(Error::Io)?;
+        Ok(claims)
+    }
+
+    fn was_returned(&self, claims: &BorrowClaims) -> bool {
+        self.store
+            .memory()
+            .returned
+            .iter()
+            .any(|[seat, _]| *seat == claims.seat)
+    }
+
+    /// Offline check of the mobile licence of `feature`: signed by a trusted key, for this
+    /// machine, not given back, the clock not set back, its period not over.
+    pub fn borrowed(&mut self, feature: &str) -> Result<BorrowClaims> {
+        self.require_intact_state()?;
+        let (_, claims) = self.borrow_of(feature)?;
+        if self.was_returned(&claims) {
+            return Err(Error::Offline(format!(
+                "this mobile licence of {feature} was given back from this machine"
+            )));
+        }
+        if claims.fp != self.fingerprint {
+            return Err(Error::Code(protocol::activation::CodeError::WrongMachine));
+        }
+        let now = self.checked_now()?;
+        refuse_future(claims.iat, now)?;
+        self.store.save().map_err(Error::Io)?;
+        if now >= claims.exp {
+            return Err(Error::Offline(format!(
+                "the mobile licence of {feature} ended at {}",
+                protocol::time::format_utc(claims.exp)
+            )));
+        }
+        Ok(claims)
+    }
+
+    /// Every mobile licence held here, checked offline (an ended or refused one with why).
+    pub fn borrows(&mut self) -> Vec<(String, Result<BorrowClaims>)> {
+        let features: Vec<String> = self
+            .store
+            .state
+            .borrows
+            .iter()
+            .filter_map(|b| payload::<BorrowClaims>(&b.token))
+            .map(|c| c.feature)
+            .collect();
+        features
+            .into_iter()
+            .map(|f| {
+                let r = self.borrowed(&f);
+                (f, r)
+            })
+            .collect()
+    }
+
+    /// Extends the mobile licence of `feature` by `days` past its end, online.
+    pub fn extend_borrow(&mut self, feature: &str, days: i64) -> Result<BorrowClaims> {
+        self.require_intact_state()?;
+        let (i, _) = self.borrow_of(feature)?;
+        let loan = self.store.state.borrows[i].loan.clone().ok_or_else(|| {
+            Error::Offline(
+                "this mobile licence was assigned by code: its extension comes from the portal \
+                 (Extend), imported with borrow-import"
+                    .into(),
+            )
+        })?;
+        let body = BorrowRequest {
+            lease_token: loan.lease_token.clone(),
+            fingerprint: self.fingerprint.clone(),
+            days,
+        };
+        let path = format!("/api/v1/seats/{}/extend", loan.seat_id);
+        let res = post_any(&self.agent, &loan.servers, &path, &body)?
+            .ok_or_else(|| Error::Io("the server extended nothing".into()))?;
+        let borrowed: Borrowed = res
+            .into_json()
+            .map_err(|e| Error::Io(format!("the server's answer could not be read: {e}")))?;
+        self.keep(&borrowed.borrow_token, None, Keep::Extension)
+    }
+
+    /// Gives the mobile licence of `feature` back early. It is deleted here first; then the
+    /// server is told (a borrow made online), or a return code is made for the portal.
+    pub fn return_borrow(&mut self, feature: &str) -> Result<Returned> {
+        let (code, loan) = self.give_up(feature)?;
+        let Some(loan) = loan else {
+            return Ok(Returned::ByCode(code));
+        };
+        let body = LeaseRequest {
+            lease_token: loan.lease_token,
+        };
+        let path = format!("/api/v1/seats/{}/release", loan.seat_id);
+        match post_any(&self.agent, &loan.servers, &path, &body) {
+            Ok(_) => Ok(Returned::Online),
+            Err(Error::Unreachable { .. }) => Ok(Returned::ByCode(code)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the mobile licence of `feature` back by code: deleted here, and the return code
+    /// to paste in the portal (*Release a mobile licence*), which returns the seat at once.
+    pub fn return_code(&mut self, feature: &str) -> Result<String> {
+        self.give_up(feature).map(|(code, _)| code)
+    }
+
+    /// Deletes the token of `feature` and remembers it as returned, saved before anything else
+    /// happens; the return code and the loan for telling the server.
+    fn give_up(&mut self, feature: &str) -> Result<(String, Option<crate::Loan>)> {
+        self.require_intact_state()?;
+        let (i, claims) = self.borrow_of(feature)?;
+        let held = self.store.state.borrows.remove(i);
+        let code = ReturnCode {
+            seat: claims.seat,
+            fp: self.fingerprint.clone(),
+            token: token_digest(&held.token),
+            t: self.checked_now()?,
+        }
+        .encode();
+        self.store
+            .state
+            .memory
+            .returned
+            .push([claims.seat, claims.exp]);
+        self.store.save().map_err(Error::Io)?;
+        Ok((code, held.loan))
+    }
+
+    /// A borrow request code for `feature` for `days`, to send to a licence administrator,
+    /// who answers it in the portal (*Assign a mobile licence*). Asked again before it is
+    /// answered, the same code is shown: the request survives restarts until imported or
+    /// cancelled.
+    pub fn borrow_request(
+        &mut self,
+        floating: &Floating,
+        feature: &str,
+        days: i64,
+    ) -> Result<String> {
+        if let Some(p) = self
+            .store
+            .state
+            .borrow_requests
+            .iter()
+            .find(|p| p.feature == feature)
+        {
+            return Ok(p.code.clone());
+        }
+        self.require_no_borrow(feature)?;
+        let (pool, release) = floating.pool();
+        let who = floating.requester();
+        let (pool_key, product, serial) = match pool {
+            PoolRef::Key(k) => (Some(k.clone()), None, None),
+            PoolRef::Serial { product, serial } => {
+                (None, Some(product.clone()), Some(serial.clone()))
+            }
+        };
+        let request = BorrowRequestCode {
+            pool_key,
+            product,
+            serial,
+            feature: feature.to_owned(),
+            release,
+            days,
+            fp: self.fingerprint.clone(),
+            host: who.host.clone(),
+            user: who.user.clone(),
+            nonce: crate::random_nonce(),
+            t: self.checked_now()?,
+        };
+        let code = request.encode();
+        self.store.state.borrow_requests.push(PendingBorrow {
+            nonce: request.nonce,
+            feature: feature.to_owned(),
+            code: code.clone(),
+        });
+        self.store.save().map_err(Error::Io)?;
+        Ok(code)
+    }
+
+    /// Cancels the pending borrow request of `feature`; `false` if there was none.
+    pub fn cancel_borrow_request(&mut self, feature: &str) -> Result<bool> {
+        let before = self.store.state.borrow_requests.len();
+        self.store
+            .state
+            .borrow_requests
+            .retain(|p| p.feature != feature);
+        let cancelled = self.store.state.borrow_requests.len() < before;
+        if cancelled {
+            self.store.save().map_err(Error::Io)?;
+        }
+        Ok(cancelled)
+    }
+
+    /// Imports a response code from the portal: the answer to this machine's pending borrow
+    /// request (which is then spent), or an extension of a mobile licence held here.
+    pub fn borrow_import(&mut self, response_code: &str) -> Result<BorrowClaims> {
+        let code = response_code.trim();
+        let claims: BorrowClaims = self.verify_as(BORROW_TYPE, code)?;
+        let pending = claims.req.as_deref().and_then(|nonce| {
+            self.store
+                .state
+                .borrow_requests
+                .iter()
+                .position(|p| p.nonce == nonce)
+        });
+        match pending {
+            Some(i) => {
+                let claims = self.keep(code, None, Keep::New)?;
+                self.store.state.borrow_requests.remove(i);
+                self.store.save().map_err(Error::Io)?;
+                Ok(claims)
+            }
+            None => self.keep(code, None, Keep::Extension),
+        }
+    }
+}
+
+/// What a JWS says, unverified: only to find which held token a new one replaces (every use
+/// of a held token verifies it).
+fn payload<T: serde::de::DeserializeOwned>(jws: &str) -> Option<T> {
+    use base64::Engine;
+    let body = jws.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// How a token is kept.
+#[derive(Debug, Clone, Copy)]
+enum Keep {
+    New,
+    Extension,
+}
+
+/// Unix seconds now, for callers that show a borrow's remaining time.
+pub fn seconds_left(claims: &BorrowClaims) -> i64 {
+    (claims.exp - now()).max(0)
+}
