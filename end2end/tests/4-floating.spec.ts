@@ -2,7 +2,7 @@ import { spawn, ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, expect, open, signInAs, admin } from './fixtures';
+import { test, expect, open, signInAs, admin, Workstation } from './fixtures';
 
 // The floating licence journey: an administrator gives a client a pool of two seats; real
 // licentia-client processes hold seats; the client user watches and frees one; a killed
@@ -160,4 +160,97 @@ test('a client\'s second pool: a bundle refused, added and removed, then the poo
   await expect(page).toHaveURL(/\/admin\/pools$/);
   await expect(page.locator(`tr[data-pool="Lab (${gina.organisation})"]`)).toHaveCount(0);
   await expect(page.locator(`tr[data-pool="${gina.organisation}"]`)).toHaveCount(1);
+});
+
+test('a mobile licence by code: assigned by the client user, watched offline, extended and returned early', async ({ page, server, consoleErrors }) => {
+  page.on('dialog', (d) => d.accept());
+  // The administrator gives Globex Labs a site pool that lends mobile licences for up to 14 days.
+  await signInAs(page, admin.email, admin.password);
+  await open(page, '/admin/pools');
+  await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
+  await page.getByLabel('Name').fill('Site');
+  await page.getByRole('button', { name: 'Create pool' }).click();
+  await expect(page).toHaveURL(/\/admin\/pools\/\d+$/);
+  const poolPath = new URL(page.url()).pathname.replace('/admin/', '/client/');
+  const poolKey = (await page.getByTestId('pool-key').textContent())!.trim();
+  await page.locator('#key-editor').fill('Vendor');
+  await page.locator('#key-feature').fill('M');
+  await page.locator('#key-quantity').fill('1');
+  await page.getByRole('button', { name: 'Add key' }).click();
+  await expect(page.getByRole('status')).toHaveText('Added 1 × M (ConcurrentUser).');
+  await expect(page.getByTestId('lending')).toContainText('no longest borrowing is set');
+  await page.getByLabel('Longest borrowing (days)').fill('14');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await expect(page.getByTestId('lending')).toHaveText('Workstations may borrow a seat for up to 14 days.');
+
+  // A site laptop without a network asks by code; the code is the same when asked again.
+  const laptop = new Workstation(server, 'site-laptop', 'FLOOR');
+  const ask = ['borrow-request', '--pool-key', poolKey, '--feature', 'M', '--days', '5', '--user', 'dan'];
+  const request = laptop.run(...ask);
+  expect(request.ok, request.out).toBe(true);
+  expect(laptop.run(...ask).out).toBe(request.out);
+
+  // Gina assigns it on her pool's page and sends the response code back.
+  await page.context().clearCookies();
+  await signInAs(page, gina.email, gina.password);
+  await open(page, poolPath);
+  await expect(page.getByTestId('lending')).toHaveText('Workstations may borrow a seat for up to 14 days.');
+  await expect(page.getByLabel('Longest borrowing (days)')).toHaveCount(0);
+  await page.getByLabel('Borrow request code').fill(request.out.trim());
+  await page.getByLabel('Days', { exact: true }).fill('5');
+  await page.getByRole('button', { name: 'Assign a licence to the user' }).click();
+  const response = page.locator('#borrow-response');
+  await expect(response).toBeVisible();
+  await expect(page.getByText('A mobile licence of M for site-laptop until')).toBeVisible();
+  const imported = laptop.run('borrow-import', await response.inputValue());
+  expect(imported.ok, imported.out).toBe(true);
+  expect(laptop.run('borrow-import', await response.inputValue()).ok).toBe(false);
+  const mobile = page.locator('tr[data-mobile="site-laptop"]');
+  await page.reload();
+  await expect(mobile).toContainText('dan');
+
+  // The monitor shows it out offline, marked Offline with its end, and offers no disconnect.
+  await open(page, '/client/usage');
+  const row = page.locator('tr[data-feature="M"]');
+  await expect(row).toContainText('1');
+  await row.click();
+  const seat = page.getByTestId('detail').locator('tr[data-seat="site-laptop"]');
+  await expect(seat).toContainText('Offline');
+  await expect(seat).toContainText('until');
+  await expect(seat.getByRole('button', { name: 'Disconnect' })).toHaveCount(0);
+  await expect(seat).toContainText('Mobile licence');
+
+  // Extended by two days: a new response code the laptop imports.
+  await open(page, poolPath);
+  const before = laptop.run('status', '--feature', 'M');
+  expect(before.ok, before.out).toBe(true);
+  await mobile.getByLabel('Days to extend site-laptop by').fill('2');
+  await mobile.getByRole('button', { name: 'Extend' }).click();
+  const extension = page.locator('#extension-code');
+  await expect(extension).toBeVisible();
+  const extended = laptop.run('borrow-import', await extension.inputValue());
+  expect(extended.ok, extended.out).toBe(true);
+  const until = (out: string) => out.match(/valid until (.*)/)?.[1];
+  const after = laptop.run('status', '--feature', 'M');
+  expect(until(after.out)).toBeTruthy();
+  expect(until(after.out)).not.toBe(until(before.out));
+
+  // Returned early by code: the seat is back in the pool at once.
+  const giveBack = laptop.run('return-code', '--feature', 'M');
+  expect(giveBack.ok, giveBack.out).toBe(true);
+  await page.getByLabel('Return code').fill(giveBack.out.trim());
+  await page.getByRole('button', { name: 'Return the seat' }).click();
+  await expect(page.getByText('The seat is back in the pool.')).toBeVisible();
+  await expect(page.getByText('No seat is out on a mobile licence.')).toBeVisible();
+  expect(laptop.run('status', '--feature', 'M').ok).toBe(false);
+
+  // Gina switches mobile licences off for her pool: a new request is refused, and says why.
+  await page.getByLabel('Allow the mobile licence conversion').uncheck();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await expect(page.getByTestId('lending')).toContainText('switched mobile licences off');
+  const again = laptop.run(...ask);
+  expect(again.ok, again.out).toBe(true);
+  await page.getByLabel('Borrow request code').fill(again.out.trim());
+  await page.getByRole('button', { name: 'Assign a licence to the user' }).click();
+  await expect(page.getByRole('alert')).toContainText('switched mobile licences off');
 });

@@ -69,6 +69,35 @@ pub struct Borrowed {
     pub claims: BorrowClaims,
 }
 
+/// The mobile licence settings as the portal's form sends them: a checkbox (present when
+/// ticked) and the longest borrowing as text (empty: the product's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MobileForm {
+    pub allowed: Option<String>,
+    pub max_borrow_days: String,
+}
+
+impl MobileForm {
+    pub fn settings(&self) -> Result<MobileSettings, crate::input::InputError> {
+        let text = self.max_borrow_days.trim();
+        let max_borrow_days = if text.is_empty() {
+            None
+        } else {
+            Some(text.parse::<i64>().ok().filter(|d| (0..=3650).contains(d)).ok_or_else(|| {
+                crate::input::InputError::new(
+                    "max_borrow_days",
+                    "The longest borrowing is a number of days from 0 (none) to 3650, or empty (the product's).",
+                )
+            })?)
+        };
+        Ok(MobileSettings {
+            allowed: self.allowed.is_some(),
+            max_borrow_days,
+        })
+    }
+}
+
 /// *Assign a mobile licence*: a workstation's borrow request code, answered for `days`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -421,6 +421,26 @@ pub fn CopyButton(text: String, #[prop(default = "Copy")] label: &'static str) -
     }
 }
 
+/// A code to hand to someone (a response code for a machine), read-only, with a button that
+/// copies it and a hint on what to do with it.
+#[component]
+pub fn CodeToSend(
+    code: String,
+    id: &'static str,
+    label: &'static str,
+    copy_label: &'static str,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="field wide">
+            <label for=id>{label}</label>
+            <textarea id=id readonly rows="6" spellcheck="false">{code.clone()}</textarea>
+            <CopyButton text=code label=copy_label/>
+            <small class="hint">{children()}</small>
+        </div>
+    }
+}
+
 /// Asks the person to confirm a destructive action; `true` when they agree.
 pub fn confirm(message: &str) -> bool {
     #[cfg(feature = "hydrate")]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod errors;
+pub mod mobile;
 pub mod offline;
 pub mod pools;
 pub mod products;

@@ -1,7 +1,7 @@
 //! Offline activation: a machine's request code pasted in, what it is for shown before
 //! answering, and the response code to carry back (administrators may give other terms).
 
-use crate::components::{ActionError, CopyButton, Field, LocalTime};
+use crate::components::{ActionError, CodeToSend, Field, LocalTime};
 use crate::server_fns::catalog::{AcceptRemovalCode, AnswerRequest};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -83,12 +83,9 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
                 <button type="submit" class="primary" disabled=answer.pending()>"Make the response code"</button>
             </ActionForm>
             {move || answer.value().get().and_then(Result::ok).map(|code| view! {
-                <div class="field wide">
-                    <label for="response-code">"Response code"</label>
-                    <textarea id="response-code" readonly rows="6" spellcheck="false">{code.clone()}</textarea>
-                    <CopyButton text=code label="Copy the response code"/>
-                    <small class="hint">"It works once, on the machine that made the request: there, run "<code>"licentia-client --product … import"</code>" and paste it."</small>
-                </div>
+                <CodeToSend code id="response-code" label="Response code" copy_label="Copy the response code">
+                    "It works once, on the machine that made the request: there, run "<code>"licentia-client --product … import"</code>" and paste it."
+                </CodeToSend>
             })}
         </section>
         <RemovalCodeForm/>

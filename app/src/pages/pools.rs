@@ -110,6 +110,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
     let bundle = ServerAction::<ChangeBundle>::new();
     let unbundle = ServerAction::<ChangeBundle>::new();
     let delete_pool = ServerAction::<DeletePool>::new();
+    let mobile = super::mobile::MobileActions::new();
     let page = Resource::new(
         move || {
             (
@@ -118,6 +119,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                 delete.version().get(),
                 bundle.version().get(),
                 unbundle.version().get(),
+                mobile.version(),
             )
         },
         |(id, ..)| crate::server_fns::floating::get_pool_page(id.unwrap_or(0)),
@@ -180,6 +182,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                             </ActionForm>
                         })}
                     </section>
+                    <super::mobile::MobileLicences pool=p.pool.clone() mobile=p.mobile.clone() admin actions=mobile/>
                     <Explain pool_id/>
                     {admin.then(|| {
                         let msg = format!("Delete the pool {} with its keys, bundles and usage history? Workstations can no longer check out with its pool key.", p.pool.label());

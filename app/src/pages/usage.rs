@@ -37,6 +37,7 @@ impl MultiSort {
                         "feature" => by_text(&a.feature, &b.feature),
                         "type" => a.commercial_type.cmp(&b.commercial_type),
                         "in_use" => a.in_use.cmp(&b.in_use),
+                        "offline" => a.offline.cmp(&b.offline),
                         "count" => a.count.cmp(&b.count),
                         _ => by_text(&a.owner, &b.owner),
                     };
@@ -137,10 +138,11 @@ pub fn UsagePage(admin: bool) -> impl IntoView {
                                     <UsageHeader sort key="feature" label="Feature"/>
                                     <UsageHeader sort key="type" label="Commercial type"/>
                                     <UsageHeader sort key="in_use" label="In use" numeric=true/>
+                                    <UsageHeader sort key="offline" label="Out offline" numeric=true/>
                                     <UsageHeader sort key="count" label="Count" numeric=true/>
                                 </tr></thead>
                                 <tbody>
-                                    <For each=move || sorted.get() key=|u| (u.pool_id, u.editor.clone(), u.feature.clone(), u.commercial_type.clone(), u.in_use, u.count) let:u>
+                                    <For each=move || sorted.get() key=|u| (u.pool_id, u.editor.clone(), u.feature.clone(), u.commercial_type.clone(), u.in_use, u.offline, u.count) let:u>
                                         {
                                             let full = u.in_use >= u.count && u.count > 0;
                                             let id = (u.pool_id, u.editor.clone(), u.feature.clone());
@@ -154,6 +156,7 @@ pub fn UsagePage(admin: bool) -> impl IntoView {
                                                     <td>{u.feature.clone()}{full.then(|| view! { " "<span class="badge danger">"Full"</span> })}</td>
                                                     <td>{u.commercial_type.clone()}</td>
                                                     <td class="num">{u.in_use}</td>
+                                                    <td class="num">{u.offline}</td>
                                                     <td class="num">{u.count}</td>
                                                 </tr>
                                             }
@@ -211,7 +214,11 @@ fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) ->
                             <td>{s.user.clone()}</td>
                             <td>{s.host.clone()}</td>
                             <td>{match &s.bundled_with { Some(main) => format!("{} (with {main})", s.process), None => s.process.clone() }}</td>
-                            <td>{if s.amount > 1 { format!("{} × {}", s.licence_type, s.amount) } else { s.licence_type.clone() }}</td>
+                            <td>
+                                {s.borrowed_until.map(|_| view! { <span class="badge">"Offline"</span>" " })}
+                                {if s.amount > 1 { format!("{} × {}", s.licence_type, s.amount) } else { s.licence_type.clone() }}
+                                {s.borrowed_until.map(|until| view! { <br/><small>"until "<LocalTime unix_secs=until/></small> })}
+                            </td>
                             <td><LocalTime unix_secs=s.granted_since/></td>
                             <td><LocalTime unix_secs=s.granted_at/></td>
                             <td><LocalTime unix_secs=s.last_used_at/></td>
@@ -224,7 +231,10 @@ fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) ->
                             <td>{or_dash(s.session.clone())}</td>
                             <td>{s.server.clone()}</td>
                             <td class="actions">
-                                <RowAction action=disconnect field="seat_id" id=s.id question=msg label="Disconnect"/>
+                                {match s.borrowed_until {
+                                    None => view! { <RowAction action=disconnect field="seat_id" id=s.id question=msg label="Disconnect"/> }.into_any(),
+                                    Some(_) => view! { <span class="muted" title="Its machine works offline with it: it returns at its end, or earlier when its user returns it.">"Mobile licence"</span> }.into_any(),
+                                }}
                             </td>
                         </tr>
                     }

@@ -18,6 +18,8 @@ pub struct PoolPage {
     pub pool: Pool,
     pub keys: Vec<PoolKey>,
     pub bundles: Vec<Bundle>,
+    /// Its mobile licences (borrowed seats), soonest end first.
+    pub mobile: Vec<SeatDetail>,
 }
 
 #[server(prefix = "/rpc", endpoint = "list_pools")]
@@ -62,6 +64,7 @@ pub async fn get_pool_page(id: i64) -> Result<PoolPage, PortalError> {
         pool: services.pool(&user, id).await?,
         keys: services.pool_keys(&user, id).await?,
         bundles: services.pool_bundles(&user, id).await?,
+        mobile: services.mobile_licences(&user, id).await?,
     })
 }
 

@@ -6,5 +6,6 @@
 pub mod accounts;
 pub mod catalog;
 pub mod floating;
+pub mod mobile;
 pub mod tokens;
 pub mod web;

@@ -206,7 +206,9 @@ async fn race(backend: Backend) {
         g > 0 && r > 0,
         "the race was real: {g} granted, {r} refused"
     );
-    eprintln!("{backend:?}: {g} granted, {r} refused, never more than {SEATS} held with the borrowed one");
+    eprintln!(
+        "{backend:?}: {g} granted, {r} refused, never more than {SEATS} held with the borrowed one"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
