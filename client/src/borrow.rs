@@ -7,9 +7,9 @@
 use crate::floating::{post_any, Floating, PoolRef, Seat};
 use crate::{now, refuse_future, Error, HeldBorrow, Licensing, PendingBorrow, Result};
 use protocol::borrow::{
-    token_digest, BorrowClaims, BorrowRequest, BorrowRequestCode, Borrowed, ReturnCode, BORROW_TYPE,
+    secret_hash, BorrowClaims, BorrowRequest, BorrowRequestCode, Borrowed, ReturnCode,
+    ReturnRequest, BORROW_TYPE,
 };
-use protocol::seats::LeaseRequest;
 
 /// What giving a mobile licence back early did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,14 +33,20 @@ impl Licensing {
     ) -> Result<BorrowClaims> {
         self.require_no_borrow(feature)?;
         let mut seat: Seat = floating.checkout(feature, None)?;
-        let (borrowed, loan) = seat.borrow(&self.fingerprint, days)?;
-        match self.keep(&borrowed.borrow_token, Some(loan.clone()), Keep::New) {
+        let secret = crate::random_nonce();
+        let (borrowed, loan) = seat.borrow(&self.fingerprint, days, secret_hash(&secret))?;
+        let how = Keep::New {
+            secret: secret.clone(),
+        };
+        match self.keep(&borrowed.borrow_token, Some(loan.clone()), how) {
             Ok(claims) => Ok(claims),
             Err(e) => {
-                let body = LeaseRequest {
+                // Unusable here: given back at once, with its secret.
+                let body = ReturnRequest {
                     lease_token: loan.lease_token.clone(),
+                    return_secret: secret,
                 };
-                let path = format!("/api/v1/seats/{}/release", loan.seat_id);
+                let path = format!("/api/v1/seats/{}/return", loan.seat_id);
                 let _ = post_any(&self.agent, &loan.servers, &path, &body);
                 Err(e)
             }
@@ -58,24 +64,21 @@ impl Licensing {
         }
     }
 
-    /// The held borrow of `feature` (or of a feature it bundles), its signature checked.
+    /// The held borrow of `feature` (or of a feature it bundles), its signature checked (the
+    /// others' are not: one that fails spoils no other).
     fn borrow_of(&mut self, feature: &str) -> Result<(usize, BorrowClaims)> {
-        let tokens: Vec<String> = self
-            .store
-            .state
-            .borrows
-            .iter()
-            .map(|b| b.token.clone())
-            .collect();
-        for (i, token) in tokens.iter().enumerate() {
-            let claims: BorrowClaims = self.verify_kept_as(BORROW_TYPE, token)?;
-            if claims.feature == feature || claims.bundled.iter().any(|b| b == feature) {
-                return Ok((i, claims));
-            }
-        }
-        Err(Error::Offline(format!(
-            "this machine holds no mobile licence of {feature}"
-        )))
+        let found = self.store.state.borrows.iter().position(|b| {
+            payload::<BorrowClaims>(&b.token)
+                .is_some_and(|c| c.feature == feature || c.bundled.iter().any(|f| f == feature))
+        });
+        let Some(i) = found else {
+            return Err(Error::Offline(format!(
+                "this machine holds no mobile licence of {feature}"
+            )));
+        };
+        let token = self.store.state.borrows[i].token.clone();
+        let claims: BorrowClaims = self.verify_kept_as(BORROW_TYPE, &token)?;
+        Ok((i, claims))
     }
 
     /// Checks a borrow token the server signed for this machine and keeps it: as new (a borrow,
@@ -96,9 +99,9 @@ impl Licensing {
             self.store.state.borrows.iter().position(|b| {
                 payload::<BorrowClaims>(&b.token).is_some_and(|c| c.seat == claims.seat)
             });
-        let (loan, replaces) = match (how, held) {
-            (Keep::New, None) => (loan, None),
-            (Keep::New, Some(_)) => {
+        let (loan, secret, replaces) = match (how, held) {
+            (Keep::New { secret }, None) => (loan, secret, None),
+            (Keep::New { .. }, Some(_)) => {
                 return Err(Error::Offline(
                     "this machine holds this mobile licence already".into(),
                 ))
@@ -110,7 +113,10 @@ impl Licensing {
                         "this code was imported already (or a newer one was)".into(),
                     ));
                 }
-                (self.store.state.borrows[i].loan.clone(), Some(i))
+                {
+                    let old = &self.store.state.borrows[i];
+                    (old.loan.clone(), old.secret.clone(), Some(i))
+                }
             }
             (Keep::Extension, None) => {
                 return Err(Error::Offline(
@@ -132,6 +138,7 @@ impl Licensing {
         }
         self.store.state.borrows.push(HeldBorrow {
             token: token.trim().to_owned(),
+            secret,
             loan,
         });
         self.store.save_with(vouched).map_err(Error::Io)?;
@@ -205,6 +212,7 @@ impl Licensing {
             lease_token: loan.lease_token.clone(),
             fingerprint: self.fingerprint.clone(),
             days,
+            return_hash: None,
         };
         let path = format!("/api/v1/seats/{}/extend", loan.seat_id);
         let res = post_any(&self.agent, &loan.servers, &path, &body)?
@@ -218,38 +226,41 @@ impl Licensing {
     /// Gives the mobile licence of `feature` back early. It is deleted here first; then the
     /// server is told (a borrow made online), or a return code is made for the portal.
     pub fn return_borrow(&mut self, feature: &str) -> Result<Returned> {
-        let (code, loan) = self.give_up(feature)?;
+        let (code, secret, loan) = self.give_up(feature)?;
         let Some(loan) = loan else {
             return Ok(Returned::ByCode(code));
         };
-        let body = LeaseRequest {
+        let body = ReturnRequest {
             lease_token: loan.lease_token,
+            return_secret: secret,
         };
-        let path = format!("/api/v1/seats/{}/release", loan.seat_id);
+        let path = format!("/api/v1/seats/{}/return", loan.seat_id);
+        // The token is gone here already: whatever the server says, the return code is the
+        // way left to give the seat back before its end.
         match post_any(&self.agent, &loan.servers, &path, &body) {
             Ok(_) => Ok(Returned::Online),
-            Err(Error::Unreachable { .. }) => Ok(Returned::ByCode(code)),
-            Err(e) => Err(e),
+            Err(_) => Ok(Returned::ByCode(code)),
         }
     }
 
     /// Gives the mobile licence of `feature` back by code: deleted here, and the return code
     /// to paste in the portal (*Release a mobile licence*), which returns the seat at once.
     pub fn return_code(&mut self, feature: &str) -> Result<String> {
-        self.give_up(feature).map(|(code, _)| code)
+        self.give_up(feature).map(|(code, ..)| code)
     }
 
     /// Deletes the token of `feature` and remembers it as returned, saved before anything else
     /// happens; the return code and the loan for telling the server.
-    fn give_up(&mut self, feature: &str) -> Result<(String, Option<crate::Loan>)> {
+    fn give_up(&mut self, feature: &str) -> Result<(String, String, Option<crate::Loan>)> {
         self.require_intact_state()?;
         let (i, claims) = self.borrow_of(feature)?;
+        let t = self.checked_now()?;
         let held = self.store.state.borrows.remove(i);
         let code = ReturnCode {
             seat: claims.seat,
             fp: self.fingerprint.clone(),
-            token: token_digest(&held.token),
-            t: self.checked_now()?,
+            secret: held.secret.clone(),
+            t,
         }
         .encode();
         self.store
@@ -258,7 +269,7 @@ impl Licensing {
             .returned
             .push([claims.seat, claims.exp]);
         self.store.save().map_err(Error::Io)?;
-        Ok((code, held.loan))
+        Ok((code, held.secret, held.loan))
     }
 
     /// A borrow request code for `feature` for `days`, to send to a licence administrator,
@@ -289,6 +300,7 @@ impl Licensing {
                 (None, Some(product.clone()), Some(serial.clone()))
             }
         };
+        let secret = crate::random_nonce();
         let request = BorrowRequestCode {
             pool_key,
             product,
@@ -300,11 +312,13 @@ impl Licensing {
             host: who.host.clone(),
             user: who.user.clone(),
             nonce: crate::random_nonce(),
+            return_hash: secret_hash(&secret),
             t: self.checked_now()?,
         };
         let code = request.encode();
         self.store.state.borrow_requests.push(PendingBorrow {
             nonce: request.nonce,
+            secret,
             feature: feature.to_owned(),
             code: code.clone(),
         });
@@ -340,7 +354,8 @@ impl Licensing {
         });
         match pending {
             Some(i) => {
-                let claims = self.keep(code, None, Keep::New)?;
+                let secret = self.store.state.borrow_requests[i].secret.clone();
+                let claims = self.keep(code, None, Keep::New { secret })?;
                 self.store.state.borrow_requests.remove(i);
                 self.store.save().map_err(Error::Io)?;
                 Ok(claims)
@@ -362,9 +377,12 @@ fn payload<T: serde::de::DeserializeOwned>(jws: &str) -> Option<T> {
 }
 
 /// How a token is kept.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Keep {
-    New,
+    /// A new mobile licence, with the secret its early return will show.
+    New {
+        secret: String,
+    },
     Extension,
 }
 

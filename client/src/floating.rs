@@ -266,11 +266,13 @@ impl Seat {
         &mut self,
         fingerprint: &str,
         days: i64,
+        return_hash: String,
     ) -> Result<(Borrowed, Loan), Error> {
         let body = BorrowRequest {
             lease_token: self.lease_token.clone(),
             fingerprint: fingerprint.to_owned(),
             days,
+            return_hash: Some(return_hash),
         };
         let res = post_any(
             &self.agent,

@@ -130,6 +130,9 @@ pub enum Integrity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldBorrow {
     pub token: String,
+    /// The secret an early return shows (the server knows only its hash).
+    #[serde(default)]
+    pub secret: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loan: Option<Loan>,
 }
@@ -146,6 +149,8 @@ pub struct Loan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingBorrow {
     pub nonce: String,
+    /// The return secret of the mobile licence the answer will bring.
+    pub secret: String,
     pub feature: String,
     /// The request code itself, shown again until it is answered or cancelled.
     pub code: String,
@@ -347,9 +352,10 @@ impl Store {
         if vouched.clock {
             memory.last_seen = self.state.memory.last_seen;
         }
-        // A returned borrow's token has lapsed once its end has passed: no need to remember it.
-        let seen = memory.last_seen;
-        memory.returned.retain(|[_, end]| *end >= seen);
+        // A returned borrow's token has lapsed once the server has signed a time past its end
+        // (this clock alone could be set forward to forget it).
+        let signed = memory.newest_signed;
+        memory.returned.retain(|[_, end]| *end >= signed);
         self.state.memory = memory;
         self.state.generation = self.state.generation.max(remembered) + 1;
         self.state.seal = Some(self.seal_of(&self.state));

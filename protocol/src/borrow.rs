@@ -59,6 +59,19 @@ pub struct BorrowRequest {
     pub fingerprint: String,
     /// Borrow: for how many days from now. Extend: by how many days past the current end.
     pub days: i64,
+    /// Borrow: [`secret_hash`] of a secret the machine keeps; returning the seat early needs
+    /// the secret itself, so no one who merely saw the token (or the lease token) can. Not used
+    /// by an extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_hash: Option<String>,
+}
+
+/// An early return, online: the lease token and the secret whose hash the borrow named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReturnRequest {
+    pub lease_token: String,
+    pub return_secret: String,
 }
 
 /// A borrowed seat: the signed token and what it says.
@@ -251,6 +264,8 @@ pub struct BorrowRequestCode {
     pub user: String,
     /// Random, chosen by the workstation; the answer carries it back.
     pub nonce: String,
+    /// [`secret_hash`] of the secret an early return will show.
+    pub return_hash: String,
     /// Unix seconds when the request was made (the workstation's clock).
     pub t: i64,
 }
@@ -271,8 +286,9 @@ impl BorrowRequestCode {
 pub struct ReturnCode {
     pub seat: i64,
     pub fp: String,
-    /// [`token_digest`] of the newest token the workstation held: only that one returns.
-    pub token: String,
+    /// The secret whose [`secret_hash`] the borrow named: the machine's word, which neither the
+    /// token nor the portal shows.
+    pub secret: String,
     /// Unix seconds when it was given back (the workstation's clock).
     pub t: i64,
 }
@@ -287,9 +303,9 @@ impl ReturnCode {
     }
 }
 
-/// SHA-256 of a borrow token as the server records it (hex).
-pub fn token_digest(token: &str) -> String {
-    code_digest(token)
+/// SHA-256 of a return secret (hex), as a borrow names it.
+pub fn secret_hash(secret: &str) -> String {
+    code_digest(secret)
 }
 
 #[cfg(test)]
@@ -350,13 +366,14 @@ mod tests {
             host: "ws".into(),
             user: "ann".into(),
             nonce: "n".into(),
+            return_hash: secret_hash("s"),
             t: NOW,
         };
         assert_eq!(BorrowRequestCode::decode(&r.encode()), Ok(r.clone()));
         let back = ReturnCode {
             seat: 1,
             fp: "ab".repeat(32),
-            token: token_digest("t"),
+            secret: "s".into(),
             t: NOW,
         };
         assert_eq!(ReturnCode::decode(&back.encode()), Ok(back.clone()));

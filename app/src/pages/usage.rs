@@ -4,7 +4,7 @@
 use crate::components::{
     by_text, loaded, or_dash, release_or_any, ActionError, LocalTime, RowAction, WideTable,
 };
-use crate::server_fns::floating::DisconnectSeat;
+use crate::server_fns::floating::{DisconnectSeat, ForceReturn};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use protocol::floating::{FeatureUsage, SeatDetail};
@@ -87,15 +87,35 @@ fn UsageHeader(
     }
 }
 
+/// What can be done to a seat from the monitor: disconnect it, or (administrators) force the
+/// return of a mobile licence.
+#[derive(Clone, Copy)]
+struct SeatActions {
+    disconnect: ServerAction<DisconnectSeat>,
+    force: ServerAction<ForceReturn>,
+    admin: bool,
+}
+
+impl SeatActions {
+    /// Changes whenever one of them ran.
+    fn version(&self) -> (usize, usize) {
+        (self.disconnect.version().get(), self.force.version().get())
+    }
+}
+
 /// How often the monitor refreshes itself.
 const REFRESH_SECS: u64 = 30;
 
 #[component]
 pub fn UsagePage(admin: bool) -> impl IntoView {
     let tick = RwSignal::new(0u32);
-    let disconnect = ServerAction::<DisconnectSeat>::new();
+    let actions = SeatActions {
+        disconnect: ServerAction::new(),
+        force: ServerAction::new(),
+        admin,
+    };
     let usage = Resource::new(
-        move || (tick.get(), disconnect.version().get()),
+        move || (tick.get(), actions.version()),
         |_| crate::server_fns::floating::usage_per_feature(),
     );
     let selected = RwSignal::new(None::<(i64, String, String)>);
@@ -169,8 +189,9 @@ pub fn UsagePage(admin: bool) -> impl IntoView {
                     }
             })}
         </section>
-        <ActionError action=disconnect/>
-        {move || selected.get().map(|(pool_id, editor, feature)| view! { <Detail pool_id editor feature tick disconnect/> })}
+        <ActionError action=actions.disconnect/>
+        <ActionError action=actions.force/>
+        {move || selected.get().map(|(pool_id, editor, feature)| view! { <Detail pool_id editor feature tick actions/> })}
     }
 }
 
@@ -180,11 +201,11 @@ fn Detail(
     editor: String,
     feature: String,
     tick: RwSignal<u32>,
-    disconnect: ServerAction<DisconnectSeat>,
+    actions: SeatActions,
 ) -> impl IntoView {
     let title = format!("Detailed usage of {feature}");
     let seats = Resource::new(
-        move || (tick.get(), disconnect.version().get()),
+        move || (tick.get(), actions.version()),
         move |_| {
             crate::server_fns::floating::detailed_usage(pool_id, editor.clone(), feature.clone())
         },
@@ -195,14 +216,14 @@ fn Detail(
             {loaded(seats, move |list| if list.is_empty() {
                 view! { <p class="muted">"No seat of this feature is in use."</p> }.into_any()
             } else {
-                view! { <SeatTable list disconnect/> }.into_any()
+                view! { <SeatTable list actions/> }.into_any()
             })}
         </section>
     }
 }
 
 #[component]
-fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) -> impl IntoView {
+fn SeatTable(list: Vec<SeatDetail>, actions: SeatActions) -> impl IntoView {
     view! {
         <WideTable caption="Seats in use" actions=true
             heads=&["User", "Host", "Active process", "Licence type", "Granted since", "Granted at", "Last used at", "Max release", "Max release date", "Expiration date", "Customer ID", "Pricing", "Process release", "Session", "Server"]
@@ -232,8 +253,14 @@ fn SeatTable(list: Vec<SeatDetail>, disconnect: ServerAction<DisconnectSeat>) ->
                             <td>{s.server.clone()}</td>
                             <td class="actions">
                                 {match s.borrowed_until {
-                                    None => view! { <RowAction action=disconnect field="seat_id" id=s.id question=msg label="Disconnect"/> }.into_any(),
-                                    Some(_) => view! { <span class="muted" title="Its machine works offline with it: it returns at its end, or earlier when its user returns it.">"Mobile licence"</span> }.into_any(),
+                                    None => view! { <RowAction action=actions.disconnect field="seat_id" id=s.id question=msg label="Disconnect"/> }.into_any(),
+                                    Some(_) => {
+                                        let force = format!("Force the return of {}'s mobile licence on {}? Only for a machine lost for good: it may keep using the seat offline until its end, so the seat is lent twice until then.", s.user, s.host);
+                                        view! {
+                                            <span class="muted" title="Its machine works offline with it: it returns at its end, or earlier when its user returns it.">"Mobile licence"</span>
+                                            {actions.admin.then(|| view! { <RowAction action=actions.force field="seat_id" id=s.id question=force label="Force return"/> })}
+                                        }.into_any()
+                                    }
                                 }}
                             </td>
                         </tr>

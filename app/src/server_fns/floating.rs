@@ -131,9 +131,18 @@ pub async fn detailed_usage(
         .await?)
 }
 
-/// Frees a stuck seat: administrators any, a client user its own pool's.
+/// Frees a stuck seat: administrators any, a client user its own pool's (never one out on a
+/// mobile licence).
 #[server(prefix = "/rpc", endpoint = "disconnect_seat")]
 pub async fn disconnect_seat(seat_id: i64) -> Result<(), PortalError> {
     let (services, user) = caller().await?;
-    Ok(services.disconnect_seat(&user, seat_id).await?)
+    Ok(services.disconnect_seat(&user, seat_id, false).await?)
+}
+
+/// Administrators: frees a seat out on a mobile licence (a machine lost for good), although
+/// its machine may use it offline until its end.
+#[server(prefix = "/rpc", endpoint = "force_return")]
+pub async fn force_return(seat_id: i64) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.disconnect_seat(&user, seat_id, true).await?)
 }

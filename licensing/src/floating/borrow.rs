@@ -7,15 +7,19 @@
 use super::lease::Only;
 use super::*;
 use protocol::borrow::{
-    borrow_end, extended_end, token_digest, BorrowClaims, BorrowRequest, BorrowRequestCode,
-    Borrowed, MobileSettings, ReturnCode, BORROW_TYPE, DAY_SECS,
+    borrow_end, extended_end, secret_hash, BorrowClaims, BorrowRequest, BorrowRequestCode,
+    Borrowed, MobileSettings, ReturnCode, ReturnRequest, BORROW_TYPE, DAY_SECS,
 };
 use protocol::seats::{PoolFields, Requester};
 
 /// How the seat's borrow changes.
 enum Period {
-    /// A new borrow (of a seat not borrowed yet), answering a request code if `nonce`.
-    Start { nonce: Option<String> },
+    /// A new borrow (of a seat not borrowed yet), answering a request code if `nonce`; an early
+    /// return will have to show the secret whose hash is `return_hash`.
+    Start {
+        nonce: Option<String>,
+        return_hash: String,
+    },
     /// A longer period for the borrow ending at `from` (unchanged meanwhile).
     Extend { from: i64 },
 }
@@ -30,6 +34,18 @@ fn machine(raw: &str) -> Result<String> {
         .into());
     }
     Ok(f)
+}
+
+fn return_hash(field: &'static str, raw: Option<&str>) -> Result<String> {
+    match raw.map(|h| h.trim().to_lowercase()) {
+        Some(h) if protocol::activation::is_fingerprint(&h) => Ok(h),
+        _ => Err(InputError::new(
+            field,
+            "The return hash must be the SHA-256 of the machine's return secret (64 hexadecimal \
+             digits, as the client library makes it).",
+        )
+        .into()),
+    }
 }
 
 fn period_error(e: protocol::borrow::PeriodError) -> Error {
@@ -61,11 +77,41 @@ impl Licentia {
         Ok((key, end))
     }
 
+    /// The longest borrowing the seat's pool allows now: its switches, and a serial pool's
+    /// serial not revoked.
+    async fn lending_of(&self, pool: &PoolRow) -> Result<i64> {
+        let max = pool.lending().map_err(lending_off)?;
+        if let Some(serial_id) = pool.serial_id {
+            let revoked: Option<i64> =
+                sqlx::query_scalar("SELECT revoked_at FROM serials WHERE id = $1")
+                    .bind(serial_id)
+                    .fetch_one(self.db.pool())
+                    .await?;
+            if revoked.is_some() {
+                return Err(Error::Revoked(
+                    "This serial number was revoked: its pool lends nothing.".into(),
+                ));
+            }
+        }
+        Ok(max)
+    }
+
+    /// The seat's key, and when it ends, if it still serves the seat (as a heartbeat judges).
+    async fn serving_key(&self, seat: &SeatRow) -> Result<(KeyRow, Option<i64>)> {
+        if let (_, Some(why)) = self.judge_held_key(seat).await? {
+            return Err(Error::refused(format!(
+                "The licence key of this seat no longer serves it ({why}): check out again."
+            )));
+        }
+        self.key_end(seat.key_id).await
+    }
+
     /// Borrows a held seat for `req.days` from now, bound to the machine `req.fingerprint`.
     pub async fn borrow(&self, seat_id: i64, req: &BorrowRequest) -> Result<Borrowed> {
         let seat = self.seat_by_token(seat_id, &req.lease_token).await?;
         let fp = machine(&req.fingerprint)?;
-        self.start_borrow(seat, &fp, req.days, None).await
+        let hash = return_hash("return_hash", req.return_hash.as_deref())?;
+        self.start_borrow(seat, &fp, req.days, None, hash).await
     }
 
     async fn start_borrow(
@@ -74,6 +120,7 @@ impl Licentia {
         fp: &str,
         days: i64,
         nonce: Option<String>,
+        return_hash: String,
     ) -> Result<Borrowed> {
         if seat.released_at.is_some() {
             return Err(lost(&seat));
@@ -92,12 +139,12 @@ impl Licentia {
             ));
         }
         let pool = self.pool_row(seat.pool_id).await?;
-        let max = pool.lending().map_err(lending_off)?;
-        let (key, key_end) = self.key_end(seat.key_id).await?;
+        let max = self.lending_of(&pool).await?;
+        let (key, key_end) = self.serving_key(&seat).await?;
         let now = self.clock.now();
         let end = borrow_end(now, days, max, key_end).map_err(period_error)?;
-        self.sign_borrow(&seat, &key, fp, end, Period::Start { nonce })
-            .await
+        let period = Period::Start { nonce, return_hash };
+        self.sign_borrow(&seat, &key, fp, end, period).await
     }
 
     /// Extends the borrow of a held seat by `req.days` past its end (never more than the
@@ -122,10 +169,15 @@ impl Licentia {
                 "This seat is not borrowed: borrow it first.".into(),
             ));
         };
-        let pool = self.pool_row(seat.pool_id).await?;
-        let max = pool.lending().map_err(lending_off)?;
-        let (key, key_end) = self.key_end(seat.key_id).await?;
         let now = self.clock.now();
+        if from <= now {
+            return Err(Error::Gone(
+                "This mobile licence has ended: borrow again.".into(),
+            ));
+        }
+        let pool = self.pool_row(seat.pool_id).await?;
+        let max = self.lending_of(&pool).await?;
+        let (key, key_end) = self.serving_key(&seat).await?;
         let end = extended_end(now, from, days, max, key_end).map_err(period_error)?;
         self.sign_borrow(&seat, &key, &fp, end, Period::Extend { from })
             .await
@@ -149,9 +201,9 @@ impl Licentia {
         .bind(seat.id)
         .fetch_all(self.db.pool())
         .await?;
-        let nonce = match &period {
-            Period::Start { nonce } => nonce.clone(),
-            Period::Extend { .. } => seat.borrow_nonce.clone(),
+        let (nonce, return_hash) = match &period {
+            Period::Start { nonce, return_hash } => (nonce.clone(), Some(return_hash.clone())),
+            Period::Extend { .. } => (seat.borrow_nonce.clone(), None),
         };
         let claims = BorrowClaims {
             iss: self.issuer.to_string(),
@@ -180,7 +232,8 @@ impl Licentia {
         let done = sqlx::query(&format!(
             "UPDATE seats SET borrowed_at = COALESCE(borrowed_at, $1), borrowed_until = $2, \
              lease_expires_at = $2, borrow_fp = $3, borrow_token = $4, \
-             borrow_nonce = COALESCE(borrow_nonce, $5) \
+             borrow_nonce = COALESCE(borrow_nonce, $5), \
+             borrow_return_hash = COALESCE(borrow_return_hash, $8) \
              WHERE id = $6 AND released_at IS NULL AND {condition}"
         ))
         .bind(now)
@@ -190,6 +243,7 @@ impl Licentia {
         .bind(nonce.as_deref())
         .bind(seat.id)
         .bind(from)
+        .bind(return_hash)
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::unique_as_conflict(e, "This request code was answered already."))?
@@ -230,9 +284,49 @@ impl Licentia {
         Ok(seat)
     }
 
+    /// The answer already given to the request `nonce` in the pool, if any: its token again
+    /// (signed anew if the one kept was signed with a key withdrawn since).
+    async fn answer_given(&self, pool_id: i64, nonce: &str) -> Result<Option<Borrowed>> {
+        let answered: Option<SeatRow> = sqlx::query_as(&format!(
+            "SELECT {SEAT_COLUMNS} FROM seats WHERE pool_id = $1 AND borrow_nonce = $2"
+        ))
+        .bind(pool_id)
+        .bind(nonce)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(seat) = answered else {
+            return Ok(None);
+        };
+        let (None, Some(token), Some(until), Some(fp)) = (
+            seat.released_at,
+            seat.borrow_token.clone(),
+            seat.borrowed_until,
+            seat.borrow_fp.clone(),
+        ) else {
+            return Err(Error::Gone(
+                "This request was answered and its mobile licence has ended: make a new request \
+                 code on the machine."
+                    .into(),
+            ));
+        };
+        let keys = self.jwks().await?;
+        if let Ok(claims) = protocol::activation::verify_jws(BORROW_TYPE, &token, &keys) {
+            return Ok(Some(Borrowed {
+                borrow_token: token,
+                claims,
+            }));
+        }
+        let (key, _) = self.key_end(seat.key_id).await?;
+        let period = Period::Extend { from: until };
+        self.sign_borrow(&seat, &key, &fp, until, period)
+            .await
+            .map(Some)
+    }
+
     /// *Assign a mobile licence*: answers a workstation's borrow request code for `days` (the
     /// pool's longest borrowing at most) with a borrow token, the response code it imports. The
-    /// same request answered again gets its seat's token again, never a second seat.
+    /// same request answered again — also at the same moment — gets its seat's token again,
+    /// never a second seat.
     pub async fn answer_borrow_request(
         &self,
         actor: &CurrentUser,
@@ -242,49 +336,35 @@ impl Licentia {
     ) -> Result<Borrowed> {
         let pool = self.pool_row(pool_id).await?;
         self.require_pool_access(actor, &pool)?;
+        let in_code = |e: Error| match e {
+            Error::Invalid(i) => InputError::new("request_code", i.message).into(),
+            other => other,
+        };
         let req = BorrowRequestCode::decode(request_code)
             .map_err(|e| InputError::new("request_code", e.to_string()))?;
-        let fp = machine(&req.fp)?;
+        let fp = machine(&req.fp).map_err(in_code)?;
+        let hash = return_hash("request_code", Some(&req.return_hash))?;
         let named = PoolFields {
             pool_key: req.pool_key.clone(),
             product: req.product.clone(),
             serial: req.serial.clone(),
         };
-        let asked = self.pool_for(&named.clone().try_into()?).await?;
-        if asked.id != pool.id {
+        let asked = async { self.pool_for(&named.clone().try_into()?).await };
+        if asked.await.map_err(in_code)?.id != pool.id {
             return Err(InputError::new(
                 "request_code",
                 "This request is for another pool: answer it on that pool's page.",
             )
             .into());
         }
-        pool.lending().map_err(lending_off)?;
-        let answered: Option<SeatRow> = sqlx::query_as(&format!(
-            "SELECT {SEAT_COLUMNS} FROM seats WHERE pool_id = $1 AND borrow_nonce = $2"
-        ))
-        .bind(pool.id)
-        .bind(&req.nonce)
-        .fetch_optional(self.db.pool())
-        .await?;
-        if let Some(seat) = answered {
-            return match (seat.released_at, seat.borrow_token) {
-                (None, Some(token)) => {
-                    let claims =
-                        protocol::activation::verify_jws(BORROW_TYPE, &token, &self.jwks().await?)
-                            .map_err(|e| Error::Internal(format!("a stored borrow token: {e}")))?;
-                    Ok(Borrowed {
-                        borrow_token: token,
-                        claims,
-                    })
-                }
-                _ => Err(Error::Gone(
-                    "This request was answered and its mobile licence has ended: make a new \
-                     request code on the machine."
-                        .into(),
-                )),
-            };
+        if let Some(given) = self.answer_given(pool.id, &req.nonce).await? {
+            return Ok(given);
         }
-        // A seat of its own (its session names the request), checked out as any other.
+        // Checked before a seat is taken for it.
+        let max = self.lending_of(&pool).await?;
+        borrow_end(self.clock.now(), days, max, None).map_err(period_error)?;
+        // A seat of its own (its session names the request), checked out as any other but
+        // never handed over to the same request answered at the same moment.
         let checkout = CheckoutRequest {
             pool: named,
             who: Requester {
@@ -299,19 +379,42 @@ impl Licentia {
                 ..SeatTerms::default()
             },
         };
-        let grant = self.checkout(&checkout).await?;
+        let grant = match self.checkout_as(&checkout, false).await {
+            Ok(grant) => grant,
+            Err(Error::Conflict(_)) => return self.answered_meanwhile(pool.id, &req.nonce).await,
+            Err(e) => return Err(e),
+        };
         let seat = self
             .seat_by_token(grant.seat_id, &grant.lease_token)
             .await?;
-        match self.start_borrow(seat, &fp, days, Some(req.nonce)).await {
+        match self
+            .start_borrow(seat, &fp, days, Some(req.nonce.clone()), hash)
+            .await
+        {
             Ok(b) => Ok(b),
             Err(e) => {
-                // Nothing half-done: the seat taken for it goes back.
-                self.release_seat(grant.seat_id, &ReleaseReason::Application)
-                    .await?;
-                Err(e)
+                // Nothing half-done: the seat taken for it goes back (never a borrowed one).
+                self.release_seat_if(
+                    grant.seat_id,
+                    &ReleaseReason::Application,
+                    Only::NotBorrowed,
+                )
+                .await?;
+                match e {
+                    Error::Conflict(_) => self.answered_meanwhile(pool.id, &req.nonce).await,
+                    e => Err(e),
+                }
             }
         }
+    }
+
+    /// The same request was being answered at the same moment: that answer, once it is there.
+    async fn answered_meanwhile(&self, pool_id: i64, nonce: &str) -> Result<Borrowed> {
+        self.answer_given(pool_id, nonce).await?.ok_or_else(|| {
+            Error::Conflict(
+                "This request is being answered at this very moment: try again in a moment.".into(),
+            )
+        })
     }
 
     /// *Extend mobile licence* from the portal: a new token (response code) with a later end.
@@ -326,7 +429,7 @@ impl Licentia {
     }
 
     /// *Release a mobile licence*: takes a return code the machine made (it deleted its token
-    /// first) and returns the seat at once. Only the newest token's return counts.
+    /// first) and returns the seat at once. The code shows the secret only that machine has.
     pub async fn accept_return_code(
         &self,
         actor: &CurrentUser,
@@ -355,12 +458,11 @@ impl Licentia {
             )
             .into());
         }
-        if seat.borrow_token.as_deref().map(token_digest).as_deref() != Some(back.token.as_str()) {
+        if seat.borrow_return_hash.as_deref() != Some(secret_hash(&back.secret).as_str()) {
             return Err(InputError::new(
                 "return_code",
-                "This return code gives back an older token of this mobile licence (it was \
-                 extended since): import the extension on the machine, then make the return \
-                 code again.",
+                "This return code does not carry the secret of this mobile licence: make it on \
+                 the machine that holds the licence (licentia-client return-code).",
             )
             .into());
         }
@@ -380,6 +482,31 @@ impl Licentia {
         Ok(())
     }
 
+    /// An early return, online: the seat's lease token and the return secret the borrow named
+    /// (the client library deletes its token first). Returning twice is fine.
+    pub async fn return_borrowed(&self, seat_id: i64, req: &ReturnRequest) -> Result<()> {
+        let seat = self.seat_by_token(seat_id, &req.lease_token).await?;
+        if seat.released_at.is_some() {
+            return Ok(());
+        }
+        if seat.borrowed_until.is_none() {
+            return Err(Error::Conflict(
+                "This seat is not borrowed: release it instead.".into(),
+            ));
+        }
+        if seat.borrow_return_hash.as_deref() != Some(secret_hash(&req.return_secret).as_str()) {
+            return Err(Error::refused(
+                "This is not the return secret of this mobile licence: only the machine that \
+                 borrowed it can give it back early."
+                    .into(),
+            ));
+        }
+        self.release_seat_if(seat.id, &ReleaseReason::Returned, Only::Any)
+            .await?;
+        tracing::info!(seat_id, "mobile licence returned early");
+        Ok(())
+    }
+
     /// The pool owner's switch, and (administrators) the pool's longest borrowing. Borrows
     /// already out run to their end.
     pub async fn set_mobile(
@@ -390,8 +517,11 @@ impl Licentia {
     ) -> Result<Pool> {
         let pool = self.pool_row(pool_id).await?;
         self.require_pool_access(actor, &pool)?;
-        if settings.max_borrow_days != pool.max_borrow_days {
-            require_admin(actor)?;
+        let admin = actor.role == Role::Admin;
+        if settings.max_borrow_days != pool.max_borrow_days && !admin {
+            return Err(Error::refused(
+                "Only an administrator sets a pool's longest borrowing; send it unchanged.".into(),
+            ));
         }
         if let Some(d) = settings.max_borrow_days {
             if !(0..=3650).contains(&d) {
@@ -402,12 +532,17 @@ impl Licentia {
                 .into());
             }
         }
-        sqlx::query("UPDATE pools SET mobile_allowed = $1, max_borrow_days = $2 WHERE id = $3")
-            .bind(i64::from(settings.allowed))
-            .bind(settings.max_borrow_days)
-            .bind(pool_id)
-            .execute(self.db.pool())
-            .await?;
+        // A client user's change touches the switch alone, so it never undoes an
+        // administrator's change of the length made meanwhile.
+        let update = if admin {
+            sqlx::query("UPDATE pools SET mobile_allowed = $1, max_borrow_days = $2 WHERE id = $3")
+                .bind(i64::from(settings.allowed))
+                .bind(settings.max_borrow_days)
+        } else {
+            sqlx::query("UPDATE pools SET mobile_allowed = $1 WHERE id = $2")
+                .bind(i64::from(settings.allowed))
+        };
+        update.bind(pool_id).execute(self.db.pool()).await?;
         tracing::info!(
             pool_id,
             by = actor.id,

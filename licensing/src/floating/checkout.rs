@@ -63,6 +63,16 @@ impl Licentia {
     /// key is tried). A second checkout from the same user, host and session gets its seat back.
     #[tracing::instrument(skip(self, req), fields(feature = %req.terms.feature))]
     pub async fn checkout(&self, req: &CheckoutRequest) -> Result<Grant> {
+        self.checkout_as(req, true).await
+    }
+
+    /// `checkout`; with `hand_back` false a live seat of the same session is not handed over
+    /// (a mobile licence request's seat is its own until it is borrowed).
+    pub(super) async fn checkout_as(
+        &self,
+        req: &CheckoutRequest,
+        hand_back: bool,
+    ) -> Result<Grant> {
         let pool = self.pool_for(&req.pool()?).await?;
         let ask = ask_of(&req.terms)?;
         let feature = ask.feature.clone();
@@ -74,9 +84,11 @@ impl Licentia {
         let now = self.clock.now();
 
         // The same session again (an application restarted without releasing): its seat back.
-        let existing: Option<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, borrowed_until FROM seats WHERE pool_id = $1 AND feature = $2 AND user_name = $3 \
-             AND host = $4 AND session = $5 AND released_at IS NULL AND bundle_of IS NULL",
+        // (A borrowed seat has left its session: it is never handed over.)
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM seats WHERE pool_id = $1 AND feature = $2 AND user_name = $3 \
+             AND host = $4 AND session = $5 AND released_at IS NULL AND bundle_of IS NULL \
+             AND borrowed_until IS NULL",
         )
         .bind(pool.id)
         .bind(&feature)
@@ -85,17 +97,8 @@ impl Licentia {
         .bind(&session)
         .fetch_optional(self.db.pool())
         .await?;
-        if let Some((_, Some(until))) = existing {
-            // Handing it over would give a second holder the seat this machine uses offline.
-            return Err(Error::Conflict(format!(
-                "This session's seat of {feature} is out on a mobile licence until {}: the \
-                 application uses it offline, or returns it first.",
-                protocol::time::format_utc(until)
-            )));
-        }
-        if let Some((seat_id, _)) = existing {
-            // (None: it was released a moment ago, or borrowed since; a new seat is checked out
-            // below, or refused as the session's.)
+        if let (Some(seat_id), true) = (existing, hand_back) {
+            // (None: it was released or borrowed a moment ago; a new seat is checked out below.)
             if let Some(grant) = self.hand_back(&pool, seat_id, &process, now).await? {
                 return Ok(grant);
             }

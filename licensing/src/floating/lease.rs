@@ -16,27 +16,16 @@ impl Licentia {
         .ok_or(Error::NotFound("A seat with this lease token"))
     }
 
-    /// Keeps a seat: a fresh lease. If its key expired or was superseded, the seat moves to the
-    /// key the selection picks now; if none fits, the seat is lost and the answer says why.
-    pub async fn heartbeat(&self, seat_id: i64, token: &str) -> Result<Beat> {
-        let seat = self.seat_by_token(seat_id, token).await?;
-        if seat.released_at.is_some() {
-            return Err(lost(&seat));
-        }
-        // A borrowed seat keeps its period and the key its token names.
-        if let Some(until) = seat.borrowed_until {
-            return Ok(Beat {
-                lease_expires_at: until,
-                key_id: seat.key_id,
-                moved: false,
-            });
-        }
-        let pool = self.pool_row(seat.pool_id).await?;
-        let now = self.clock.now();
-        let today = day_of(now);
+    /// Whether the key a seat holds still serves it (not expired, not superseded; a credit is
+    /// paid for), with every key's verdict for the seat's terms (the held key judged as if the
+    /// seat were not on it); otherwise why not.
+    pub(super) async fn judge_held_key(
+        &self,
+        seat: &SeatRow,
+    ) -> Result<(Vec<(i64, Verdict)>, Option<String>)> {
+        let today = day_of(self.clock.now());
         let keys = self.key_rows(seat.pool_id).await?;
         let mut selectable: Vec<Key> = keys.iter().map(KeyRow::for_selection).collect();
-        // Judge the held key as if this seat were not on it.
         if let Some(k) = selectable.iter_mut().find(|k| k.id == seat.key_id) {
             k.in_use -= seat.amount;
         }
@@ -66,13 +55,40 @@ impl Licentia {
                 Some((_, Verdict::Ranked(_)))
                     | Some((_, Verdict::Filtered(selection::Rule::NoneLeft)))
             );
+        let why = (!still_good).then(|| match held {
+            Some((_, Verdict::Filtered(rule))) => rule.to_string(),
+            _ => "its licence key was removed".to_owned(),
+        });
+        Ok((verdicts, why))
+    }
+
+    /// A borrowed seat's answer to a heartbeat: its period, unmoved.
+    fn borrowed_beat(seat: &SeatRow, until: i64) -> Beat {
+        Beat {
+            lease_expires_at: until,
+            key_id: seat.key_id,
+            moved: false,
+        }
+    }
+
+    /// Keeps a seat: a fresh lease. If its key expired or was superseded, the seat moves to the
+    /// key the selection picks now; if none fits, the seat is lost and the answer says why. A
+    /// borrowed seat keeps its period and the key its token names, even when borrowed while
+    /// this heartbeat ran (every write here spares a borrowed seat).
+    pub async fn heartbeat(&self, seat_id: i64, token: &str) -> Result<Beat> {
+        let seat = self.seat_by_token(seat_id, token).await?;
+        if seat.released_at.is_some() {
+            return Err(lost(&seat));
+        }
+        if let Some(until) = seat.borrowed_until {
+            return Ok(Self::borrowed_beat(&seat, until));
+        }
+        let pool = self.pool_row(seat.pool_id).await?;
+        let now = self.clock.now();
+        let (verdicts, why) = self.judge_held_key(&seat).await?;
         let mut key_id = seat.key_id;
         let mut moved = false;
-        if !still_good {
-            let reason = match held {
-                Some((_, Verdict::Filtered(rule))) => rule.to_string(),
-                _ => "its licence key was removed".to_owned(),
-            };
+        if let Some(reason) = why {
             let mut order: Vec<(usize, i64)> = verdicts
                 .iter()
                 .filter_map(|(id, v)| match v {
@@ -100,8 +116,13 @@ impl Licentia {
                     );
                 }
                 None => {
-                    self.release_seat(seat.id, &ReleaseReason::Lost(reason.clone()))
-                        .await?;
+                    let why = ReleaseReason::Lost(reason.clone());
+                    if !self
+                        .release_seat_if(seat.id, &why, Only::NotBorrowed)
+                        .await?
+                    {
+                        return self.beat_after_race(seat_id, token).await;
+                    }
                     return Err(Error::Gone(format!(
                         "Your seat of {} was lost: {reason}, and no other licence key is free.",
                         seat.feature
@@ -111,7 +132,7 @@ impl Licentia {
         }
         let kept = sqlx::query(
             "UPDATE seats SET last_heartbeat_at = $1, lease_expires_at = $2 \
-             WHERE id = $3 AND released_at IS NULL",
+             WHERE id = $3 AND released_at IS NULL AND borrowed_until IS NULL",
         )
         .bind(now)
         .bind(now + pool.lease_secs)
@@ -120,15 +141,23 @@ impl Licentia {
         .await?
         .rows_affected();
         if kept == 0 {
-            // Released between the read and the write (disconnected, or its lease reclaimed).
-            let seat = self.seat_by_token(seat_id, token).await?;
-            return Err(lost(&seat));
+            return self.beat_after_race(seat_id, token).await;
         }
         Ok(Beat {
             lease_expires_at: now + pool.lease_secs,
             key_id,
             moved,
         })
+    }
+
+    /// A heartbeat whose write found the seat changed meanwhile: borrowed (its period stands)
+    /// or released (disconnected, or its lease reclaimed).
+    async fn beat_after_race(&self, seat_id: i64, token: &str) -> Result<Beat> {
+        let seat = self.seat_by_token(seat_id, token).await?;
+        match (seat.released_at, seat.borrowed_until) {
+            (None, Some(until)) => Ok(Self::borrowed_beat(&seat, until)),
+            _ => Err(lost(&seat)),
+        }
     }
 
     /// Moves a live seat to `to_key` if that key has room, in one transaction.
@@ -141,7 +170,7 @@ impl Licentia {
         }
         let moved = sqlx::query(
             "UPDATE seats SET key_id = $1, amount = $2 \
-             WHERE id = $3 AND key_id = $4 AND released_at IS NULL",
+             WHERE id = $3 AND key_id = $4 AND released_at IS NULL AND borrowed_until IS NULL",
         )
         .bind(to_key)
         .bind(amount)
@@ -161,19 +190,27 @@ impl Licentia {
         Ok(true)
     }
 
-    /// The application gives its seat (and the seats bundled with it) back; a borrowed seat so
-    /// comes back before its end (the client library deletes its token first).
+    /// The application gives its seat (and the seats bundled with it) back. A borrowed seat
+    /// comes back early only with its return secret (`return_borrowed`).
     pub async fn release(&self, seat_id: i64, token: &str) -> Result<()> {
         let seat = self.seat_by_token(seat_id, token).await?;
         if seat.released_at.is_some() {
             return Ok(());
         }
-        let why = if seat.borrowed_until.is_some() {
-            ReleaseReason::Returned
-        } else {
-            ReleaseReason::Application
-        };
-        self.release_seat(seat.id, &why).await?;
+        if !self
+            .release_seat_if(seat.id, &ReleaseReason::Application, Only::NotBorrowed)
+            .await?
+        {
+            let seat = self.seat_by_token(seat_id, token).await?;
+            if seat.released_at.is_none() {
+                return Err(Error::Conflict(
+                    "This seat is out on a mobile licence: it comes back early only with its \
+                     return secret (POST /api/v1/seats/{id}/return; the client library's \
+                     return does it), or at its end."
+                        .into(),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -181,11 +218,7 @@ impl Licentia {
     /// a release, a disconnect and the lease reclaimer gives the seat back once), then returns
     /// its quantity to its key (credits are consumed, not returned). Returns whether this call
     /// released it.
-    pub(super) async fn release_seat(&self, seat_id: i64, why: &ReleaseReason) -> Result<bool> {
-        self.release_seat_if(seat_id, why, Only::Any).await
-    }
-
-    /// `release_seat`, only if the seat is still as `only` says when it is marked released.
+    /// Only if the seat is still as `only` says when it is marked released.
     pub(super) async fn release_seat_if(
         &self,
         seat_id: i64,
@@ -299,8 +332,14 @@ impl Licentia {
 
     /// An administrator (or the pool's client user) frees a stuck seat; the application learns
     /// at its next heartbeat. A borrowed seat is refused: its machine works offline with it
-    /// until its end or an early return, so freeing it would lend it twice.
-    pub async fn disconnect_seat(&self, actor: &CurrentUser, seat_id: i64) -> Result<()> {
+    /// until its end or an early return, so freeing it would lend it twice — unless an
+    /// administrator `force`s it (a laptop lost for good).
+    pub async fn disconnect_seat(
+        &self,
+        actor: &CurrentUser,
+        seat_id: i64,
+        force: bool,
+    ) -> Result<()> {
         let seat_of = || async {
             sqlx::query_as::<_, (i64, Option<i64>)>(
                 "SELECT pool_id, borrowed_until FROM seats WHERE id = $1",
@@ -317,19 +356,24 @@ impl Licentia {
             role: actor.role,
             user_id: actor.id,
         };
-        if !self
-            .release_seat_if(seat_id, &by, Only::NotBorrowed)
-            .await?
-        {
+        if force {
+            require_admin(actor)?;
+        }
+        let only = if force { Only::Any } else { Only::NotBorrowed };
+        if !self.release_seat_if(seat_id, &by, only).await? {
             if let (_, Some(until)) = seat_of().await? {
                 return Err(Error::refused(format!(
                     "This seat is out on a mobile licence until {}: its machine works offline \
                      with it, so it cannot be disconnected. It returns then, or earlier when \
-                     its user returns it.",
+                     its user returns it. (An administrator can force its return for a machine \
+                     lost for good; the seat is then lent twice until that end.)",
                     protocol::time::format_utc(until)
                 )));
             }
             return Err(Error::Gone("This seat was already released.".into()));
+        }
+        if force {
+            tracing::warn!(seat_id, by = actor.id, "seat disconnected by force");
         }
         Ok(())
     }

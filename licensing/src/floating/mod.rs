@@ -167,12 +167,13 @@ struct SeatRow {
     borrow_fp: Option<String>,
     borrow_token: Option<String>,
     borrow_nonce: Option<String>,
+    borrow_return_hash: Option<String>,
 }
 
 const SEAT_COLUMNS: &str = "id, pool_id, key_id, bundle_of, editor, feature, user_name, host, \
      client_release_number, client_release_day, amount, released_at, released_by, ask_model, \
      ask_commercial_type, ask_customer_id, ask_pricing_structure, borrowed_until, borrow_fp, \
-     borrow_token, borrow_nonce";
+     borrow_token, borrow_nonce, borrow_return_hash";
 
 /// A printable text field of a checkout: trimmed, 1..=max characters (or empty if allowed).
 fn field(name: &'static str, raw: &str, max: usize, required: bool) -> Result<String> {

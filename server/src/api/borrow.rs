@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use protocol::borrow::{
     AssignMobile, BorrowRequest, Borrowed, MobileExtension, MobileReturn, MobileSettings,
+    ReturnRequest,
 };
 use protocol::floating::{Pool, SeatDetail};
 use utoipa_axum::router::OpenApiRouter;
@@ -17,6 +18,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(borrow))
         .routes(routes!(extend))
+        .routes(routes!(return_early))
         .routes(routes!(set_mobile))
         .routes(routes!(mobile_licences, assign_mobile))
         .routes(routes!(extend_mobile))
@@ -24,7 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Borrows the held seat for `days` from now: a borrow token bound to the machine, with which
-/// the application works offline until `exp`. 403 `/problems/borrowing-off` when the pool lends
+/// the application works offline until `exp`. `return_hash` names the secret an early return
+/// will show. 403 `/problems/borrowing-off` when the pool lends
 /// no mobile licence; 422 when `days` exceeds the pool's longest borrowing.
 #[utoipa::path(post, path = "/api/v1/seats/{id}/borrow", tag = "floating",
     params(("id" = i64, Path, description = "Seat id")),
@@ -39,7 +42,7 @@ async fn borrow(
 }
 
 /// Extends the borrowed seat by `days` past its end (never more than the pool's longest
-/// borrowing ahead of now): a new token. An early return is the seat's release.
+/// borrowing ahead of now): a new token.
 #[utoipa::path(post, path = "/api/v1/seats/{id}/extend", tag = "floating",
     params(("id" = i64, Path, description = "Seat id")),
     request_body = BorrowRequest,
@@ -50,6 +53,21 @@ async fn extend(
     ApiJson(req): ApiJson<BorrowRequest>,
 ) -> Result<Json<Borrowed>, ApiError> {
     Ok(Json(s.extend_borrow(id, &req).await?))
+}
+
+/// Gives the borrowed seat back before its end: the lease token and the return secret whose
+/// hash the borrow named (403 for any other secret). Returning twice is fine.
+#[utoipa::path(post, path = "/api/v1/seats/{id}/return", tag = "floating",
+    params(("id" = i64, Path, description = "Seat id")),
+    request_body = ReturnRequest,
+    responses((status = 204, description = "Returned"), Problems))]
+async fn return_early(
+    axum::extract::State(s): Services,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<ReturnRequest>,
+) -> Result<StatusCode, ApiError> {
+    s.return_borrowed(id, &req).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The pool owner's switch for mobile licences (its client's tokens and administrators'), and

@@ -2,7 +2,7 @@
 //! heartbeat, release — authenticated by the pool key or serial, then by the seat's lease
 //! token), and the pools, keys, usage and explanations the vendor's automation manages.
 
-use super::{ApiError, ApiJson, ApiPath, Problems, Reader, Services, Writer};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, Problems, Reader, Services, Writer};
 use crate::AppState;
 use axum::http::StatusCode;
 use axum::Json;
@@ -12,7 +12,7 @@ use protocol::floating::{
 use protocol::input::InputError;
 use protocol::seats::{Beat, CheckoutRequest, Grant, LeaseRequest, SeatTerms};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -283,15 +283,26 @@ async fn detailed_usage(
     Ok(Json(s.detailed_usage(&user, id, &editor, &feature).await?))
 }
 
-/// Frees a stuck seat; its application learns at its next heartbeat.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DisconnectParam {
+    /// Administrators: free a seat out on a mobile licence (a machine lost for good); its
+    /// machine may keep using it offline until its end, so the seat is lent twice until then.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Frees a stuck seat; its application learns at its next heartbeat. A seat out on a mobile
+/// licence is refused (403) unless an administrator forces it.
 #[utoipa::path(delete, path = "/api/v1/seats/{id}", tag = "floating", security(("token" = [])),
-    params(("id" = i64, Path, description = "Seat id")),
+    params(("id" = i64, Path, description = "Seat id"), DisconnectParam),
     responses((status = 204, description = "Disconnected"), Problems))]
 async fn disconnect(
     axum::extract::State(s): Services,
     Writer(user): Writer,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(p): ApiQuery<DisconnectParam>,
 ) -> Result<StatusCode, ApiError> {
-    s.disconnect_seat(&user, id).await?;
+    s.disconnect_seat(&user, id, p.force).await?;
     Ok(StatusCode::NO_CONTENT)
 }

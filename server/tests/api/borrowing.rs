@@ -6,13 +6,17 @@
 use crate::both_backends;
 use crate::helpers::*;
 use crate::workstation::{shipped_root, text, Workstation};
-use licensing::{Backend, CurrentUser};
-use protocol::borrow::{BorrowClaims, MobileSettings, ReturnCode, BORROW_TYPE, DAY_SECS};
+use licensing::CurrentUser;
+use protocol::borrow::{
+    secret_hash, BorrowClaims, MobileSettings, ReturnCode, BORROW_TYPE, DAY_SECS,
+};
 use protocol::floating::Pool;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const FP: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+/// The machine's return secret in these tests.
+const SECRET: &str = "the machine's own secret";
 
 async fn lending_pool(app: &TestApp, quantity: i64, max_days: Option<i64>) -> (CurrentUser, Pool) {
     let (admin, pool) = acme_pool(app, 60).await;
@@ -47,7 +51,7 @@ async fn seat_call(app: &TestApp, grant: &Value, what: &str, days: i64) -> (Stat
     let (s, b, _) = api_post(
         app,
         &format!("/api/v1/seats/{}/{what}", grant["seat_id"]),
-        json!({"lease_token": grant["lease_token"], "fingerprint": FP, "days": days}),
+        json!({"lease_token": grant["lease_token"], "fingerprint": FP, "days": days, "return_hash": secret_hash(SECRET)}),
     )
     .await;
     (s, b)
@@ -97,12 +101,20 @@ both_backends! {
         assert_eq!(in_use(&app, &admin).await, (1, 1));
         let seats = app.services.detailed_usage(&admin, pool.id, "Vendor", "F").await.expect("detail");
         assert_eq!(seats[0].borrowed_until, Some(now + 3 * DAY_SECS));
-        let refused = app.services.disconnect_seat(&admin, seats[0].id).await.expect_err("refused");
+        let refused = app.services.disconnect_seat(&admin, seats[0].id, false).await.expect_err("refused");
         assert!(refused.to_string().contains("mobile licence"), "{refused}");
         assert_eq!(in_use(&app, &admin).await, (1, 1));
-        // Nor does the same session get the borrowed seat handed over at a new checkout.
+        // The borrowed seat has left its session: a checkout naming the same user, host and
+        // session gets a seat of its own, never the borrowed one.
         let (s, body, _) = api_post(&app, "/api/v1/seats", json!({"pool_key": pool.access_key, "feature": "F", "user": "ann", "host": "ann", "process": "cad"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        assert_ne!(body["seat_id"], grant["seat_id"]);
+        let (s, _, _) = api_post(&app, &format!("/api/v1/seats/{}/release", body["seat_id"]), json!({"lease_token": body["lease_token"]})).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        // Its lease token alone does not bring the borrowed seat back early.
+        let (s, body, _) = api_post(&app, &format!("/api/v1/seats/{}/release", grant["seat_id"]), json!({"lease_token": grant["lease_token"]})).await;
         assert_eq!(s, StatusCode::CONFLICT, "{body}");
+        assert_eq!(in_use(&app, &admin).await, (1, 1));
 
         // Extended: never more than 10 days ahead of now.
         let (s, body) = seat_call(&app, &grant, "extend", 8).await;
@@ -130,14 +142,21 @@ both_backends! {
         assert_eq!(s, StatusCode::GONE);
         assert!(body["detail"].as_str().unwrap_or("").contains("mobile licence period ended"), "{body}");
 
-        // On again: an early return is the seat's release.
+        // On again: an early return shows the machine's return secret, nothing else does.
         app.services.set_mobile(&admin, pool.id, &lend).await.expect("on");
         let third = seat(&app, &pool, "cay").await;
         let (s, _) = seat_call(&app, &third, "borrow", 2).await;
         assert_eq!(s, StatusCode::OK);
-        let (s, _, _) = api_post(&app, &format!("/api/v1/seats/{}/release", third["seat_id"]), json!({"lease_token": third["lease_token"]})).await;
+        let give_back = |secret: &str| json!({"lease_token": third["lease_token"], "return_secret": secret});
+        let (s, _, _) = api_post(&app, &format!("/api/v1/seats/{}/return", third["seat_id"]), give_back("a guess")).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _, _) = api_post(&app, &format!("/api/v1/seats/{}/return", third["seat_id"]), give_back(SECRET)).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         assert_eq!(in_use(&app, &admin).await.1, 0);
+        // A borrow names a return secret, or is refused.
+        let fourth = seat(&app, &pool, "dan").await;
+        let (s, body, _) = api_post(&app, &format!("/api/v1/seats/{}/borrow", fourth["seat_id"]), json!({"lease_token": fourth["lease_token"], "fingerprint": FP, "days": 2})).await;
+        assert_eq!((s, body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("return_hash")), "{body}");
     }
 
     async fn only_the_pools_owner_switches_mobile_licences_and_only_administrators_set_their_length(app) {
@@ -152,6 +171,44 @@ both_backends! {
         assert!(app.services.set_mobile(&carla, pool.id, &longer).await.is_err(), "the length is the vendor's");
         let pool = app.services.set_mobile(&carla, pool.id, &off).await.expect("the owner's switch");
         assert_eq!((pool.mobile_allowed, pool.borrow_days, pool.max_borrow_days), (false, None, Some(5)));
+
+        // A machine lost for good: its user's organisation cannot free the seat, an
+        // administrator can, knowing the seat is then lent twice until its end.
+        let on = MobileSettings { allowed: true, max_borrow_days: Some(5) };
+        app.services.set_mobile(&carla, pool.id, &on).await.expect("on");
+        let grant = seat(&app, &pool, "lost").await;
+        let (s, _) = seat_call(&app, &grant, "borrow", 5).await;
+        assert_eq!(s, StatusCode::OK);
+        let id = grant["seat_id"].as_i64().expect("id");
+        assert!(app.services.disconnect_seat(&carla, id, false).await.is_err());
+        assert!(app.services.disconnect_seat(&carla, id, true).await.is_err(), "forcing is the vendor's");
+        app.services.disconnect_seat(&admin, id, true).await.expect("forced");
+        assert_eq!(in_use(&app, &admin).await, (0, 0));
+    }
+
+    async fn a_borrow_racing_heartbeats_keeps_its_period(app) {
+        let (admin, pool) = lending_pool(&app, 1, Some(5)).await;
+        for round in 0..12 {
+            let grant = seat(&app, &pool, &format!("user{round}")).await;
+            let path = format!("/api/v1/seats/{}/heartbeat", grant["seat_id"]);
+            let lease = json!({"lease_token": grant["lease_token"]});
+            // Heartbeats that read the seat before the borrow is written, and write after it.
+            let url = format!("{}{path}", app.base_url);
+            let beats: Vec<_> = (0..16)
+                .map(|_| {
+                    let (url, lease) = (url.clone(), lease.clone());
+                    tokio::spawn(async move { reqwest::Client::new().post(url).json(&lease).send().await.map(|r| r.status()) })
+                })
+                .collect();
+            let borrowed = seat_call(&app, &grant, "borrow", 3).await;
+            for b in beats {
+                let _ = b.await;
+            }
+            assert_eq!(borrowed.0, StatusCode::OK, "{}", borrowed.1);
+            let seats = app.services.detailed_usage(&admin, pool.id, "Vendor", "F").await.expect("detail");
+            assert_eq!(Some(seats[0].lease_expires_at), seats[0].borrowed_until, "round {round}: a heartbeat cut the borrow short");
+            app.services.disconnect_seat(&admin, seats[0].id, true).await.expect("next round");
+        }
     }
 }
 
@@ -173,12 +230,10 @@ async fn client_user_of(
         .user
 }
 
-/// A workstation borrows online, works with its server stopped, and returns early; a copy of
-/// its state from before the return is refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workstation_borrows_works_cut_off_and_returns() {
-    within_limit(async {
-        let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+both_backends! {
+    // A workstation borrows online, works with its server stopped, and returns early; a copy of
+    // its state from before the return is refused.
+    async fn a_workstation_borrows_works_cut_off_and_returns(app) {
         let (admin, pool) = lending_pool(&app, 1, Some(14)).await;
         let (_shipped, root) = shipped_root(&app).await;
         let ws = Workstation::new(&app.base_url, "laptop").shipped_with(&root);
@@ -226,17 +281,12 @@ async fn a_workstation_borrows_works_cut_off_and_returns() {
             "{}",
             text(&out)
         );
-    })
-    .await;
-}
+    }
 
-/// The code exchange: a workstation that cannot reach the server asks by code, the pool's
-/// owner answers in the portal, the workstation imports (once, and only itself), an extension
-/// comes the same way, and a return code gives the seat back at once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mobile_licence_by_code_exchange() {
-    within_limit(async {
-        let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    // The code exchange: a workstation that cannot reach the server asks by code, the pool's
+    // owner answers in the portal, the workstation imports (once, and only itself), an extension
+    // comes the same way, and a return code gives the seat back at once.
+    async fn a_mobile_licence_by_code_exchange(app) {
         let (admin, pool) = lending_pool(&app, 1, Some(14)).await;
         let (_shipped, root) = shipped_root(&app).await;
         let ws = Workstation::new(&app.base_url, "site-laptop").shipped_with(&root);
@@ -259,13 +309,16 @@ async fn a_mobile_licence_by_code_exchange() {
         let again = ws.run_cut_off(&ask);
         assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), request);
 
-        let answer = app
-            .services
-            .answer_borrow_request(&admin, pool.id, &request, 4)
-            .await
-            .expect("assigned");
+        // Answered twice at the same moment (a double click): one seat; a third time later
+        // (the page was closed): the same token again.
+        let (first, second) = tokio::join!(
+            app.services
+                .answer_borrow_request(&admin, pool.id, &request, 4),
+            app.services
+                .answer_borrow_request(&admin, pool.id, &request, 4)
+        );
+        let answer = first.or(second).expect("assigned");
         let response = answer.borrow_token.clone();
-        // Answered again (the page was closed): the same token, not a second seat.
         let twice = app
             .services
             .answer_borrow_request(&admin, pool.id, &request, 4)
@@ -311,8 +364,10 @@ async fn a_mobile_licence_by_code_exchange() {
         assert!(out.status.success(), "{}", text(&out));
         let code = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         assert!(ReturnCode::decode(&code).is_ok(), "{code}");
+        // Whoever saw the token (the portal's user) cannot make a return code without the
+        // machine's secret.
         let forged = ReturnCode {
-            token: protocol::borrow::token_digest(&response),
+            secret: response.clone(),
             ..ReturnCode::decode(&code).expect("code")
         };
         assert!(
@@ -320,7 +375,7 @@ async fn a_mobile_licence_by_code_exchange() {
                 .accept_return_code(&admin, pool.id, &forged.encode())
                 .await
                 .is_err(),
-            "an older token's return"
+            "a forged return"
         );
         app.services
             .accept_return_code(&admin, pool.id, &code)
@@ -338,6 +393,5 @@ async fn a_mobile_licence_by_code_exchange() {
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         let out = ws.run_cut_off(&["status", "--feature", "F"]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    })
-    .await;
+    }
 }

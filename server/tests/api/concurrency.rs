@@ -115,7 +115,7 @@ async fn race(backend: Backend) {
             "{}/api/v1/seats/{}/borrow",
             servers[1].url, out["seat_id"]
         ))
-        .json(&json!({"lease_token": out["lease_token"], "fingerprint": fp, "days": 7}))
+        .json(&json!({"lease_token": out["lease_token"], "fingerprint": fp, "days": 7, "return_hash": protocol::borrow::secret_hash("s")}))
         .send()
         .await
         .expect("borrow");
@@ -150,8 +150,9 @@ async fn race(backend: Backend) {
                         check_invariant(&db).await;
                         let other = &servers[(r + round + 1) % 2].url;
                         let lease = json!({"lease_token": body["lease_token"]});
-                        if round % 3 == 0 {
-                            let borrow = json!({"lease_token": body["lease_token"], "fingerprint": "cd".repeat(32), "days": 1});
+                        let borrowed = round % 3 == 0;
+                        if borrowed {
+                            let borrow = json!({"lease_token": body["lease_token"], "fingerprint": "cd".repeat(32), "days": 1, "return_hash": protocol::borrow::secret_hash("s")});
                             let b = http
                                 .post(format!("{other}/api/v1/seats/{}/borrow", body["seat_id"]))
                                 .json(&borrow)
@@ -169,9 +170,15 @@ async fn race(backend: Backend) {
                             .expect("heartbeat");
                         assert_eq!(beat.status().as_u16(), 200);
                         held.fetch_sub(1, Ordering::SeqCst);
+                        // A borrowed seat comes back early with its return secret.
+                        let (how, give_back) = if borrowed {
+                            ("return", json!({"lease_token": body["lease_token"], "return_secret": "s"}))
+                        } else {
+                            ("release", lease.clone())
+                        };
                         let rel = http
-                            .post(format!("{server}/api/v1/seats/{}/release", body["seat_id"]))
-                            .json(&lease)
+                            .post(format!("{server}/api/v1/seats/{}/{how}", body["seat_id"]))
+                            .json(&give_back)
                             .send()
                             .await
                             .expect("release");

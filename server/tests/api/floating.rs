@@ -90,7 +90,7 @@ both_backends! {
         let a = again;
 
         // Disconnected: the application learns at its next heartbeat; the refused one gets in.
-        app.services.disconnect_seat(&admin, b["seat_id"].as_i64().expect("id")).await.expect("disconnect");
+        app.services.disconnect_seat(&admin, b["seat_id"].as_i64().expect("id"), false).await.expect("disconnect");
         let (st, lost) = beat(&app, &b).await;
         assert_eq!(st, StatusCode::GONE, "{lost}");
         assert!(lost["detail"].as_str().unwrap_or("").contains("an administrator disconnected it"), "{lost}");
@@ -336,7 +336,7 @@ both_backends! {
                 4 if !live.is_empty() => {
                     let i = next(live.len() as u64) as usize;
                     let (s, _) = live.remove(i);
-                    app.services.disconnect_seat(&admin, s["seat_id"].as_i64().expect("id")).await.expect("disconnect");
+                    app.services.disconnect_seat(&admin, s["seat_id"].as_i64().expect("id"), false).await.expect("disconnect");
                     assert_eq!(beat(&app, &s).await.0, StatusCode::GONE);
                 }
                 _ => {
