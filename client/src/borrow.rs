@@ -7,7 +7,7 @@
 use crate::floating::{post_any, Floating, PoolRef, Seat};
 use crate::{now, refuse_future, Error, HeldBorrow, Licensing, PendingBorrow, Result};
 use protocol::borrow::{
-    secret_hash, BorrowClaims, BorrowRequest, BorrowRequestCode, Borrowed, ReturnCode,
+    pool_digest, secret_hash, BorrowClaims, BorrowRequest, BorrowRequestCode, Borrowed, ReturnCode,
     ReturnRequest, BORROW_TYPE,
 };
 
@@ -31,6 +31,7 @@ impl Licensing {
         feature: &str,
         days: i64,
     ) -> Result<BorrowClaims> {
+        let _held = self.fresh()?;
         self.require_no_borrow(feature)?;
         let mut seat: Seat = floating.checkout(feature, None)?;
         let secret = crate::random_nonce();
@@ -64,21 +65,41 @@ impl Licensing {
         }
     }
 
-    /// The held borrow of `feature` (or of a feature it bundles), its signature checked (the
-    /// others' are not: one that fails spoils no other).
+    /// The held borrows of `feature` (or of a feature it bundles), as their tokens say
+    /// (unverified).
+    fn held_of(&self, feature: &str) -> Vec<(usize, BorrowClaims)> {
+        self.store
+            .state
+            .borrows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| payload::<BorrowClaims>(&b.token).map(|c| (i, c)))
+            .filter(|(_, c)| c.feature == feature || c.bundled.iter().any(|f| f == feature))
+            .collect()
+    }
+
+    /// The held borrow of `feature` (or of a feature it bundles) whose signature holds and
+    /// whose period has not ended (one that fails spoils no other); else why the first fails.
     fn borrow_of(&mut self, feature: &str) -> Result<(usize, BorrowClaims)> {
-        let found = self.store.state.borrows.iter().position(|b| {
-            payload::<BorrowClaims>(&b.token)
-                .is_some_and(|c| c.feature == feature || c.bundled.iter().any(|f| f == feature))
-        });
-        let Some(i) = found else {
-            return Err(Error::Offline(format!(
-                "this machine holds no mobile licence of {feature}"
-            )));
-        };
-        let token = self.store.state.borrows[i].token.clone();
-        let claims: BorrowClaims = self.verify_kept_as(BORROW_TYPE, &token)?;
-        Ok((i, claims))
+        let mut failed = None;
+        for (i, _) in self.held_of(feature) {
+            let token = self.store.state.borrows[i].token.clone();
+            match self.verify_kept_as::<BorrowClaims>(BORROW_TYPE, &token) {
+                Ok(claims) if claims.exp > now() => return Ok((i, claims)),
+                Ok(claims) => {
+                    failed.get_or_insert(Error::Offline(format!(
+                        "the mobile licence of {feature} ended at {}",
+                        protocol::time::format_utc(claims.exp)
+                    )));
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        Err(failed.unwrap_or_else(|| {
+            Error::Offline(format!("this machine holds no mobile licence of {feature}"))
+        }))
     }
 
     /// Checks a borrow token the server signed for this machine and keeps it: as new (a borrow,
@@ -108,7 +129,10 @@ impl Licensing {
             }
             (Keep::Extension, Some(i)) => {
                 let old = payload::<BorrowClaims>(&self.store.state.borrows[i].token);
-                if old.is_some_and(|o| o.iat >= claims.iat) {
+                // Newer: a later end, or the same end signed again (a key withdrawn since).
+                if old.is_some_and(|o| {
+                    o.exp > claims.exp || (o.exp, o.iat) >= (claims.exp, claims.iat)
+                }) {
                     return Err(Error::Offline(
                         "this code was imported already (or a newer one was)".into(),
                     ));
@@ -126,6 +150,7 @@ impl Licensing {
                 ))
             }
         };
+        let tainted = self.store.memory().tainted.is_some();
         let (now, vouched) = self.vouch(claims.iat)?;
         if now >= claims.exp {
             return Err(Error::Offline(format!(
@@ -136,6 +161,18 @@ impl Licensing {
         if let Some(i) = replaces {
             self.store.state.borrows.remove(i);
         }
+        if tainted && vouched.untaint {
+            // The server vouches for this token alone: whatever else the restored or edited
+            // state held is dropped (the licence is activated again on this machine, which
+            // uses no further activation).
+            self.store.state.borrows.clear();
+            self.store.state.activation_code = None;
+        }
+        // Ended ones are of no use any more.
+        self.store
+            .state
+            .borrows
+            .retain(|b| payload::<BorrowClaims>(&b.token).is_some_and(|c| c.exp > now));
         self.store.state.borrows.push(HeldBorrow {
             token: token.trim().to_owned(),
             secret,
@@ -156,6 +193,7 @@ impl Licensing {
     /// Offline check of the mobile licence of `feature`: signed by a trusted key, for this
     /// machine, not given back, the clock not set back, its period not over.
     pub fn borrowed(&mut self, feature: &str) -> Result<BorrowClaims> {
+        let _held = self.fresh()?;
         self.require_intact_state()?;
         let (_, claims) = self.borrow_of(feature)?;
         if self.was_returned(&claims) {
@@ -180,6 +218,8 @@ impl Licensing {
 
     /// Every mobile licence held here, checked offline (an ended or refused one with why).
     pub fn borrows(&mut self) -> Vec<(String, Result<BorrowClaims>)> {
+        // (Each is checked on its own below, which says what fails.)
+        let _held = self.fresh().ok();
         let features: Vec<String> = self
             .store
             .state
@@ -199,6 +239,7 @@ impl Licensing {
 
     /// Extends the mobile licence of `feature` by `days` past its end, online.
     pub fn extend_borrow(&mut self, feature: &str, days: i64) -> Result<BorrowClaims> {
+        let _held = self.fresh()?;
         self.require_intact_state()?;
         let (i, _) = self.borrow_of(feature)?;
         let loan = self.store.state.borrows[i].loan.clone().ok_or_else(|| {
@@ -226,6 +267,7 @@ impl Licensing {
     /// Gives the mobile licence of `feature` back early. It is deleted here first; then the
     /// server is told (a borrow made online), or a return code is made for the portal.
     pub fn return_borrow(&mut self, feature: &str) -> Result<Returned> {
+        let _held = self.fresh()?;
         let (code, secret, loan) = self.give_up(feature)?;
         let Some(loan) = loan else {
             return Ok(Returned::ByCode(code));
@@ -246,6 +288,7 @@ impl Licensing {
     /// Gives the mobile licence of `feature` back by code: deleted here, and the return code
     /// to paste in the portal (*Release a mobile licence*), which returns the seat at once.
     pub fn return_code(&mut self, feature: &str) -> Result<String> {
+        let _held = self.fresh()?;
         self.give_up(feature).map(|(code, ..)| code)
     }
 
@@ -253,7 +296,12 @@ impl Licensing {
     /// happens; the return code and the loan for telling the server.
     fn give_up(&mut self, feature: &str) -> Result<(String, String, Option<crate::Loan>)> {
         self.require_intact_state()?;
-        let (i, claims) = self.borrow_of(feature)?;
+        // The secret is the proof: a token that no longer verifies here (a key withdrawn since)
+        // can still be given back.
+        let (i, claims) = match self.borrow_of(feature) {
+            Ok(found) => found,
+            Err(e) => self.held_of(feature).into_iter().next().ok_or(e)?,
+        };
         let t = self.checked_now()?;
         let held = self.store.state.borrows.remove(i);
         let code = ReturnCode {
@@ -282,6 +330,7 @@ impl Licensing {
         feature: &str,
         days: i64,
     ) -> Result<String> {
+        let _held = self.fresh()?;
         if let Some(p) = self
             .store
             .state
@@ -294,17 +343,13 @@ impl Licensing {
         self.require_no_borrow(feature)?;
         let (pool, release) = floating.pool();
         let who = floating.requester();
-        let (pool_key, product, serial) = match pool {
-            PoolRef::Key(k) => (Some(k.clone()), None, None),
-            PoolRef::Serial { product, serial } => {
-                (None, Some(product.clone()), Some(serial.clone()))
-            }
+        let pool = match pool {
+            PoolRef::Key(k) => pool_digest(Some(k), None),
+            PoolRef::Serial { product, serial } => pool_digest(None, Some((product, serial))),
         };
         let secret = crate::random_nonce();
         let request = BorrowRequestCode {
-            pool_key,
-            product,
-            serial,
+            pool,
             feature: feature.to_owned(),
             release,
             days,
@@ -328,6 +373,7 @@ impl Licensing {
 
     /// Cancels the pending borrow request of `feature`; `false` if there was none.
     pub fn cancel_borrow_request(&mut self, feature: &str) -> Result<bool> {
+        let _held = self.fresh()?;
         let before = self.store.state.borrow_requests.len();
         self.store
             .state
@@ -343,6 +389,7 @@ impl Licensing {
     /// Imports a response code from the portal: the answer to this machine's pending borrow
     /// request (which is then spent), or an extension of a mobile licence held here.
     pub fn borrow_import(&mut self, response_code: &str) -> Result<BorrowClaims> {
+        let _held = self.fresh()?;
         let code = response_code.trim();
         let claims: BorrowClaims = self.verify_as(BORROW_TYPE, code)?;
         let pending = claims.req.as_deref().and_then(|nonce| {

@@ -194,6 +194,7 @@ pub fn run(
         } => {
             if lic.cancel_borrow_request(&feature)? {
                 println!("The borrow request for {feature} was cancelled.");
+                eprintln!("If it was answered already, that mobile licence stays out until its end: this machine can no longer import or return it.");
             } else {
                 println!("There was no borrow request for {feature}.");
             }

@@ -224,8 +224,35 @@ impl Licensing {
         let fingerprint = code::fingerprint(product, &identity);
         let mut store = store;
         store.bind(&fingerprint);
-        let integrity = store.integrity();
-        let why = match integrity {
+        Self::check_integrity(&mut store)?;
+        Ok(Self {
+            server: server.map(|s| s.trim_end_matches('/').to_owned()),
+            product: product.to_owned(),
+            fingerprint,
+            store,
+            trust: None,
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(std::time::Duration::from_secs(10))
+                .timeout(std::time::Duration::from_secs(30))
+                .build(),
+        })
+    }
+
+    /// Holds the store for one call and, for the outermost one, reads it again if another
+    /// process — the CLI beside a running application — saved it since, and checks it.
+    fn fresh(&mut self) -> Result<store::StoreLock> {
+        let held = self.store.lock().map_err(Error::Io)?;
+        if held.outermost() && self.store.changed_on_disk() {
+            self.store.reload().map_err(Error::Io)?;
+            Self::check_integrity(&mut self.store)?;
+        }
+        Ok(held)
+    }
+
+    /// Taints a state that is not the one this machine last saved, at once, in the state and
+    /// its witness: no later command launders it.
+    fn check_integrity(store: &mut Store) -> Result<()> {
+        let why = match store.integrity() {
             Integrity::Intact => None,
             Integrity::Edited => Some("was changed outside the licensing client"),
             Integrity::Unsealed => Some(
@@ -238,21 +265,10 @@ impl Licensing {
             ),
         };
         if let Some(why) = why {
-            // Written down at once, in the state and its witness: no later command launders it.
             store.taint(why);
             store.save().map_err(Error::Io)?;
         }
-        Ok(Self {
-            server: server.map(|s| s.trim_end_matches('/').to_owned()),
-            product: product.to_owned(),
-            fingerprint,
-            store,
-            trust: None,
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(std::time::Duration::from_secs(10))
-                .timeout(std::time::Duration::from_secs(30))
-                .build(),
-        })
+        Ok(())
     }
 
     fn server(&self) -> Result<&str> {
@@ -344,6 +360,7 @@ impl Licensing {
     /// its latest check (kept in the state and its witness), or the newest signed time of a code
     /// it accepted.
     pub fn checked_now(&mut self) -> Result<i64> {
+        let _held = self.fresh()?;
         let now = now();
         let memory = self.store.memory();
         if now + CLOCK_TOLERANCE_SECS < memory.last_seen {
@@ -372,6 +389,7 @@ impl Licensing {
 
     /// Online activation.
     pub fn activate(&mut self, held: Held<'_>, hostname: &str) -> Result<Claims> {
+        let _held = self.fresh()?;
         let body = ActivateRequest {
             licence: held.licence(&self.product).into(),
             fingerprint: self.fingerprint.clone(),
@@ -385,6 +403,7 @@ impl Licensing {
 
     /// Offline activation, step 1: a request code to paste into the portal.
     pub fn request_code(&mut self, held: Held<'_>, hostname: &str) -> Result<String> {
+        let _held = self.fresh()?;
         let nonce = random_nonce();
         let request = Request {
             prd: self.product.clone(),
@@ -406,6 +425,7 @@ impl Licensing {
     /// Offline activation, step 2: imports the response code the portal gave. It must answer this
     /// machine's pending request; once imported the request is spent.
     pub fn import(&mut self, response_code: &str) -> Result<Claims> {
+        let _held = self.fresh()?;
         let pending = self.store.state.pending.clone().ok_or_else(|| {
             Error::Offline("there is no pending request on this machine: make a request code first (a response can be imported once)".into())
         })?;
@@ -430,6 +450,7 @@ impl Licensing {
     /// into the portal, which frees the licence at once. The code is deleted here first; asked
     /// again, the same removal code is shown.
     pub fn removal_code(&mut self, hostname: &str) -> Result<String> {
+        let _held = self.fresh()?;
         self.require_intact_state()?;
         if self.store.state.activation_code.is_none() {
             return self
@@ -482,6 +503,7 @@ impl Licensing {
 
     /// Offline check of the stored code.
     pub fn status(&mut self) -> Result<Claims> {
+        let _held = self.fresh()?;
         self.require_intact_state()?;
         let code = self.stored_code()?;
         let claims = self.verify_with_kept_keys(&code)?;
@@ -501,6 +523,7 @@ impl Licensing {
     /// Online validation: a fresh code with the licence as it is now. If the server says the
     /// licence is gone, the stored code is dropped.
     pub fn validate(&mut self) -> Result<Claims> {
+        let _held = self.fresh()?;
         let code = self.stored_code()?;
         let body = ValidateRequest {
             activation_code: code,
@@ -520,6 +543,7 @@ impl Licensing {
 
     /// Frees the licence on the server and on this machine.
     pub fn remove(&mut self) -> Result<()> {
+        let _held = self.fresh()?;
         let key = self.held_licence()?;
         let held = if self.store.state.by_serial {
             Held::Serial(&key)

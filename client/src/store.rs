@@ -19,6 +19,8 @@ use protocol::activation::JwkSet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// What this machine remembers across saves, kept in the state and in its witness; the two are
 /// merged (the later times, every withdrawn key, any taint) whenever read.
@@ -164,7 +166,32 @@ pub struct Pending {
     pub by_serial: bool,
 }
 
+/// The store held for one call of the client library: an advisory lock on `<store>.lock`, so
+/// that an application and the CLI (or two applications) never interleave their reads and saves
+/// of one state. Taken again inside the same process, it only counts.
+pub struct StoreLock {
+    file: Option<std::fs::File>,
+    depth: Arc<AtomicU32>,
+}
+
+impl StoreLock {
+    /// Whether this is the outermost hold (the one that took the lock and should re-read the
+    /// state).
+    pub fn outermost(&self) -> bool {
+        self.file.is_some()
+    }
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        // Dropping the file (after the count) gives the lock back.
+        self.depth.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 pub struct Store {
+    /// How many calls in this process hold the store now.
+    depth: Arc<AtomicU32>,
     path: PathBuf,
     witness: PathBuf,
     /// The seal key, bound to the machine and product once known (`bind`).
@@ -217,7 +244,79 @@ fn replace(path: &Path, text: &str) -> Result<(), String> {
     })
 }
 
+/// The state in `path`, and whether there was one.
+fn read_state(path: &Path) -> Result<(State, bool), String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((
+            serde_json::from_str(&text)
+                .map_err(|e| format!("the licence store {} is damaged: {e}", path.display()))?,
+            true,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((State::default(), false)),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
 impl Store {
+    /// Holds the store for one call (see [`StoreLock`]); waits while another process holds it.
+    pub fn lock(&self) -> Result<StoreLock, String> {
+        if self.depth.fetch_add(1, Ordering::SeqCst) > 0 {
+            return Ok(StoreLock {
+                file: None,
+                depth: self.depth.clone(),
+            });
+        }
+        let locked = (|| {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(self.path.with_extension("lock"))?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })();
+        match locked {
+            Ok(file) => Ok(StoreLock {
+                file: Some(file),
+                depth: self.depth.clone(),
+            }),
+            Err(e) => {
+                self.depth.fetch_sub(1, Ordering::SeqCst);
+                Err(format!(
+                    "cannot lock the licence store {}: {e}",
+                    self.path.display()
+                ))
+            }
+        }
+    }
+
+    /// Whether another process saved the state since this one read or wrote it (its
+    /// generation on disk is not the one held here).
+    pub fn changed_on_disk(&self) -> bool {
+        #[derive(Deserialize)]
+        struct Generation {
+            #[serde(default)]
+            generation: u64,
+        }
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => serde_json::from_str::<Generation>(&text)
+                .map_or(true, |g| g.generation != self.state.generation),
+            Err(_) => self.existed,
+        }
+    }
+
+    /// Reads the state and its witness again: another process may have saved since.
+    pub fn reload(&mut self) -> Result<(), String> {
+        let (state, existed) = read_state(&self.path)?;
+        self.state = state;
+        self.existed = existed;
+        self.remembered = self.read_witness_file();
+        Ok(())
+    }
+
     /// Opens `dir/<product>.json`, empty if it does not exist yet, with its witness in the
     /// default place.
     pub fn open(dir: &Path, product: &str) -> Result<Self, String> {
@@ -231,21 +330,14 @@ impl Store {
         witness_dir: &Path,
     ) -> Result<Self, String> {
         let path = dir.join(format!("{}.json", product.to_lowercase()));
-        let (state, existed) = match std::fs::read_to_string(&path) {
-            Ok(text) => (
-                serde_json::from_str(&text)
-                    .map_err(|e| format!("the licence store {} is damaged: {e}", path.display()))?,
-                true,
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (State::default(), false),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
+        let (state, existed) = read_state(&path)?;
         // One witness per store, named after where the store is (as given, made absolute: the
         // name must not change once the folder exists).
         let at = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
         let tag = hex(&Sha256::digest(at.to_string_lossy().as_bytes())[..12]);
         let witness = witness_dir.join(format!("{tag}-{}.json", product.to_lowercase()));
         Ok(Self {
+            depth: Arc::new(AtomicU32::new(0)),
             path,
             witness,
             key: None,
@@ -287,7 +379,7 @@ impl Store {
         self.mac(&serde_json::to_vec(&unsealed).unwrap_or_default())
     }
 
-    /// The witness this process knows of: read once, kept as written.
+    /// The witness as read at the start of this call (`bind`, `reload`), then as written.
     fn read_witness(&self) -> Option<Witness> {
         self.remembered.clone()
     }

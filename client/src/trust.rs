@@ -46,6 +46,7 @@ impl Licensing {
     /// The signing keys to verify codes with, as the application's trust allows, without those
     /// the vendor has withdrawn.
     pub fn jwks(&mut self) -> Result<JwkSet> {
+        let _held = self.fresh()?;
         let mut keys = match &self.trust {
             None => return Err(Error::Untrusted),
             Some(Trust::Keys(keys)) => keys.clone(),

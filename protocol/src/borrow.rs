@@ -246,13 +246,9 @@ const RETURN_PREFIX: &str = "LBT1-";
 /// A workstation's request for a mobile licence, made offline and pasted into the portal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BorrowRequestCode {
-    /// The pool key, or `product`/`serial` of a serial's pool.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pool_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub product: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
+    /// [`pool_digest`] of the pool the workstation checks out of: the code names its pool
+    /// without carrying the pool key (it travels by e-mail).
+    pub pool: String,
     pub feature: String,
     /// The application's release number (0: unknown).
     #[serde(default)]
@@ -300,6 +296,24 @@ impl ReturnCode {
 
     pub fn decode(code: &str) -> Result<Self, RequestError> {
         decode_text(RETURN_PREFIX, "return code", code)
+    }
+}
+
+/// What names a pool in a borrow request code: SHA-256 (hex) of its pool key (upper case), or
+/// of the product code and serial number of a serial's pool.
+pub fn pool_digest(pool_key: Option<&str>, product_serial: Option<(&str, &str)>) -> String {
+    match (pool_key, product_serial) {
+        (Some(key), _) => code_digest(&format!("pool\0{}", key.trim().to_uppercase())),
+        (None, Some((product, serial))) => {
+            // However the serial was typed: its letters and digits.
+            let serial: String = serial
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_uppercase();
+            code_digest(&format!("serial\0{}\0{serial}", product.trim()))
+        }
+        (None, None) => String::new(),
     }
 }
 
@@ -356,9 +370,7 @@ mod tests {
     #[test]
     fn codes_round_trip_and_refuse_each_other() {
         let r = BorrowRequestCode {
-            pool_key: Some("POOL-A".into()),
-            product: None,
-            serial: None,
+            pool: pool_digest(Some("POOL-A"), None),
             feature: "F".into(),
             release: 3,
             days: 5,

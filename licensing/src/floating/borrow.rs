@@ -100,7 +100,8 @@ impl Licentia {
     async fn serving_key(&self, seat: &SeatRow) -> Result<(KeyRow, Option<i64>)> {
         if let (_, Some(why)) = self.judge_held_key(seat).await? {
             return Err(Error::refused(format!(
-                "The licence key of this seat no longer serves it ({why}): check out again."
+                "The licence key of this seat no longer serves it ({why}): it cannot be \
+                 borrowed or extended."
             )));
         }
         self.key_end(seat.key_id).await
@@ -133,8 +134,9 @@ impl Licentia {
         }
         if seat.bundle_of.is_some() || seat.amount == 0 {
             return Err(Error::refused(
-                "This seat rides on another (a bundle, or a named user's other session): \
-                 borrow that one."
+                "This seat costs nothing of its own: it rides on a bundle's main seat, or on the \
+                 named user's seat held by another session. Borrow that seat instead (a mobile \
+                 licence takes a seat out of the pool)."
                     .into(),
             ));
         }
@@ -234,7 +236,7 @@ impl Licentia {
              lease_expires_at = $2, borrow_fp = $3, borrow_token = $4, \
              borrow_nonce = COALESCE(borrow_nonce, $5), \
              borrow_return_hash = COALESCE(borrow_return_hash, $8) \
-             WHERE id = $6 AND released_at IS NULL AND {condition}"
+             WHERE id = $6 AND released_at IS NULL AND key_id = $9 AND {condition}"
         ))
         .bind(now)
         .bind(end)
@@ -244,6 +246,7 @@ impl Licentia {
         .bind(seat.id)
         .bind(from)
         .bind(return_hash)
+        .bind(key.id)
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::unique_as_conflict(e, "This request code was answered already."))?
@@ -282,6 +285,24 @@ impl Licentia {
         let pool = self.pool_row(seat.pool_id).await?;
         self.require_pool_access(actor, &pool)?;
         Ok(seat)
+    }
+
+    /// What a borrow request code names this pool by (`protocol::borrow::pool_digest`).
+    async fn pool_digest(&self, pool: &PoolRow) -> Result<String> {
+        let Some(serial_id) = pool.serial_id else {
+            return Ok(protocol::borrow::pool_digest(Some(&pool.access_key), None));
+        };
+        let (serial, product): (String, String) = sqlx::query_as(
+            "SELECT s.serial, p.code FROM serials s JOIN products p ON p.id = s.product_id \
+             WHERE s.id = $1",
+        )
+        .bind(serial_id)
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(protocol::borrow::pool_digest(
+            None,
+            Some((&product, &serial)),
+        ))
     }
 
     /// The answer already given to the request `nonce` in the pool, if any: its token again
@@ -344,13 +365,7 @@ impl Licentia {
             .map_err(|e| InputError::new("request_code", e.to_string()))?;
         let fp = machine(&req.fp).map_err(in_code)?;
         let hash = return_hash("request_code", Some(&req.return_hash))?;
-        let named = PoolFields {
-            pool_key: req.pool_key.clone(),
-            product: req.product.clone(),
-            serial: req.serial.clone(),
-        };
-        let asked = async { self.pool_for(&named.clone().try_into()?).await };
-        if asked.await.map_err(in_code)?.id != pool.id {
+        if req.pool != self.pool_digest(&pool).await? {
             return Err(InputError::new(
                 "request_code",
                 "This request is for another pool: answer it on that pool's page.",
@@ -363,15 +378,18 @@ impl Licentia {
         // Checked before a seat is taken for it.
         let max = self.lending_of(&pool).await?;
         borrow_end(self.clock.now(), days, max, None).map_err(period_error)?;
-        // A seat of its own (its session names the request), checked out as any other but
-        // never handed over to the same request answered at the same moment.
+        // A seat of its own (a session no one can name), checked out as any other.
         let checkout = CheckoutRequest {
-            pool: named,
+            pool: PoolFields {
+                pool_key: Some(pool.access_key.clone()),
+                product: None,
+                serial: None,
+            },
             who: Requester {
                 user: req.user.clone(),
                 host: req.host.clone(),
                 process: "mobile licence".into(),
-                session: format!("mobile {}", req.nonce),
+                session: format!("mobile {}", crate::token::generate()),
             },
             terms: SeatTerms {
                 feature: req.feature.clone(),
@@ -381,8 +399,13 @@ impl Licentia {
         };
         let grant = match self.checkout_as(&checkout, false).await {
             Ok(grant) => grant,
-            Err(Error::Conflict(_)) => return self.answered_meanwhile(pool.id, &req.nonce).await,
-            Err(e) => return Err(e),
+            // (The same request answered at this moment may have taken the last seat.)
+            Err(e) => {
+                return self
+                    .answered_meanwhile(pool.id, &req.nonce)
+                    .await
+                    .map_err(|_| e)
+            }
         };
         let seat = self
             .seat_by_token(grant.seat_id, &grant.lease_token)

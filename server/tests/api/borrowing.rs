@@ -267,9 +267,18 @@ both_backends! {
         let out = other.run(&borrow);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 
+        // The application runs meanwhile (the library, in this process, on the same store).
+        let store = licentia_client::Store::open_with_witness(ws.store.path(), "CALC", ws.witness.path()).expect("store");
+        let roots: protocol::activation::JwkSet = serde_json::from_str(&std::fs::read_to_string(&root).expect("root")).expect("jwks");
+        let mut running = licentia_client::Licensing::new(None, "CALC", Some(ws.machine), store).expect("library").with_root(roots);
+        assert!(running.borrowed("F").is_ok());
+
         let out = ws.run(&["return", "--feature", "F"]);
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(in_use(&app, &admin).await, (0, 0));
+        // The running application sees the return at its next check, and writes nothing back.
+        assert!(running.borrowed("F").is_err(), "a returned token still passed in a running application");
+        drop(running);
         let out = ws.run_cut_off(&["status", "--feature", "F"]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         // The state from before the return, put back: refused.

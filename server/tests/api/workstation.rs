@@ -20,10 +20,10 @@ pub(crate) fn client_bin() -> PathBuf {
 }
 
 pub(crate) struct Workstation {
-    store: tempfile::TempDir,
+    pub(crate) store: tempfile::TempDir,
     /// Where the client keeps the witness of its state (away from the store, as by default).
-    witness: tempfile::TempDir,
-    machine: &'static str,
+    pub(crate) witness: tempfile::TempDir,
+    pub(crate) machine: &'static str,
     server: String,
     /// The vendor's root key shipped with the application (`--root`), if any.
     root: Option<PathBuf>,
