@@ -150,7 +150,6 @@ impl Licensing {
                 ))
             }
         };
-        let tainted = self.store.memory().tainted.is_some();
         let (now, vouched) = self.vouch(claims.iat)?;
         if now >= claims.exp {
             return Err(Error::Offline(format!(
@@ -158,15 +157,11 @@ impl Licensing {
                 protocol::time::format_utc(claims.exp)
             )));
         }
-        if let Some(i) = replaces {
-            self.store.state.borrows.remove(i);
-        }
-        if tainted && vouched.untaint {
-            // The server vouches for this token alone: whatever else the restored or edited
-            // state held is dropped (the licence is activated again on this machine, which
-            // uses no further activation).
-            self.store.state.borrows.clear();
-            self.store.state.activation_code = None;
+        // The token it replaces (an extension), unless the taint just lifted dropped it.
+        if replaces.is_some() {
+            self.store.state.borrows.retain(|b| {
+                payload::<BorrowClaims>(&b.token).is_none_or(|c| c.seat != claims.seat)
+            });
         }
         // Ended ones are of no use any more.
         self.store

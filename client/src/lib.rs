@@ -224,7 +224,14 @@ impl Licensing {
         let fingerprint = code::fingerprint(product, &identity);
         let mut store = store;
         store.bind(&fingerprint);
-        Self::check_integrity(&mut store)?;
+        {
+            // Read again under the lock if another process saved between the two reads.
+            let _held = store.lock().map_err(Error::Io)?;
+            if store.changed_on_disk() {
+                store.reload().map_err(Error::Io)?;
+            }
+            Self::check_integrity(&mut store)?;
+        }
         Ok(Self {
             server: server.map(|s| s.trim_end_matches('/').to_owned()),
             product: product.to_owned(),
@@ -266,6 +273,9 @@ impl Licensing {
         };
         if let Some(why) = why {
             store.taint(why);
+            // A pending offline answer must not bring back what the restored state held.
+            store.state.pending = None;
+            store.state.borrow_requests.clear();
             store.save().map_err(Error::Io)?;
         }
         Ok(())
@@ -334,6 +344,16 @@ impl Licensing {
                 "{}, and the code offered now is no newer than one it already had",
                 memory.tainted.unwrap_or_default()
             )));
+        }
+        if memory.tainted.is_some() {
+            // The server vouches for this code alone: whatever else the restored or edited state
+            // held goes (the licence is activated again on this machine, which uses no further
+            // activation; mobile licences held come back at their end).
+            let state = &mut self.store.state;
+            state.activation_code = None;
+            state.borrows.clear();
+            state.borrow_requests.clear();
+            state.pending = None;
         }
         let now = now();
         refuse_future(iat, now)?;

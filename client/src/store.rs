@@ -200,6 +200,14 @@ pub struct Store {
     remembered: Option<Witness>,
     pub state: State,
     existed: bool,
+    /// The texts of the state and its witness as this process last read or wrote them: any
+    /// other text on disk means another process (or someone) changed them.
+    seen_state: Option<String>,
+    seen_witness: Option<String>,
+    /// A witness older than the one this process had seen turned up (restored from a copy).
+    witness_went_back: bool,
+    /// What this process knew before it read the files again (`reload`): never forgotten.
+    carried: Memory,
 }
 
 /// Where witnesses are kept unless the application says: beside the user's other state, away
@@ -244,18 +252,21 @@ fn replace(path: &Path, text: &str) -> Result<(), String> {
     })
 }
 
-/// The state in `path`, and whether there was one.
-fn read_state(path: &Path) -> Result<(State, bool), String> {
+/// The state in `path` and its text, if there is one.
+fn read_state(path: &Path) -> Result<(State, Option<String>), String> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok((
             serde_json::from_str(&text)
                 .map_err(|e| format!("the licence store {} is damaged: {e}", path.display()))?,
-            true,
+            Some(text),
         )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((State::default(), false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((State::default(), None)),
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
 }
+
+/// How long a call waits for another process's hold on the store.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Store {
     /// Holds the store for one call (see [`StoreLock`]); waits while another process holds it.
@@ -275,7 +286,24 @@ impl Store {
                 .truncate(false)
                 .write(true)
                 .open(self.path.with_extension("lock"))?;
-            file.lock()?;
+            // Another process's call (over the network, say) ends well within this.
+            let deadline = std::time::Instant::now() + LOCK_WAIT;
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(std::fs::TryLockError::WouldBlock)
+                        if std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        return Err(std::io::Error::other(
+                            "another process has held it for over two minutes",
+                        ))
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => return Err(e),
+                }
+            }
             Ok::<_, std::io::Error>(file)
         })();
         match locked {
@@ -293,27 +321,29 @@ impl Store {
         }
     }
 
-    /// Whether another process saved the state since this one read or wrote it (its
-    /// generation on disk is not the one held here).
+    /// Whether the state or its witness on disk is not what this process last read or wrote
+    /// (another process saved, or someone put a file back).
     pub fn changed_on_disk(&self) -> bool {
-        #[derive(Deserialize)]
-        struct Generation {
-            #[serde(default)]
-            generation: u64,
-        }
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => serde_json::from_str::<Generation>(&text)
-                .map_or(true, |g| g.generation != self.state.generation),
-            Err(_) => self.existed,
-        }
+        std::fs::read_to_string(&self.path).ok() != self.seen_state
+            || std::fs::read_to_string(&self.witness).ok() != self.seen_witness
     }
 
-    /// Reads the state and its witness again: another process may have saved since.
+    /// Reads the state and its witness again. Nothing this process already knew is forgotten:
+    /// its memory (times, withdrawn keys, returned borrows, taint) is merged into what is read,
+    /// and a witness older than the one it had seen counts as the state being rolled back.
     pub fn reload(&mut self) -> Result<(), String> {
-        let (state, existed) = read_state(&self.path)?;
+        let known = self.memory();
+        let known_generation = self.remembered.as_ref().map_or(0, |w| w.generation);
+        let (state, text) = read_state(&self.path)?;
         self.state = state;
-        self.existed = existed;
+        self.existed = text.is_some();
+        self.seen_state = text;
         self.remembered = self.read_witness_file();
+        self.seen_witness = std::fs::read_to_string(&self.witness).ok();
+        if self.remembered.as_ref().map_or(0, |w| w.generation) < known_generation {
+            self.witness_went_back = true;
+        }
+        self.carried.merge(&known);
         Ok(())
     }
 
@@ -330,7 +360,7 @@ impl Store {
         witness_dir: &Path,
     ) -> Result<Self, String> {
         let path = dir.join(format!("{}.json", product.to_lowercase()));
-        let (state, existed) = read_state(&path)?;
+        let (state, text) = read_state(&path)?;
         // One witness per store, named after where the store is (as given, made absolute: the
         // name must not change once the folder exists).
         let at = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
@@ -343,7 +373,11 @@ impl Store {
             key: None,
             remembered: None,
             state,
-            existed,
+            existed: text.is_some(),
+            seen_state: text,
+            seen_witness: None,
+            witness_went_back: false,
+            carried: Memory::default(),
         })
     }
 
@@ -356,6 +390,7 @@ impl Store {
         h.update(fingerprint.as_bytes());
         self.key = Some(h.finalize().into());
         self.remembered = self.read_witness_file();
+        self.seen_witness = std::fs::read_to_string(&self.witness).ok();
     }
 
     /// HMAC-SHA256 of `body` under the seal key, hex.
@@ -407,6 +442,7 @@ impl Store {
             Some(_) => {}
         }
         match witness {
+            _ if self.witness_went_back => Integrity::RolledBack,
             Some(w) if w.generation <= self.state.generation => Integrity::Intact,
             _ => Integrity::RolledBack,
         }
@@ -418,6 +454,7 @@ impl Store {
         if let Some(w) = self.read_witness() {
             memory.merge(&w.memory);
         }
+        memory.merge(&self.carried);
         memory
     }
 
@@ -438,6 +475,7 @@ impl Store {
         if let Some(w) = &witness {
             memory.merge(&w.memory);
         }
+        memory.merge(&self.carried);
         if vouched.untaint {
             memory.tainted = None;
         }
@@ -454,6 +492,8 @@ impl Store {
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| e.to_string())?;
         replace(&self.path, &text)?;
         self.existed = true;
+        self.seen_state = Some(text);
+        self.witness_went_back = false;
         let mut w = Witness {
             generation: self.state.generation,
             memory: self.state.memory.clone(),
@@ -462,7 +502,10 @@ impl Store {
         w.seal = self.witness_seal(&w);
         let text = serde_json::to_string(&w).map_err(|e| e.to_string())?;
         replace(&self.witness, &text)?;
+        self.seen_witness = Some(text);
         self.remembered = Some(w);
+        // Everything carried over is in the state and its witness now.
+        self.carried = Memory::default();
         Ok(())
     }
 

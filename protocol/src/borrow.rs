@@ -305,12 +305,17 @@ pub fn pool_digest(pool_key: Option<&str>, product_serial: Option<(&str, &str)>)
     match (pool_key, product_serial) {
         (Some(key), _) => code_digest(&format!("pool\0{}", key.trim().to_uppercase())),
         (None, Some((product, serial))) => {
-            // However the serial was typed: its letters and digits.
+            // However the serial was typed, as the server reads it: its letters and digits, in
+            // upper case, O read as 0 and I or L as 1.
             let serial: String = serial
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
-                .collect::<String>()
-                .to_uppercase();
+                .map(|c| match c.to_ascii_uppercase() {
+                    'O' => '0',
+                    'I' | 'L' => '1',
+                    c => c,
+                })
+                .collect();
             code_digest(&format!("serial\0{}\0{serial}", product.trim()))
         }
         (None, None) => String::new(),

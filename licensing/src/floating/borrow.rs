@@ -287,10 +287,12 @@ impl Licentia {
         Ok(seat)
     }
 
-    /// What a borrow request code names this pool by (`protocol::borrow::pool_digest`).
-    async fn pool_digest(&self, pool: &PoolRow) -> Result<String> {
+    /// What a borrow request code may name this pool by (`protocol::borrow::pool_digest`): its
+    /// pool key, or for a serial's pool also its product and serial.
+    async fn pool_digests(&self, pool: &PoolRow) -> Result<Vec<String>> {
+        let by_key = protocol::borrow::pool_digest(Some(&pool.access_key), None);
         let Some(serial_id) = pool.serial_id else {
-            return Ok(protocol::borrow::pool_digest(Some(&pool.access_key), None));
+            return Ok(vec![by_key]);
         };
         let (serial, product): (String, String) = sqlx::query_as(
             "SELECT s.serial, p.code FROM serials s JOIN products p ON p.id = s.product_id \
@@ -299,10 +301,10 @@ impl Licentia {
         .bind(serial_id)
         .fetch_one(self.db.pool())
         .await?;
-        Ok(protocol::borrow::pool_digest(
-            None,
-            Some((&product, &serial)),
-        ))
+        Ok(vec![
+            by_key,
+            protocol::borrow::pool_digest(None, Some((&product, &serial))),
+        ])
     }
 
     /// The answer already given to the request `nonce` in the pool, if any: its token again
@@ -365,7 +367,7 @@ impl Licentia {
             .map_err(|e| InputError::new("request_code", e.to_string()))?;
         let fp = machine(&req.fp).map_err(in_code)?;
         let hash = return_hash("request_code", Some(&req.return_hash))?;
-        if req.pool != self.pool_digest(&pool).await? {
+        if !self.pool_digests(&pool).await?.contains(&req.pool) {
             return Err(InputError::new(
                 "request_code",
                 "This request is for another pool: answer it on that pool's page.",

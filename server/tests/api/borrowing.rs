@@ -272,17 +272,22 @@ both_backends! {
         let roots: protocol::activation::JwkSet = serde_json::from_str(&std::fs::read_to_string(&root).expect("root")).expect("jwks");
         let mut running = licentia_client::Licensing::new(None, "CALC", Some(ws.machine), store).expect("library").with_root(roots);
         assert!(running.borrowed("F").is_ok());
+        // (The state as the running application last saved it.)
+        let as_running = std::fs::read(ws.store_file()).expect("state");
 
         let out = ws.run(&["return", "--feature", "F"]);
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(in_use(&app, &admin).await, (0, 0));
-        // The running application sees the return at its next check, and writes nothing back.
+        // Someone puts the state file back as the running application had it: its next check
+        // notices (the witness moved on) instead of passing and writing it back.
+        std::fs::write(ws.store_file(), &as_running).expect("restore");
         assert!(running.borrowed("F").is_err(), "a returned token still passed in a running application");
-        drop(running);
         let out = ws.run_cut_off(&["status", "--feature", "F"]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-        // The state from before the return, put back: refused.
+        // The state from before the return, put back: refused, by the running application too.
         std::fs::write(ws.store_file(), kept).expect("restore");
+        assert!(running.borrowed("F").is_err(), "a restored state passed in a running application");
+        drop(running);
         let out = ws.run_cut_off(&["status", "--feature", "F"]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(
