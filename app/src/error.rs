@@ -28,6 +28,8 @@ pub enum PortalError {
     BadCredentials,
     #[error("Too many failed sign-in attempts. Try again in {}.", wait_in_words(*retry_after_secs))]
     Throttled { retry_after_secs: i64 },
+    #[error("The server is busy checking passwords. Try again in {}.", wait_in_words(*retry_after_secs))]
+    Busy { retry_after_secs: i64 },
     #[error("This setup link cannot be used: {0}.")]
     SetupLink(String),
     #[error("Something went wrong on the server. Please try again; if it keeps happening, tell your administrator.")]
@@ -62,7 +64,7 @@ impl PortalError {
             PortalError::Conflict(_) => ProblemKind::Conflict,
             PortalError::SetupLink(_) | PortalError::Gone(_) => ProblemKind::Gone,
             PortalError::Invalid { .. } => ProblemKind::Invalid,
-            PortalError::Throttled { .. } => ProblemKind::Throttled,
+            PortalError::Throttled { .. } | PortalError::Busy { .. } => ProblemKind::Throttled,
             PortalError::Server => ProblemKind::Internal,
             PortalError::Transport(_) => return None,
         })

@@ -161,6 +161,7 @@ impl From<licensing::Error> for PortalError {
             E::NotAllowed => PortalError::NotAllowed,
             E::BadCredentials => PortalError::BadCredentials,
             E::Throttled { retry_after_secs } => PortalError::Throttled { retry_after_secs },
+            E::Busy { retry_after_secs } => PortalError::Busy { retry_after_secs },
             E::SetupLink(why) => PortalError::SetupLink(why.to_owned()),
             E::Database(cause) => {
                 tracing::error!(error = %cause, "database error in a server function");

@@ -45,6 +45,9 @@ pub enum Error {
     KeyRetired(String),
     #[error("too many failed sign-in attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: i64 },
+    /// Every slot for password hashing is taken (a burst of sign-ins): retry after the wait.
+    #[error("the server is busy checking passwords; try again in {retry_after_secs} s")]
+    Busy { retry_after_secs: i64 },
     #[error("this setup link is not valid: {0}")]
     SetupLink(&'static str),
     #[error("database error: {0}")]
@@ -92,7 +95,7 @@ impl Error {
             Error::NotSignedIn | Error::BadCredentials => ProblemKind::Unauthorized,
             Error::NotAllowed => ProblemKind::Forbidden,
             Error::RateLimited { .. } => ProblemKind::ChurnLimit,
-            Error::Throttled { .. } => ProblemKind::Throttled,
+            Error::Throttled { .. } | Error::Busy { .. } => ProblemKind::Throttled,
             Error::Database(_) | Error::Internal(_) => ProblemKind::Internal,
         }
     }

@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// The Web API's OpenAPI document as pretty JSON (what `/api/v1/openapi.json` serves).
@@ -185,9 +186,17 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
         // Every other text answer (pages, JSON) compressed on the fly; already-compressed files
         // pass through as they are.
         .layer(CompressionLayer::new().br(true).gzip(true))
+        // No request holds a connection, a database connection or a hashing slot for ever.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
+
+/// The longest any request may take before the server answers 503 in its place.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Page loads of the signed-in areas: decides the redirect to sign in, or the 403 for the other
 /// role, before the page renders. Pages stream, so the status cannot wait for the page to know

@@ -7,7 +7,9 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use protocol::input::Password;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 fn argon2() -> Result<Argon2<'static>> {
     let params = Params::new(19 * 1024, 2, 1, None)
@@ -40,10 +42,45 @@ fn dummy_hash() -> Result<&'static str> {
     Ok(DUMMY.get_or_init(|| h))
 }
 
+/// Argon2 work allowed at once: about the number of cores. Each hash holds 19 MiB and a thread,
+/// so a burst of sign-ins (or setup attempts) waits here instead of taking the memory and the
+/// blocking pool.
+fn hashing_slots() -> &'static Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Arc::new(Semaphore::new(cores.clamp(2, 16)))
+    })
+}
+
+/// How long a password check waits for a slot before the caller is told to come back.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(format!("password task failed: {e}")))?
+    blocking_in(hashing_slots(), SLOT_WAIT, f).await
+}
+
+/// Runs `f` on the blocking pool once one of `slots` is free; `Busy` if none frees within
+/// `wait`.
+async fn blocking_in<T: Send + 'static>(
+    slots: &Arc<Semaphore>,
+    wait: Duration,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let slot = match tokio::time::timeout(wait, slots.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => slot,
+        _ => {
+            return Err(Error::Busy {
+                retry_after_secs: 1,
+            })
+        }
+    };
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        f()
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("password task failed: {e}")))?
 }
 
 /// Hashes a new password into a PHC string.
@@ -69,6 +106,39 @@ pub async fn verify(password: &Password, stored: Option<String>) -> Result<bool>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn hashing_waits_for_a_slot_and_answers_busy_when_none_frees() {
+        let slots = Arc::new(Semaphore::new(2));
+        let wait = Duration::from_millis(200);
+        let held = slots
+            .clone()
+            .acquire_many_owned(2)
+            .await
+            .expect("both slots");
+        let work = || Ok(hash_blocking("a password")?.len());
+        let busy = blocking_in(&slots, wait, work).await;
+        assert!(
+            matches!(
+                busy,
+                Err(Error::Busy {
+                    retry_after_secs: 1
+                })
+            ),
+            "{busy:?}"
+        );
+        // A slot freed while waiting is taken.
+        let waiting = tokio::spawn({
+            let slots = slots.clone();
+            async move { blocking_in(&slots, Duration::from_secs(5), work).await }
+        });
+        drop(held);
+        assert!(waiting.await.expect("task").expect("a free slot") > 0);
+        assert!(
+            hashing_slots().available_permits() >= 2,
+            "about one per core"
+        );
+    }
 
     #[tokio::test]
     async fn hash_then_verify() {

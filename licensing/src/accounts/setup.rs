@@ -69,6 +69,28 @@ impl Licentia {
         if !token::well_formed(token) {
             return Err(Error::SetupLink("it is malformed"));
         }
+        // The link and "no administrator yet" first: a password is hashed (19 MiB, a thread)
+        // only for a setup that can succeed. (Both are checked again where the link is used.)
+        let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+            .fetch_one(self.db.pool())
+            .await?;
+        if admins > 0 {
+            return Err(Error::SetupLink(
+                "an administrator already exists; sign in instead",
+            ));
+        }
+        let usable: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM setup_tokens WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token::digest(token))
+        .bind(self.clock.now())
+        .fetch_optional(self.db.pool())
+        .await?;
+        if usable.is_none() {
+            return Err(Error::SetupLink(
+                "it has expired or was already used; restart the server for a new one",
+            ));
+        }
         let hash = password::hash(&new_password).await?;
         let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;

@@ -226,6 +226,13 @@ impl From<licensing::Error> for ApiError {
                 retry_after: Some(retry_after_secs),
                 ..Self::new(kind, format!("Try again in {retry_after_secs} seconds."))
             },
+            E::Busy { retry_after_secs } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(
+                    kind,
+                    format!("The server is busy checking passwords: try again in {retry_after_secs} seconds."),
+                )
+            },
             E::SetupLink(why) => Self::new(kind, why),
             E::Database(cause) => {
                 tracing::error!(error = %cause, "database error in the Web API");
