@@ -42,7 +42,22 @@ impl Licensing {
         match self.keep(&borrowed.borrow_token, Some(loan.clone()), how) {
             Ok(claims) => Ok(claims),
             Err(e) => {
-                // Unusable here: given back at once, with its secret.
+                // Unusable here: given back at once, with its secret — once this machine has
+                // surely forgotten it (a save that failed halfway may have written it).
+                let token = borrowed.borrow_token.trim();
+                if self.store.state.borrows.iter().any(|b| b.token == token) {
+                    let claims = &borrowed.claims;
+                    self.store.state.borrows.retain(|b| b.token != token);
+                    self.store
+                        .state
+                        .memory
+                        .returned
+                        .push([claims.seat, claims.exp]);
+                    if self.store.save().is_err() {
+                        // Kept out until its end rather than lent twice.
+                        return Err(e);
+                    }
+                }
                 let body = ReturnRequest {
                     lease_token: loan.lease_token.clone(),
                     return_secret: secret,
@@ -150,12 +165,15 @@ impl Licensing {
                 ))
             }
         };
-        let (now, vouched) = self.vouch(claims.iat)?;
+        let (now, vouched, lifts) = self.vouch(claims.iat)?;
         if now >= claims.exp {
             return Err(Error::Offline(format!(
                 "this mobile licence ended at {}",
                 protocol::time::format_utc(claims.exp)
             )));
+        }
+        if lifts {
+            self.drop_tainted_holdings();
         }
         // The token it replaces (an extension), unless the taint just lifted dropped it.
         if replaces.is_some() {
@@ -295,7 +313,11 @@ impl Licensing {
         // can still be given back.
         let (i, claims) = match self.borrow_of(feature) {
             Ok(found) => found,
-            Err(e) => self.held_of(feature).into_iter().next().ok_or(e)?,
+            Err(e) => self
+                .held_of(feature)
+                .into_iter()
+                .max_by_key(|(_, c)| c.exp)
+                .ok_or(e)?,
         };
         let t = self.checked_now()?;
         let held = self.store.state.borrows.remove(i);
@@ -396,13 +418,24 @@ impl Licensing {
         });
         match pending {
             Some(i) => {
-                let secret = self.store.state.borrow_requests[i].secret.clone();
-                let claims = self.keep(code, None, Keep::New { secret })?;
-                self.store.state.borrow_requests.remove(i);
+                let request = self.store.state.borrow_requests[i].clone();
+                let how = Keep::New {
+                    secret: request.secret,
+                };
+                let claims = self.keep(code, None, how)?;
+                self.store
+                    .state
+                    .borrow_requests
+                    .retain(|p| p.nonce != request.nonce);
                 self.store.save().map_err(Error::Io)?;
                 Ok(claims)
             }
-            None => self.keep(code, None, Keep::Extension),
+            // An extension answers no request made here since a taint: a saved one must not lift
+            // it (it would bring back the token it extends).
+            None => {
+                self.require_intact_state()?;
+                self.keep(code, None, Keep::Extension)
+            }
         }
     }
 }

@@ -319,8 +319,11 @@ impl Licensing {
     /// ran ahead; an older one (a replay) lifts nothing.
     fn accept(&mut self, activation_code: &str, held: Option<Held<'_>>) -> Result<Claims> {
         let claims = self.verify(activation_code)?;
-        let (now, vouched) = self.vouch(claims.iat)?;
+        let (now, vouched, lifts) = self.vouch(claims.iat)?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
+        if lifts {
+            self.drop_tainted_holdings();
+        }
         self.store.state.activation_code = Some(activation_code.to_owned());
         self.store.state.removal = None;
         if let Some(h) = held {
@@ -335,8 +338,11 @@ impl Licensing {
     /// What a code (or token) the server signed at `iat` says of this machine's state and
     /// clock, before it is kept: a code newer than any this machine accepted lifts a taint and
     /// confirms a clock that agrees with it; otherwise the clock must not be set back. The
-    /// newest signed time is raised to `iat`; the caller saves with the answer.
-    fn vouch(&mut self, iat: i64) -> Result<(i64, Vouched)> {
+    /// newest signed time is raised to `iat`; the caller saves with the answer. Also whether the
+    /// code lifts a taint: the server then vouches for it alone, and the caller drops what the
+    /// tainted state held beside it (`drop_tainted_holdings`) once every check has passed.
+    fn vouch(&mut self, iat: i64) -> Result<(i64, Vouched, bool)> {
+        let lifts = self.store.memory().tainted.is_some();
         let memory = self.store.memory();
         let fresh = iat > memory.newest_signed;
         if memory.tainted.is_some() && !fresh {
@@ -344,16 +350,6 @@ impl Licensing {
                 "{}, and the code offered now is no newer than one it already had",
                 memory.tainted.unwrap_or_default()
             )));
-        }
-        if memory.tainted.is_some() {
-            // The server vouches for this code alone: whatever else the restored or edited state
-            // held goes (the licence is activated again on this machine, which uses no further
-            // activation; mobile licences held come back at their end).
-            let state = &mut self.store.state;
-            state.activation_code = None;
-            state.borrows.clear();
-            state.borrow_requests.clear();
-            state.pending = None;
         }
         let now = now();
         refuse_future(iat, now)?;
@@ -367,13 +363,19 @@ impl Licensing {
         }
         let memory = &mut self.store.state.memory;
         memory.newest_signed = memory.newest_signed.max(iat);
-        Ok((
-            now,
-            Vouched {
-                untaint: fresh,
-                clock: clock_confirmed,
-            },
-        ))
+        let vouched = Vouched {
+            untaint: fresh,
+            clock: clock_confirmed,
+        };
+        Ok((now, vouched, lifts))
+    }
+
+    /// What a restored or edited state held beside the code that lifts its taint goes: the
+    /// activation code (activating again on this machine uses no further activation) and the
+    /// mobile licences (their seats come back at their end). Requests made since stay.
+    fn drop_tainted_holdings(&mut self) {
+        self.store.state.activation_code = None;
+        self.store.state.borrows.clear();
     }
 
     /// The current time, refusing a clock set back before a time this machine has already seen:

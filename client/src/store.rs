@@ -332,7 +332,7 @@ impl Store {
     /// its memory (times, withdrawn keys, returned borrows, taint) is merged into what is read,
     /// and a witness older than the one it had seen counts as the state being rolled back.
     pub fn reload(&mut self) -> Result<(), String> {
-        let known = self.memory();
+        let mut known = self.memory();
         let known_generation = self.remembered.as_ref().map_or(0, |w| w.generation);
         let (state, text) = read_state(&self.path)?;
         self.state = state;
@@ -342,6 +342,16 @@ impl Store {
         self.seen_witness = std::fs::read_to_string(&self.witness).ok();
         if self.remembered.as_ref().map_or(0, |w| w.generation) < known_generation {
             self.witness_went_back = true;
+        }
+        // Another process that got a newer signed code has lifted a taint, or set the clock
+        // right: that stands.
+        let mut on_disk = self.state.memory.clone();
+        if let Some(w) = &self.remembered {
+            on_disk.merge(&w.memory);
+        }
+        if on_disk.newest_signed > known.newest_signed {
+            known.tainted = None;
+            known.last_seen = on_disk.last_seen;
         }
         self.carried.merge(&known);
         Ok(())
