@@ -421,6 +421,17 @@ pub fn CopyButton(text: String, #[prop(default = "Copy")] label: &'static str) -
     }
 }
 
+/// A wide, required field to paste a code into (a request, return or removal code).
+#[component]
+pub fn PasteField(id: &'static str, name: &'static str, label: &'static str) -> impl IntoView {
+    view! {
+        <div class="field wide">
+            <label for=id>{label}</label>
+            <textarea id=id name=name rows="3" required spellcheck="false"></textarea>
+        </div>
+    }
+}
+
 /// A code to hand to someone (a response code for a machine), read-only, with a button that
 /// copies it and a hint on what to do with it.
 #[component]

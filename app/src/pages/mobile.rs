@@ -3,7 +3,7 @@
 //! *Extend*; *Assign a mobile licence* (a workstation's borrow request code answered with a
 //! response code) and *Release a mobile licence* (its return code).
 
-use crate::components::{ActionDone, ActionError, CodeToSend, LocalTime};
+use crate::components::{ActionDone, ActionError, CodeToSend, FormFn, LocalTime, PasteField};
 use crate::server_fns::mobile::{AssignMobileLicence, ExtendMobile, ReturnMobile, SetMobile};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -101,39 +101,52 @@ pub fn MobileLicences(
                     {format!("Valid until {}. On the machine, run ", protocol::time::format_utc(b.claims.exp))}<code>"licentia-client --product … borrow-import"</code>" and paste it (an online workstation can also run "<code>"extend"</code>" itself)."
                 </CodeToSend>
             })}
+            <h3>"Release a mobile licence"</h3>
+            <p class="hint">"A seat comes back before its end only with its machine's word: there, run "<code>"licentia-client return-code"</code>" and paste the return code here."</p>
+            <PoolCodeForm action=give_back pool_id id="return-code" name="return_code" label="Return code">
+                <ActionDone action=give_back message="The seat is back in the pool."/>
+                <button type="submit">"Return the seat"</button>
+            </PoolCodeForm>
             <h3>"Assign a mobile licence"</h3>
             <p class="hint">"For a workstation that cannot reach the server: paste the borrow request code it shows ("<code>"licentia-client borrow-request"</code>"), choose for how long, and send back the response code."</p>
-            <ActionForm action=assign>
-                <input type="hidden" name="pool_id" value=pool_id/>
-                <div class="field wide">
-                    <label for="borrow-request">"Borrow request code"</label>
-                    <textarea id="borrow-request" name="assign[request_code]" rows="3" required spellcheck="false"></textarea>
-                </div>
+            <PoolCodeForm action=assign pool_id id="borrow-request" name="assign[request_code]" label="Borrow request code">
                 <div class="field">
                     <label for="borrow-days">"Days"</label>
                     <input id="borrow-days" name="assign[days]" type="number" min="1" required value=pool.borrow_days.unwrap_or(1).min(7)/>
                 </div>
-                <ActionError action=assign/>
                 <button type="submit" class="primary" disabled=assign.pending()>"Assign a licence to the user"</button>
-            </ActionForm>
+            </PoolCodeForm>
             {move || assign.value().get().and_then(Result::ok).map(|b| view! {
                 <CodeToSend code=b.borrow_token id="borrow-response" label="Response code" copy_label="Copy the response code">
                     {format!("A mobile licence of {} for {} until {}. It works once, on the machine that asked: there, run ", b.claims.feature, b.claims.host, protocol::time::format_utc(b.claims.exp))}<code>"licentia-client --product … borrow-import"</code>" and paste it."
                 </CodeToSend>
             })}
-            <h3>"Release a mobile licence"</h3>
-            <p class="hint">"A seat comes back before its end only with its machine's word: there, run "<code>"licentia-client return-code"</code>" and paste the return code here."</p>
-            <ActionForm action=give_back>
-                <input type="hidden" name="pool_id" value=pool_id/>
-                <div class="field wide">
-                    <label for="return-code">"Return code"</label>
-                    <textarea id="return-code" name="return_code" rows="3" required spellcheck="false"></textarea>
-                </div>
-                <ActionError action=give_back/>
-                <ActionDone action=give_back message="The seat is back in the pool."/>
-                <button type="submit">"Return the seat"</button>
-            </ActionForm>
         </section>
+    }
+}
+
+/// A form of the pool's card that takes a pasted code (and `children`: more fields, buttons),
+/// with the error of its last run.
+#[component]
+fn PoolCodeForm<S, P>(
+    action: ServerAction<S>,
+    pool_id: i64,
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    children: Children,
+    #[prop(marker)] _protocol: std::marker::PhantomData<P>,
+) -> impl IntoView
+where
+    S: FormFn<P>,
+{
+    view! {
+        <ActionForm action=action>
+            <input type="hidden" name="pool_id" value=pool_id/>
+            <PasteField id name label/>
+            {children()}
+            <ActionError action=action/>
+        </ActionForm>
     }
 }
 

@@ -1,7 +1,7 @@
 //! Offline activation: a machine's request code pasted in, what it is for shown before
 //! answering, and the response code to carry back (administrators may give other terms).
 
-use crate::components::{ActionError, CodeToSend, Field, LocalTime};
+use crate::components::{ActionError, CodeToSend, Field, LocalTime, PasteField};
 use crate::server_fns::catalog::{AcceptRemovalCode, AnswerRequest};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -104,10 +104,7 @@ fn RemovalCodeForm() -> impl IntoView {
             <p>"To move a licence off a machine that cannot reach the server, give it up there (with the CLI: "
                <code>"licentia-client removal-code"</code>") and paste the removal code it shows here: the licence is free for another machine at once."</p>
             <ActionForm action=free>
-                <div class="field wide">
-                    <label for="removal-code">"Removal code"</label>
-                    <textarea id="removal-code" name="removal_code" rows="3" required spellcheck="false"></textarea>
-                </div>
+                <PasteField id="removal-code" name="removal_code" label="Removal code"/>
                 <ActionError action=free/>
                 <button type="submit">"Free the licence"</button>
             </ActionForm>
