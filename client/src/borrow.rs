@@ -460,8 +460,3 @@ enum Keep {
     },
     Extension,
 }
-
-/// Unix seconds now, for callers that show a borrow's remaining time.
-pub fn seconds_left(claims: &BorrowClaims) -> i64 {
-    (claims.exp - now()).max(0)
-}

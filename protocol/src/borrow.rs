@@ -133,17 +133,17 @@ pub struct MobileReturn {
     pub return_code: String,
 }
 
-/// Why a borrowing period is refused.
+/// Why a borrowing period is refused (as a sentence for the person asking).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeriodError {
-    #[error("mobile licences of this pool last at most {max} days: ask for 1 to {max}")]
+    #[error("Mobile licences of this pool last at most {max} days: ask for 1 to {max}.")]
     OutOfRange { max: i64 },
     #[error(
-        "an extension may not take the borrow more than {max} days ahead: it can be extended by \
-         {room} days at most now"
+        "An extension may not take the borrow more than {max} days ahead: it can be extended by \
+         {room} days at most now."
     )]
     PastMaximum { max: i64, room: i64 },
-    #[error("the licence key ends before the borrow would: it can be borrowed until {0} at most")]
+    #[error("The licence key ends before the borrow would: it can be borrowed until {0} at most.")]
     KeyEnds(String),
 }
 

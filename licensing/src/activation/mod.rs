@@ -137,7 +137,7 @@ fn hostname(raw: &str) -> Result<String, InputError> {
     )
 }
 
-fn fingerprint(raw: &str) -> Result<String, InputError> {
+pub(crate) fn fingerprint(raw: &str) -> Result<String, InputError> {
     let f = raw.trim().to_lowercase();
     if !code::is_fingerprint(&f) {
         return Err(InputError::new(

@@ -24,16 +24,9 @@ enum Period {
     Extend { from: i64 },
 }
 
+/// A machine fingerprint, checked as activations check it.
 fn machine(raw: &str) -> Result<String> {
-    let f = raw.trim().to_lowercase();
-    if !protocol::activation::is_fingerprint(&f) {
-        return Err(InputError::new(
-            "fingerprint",
-            "The machine fingerprint must be 64 hexadecimal digits (as the client library makes it).",
-        )
-        .into());
-    }
-    Ok(f)
+    Ok(crate::activation::fingerprint(raw)?)
 }
 
 fn return_hash(field: &'static str, raw: Option<&str>) -> Result<String> {
@@ -49,14 +42,7 @@ fn return_hash(field: &'static str, raw: Option<&str>) -> Result<String> {
 }
 
 fn period_error(e: protocol::borrow::PeriodError) -> Error {
-    InputError::new("days", format!("{}.", capitalised(&e.to_string()))).into()
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
+    InputError::new("days", e.to_string()).into()
 }
 
 fn lending_off(e: protocol::borrow::LendingOff) -> Error {
