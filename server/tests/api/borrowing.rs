@@ -180,6 +180,16 @@ both_backends! {
         let (s, _) = seat_call(&app, &grant, "borrow", 5).await;
         assert_eq!(s, StatusCode::OK);
         let id = grant["seat_id"].as_i64().expect("id");
+        // Another organisation's user reaches none of this pool's mobile licences.
+        assert!(app.services.mobile_licences(&mallory, pool.id).await.is_err());
+        assert!(app.services.extend_mobile(&mallory, id, 1).await.is_err());
+        assert!(app.services.accept_return_code(&mallory, pool.id, "LBT1-x").await.is_err());
+        assert!(app.services.answer_borrow_request(&mallory, pool.id, "LBQ1-x", 1).await.is_err());
+        assert_eq!(app.services.mobile_licences(&carla, pool.id).await.expect("own").len(), 1);
+        // Nor does another machine extend it with the seat's lease token.
+        let (s, _, _) = api_post(&app, &format!("/api/v1/seats/{id}/extend"),
+            json!({"lease_token": grant["lease_token"], "fingerprint": "f".repeat(64), "days": 1})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
         assert!(app.services.disconnect_seat(&carla, id, false).await.is_err());
         assert!(app.services.disconnect_seat(&carla, id, true).await.is_err(), "forcing is the vendor's");
         app.services.disconnect_seat(&admin, id, true).await.expect("forced");
