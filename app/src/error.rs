@@ -76,6 +76,15 @@ impl PortalError {
         self.kind().map_or(502, ProblemKind::status)
     }
 
+    /// How long to wait before trying again, for the errors that say.
+    pub fn retry_after_secs(&self) -> Option<i64> {
+        match self {
+            PortalError::Throttled { retry_after_secs }
+            | PortalError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// The form field this error is about, if any, so a page can put the message next to it.
     pub fn field(&self) -> Option<&str> {
         match self {

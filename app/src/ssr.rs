@@ -5,6 +5,7 @@ use crate::error::PortalError;
 use http::header::{COOKIE, SET_COOKIE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
+use leptos::nonce::use_nonce;
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 use licensing::{CurrentUser, Licentia, Role};
@@ -73,6 +74,26 @@ impl WebSettings {
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|ci| ci.0.ip().to_string())
             .unwrap_or_else(|| "unknown".to_owned())
+    }
+}
+
+/// The Content-Security-Policy of the portal's pages: scripts only from the server and the
+/// page's own inline hydration scripts (by this response's nonce), WebAssembly compiled, no other
+/// inline code or style, never framed.
+pub fn page_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Sends the page policy with this page's nonce (leptos_axum makes one per response).
+pub fn send_page_policy() {
+    if let (Some(nonce), Some(res)) = (use_nonce(), use_context::<ResponseOptions>()) {
+        if let Ok(value) = HeaderValue::from_str(&page_policy(&nonce)) {
+            res.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
     }
 }
 
@@ -185,6 +206,13 @@ mod tests {
             h.append(COOKIE, HeaderValue::from_str(c).expect("header"));
         }
         h
+    }
+
+    #[test]
+    fn the_page_policy_allows_no_inline_code_but_the_nonce() {
+        let p = page_policy("abc");
+        assert!(p.contains("'nonce-abc'") && p.contains("'wasm-unsafe-eval'"));
+        assert!(!p.contains("unsafe-inline") && !p.contains("'unsafe-eval'"));
     }
 
     #[test]

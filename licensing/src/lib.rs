@@ -30,8 +30,8 @@ pub struct AuthSettings {
     pub session_idle_secs: i64,
     /// A session ends this long after sign-in, however busy.
     pub session_absolute_secs: i64,
-    pub account_throttle: accounts::throttle::Policy,
-    pub address_throttle: accounts::throttle::Policy,
+    /// When repeated failed sign-ins lock an account, an address, or the two together.
+    pub throttles: accounts::throttle::Throttles,
     /// How long the first-administrator setup link printed at start stays valid.
     pub setup_link_secs: i64,
     /// How often a licence may move between machines (activations and removals).

@@ -2,7 +2,7 @@
 //! checked at start and a bad one stops the process with a message naming the variable.
 
 use anyhow::{bail, Context};
-use licensing::accounts::throttle::Policy;
+use licensing::accounts::throttle::{Policy, Throttles};
 use licensing::activation::churn::ChurnPolicy;
 use licensing::AuthSettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -28,10 +28,12 @@ pub struct Settings {
     pub churn_window_hours: i64,
     pub session_idle_minutes: i64,
     pub session_max_hours: i64,
-    pub login_max_failures_account: i64,
+    pub login_max_failures: i64,
     pub login_max_failures_address: i64,
+    pub login_max_failures_account: i64,
     pub login_window_minutes: i64,
     pub login_lockout_minutes: i64,
+    pub login_max_lockout_minutes: i64,
     pub setup_link_hours: i64,
     pub log_format: LogFormat,
     /// Never written out: a key given directly stays out of logs and dumps.
@@ -54,10 +56,12 @@ impl Default for Settings {
             churn_window_hours: 24,
             session_idle_minutes: 120,
             session_max_hours: 12,
-            login_max_failures_account: 5,
+            login_max_failures: 5,
             login_max_failures_address: 50,
+            login_max_failures_account: 100,
             login_window_minutes: 15,
-            login_lockout_minutes: 15,
+            login_lockout_minutes: 1,
+            login_max_lockout_minutes: 60,
             setup_link_hours: 24,
             log_format: LogFormat::Text,
             master_key: None,
@@ -111,18 +115,26 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "a portal session ends this long after sign-in",
     ),
     (
-        "login_max_failures_account",
-        "failed sign-ins per account that lock it",
+        "login_max_failures",
+        "failed sign-ins to one account from one address (an IPv6 /64) that lock that pair",
     ),
     (
         "login_max_failures_address",
-        "failed sign-ins per network address that lock it",
+        "failed sign-ins from one address, to any accounts, that lock the address",
+    ),
+    (
+        "login_max_failures_account",
+        "failed sign-ins to one account from all addresses together that lock it everywhere",
     ),
     (
         "login_window_minutes",
         "window in which failed sign-ins are counted",
     ),
-    ("login_lockout_minutes", "how long a lock lasts"),
+    (
+        "login_lockout_minutes",
+        "how long a first lock lasts; each further lock in a row lasts twice as long",
+    ),
+    ("login_max_lockout_minutes", "the longest a lock lasts"),
     (
         "setup_link_hours",
         "how long the first-administrator setup link printed at start works",
@@ -321,26 +333,31 @@ impl Settings {
         }
         let window = at_least_one("login_window_minutes", self.login_window_minutes)? * 60;
         let lockout = at_least_one("login_lockout_minutes", self.login_lockout_minutes)? * 60;
+        let max_lockout =
+            at_least_one("login_max_lockout_minutes", self.login_max_lockout_minutes)? * 60;
+        let policy = |name: &str, max: i64| -> anyhow::Result<Policy> {
+            Ok(Policy {
+                max_failures: at_least_one(name, max)?,
+                window_secs: window,
+                lockout_secs: lockout,
+                max_lockout_secs: max_lockout.max(lockout),
+            })
+        };
         let auth = AuthSettings {
             session_idle_secs: at_least_one("session_idle_minutes", self.session_idle_minutes)?
                 * 60,
             session_absolute_secs: at_least_one("session_max_hours", self.session_max_hours)?
                 * 3600,
-            account_throttle: Policy {
-                max_failures: at_least_one(
-                    "login_max_failures_account",
-                    self.login_max_failures_account,
-                )?,
-                window_secs: window,
-                lockout_secs: lockout,
-            },
-            address_throttle: Policy {
-                max_failures: at_least_one(
+            throttles: Throttles {
+                pair: policy("login_max_failures", self.login_max_failures)?,
+                address: policy(
                     "login_max_failures_address",
                     self.login_max_failures_address,
                 )?,
-                window_secs: window,
-                lockout_secs: lockout,
+                account: policy(
+                    "login_max_failures_account",
+                    self.login_max_failures_account,
+                )?,
             },
             churn: ChurnPolicy {
                 max_events: at_least_one("churn_max_events", self.churn_max_events)?,
@@ -394,6 +411,20 @@ impl Config {
     }
 
     /// The URL people use, given the address the server actually bound (the port may have been 0).
+    /// A warning worth printing at start: the portal reachable from other machines over plain
+    /// http, where passwords and session cookies cross the network readable by anyone on the way.
+    pub fn plain_http_warning(&self, bound: SocketAddr) -> Option<String> {
+        let url = self.public_url_for(bound);
+        let https = url.starts_with("https://");
+        (!https && !bound.ip().is_loopback()).then(|| {
+            format!(
+                "the portal is served over plain http ({url}) on {bound}, reachable from other \
+                 machines: passwords and session cookies cross the network unencrypted. Put it \
+                 behind a TLS proxy and set LICENTIA_PUBLIC_URL=https://…"
+            )
+        })
+    }
+
     pub fn public_url_for(&self, bound: SocketAddr) -> String {
         self.public_url
             .clone()
@@ -404,6 +435,27 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_beyond_this_machine_is_warned_about() {
+        let config = |url: Option<&str>| {
+            let mut pairs = vec![];
+            if let Some(url) = url {
+                pairs.push(("LICENTIA_PUBLIC_URL", url));
+            }
+            Config::from_sources(env(&pairs), None).expect("valid")
+        };
+        let lan: SocketAddr = "0.0.0.0:3000".parse().expect("addr");
+        let local: SocketAddr = "127.0.0.1:3000".parse().expect("addr");
+        assert!(config(None).plain_http_warning(lan).is_some());
+        assert!(config(Some("http://lic.example.test"))
+            .plain_http_warning(lan)
+            .is_some());
+        assert!(config(None).plain_http_warning(local).is_none());
+        assert!(config(Some("https://lic.example.test"))
+            .plain_http_warning(lan)
+            .is_none());
+    }
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -434,7 +486,8 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://data/licentia.db");
         assert_eq!(c.public_url_for(c.listen), "http://127.0.0.1:3000");
         assert!(!c.secure_cookies());
-        assert_eq!(c.auth.account_throttle.max_failures, 5);
+        assert_eq!(c.auth.throttles.pair.max_failures, 5);
+        assert_eq!(c.auth.throttles.account.max_failures, 100);
     }
 
     #[test]

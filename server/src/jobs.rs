@@ -12,12 +12,16 @@ const LEASE_RECLAIM_EVERY: Duration = Duration::from_secs(5);
 pub async fn run(services: Licentia) {
     let mut sessions = tokio::time::interval(SESSION_PURGE_EVERY);
     let mut leases = tokio::time::interval(LEASE_RECLAIM_EVERY);
+    let mut throttle = tokio::time::interval(SESSION_PURGE_EVERY);
     loop {
         tokio::select! {
             _ = sessions.tick() => match services.purge_expired_sessions().await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(sessions = n, "expired sessions purged"),
                 Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+            },
+            _ = throttle.tick() => if let Err(e) = services.purge_login_throttle().await {
+                tracing::warn!(error = %e, "purging old sign-in throttle rows failed");
             },
             _ = leases.tick() => {
                 if let Err(e) = services.reclaim_expired_seats().await {

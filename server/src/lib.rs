@@ -3,6 +3,7 @@
 
 mod api;
 pub mod config;
+mod guards;
 mod jobs;
 pub mod telemetry;
 
@@ -38,6 +39,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub services: Licentia,
     pub web: WebSettings,
+    pub origins: guards::Origins,
 }
 
 /// Connects to the database and applies the migrations; a failure says what went wrong.
@@ -82,6 +84,7 @@ impl Server {
                 trust_forwarded_for: config.trust_forwarded_for,
                 session_max_age_secs: config.auth.session_absolute_secs,
             },
+            origins: guards::Origins::from_public_url(config.public_url.as_deref()),
         };
         Ok(Self {
             listener,
@@ -131,6 +134,11 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
         }
     };
     let options = state.leptos_options.clone();
+    // Browsers remember to use https for a year, once they have reached the server over it.
+    let hsts = state
+        .web
+        .secure_cookies
+        .then(|| HeaderValue::from_static("max-age=31536000"));
     Router::new()
         .route("/healthz", get(healthz))
         .route(
@@ -166,7 +174,11 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
             _,
         >(context, shell))
         .layer(axum::middleware::from_fn(rpc_error_status))
-        .layer(axum::middleware::from_fn(refuse_nul_in_rpc))
+        .layer(axum::middleware::from_fn(guards::refuse_nul_in_rpc))
+        .layer(axum::middleware::from_fn_with_state(
+            state.origins.clone(),
+            guards::refuse_cross_site,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             area_gate,
@@ -182,6 +194,20 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
+        ))
+        // Pages set their own policy (with their scripts' nonce); everything else runs nothing.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(guards::STRICT_POLICY),
+        ))
+        // Pages and answers are about someone: no cache keeps them (the bundle says otherwise).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts,
         ))
         // Every other text answer (pages, JSON) compressed on the fly; already-compressed files
         // pass through as they are.
@@ -243,37 +269,8 @@ async fn area_gate(
 }
 
 /// Server functions answer every error with 500; this gives each error its own status (401, 403,
-/// 422, …), taken from the error itself, so clients and logs can tell them apart.
-/// Server functions' forms may not carry NUL characters (PostgreSQL cannot store them): refused
-/// up front with the portal's usual error, for every function at once.
-async fn refuse_nul_in_rpc(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    if !req.uri().path().starts_with("/rpc/") {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.").into_response();
-    };
-    let query_has_nul = parts.uri.query().is_some_and(|q| q.contains("%00"));
-    if query_has_nul || bytes.contains(&0) || bytes.windows(3).any(|w| w == b"%00") {
-        let err = app::error::PortalError::Invalid {
-            field: String::new(),
-            message: "Text may not contain NUL characters.".into(),
-        };
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            [(header::CONTENT_TYPE, "application/json")],
-            serde_json::to_string(&err).unwrap_or_default(),
-        )
-            .into_response();
-    }
-    next.run(axum::extract::Request::from_parts(
-        parts,
-        axum::body::Body::from(bytes),
-    ))
-    .await
-}
-
+/// 422, …), taken from the error itself, so clients and logs can tell them apart, and a
+/// `Retry-After` to the ones that say when to try again.
 async fn rpc_error_status(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let is_rpc = req.uri().path().starts_with("/rpc/");
     let res = next.run(req).await;
@@ -287,6 +284,11 @@ async fn rpc_error_status(req: axum::extract::Request, next: axum::middleware::N
     if let Ok(err) = serde_json::from_slice::<app::error::PortalError>(&bytes) {
         parts.status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let Some(secs) = err.retry_after_secs() {
+            parts
+                .headers
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }

@@ -72,7 +72,8 @@ enum AdminCommand {
         #[arg(long)]
         name: String,
     },
-    /// Set a new password for any account (administrator or client user); its sessions end.
+    /// Set a new password for any account (administrator or client user); its sessions end and
+    /// any sign-in lock against it is lifted.
     ResetPassword {
         #[arg(long)]
         email: String,
@@ -195,6 +196,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::bind(&config, services.clone()).await?;
     let url = config.public_url_for(server.addr);
     tracing::info!(address = %server.addr, database = services.db().backend().name(), "Licentia is listening");
+    if let Some(warning) = config.plain_http_warning(server.addr) {
+        tracing::warn!("{warning}");
+    }
     println!("Licentia is running at {url}/  (stop with Ctrl-C)");
     match services.issue_setup_token().await {
         Ok(Some(token)) => {

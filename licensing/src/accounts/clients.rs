@@ -278,6 +278,8 @@ impl Licentia {
             ));
         }
         self.set_password(user_id, &new_password, None).await?;
+        // A reset is how an administrator lets a locked-out user back in.
+        self.throttle_clear_account(&target.email).await?;
         tracing::info!(user_id, by = actor.id, "password reset by an administrator");
         Ok(())
     }
@@ -292,6 +294,7 @@ impl Licentia {
             .await?
             .ok_or(Error::NotFound("An account with that e-mail address"))?;
         self.set_password(user_id, &new_password, None).await?;
+        self.throttle_clear_account(email.as_str()).await?;
         Ok(())
     }
 

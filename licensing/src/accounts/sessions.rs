@@ -2,7 +2,6 @@
 //! only its digest, with the times that end the session when idle or simply old.
 
 use super::password;
-use crate::accounts::throttle::{account_key, address_key};
 use crate::token;
 use crate::{Error, Licentia, Result};
 use protocol::account::{ClientRef, CurrentUser, Role};
@@ -79,9 +78,10 @@ impl Licentia {
     ) -> Result<SignedIn> {
         let email = Email::parse(email)?;
         let password = Password::for_sign_in(password)?;
-        let account = account_key(email.as_str());
-        let addr = address_key(address);
-        if let Some(retry_after_secs) = self.throttle_wait(&[&account, &addr]).await? {
+        // The attempt is counted before the password is checked: a burst of parallel attempts
+        // is cut off at the limit instead of all being hashed first.
+        let counters = self.auth.throttles.counters(email.as_str(), address);
+        if let Some(retry_after_secs) = self.throttle_attempt(&counters).await? {
             return Err(Error::Throttled { retry_after_secs });
         }
 
@@ -98,24 +98,13 @@ impl Licentia {
         let user_id = match (ok, user_id) {
             (true, Some(id)) => id,
             _ => {
-                let a = self
-                    .throttle_fail(&account, &self.auth.account_throttle)
-                    .await?;
-                let b = self
-                    .throttle_fail(&addr, &self.auth.address_throttle)
-                    .await?;
-                return Err(match a.max(b) {
+                return Err(match self.throttle_failed(&counters).await? {
                     Some(retry_after_secs) => Error::Throttled { retry_after_secs },
                     None => Error::BadCredentials,
                 });
             }
         };
-
-        // A lock set by attempts that ran alongside this one still holds.
-        if let Some(retry_after_secs) = self.throttle_wait(&[&account, &addr]).await? {
-            return Err(Error::Throttled { retry_after_secs });
-        }
-        self.throttle_clear(&account).await?;
+        self.throttle_succeeded(&counters).await?;
         // Ending the old session, noting the sign-in and opening the new session are one change.
         let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;

@@ -1,16 +1,33 @@
-//! Sign-in throttling, per account and per network address. Failures are counted in a sliding
-//! window; reaching the limit locks the key for a while. Counting is one atomic upsert, so several
-//! server processes sharing a database count together.
+//! Sign-in throttling. Every attempt is counted before the password is checked, on three keys:
+//! the account from one address (a low limit), the address across accounts (higher), and the
+//! account from everywhere (much higher, so nobody can lock a user out from one address).
+//! Reaching a limit locks the key; each lock in a row lasts twice the one before. Counting is one
+//! atomic upsert, so a burst of parallel attempts — or several server processes sharing a
+//! database — cannot slip past a limit together.
 
 use crate::{Licentia, Result};
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
-    /// Failures within `window_secs` that lock the key.
+    /// Failed attempts within `window_secs` that lock the key.
     pub max_failures: i64,
     pub window_secs: i64,
-    /// How long a lock lasts.
+    /// How long the first lock lasts; each further lock in a row lasts twice as long…
     pub lockout_secs: i64,
+    /// …up to this.
+    pub max_lockout_secs: i64,
+}
+
+/// The three limits a sign-in attempt is counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttles {
+    /// One account from one address (an IPv6 /64 counts as one address).
+    pub pair: Policy,
+    /// One address, whatever account it tries.
+    pub address: Policy,
+    /// One account, from every address together.
+    pub account: Policy,
 }
 
 impl Policy {
@@ -23,85 +40,222 @@ impl Policy {
     pub fn locks_at(&self, failures: i64) -> bool {
         failures >= self.max_failures
     }
+
+    /// How long a lock lasts when `strikes` locks came right before it.
+    pub fn lock_secs(&self, strikes: i64) -> i64 {
+        let doubled = self
+            .lockout_secs
+            .saturating_mul(1_i64 << strikes.clamp(0, 40));
+        doubled.min(self.max_lockout_secs.max(self.lockout_secs))
+    }
 }
 
-pub(crate) fn account_key(email: &str) -> String {
-    format!("account:{email}")
+/// The address a caller is throttled as: IPv4 addresses as they are, IPv6 addresses by their /64
+/// (one subscriber usually holds a whole /64 and can pick any address in it), IPv4-mapped IPv6
+/// addresses as the IPv4 address they carry. Anything unparseable is its own group.
+pub fn address_group(address: &str) -> String {
+    match address.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Err(_) => address.to_owned(),
+    }
 }
 
-pub(crate) fn address_key(address: &str) -> String {
-    format!("address:{address}")
+/// One key an attempt counts on.
+pub(crate) struct Counter<'a> {
+    pub key: String,
+    /// The account the key counts for, or "" for an address alone.
+    pub account: &'a str,
+    pub policy: &'a Policy,
 }
+
+impl Throttles {
+    /// The keys one attempt at `email` from `address` counts on.
+    pub(crate) fn counters<'a>(&'a self, email: &'a str, address: &str) -> [Counter<'a>; 3] {
+        let group = address_group(address);
+        [
+            Counter {
+                key: format!("pair:{group}|{email}"),
+                account: email,
+                policy: &self.pair,
+            },
+            Counter {
+                key: format!("address:{group}"),
+                account: "",
+                policy: &self.address,
+            },
+            Counter {
+                key: format!("account:{email}"),
+                account: email,
+                policy: &self.account,
+            },
+        ]
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Count {
+    failures: i64,
+    locked_until: i64,
+    strikes: i64,
+}
+
+/// Rows untouched this long are forgotten, strikes and all.
+const FORGET_AFTER_SECS: i64 = 24 * 3600;
 
 impl Licentia {
-    /// The longest wait among `keys` that are locked now, if any.
-    pub(crate) async fn throttle_wait(&self, keys: &[&str]) -> Result<Option<i64>> {
+    /// Counts an attempt on every key before anything is verified. Returns how long to wait if any
+    /// key is locked, or the attempt goes past a limit (then it locks the key itself): a burst of
+    /// parallel attempts is cut off at the limit, not after all of them have been checked.
+    pub(crate) async fn throttle_attempt(&self, counters: &[Counter<'_>]) -> Result<Option<i64>> {
         let now = self.clock.now();
         let mut wait: Option<i64> = None;
-        for key in keys {
-            let locked_until: Option<i64> =
-                sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE key = $1")
-                    .bind(*key)
-                    .fetch_optional(self.db.pool())
-                    .await?;
-            if let Some(secs) = locked_until.and_then(|until| Policy::retry_after(until, now)) {
+        for c in counters {
+            // Attempts while locked are refused without counting; a window that has passed starts
+            // over.
+            let count: Count = sqlx::query_as(
+                "INSERT INTO login_throttle (key, account, failures, window_start, locked_until, strikes) \
+                 VALUES ($1, $2, 1, $3, 0, 0) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                   failures = CASE WHEN login_throttle.locked_until > $3 THEN login_throttle.failures \
+                                   WHEN login_throttle.window_start <= $4 THEN 1 \
+                                   ELSE login_throttle.failures + 1 END, \
+                   window_start = CASE WHEN login_throttle.locked_until <= $3 \
+                                        AND login_throttle.window_start <= $4 THEN $3 \
+                                       ELSE login_throttle.window_start END \
+                 RETURNING failures, locked_until, strikes",
+            )
+            .bind(&c.key)
+            .bind(c.account)
+            .bind(now)
+            .bind(now - c.policy.window_secs)
+            .fetch_one(self.db.pool())
+            .await?;
+            let secs = match Policy::retry_after(count.locked_until, now) {
+                Some(secs) => Some(secs),
+                None if count.failures > c.policy.max_failures => {
+                    self.throttle_lock(c, count.strikes).await?
+                }
+                None => None,
+            };
+            if let Some(secs) = secs {
                 wait = Some(wait.map_or(secs, |w| w.max(secs)));
             }
         }
         Ok(wait)
     }
 
-    /// Counts one failure against `key`; returns the lock's length if this failure set one.
-    pub(crate) async fn throttle_fail(&self, key: &str, policy: &Policy) -> Result<Option<i64>> {
+    /// After a failed attempt: locks every key whose count reached its limit; returns the longest
+    /// lock now in force, if any.
+    pub(crate) async fn throttle_failed(&self, counters: &[Counter<'_>]) -> Result<Option<i64>> {
         let now = self.clock.now();
-        let window_start_before = now - policy.window_secs;
-        // Counting and locking are one change: a failure that reaches the limit always locks.
-        let mut tx = self.db.pool().begin().await?;
-        let failures: i64 = sqlx::query_scalar(
-            "INSERT INTO login_throttle (key, failures, window_start, locked_until) \
-             VALUES ($1, 1, $2, 0) \
-             ON CONFLICT (key) DO UPDATE SET \
-               failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 \
-                               ELSE login_throttle.failures + 1 END, \
-               window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 \
-                                   ELSE login_throttle.window_start END \
-             RETURNING failures",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(window_start_before)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !policy.locks_at(failures) {
-            tx.commit().await?;
-            return Ok(None);
+        let mut wait: Option<i64> = None;
+        for c in counters {
+            let count: Option<Count> = sqlx::query_as(
+                "SELECT failures, locked_until, strikes FROM login_throttle WHERE key = $1",
+            )
+            .bind(&c.key)
+            .fetch_optional(self.db.pool())
+            .await?;
+            let Some(count) = count else { continue };
+            let secs = match Policy::retry_after(count.locked_until, now) {
+                Some(secs) => Some(secs),
+                None if c.policy.locks_at(count.failures) => {
+                    self.throttle_lock(c, count.strikes).await?
+                }
+                None => None,
+            };
+            if let Some(secs) = secs {
+                wait = Some(wait.map_or(secs, |w| w.max(secs)));
+            }
         }
-        sqlx::query(
-            "UPDATE login_throttle SET locked_until = $2, failures = 0, window_start = $3 \
-             WHERE key = $1",
-        )
-        .bind(key)
-        .bind(now + policy.lockout_secs)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        tracing::warn!(key, "sign-in locked after repeated failures");
-        Ok(Some(policy.lockout_secs))
+        Ok(wait)
     }
 
-    pub(crate) async fn throttle_clear(&self, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE key = $1")
-            .bind(key)
+    /// Locks a key that is not locked yet (of two attempts racing to lock it, one does); returns
+    /// how long the lock in force lasts from now.
+    async fn throttle_lock(&self, c: &Counter<'_>, strikes: i64) -> Result<Option<i64>> {
+        let now = self.clock.now();
+        let secs = c.policy.lock_secs(strikes);
+        let locked_until: Option<i64> = sqlx::query_scalar(
+            "UPDATE login_throttle SET locked_until = $2, strikes = strikes + 1, failures = 0, \
+             window_start = $3 WHERE key = $1 AND locked_until <= $3 RETURNING locked_until",
+        )
+        .bind(&c.key)
+        .bind(now + secs)
+        .bind(now)
+        .fetch_optional(self.db.pool())
+        .await?;
+        if locked_until.is_some() {
+            tracing::warn!(
+                key = c.key,
+                lock_secs = secs,
+                "sign-in locked after repeated failures"
+            );
+            return Ok(Some(secs));
+        }
+        let until: Option<i64> =
+            sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE key = $1")
+                .bind(&c.key)
+                .fetch_optional(self.db.pool())
+                .await?;
+        Ok(until.and_then(|u| Policy::retry_after(u, now)))
+    }
+
+    /// After a successful sign-in: the account's own counts start over (strikes too), and the
+    /// attempt no longer counts against its address — an office behind one address signs in every
+    /// morning without locking itself out.
+    pub(crate) async fn throttle_succeeded(&self, counters: &[Counter<'_>]) -> Result<()> {
+        for c in counters {
+            if c.account.is_empty() {
+                sqlx::query(
+                    "UPDATE login_throttle SET failures = failures - 1 \
+                     WHERE key = $1 AND failures > 0",
+                )
+                .bind(&c.key)
+                .execute(self.db.pool())
+                .await?;
+            } else {
+                sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+                    .bind(&c.key)
+                    .execute(self.db.pool())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends every lock and count held against an account (an administrator reset its password).
+    pub(crate) async fn throttle_clear_account(&self, email: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_throttle WHERE account = $1")
+            .bind(email)
             .execute(self.db.pool())
             .await?;
         Ok(())
+    }
+
+    /// Forgets throttle rows that have been quiet for a day; run now and then by a background job.
+    pub async fn purge_login_throttle(&self) -> Result<u64> {
+        let before = self.clock.now() - FORGET_AFTER_SECS;
+        let done =
+            sqlx::query("DELETE FROM login_throttle WHERE locked_until < $1 AND window_start < $1")
+                .bind(before)
+                .execute(self.db.pool())
+                .await?;
+        Ok(done.rows_affected())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn retry_after_counts_down_to_unlocked() {
@@ -110,14 +264,75 @@ mod tests {
         assert_eq!(Policy::retry_after(0, 100), None);
     }
 
-    #[test]
-    fn locks_at_the_limit() {
-        let p = Policy {
+    fn policy() -> Policy {
+        Policy {
             max_failures: 3,
             window_secs: 60,
             lockout_secs: 60,
+            max_lockout_secs: 3600,
+        }
+    }
+
+    #[test]
+    fn locks_at_the_limit() {
+        assert!(!policy().locks_at(2));
+        assert!(policy().locks_at(3));
+    }
+
+    #[test]
+    fn each_lock_in_a_row_lasts_twice_as_long_up_to_the_cap() {
+        let p = policy();
+        let secs: Vec<i64> = (0..8).map(|s| p.lock_secs(s)).collect();
+        assert_eq!(secs, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        assert_eq!(p.lock_secs(10_000), 3600);
+        assert_eq!(p.lock_secs(-1), 60);
+    }
+
+    #[test]
+    fn ipv6_callers_are_grouped_by_their_64() {
+        assert_eq!(address_group("203.0.113.9"), "203.0.113.9");
+        assert_eq!(
+            address_group("2001:db8:1:2:aaaa::1"),
+            address_group("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_eq!(address_group("2001:db8:1:2::5"), "2001:db8:1:2::/64");
+        assert_ne!(
+            address_group("2001:db8:1:2::5"),
+            address_group("2001:db8:1:3::5")
+        );
+        assert_eq!(address_group("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(address_group("unknown"), "unknown");
+    }
+
+    #[test]
+    fn an_attempt_counts_on_the_pair_the_address_and_the_account() {
+        let t = Throttles {
+            pair: policy(),
+            address: policy(),
+            account: policy(),
         };
-        assert!(!p.locks_at(2));
-        assert!(p.locks_at(3));
+        let keys: Vec<String> = t
+            .counters("a@x.test", "2001:db8::7")
+            .iter()
+            .map(|c| c.key.clone())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "pair:2001:db8:0:0::/64|a@x.test",
+                "address:2001:db8:0:0::/64",
+                "account:a@x.test"
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn locks_never_shrink_and_never_pass_the_cap(base in 1i64..100_000, cap in 1i64..1_000_000, s in 0i64..100) {
+            let p = Policy { max_failures: 1, window_secs: 1, lockout_secs: base, max_lockout_secs: cap };
+            prop_assert!(p.lock_secs(s) <= p.lock_secs(s + 1));
+            prop_assert!(p.lock_secs(s) >= base.min(cap.max(base)));
+            prop_assert!(p.lock_secs(s) <= cap.max(base));
+        }
     }
 }

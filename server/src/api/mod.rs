@@ -166,7 +166,7 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
-    fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Self {
             kind,
             status: StatusCode::from_u16(kind.status())

@@ -248,3 +248,194 @@ async fn repeated_failures_from_one_address_lock_it() {
     app.clock.advance(15 * 60 + 1);
     b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
 }
+
+async fn forwarded_app(settings: &[(&str, &str)]) -> TestApp {
+    let mut all = vec![("LICENTIA_TRUST_FORWARDED_FOR", "true")];
+    all.extend_from_slice(settings);
+    TestApp::spawn(Backend::Sqlite, &all).await
+}
+
+fn retry_after(reply: &Reply) -> i64 {
+    reply.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds")
+}
+
+/// Lockout as a weapon: someone failing at an administrator's account from their own address
+/// locks only themselves out; the administrator signs in from theirs.
+#[tokio::test]
+async fn failures_from_one_address_do_not_lock_the_user_out_from_another() {
+    let app = forwarded_app(&[]).await;
+    let _admin = app.admin().await;
+    let attacker = app.browser_at("203.0.113.9");
+    for _ in 0..4 {
+        assert_eq!(
+            attacker.sign_in(ADMIN_EMAIL, "guess").await.error(),
+            "BadCredentials"
+        );
+    }
+    assert_eq!(
+        attacker.sign_in(ADMIN_EMAIL, "guess").await.error(),
+        "Throttled"
+    );
+    // The attacker's pair stays locked, the right password included…
+    assert_eq!(
+        attacker.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.error(),
+        "Throttled"
+    );
+    // …while the administrator, elsewhere, is not.
+    app.browser_at("198.51.100.7")
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .ok();
+}
+
+/// An IPv6 caller owns a whole /64: hopping to another address in it does not reset the count.
+#[tokio::test]
+async fn ipv6_callers_are_throttled_by_their_64() {
+    let app = forwarded_app(&[]).await;
+    let _admin = app.admin().await;
+    for i in 0..5 {
+        app.browser_at(&format!("2001:db8:1:2::{i:x}"))
+            .sign_in(ADMIN_EMAIL, "guess")
+            .await;
+    }
+    let hop = app.browser_at("2001:db8:1:2:ffff:ffff:ffff:fffe");
+    assert_eq!(
+        hop.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.error(),
+        "Throttled"
+    );
+    app.browser_at("2001:db8:1:3::1")
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .ok();
+}
+
+/// Each lock in a row lasts twice as long as the one before, up to the cap.
+#[tokio::test]
+async fn locks_in_a_row_grow_longer() {
+    let app = forwarded_app(&[("LICENTIA_LOGIN_MAX_LOCKOUT_MINUTES", "3")]).await;
+    let _admin = app.admin().await;
+    let b = app.browser_at("203.0.113.9");
+    for expected in [60, 120, 180, 180] {
+        let mut last = None;
+        for _ in 0..5 {
+            last = Some(b.sign_in(ADMIN_EMAIL, "guess").await);
+        }
+        let last = last.expect("five attempts");
+        assert_eq!(last.error(), "Throttled");
+        assert_eq!(retry_after(&last), expected);
+        app.clock.advance(expected + 1);
+    }
+    // A success ends the run: the next lock is a short one again.
+    b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(b.sign_in(ADMIN_EMAIL, "guess").await);
+    }
+    assert_eq!(retry_after(&last.expect("five attempts")), 60);
+}
+
+/// Many addresses together still lock an account, at a much higher limit.
+#[tokio::test]
+async fn failures_from_many_addresses_lock_the_account_at_a_higher_limit() {
+    let app = forwarded_app(&[("LICENTIA_LOGIN_MAX_FAILURES_ACCOUNT", "6")]).await;
+    let _admin = app.admin().await;
+    for i in 0..5 {
+        let reply = app
+            .browser_at(&format!("203.0.113.{i}"))
+            .sign_in(ADMIN_EMAIL, "guess")
+            .await;
+        assert_eq!(reply.error(), "BadCredentials");
+    }
+    let sixth = app
+        .browser_at("203.0.113.77")
+        .sign_in(ADMIN_EMAIL, "guess")
+        .await;
+    assert_eq!(sixth.error(), "Throttled");
+    let anywhere = app.browser_at("198.51.100.7");
+    assert_eq!(
+        anywhere.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.error(),
+        "Throttled"
+    );
+}
+
+/// A burst of parallel guesses is cut off at the limit: the attempts past it are refused before
+/// any password is hashed.
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_is_cut_off_at_the_limit() {
+    let app = forwarded_app(&[]).await;
+    let _admin = app.admin().await;
+    let b = app.browser_at("203.0.113.9");
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let b = b.clone();
+        burst.spawn(async move { b.sign_in(ADMIN_EMAIL, "guess").await });
+    }
+    let replies = burst.join_all().await;
+    let checked = replies
+        .iter()
+        .filter(|r| r.error() == "BadCredentials")
+        .count();
+    let refused = replies.iter().filter(|r| r.error() == "Throttled").count();
+    assert_eq!(checked + refused, 24);
+    assert!(checked <= 4, "{checked} guesses were checked, limit 5");
+}
+
+/// An administrator resetting a locked-out client user's password lets them straight back in.
+#[tokio::test]
+async fn an_administrators_reset_clears_the_lock() {
+    let app = forwarded_app(&[]).await;
+    let admin = app.admin().await;
+    let client = admin
+        .rpc(
+            "create_client",
+            &[
+                ("client[name]", "Acme"),
+                ("client[contact_email]", ""),
+                ("client[notes]", ""),
+            ],
+        )
+        .await
+        .ok();
+    let client_id = client["id"].to_string();
+    let user = admin
+        .rpc(
+            "create_client_user",
+            &[
+                ("client_id", &client_id),
+                ("name", "Carla"),
+                ("email", "carla@acme.test"),
+                ("password", "client password 123"),
+            ],
+        )
+        .await
+        .ok();
+    let carla = app.browser_at("198.51.100.7");
+    for _ in 0..5 {
+        carla.sign_in("carla@acme.test", "forgotten it").await;
+    }
+    assert_eq!(
+        carla
+            .sign_in("carla@acme.test", "new password 456")
+            .await
+            .error(),
+        "Throttled"
+    );
+    admin
+        .rpc(
+            "reset_user_password",
+            &[
+                ("user_id", &user["id"].to_string()),
+                ("password", "new password 456"),
+            ],
+        )
+        .await
+        .ok();
+    carla
+        .sign_in("carla@acme.test", "new password 456")
+        .await
+        .ok();
+}

@@ -159,9 +159,25 @@ impl TestApp {
     }
 
     pub fn browser(&self) -> Browser {
+        self.browser_with(reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser whose requests come, as far as a server trusting `X-Forwarded-For` can tell,
+    /// from `address`.
+    pub fn browser_at(&self, address: &str) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            address.parse().expect("an address is a header value"),
+        );
+        self.browser_with(headers)
+    }
+
+    fn browser_with(&self, headers: reqwest::header::HeaderMap) -> Browser {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         Browser {
             client: reqwest::Client::builder()
+                .default_headers(headers)
                 .cookie_provider(jar.clone())
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -373,6 +389,7 @@ pub async fn fixture(app: &TestApp, settings: LicensingSettings, quantity: i64) 
     }
 }
 
+#[derive(Clone)]
 pub struct Browser {
     pub client: reqwest::Client,
     pub base_url: String,

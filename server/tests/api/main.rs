@@ -16,5 +16,6 @@ mod contract;
 mod floating;
 mod manage;
 mod pages;
+mod security;
 mod web;
 mod workstation;

@@ -1,0 +1,182 @@
+//! Attacks from the security review, performed and shown refused: cross-site requests, and the
+//! headers that keep pages out of caches, frames and injected scripts.
+
+use crate::both_backends;
+use crate::helpers::*;
+use licensing::Backend;
+use reqwest::StatusCode;
+
+/// A browser on another site posting to the portal: the victim's cookie rides along, `Origin`
+/// says where the page came from.
+async fn cross_site_rpc(
+    b: &Browser,
+    name: &str,
+    form: &[(&str, &str)],
+    header: (&str, &str),
+) -> Reply {
+    let res = b
+        .client
+        .post(format!("{}/rpc/{name}", b.base_url))
+        .header(header.0, header.1)
+        .form(form)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// An administrator's write token, made in the portal.
+async fn write_token(admin: &Browser) -> String {
+    let created = admin
+        .rpc(
+            "create_api_token",
+            &[
+                ("name", "attack"),
+                ("access", "write"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await
+        .ok();
+    created["secret"].as_str().expect("secret").to_owned()
+}
+
+both_backends! {
+    async fn nul_and_invalid_utf8_in_a_path_are_refused_not_a_server_error(app) {
+        let admin = app.admin().await;
+        let token = write_token(&admin).await;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        for bad in ["%00", "a%00b", "%FF%FE", "%C3%28"] {
+            for (method, path) in [
+                ("GET", format!("/api/v1/serials/{bad}")),
+                ("GET", format!("/api/v1/pools/1/usage/{bad}/x")),
+                ("GET", format!("/api/v1/pools/1/usage/Vendor/{bad}")),
+                ("DELETE", format!("/api/v1/pools/1/bundles/{bad}/x")),
+                ("GET", format!("/api/v1/licences/{bad}")),
+                ("GET", format!("/setup/{bad}")),
+                ("GET", format!("/admin/clients/{bad}")),
+                ("GET", format!("/admin/serial-batches/{bad}/serials.csv")),
+            ] {
+                let res = http
+                    .request(method.parse().expect("method"), format!("{}{path}", app.base_url))
+                    .bearer_auth(&token)
+                    .header("cookie", format!("licentia_session={}", admin.session_token().expect("signed in")))
+                    .send()
+                    .await
+                    .expect("request");
+                let status = res.status();
+                assert!(status.is_client_error() || status.is_redirection() || status == StatusCode::OK,
+                    "{method} {path}: {status}");
+                if path.starts_with("/api/") {
+                    assert!(status.is_client_error(), "{method} {path}: {status}");
+                    assert_eq!(res.headers()["content-type"], "application/problem+json", "{method} {path}");
+                }
+            }
+        }
+    }
+
+    async fn a_form_posted_from_another_site_is_refused_and_changes_nothing(app) {
+        let admin = app.admin().await;
+        let form = [("client[name]", "Forged"), ("client[contact_email]", ""), ("client[notes]", "")];
+        for header in [("origin", "https://evil.example"), ("origin", "null"), ("sec-fetch-site", "cross-site")] {
+            let reply = cross_site_rpc(&admin, "create_client", &form, header).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{header:?}");
+            assert_eq!(reply.error(), "Refused", "{header:?}");
+            assert!(reply.message().contains("another site"), "{}", reply.message());
+        }
+        assert_eq!(admin.rpc("list_clients", &[]).await.ok(), serde_json::json!([]));
+        // The portal's own pages post with their own origin.
+        let own = cross_site_rpc(&admin, "create_client", &form, ("origin", &app.base_url)).await;
+        assert_eq!(own.ok()["name"], "Forged");
+    }
+
+    async fn login_csrf_from_another_site_signs_nobody_in(app) {
+        let _admin = app.admin().await;
+        let victim = app.browser();
+        let form = [("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)];
+        let reply = cross_site_rpc(&victim, "sign_in", &form, ("origin", "https://evil.example")).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert!(!reply.headers.contains_key("set-cookie"));
+        assert_eq!(victim.whoami().await, serde_json::Value::Null);
+    }
+
+    async fn an_api_call_from_another_sites_page_is_refused(app) {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/activations/validate", app.base_url))
+            .header("origin", "https://evil.example")
+            .json(&serde_json::json!({"activation_code": "x", "fingerprint": "y"}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let body: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(body["type"], "/problems/forbidden");
+    }
+
+    async fn pages_carry_a_script_policy_with_their_nonce_and_are_not_stored(app) {
+        let b = app.browser();
+        let page = b.get("/login").await;
+        let csp = page.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+        assert_eq!(page.headers()["cache-control"], "no-store");
+        assert!(!page.headers().contains_key("strict-transport-security"), "plain http");
+        let html = page.text().await.expect("html");
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("a nonce in the policy");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        // Every inline script of the page carries the nonce; none runs without it.
+        let scripts = html.matches("<script").count();
+        assert!(scripts > 0);
+        assert_eq!(html.matches(&format!("nonce=\"{nonce}\"")).count(), scripts, "{html}");
+
+        let api = reqwest::get(format!("{}/api/v1/openapi.json", app.base_url)).await.expect("request");
+        assert_eq!(api.headers()["cache-control"], "no-store");
+        assert_eq!(api.headers()["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
+    }
+}
+
+/// Served over https, browsers are told to keep to it.
+#[tokio::test]
+async fn https_deployments_send_strict_transport_security() {
+    let app = TestApp::spawn(
+        Backend::Sqlite,
+        &[("LICENTIA_PUBLIC_URL", "https://lic.example.test")],
+    )
+    .await;
+    let res = reqwest::get(format!("{}/healthz", app.base_url))
+        .await
+        .expect("request");
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    // With a public URL, it alone is the origin changes may come from.
+    let b = app.browser();
+    let from_host = cross_site_rpc(
+        &b,
+        "sign_in",
+        &[("email", ADMIN_EMAIL), ("password", "x")],
+        ("origin", &app.base_url),
+    )
+    .await;
+    assert_eq!(from_host.status, StatusCode::FORBIDDEN);
+    let from_public = cross_site_rpc(
+        &b,
+        "sign_in",
+        &[("email", ADMIN_EMAIL), ("password", "x")],
+        ("origin", "https://lic.example.test"),
+    )
+    .await;
+    assert_eq!(from_public.error(), "BadCredentials");
+}
