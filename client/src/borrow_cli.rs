@@ -58,6 +58,7 @@ impl PoolArgs {
             host,
             process,
             session,
+            installation: None,
         };
         let application = SeatTerms {
             release_number: self.release_number,

@@ -104,9 +104,50 @@ fn write_pending(path: &Path, pending: &[PendingRelease]) -> Result<(), Error> {
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
 }
 
+/// This installation's secret: made once, kept in `store_dir` (readable by its owner only), and
+/// sent with every checkout so that a restarted application — and only it — resumes the seat it
+/// held. `None` when it cannot be kept (then a restart waits for its old seat's lease to end).
+fn installation_secret(store_dir: &Path) -> Option<String> {
+    let path = store_dir.join("installation.secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let text = text.trim();
+        if text.len() >= 16 {
+            return Some(text.to_owned());
+        }
+    }
+    let secret = format!("{}{}", crate::random_nonce(), crate::random_nonce());
+    std::fs::create_dir_all(store_dir).ok()?;
+    let tmp = store_dir.join(format!("installation.{}.tmp", crate::random_nonce()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).ok()?;
+    std::io::Write::write_all(&mut file, secret.as_bytes()).ok()?;
+    drop(file);
+    // Two processes starting together: the first one's secret stays, the other reads it.
+    match std::fs::hard_link(&tmp, &path) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&tmp);
+            Some(secret)
+        }
+        Err(_) => {
+            let _ = std::fs::remove_file(&tmp);
+            std::fs::read_to_string(&path)
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| t.len() >= 16)
+        }
+    }
+}
+
 impl Floating {
-    /// `servers`: the licence servers to try, in order. `store_dir` keeps pending releases.
-    pub fn new(servers: &[String], access: PoolRef, who: Requester, store_dir: &Path) -> Self {
+    /// `servers`: the licence servers to try, in order. `store_dir` keeps pending releases and
+    /// the installation's secret (made there on first use unless `who` brings one).
+    pub fn new(servers: &[String], access: PoolRef, mut who: Requester, store_dir: &Path) -> Self {
+        if who.installation.is_none() {
+            who.installation = installation_secret(store_dir);
+        }
         let name = match &access {
             PoolRef::Key(k) => k.to_lowercase(),
             PoolRef::Serial { product, .. } => product.to_lowercase(),

@@ -75,6 +75,12 @@ pub struct Requester {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 255))]
     pub session: String,
+    /// A secret the installation made once and keeps (never shown again by the server). A later
+    /// checkout by the same user, host and session presenting it resumes the seat (an
+    /// application restarted without releasing); without it, a live seat is never handed over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 16, max_length = 255))]
+    pub installation: Option<String>,
 }
 
 /// What the key selection looks at: the feature and the application's terms. A checkout's
@@ -292,6 +298,7 @@ mod tests {
                 host: "ws".into(),
                 process: "cad".into(),
                 session: String::new(),
+                installation: None,
             },
             terms: SeatTerms {
                 feature: "F".into(),

@@ -378,6 +378,7 @@ impl Licentia {
                 host: req.host.clone(),
                 process: "mobile licence".into(),
                 session: format!("mobile {}", crate::token::generate()),
+                installation: None,
             },
             terms: SeatTerms {
                 feature: req.feature.clone(),

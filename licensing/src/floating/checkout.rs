@@ -80,15 +80,17 @@ impl Licentia {
         let host = field("host", &req.who.host, 255, true)?;
         let process = field("process", &req.who.process, 255, true)?;
         let session = field("session", &req.who.session, 255, false)?;
+        let installation = installation_digest(req.who.installation.as_deref())?;
         let release_day = ask.release_date;
         let now = self.clock.now();
 
-        // The same session again (an application restarted without releasing): its seat back.
-        // (A borrowed seat has left its session: it is never handed over.)
-        let existing: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM seats WHERE pool_id = $1 AND feature = $2 AND user_name = $3 \
-             AND host = $4 AND session = $5 AND released_at IS NULL AND bundle_of IS NULL \
-             AND borrowed_until IS NULL",
+        // The same session again (an application restarted without releasing): its seat back,
+        // if it proves it is the installation that took it. (A borrowed seat has left its
+        // session: it is never handed over.)
+        let existing: Option<(i64, Option<String>, i64)> = sqlx::query_as(
+            "SELECT id, installation_hash, lease_expires_at FROM seats WHERE pool_id = $1 \
+             AND feature = $2 AND user_name = $3 AND host = $4 AND session = $5 \
+             AND released_at IS NULL AND bundle_of IS NULL AND borrowed_until IS NULL",
         )
         .bind(pool.id)
         .bind(&feature)
@@ -97,7 +99,10 @@ impl Licentia {
         .bind(&session)
         .fetch_optional(self.db.pool())
         .await?;
-        if let (Some(seat_id), true) = (existing, hand_back) {
+        if let Some((seat_id, held_by, lease_ends)) = existing {
+            if !(hand_back && may_resume(held_by.as_deref(), installation.as_deref())) {
+                return Err(session_taken(&feature, &user, &host, lease_ends - now));
+            }
             // (None: it was released or borrowed a moment ago; a new seat is checked out below.)
             if let Some(grant) = self.hand_back(&pool, seat_id, &process, now).await? {
                 return Ok(grant);
@@ -134,6 +139,7 @@ impl Licentia {
             host: &host,
             process: &process,
             session: &session,
+            installation: installation.as_deref(),
             release_number: req.terms.release_number,
             release_day,
             now,
@@ -429,4 +435,55 @@ impl Licentia {
 pub(super) enum Tally {
     Refusal,
     Peak,
+}
+
+/// The digest kept of an installation's secret, if it sent one (a secret too short to be one is
+/// refused: it would be a guessable proof).
+fn installation_digest(secret: Option<&str>) -> Result<Option<String>> {
+    match secret {
+        None => Ok(None),
+        Some(s) if (16..=255).contains(&s.len()) && !s.chars().any(char::is_control) => {
+            Ok(Some(crate::token::digest(s)))
+        }
+        Some(_) => Err(InputError::new(
+            "installation",
+            "The installation secret must be 16 to 255 characters without control characters.",
+        )
+        .into()),
+    }
+}
+
+/// Whether a checkout may take over a live seat of its user, host and session: only by showing
+/// the secret of the installation that took it. Naming the same user, host and session — which
+/// anyone holding the pool key can — is not proof.
+pub(crate) fn may_resume(held_by: Option<&str>, presented: Option<&str>) -> bool {
+    matches!((held_by, presented), (Some(held), Some(shown)) if held == shown)
+}
+
+fn session_taken(feature: &str, user: &str, host: &str, lease_left_secs: i64) -> Error {
+    let minutes = (lease_left_secs.max(0) + 59) / 60;
+    Error::Conflict(format!(
+        "User {user} on {host} already holds a seat of {feature} in this session. Only the \
+         installation that took it can resume it; otherwise it comes free when released or \
+         when its lease ends (within {minutes} min)."
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_installation_that_took_a_seat_resumes_it() {
+        let held = crate::token::digest("installation secret 1");
+        let shown = installation_digest(Some("installation secret 1")).expect("ok");
+        assert!(may_resume(Some(&held), shown.as_deref()));
+        let other = installation_digest(Some("installation secret 2")).expect("ok");
+        assert!(!may_resume(Some(&held), other.as_deref()));
+        assert!(!may_resume(Some(&held), None));
+        assert!(!may_resume(None, shown.as_deref()));
+        assert!(!may_resume(None, None));
+        assert!(installation_digest(Some("short")).is_err());
+        assert!(installation_digest(Some("sixteen chars\u{0}..")).is_err());
+    }
 }

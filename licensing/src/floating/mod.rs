@@ -349,6 +349,8 @@ struct SeatAsk<'a> {
     host: &'a str,
     process: &'a str,
     session: &'a str,
+    /// The digest of the installation's secret, if it sent one.
+    installation: Option<&'a str>,
     release_number: i64,
     release_day: Option<i64>,
     now: i64,
@@ -446,9 +448,9 @@ async fn insert_seat(
         "INSERT INTO seats (pool_id, key_id, bundle_of, editor, feature, user_name, host, process, \
          session, client_release_number, client_release_day, amount, lease_token_hash, \
          granted_at, last_heartbeat_at, lease_expires_at, ask_model, ask_commercial_type, \
-         ask_customer_id, ask_pricing_structure) \
+         ask_customer_id, ask_pricing_structure, installation_hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, \
-         $17, $18, $19) RETURNING id",
+         $17, $18, $19, $20) RETURNING id",
     )
     .bind(seat.pool_id)
     .bind(key.id)
@@ -469,6 +471,7 @@ async fn insert_seat(
     .bind(seat.ask.commercial_type.map(CommercialType::as_str))
     .bind(seat.ask.customer_id.as_deref())
     .bind(seat.ask.pricing_structure.as_deref())
+    .bind(seat.installation)
     .fetch_one(&mut **tx)
     .await;
     match inserted {

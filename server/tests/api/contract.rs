@@ -151,6 +151,7 @@ async fn every_wire_type_round_trips_and_matches_the_served_document() {
                         host: "ws-1".into(),
                         process: "cad".into(),
                         session: "rdp-2".into(),
+                        installation: Some("installation secret of a test".into()),
                     },
                     terms: terms.clone(),
                 },
@@ -309,6 +310,7 @@ async fn refusals_reach_the_client_library_as_kinds() {
                     host: format!("{user}-pc"),
                     process: "cad".into(),
                     session: String::new(),
+                    installation: None,
                 },
                 store.path(),
             )

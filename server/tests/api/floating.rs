@@ -26,7 +26,8 @@ async fn checkout(
     let (s, b, _) = api_post(
         app,
         "/api/v1/seats",
-        json!({"pool_key": pool_key, "feature": feature, "user": user, "host": host, "process": "cad.exe", "release_number": 2026}),
+        json!({"pool_key": pool_key, "feature": feature, "user": user, "host": host, "process": "cad.exe", "release_number": 2026,
+               "installation": format!("installation of {user} on {host}")}),
     )
     .await;
     (s, b)
@@ -82,7 +83,20 @@ both_backends! {
         assert_eq!((detail[0].user.as_str(), detail[0].host.as_str(), detail[0].process.as_str()), ("ann", "ws-1", "cad.exe"));
         assert_eq!(detail[0].licence_type, "ConcurrentUser");
 
-        // The same user and host again (a restart without release) gets its own seat back.
+        // Anyone with the pool key naming ann's user and host takes nothing: without the
+        // installation's secret (or with another's), her live seat is not handed over.
+        for installation in [None, Some("a guess at the installation secret")] {
+            let mut body = json!({"pool_key": key, "feature": "F", "user": "ann", "host": "ws-1", "process": "evil.exe"});
+            if let Some(i) = installation {
+                body["installation"] = json!(i);
+            }
+            let (st, refused, _) = api_post(&app, "/api/v1/seats", body).await;
+            assert_eq!(st, StatusCode::CONFLICT, "{refused}");
+            assert!(refused["detail"].as_str().unwrap_or("").contains("Only the installation that took it can resume it"), "{refused}");
+        }
+        assert_eq!(beat(&app, &a).await.0, StatusCode::OK, "ann keeps her seat and her lease token");
+
+        // The same installation again (a restart without release) gets its own seat back.
         let (st, again) = checkout(&app, &key, "F", "ann", "ws-1").await;
         assert_eq!(st, StatusCode::CREATED, "{again}");
         assert_eq!(again["seat_id"], a["seat_id"]);

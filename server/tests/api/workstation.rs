@@ -824,10 +824,44 @@ async fn workstations_hold_floating_seats() {
         assert!(rest.iter().any(|l| l == "Released."), "{rest:?}");
         assert_eq!(in_use(&app).await, Some(0));
 
-        // A killed workstation releases nothing: its seat comes back once its lease ran out.
+        // A killed workstation releases nothing…
         let (mut holder, _lines) = held(hold("ws-3")).await;
         holder.start_kill().expect("kill -9");
         holder.wait().await.expect("wait");
+        assert_eq!(in_use(&app).await, Some(1));
+        let seat_of_ws3 = |app: &TestApp| {
+            let (services, admin) = (app.services.clone(), admin.clone());
+            async move {
+                let seats = services
+                    .detailed_usage(&admin, pool.id, "Vendor", "F")
+                    .await
+                    .expect("detail");
+                seats.iter().map(|s| s.id).collect::<Vec<_>>()
+            }
+        };
+        let before = seat_of_ws3(&app).await;
+        // …and another machine with the pool key, naming its user and host, cannot take it over…
+        let elsewhere = tempfile::tempdir().expect("dir");
+        let hijack = Command::new(client_bin())
+            .args(["--server", &app.base_url, "--hostname", "ws-3", "checkout"])
+            .args(["--pool-key", &pool.access_key, "--feature", "F"])
+            .args(["--user", "ann", "--process", "cad.exe"])
+            .arg("--store")
+            .arg(elsewhere.path())
+            .output()
+            .expect("run");
+        assert_eq!(hijack.status.code(), Some(2), "{}", text(&hijack));
+        assert!(
+            text(&hijack).contains("Only the installation that took it can resume it"),
+            "{}",
+            text(&hijack)
+        );
+        // …while the workstation itself, restarted, resumes its own seat at once.
+        let (mut holder, _lines) = held(hold("ws-3")).await;
+        assert_eq!(seat_of_ws3(&app).await, before);
+        holder.start_kill().expect("kill -9");
+        holder.wait().await.expect("wait");
+        // Its seat comes back once its lease ran out.
         assert_eq!(in_use(&app).await, Some(1));
         app.clock.advance(31);
         assert_eq!(
