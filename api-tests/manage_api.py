@@ -37,6 +37,7 @@ class Portal:
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
+        self.password = password
         status, body = self.rpc("sign_in", {"email": email, "password": password})
         if status != 200:
             raise SystemExit(f"cannot sign in as {email}: {status} {body}")
@@ -51,7 +52,9 @@ class Portal:
             return e.code, e.read().decode()
 
     def token(self, name, access):
-        status, body = self.rpc("create_api_token", {"name": name, "access": access})
+        # Making a token asks for the owner's password again.
+        form = {"name": name, "access": access, "password": self.password}
+        status, body = self.rpc("create_api_token", form)
         assert status == 200, (status, body)
         return body["token"]["id"], body["secret"]
 

@@ -111,6 +111,8 @@ test('a client user makes an API token, sees it once, and revokes it', async ({ 
   await open(page, '/client/tokens');
   await page.getByLabel('Name').fill('inventory script');
   await page.getByLabel('Read only').check();
+  // A token acts as its owner: making one asks for the password again.
+  await page.getByLabel('Your password').fill('globex password 1');
   await page.getByRole('button', { name: 'Create token' }).click();
   const secret = (await page.getByTestId('new-token').textContent())!.trim();
   expect(secret).toMatch(/^lic_[A-Za-z0-9_-]{43}$/);

@@ -104,3 +104,16 @@ pub struct AdminOverview {
     pub client_users: i64,
     pub administrators: i64,
 }
+
+/// One of the caller's own portal sessions, as "My account" lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnSession {
+    /// Names the session to end it (the start of its token's digest, never the token).
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// The network address it was opened from.
+    pub address: String,
+    /// The session this list was asked from.
+    pub current: bool,
+}

@@ -37,11 +37,17 @@ pub fn TokensPage(admin: bool) -> impl IntoView {
             <h2>"New token"</h2>
             <ActionForm action=create node_ref=form>
                 <Field label="Name" name="name" id="token-name".to_owned() maxlength=100 hint="What uses it, e.g. \u{201c}billing system\u{201d}"/>
+                <div class="field">
+                    <label for="token-days">"Lasts (days)"</label>
+                    <input id="token-days" name="days" type="number" min="1" max="365" value="90" required=true aria-describedby="token-days-hint"/>
+                    <small id="token-days-hint" class="hint">"1 to 365 days; it is refused after that."</small>
+                </div>
                 <fieldset>
                     <legend>"Access"</legend>
                     <span class="check"><input type="radio" id="token-read" name="access" value="read" checked=true/><label for="token-read">"Read only"</label></span>
                     <span class="check"><input type="radio" id="token-write" name="access" value="write"/><label for="token-write">"Read and write"</label></span>
                 </fieldset>
+                <Field label="Your password" name="password" id="token-password".to_owned() kind="password" autocomplete="current-password" hint="A token acts as you: confirm it is you."/>
                 <ActionError action=create/>
                 {move || create.value().get().and_then(|r| r.ok()).map(|t| view! {
                     <div class="notice" role="status">
@@ -76,7 +82,7 @@ fn TokenTable(
             <thead><tr>
                 <ColumnHeads names=&["Name", "Token", "Access"]/>
                 {admin.then(|| view! { <th scope="col">"Owner"</th> })}
-                <ColumnHeads names=&["Created", "Last used", "Status", "Actions"]/>
+                <ColumnHeads names=&["Created", "Expires", "Last used", "Status", "Actions"]/>
             </tr></thead>
             <tbody>
                 {list.into_iter().map(|t| {
@@ -88,10 +94,12 @@ fn TokenTable(
                             <td>{if t.can_write { "Read and write" } else { "Read only" }}</td>
                             {admin.then(|| view! { <td>{match &t.client_name { Some(c) => format!("{} ({c})", t.owner_email), None => t.owner_email.clone() }}</td> })}
                             <td><LocalTime unix_secs=t.created_at/></td>
+                            <td><LocalTime unix_secs=t.expires_at/></td>
                             <td>{time_or(t.last_used_at, "Never")}</td>
-                            <td>{match t.revoked_at {
-                                Some(_) => view! { <span class="badge danger">"Revoked"</span> }.into_any(),
-                                None => view! { <span class="badge ok">"Active"</span> }.into_any(),
+                            <td>{match (t.revoked_at, t.expired) {
+                                (Some(_), _) => view! { <span class="badge danger">"Revoked"</span> }.into_any(),
+                                (None, true) => view! { <span class="badge muted">"Expired"</span> }.into_any(),
+                                (None, false) => view! { <span class="badge ok">"Active"</span> }.into_any(),
                             }}</td>
                             <td class="actions">
                                 {t.revoked_at.is_none().then(|| view! {

@@ -4,7 +4,8 @@
 use crate::error::PortalError;
 use leptos::prelude::*;
 use protocol::account::{
-    AdminOverview, ClientBody, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
+    AdminOverview, ClientBody, ClientDetail, ClientSummary, CurrentUser, OwnSession, Role,
+    UserSummary,
 };
 
 #[cfg(feature = "ssr")]
@@ -96,21 +97,44 @@ fn mismatch() -> PortalError {
     }
 }
 
+/// `revoke_tokens`: "on" (a ticked box) also revokes every API token the caller made.
 #[server(prefix = "/rpc", endpoint = "change_password")]
 pub async fn change_password(
     current_password: String,
     new_password: String,
     new_password_confirm: String,
+    #[server(default)] revoke_tokens: Option<String>,
 ) -> Result<(), PortalError> {
     let (services, user) = caller().await?;
     if new_password != new_password_confirm {
         return Err(mismatch());
     }
     let token = crate::ssr::session_token().unwrap_or_default();
+    let change = licensing::accounts::PasswordChange {
+        current_password: &current_password,
+        new_password: &new_password,
+        current_token: &token,
+        revoke_tokens: revoke_tokens.is_some(),
+    };
     services
-        .change_own_password(&user, &current_password, &new_password, &token)
+        .change_own_password(&user, change, &crate::ssr::client_address())
         .await?;
     Ok(())
+}
+
+/// The caller's own open sessions, to see where they are signed in.
+#[server(prefix = "/rpc", endpoint = "list_own_sessions")]
+pub async fn list_own_sessions() -> Result<Vec<OwnSession>, PortalError> {
+    let (services, user) = caller().await?;
+    let token = crate::ssr::session_token().unwrap_or_default();
+    Ok(services.own_sessions(&user, &token).await?)
+}
+
+/// Ends one of the caller's own sessions (signs that browser out).
+#[server(prefix = "/rpc", endpoint = "end_own_session")]
+pub async fn end_own_session(id: String) -> Result<(), PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.end_own_session(&user, &id).await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "get_admin_overview")]

@@ -23,9 +23,15 @@ pub async fn list_api_tokens() -> Result<Vec<ApiToken>, PortalError> {
     Ok(services.list_api_tokens(&user).await?)
 }
 
-/// `access`: "read" or "write".
+/// `access`: "read" or "write"; `days`: how long it lasts (empty: 90); `password`: the
+/// caller's own, again — a session left open is not enough to mint a credential.
 #[server(prefix = "/rpc", endpoint = "create_api_token")]
-pub async fn create_api_token(name: String, access: String) -> Result<NewToken, PortalError> {
+pub async fn create_api_token(
+    name: String,
+    access: String,
+    #[server(default)] days: String,
+    #[server(default)] password: String,
+) -> Result<NewToken, PortalError> {
     let (services, user) = caller().await?;
     let can_write = match access.as_str() {
         "write" => true,
@@ -37,7 +43,22 @@ pub async fn create_api_token(name: String, access: String) -> Result<NewToken, 
             })
         }
     };
-    let (token, secret) = services.create_api_token(&user, &name, can_write).await?;
+    let days = match days.trim() {
+        "" => None,
+        text => Some(text.parse::<i64>().map_err(|_| PortalError::Invalid {
+            field: "days".into(),
+            message: "Give the number of days the token lasts, such as 90.".into(),
+        })?),
+    };
+    let new = licensing::accounts::NewApiToken {
+        name: &name,
+        can_write,
+        days,
+        password: &password,
+    };
+    let (token, secret) = services
+        .create_api_token(&user, new, &crate::ssr::client_address())
+        .await?;
     Ok(NewToken { token, secret })
 }
 

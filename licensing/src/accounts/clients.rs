@@ -62,6 +62,17 @@ impl UserListRow {
 }
 
 /// What a client record is made of, parsed.
+/// A user changing their own password.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordChange<'a> {
+    pub current_password: &'a str,
+    pub new_password: &'a str,
+    /// The session asking: it stays open.
+    pub current_token: &'a str,
+    /// Also revoke every API token the user made.
+    pub revoke_tokens: bool,
+}
+
 pub struct ClientInput {
     pub name: ClientName,
     pub contact_email: String,
@@ -278,9 +289,16 @@ impl Licentia {
             ));
         }
         self.set_password(user_id, &new_password, None).await?;
-        // A reset is how an administrator lets a locked-out user back in.
+        // A reset is how an administrator lets a locked-out user back in; the tokens made with
+        // the old password go with it (whoever knew it may have made them).
         self.throttle_clear_account(&target.email).await?;
-        tracing::info!(user_id, by = actor.id, "password reset by an administrator");
+        let revoked = self.revoke_tokens_of(user_id).await?;
+        tracing::info!(
+            user_id,
+            by = actor.id,
+            revoked,
+            "password reset by an administrator"
+        );
         Ok(())
     }
 
@@ -295,33 +313,37 @@ impl Licentia {
             .ok_or(Error::NotFound("An account with that e-mail address"))?;
         self.set_password(user_id, &new_password, None).await?;
         self.throttle_clear_account(email.as_str()).await?;
+        let revoked = self.revoke_tokens_of(user_id).await?;
+        tracing::info!(user_id, revoked, "password reset from the admin CLI");
         Ok(())
     }
 
-    /// Anyone signed in changes their own password, proving the current one; their other sessions end.
+    /// Anyone signed in changes their own password, proving the current one (counted like a
+    /// sign-in attempt from `address`); their other sessions end, and their API tokens too if
+    /// they ask (`revoke_tokens`).
     pub async fn change_own_password(
         &self,
         actor: &CurrentUser,
-        current_password: &str,
-        new_password: &str,
-        current_token: &str,
+        change: PasswordChange<'_>,
+        address: &str,
     ) -> Result<()> {
-        let current = Password::for_sign_in(current_password)
-            .map_err(|e| InputError::new("current_password", e.message))?;
-        let new_password = Password::parse_new(new_password)?;
-        let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-            .bind(actor.id)
-            .fetch_optional(self.db.pool())
-            .await?
-            .ok_or(Error::NotSignedIn)?;
-        if !password::verify(&current, Some(stored)).await? {
-            return Err(
-                InputError::new("current_password", "The current password is wrong.").into(),
-            );
-        }
-        self.set_password(actor.id, &new_password, Some(current_token))
+        let new_password = Password::parse_new(change.new_password)?;
+        self.reauthenticate(actor, "current_password", change.current_password, address)
+            .await
+            .map_err(|e| match e {
+                Error::Invalid(i) if i.field == "current_password" => {
+                    InputError::new("current_password", "The current password is wrong.").into()
+                }
+                other => other,
+            })?;
+        self.set_password(actor.id, &new_password, Some(change.current_token))
             .await?;
-        tracing::info!(user_id = actor.id, "password changed");
+        let revoked = if change.revoke_tokens {
+            self.revoke_tokens_of(actor.id).await?
+        } else {
+            0
+        };
+        tracing::info!(user_id = actor.id, revoked, "password changed");
         Ok(())
     }
 

@@ -10,4 +10,5 @@ pub mod setup;
 pub mod throttle;
 pub mod tokens;
 
-pub use clients::ClientInput;
+pub use clients::{ClientInput, PasswordChange};
+pub use tokens::NewApiToken;

@@ -4,7 +4,7 @@
 use super::password;
 use crate::token;
 use crate::{Error, Licentia, Result};
-use protocol::account::{ClientRef, CurrentUser, Role};
+use protocol::account::{ClientRef, CurrentUser, OwnSession, Role};
 use protocol::input::{Email, Password};
 use secrecy::SecretString;
 use sqlx::{Any, AnyConnection, Executor};
@@ -56,6 +56,13 @@ struct SessionRow {
 struct CredentialRow {
     id: i64,
     password_hash: String,
+}
+
+/// How many hex digits of a session's digest name it in the owner's list.
+const SESSION_ID_LEN: usize = 16;
+
+fn session_id(digest: &str) -> String {
+    digest.chars().take(SESSION_ID_LEN).collect()
 }
 
 /// Session activity is written at most this often, to keep reads from turning into writes.
@@ -124,6 +131,92 @@ impl Licentia {
             user,
             token: token.into(),
         })
+    }
+
+    /// `actor` proves again it is them, with their password (before a sensitive change). The
+    /// attempt counts against sign-in throttling like a sign-in from `address`: a stolen
+    /// session cannot be used to guess the password. A wrong password is an error on `field`.
+    pub(crate) async fn reauthenticate(
+        &self,
+        actor: &CurrentUser,
+        field: &'static str,
+        password: &str,
+        address: &str,
+    ) -> Result<()> {
+        let password = Password::for_sign_in(password)
+            .map_err(|e| protocol::input::InputError::new(field, e.message))?;
+        let counters = self.auth.throttles.counters(&actor.email, address);
+        if let Some(retry_after_secs) = self.throttle_attempt(&counters).await? {
+            return Err(Error::Throttled { retry_after_secs });
+        }
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+                .bind(actor.id)
+                .fetch_optional(self.db.pool())
+                .await?;
+        if stored.is_none() {
+            return Err(Error::NotSignedIn);
+        }
+        if password::verify(&password, stored).await? {
+            self.throttle_succeeded(&counters).await?;
+            return Ok(());
+        }
+        Err(match self.throttle_failed(&counters).await? {
+            Some(retry_after_secs) => Error::Throttled { retry_after_secs },
+            None => protocol::input::InputError::new(field, "The password is wrong.").into(),
+        })
+    }
+
+    /// The caller's own sessions that are still alive, the newest first.
+    pub async fn own_sessions(
+        &self,
+        actor: &CurrentUser,
+        current_token: &str,
+    ) -> Result<Vec<OwnSession>> {
+        let now = self.clock.now();
+        let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
+            "SELECT token_hash, created_at, last_seen_at, address FROM sessions \
+             WHERE user_id = $1 AND last_seen_at >= $2 AND created_at >= $3 \
+             ORDER BY last_seen_at DESC, created_at DESC",
+        )
+        .bind(actor.id)
+        .bind(now - self.auth.session_idle_secs)
+        .bind(now - self.auth.session_absolute_secs)
+        .fetch_all(self.db.pool())
+        .await?;
+        let current = token::well_formed(current_token).then(|| token::digest(current_token));
+        Ok(rows
+            .into_iter()
+            .map(|(hash, created_at, last_seen_at, address)| OwnSession {
+                id: session_id(&hash),
+                current: current.as_deref() == Some(hash.as_str()),
+                created_at,
+                last_seen_at,
+                address,
+            })
+            .collect())
+    }
+
+    /// Ends one of the caller's own sessions (`id` as `own_sessions` names it). Another user's
+    /// session is never found.
+    pub async fn end_own_session(&self, actor: &CurrentUser, id: &str) -> Result<()> {
+        let valid = id.len() == SESSION_ID_LEN && id.bytes().all(|b| b.is_ascii_hexdigit());
+        if !valid {
+            return Err(Error::NotFound("The session"));
+        }
+        let ended = sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND substr(token_hash, 1, 16) = $2",
+        )
+        .bind(actor.id)
+        .bind(id.to_ascii_lowercase())
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if ended == 0 {
+            return Err(Error::NotFound("The session"));
+        }
+        tracing::info!(user_id = actor.id, "session ended by its owner");
+        Ok(())
     }
 
     /// The user a session token belongs to, or `None` for a token that is malformed, unknown, idle

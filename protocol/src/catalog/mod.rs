@@ -279,6 +279,10 @@ pub struct ApiToken {
     /// The client whose data it is limited to (a client user's token).
     pub client_name: Option<String>,
     pub created_at: i64,
+    /// Refused from this time on.
+    pub expires_at: i64,
+    /// Past `expires_at` when the list was made (by the server's clock).
+    pub expired: bool,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }

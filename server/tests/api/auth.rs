@@ -146,7 +146,8 @@ both_backends! {
         }
         let token = admin.session_token().expect("cookie");
         let me = app.services.session_user(&token).await.expect("ok").expect("signed in");
-        let changed = app.services.change_own_password(&me, ADMIN_PASSWORD, "an entirely new password", &token).await;
+        let change = licensing::accounts::PasswordChange { current_password: ADMIN_PASSWORD, new_password: "an entirely new password", current_token: &token, revoke_tokens: true };
+        let changed = app.services.change_own_password(&me, change, "t").await;
         assert!(changed.is_err(), "{changed:?}");
         sqlx::query(drop).execute(db).await.expect("drop trigger");
         // The first step is gone with it: the old password still works, the new one does not,

@@ -44,8 +44,16 @@ impl Api {
 
 /// Creates a token in the portal as `browser`'s user.
 async fn token(app: &TestApp, browser: &Browser, name: &str, access: &str) -> Api {
+    // Making a token asks for its owner's password again.
+    let password = match browser.whoami().await["role"].as_str() {
+        Some("admin") => ADMIN_PASSWORD,
+        _ => "client password 123",
+    };
     let created = browser
-        .rpc("create_api_token", &[("name", name), ("access", access)])
+        .rpc(
+            "create_api_token",
+            &[("name", name), ("access", access), ("password", password)],
+        )
         .await
         .ok();
     let secret = created["secret"].as_str().expect("secret").to_owned();

@@ -180,3 +180,86 @@ async fn https_deployments_send_strict_transport_security() {
     .await;
     assert_eq!(from_public.error(), "BadCredentials");
 }
+
+async fn api_status(app: &TestApp, token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{}/api/v1/me", app.base_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+both_backends! {
+    async fn a_token_is_made_only_with_the_owners_password_and_for_at_most_a_year(app) {
+        let admin = app.admin().await;
+        for (password, days, field) in [("", "90", "password"), ("wrong password", "90", "password"), (ADMIN_PASSWORD, "366", "days"), (ADMIN_PASSWORD, "0", "days"), (ADMIN_PASSWORD, "soon", "days")] {
+            let reply = admin.rpc("create_api_token", &[("name", "x"), ("access", "write"), ("days", days), ("password", password)]).await;
+            assert_eq!(reply.error(), "Invalid", "{password:?} {days}");
+            assert_eq!(reply.body["Invalid"]["field"], field, "{password:?} {days}");
+        }
+        assert_eq!(admin.rpc("list_api_tokens", &[]).await.ok(), serde_json::json!([]), "nothing was made");
+        // A day's token works for a day, then is refused.
+        let created = admin.rpc("create_api_token", &[("name", "short"), ("access", "read"), ("days", "1"), ("password", ADMIN_PASSWORD)]).await.ok();
+        let secret = created["secret"].as_str().expect("secret").to_owned();
+        assert_eq!(created["token"]["expires_at"].as_i64(), created["token"]["created_at"].as_i64().map(|t| t + 86_400));
+        assert_eq!(api_status(&app, &secret).await, StatusCode::OK);
+        app.clock.advance(86_400);
+        assert_eq!(api_status(&app, &secret).await, StatusCode::UNAUTHORIZED);
+        admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+        assert_eq!(admin.rpc("list_api_tokens", &[]).await.ok()[0]["expired"], true);
+    }
+
+    async fn a_password_reset_revokes_the_users_tokens_and_a_change_does_if_asked(app) {
+        let admin = app.admin().await;
+        let (_client, carla) = app.client_user(&admin, "Acme", "carla@acme.test").await;
+        let carla_id = carla.whoami().await["id"].to_string();
+        let make = |b: Browser, password: &'static str| async move {
+            let created = b.rpc("create_api_token", &[("name", "t"), ("access", "read"), ("password", password)]).await.ok();
+            created["secret"].as_str().expect("secret").to_owned()
+        };
+        let token = make(carla.clone(), "client password 123").await;
+        assert_eq!(api_status(&app, &token).await, StatusCode::OK);
+        // Someone who knew Carla's password made a token; the administrator resets it…
+        admin.rpc("reset_user_password", &[("user_id", &carla_id), ("password", "brand new password 1")]).await.ok();
+        // …and the token made with the old one is refused with it.
+        assert_eq!(api_status(&app, &token).await, StatusCode::UNAUTHORIZED);
+
+        let carla = app.browser();
+        carla.sign_in("carla@acme.test", "brand new password 1").await.ok();
+        let kept = make(carla.clone(), "brand new password 1").await;
+        let form = |revoke: bool| {
+            let mut f = vec![("current_password", "brand new password 1"), ("new_password", "another new password 2"), ("new_password_confirm", "another new password 2")];
+            if revoke { f.push(("revoke_tokens", "on")); }
+            f
+        };
+        carla.rpc("change_password", &form(false)).await.ok();
+        assert_eq!(api_status(&app, &kept).await, StatusCode::OK, "a change keeps tokens unless asked");
+        let form2 = [("current_password", "another new password 2"), ("new_password", "a third new password 3"), ("new_password_confirm", "a third new password 3"), ("revoke_tokens", "on")];
+        carla.rpc("change_password", &form2).await.ok();
+        assert_eq!(api_status(&app, &kept).await, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn a_user_sees_their_own_sessions_and_ends_one(app) {
+        let admin = app.admin().await;
+        let laptop = app.browser();
+        laptop.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+        let list = admin.rpc("list_own_sessions", &[]).await.ok();
+        let list = list.as_array().expect("list");
+        assert_eq!(list.len(), 2);
+        assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
+        let other = list.iter().find(|s| s["current"] == false).expect("the laptop's");
+        assert_eq!(other["address"], "127.0.0.1");
+        // Another user cannot end it, nor guess at ids.
+        let (_c, carla) = app.client_user(&admin, "Acme", "carla@acme.test").await;
+        let id = other["id"].as_str().expect("id");
+        for bad in [id, "zz", "' OR 1=1 --"] {
+            assert_eq!(carla.rpc("end_own_session", &[("id", bad)]).await.error(), "NotFound", "{bad}");
+        }
+        assert_eq!(laptop.whoami().await["email"], ADMIN_EMAIL);
+        admin.rpc("end_own_session", &[("id", id)]).await.ok();
+        assert_eq!(laptop.whoami().await, serde_json::Value::Null);
+        assert_eq!(admin.rpc("list_own_sessions", &[]).await.ok().as_array().map(Vec::len), Some(1));
+    }
+}
