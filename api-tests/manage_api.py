@@ -16,6 +16,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from fixtures import product_body
+
 BASE, ADMIN_EMAIL, ADMIN_PASSWORD = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
 passed, failed = 0, 0
 
@@ -87,18 +89,7 @@ def main():
     _, ro = admin.token(f"dashboard {run}", "read")
 
     # product -> client -> order -> licence -> activation list
-    product = {
-        "code": f"PY-{run}", "name": "Python-made product", "editor": "Vendor",
-        "release_number": 1, "release_date": None,
-        "features": [{"code": "print", "name": "Printing"}],
-        "default_features": ["print"], "default_counters": {"seats": 1},
-        "settings": {
-            "limited": False, "validity_days": None, "fixed_start": None, "fixed_end": None,
-            "expire_day_of_month": None, "end_user_removal": True, "max_activations": 3,
-            "validate_every_days": 7, "licences_per_serial": 1, "heartbeat_secs": 120,
-            "borrowing_allowed": False, "max_borrow_days": 30,
-        },
-    }
+    product = product_body(f"PY-{run}", "Python-made product")
     status, p = api("POST", "/api/v1/products", rw, product)
     check("create a product", status == 201, (status, p))
     status, c = api("POST", "/api/v1/clients", rw, {"name": f"Python Client {run}"})

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod floating;
 pub mod input;
 pub mod problem;
+pub mod redact;
 pub mod seats;
 pub mod time;
 pub mod trust;

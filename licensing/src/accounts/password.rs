@@ -4,33 +4,94 @@
 
 use crate::{Error, Result};
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use protocol::input::Password;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-fn argon2() -> Result<Argon2<'static>> {
-    let params = Params::new(19 * 1024, 2, 1, None)
-        .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+/// Argon2id at 19 MiB, 2 passes, 1 lane.
+fn params() -> Result<Params> {
+    Params::new(19 * 1024, 2, 1, None)
+        .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))
+}
+
+/// Runs `f` with Argon2 working memory of `blocks` blocks. The memory is kept and reused: at
+/// most one set per hashing slot ever exists, so however many sign-ins come, the server holds
+/// a fixed few times 19 MiB for hashing (left to the allocator, each thread that ever hashed
+/// could keep its own 19 MiB).
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    static SPARE: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+    let spare = SPARE.lock().ok().and_then(|mut s| s.pop());
+    let mut memory = match spare {
+        Some(m) if m.len() >= blocks => m,
+        _ => vec![Block::default(); blocks],
+    };
+    let out = f(&mut memory[..blocks]);
+    if let Ok(mut s) = SPARE.lock() {
+        s.push(memory);
+    }
+    out
+}
+
+fn internal(what: &str) -> impl Fn(argon2::Error) -> Error + '_ {
+    move |e| Error::Internal(format!("{what}: {e}"))
 }
 
 fn hash_blocking(password: &str) -> Result<String> {
+    let params = params()?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let salt = SaltString::generate(&mut OsRng);
-    argon2()?
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("hashing a password: {e}")))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| Error::Internal(format!("a new salt: {e}")))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_memory(params.block_count(), |memory| {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, memory)
+    })
+    .map_err(internal("hashing a password"))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)
+            .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| Error::Internal(format!("a hash: {e}")))?),
+    };
+    Ok(phc.to_string())
 }
 
 fn verify_blocking(password: &str, hash: &str) -> Result<bool> {
-    let parsed = PasswordHash::new(hash)
-        .map_err(|e| Error::Internal(format!("stored password hash is malformed: {e}")))?;
-    Ok(argon2()?
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+    let malformed = |e: argon2::password_hash::Error| {
+        Error::Internal(format!("stored password hash is malformed: {e}"))
+    };
+    let parsed = PasswordHash::new(hash).map_err(malformed)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(malformed)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| Error::Internal(format!("stored password hash is malformed: {e}")))?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed).map_err(malformed)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(Error::Internal(
+            "stored password hash has no salt or hash".into(),
+        ));
+    };
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(malformed)?;
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    with_memory(params.block_count(), |memory| {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, memory)
+    })
+    .map_err(internal("checking a password"))?;
+    // `Output` compares in constant time.
+    Ok(Output::new(&out).map_err(malformed)? == expected)
 }
 
 fn dummy_hash() -> Result<&'static str> {
@@ -106,6 +167,45 @@ pub async fn verify(password: &Password, stored: Option<String>) -> Result<bool>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_read_both_ways_with_the_standard_phc_encoding() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let ours = hash_blocking("correct horse battery").expect("hash");
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        let standard = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            params().expect("params"),
+        );
+        let parsed = PasswordHash::new(&ours).expect("phc");
+        assert!(standard
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        assert!(standard.verify_password(b"wrong", &parsed).is_err());
+        // Hashes stored before (made by the crate's own hasher) still verify, right and wrong.
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = standard
+            .hash_password(b"correct horse battery", &salt)
+            .expect("hash")
+            .to_string();
+        assert_eq!(
+            verify_blocking("correct horse battery", &theirs).ok(),
+            Some(true)
+        );
+        assert_eq!(
+            verify_blocking("correct horse batterz", &theirs).ok(),
+            Some(false)
+        );
+        assert_eq!(
+            verify_blocking("correct horse battery", &ours).ok(),
+            Some(true)
+        );
+        assert!(verify_blocking("x", "not a hash").is_err());
+    }
 
     #[tokio::test]
     async fn hashing_waits_for_a_slot_and_answers_busy_when_none_frees() {

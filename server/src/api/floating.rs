@@ -2,7 +2,7 @@
 //! heartbeat, release — authenticated by the pool key or serial, then by the seat's lease
 //! token), and the pools, keys, usage and explanations the vendor's automation manages.
 
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, Problems, Reader, Services, Writer};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, Problems, Reader, Services, Sight, Writer};
 use crate::AppState;
 use axum::http::StatusCode;
 use axum::Json;
@@ -81,8 +81,9 @@ async fn release(
 async fn list_pools(
     axum::extract::State(s): Services,
     Reader(user): Reader,
+    sight: Sight,
 ) -> Result<Json<Vec<Pool>>, ApiError> {
-    Ok(Json(s.list_pools(&user).await?))
+    Ok(sight.show(s.list_pools(&user).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -135,9 +136,10 @@ async fn create_pool(
 async fn get_pool(
     axum::extract::State(s): Services,
     Reader(user): Reader,
+    sight: Sight,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Pool>, ApiError> {
-    Ok(Json(s.pool(&user, id).await?))
+    Ok(sight.show(s.pool(&user, id).await?))
 }
 
 /// Deletes a pool with its keys, bundles and usage history (administrators); 409 while seats

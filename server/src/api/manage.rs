@@ -2,7 +2,7 @@
 //! bearer API token. A token acts as its creator: an administrator's reaches everything, a client
 //! user's only its own client's data; a read-only token cannot change anything.
 
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, Problems, Reader, Services, Writer};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, Problems, Reader, Services, Sight, Writer};
 use crate::AppState;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,7 @@ use protocol::catalog::{
     ActivationRow, Licence, Order, Product, ProductInput, Serial, SerialBatch, SerialDetail,
 };
 use protocol::catalog::{ExpiryEdit, Removal};
+use protocol::problem::ProblemKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
@@ -275,9 +276,10 @@ async fn delete_order(
 async fn order_licences(
     axum::extract::State(s): Services,
     Reader(user): Reader,
+    sight: Sight,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<Licence>>, ApiError> {
-    Ok(Json(s.order_licences(&user, id).await?))
+    Ok(sight.show(s.order_licences(&user, id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/licences/{id}", tag = "catalogue", security(("token" = [])),
@@ -286,9 +288,10 @@ async fn order_licences(
 async fn get_licence(
     axum::extract::State(s): Services,
     Reader(user): Reader,
+    sight: Sight,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Licence>, ApiError> {
-    Ok(Json(s.licence(&user, id).await?))
+    Ok(sight.show(s.licence(&user, id).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -380,8 +383,9 @@ async fn remove_licence_activation(
 pub(super) async fn list_activations(
     axum::extract::State(s): Services,
     Reader(user): Reader,
+    sight: Sight,
 ) -> Result<Json<Vec<ActivationRow>>, ApiError> {
-    Ok(Json(s.list_activations(&user).await?))
+    Ok(sight.show(s.list_activations(&user).await?))
 }
 
 // ---- web licences ----
@@ -438,14 +442,15 @@ async fn generate_serials(
     Ok((StatusCode::CREATED, Json(batch)))
 }
 
-/// The serials of a batch as CSV (serial, product, features, licences, status, replaced_by).
+/// The serials of a batch as CSV (serial, product, features, licences, status, replaced_by):
+/// whole serial numbers, so a read-write token's.
 #[utoipa::path(get, path = "/api/v1/serial-batches/{id}/serials.csv", tag = "web licences",
     security(("token" = [])),
     params(("id" = i64, Path, description = "Batch id")),
     responses((status = 200, content_type = "text/csv", body = String), Problems))]
 async fn batch_csv(
     axum::extract::State(s): Services,
-    Reader(user): Reader,
+    Writer(user): Writer,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     csv_response(s.export_batch_csv(&user, id).await?, id)
@@ -483,9 +488,17 @@ pub struct SerialFilter {
 async fn list_serials(
     axum::extract::State(s): Services,
     Reader(user): Reader,
+    sight: Sight,
     ApiQuery(f): ApiQuery<SerialFilter>,
 ) -> Result<Json<Vec<Serial>>, ApiError> {
-    Ok(Json(
+    if sight == Sight::Masked && f.search.as_deref().is_some_and(|q| !q.trim().is_empty()) {
+        // Matching parts of serials would let a reader spell one out a character at a time.
+        return Err(ApiError::new(
+            ProblemKind::ReadOnlyToken,
+            "Searching serial numbers needs a read-write token: a read-only token sees them masked.",
+        ));
+    }
+    Ok(sight.show(
         s.list_serials(
             &user,
             SerialQuery {
@@ -505,9 +518,10 @@ async fn list_serials(
 async fn get_serial(
     axum::extract::State(s): Services,
     Reader(user): Reader,
+    sight: Sight,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SerialDetail>, ApiError> {
-    Ok(Json(s.serial_detail(&user, id).await?))
+    Ok(sight.show(s.serial_detail(&user, id).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -355,7 +355,10 @@ uri_extractor!(
     nul_refused()
 );
 
-async fn holder(parts: &Parts, state: &AppState) -> Result<TokenHolder, ApiError> {
+async fn holder(parts: &mut Parts, state: &AppState) -> Result<TokenHolder, ApiError> {
+    if let Some(h) = parts.extensions.get::<TokenHolder>() {
+        return Ok(h.clone());
+    }
     let secret = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -366,7 +369,40 @@ async fn holder(parts: &Parts, state: &AppState) -> Result<TokenHolder, ApiError
         })
         .map(str::trim)
         .ok_or(licensing::Error::NotSignedIn)?;
-    Ok(state.services.token_holder(secret).await?)
+    let h = state.services.token_holder(secret).await?;
+    parts.extensions.insert(h.clone());
+    Ok(h)
+}
+
+/// What the caller's token may see of the secrets that act (licence keys, serials,
+/// fingerprints, pool keys): all of them with a read-write token, masked with a read-only one —
+/// reading is not a licence to activate, remove activations or drain pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sight {
+    Full,
+    Masked,
+}
+
+impl Sight {
+    /// `value`, its secrets masked if this sight does not reach them.
+    pub fn show<T: protocol::redact::Redact>(self, mut value: T) -> Json<T> {
+        if self == Sight::Masked {
+            value.redact();
+        }
+        Json(value)
+    }
+}
+
+impl FromRequestParts<AppState> for Sight {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(if holder(parts, state).await?.can_write {
+            Sight::Full
+        } else {
+            Sight::Masked
+        })
+    }
 }
 
 /// A caller authenticated with an API token (read-only or read-write).

@@ -263,3 +263,81 @@ both_backends! {
         assert_eq!(admin.rpc("list_own_sessions", &[]).await.ok().as_array().map(Vec::len), Some(1));
     }
 }
+
+async fn token_of(admin: &Browser, access: &str) -> String {
+    let created = admin
+        .rpc(
+            "create_api_token",
+            &[
+                ("name", access),
+                ("access", access),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await
+        .ok();
+    created["secret"].as_str().expect("secret").to_owned()
+}
+
+async fn get_json(app: &TestApp, token: &str, path: &str) -> (StatusCode, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .get(format!("{}{path}", app.base_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+both_backends! {
+    async fn a_read_only_token_sees_secrets_that_act_masked_and_cannot_drain_a_pool(app) {
+        let admin = app.admin().await;
+        let me = app.services.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None).await.expect("admin").user;
+        let pool = crate::seeded::acme_pool_of(&app.services, &me, 300).await;
+        app.services.add_pool_key(&me, pool.id, key_input("CAD", "ConcurrentUser", 2)).await.expect("key");
+        let product = app.services.save_product(&me, None, product("CALC", protocol::catalog::LicensingSettings::default())).await.expect("product");
+        app.services
+            .generate_serials(&me, licensing::web::BatchInput { product_id: product.id, count: 1, features: None, licences_per_serial: Some(1), note: String::new() })
+            .await
+            .expect("batch");
+        let serial = app.services.list_serials(&me, licensing::web::SerialQuery::default()).await.expect("serials")[0].serial.clone();
+        let (st, act, _) = api_post(&app, "/api/v1/activations", serde_json::json!({"product": "CALC", "serial": serial, "fingerprint": protocol::activation::fingerprint("CALC", "ws-1"), "hostname": "ws-1"})).await;
+        assert_eq!(st, StatusCode::CREATED, "{act}");
+
+        let read = token_of(&admin, "read").await;
+        let write = token_of(&admin, "write").await;
+        // The read-write token sees each secret whole…
+        let (_, pools) = get_json(&app, &write, "/api/v1/pools").await;
+        assert_eq!(pools[0]["access_key"], pool.access_key.as_str());
+        let (_, serials) = get_json(&app, &write, "/api/v1/serials").await;
+        assert_eq!(serials[0]["serial"], serial.as_str());
+        // …the read-only one sees their heads only, however it asks.
+        let (_, pools) = get_json(&app, &read, "/api/v1/pools").await;
+        let masked_key = pools[0]["access_key"].as_str().expect("key").to_owned();
+        assert!(masked_key.ends_with('…') && masked_key.chars().count() <= 5, "{masked_key}");
+        let (_, one) = get_json(&app, &read, &format!("/api/v1/pools/{}", pool.id)).await;
+        assert_eq!(one["access_key"], masked_key.as_str());
+        let (_, serials) = get_json(&app, &read, "/api/v1/serials").await;
+        assert!(serials[0]["serial"].as_str().expect("serial").ends_with('…'), "{serials}");
+        let (_, detail) = get_json(&app, &read, &format!("/api/v1/serials/{}", serials[0]["id"])).await;
+        let text = detail.to_string();
+        assert!(!text.contains(&serial[5..]) && !text.contains(&protocol::activation::fingerprint("CALC", "ws-1")[4..]), "{text}");
+        let (_, acts) = get_json(&app, &read, "/api/v1/activations").await;
+        assert!(acts[0]["licence_key"].as_str().expect("key").ends_with('…'), "{acts}");
+        assert!(acts[0]["activation"]["fingerprint"].as_str().expect("fp").ends_with('…'), "{acts}");
+        // Searching would spell a serial out; the CSV would hand them all over.
+        let (st, problem) = get_json(&app, &read, &format!("/api/v1/serials?search={}", &serial[..4])).await;
+        assert_eq!((st, problem["type"].as_str()), (StatusCode::FORBIDDEN, Some("/problems/read-only-token")));
+        let (st, _) = get_json(&app, &read, &format!("/api/v1/serial-batches/{}/serials.csv", serials[0]["batch_id"])).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        // What it saw checks nothing out.
+        let (st, refused, _) = api_post(&app, "/api/v1/seats", serde_json::json!({"pool_key": masked_key, "feature": "CAD", "user": "x", "host": "h", "process": "p"})).await;
+        assert!(st.is_client_error(), "{st} {refused}");
+        assert_eq!(app.services.usage_per_feature(&me).await.expect("usage")[0].in_use, 0);
+    }
+}

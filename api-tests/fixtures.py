@@ -1,0 +1,17 @@
+"""What the API checks create more than once."""
+
+
+def product_body(code, name):
+    """A product of editor Vendor, feature print, one seat, three activations, no borrowing."""
+    return {
+        "code": code, "name": name, "editor": "Vendor",
+        "release_number": 1, "release_date": None,
+        "features": [{"code": "print", "name": "Printing"}],
+        "default_features": ["print"], "default_counters": {"seats": 1},
+        "settings": {
+            "limited": False, "validity_days": None, "fixed_start": None, "fixed_end": None,
+            "expire_day_of_month": None, "end_user_removal": True, "max_activations": 3,
+            "validate_every_days": 7, "licences_per_serial": 1, "heartbeat_secs": 120,
+            "borrowing_allowed": False, "max_borrow_days": 30,
+        },
+    }
