@@ -56,25 +56,38 @@ impl WebSettings {
 
     /// The caller's network address, for sign-in throttling and the session record.
     pub fn client_address(&self, parts: &Parts) -> String {
-        if self.trust_forwarded_for {
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                // The proxy in front appends the address it saw: the last entry is the one to trust.
-                .and_then(|v| v.rsplit(',').next())
-                .map(str::trim)
-                .filter(|v| !v.is_empty());
-            if let Some(addr) = forwarded {
-                return addr.to_owned();
-            }
-        }
-        parts
+        let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|ci| ci.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_owned())
+            .map(|ci| ci.0.ip());
+        let forwarded = self
+            .trust_forwarded_for
+            .then(|| forwarded_for(&parts.headers))
+            .flatten();
+        forwarded
+            .or(peer)
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
     }
+}
+
+/// The address the proxy in front saw, from `X-Forwarded-For`: the last entry of the last such
+/// header (the proxy appends — in the same header or in one of its own — so anything before it
+/// is whatever the caller wrote). An entry that is not an address (`ip:port` is read as its
+/// address) counts as none, so the peer's address is used instead: a caller cannot make up a
+/// new group for every request.
+fn forwarded_for(headers: &HeaderMap) -> Option<std::net::IpAddr> {
+    let last = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()?
+        .to_str()
+        .ok()?
+        .rsplit(',')
+        .next()?
+        .trim();
+    last.parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| last.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// The Content-Security-Policy of the portal's pages: scripts only from the server and the
@@ -176,7 +189,9 @@ impl From<licensing::Error> for PortalError {
             E::NotFound(what) => PortalError::NotFound(what.to_owned()),
             E::Conflict(m) | E::ActivatedElsewhere(m) => PortalError::Conflict(m),
             E::Refused(_, m) => PortalError::Refused(m),
-            E::Gone(m) | E::Revoked(m) | E::KeyRetired(m) => PortalError::Gone(m),
+            E::Gone(m) | E::Revoked(m) | E::KeyRetired(m) | E::PoolKeyReplaced(m) => {
+                PortalError::Gone(m)
+            }
             E::RateLimited { message, .. } => PortalError::Refused(message),
             E::NotSignedIn => PortalError::NotSignedIn,
             E::NotAllowed => PortalError::NotAllowed,
@@ -206,6 +221,28 @@ mod tests {
             h.append(COOKIE, HeaderValue::from_str(c).expect("header"));
         }
         h
+    }
+
+    #[test]
+    fn the_proxys_entry_is_the_last_one_and_must_be_an_address() {
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 198.51.100.7"),
+        );
+        assert_eq!(forwarded_for(&h), "198.51.100.7".parse().ok());
+        // A proxy adding a header of its own after the caller's.
+        h.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        assert_eq!(forwarded_for(&h), "203.0.113.9".parse().ok());
+        let one = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", HeaderValue::from_static(v));
+            forwarded_for(&h)
+        };
+        assert_eq!(one("203.0.113.9:4711"), "203.0.113.9".parse().ok());
+        assert_eq!(one("[2001:db8::1]:443"), "2001:db8::1".parse().ok());
+        assert_eq!(one("made-up-for-this-request"), None);
+        assert_eq!(one(""), None);
     }
 
     #[test]

@@ -59,9 +59,13 @@ test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ p
   await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
   await page.getByLabel('Lease in seconds').fill('30');
   await page.getByRole('button', { name: 'Create pool' }).click();
-  await expect(page).toHaveURL(/\/admin\/pools\/\d+$/);
+  // The pool key is shown this once (only its digest is kept), then the pool opens.
   const poolKey = (await page.getByTestId('pool-key').textContent())!.trim();
   expect(poolKey).toMatch(/^POOL-/);
+  await page.getByRole('link', { name: 'Open the pool' }).click();
+  await expect(page).toHaveURL(/\/admin\/pools\/\d+$/);
+  await expect(page.getByTestId('pool-key-head')).toHaveText(`${poolKey.slice(0, 9)}…`);
+  const clientPoolPath = new URL(page.url()).pathname.replace('/admin/', '/client/');
   await page.locator('#key-editor').fill('Vendor');
   await page.locator('#key-feature').fill('F');
   await page.locator('#key-quantity').fill('2');
@@ -123,6 +127,22 @@ test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ p
   await expect.poll(() => ws2.proc.exitCode, { timeout: 30_000 }).toBe(2);
   expect(ws2.output()).toContain('a user of your organisation disconnected it');
   ws3.proc.kill('SIGTERM');
+
+  // Gina replaces the pool key with no grace: the new key is shown once and works at once; a
+  // workstation still on the old one is told it was replaced.
+  await open(page, clientPoolPath);
+  await page.getByText('Replace the pool key').click();
+  await page.getByLabel('The old key keeps working for (hours)').fill('0');
+  await page.getByRole('button', { name: 'Replace key' }).click();
+  const newKey = (await page.getByTestId('new-pool-key').textContent())!.trim();
+  expect(newKey).toMatch(/^POOL-/);
+  expect(newKey).not.toBe(poolKey);
+  await expect(page.getByTestId('pool-key-head')).toHaveText(`${newKey.slice(0, 9)}…`);
+  const late = tryCheckout(server.url, 'ws-late', poolKey, 'dan');
+  expect(late.ok).toBe(false);
+  expect(late.out).toContain('This pool key was replaced on');
+  const fresh = tryCheckout(server.url, 'ws-fresh', newKey, 'dan');
+  expect(fresh.ok, fresh.out).toBe(true);
 });
 
 test('a client\'s second pool: a bundle refused, added and removed, then the pool deleted', async ({ page, consoleErrors }) => {
@@ -132,6 +152,7 @@ test('a client\'s second pool: a bundle refused, added and removed, then the poo
   await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
   await page.getByLabel('Name').fill('Lab');
   await page.getByRole('button', { name: 'Create pool' }).click();
+  await page.getByRole('link', { name: 'Open the pool' }).click();
   await expect(page).toHaveURL(/\/admin\/pools\/\d+$/);
   await expect(page.getByRole('heading', { name: `Pool Lab of ${gina.organisation}`, level: 1 })).toBeVisible();
   for (const feature of ['F', 'G']) {
@@ -170,9 +191,10 @@ test('a mobile licence by code: assigned by the client user, watched offline, ex
   await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
   await page.getByLabel('Name').fill('Site');
   await page.getByRole('button', { name: 'Create pool' }).click();
+  const poolKey = (await page.getByTestId('pool-key').textContent())!.trim();
+  await page.getByRole('link', { name: 'Open the pool' }).click();
   await expect(page).toHaveURL(/\/admin\/pools\/\d+$/);
   const poolPath = new URL(page.url()).pathname.replace('/admin/', '/client/');
-  const poolKey = (await page.getByTestId('pool-key').textContent())!.trim();
   await page.locator('#key-editor').fill('Vendor');
   await page.locator('#key-feature').fill('M');
   await page.locator('#key-quantity').fill('1');

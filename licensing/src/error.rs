@@ -43,6 +43,9 @@ pub enum Error {
     /// The code was signed with a key the vendor withdrew: the application activates again.
     #[error("{0}")]
     KeyRetired(String),
+    /// The pool key was replaced and its grace period is over.
+    #[error("{0}")]
+    PoolKeyReplaced(String),
     #[error("too many failed sign-in attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: i64 },
     /// Every slot for password hashing is taken (a burst of sign-ins): retry after the wait.
@@ -92,6 +95,7 @@ impl Error {
             Error::Gone(_) | Error::SetupLink(_) => ProblemKind::Gone,
             Error::Revoked(_) => ProblemKind::SerialRevoked,
             Error::KeyRetired(_) => ProblemKind::KeyRetired,
+            Error::PoolKeyReplaced(_) => ProblemKind::PoolKeyReplaced,
             Error::NotSignedIn | Error::BadCredentials => ProblemKind::Unauthorized,
             Error::NotAllowed => ProblemKind::Forbidden,
             Error::RateLimited { .. } => ProblemKind::ChurnLimit,

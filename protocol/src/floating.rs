@@ -1,6 +1,7 @@
 //! Floating licences as the portal, the Web API and the client library see them: pools and their
 //! licence keys, seats, the usage monitor's rows and the explanation of a key choice.
 
+use crate::input::InputError;
 use serde::{Deserialize, Serialize};
 
 /// A closed vocabulary: an enum whose values have one spelling each, parsed case-insensitively,
@@ -90,8 +91,15 @@ pub struct Pool {
     pub serial_id: Option<i64>,
     /// The client's name, or the serial.
     pub owner: String,
-    /// What applications present to check out of a client's pool.
+    /// The pool key applications present to check out: whole only in the answer that made it
+    /// (a new pool, a replaced key); elsewhere its first characters and `…` (only a digest of
+    /// it is kept).
     pub access_key: String,
+    /// When the key was last replaced, and until when the one before keeps working.
+    #[serde(default)]
+    pub key_rotated_at: Option<i64>,
+    #[serde(default)]
+    pub previous_key_until: Option<i64>,
     /// How long a seat lives without a heartbeat.
     pub lease_secs: i64,
     pub keys: i64,
@@ -117,6 +125,21 @@ impl Pool {
             format!("{} ({})", self.name, self.owner)
         }
     }
+}
+
+/// The longest a replaced pool key may keep working: 30 days.
+pub const MAX_KEY_GRACE_HOURS: i64 = 720;
+
+/// Until when a pool key replaced at `now` keeps working, given `hours` of grace (0: it stops at
+/// once).
+pub fn key_grace_until(now: i64, hours: i64) -> Result<i64, InputError> {
+    if !(0..=MAX_KEY_GRACE_HOURS).contains(&hours) {
+        return Err(InputError::new(
+            "grace_hours",
+            format!("The old key may keep working 0 to {MAX_KEY_GRACE_HOURS} hours (30 days)."),
+        ));
+    }
+    Ok(now + hours * 3600)
 }
 
 /// Checking out `feature` in the pool also takes a seat of `also_feature`.
@@ -193,6 +216,9 @@ fn std_type() -> String {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeatureUsage {
     pub pool_id: i64,
+    /// The serial whose pool it is (then `owner` is the serial number).
+    #[serde(default)]
+    pub serial_id: Option<i64>,
     pub owner: String,
     pub editor: String,
     pub feature: String,
@@ -254,6 +280,19 @@ pub struct KeyVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replaced_key_works_for_the_grace_chosen_up_to_30_days() {
+        assert_eq!(key_grace_until(1_000, 0), Ok(1_000));
+        assert_eq!(key_grace_until(1_000, 24), Ok(1_000 + 86_400));
+        assert_eq!(key_grace_until(1_000, 720), Ok(1_000 + 720 * 3600));
+        for bad in [-1, 721, i64::MAX] {
+            assert_eq!(
+                key_grace_until(1_000, bad).map_err(|e| e.field),
+                Err("grace_hours")
+            );
+        }
+    }
 
     #[test]
     fn vocabularies_parse_their_own_spelling_in_any_case() {

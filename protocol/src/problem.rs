@@ -40,6 +40,9 @@ pub enum ProblemKind {
     /// The code was signed with a key the vendor has withdrawn: activate again on this machine
     /// (it uses no further activation) for a code signed with a current key.
     KeyRetired,
+    /// Floating: the pool key was replaced and its grace period is over: ask the pool's owner
+    /// for the new one.
+    PoolKeyReplaced,
     /// The body is not JSON.
     UnsupportedMediaType,
     /// The input breaks a rule; `field` names the field.
@@ -53,7 +56,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 20] = [
+    pub const ALL: [ProblemKind; 21] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -69,6 +72,7 @@ impl ProblemKind {
         Self::Gone,
         Self::SerialRevoked,
         Self::KeyRetired,
+        Self::PoolKeyReplaced,
         Self::UnsupportedMediaType,
         Self::Invalid,
         Self::ChurnLimit,
@@ -90,7 +94,7 @@ impl ProblemKind {
             | Self::BorrowingOff => 403,
             Self::NotFound => 404,
             Self::Conflict | Self::ActivatedElsewhere => 409,
-            Self::Gone | Self::SerialRevoked | Self::KeyRetired => 410,
+            Self::Gone | Self::SerialRevoked | Self::KeyRetired | Self::PoolKeyReplaced => 410,
             Self::UnsupportedMediaType => 415,
             Self::Invalid => 422,
             Self::ChurnLimit | Self::Throttled => 429,
@@ -116,6 +120,7 @@ impl ProblemKind {
             Self::Gone => "gone",
             Self::SerialRevoked => "serial-revoked",
             Self::KeyRetired => "key-retired",
+            Self::PoolKeyReplaced => "pool-key-replaced",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::Invalid => "invalid",
             Self::ChurnLimit => "churn-limit",
@@ -153,6 +158,7 @@ impl ProblemKind {
             Self::Gone => "Gone",
             Self::SerialRevoked => "Serial number revoked",
             Self::KeyRetired => "Signing key withdrawn",
+            Self::PoolKeyReplaced => "Pool key replaced",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Invalid => "Invalid input",
             Self::ChurnLimit => "Too many activations and removals",

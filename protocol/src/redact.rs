@@ -4,7 +4,7 @@
 //! it, never enough to use it.
 
 use crate::catalog::{Activation, ActivationRow, Licence, Serial, SerialDetail};
-use crate::floating::Pool;
+use crate::floating::{FeatureUsage, Pool};
 
 /// Characters of a secret kept when it is masked.
 pub const SHOWN_CHARS: usize = 4;
@@ -43,9 +43,21 @@ impl<T: Redact> Redact for Option<T> {
     }
 }
 
+/// (A pool key is only ever seen whole in the answer that made it, which takes a read-write
+/// token; a serial's pool is named by its serial, which must not show.)
 impl Redact for Pool {
     fn redact(&mut self) {
-        self.access_key = mask(&self.access_key);
+        if self.serial_id.is_some() {
+            self.owner = mask(&self.owner);
+        }
+    }
+}
+
+impl Redact for FeatureUsage {
+    fn redact(&mut self) {
+        if self.serial_id.is_some() {
+            self.owner = mask(&self.owner);
+        }
     }
 }
 

@@ -30,7 +30,7 @@ pub struct Settings {
     pub session_max_hours: i64,
     pub login_max_failures: i64,
     pub login_max_failures_address: i64,
-    pub login_max_failures_account: i64,
+    pub login_max_failures_everywhere: i64,
     pub login_window_minutes: i64,
     pub login_lockout_minutes: i64,
     pub login_max_lockout_minutes: i64,
@@ -58,7 +58,7 @@ impl Default for Settings {
             session_max_hours: 12,
             login_max_failures: 5,
             login_max_failures_address: 50,
-            login_max_failures_account: 100,
+            login_max_failures_everywhere: 100,
             login_window_minutes: 15,
             login_lockout_minutes: 1,
             login_max_lockout_minutes: 60,
@@ -123,7 +123,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "failed sign-ins from one address, to any accounts, that lock the address",
     ),
     (
-        "login_max_failures_account",
+        "login_max_failures_everywhere",
         "failed sign-ins to one account from all addresses together that lock it everywhere",
     ),
     (
@@ -286,6 +286,18 @@ impl Settings {
     /// The environment over the file over the defaults. A value of the wrong kind is refused
     /// naming its variable.
     pub fn from_sources(env: &BTreeMap<String, String>, file: toml::Table) -> anyhow::Result<Self> {
+        // A setting whose meaning changed is refused rather than read the new way.
+        let old = "login_max_failures_account";
+        if env.contains_key(&variable(old)) || file.contains_key(old) {
+            bail!(
+                "{} is no longer read: failures per account are now counted per address \
+                 ({}, default 5) and from all addresses together ({}, default 100). Set those \
+                 instead.",
+                variable(old),
+                variable("login_max_failures"),
+                variable("login_max_failures_everywhere")
+            );
+        }
         let mut merged = toml::Table::new();
         for (key, value) in file {
             let value = match value {
@@ -355,8 +367,8 @@ impl Settings {
                     self.login_max_failures_address,
                 )?,
                 account: policy(
-                    "login_max_failures_account",
-                    self.login_max_failures_account,
+                    "login_max_failures_everywhere",
+                    self.login_max_failures_everywhere,
                 )?,
             },
             churn: ChurnPolicy {
@@ -410,7 +422,6 @@ impl Config {
             .is_some_and(|u| u.starts_with("https://"))
     }
 
-    /// The URL people use, given the address the server actually bound (the port may have been 0).
     /// A warning worth printing at start: the portal reachable from other machines over plain
     /// http, where passwords and session cookies cross the network readable by anyone on the way.
     pub fn plain_http_warning(&self, bound: SocketAddr) -> Option<String> {
@@ -425,6 +436,7 @@ impl Config {
         })
     }
 
+    /// The URL people use, given the address the server actually bound (the port may have been 0).
     pub fn public_url_for(&self, bound: SocketAddr) -> String {
         self.public_url
             .clone()
@@ -488,6 +500,10 @@ mod tests {
         assert!(!c.secure_cookies());
         assert_eq!(c.auth.throttles.pair.max_failures, 5);
         assert_eq!(c.auth.throttles.account.max_failures, 100);
+        let old = Config::from_sources(env(&[("LICENTIA_LOGIN_MAX_FAILURES_ACCOUNT", "5")]), None);
+        assert!(old.is_err_and(|e| e
+            .to_string()
+            .contains("LICENTIA_LOGIN_MAX_FAILURES_EVERYWHERE")));
     }
 
     #[test]

@@ -25,16 +25,27 @@ impl Origins {
     }
 }
 
-/// `scheme://authority` of a URL, lower-cased, without a path or a trailing slash.
+/// `scheme://authority` of a URL, lower-cased, without a path, a trailing slash or the
+/// scheme's default port (browsers never send `:443` for https).
 fn origin_of(url: &str) -> String {
     let url = url.trim();
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    format!(
-        "{}://{}",
-        scheme.to_ascii_lowercase(),
-        authority.to_ascii_lowercase()
-    )
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => ":443",
+        "http" => ":80",
+        _ => "",
+    };
+    let authority = authority
+        .strip_suffix(default_port)
+        .filter(|_| !default_port.is_empty())
+        .unwrap_or(&authority);
+    format!("{scheme}://{authority}")
 }
 
 /// Whether a state-changing request may go on, judged by what browsers send: `Origin` if present
@@ -57,8 +68,8 @@ pub fn same_site(
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .is_some_and(|host| {
-                    let host = host.to_ascii_lowercase();
-                    origin == format!("http://{host}") || origin == format!("https://{host}")
+                    origin == origin_of(&format!("http://{host}"))
+                        || origin == origin_of(&format!("https://{host}"))
                 }),
         };
         return if allowed { Ok(()) } else { Err("origin") };
@@ -149,6 +160,18 @@ mod tests {
             "https://licences.example.com"
         );
         assert_eq!(origin_of("http://127.0.0.1:3000"), "http://127.0.0.1:3000");
+        assert_eq!(
+            origin_of("https://lic.example.com:443/"),
+            "https://lic.example.com"
+        );
+        assert_eq!(
+            origin_of("http://lic.example.com:80"),
+            "http://lic.example.com"
+        );
+        assert_eq!(
+            origin_of("https://lic.example.com:8443"),
+            "https://lic.example.com:8443"
+        );
     }
 
     #[test]

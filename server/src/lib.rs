@@ -53,6 +53,10 @@ pub async fn open_services(config: &Config, clock: Clock) -> anyhow::Result<Lice
         .ensure_signing_key()
         .await
         .map_err(|e| anyhow::anyhow!("cannot prepare the activation-code signing key: {e}"))?;
+    services
+        .ensure_pool_keys_hashed()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot turn the stored pool keys into digests: {e}"))?;
     Ok(services)
 }
 

@@ -3,11 +3,11 @@
 
 use super::catalog::{id_param, options};
 use crate::components::{
-    area, loaded, or_dash, release_or_any, ActionDone, ActionError, ColumnHeads, DeleteZone, Field,
-    RowAction, WideTable,
+    area, loaded, or_dash, release_or_any, ActionDone, ActionError, ColumnHeads, ConfirmButton,
+    DeleteZone, Field, LocalTime, RowAction, WideTable,
 };
 use crate::server_fns::floating::{
-    AddPoolKey, ChangeBundle, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout,
+    AddPoolKey, ChangeBundle, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout, RotatePoolKey,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -82,12 +82,45 @@ fn NewPool(create: ServerAction<CreatePool>) -> impl IntoView {
                                 <Field label="Lease in seconds" name="lease_secs" id="pool-lease".to_owned() kind="number" value="300" hint="A seat without heartbeat for this long is freed (30 to 86400)"/>
                             </div>
                             <ActionError action=create/>
+                            {move || create.value().get().and_then(|r| r.ok()).map(|p| view! {
+                                <div class="notice" role="status">
+                                    <p>"Pool created. Its key is shown this once: copy it now (only a digest of it is kept; if it is lost, replace it on the pool's page)."</p>
+                                    <p><code class="secret" data-testid="pool-key">{p.access_key.clone()}</code></p>
+                                    <p><a href=format!("/admin/pools/{}", p.id)>"Open the pool"</a></p>
+                                </div>
+                            })}
                             <button type="submit" class="primary" disabled=create.pending()>"Create pool"</button>
                         </ActionForm>
                     }
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// Replacing the pool key: the grace the old one keeps, and the new key, shown this once.
+#[component]
+fn RotateKey(rotate: ServerAction<RotatePoolKey>, pool_id: i64) -> impl IntoView {
+    view! {
+        {move || rotate.value().get().and_then(|r| r.ok()).map(|p| view! {
+            <div class="notice" role="status">
+                <p>"The pool key was replaced. The new key is shown this once: copy it now."</p>
+                <p><code class="secret" data-testid="new-pool-key">{p.access_key.clone()}</code></p>
+            </div>
+        })}
+        <ActionError action=rotate/>
+        <details>
+            <summary>"Replace the pool key"</summary>
+            <ActionForm action=rotate>
+                <input type="hidden" name="pool_id" value=pool_id/>
+                <div class="field">
+                    <label for="grace-hours">"The old key keeps working for (hours)"</label>
+                    <input id="grace-hours" name="grace_hours" type="number" min="0" max="720" value="24" required=true aria-describedby="grace-hours-hint"/>
+                    <small id="grace-hours-hint" class="hint">"0 to 720 (30 days): time to give workstations the new key. After it, the old key is refused."</small>
+                </div>
+                <ConfirmButton question="Replace the pool key? Workstations need the new key once the old one stops working." label="Replace key" class="danger"/>
+            </ActionForm>
+        </details>
     }
 }
 
@@ -110,6 +143,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
     let bundle = ServerAction::<ChangeBundle>::new();
     let unbundle = ServerAction::<ChangeBundle>::new();
     let delete_pool = ServerAction::<DeletePool>::new();
+    let rotate = ServerAction::<RotatePoolKey>::new();
     let mobile = super::mobile::MobileActions::new();
     let page = Resource::new(
         move || {
@@ -120,6 +154,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                 bundle.version().get(),
                 unbundle.version().get(),
                 mobile.version(),
+                rotate.version().get(),
             )
         },
         |(id, ..)| crate::server_fns::floating::get_pool_page(id.unwrap_or(0)),
@@ -133,11 +168,16 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                     <h1>{if p.pool.name.is_empty() { format!("Pool of {}", p.pool.owner) } else { format!("Pool {} of {}", p.pool.name, p.pool.owner) }}</h1>
                     <section class="card">
                         <dl class="facts">
-                            <dt>"Pool key"</dt><dd><code data-testid="pool-key">{p.pool.access_key.clone()}</code></dd>
+                            <dt>"Pool key"</dt><dd><code data-testid="pool-key-head">{p.pool.access_key.clone()}</code></dd>
+                            {p.pool.key_rotated_at.map(|at| view! {
+                                <dt>"Replaced"</dt>
+                                <dd><LocalTime unix_secs=at/>{p.pool.previous_key_until.map(|until| view! { "; the key before works until " <LocalTime unix_secs=until/> })}</dd>
+                            })}
                             <dt>"Lease"</dt><dd>{format!("{} s without a heartbeat", p.pool.lease_secs)}</dd>
                             <dt>"In use"</dt><dd>{p.pool.in_use}</dd>
                         </dl>
-                        <p class="hint">"Workstations check out with this pool key: "<code>{format!("licentia-client --server … checkout --pool-key {} --feature …", p.pool.access_key)}</code></p>
+                        <p class="hint">"Workstations check out with the pool key: "<code>"licentia-client --server … checkout --pool-key POOL-… --feature …"</code>". It is shown whole only when the pool is made or its key replaced."</p>
+                        <RotateKey rotate pool_id/>
                     </section>
                     <section class="card">
                         <h2>"Licence keys"</h2>

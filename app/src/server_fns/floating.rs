@@ -50,11 +50,21 @@ pub async fn create_pool(
             })
         }
     };
-    let pool = services
+    // The answer holds the new pool key, shown this once: the page shows it rather than
+    // moving on.
+    Ok(services
         .create_pool(&user, owner, &name, Some(lease_secs))
-        .await?;
-    leptos_axum::redirect(&format!("/admin/pools/{}", pool.id));
-    Ok(pool)
+        .await?)
+}
+
+/// Replaces a pool's key; the old one keeps working `grace_hours`. The answer holds the new key,
+/// shown this once.
+#[server(prefix = "/rpc", endpoint = "rotate_pool_key")]
+pub async fn rotate_pool_key(pool_id: i64, grace_hours: i64) -> Result<Pool, PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services
+        .rotate_pool_key(&user, pool_id, grace_hours)
+        .await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "get_pool_page")]

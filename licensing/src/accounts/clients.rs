@@ -61,7 +61,24 @@ impl UserListRow {
     }
 }
 
-/// What a client record is made of, parsed.
+/// What changes together with a new password, in the same transaction.
+#[derive(Debug, Clone, Copy)]
+struct AfterPassword {
+    /// Lift the sign-in locks against the account.
+    clear_locks: bool,
+    /// Revoke every API token of the user.
+    revoke_tokens: bool,
+}
+
+impl AfterPassword {
+    /// An administrator's reset: lets a locked-out user back in, and takes the tokens made with
+    /// the old password (whoever knew it may have made them).
+    const RESET: Self = Self {
+        clear_locks: true,
+        revoke_tokens: true,
+    };
+}
+
 /// A user changing their own password.
 #[derive(Debug, Clone, Copy)]
 pub struct PasswordChange<'a> {
@@ -73,6 +90,7 @@ pub struct PasswordChange<'a> {
     pub revoke_tokens: bool,
 }
 
+/// What a client record is made of, parsed.
 pub struct ClientInput {
     pub name: ClientName,
     pub contact_email: String,
@@ -288,11 +306,9 @@ impl Licentia {
                 "Administrators change their own password from their account page.".into(),
             ));
         }
-        self.set_password(user_id, &new_password, None).await?;
-        // A reset is how an administrator lets a locked-out user back in; the tokens made with
-        // the old password go with it (whoever knew it may have made them).
-        self.throttle_clear_account(&target.email).await?;
-        let revoked = self.revoke_tokens_of(user_id).await?;
+        let revoked = self
+            .set_password(user_id, &new_password, None, AfterPassword::RESET)
+            .await?;
         tracing::info!(
             user_id,
             by = actor.id,
@@ -311,9 +327,9 @@ impl Licentia {
             .fetch_optional(self.db.pool())
             .await?
             .ok_or(Error::NotFound("An account with that e-mail address"))?;
-        self.set_password(user_id, &new_password, None).await?;
-        self.throttle_clear_account(email.as_str()).await?;
-        let revoked = self.revoke_tokens_of(user_id).await?;
+        let revoked = self
+            .set_password(user_id, &new_password, None, AfterPassword::RESET)
+            .await?;
         tracing::info!(user_id, revoked, "password reset from the admin CLI");
         Ok(())
     }
@@ -336,13 +352,13 @@ impl Licentia {
                 }
                 other => other,
             })?;
-        self.set_password(actor.id, &new_password, Some(change.current_token))
-            .await?;
-        let revoked = if change.revoke_tokens {
-            self.revoke_tokens_of(actor.id).await?
-        } else {
-            0
+        let after = AfterPassword {
+            clear_locks: false,
+            revoke_tokens: change.revoke_tokens,
         };
+        let revoked = self
+            .set_password(actor.id, &new_password, Some(change.current_token), after)
+            .await?;
         tracing::info!(user_id = actor.id, revoked, "password changed");
         Ok(())
     }
@@ -354,18 +370,41 @@ impl Licentia {
         user_id: i64,
         new_password: &Password,
         keep_token: Option<&str>,
-    ) -> Result<()> {
+        after: AfterPassword,
+    ) -> Result<u64> {
         let hash = password::hash(new_password).await?;
+        let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
-            .bind(&hash)
-            .bind(self.clock.now())
+        let email: String = sqlx::query_scalar(
+            "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3 \
+             RETURNING email",
+        )
+        .bind(&hash)
+        .bind(now)
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        end_sessions_of(&mut tx, user_id, keep_token).await?;
+        if after.clear_locks {
+            sqlx::query("DELETE FROM login_throttle WHERE account = $1")
+                .bind(&email)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let revoked = if after.revoke_tokens {
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
             .bind(user_id)
             .execute(&mut *tx)
-            .await?;
-        end_sessions_of(&mut tx, user_id, keep_token).await?;
+            .await?
+            .rows_affected()
+        } else {
+            0
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(revoked)
     }
 
     /// Removes a client user (never an administrator: that is not done from the portal).

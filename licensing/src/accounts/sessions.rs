@@ -101,7 +101,13 @@ impl Licentia {
             Some(r) => (Some(r.id), Some(r.password_hash)),
             None => (None, None),
         };
-        let ok = password::verify(&password, stored).await?;
+        let ok = match password::verify(&password, stored).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.throttle_uncount(&counters).await?;
+                return Err(e);
+            }
+        };
         let user_id = match (ok, user_id) {
             (true, Some(id)) => id,
             _ => {
@@ -157,7 +163,14 @@ impl Licentia {
         if stored.is_none() {
             return Err(Error::NotSignedIn);
         }
-        if password::verify(&password, stored).await? {
+        let ok = match password::verify(&password, stored).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.throttle_uncount(&counters).await?;
+                return Err(e);
+            }
+        };
+        if ok {
             self.throttle_succeeded(&counters).await?;
             return Ok(());
         }

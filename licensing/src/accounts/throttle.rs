@@ -115,7 +115,22 @@ impl Licentia {
     /// parallel attempts is cut off at the limit, not after all of them have been checked.
     pub(crate) async fn throttle_attempt(&self, counters: &[Counter<'_>]) -> Result<Option<i64>> {
         let now = self.clock.now();
+        // A refused attempt counts on no key: hammering a locked pair from one address must not
+        // add up, unseen, to the account-wide lock that keeps its owner out everywhere.
         let mut wait: Option<i64> = None;
+        for c in counters {
+            let locked_until: Option<i64> =
+                sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE key = $1")
+                    .bind(&c.key)
+                    .fetch_optional(self.db.pool())
+                    .await?;
+            if let Some(secs) = locked_until.and_then(|until| Policy::retry_after(until, now)) {
+                wait = Some(wait.map_or(secs, |w| w.max(secs)));
+            }
+        }
+        if wait.is_some() {
+            return Ok(wait);
+        }
         for c in counters {
             // Attempts while locked are refused without counting; a window that has passed starts
             // over.
@@ -231,12 +246,19 @@ impl Licentia {
         Ok(())
     }
 
-    /// Ends every lock and count held against an account (an administrator reset its password).
-    pub(crate) async fn throttle_clear_account(&self, email: &str) -> Result<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE account = $1")
-            .bind(email)
+    /// Takes back an attempt that was counted but never judged (hashing was busy, or failed):
+    /// a user told to retry later is not a step nearer a lock.
+    pub(crate) async fn throttle_uncount(&self, counters: &[Counter<'_>]) -> Result<()> {
+        for c in counters {
+            sqlx::query(
+                "UPDATE login_throttle SET failures = failures - 1 \
+                 WHERE key = $1 AND failures > 0 AND locked_until <= $2",
+            )
+            .bind(&c.key)
+            .bind(self.clock.now())
             .execute(self.db.pool())
             .await?;
+        }
         Ok(())
     }
 

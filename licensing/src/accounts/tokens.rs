@@ -179,19 +179,6 @@ impl Licentia {
         self.api_token(actor, id).await
     }
 
-    /// Revokes every live token of a user (their password was reset: whoever reset it may not
-    /// be who made them). Returns how many.
-    pub(crate) async fn revoke_tokens_of(&self, user_id: i64) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(self.clock.now())
-        .bind(user_id)
-        .execute(self.db.pool())
-        .await?;
-        Ok(done.rows_affected())
-    }
-
     /// Who a bearer token acts for. Unknown, malformed, revoked and expired tokens are all
     /// refused alike.
     pub async fn token_holder(&self, secret: &str) -> Result<TokenHolder> {

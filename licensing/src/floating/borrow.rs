@@ -276,9 +276,16 @@ impl Licentia {
     /// What a borrow request code may name this pool by (`protocol::borrow::pool_digest`): its
     /// pool key, or for a serial's pool also its product and serial.
     async fn pool_digests(&self, pool: &PoolRow) -> Result<Vec<String>> {
-        let by_key = protocol::borrow::pool_digest(Some(&pool.access_key), None);
+        let mut by_key = vec![pool.key_code_digest.clone()];
+        // A request made with the replaced key, while it still works.
+        if let (Some(previous), Some(until)) = (&pool.previous_code_digest, pool.previous_key_until)
+        {
+            if until > self.clock.now() {
+                by_key.push(previous.clone());
+            }
+        }
         let Some(serial_id) = pool.serial_id else {
-            return Ok(vec![by_key]);
+            return Ok(by_key);
         };
         let (serial, product): (String, String) = sqlx::query_as(
             "SELECT s.serial, p.code FROM serials s JOIN products p ON p.id = s.product_id \
@@ -287,10 +294,11 @@ impl Licentia {
         .bind(serial_id)
         .fetch_one(self.db.pool())
         .await?;
-        Ok(vec![
-            by_key,
-            protocol::borrow::pool_digest(None, Some((&product, &serial))),
-        ])
+        by_key.push(protocol::borrow::pool_digest(
+            None,
+            Some((&product, &serial)),
+        ));
+        Ok(by_key)
     }
 
     /// The answer already given to the request `nonce` in the pool, if any: its token again
@@ -368,11 +376,7 @@ impl Licentia {
         borrow_end(self.clock.now(), days, max, None).map_err(period_error)?;
         // A seat of its own (a session no one can name), checked out as any other.
         let checkout = CheckoutRequest {
-            pool: PoolFields {
-                pool_key: Some(pool.access_key.clone()),
-                product: None,
-                serial: None,
-            },
+            pool: PoolFields::default(),
             who: Requester {
                 user: req.user.clone(),
                 host: req.host.clone(),
@@ -386,7 +390,7 @@ impl Licentia {
                 ..SeatTerms::default()
             },
         };
-        let grant = match self.checkout_as(&checkout, false).await {
+        let grant = match self.checkout_in(pool.clone(), &checkout, false).await {
             Ok(grant) => grant,
             // (The same request answered at this moment may have taken the last seat.)
             Err(e) => {

@@ -8,14 +8,37 @@ impl Licentia {
     pub(super) async fn pool_for(&self, access: &PoolRef) -> Result<PoolRow> {
         match access {
             PoolRef::Key(key) => {
-                let key = key.trim().to_uppercase();
-                sqlx::query_as(&format!("{POOL_SELECT} WHERE p.access_key = $1"))
-                    .bind(&key)
-                    .fetch_optional(self.db.pool())
-                    .await?
-                    .ok_or_else(|| {
-                        InputError::new("pool_key", "No pool has this pool key: check it.").into()
-                    })
+                let hash = crate::token::digest(&normal_key(key));
+                let current: Option<PoolRow> =
+                    sqlx::query_as(&format!("{POOL_SELECT} WHERE p.access_key = $1"))
+                        .bind(&hash)
+                        .fetch_optional(self.db.pool())
+                        .await?;
+                if let Some(pool) = current {
+                    return Ok(pool);
+                }
+                // A replaced key works through its grace period, then says it was replaced.
+                let replaced: Option<PoolRow> =
+                    sqlx::query_as(&format!("{POOL_SELECT} WHERE p.previous_key_hash = $1"))
+                        .bind(&hash)
+                        .fetch_optional(self.db.pool())
+                        .await?;
+                match replaced {
+                    Some(pool) => match pool.previous_key_until {
+                        Some(until) if until > self.clock.now() => Ok(pool),
+                        until => Err(Error::PoolKeyReplaced(format!(
+                            "This pool key was replaced on {} and stopped working on {}: ask \
+                             the pool's owner for the new key.",
+                            format_date(pool.key_rotated_at.unwrap_or(0)),
+                            format_date(until.unwrap_or(0)),
+                        ))),
+                    },
+                    None => Err(InputError::new(
+                        "pool_key",
+                        "No pool has this pool key: check it.",
+                    )
+                    .into()),
+                }
             }
             PoolRef::Serial { product, serial } => {
                 let (serial, _) = check_serial(&self.serial_key(), serial)?;
@@ -74,6 +97,16 @@ impl Licentia {
         hand_back: bool,
     ) -> Result<Grant> {
         let pool = self.pool_for(&req.pool()?).await?;
+        self.checkout_in(pool, req, hand_back).await
+    }
+
+    /// `checkout_as` in a pool already found (the pool fields of `req` are not read).
+    pub(super) async fn checkout_in(
+        &self,
+        pool: PoolRow,
+        req: &CheckoutRequest,
+        hand_back: bool,
+    ) -> Result<Grant> {
         let ask = ask_of(&req.terms)?;
         let feature = ask.feature.clone();
         let user = field("user", &req.who.user, 255, true)?;
@@ -100,7 +133,9 @@ impl Licentia {
         .fetch_optional(self.db.pool())
         .await?;
         if let Some((seat_id, held_by, lease_ends)) = existing {
-            if !(hand_back && may_resume(held_by.as_deref(), installation.as_deref())) {
+            // (A seat whose lease ran out has no holder left to protect: it is handed over.)
+            let proven = may_resume(held_by.as_deref(), installation.as_deref());
+            if !(hand_back && (proven || lease_ends <= now)) {
                 return Err(session_taken(&feature, &user, &host, lease_ends - now));
             }
             // (None: it was released or borrowed a moment ago; a new seat is checked out below.)
@@ -442,7 +477,7 @@ pub(super) enum Tally {
 fn installation_digest(secret: Option<&str>) -> Result<Option<String>> {
     match secret {
         None => Ok(None),
-        Some(s) if (16..=255).contains(&s.len()) && !s.chars().any(char::is_control) => {
+        Some(s) if (16..=255).contains(&s.chars().count()) && !s.chars().any(char::is_control) => {
             Ok(Some(crate::token::digest(s)))
         }
         Some(_) => Err(InputError::new(

@@ -33,7 +33,13 @@ struct PoolRow {
     name: String,
     client_id: Option<i64>,
     serial_id: Option<i64>,
-    access_key: String,
+    /// The first characters of the pool key (only its digest is kept; the key itself is shown
+    /// once, when made).
+    key_head: String,
+    key_code_digest: String,
+    key_rotated_at: Option<i64>,
+    previous_code_digest: Option<String>,
+    previous_key_until: Option<i64>,
     lease_secs: i64,
     created_at: i64,
     owner: String,
@@ -56,7 +62,8 @@ impl PoolRow {
 }
 
 const POOL_SELECT: &str =
-    "SELECT p.id, p.name, p.client_id, p.serial_id, p.access_key, p.lease_secs, \
+    "SELECT p.id, p.name, p.client_id, p.serial_id, p.key_head, \
+     p.key_code_digest, p.key_rotated_at, p.previous_code_digest, p.previous_key_until, p.lease_secs, \
      p.created_at, COALESCE(c.name, s.serial) AS owner, p.mobile_allowed, p.max_borrow_days, \
      pr.borrowing_allowed AS product_borrowing, pr.max_borrow_days AS product_borrow_days \
      FROM pools p LEFT JOIN clients c ON c.id = p.client_id \
@@ -325,6 +332,33 @@ fn ask_of(req: &SeatTerms) -> Result<Ask> {
 fn new_access_key() -> String {
     format!("POOL-{}", crate::catalog::new_licence_key())
 }
+
+/// What is kept of a pool key: its digest (to find the pool), its first characters (to
+/// recognise it) and the digest a borrow request code names the pool by. Never the key.
+struct StoredKey {
+    hash: String,
+    head: String,
+    code_digest: String,
+}
+
+impl StoredKey {
+    fn of(key: &str) -> Self {
+        let key = normal_key(key);
+        StoredKey {
+            hash: crate::token::digest(&key),
+            head: key.chars().take(KEY_HEAD_CHARS).collect(),
+            code_digest: protocol::borrow::pool_digest(Some(&key), None),
+        }
+    }
+}
+
+/// A pool key as it is compared: as typed, trimmed, in upper case.
+fn normal_key(key: &str) -> String {
+    key.trim().to_uppercase()
+}
+
+/// "POOL-" and four characters of the key.
+const KEY_HEAD_CHARS: usize = 9;
 
 fn lease_token() -> String {
     format!("seat_{}", crate::token::generate())

@@ -34,7 +34,9 @@ impl Licentia {
             client_id: row.client_id,
             serial_id: row.serial_id,
             owner: row.owner,
-            access_key: row.access_key,
+            access_key: format!("{}…", row.key_head),
+            key_rotated_at: row.key_rotated_at,
+            previous_key_until: row.previous_key_until,
             lease_secs: row.lease_secs,
             keys,
             in_use: in_use.unwrap_or(0),
@@ -69,14 +71,18 @@ impl Licentia {
             )
             .into());
         }
+        let key = new_access_key();
+        let stored = StoredKey::of(&key);
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO pools (client_id, serial_id, name, access_key, lease_secs, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO pools (client_id, serial_id, name, access_key, key_head, key_code_digest, \
+             lease_secs, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(client_id)
         .bind(serial_id)
         .bind(&name)
-        .bind(new_access_key())
+        .bind(&stored.hash)
+        .bind(&stored.head)
+        .bind(&stored.code_digest)
         .bind(lease)
         .bind(self.clock.now())
         .fetch_one(self.db.pool())
@@ -92,7 +98,75 @@ impl Licentia {
             _ => Error::unique_as_conflict(e, "This serial number has a pool already."),
         })?;
         tracing::info!(pool_id = id, by = actor.id, "pool created");
-        self.pool(actor, id).await
+        // The one time the key is shown: only its digest is kept.
+        Ok(Pool {
+            access_key: key,
+            ..self.pool(actor, id).await?
+        })
+    }
+
+    /// Replaces a pool's key (its owner: an administrator, or a user of the pool's client). The
+    /// old key keeps checking out for `grace_hours` (0 to 720), so workstations can be given
+    /// the new one, then is refused with `/problems/pool-key-replaced`. Returns the pool with
+    /// the new key, shown this once.
+    pub async fn rotate_pool_key(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+        grace_hours: i64,
+    ) -> Result<Pool> {
+        let pool = self.pool_row(pool_id).await?;
+        self.require_pool_access(actor, &pool)?;
+        let now = self.clock.now();
+        let until = protocol::floating::key_grace_until(now, grace_hours)?;
+        let key = new_access_key();
+        let stored = StoredKey::of(&key);
+        sqlx::query(
+            "UPDATE pools SET previous_key_hash = access_key, \
+             previous_code_digest = key_code_digest, previous_key_until = $1, key_rotated_at = $2, \
+             access_key = $3, key_head = $4, key_code_digest = $5 WHERE id = $6",
+        )
+        .bind(until)
+        .bind(now)
+        .bind(&stored.hash)
+        .bind(&stored.head)
+        .bind(&stored.code_digest)
+        .bind(pool_id)
+        .execute(self.db.pool())
+        .await?;
+        tracing::info!(pool_id, by = actor.id, grace_hours, "pool key replaced");
+        Ok(Pool {
+            access_key: key,
+            ..self.pool(actor, pool_id).await?
+        })
+    }
+
+    /// Turns pool keys stored before they were kept as digests into digests; run at start.
+    /// Each row changes in one statement, and only while it is still unconverted.
+    pub async fn ensure_pool_keys_hashed(&self) -> Result<u64> {
+        let plain: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, access_key FROM pools WHERE key_head = ''")
+                .fetch_all(self.db.pool())
+                .await?;
+        let mut converted = 0;
+        for (id, key) in plain {
+            let stored = StoredKey::of(&key);
+            converted += sqlx::query(
+                "UPDATE pools SET access_key = $1, key_head = $2, key_code_digest = $3 \
+                 WHERE id = $4 AND key_head = ''",
+            )
+            .bind(&stored.hash)
+            .bind(&stored.head)
+            .bind(&stored.code_digest)
+            .bind(id)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        }
+        if converted > 0 {
+            tracing::info!(pools = converted, "pool keys now kept as digests");
+        }
+        Ok(converted)
     }
 
     /// Deletes a pool with its keys, bundles and usage history; refused while seats are out.

@@ -29,9 +29,19 @@ impl Licentia {
     pub async fn usage_per_feature(&self, actor: &CurrentUser) -> Result<Vec<FeatureUsage>> {
         let scope = crate::client_scope(actor)?;
         let today = day_of(self.clock.now());
-        type Row = (i64, String, String, String, String, i64, i64, i64);
+        type Row = (
+            i64,
+            Option<i64>,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+        );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT p.id, COALESCE(c.name, s.serial), k.editor, k.feature, k.commercial_type, \
+            "SELECT p.id, p.serial_id, COALESCE(c.name, s.serial), k.editor, k.feature, k.commercial_type, \
              CAST(SUM(k.in_use) AS BIGINT), CAST(SUM(COALESCE(b.out, 0)) AS BIGINT), \
              CAST(SUM(CASE WHEN (k.start_day IS NULL OR k.start_day <= $2) \
                  AND (k.end_day IS NULL OR k.end_day >= $2) \
@@ -47,7 +57,7 @@ impl Licentia {
                  WHERE released_at IS NULL AND borrowed_until IS NOT NULL GROUP BY key_id) b \
                  ON b.key_id = k.id \
              WHERE ($1 IS NULL OR p.client_id = $1) \
-             GROUP BY p.id, COALESCE(c.name, s.serial), k.editor, k.feature, k.commercial_type \
+             GROUP BY p.id, p.serial_id, COALESCE(c.name, s.serial), k.editor, k.feature, k.commercial_type \
              ORDER BY k.editor, k.feature, k.commercial_type, p.id",
         )
         .bind(scope)
@@ -57,15 +67,18 @@ impl Licentia {
         Ok(rows
             .into_iter()
             .map(
-                |(pool_id, owner, editor, feature, ct, in_use, offline, count)| FeatureUsage {
-                    pool_id,
-                    owner,
-                    editor,
-                    feature,
-                    commercial_type: ct,
-                    in_use,
-                    count,
-                    offline,
+                |(pool_id, serial_id, owner, editor, feature, ct, in_use, offline, count)| {
+                    FeatureUsage {
+                        pool_id,
+                        serial_id,
+                        owner,
+                        editor,
+                        feature,
+                        commercial_type: ct,
+                        in_use,
+                        count,
+                        offline,
+                    }
                 },
             )
             .collect())

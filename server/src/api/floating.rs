@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(release))
         .routes(routes!(list_pools, create_pool))
         .routes(routes!(get_pool, delete_pool))
+        .routes(routes!(rotate_pool_key))
         .routes(routes!(pool_bundles, add_bundle))
         .routes(routes!(remove_bundle))
         .routes(routes!(pool_keys, add_pool_key))
@@ -140,6 +141,34 @@ async fn get_pool(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Pool>, ApiError> {
     Ok(sight.show(s.pool(&user, id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RotateBody {
+    /// How long the old key keeps working, in hours (0 to 720; default 24). After that it is
+    /// refused with `/problems/pool-key-replaced`.
+    #[serde(default = "default_grace_hours")]
+    #[schema(minimum = 0, maximum = 720)]
+    pub grace_hours: i64,
+}
+
+fn default_grace_hours() -> i64 {
+    24
+}
+
+/// Replaces the pool key (the pool's owner). The answer holds the new key whole, this once;
+/// the old key keeps checking out for the grace period.
+#[utoipa::path(post, path = "/api/v1/pools/{id}/key", tag = "floating", security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id")),
+    request_body = RotateBody,
+    responses((status = 200, body = Pool), Problems))]
+async fn rotate_pool_key(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<RotateBody>,
+) -> Result<Json<Pool>, ApiError> {
+    Ok(Json(s.rotate_pool_key(&user, id, b.grace_hours).await?))
 }
 
 /// Deletes a pool with its keys, bundles and usage history (administrators); 409 while seats
@@ -268,8 +297,9 @@ async fn explain(
 async fn usage(
     axum::extract::State(s): Services,
     Reader(user): Reader,
+    sight: Sight,
 ) -> Result<Json<Vec<FeatureUsage>>, ApiError> {
-    Ok(Json(s.usage_per_feature(&user).await?))
+    Ok(sight.show(s.usage_per_feature(&user).await?))
 }
 
 /// Detailed usage: the live seats of one feature of a pool.

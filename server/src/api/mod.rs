@@ -210,7 +210,8 @@ impl From<licensing::Error> for ApiError {
             | E::ActivatedElsewhere(m)
             | E::Gone(m)
             | E::Revoked(m)
-            | E::KeyRetired(m) => Self::new(kind, m),
+            | E::KeyRetired(m)
+            | E::PoolKeyReplaced(m) => Self::new(kind, m),
             E::RateLimited {
                 message,
                 retry_after_secs,

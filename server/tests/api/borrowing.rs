@@ -28,12 +28,20 @@ async fn lending_pool(app: &TestApp, quantity: i64, max_days: Option<i64>) -> (C
         allowed: true,
         max_borrow_days: max_days,
     };
-    let pool = app
+    let lending = app
         .services
         .set_mobile(&admin, pool.id, &lend)
         .await
         .expect("lend");
-    (admin, pool)
+    // (The pool key is shown whole only when the pool is made.)
+    assert!(lending.access_key.ends_with('…'), "{}", lending.access_key);
+    (
+        admin,
+        Pool {
+            access_key: pool.access_key,
+            ..lending
+        },
+    )
 }
 
 async fn seat(app: &TestApp, pool: &Pool, user: &str) -> Value {
@@ -169,7 +177,8 @@ both_backends! {
         assert!(app.services.set_mobile(&mallory, pool.id, &off).await.is_err(), "another client's user");
         let longer = MobileSettings { allowed: true, max_borrow_days: Some(50) };
         assert!(app.services.set_mobile(&carla, pool.id, &longer).await.is_err(), "the length is the vendor's");
-        let pool = app.services.set_mobile(&carla, pool.id, &off).await.expect("the owner's switch");
+        let switched = app.services.set_mobile(&carla, pool.id, &off).await.expect("the owner's switch");
+        let pool = Pool { access_key: pool.access_key.clone(), ..switched };
         assert_eq!((pool.mobile_allowed, pool.borrow_days, pool.max_borrow_days), (false, None, Some(5)));
 
         // A machine lost for good: its user's organisation cannot free the seat, an

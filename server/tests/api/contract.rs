@@ -227,6 +227,8 @@ async fn every_wire_type_round_trips_and_matches_the_served_document() {
                 serial_id: None,
                 owner: "Acme".into(),
                 access_key: "POOL-ABC".into(),
+                key_rotated_at: Some(7),
+                previous_key_until: Some(9),
                 lease_secs: 300,
                 keys: 1,
                 in_use: 0,

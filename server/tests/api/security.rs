@@ -311,15 +311,17 @@ both_backends! {
 
         let read = token_of(&admin, "read").await;
         let write = token_of(&admin, "write").await;
-        // The read-write token sees each secret whole…
+        // The read-write token sees each secret whole (but the pool key, which nobody sees
+        // again after it was made: only its digest is kept)…
         let (_, pools) = get_json(&app, &write, "/api/v1/pools").await;
-        assert_eq!(pools[0]["access_key"], pool.access_key.as_str());
+        assert_eq!(pools[0]["access_key"], format!("{}…", &pool.access_key[..9]));
         let (_, serials) = get_json(&app, &write, "/api/v1/serials").await;
         assert_eq!(serials[0]["serial"], serial.as_str());
         // …the read-only one sees their heads only, however it asks.
         let (_, pools) = get_json(&app, &read, "/api/v1/pools").await;
         let masked_key = pools[0]["access_key"].as_str().expect("key").to_owned();
-        assert!(masked_key.ends_with('…') && masked_key.chars().count() <= 5, "{masked_key}");
+        // (Nobody sees a pool key whole after it was made: only its head.)
+        assert_eq!(masked_key, format!("{}…", &pool.access_key[..9]));
         let (_, one) = get_json(&app, &read, &format!("/api/v1/pools/{}", pool.id)).await;
         assert_eq!(one["access_key"], masked_key.as_str());
         let (_, serials) = get_json(&app, &read, "/api/v1/serials").await;
@@ -335,9 +337,138 @@ both_backends! {
         assert_eq!((st, problem["type"].as_str()), (StatusCode::FORBIDDEN, Some("/problems/read-only-token")));
         let (st, _) = get_json(&app, &read, &format!("/api/v1/serial-batches/{}/serials.csv", serials[0]["batch_id"])).await;
         assert_eq!(st, StatusCode::FORBIDDEN);
+        // A serial's pool is named by its serial: masked too, in the pools and in the usage.
+        let serial_id = serials[0]["id"].as_i64().expect("id");
+        let by_serial = app.services.create_pool(&me, protocol::floating::PoolOwner::Serial(serial_id), "", None).await.expect("serial pool");
+        app.services.add_pool_key(&me, by_serial.id, key_input("WEB", "ConcurrentUser", 1)).await.expect("key");
+        let (_, pools) = get_json(&app, &read, "/api/v1/pools").await;
+        let (_, usage) = get_json(&app, &read, "/api/v1/usage").await;
+        for owner in pools.as_array().expect("pools").iter().chain(usage.as_array().expect("usage")).map(|p| p["owner"].as_str().unwrap_or_default()) {
+            assert!(!owner.contains(&serial[5..]), "{owner}");
+        }
+        let (_, usage) = get_json(&app, &write, "/api/v1/usage").await;
+        assert!(usage.as_array().expect("usage").iter().any(|u| u["owner"] == serial.as_str()), "{usage}");
         // What it saw checks nothing out.
         let (st, refused, _) = api_post(&app, "/api/v1/seats", serde_json::json!({"pool_key": masked_key, "feature": "CAD", "user": "x", "host": "h", "process": "p"})).await;
         assert!(st.is_client_error(), "{st} {refused}");
         assert_eq!(app.services.usage_per_feature(&me).await.expect("usage")[0].in_use, 0);
+    }
+}
+
+async fn checkout_with(app: &TestApp, key: &str, user: &str) -> (StatusCode, serde_json::Value) {
+    let (st, body, _) = api_post(app, "/api/v1/seats", serde_json::json!({"pool_key": key, "feature": "CAD", "user": user, "host": user, "process": "cad"})).await;
+    (st, body)
+}
+
+async fn rotate(
+    app: &TestApp,
+    token: &str,
+    pool_id: i64,
+    grace_hours: i64,
+) -> (StatusCode, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/pools/{pool_id}/key", app.base_url))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"grace_hours": grace_hours}))
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    (status, res.json().await.expect("json"))
+}
+
+both_backends! {
+    async fn a_replaced_pool_key_works_through_its_grace_then_is_refused_saying_so(app) {
+        let admin = app.admin().await;
+        let me = app.services.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None).await.expect("admin").user;
+        let pool = crate::seeded::acme_pool_of(&app.services, &me, 300).await;
+        app.services.add_pool_key(&me, pool.id, key_input("CAD", "ConcurrentUser", 5)).await.expect("key");
+        let old = pool.access_key.clone();
+        // Only a digest of the key is kept: the database holds no copy of it.
+        let stored: Vec<String> = sqlx::query_scalar("SELECT access_key FROM pools").fetch_all(app.services.db().pool()).await.expect("rows");
+        assert!(!stored.iter().any(|k| k.contains(&old[5..])), "{stored:?}");
+
+        let read = token_of(&admin, "read").await;
+        let write = token_of(&admin, "write").await;
+        assert_eq!(rotate(&app, &read, pool.id, 2).await.0, StatusCode::FORBIDDEN);
+        let (st, bad) = rotate(&app, &write, pool.id, 721).await;
+        assert_eq!((st, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("grace_hours")));
+        let (st, rotated) = rotate(&app, &write, pool.id, 2).await;
+        assert_eq!(st, StatusCode::OK, "{rotated}");
+        let new = rotated["access_key"].as_str().expect("the new key, this once").to_owned();
+        assert!(new.starts_with("POOL-") && new != old && !new.ends_with('…'), "{new}");
+        assert_eq!(rotated["previous_key_until"].as_i64(), Some(app.clock.now() + 2 * 3600));
+        let (_, seen) = get_json(&app, &write, &format!("/api/v1/pools/{}", pool.id)).await;
+        assert_eq!(seen["access_key"], format!("{}…", &new[..9]), "never shown again");
+
+        // Both keys check out during the grace…
+        assert_eq!(checkout_with(&app, &old, "ann").await.0, StatusCode::CREATED);
+        assert_eq!(checkout_with(&app, &new, "bob").await.0, StatusCode::CREATED);
+        // …then the old one is refused with a problem that says what happened.
+        app.clock.advance(2 * 3600);
+        let (st, refused) = checkout_with(&app, &old, "cat").await;
+        assert_eq!(st, StatusCode::GONE, "{refused}");
+        assert_eq!(refused["type"], "/problems/pool-key-replaced");
+        assert!(refused["detail"].as_str().unwrap_or("").contains("ask the pool's owner for the new key"), "{refused}");
+        assert_eq!(checkout_with(&app, &new, "cat").await.0, StatusCode::CREATED);
+        // A key nobody ever had is still just unknown.
+        assert_eq!(checkout_with(&app, "POOL-NOT-A-KEY", "dan").await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    async fn only_the_pools_owner_replaces_its_key(app) {
+        let admin = app.admin().await;
+        let me = app.services.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None).await.expect("admin").user;
+        let (acme, carla) = app.client_user(&admin, "Acme", "carla@acme.test").await;
+        let (_globex, mallory) = app.client_user(&admin, "Globex", "mallory@globex.test").await;
+        let pool = app.services.create_pool(&me, protocol::floating::PoolOwner::Client(acme), "", None).await.expect("pool");
+        let id = pool.id.to_string();
+        let refused = mallory.rpc("rotate_pool_key", &[("pool_id", &id), ("grace_hours", "0")]).await;
+        assert!(refused.status.is_client_error(), "{:?}", refused.body);
+        let rotated = carla.rpc("rotate_pool_key", &[("pool_id", &id), ("grace_hours", "0")]).await.ok();
+        assert!(rotated["access_key"].as_str().is_some_and(|k| k.starts_with("POOL-") && !k.ends_with('…')), "{rotated}");
+        // With no grace the old key stops at once.
+        assert_eq!(checkout_with(&app, &pool.access_key, "ann").await.0, StatusCode::GONE);
+    }
+
+    async fn pool_keys_stored_before_are_turned_into_digests_at_start(app) {
+        let me = admin_user(&app).await;
+        let pool = crate::seeded::acme_pool_of(&app.services, &me, 300).await;
+        app.services.add_pool_key(&me, pool.id, key_input("CAD", "ConcurrentUser", 1)).await.expect("key");
+        // A row as an earlier version wrote it: the key itself, no head.
+        sqlx::query("UPDATE pools SET access_key = 'POOL-LEGACY-KEY-1234', key_head = '' WHERE id = $1")
+            .bind(pool.id)
+            .execute(app.services.db().pool())
+            .await
+            .expect("legacy row");
+        assert_eq!(app.services.ensure_pool_keys_hashed().await.expect("convert"), 1);
+        assert_eq!(app.services.ensure_pool_keys_hashed().await.expect("again"), 0);
+        let stored: String = sqlx::query_scalar("SELECT access_key FROM pools WHERE id = $1").bind(pool.id).fetch_one(app.services.db().pool()).await.expect("row");
+        assert!(!stored.contains("LEGACY"), "{stored}");
+        assert_eq!(checkout_with(&app, "pool-legacy-key-1234 ", "ann").await.0, StatusCode::CREATED);
+    }
+}
+
+both_backends! {
+    async fn a_seat_whose_lease_ran_out_is_handed_to_whoever_names_its_session(app) {
+        let me = admin_user(&app).await;
+        let pool = crate::seeded::acme_pool_of(&app.services, &me, 60).await;
+        app.services.add_pool_key(&me, pool.id, key_input("CAD", "ConcurrentUser", 1)).await.expect("key");
+        let ann = |installation: Option<&str>| {
+            let mut body = serde_json::json!({"pool_key": pool.access_key, "feature": "CAD", "user": "ann", "host": "ws-1", "process": "cad"});
+            if let Some(i) = installation {
+                body["installation"] = serde_json::json!(i);
+            }
+            body
+        };
+        let (st, first, _) = api_post(&app, "/api/v1/seats", ann(Some("ann's installation secret"))).await;
+        assert_eq!(st, StatusCode::CREATED, "{first}");
+        let (st, _, _) = api_post(&app, "/api/v1/seats", ann(None)).await;
+        assert_eq!(st, StatusCode::CONFLICT, "while its lease runs, it is ann's");
+        // Its holder died (no heartbeat for the lease) and the reclaimer has not come by yet:
+        // naming its session takes it, rather than a 409 until the reclaim.
+        app.clock.advance(61);
+        let (st, again, _) = api_post(&app, "/api/v1/seats", ann(None)).await;
+        assert_eq!(st, StatusCode::CREATED, "{again}");
+        assert_eq!(again["seat_id"], first["seat_id"]);
     }
 }

@@ -990,3 +990,95 @@ async fn a_release_that_reaches_no_server_is_done_at_the_next_start() {
     })
     .await;
 }
+
+/// A pool key replaced with a grace period, seen from real CLI workstations: the old key keeps
+/// checking out (and a seat held with it keeps its lease) through the grace, the new key works at
+/// once, and after the grace the old key is refused with a message that says it was replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workstations_move_to_a_replaced_pool_key_within_its_grace() {
+    use tokio::io::AsyncBufReadExt;
+    within_limit(async {
+        let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+        let (admin, pool) = acme_pool(&app, 60).await;
+        app.services
+            .add_pool_key(&admin, pool.id, key_input("F", "ConcurrentUser", 3))
+            .await
+            .expect("key");
+        let old = pool.access_key.clone();
+        let new = app
+            .services
+            .rotate_pool_key(&admin, pool.id, 1)
+            .await
+            .expect("replaced")
+            .access_key;
+        let once = |key: &str, host: &str| {
+            let store = tempfile::tempdir().expect("dir");
+            let out = Command::new(client_bin())
+                .args(["--server", &app.base_url, "--hostname", host, "checkout"])
+                .args(["--pool-key", key, "--feature", "F", "--user", host])
+                .arg("--store")
+                .arg(store.path())
+                .output()
+                .expect("run");
+            (out.status.code(), text(&out))
+        };
+        // During the grace: a workstation still on the old key holds a seat…
+        let store = tempfile::tempdir().expect("dir");
+        let mut holder = tokio::process::Command::new(client_bin())
+            .args([
+                "--server",
+                &app.base_url,
+                "--hostname",
+                "ws-old",
+                "checkout",
+            ])
+            .args([
+                "--pool-key",
+                &old,
+                "--feature",
+                "F",
+                "--user",
+                "ann",
+                "--hold",
+            ])
+            .arg("--store")
+            .arg(store.path())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn licentia-client");
+        let mut lines = tokio::io::BufReader::new(holder.stdout.take().expect("stdout")).lines();
+        loop {
+            match lines.next_line().await.expect("read") {
+                Some(line) if line.starts_with("Holding") => break,
+                Some(_) => {}
+                None => panic!("the workstation on the old key never held its seat"),
+            }
+        }
+        // …and one given the new key checks out at once.
+        let (code, out) = once(&new, "ws-new");
+        assert_eq!(code, Some(0), "{out}");
+
+        // After the grace the old key is refused, saying why; the new one still works, and the
+        // seat taken with the old key before keeps its lease.
+        app.clock.advance(3600);
+        let (code, out) = once(&old, "ws-late");
+        assert_eq!(code, Some(2), "{out}");
+        assert!(out.contains("This pool key was replaced on"), "{out}");
+        assert!(
+            out.contains("ask the pool's owner for the new key"),
+            "{out}"
+        );
+        let (code, out) = once(&new, "ws-new-2");
+        assert_eq!(code, Some(0), "{out}");
+        let held = app
+            .services
+            .detailed_usage(&admin, pool.id, "Vendor", "F")
+            .await
+            .expect("detail");
+        assert!(held.iter().any(|s| s.host == "ws-old"), "{held:?}");
+        holder.start_kill().expect("kill");
+        holder.wait().await.expect("wait");
+    })
+    .await;
+}
