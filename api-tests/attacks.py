@@ -5,7 +5,8 @@ changes nothing and never gets a 5xx:
 
   1. a burst of parallel sign-ins that would all hash a password (the server's memory is read
      from /proc while it runs);
-  2. taking over someone's floating seat by replaying their user and host with the pool key;
+  2. taking over someone's floating seat by replaying their user and host with the pool key,
+     and guessing pool keys by a flood of checkouts;
   3. a form posted to the portal from another site (and login CSRF);
   4. locking a user out by failing at their account from another address;
   5. using an API token after its owner's password was reset;
@@ -305,6 +306,23 @@ def read_only_drain(admin, rw, pool_id):
                                      for x in acts.body), acts)
 
 
+def checkout_flood(pool_key):
+    print("== 2b. a flood of checkouts (guessing pool keys) from one address")
+    addr = {"X-Forwarded-For": "192.0.2.77"}
+    answers = [api("POST", "/api/v1/seats", body={"pool_key": f"POOL-GUESS-{i}", "feature": "CAD",
+                                                  "user": "g", "host": "g", "process": "p"},
+                   headers=addr) for i in range(305)]
+    refused = [a for a in answers if a.status == 429]
+    check(f"past 300 a minute the guesses are refused 429 ({len(refused)} of 305) with Retry-After",
+          len(refused) >= 5 and all(a.headers.get("Retry-After") and
+                                    a.problem_type() == "/problems/throttled" for a in refused),
+          {a.status for a in answers})
+    other = api("POST", "/api/v1/seats", body={"pool_key": "POOL-GUESS-X", "feature": "CAD",
+                                               "user": "g", "host": "g", "process": "p"},
+                headers={"X-Forwarded-For": "192.0.2.78"})
+    check("another address is not held up by it", other.status == 422, other)
+
+
 def nul_in_paths(rw):
     print("== 7. NUL characters and invalid UTF-8")
     for method, path in [("GET", "/api/v1/serials/%00"), ("GET", "/api/v1/serials/%FF%FE"),
@@ -356,6 +374,7 @@ def main():
 
     hashing_burst()
     seat_takeover(rw, pool["access_key"])
+    checkout_flood(pool["access_key"])
     cross_site(admin, rw)
     lockout(victim_email, victim_password)
     token_after_reset(admin, victim.body["id"], victim_email, victim_password)

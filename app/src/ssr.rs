@@ -192,7 +192,9 @@ impl From<licensing::Error> for PortalError {
             E::Gone(m) | E::Revoked(m) | E::KeyRetired(m) | E::PoolKeyReplaced(m) => {
                 PortalError::Gone(m)
             }
-            E::RateLimited { message, .. } => PortalError::Refused(message),
+            E::RateLimited { message, .. } | E::TooManyRequests { message, .. } => {
+                PortalError::Refused(message)
+            }
             E::NotSignedIn => PortalError::NotSignedIn,
             E::NotAllowed => PortalError::NotAllowed,
             E::BadCredentials => PortalError::BadCredentials,

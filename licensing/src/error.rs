@@ -46,6 +46,12 @@ pub enum Error {
     /// The pool key was replaced and its grace period is over.
     #[error("{0}")]
     PoolKeyReplaced(String),
+    /// Too many requests of one kind (checkouts from one address): retry after the wait.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: i64,
+    },
     #[error("too many failed sign-in attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: i64 },
     /// Every slot for password hashing is taken (a burst of sign-ins): retry after the wait.
@@ -99,7 +105,9 @@ impl Error {
             Error::NotSignedIn | Error::BadCredentials => ProblemKind::Unauthorized,
             Error::NotAllowed => ProblemKind::Forbidden,
             Error::RateLimited { .. } => ProblemKind::ChurnLimit,
-            Error::Throttled { .. } | Error::Busy { .. } => ProblemKind::Throttled,
+            Error::Throttled { .. } | Error::Busy { .. } | Error::TooManyRequests { .. } => {
+                ProblemKind::Throttled
+            }
             Error::Database(_) | Error::Internal(_) => ProblemKind::Internal,
         }
     }

@@ -10,7 +10,7 @@
 use crate::{Error, Licentia, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use protocol::activation::{Jwk, JwkSet};
@@ -79,36 +79,60 @@ impl MasterKey {
         mac.finalize().into_bytes().into()
     }
 
-    fn seal(&self, secret: &[u8; 32]) -> Result<String> {
+    /// Encrypts a signing key's secret, bound to its key id: a sealed key moved to another
+    /// row (someone with write access to the database swapping keys) does not open.
+    fn seal(&self, kid: &str, secret: &[u8; 32]) -> Result<String> {
         let cipher = ChaCha20Poly1305::new(Key::from_slice(self.bytes()));
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
         let sealed = cipher
-            .encrypt(Nonce::from_slice(&nonce), secret.as_slice())
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: secret.as_slice(),
+                    aad: &sealing_aad(kid),
+                },
+            )
             .map_err(|_| Error::Internal("encrypting a signing key failed".into()))?;
-        Ok(STANDARD.encode([nonce.as_slice(), &sealed].concat()))
+        Ok(format!(
+            "{SEALED_V2}{}",
+            STANDARD.encode([nonce.as_slice(), &sealed].concat())
+        ))
     }
 
-    fn open(&self, sealed: &str) -> Result<[u8; 32]> {
+    /// Decrypts what `seal` made for `kid` (or, for keys sealed before key ids were bound, what
+    /// it made without one).
+    fn open(&self, kid: &str, sealed: &str) -> Result<[u8; 32]> {
+        let (encoded, aad) = match sealed.strip_prefix(SEALED_V2) {
+            Some(rest) => (rest, sealing_aad(kid)),
+            None => (sealed, Vec::new()),
+        };
         let bytes = STANDARD
-            .decode(sealed)
+            .decode(encoded)
             .map_err(|_| Error::Internal("a stored signing key is not base64".into()))?;
         if bytes.len() < 12 {
             return Err(Error::Internal("a stored signing key is truncated".into()));
         }
         let (nonce, ct) = bytes.split_at(12);
         let plain = ChaCha20Poly1305::new(Key::from_slice(self.bytes()))
-            .decrypt(Nonce::from_slice(nonce), ct)
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
             .map_err(|_| {
-                Error::Internal(
-                    "a stored signing key cannot be decrypted: the master key is not the one it was stored with"
-                        .into(),
-                )
+                Error::Internal(format!(
+                    "the stored signing key {kid} cannot be decrypted: the master key is not the \
+                     one it was stored with, or the key was moved from another row"
+                ))
             })?;
         plain
             .try_into()
             .map_err(|_| Error::Internal("a stored signing key has the wrong length".into()))
     }
+}
+
+/// Marks a sealed key whose key id is bound as associated data.
+const SEALED_V2: &str = "v2.";
+
+fn sealing_aad(kid: &str) -> Vec<u8> {
+    [b"licentia signing key\0".as_slice(), kid.as_bytes()].concat()
 }
 
 #[cfg(unix)]
@@ -168,7 +192,7 @@ impl Licentia {
         let key = SigningKey::from_bytes(&secret);
         let public = key.verifying_key();
         let kid = kid_of(&public);
-        let sealed = self.master_key.seal(&secret)?;
+        let sealed = self.master_key.seal(&kid, &secret)?;
         let mut tx = self.db.pool().begin().await?;
         sqlx::query("UPDATE signing_keys SET active = 0 WHERE active = 1")
             .execute(&mut *tx)
@@ -302,7 +326,8 @@ impl Licentia {
                 return Box::pin(self.signing_key()).await;
             }
         };
-        Ok((kid, SigningKey::from_bytes(&self.master_key.open(&sealed)?)))
+        let secret = self.master_key.open(&kid, &sealed)?;
+        Ok((kid, SigningKey::from_bytes(&secret)))
     }
 }
 
@@ -314,9 +339,20 @@ mod tests {
     fn sealed_keys_open_only_with_their_master_key() {
         let master = MasterKey::random();
         let secret = [9u8; 32];
-        let sealed = master.seal(&secret).expect("seal");
-        assert_eq!(master.open(&sealed).expect("open"), secret);
-        assert!(MasterKey::random().open(&sealed).is_err());
+        let sealed = master.seal("kid-1", &secret).expect("seal");
+        assert!(sealed.starts_with(SEALED_V2), "{sealed}");
+        assert_eq!(master.open("kid-1", &sealed).expect("open"), secret);
+        assert!(MasterKey::random().open("kid-1", &sealed).is_err());
+        // Moved to another key's row, it does not open.
+        assert!(master.open("kid-2", &sealed).is_err());
+        // A key sealed before ids were bound (no prefix, no associated data) still opens.
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(master.bytes()));
+        let nonce = [7u8; 12];
+        let legacy = cipher
+            .encrypt(Nonce::from_slice(&nonce), secret.as_slice())
+            .expect("enc");
+        let legacy = STANDARD.encode([nonce.as_slice(), &legacy].concat());
+        assert_eq!(master.open("any", &legacy).expect("legacy"), secret);
         assert!(!format!("{master:?}").contains(&master.to_base64()));
         assert_eq!(
             MasterKey::from_base64(&master.to_base64())

@@ -34,6 +34,8 @@ pub struct AuthSettings {
     pub throttles: accounts::throttle::Throttles,
     /// How long the first-administrator setup link printed at start stays valid.
     pub setup_link_secs: i64,
+    /// How many checkouts a minute one address, and one pool, may make.
+    pub checkout_limits: floating::rate::CheckoutLimits,
     /// How often a licence may move between machines (activations and removals).
     pub churn: activation::churn::ChurnPolicy,
 }

@@ -24,6 +24,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub site_root: PathBuf,
     pub trust_forwarded_for: bool,
+    pub checkout_max_per_minute_address: i64,
+    pub checkout_max_per_minute_pool: i64,
     pub churn_max_events: i64,
     pub churn_window_hours: i64,
     pub session_idle_minutes: i64,
@@ -39,7 +41,8 @@ pub struct Settings {
     /// Never written out: a key given directly stays out of logs and dumps.
     #[serde(skip_serializing)]
     pub master_key: Option<SecretString>,
-    pub master_key_file: PathBuf,
+    /// `None`: the default, outside the data directory (see `MasterKeySource::Default`).
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -52,6 +55,8 @@ impl Default for Settings {
             public_url: None,
             site_root: "target/site".into(),
             trust_forwarded_for: false,
+            checkout_max_per_minute_address: 300,
+            checkout_max_per_minute_pool: 1200,
             churn_max_events: 10,
             churn_window_hours: 24,
             session_idle_minutes: 120,
@@ -65,7 +70,7 @@ impl Default for Settings {
             setup_link_hours: 24,
             log_format: LogFormat::Text,
             master_key: None,
-            master_key_file: "data/master.key".into(),
+            master_key_file: None,
         }
     }
 }
@@ -100,6 +105,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "trust_forwarded_for",
         "take the caller's address from X-Forwarded-For",
+    ),
+    (
+        "checkout_max_per_minute_address",
+        "floating checkouts one address (an IPv6 /64) may make a minute; past it, 429",
+    ),
+    (
+        "checkout_max_per_minute_pool",
+        "floating checkouts one pool takes a minute; past it, 429",
     ),
     (
         "churn_max_events",
@@ -146,7 +159,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "master_key_file",
-        "file holding the master key; created (mode 600) when missing",
+        "file holding the master key; created (mode 600) when missing. Default: \
+         ~/.config/licentia/master.key, outside the data directory",
     ),
 ];
 
@@ -177,8 +191,48 @@ pub struct Config {
 pub enum MasterKeySource {
     /// Given directly (base64), e.g. to several replicas sharing a PostgreSQL database.
     Value(SecretString),
-    /// A file, created on first start.
+    /// A file named by the settings, created on first start.
     File(PathBuf),
+    /// `~/.config/licentia/master.key` (`$XDG_CONFIG_HOME/licentia/…` when set): away from the
+    /// data directory, so one copy of `data/` does not hold both the sealed signing keys and
+    /// what opens them. Refused while a key sits at the old default, `data/master.key`, beside
+    /// the database.
+    Default,
+}
+
+/// Where the master key was kept by default before it moved out of the data directory.
+const OLD_DEFAULT_KEY_FILE: &str = "data/master.key";
+
+/// The default master key file for a user whose home and config directories are these.
+fn default_key_file(home: Option<&str>, xdg_config: Option<&str>) -> anyhow::Result<PathBuf> {
+    let config = match (
+        xdg_config.filter(|d| !d.is_empty()),
+        home.filter(|d| !d.is_empty()),
+    ) {
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, Some(home)) => PathBuf::from(home).join(".config"),
+        (None, None) => bail!(
+            "neither HOME nor XDG_CONFIG_HOME is set, so the master key has no default place: \
+             set LICENTIA_MASTER_KEY_FILE (outside the data directory) or LICENTIA_MASTER_KEY"
+        ),
+    };
+    Ok(config.join("licentia").join("master.key"))
+}
+
+/// Refuses to go on with the default key place while a key still sits at the old one.
+fn refuse_old_default(old: &std::path::Path, new: &std::path::Path) -> anyhow::Result<()> {
+    if old.exists() {
+        bail!(
+            "the master key is at {}, beside the database: one copy of that directory would hold \
+             both the signing keys and the key that opens them. Move it out of the data \
+             directory (mv {} {}), or set LICENTIA_MASTER_KEY_FILE={} to keep it there knowingly",
+            old.display(),
+            old.display(),
+            new.display(),
+            old.display()
+        );
+    }
+    Ok(())
 }
 
 impl MasterKeySource {
@@ -188,6 +242,14 @@ impl MasterKeySource {
                 .map_err(|e| anyhow::anyhow!("LICENTIA_MASTER_KEY: {e}")),
             MasterKeySource::File(path) => licensing::keys::MasterKey::load_or_create(path)
                 .map_err(|e| anyhow::anyhow!("LICENTIA_MASTER_KEY_FILE: {e}")),
+            MasterKeySource::Default => {
+                let home = std::env::var("HOME").ok();
+                let xdg = std::env::var("XDG_CONFIG_HOME").ok();
+                let path = default_key_file(home.as_deref(), xdg.as_deref())?;
+                refuse_old_default(std::path::Path::new(OLD_DEFAULT_KEY_FILE), &path)?;
+                licensing::keys::MasterKey::load_or_create(&path)
+                    .map_err(|e| anyhow::anyhow!("the master key file: {e}"))
+            }
         }
     }
 }
@@ -371,6 +433,16 @@ impl Settings {
                     self.login_max_failures_everywhere,
                 )?,
             },
+            checkout_limits: licensing::floating::rate::CheckoutLimits {
+                per_address: at_least_one(
+                    "checkout_max_per_minute_address",
+                    self.checkout_max_per_minute_address,
+                )?,
+                per_pool: at_least_one(
+                    "checkout_max_per_minute_pool",
+                    self.checkout_max_per_minute_pool,
+                )?,
+            },
             churn: ChurnPolicy {
                 max_events: at_least_one("churn_max_events", self.churn_max_events)?,
                 window_secs: at_least_one("churn_window_hours", self.churn_window_hours)? * 3600,
@@ -391,7 +463,10 @@ impl Settings {
                 .filter(|k| !k.expose_secret().trim().is_empty())
             {
                 Some(v) => MasterKeySource::Value(v.expose_secret().trim().into()),
-                None => MasterKeySource::File(self.master_key_file),
+                None => match self.master_key_file {
+                    Some(path) => MasterKeySource::File(path),
+                    None => MasterKeySource::Default,
+                },
             },
         })
     }
@@ -447,6 +522,33 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_master_key_defaults_outside_the_data_directory() {
+        assert_eq!(
+            default_key_file(Some("/home/ann"), None).expect("path"),
+            PathBuf::from("/home/ann/.config/licentia/master.key")
+        );
+        assert_eq!(
+            default_key_file(Some("/home/ann"), Some("/etc/ann")).expect("path"),
+            PathBuf::from("/etc/ann/licentia/master.key")
+        );
+        assert!(default_key_file(None, None).is_err());
+        assert!(default_key_file(Some(""), Some("")).is_err());
+        // A key left at the old default, beside the database, stops the start with directions.
+        let dir = tempfile::tempdir().expect("dir");
+        let old = dir.path().join("master.key");
+        let new = dir.path().join("elsewhere/master.key");
+        assert!(refuse_old_default(&old, &new).is_ok());
+        std::fs::write(&old, "key").expect("write");
+        let err = refuse_old_default(&old, &new)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("LICENTIA_MASTER_KEY_FILE=") && err.contains("mv "),
+            "{err}"
+        );
+    }
 
     #[test]
     fn plain_http_beyond_this_machine_is_warned_about() {
@@ -602,6 +704,12 @@ mod tests {
         assert!(
             matches!(c.master_key, MasterKeySource::File(ref p) if p == &PathBuf::from("2024"))
         );
+        assert!(matches!(
+            Config::from_sources(env(&[]), None)
+                .expect("defaults")
+                .master_key,
+            MasterKeySource::Default
+        ));
         // A variable set to nothing puts the default back over the file.
         let c = Config::from_sources(env(&[("LICENTIA_PORT", "")]), Some(path)).expect("valid");
         assert_eq!(c.listen.port(), 3000);

@@ -20,9 +20,14 @@ pub async fn run(services: Licentia) {
                 Ok(n) => tracing::debug!(sessions = n, "expired sessions purged"),
                 Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
             },
-            _ = throttle.tick() => if let Err(e) = services.purge_login_throttle().await {
-                tracing::warn!(error = %e, "purging old sign-in throttle rows failed");
-            },
+            _ = throttle.tick() => {
+                if let Err(e) = services.purge_login_throttle().await {
+                    tracing::warn!(error = %e, "purging old sign-in throttle rows failed");
+                }
+                if let Err(e) = services.purge_checkout_rate().await {
+                    tracing::warn!(error = %e, "purging old checkout counts failed");
+                }
+            }
             _ = leases.tick() => {
                 if let Err(e) = services.reclaim_expired_seats().await {
                     tracing::warn!(error = %e, "reclaiming expired seats failed");

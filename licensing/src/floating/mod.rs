@@ -12,6 +12,7 @@ mod borrow;
 mod checkout;
 mod lease;
 mod pools;
+pub mod rate;
 pub mod selection;
 mod usage;
 

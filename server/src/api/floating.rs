@@ -2,7 +2,9 @@
 //! heartbeat, release — authenticated by the pool key or serial, then by the seat's lease
 //! token), and the pools, keys, usage and explanations the vendor's automation manages.
 
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, Problems, Reader, Services, Sight, Writer};
+use super::{
+    ApiError, ApiJson, ApiPath, ApiQuery, CallerAddress, Problems, Reader, Services, Sight, Writer,
+};
 use crate::AppState;
 use axum::http::StatusCode;
 use axum::Json;
@@ -43,9 +45,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 201, description = "Granted", body = Grant), Problems))]
 async fn checkout(
     axum::extract::State(s): Services,
+    CallerAddress(address): CallerAddress,
     ApiJson(req): ApiJson<CheckoutRequest>,
 ) -> Result<(StatusCode, Json<Grant>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.checkout(&req).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.checkout_from(&req, &address).await?),
+    ))
 }
 
 /// Keeps a seat. 410 when the seat is gone (disconnected, lease expired, its key expired with

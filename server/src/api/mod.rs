@@ -215,6 +215,10 @@ impl From<licensing::Error> for ApiError {
             E::RateLimited {
                 message,
                 retry_after_secs,
+            }
+            | E::TooManyRequests {
+                message,
+                retry_after_secs,
             } => Self {
                 retry_after: Some(retry_after_secs),
                 ..Self::new(kind, message)
@@ -403,6 +407,20 @@ impl FromRequestParts<AppState> for Sight {
         } else {
             Sight::Masked
         })
+    }
+}
+
+/// The caller's network address (the proxy's `X-Forwarded-For` entry when trusted).
+pub struct CallerAddress(pub String);
+
+impl FromRequestParts<AppState> for CallerAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(CallerAddress(state.web.client_address(parts)))
     }
 }
 

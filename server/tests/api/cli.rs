@@ -91,6 +91,7 @@ async fn admin_create_from_the_cli_then_sign_in() {
             [
                 ("DATABASE_URL".to_owned(), url.clone()),
                 ("LICENTIA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+                ("LICENTIA_MASTER_KEY".to_owned(), MASTER_KEY.to_owned()),
             ]
             .into(),
             None,

@@ -472,3 +472,86 @@ both_backends! {
         assert_eq!(again["seat_id"], first["seat_id"]);
     }
 }
+
+/// Checkouts past the per-address and per-pool limits are answered 429 with the wait, before
+/// any key is looked up or selected: guessing pool keys, or flooding a pool, costs a minute.
+#[tokio::test]
+async fn checkouts_past_the_rate_limits_wait_a_minute() {
+    let app = TestApp::spawn(
+        Backend::Sqlite,
+        &[
+            ("LICENTIA_TRUST_FORWARDED_FOR", "true"),
+            ("LICENTIA_CHECKOUT_MAX_PER_MINUTE_ADDRESS", "4"),
+            ("LICENTIA_CHECKOUT_MAX_PER_MINUTE_POOL", "6"),
+        ],
+    )
+    .await;
+    let me = admin_user(&app).await;
+    let pool = crate::seeded::acme_pool_of(&app.services, &me, 300).await;
+    app.services
+        .add_pool_key(&me, pool.id, key_input("CAD", "ConcurrentUser", 100))
+        .await
+        .expect("key");
+    let from = |address: &str, key: &str, user: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/seats", app.base_url))
+            .header("x-forwarded-for", address)
+            .json(&serde_json::json!({"pool_key": key, "feature": "CAD", "user": user, "host": user, "process": "cad"}))
+            .send()
+    };
+    // Guessing keys from one address: the fifth guess in a minute is refused unlooked-at.
+    for i in 0..4 {
+        let res = from("203.0.113.9", &format!("POOL-GUESS-{i}"), "x")
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let res = from("203.0.113.9", &pool.access_key, "x")
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: i64 = res.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("secs");
+    assert!((1..=60).contains(&wait), "{wait}");
+    let problem: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(problem["type"], "/problems/throttled");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("from this address"),
+        "{problem}"
+    );
+    // The pool itself: six checkouts a minute from anywhere, then 429 for everyone.
+    for i in 0..6 {
+        let res = from(
+            &format!("198.51.100.{i}"),
+            &pool.access_key,
+            &format!("u{i}"),
+        )
+        .await
+        .expect("request");
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let res = from("198.51.100.77", &pool.access_key, "late")
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.text().await.expect("body").contains("into this pool"));
+    assert_eq!(
+        app.services.usage_per_feature(&me).await.expect("usage")[0].in_use,
+        6
+    );
+    // A minute later both count again from nothing.
+    app.clock.advance(60);
+    assert_eq!(
+        from("203.0.113.9", &pool.access_key, "x")
+            .await
+            .expect("request")
+            .status(),
+        StatusCode::CREATED
+    );
+}

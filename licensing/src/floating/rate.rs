@@ -1,0 +1,116 @@
+//! Checkout rate limits: each checkout is counted on its caller's address (an IPv6 /64 as one)
+//! and on its pool, in fixed one-minute windows, before the pool key is even looked up. Past a
+//! limit the answer is 429 with the seconds left in the window. Counting is one atomic upsert,
+//! so several server processes on one database count together.
+
+use super::*;
+use crate::accounts::throttle::address_group;
+
+/// Checkouts allowed per minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckoutLimits {
+    /// From one address (a whole office behind one NAT starts its applications in the morning).
+    pub per_address: i64,
+    /// Into one pool.
+    pub per_pool: i64,
+}
+
+impl Default for CheckoutLimits {
+    fn default() -> Self {
+        Self {
+            per_address: 300,
+            per_pool: 1200,
+        }
+    }
+}
+
+/// The length of a counting window.
+pub const WINDOW_SECS: i64 = 60;
+
+/// Seconds to wait when the `count`-th checkout of a window that began at `window_start` goes
+/// past `max`; `None` while within it.
+pub fn wait_for(count: i64, max: i64, window_start: i64, now: i64) -> Option<i64> {
+    (count > max).then(|| (window_start + WINDOW_SECS - now).clamp(1, WINDOW_SECS))
+}
+
+impl Licentia {
+    /// `checkout`, counted against the rate limits of `address` and of the pool first.
+    pub async fn checkout_from(&self, req: &CheckoutRequest, address: &str) -> Result<Grant> {
+        let limits = self.auth.checkout_limits;
+        let by_address = format!("address:{}", address_group(address));
+        self.count_checkout(&by_address, limits.per_address, "from this address")
+            .await?;
+        let pool = self.pool_for(&req.pool()?).await?;
+        self.count_checkout(
+            &format!("pool:{}", pool.id),
+            limits.per_pool,
+            "into this pool",
+        )
+        .await?;
+        self.checkout_in(pool, req, true).await
+    }
+
+    async fn count_checkout(&self, key: &str, max: i64, whose: &str) -> Result<()> {
+        let now = self.clock.now();
+        let (count, window_start): (i64, i64) = sqlx::query_as(
+            "INSERT INTO checkout_rate (key, window_start, count) VALUES ($1, $2, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN checkout_rate.window_start <= $3 THEN 1 \
+                            ELSE checkout_rate.count + 1 END, \
+               window_start = CASE WHEN checkout_rate.window_start <= $3 THEN $2 \
+                                   ELSE checkout_rate.window_start END \
+             RETURNING count, window_start",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now - WINDOW_SECS)
+        .fetch_one(self.db.pool())
+        .await?;
+        match wait_for(count, max, window_start, now) {
+            None => Ok(()),
+            Some(retry_after_secs) => {
+                tracing::warn!(key, max, "checkouts refused past the rate limit");
+                Err(Error::TooManyRequests {
+                    message: format!(
+                        "Too many checkouts {whose}: at most {max} a minute. Try again in \
+                         {retry_after_secs} s."
+                    ),
+                    retry_after_secs,
+                })
+            }
+        }
+    }
+
+    /// Forgets counting windows that ended long ago; run now and then by a background job.
+    pub async fn purge_checkout_rate(&self) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM checkout_rate WHERE window_start < $1")
+            .bind(self.clock.now() - 10 * WINDOW_SECS)
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn past_the_limit_the_wait_is_what_is_left_of_the_window() {
+        assert_eq!(wait_for(10, 10, 100, 130), None);
+        assert_eq!(wait_for(11, 10, 100, 130), Some(30));
+        assert_eq!(wait_for(11, 10, 100, 160), Some(1));
+        assert_eq!(wait_for(11, 10, 100, 100), Some(60));
+    }
+
+    proptest! {
+        #[test]
+        fn a_wait_is_never_zero_nor_longer_than_a_window(count in 0i64..1000, max in 0i64..1000, start in 0i64..1000, later in 0i64..120) {
+            if let Some(w) = wait_for(count, max, start, start + later) {
+                prop_assert!((1..=WINDOW_SECS).contains(&w));
+                prop_assert!(count > max);
+            }
+        }
+    }
+}
