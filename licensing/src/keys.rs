@@ -185,6 +185,44 @@ impl Licentia {
         }
     }
 
+    /// Checks that the master key opens every signing key stored (each one's public key must be
+    /// its id's), and seals again, bound to their ids, the keys sealed before ids were bound.
+    /// Run at start: a server given the wrong master key (another user's default, a lost file
+    /// made anew) stops here instead of sealing new keys under it.
+    pub async fn check_signing_keys(&self) -> Result<u64> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT kid, private_key FROM signing_keys ORDER BY created_at")
+                .fetch_all(self.db.pool())
+                .await?;
+        let mut resealed = 0;
+        for (kid, sealed) in rows {
+            let wrong = || {
+                Error::Internal(format!(
+                    "the master key does not open the signing key {kid} stored in this \
+                     database: it is not the master key the keys were sealed with. Point \
+                     LICENTIA_MASTER_KEY_FILE (or LICENTIA_MASTER_KEY) at that one; if a new \
+                     key file was just created, remove it"
+                ))
+            };
+            let secret = self.master_key.open(&kid, &sealed).map_err(|_| wrong())?;
+            if kid_of(&SigningKey::from_bytes(&secret).verifying_key()) != kid {
+                return Err(wrong());
+            }
+            if !sealed.starts_with(SEALED_V2) {
+                resealed += sqlx::query(
+                    "UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key = $3",
+                )
+                .bind(self.master_key.seal(&kid, &secret)?)
+                .bind(&kid)
+                .bind(&sealed)
+                .execute(self.db.pool())
+                .await?
+                .rows_affected();
+            }
+        }
+        Ok(resealed)
+    }
+
     /// Creates a new signing key and makes it the active one. Earlier keys stay published.
     pub async fn rotate_signing_key(&self) -> Result<String> {
         let mut secret = [0u8; 32];

@@ -100,6 +100,10 @@ pub struct Pool {
     pub key_rotated_at: Option<i64>,
     #[serde(default)]
     pub previous_key_until: Option<i64>,
+    /// The most tokens (or credits) one checkout may take from the pool's Token and Credit keys;
+    /// `null`: as many as a key has.
+    #[serde(default)]
+    pub max_tokens_per_checkout: Option<i64>,
     /// How long a seat lives without a heartbeat.
     pub lease_secs: i64,
     pub keys: i64,
@@ -124,6 +128,29 @@ impl Pool {
         } else {
             format!("{} ({})", self.name, self.owner)
         }
+    }
+}
+
+/// The most one checkout may ask of a pool capped at `cap` tokens, checked: a refusal says what
+/// to do.
+pub fn within_checkout_cap(needed: i64, cap: Option<i64>) -> Result<(), String> {
+    match cap {
+        Some(cap) if needed > cap => Err(format!(
+            "This pool lets one checkout take at most {cap} tokens; this one asked for {needed}. \
+             Ask for fewer, or ask the pool's owner to raise the limit."
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A cap on what one checkout may take, as the owner typed it: 1 to 1000000, or none.
+pub fn checkout_cap(cap: Option<i64>) -> Result<Option<i64>, InputError> {
+    match cap {
+        Some(c) if !(1..=1_000_000).contains(&c) => Err(InputError::new(
+            "max_tokens_per_checkout",
+            "The most one checkout may take is 1 to 1000000 tokens, or empty for no limit.",
+        )),
+        other => Ok(other),
     }
 }
 
@@ -280,6 +307,19 @@ pub struct KeyVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capped_pool_refuses_a_checkout_asking_more() {
+        assert!(within_checkout_cap(5, Some(5)).is_ok());
+        assert!(within_checkout_cap(5, None).is_ok());
+        let refused = within_checkout_cap(6, Some(5)).expect_err("over");
+        assert!(refused.contains("at most 5 tokens") && refused.contains("asked for 6"));
+        assert_eq!(checkout_cap(None), Ok(None));
+        assert_eq!(checkout_cap(Some(1)), Ok(Some(1)));
+        for bad in [0, -3, 1_000_001] {
+            assert!(checkout_cap(Some(bad)).is_err());
+        }
+    }
 
     #[test]
     fn a_replaced_key_works_for_the_grace_chosen_up_to_30_days() {

@@ -108,7 +108,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "checkout_max_per_minute_address",
-        "floating checkouts one address (an IPv6 /64) may make a minute; past it, 429",
+        "floating checkouts naming no pool (unknown keys) one address (an IPv6 /64) may make a \
+         minute; past it, all its checkouts get 429",
     ),
     (
         "checkout_max_per_minute_pool",
@@ -225,8 +226,11 @@ fn refuse_old_default(old: &std::path::Path, new: &std::path::Path) -> anyhow::R
         bail!(
             "the master key is at {}, beside the database: one copy of that directory would hold \
              both the signing keys and the key that opens them. Move it out of the data \
-             directory (mv {} {}), or set LICENTIA_MASTER_KEY_FILE={} to keep it there knowingly",
+             directory (mkdir -p -m 700 {} && mv {} {}), or set LICENTIA_MASTER_KEY_FILE={} to \
+             keep it there knowingly",
             old.display(),
+            new.parent()
+                .map_or_else(|| ".".into(), |d| d.display().to_string()),
             old.display(),
             new.display(),
             old.display()

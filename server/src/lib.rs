@@ -49,6 +49,11 @@ pub async fn open_services(config: &Config, clock: Clock) -> anyhow::Result<Lice
     db.migrate().await?;
     let issuer = config.public_url_for(config.listen);
     let services = Licentia::new(db, config.auth.clone(), clock, master_key, &issuer);
+    // The master key must open the keys already stored before anything is sealed under it.
+    services
+        .check_signing_keys()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     services
         .ensure_signing_key()
         .await

@@ -7,7 +7,8 @@ use crate::components::{
     DeleteZone, Field, LocalTime, RowAction, WideTable,
 };
 use crate::server_fns::floating::{
-    AddPoolKey, ChangeBundle, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout, RotatePoolKey,
+    AddPoolKey, ChangeBundle, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout,
+    RotatePoolKey, SetCheckoutCap,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -98,6 +99,28 @@ fn NewPool(create: ServerAction<CreatePool>) -> impl IntoView {
     }
 }
 
+/// The most one checkout may take from the pool's Token and Credit keys (empty: no limit).
+#[component]
+fn CheckoutCap(
+    cap: ServerAction<SetCheckoutCap>,
+    pool_id: i64,
+    current: Option<i64>,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=cap>
+            <input type="hidden" name="pool_id" value=pool_id/>
+            <div class="field">
+                <label for="max-tokens">"Most tokens one checkout may take"</label>
+                <input id="max-tokens" name="max_tokens" type="number" min="1" max="1000000" value=current.map(|c| c.to_string()).unwrap_or_default() aria-describedby="max-tokens-hint"/>
+                <small id="max-tokens-hint" class="hint">"From Token and Credit keys. Empty: as many as a key has. A leaked pool key then cannot empty a key in one checkout."</small>
+            </div>
+            <ActionError action=cap/>
+            <ActionDone action=cap message="The limit was saved."/>
+            <button type="submit" class="small" disabled=cap.pending()>"Save limit"</button>
+        </ActionForm>
+    }
+}
+
 /// Replacing the pool key: the grace the old one keeps, and the new key, shown this once.
 #[component]
 fn RotateKey(rotate: ServerAction<RotatePoolKey>, pool_id: i64) -> impl IntoView {
@@ -144,6 +167,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
     let unbundle = ServerAction::<ChangeBundle>::new();
     let delete_pool = ServerAction::<DeletePool>::new();
     let rotate = ServerAction::<RotatePoolKey>::new();
+    let cap = ServerAction::<SetCheckoutCap>::new();
     let mobile = super::mobile::MobileActions::new();
     let page = Resource::new(
         move || {
@@ -155,6 +179,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                 unbundle.version().get(),
                 mobile.version(),
                 rotate.version().get(),
+                cap.version().get(),
             )
         },
         |(id, ..)| crate::server_fns::floating::get_pool_page(id.unwrap_or(0)),
@@ -178,6 +203,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                         </dl>
                         <p class="hint">"Workstations check out with the pool key: "<code>"licentia-client --server … checkout --pool-key POOL-… --feature …"</code>". It is shown whole only when the pool is made or its key replaced."</p>
                         <RotateKey rotate pool_id/>
+                        <CheckoutCap cap pool_id current=p.pool.max_tokens_per_checkout/>
                     </section>
                     <section class="card">
                         <h2>"Licence keys"</h2>

@@ -57,6 +57,23 @@ pub async fn create_pool(
         .await?)
 }
 
+/// Caps what one checkout may take from the pool's Token and Credit keys; empty lifts the cap.
+#[server(prefix = "/rpc", endpoint = "set_checkout_cap")]
+pub async fn set_checkout_cap(
+    pool_id: i64,
+    #[server(default)] max_tokens: String,
+) -> Result<Pool, PortalError> {
+    let (services, user) = caller().await?;
+    let cap = match max_tokens.trim() {
+        "" => None,
+        text => Some(text.parse::<i64>().map_err(|_| PortalError::Invalid {
+            field: "max_tokens".into(),
+            message: "Give a whole number of tokens, or leave it empty for no limit.".into(),
+        })?),
+    };
+    Ok(services.set_checkout_cap(&user, pool_id, cap).await?)
+}
+
 /// Replaces a pool's key; the old one keeps working `grace_hours`. The answer holds the new key,
 /// shown this once.
 #[server(prefix = "/rpc", endpoint = "rotate_pool_key")]

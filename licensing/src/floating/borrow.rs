@@ -277,13 +277,15 @@ impl Licentia {
     /// pool key, or for a serial's pool also its product and serial.
     async fn pool_digests(&self, pool: &PoolRow) -> Result<Vec<String>> {
         let mut by_key = vec![pool.key_code_digest.clone()];
-        // A request made with the replaced key, while it still works.
-        if let (Some(previous), Some(until)) = (&pool.previous_code_digest, pool.previous_key_until)
-        {
-            if until > self.clock.now() {
-                by_key.push(previous.clone());
-            }
-        }
+        // A request made with a replaced key, while it still works.
+        let previous: Vec<String> = sqlx::query_scalar(
+            "SELECT code_digest FROM pool_previous_keys WHERE pool_id = $1 AND works_until > $2",
+        )
+        .bind(pool.id)
+        .bind(self.clock.now())
+        .fetch_all(self.db.pool())
+        .await?;
+        by_key.extend(previous);
         let Some(serial_id) = pool.serial_id else {
             return Ok(by_key);
         };

@@ -18,21 +18,27 @@ impl Licentia {
                     return Ok(pool);
                 }
                 // A replaced key works through its grace period, then says it was replaced.
-                let replaced: Option<PoolRow> =
-                    sqlx::query_as(&format!("{POOL_SELECT} WHERE p.previous_key_hash = $1"))
-                        .bind(&hash)
-                        .fetch_optional(self.db.pool())
-                        .await?;
+                let replaced: Option<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT pool_id, replaced_at, works_until FROM pool_previous_keys \
+                     WHERE key_hash = $1",
+                )
+                .bind(&hash)
+                .fetch_optional(self.db.pool())
+                .await?;
                 match replaced {
-                    Some(pool) => match pool.previous_key_until {
-                        Some(until) if until > self.clock.now() => Ok(pool),
-                        until => Err(Error::PoolKeyReplaced(format!(
-                            "This pool key was replaced on {} and stopped working on {}: ask \
-                             the pool's owner for the new key.",
-                            format_date(pool.key_rotated_at.unwrap_or(0)),
-                            format_date(until.unwrap_or(0)),
-                        ))),
-                    },
+                    Some((pool_id, _, until)) if until > self.clock.now() => {
+                        let pool = self.pool_row(pool_id).await?;
+                        Ok(PoolRow {
+                            by_previous_key: true,
+                            ..pool
+                        })
+                    }
+                    Some((_, replaced_at, until)) => Err(Error::PoolKeyReplaced(format!(
+                        "This pool key was replaced on {} and stopped working on {}: ask the \
+                         pool's owner for the new key.",
+                        format_date(replaced_at),
+                        format_date(until),
+                    ))),
                     None => Err(InputError::new(
                         "pool_key",
                         "No pool has this pool key: check it.",
@@ -108,6 +114,8 @@ impl Licentia {
         hand_back: bool,
     ) -> Result<Grant> {
         let ask = ask_of(&req.terms)?;
+        protocol::floating::within_checkout_cap(ask.needed, pool.max_tokens_per_checkout)
+            .map_err(Error::refused)?;
         let feature = ask.feature.clone();
         let user = field("user", &req.who.user, 255, true)?;
         let host = field("host", &req.who.host, 255, true)?;
@@ -139,7 +147,11 @@ impl Licentia {
                 return Err(session_taken(&feature, &user, &host, lease_ends - now));
             }
             // (None: it was released or borrowed a moment ago; a new seat is checked out below.)
-            if let Some(grant) = self.hand_back(&pool, seat_id, &process, now).await? {
+            let taker = Taker {
+                process: &process,
+                installation: installation.as_deref(),
+            };
+            if let Some(grant) = self.hand_back(&pool, seat_id, taker, now).await? {
                 return Ok(grant);
             }
         }
@@ -378,24 +390,28 @@ impl Licentia {
     }
 
     /// The seat of a session that checked out again: a new lease token, a fresh lease.
+    /// Only while the seat is still the taker's to take (its installation's, or its lease run
+    /// out: a heartbeat arriving meanwhile keeps it), and it becomes the taker's installation's.
     pub(super) async fn hand_back(
         &self,
         pool: &PoolRow,
         seat_id: i64,
-        process: &str,
+        taker: Taker<'_>,
         now: i64,
     ) -> Result<Option<Grant>> {
         let token = lease_token();
         let kept = sqlx::query(
             "UPDATE seats SET lease_token_hash = $1, process = $2, last_heartbeat_at = $3, \
-             lease_expires_at = $4 WHERE id = $5 AND released_at IS NULL \
-             AND borrowed_until IS NULL",
+             lease_expires_at = $4, installation_hash = $6 WHERE id = $5 \
+             AND released_at IS NULL AND borrowed_until IS NULL \
+             AND (lease_expires_at <= $3 OR installation_hash = $6)",
         )
         .bind(crate::token::digest(&token))
-        .bind(process)
+        .bind(taker.process)
         .bind(now)
         .bind(now + pool.lease_secs)
         .bind(seat_id)
+        .bind(taker.installation)
         .execute(self.db.pool())
         .await?
         .rows_affected();
@@ -470,6 +486,14 @@ impl Licentia {
 pub(super) enum Tally {
     Refusal,
     Peak,
+}
+
+/// Who takes a seat over: its process, and the digest of its installation's secret if it sent
+/// one.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Taker<'a> {
+    process: &'a str,
+    installation: Option<&'a str>,
 }
 
 /// The digest kept of an installation's secret, if it sent one (a secret too short to be one is

@@ -39,8 +39,10 @@ struct PoolRow {
     key_head: String,
     key_code_digest: String,
     key_rotated_at: Option<i64>,
-    previous_code_digest: Option<String>,
-    previous_key_until: Option<i64>,
+    max_tokens_per_checkout: Option<i64>,
+    /// Found by a replaced key still in its grace (not read from the row).
+    #[sqlx(skip)]
+    by_previous_key: bool,
     lease_secs: i64,
     created_at: i64,
     owner: String,
@@ -62,9 +64,8 @@ impl PoolRow {
     }
 }
 
-const POOL_SELECT: &str =
-    "SELECT p.id, p.name, p.client_id, p.serial_id, p.key_head, \
-     p.key_code_digest, p.key_rotated_at, p.previous_code_digest, p.previous_key_until, p.lease_secs, \
+const POOL_SELECT: &str = "SELECT p.id, p.name, p.client_id, p.serial_id, p.key_head, \
+     p.key_code_digest, p.key_rotated_at, p.max_tokens_per_checkout, p.lease_secs, \
      p.created_at, COALESCE(c.name, s.serial) AS owner, p.mobile_allowed, p.max_borrow_days, \
      pr.borrowing_allowed AS product_borrowing, pr.max_borrow_days AS product_borrow_days \
      FROM pools p LEFT JOIN clients c ON c.id = p.client_id \

@@ -28,6 +28,14 @@ impl Licentia {
         .fetch_one(self.db.pool())
         .await?;
         let lending = row.lending();
+        let previous_key_until: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(works_until) FROM pool_previous_keys WHERE pool_id = $1 \
+             AND works_until > $2",
+        )
+        .bind(row.id)
+        .bind(self.clock.now())
+        .fetch_one(self.db.pool())
+        .await?;
         Ok(Pool {
             id: row.id,
             name: row.name,
@@ -36,7 +44,8 @@ impl Licentia {
             owner: row.owner,
             access_key: format!("{}…", row.key_head),
             key_rotated_at: row.key_rotated_at,
-            previous_key_until: row.previous_key_until,
+            previous_key_until,
+            max_tokens_per_checkout: row.max_tokens_per_checkout,
             lease_secs: row.lease_secs,
             keys,
             in_use: in_use.unwrap_or(0),
@@ -121,24 +130,69 @@ impl Licentia {
         let until = protocol::floating::key_grace_until(now, grace_hours)?;
         let key = new_access_key();
         let stored = StoredKey::of(&key);
+        // The key replaced joins the earlier ones, each with its own grace; the swap is one
+        // change, and of two owners replacing the same key at once, one does.
+        let mut tx = self.db.pool().begin().await?;
+        let (old_hash, old_code): (String, String) =
+            sqlx::query_as("SELECT access_key, key_code_digest FROM pools WHERE id = $1")
+                .bind(pool_id)
+                .fetch_one(&mut *tx)
+                .await?;
         sqlx::query(
-            "UPDATE pools SET previous_key_hash = access_key, \
-             previous_code_digest = key_code_digest, previous_key_until = $1, key_rotated_at = $2, \
-             access_key = $3, key_head = $4, key_code_digest = $5 WHERE id = $6",
+            "INSERT INTO pool_previous_keys (key_hash, pool_id, code_digest, replaced_at, \
+             works_until) VALUES ($1, $2, $3, $4, $5)",
         )
+        .bind(&old_hash)
+        .bind(pool_id)
+        .bind(&old_code)
+        .bind(now)
         .bind(until)
+        .execute(&mut *tx)
+        .await?;
+        let swapped = sqlx::query(
+            "UPDATE pools SET key_rotated_at = $1, access_key = $2, key_head = $3, \
+             key_code_digest = $4 WHERE id = $5 AND access_key = $6",
+        )
         .bind(now)
         .bind(&stored.hash)
         .bind(&stored.head)
         .bind(&stored.code_digest)
         .bind(pool_id)
-        .execute(self.db.pool())
-        .await?;
+        .bind(&old_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if swapped == 0 {
+            return Err(Error::Conflict(
+                "The pool key was replaced at this very moment by someone else.".into(),
+            ));
+        }
+        tx.commit().await?;
         tracing::info!(pool_id, by = actor.id, grace_hours, "pool key replaced");
         Ok(Pool {
             access_key: key,
             ..self.pool(actor, pool_id).await?
         })
+    }
+
+    /// Caps what one checkout may take from the pool's Token and Credit keys (the pool's owner;
+    /// `None` lifts the cap): a leaked pool key cannot empty a Token key in one checkout.
+    pub async fn set_checkout_cap(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+        cap: Option<i64>,
+    ) -> Result<Pool> {
+        let pool = self.pool_row(pool_id).await?;
+        self.require_pool_access(actor, &pool)?;
+        let cap = protocol::floating::checkout_cap(cap)?;
+        sqlx::query("UPDATE pools SET max_tokens_per_checkout = $1 WHERE id = $2")
+            .bind(cap)
+            .bind(pool_id)
+            .execute(self.db.pool())
+            .await?;
+        tracing::info!(pool_id, by = actor.id, ?cap, "checkout cap set");
+        self.pool(actor, pool_id).await
     }
 
     /// Turns pool keys stored before they were kept as digests into digests; run at start.

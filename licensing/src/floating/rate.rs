@@ -1,6 +1,6 @@
-//! Checkout rate limits: each checkout is counted on its caller's address (an IPv6 /64 as one)
-//! and on its pool, in fixed one-minute windows, before the pool key is even looked up. Past a
-//! limit the answer is 429 with the seconds left in the window. Counting is one atomic upsert,
+//! Checkout rate limits, in fixed one-minute windows: per caller address (an IPv6 /64 as one)
+//! the checkouts that named no pool, per pool the checkouts it takes. Past a limit the answer is
+//! 429 with the seconds left in the window. Counting is one atomic upsert,
 //! so several server processes on one database count together.
 
 use super::*;
@@ -9,7 +9,7 @@ use crate::accounts::throttle::address_group;
 /// Checkouts allowed per minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckoutLimits {
-    /// From one address (a whole office behind one NAT starts its applications in the morning).
+    /// Checkouts naming no pool (unknown or replaced keys, bad serials) from one address.
     pub per_address: i64,
     /// Into one pool.
     pub per_pool: i64,
@@ -34,20 +34,51 @@ pub fn wait_for(count: i64, max: i64, window_start: i64, now: i64) -> Option<i64
 }
 
 impl Licentia {
-    /// `checkout`, counted against the rate limits of `address` and of the pool first.
+    /// `checkout`, within the rate limits: an address whose checkouts named no pool (unknown or
+    /// replaced keys, bad serials) too often this minute is refused before anything is looked
+    /// up — guessing pool keys costs a minute per few hundred guesses — and a pool takes so many
+    /// checkouts a minute (those with a replaced key in grace in a bucket of their own, so a
+    /// leaked old key cannot crowd out the new one). Successful checkouts never count against
+    /// an address: an office behind one NAT is never held up by its own morning.
     pub async fn checkout_from(&self, req: &CheckoutRequest, address: &str) -> Result<Grant> {
         let limits = self.auth.checkout_limits;
         let by_address = format!("address:{}", address_group(address));
-        self.count_checkout(&by_address, limits.per_address, "from this address")
+        self.refuse_if_over(&by_address, limits.per_address, "from this address")
             .await?;
-        let pool = self.pool_for(&req.pool()?).await?;
-        self.count_checkout(
-            &format!("pool:{}", pool.id),
-            limits.per_pool,
-            "into this pool",
-        )
-        .await?;
+        let pool = match self.pool_for(&req.pool()?).await {
+            Ok(pool) => pool,
+            Err(e) => {
+                self.count_checkout(&by_address, limits.per_address, "from this address")
+                    .await?;
+                return Err(e);
+            }
+        };
+        let bucket = if pool.by_previous_key {
+            format!("pool:{}:previous", pool.id)
+        } else {
+            format!("pool:{}", pool.id)
+        };
+        self.count_checkout(&bucket, limits.per_pool, "into this pool")
+            .await?;
         self.checkout_in(pool, req, true).await
+    }
+
+    /// Refuses without counting while `key` is past `max` in its current window.
+    async fn refuse_if_over(&self, key: &str, max: i64, whose: &str) -> Result<()> {
+        let now = self.clock.now();
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT count, window_start FROM checkout_rate WHERE key = $1")
+                .bind(key)
+                .fetch_optional(self.db.pool())
+                .await?;
+        match row {
+            Some((count, start)) if start > now - WINDOW_SECS && count >= max => Err(too_many(
+                whose,
+                max,
+                wait_for(count + 1, max, start, now).unwrap_or(1),
+            )),
+            _ => Ok(()),
+        }
     }
 
     async fn count_checkout(&self, key: &str, max: i64, whose: &str) -> Result<()> {
@@ -69,14 +100,11 @@ impl Licentia {
         match wait_for(count, max, window_start, now) {
             None => Ok(()),
             Some(retry_after_secs) => {
-                tracing::warn!(key, max, "checkouts refused past the rate limit");
-                Err(Error::TooManyRequests {
-                    message: format!(
-                        "Too many checkouts {whose}: at most {max} a minute. Try again in \
-                         {retry_after_secs} s."
-                    ),
-                    retry_after_secs,
-                })
+                // Once per window, not once per refused request: a flood must not flood the log.
+                if count == max + 1 {
+                    tracing::warn!(key, max, "checkouts refused past the rate limit");
+                }
+                Err(too_many(whose, max, retry_after_secs))
             }
         }
     }
@@ -88,6 +116,15 @@ impl Licentia {
             .execute(self.db.pool())
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+fn too_many(whose: &str, max: i64, retry_after_secs: i64) -> Error {
+    Error::TooManyRequests {
+        message: format!(
+            "Too many checkouts {whose}: at most {max} a minute. Try again in {retry_after_secs} s."
+        ),
+        retry_after_secs,
     }
 }
 

@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_pools, create_pool))
         .routes(routes!(get_pool, delete_pool))
         .routes(routes!(rotate_pool_key))
+        .routes(routes!(set_checkout_cap))
         .routes(routes!(pool_bundles, add_bundle))
         .routes(routes!(remove_bundle))
         .routes(routes!(pool_keys, add_pool_key))
@@ -175,6 +176,34 @@ async fn rotate_pool_key(
     ApiJson(b): ApiJson<RotateBody>,
 ) -> Result<Json<Pool>, ApiError> {
     Ok(Json(s.rotate_pool_key(&user, id, b.grace_hours).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CheckoutCapBody {
+    /// The most tokens (or credits) one checkout may take from the pool's Token and Credit keys
+    /// (1 to 1000000); `null` lifts the cap.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub max_tokens_per_checkout: Option<i64>,
+}
+
+/// Caps what one checkout may take from the pool's Token and Credit keys (the pool's owner).
+/// A checkout asking more is refused 403 `/problems/refused`, saying the cap.
+#[utoipa::path(put, path = "/api/v1/pools/{id}/checkout-cap", tag = "floating",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id")),
+    request_body = CheckoutCapBody,
+    responses((status = 200, body = Pool), Problems))]
+async fn set_checkout_cap(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<CheckoutCapBody>,
+) -> Result<Json<Pool>, ApiError> {
+    Ok(Json(
+        s.set_checkout_cap(&user, id, b.max_tokens_per_checkout)
+            .await?,
+    ))
 }
 
 /// Deletes a pool with its keys, bundles and usage history (administrators); 409 while seats

@@ -229,6 +229,7 @@ async fn every_wire_type_round_trips_and_matches_the_served_document() {
                 access_key: "POOL-ABC".into(),
                 key_rotated_at: Some(7),
                 previous_key_until: Some(9),
+                max_tokens_per_checkout: Some(4),
                 lease_secs: 300,
                 keys: 1,
                 in_use: 0,

@@ -382,7 +382,7 @@ both_backends! {
         let admin = app.admin().await;
         let me = app.services.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None).await.expect("admin").user;
         let pool = crate::seeded::acme_pool_of(&app.services, &me, 300).await;
-        app.services.add_pool_key(&me, pool.id, key_input("CAD", "ConcurrentUser", 5)).await.expect("key");
+        app.services.add_pool_key(&me, pool.id, key_input("CAD", "ConcurrentUser", 20)).await.expect("key");
         let old = pool.access_key.clone();
         // Only a digest of the key is kept: the database holds no copy of it.
         let stored: Vec<String> = sqlx::query_scalar("SELECT access_key FROM pools").fetch_all(app.services.db().pool()).await.expect("rows");
@@ -411,6 +411,19 @@ both_backends! {
         assert_eq!(refused["type"], "/problems/pool-key-replaced");
         assert!(refused["detail"].as_str().unwrap_or("").contains("ask the pool's owner for the new key"), "{refused}");
         assert_eq!(checkout_with(&app, &new, "cat").await.0, StatusCode::CREATED);
+        // Replaced again while the one before is in its grace: each keeps its own grace.
+        let (_, second) = rotate(&app, &write, pool.id, 5).await;
+        let newer = second["access_key"].as_str().expect("key").to_owned();
+        let (_, third) = rotate(&app, &write, pool.id, 1).await;
+        let newest = third["access_key"].as_str().expect("key").to_owned();
+        assert_eq!(checkout_with(&app, &new, "dan").await.0, StatusCode::CREATED, "in its 5 hours");
+        app.clock.advance(3600);
+        assert_eq!(checkout_with(&app, &newer, "eve").await.0, StatusCode::GONE, "its hour is over");
+        assert_eq!(checkout_with(&app, &new, "fay").await.0, StatusCode::CREATED);
+        assert_eq!(checkout_with(&app, &newest, "gus").await.0, StatusCode::CREATED);
+        app.clock.advance(4 * 3600);
+        assert_eq!(checkout_with(&app, &new, "hal").await.0, StatusCode::GONE);
+        assert_eq!(checkout_with(&app, &old, "ida").await.0, StatusCode::GONE, "every old key says replaced");
         // A key nobody ever had is still just unknown.
         assert_eq!(checkout_with(&app, "POOL-NOT-A-KEY", "dan").await.0, StatusCode::UNPROCESSABLE_ENTITY);
     }
@@ -467,14 +480,20 @@ both_backends! {
         // Its holder died (no heartbeat for the lease) and the reclaimer has not come by yet:
         // naming its session takes it, rather than a 409 until the reclaim.
         app.clock.advance(61);
-        let (st, again, _) = api_post(&app, "/api/v1/seats", ann(None)).await;
+        let (st, again, _) = api_post(&app, "/api/v1/seats", ann(Some("the taker's installation"))).await;
         assert_eq!(st, StatusCode::CREATED, "{again}");
         assert_eq!(again["seat_id"], first["seat_id"]);
+        // It is the taker's now: the installation that held it before no longer resumes it.
+        let (st, _, _) = api_post(&app, "/api/v1/seats", ann(Some("ann's installation secret"))).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        let (st, _, _) = api_post(&app, "/api/v1/seats", ann(Some("the taker's installation"))).await;
+        assert_eq!(st, StatusCode::CREATED);
     }
 }
 
-/// Checkouts past the per-address and per-pool limits are answered 429 with the wait, before
-/// any key is looked up or selected: guessing pool keys, or flooding a pool, costs a minute.
+/// Checkouts past the limits are answered 429 with the wait: an address that keeps naming no
+/// pool (guessing keys) is refused before anything is looked up, and a pool takes so many a
+/// minute.
 #[tokio::test]
 async fn checkouts_past_the_rate_limits_wait_a_minute() {
     let app = TestApp::spawn(
@@ -499,13 +518,26 @@ async fn checkouts_past_the_rate_limits_wait_a_minute() {
             .json(&serde_json::json!({"pool_key": key, "feature": "CAD", "user": user, "host": user, "process": "cad"}))
             .send()
     };
-    // Guessing keys from one address: the fifth guess in a minute is refused unlooked-at.
+    // An office behind one address checks out as often as it likes: checkouts that find their
+    // pool never count against an address.
+    for i in 0..5 {
+        let res = from("192.0.2.1", &pool.access_key, &format!("office{i}"))
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    // Guessing keys from one address: after four misses in a minute the address is refused
+    // before anything is looked up — a right key included, so the refusal tells nothing.
     for i in 0..4 {
         let res = from("203.0.113.9", &format!("POOL-GUESS-{i}"), "x")
             .await
             .expect("request");
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
+    let guess = from("203.0.113.9", "POOL-GUESS-5", "x")
+        .await
+        .expect("request");
+    assert_eq!(guess.status(), StatusCode::TOO_MANY_REQUESTS);
     let res = from("203.0.113.9", &pool.access_key, "x")
         .await
         .expect("request");
@@ -525,17 +557,12 @@ async fn checkouts_past_the_rate_limits_wait_a_minute() {
             .contains("from this address"),
         "{problem}"
     );
-    // The pool itself: six checkouts a minute from anywhere, then 429 for everyone.
-    for i in 0..6 {
-        let res = from(
-            &format!("198.51.100.{i}"),
-            &pool.access_key,
-            &format!("u{i}"),
-        )
+    // The pool itself: six checkouts a minute from anywhere (five were the office's), then 429
+    // for everyone.
+    let res = from("198.51.100.1", &pool.access_key, "u1")
         .await
         .expect("request");
-        assert_eq!(res.status(), StatusCode::CREATED);
-    }
+    assert_eq!(res.status(), StatusCode::CREATED);
     let res = from("198.51.100.77", &pool.access_key, "late")
         .await
         .expect("request");
@@ -547,11 +574,110 @@ async fn checkouts_past_the_rate_limits_wait_a_minute() {
     );
     // A minute later both count again from nothing.
     app.clock.advance(60);
-    assert_eq!(
-        from("203.0.113.9", &pool.access_key, "x")
-            .await
-            .expect("request")
-            .status(),
-        StatusCode::CREATED
+    let res = from("203.0.113.9", &pool.access_key, "x")
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // A replaced key in its grace counts in a bucket of its own: a leaked old key flooding the
+    // pool does not crowd out the new one.
+    let new = app
+        .services
+        .rotate_pool_key(&me, pool.id, 1)
+        .await
+        .expect("replaced")
+        .access_key;
+    for i in 0..6 {
+        let res = from(
+            &format!("198.51.100.{}", 100 + i),
+            &pool.access_key,
+            &format!("old{i}"),
+        )
+        .await
+        .expect("request");
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let res = from("198.51.100.200", &pool.access_key, "old-late")
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let res = from("198.51.100.201", &new, "new").await.expect("request");
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+both_backends! {
+    async fn the_pools_owner_caps_what_one_checkout_may_take(app) {
+        let admin = app.admin().await;
+        let me = app.services.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None).await.expect("admin").user;
+        let (acme, carla) = app.client_user(&admin, "Acme", "carla@acme.test").await;
+        let (_globex, mallory) = app.client_user(&admin, "Globex", "mallory@globex.test").await;
+        let pool = app.services.create_pool(&me, protocol::floating::PoolOwner::Client(acme), "", None).await.expect("pool");
+        app.services.add_pool_key(&me, pool.id, key_input("T", "Token", 100)).await.expect("key");
+        let id = pool.id.to_string();
+        let take = |tokens: i64, user: &'static str| {
+            let key = pool.access_key.clone();
+            let app = &app;
+            async move {
+                api_post(app, "/api/v1/seats", serde_json::json!({"pool_key": key, "feature": "T", "tokens": tokens, "user": user, "host": user, "process": "p"})).await
+            }
+        };
+        // Uncapped, one checkout with the pool key could take the whole key.
+        assert!(mallory.rpc("set_checkout_cap", &[("pool_id", &id), ("max_tokens", "5")]).await.status.is_client_error());
+        assert_eq!(carla.rpc("set_checkout_cap", &[("pool_id", &id), ("max_tokens", "0")]).await.error(), "Invalid");
+        let capped = carla.rpc("set_checkout_cap", &[("pool_id", &id), ("max_tokens", "5")]).await.ok();
+        assert_eq!(capped["max_tokens_per_checkout"], 5);
+        let (st, refused, _) = take(6, "greedy").await;
+        assert_eq!((st, refused["type"].as_str()), (StatusCode::FORBIDDEN, Some("/problems/refused")), "{refused}");
+        assert!(refused["detail"].as_str().unwrap_or("").contains("at most 5 tokens"), "{refused}");
+        assert_eq!(app.services.usage_per_feature(&me).await.expect("usage")[0].in_use, 0, "nothing taken");
+        assert_eq!(take(5, "fair").await.0, StatusCode::CREATED);
+        // Lifted, as many as the key has.
+        carla.rpc("set_checkout_cap", &[("pool_id", &id), ("max_tokens", "")]).await.ok();
+        assert_eq!(take(50, "big").await.0, StatusCode::CREATED);
+    }
+}
+
+/// A server given another master key than the one its database's signing keys were sealed
+/// with (another user's default file, a lost file made anew) stops at start, saying so, and
+/// seals nothing under it.
+#[tokio::test]
+async fn a_server_with_the_wrong_master_key_refuses_to_start() {
+    let (url, _dir) = fresh_database(Backend::Sqlite).await;
+    let open = |key: String| {
+        let url = url.clone();
+        async move {
+            let config = server::config::Config::from_sources(
+                [
+                    ("DATABASE_URL".to_owned(), url),
+                    ("LICENTIA_MASTER_KEY".to_owned(), key),
+                ]
+                .into(),
+                None,
+            )
+            .expect("config");
+            server::open_services(&config, licensing::Clock::system()).await
+        }
+    };
+    let right = licensing::keys::MasterKey::random().to_base64();
+    let services = open(right.clone()).await.expect("first start");
+    let kids: Vec<String> = sqlx::query_scalar("SELECT kid FROM signing_keys")
+        .fetch_all(services.db().pool())
+        .await
+        .expect("keys");
+    services.db().close().await;
+    let refused = open(licensing::keys::MasterKey::random().to_base64())
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("does not open the signing key"),
+        "{refused}"
     );
+    let services = open(right).await.expect("the right key still starts");
+    let after: Vec<String> = sqlx::query_scalar("SELECT kid FROM signing_keys")
+        .fetch_all(services.db().pool())
+        .await
+        .expect("keys");
+    assert_eq!(after, kids, "nothing was sealed under the wrong key");
 }

@@ -992,8 +992,8 @@ async fn a_release_that_reaches_no_server_is_done_at_the_next_start() {
 }
 
 /// A pool key replaced with a grace period, seen from real CLI workstations: the old key keeps
-/// checking out (and a seat held with it keeps its lease) through the grace, the new key works at
-/// once, and after the grace the old key is refused with a message that says it was replaced.
+/// checking out through the grace, the new key works at once, and after the grace the old key is
+/// refused with a message that says it was replaced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workstations_move_to_a_replaced_pool_key_within_its_grace() {
     use tokio::io::AsyncBufReadExt;
@@ -1059,8 +1059,7 @@ async fn workstations_move_to_a_replaced_pool_key_within_its_grace() {
         let (code, out) = once(&new, "ws-new");
         assert_eq!(code, Some(0), "{out}");
 
-        // After the grace the old key is refused, saying why; the new one still works, and the
-        // seat taken with the old key before keeps its lease.
+        // After the grace the old key is refused, saying why; the new one still works.
         app.clock.advance(3600);
         let (code, out) = once(&old, "ws-late");
         assert_eq!(code, Some(2), "{out}");
@@ -1071,12 +1070,6 @@ async fn workstations_move_to_a_replaced_pool_key_within_its_grace() {
         );
         let (code, out) = once(&new, "ws-new-2");
         assert_eq!(code, Some(0), "{out}");
-        let held = app
-            .services
-            .detailed_usage(&admin, pool.id, "Vendor", "F")
-            .await
-            .expect("detail");
-        assert!(held.iter().any(|s| s.host == "ws-old"), "{held:?}");
         holder.start_kill().expect("kill");
         holder.wait().await.expect("wait");
     })
