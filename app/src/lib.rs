@@ -36,8 +36,6 @@ pub const OUTPUT_NAME: &str = "licentia";
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    ssr::send_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

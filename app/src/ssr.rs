@@ -5,7 +5,6 @@ use crate::error::PortalError;
 use http::header::{COOKIE, SET_COOKIE};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
-use leptos::nonce::use_nonce;
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 use licensing::{CurrentUser, Licentia, Role};
@@ -91,23 +90,15 @@ fn forwarded_for(headers: &HeaderMap) -> Option<std::net::IpAddr> {
 }
 
 /// The Content-Security-Policy of the portal's pages: scripts only from the server and the
-/// page's own inline hydration scripts (by this response's nonce), WebAssembly compiled, no other
-/// inline code or style, never framed.
+/// page's own inline hydration scripts (by the nonce leptos gives each response), WebAssembly
+/// compiled, no other inline code or style, never framed. (The server sets it: it reads the
+/// nonce from the page's head.)
 pub fn page_policy(nonce: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
-}
-
-/// Sends the page policy with this page's nonce (leptos_axum makes one per response).
-pub fn send_page_policy() {
-    if let (Some(nonce), Some(res)) = (use_nonce(), use_context::<ResponseOptions>()) {
-        if let Ok(value) = HeaderValue::from_str(&page_policy(&nonce)) {
-            res.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
-        }
-    }
 }
 
 pub fn services() -> Result<Licentia, PortalError> {

@@ -137,6 +137,67 @@ pub async fn refuse_nul_in_rpc(req: Request, next: Next) -> Response {
         .await
 }
 
+/// Gives a portal page its Content-Security-Policy, naming the nonce leptos put on the page's
+/// inline scripts (a fresh one per response). The nonce is read from the page's first bytes —
+/// the head, with the hydration script, comes first — so the page still streams; a page whose
+/// head holds no nonce gets a policy allowing no inline script at all.
+pub async fn page_policy(req: Request, next: Next) -> Response {
+    use futures_util::StreamExt;
+    use http_body_util::BodyExt;
+    let res = next.run(req).await;
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !is_html || res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        return res;
+    }
+    let (mut parts, mut body) = res.into_parts();
+    let mut head: Vec<axum::body::Bytes> = Vec::new();
+    let mut text = String::new();
+    let mut nonce = None;
+    while nonce.is_none() && text.len() < HEAD_LIMIT {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    text.push_str(&String::from_utf8_lossy(&data));
+                    head.push(data);
+                    nonce = nonce_in(&text);
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "a page failed while its head was read");
+                break;
+            }
+            None => break,
+        }
+    }
+    let policy = app::ssr::page_policy(nonce.as_deref().unwrap_or("none-given"));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+        parts.headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    let rest = futures_util::stream::iter(head.into_iter().map(Ok::<_, axum::Error>))
+        .chain(body.into_data_stream());
+    Response::from_parts(parts, axum::body::Body::from_stream(rest))
+}
+
+/// How much of a page is read looking for its nonce before giving up.
+const HEAD_LIMIT: usize = 64 * 1024;
+
+/// The first `nonce="…"` of a page's text, if it is one leptos makes (base64url).
+fn nonce_in(html: &str) -> Option<String> {
+    let start = html.find("nonce=\"")? + "nonce=\"".len();
+    let len = html[start..].find('"')?;
+    let nonce = &html[start..start + len];
+    let valid = !nonce.is_empty()
+        && nonce.len() <= 64
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'='));
+    valid.then(|| nonce.to_owned())
+}
+
 /// Everything that is not a page (JSON, files) runs nothing and is framed by nobody.
 pub const STRICT_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
@@ -151,6 +212,19 @@ mod tests {
             h.insert(*k, HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn a_pages_nonce_is_read_from_its_head() {
+        let head = r#"<head><script type="module" nonce="K14Oot6fTr4hMRF5537qGw">x</script>"#;
+        assert_eq!(nonce_in(head).as_deref(), Some("K14Oot6fTr4hMRF5537qGw"));
+        assert_eq!(nonce_in("<head><script>"), None);
+        assert_eq!(
+            nonce_in(r#"nonce="a'b""#),
+            None,
+            "nothing that could break out"
+        );
+        assert_eq!(nonce_in(r#"nonce="half"#), None);
     }
 
     #[test]

@@ -204,7 +204,8 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
-        // Pages set their own policy (with their scripts' nonce); everything else runs nothing.
+        // Pages get a policy naming their scripts' nonce; everything else runs nothing.
+        .layer(axum::middleware::from_fn(guards::page_policy))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(guards::STRICT_POLICY),
