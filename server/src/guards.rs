@@ -157,6 +157,7 @@ pub async fn page_policy(req: Request, next: Next) -> Response {
     let mut head: Vec<axum::body::Bytes> = Vec::new();
     let mut text = String::new();
     let mut nonce = None;
+    let mut failed = None;
     while nonce.is_none() && text.len() < HEAD_LIMIT {
         match body.frame().await {
             Some(Ok(frame)) => {
@@ -167,7 +168,8 @@ pub async fn page_policy(req: Request, next: Next) -> Response {
                 }
             }
             Some(Err(e)) => {
-                tracing::warn!(error = %e, "a page failed while its head was read");
+                // Passed on as it came: the page's connection breaks rather than ending short.
+                failed = Some(e);
                 break;
             }
             None => break,
@@ -177,9 +179,12 @@ pub async fn page_policy(req: Request, next: Next) -> Response {
     if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
         parts.headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
-    let rest = futures_util::stream::iter(head.into_iter().map(Ok::<_, axum::Error>))
-        .chain(body.into_data_stream());
-    Response::from_parts(parts, axum::body::Body::from_stream(rest))
+    let head = futures_util::stream::iter(head.into_iter().map(Ok::<_, axum::Error>));
+    let body = match failed {
+        Some(e) => axum::body::Body::from_stream(head.chain(futures_util::stream::iter([Err(e)]))),
+        None => axum::body::Body::from_stream(head.chain(body.into_data_stream())),
+    };
+    Response::from_parts(parts, body)
 }
 
 /// How much of a page is read looking for its nonce before giving up.

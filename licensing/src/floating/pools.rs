@@ -131,24 +131,14 @@ impl Licentia {
         let key = new_access_key();
         let stored = StoredKey::of(&key);
         // The key replaced joins the earlier ones, each with its own grace; the swap is one
-        // change, and of two owners replacing the same key at once, one does.
+        // change, guarded by the key it replaces (taking the row first), so of two owners
+        // replacing the same key at once, one does and the other is told.
         let mut tx = self.db.pool().begin().await?;
         let (old_hash, old_code): (String, String) =
             sqlx::query_as("SELECT access_key, key_code_digest FROM pools WHERE id = $1")
                 .bind(pool_id)
                 .fetch_one(&mut *tx)
                 .await?;
-        sqlx::query(
-            "INSERT INTO pool_previous_keys (key_hash, pool_id, code_digest, replaced_at, \
-             works_until) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&old_hash)
-        .bind(pool_id)
-        .bind(&old_code)
-        .bind(now)
-        .bind(until)
-        .execute(&mut *tx)
-        .await?;
         let swapped = sqlx::query(
             "UPDATE pools SET key_rotated_at = $1, access_key = $2, key_head = $3, \
              key_code_digest = $4 WHERE id = $5 AND access_key = $6",
@@ -162,11 +152,27 @@ impl Licentia {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let raced = || {
+            Error::Conflict("The pool key was replaced at this very moment by someone else.".into())
+        };
         if swapped == 0 {
-            return Err(Error::Conflict(
-                "The pool key was replaced at this very moment by someone else.".into(),
-            ));
+            return Err(raced());
         }
+        sqlx::query(
+            "INSERT INTO pool_previous_keys (key_hash, pool_id, code_digest, replaced_at, \
+             works_until) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&old_hash)
+        .bind(pool_id)
+        .bind(&old_code)
+        .bind(now)
+        .bind(until)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => raced(),
+            _ => e.into(),
+        })?;
         tx.commit().await?;
         tracing::info!(pool_id, by = actor.id, grace_hours, "pool key replaced");
         Ok(Pool {

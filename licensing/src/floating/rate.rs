@@ -43,16 +43,12 @@ impl Licentia {
     pub async fn checkout_from(&self, req: &CheckoutRequest, address: &str) -> Result<Grant> {
         let limits = self.auth.checkout_limits;
         let by_address = format!("address:{}", address_group(address));
-        self.refuse_if_over(&by_address, limits.per_address, "from this address")
+        // Counted before the lookup in one statement (parallel guesses cannot all slip in under
+        // the limit), and taken back when the lookup finds the pool.
+        self.count_checkout(&by_address, limits.per_address, "from this address")
             .await?;
-        let pool = match self.pool_for(&req.pool()?).await {
-            Ok(pool) => pool,
-            Err(e) => {
-                self.count_checkout(&by_address, limits.per_address, "from this address")
-                    .await?;
-                return Err(e);
-            }
-        };
+        let pool = self.pool_for(&req.pool()?).await?;
+        self.uncount_checkout(&by_address).await?;
         let bucket = if pool.by_previous_key {
             format!("pool:{}:previous", pool.id)
         } else {
@@ -63,22 +59,17 @@ impl Licentia {
         self.checkout_in(pool, req, true).await
     }
 
-    /// Refuses without counting while `key` is past `max` in its current window.
-    async fn refuse_if_over(&self, key: &str, max: i64, whose: &str) -> Result<()> {
-        let now = self.clock.now();
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT count, window_start FROM checkout_rate WHERE key = $1")
-                .bind(key)
-                .fetch_optional(self.db.pool())
-                .await?;
-        match row {
-            Some((count, start)) if start > now - WINDOW_SECS && count >= max => Err(too_many(
-                whose,
-                max,
-                wait_for(count + 1, max, start, now).unwrap_or(1),
-            )),
-            _ => Ok(()),
-        }
+    /// Takes back one count of `key` in its current window.
+    async fn uncount_checkout(&self, key: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE checkout_rate SET count = count - 1 \
+             WHERE key = $1 AND count > 0 AND window_start > $2",
+        )
+        .bind(key)
+        .bind(self.clock.now() - WINDOW_SECS)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
     }
 
     async fn count_checkout(&self, key: &str, max: i64, whose: &str) -> Result<()> {

@@ -404,8 +404,14 @@ both_backends! {
         // Both keys check out during the grace…
         assert_eq!(checkout_with(&app, &old, "ann").await.0, StatusCode::CREATED);
         assert_eq!(checkout_with(&app, &new, "bob").await.0, StatusCode::CREATED);
-        // …then the old one is refused with a problem that says what happened.
-        app.clock.advance(2 * 3600);
+        // …then the old one is refused with a problem that says what happened; a seat taken
+        // with it just before keeps its lease (it is not ended with the grace).
+        app.clock.advance(2 * 3600 - 60);
+        let (st, kept) = checkout_with(&app, &old, "kim").await;
+        assert_eq!(st, StatusCode::CREATED, "{kept}");
+        app.clock.advance(60);
+        let (st, _, _) = api_post(&app, &format!("/api/v1/seats/{}/heartbeat", kept["seat_id"]), serde_json::json!({"lease_token": kept["lease_token"]})).await;
+        assert_eq!(st, StatusCode::OK);
         let (st, refused) = checkout_with(&app, &old, "cat").await;
         assert_eq!(st, StatusCode::GONE, "{refused}");
         assert_eq!(refused["type"], "/problems/pool-key-replaced");
