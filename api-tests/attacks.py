@@ -32,22 +32,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from fixtures import product_body
+from fixtures import Tally, product_body
 
 BASE, ADMIN_EMAIL, ADMIN_PASSWORD = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
 SERVER_PID = int(sys.argv[4])
-passed, failed = 0, 0
+tally = Tally()
+check = tally.check
 server_errors = []
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"  ok   {what}")
-    else:
-        failed += 1
-        print(f"  FAIL {what} {detail}")
 
 
 class Answer:
@@ -383,8 +374,8 @@ def main():
     nul_in_paths(rw)
 
     check("no request got a 5xx", not server_errors, "\n    ".join(server_errors))
-    print(f"attacks: {passed} refused as they should be, {failed} failed")
-    sys.exit(1 if failed else 0)
+    print(f"attacks: {tally.passed} refused as they should be, {tally.failed} failed")
+    sys.exit(1 if tally.failed else 0)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,19 @@
-"""What the API checks create more than once."""
+"""What the API checks share: the tally of their checks, and what they create more than once."""
+
+
+class Tally:
+    """Checks passed and failed, one printed line each."""
+
+    def __init__(self):
+        self.passed, self.failed = 0, 0
+
+    def check(self, what, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print(f"  ok   {what}")
+        else:
+            self.failed += 1
+            print(f"  FAIL {what} {detail}")
 
 
 def product_body(code, name):

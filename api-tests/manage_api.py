@@ -16,20 +16,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from fixtures import product_body
+from fixtures import Tally, product_body
 
 BASE, ADMIN_EMAIL, ADMIN_PASSWORD = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
-passed, failed = 0, 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"  ok   {what}")
-    else:
-        failed += 1
-        print(f"  FAIL {what} {detail}")
+tally = Tally()
+check = tally.check
 
 
 class Portal:
@@ -141,8 +132,8 @@ def main():
     status, body = api("GET", f"/api/v1/orders?client_id={other['id']}", scoped)
     check("... and is refused another client's orders (403)", status == 403, (status, body))
 
-    print(f"management API checks: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    print(f"management API checks: {tally.passed} passed, {tally.failed} failed")
+    return 1 if tally.failed else 0
 
 
 if __name__ == "__main__":

@@ -462,13 +462,24 @@ impl Browser {
     }
 
     pub async fn rpc(&self, name: &str, form: &[(&str, &str)]) -> Reply {
-        let res = self
+        self.rpc_with(name, form, &[]).await
+    }
+
+    /// `rpc` with extra request headers (what another site's page would send, say).
+    pub async fn rpc_with(
+        &self,
+        name: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self
             .client
             .post(format!("{}/rpc/{name}", self.base_url))
-            .form(form)
-            .send()
-            .await
-            .expect("request");
+            .form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request");
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.expect("body");

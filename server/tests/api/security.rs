@@ -14,23 +14,7 @@ async fn cross_site_rpc(
     form: &[(&str, &str)],
     header: (&str, &str),
 ) -> Reply {
-    let res = b
-        .client
-        .post(format!("{}/rpc/{name}", b.base_url))
-        .header(header.0, header.1)
-        .form(form)
-        .send()
-        .await
-        .expect("request");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let text = res.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    b.rpc_with(name, form, &[header]).await
 }
 
 /// An administrator's write token, made in the portal.
