@@ -29,7 +29,7 @@ use pages::pools::{PoolDetailPage, PoolsPage};
 use pages::tokens::TokensPage;
 use pages::usage::UsagePage;
 use protocol::account::CurrentUser;
-use server_fns::accounts::{CompleteSetup, SignIn, SignOut};
+use server_fns::accounts::{CompleteSetup, SignIn, SignInCode, SignOut};
 
 /// The name of the generated JavaScript, WebAssembly and CSS files under `/pkg`.
 pub const OUTPUT_NAME: &str = "licentia";
@@ -59,6 +59,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub struct Auth {
     pub user: Resource<Result<Option<CurrentUser>, PortalError>>,
     pub sign_in: ServerAction<SignIn>,
+    pub sign_in_code: ServerAction<SignInCode>,
     pub sign_out: ServerAction<SignOut>,
     pub setup: ServerAction<CompleteSetup>,
 }
@@ -67,6 +68,7 @@ pub struct Auth {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let sign_in = ServerAction::<SignIn>::new();
+    let sign_in_code = ServerAction::<SignInCode>::new();
     let sign_out = ServerAction::<SignOut>::new();
     let setup = ServerAction::<CompleteSetup>::new();
     // Blocking, so pages render knowing who asks. (The server decides the redirect or 403 of a
@@ -75,6 +77,7 @@ pub fn App() -> impl IntoView {
         move || {
             (
                 sign_in.version().get(),
+                sign_in_code.version().get(),
                 sign_out.version().get(),
                 setup.version().get(),
             )
@@ -84,6 +87,7 @@ pub fn App() -> impl IntoView {
     provide_context(Auth {
         user,
         sign_in,
+        sign_in_code,
         sign_out,
         setup,
     });
@@ -105,6 +109,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <pages::errors::NotFound/> }>
                     <Route path=path!("/") view=pages::Home/>
                     <Route path=path!("/login") view=pages::auth::SignInPage/>
+                    <Route path=path!("/login/code") view=pages::auth::SecondFactorPage/>
                     <Route path=path!("/setup/:token") view=pages::auth::SetupPage/>
                     <ParentRoute path=path!("/admin") view=pages::admin::AdminArea>
                         <Route path=path!("") view=pages::admin::Overview/>
@@ -121,6 +126,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("serials") view=pages::serials::SerialsPage/>
                         <Route path=path!("serials/:id") view=pages::serials::SerialDetailPage/>
                         <Route path=path!("tokens") view=|| view! { <TokensPage admin=true/> }/>
+                        <Route path=path!("audit") view=|| view! { <pages::audit::AuditPage admin=true/> }/>
                         <Route path=path!("pools") view=|| view! { <PoolsPage admin=true/> }/>
                         <Route path=path!("pools/:id") view=|| view! { <PoolDetailPage admin=true/> }/>
                         <Route path=path!("usage") view=|| view! { <UsagePage admin=true/> }/>
@@ -133,6 +139,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("activations") view=|| view! { <ActivationsPage admin=false/> }/>
                         <Route path=path!("activation") view=|| view! { <OfflineActivationPage admin=false/> }/>
                         <Route path=path!("tokens") view=|| view! { <TokensPage admin=false/> }/>
+                        <Route path=path!("audit") view=|| view! { <pages::audit::AuditPage admin=false/> }/>
                         <Route path=path!("pools") view=|| view! { <PoolsPage admin=false/> }/>
                         <Route path=path!("pools/:id") view=|| view! { <PoolDetailPage admin=false/> }/>
                         <Route path=path!("usage") view=|| view! { <UsagePage admin=false/> }/>

@@ -30,18 +30,28 @@ impl WebSettings {
         }
     }
 
-    fn cookie(&self, value: &str, max_age: i64) -> String {
+    /// The cookie that holds a right password's ticket while its second factor is asked.
+    pub fn challenge_cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-licentia_challenge"
+        } else {
+            "licentia_challenge"
+        }
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: i64) -> String {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
-        format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
-            self.cookie_name()
-        )
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
     }
 
     /// The session token from a request's `Cookie` headers. Malformed headers and cookies are
     /// ignored: they mean "not signed in", never an error.
     pub fn session_token(&self, headers: &HeaderMap) -> Option<String> {
-        let name = self.cookie_name();
+        self.cookie_value(headers, self.cookie_name())
+    }
+
+    /// The value of the cookie `name`, if the request has one.
+    fn cookie_value(&self, headers: &HeaderMap, name: &str) -> Option<String> {
         headers
             .get_all(COOKIE)
             .iter()
@@ -124,8 +134,25 @@ pub fn client_address() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The ticket of a sign-in waiting for its second factor, if any.
+pub fn challenge_ticket() -> Option<String> {
+    let parts = use_context::<Parts>()?;
+    let settings = settings();
+    settings.cookie_value(&parts.headers, settings.challenge_cookie_name())
+}
+
+/// Sets (or, with an empty value and no age, clears) the challenge cookie.
+pub fn set_challenge_cookie(ticket: &str, max_age: i64) {
+    let settings = settings();
+    add_named_cookie(settings.challenge_cookie_name(), ticket, max_age);
+}
+
 fn add_cookie(value: &str, max_age: i64) {
-    let cookie = settings().cookie(value, max_age);
+    add_named_cookie(settings().cookie_name(), value, max_age);
+}
+
+fn add_named_cookie(name: &str, value: &str, max_age: i64) {
+    let cookie = settings().cookie(name, value, max_age);
     match (
         use_context::<ResponseOptions>(),
         HeaderValue::from_str(&cookie),
@@ -143,8 +170,22 @@ pub fn clear_session_cookie() {
     add_cookie("", 0);
 }
 
-/// The signed-in caller, or `NotSignedIn` (HTTP 401).
+/// The signed-in caller, or `NotSignedIn` (HTTP 401). An administrator who must set up a
+/// second factor first (the server requires one) is refused everything but that
+/// (`caller_setting_up`).
 pub async fn caller() -> Result<(Licentia, CurrentUser), PortalError> {
+    let (services, user) = caller_setting_up().await?;
+    if user.must_set_up_second_factor {
+        return Err(PortalError::Refused(
+            licensing::accounts::second_factor::SET_UP_FIRST.to_owned(),
+        ));
+    }
+    Ok((services, user))
+}
+
+/// The signed-in caller, even one who must set up a second factor before anything else: for
+/// their own account's functions.
+pub async fn caller_setting_up() -> Result<(Licentia, CurrentUser), PortalError> {
     let services = services()?;
     let user = match session_token() {
         Some(token) => services.session_user(&token).await?,
@@ -281,10 +322,12 @@ mod tests {
             secure_cookies: true,
             ..Default::default()
         };
-        let c = s.cookie("v", 60);
+        let c = s.cookie(s.cookie_name(), "v", 60);
         assert!(c.starts_with("__Host-licentia_session=v; Path=/; HttpOnly; SameSite=Strict"));
         assert!(c.ends_with("; Secure"));
-        let plain = WebSettings::default().cookie("v", 60);
+        let t = s.cookie(s.challenge_cookie_name(), "t", 300);
+        assert!(t.starts_with("__Host-licentia_challenge=t; Path=/; HttpOnly; SameSite=Strict"));
+        let plain = WebSettings::default().cookie("licentia_session", "v", 60);
         assert!(!plain.contains("Secure"));
         assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Strict"));
     }

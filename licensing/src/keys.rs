@@ -7,6 +7,7 @@
 //! the master key has the same root, and it changes only with the master key. It signs nothing
 //! but endorsements of the signing keys (`protocol::trust`).
 
+use crate::audit::{Entry, Who};
 use crate::{Error, Licentia, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -14,6 +15,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use protocol::activation::{Jwk, JwkSet};
+use protocol::audit::AuditAction;
 use protocol::trust::{endorse, Endorsement};
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -82,22 +84,47 @@ impl MasterKey {
     /// Encrypts a signing key's secret, bound to its key id: a sealed key moved to another
     /// row (someone with write access to the database swapping keys) does not open.
     fn seal(&self, kid: &str, secret: &[u8; 32]) -> Result<String> {
+        self.seal_for(&sealing_aad(kid), secret)
+    }
+
+    /// Encrypts `secret` bound to `aad` (what it belongs to: it opens only for the same).
+    pub(crate) fn seal_for(&self, aad: &[u8], secret: &[u8]) -> Result<String> {
         let cipher = ChaCha20Poly1305::new(Key::from_slice(self.bytes()));
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
         let sealed = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: secret.as_slice(),
-                    aad: &sealing_aad(kid),
-                },
-            )
-            .map_err(|_| Error::Internal("encrypting a signing key failed".into()))?;
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret, aad })
+            .map_err(|_| Error::Internal("encrypting a secret failed".into()))?;
         Ok(format!(
             "{SEALED_V2}{}",
             STANDARD.encode([nonce.as_slice(), &sealed].concat())
         ))
+    }
+
+    /// Decrypts what `seal_for` made for `aad`; `what` names the secret in errors.
+    pub(crate) fn open_for(&self, aad: &[u8], sealed: &str, what: &str) -> Result<Vec<u8>> {
+        let encoded = sealed
+            .strip_prefix(SEALED_V2)
+            .ok_or_else(|| Error::Internal(format!("{what} is not sealed as expected")))?;
+        self.open_bytes(encoded, aad, what)
+    }
+
+    fn open_bytes(&self, encoded: &str, aad: &[u8], what: &str) -> Result<Vec<u8>> {
+        let bytes = STANDARD
+            .decode(encoded)
+            .map_err(|_| Error::Internal(format!("{what} is not base64")))?;
+        if bytes.len() < 12 {
+            return Err(Error::Internal(format!("{what} is truncated")));
+        }
+        let (nonce, ct) = bytes.split_at(12);
+        ChaCha20Poly1305::new(Key::from_slice(self.bytes()))
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+            .map_err(|_| {
+                Error::Internal(format!(
+                    "{what} cannot be decrypted: the master key is not the one it was stored \
+                     with, or it was moved from another row"
+                ))
+            })
     }
 
     /// Decrypts what `seal` made for `kid` (or, for keys sealed before key ids were bound, what
@@ -107,28 +134,12 @@ impl MasterKey {
             Some(rest) => (rest, sealing_aad(kid)),
             None => (sealed, Vec::new()),
         };
-        let bytes = STANDARD
-            .decode(encoded)
-            .map_err(|_| Error::Internal("a stored signing key is not base64".into()))?;
-        if bytes.len() < 12 {
-            return Err(Error::Internal("a stored signing key is truncated".into()));
-        }
-        let (nonce, ct) = bytes.split_at(12);
-        let plain = ChaCha20Poly1305::new(Key::from_slice(self.bytes()))
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
-            .map_err(|_| {
-                Error::Internal(format!(
-                    "the stored signing key {kid} cannot be decrypted: the master key is not the \
-                     one it was stored with, or the key was moved from another row"
-                ))
-            })?;
-        plain
+        self.open_bytes(encoded, &aad, &format!("the stored signing key {kid}"))?
             .try_into()
             .map_err(|_| Error::Internal("a stored signing key has the wrong length".into()))
     }
 }
 
-/// Marks a sealed key whose key id is bound as associated data.
 const SEALED_V2: &str = "v2.";
 
 fn sealing_aad(kid: &str) -> Vec<u8> {
@@ -245,6 +256,12 @@ impl Licentia {
         .bind(self.clock.now())
         .execute(&mut *tx)
         .await?;
+        self.record(
+            &mut *tx,
+            Who::Operator,
+            Entry::new(AuditAction::SigningKeyRotate, format!("signing key {kid}")),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(kid, "new signing key is active");
         Ok(kid)
@@ -336,6 +353,12 @@ impl Licentia {
                 "The signing key {kid} was changed at the same moment: list the keys and retry."
             )));
         }
+        self.record_now(
+            Who::Operator,
+            Entry::new(AuditAction::SigningKeyRetire, format!("signing key {kid}"))
+                .detail("Codes it signed are refused at their next validation."),
+        )
+        .await?;
         tracing::warn!(kid, "signing key retired");
         self.ensure_signing_key().await
     }

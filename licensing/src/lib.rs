@@ -4,8 +4,10 @@
 
 pub mod accounts;
 pub mod activation;
+pub mod audit;
 pub mod catalog;
 pub mod clock;
+mod csv;
 pub mod db;
 pub mod error;
 pub mod floating;
@@ -38,6 +40,8 @@ pub struct AuthSettings {
     pub checkout_limits: floating::rate::CheckoutLimits,
     /// How often a licence may move between machines (activations and removals).
     pub churn: activation::churn::ChurnPolicy,
+    /// Administrators must have a second factor: until they set one up, they may do only that.
+    pub admin_second_factor: bool,
 }
 
 /// The services, sharing one database pool, settings and clock. Cheap to clone.
@@ -81,11 +85,22 @@ impl Licentia {
     }
 }
 
+/// An administrator who must set up a second factor (the server requires one) may do nothing
+/// as an administrator until they have.
+fn admin_in_force(actor: &CurrentUser) -> Result<()> {
+    if actor.must_set_up_second_factor {
+        return Err(Error::refused(
+            accounts::second_factor::SET_UP_FIRST.to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// Whose data `actor` may list: `None` for an administrator (everyone's), the own client's id for
 /// a client user.
 pub fn client_scope(actor: &CurrentUser) -> Result<Option<i64>> {
     match actor.role {
-        Role::Admin => Ok(None),
+        Role::Admin => admin_in_force(actor).map(|()| None),
         Role::Client => actor
             .client
             .as_ref()
@@ -97,7 +112,7 @@ pub fn client_scope(actor: &CurrentUser) -> Result<Option<i64>> {
 /// Refuses anyone but an administrator.
 pub fn require_admin(actor: &CurrentUser) -> Result<()> {
     match actor.role {
-        Role::Admin => Ok(()),
+        Role::Admin => admin_in_force(actor),
         Role::Client => Err(Error::NotAllowed),
     }
 }

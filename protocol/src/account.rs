@@ -38,6 +38,31 @@ pub struct CurrentUser {
     pub name: String,
     pub role: Role,
     pub client: Option<ClientRef>,
+    /// Signs in with a second factor (an authenticator app).
+    #[serde(default)]
+    pub second_factor: bool,
+    /// An administrator on a server that requires a second factor, without one yet: until it is
+    /// set up, setting it up is all they may do.
+    #[serde(default)]
+    pub must_set_up_second_factor: bool,
+}
+
+/// The caller's second factor as their account page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondFactorState {
+    pub on: bool,
+    pub recovery_codes_left: i64,
+    /// The server requires one and there is none yet.
+    pub required: bool,
+}
+
+/// A second factor being set up: the secret to type into an authenticator app, or the URI it
+/// imports (`otpauth://…`). Shown to its owner only, until confirmed with a code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecondFactorSetup {
+    pub secret: String,
+    pub uri: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod activation;
 pub mod application;
+pub mod audit;
 pub mod borrow;
 pub mod catalog;
 pub mod floating;

@@ -36,6 +36,7 @@ pub struct Settings {
     pub login_window_minutes: i64,
     pub login_lockout_minutes: i64,
     pub login_max_lockout_minutes: i64,
+    pub require_admin_second_factor: bool,
     pub setup_link_hours: i64,
     pub log_format: LogFormat,
     /// Never written out: a key given directly stays out of logs and dumps.
@@ -67,6 +68,7 @@ impl Default for Settings {
             login_window_minutes: 15,
             login_lockout_minutes: 1,
             login_max_lockout_minutes: 60,
+            require_admin_second_factor: false,
             setup_link_hours: 24,
             log_format: LogFormat::Text,
             master_key: None,
@@ -149,6 +151,11 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "how long a first lock lasts; each further lock in a row lasts twice as long",
     ),
     ("login_max_lockout_minutes", "the longest a lock lasts"),
+    (
+        "require_admin_second_factor",
+        "administrators must use a second factor (an authenticator app): until they set one \
+         up they may only do that",
+    ),
     (
         "setup_link_hours",
         "how long the first-administrator setup link printed at start works",
@@ -452,6 +459,7 @@ impl Settings {
                 window_secs: at_least_one("churn_window_hours", self.churn_window_hours)? * 3600,
             },
             setup_link_secs: at_least_one("setup_link_hours", self.setup_link_hours)? * 3600,
+            admin_second_factor: self.require_admin_second_factor,
         };
         Ok(Config {
             listen,

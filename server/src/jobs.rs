@@ -27,6 +27,9 @@ pub async fn run(services: Licentia) {
                 if let Err(e) = services.purge_checkout_rate().await {
                     tracing::warn!(error = %e, "purging old checkout counts failed");
                 }
+                if let Err(e) = services.purge_sign_in_challenges().await {
+                    tracing::warn!(error = %e, "purging expired sign-in challenges failed");
+                }
             }
             _ = leases.tick() => {
                 if let Err(e) = services.reclaim_expired_seats().await {

@@ -154,6 +154,7 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
             "/admin/serial-batches/{id}/serials.csv",
             get(api::batch_csv_download),
         )
+        .route("/audit.csv", get(api::audit_csv_download))
         .merge(api::routes())
         // The WebAssembly bundle, script and stylesheet, compressed ahead of time by the build
         // (brotli and gzip: whichever the browser takes).
@@ -191,6 +192,10 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             area_gate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit_origin,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -276,6 +281,27 @@ async fn area_gate(
         }
         _ => next.run(req).await,
     }
+}
+
+/// Marks the request for the audit log: the portal or the API, and the caller's address. Every
+/// entry the services add while serving it says so.
+async fn audit_origin(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use protocol::audit::Channel;
+    let channel = if req.uri().path().starts_with("/api/") {
+        Channel::Api
+    } else {
+        Channel::Portal
+    };
+    let (parts, body) = req.into_parts();
+    let address = state.web.client_address(&parts);
+    let req = axum::extract::Request::from_parts(parts, body);
+    licensing::audit::Origin::new(channel, Some(address))
+        .scope(next.run(req))
+        .await
 }
 
 /// Server functions answer every error with 500; this gives each error its own status (401, 403,

@@ -78,6 +78,12 @@ enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Take away an account's second factor (a lost phone and lost recovery codes): it signs in
+    /// with its password alone until it sets one up again. Recorded in the audit log.
+    ResetSecondFactor {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -101,7 +107,22 @@ fn read_password() -> anyhow::Result<String> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    // What the admin commands change is recorded in the audit log as theirs, with who ran
+    // them; the server's own changes (its first signing key) as the server's.
+    let outcome = if matches!(
+        cli.command,
+        Some(Command::Keys { .. } | Command::Admin { .. })
+    ) {
+        let operator = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok();
+        licensing::audit::Origin::cli(operator)
+            .scope(run(cli))
+            .await
+    } else {
+        run(cli).await
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -181,6 +202,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!(
                         "Password changed for {}; its sessions were signed out.",
+                        email.trim()
+                    );
+                }
+                AdminCommand::ResetSecondFactor { email } => {
+                    services
+                        .reset_second_factor_by_email(&email)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!(
+                        "{} signs in with the password alone now: ask them to set up a second \
+                         factor again (My account).",
                         email.trim()
                     );
                 }

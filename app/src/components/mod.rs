@@ -31,6 +31,7 @@ const ADMIN_NAV: &[(&str, &str)] = &[
     ("/admin/pools", "Floating pools"),
     ("/admin/usage", "Usage"),
     ("/admin/tokens", "API tokens"),
+    ("/admin/audit", "Audit log"),
     ("/admin/account", "My account"),
 ];
 const CLIENT_NAV: &[(&str, &str)] = &[
@@ -41,6 +42,7 @@ const CLIENT_NAV: &[(&str, &str)] = &[
     ("/client/pools", "Floating pools"),
     ("/client/usage", "Usage"),
     ("/client/tokens", "API tokens"),
+    ("/client/audit", "Audit log"),
     ("/client/account", "My account"),
 ];
 

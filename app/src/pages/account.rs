@@ -1,11 +1,14 @@
-//! "My account": who you are signed in as, changing your own password, and where you are
-//! signed in (ending any session but this one).
+//! "My account": who you are signed in as, changing your own password, two-factor
+//! authentication, and where you are signed in (ending any session but this one).
 
 use crate::components::{
     loaded, reset_on_success, ActionDone, ActionError, ColumnHeads, ConfirmButton, Field,
     LocalTime, NewPasswordFields,
 };
-use crate::server_fns::accounts::{ChangePassword, EndOwnSession};
+use crate::server_fns::accounts::{
+    BeginSecondFactor, ChangePassword, ConfirmSecondFactor, EndOwnSession, NewRecoveryCodes,
+    RemoveSecondFactor,
+};
 use crate::Auth;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -47,7 +50,117 @@ pub fn AccountPage() -> impl IntoView {
                 <button type="submit" class="primary" disabled=pending>"Change password"</button>
             </ActionForm>
         </section>
+        <SecondFactor/>
         <OwnSessions/>
+    }
+}
+
+/// Two-factor authentication: set up an authenticator app (its key shown, confirmed with a
+/// code and the password; recovery codes shown once), new recovery codes, or turn it off.
+#[component]
+fn SecondFactor() -> impl IntoView {
+    let begin = ServerAction::<BeginSecondFactor>::new();
+    let confirm = ServerAction::<ConfirmSecondFactor>::new();
+    let renew = ServerAction::<NewRecoveryCodes>::new();
+    let remove = ServerAction::<RemoveSecondFactor>::new();
+    // Reloaded after each change that succeeded (not after a wrong code: the form keeps what
+    // was typed).
+    let changed = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        let ok = |v: Option<bool>| v == Some(true);
+        if ok(confirm.value().with(|v| v.as_ref().map(Result::is_ok)))
+            | ok(renew.value().with(|v| v.as_ref().map(Result::is_ok)))
+            | ok(remove.value().with(|v| v.as_ref().map(Result::is_ok)))
+        {
+            changed.update(|n| *n += 1);
+        }
+    });
+    let status = Resource::new(
+        move || changed.get(),
+        |_| crate::server_fns::accounts::second_factor_status(),
+    );
+    // The recovery codes just made, shown until the page is left.
+    let codes = move || {
+        confirm
+            .value()
+            .get()
+            .and_then(|r| r.ok())
+            .or_else(|| renew.value().get().and_then(|r| r.ok()))
+    };
+    view! {
+        <section class="card" id="second-factor">
+            <h2>"Two-factor authentication"</h2>
+            {move || codes().map(|list| view! {
+                <div class="notice" role="status">
+                    <p>"Your recovery codes. Keep them somewhere safe: each signs you in once without your phone, and they are not shown again."</p>
+                    <ul class="codes" data-testid="recovery-codes">
+                        {list.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
+                    </ul>
+                </div>
+            })}
+            {loaded(status, move |s| if s.on {
+                view! {
+                    <p data-testid="second-factor-on"><span class="badge ok">"On"</span>{format!(" Signing in asks for a code from your authenticator app. Recovery codes left: {}.", s.recovery_codes_left)}</p>
+                    <details>
+                        <summary>"New recovery codes"</summary>
+                        <ActionForm action=renew>
+                            <Field label="Your password" name="password" id="renew-password".to_owned() kind="password" autocomplete="current-password"/>
+                            <Field label="Code from your app" name="code" id="renew-code".to_owned() autocomplete="one-time-code"/>
+                            <ActionError action=renew/>
+                            <button type="submit">"Make new recovery codes"</button>
+                        </ActionForm>
+                    </details>
+                    <details>
+                        <summary>"Turn two-factor authentication off"</summary>
+                        <ActionForm action=remove>
+                            <Field label="Your password" name="password" id="off-password".to_owned() kind="password" autocomplete="current-password"/>
+                            <Field label="Code from your app" name="code" id="off-code".to_owned() autocomplete="one-time-code"/>
+                            <ActionError action=remove/>
+                            <button type="submit" class="danger">"Turn off"</button>
+                        </ActionForm>
+                    </details>
+                }.into_any()
+            } else {
+                view! {
+                    {s.required.then(|| view! {
+                        <p class="error" role="alert">"This server requires administrators to use a second factor: set it up here before anything else."</p>
+                    })}
+                    <p>"Off. With it on, signing in asks for a code from an authenticator app on your phone as well as your password."</p>
+                    <SetUp begin confirm/>
+                }.into_any()
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn SetUp(
+    begin: ServerAction<BeginSecondFactor>,
+    confirm: ServerAction<ConfirmSecondFactor>,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=begin>
+            <ActionError action=begin/>
+            <button type="submit" disabled=begin.pending()>"Set up an authenticator app"</button>
+        </ActionForm>
+        {move || begin.value().get().and_then(|r| r.ok()).map(|setup| view! {
+            <ol class="steps">
+                <li>
+                    "In your authenticator app, add an account with this key (or open the link on the phone): "
+                    <code class="secret" data-testid="second-factor-secret">{setup.secret.clone()}</code>
+                    " "<a href=setup.uri.clone()>"Open in the app"</a>
+                </li>
+                <li>
+                    "Enter the code the app shows, and your password:"
+                    <ActionForm action=confirm>
+                        <Field label="Code from your app" name="code" id="confirm-code".to_owned() autocomplete="one-time-code"/>
+                        <Field label="Your password" name="password" id="confirm-password".to_owned() kind="password" autocomplete="current-password"/>
+                        <ActionError action=confirm/>
+                        <button type="submit" class="primary" disabled=confirm.pending()>"Turn on"</button>
+                    </ActionForm>
+                </li>
+            </ol>
+        })}
     }
 }
 

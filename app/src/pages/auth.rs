@@ -43,6 +43,33 @@ pub fn SignInPage() -> impl IntoView {
     }
 }
 
+/// The second step of signing in, for an account with a second factor: the code the
+/// authenticator app shows, or one of the recovery codes.
+#[component]
+pub fn SecondFactorPage() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let pending = auth.sign_in_code.pending();
+    view! {
+        <Title text="Authentication code · Licentia"/>
+        <section class="auth-card">
+            <h1>"Authentication code"</h1>
+            <p>"Your password was right. Enter the six-digit code your authenticator app shows for Licentia."</p>
+            <ActionForm action=auth.sign_in_code>
+                <div class="field">
+                    <label for="code">"Code"</label>
+                    <input id="code" name="code" autocomplete="one-time-code" inputmode="text" maxlength="20" required=true autofocus=true aria-describedby="code-hint"/>
+                    <small id="code-hint" class="hint">"No phone at hand? Enter one of your recovery codes instead (each works once)."</small>
+                </div>
+                <ActionError action=auth.sign_in_code/>
+                <button type="submit" class="primary" disabled=pending>
+                    {move || if pending.get() { "Checking…" } else { "Verify" }}
+                </button>
+            </ActionForm>
+            <p class="hint"><a href="/login">"Start again"</a>" · Lost your phone and your recovery codes? Ask an administrator to reset your second factor."</p>
+        </section>
+    }
+}
+
 #[component]
 pub fn SetupPage() -> impl IntoView {
     let auth = expect_context::<Auth>();

@@ -5,11 +5,11 @@ use crate::error::PortalError;
 use leptos::prelude::*;
 use protocol::account::{
     AdminOverview, ClientBody, ClientDetail, ClientSummary, CurrentUser, OwnSession, Role,
-    UserSummary,
+    SecondFactorSetup, SecondFactorState, UserSummary,
 };
 
 #[cfg(feature = "ssr")]
-use crate::ssr::{admin, caller, services};
+use crate::ssr::{admin, caller, caller_setting_up, services};
 
 /// Where a user lands after signing in.
 pub fn home_of(role: Role) -> &'static str {
@@ -29,21 +29,131 @@ pub async fn get_current_user() -> Result<Option<CurrentUser>, PortalError> {
     }
 }
 
+/// Where a user lands after signing in: their start page, or their account page when they must
+/// set up a second factor first.
+#[cfg(feature = "ssr")]
+fn landing(user: &CurrentUser) -> &'static str {
+    match (user.must_set_up_second_factor, user.role) {
+        (true, _) => "/admin/account",
+        (false, role) => home_of(role),
+    }
+}
+
+/// The password step. An account with a second factor goes on to the code
+/// (`/login/code`), its ticket kept in an HttpOnly cookie for five minutes.
 #[server(prefix = "/rpc", endpoint = "sign_in")]
 pub async fn sign_in(email: String, password: String) -> Result<(), PortalError> {
+    use licensing::accounts::second_factor::SignInStep;
+    use licensing::ExposeSecret;
     let services = services()?;
     let previous = crate::ssr::session_token();
-    let signed = services
-        .sign_in(
+    let step = services
+        .begin_sign_in(
             &email,
             &password,
             &crate::ssr::client_address(),
             previous.as_deref(),
         )
         .await?;
-    crate::ssr::set_session_cookie(licensing::ExposeSecret::expose_secret(&signed.token));
-    leptos_axum::redirect(home_of(signed.user.role));
+    match step {
+        SignInStep::Done(signed) => {
+            crate::ssr::set_session_cookie(signed.token.expose_secret());
+            leptos_axum::redirect(landing(&signed.user));
+        }
+        SignInStep::SecondFactor { ticket } => {
+            crate::ssr::set_challenge_cookie(ticket.expose_secret(), 300);
+            leptos_axum::redirect("/login/code");
+        }
+    }
     Ok(())
+}
+
+/// The second step: the code from the authenticator app, or a recovery code.
+#[server(prefix = "/rpc", endpoint = "sign_in_code")]
+pub async fn sign_in_code(code: String) -> Result<(), PortalError> {
+    use licensing::ExposeSecret;
+    let services = services()?;
+    let Some(ticket) = crate::ssr::challenge_ticket() else {
+        return Err(PortalError::Gone(
+            "This sign-in has expired: enter your password again.".into(),
+        ));
+    };
+    let previous = crate::ssr::session_token();
+    let signed = services
+        .complete_sign_in(
+            &ticket,
+            &code,
+            &crate::ssr::client_address(),
+            previous.as_deref(),
+        )
+        .await?;
+    crate::ssr::set_challenge_cookie("", 0);
+    crate::ssr::set_session_cookie(signed.token.expose_secret());
+    leptos_axum::redirect(landing(&signed.user));
+    Ok(())
+}
+
+/// Whether the caller has a second factor, and how many recovery codes are left.
+#[server(prefix = "/rpc", endpoint = "second_factor_status")]
+pub async fn second_factor_status() -> Result<SecondFactorState, PortalError> {
+    let (services, user) = caller_setting_up().await?;
+    let (on, recovery_codes_left) = services.second_factor_status(&user).await?;
+    Ok(SecondFactorState {
+        on,
+        recovery_codes_left,
+        required: user.must_set_up_second_factor,
+    })
+}
+
+/// Starts setting up an authenticator app: the key to type in (or the URI to import).
+#[server(prefix = "/rpc", endpoint = "begin_second_factor")]
+pub async fn begin_second_factor() -> Result<SecondFactorSetup, PortalError> {
+    let (services, user) = caller_setting_up().await?;
+    Ok(services.begin_second_factor(&user).await?)
+}
+
+/// Turns the second factor on with a code from the app and the password; the recovery codes,
+/// shown this once.
+#[server(prefix = "/rpc", endpoint = "confirm_second_factor")]
+pub async fn confirm_second_factor(
+    #[server(default)] password: String,
+    code: String,
+) -> Result<Vec<String>, PortalError> {
+    let (services, user) = caller_setting_up().await?;
+    let keep = crate::ssr::session_token().unwrap_or_default();
+    Ok(services
+        .confirm_second_factor(
+            &user,
+            &password,
+            &code,
+            &crate::ssr::client_address(),
+            &keep,
+        )
+        .await?)
+}
+
+/// New recovery codes (the old ones stop working), with the password and a code.
+#[server(prefix = "/rpc", endpoint = "new_recovery_codes")]
+pub async fn new_recovery_codes(
+    #[server(default)] password: String,
+    code: String,
+) -> Result<Vec<String>, PortalError> {
+    let (services, user) = caller_setting_up().await?;
+    Ok(services
+        .new_recovery_codes(&user, &password, &code, &crate::ssr::client_address())
+        .await?)
+}
+
+/// Turns the caller's second factor off, with the password and a code.
+#[server(prefix = "/rpc", endpoint = "remove_second_factor")]
+pub async fn remove_second_factor(
+    #[server(default)] password: String,
+    code: String,
+) -> Result<(), PortalError> {
+    let (services, user) = caller_setting_up().await?;
+    Ok(services
+        .remove_own_second_factor(&user, &password, &code, &crate::ssr::client_address())
+        .await?)
 }
 
 #[server(prefix = "/rpc", endpoint = "sign_out")]
@@ -105,7 +215,7 @@ pub async fn change_password(
     new_password_confirm: String,
     #[server(default)] revoke_tokens: Option<String>,
 ) -> Result<(), PortalError> {
-    let (services, user) = caller().await?;
+    let (services, user) = caller_setting_up().await?;
     if new_password != new_password_confirm {
         return Err(mismatch());
     }
@@ -125,7 +235,7 @@ pub async fn change_password(
 /// The caller's own open sessions, to see where they are signed in.
 #[server(prefix = "/rpc", endpoint = "list_own_sessions")]
 pub async fn list_own_sessions() -> Result<Vec<OwnSession>, PortalError> {
-    let (services, user) = caller().await?;
+    let (services, user) = caller_setting_up().await?;
     let token = crate::ssr::session_token().unwrap_or_default();
     Ok(services.own_sessions(&user, &token).await?)
 }
@@ -133,7 +243,7 @@ pub async fn list_own_sessions() -> Result<Vec<OwnSession>, PortalError> {
 /// Ends one of the caller's own sessions (signs that browser out).
 #[server(prefix = "/rpc", endpoint = "end_own_session")]
 pub async fn end_own_session(id: String) -> Result<(), PortalError> {
-    let (services, user) = caller().await?;
+    let (services, user) = caller_setting_up().await?;
     Ok(services.end_own_session(&user, &id).await?)
 }
 

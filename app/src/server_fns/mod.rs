@@ -4,6 +4,7 @@
 //! (`server/src/api/`), which serves applications and automation.
 
 pub mod accounts;
+pub mod audit;
 pub mod catalog;
 pub mod floating;
 pub mod mobile;

@@ -2,10 +2,12 @@
 
 use super::password;
 use crate::accounts::sessions::{end_sessions_of, UserRow, USER_COLUMNS};
+use crate::audit::{client_of, Entry, Who};
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{
     AdminOverview, ClientBody, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
 };
+use protocol::audit::{changed_fields, AuditAction};
 use protocol::input::{self, ClientName, Email, InputError, Password, PersonName};
 
 #[derive(sqlx::FromRow)]
@@ -190,6 +192,7 @@ impl Licentia {
         input: ClientInput,
     ) -> Result<ClientSummary> {
         require_admin(actor)?;
+        let mut tx = self.db.pool().begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO clients (name, name_key, contact_email, notes, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -199,9 +202,20 @@ impl Licentia {
         .bind(&input.contact_email)
         .bind(&input.notes)
         .bind(self.clock.now())
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| Error::unique_as_conflict(e, duplicate_client(&input.name)))?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::ClientCreate,
+                format!("client {}", input.name.as_str()),
+            )
+            .of_client(Some(id)),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(client_id = id, by = actor.id, "client created");
         Ok(self.client_detail(actor, id).await?.client)
     }
@@ -213,7 +227,14 @@ impl Licentia {
         input: ClientInput,
     ) -> Result<ClientSummary> {
         require_admin(actor)?;
-        let changed = sqlx::query(
+        let mut tx = self.db.pool().begin().await?;
+        let (name, contact_email, notes): (String, String, String) =
+            sqlx::query_as("SELECT name, contact_email, notes FROM clients WHERE id = $1")
+                .bind(client_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(Error::NotFound("The client"))?;
+        sqlx::query(
             "UPDATE clients SET name = $1, name_key = $2, contact_email = $3, notes = $4 WHERE id = $5",
         )
         .bind(input.name.as_str())
@@ -221,13 +242,34 @@ impl Licentia {
         .bind(&input.contact_email)
         .bind(&input.notes)
         .bind(client_id)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
-        .map_err(|e| Error::unique_as_conflict(e, duplicate_client(&input.name)))?
-        .rows_affected();
-        if changed == 0 {
-            return Err(Error::NotFound("The client"));
-        }
+        .map_err(|e| Error::unique_as_conflict(e, duplicate_client(&input.name)))?;
+        let changes = changed_fields(
+            &[
+                ("name", name),
+                ("contact e-mail", contact_email),
+                ("notes", notes),
+            ],
+            &[
+                ("name", input.name.as_str().to_owned()),
+                ("contact e-mail", input.contact_email.clone()),
+                ("notes", input.notes.clone()),
+            ],
+        );
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::ClientUpdate,
+                format!("client {}", input.name.as_str()),
+            )
+            .of_client(Some(client_id))
+            .changes(changes)
+            .private("notes"),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(self.client_detail(actor, client_id).await?.client)
     }
 
@@ -235,14 +277,21 @@ impl Licentia {
     /// licences: activated machines are told at their next validation).
     pub async fn delete_client(&self, actor: &CurrentUser, client_id: i64) -> Result<()> {
         require_admin(actor)?;
-        let gone = sqlx::query("DELETE FROM clients WHERE id = $1")
+        let mut tx = self.db.pool().begin().await?;
+        let name: String = sqlx::query_scalar("DELETE FROM clients WHERE id = $1 RETURNING name")
             .bind(client_id)
-            .execute(self.db.pool())
+            .fetch_optional(&mut *tx)
             .await?
-            .rows_affected();
-        if gone == 0 {
-            return Err(Error::NotFound("The client"));
-        }
+            .ok_or(Error::NotFound("The client"))?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::ClientDelete, format!("client {name}"))
+                .of_client(Some(client_id))
+                .detail("Deleted with its users, orders and their licences."),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(client_id, by = actor.id, "client deleted");
         Ok(())
     }
@@ -259,7 +308,7 @@ impl Licentia {
         require_admin(actor)?;
         let name = PersonName::parse(name)?;
         let email = Email::parse(email)?;
-        let new_password = Password::parse_new(new_password)?;
+        let new_password = password::choose(new_password, &[email.as_str(), name.as_str()])?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM clients WHERE id = $1")
             .bind(client_id)
             .fetch_optional(self.db.pool())
@@ -269,6 +318,7 @@ impl Licentia {
         }
         let hash = password::hash(&new_password).await?;
         let now = self.clock.now();
+        let mut tx = self.db.pool().begin().await?;
         let row: UserListRow = sqlx::query_as(
             "INSERT INTO users (email, name, role, client_id, password_hash, created_at, \
              password_changed_at) VALUES ($1, $2, 'client', $3, $4, $5, $5) \
@@ -279,9 +329,17 @@ impl Licentia {
         .bind(client_id)
         .bind(&hash)
         .bind(now)
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| Error::unique_as_conflict(e, duplicate_email(&email)))?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::UserCreate, format!("user {}", email.as_str()))
+                .of_client(Some(client_id)),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(
             user_id = row.id,
             client_id,
@@ -299,15 +357,23 @@ impl Licentia {
         new_password: &str,
     ) -> Result<()> {
         require_admin(actor)?;
-        let new_password = Password::parse_new(new_password)?;
         let target = self.user_by_id(user_id).await?;
+        let new_password = password::choose(new_password, &[&target.email, &target.name])?;
         if target.role != Role::Client {
             return Err(Error::Conflict(
                 "Administrators change their own password from their account page.".into(),
             ));
         }
+        let entry = Entry::new(AuditAction::PasswordReset, format!("user {}", target.email))
+            .of_client(client_of(&target));
         let revoked = self
-            .set_password(user_id, &new_password, None, AfterPassword::RESET)
+            .set_password(
+                user_id,
+                &new_password,
+                None,
+                AfterPassword::RESET,
+                (Who::User(actor), entry),
+            )
             .await?;
         tracing::info!(
             user_id,
@@ -318,17 +384,33 @@ impl Licentia {
         Ok(())
     }
 
-    /// Resets any account's password from the admin CLI, by e-mail address; its sessions end.
-    pub async fn reset_password_by_email(&self, email: &str, new_password: &str) -> Result<()> {
-        let email = Email::parse(email)?;
-        let new_password = Password::parse_new(new_password)?;
-        let user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+    /// The account with the e-mail address `email`: its id and its client (for the admin CLI).
+    pub(crate) async fn account_by_email(&self, email: &Email) -> Result<(i64, Option<i64>)> {
+        sqlx::query_as("SELECT id, client_id FROM users WHERE email = $1")
             .bind(email.as_str())
             .fetch_optional(self.db.pool())
             .await?
-            .ok_or(Error::NotFound("An account with that e-mail address"))?;
+            .ok_or(Error::NotFound("An account with that e-mail address"))
+    }
+
+    /// Resets any account's password from the admin CLI, by e-mail address; its sessions end.
+    pub async fn reset_password_by_email(&self, email: &str, new_password: &str) -> Result<()> {
+        let email = Email::parse(email)?;
+        let new_password = password::choose(new_password, &[email.as_str()])?;
+        let (user_id, client_id) = self.account_by_email(&email).await?;
+        let entry = Entry::new(
+            AuditAction::PasswordReset,
+            format!("user {}", email.as_str()),
+        )
+        .of_client(client_id);
         let revoked = self
-            .set_password(user_id, &new_password, None, AfterPassword::RESET)
+            .set_password(
+                user_id,
+                &new_password,
+                None,
+                AfterPassword::RESET,
+                (Who::Operator, entry),
+            )
             .await?;
         tracing::info!(user_id, revoked, "password reset from the admin CLI");
         Ok(())
@@ -343,7 +425,7 @@ impl Licentia {
         change: PasswordChange<'_>,
         address: &str,
     ) -> Result<()> {
-        let new_password = Password::parse_new(change.new_password)?;
+        let new_password = password::choose(change.new_password, &[&actor.email, &actor.name])?;
         self.reauthenticate(actor, "current_password", change.current_password, address)
             .await
             .map_err(|e| match e {
@@ -356,8 +438,21 @@ impl Licentia {
             clear_locks: false,
             revoke_tokens: change.revoke_tokens,
         };
+        let entry = Entry::new(AuditAction::PasswordChange, format!("user {}", actor.email))
+            .of_client(client_of(actor))
+            .detail(if change.revoke_tokens {
+                "Other sessions ended; API tokens revoked."
+            } else {
+                "Other sessions ended."
+            });
         let revoked = self
-            .set_password(actor.id, &new_password, Some(change.current_token), after)
+            .set_password(
+                actor.id,
+                &new_password,
+                Some(change.current_token),
+                after,
+                (Who::User(actor), entry),
+            )
             .await?;
         tracing::info!(user_id = actor.id, revoked, "password changed");
         Ok(())
@@ -371,6 +466,7 @@ impl Licentia {
         new_password: &Password,
         keep_token: Option<&str>,
         after: AfterPassword,
+        (who, entry): (Who<'_>, Entry),
     ) -> Result<u64> {
         let hash = password::hash(new_password).await?;
         let now = self.clock.now();
@@ -403,6 +499,7 @@ impl Licentia {
         } else {
             0
         };
+        self.record(&mut *tx, who, entry).await?;
         tx.commit().await?;
         Ok(revoked)
     }
@@ -410,14 +507,21 @@ impl Licentia {
     /// Removes a client user (never an administrator: that is not done from the portal).
     pub async fn delete_client_user(&self, actor: &CurrentUser, user_id: i64) -> Result<()> {
         require_admin(actor)?;
-        let gone = sqlx::query("DELETE FROM users WHERE id = $1 AND role = 'client'")
-            .bind(user_id)
-            .execute(self.db.pool())
-            .await?
-            .rows_affected();
-        if gone == 0 {
-            return Err(Error::NotFound("The client user"));
-        }
+        let mut tx = self.db.pool().begin().await?;
+        let (email, client_id): (String, Option<i64>) = sqlx::query_as(
+            "DELETE FROM users WHERE id = $1 AND role = 'client' RETURNING email, client_id",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("The client user"))?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::UserDelete, format!("user {email}")).of_client(client_id),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(user_id, by = actor.id, "client user deleted");
         Ok(())
     }
@@ -442,13 +546,13 @@ impl Licentia {
             .fetch_optional(self.db.pool())
             .await?
             .ok_or(Error::NotSignedIn)?
-            .into_current()
+            .into_current(self.auth.admin_second_factor)
     }
 
     /// Administrators may reach every client; a client user only its own.
     pub fn require_client_access(&self, actor: &CurrentUser, client_id: i64) -> Result<()> {
         match actor.role {
-            Role::Admin => Ok(()),
+            Role::Admin => require_admin(actor),
             Role::Client if actor.client.as_ref().is_some_and(|c| c.id == client_id) => Ok(()),
             Role::Client => Err(Error::NotAllowed),
         }

@@ -6,7 +6,7 @@ use crate::{Error, Result};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use protocol::input::Password;
+use protocol::input::{InputError, Password};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -145,6 +145,32 @@ async fn blocking_in<T: Send + 'static>(
 }
 
 /// Hashes a new password into a PHC string.
+/// Whether a new password is one of the common ones (or as easy to guess): the check behind
+/// every new password. Uses zxcvbn's bundled lists (about 30,000 common passwords, names and
+/// words) and patterns; a password it reckons fewer than a million guesses away is refused.
+/// The person's own e-mail address and name count as known words.
+fn too_common(password: &Password, known: &[&str]) -> bool {
+    // Long passwords are not common; zxcvbn's work grows with the length.
+    let text: String = password.expose().chars().take(64).collect();
+    let estimate = zxcvbn::zxcvbn(&text, known);
+    (estimate.score() as u8) < 2
+}
+
+/// A password someone is choosing: long enough (`Password::parse_new`) and not a common one.
+/// `known`: their e-mail address and name, which a password must not be built on.
+pub fn choose(raw: &str, known: &[&str]) -> Result<Password> {
+    let password = Password::parse_new(raw)?;
+    if too_common(&password, known) {
+        return Err(InputError::new(
+            "password",
+            "This password is too common or too easy to guess. Choose another: a few unrelated \
+             words make a strong one.",
+        )
+        .into());
+    }
+    Ok(password)
+}
+
 pub async fn hash(password: &Password) -> Result<String> {
     let password = password.expose().to_owned();
     blocking(move || hash_blocking(&password)).await
@@ -252,5 +278,35 @@ mod tests {
         let wrong = Password::for_sign_in("correct horse battery!").expect("valid");
         assert!(!verify(&wrong, Some(hash)).await.expect("verify"));
         assert!(!verify(&pw, None).await.expect("verify"));
+    }
+
+    fn pw(s: &str) -> Password {
+        Password::parse_new(s).expect("long enough")
+    }
+
+    #[test]
+    fn common_passwords_are_refused_and_passphrases_are_not() {
+        for common in [
+            "password1234",
+            "123456789012",
+            "qwertyuiop12",
+            "passwordpassword",
+            "iloveyou1234",
+            "aaaaaaaaaaaa",
+            "abcdefghijkl",
+        ] {
+            assert!(too_common(&pw(common), &[]), "{common}");
+        }
+        assert!(too_common(&pw("ada@vendor.test1"), &["ada@vendor.test"]));
+        for fine in [
+            "correct horse battery staple",
+            "client password 123",
+            "globex password 1",
+            "another long password",
+            "a long cli password",
+            "Tr0ub4dor&3-plus-more",
+        ] {
+            assert!(!too_common(&pw(fine), &[]), "{fine}");
+        }
     }
 }

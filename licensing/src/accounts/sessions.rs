@@ -2,9 +2,12 @@
 //! only its digest, with the times that end the session when idle or simply old.
 
 use super::password;
+use super::second_factor::SignInStep;
+use crate::audit::{client_of, Entry, Who};
 use crate::token;
 use crate::{Error, Licentia, Result};
 use protocol::account::{ClientRef, CurrentUser, OwnSession, Role};
+use protocol::audit::AuditAction;
 use protocol::input::{Email, Password};
 use secrecy::SecretString;
 use sqlx::{Any, AnyConnection, Executor};
@@ -24,22 +27,28 @@ pub(crate) struct UserRow {
     pub role: String,
     pub client_id: Option<i64>,
     pub client_name: Option<String>,
+    pub second_factor: i64,
 }
 
 impl UserRow {
-    pub(crate) fn into_current(self) -> Result<CurrentUser> {
+    /// The user as the services see them; `admin_second_factor`: the server requires one of
+    /// administrators.
+    pub(crate) fn into_current(self, admin_second_factor: bool) -> Result<CurrentUser> {
         let role = Role::parse(&self.role)
             .ok_or_else(|| Error::Internal(format!("unknown role {:?}", self.role)))?;
         let client = match (self.client_id, self.client_name) {
             (Some(id), Some(name)) => Some(ClientRef { id, name }),
             _ => None,
         };
+        let second_factor = self.second_factor != 0;
         Ok(CurrentUser {
             id: self.id,
             email: self.email,
             name: self.name,
+            must_set_up_second_factor: role == Role::Admin && admin_second_factor && !second_factor,
             role,
             client,
+            second_factor,
         })
     }
 }
@@ -56,6 +65,7 @@ struct SessionRow {
 struct CredentialRow {
     id: i64,
     password_hash: String,
+    client_id: Option<i64>,
 }
 
 /// How many hex digits of a session's digest name it in the owner's list.
@@ -69,13 +79,12 @@ fn session_id(digest: &str) -> String {
 const TOUCH_EVERY_SECS: i64 = 60;
 
 pub(crate) const USER_COLUMNS: &str =
-    "u.id, u.email, u.name, u.role, u.client_id, c.name AS client_name";
+    "u.id, u.email, u.name, u.role, u.client_id, c.name AS client_name, \
+     CAST(CASE WHEN u.totp_secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS second_factor";
 
 impl Licentia {
-    /// Checks an e-mail address and password and opens a new session. Unknown accounts and wrong
-    /// passwords get the same answer; repeated failures lock the account and the address for a while.
-    /// `previous_token` (the session cookie already held, if any) is ended: sessions rotate at sign-in.
-    #[tracing::instrument(skip_all, fields(address))]
+    /// Signs in an account without a second factor (`begin_sign_in`); one with a second factor
+    /// is refused here (it signs in through the portal, in two steps).
     pub async fn sign_in(
         &self,
         email: &str,
@@ -83,6 +92,30 @@ impl Licentia {
         address: &str,
         previous_token: Option<&str>,
     ) -> Result<SignedIn> {
+        match self
+            .begin_sign_in(email, password, address, previous_token)
+            .await?
+        {
+            SignInStep::Done(signed) => Ok(signed),
+            SignInStep::SecondFactor { .. } => Err(Error::refused(
+                "This account signs in with a second factor: the code comes next.".into(),
+            )),
+        }
+    }
+
+    /// Checks an e-mail address and password and opens a new session — or, for an account with
+    /// a second factor, answers with the ticket its code goes with (`complete_sign_in`).
+    /// Unknown accounts and wrong passwords get the same answer; repeated failures lock the
+    /// account and the address for a while. `previous_token` (the session cookie already held,
+    /// if any) is ended: sessions rotate at sign-in.
+    #[tracing::instrument(skip_all, fields(address))]
+    pub async fn begin_sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        address: &str,
+        previous_token: Option<&str>,
+    ) -> Result<SignInStep> {
         let email = Email::parse(email)?;
         let password = Password::for_sign_in(password)?;
         // The attempt is counted before the password is checked: a burst of parallel attempts
@@ -93,13 +126,13 @@ impl Licentia {
         }
 
         let row: Option<CredentialRow> =
-            sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+            sqlx::query_as("SELECT id, password_hash, client_id FROM users WHERE email = $1")
                 .bind(email.as_str())
                 .fetch_optional(self.db.pool())
                 .await?;
-        let (user_id, stored) = match row {
-            Some(r) => (Some(r.id), Some(r.password_hash)),
-            None => (None, None),
+        let (user_id, stored, client_id) = match row {
+            Some(r) => (Some(r.id), Some(r.password_hash), r.client_id),
+            None => (None, None, None),
         };
         let ok = match password::verify(&password, stored).await {
             Ok(ok) => ok,
@@ -111,16 +144,63 @@ impl Licentia {
         let user_id = match (ok, user_id) {
             (true, Some(id)) => id,
             _ => {
-                return Err(match self.throttle_failed(&counters).await? {
+                let locked = self.throttle_failed(&counters).await?;
+                let entry = match locked {
+                    Some(secs) => Entry::new(AuditAction::SignInLocked, email.as_str())
+                        .detail(format!("Wrong password; sign-in locked for {secs} s.")),
+                    None => Entry::new(AuditAction::SignInFailed, email.as_str()).detail(
+                        if user_id.is_some() {
+                            "Wrong password."
+                        } else {
+                            "No such account."
+                        },
+                    ),
+                };
+                self.record_now(
+                    Who::Named(user_id, email.as_str()),
+                    entry.of_client(client_id),
+                )
+                .await?;
+                return Err(match locked {
                     Some(retry_after_secs) => Error::Throttled { retry_after_secs },
                     None => Error::BadCredentials,
                 });
             }
         };
+        if let Some(ticket) = self.second_factor_challenge(user_id).await? {
+            // The password was right: the attempt is taken back, and the code is counted in
+            // its turn (earlier failures stand until the code is right too).
+            self.throttle_uncount(&counters).await?;
+            return Ok(SignInStep::SecondFactor {
+                ticket: ticket.into(),
+            });
+        }
         self.throttle_succeeded(&counters).await?;
-        // Ending the old session, noting the sign-in and opening the new session are one change.
+        let tx = self.db.pool().begin().await?;
+        let signed = self
+            .finish_sign_in(
+                tx,
+                previous_token,
+                address,
+                Entry::new(AuditAction::SignIn, email.as_str()).of_client(client_id),
+                user_id,
+            )
+            .await?;
+        Ok(SignInStep::Done(signed))
+    }
+
+    /// The end of every sign-in, in `tx` (with whatever the caller did in it before): the old
+    /// session ended, the sign-in noted (and its audit `entry`), the new session opened, as one
+    /// change.
+    pub(crate) async fn finish_sign_in(
+        &self,
+        mut tx: sqlx::Transaction<'_, Any>,
+        previous_token: Option<&str>,
+        address: &str,
+        entry: Entry,
+        user_id: i64,
+    ) -> Result<SignedIn> {
         let now = self.clock.now();
-        let mut tx = self.db.pool().begin().await?;
         if let Some(previous) = previous_token.filter(|t| token::well_formed(t)) {
             delete_session(&mut *tx, &token::digest(previous)).await?;
         }
@@ -130,6 +210,9 @@ impl Licentia {
             .execute(&mut *tx)
             .await?;
         let token = open_session(&mut tx, user_id, address, now).await?;
+        let email = entry.subject.clone();
+        self.record(&mut *tx, Who::Named(Some(user_id), &email), entry)
+            .await?;
         tx.commit().await?;
         let user = self.user_by_id(user_id).await?;
         tracing::info!(user_id, "signed in");
@@ -148,6 +231,20 @@ impl Licentia {
         field: &'static str,
         password: &str,
         address: &str,
+    ) -> Result<()> {
+        self.check_own_password(actor, field, password, address, true)
+            .await
+    }
+
+    /// `reauthenticate`, with `reset`: whether the right password clears the failures counted
+    /// so far (not when a code must follow: only both right do).
+    pub(crate) async fn check_own_password(
+        &self,
+        actor: &CurrentUser,
+        field: &'static str,
+        password: &str,
+        address: &str,
+        reset: bool,
     ) -> Result<()> {
         let password = Password::for_sign_in(password)
             .map_err(|e| protocol::input::InputError::new(field, e.message))?;
@@ -171,7 +268,11 @@ impl Licentia {
             }
         };
         if ok {
-            self.throttle_succeeded(&counters).await?;
+            if reset {
+                self.throttle_succeeded(&counters).await?;
+            } else {
+                self.throttle_uncount(&counters).await?;
+            }
             return Ok(());
         }
         Err(match self.throttle_failed(&counters).await? {
@@ -217,17 +318,26 @@ impl Licentia {
         if !valid {
             return Err(Error::NotFound("The session"));
         }
+        let mut tx = self.db.pool().begin().await?;
         let ended = sqlx::query(
             "DELETE FROM sessions WHERE user_id = $1 AND substr(token_hash, 1, 16) = $2",
         )
         .bind(actor.id)
         .bind(id.to_ascii_lowercase())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if ended == 0 {
             return Err(Error::NotFound("The session"));
         }
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::SessionEnd, format!("session {id}"))
+                .of_client(client_of(actor)),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(user_id = actor.id, "session ended by its owner");
         Ok(())
     }
@@ -265,7 +375,9 @@ impl Licentia {
                 .execute(self.db.pool())
                 .await?;
         }
-        row.user.into_current().map(Some)
+        row.user
+            .into_current(self.auth.admin_second_factor)
+            .map(Some)
     }
 
     /// Ends a session. Unknown or malformed tokens are ignored: signing out always succeeds.
@@ -297,7 +409,7 @@ impl Licentia {
             .fetch_optional(self.db.pool())
             .await?
             .ok_or(Error::NotFound("The user"))?
-            .into_current()
+            .into_current(self.auth.admin_second_factor)
     }
 }
 
@@ -322,7 +434,10 @@ pub(crate) async fn open_session(
     Ok(token)
 }
 
-async fn delete_session(db: impl Executor<'_, Database = Any>, digest: &str) -> Result<()> {
+pub(crate) async fn delete_session(
+    db: impl Executor<'_, Database = Any>,
+    digest: &str,
+) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(digest)
         .execute(db)

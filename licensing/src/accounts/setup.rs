@@ -3,9 +3,11 @@
 
 use super::password;
 use crate::accounts::sessions::{open_session, SignedIn};
+use crate::audit::{Entry, Who};
 use crate::token;
 use crate::{Error, Licentia, Result};
-use protocol::input::{Email, Password, PersonName};
+use protocol::audit::AuditAction;
+use protocol::input::{Email, PersonName};
 
 impl Licentia {
     pub async fn admin_count(&self) -> Result<i64> {
@@ -65,7 +67,7 @@ impl Licentia {
     ) -> Result<SignedIn> {
         let name = PersonName::parse(name)?;
         let email = Email::parse(email)?;
-        let new_password = Password::parse_new(new_password)?;
+        let new_password = password::choose(new_password, &[email.as_str(), name.as_str()])?;
         if !token::well_formed(token) {
             return Err(Error::SetupLink("it is malformed"));
         }
@@ -129,6 +131,13 @@ impl Licentia {
             .execute(&mut *tx)
             .await?;
         let token = open_session(&mut tx, user_id, address, now).await?;
+        self.record(
+            &mut *tx,
+            Who::Named(Some(user_id), email.as_str()),
+            Entry::new(AuditAction::AdminSetup, format!("user {}", email.as_str()))
+                .detail("First administrator, through the setup link."),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(
             user_id,
@@ -145,7 +154,7 @@ impl Licentia {
     pub async fn create_admin(&self, name: &str, email: &str, new_password: &str) -> Result<i64> {
         let name = PersonName::parse(name)?;
         let email = Email::parse(email)?;
-        let new_password = Password::parse_new(new_password)?;
+        let new_password = password::choose(new_password, &[email.as_str(), name.as_str()])?;
         let hash = password::hash(&new_password).await?;
         let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;
@@ -168,6 +177,12 @@ impl Licentia {
         sqlx::query("DELETE FROM setup_tokens")
             .execute(&mut *tx)
             .await?;
+        self.record(
+            &mut *tx,
+            Who::Operator,
+            Entry::new(AuditAction::AdminCreate, format!("user {}", email.as_str())),
+        )
+        .await?;
         tx.commit().await?;
         Ok(user_id)
     }

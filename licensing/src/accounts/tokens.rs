@@ -4,8 +4,10 @@
 //! token expires (90 days unless its owner chooses, at most a year); making one needs the
 //! owner's password, and an administrator's reset of that password revokes them all.
 
+use crate::audit::{client_of, Entry, Who};
 use crate::{Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
+use protocol::audit::AuditAction;
 use protocol::catalog::ApiToken;
 use protocol::input::InputError;
 
@@ -112,6 +114,7 @@ impl Licentia {
         self.reauthenticate(actor, "password", new.password, address)
             .await?;
         let secret = format!("{TOKEN_PREFIX}{}", crate::token::generate());
+        let mut tx = self.db.pool().begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO api_tokens (user_id, name, token_hash, prefix, can_write, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -123,8 +126,25 @@ impl Licentia {
         .bind(i64::from(new.can_write))
         .bind(now)
         .bind(expires_at)
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut *tx)
         .await?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::TokenCreate, format!("API token {name}"))
+                .of_client(client_of(actor))
+                .detail(format!(
+                    "{}, until {}.",
+                    if new.can_write {
+                        "Read-write"
+                    } else {
+                        "Read-only"
+                    },
+                    protocol::time::format_utc(expires_at)
+                )),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(
             token_id = id,
             by = actor.id,
@@ -169,11 +189,31 @@ impl Licentia {
     pub async fn revoke_api_token(&self, actor: &CurrentUser, id: i64) -> Result<ApiToken> {
         let token = self.api_token(actor, id).await?;
         if token.revoked_at.is_none() {
+            let mut tx = self.db.pool().begin().await?;
             sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
                 .bind(self.clock.now())
                 .bind(id)
-                .execute(self.db.pool())
+                .execute(&mut *tx)
                 .await?;
+            let owner_client: Option<i64> = sqlx::query_scalar(
+                "SELECT u.client_id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                 WHERE t.id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .flatten();
+            self.record(
+                &mut *tx,
+                Who::User(actor),
+                Entry::new(
+                    AuditAction::TokenRevoke,
+                    format!("API token {}", token.name),
+                )
+                .of_client(owner_client),
+            )
+            .await?;
+            tx.commit().await?;
             tracing::info!(token_id = id, by = actor.id, "API token revoked");
         }
         self.api_token(actor, id).await
@@ -192,13 +232,15 @@ impl Licentia {
         struct Row {
             id: i64,
             user_id: i64,
+            name: String,
             can_write: i64,
             revoked_at: Option<i64>,
             expires_at: i64,
             last_used_at: Option<i64>,
         }
         let row: Option<Row> = sqlx::query_as(
-            "SELECT id, user_id, can_write, revoked_at, expires_at, last_used_at FROM api_tokens \
+            "SELECT id, user_id, name, can_write, revoked_at, expires_at, last_used_at \
+             FROM api_tokens \
              WHERE token_hash = $1",
         )
         .bind(crate::token::digest(secret))
@@ -207,6 +249,7 @@ impl Licentia {
         let Some(Row {
             id: token_id,
             user_id,
+            name,
             can_write,
             revoked_at: None,
             expires_at,
@@ -223,6 +266,7 @@ impl Licentia {
             Error::NotFound(_) => Error::NotSignedIn,
             other => other,
         })?;
+        crate::audit::Origin::note_token(&name);
         if last_used.is_none_or(|t| now - t >= LAST_USED_RESOLUTION_SECS) {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)

@@ -223,6 +223,21 @@ impl Licentia {
                 Error::unique_as_conflict(e, "This licence was just activated on another machine.")
             })?,
         };
+        // A new machine, online (an offline answer is recorded with who gave it).
+        if live.is_none() && matches!(channel, Channel::Online) {
+            let named = via_serial.map_or(lic.licence_key.as_str(), |(_, serial)| serial);
+            self.record(
+                &mut *tx,
+                Who::Application,
+                Entry::new(
+                    AuditAction::ActivationCreate,
+                    licence_subject(lic.id, named),
+                )
+                .of_client(lic.client_id)
+                .detail(format!("Activated on {host}.")),
+            )
+            .await?;
+        }
         tx.commit().await?;
         let activated_at = live.as_ref().map_or(now, |a| a.activated_at);
         let features = lic.terms.features_json().to_owned();

@@ -12,12 +12,15 @@ mod removal;
 mod state;
 
 use crate::activation::expiry::{code_start, expiry, ExpiryError};
+use crate::audit::{Entry, Who};
+use crate::catalog::licence_subject;
 use crate::catalog::{parse_licence_key, ProductRow};
 use crate::catalog::{LicenceTerms, StoredTerms, TermsEnd};
 use crate::web::check_serial;
 use crate::{Error, Licentia, Refusal, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::activation::{self as code, Claims, Request, RequestSummary};
+use protocol::audit::AuditAction;
 use protocol::catalog::ExpiryEdit;
 use protocol::input::InputError;
 use protocol::time::{day_of, format_date};

@@ -145,6 +145,35 @@ impl Licentia {
         request_code: &str,
         overrides: Option<Terms>,
     ) -> Result<Issued> {
+        let with_terms = overrides.is_some();
+        let issued = self
+            .answer_request_as(actor, request_code, overrides)
+            .await?;
+        let c = &issued.claims;
+        let client = self.licence_client(c.lic).await?;
+        self.record_now(
+            Who::User(actor),
+            Entry::new(
+                AuditAction::ActivationCreate,
+                licence_subject(c.lic, &c.sub),
+            )
+            .of_client(client)
+            .detail(format!(
+                "Offline request from {} answered{}.",
+                c.host,
+                if with_terms { " with other terms" } else { "" }
+            )),
+        )
+        .await?;
+        Ok(issued)
+    }
+
+    async fn answer_request_as(
+        &self,
+        actor: &CurrentUser,
+        request_code: &str,
+        overrides: Option<Terms>,
+    ) -> Result<Issued> {
         let req = Request::decode(request_code)
             .map_err(|e| InputError::new("request_code", format!("{e}.")))?;
         if let Ok((serial, _)) = check_serial(&self.serial_key(), &req.key) {

@@ -67,6 +67,7 @@ impl Licentia {
             Remover::Portal { free_now, .. } => free_now,
         };
         let now = self.clock.now();
+        let mut tx = self.db.pool().begin().await?;
         let frees_at: Option<Option<i64>> = sqlx::query_scalar(
             "UPDATE activations SET removed_at = $1, removed_by = $2, frees_at = \
              CASE WHEN $3 = 1 OR offline_until IS NULL OR offline_until <= $1 THEN NULL \
@@ -77,13 +78,37 @@ impl Licentia {
         .bind(&by)
         .bind(i64::from(free_now))
         .bind(live.id)
-        .fetch_optional(self.db.pool())
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(frees_at) = frees_at else {
             return Err(Error::Gone(
                 "This licence was removed from its machine a moment ago.".into(),
             ));
         };
+        let who = match remover {
+            Remover::EndUser { .. } => Who::Application,
+            Remover::Portal { actor, .. } => Who::User(actor),
+        };
+        let detail = match frees_at {
+            None => format!("Removed from {}; the licence is free.", live.hostname),
+            Some(at) => format!(
+                "Removed from {} without its latest code; the licence frees at {}.",
+                live.hostname,
+                protocol::time::format_utc(at)
+            ),
+        };
+        self.record(
+            &mut *tx,
+            who,
+            Entry::new(
+                AuditAction::ActivationRemove,
+                licence_subject(lic.id, &lic.licence_key),
+            )
+            .of_client(lic.client_id)
+            .detail(detail),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(
             licence_id = lic.id,
             activation_id = live.id,
@@ -98,12 +123,14 @@ impl Licentia {
     /// machine's code may keep working offline until it would have freed.
     pub async fn free_licence_now(&self, actor: &CurrentUser, licence_id: i64) -> Result<()> {
         crate::require_admin(actor)?;
+        let client = self.licence_client(licence_id).await?;
+        let mut tx = self.db.pool().begin().await?;
         let freed = sqlx::query(
             "UPDATE activations SET frees_at = NULL WHERE licence_id = $1 AND frees_at > $2",
         )
         .bind(licence_id)
         .bind(self.clock.now())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if freed == 0 {
@@ -111,6 +138,19 @@ impl Licentia {
                 "This licence is not waiting for a removed machine's code to lapse.".into(),
             ));
         }
+        let key: String = sqlx::query_scalar("SELECT licence_key FROM licences WHERE id = $1")
+            .bind(licence_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::LicenceFree, licence_subject(licence_id, &key))
+                .of_client(client)
+                .detail("Freed before the removed machine's code lapsed."),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::warn!(
             licence_id,
             by = actor.id,
@@ -206,6 +246,19 @@ impl Licentia {
                 "This activation changed a moment ago: look at the licence again.".into(),
             ));
         }
+        self.record_now(
+            Who::User(actor),
+            Entry::new(
+                AuditAction::ActivationRemove,
+                licence_subject(lic.id, &lic.licence_key),
+            )
+            .of_client(lic.client_id)
+            .detail(format!(
+                "Removed from {} by its removal code.",
+                row.hostname
+            )),
+        )
+        .await?;
         tracing::info!(
             licence_id = row.licence_id,
             activation_id = removal.act,

@@ -92,6 +92,7 @@ impl Licentia {
         expiry: ExpiryEdit,
     ) -> Result<Licence> {
         require_admin(actor)?;
+        let before = self.licence(actor, licence_id).await?;
         let product_id: i64 = sqlx::query_scalar(
             "SELECT COALESCE(o.product_id, s.product_id) FROM licences l \
              LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials s ON s.id = l.serial_id \
@@ -109,6 +110,8 @@ impl Licentia {
             TermsEnd::NoEnd => (0, None, 1),
             TermsEnd::On(day) => (0, Some(day), 0),
         };
+        let client = self.licence_client(licence_id).await?;
+        let mut tx = self.db.pool().begin().await?;
         // Keep: the end and the open-ended mark stay; otherwise both are set.
         sqlx::query(
             "UPDATE licences SET features = $1, counters = $2, \
@@ -121,10 +124,31 @@ impl Licentia {
         .bind(end)
         .bind(open_ended)
         .bind(licence_id)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
         tracing::info!(licence_id, by = actor.id, "licence edited");
-        self.licence(actor, licence_id).await
+        let after = sqlx::query_as::<_, LicenceRow>(&format!("{LICENCE_SELECT} WHERE l.id = $1"))
+            .bind(licence_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .into_licence(self.clock.now())?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::LicenceEdit,
+                licence_subject(licence_id, &after.key),
+            )
+            .of_client(client)
+            .changes(record_changes(
+                &licence_terms_json(&before),
+                &licence_terms_json(&after),
+                &[],
+            )),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(after)
     }
 
     /// Checks terms for a licence of product `product_id` (features from its catalogue, counters,

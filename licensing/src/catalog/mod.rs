@@ -6,8 +6,10 @@ mod licences;
 mod orders;
 mod products;
 
+use crate::audit::{Entry, Who};
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
+use protocol::audit::{record_changes, AuditAction};
 use protocol::catalog::{
     features_in_catalogue, Activation, ActivationRow, ExpiryEdit, Feature, Licence,
     LicensingSettings, Order, PendingFree, Product, ProductInput,
@@ -20,6 +22,26 @@ use std::collections::BTreeMap;
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
+}
+
+/// A record as JSON, to compare before and after a change.
+fn as_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+/// How a licence is named in the audit log: its id and the first characters of its key.
+pub(crate) fn licence_subject(id: i64, key: &str) -> String {
+    format!("licence {id} ({})", protocol::redact::mask(key))
+}
+
+/// What a licence grants, to compare before and after a change.
+fn licence_terms_json(l: &Licence) -> serde_json::Value {
+    serde_json::json!({
+        "features": l.features,
+        "counters": l.counters,
+        "expires on": l.expires_on,
+        "no end date": l.open_ended,
+    })
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T> {

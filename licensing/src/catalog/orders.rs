@@ -56,6 +56,23 @@ impl Licentia {
             .execute(&mut *tx)
             .await?;
         }
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::OrderCreate, format!("order {order_id}"))
+                .of_client(Some(input.client_id))
+                .detail(format!(
+                    "{} licence(s) of {}; features: {}.",
+                    input.quantity,
+                    product.code,
+                    if features.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        features.join(", ")
+                    }
+                )),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(order_id, by = actor.id, "order created");
         self.order(actor, order_id).await
@@ -80,28 +97,54 @@ impl Licentia {
         let counters = protocol::catalog::counters(&counters)?;
         let reference = reference_text(reference)?;
         let notes = input::notes(notes)?;
+        let mut tx = self.db.pool().begin().await?;
         sqlx::query("UPDATE orders SET features = $1, counters = $2, reference = $3, notes = $4 WHERE id = $5")
             .bind(json(&features))
             .bind(json(&counters))
-            .bind(reference)
+            .bind(&reference)
             .bind(&notes)
             .bind(order_id)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
+        let after = Order {
+            features,
+            counters,
+            reference,
+            notes,
+            ..order.clone()
+        };
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::OrderUpdate, format!("order {order_id}"))
+                .of_client(Some(after.client_id))
+                .changes(record_changes(&as_json(&order), &as_json(&after), &[]))
+                .private("notes"),
+        )
+        .await?;
+        tx.commit().await?;
         self.order(actor, order_id).await
     }
 
     /// Deletes an order and its licences; their activations stop validating.
     pub async fn delete_order(&self, actor: &CurrentUser, order_id: i64) -> Result<()> {
         require_admin(actor)?;
-        let gone = sqlx::query("DELETE FROM orders WHERE id = $1")
-            .bind(order_id)
-            .execute(self.db.pool())
-            .await?
-            .rows_affected();
-        if gone == 0 {
-            return Err(Error::NotFound("The order"));
-        }
+        let mut tx = self.db.pool().begin().await?;
+        let client_id: i64 =
+            sqlx::query_scalar("DELETE FROM orders WHERE id = $1 RETURNING client_id")
+                .bind(order_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(Error::NotFound("The order"))?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::OrderDelete, format!("order {order_id}"))
+                .of_client(Some(client_id))
+                .detail("Deleted with its licences."),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(order_id, by = actor.id, "order deleted");
         Ok(())
     }

@@ -14,13 +14,7 @@ impl Licentia {
     }
 
     pub(crate) async fn product_row(&self, product_id: i64) -> Result<ProductRow> {
-        sqlx::query_as(&format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = $1"
-        ))
-        .bind(product_id)
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or(Error::NotFound("The product"))
+        product_row_in(self.db.pool(), product_id).await
     }
 
     pub async fn product(&self, actor: &CurrentUser, product_id: i64) -> Result<Product> {
@@ -37,6 +31,10 @@ impl Licentia {
     ) -> Result<Product> {
         require_admin(actor)?;
         let p = input.validate()?;
+        let before = match product_id {
+            Some(id) => Some(self.product(actor, id).await?),
+            None => None,
+        };
         let s = &p.settings;
         let day = |d: &Option<String>| d.as_deref().and_then(parse_date);
         let duplicate = format!("A product with the code {} already exists.", p.code);
@@ -59,6 +57,7 @@ impl Licentia {
         };
         // $21 is the product to update, or the creation time of a new one.
         let last = product_id.unwrap_or_else(|| self.clock.now());
+        let mut tx = self.db.pool().begin().await?;
         let id: Option<i64> = sqlx::query_scalar(&sql)
             .bind(&p.code)
             .bind(&p.name)
@@ -81,12 +80,22 @@ impl Licentia {
             .bind(i64::from(s.borrowing_allowed))
             .bind(s.max_borrow_days)
             .bind(last)
-            .fetch_optional(self.db.pool())
+            .fetch_optional(&mut *tx)
             .await
             .map_err(|e| Error::unique_as_conflict(e, duplicate))?;
         let id = id.ok_or(Error::NotFound("The product"))?;
         tracing::info!(product_id = id, by = actor.id, "product saved");
-        self.product_row(id).await?.into_product()
+        let saved = product_row_in(&mut *tx, id).await?.into_product()?;
+        let subject = format!("product {}", saved.code);
+        let entry = match before {
+            Some(before) => Entry::new(AuditAction::ProductUpdate, subject).changes(
+                record_changes(&as_json(&before), &as_json(&saved), &["settings"]),
+            ),
+            None => Entry::new(AuditAction::ProductCreate, subject),
+        };
+        self.record(&mut *tx, Who::User(actor), entry).await?;
+        tx.commit().await?;
+        Ok(saved)
     }
 
     /// Deletes a product that no order or serial uses.
@@ -110,14 +119,33 @@ impl Licentia {
                 "The product has {serials} serial number(s); it cannot be deleted."
             )));
         }
-        let gone = sqlx::query("DELETE FROM products WHERE id = $1")
+        let mut tx = self.db.pool().begin().await?;
+        let code: String = sqlx::query_scalar("DELETE FROM products WHERE id = $1 RETURNING code")
             .bind(product_id)
-            .execute(self.db.pool())
+            .fetch_optional(&mut *tx)
             .await?
-            .rows_affected();
-        if gone == 0 {
-            return Err(Error::NotFound("The product"));
-        }
+            .ok_or(Error::NotFound("The product"))?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::ProductDelete, format!("product {code}")),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
+}
+
+/// A product's row, read through `exec` (the pool, or a transaction that just changed it).
+async fn product_row_in<'e, E>(exec: E, product_id: i64) -> Result<ProductRow>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query_as(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = $1"
+    ))
+    .bind(product_id)
+    .fetch_optional(exec)
+    .await?
+    .ok_or(Error::NotFound("The product"))
 }

@@ -98,7 +98,47 @@ impl Licentia {
         let seat = self.seat_by_token(seat_id, &req.lease_token).await?;
         let fp = machine(&req.fingerprint)?;
         let hash = return_hash("return_hash", req.return_hash.as_deref())?;
-        self.start_borrow(seat, &fp, req.days, None, hash).await
+        let borrowed = self.start_borrow(seat, &fp, req.days, None, hash).await?;
+        self.record_mobile(Who::Application, AuditAction::BorrowStart, &borrowed)
+            .await?;
+        Ok(borrowed)
+    }
+
+    /// Records a mobile licence given or extended, naming its feature, user, machine and end.
+    async fn record_mobile(
+        &self,
+        who: Who<'_>,
+        action: AuditAction,
+        borrowed: &Borrowed,
+    ) -> Result<()> {
+        let c = &borrowed.claims;
+        let pool = self.pool_row(c.pool).await?;
+        self.record_now(
+            who,
+            Entry::new(action, pool_subject(pool.id, &pool.name))
+                .of_client(pool.client_id)
+                .detail(format!(
+                    "Mobile licence of {} for {} on {} (seat {}), until {}.",
+                    c.feature,
+                    c.user,
+                    c.host,
+                    c.seat,
+                    protocol::time::format_utc(c.exp)
+                )),
+        )
+        .await
+    }
+
+    /// Records a mobile licence returned early (`how`).
+    async fn record_return(&self, who: Who<'_>, seat: &SeatRow, how: &str) -> Result<()> {
+        let pool = self.pool_row(seat.pool_id).await?;
+        self.record_now(
+            who,
+            Entry::new(AuditAction::BorrowReturn, pool_subject(pool.id, &pool.name))
+                .of_client(pool.client_id)
+                .detail(format!("Mobile licence (seat {}) returned {how}.", seat.id)),
+        )
+        .await
     }
 
     async fn start_borrow(
@@ -145,7 +185,10 @@ impl Licentia {
                 "This mobile licence is bound to another machine.".into(),
             ));
         }
-        self.extend_seat(seat, req.days).await
+        let extended = self.extend_seat(seat, req.days).await?;
+        self.record_mobile(Who::Application, AuditAction::BorrowExtend, &extended)
+            .await?;
+        Ok(extended)
     }
 
     async fn extend_seat(&self, seat: SeatRow, days: i64) -> Result<Borrowed> {
@@ -353,6 +396,21 @@ impl Licentia {
         request_code: &str,
         days: i64,
     ) -> Result<Borrowed> {
+        let borrowed = self
+            .answer_borrow_request_as(actor, pool_id, request_code, days)
+            .await?;
+        self.record_mobile(Who::User(actor), AuditAction::BorrowAnswer, &borrowed)
+            .await?;
+        Ok(borrowed)
+    }
+
+    async fn answer_borrow_request_as(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+        request_code: &str,
+        days: i64,
+    ) -> Result<Borrowed> {
         let pool = self.pool_row(pool_id).await?;
         self.require_pool_access(actor, &pool)?;
         let in_code = |e: Error| match e {
@@ -443,7 +501,10 @@ impl Licentia {
         days: i64,
     ) -> Result<Borrowed> {
         let seat = self.managed_seat(actor, seat_id).await?;
-        self.extend_seat(seat, days).await
+        let extended = self.extend_seat(seat, days).await?;
+        self.record_mobile(Who::User(actor), AuditAction::BorrowExtend, &extended)
+            .await?;
+        Ok(extended)
     }
 
     /// *Release a mobile licence*: takes a return code the machine made (it deleted its token
@@ -492,6 +553,8 @@ impl Licentia {
                 "This mobile licence was returned already.".into(),
             ));
         }
+        self.record_return(Who::User(actor), &seat, "by its return code")
+            .await?;
         tracing::info!(
             seat_id = seat.id,
             by = actor.id,
@@ -519,8 +582,13 @@ impl Licentia {
                     .into(),
             ));
         }
-        self.release_seat_if(seat.id, &ReleaseReason::Returned, Only::Any)
-            .await?;
+        if self
+            .release_seat_if(seat.id, &ReleaseReason::Returned, Only::Any)
+            .await?
+        {
+            self.record_return(Who::Application, &seat, "early by its machine")
+                .await?;
+        }
         tracing::info!(seat_id, "mobile licence returned early");
         Ok(())
     }
@@ -560,7 +628,28 @@ impl Licentia {
             sqlx::query("UPDATE pools SET mobile_allowed = $1 WHERE id = $2")
                 .bind(i64::from(settings.allowed))
         };
-        update.bind(pool_id).execute(self.db.pool()).await?;
+        let mut tx = self.db.pool().begin().await?;
+        update.bind(pool_id).execute(&mut *tx).await?;
+        let days = |d: Option<i64>| d.map_or_else(|| "product's".to_owned(), |d| d.to_string());
+        let mut changes = changed_fields(
+            &[("mobile licences", (pool.mobile_allowed != 0).to_string())],
+            &[("mobile licences", settings.allowed.to_string())],
+        );
+        if admin {
+            changes.extend(changed_fields(
+                &[("longest borrowing (days)", days(pool.max_borrow_days))],
+                &[("longest borrowing (days)", days(settings.max_borrow_days))],
+            ));
+        }
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::MobileSet, pool_subject(pool.id, &pool.name))
+                .of_client(pool.client_id)
+                .changes(changes),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(
             pool_id,
             by = actor.id,

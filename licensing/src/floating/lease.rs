@@ -375,6 +375,20 @@ impl Licentia {
         if force {
             tracing::warn!(seat_id, by = actor.id, "seat disconnected by force");
         }
+        self.record_now(
+            Who::User(actor),
+            Entry::new(
+                AuditAction::SeatDisconnect,
+                pool_subject(pool.id, &pool.name),
+            )
+            .of_client(pool.client_id)
+            .detail(if force {
+                format!("Seat {seat_id} (out on a mobile licence) returned by force.")
+            } else {
+                format!("Seat {seat_id} disconnected.")
+            }),
+        )
+        .await?;
         Ok(())
     }
 }

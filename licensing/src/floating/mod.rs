@@ -16,9 +16,11 @@ pub mod rate;
 pub mod selection;
 mod usage;
 
+use crate::audit::{Entry, Who};
 use crate::web::check_serial;
 use crate::{require_admin, Error, Licentia, Refusal, Result};
 use protocol::account::{CurrentUser, Role};
+use protocol::audit::{changed_fields, AuditAction, FieldChange};
 use protocol::floating::PricingStructure;
 use protocol::floating::{
     Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
@@ -27,6 +29,15 @@ use protocol::input::InputError;
 use protocol::seats::{Beat, CheckoutRequest, Grant, PoolRef, ReleaseReason, SeatTerms};
 use protocol::time::{day_of, format_date, parse_date};
 use selection::{Ask, CommercialType, Key, Model, Verdict};
+
+/// How a pool is named in the audit log.
+fn pool_subject(id: i64, name: &str) -> String {
+    if name.is_empty() {
+        format!("pool {id}")
+    } else {
+        format!("pool {id} ({name})")
+    }
+}
 
 #[derive(sqlx::FromRow, Clone)]
 struct PoolRow {

@@ -82,6 +82,7 @@ impl Licentia {
         }
         let key = new_access_key();
         let stored = StoredKey::of(&key);
+        let mut tx = self.db.pool().begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO pools (client_id, serial_id, name, access_key, key_head, key_code_digest, \
              lease_secs, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -94,7 +95,7 @@ impl Licentia {
         .bind(&stored.code_digest)
         .bind(lease)
         .bind(self.clock.now())
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
@@ -106,6 +107,13 @@ impl Licentia {
             }
             _ => Error::unique_as_conflict(e, "This serial number has a pool already."),
         })?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(AuditAction::PoolCreate, pool_subject(id, &name)).of_client(client_id),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(pool_id = id, by = actor.id, "pool created");
         // The one time the key is shown: only its digest is kept.
         Ok(Pool {
@@ -173,6 +181,20 @@ impl Licentia {
             sqlx::Error::Database(d) if d.is_unique_violation() => raced(),
             _ => e.into(),
         })?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::PoolKeyReplace,
+                pool_subject(pool_id, &pool.name),
+            )
+            .of_client(pool.client_id)
+            .detail(format!(
+                "The old key works until {}.",
+                protocol::time::format_utc(until)
+            )),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(pool_id, by = actor.id, grace_hours, "pool key replaced");
         Ok(Pool {
@@ -192,11 +214,29 @@ impl Licentia {
         let pool = self.pool_row(pool_id).await?;
         self.require_pool_access(actor, &pool)?;
         let cap = protocol::floating::checkout_cap(cap)?;
+        let mut tx = self.db.pool().begin().await?;
         sqlx::query("UPDATE pools SET max_tokens_per_checkout = $1 WHERE id = $2")
             .bind(cap)
             .bind(pool_id)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
+        let shown = |c: Option<i64>| c.map_or_else(|| "none".to_owned(), |c| c.to_string());
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::PoolCheckoutCap,
+                pool_subject(pool_id, &pool.name),
+            )
+            .of_client(pool.client_id)
+            .changes(vec![FieldChange {
+                field: "tokens per checkout".into(),
+                before: shown(pool.max_tokens_per_checkout),
+                after: shown(cap),
+            }]),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(pool_id, by = actor.id, ?cap, "checkout cap set");
         self.pool(actor, pool_id).await
     }
@@ -232,9 +272,16 @@ impl Licentia {
     /// Deletes a pool with its keys, bundles and usage history; refused while seats are out.
     pub async fn delete_pool(&self, actor: &CurrentUser, pool_id: i64) -> Result<()> {
         require_admin(actor)?;
+        let pool = self.pool_row(pool_id).await?;
         self.delete_pool_locked(pool_id)
             .await
             .map_err(busy_as_conflict)?;
+        self.record_now(
+            Who::User(actor),
+            Entry::new(AuditAction::PoolDelete, pool_subject(pool_id, &pool.name))
+                .of_client(pool.client_id),
+        )
+        .await?;
         tracing::info!(pool_id, by = actor.id, "pool deleted");
         Ok(())
     }
@@ -336,9 +383,10 @@ impl Licentia {
         input: PoolKeyInput,
     ) -> Result<PoolKey> {
         require_admin(actor)?;
-        self.pool_row(pool_id).await?;
+        let pool = self.pool_row(pool_id).await?;
         let k = validate_key(&input)?;
         let now = self.clock.now();
+        let mut tx = self.db.pool().begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO pool_keys (pool_id, editor, feature, model, quantity, start_day, end_day, \
              group_index, max_release_number, max_release_day, commercial_type, customer_id, \
@@ -363,8 +411,26 @@ impl Licentia {
         .bind(k.file_index)
         .bind(k.generation_day.unwrap_or_else(|| day_of(now)))
         .bind(now)
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut *tx)
         .await?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::PoolFeatureKeyAdd,
+                pool_subject(pool_id, &pool.name),
+            )
+            .of_client(pool.client_id)
+            .detail(format!(
+                "Key {id}: {} {} of {} ({}).",
+                k.quantity,
+                k.model.as_str(),
+                k.feature,
+                k.editor
+            )),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(pool_id, key_id = id, by = actor.id, "pool key added");
         self.pool_keys(actor, pool_id)
             .await?
@@ -422,10 +488,28 @@ impl Licentia {
                  first."
             )));
         }
-        sqlx::query("DELETE FROM pool_keys WHERE id = $1")
-            .bind(key_id)
-            .execute(&mut *tx)
-            .await?;
+        let (pool_id, feature, editor): (i64, String, String) = sqlx::query_as(
+            "DELETE FROM pool_keys WHERE id = $1 RETURNING pool_id, feature, editor",
+        )
+        .bind(key_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (name, client_id): (String, Option<i64>) =
+            sqlx::query_as("SELECT name, client_id FROM pools WHERE id = $1")
+                .bind(pool_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::PoolFeatureKeyDelete,
+                pool_subject(pool_id, &name),
+            )
+            .of_client(client_id)
+            .detail(format!("Key {key_id} of {feature} ({editor}) removed.")),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -433,7 +517,7 @@ impl Licentia {
     /// Checking out `feature` in the pool also takes `also_feature`.
     pub async fn add_bundle(&self, actor: &CurrentUser, pool_id: i64, b: &Bundle) -> Result<()> {
         require_admin(actor)?;
-        self.pool_row(pool_id).await?;
+        let pool = self.pool_row(pool_id).await?;
         let feature = field("feature", &b.feature, 100, true)?;
         let also = field("also_feature", &b.also_feature, 100, true)?;
         if feature == also {
@@ -470,6 +554,17 @@ impl Licentia {
         .bind(&also)
         .execute(&mut *tx)
         .await?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::PoolBundleAdd,
+                pool_subject(pool_id, &pool.name),
+            )
+            .of_client(pool.client_id)
+            .detail(format!("Checking out {feature} also takes {also}.")),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -477,19 +572,36 @@ impl Licentia {
     /// Removes a bundle; checkouts of `feature` no longer take `also_feature`.
     pub async fn remove_bundle(&self, actor: &CurrentUser, pool_id: i64, b: &Bundle) -> Result<()> {
         require_admin(actor)?;
-        self.pool_row(pool_id).await?;
+        let pool = self.pool_row(pool_id).await?;
+        let mut tx = self.db.pool().begin().await?;
         let removed = sqlx::query(
             "DELETE FROM pool_bundles WHERE pool_id = $1 AND feature = $2 AND also_feature = $3",
         )
         .bind(pool_id)
         .bind(b.feature.trim())
         .bind(b.also_feature.trim())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if removed == 0 {
             return Err(Error::NotFound("The bundle"));
         }
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::PoolBundleRemove,
+                pool_subject(pool_id, &pool.name),
+            )
+            .of_client(pool.client_id)
+            .detail(format!(
+                "Checking out {} no longer takes {}.",
+                b.feature.trim(),
+                b.also_feature.trim()
+            )),
+        )
+        .await?;
+        tx.commit().await?;
         tracing::info!(pool_id, by = actor.id, "bundle removed");
         Ok(())
     }

@@ -2,24 +2,6 @@
 
 use super::*;
 
-/// One line of the CSV export. Fields are quoted when they need to be (RFC 4180).
-fn csv_line(fields: &[&str]) -> String {
-    let mut out = fields
-        .iter()
-        .map(|f| {
-            // A leading = + - @ would be a formula to a spreadsheet: quote it as text.
-            if f.contains([',', '"', '\n', '\r']) || f.starts_with(['=', '+', '-', '@']) {
-                format!("\"{}\"", f.replace('"', "\"\""))
-            } else {
-                (*f).to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push_str("\r\n");
-    out
-}
-
 impl Licentia {
     /// Generates `count` serials for a product, each with its licences; returns the batch.
     pub async fn generate_serials(
@@ -150,6 +132,16 @@ impl Licentia {
             .await?;
             made += 1;
         }
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::SerialsGenerate,
+                format!("serial batch {batch_id}"),
+            )
+            .detail(format!("{made} serial(s) of {}.", product.code)),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(batch_id, count = made, by = actor.id, "serials generated");
         self.serial_batch(actor, batch_id).await
@@ -233,6 +225,15 @@ impl Licentia {
     /// The serials of a batch as CSV: serial, product, features, licences, status.
     pub async fn export_batch_csv(&self, actor: &CurrentUser, batch_id: i64) -> Result<String> {
         let batch = self.serial_batch(actor, batch_id).await?;
+        self.record_now(
+            Who::User(actor),
+            Entry::new(
+                AuditAction::SerialsExport,
+                format!("serial batch {batch_id}"),
+            )
+            .detail("The batch's serial numbers, exported whole (CSV)."),
+        )
+        .await?;
         let serials = self
             .list_serials(
                 actor,
@@ -242,7 +243,7 @@ impl Licentia {
                 },
             )
             .await?;
-        let mut out = csv_line(&[
+        let mut out = crate::csv::line(&[
             "serial",
             "product",
             "features",
@@ -259,7 +260,7 @@ impl Licentia {
                 Some(t) => format!("revoked {}", format_date(day_of(t))),
                 None => "valid".to_owned(),
             };
-            out.push_str(&csv_line(&[
+            out.push_str(&crate::csv::line(&[
                 &s.serial,
                 &s.product_code,
                 &features,
@@ -269,20 +270,5 @@ impl Licentia {
             ]));
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_quotes_what_needs_quoting() {
-        assert_eq!(csv_line(&["a", "b c"]), "a,b c\r\n");
-        assert_eq!(
-            csv_line(&["x,y", "say \"hi\""]),
-            "\"x,y\",\"say \"\"hi\"\"\"\r\n"
-        );
-        assert_eq!(csv_line(&["=1+1", "-x"]), "\"=1+1\",\"-x\"\r\n");
     }
 }

@@ -7,10 +7,12 @@ pub mod format;
 mod reissue;
 mod search;
 
+use crate::audit::{Entry, Who};
 use crate::catalog::{ActivationRecord, LicenceRow, ACTIVATION_COLUMNS, LICENCE_SELECT};
 use crate::web::format::{SerialData, SerialError, SerialKey};
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::CurrentUser;
+use protocol::audit::AuditAction;
 use protocol::catalog::{
     feature_list, features_in_catalogue, Activation, Serial, SerialBatch, SerialDetail,
 };

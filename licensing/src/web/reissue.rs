@@ -80,6 +80,28 @@ impl Licentia {
             .bind(serial_id)
             .execute(&mut *tx)
             .await?;
+        let new_serial: String = sqlx::query_scalar("SELECT serial FROM serials WHERE id = $1")
+            .bind(new_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::SerialReissue,
+                format!("serial {}", protocol::redact::mask(&old.serial)),
+            )
+            .detail(format!(
+                "Revoked and replaced by {}{}",
+                protocol::redact::mask(&new_serial),
+                if note.is_empty() {
+                    ".".to_owned()
+                } else {
+                    format!(": {note}")
+                }
+            )),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(
             old = serial_id,

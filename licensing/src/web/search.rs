@@ -9,11 +9,7 @@ enum Bind {
 
 /// A LIKE pattern matching `needle` anywhere, its own `%`, `_` and `\\` taken literally.
 fn like_pattern(needle: &str) -> String {
-    let escaped = needle
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+    format!("%{}%", crate::db::like_escape(needle))
 }
 
 impl Licentia {

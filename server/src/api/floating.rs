@@ -91,7 +91,7 @@ async fn list_pools(
     Reader(user): Reader,
     sight: Sight,
 ) -> Result<Json<Vec<Pool>>, ApiError> {
-    Ok(sight.show(s.list_pools(&user).await?))
+    sight.show(s.list_pools(&user).await?).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -147,7 +147,7 @@ async fn get_pool(
     sight: Sight,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Pool>, ApiError> {
-    Ok(sight.show(s.pool(&user, id).await?))
+    sight.show(s.pool(&user, id).await?).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -334,7 +334,7 @@ async fn usage(
     Reader(user): Reader,
     sight: Sight,
 ) -> Result<Json<Vec<FeatureUsage>>, ApiError> {
-    Ok(sight.show(s.usage_per_feature(&user).await?))
+    sight.show(s.usage_per_feature(&user).await?).await
 }
 
 /// Detailed usage: the live seats of one feature of a pool.

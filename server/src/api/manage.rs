@@ -279,7 +279,7 @@ async fn order_licences(
     sight: Sight,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<Licence>>, ApiError> {
-    Ok(sight.show(s.order_licences(&user, id).await?))
+    sight.show(s.order_licences(&user, id).await?).await
 }
 
 #[utoipa::path(get, path = "/api/v1/licences/{id}", tag = "catalogue", security(("token" = [])),
@@ -291,7 +291,7 @@ async fn get_licence(
     sight: Sight,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Licence>, ApiError> {
-    Ok(sight.show(s.licence(&user, id).await?))
+    sight.show(s.licence(&user, id).await?).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -385,7 +385,7 @@ pub(super) async fn list_activations(
     Reader(user): Reader,
     sight: Sight,
 ) -> Result<Json<Vec<ActivationRow>>, ApiError> {
-    Ok(sight.show(s.list_activations(&user).await?))
+    sight.show(s.list_activations(&user).await?).await
 }
 
 // ---- web licences ----
@@ -458,13 +458,18 @@ async fn batch_csv(
 
 /// A CSV download named after its batch.
 pub fn csv_response(csv: String, batch_id: i64) -> Result<Response, ApiError> {
+    csv_file(csv, &format!("serials-batch-{batch_id}.csv"))
+}
+
+/// A CSV download saved as `filename`.
+pub fn csv_file(csv: String, filename: &str) -> Result<Response, ApiError> {
     let mut res = csv.into_response();
     let headers = res.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
-    let disposition = format!("attachment; filename=\"serials-batch-{batch_id}.csv\"");
+    let disposition = format!("attachment; filename=\"{filename}\"");
     headers.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&disposition).map_err(|_| ApiError::internal())?,
@@ -491,15 +496,15 @@ async fn list_serials(
     sight: Sight,
     ApiQuery(f): ApiQuery<SerialFilter>,
 ) -> Result<Json<Vec<Serial>>, ApiError> {
-    if sight == Sight::Masked && f.search.as_deref().is_some_and(|q| !q.trim().is_empty()) {
+    if sight.is_masked() && f.search.as_deref().is_some_and(|q| !q.trim().is_empty()) {
         // Matching parts of serials would let a reader spell one out a character at a time.
         return Err(ApiError::new(
             ProblemKind::ReadOnlyToken,
             "Searching serial numbers needs a read-write token: a read-only token sees them masked.",
         ));
     }
-    Ok(sight.show(
-        s.list_serials(
+    let serials = s
+        .list_serials(
             &user,
             SerialQuery {
                 batch_id: f.batch_id,
@@ -507,8 +512,8 @@ async fn list_serials(
                 search: f.search,
             },
         )
-        .await?,
-    ))
+        .await?;
+    sight.show(serials).await
 }
 
 /// A serial with its licences and their activation history.
@@ -521,7 +526,7 @@ async fn get_serial(
     sight: Sight,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SerialDetail>, ApiError> {
-    Ok(sight.show(s.serial_detail(&user, id).await?))
+    sight.show(s.serial_detail(&user, id).await?).await
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -7,6 +7,7 @@
 //! (`manage`: bearer API tokens created in the portal).
 
 mod application;
+mod audit;
 mod borrow;
 mod floating;
 mod manage;
@@ -45,6 +46,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "catalogue", description = "Products, clients, orders, licences (bearer token)."),
         (name = "web licences", description = "Serial numbers of the web licensing model (bearer token, administrators)."),
         (name = "activations", description = "Where licences are in use (bearer token)."),
+        (name = "audit", description = "The audit log: who changed what, when and from where (bearer token)."),
         (name = "floating", description = "Floating seats: the seat protocol for applications (pool key or serial, then the lease token) and pools, keys and usage for automation (bearer token)."),
     )
 )]
@@ -75,6 +77,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(manage::routes())
         .merge(floating::routes())
         .merge(borrow::routes())
+        .merge(audit::routes())
 }
 
 /// The OpenAPI document, as generated from the handlers (also printed by `server openapi`).
@@ -375,26 +378,52 @@ async fn holder(parts: &mut Parts, state: &AppState) -> Result<TokenHolder, ApiE
         .map(str::trim)
         .ok_or(licensing::Error::NotSignedIn)?;
     let h = state.services.token_holder(secret).await?;
+    // A token acts as its owner: an administrator who must set up a second factor first has
+    // nothing else the API could do for them.
+    if h.user.must_set_up_second_factor {
+        return Err(ApiError::new(
+            ProblemKind::Forbidden,
+            licensing::accounts::second_factor::SET_UP_FIRST,
+        ));
+    }
     parts.extensions.insert(h.clone());
     Ok(h)
 }
 
 /// What the caller's token may see of the secrets that act (licence keys, serials,
 /// fingerprints, pool keys): all of them with a read-write token, masked with a read-only one —
-/// reading is not a licence to activate, remove activations or drain pools.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// reading is not a licence to activate, remove activations or drain pools. Seeing them whole
+/// is recorded in the audit log (`secret.reveal`, naming the request).
 pub enum Sight {
-    Full,
+    /// Whole, and recorded once shown: who, and the request that showed them.
+    Full {
+        services: Licentia,
+        holder: CurrentUser,
+        request: String,
+    },
     Masked,
 }
 
 impl Sight {
-    /// `value`, its secrets masked if this sight does not reach them.
-    pub fn show<T: protocol::redact::Redact>(self, mut value: T) -> Json<T> {
-        if self == Sight::Masked {
-            value.redact();
+    /// `value`, its secrets masked if this sight does not reach them; shown whole, it is
+    /// recorded in the audit log (an answer that fails shows nothing and is not).
+    pub async fn show<T: protocol::redact::Redact>(
+        self,
+        mut value: T,
+    ) -> Result<Json<T>, ApiError> {
+        match self {
+            Sight::Masked => value.redact(),
+            Sight::Full {
+                services,
+                holder,
+                request,
+            } => services.record_reveal(&holder, &request).await?,
         }
-        Json(value)
+        Ok(Json(value))
+    }
+
+    pub fn is_masked(&self) -> bool {
+        matches!(self, Sight::Masked)
     }
 }
 
@@ -402,10 +431,14 @@ impl FromRequestParts<AppState> for Sight {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(if holder(parts, state).await?.can_write {
-            Sight::Full
-        } else {
-            Sight::Masked
+        let holder = holder(parts, state).await?;
+        if !holder.can_write {
+            return Ok(Sight::Masked);
+        }
+        Ok(Sight::Full {
+            services: state.services.clone(),
+            holder: holder.user,
+            request: format!("{} {}", parts.method, parts.uri.path()),
         })
     }
 }
@@ -463,16 +496,34 @@ pub async fn batch_csv_download(
     headers: axum::http::HeaderMap,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
+    let user = session_user(&state, &headers).await?;
+    manage::csv_response(state.services.export_batch_csv(&user, id).await?, id)
+}
+
+/// The portal's CSV download of the audit log (the signed-in user's view of it, filtered).
+pub async fn audit_csv_download(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiQuery(q): ApiQuery<protocol::audit::AuditQuery>,
+) -> Result<Response, ApiError> {
+    let user = session_user(&state, &headers).await?;
+    manage::csv_file(state.services.audit_csv(&user, &q).await?, "audit-log.csv")
+}
+
+/// The user of the portal session the request's cookie names.
+async fn session_user(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<CurrentUser, ApiError> {
     let token = state
         .web
-        .session_token(&headers)
+        .session_token(headers)
         .ok_or(licensing::Error::NotSignedIn)?;
-    let user = state
+    Ok(state
         .services
         .session_user(&token)
         .await?
-        .ok_or(licensing::Error::NotSignedIn)?;
-    manage::csv_response(state.services.export_batch_csv(&user, id).await?, id)
+        .ok_or(licensing::Error::NotSignedIn)?)
 }
 
 /// Services, for handlers that need only them.

@@ -134,6 +134,34 @@ async fn admin_create_from_the_cli_then_sign_in() {
             )
             .await
             .expect("new password");
+
+        // Both commands are in the audit log as the command line's, with who ran them.
+        let signed = services
+            .sign_in(
+                "ops@vendor.test",
+                "another long password",
+                "127.0.0.3",
+                None,
+            )
+            .await
+            .expect("sign in");
+        let page = services
+            .audit_log(&signed.user, &protocol::audit::AuditQuery::default())
+            .await
+            .expect("audit log");
+        for (action, subject) in [
+            ("admin.create", "user ops@vendor.test"),
+            ("password.reset", "user ops@vendor.test"),
+        ] {
+            let e = page
+                .entries
+                .iter()
+                .find(|e| e.action == action)
+                .unwrap_or_else(|| panic!("{action} in {:?}", page.entries));
+            assert_eq!(e.subject, subject);
+            assert_eq!(e.channel, protocol::audit::Channel::Cli);
+            assert!(e.actor.starts_with("admin CLI"), "{}", e.actor);
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod seeded;
 
 mod accounts;
 mod activation;
+mod audit;
 mod auth;
 mod borrowing;
 mod catalog_pages;
@@ -16,6 +17,7 @@ mod contract;
 mod floating;
 mod manage;
 mod pages;
+mod second_factor;
 mod security;
 mod web;
 mod workstation;

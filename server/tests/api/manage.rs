@@ -8,13 +8,13 @@ use protocol::activation::fingerprint;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-struct Api {
+pub(crate) struct Api {
     base: String,
     token: String,
 }
 
 impl Api {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -34,16 +34,16 @@ impl Api {
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
     }
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(reqwest::Method::GET, path, None).await
     }
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 }
 
 /// Creates a token in the portal as `browser`'s user.
-async fn token(app: &TestApp, browser: &Browser, name: &str, access: &str) -> Api {
+pub(crate) async fn token(app: &TestApp, browser: &Browser, name: &str, access: &str) -> Api {
     // Making a token asks for its owner's password again.
     let password = match browser.whoami().await["role"].as_str() {
         Some("admin") => ADMIN_PASSWORD,

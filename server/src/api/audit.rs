@@ -1,0 +1,41 @@
+//! The audit log over the management API: administrators' tokens read every entry, a client
+//! user's token its own client's.
+
+use super::manage::csv_file;
+use super::{ApiError, ApiQuery, Problems, Reader, Services};
+use axum::response::Response;
+use axum::Json;
+use protocol::audit::{AuditPage, AuditQuery};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<crate::AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_audit))
+        .routes(routes!(audit_csv))
+}
+
+/// A page of the audit log, newest first. Pass `next_before` back as `before` for the next page.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("token" = [])),
+    params(AuditQuery),
+    responses((status = 200, body = AuditPage), Problems))]
+async fn list_audit(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    Ok(Json(s.audit_log(&user, &q).await?))
+}
+
+/// The entries the filter selects as CSV (id, time_utc, actor, channel, address, action,
+/// subject, client_id, detail, changes), newest first (up to 100,000; `limit` does not apply).
+#[utoipa::path(get, path = "/api/v1/audit.csv", tag = "audit", security(("token" = [])),
+    params(AuditQuery),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+async fn audit_csv(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Response, ApiError> {
+    csv_file(s.audit_csv(&user, &q).await?, "audit-log.csv")
+}
