@@ -134,8 +134,7 @@ impl Licentia {
         let pool = self.pool_row(seat.pool_id).await?;
         self.record_now(
             who,
-            Entry::new(AuditAction::BorrowReturn, pool_subject(pool.id, &pool.name))
-                .of_client(pool.client_id)
+            pool.entry(AuditAction::BorrowReturn)
                 .detail(format!("Mobile licence (seat {}) returned {how}.", seat.id)),
         )
         .await
@@ -644,9 +643,7 @@ impl Licentia {
         self.record(
             &mut *tx,
             Who::User(actor),
-            Entry::new(AuditAction::MobileSet, pool_subject(pool.id, &pool.name))
-                .of_client(pool.client_id)
-                .changes(changes),
+            pool.entry(AuditAction::MobileSet).changes(changes),
         )
         .await?;
         tx.commit().await?;

@@ -377,12 +377,7 @@ impl Licentia {
         }
         self.record_now(
             Who::User(actor),
-            Entry::new(
-                AuditAction::SeatDisconnect,
-                pool_subject(pool.id, &pool.name),
-            )
-            .of_client(pool.client_id)
-            .detail(if force {
+            pool.entry(AuditAction::SeatDisconnect).detail(if force {
                 format!("Seat {seat_id} (out on a mobile licence) returned by force.")
             } else {
                 format!("Seat {seat_id} disconnected.")

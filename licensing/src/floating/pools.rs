@@ -184,12 +184,7 @@ impl Licentia {
         self.record(
             &mut *tx,
             Who::User(actor),
-            Entry::new(
-                AuditAction::PoolKeyReplace,
-                pool_subject(pool_id, &pool.name),
-            )
-            .of_client(pool.client_id)
-            .detail(format!(
+            pool.entry(AuditAction::PoolKeyReplace).detail(format!(
                 "The old key works until {}.",
                 protocol::time::format_utc(until)
             )),
@@ -224,16 +219,12 @@ impl Licentia {
         self.record(
             &mut *tx,
             Who::User(actor),
-            Entry::new(
-                AuditAction::PoolCheckoutCap,
-                pool_subject(pool_id, &pool.name),
-            )
-            .of_client(pool.client_id)
-            .changes(vec![FieldChange {
-                field: "tokens per checkout".into(),
-                before: shown(pool.max_tokens_per_checkout),
-                after: shown(cap),
-            }]),
+            pool.entry(AuditAction::PoolCheckoutCap)
+                .changes(vec![FieldChange {
+                    field: "tokens per checkout".into(),
+                    before: shown(pool.max_tokens_per_checkout),
+                    after: shown(cap),
+                }]),
         )
         .await?;
         tx.commit().await?;
@@ -276,12 +267,8 @@ impl Licentia {
         self.delete_pool_locked(pool_id)
             .await
             .map_err(busy_as_conflict)?;
-        self.record_now(
-            Who::User(actor),
-            Entry::new(AuditAction::PoolDelete, pool_subject(pool_id, &pool.name))
-                .of_client(pool.client_id),
-        )
-        .await?;
+        self.record_now(Who::User(actor), pool.entry(AuditAction::PoolDelete))
+            .await?;
         tracing::info!(pool_id, by = actor.id, "pool deleted");
         Ok(())
     }
@@ -416,12 +403,7 @@ impl Licentia {
         self.record(
             &mut *tx,
             Who::User(actor),
-            Entry::new(
-                AuditAction::PoolFeatureKeyAdd,
-                pool_subject(pool_id, &pool.name),
-            )
-            .of_client(pool.client_id)
-            .detail(format!(
+            pool.entry(AuditAction::PoolFeatureKeyAdd).detail(format!(
                 "Key {id}: {} {} of {} ({}).",
                 k.quantity,
                 k.model.as_str(),
@@ -557,12 +539,8 @@ impl Licentia {
         self.record(
             &mut *tx,
             Who::User(actor),
-            Entry::new(
-                AuditAction::PoolBundleAdd,
-                pool_subject(pool_id, &pool.name),
-            )
-            .of_client(pool.client_id)
-            .detail(format!("Checking out {feature} also takes {also}.")),
+            pool.entry(AuditAction::PoolBundleAdd)
+                .detail(format!("Checking out {feature} also takes {also}.")),
         )
         .await?;
         tx.commit().await?;
@@ -589,12 +567,7 @@ impl Licentia {
         self.record(
             &mut *tx,
             Who::User(actor),
-            Entry::new(
-                AuditAction::PoolBundleRemove,
-                pool_subject(pool_id, &pool.name),
-            )
-            .of_client(pool.client_id)
-            .detail(format!(
+            pool.entry(AuditAction::PoolBundleRemove).detail(format!(
                 "Checking out {} no longer takes {}.",
                 b.feature.trim(),
                 b.also_feature.trim()
