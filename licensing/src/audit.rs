@@ -205,9 +205,21 @@ impl Licentia {
         Ok(())
     }
 
-    /// Records an entry outside any transaction (after a change that had none).
+    /// Records an entry outside any transaction: an attempt that changed nothing (a failed
+    /// sign-in), or secrets about to be shown (which are not, if the entry cannot be written).
     pub(crate) async fn record_now(&self, who: Who<'_>, entry: Entry) -> Result<()> {
         self.record(self.db.pool(), who, entry).await
+    }
+
+    /// Records an entry right after a change that committed in steps of its own: the change
+    /// stands and is answered even if the entry cannot be written (the failure goes to the
+    /// server's log as an error) — failing the request would only make the caller retry a
+    /// change already made.
+    pub(crate) async fn record_after(&self, who: Who<'_>, entry: Entry) {
+        let action = entry.action.code();
+        if let Err(e) = self.record(self.db.pool(), who, entry).await {
+            tracing::error!(error = %e, action, "an audit entry could not be written after its change");
+        }
     }
 
     /// Records that `actor` was shown secrets that act (whole licence keys, serials,

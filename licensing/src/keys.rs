@@ -353,12 +353,12 @@ impl Licentia {
                 "The signing key {kid} was changed at the same moment: list the keys and retry."
             )));
         }
-        self.record_now(
+        self.record_after(
             Who::Operator,
             Entry::new(AuditAction::SigningKeyRetire, format!("signing key {kid}"))
                 .detail("Codes it signed are refused at their next validation."),
         )
-        .await?;
+        .await;
         tracing::warn!(kid, "signing key retired");
         self.ensure_signing_key().await
     }

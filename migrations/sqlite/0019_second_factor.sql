@@ -10,7 +10,7 @@ ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
 
 CREATE TABLE recovery_codes (
     user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    -- SHA-256 of the code (about 49 random bits each).
+    -- HMAC-SHA-256 of the code, keyed from the master key (about 49 random bits each).
     code_hash TEXT NOT NULL,
     used_at   INTEGER,
     PRIMARY KEY (user_id, code_hash)

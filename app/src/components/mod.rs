@@ -95,6 +95,22 @@ pub fn TopBar() -> impl IntoView {
     }
 }
 
+/// The code from the signed-in person's authenticator app, asked (as `code`) beside their
+/// password where a second factor must back it; nothing for someone without one.
+#[component]
+pub fn SecondFactorCode(id: &'static str) -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                auth.user.await.ok().flatten().filter(|u| u.second_factor).map(|_| view! {
+                    <Field label="Code from your authenticator app" name="code" id=id.to_owned() autocomplete="one-time-code" hint="Or one of your recovery codes."/>
+                })
+            })}
+        </Transition>
+    }
+}
+
 /// A labelled input. `id` must be unique on the page; it defaults to the field name.
 #[component]
 pub fn Field(

@@ -3,7 +3,7 @@
 
 use crate::components::{
     loaded, reset_on_success, ActionDone, ActionError, ColumnHeads, ConfirmButton, Field,
-    LocalTime, NewPasswordFields,
+    LocalTime, NewPasswordFields, SecondFactorCode,
 };
 use crate::server_fns::accounts::{
     BeginSecondFactor, ChangePassword, ConfirmSecondFactor, EndOwnSession, NewRecoveryCodes,
@@ -41,6 +41,7 @@ pub fn AccountPage() -> impl IntoView {
             <ActionForm action=change node_ref=form>
                 <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" maxlength=Password::MAX_LEN/>
                 <NewPasswordFields label="New password" name="new_password" hint="At least 12 characters. Your other sessions will be signed out."/>
+                <SecondFactorCode id="password-code"/>
                 <span class="check">
                     <input type="checkbox" id="revoke-tokens" name="revoke_tokens"/>
                     <label for="revoke-tokens">"Also revoke my API tokens (do this if someone else may have known the old password)"</label>
@@ -63,15 +64,30 @@ fn SecondFactor() -> impl IntoView {
     let confirm = ServerAction::<ConfirmSecondFactor>::new();
     let renew = ServerAction::<NewRecoveryCodes>::new();
     let remove = ServerAction::<RemoveSecondFactor>::new();
-    // Reloaded after each change that succeeded (not after a wrong code: the form keeps what
-    // was typed).
+    // After each change that succeeded — and only then: a wrong code leaves the form as typed —
+    // the status is read again; the recovery codes shown are those of the latest change (none
+    // once the factor is off), and a setup begun before is forgotten.
     let changed = RwSignal::new(0u32);
+    let codes = RwSignal::new(None::<Vec<String>>);
     Effect::new(move |_| {
-        let ok = |v: Option<bool>| v == Some(true);
-        if ok(confirm.value().with(|v| v.as_ref().map(Result::is_ok)))
-            | ok(renew.value().with(|v| v.as_ref().map(Result::is_ok)))
-            | ok(remove.value().with(|v| v.as_ref().map(Result::is_ok)))
-        {
+        confirm.version().track();
+        if let Some(Ok(list)) = confirm.value().get_untracked() {
+            codes.set(Some(list));
+            changed.update(|n| *n += 1);
+        }
+    });
+    Effect::new(move |_| {
+        renew.version().track();
+        if let Some(Ok(list)) = renew.value().get_untracked() {
+            codes.set(Some(list));
+            changed.update(|n| *n += 1);
+        }
+    });
+    Effect::new(move |_| {
+        remove.version().track();
+        if let Some(Ok(())) = remove.value().get_untracked() {
+            codes.set(None);
+            begin.value().set(None);
             changed.update(|n| *n += 1);
         }
     });
@@ -79,18 +95,10 @@ fn SecondFactor() -> impl IntoView {
         move || changed.get(),
         |_| crate::server_fns::accounts::second_factor_status(),
     );
-    // The recovery codes just made, shown until the page is left.
-    let codes = move || {
-        confirm
-            .value()
-            .get()
-            .and_then(|r| r.ok())
-            .or_else(|| renew.value().get().and_then(|r| r.ok()))
-    };
     view! {
         <section class="card" id="second-factor">
             <h2>"Two-factor authentication"</h2>
-            {move || codes().map(|list| view! {
+            {move || codes.get().map(|list| view! {
                 <div class="notice" role="status">
                     <p>"Your recovery codes. Keep them somewhere safe: each signs you in once without your phone, and they are not shown again."</p>
                     <ul class="codes" data-testid="recovery-codes">

@@ -3,6 +3,7 @@
 
 use crate::components::{
     loaded, reset_on_success, time_or, ActionError, ColumnHeads, Field, LocalTime, RowAction,
+    SecondFactorCode,
 };
 use crate::server_fns::tokens::{CreateApiToken, RevokeApiToken};
 use leptos::form::ActionForm;
@@ -48,6 +49,7 @@ pub fn TokensPage(admin: bool) -> impl IntoView {
                     <span class="check"><input type="radio" id="token-write" name="access" value="write"/><label for="token-write">"Read and write"</label></span>
                 </fieldset>
                 <Field label="Your password" name="password" id="token-password".to_owned() kind="password" autocomplete="current-password" hint="A token acts as you: confirm it is you."/>
+                <SecondFactorCode id="token-code"/>
                 <ActionError action=create/>
                 {move || create.value().get().and_then(|r| r.ok()).map(|t| view! {
                     <div class="notice" role="status">

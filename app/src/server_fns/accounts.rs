@@ -119,16 +119,12 @@ pub async fn confirm_second_factor(
     #[server(default)] password: String,
     code: String,
 ) -> Result<Vec<String>, PortalError> {
-    let (services, user) = caller_setting_up().await?;
+    // (The request's context is read before the first await: it may be gone after.)
+    let address = crate::ssr::client_address();
     let keep = crate::ssr::session_token().unwrap_or_default();
+    let (services, user) = caller_setting_up().await?;
     Ok(services
-        .confirm_second_factor(
-            &user,
-            &password,
-            &code,
-            &crate::ssr::client_address(),
-            &keep,
-        )
+        .confirm_second_factor(&user, &password, &code, &address, &keep)
         .await?)
 }
 
@@ -138,9 +134,10 @@ pub async fn new_recovery_codes(
     #[server(default)] password: String,
     code: String,
 ) -> Result<Vec<String>, PortalError> {
+    let address = crate::ssr::client_address();
     let (services, user) = caller_setting_up().await?;
     Ok(services
-        .new_recovery_codes(&user, &password, &code, &crate::ssr::client_address())
+        .new_recovery_codes(&user, &password, &code, &address)
         .await?)
 }
 
@@ -150,9 +147,10 @@ pub async fn remove_second_factor(
     #[server(default)] password: String,
     code: String,
 ) -> Result<(), PortalError> {
+    let address = crate::ssr::client_address();
     let (services, user) = caller_setting_up().await?;
     Ok(services
-        .remove_own_second_factor(&user, &password, &code, &crate::ssr::client_address())
+        .remove_own_second_factor(&user, &password, &code, &address)
         .await?)
 }
 
@@ -214,20 +212,23 @@ pub async fn change_password(
     new_password: String,
     new_password_confirm: String,
     #[server(default)] revoke_tokens: Option<String>,
+    #[server(default)] code: String,
 ) -> Result<(), PortalError> {
+    let token = crate::ssr::session_token().unwrap_or_default();
+    let address = crate::ssr::client_address();
     let (services, user) = caller_setting_up().await?;
     if new_password != new_password_confirm {
         return Err(mismatch());
     }
-    let token = crate::ssr::session_token().unwrap_or_default();
     let change = licensing::accounts::PasswordChange {
         current_password: &current_password,
         new_password: &new_password,
         current_token: &token,
         revoke_tokens: revoke_tokens.is_some(),
+        code: &code,
     };
     services
-        .change_own_password(&user, change, &crate::ssr::client_address())
+        .change_own_password(&user, change, &address)
         .await?;
     Ok(())
 }
@@ -235,8 +236,10 @@ pub async fn change_password(
 /// The caller's own open sessions, to see where they are signed in.
 #[server(prefix = "/rpc", endpoint = "list_own_sessions")]
 pub async fn list_own_sessions() -> Result<Vec<OwnSession>, PortalError> {
-    let (services, user) = caller_setting_up().await?;
+    // (The request's context is read before the first await: it may be gone after, and a
+    // page rendered without knowing its own session would not hydrate.)
     let token = crate::ssr::session_token().unwrap_or_default();
+    let (services, user) = caller_setting_up().await?;
     Ok(services.own_sessions(&user, &token).await?)
 }
 

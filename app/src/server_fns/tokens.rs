@@ -31,7 +31,9 @@ pub async fn create_api_token(
     access: String,
     #[server(default)] days: String,
     #[server(default)] password: String,
+    #[server(default)] code: String,
 ) -> Result<NewToken, PortalError> {
+    let address = crate::ssr::client_address();
     let (services, user) = caller().await?;
     let can_write = match access.as_str() {
         "write" => true,
@@ -55,10 +57,9 @@ pub async fn create_api_token(
         can_write,
         days,
         password: &password,
+        code: &code,
     };
-    let (token, secret) = services
-        .create_api_token(&user, new, &crate::ssr::client_address())
-        .await?;
+    let (token, secret) = services.create_api_token(&user, new, &address).await?;
     Ok(NewToken { token, secret })
 }
 

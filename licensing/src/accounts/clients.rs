@@ -90,6 +90,8 @@ pub struct PasswordChange<'a> {
     pub current_token: &'a str,
     /// Also revoke every API token the user made.
     pub revoke_tokens: bool,
+    /// A code from the user's authenticator app, when they have a second factor.
+    pub code: &'a str,
 }
 
 /// What a client record is made of, parsed.
@@ -434,6 +436,8 @@ impl Licentia {
                 }
                 other => other,
             })?;
+        self.second_factor_if_on(actor, change.code, address, "changing the password")
+            .await?;
         let after = AfterPassword {
             clear_locks: false,
             revoke_tokens: change.revoke_tokens,
@@ -481,6 +485,11 @@ impl Licentia {
         .fetch_one(&mut *tx)
         .await?;
         end_sessions_of(&mut tx, user_id, keep_token).await?;
+        // A ticket won with the old password (waiting for its code) dies with it.
+        sqlx::query("DELETE FROM sign_in_challenges WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         if after.clear_locks {
             sqlx::query("DELETE FROM login_throttle WHERE account = $1")
                 .bind(&email)

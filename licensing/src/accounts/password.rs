@@ -144,7 +144,6 @@ async fn blocking_in<T: Send + 'static>(
     .map_err(|e| Error::Internal(format!("password task failed: {e}")))?
 }
 
-/// Hashes a new password into a PHC string.
 /// Whether a new password is one of the common ones (or as easy to guess): the check behind
 /// every new password. Uses zxcvbn's bundled lists (about 30,000 common passwords, names and
 /// words) and patterns; a password it reckons fewer than a million guesses away is refused.
@@ -171,6 +170,7 @@ pub fn choose(raw: &str, known: &[&str]) -> Result<Password> {
     Ok(password)
 }
 
+/// Hashes a new password into a PHC string.
 pub async fn hash(password: &Password) -> Result<String> {
     let password = password.expose().to_owned();
     blocking(move || hash_blocking(&password)).await

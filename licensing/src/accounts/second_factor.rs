@@ -443,8 +443,37 @@ impl Licentia {
         address: &str,
         doing: &str,
     ) -> Result<()> {
-        self.check_own_password(actor, "password", password, address, false)
+        self.reauthenticate(actor, "password", password, address)
             .await?;
+        match self
+            .spend_counted(
+                actor.id,
+                &actor.email,
+                client_of(actor),
+                code,
+                address,
+                doing,
+            )
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(wrong_code()),
+        }
+    }
+
+    /// With a second factor on, `code` must be a right one (counted like a sign-in attempt):
+    /// for changes a session and the password alone must not make (a lasting API token, a new
+    /// password). Without one, nothing is asked.
+    pub(crate) async fn second_factor_if_on(
+        &self,
+        actor: &CurrentUser,
+        code: &str,
+        address: &str,
+        doing: &str,
+    ) -> Result<()> {
+        if self.factor_row(actor.id).await?.totp_secret.is_none() {
+            return Ok(());
+        }
         match self
             .spend_counted(
                 actor.id,
@@ -488,6 +517,11 @@ impl Licentia {
     pub async fn reset_second_factor_by_email(&self, email: &str) -> Result<()> {
         let email = Email::parse(email)?;
         let (user_id, client_id) = self.account_by_email(&email).await?;
+        if self.factor_row(user_id).await?.totp_secret.is_none() {
+            return Err(Error::Conflict(format!(
+                "{email} has no second factor: there is nothing to reset."
+            )));
+        }
         self.clear_second_factor(user_id, Who::Operator, client_id, email.as_str())
             .await
     }

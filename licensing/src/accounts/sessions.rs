@@ -225,26 +225,15 @@ impl Licentia {
     /// `actor` proves again it is them, with their password (before a sensitive change). The
     /// attempt counts against sign-in throttling like a sign-in from `address`: a stolen
     /// session cannot be used to guess the password. A wrong password is an error on `field`.
+    /// A right one takes its own attempt back but clears no earlier failures: only a whole
+    /// sign-in (or a right second-factor code) does, so a right password cannot be used to
+    /// wipe the count of wrong codes guessed beside it.
     pub(crate) async fn reauthenticate(
         &self,
         actor: &CurrentUser,
         field: &'static str,
         password: &str,
         address: &str,
-    ) -> Result<()> {
-        self.check_own_password(actor, field, password, address, true)
-            .await
-    }
-
-    /// `reauthenticate`, with `reset`: whether the right password clears the failures counted
-    /// so far (not when a code must follow: only both right do).
-    pub(crate) async fn check_own_password(
-        &self,
-        actor: &CurrentUser,
-        field: &'static str,
-        password: &str,
-        address: &str,
-        reset: bool,
     ) -> Result<()> {
         let password = Password::for_sign_in(password)
             .map_err(|e| protocol::input::InputError::new(field, e.message))?;
@@ -268,11 +257,7 @@ impl Licentia {
             }
         };
         if ok {
-            if reset {
-                self.throttle_succeeded(&counters).await?;
-            } else {
-                self.throttle_uncount(&counters).await?;
-            }
+            self.throttle_uncount(&counters).await?;
             return Ok(());
         }
         Err(match self.throttle_failed(&counters).await? {

@@ -43,6 +43,9 @@ pub struct NewApiToken<'a> {
     pub days: Option<i64>,
     /// The owner's password, again.
     pub password: &'a str,
+    /// A code from the owner's authenticator app, when they have a second factor (a session
+    /// and a password are not enough to mint a lasting credential then).
+    pub code: &'a str,
 }
 
 /// A token's holder, as a request authenticated with it acts.
@@ -112,6 +115,8 @@ impl Licentia {
         let now = self.clock.now();
         let expires_at = token_expiry(now, new.days)?;
         self.reauthenticate(actor, "password", new.password, address)
+            .await?;
+        self.second_factor_if_on(actor, new.code, address, "making an API token")
             .await?;
         let secret = format!("{TOKEN_PREFIX}{}", crate::token::generate());
         let mut tx = self.db.pool().begin().await?;

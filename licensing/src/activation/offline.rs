@@ -151,7 +151,7 @@ impl Licentia {
             .await?;
         let c = &issued.claims;
         let client = self.licence_client(c.lic).await?;
-        self.record_now(
+        self.record_after(
             Who::User(actor),
             Entry::new(
                 AuditAction::ActivationCreate,
@@ -164,7 +164,7 @@ impl Licentia {
                 if with_terms { " with other terms" } else { "" }
             )),
         )
-        .await?;
+        .await;
         Ok(issued)
     }
 

@@ -246,7 +246,7 @@ impl Licentia {
                 "This activation changed a moment ago: look at the licence again.".into(),
             ));
         }
-        self.record_now(
+        self.record_after(
             Who::User(actor),
             Entry::new(
                 AuditAction::ActivationRemove,
@@ -258,7 +258,7 @@ impl Licentia {
                 row.hostname
             )),
         )
-        .await?;
+        .await;
         tracing::info!(
             licence_id = row.licence_id,
             activation_id = removal.act,

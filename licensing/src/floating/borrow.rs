@@ -100,39 +100,37 @@ impl Licentia {
         let hash = return_hash("return_hash", req.return_hash.as_deref())?;
         let borrowed = self.start_borrow(seat, &fp, req.days, None, hash).await?;
         self.record_mobile(Who::Application, AuditAction::BorrowStart, &borrowed)
-            .await?;
+            .await;
         Ok(borrowed)
     }
 
-    /// Records a mobile licence given or extended, naming its feature, user, machine and end.
-    async fn record_mobile(
-        &self,
-        who: Who<'_>,
-        action: AuditAction,
-        borrowed: &Borrowed,
-    ) -> Result<()> {
+    /// Records a mobile licence given or extended (committed already), naming its feature,
+    /// user, machine and end.
+    async fn record_mobile(&self, who: Who<'_>, action: AuditAction, borrowed: &Borrowed) {
         let c = &borrowed.claims;
-        let pool = self.pool_row(c.pool).await?;
-        self.record_now(
+        let Ok(pool) = self.pool_row(c.pool).await else {
+            return;
+        };
+        self.record_after(
             who,
-            Entry::new(action, pool_subject(pool.id, &pool.name))
-                .of_client(pool.client_id)
-                .detail(format!(
-                    "Mobile licence of {} for {} on {} (seat {}), until {}.",
-                    c.feature,
-                    c.user,
-                    c.host,
-                    c.seat,
-                    protocol::time::format_utc(c.exp)
-                )),
+            pool.entry(action).detail(format!(
+                "Mobile licence of {} for {} on {} (seat {}), until {}.",
+                c.feature,
+                c.user,
+                c.host,
+                c.seat,
+                protocol::time::format_utc(c.exp)
+            )),
         )
         .await
     }
 
-    /// Records a mobile licence returned early (`how`).
-    async fn record_return(&self, who: Who<'_>, seat: &SeatRow, how: &str) -> Result<()> {
-        let pool = self.pool_row(seat.pool_id).await?;
-        self.record_now(
+    /// Records a mobile licence returned early (`how`; committed already).
+    async fn record_return(&self, who: Who<'_>, seat: &SeatRow, how: &str) {
+        let Ok(pool) = self.pool_row(seat.pool_id).await else {
+            return;
+        };
+        self.record_after(
             who,
             pool.entry(AuditAction::BorrowReturn)
                 .detail(format!("Mobile licence (seat {}) returned {how}.", seat.id)),
@@ -186,7 +184,7 @@ impl Licentia {
         }
         let extended = self.extend_seat(seat, req.days).await?;
         self.record_mobile(Who::Application, AuditAction::BorrowExtend, &extended)
-            .await?;
+            .await;
         Ok(extended)
     }
 
@@ -399,7 +397,7 @@ impl Licentia {
             .answer_borrow_request_as(actor, pool_id, request_code, days)
             .await?;
         self.record_mobile(Who::User(actor), AuditAction::BorrowAnswer, &borrowed)
-            .await?;
+            .await;
         Ok(borrowed)
     }
 
@@ -502,7 +500,7 @@ impl Licentia {
         let seat = self.managed_seat(actor, seat_id).await?;
         let extended = self.extend_seat(seat, days).await?;
         self.record_mobile(Who::User(actor), AuditAction::BorrowExtend, &extended)
-            .await?;
+            .await;
         Ok(extended)
     }
 
@@ -553,7 +551,7 @@ impl Licentia {
             ));
         }
         self.record_return(Who::User(actor), &seat, "by its return code")
-            .await?;
+            .await;
         tracing::info!(
             seat_id = seat.id,
             by = actor.id,
@@ -586,7 +584,7 @@ impl Licentia {
             .await?
         {
             self.record_return(Who::Application, &seat, "early by its machine")
-                .await?;
+                .await;
         }
         tracing::info!(seat_id, "mobile licence returned early");
         Ok(())

@@ -375,7 +375,7 @@ impl Licentia {
         if force {
             tracing::warn!(seat_id, by = actor.id, "seat disconnected by force");
         }
-        self.record_now(
+        self.record_after(
             Who::User(actor),
             pool.entry(AuditAction::SeatDisconnect).detail(if force {
                 format!("Seat {seat_id} (out on a mobile licence) returned by force.")
@@ -383,7 +383,7 @@ impl Licentia {
                 format!("Seat {seat_id} disconnected.")
             }),
         )
-        .await?;
+        .await;
         Ok(())
     }
 }

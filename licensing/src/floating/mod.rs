@@ -69,9 +69,7 @@ impl PoolRow {
     fn entry(&self, action: AuditAction) -> Entry {
         Entry::new(action, pool_subject(self.id, &self.name)).of_client(self.client_id)
     }
-}
 
-impl PoolRow {
     /// The longest borrowing (days) the pool allows now.
     fn lending(&self) -> Result<i64, protocol::borrow::LendingOff> {
         let product = self

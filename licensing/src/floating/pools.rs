@@ -267,8 +267,8 @@ impl Licentia {
         self.delete_pool_locked(pool_id)
             .await
             .map_err(busy_as_conflict)?;
-        self.record_now(Who::User(actor), pool.entry(AuditAction::PoolDelete))
-            .await?;
+        self.record_after(Who::User(actor), pool.entry(AuditAction::PoolDelete))
+            .await;
         tracing::info!(pool_id, by = actor.id, "pool deleted");
         Ok(())
     }

@@ -146,7 +146,7 @@ both_backends! {
         }
         let token = admin.session_token().expect("cookie");
         let me = app.services.session_user(&token).await.expect("ok").expect("signed in");
-        let change = licensing::accounts::PasswordChange { current_password: ADMIN_PASSWORD, new_password: "an entirely new password", current_token: &token, revoke_tokens: true };
+        let change = licensing::accounts::PasswordChange { current_password: ADMIN_PASSWORD, new_password: "an entirely new password", current_token: &token, revoke_tokens: true, code: "" };
         let changed = app.services.change_own_password(&me, change, "t").await;
         assert!(changed.is_err(), "{changed:?}");
         sqlx::query(drop).execute(db).await.expect("drop trigger");

@@ -129,3 +129,24 @@ both_backends! {
         redirect_chain_under_load(&app, 8, 40).await;
     }
 }
+
+both_backends! {
+    async fn a_page_knows_its_own_session_in_every_resource_it_sends(app) {
+        // A server function that reads the request (its session cookie) after its first await
+        // may find it gone while the page renders, and send data the hydrating page does not
+        // match (the account page's "This browser" became "Sign out" and the portal panicked).
+        let admin = app.admin().await;
+        let (_, carla) = app.client_user(&admin, "Acme", "carla@acme.test").await;
+        for _ in 0..3 {
+            let html = carla.get("/client/account").await.text().await.expect("html");
+            let sessions: Vec<&str> = html
+                .split("__RESOLVED_RESOURCES[")
+                .filter(|chunk| chunk.contains("\\\"current\\\""))
+                .collect();
+            assert!(!sessions.is_empty(), "the sessions are sent with the page");
+            for s in sessions {
+                assert!(s.contains("\\\"current\\\":true"), "{s}");
+            }
+        }
+    }
+}

@@ -150,7 +150,13 @@ both_backends! {
         assert_eq!(replace.status, StatusCode::CONFLICT, "{:?}", replace.body);
         // Guessing codes to turn it off is throttled like guessing passwords.
         let mut statuses = Vec::new();
-        for guess in ["111111", "222222", "333333", "444444", "555555", "666666"] {
+        for (i, guess) in ["111111", "222222", "333333", "444444", "555555", "666666"].into_iter().enumerate() {
+            if i == 4 {
+                // A right password elsewhere clears no failure counted (here it is checked,
+                // then the setup is found not begun).
+                let right = carla.rpc("confirm_second_factor", &[("password", CARLA_PASSWORD), ("code", "123456")]).await;
+                assert_eq!(right.status, StatusCode::CONFLICT, "{:?}", right.body);
+            }
             statuses.push(carla.rpc("remove_second_factor", &[("password", CARLA_PASSWORD), ("code", guess)]).await.status);
         }
         assert_eq!(&statuses[..4], [StatusCode::UNPROCESSABLE_ENTITY; 4], "{statuses:?}");
@@ -159,6 +165,44 @@ both_backends! {
         let code = totp::code_at(&secret, app.clock.now());
         carla.rpc("remove_second_factor", &[("password", CARLA_PASSWORD), ("code", &code)]).await.ok();
         assert_eq!(carla.rpc("second_factor_status", &[]).await.ok()["on"], false);
+    }
+
+    async fn a_ticket_is_checked_by_one_request_at_a_time_and_dies_with_the_password(app) {
+        let admin = app.admin().await;
+        let (_, carla) = app.client_user(&admin, "Acme", CARLA).await;
+        let (secret, codes) = set_up(&app, &carla, CARLA_PASSWORD).await;
+        app.clock.advance(30);
+        let code = totp::code_at(&secret, app.clock.now());
+        // The same ticket sent twice at once, with a code and with a recovery code: one signs
+        // in, the other finds the ticket taken — and spends nothing.
+        let b = password_step(&app, CARLA, CARLA_PASSWORD).await;
+        let by_code = [("code", code.as_str())];
+        let by_recovery = [("code", codes[0].as_str())];
+        let (with_code, with_recovery) = tokio::join!(
+            b.rpc("sign_in_code", &by_code),
+            b.rpc("sign_in_code", &by_recovery),
+        );
+        let ok = [with_code.status, with_recovery.status].iter().filter(|s| s.is_success()).count();
+        assert_eq!(ok, 1, "{:?} {:?}", with_code.body, with_recovery.body);
+        let left = carla.rpc("second_factor_status", &[]).await.ok()["recovery_codes_left"].as_i64();
+        let spent = i64::from(with_recovery.status.is_success());
+        assert_eq!(left, Some(10 - spent));
+
+        // With the factor on, a lasting API token takes a code beside the password.
+        let no_code = carla.rpc("create_api_token", &[("name", "t"), ("access", "read"), ("password", CARLA_PASSWORD)]).await;
+        assert_eq!(no_code.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", no_code.body);
+        assert!(no_code.message().contains("code"), "{}", no_code.message());
+        app.clock.advance(30);
+        let code = totp::code_at(&secret, app.clock.now());
+        carla.rpc("create_api_token", &[("name", "t"), ("access", "read"), ("password", CARLA_PASSWORD), ("code", &code)]).await.ok();
+
+        // A ticket won with the password dies when the password is reset.
+        let waiting = password_step(&app, CARLA, CARLA_PASSWORD).await;
+        let carla_id = carla.whoami().await["id"].as_i64().expect("id").to_string();
+        admin.rpc("reset_user_password", &[("user_id", &carla_id), ("password", "a brand new passphrase")]).await.ok();
+        app.clock.advance(30);
+        let code = totp::code_at(&secret, app.clock.now());
+        assert_eq!(waiting.rpc("sign_in_code", &[("code", &code)]).await.status, StatusCode::GONE);
     }
 
     async fn common_passwords_are_refused_wherever_a_password_is_chosen(app) {
@@ -265,6 +309,12 @@ async fn administrators_must_set_one_up_where_the_server_requires_it() {
             admin.rpc("list_clients", &[]).await.status,
             StatusCode::FORBIDDEN
         );
+        // Nothing left to reset is said so.
+        assert!(app
+            .services
+            .reset_second_factor_by_email(ADMIN_EMAIL)
+            .await
+            .is_err());
     })
     .await;
 }
