@@ -445,7 +445,18 @@ impl Licentia {
     ) -> Result<()> {
         self.reauthenticate(actor, "password", password, address)
             .await?;
-        match self
+        self.require_code(actor, code, address, doing).await
+    }
+
+    /// `code` must be a right one for `actor`'s second factor (counted like a sign-in attempt).
+    async fn require_code(
+        &self,
+        actor: &CurrentUser,
+        code: &str,
+        address: &str,
+        doing: &str,
+    ) -> Result<()> {
+        let spent = self
             .spend_counted(
                 actor.id,
                 &actor.email,
@@ -454,11 +465,8 @@ impl Licentia {
                 address,
                 doing,
             )
-            .await?
-        {
-            Some(_) => Ok(()),
-            None => Err(wrong_code()),
-        }
+            .await?;
+        spent.map(|_| ()).ok_or_else(wrong_code)
     }
 
     /// With a second factor on, `code` must be a right one (counted like a sign-in attempt):
@@ -474,20 +482,7 @@ impl Licentia {
         if self.factor_row(actor.id).await?.totp_secret.is_none() {
             return Ok(());
         }
-        match self
-            .spend_counted(
-                actor.id,
-                &actor.email,
-                client_of(actor),
-                code,
-                address,
-                doing,
-            )
-            .await?
-        {
-            Some(_) => Ok(()),
-            None => Err(wrong_code()),
-        }
+        self.require_code(actor, code, address, doing).await
     }
 
     /// Turns one's own second factor off, with the password and a code (or a recovery code) —
