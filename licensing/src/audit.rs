@@ -93,6 +93,11 @@ impl Entry {
         }
     }
 
+    /// An entry about `actor`'s own account (their client's users may read it).
+    pub fn own_account(action: AuditAction, actor: &CurrentUser) -> Self {
+        Self::new(action, format!("user {}", actor.email)).of_client(client_of(actor))
+    }
+
     /// The entry belongs to this client (its users may read it).
     pub fn of_client(mut self, client_id: Option<i64>) -> Self {
         self.client_id = client_id;

@@ -442,13 +442,13 @@ impl Licentia {
             clear_locks: false,
             revoke_tokens: change.revoke_tokens,
         };
-        let entry = Entry::new(AuditAction::PasswordChange, format!("user {}", actor.email))
-            .of_client(client_of(actor))
-            .detail(if change.revoke_tokens {
+        let entry = Entry::own_account(AuditAction::PasswordChange, actor).detail(
+            if change.revoke_tokens {
                 "Other sessions ended; API tokens revoked."
             } else {
                 "Other sessions ended."
-            });
+            },
+        );
         let revoked = self
             .set_password(
                 actor.id,

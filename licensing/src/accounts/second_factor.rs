@@ -372,8 +372,7 @@ impl Licentia {
         self.record(
             &mut *tx,
             Who::User(actor),
-            Entry::new(AuditAction::SecondFactorOn, format!("user {}", actor.email))
-                .of_client(client_of(actor)),
+            Entry::own_account(AuditAction::SecondFactorOn, actor),
         )
         .await?;
         tx.commit().await?;
@@ -422,11 +421,7 @@ impl Licentia {
         self.record(
             &mut *tx,
             Who::User(actor),
-            Entry::new(
-                AuditAction::RecoveryCodesReplace,
-                format!("user {}", actor.email),
-            )
-            .of_client(client_of(actor)),
+            Entry::own_account(AuditAction::RecoveryCodesReplace, actor),
         )
         .await?;
         tx.commit().await?;
