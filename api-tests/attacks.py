@@ -11,7 +11,8 @@ changes nothing and never gets a 5xx:
   4. locking a user out by failing at their account from another address;
   5. using an API token after its owner's password was reset;
   6. draining a pool with what a read-only token can read;
-  7. NUL characters and invalid UTF-8 in paths and fields.
+  7. NUL characters and invalid UTF-8 in paths and fields;
+  8. oversized pages and forged cursors, and a read-only token walking a list page by page.
 
     attacks.py BASE_URL ADMIN_EMAIL ADMIN_PASSWORD SERVER_PID
 
@@ -335,6 +336,41 @@ def nul_in_paths(rw):
     check(f"a NUL inside a form field is refused ({a.status})", 400 <= a.status < 500, a)
 
 
+def next_page(answer):
+    """The path of the next page a list's answer links to, or None."""
+    link = answer.headers.get("Link") or ""
+    if not (link.startswith("<") and link.endswith('>; rel="next"')):
+        return None
+    return link[1:-len('>; rel="next"')]
+
+
+def pages(admin, rw, batch):
+    print("== 8. pages: oversized pages, forged cursors, and secrets on every page")
+    for path in ["/api/v1/serials?limit=1000000", "/api/v1/activations?limit=0",
+                 "/api/v1/audit?limit=-1"]:
+        a = api("GET", path, rw)
+        check(f"{path} is refused 422 naming the limit",
+              a.status == 422 and a.body.get("field") == "limit", a)
+    forged = {"garbage": "%21%21", "wrong shape": "eyJpZCI6MX0",  # {"id":1}
+              "overlong": "A" * 5000}
+    for what, cursor in forged.items():
+        a = api("GET", f"/api/v1/orders?after={cursor}", rw)
+        check(f"a cursor ({what}) is refused 422 naming it",
+              a.status == 422 and a.body.get("field") == "after", a)
+    ro = admin.rpc("create_api_token", {"name": "pager", "access": "read",
+                                        "password": ADMIN_PASSWORD}).body["secret"]
+    whole = api("GET", f"/api/v1/serials?batch_id={batch}&limit=500", ro)
+    walked, path, hops = [], f"/api/v1/serials?batch_id={batch}&limit=1", 0
+    while path and hops < 50:
+        a = api("GET", path, ro)
+        walked += a.body if a.status == 200 else []
+        path, hops = next_page(a), hops + 1
+    check(f"walking a batch's serials one per page ({hops} pages) gives what one page gives",
+          whole.status == 200 and walked == whole.body and hops == len(whole.body), hops)
+    check("... every page masked for a read-only token",
+          walked and all(s["serial"].endswith("…") for s in walked), walked[:1])
+
+
 def main():
     run = secrets.token_hex(3).upper()
     admin = Portal()
@@ -372,6 +408,7 @@ def main():
     token_after_reset(admin, victim.body["id"], victim_email, victim_password)
     read_only_drain(admin, rw, pool["id"])
     nul_in_paths(rw)
+    pages(admin, rw, batch.body["id"])
 
     check("no request got a 5xx", not server_errors, "\n    ".join(server_errors))
     print(f"attacks: {tally.passed} refused as they should be, {tally.failed} failed")

@@ -6,9 +6,7 @@
 
 use crate::{client_scope, db, Error, Licentia, Result};
 use protocol::account::CurrentUser;
-use protocol::audit::{
-    page_size, AuditAction, AuditEntry, AuditPage, AuditQuery, Channel, FieldChange,
-};
+use protocol::audit::{AuditAction, AuditEntry, AuditPage, AuditQuery, Channel, FieldChange};
 use std::future::Future;
 use std::sync::OnceLock;
 
@@ -240,7 +238,7 @@ impl Licentia {
     /// A page of the audit log, newest first: every entry for an administrator, their own
     /// client's for a client user (whatever `client_id` they ask for).
     pub async fn audit_log(&self, actor: &CurrentUser, q: &AuditQuery) -> Result<AuditPage> {
-        let limit = page_size(q.limit);
+        let limit = protocol::page::page_limit(q.limit)?;
         let mut entries = self.audit_entries(actor, q, limit + 1).await?;
         let next_before = if entries.len() as i64 > limit {
             entries.truncate(limit as usize);

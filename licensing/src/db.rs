@@ -11,6 +11,68 @@ use std::time::Duration;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
+/// A value for a `$N` placeholder of a query put together from parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// The conditions of a WHERE clause that apply to one query, and their values: each `?` of a
+/// condition becomes the next `$N`. A condition that does not apply is left out of the SQL
+/// rather than switched off by a NULL parameter (`$1 IS NULL OR …`), so the planner can walk an
+/// index from a page's cursor instead of scanning from the top.
+#[derive(Debug, Default)]
+pub(crate) struct Conditions {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Conditions {
+    /// Adds `clause`, its `?`s standing for `values` in order.
+    pub(crate) fn and<const N: usize>(&mut self, clause: &str, values: [Bind; N]) {
+        debug_assert_eq!(clause.matches('?').count(), N, "{clause}");
+        let mut values = values.into_iter().peekable();
+        let mut sql = String::with_capacity(clause.len() + 4 * N);
+        for c in clause.chars() {
+            if let Some(value) = values.next_if(|_| c == '?') {
+                self.binds.push(value);
+                sql.push_str(&format!("${}", self.binds.len()));
+            } else {
+                sql.push(c);
+            }
+        }
+        self.clauses.push(sql);
+    }
+
+    /// `select`, these conditions, `ORDER BY order` and a LIMIT of `limit` rows.
+    pub(crate) fn page_sql(&mut self, select: &str, order: &str, limit: i64) -> String {
+        self.binds.push(Bind::Int(limit));
+        let filter = match self.clauses.is_empty() {
+            true => String::new(),
+            false => format!(" WHERE {}", self.clauses.join(" AND ")),
+        };
+        format!(
+            "{select}{filter} ORDER BY {order} LIMIT ${}",
+            self.binds.len()
+        )
+    }
+
+    /// `query` with the values bound, in their placeholders' order.
+    pub(crate) fn bind<'q, O>(
+        self,
+        mut query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
+        for value in self.binds {
+            query = match value {
+                Bind::Int(v) => query.bind(v),
+                Bind::Text(v) => query.bind(v),
+            };
+        }
+        query
+    }
+}
+
 /// `text` with LIKE's own `%`, `_` and `\\` taken literally (used with `ESCAPE '\\'`).
 pub(crate) fn like_escape(text: &str) -> String {
     text.replace('\\', "\\\\")
@@ -184,6 +246,35 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conditions_number_their_placeholders_in_order_and_leave_out_what_does_not_apply() {
+        let mut none = Conditions::default();
+        assert_eq!(
+            none.page_sql("SELECT x FROM t", "x", 11),
+            "SELECT x FROM t ORDER BY x LIMIT $1"
+        );
+        assert_eq!(none.binds, [Bind::Int(11)]);
+        let mut some = Conditions::default();
+        some.and("t.a = ?", [Bind::Int(7)]);
+        some.and(
+            "(t.b, t.id) > (?, ?)",
+            [Bind::Text("b".into()), Bind::Int(3)],
+        );
+        assert_eq!(
+            some.page_sql("SELECT x FROM t", "t.b, t.id", 101),
+            "SELECT x FROM t WHERE t.a = $1 AND (t.b, t.id) > ($2, $3) ORDER BY t.b, t.id LIMIT $4"
+        );
+        assert_eq!(
+            some.binds,
+            [
+                Bind::Int(7),
+                Bind::Text("b".into()),
+                Bind::Int(3),
+                Bind::Int(101)
+            ]
+        );
+    }
 
     #[test]
     fn sqlite_urls_get_create_mode_and_a_directory() {

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod floating;
 pub mod keys;
+pub mod page;
 mod token;
 pub mod web;
 

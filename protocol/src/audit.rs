@@ -435,16 +435,6 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
-/// Entries per page when the caller does not say.
-pub const DEFAULT_PAGE: i64 = 100;
-/// The most entries one page may hold.
-pub const MAX_PAGE: i64 = 500;
-
-/// The page size asked for, within 1..=`MAX_PAGE`.
-pub fn page_size(limit: Option<i64>) -> i64 {
-    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,14 +513,5 @@ mod tests {
             "action=licence.edit&actor=ada%40vendor.test&subject=a%26b%3Dc%20%C3%A9"
         );
         assert_eq!(AuditQuery::default().filter_query(), "");
-    }
-
-    #[test]
-    fn page_sizes_stay_within_bounds() {
-        assert_eq!(page_size(None), DEFAULT_PAGE);
-        assert_eq!(page_size(Some(0)), 1);
-        assert_eq!(page_size(Some(-5)), 1);
-        assert_eq!(page_size(Some(10_000)), MAX_PAGE);
-        assert_eq!(page_size(Some(42)), 42);
     }
 }

@@ -10,6 +10,7 @@ pub mod borrow;
 pub mod catalog;
 pub mod floating;
 pub mod input;
+pub mod page;
 pub mod problem;
 pub mod redact;
 pub mod seats;

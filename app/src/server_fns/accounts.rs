@@ -259,7 +259,10 @@ pub async fn get_admin_overview() -> Result<AdminOverview, PortalError> {
 #[server(prefix = "/rpc", endpoint = "list_clients")]
 pub async fn list_clients() -> Result<Vec<ClientSummary>, PortalError> {
     let (services, user) = admin().await?;
-    Ok(services.list_clients(&user).await?)
+    Ok(services
+        .list_clients(&user, &licensing::page::Page::ALL)
+        .await?
+        .items)
 }
 
 #[server(prefix = "/rpc", endpoint = "list_admins")]

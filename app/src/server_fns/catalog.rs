@@ -20,7 +20,10 @@ pub struct OrderPage {
 #[server(prefix = "/rpc", endpoint = "list_products")]
 pub async fn list_products() -> Result<Vec<Product>, PortalError> {
     let (services, user) = admin().await?;
-    Ok(services.list_products(&user).await?)
+    Ok(services
+        .list_products(&user, &licensing::page::Page::ALL)
+        .await?
+        .items)
 }
 
 #[server(prefix = "/rpc", endpoint = "get_product")]
@@ -53,7 +56,10 @@ pub async fn delete_product(id: i64) -> Result<(), PortalError> {
 #[server(prefix = "/rpc", endpoint = "list_orders")]
 pub async fn list_orders() -> Result<Vec<Order>, PortalError> {
     let (services, user) = caller().await?;
-    Ok(services.list_orders(&user, None).await?)
+    Ok(services
+        .list_orders(&user, None, &licensing::page::Page::ALL)
+        .await?
+        .items)
 }
 
 #[server(prefix = "/rpc", endpoint = "create_order")]
@@ -88,7 +94,10 @@ pub async fn get_order_page(id: i64) -> Result<OrderPage, PortalError> {
     Ok(OrderPage {
         order: services.order(&user, id).await?,
         product: services.order_product(&user, id).await?,
-        licences: services.order_licences(&user, id).await?,
+        licences: services
+            .order_licences(&user, id, &licensing::page::Page::ALL)
+            .await?
+            .items,
     })
 }
 
@@ -137,7 +146,10 @@ pub async fn edit_licence(
 #[server(prefix = "/rpc", endpoint = "list_activations")]
 pub async fn list_activations() -> Result<Vec<ActivationRow>, PortalError> {
     let (services, user) = caller().await?;
-    Ok(services.list_activations(&user).await?)
+    Ok(services
+        .list_activations(&user, &licensing::page::Page::ALL)
+        .await?
+        .items)
 }
 
 /// Removes a licence from its machine: administrators always; client users where the product

@@ -25,7 +25,10 @@ pub struct PoolPage {
 #[server(prefix = "/rpc", endpoint = "list_pools")]
 pub async fn list_pools() -> Result<Vec<Pool>, PortalError> {
     let (services, user) = caller().await?;
-    Ok(services.list_pools(&user).await?)
+    Ok(services
+        .list_pools(&user, &licensing::page::Page::ALL)
+        .await?
+        .items)
 }
 
 /// `owner`: "client" (with `client_id`) or "serial" (with `serial`, as typed).

@@ -19,7 +19,10 @@ pub struct SerialPage {
 #[server(prefix = "/rpc", endpoint = "list_serial_batches")]
 pub async fn list_serial_batches() -> Result<Vec<SerialBatch>, PortalError> {
     let (services, user) = admin().await?;
-    Ok(services.serial_batches(&user, None).await?)
+    Ok(services
+        .serial_batches(&user, &licensing::page::Page::ALL)
+        .await?
+        .items)
 }
 
 /// Generates a batch. An empty `licences_per_serial` takes the product's setting; no features
@@ -60,6 +63,8 @@ pub async fn list_serials(
     #[server(default)] search: String,
     #[server(default)] batch_id: Option<i64>,
 ) -> Result<Vec<Serial>, PortalError> {
+    // The newest serials the portal lists at once (a search narrows the rest down).
+    const SERIALS_SHOWN: i64 = 5000;
     let (services, user) = admin().await?;
     Ok(services
         .list_serials(
@@ -69,8 +74,10 @@ pub async fn list_serials(
                 product_id: None,
                 search: Some(search),
             },
+            &licensing::page::Page::first(SERIALS_SHOWN),
         )
-        .await?)
+        .await?
+        .items)
 }
 
 #[server(prefix = "/rpc", endpoint = "get_serial_page")]

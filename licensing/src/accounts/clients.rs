@@ -3,6 +3,8 @@
 use super::password;
 use crate::accounts::sessions::{end_sessions_of, UserRow, USER_COLUMNS};
 use crate::audit::{client_of, Entry, Who};
+use crate::db::{Bind, Conditions};
+use crate::page::{Page, Paged};
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{
     AdminOverview, ClientBody, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
@@ -14,6 +16,8 @@ use protocol::input::{self, ClientName, Email, InputError, Password, PersonName}
 struct ClientRow {
     id: i64,
     name: String,
+    /// The name as it sorts and compares (folded case), the list's order.
+    name_key: String,
     contact_email: String,
     notes: String,
     created_at: i64,
@@ -118,7 +122,8 @@ impl ClientInput {
     }
 }
 
-const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.contact_email, c.notes, c.created_at, \
+const CLIENT_SELECT: &str =
+    "SELECT c.id, c.name, c.name_key, c.contact_email, c.notes, c.created_at, \
      (SELECT COUNT(*) FROM users u WHERE u.client_id = c.id) AS user_count, \
      (SELECT COUNT(*) FROM orders o WHERE o.client_id = c.id) AS order_count, \
      (SELECT COUNT(*) FROM orders o JOIN licences l ON l.order_id = o.id \
@@ -152,12 +157,28 @@ impl Licentia {
         })
     }
 
-    pub async fn list_clients(&self, actor: &CurrentUser) -> Result<Vec<ClientSummary>> {
+    /// Clients by name (ignoring case).
+    pub async fn list_clients(
+        &self,
+        actor: &CurrentUser,
+        page: &Page,
+    ) -> Result<Paged<ClientSummary>> {
         require_admin(actor)?;
-        let rows: Vec<ClientRow> = sqlx::query_as(&format!("{CLIENT_SELECT} ORDER BY c.name_key"))
+        let mut c = Conditions::default();
+        if let Some((name_key, id)) = page.after::<(String, i64)>()? {
+            c.and(
+                "(c.name_key, c.id) > (?, ?)",
+                [Bind::Text(name_key), Bind::Int(id)],
+            );
+        }
+        let sql = c.page_sql(CLIENT_SELECT, "c.name_key, c.id", page.fetch());
+        let rows: Vec<ClientRow> = c
+            .bind(sqlx::query_as(&sql))
             .fetch_all(self.db.pool())
             .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        Ok(page
+            .finish(rows, |c| (c.name_key.clone(), c.id))
+            .map(Into::into))
     }
 
     /// A client with its users. Administrators see any; a client user only its own.

@@ -5,8 +5,13 @@
 use super::*;
 
 impl Licentia {
-    /// Live activations: every client's for an administrator, one's own for a client user.
-    pub async fn list_activations(&self, actor: &CurrentUser) -> Result<Vec<ActivationRow>> {
+    /// Live activations, newest first: every client's for an administrator, one's own for a
+    /// client user.
+    pub async fn list_activations(
+        &self,
+        actor: &CurrentUser,
+        page: &Page,
+    ) -> Result<Paged<ActivationRow>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             #[sqlx(flatten)]
@@ -18,33 +23,41 @@ impl Licentia {
             product_code: String,
             expires_on: Option<i64>,
         }
-        let scope = crate::client_scope(actor)?;
-        let rows: Vec<Row> = sqlx::query_as(&format!(
+        let mut c = Conditions::default();
+        c.and("a.removed_at IS NULL", []);
+        if let Some(client) = crate::client_scope(actor)? {
+            c.and("o.client_id = ?", [Bind::Int(client)]);
+        }
+        if let Some((at, id)) = page.after::<(i64, i64)>()? {
+            c.and(
+                "(a.activated_at, a.id) < (?, ?)",
+                [Bind::Int(at), Bind::Int(id)],
+            );
+        }
+        let select = format!(
             "SELECT {ACTIVATION_COLUMNS}, l.licence_key, l.order_id, l.serial_id, \
              c.name AS client_name, p.code AS product_code, l.expires_on \
              FROM activations a JOIN licences l ON l.id = a.licence_id \
              LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN clients c ON c.id = o.client_id \
              LEFT JOIN serials s ON s.id = a.serial_id \
              JOIN products p ON p.id = COALESCE(o.product_id, \
-                (SELECT ls.product_id FROM serials ls WHERE ls.id = l.serial_id)) \
-             WHERE a.removed_at IS NULL AND ($1 IS NULL OR o.client_id = $1) \
-             ORDER BY a.activated_at DESC"
-        ))
-        .bind(scope)
-        .fetch_all(self.db.pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ActivationRow {
-                activation: r.activation.into(),
-                licence_key: r.licence_key,
-                order_id: r.order_id,
-                serial_id: r.serial_id,
-                client_name: r.client_name.unwrap_or_default(),
-                product_code: r.product_code,
-                expires_on: r.expires_on.map(format_date),
-            })
-            .collect())
+                (SELECT ls.product_id FROM serials ls WHERE ls.id = l.serial_id))"
+        );
+        let sql = c.page_sql(&select, "a.activated_at DESC, a.id DESC", page.fetch());
+        let rows: Vec<Row> = c
+            .bind(sqlx::query_as(&sql))
+            .fetch_all(self.db.pool())
+            .await?;
+        let rows = page.finish(rows, |r| (r.activation.activated_at, r.activation.id));
+        Ok(rows.map(|r| ActivationRow {
+            activation: r.activation.into(),
+            licence_key: r.licence_key,
+            order_id: r.order_id,
+            serial_id: r.serial_id,
+            client_name: r.client_name.unwrap_or_default(),
+            product_code: r.product_code,
+            expires_on: r.expires_on.map(format_date),
+        }))
     }
 
     /// The client a licence belongs to, for access checks: `None` for a web licence, which only

@@ -7,6 +7,8 @@ mod orders;
 mod products;
 
 use crate::audit::{Entry, Who};
+use crate::db::{Bind, Conditions};
+use crate::page::{Page, Paged};
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::audit::{record_changes, AuditAction};

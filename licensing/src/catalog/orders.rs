@@ -166,48 +166,62 @@ impl Licentia {
         order.into_order().map(|o| for_viewer(actor, o))
     }
 
-    /// Orders: all of them for an administrator (or one client's), a client user's own otherwise.
+    /// Orders, newest first: all of them for an administrator (or one client's), a client
+    /// user's own otherwise.
     pub async fn list_orders(
         &self,
         actor: &CurrentUser,
         client_id: Option<i64>,
-    ) -> Result<Vec<Order>> {
+        page: &Page,
+    ) -> Result<Paged<Order>> {
         let client_id = match (crate::client_scope(actor)?, client_id) {
             (Some(own), Some(asked)) if asked != own => return Err(Error::NotAllowed),
             (Some(own), _) => Some(own),
             (None, asked) => asked,
         };
-        let rows: Vec<OrderRow> = match client_id {
-            Some(id) => {
-                self.require_client_access(actor, id)?;
-                sqlx::query_as(&format!(
-                    "{ORDER_SELECT} WHERE o.client_id = $1 ORDER BY o.id DESC"
-                ))
-                .bind(id)
-                .fetch_all(self.db.pool())
-                .await?
-            }
-            None => {
-                sqlx::query_as(&format!("{ORDER_SELECT} ORDER BY o.id DESC"))
-                    .fetch_all(self.db.pool())
-                    .await?
-            }
-        };
-        rows.into_iter()
+        let mut c = Conditions::default();
+        if let Some(id) = client_id {
+            self.require_client_access(actor, id)?;
+            c.and("o.client_id = ?", [Bind::Int(id)]);
+        }
+        if let Some(before) = page.after::<i64>()? {
+            c.and("o.id < ?", [Bind::Int(before)]);
+        }
+        let sql = c.page_sql(ORDER_SELECT, "o.id DESC", page.fetch());
+        let rows: Vec<OrderRow> = c
+            .bind(sqlx::query_as(&sql))
+            .fetch_all(self.db.pool())
+            .await?;
+        let orders = rows
+            .into_iter()
             .map(|r| r.into_order().map(|o| for_viewer(actor, o)))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page.finish(orders, |o| o.id))
     }
 
     /// The licences of an order, with their live activations.
-    pub async fn order_licences(&self, actor: &CurrentUser, order_id: i64) -> Result<Vec<Licence>> {
+    pub async fn order_licences(
+        &self,
+        actor: &CurrentUser,
+        order_id: i64,
+        page: &Page,
+    ) -> Result<Paged<Licence>> {
         self.order(actor, order_id).await?;
-        let rows: Vec<LicenceRow> = sqlx::query_as(&format!(
-            "{LICENCE_SELECT} WHERE l.order_id = $1 ORDER BY l.id"
-        ))
-        .bind(order_id)
-        .fetch_all(self.db.pool())
-        .await?;
+        let mut c = Conditions::default();
+        c.and("l.order_id = ?", [Bind::Int(order_id)]);
+        if let Some(after) = page.after::<i64>()? {
+            c.and("l.id > ?", [Bind::Int(after)]);
+        }
+        let sql = c.page_sql(LICENCE_SELECT, "l.id", page.fetch());
+        let rows: Vec<LicenceRow> = c
+            .bind(sqlx::query_as(&sql))
+            .fetch_all(self.db.pool())
+            .await?;
         let now = self.clock.now();
-        rows.into_iter().map(|r| r.into_licence(now)).collect()
+        let licences = rows
+            .into_iter()
+            .map(|r| r.into_licence(now))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page.finish(licences, |l| l.id))
     }
 }

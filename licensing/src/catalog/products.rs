@@ -3,14 +3,24 @@
 use super::*;
 
 impl Licentia {
-    pub async fn list_products(&self, actor: &CurrentUser) -> Result<Vec<Product>> {
+    /// Products by code.
+    pub async fn list_products(&self, actor: &CurrentUser, page: &Page) -> Result<Paged<Product>> {
         require_admin(actor)?;
-        let rows: Vec<ProductRow> = sqlx::query_as(&format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products p ORDER BY p.code"
-        ))
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.into_iter().map(ProductRow::into_product).collect()
+        let mut c = Conditions::default();
+        if let Some((code, id)) = page.after::<(String, i64)>()? {
+            c.and("(p.code, p.id) > (?, ?)", [Bind::Text(code), Bind::Int(id)]);
+        }
+        let select = format!("SELECT {PRODUCT_COLUMNS} FROM products p");
+        let sql = c.page_sql(&select, "p.code, p.id", page.fetch());
+        let rows: Vec<ProductRow> = c
+            .bind(sqlx::query_as(&sql))
+            .fetch_all(self.db.pool())
+            .await?;
+        let products = rows
+            .into_iter()
+            .map(ProductRow::into_product)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page.finish(products, |p| (p.code.clone(), p.id)))
     }
 
     pub(crate) async fn product_row(&self, product_id: i64) -> Result<ProductRow> {

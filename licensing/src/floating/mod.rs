@@ -17,6 +17,8 @@ pub mod selection;
 mod usage;
 
 use crate::audit::{Entry, Who};
+use crate::db::{Bind, Conditions};
+use crate::page::{Page, Paged};
 use crate::web::check_serial;
 use crate::{require_admin, Error, Licentia, Refusal, Result};
 use protocol::account::{CurrentUser, Role};

@@ -327,20 +327,23 @@ impl Licentia {
         self.pool_view(row).await
     }
 
-    /// Pools: all for an administrator, the own client's for a client user.
-    pub async fn list_pools(&self, actor: &CurrentUser) -> Result<Vec<Pool>> {
-        let scope = crate::client_scope(actor)?;
-        let rows: Vec<PoolRow> = sqlx::query_as(&format!(
-            "{POOL_SELECT} WHERE ($1 IS NULL OR p.client_id = $1) ORDER BY p.id"
-        ))
-        .bind(scope)
-        .fetch_all(self.db.pool())
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(self.pool_view(r).await?);
+    /// Pools, oldest first: all for an administrator, the own client's for a client user.
+    pub async fn list_pools(&self, actor: &CurrentUser, page: &Page) -> Result<Paged<Pool>> {
+        let mut c = Conditions::default();
+        if let Some(client) = crate::client_scope(actor)? {
+            c.and("p.client_id = ?", [Bind::Int(client)]);
         }
-        Ok(out)
+        if let Some(after) = page.after::<i64>()? {
+            c.and("p.id > ?", [Bind::Int(after)]);
+        }
+        let sql = c.page_sql(POOL_SELECT, "p.id", page.fetch());
+        let rows: Vec<PoolRow> = c
+            .bind(sqlx::query_as(&sql))
+            .fetch_all(self.db.pool())
+            .await?;
+        page.finish(rows, |r| r.id)
+            .try_map_each(|r| self.pool_view(r))
+            .await
     }
 
     pub(super) async fn key_rows(&self, pool_id: i64) -> Result<Vec<KeyRow>> {

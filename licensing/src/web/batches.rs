@@ -172,19 +172,32 @@ impl Licentia {
     }
 
     pub async fn serial_batch(&self, actor: &CurrentUser, batch_id: i64) -> Result<SerialBatch> {
-        self.serial_batches(actor, Some(batch_id))
+        require_admin(actor)?;
+        let mut c = Conditions::default();
+        c.and("b.id = ?", [Bind::Int(batch_id)]);
+        self.batch_rows(c, 1)
             .await?
             .pop()
             .ok_or(Error::NotFound("The serial batch"))
     }
 
-    /// Batches, newest first (or the one asked for).
+    /// Batches, newest first.
     pub async fn serial_batches(
         &self,
         actor: &CurrentUser,
-        batch_id: Option<i64>,
-    ) -> Result<Vec<SerialBatch>> {
+        page: &Page,
+    ) -> Result<Paged<SerialBatch>> {
         require_admin(actor)?;
+        let mut c = Conditions::default();
+        if let Some(before) = page.after::<i64>()? {
+            c.and("b.id < ?", [Bind::Int(before)]);
+        }
+        let batches = self.batch_rows(c, page.fetch()).await?;
+        Ok(page.finish(batches, |b| b.id))
+    }
+
+    /// Batches newest first, up to `limit` of those `c` selects.
+    async fn batch_rows(&self, mut c: Conditions, limit: i64) -> Result<Vec<SerialBatch>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             id: i64,
@@ -196,16 +209,18 @@ impl Licentia {
             created_at: i64,
             serials: i64,
         }
-        let rows: Vec<Row> = sqlx::query_as(
+        let sql = c.page_sql(
             "SELECT b.id, b.product_id, p.code AS product_code, b.features, \
              b.licences_per_serial, b.note, b.created_at, \
              (SELECT COUNT(*) FROM serials s WHERE s.batch_id = b.id) AS serials \
-             FROM serial_batches b JOIN products p ON p.id = b.product_id \
-             WHERE ($1 IS NULL OR b.id = $1) ORDER BY b.id DESC",
-        )
-        .bind(batch_id)
-        .fetch_all(self.db.pool())
-        .await?;
+             FROM serial_batches b JOIN products p ON p.id = b.product_id",
+            "b.id DESC",
+            limit,
+        );
+        let rows: Vec<Row> = c
+            .bind(sqlx::query_as(&sql))
+            .fetch_all(self.db.pool())
+            .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(SerialBatch {
@@ -241,8 +256,10 @@ impl Licentia {
                     batch_id: Some(batch.id),
                     ..SerialQuery::default()
                 },
+                &Page::ALL,
             )
-            .await?;
+            .await?
+            .items;
         let mut out = crate::csv::line(&[
             "serial",
             "product",

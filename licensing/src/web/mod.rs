@@ -9,6 +9,8 @@ mod search;
 
 use crate::audit::{Entry, Who};
 use crate::catalog::{ActivationRecord, LicenceRow, ACTIVATION_COLUMNS, LICENCE_SELECT};
+use crate::db::{Bind, Conditions};
+use crate::page::{Page, Paged};
 use crate::web::format::{SerialData, SerialError, SerialKey};
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::CurrentUser;

@@ -2,11 +2,6 @@
 
 use super::*;
 
-enum Bind {
-    Int(i64),
-    Text(String),
-}
-
 /// A LIKE pattern matching `needle` anywhere, its own `%`, `_` and `\\` taken literally.
 fn like_pattern(needle: &str) -> String {
     format!("%{}%", crate::db::like_escape(needle))
@@ -14,8 +9,14 @@ fn like_pattern(needle: &str) -> String {
 
 impl Licentia {
     /// Serials, newest first, filtered by batch, product and a search over serials and host names.
-    pub async fn list_serials(&self, actor: &CurrentUser, q: SerialQuery) -> Result<Vec<Serial>> {
+    pub async fn list_serials(
+        &self,
+        actor: &CurrentUser,
+        q: SerialQuery,
+        page: &Page,
+    ) -> Result<Paged<Serial>> {
         require_admin(actor)?;
+        let before: Option<i64> = page.after()?;
         let needle = q
             .search
             .as_deref()
@@ -37,49 +38,33 @@ impl Licentia {
                 .collect::<String>()
                 .to_uppercase()
         });
-        let mut sql = format!("{SERIAL_SELECT} WHERE 1 = 1");
-        let mut binds: Vec<Bind> = Vec::new();
+        let mut c = Conditions::default();
         if let Some(b) = q.batch_id {
-            binds.push(Bind::Int(b));
-            sql.push_str(&format!(" AND s.batch_id = ${}", binds.len()));
+            c.and("s.batch_id = ?", [Bind::Int(b)]);
         }
         if let Some(p) = q.product_id {
-            binds.push(Bind::Int(p));
-            sql.push_str(&format!(" AND s.product_id = ${}", binds.len()));
+            c.and("s.product_id = ?", [Bind::Int(p)]);
         }
         if let Some(n) = &needle {
-            binds.push(Bind::Text(like_pattern(n)));
-            let host = binds.len();
-            let by_serial = match serial_needle.filter(|s| !s.is_empty()) {
-                Some(sn) => {
-                    binds.push(Bind::Text(like_pattern(&sn)));
-                    format!(
-                        "REPLACE(s.serial, '-', '') LIKE ${} ESCAPE '\\' OR ",
-                        binds.len()
-                    )
-                }
-                None => String::new(),
-            };
-            sql.push_str(&format!(
-                " AND ({by_serial}EXISTS (SELECT 1 FROM licences l JOIN activations a \
+            let on_a_host = "EXISTS (SELECT 1 FROM licences l JOIN activations a \
                  ON a.licence_id = l.id WHERE l.serial_id = s.id AND a.removed_at IS NULL \
-                 AND LOWER(a.hostname) LIKE ${host} ESCAPE '\\'))"
-            ));
+                 AND LOWER(a.hostname) LIKE ? ESCAPE '\\')";
+            match serial_needle.filter(|s| !s.is_empty()) {
+                Some(sn) => c.and(
+                    &format!("(REPLACE(s.serial, '-', '') LIKE ? ESCAPE '\\' OR {on_a_host})"),
+                    [Bind::Text(like_pattern(&sn)), Bind::Text(like_pattern(n))],
+                ),
+                None => c.and(on_a_host, [Bind::Text(like_pattern(n))]),
+            }
         }
-        sql.push_str(" ORDER BY s.id DESC LIMIT 5000");
-        let mut query = sqlx::query_as::<_, SerialRow>(&sql);
-        for b in binds {
-            query = match b {
-                Bind::Int(v) => query.bind(v),
-                Bind::Text(v) => query.bind(v),
-            };
+        if let Some(b) = before {
+            c.and("s.id < ?", [Bind::Int(b)]);
         }
-        let rows = query.fetch_all(self.db.pool()).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(self.serial_from_row(r).await?);
-        }
-        Ok(out)
+        let sql = c.page_sql(SERIAL_SELECT, "s.id DESC", page.fetch());
+        let query = c.bind(sqlx::query_as::<_, SerialRow>(&sql));
+        page.finish(query.fetch_all(self.db.pool()).await?, |r| r.id)
+            .try_map_each(|r| self.serial_from_row(r))
+            .await
     }
 
     /// Finds a serial by its text (checked before any look-up).

@@ -2,7 +2,7 @@
 //! user's token its own client's.
 
 use super::manage::csv_file;
-use super::{ApiError, ApiQuery, Problems, Reader, Services};
+use super::{linked, next_link, ApiError, ApiQuery, Problems, Reader, Services};
 use axum::response::Response;
 use axum::Json;
 use protocol::audit::{AuditPage, AuditQuery};
@@ -15,16 +15,25 @@ pub fn routes() -> OpenApiRouter<crate::AppState> {
         .routes(routes!(audit_csv))
 }
 
-/// A page of the audit log, newest first. Pass `next_before` back as `before` for the next page.
+/// A page of the audit log, newest first. Pass `next_before` back as `before` for the next page
+/// (or follow the `Link`).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("token" = [])),
     params(AuditQuery),
-    responses((status = 200, body = AuditPage), Problems))]
+    responses((status = 200, body = AuditPage,
+        headers(("Link" = String, description = "The next page, when there is one: `<…before=…>; rel=\"next\"`"))),
+        Problems))]
 async fn list_audit(
     axum::extract::State(s): Services,
     Reader(user): Reader,
+    uri: axum::extract::OriginalUri,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<AuditPage>, ApiError> {
-    Ok(Json(s.audit_log(&user, &q).await?))
+) -> Result<Response, ApiError> {
+    let page = s.audit_log(&user, &q).await?;
+    let link = page.next_before.map(|before| {
+        let here = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+        next_link(here, "before", &before.to_string())
+    });
+    Ok(linked(Json(page), link))
 }
 
 /// The entries the filter selects as CSV (id, time_utc, actor, channel, address, action,

@@ -2,7 +2,7 @@
 //! (authenticated by the seat's lease token), and the pool's managers answer borrow request
 //! codes, extend and take return codes, list the mobile licences and switch them on or off.
 
-use super::{ApiError, ApiJson, ApiPath, Problems, Reader, Services, Writer};
+use super::{ApiError, ApiJson, ApiPage, ApiPath, Listing, Problems, Reader, Services, Writer};
 use crate::AppState;
 use axum::http::StatusCode;
 use axum::Json;
@@ -11,6 +11,7 @@ use protocol::borrow::{
     ReturnRequest,
 };
 use protocol::floating::{Pool, SeatDetail};
+use protocol::page::PageQuery;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -88,14 +89,17 @@ async fn set_mobile(
 /// The pool's mobile licences (borrowed seats), soonest end first.
 #[utoipa::path(get, path = "/api/v1/pools/{id}/mobile-licences", tag = "floating",
     security(("token" = [])),
-    params(("id" = i64, Path, description = "Pool id")),
-    responses((status = 200, body = Vec<SeatDetail>), Problems))]
+    params(("id" = i64, Path, description = "Pool id"), PageQuery),
+    responses((status = 200, body = Vec<SeatDetail>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn mobile_licences(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Vec<SeatDetail>>, ApiError> {
-    Ok(Json(s.mobile_licences(&user, id).await?))
+    page: ApiPage,
+) -> Result<Listing<SeatDetail>, ApiError> {
+    page.slice(s.mobile_licences(&user, id).await?, |seat| {
+        (seat.borrowed_until, seat.id)
+    })
 }
 
 /// *Assign a mobile licence*: answers a workstation's borrow request code; the token is the

@@ -3,7 +3,8 @@
 //! token), and the pools, keys, usage and explanations the vendor's automation manages.
 
 use super::{
-    ApiError, ApiJson, ApiPath, ApiQuery, CallerAddress, Problems, Reader, Services, Sight, Writer,
+    ApiError, ApiJson, ApiPage, ApiPath, ApiQuery, CallerAddress, Listing, Problems, Reader,
+    Services, Sight, Writer,
 };
 use crate::AppState;
 use axum::http::StatusCode;
@@ -12,6 +13,7 @@ use protocol::floating::{
     Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
 };
 use protocol::input::InputError;
+use protocol::page::PageQuery;
 use protocol::seats::{Beat, CheckoutRequest, Grant, LeaseRequest, SeatTerms};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -83,15 +85,18 @@ async fn release(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Pools: every one for an administrator's token, the client's own otherwise.
+/// Pools, oldest first: every one for an administrator's token, the client's own otherwise.
 #[utoipa::path(get, path = "/api/v1/pools", tag = "floating", security(("token" = [])),
-    responses((status = 200, body = Vec<Pool>), Problems))]
+    params(PageQuery),
+    responses((status = 200, body = Vec<Pool>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn list_pools(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     sight: Sight,
-) -> Result<Json<Vec<Pool>>, ApiError> {
-    sight.show(s.list_pools(&user).await?).await
+    page: ApiPage,
+) -> Result<Listing<Pool>, ApiError> {
+    let pools = s.list_pools(&user, &page.page).await?;
+    sight.show_page(&page, pools).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -220,15 +225,19 @@ async fn delete_pool(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The pool's bundles, by feature.
 #[utoipa::path(get, path = "/api/v1/pools/{id}/bundles", tag = "floating", security(("token" = [])),
-    params(("id" = i64, Path, description = "Pool id")),
-    responses((status = 200, body = Vec<Bundle>), Problems))]
+    params(("id" = i64, Path, description = "Pool id"), PageQuery),
+    responses((status = 200, body = Vec<Bundle>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn pool_bundles(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Vec<Bundle>>, ApiError> {
-    Ok(Json(s.pool_bundles(&user, id).await?))
+    page: ApiPage,
+) -> Result<Listing<Bundle>, ApiError> {
+    page.slice(s.pool_bundles(&user, id).await?, |b| {
+        (b.feature.clone(), b.also_feature.clone())
+    })
 }
 
 /// Makes checking out `feature` also take `also_feature`; both need a key in the pool.
@@ -270,15 +279,17 @@ async fn remove_bundle(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The pool's licence keys, oldest first.
 #[utoipa::path(get, path = "/api/v1/pools/{id}/keys", tag = "floating", security(("token" = [])),
-    params(("id" = i64, Path, description = "Pool id")),
-    responses((status = 200, body = Vec<PoolKey>), Problems))]
+    params(("id" = i64, Path, description = "Pool id"), PageQuery),
+    responses((status = 200, body = Vec<PoolKey>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn pool_keys(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Vec<PoolKey>>, ApiError> {
-    Ok(Json(s.pool_keys(&user, id).await?))
+    page: ApiPage,
+) -> Result<Listing<PoolKey>, ApiError> {
+    page.slice(s.pool_keys(&user, id).await?, |k| k.id)
 }
 
 /// Adds a licence key to a pool.
@@ -326,28 +337,37 @@ async fn explain(
     Ok(Json(s.explain_checkout(&user, id, &terms).await?))
 }
 
-/// Usage Per Feature: editor, feature, commercial type, in use and count, per pool.
+/// Usage Per Feature: editor, feature, commercial type, in use and count, per pool; by editor,
+/// feature, commercial type and pool.
 #[utoipa::path(get, path = "/api/v1/usage", tag = "floating", security(("token" = [])),
-    responses((status = 200, body = Vec<FeatureUsage>), Problems))]
+    params(PageQuery),
+    responses((status = 200, body = Vec<FeatureUsage>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn usage(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     sight: Sight,
-) -> Result<Json<Vec<FeatureUsage>>, ApiError> {
-    sight.show(s.usage_per_feature(&user).await?).await
+    page: ApiPage,
+) -> Result<Listing<FeatureUsage>, ApiError> {
+    let usage = page.page.slice(s.usage_per_feature(&user).await?, |u| {
+        let (e, f, c) = (&u.editor, &u.feature, &u.commercial_type);
+        (e.clone(), f.clone(), c.clone(), u.pool_id)
+    })?;
+    sight.show_page(&page, usage).await
 }
 
-/// Detailed usage: the live seats of one feature of a pool.
+/// Detailed usage: the live seats of one feature of a pool, in the order they were granted.
 #[utoipa::path(get, path = "/api/v1/pools/{id}/usage/{editor}/{feature}", tag = "floating",
     security(("token" = [])),
-    params(("id" = i64, Path, description = "Pool id"), ("editor" = String, Path), ("feature" = String, Path)),
-    responses((status = 200, body = Vec<SeatDetail>), Problems))]
+    params(("id" = i64, Path, description = "Pool id"), ("editor" = String, Path), ("feature" = String, Path), PageQuery),
+    responses((status = 200, body = Vec<SeatDetail>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn detailed_usage(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     ApiPath((id, editor, feature)): ApiPath<(i64, String, String)>,
-) -> Result<Json<Vec<SeatDetail>>, ApiError> {
-    Ok(Json(s.detailed_usage(&user, id, &editor, &feature).await?))
+    page: ApiPage,
+) -> Result<Listing<SeatDetail>, ApiError> {
+    let seats = s.detailed_usage(&user, id, &editor, &feature).await?;
+    page.slice(seats, |seat| (seat.granted_at, seat.id))
 }
 
 #[derive(Deserialize, IntoParams)]

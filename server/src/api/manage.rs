@@ -2,7 +2,10 @@
 //! bearer API token. A token acts as its creator: an administrator's reaches everything, a client
 //! user's only its own client's data; a read-only token cannot change anything.
 
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, Problems, Reader, Services, Sight, Writer};
+use super::{
+    ApiError, ApiJson, ApiPage, ApiPath, ApiQuery, Listing, Problems, Reader, Services, Sight,
+    Writer,
+};
 use crate::AppState;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +19,7 @@ use protocol::catalog::{
     ActivationRow, Licence, Order, Product, ProductInput, Serial, SerialBatch, SerialDetail,
 };
 use protocol::catalog::{ExpiryEdit, Removal};
+use protocol::page::PageQuery;
 use protocol::problem::ProblemKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -51,14 +55,16 @@ async fn whoami(Reader(user): Reader) -> Json<CurrentUser> {
 
 // ---- products ----
 
-/// Every product (administrators).
+/// Products by code (administrators).
 #[utoipa::path(get, path = "/api/v1/products", tag = "catalogue", security(("token" = [])),
-    responses((status = 200, body = Vec<Product>), Problems))]
+    params(PageQuery),
+    responses((status = 200, body = Vec<Product>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn list_products(
     axum::extract::State(s): Services,
     Reader(user): Reader,
-) -> Result<Json<Vec<Product>>, ApiError> {
-    Ok(Json(s.list_products(&user).await?))
+    page: ApiPage,
+) -> Result<Listing<Product>, ApiError> {
+    Ok(page.answer(s.list_products(&user, &page.page).await?))
 }
 
 /// Creates a product.
@@ -116,14 +122,16 @@ async fn delete_product(
 
 // ---- clients ----
 
-/// Every client (administrators).
+/// Clients by name (administrators).
 #[utoipa::path(get, path = "/api/v1/clients", tag = "catalogue", security(("token" = [])),
-    responses((status = 200, body = Vec<ClientSummary>), Problems))]
+    params(PageQuery),
+    responses((status = 200, body = Vec<ClientSummary>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn list_clients(
     axum::extract::State(s): Services,
     Reader(user): Reader,
-) -> Result<Json<Vec<ClientSummary>>, ApiError> {
-    Ok(Json(s.list_clients(&user).await?))
+    page: ApiPage,
+) -> Result<Listing<ClientSummary>, ApiError> {
+    Ok(page.answer(s.list_clients(&user, &page.page).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/clients", tag = "catalogue", security(("token" = [])),
@@ -189,15 +197,17 @@ pub struct OrderFilter {
     pub client_id: Option<i64>,
 }
 
+/// Orders, newest first.
 #[utoipa::path(get, path = "/api/v1/orders", tag = "catalogue", security(("token" = [])),
-    params(OrderFilter),
-    responses((status = 200, body = Vec<Order>), Problems))]
+    params(OrderFilter, PageQuery),
+    responses((status = 200, body = Vec<Order>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn list_orders(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     ApiQuery(f): ApiQuery<OrderFilter>,
-) -> Result<Json<Vec<Order>>, ApiError> {
-    Ok(Json(s.list_orders(&user, f.client_id).await?))
+    page: ApiPage,
+) -> Result<Listing<Order>, ApiError> {
+    Ok(page.answer(s.list_orders(&user, f.client_id, &page.page).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -269,17 +279,19 @@ async fn delete_order(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The licences of an order, each with its live activation.
+/// The licences of an order, each with its live activation, in the order they were made.
 #[utoipa::path(get, path = "/api/v1/orders/{id}/licences", tag = "catalogue", security(("token" = [])),
-    params(("id" = i64, Path, description = "Order id")),
-    responses((status = 200, body = Vec<Licence>), Problems))]
+    params(("id" = i64, Path, description = "Order id"), PageQuery),
+    responses((status = 200, body = Vec<Licence>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn order_licences(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     sight: Sight,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Vec<Licence>>, ApiError> {
-    sight.show(s.order_licences(&user, id).await?).await
+    page: ApiPage,
+) -> Result<Listing<Licence>, ApiError> {
+    let licences = s.order_licences(&user, id, &page.page).await?;
+    sight.show_page(&page, licences).await
 }
 
 #[utoipa::path(get, path = "/api/v1/licences/{id}", tag = "catalogue", security(("token" = [])),
@@ -377,27 +389,34 @@ async fn remove_licence_activation(
     Ok(Json(removal))
 }
 
-/// Live activations: every one for an administrator's token, the client's own otherwise.
+/// Live activations, newest first: every one for an administrator's token, the client's own
+/// otherwise.
 #[utoipa::path(get, path = "/api/v1/activations", tag = "activations", security(("token" = [])),
-    responses((status = 200, body = Vec<ActivationRow>), Problems))]
+    params(PageQuery),
+    responses((status = 200, body = Vec<ActivationRow>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 pub(super) async fn list_activations(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     sight: Sight,
-) -> Result<Json<Vec<ActivationRow>>, ApiError> {
-    sight.show(s.list_activations(&user).await?).await
+    page: ApiPage,
+) -> Result<Listing<ActivationRow>, ApiError> {
+    let activations = s.list_activations(&user, &page.page).await?;
+    sight.show_page(&page, activations).await
 }
 
 // ---- web licences ----
 
+/// Batches of serials, newest first.
 #[utoipa::path(get, path = "/api/v1/serial-batches", tag = "web licences",
     security(("token" = [])),
-    responses((status = 200, body = Vec<SerialBatch>), Problems))]
+    params(PageQuery),
+    responses((status = 200, body = Vec<SerialBatch>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn list_batches(
     axum::extract::State(s): Services,
     Reader(user): Reader,
-) -> Result<Json<Vec<SerialBatch>>, ApiError> {
-    Ok(Json(s.serial_batches(&user, None).await?))
+    page: ApiPage,
+) -> Result<Listing<SerialBatch>, ApiError> {
+    Ok(page.answer(s.serial_batches(&user, &page.page).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -488,14 +507,15 @@ pub struct SerialFilter {
 
 /// Serials, newest first.
 #[utoipa::path(get, path = "/api/v1/serials", tag = "web licences", security(("token" = [])),
-    params(SerialFilter),
-    responses((status = 200, body = Vec<Serial>), Problems))]
+    params(SerialFilter, PageQuery),
+    responses((status = 200, body = Vec<Serial>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn list_serials(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     sight: Sight,
     ApiQuery(f): ApiQuery<SerialFilter>,
-) -> Result<Json<Vec<Serial>>, ApiError> {
+    page: ApiPage,
+) -> Result<Listing<Serial>, ApiError> {
     if sight.is_masked() && f.search.as_deref().is_some_and(|q| !q.trim().is_empty()) {
         // Matching parts of serials would let a reader spell one out a character at a time.
         return Err(ApiError::new(
@@ -511,9 +531,10 @@ async fn list_serials(
                 product_id: f.product_id,
                 search: f.search,
             },
+            &page.page,
         )
         .await?;
-    sight.show(serials).await
+    sight.show_page(&page, serials).await
 }
 
 /// A serial with its licences and their activation history.

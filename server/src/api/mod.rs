@@ -20,8 +20,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use licensing::accounts::tokens::TokenHolder;
+use licensing::page::{Page, Paged};
 use licensing::Licentia;
 use protocol::account::CurrentUser;
+use protocol::page::PageQuery;
 use protocol::problem::{Problem, ProblemKind};
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -422,9 +424,119 @@ impl Sight {
         Ok(Json(value))
     }
 
+    /// A page of a list, its secrets shown as `show` would.
+    pub async fn show_page<T>(self, asked: &ApiPage, page: Paged<T>) -> Result<Listing<T>, ApiError>
+    where
+        Vec<T>: protocol::redact::Redact,
+    {
+        let Json(items) = self.show(page.items).await?;
+        Ok(asked.answer(Paged {
+            items,
+            next: page.next,
+        }))
+    }
+
     pub fn is_masked(&self) -> bool {
         matches!(self, Sight::Masked)
     }
+}
+
+/// The page of a list a request asks for (`limit`, `after`; `protocol::page`), and where the
+/// request was made, for the link to the next page.
+pub struct ApiPage {
+    pub page: Page,
+    /// The request's path and query.
+    here: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPage {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let ApiQuery(q) = ApiQuery::<PageQuery>::from_request_parts(parts, state).await?;
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(&parts.uri, |o| &o.0);
+        Ok(ApiPage {
+            page: Page::asked(q)?,
+            here: uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_owned(), ToString::to_string),
+        })
+    }
+}
+
+impl ApiPage {
+    /// `page` as the answer: its items, and a `Link` to the next page when there is one.
+    pub fn answer<T>(&self, page: Paged<T>) -> Listing<T> {
+        let next = page
+            .next
+            .map(|cursor| next_link(&self.here, "after", &cursor));
+        Listing {
+            items: page.items,
+            next,
+        }
+    }
+
+    /// A list built in memory, paged by `key` (its order).
+    pub fn slice<T, K>(&self, items: Vec<T>, key: impl Fn(&T) -> K) -> Result<Listing<T>, ApiError>
+    where
+        K: serde::Serialize + DeserializeOwned + Ord,
+    {
+        Ok(self.answer(self.page.slice(items, key)?))
+    }
+}
+
+/// The `Link` to the next page: the request `here` (path and query) with `param` set to
+/// `value`. The query is decoded and encoded again, so the link is plain ASCII whatever the
+/// request held (a client may send UTF-8 unencoded) and names `param` once however it was
+/// spelt; the path is percent-encoded likewise.
+pub fn next_link(here: &str, param: &str, value: &str) -> String {
+    let (path, query) = here.split_once('?').unwrap_or((here, ""));
+    let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    pairs.retain(|(name, _)| name != param);
+    pairs.push((param.to_owned(), value.to_owned()));
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    let mut path_ascii = String::with_capacity(path.len());
+    for b in path.bytes() {
+        match b {
+            0x21..=0x7e if b != b'<' && b != b'>' => path_ascii.push(char::from(b)),
+            _ => path_ascii.push_str(&format!("%{b:02X}")),
+        }
+    }
+    format!("<{path_ascii}?{query}>; rel=\"next\"")
+}
+
+/// A page of a list as the answer: a JSON array, and `Link: <…>; rel="next"` (RFC 8288) when
+/// more items follow.
+pub struct Listing<T> {
+    items: Vec<T>,
+    next: Option<String>,
+}
+
+impl<T: serde::Serialize> IntoResponse for Listing<T> {
+    fn into_response(self) -> Response {
+        linked(Json(self.items), self.next)
+    }
+}
+
+/// `body` as the answer, with the `Link` to the next page when there is one.
+pub fn linked(body: impl IntoResponse, next: Option<String>) -> Response {
+    let mut res = body.into_response();
+    if let Some(link) = next {
+        match HeaderValue::from_str(&link) {
+            Ok(value) => {
+                res.headers_mut().insert(header::LINK, value);
+            }
+            // `next_link` makes plain ASCII; a page without its link would read as the last.
+            Err(_) => {
+                tracing::error!(link, "a next-page link could not be sent");
+                return ApiError::internal().into_response();
+            }
+        }
+    }
+    res
 }
 
 impl FromRequestParts<AppState> for Sight {
@@ -528,3 +640,44 @@ async fn session_user(
 
 /// Services, for handlers that need only them.
 type Services = axum::extract::State<Licentia>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_link_keeps_the_filters_and_replaces_the_cursor() {
+        assert_eq!(
+            next_link(
+                "/api/v1/orders?client_id=3&limit=2&after=old",
+                "after",
+                "new_-1"
+            ),
+            "</api/v1/orders?client_id=3&limit=2&after=new_-1>; rel=\"next\""
+        );
+        assert_eq!(
+            next_link("/api/v1/clients", "after", "c"),
+            "</api/v1/clients?after=c>; rel=\"next\""
+        );
+        // However `after` was spelt, the link names it once.
+        assert_eq!(
+            next_link("/api/v1/orders?%61fter=old&limit=1", "after", "new"),
+            "</api/v1/orders?limit=1&after=new>; rel=\"next\""
+        );
+    }
+
+    #[test]
+    fn the_next_link_is_ascii_whatever_the_request_held() {
+        // Clients may send UTF-8 unencoded in the path and query (curl does).
+        let link = next_link(
+            "/api/v1/pools/1/usage/Vé/F?search=é ü&limit=1",
+            "after",
+            "x",
+        );
+        assert_eq!(
+            link,
+            "</api/v1/pools/1/usage/V%C3%A9/F?search=%C3%A9+%C3%BC&limit=1&after=x>; rel=\"next\""
+        );
+        assert!(HeaderValue::from_str(&link).is_ok());
+    }
+}

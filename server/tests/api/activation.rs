@@ -220,7 +220,7 @@ both_backends! {
         assert_eq!(body["detail"], "This licence has been activated the most times it allows (2). Ask your vendor to allow another activation.");
         // A machine that had it before may come back.
         assert_eq!(activate(&app, key, "ws-1").await.0, StatusCode::CREATED);
-        let lic = app.services.licence(&f.admin, app.services.order_licences(&f.admin, 1).await.expect("l")[0].id).await.expect("licence");
+        let lic = app.services.licence(&f.admin, app.services.order_licences(&f.admin, 1, &licensing::page::Page::ALL).await.expect("l").items[0].id).await.expect("licence");
         assert_eq!(lic.activation_count, 2);
     }
 
@@ -438,7 +438,7 @@ both_backends! {
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert_eq!(res.headers()["content-type"], "application/problem+json");
         // Nothing was activated by all that.
-        let lic = &app.services.order_licences(&f.admin, 1).await.expect("l")[0];
+        let lic = &app.services.order_licences(&f.admin, 1, &licensing::page::Page::ALL).await.expect("l").items[0];
         assert_eq!((lic.activation_count, lic.activation.is_none()), (0, true));
     }
 }

@@ -236,7 +236,7 @@ both_backends! {
         let (_, _) = app.client_user(&browser, "Globex", "gus@globex.test").await;
         let gus = app.services.sign_in("gus@globex.test", "client password 123", "t", None).await.expect("gus").user;
         assert!(matches!(app.services.pool(&gus, pool_id).await, Err(licensing::Error::NotAllowed)));
-        assert!(app.services.list_pools(&gus).await.expect("pools").is_empty());
+        assert!(app.services.list_pools(&gus, &licensing::page::Page::ALL).await.expect("pools").items.is_empty());
         assert!(matches!(app.services.add_pool_key(&gus, pool_id, key_input("G", "Token", 1)).await, Err(licensing::Error::NotAllowed)));
 
         for (body, field) in [
@@ -275,7 +275,7 @@ both_backends! {
         let admin = admin_user(&app).await;
         let p = app.services.save_product(&admin, None, product("CALC", protocol::catalog::LicensingSettings::default())).await.expect("product");
         let batch = app.services.generate_serials(&admin, BatchInput { product_id: p.id, count: 1, features: None, licences_per_serial: None, note: String::new() }).await.expect("batch");
-        let serial = app.services.list_serials(&admin, licensing::web::SerialQuery { batch_id: Some(batch.id), ..Default::default() }).await.expect("serials").remove(0);
+        let serial = app.services.list_serials(&admin, licensing::web::SerialQuery { batch_id: Some(batch.id), ..Default::default() }, &licensing::page::Page::ALL).await.expect("serials").items.remove(0);
         let pool = app.services.create_pool(&admin, protocol::floating::PoolOwner::Serial(serial.id), "", Some(60)).await.expect("pool");
         let old = app.services.add_pool_key(&admin, pool.id, key_input("F", "ConcurrentUser", 2)).await.expect("key");
         let by_serial = |s: &str| json!({"serial": s, "product": "CALC", "feature": "F", "user": "u", "host": "h", "process": "p"});

@@ -378,9 +378,10 @@ pub async fn fixture(app: &TestApp, settings: LicensingSettings, quantity: i64) 
         .expect("order");
     let licences = app
         .services
-        .order_licences(&admin, order.id)
+        .order_licences(&admin, order.id, &licensing::page::Page::ALL)
         .await
-        .expect("licences");
+        .expect("licences")
+        .items;
     Fixture {
         admin,
         client,

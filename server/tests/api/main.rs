@@ -17,6 +17,7 @@ mod contract;
 mod floating;
 mod manage;
 mod pages;
+mod pagination;
 mod second_factor;
 mod security;
 mod web;

@@ -40,6 +40,50 @@ impl Api {
     pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
+    /// The head of the answer to a GET of `target` sent byte for byte (as a client that does
+    /// not percent-encode would send it).
+    pub(crate) async fn raw_head(&self, target: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+        let mut request = b"GET ".to_vec();
+        request.extend_from_slice(target);
+        let rest = format!(
+            " HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            self.token
+        );
+        request.extend_from_slice(rest.as_bytes());
+        stream.write_all(&request).await.expect("send");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.expect("read");
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        answer
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A page of a list: its status, body and the next page's path and query (its `Link`).
+    pub(crate) async fn page(&self, path: &str) -> (StatusCode, Value, Option<String>) {
+        let res = reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        let next = res
+            .headers()
+            .get(reqwest::header::LINK)
+            .map(|l| l.to_str().expect("a readable Link").to_owned())
+            .map(|l| {
+                let target = l.strip_suffix(">; rel=\"next\"").expect("rel=next");
+                target.strip_prefix('<').expect("<…>").to_owned()
+            });
+        let body = res.json().await.expect("JSON");
+        (status, body, next)
+    }
 }
 
 /// Creates a token in the portal as `browser`'s user.
@@ -70,7 +114,7 @@ pub(crate) async fn token(app: &TestApp, browser: &Browser, name: &str, access: 
     }
 }
 
-fn product_body(code: &str) -> Value {
+pub(crate) fn product_body(code: &str) -> Value {
     json!({
         "code": code, "name": format!("{code} product"), "editor": "Vendor",
         "release_number": 1, "release_date": null,

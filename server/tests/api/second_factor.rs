@@ -275,7 +275,10 @@ async fn administrators_must_set_one_up_where_the_server_requires_it() {
             .expect("lookup")
             .expect("signed in");
         assert!(
-            app.services.list_clients(&user).await.is_err(),
+            app.services
+                .list_clients(&user, &licensing::page::Page::ALL)
+                .await
+                .is_err(),
             "the services refuse too"
         );
 

@@ -289,7 +289,7 @@ both_backends! {
             .generate_serials(&me, licensing::web::BatchInput { product_id: product.id, count: 1, features: None, licences_per_serial: Some(1), note: String::new() })
             .await
             .expect("batch");
-        let serial = app.services.list_serials(&me, licensing::web::SerialQuery::default()).await.expect("serials")[0].serial.clone();
+        let serial = app.services.list_serials(&me, licensing::web::SerialQuery::default(), &licensing::page::Page::ALL).await.expect("serials").items[0].serial.clone();
         let (st, act, _) = api_post(&app, "/api/v1/activations", serde_json::json!({"product": "CALC", "serial": serial, "fingerprint": protocol::activation::fingerprint("CALC", "ws-1"), "hostname": "ws-1"})).await;
         assert_eq!(st, StatusCode::CREATED, "{act}");
 

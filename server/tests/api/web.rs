@@ -76,9 +76,11 @@ async fn serials(
                 batch_id: Some(batch.id),
                 ..SerialQuery::default()
             },
+            &licensing::page::Page::ALL,
         )
         .await
-        .expect("serials");
+        .expect("serials")
+        .items;
     (admin, list)
 }
 
@@ -291,14 +293,14 @@ both_backends! {
             assert!(csv.contains(&format!("{},CALC,print export,1,valid,", s.serial)), "{csv}");
         }
         activate(&app, &list[1].serial, "Drafting-PC-7").await;
-        let by_host = app.services.list_serials(&admin, SerialQuery { search: Some("drafting-pc".into()), ..SerialQuery::default() }).await.expect("search");
+        let by_host = app.services.list_serials(&admin, SerialQuery { search: Some("drafting-pc".into()), ..SerialQuery::default() }, &licensing::page::Page::ALL).await.expect("search").items;
         assert_eq!(by_host.iter().map(|s| s.id).collect::<Vec<_>>(), [list[1].id]);
         assert_eq!(by_host[0].hostnames, ["Drafting-PC-7"]);
         let part: String = list[2].serial.replace('-', "")[4..14].to_lowercase();
-        let by_serial = app.services.list_serials(&admin, SerialQuery { search: Some(part), ..SerialQuery::default() }).await.expect("search");
+        let by_serial = app.services.list_serials(&admin, SerialQuery { search: Some(part), ..SerialQuery::default() }, &licensing::page::Page::ALL).await.expect("search").items;
         assert_eq!(by_serial.iter().map(|s| s.id).collect::<Vec<_>>(), [list[2].id]);
         // `%` and `_` are taken literally. (U is not a letter of serials: "uu" cannot match one by chance.)
-        let none = app.services.list_serials(&admin, SerialQuery { search: Some("uu%_".into()), ..SerialQuery::default() }).await.expect("search");
+        let none = app.services.list_serials(&admin, SerialQuery { search: Some("uu%_".into()), ..SerialQuery::default() }, &licensing::page::Page::ALL).await.expect("search").items;
         assert!(none.is_empty());
     }
 }
