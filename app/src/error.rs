@@ -36,6 +36,8 @@ pub enum PortalError {
     Server,
     #[error("The server could not be reached ({0}). Check your connection and try again.")]
     Transport(String),
+    #[error("The server cannot reach its database at the moment. Try again in {}.", wait_in_words(*retry_after_secs))]
+    Unavailable { retry_after_secs: i64 },
 }
 
 /// "3 minutes", "1 minute", "40 seconds".
@@ -66,6 +68,7 @@ impl PortalError {
             PortalError::Invalid { .. } => ProblemKind::Invalid,
             PortalError::Throttled { .. } | PortalError::Busy { .. } => ProblemKind::Throttled,
             PortalError::Server => ProblemKind::Internal,
+            PortalError::Unavailable { .. } => ProblemKind::Unavailable,
             PortalError::Transport(_) => return None,
         })
     }
@@ -80,7 +83,8 @@ impl PortalError {
     pub fn retry_after_secs(&self) -> Option<i64> {
         match self {
             PortalError::Throttled { retry_after_secs }
-            | PortalError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            | PortalError::Busy { retry_after_secs }
+            | PortalError::Unavailable { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }

@@ -237,6 +237,12 @@ impl From<licensing::Error> for PortalError {
                 tracing::error!(error = %cause, "database error in a server function");
                 PortalError::Server
             }
+            E::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "the database is unavailable (portal)");
+                PortalError::Unavailable {
+                    retry_after_secs: licensing::error::UNAVAILABLE_RETRY_SECS,
+                }
+            }
             E::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error in a server function");
                 PortalError::Server

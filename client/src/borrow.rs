@@ -4,7 +4,8 @@
 //! here first and remembered as returned (in the state and its witness) until its end, so that
 //! a copy of it is refused.
 
-use crate::floating::{post_any, Floating, PoolRef, Seat};
+use crate::floating::{Floating, PoolRef, Seat};
+use crate::post_any;
 use crate::{now, refuse_future, Error, HeldBorrow, Licensing, PendingBorrow, Result};
 use protocol::borrow::{
     pool_digest, secret_hash, BorrowClaims, BorrowRequest, BorrowRequestCode, Borrowed, ReturnCode,

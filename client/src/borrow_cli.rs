@@ -38,11 +38,7 @@ impl PoolArgs {
         (process, session): (String, String),
         application: SeatTerms,
     ) -> Result<Floating, Error> {
-        let servers: Vec<String> = servers
-            .unwrap_or("")
-            .split(',')
-            .map(str::to_owned)
-            .collect();
+        let servers = licentia_client::server_list(servers);
         let access = match (self.pool_key, self.serial) {
             (Some(k), _) => PoolRef::Key(k),
             (None, Some(serial)) => PoolRef::Serial {

@@ -2,7 +2,7 @@
 //! on drop. Servers are tried in the order given (any replica of one database will do). A
 //! release that cannot reach any server is written to a small file and done at the next start.
 
-use crate::{Error, Loan};
+use crate::{post_any, Error, Loan};
 use protocol::borrow::{BorrowRequest, Borrowed};
 use protocol::seats::{CheckoutRequest, Grant, LeaseRequest};
 pub use protocol::seats::{PoolRef, Requester, SeatTerms};
@@ -51,32 +51,6 @@ fn agent() -> ureq::Agent {
         .timeout_connect(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
         .build()
-}
-
-/// Posts to the first server that answers; a server error (5xx) counts as no answer, so the
-/// next server is tried. `Unreachable` only if none answered.
-pub(crate) fn post_any(
-    agent: &ureq::Agent,
-    servers: &[String],
-    path: &str,
-    body: &impl Serialize,
-) -> Result<Option<ureq::Response>, Error> {
-    let mut last = String::new();
-    for server in servers {
-        match agent.post(&format!("{server}{path}")).send_json(body) {
-            Ok(res) if res.status() == 204 => return Ok(None),
-            Ok(res) => return Ok(Some(res)),
-            Err(ureq::Error::Status(status, _)) if status >= 500 => {
-                last = format!("{server}: answered {status}");
-            }
-            Err(ureq::Error::Status(status, res)) => return Err(crate::problem(status, res)),
-            Err(ureq::Error::Transport(t)) => last = format!("{server}: {t}"),
-        }
-    }
-    Err(Error::Unreachable {
-        server: servers.join(", "),
-        reason: last,
-    })
 }
 
 fn read_pending(path: &Path) -> Vec<PendingRelease> {

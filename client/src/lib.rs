@@ -167,6 +167,68 @@ pub(crate) fn problem(status: u16, res: ureq::Response) -> Error {
     }
 }
 
+/// The licence servers a `--server` value names: a comma-separated list, tried in its order.
+pub fn server_list(list: Option<&str>) -> Vec<String> {
+    list.unwrap_or("")
+        .split(',')
+        .map(|s| s.trim().trim_end_matches('/'))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Sends `path` (a POST of `body`, or a GET without one) to each server in turn until one
+/// answers: a connection that fails and a server error (5xx: a replica restarting, its database
+/// away) move to the next; any other answer, a refusal (4xx) included, is the answer.
+/// `Unreachable` only if none answered.
+fn any_server<B: serde::Serialize>(
+    agent: &ureq::Agent,
+    servers: &[String],
+    path: &str,
+    body: Option<&B>,
+) -> Result<ureq::Response> {
+    let mut last = String::from("no licence server is configured (--server)");
+    for server in servers {
+        let url = format!("{server}{path}");
+        let sent = match body {
+            Some(body) => agent.post(&url).send_json(body),
+            None => agent.get(&url).call(),
+        };
+        match sent {
+            Ok(res) => return Ok(res),
+            Err(ureq::Error::Status(status, _)) if status >= 500 => {
+                last = format!("{server}: answered {status}");
+            }
+            Err(ureq::Error::Status(status, res)) => return Err(problem(status, res)),
+            Err(ureq::Error::Transport(t)) => last = format!("{server}: {t}"),
+        }
+    }
+    Err(Error::Unreachable {
+        server: servers.join(", "),
+        reason: last,
+    })
+}
+
+/// Posts `body` to the first of `servers` that answers (`any_server`); `None` for 204.
+pub(crate) fn post_any(
+    agent: &ureq::Agent,
+    servers: &[String],
+    path: &str,
+    body: &impl serde::Serialize,
+) -> Result<Option<ureq::Response>> {
+    let res = any_server(agent, servers, path, Some(body))?;
+    Ok((res.status() != 204).then_some(res))
+}
+
+/// GETs `path` from the first of `servers` that answers (`any_server`).
+pub(crate) fn get_any(
+    agent: &ureq::Agent,
+    servers: &[String],
+    path: &str,
+) -> Result<ureq::Response> {
+    any_server(agent, servers, path, None::<&()>)
+}
+
 /// What the user holds: a licence key (standard model) or a serial number (web model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Held<'a> {
@@ -199,7 +261,8 @@ impl Held<'_> {
 
 /// One product's licence on this machine.
 pub struct Licensing {
-    pub server: Option<String>,
+    /// The licence servers, tried in this order (`server_list`).
+    pub servers: Vec<String>,
     pub product: String,
     pub fingerprint: String,
     pub store: Store,
@@ -209,10 +272,11 @@ pub struct Licensing {
 }
 
 impl Licensing {
+    /// `servers`: one licence server, or several separated by commas to fail over between.
     /// `machine_identity`: `None` reads the operating system's machine id; containers and virtual
     /// machines pass a stable identity of their own.
     pub fn new(
-        server: Option<&str>,
+        servers: Option<&str>,
         product: &str,
         machine_identity: Option<&str>,
         store: Store,
@@ -233,7 +297,7 @@ impl Licensing {
             Self::check_integrity(&mut store)?;
         }
         Ok(Self {
-            server: server.map(|s| s.trim_end_matches('/').to_owned()),
+            servers: server_list(servers),
             product: product.to_owned(),
             fingerprint,
             store,
@@ -281,10 +345,13 @@ impl Licensing {
         Ok(())
     }
 
-    fn server(&self) -> Result<&str> {
-        self.server
-            .as_deref()
-            .ok_or_else(|| Error::Offline("no licence server is configured (--server)".into()))
+    fn servers(&self) -> Result<&[String]> {
+        match self.servers.is_empty() {
+            true => Err(Error::Offline(
+                "no licence server is configured (--server)".into(),
+            )),
+            false => Ok(&self.servers),
+        }
     }
 
     fn post(&self, path: &str, body: &impl serde::Serialize) -> Result<Option<String>> {
@@ -299,18 +366,12 @@ impl Licensing {
         path: &str,
         body: &impl serde::Serialize,
     ) -> Result<Option<T>> {
-        let server = self.server()?;
-        match self.agent.post(&format!("{server}{path}")).send_json(body) {
-            Ok(res) if res.status() == 204 => Ok(None),
-            Ok(res) => res
+        match post_any(&self.agent, self.servers()?, path, body)? {
+            None => Ok(None),
+            Some(res) => res
                 .into_json()
                 .map(Some)
                 .map_err(|e| Error::Io(format!("the server's answer could not be read: {e}"))),
-            Err(ureq::Error::Status(status, res)) => Err(problem(status, res)),
-            Err(ureq::Error::Transport(t)) => Err(Error::Unreachable {
-                server: server.to_owned(),
-                reason: t.to_string(),
-            }),
         }
     }
 

@@ -20,7 +20,9 @@ use std::sync::Arc;
     about = "Activate, check and remove a Licentia licence on this machine, and hold floating seats"
 )]
 struct Cli {
-    /// The licence server's URL, e.g. https://licences.example.com
+    /// The licence server's URL, e.g. https://licences.example.com; or several, separated by
+    /// commas, tried in order: a server that cannot be reached or answers 5xx is passed over
+    /// for the next (a refusal is not)
     #[arg(long, env = "LICENTIA_SERVER", global = true)]
     server: Option<String>,
     /// The product code, e.g. ELEC-CALC
@@ -68,9 +70,8 @@ enum Command {
     ///
     /// The seat comes from the pool of --pool-key, or of --serial for --product. With --hold it
     /// is kept (heartbeats) until SIGINT or SIGTERM, then released; without, it is released at
-    /// once (a check that a seat is available). --server may list several servers, separated
-    /// by commas, to fail over between. A release that reaches no server is done at the next
-    /// start.
+    /// once (a check that a seat is available). A release that reaches no server is done at
+    /// the next start.
     Checkout(Box<CheckoutArgs>),
 }
 

@@ -70,22 +70,14 @@ impl Licensing {
     }
 
     pub(crate) fn refresh_jwks(&mut self) -> Result<JwkSet> {
-        let Some(server) = self.server.clone() else {
+        if self.servers.is_empty() {
             return Err(Error::Offline(
                 "the vendor's current keys are needed to check this code: connect to the \
                  licence server (--server) once"
                     .into(),
             ));
-        };
-        let fetch = |path: &str| {
-            self.agent
-                .get(&format!("{server}{path}"))
-                .call()
-                .map_err(|e| Error::Unreachable {
-                    server: server.clone(),
-                    reason: e.to_string(),
-                })
-        };
+        }
+        let fetch = |path: &str| crate::get_any(&self.agent, &self.servers, path);
         match &self.trust {
             Some(Trust::Root(roots)) => {
                 let jws = fetch("/.well-known/licentia-keys.jws")?
@@ -158,7 +150,7 @@ impl Licensing {
     pub(crate) fn verify_as<T: DeserializeOwned>(&mut self, typ: &str, code: &str) -> Result<T> {
         match self.verify_kept_as(typ, code) {
             Err(Error::Code(CodeError::UnknownKey(_)))
-                if self.server.is_some() && matches!(self.trust, Some(Trust::Root(_))) =>
+                if !self.servers.is_empty() && matches!(self.trust, Some(Trust::Root(_))) =>
             {
                 let keys = self.refresh_jwks()?;
                 Ok(code::verify_jws(typ, code, &keys)?)

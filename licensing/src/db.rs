@@ -4,11 +4,10 @@
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+pub(crate) static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// A value for a `$N` placeholder of a query put together from parts.
@@ -133,20 +132,21 @@ pub struct Database {
     backend: Backend,
 }
 
-/// Adds `mode=rwc` to a SQLite URL that does not say otherwise, so a new file is created, and
-/// returns the file's directory so it can be created first.
-fn prepare_sqlite_url(url: &str) -> (String, Option<String>) {
+/// The file a SQLite URL names; `None` for an in-memory database.
+pub(crate) fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
-    let dir = if in_memory {
-        None
-    } else {
-        Path::new(path)
-            .parent()
-            .map(|p| p.to_string_lossy().into_owned())
-            .filter(|p| !p.is_empty())
-    };
+    (!in_memory).then(|| std::path::PathBuf::from(path))
+}
+
+/// Adds `mode=rwc` to a SQLite URL that does not say otherwise, so a new file is created, and
+/// returns the file's directory so it can be created first.
+fn prepare_sqlite_url(url: &str) -> (String, Option<String>) {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let dir = sqlite_file(url)
+        .and_then(|file| file.parent().map(|p| p.to_string_lossy().into_owned()))
+        .filter(|p| !p.is_empty());
     let url = if query.contains("mode=") {
         url.to_owned()
     } else if query.is_empty() {

@@ -60,7 +60,11 @@ pub enum Error {
     #[error("this setup link is not valid: {0}")]
     SetupLink(&'static str),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database cannot be reached for now (a restart, a connection cut, a lock held past
+    /// the busy timeout): the same request may succeed in a few seconds.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -109,6 +113,7 @@ impl Error {
                 ProblemKind::Throttled
             }
             Error::Database(_) | Error::Internal(_) => ProblemKind::Internal,
+            Error::Unavailable(_) => ProblemKind::Unavailable,
         }
     }
 
@@ -119,7 +124,75 @@ impl Error {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Error::Conflict(message.into())
             }
-            _ => Error::Database(err),
+            _ => Error::from(err),
         }
+    }
+}
+
+/// Seconds to wait before trying again when the database is unavailable.
+pub const UNAVAILABLE_RETRY_SECS: i64 = 5;
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        if is_outage(&err) {
+            Error::Unavailable(err)
+        } else {
+            Error::Database(err)
+        }
+    }
+}
+
+/// Whether `err` says the database could not be reached or used for now, rather than that
+/// the statement was wrong: no connection to be had in time, a connection cut or refused, the
+/// server shutting down or starting (PostgreSQL SQLSTATE class 08, 57P01–57P03, 53300), or
+/// SQLite still busy or locked after its busy timeout.
+pub fn is_outage(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+            db.code().is_some_and(|code| is_outage_code(&code, sqlite))
+        }
+        _ => false,
+    }
+}
+
+fn is_outage_code(code: &str, sqlite: bool) -> bool {
+    if sqlite {
+        // SQLite's extended result codes: the primary code is the low byte (SQLITE_BUSY 5,
+        // SQLITE_LOCKED 6).
+        return code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+    }
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_told_from_mistakes() {
+        for busy in ["5", "6", "517", "261", "773"] {
+            assert!(is_outage_code(busy, true), "{busy}");
+        }
+        for away in ["08006", "08001", "57P01", "57P03", "53300"] {
+            assert!(is_outage_code(away, false), "{away}");
+        }
+        // Unique, foreign key, constraint, syntax, serialisation: not outages.
+        for mistake in ["2067", "787", "1", "19"] {
+            assert!(!is_outage_code(mistake, true), "{mistake}");
+        }
+        for mistake in ["23505", "23503", "42601", "40001"] {
+            assert!(!is_outage_code(mistake, false), "{mistake}");
+        }
+        assert!(is_outage(&sqlx::Error::PoolTimedOut));
+        assert!(!is_outage(&sqlx::Error::RowNotFound));
+        let e = Error::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(e.kind(), ProblemKind::Unavailable);
+        assert_eq!(e.kind().status(), 503);
     }
 }

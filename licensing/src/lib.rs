@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod activation;
 pub mod audit;
+pub mod backup;
 pub mod catalog;
 pub mod clock;
 mod csv;

@@ -53,10 +53,13 @@ pub enum ProblemKind {
     Throttled,
     /// Something failed on the server; it has been logged.
     Internal,
+    /// The server cannot reach its database for a moment (a restart, a failover, a lock held
+    /// too long); `Retry-After` says when to try again, here or at another server.
+    Unavailable,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 21] = [
+    pub const ALL: [ProblemKind; 22] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -78,6 +81,7 @@ impl ProblemKind {
         Self::ChurnLimit,
         Self::Throttled,
         Self::Internal,
+        Self::Unavailable,
     ];
 
     /// The HTTP status answers of this kind carry.
@@ -99,6 +103,7 @@ impl ProblemKind {
             Self::Invalid => 422,
             Self::ChurnLimit | Self::Throttled => 429,
             Self::Internal => 500,
+            Self::Unavailable => 503,
         }
     }
 
@@ -126,6 +131,7 @@ impl ProblemKind {
             Self::ChurnLimit => "churn-limit",
             Self::Throttled => "throttled",
             Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
         }
     }
 
@@ -164,6 +170,7 @@ impl ProblemKind {
             Self::ChurnLimit => "Too many activations and removals",
             Self::Throttled => "Too many requests",
             Self::Internal => "Internal error",
+            Self::Unavailable => "Service unavailable",
         }
     }
 
@@ -171,7 +178,11 @@ impl ProblemKind {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            Self::SeatsTaken | Self::ChurnLimit | Self::Throttled | Self::Internal
+            Self::SeatsTaken
+                | Self::ChurnLimit
+                | Self::Throttled
+                | Self::Internal
+                | Self::Unavailable
         )
     }
 }
@@ -240,6 +251,7 @@ impl Problem {
             429 => ProblemKind::Throttled,
             // Any other refusal of the request: not something waiting fixes.
             400..=499 => ProblemKind::BadRequest,
+            502..=504 => ProblemKind::Unavailable,
             _ => ProblemKind::Internal,
         })
     }
@@ -274,7 +286,14 @@ mod tests {
             (ProblemKind::NotFound, "Not Found")
         );
         assert_eq!(Problem::from_status(418).kind(), ProblemKind::BadRequest);
-        assert_eq!(Problem::from_status(502).kind(), ProblemKind::Internal);
+        assert_eq!(Problem::from_status(500).kind(), ProblemKind::Internal);
+        // A proxy's answer for a server away is an outage, not a failure of the request.
+        for status in [502, 503, 504] {
+            assert_eq!(
+                Problem::from_status(status).kind(),
+                ProblemKind::Unavailable
+            );
+        }
     }
 
     #[test]

@@ -337,6 +337,10 @@ async fn healthz(State(services): State<Licentia>) -> Response {
             tracing::error!(error = %e, "health check: the database does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
+                [(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(licensing::error::UNAVAILABLE_RETRY_SECS),
+                )],
                 Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
             )
                 .into_response()

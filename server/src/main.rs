@@ -41,6 +41,22 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Write a consistent copy of the database to a new FILE, while the server keeps serving
+    /// (SQLite; on PostgreSQL it says how to use pg_dump). The master key is not in it: keep
+    /// that apart, and start a restored server with the same one.
+    Backup {
+        /// The backup file to create (never overwritten).
+        file: std::path::PathBuf,
+    },
+    /// Put a backup in the database's place (DATABASE_URL), checked first. Stop the server
+    /// using the database before; start it again with the master key of the backed-up server.
+    Restore {
+        /// The backup file `server backup` wrote.
+        file: std::path::PathBuf,
+        /// Replace a database that already holds data.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -138,6 +154,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Openapi => {
             println!("{}", server::openapi_json()?);
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let bytes = licensing::backup::backup(&config.database_url, &file).await?;
+            println!(
+                "Backed up to {} ({} KiB). The master key is not in it: keep it apart.",
+                file.display(),
+                bytes.div_ceil(1024)
+            );
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            licensing::backup::restore(&file, &config.database_url, force).await?;
+            println!(
+                "Restored {} into {}. Start the server with the master key of the server the \
+                 backup came from: the signing keys are sealed with it.",
+                file.display(),
+                config.database_url
+            );
             Ok(())
         }
         Command::Migrate => {

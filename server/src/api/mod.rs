@@ -130,6 +130,10 @@ pub enum Problems {
     /// Too many activations or removals of a licence; `Retry-After` says when to try again.
     #[response(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Problem),
+    /// The database cannot be reached for a moment (`/problems/unavailable`); `Retry-After`
+    /// says when to try again, here or at another replica.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
 }
 
 /// An API error, written as problem+json. Server-side causes are logged, never sent. Its kind
@@ -247,6 +251,16 @@ impl From<licensing::Error> for ApiError {
             E::Database(cause) => {
                 tracing::error!(error = %cause, "database error in the Web API");
                 Self::internal()
+            }
+            E::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "the database is unavailable (Web API)");
+                Self {
+                    retry_after: Some(licensing::error::UNAVAILABLE_RETRY_SECS),
+                    ..Self::new(
+                        kind,
+                        "The server cannot reach its database at the moment: try again in a few seconds.",
+                    )
+                }
             }
             E::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error in the Web API");

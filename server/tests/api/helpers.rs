@@ -109,6 +109,7 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
 
 pub struct TestApp {
     pub base_url: String,
+    pub database_url: String,
     pub services: Licentia,
     pub clock: Clock,
     _dir: Option<tempfile::TempDir>,
@@ -127,16 +128,23 @@ impl TestApp {
     /// Starts the server with the default settings plus `settings` (environment variable names).
     pub async fn spawn(backend: Backend, settings: &[(&str, &str)]) -> Self {
         let (database_url, dir) = fresh_database(backend).await;
+        Self::spawn_at(&database_url, dir, settings).await
+    }
+
+    /// Starts the server on the database at `database_url` (`dir` kept as long as it runs).
+    pub async fn spawn_at(
+        database_url: &str,
+        dir: Option<tempfile::TempDir>,
+        settings: &[(&str, &str)],
+    ) -> Self {
         let mut env: BTreeMap<String, String> = settings
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         env.insert("LICENTIA_LISTEN".into(), "127.0.0.1:0".into());
-        env.insert("DATABASE_URL".into(), database_url);
-        env.insert(
-            "LICENTIA_MASTER_KEY".into(),
-            licensing::keys::MasterKey::random().to_base64(),
-        );
+        env.insert("DATABASE_URL".into(), database_url.to_owned());
+        env.entry("LICENTIA_MASTER_KEY".into())
+            .or_insert_with(|| licensing::keys::MasterKey::random().to_base64());
         let config = Config::from_sources(env, None).expect("valid test configuration");
         // Starts at the real time (workstation processes use the real clock), then moves only when told.
         let clock = Clock::manual(Clock::system().now());
@@ -151,6 +159,7 @@ impl TestApp {
         }));
         Self {
             base_url,
+            database_url: database_url.to_owned(),
             services,
             clock,
             _dir: dir,
@@ -388,6 +397,20 @@ pub async fn fixture(app: &TestApp, settings: LicensingSettings, quantity: i64) 
         keys: licences.iter().map(|l| l.key.clone()).collect(),
         licence_ids: licences.iter().map(|l| l.id).collect(),
     }
+}
+
+/// A floating pool of the fixture's client, with `lease_secs`.
+pub async fn own_pool(app: &TestApp, f: &Fixture, lease_secs: i64) -> protocol::floating::Pool {
+    let client = f.client.client.as_ref().expect("a client user").id;
+    app.services
+        .create_pool(
+            &f.admin,
+            protocol::floating::PoolOwner::Client(client),
+            "",
+            Some(lease_secs),
+        )
+        .await
+        .expect("pool")
 }
 
 #[derive(Clone)]

@@ -113,6 +113,46 @@ impl Workstation {
     }
 }
 
+/// The output of a `checkout --hold` workstation, read line by line.
+pub(crate) type Lines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>;
+
+/// A workstation (`--server` may list several) holding a seat of feature F of the pool of
+/// `pool_key` for `user`, once it says so; and the rest of what it prints.
+pub(crate) async fn holding(
+    servers: &str,
+    store: &Path,
+    host: &str,
+    pool_key: &str,
+    user: &str,
+) -> (tokio::process::Child, Lines) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(client_bin())
+        .args(["--server", servers, "--hostname", host, "checkout"])
+        .args([
+            "--pool-key",
+            pool_key,
+            "--feature",
+            "F",
+            "--user",
+            user,
+            "--hold",
+        ])
+        .arg("--store")
+        .arg(store)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn licentia-client");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    loop {
+        match lines.next_line().await.expect("read") {
+            Some(line) if line.starts_with("Holding") => return (child, lines),
+            Some(_) => {}
+            None => panic!("the workstation {host} never held its seat"),
+        }
+    }
+}
+
 /// The server's root key written to a file, as a vendor ships it with the application.
 pub(crate) async fn shipped_root(app: &TestApp) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("dir");
@@ -996,7 +1036,6 @@ async fn a_release_that_reaches_no_server_is_done_at_the_next_start() {
 /// refused with a message that says it was replaced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workstations_move_to_a_replaced_pool_key_within_its_grace() {
-    use tokio::io::AsyncBufReadExt;
     within_limit(async {
         let app = TestApp::spawn(Backend::Sqlite, &[]).await;
         let (admin, pool) = acme_pool(&app, 60).await;
@@ -1024,37 +1063,8 @@ async fn workstations_move_to_a_replaced_pool_key_within_its_grace() {
         };
         // During the grace: a workstation still on the old key holds a seat…
         let store = tempfile::tempdir().expect("dir");
-        let mut holder = tokio::process::Command::new(client_bin())
-            .args([
-                "--server",
-                &app.base_url,
-                "--hostname",
-                "ws-old",
-                "checkout",
-            ])
-            .args([
-                "--pool-key",
-                &old,
-                "--feature",
-                "F",
-                "--user",
-                "ann",
-                "--hold",
-            ])
-            .arg("--store")
-            .arg(store.path())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn licentia-client");
-        let mut lines = tokio::io::BufReader::new(holder.stdout.take().expect("stdout")).lines();
-        loop {
-            match lines.next_line().await.expect("read") {
-                Some(line) if line.starts_with("Holding") => break,
-                Some(_) => {}
-                None => panic!("the workstation on the old key never held its seat"),
-            }
-        }
+        let (mut holder, _lines) =
+            holding(&app.base_url, store.path(), "ws-old", &old, "ann").await;
         // …and one given the new key checks out at once.
         let (code, out) = once(&new, "ws-new");
         assert_eq!(code, Some(0), "{out}");
