@@ -221,9 +221,11 @@ impl From<licensing::Error> for PortalError {
             E::NotFound(what) => PortalError::NotFound(what.to_owned()),
             E::Conflict(m) | E::ActivatedElsewhere(m) => PortalError::Conflict(m),
             E::Refused(_, m) => PortalError::Refused(m),
-            E::Gone(m) | E::Revoked(m) | E::KeyRetired(m) | E::PoolKeyReplaced(m) => {
-                PortalError::Gone(m)
-            }
+            E::Gone(m)
+            | E::Revoked(m)
+            | E::KeyRetired(m)
+            | E::PoolKeyReplaced(m)
+            | E::LeaseExpired(m) => PortalError::Gone(m),
             E::RateLimited { message, .. } | E::TooManyRequests { message, .. } => {
                 PortalError::Refused(message)
             }

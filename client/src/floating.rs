@@ -4,6 +4,7 @@
 
 use crate::{post_any, Error, Loan};
 use protocol::borrow::{BorrowRequest, Borrowed};
+use protocol::problem::ProblemKind;
 use protocol::seats::{CheckoutRequest, Grant, LeaseRequest};
 pub use protocol::seats::{PoolRef, Requester, SeatTerms};
 use serde::{Deserialize, Serialize};
@@ -32,18 +33,26 @@ pub struct Floating {
 
 /// A held seat. Dropping it releases it (or remembers to, if no server answers).
 pub struct Seat {
-    pub seat_id: i64,
-    pub key_id: i64,
     pub model: String,
     pub feature: String,
     pub bundled: Vec<String>,
-    lease_token: String,
+    /// Which seat it is now: taken again by the heartbeats if the pool gave it back while the
+    /// server could not be reached.
+    hold: Arc<Mutex<Hold>>,
     servers: Vec<String>,
     pending_file: PathBuf,
     agent: ureq::Agent,
     stop: Arc<AtomicBool>,
     lost: Arc<Mutex<Option<String>>>,
     heartbeats: Option<JoinHandle<()>>,
+}
+
+/// The seat the server knows, and the token that keeps it.
+#[derive(Debug, Clone)]
+struct Hold {
+    seat_id: i64,
+    key_id: i64,
+    lease_token: String,
 }
 
 fn agent() -> ureq::Agent {
@@ -198,36 +207,31 @@ impl Floating {
                 ..self.application.clone()
             },
         };
-        let res = post_any(&self.agent, &self.servers, "/api/v1/seats", &body)?
-            .ok_or_else(|| Error::Io("the server granted nothing".into()))?;
-        let g: Grant = res
-            .into_json()
-            .map_err(|e| Error::Io(format!("the server's answer could not be read: {e}")))?;
+        let g = grant(&self.agent, &self.servers, &body)?;
         let stop = Arc::new(AtomicBool::new(false));
         let lost = Arc::new(Mutex::new(None));
-        let heartbeats = {
-            let (agent, servers, stop, lost) = (
-                self.agent.clone(),
-                self.servers.clone(),
-                stop.clone(),
-                lost.clone(),
-            );
-            let path = format!("/api/v1/seats/{}/heartbeat", g.seat_id);
-            let body = LeaseRequest {
-                lease_token: g.lease_token.clone(),
-            };
-            let every = Duration::from_secs(u64::try_from(g.heartbeat_secs).unwrap_or(1).max(1));
-            std::thread::spawn(move || {
-                heartbeat_loop(&agent, &servers, &path, &body, every, &stop, &lost)
-            })
-        };
-        Ok(Seat {
+        let hold = Arc::new(Mutex::new(Hold {
             seat_id: g.seat_id,
             key_id: g.key_id,
+            lease_token: g.lease_token.clone(),
+        }));
+        let heartbeats = {
+            let beats = Heartbeats {
+                agent: self.agent.clone(),
+                servers: self.servers.clone(),
+                hold: hold.clone(),
+                every: beat_interval(g.heartbeat_secs),
+                stop: stop.clone(),
+                lost: lost.clone(),
+                checkout: body,
+            };
+            std::thread::spawn(move || beats.run())
+        };
+        Ok(Seat {
             model: g.model,
             feature: feature.to_owned(),
             bundled: g.bundled,
-            lease_token: g.lease_token,
+            hold,
             servers: self.servers.clone(),
             pending_file: self.pending_file.clone(),
             agent: self.agent.clone(),
@@ -238,41 +242,146 @@ impl Floating {
     }
 }
 
-fn heartbeat_loop(
-    agent: &ureq::Agent,
-    servers: &[String],
-    path: &str,
-    body: &LeaseRequest,
+/// A checkout's grant, from the first server that answers.
+fn grant(agent: &ureq::Agent, servers: &[String], body: &CheckoutRequest) -> Result<Grant, Error> {
+    post_any(agent, servers, "/api/v1/seats", body)?
+        .ok_or_else(|| Error::Io("the server granted nothing".into()))?
+        .into_json()
+        .map_err(|e| Error::Io(format!("the server's answer could not be read: {e}")))
+}
+
+fn beat_interval(heartbeat_secs: i64) -> Duration {
+    Duration::from_secs(u64::try_from(heartbeat_secs).unwrap_or(1).max(1))
+}
+
+/// What keeps a seat: a heartbeat every `every`, to the first server that answers.
+struct Heartbeats {
+    agent: ureq::Agent,
+    servers: Vec<String>,
+    hold: Arc<Mutex<Hold>>,
     every: Duration,
-    stop: &AtomicBool,
-    lost: &Mutex<Option<String>>,
-) {
-    let tick = Duration::from_millis(200);
-    let mut waited = Duration::ZERO;
-    while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(tick);
-        waited += tick;
-        if waited < every {
-            continue;
+    stop: Arc<AtomicBool>,
+    lost: Arc<Mutex<Option<String>>>,
+    /// The checkout that took the seat, made again if the pool gave the seat back meanwhile.
+    checkout: CheckoutRequest,
+}
+
+impl Heartbeats {
+    /// Beats until stopped. While no server answers, the seat is kept as long as the pool
+    /// keeps it (its lease, or for ever in a pool that holds silent seats); the next beat
+    /// that gets through keeps it on. If the pool gave it back meanwhile (its lease ran out
+    /// unheard), the seat is taken again at once, unseen by the application; only if none is
+    /// free now, or the seat ended for another reason (freed by its owner, its key gone), is it
+    /// lost, and `lost` says why.
+    fn run(mut self) {
+        let tick = Duration::from_millis(200);
+        let mut waited = Duration::ZERO;
+        // Set once the pool gave the seat back: why, while it is being taken again.
+        let mut expired: Option<String> = None;
+        while !self.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(tick);
+            waited += tick;
+            if waited < self.every {
+                continue;
+            }
+            waited = Duration::ZERO;
+            let outcome = match expired.take() {
+                None => self.beat(),
+                Some(why) => self.take_again(why),
+            };
+            match outcome {
+                Beat::Kept => {}
+                Beat::Expired(why) => {
+                    expired = Some(why);
+                    waited = self.every; // take it again at the next tick
+                }
+                Beat::Lost(why) => {
+                    if let Ok(mut l) = self.lost.lock() {
+                        *l = Some(why);
+                    }
+                    return;
+                }
+            }
         }
-        waited = Duration::ZERO;
-        match post_any(agent, servers, path, body) {
-            Ok(_) => {}
+    }
+
+    fn held(&self) -> Option<Hold> {
+        self.hold.lock().ok().map(|h| h.clone())
+    }
+
+    fn beat(&self) -> Beat {
+        let Some(hold) = self.held() else {
+            return Beat::Kept;
+        };
+        let body = LeaseRequest {
+            lease_token: hold.lease_token,
+        };
+        let path = format!("/api/v1/seats/{}/heartbeat", hold.seat_id);
+        match post_any(&self.agent, &self.servers, &path, &body) {
+            Ok(_) => Beat::Kept,
+            Err(Error::Refused {
+                kind: ProblemKind::LeaseExpired,
+                detail,
+                ..
+            }) => Beat::Expired(detail),
             // 410: the seat is gone and the answer says why; 404: the server does not know it.
             Err(Error::Refused { status, detail, .. }) if status == 410 || status == 404 => {
-                if let Ok(mut l) = lost.lock() {
-                    *l = Some(detail);
-                }
-                return;
+                Beat::Lost(detail)
             }
-            // Unreachable, busy or refusing for now: the seat is kept until its lease ends;
-            // try again at the next beat.
-            Err(_) => {}
+            // Unreachable, busy or refusing for now: try again at the next beat.
+            Err(_) => Beat::Kept,
+        }
+    }
+
+    /// Checks out again after the pool gave the seat back (`why`).
+    fn take_again(&mut self, why: String) -> Beat {
+        match grant(&self.agent, &self.servers, &self.checkout) {
+            Ok(g) => {
+                if let Ok(mut h) = self.hold.lock() {
+                    *h = Hold {
+                        seat_id: g.seat_id,
+                        key_id: g.key_id,
+                        lease_token: g.lease_token,
+                    };
+                }
+                self.every = beat_interval(g.heartbeat_secs);
+                Beat::Kept
+            }
+            Err(Error::Refused { detail, .. }) => Beat::Lost(format!(
+                "{why} This machine tried to take a seat again and was refused: {detail}"
+            )),
+            // No server yet: try again at the next beat.
+            Err(_) => Beat::Expired(why),
         }
     }
 }
 
+/// What one heartbeat found.
+enum Beat {
+    Kept,
+    /// The pool gave the seat back when its lease ran out; why.
+    Expired(String),
+    Lost(String),
+}
+
 impl Seat {
+    /// The seat's id at the server (another one if it had to be taken again).
+    pub fn seat_id(&self) -> i64 {
+        self.current().seat_id
+    }
+
+    /// The licence key it holds.
+    pub fn key_id(&self) -> i64 {
+        self.current().key_id
+    }
+
+    fn current(&self) -> Hold {
+        match self.hold.lock() {
+            Ok(h) => h.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// Borrows this seat for `days`, bound to the machine `fingerprint` (as
     /// `Licensing::borrow` does, which checks and keeps the token). Once borrowed, the seat
     /// sends no heartbeats and is not released when dropped: it is out until its end or an
@@ -283,8 +392,9 @@ impl Seat {
         days: i64,
         return_hash: String,
     ) -> Result<(Borrowed, Loan), Error> {
+        let hold = self.current();
         let body = BorrowRequest {
-            lease_token: self.lease_token.clone(),
+            lease_token: hold.lease_token,
             fingerprint: fingerprint.to_owned(),
             days,
             return_hash: Some(return_hash),
@@ -292,7 +402,7 @@ impl Seat {
         let res = post_any(
             &self.agent,
             &self.servers,
-            &format!("/api/v1/seats/{}/borrow", self.seat_id),
+            &format!("/api/v1/seats/{}/borrow", hold.seat_id),
             &body,
         )?
         .ok_or_else(|| Error::Io("the server lent nothing".into()))?;
@@ -308,9 +418,10 @@ impl Seat {
 
     /// The seat's lease token and servers, as a borrow keeps them.
     pub(crate) fn loan(&self) -> Loan {
+        let hold = self.current();
         Loan {
-            seat_id: self.seat_id,
-            lease_token: self.lease_token.clone(),
+            seat_id: hold.seat_id,
+            lease_token: hold.lease_token,
             servers: self.servers.clone(),
         }
     }
@@ -333,21 +444,22 @@ impl Seat {
         if self.lost().is_some() {
             return Ok(());
         }
+        let hold = self.current();
         let body = LeaseRequest {
-            lease_token: self.lease_token.clone(),
+            lease_token: hold.lease_token.clone(),
         };
         match post_any(
             &self.agent,
             &self.servers,
-            &format!("/api/v1/seats/{}/release", self.seat_id),
+            &format!("/api/v1/seats/{}/release", hold.seat_id),
             &body,
         ) {
             Ok(_) | Err(Error::Refused { .. }) => Ok(()),
             Err(e) => {
                 let mut pending = read_pending(&self.pending_file);
                 pending.push(PendingRelease {
-                    seat_id: self.seat_id,
-                    lease_token: self.lease_token.clone(),
+                    seat_id: hold.seat_id,
+                    lease_token: hold.lease_token,
                 });
                 write_pending(&self.pending_file, &pending)?;
                 Err(e)

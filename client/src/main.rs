@@ -235,9 +235,9 @@ fn checkout(
     let seat = floating.checkout(&args.feature, args.tokens)?;
     println!(
         "Seat {} of {} granted (key {}, {}){}.",
-        seat.seat_id,
+        seat.seat_id(),
         seat.feature,
-        seat.key_id,
+        seat.key_id(),
         seat.model,
         if seat.bundled.is_empty() {
             String::new()

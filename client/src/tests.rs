@@ -409,3 +409,14 @@ fn giving_the_licence_up_drops_a_pending_offline_request() {
     assert!(matches!(l.import("a.b.c"), Err(Error::Offline(_))));
     assert_eq!(l.removal_code("m1").expect("shown again"), removal);
 }
+
+#[test]
+fn a_server_list_is_read_in_order_without_blanks_or_trailing_slashes() {
+    assert_eq!(
+        server_list(Some(" https://a.example/ ,, https://b.example:8443,")),
+        ["https://a.example", "https://b.example:8443"]
+    );
+    assert!(server_list(Some("")).is_empty());
+    assert!(server_list(Some(" , ")).is_empty());
+    assert!(server_list(None).is_empty());
+}

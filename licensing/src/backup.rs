@@ -60,59 +60,146 @@ fn database(e: impl std::fmt::Display) -> BackupError {
 }
 
 /// Writes a consistent copy of the database at `url` to the new file `to`, while the server
-/// may be serving. Returns the copy's size in bytes.
+/// may be serving. The file is made here first, readable by its owner only (it holds licence
+/// keys and password hashes) and never over one that exists. Returns its size in bytes.
 pub async fn backup(url: &str, to: &Path) -> Result<u64, BackupError> {
-    local_file(url)?;
-    if to.exists() {
-        return Err(BackupError::TargetExists(to.to_owned()));
+    let from = local_file(url)?;
+    if !from.is_file() {
+        return Err(BackupError::Missing(from));
     }
-    let db = Database::connect(url, 1).await.map_err(database)?;
-    let copied = sqlx::query("VACUUM INTO $1")
-        .bind(to.to_string_lossy().into_owned())
-        .execute(db.pool())
-        .await;
-    db.close().await;
-    copied.map_err(database)?;
+    create_private(to)?;
+    let copied = async {
+        let mut conn = read_only(&from).await.map_err(database)?;
+        // (VACUUM INTO reads one snapshot and writes it to an empty file; a read-only
+        // connection is enough.)
+        let done = sqlx::query("VACUUM INTO $1")
+            .bind(to.to_string_lossy().into_owned())
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
+        done.map_err(database)?;
+        check_backup(to).await
+    }
+    .await;
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(to);
+        return Err(e);
+    }
     Ok(std::fs::metadata(to).map_err(io(to))?.len())
+}
+
+/// Creates `path` empty, only if nothing (not even a dangling link) is there, mode 600.
+fn create_private(path: &Path) -> Result<(), BackupError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(BackupError::TargetExists(path.to_owned()))
+        }
+        Err(e) => Err(io(path)(e)),
+    }
 }
 
 /// Puts the backup `from` in place of the database at `url`: refused when that database
 /// already holds one unless `force` (the server using it must be stopped first). The copy is
-/// checked before anything is replaced, and the restored database is brought to this version.
+/// staged beside the target and checked there; what it replaces is moved aside
+/// (`….before-restore-<time>`, with its write-ahead log), never deleted; the restored database
+/// is brought to this version and keeps the replaced file's owner and mode.
 pub async fn restore(from: &Path, url: &str, force: bool) -> Result<(), BackupError> {
     let target = local_file(url)?;
     if !from.is_file() {
         return Err(BackupError::Missing(from.to_owned()));
     }
-    check_backup(from).await?;
-    if holds_a_database(&target).await? && !force {
+    if with_suffix(from, "-wal").exists() {
+        return Err(BackupError::NotABackup {
+            path: from.to_owned(),
+            why: "it has a write-ahead log beside it: it is a database in use, not a copy \
+                  `server backup` made"
+                .into(),
+        });
+    }
+    if same_file(from, &target) {
+        return Err(BackupError::NotABackup {
+            path: from.to_owned(),
+            why: "it is the database DATABASE_URL names".into(),
+        });
+    }
+    // With --force, a target that cannot even be read (damaged, or left mid-recovery) is
+    // replaced too; without, it counts as holding data.
+    let holds_data = holds_a_database(&target).await.unwrap_or(true);
+    if holds_data && !force {
         return Err(BackupError::NotEmpty(target));
     }
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    // Copied beside the target, then renamed over it: the database is never half a file.
     let staged = with_suffix(&target, ".restoring");
-    std::fs::copy(from, &staged).map_err(io(&staged))?;
-    std::fs::File::open(&staged)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&staged))?;
-    // A write-ahead log left by the replaced database would be replayed into the restored one.
-    for side in ["-wal", "-shm"] {
-        let file = with_suffix(&target, side);
-        match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&file)(e)),
-            _ => {}
-        }
+    let installed = async {
+        std::fs::copy(from, &staged).map_err(io(&staged))?;
+        check_backup(&staged).await?;
+        std::fs::File::open(&staged)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&staged))?;
+        keep_owner_and_mode(&target, &staged)?;
+        move_aside(&target)?;
+        std::fs::rename(&staged, &target).map_err(io(&target))
     }
-    std::fs::rename(&staged, &target).map_err(io(&target))?;
+    .await;
+    if let Err(e) = installed {
+        let _ = std::fs::remove_file(&staged);
+        return Err(e);
+    }
     let db = Database::connect(url, 1).await.map_err(database)?;
     let migrated = db.migrate().await;
     db.close().await;
     migrated.map_err(database)
 }
 
-/// The SQLite file `url` names; PostgreSQL and in-memory databases are refused with a reason.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Moves the database at `target` and its write-ahead log aside, kept for an undo.
+fn move_aside(target: &Path) -> Result<(), BackupError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for side in ["", "-wal", "-shm"] {
+        let file = with_suffix(target, side);
+        if file.exists() {
+            let aside = with_suffix(target, &format!(".before-restore-{stamp}{side}"));
+            std::fs::rename(&file, &aside).map_err(io(&file))?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives `staged` the owner and mode of the file it replaces (the server's user must still
+/// be able to write the database when restore ran as another user).
+fn keep_owner_and_mode(replaced: &Path, staged: &Path) -> Result<(), BackupError> {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(replaced) {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::set_permissions(staged, meta.permissions()).map_err(io(staged))?;
+        // Only root may give a file away; anyone else already owns both.
+        if let Err(e) = std::os::unix::fs::chown(staged, Some(meta.uid()), Some(meta.gid())) {
+            if e.kind() != std::io::ErrorKind::PermissionDenied {
+                return Err(io(staged)(e));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The SQLite file `url` names, as SQLite will open it; PostgreSQL and in-memory databases
+/// are refused with a reason.
 fn local_file(url: &str) -> Result<PathBuf, BackupError> {
     match Backend::from_url(url).map_err(database)? {
         Backend::Postgres => Err(BackupError::Postgres),
@@ -141,12 +228,17 @@ async fn holds_a_database(path: &Path) -> Result<bool, BackupError> {
 }
 
 /// A plain connection that reads `path` and changes nothing (no pragmas, no migrations).
-async fn read_only(path: &Path) -> Result<sqlx::AnyConnection, sqlx::Error> {
-    sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=ro", path.display())).await
+async fn read_only(path: &Path) -> Result<sqlx::SqliteConnection, sqlx::Error> {
+    use sqlx::ConnectOptions;
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
 }
 
-/// Refuses a file that is not a sound database of ours that this version can run.
+/// Refuses a file that is not a sound database of ours that this version can run: its
+/// integrity, and every migration it carries known to this version with the same checksum.
 async fn check_backup(path: &Path) -> Result<(), BackupError> {
     let not_a_backup = |why: String| BackupError::NotABackup {
         path: path.to_owned(),
@@ -165,16 +257,25 @@ async fn check_backup(path: &Path) -> Result<(), BackupError> {
                 "its integrity check says {integrity}"
             )));
         }
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
-            .fetch_all(&mut conn)
-            .await
-            .map_err(|_| not_a_backup("it has no Licentia tables".into()))?;
+        let applied: Vec<(i64, Vec<u8>, bool)> =
+            sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations")
+                .fetch_all(&mut conn)
+                .await
+                .map_err(|_| not_a_backup("it has no Licentia tables".into()))?;
         if applied.is_empty() {
             return Err(not_a_backup("it has no Licentia tables".into()));
         }
-        let known: Vec<i64> = SQLITE_MIGRATIONS.iter().map(|m| m.version).collect();
-        if applied.iter().any(|v| !known.contains(v)) {
-            return Err(BackupError::Newer(path.to_owned()));
+        for (version, checksum, success) in applied {
+            match SQLITE_MIGRATIONS.iter().find(|m| m.version == version) {
+                None => return Err(BackupError::Newer(path.to_owned())),
+                Some(m) if *m.checksum != checksum[..] || !success => {
+                    return Err(not_a_backup(format!(
+                        "its schema step {version} is not this version's (another \
+                         application's database, or a step that failed)"
+                    )))
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }

@@ -10,6 +10,13 @@ use std::time::Duration;
 pub(crate) static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
+/// Commits `tx`. A failure here leaves the outcome unknown (the commit may have landed before
+/// the connection was cut), so it is never called an outage to retry: it is a server error,
+/// logged, and whoever sent the request checks before sending it again.
+pub(crate) async fn commit(tx: sqlx::Transaction<'_, sqlx::Any>) -> crate::Result<()> {
+    tx.commit().await.map_err(crate::Error::Database)
+}
+
 /// A value for a `$N` placeholder of a query put together from parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Bind {
@@ -132,12 +139,17 @@ pub struct Database {
     backend: Backend,
 }
 
-/// The file a SQLite URL names; `None` for an in-memory database.
+/// The file a SQLite URL names, as SQLite opens it (percent-decoded); `None` for an
+/// in-memory database.
 pub(crate) fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
-    (!in_memory).then(|| std::path::PathBuf::from(path))
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    // (sqlx names `:memory:` databases `file:sqlx-in-memory-N`.)
+    let in_memory = file.as_os_str().is_empty()
+        || file.to_string_lossy().starts_with("file:sqlx-in-memory-")
+        || query.contains("mode=memory");
+    (!in_memory).then(|| file.to_owned())
 }
 
 /// Adds `mode=rwc` to a SQLite URL that does not say otherwise, so a new file is created, and
@@ -184,6 +196,10 @@ impl Database {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // Connections are renewed now and then, so none outlives a failover for long (a
+            // connection to a demoted primary answers every write "read-only").
+            .idle_timeout(Duration::from_secs(60))
+            .max_lifetime(Duration::from_secs(300))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -246,6 +262,25 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_file_of_a_sqlite_url_is_the_one_sqlite_opens() {
+        use std::path::PathBuf;
+        assert_eq!(
+            sqlite_file("sqlite://data/licentia.db"),
+            Some(PathBuf::from("data/licentia.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///srv/l.db?mode=rwc"),
+            Some(PathBuf::from("/srv/l.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite://dir%20one/a%3Fb.db"),
+            Some(PathBuf::from("dir one/a?b.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory"), None);
+    }
 
     #[test]
     fn conditions_number_their_placeholders_in_order_and_leave_out_what_does_not_apply() {

@@ -46,6 +46,9 @@ pub enum Error {
     /// The pool key was replaced and its grace period is over.
     #[error("{0}")]
     PoolKeyReplaced(String),
+    /// The seat went back to the pool when its lease ran out unheard.
+    #[error("{0}")]
+    LeaseExpired(String),
     /// Too many requests of one kind (checkouts from one address): retry after the wait.
     #[error("{message}")]
     TooManyRequests {
@@ -106,6 +109,7 @@ impl Error {
             Error::Revoked(_) => ProblemKind::SerialRevoked,
             Error::KeyRetired(_) => ProblemKind::KeyRetired,
             Error::PoolKeyReplaced(_) => ProblemKind::PoolKeyReplaced,
+            Error::LeaseExpired(_) => ProblemKind::LeaseExpired,
             Error::NotSignedIn | Error::BadCredentials => ProblemKind::Unauthorized,
             Error::NotAllowed => ProblemKind::Forbidden,
             Error::RateLimited { .. } => ProblemKind::ChurnLimit,
@@ -144,8 +148,10 @@ impl From<sqlx::Error> for Error {
 
 /// Whether `err` says the database could not be reached or used for now, rather than that
 /// the statement was wrong: no connection to be had in time, a connection cut or refused, the
-/// server shutting down or starting (PostgreSQL SQLSTATE class 08, 57P01–57P03, 53300), or
-/// SQLite still busy or locked after its busy timeout.
+/// server shutting down or starting (PostgreSQL SQLSTATE class 08, 57P01–57P03), out of
+/// resources (class 53), or read-only because it is a standby now (25006, after a failover),
+/// or SQLite still busy or locked after its busy timeout. (A commit that fails is none of
+/// these: its outcome is unknown — `db::commit`.)
 pub fn is_outage(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut
@@ -167,7 +173,9 @@ fn is_outage_code(code: &str, sqlite: bool) -> bool {
         // SQLITE_LOCKED 6).
         return code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
     }
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
 }
 
 #[cfg(test)]
@@ -179,7 +187,9 @@ mod tests {
         for busy in ["5", "6", "517", "261", "773"] {
             assert!(is_outage_code(busy, true), "{busy}");
         }
-        for away in ["08006", "08001", "57P01", "57P03", "53300"] {
+        for away in [
+            "08006", "08001", "57P01", "57P03", "53300", "53100", "25006",
+        ] {
             assert!(is_outage_code(away, false), "{away}");
         }
         // Unique, foreign key, constraint, syntax, serialisation: not outages.

@@ -262,7 +262,7 @@ impl Licentia {
             Entry::new(AuditAction::SigningKeyRotate, format!("signing key {kid}")),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(kid, "new signing key is active");
         Ok(kid)
     }

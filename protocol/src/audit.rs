@@ -79,6 +79,8 @@ pub enum AuditAction {
     PoolKeyReplace,
     #[serde(rename = "pool.checkout-cap")]
     PoolCheckoutCap,
+    #[serde(rename = "pool.silent-seats")]
+    PoolSilentSeats,
     #[serde(rename = "pool.feature-key.add")]
     PoolFeatureKeyAdd,
     #[serde(rename = "pool.feature-key.delete")]
@@ -107,7 +109,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the portal's filter lists them.
-    pub const ALL: [AuditAction; 48] = [
+    pub const ALL: [AuditAction; 49] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignInLocked,
@@ -144,6 +146,7 @@ impl AuditAction {
         Self::PoolDelete,
         Self::PoolKeyReplace,
         Self::PoolCheckoutCap,
+        Self::PoolSilentSeats,
         Self::PoolFeatureKeyAdd,
         Self::PoolFeatureKeyDelete,
         Self::PoolBundleAdd,
@@ -197,6 +200,7 @@ impl AuditAction {
             Self::PoolDelete => "pool.delete",
             Self::PoolKeyReplace => "pool.key.replace",
             Self::PoolCheckoutCap => "pool.checkout-cap",
+            Self::PoolSilentSeats => "pool.silent-seats",
             Self::PoolFeatureKeyAdd => "pool.feature-key.add",
             Self::PoolFeatureKeyDelete => "pool.feature-key.delete",
             Self::PoolBundleAdd => "pool.bundle.add",

@@ -106,6 +106,9 @@ pub struct Pool {
     pub max_tokens_per_checkout: Option<i64>,
     /// How long a seat lives without a heartbeat.
     pub lease_secs: i64,
+    /// What happens to a seat whose application stops sending heartbeats.
+    #[serde(default)]
+    pub silent_seats: SilentSeats,
     pub keys: i64,
     pub in_use: i64,
     pub created_at: i64,
@@ -175,6 +178,45 @@ pub fn key_grace_until(now: i64, hours: i64) -> Result<i64, InputError> {
 pub struct Bundle {
     pub feature: String,
     pub also_feature: String,
+}
+
+/// How a pool ends a seat whose application went silent (a crash, a network outage).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SilentSeats {
+    /// When its lease runs out, the seat comes back to the pool for others.
+    #[default]
+    Lease,
+    /// The seat stays in use until the application comes back (its next heartbeat keeps it),
+    /// releases it, or an owner frees it: work survives an outage of any length, at the price
+    /// of seats held by machines that never come back.
+    Held,
+}
+
+impl SilentSeats {
+    pub fn code(self) -> &'static str {
+        match self {
+            SilentSeats::Lease => "lease",
+            SilentSeats::Held => "held",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        match code {
+            "lease" => Some(SilentSeats::Lease),
+            "held" => Some(SilentSeats::Held),
+            _ => None,
+        }
+    }
+
+    /// In the owner's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SilentSeats::Lease => "given back when its lease runs out",
+            SilentSeats::Held => "kept until the application comes back or is freed",
+        }
+    }
 }
 
 /// Who a pool belongs to: a client (which may have several) or a serial number (one).
@@ -291,6 +333,9 @@ pub struct SeatDetail {
     /// Out on a mobile licence until then (Unix seconds): the seat works offline.
     #[serde(default)]
     pub borrowed_until: Option<i64>,
+    /// A held seat whose lease ran out: not heard from since then (its last heartbeat).
+    #[serde(default)]
+    pub silent_since: Option<i64>,
 }
 
 /// Why a key would or would not serve a checkout.

@@ -43,6 +43,10 @@ pub enum ProblemKind {
     /// Floating: the pool key was replaced and its grace period is over: ask the pool's owner
     /// for the new one.
     PoolKeyReplaced,
+    /// Floating: the seat went back to the pool when its lease ran out unheard (the network
+    /// was down, the machine asleep). Checking out again may get a seat at once; the client
+    /// library does so by itself.
+    LeaseExpired,
     /// The body is not JSON.
     UnsupportedMediaType,
     /// The input breaks a rule; `field` names the field.
@@ -59,7 +63,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 22] = [
+    pub const ALL: [ProblemKind; 23] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -76,6 +80,7 @@ impl ProblemKind {
         Self::SerialRevoked,
         Self::KeyRetired,
         Self::PoolKeyReplaced,
+        Self::LeaseExpired,
         Self::UnsupportedMediaType,
         Self::Invalid,
         Self::ChurnLimit,
@@ -98,7 +103,11 @@ impl ProblemKind {
             | Self::BorrowingOff => 403,
             Self::NotFound => 404,
             Self::Conflict | Self::ActivatedElsewhere => 409,
-            Self::Gone | Self::SerialRevoked | Self::KeyRetired | Self::PoolKeyReplaced => 410,
+            Self::Gone
+            | Self::SerialRevoked
+            | Self::KeyRetired
+            | Self::PoolKeyReplaced
+            | Self::LeaseExpired => 410,
             Self::UnsupportedMediaType => 415,
             Self::Invalid => 422,
             Self::ChurnLimit | Self::Throttled => 429,
@@ -126,6 +135,7 @@ impl ProblemKind {
             Self::SerialRevoked => "serial-revoked",
             Self::KeyRetired => "key-retired",
             Self::PoolKeyReplaced => "pool-key-replaced",
+            Self::LeaseExpired => "lease-expired",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::Invalid => "invalid",
             Self::ChurnLimit => "churn-limit",
@@ -165,6 +175,7 @@ impl ProblemKind {
             Self::SerialRevoked => "Serial number revoked",
             Self::KeyRetired => "Signing key withdrawn",
             Self::PoolKeyReplaced => "Pool key replaced",
+            Self::LeaseExpired => "Lease expired",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Invalid => "Invalid input",
             Self::ChurnLimit => "Too many activations and removals",

@@ -8,12 +8,14 @@ use crate::components::{
 };
 use crate::server_fns::floating::{
     AddPoolKey, ChangeBundle, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout,
-    RotatePoolKey, SetCheckoutCap,
+    RotatePoolKey, SetCheckoutCap, SetSilentSeats,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use protocol::floating::{CommercialType, KeyVerdict, Model, PoolKey, PricingStructure};
+use protocol::floating::{
+    CommercialType, KeyVerdict, Model, PoolKey, PricingStructure, SilentSeats,
+};
 
 #[component]
 pub fn PoolsPage(admin: bool) -> impl IntoView {
@@ -121,6 +123,35 @@ fn CheckoutCap(
     }
 }
 
+/// What happens to a seat whose application stops sending heartbeats.
+#[component]
+fn SilentSeatsChoice(
+    action: ServerAction<SetSilentSeats>,
+    pool_id: i64,
+    current: SilentSeats,
+    lease_secs: i64,
+) -> impl IntoView {
+    let option = move |mode: SilentSeats, text: String| {
+        view! { <option value=mode.code() selected=current == mode>{text}</option> }
+    };
+    view! {
+        <ActionForm action>
+            <input type="hidden" name="pool_id" value=pool_id/>
+            <div class="field">
+                <label for="silent-seats">"A seat whose application goes silent"</label>
+                <select id="silent-seats" name="silent_seats" aria-describedby="silent-seats-hint">
+                    {option(SilentSeats::Lease, format!("is given back when its lease ends ({lease_secs} s)"))}
+                    {option(SilentSeats::Held, "is kept until the application comes back".to_owned())}
+                </select>
+                <small id="silent-seats-hint" class="hint">"Kept: work survives a network outage of any length, and the usage page shows such a seat as not heard from since its last heartbeat — free it there if its machine is gone for good."</small>
+            </div>
+            <ActionError action/>
+            <ActionDone action message="Saved."/>
+            <button type="submit" class="small" disabled=action.pending()>"Save"</button>
+        </ActionForm>
+    }
+}
+
 /// Replacing the pool key: the grace the old one keeps, and the new key, shown this once.
 #[component]
 fn RotateKey(rotate: ServerAction<RotatePoolKey>, pool_id: i64) -> impl IntoView {
@@ -168,6 +199,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
     let delete_pool = ServerAction::<DeletePool>::new();
     let rotate = ServerAction::<RotatePoolKey>::new();
     let cap = ServerAction::<SetCheckoutCap>::new();
+    let silent = ServerAction::<SetSilentSeats>::new();
     let mobile = super::mobile::MobileActions::new();
     let page = Resource::new(
         move || {
@@ -180,6 +212,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                 mobile.version(),
                 rotate.version().get(),
                 cap.version().get(),
+                silent.version().get(),
             )
         },
         |(id, ..)| crate::server_fns::floating::get_pool_page(id.unwrap_or(0)),
@@ -199,11 +232,13 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                                 <dd><LocalTime unix_secs=at/>{p.pool.previous_key_until.map(|until| view! { "; the key before works until " <LocalTime unix_secs=until/> })}</dd>
                             })}
                             <dt>"Lease"</dt><dd>{format!("{} s without a heartbeat", p.pool.lease_secs)}</dd>
+                            <dt>"A silent seat"</dt><dd data-testid="silent-seats">{p.pool.silent_seats.describe()}</dd>
                             <dt>"In use"</dt><dd>{p.pool.in_use}</dd>
                         </dl>
                         <p class="hint">"Workstations check out with the pool key: "<code>"licentia-client --server … checkout --pool-key POOL-… --feature …"</code>". It is shown whole only when the pool is made or its key replaced."</p>
                         <RotateKey rotate pool_id/>
                         <CheckoutCap cap pool_id current=p.pool.max_tokens_per_checkout/>
+                        <SilentSeatsChoice action=silent pool_id current=p.pool.silent_seats lease_secs=p.pool.lease_secs/>
                     </section>
                     <section class="card">
                         <h2>"Licence keys"</h2>

@@ -242,7 +242,10 @@ fn SeatTable(list: Vec<SeatDetail>, actions: SeatActions) -> impl IntoView {
                             </td>
                             <td><LocalTime unix_secs=s.granted_since/></td>
                             <td><LocalTime unix_secs=s.granted_at/></td>
-                            <td><LocalTime unix_secs=s.last_used_at/></td>
+                            <td>
+                                <LocalTime unix_secs=s.last_used_at/>
+                                {s.silent_since.map(|since| view! { <br/><small class="warning" data-testid="silent">"not heard from since "<LocalTime unix_secs=since/></small> })}
+                            </td>
                             <td class="num">{release_or_any(s.max_release_number)}</td>
                             <td>{or_dash(s.max_release_date.clone().unwrap_or_default())}</td>
                             <td>{or_dash(s.expiration_date.clone().unwrap_or_default())}</td>

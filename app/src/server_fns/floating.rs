@@ -77,6 +77,19 @@ pub async fn set_checkout_cap(
     Ok(services.set_checkout_cap(&user, pool_id, cap).await?)
 }
 
+/// How the pool ends a seat whose application went silent: `lease` or `held`.
+#[server(prefix = "/rpc", endpoint = "set_silent_seats")]
+pub async fn set_silent_seats(pool_id: i64, silent_seats: String) -> Result<Pool, PortalError> {
+    let (services, user) = caller().await?;
+    let mode = protocol::floating::SilentSeats::parse(silent_seats.trim()).ok_or_else(|| {
+        PortalError::Invalid {
+            field: "silent_seats".into(),
+            message: "Choose whether a silent seat is given back or kept.".into(),
+        }
+    })?;
+    Ok(services.set_silent_seats(&user, pool_id, mode).await?)
+}
+
 /// Replaces a pool's key; the old one keeps working `grace_hours`. The answer holds the new key,
 /// shown this once.
 #[server(prefix = "/rpc", endpoint = "rotate_pool_key")]

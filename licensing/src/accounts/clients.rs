@@ -238,7 +238,7 @@ impl Licentia {
             .of_client(Some(id)),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(client_id = id, by = actor.id, "client created");
         Ok(self.client_detail(actor, id).await?.client)
     }
@@ -292,7 +292,7 @@ impl Licentia {
             .private("notes"),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(self.client_detail(actor, client_id).await?.client)
     }
 
@@ -314,7 +314,7 @@ impl Licentia {
                 .detail("Deleted with its users, orders and their licences."),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(client_id, by = actor.id, "client deleted");
         Ok(())
     }
@@ -362,7 +362,7 @@ impl Licentia {
                 .of_client(Some(client_id)),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(
             user_id = row.id,
             client_id,
@@ -530,7 +530,7 @@ impl Licentia {
             0
         };
         self.record(&mut *tx, who, entry).await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(revoked)
     }
 
@@ -551,7 +551,7 @@ impl Licentia {
             Entry::new(AuditAction::UserDelete, format!("user {email}")).of_client(client_id),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(user_id, by = actor.id, "client user deleted");
         Ok(())
     }

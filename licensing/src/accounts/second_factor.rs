@@ -375,7 +375,7 @@ impl Licentia {
             Entry::own_account(AuditAction::SecondFactorOn, actor),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(codes)
     }
 
@@ -424,7 +424,7 @@ impl Licentia {
             Entry::own_account(AuditAction::RecoveryCodesReplace, actor),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(codes)
     }
 
@@ -545,7 +545,7 @@ impl Licentia {
             Entry::new(AuditAction::SecondFactorOff, format!("user {email}")).of_client(client_id),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(())
     }
 

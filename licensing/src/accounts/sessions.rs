@@ -213,7 +213,7 @@ impl Licentia {
         let email = entry.subject.clone();
         self.record(&mut *tx, Who::Named(Some(user_id), &email), entry)
             .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         let user = self.user_by_id(user_id).await?;
         tracing::info!(user_id, "signed in");
         Ok(SignedIn {
@@ -322,7 +322,7 @@ impl Licentia {
                 .of_client(client_of(actor)),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(user_id = actor.id, "session ended by its owner");
         Ok(())
     }

@@ -38,7 +38,7 @@ impl Licentia {
         .bind(now + self.auth.setup_link_secs)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(Some(token))
     }
 
@@ -138,7 +138,7 @@ impl Licentia {
                 .detail("First administrator, through the setup link."),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(
             user_id,
             "first administrator created through the setup link"
@@ -183,7 +183,7 @@ impl Licentia {
             Entry::new(AuditAction::AdminCreate, format!("user {}", email.as_str())),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(user_id)
     }
 }

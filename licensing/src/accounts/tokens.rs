@@ -149,7 +149,7 @@ impl Licentia {
                 )),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(
             token_id = id,
             by = actor.id,
@@ -218,7 +218,7 @@ impl Licentia {
                 .of_client(owner_client),
             )
             .await?;
-            tx.commit().await?;
+            crate::db::commit(tx).await?;
             tracing::info!(token_id = id, by = actor.id, "API token revoked");
         }
         self.api_token(actor, id).await

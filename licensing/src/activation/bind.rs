@@ -238,7 +238,7 @@ impl Licentia {
             )
             .await?;
         }
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         let activated_at = live.as_ref().map_or(now, |a| a.activated_at);
         let features = lic.terms.features_json().to_owned();
         let counters = lic.terms.counters_json().to_owned();

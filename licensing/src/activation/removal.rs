@@ -108,7 +108,7 @@ impl Licentia {
             .detail(detail),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(
             licence_id = lic.id,
             activation_id = live.id,
@@ -150,7 +150,7 @@ impl Licentia {
                 .detail("Freed before the removed machine's code lapsed."),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::warn!(
             licence_id,
             by = actor.id,

@@ -160,7 +160,7 @@ impl Licentia {
             )),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(after)
     }
 

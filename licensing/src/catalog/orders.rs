@@ -73,7 +73,7 @@ impl Licentia {
                 )),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(order_id, by = actor.id, "order created");
         self.order(actor, order_id).await
     }
@@ -122,7 +122,7 @@ impl Licentia {
                 .private("notes"),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         self.order(actor, order_id).await
     }
 
@@ -144,7 +144,7 @@ impl Licentia {
                 .detail("Deleted with its licences."),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(order_id, by = actor.id, "order deleted");
         Ok(())
     }

@@ -104,7 +104,7 @@ impl Licentia {
             None => Entry::new(AuditAction::ProductCreate, subject),
         };
         self.record(&mut *tx, Who::User(actor), entry).await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(saved)
     }
 
@@ -141,7 +141,7 @@ impl Licentia {
             Entry::new(AuditAction::ProductDelete, format!("product {code}")),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(())
     }
 }

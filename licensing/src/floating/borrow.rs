@@ -292,7 +292,7 @@ impl Licentia {
         .bind(seat.id)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(seat_id = seat.id, until = end, "seat borrowed");
         Ok(Borrowed {
             borrow_token: token,
@@ -644,7 +644,7 @@ impl Licentia {
             pool.entry(AuditAction::MobileSet).changes(changes),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(
             pool_id,
             by = actor.id,

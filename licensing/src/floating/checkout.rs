@@ -141,10 +141,18 @@ impl Licentia {
         .fetch_optional(self.db.pool())
         .await?;
         if let Some((seat_id, held_by, lease_ends)) = existing {
-            // (A seat whose lease ran out has no holder left to protect: it is handed over.)
+            // (A seat whose lease ran out has no holder left to protect: it is handed over —
+            // unless its pool holds silent seats for their application.)
             let proven = may_resume(held_by.as_deref(), installation.as_deref());
-            if !(hand_back && (proven || lease_ends <= now)) {
-                return Err(session_taken(&feature, &user, &host, lease_ends - now));
+            let abandoned = lease_ends <= now && pool.silent_seats() == SilentSeats::Lease;
+            if !(hand_back && (proven || abandoned)) {
+                let held = pool.silent_seats() == SilentSeats::Held;
+                return Err(session_taken(
+                    &feature,
+                    &user,
+                    &host,
+                    (!held).then_some(lease_ends - now),
+                ));
             }
             // (None: it was released or borrowed a moment ago; a new seat is checked out below.)
             let taker = Taker {
@@ -374,7 +382,7 @@ impl Licentia {
             }
             bundled.push(also.clone());
         }
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(seat_id, key_id = key.id, amount, "seat checked out");
         Ok(Taken::Granted(Grant {
             seat_id,
@@ -391,7 +399,8 @@ impl Licentia {
 
     /// The seat of a session that checked out again: a new lease token, a fresh lease.
     /// Only while the seat is still the taker's to take (its installation's, or its lease run
-    /// out: a heartbeat arriving meanwhile keeps it), and it becomes the taker's installation's.
+    /// out in a pool that does not hold silent seats: a heartbeat arriving meanwhile keeps it),
+    /// and it becomes the taker's installation's.
     pub(super) async fn hand_back(
         &self,
         pool: &PoolRow,
@@ -404,7 +413,7 @@ impl Licentia {
             "UPDATE seats SET lease_token_hash = $1, process = $2, last_heartbeat_at = $3, \
              lease_expires_at = $4, installation_hash = $6 WHERE id = $5 \
              AND released_at IS NULL AND borrowed_until IS NULL \
-             AND (lease_expires_at <= $3 OR installation_hash = $6)",
+             AND (installation_hash = $6 OR (lease_expires_at <= $3 AND $7 = 'lease'))",
         )
         .bind(crate::token::digest(&token))
         .bind(taker.process)
@@ -412,6 +421,7 @@ impl Licentia {
         .bind(now + pool.lease_secs)
         .bind(seat_id)
         .bind(taker.installation)
+        .bind(pool.silent_seats().code())
         .execute(self.db.pool())
         .await?
         .rows_affected();
@@ -519,12 +529,21 @@ pub(crate) fn may_resume(held_by: Option<&str>, presented: Option<&str>) -> bool
     matches!((held_by, presented), (Some(held), Some(shown)) if held == shown)
 }
 
-fn session_taken(feature: &str, user: &str, host: &str, lease_left_secs: i64) -> Error {
-    let minutes = (lease_left_secs.max(0) + 59) / 60;
+/// `lease_left_secs`: `None` in a pool that holds silent seats (no lease ends them).
+fn session_taken(feature: &str, user: &str, host: &str, lease_left_secs: Option<i64>) -> Error {
+    let until = match lease_left_secs {
+        Some(left) => format!(
+            "when its lease ends (within {} min)",
+            (left.max(0) + 59) / 60
+        ),
+        None => "when the pool's owner frees it (this pool keeps a silent seat for its \
+                 application)"
+            .to_owned(),
+    };
     Error::Conflict(format!(
         "User {user} on {host} already holds a seat of {feature} in this session. Only the \
          installation that took it can resume it; otherwise it comes free when released or \
-         when its lease ends (within {minutes} min)."
+         {until}."
     ))
 }
 

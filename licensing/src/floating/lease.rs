@@ -186,7 +186,7 @@ impl Licentia {
         if seat.amount > 0 {
             give_back(&mut tx, seat.key_id, seat.amount).await?;
         }
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(true)
     }
 
@@ -294,18 +294,21 @@ impl Licentia {
             }
             give_back(&mut tx, *key_id, *amount).await?;
         }
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(seat_id, by, "seat released");
         Ok(true)
     }
 
-    /// Frees the seats whose lease ran out (their applications died or lost the network) and
-    /// the borrowed ones whose period ended. Safe to run in several server processes at once.
+    /// Frees the seats whose lease ran out (their applications died or lost the network) —
+    /// but for a pool that holds silent seats — and the borrowed ones whose period ended. Safe
+    /// to run in several server processes at once.
     pub async fn reclaim_expired_seats(&self) -> Result<u64> {
         let now = self.clock.now();
         let expired: Vec<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, borrowed_until FROM seats WHERE released_at IS NULL \
-             AND bundle_of IS NULL AND lease_expires_at < $1 ORDER BY id LIMIT 1000",
+            "SELECT s.id, s.borrowed_until FROM seats s JOIN pools p ON p.id = s.pool_id \
+             WHERE s.released_at IS NULL AND s.bundle_of IS NULL AND s.lease_expires_at < $1 \
+             AND (s.borrowed_until IS NOT NULL OR p.silent_seats = 'lease') \
+             ORDER BY s.id LIMIT 1000",
         )
         .bind(now)
         .fetch_all(self.db.pool())

@@ -26,6 +26,7 @@ use protocol::audit::{changed_fields, AuditAction, FieldChange};
 use protocol::floating::PricingStructure;
 use protocol::floating::{
     Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
+    SilentSeats,
 };
 use protocol::input::InputError;
 use protocol::seats::{Beat, CheckoutRequest, Grant, PoolRef, ReleaseReason, SeatTerms};
@@ -57,6 +58,8 @@ struct PoolRow {
     #[sqlx(skip)]
     by_previous_key: bool,
     lease_secs: i64,
+    /// `SilentSeats` as stored.
+    silent_seats: String,
     created_at: i64,
     owner: String,
     mobile_allowed: i64,
@@ -67,6 +70,10 @@ struct PoolRow {
 }
 
 impl PoolRow {
+    fn silent_seats(&self) -> SilentSeats {
+        SilentSeats::parse(&self.silent_seats).unwrap_or_default()
+    }
+
     /// An audit log entry about this pool, for its client's users to read too.
     fn entry(&self, action: AuditAction) -> Entry {
         Entry::new(action, pool_subject(self.id, &self.name)).of_client(self.client_id)
@@ -84,6 +91,7 @@ impl PoolRow {
 
 const POOL_SELECT: &str = "SELECT p.id, p.name, p.client_id, p.serial_id, p.key_head, \
      p.key_code_digest, p.key_rotated_at, p.max_tokens_per_checkout, p.lease_secs, \
+     p.silent_seats, \
      p.created_at, COALESCE(c.name, s.serial) AS owner, p.mobile_allowed, p.max_borrow_days, \
      pr.borrowing_allowed AS product_borrowing, pr.max_borrow_days AS product_borrow_days \
      FROM pools p LEFT JOIN clients c ON c.id = p.client_id \
@@ -385,16 +393,20 @@ fn lease_token() -> String {
 }
 
 fn lost(seat: &SeatRow) -> Error {
-    let why = seat
+    let reason = seat
         .released_by
         .as_deref()
         .and_then(ReleaseReason::from_stored)
-        .unwrap_or(ReleaseReason::Application)
-        .why();
-    Error::Gone(format!(
-        "Your seat of {} is gone: {why}. Check out again.",
-        seat.feature
-    ))
+        .unwrap_or(ReleaseReason::Application);
+    let message = format!(
+        "Your seat of {} is gone: {}. Check out again.",
+        seat.feature,
+        reason.why()
+    );
+    match reason {
+        ReleaseReason::LeaseExpired => Error::LeaseExpired(message),
+        _ => Error::Gone(message),
+    }
 }
 
 struct SeatAsk<'a> {

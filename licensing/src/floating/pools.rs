@@ -28,6 +28,7 @@ impl Licentia {
         .fetch_one(self.db.pool())
         .await?;
         let lending = row.lending();
+        let silent_seats = row.silent_seats();
         let previous_key_until: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(works_until) FROM pool_previous_keys WHERE pool_id = $1 \
              AND works_until > $2",
@@ -47,6 +48,7 @@ impl Licentia {
             previous_key_until,
             max_tokens_per_checkout: row.max_tokens_per_checkout,
             lease_secs: row.lease_secs,
+            silent_seats,
             keys,
             in_use: in_use.unwrap_or(0),
             created_at: row.created_at,
@@ -113,7 +115,7 @@ impl Licentia {
             Entry::new(AuditAction::PoolCreate, pool_subject(id, &name)).of_client(client_id),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(pool_id = id, by = actor.id, "pool created");
         // The one time the key is shown: only its digest is kept.
         Ok(Pool {
@@ -190,7 +192,7 @@ impl Licentia {
             )),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(pool_id, by = actor.id, grace_hours, "pool key replaced");
         Ok(Pool {
             access_key: key,
@@ -227,8 +229,46 @@ impl Licentia {
                 }]),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(pool_id, by = actor.id, ?cap, "checkout cap set");
+        self.pool(actor, pool_id).await
+    }
+
+    /// Sets how the pool ends a seat whose application went silent (the pool's owner). Held
+    /// seats already past their lease stay held; switching to `Lease` lets the reclaimer give
+    /// them back at its next round.
+    pub async fn set_silent_seats(
+        &self,
+        actor: &CurrentUser,
+        pool_id: i64,
+        mode: SilentSeats,
+    ) -> Result<Pool> {
+        let pool = self.pool_row(pool_id).await?;
+        self.require_pool_access(actor, &pool)?;
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query("UPDATE pools SET silent_seats = $1 WHERE id = $2")
+            .bind(mode.code())
+            .bind(pool_id)
+            .execute(&mut *tx)
+            .await?;
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            pool.entry(AuditAction::PoolSilentSeats)
+                .changes(vec![FieldChange {
+                    field: "a silent seat is".into(),
+                    before: pool.silent_seats().describe().into(),
+                    after: mode.describe().into(),
+                }]),
+        )
+        .await?;
+        crate::db::commit(tx).await?;
+        tracing::info!(
+            pool_id,
+            by = actor.id,
+            mode = mode.code(),
+            "silent seats set"
+        );
         self.pool(actor, pool_id).await
     }
 
@@ -317,7 +357,7 @@ impl Licentia {
             .bind(pool_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(())
     }
 
@@ -415,7 +455,7 @@ impl Licentia {
             )),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(pool_id, key_id = id, by = actor.id, "pool key added");
         self.pool_keys(actor, pool_id)
             .await?
@@ -495,7 +535,7 @@ impl Licentia {
             .detail(format!("Key {key_id} of {feature} ({editor}) removed.")),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(())
     }
 
@@ -546,7 +586,7 @@ impl Licentia {
                 .detail(format!("Checking out {feature} also takes {also}.")),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         Ok(())
     }
 
@@ -577,7 +617,7 @@ impl Licentia {
             )),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(pool_id, by = actor.id, "bundle removed");
         Ok(())
     }

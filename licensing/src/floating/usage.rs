@@ -162,9 +162,12 @@ impl Licentia {
         .bind(of.map(|(_, f)| f))
         .fetch_all(self.db.pool())
         .await?;
+        let now = self.clock.now();
         Ok(rows
             .into_iter()
             .map(|r| SeatDetail {
+                silent_since: (r.borrowed_until.is_none() && r.lease_expires_at < now)
+                    .then_some(r.last_heartbeat_at),
                 id: r.id,
                 pool_id,
                 key_id: r.key_id,

@@ -142,7 +142,7 @@ impl Licentia {
             .detail(format!("{made} serial(s) of {}.", product.code)),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(batch_id, count = made, by = actor.id, "serials generated");
         self.serial_batch(actor, batch_id).await
     }

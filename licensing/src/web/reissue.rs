@@ -102,7 +102,7 @@ impl Licentia {
             )),
         )
         .await?;
-        tx.commit().await?;
+        crate::db::commit(tx).await?;
         tracing::info!(
             old = serial_id,
             new = new_id,

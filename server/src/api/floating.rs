@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use protocol::floating::{
     Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, PoolOwner, SeatDetail,
+    SilentSeats,
 };
 use protocol::input::InputError;
 use protocol::page::PageQuery;
@@ -29,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_pool, delete_pool))
         .routes(routes!(rotate_pool_key))
         .routes(routes!(set_checkout_cap))
+        .routes(routes!(set_silent_seats))
         .routes(routes!(pool_bundles, add_bundle))
         .routes(routes!(remove_bundle))
         .routes(routes!(pool_keys, add_pool_key))
@@ -209,6 +211,28 @@ async fn set_checkout_cap(
         s.set_checkout_cap(&user, id, b.max_tokens_per_checkout)
             .await?,
     ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SilentSeatsBody {
+    /// `lease`: a seat whose application went silent comes back when its lease ends; `held`:
+    /// it stays in use until the application comes back, releases it, or is freed.
+    pub silent_seats: SilentSeats,
+}
+
+/// How the pool ends a seat whose application stops sending heartbeats (the pool's owner).
+#[utoipa::path(put, path = "/api/v1/pools/{id}/silent-seats", tag = "floating",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id")),
+    request_body = SilentSeatsBody,
+    responses((status = 200, body = Pool), Problems))]
+async fn set_silent_seats(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(b): ApiJson<SilentSeatsBody>,
+) -> Result<Json<Pool>, ApiError> {
+    Ok(Json(s.set_silent_seats(&user, id, b.silent_seats).await?))
 }
 
 /// Deletes a pool with its keys, bundles and usage history (administrators); 409 while seats

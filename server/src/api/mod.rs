@@ -220,7 +220,8 @@ impl From<licensing::Error> for ApiError {
             | E::Gone(m)
             | E::Revoked(m)
             | E::KeyRetired(m)
-            | E::PoolKeyReplaced(m) => Self::new(kind, m),
+            | E::PoolKeyReplaced(m)
+            | E::LeaseExpired(m) => Self::new(kind, m),
             E::RateLimited {
                 message,
                 retry_after_secs,

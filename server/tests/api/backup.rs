@@ -91,6 +91,12 @@ async fn a_backup_taken_while_serving_restores_to_a_server_that_keeps_codes_and_
         let ended_during = ended.load(Ordering::SeqCst) - ended_before;
         assert!(out.status.success(), "{}", said(&out));
         assert!(said(&out).contains("master key is not in it"), "{}", said(&out));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).expect("backup").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "licence keys and password hashes: its owner's only");
+        }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         stop_tx.send(true).expect("stop");
         writer.await.expect("writer");
@@ -122,6 +128,22 @@ async fn a_backup_taken_while_serving_restores_to_a_server_that_keeps_codes_and_
         let refused = server(&url, &["restore", &file_arg]);
         assert!(!refused.status.success() && said(&refused).contains("--force"), "{}", said(&refused));
         assert_eq!(count(&url, "seats").await, before, "nothing changed");
+        // A database in use is not a backup (its write-ahead log is beside it), nor is the
+        // database itself.
+        let live = app.database_url.trim_start_matches("sqlite://").to_owned();
+        let out = server(&fresh_url, &["restore", &live, "--force"]);
+        assert!(!out.status.success() && said(&out).contains("write-ahead log"), "{}", said(&out));
+        // Forced (the server using it stopped): what it replaces is moved aside, not deleted.
+        let out = server(&fresh_url, &["restore", &file_arg, "--force"]);
+        assert!(out.status.success(), "{}", said(&out));
+        let aside: Vec<_> = std::fs::read_dir(fresh.path().join("data"))
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("licentia.db.before-restore-"))
+            .collect();
+        assert!(!aside.is_empty(), "the replaced database is kept aside");
+        assert_eq!(count(&fresh_url, "seats WHERE released_at IS NOT NULL").await, kept);
     })
     .await;
 }
@@ -168,6 +190,18 @@ async fn what_is_not_a_backup_is_refused_and_postgres_is_pointed_to_its_tools() 
         "{}",
         said(&out)
     );
+    // A database that is not there is not backed up as an empty one.
+    let nothing = format!("sqlite://{}/none/licentia.db", dir.path().display());
+    let out = server(
+        &nothing,
+        &["backup", &dir.path().join("b.db").to_string_lossy()],
+    );
+    assert!(
+        !out.status.success() && said(&out).contains("does not exist"),
+        "{}",
+        said(&out)
+    );
+    assert!(!dir.path().join("b.db").exists() && !dir.path().join("none").exists());
     for args in [&["backup", "x.backup"][..], &["restore", "x.backup"][..]] {
         let out = server("postgres://nobody@127.0.0.1:1/none", args);
         assert!(

@@ -231,6 +231,7 @@ async fn every_wire_type_round_trips_and_matches_the_served_document() {
                 previous_key_until: Some(9),
                 max_tokens_per_checkout: Some(4),
                 lease_secs: 300,
+                silent_seats: protocol::floating::SilentSeats::Held,
                 keys: 1,
                 in_use: 0,
                 created_at: 5,

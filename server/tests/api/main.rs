@@ -23,5 +23,6 @@ mod pagination;
 mod replicas;
 mod second_factor;
 mod security;
+mod silent_seats;
 mod web;
 mod workstation;

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A PostgreSQL server of this test's own, which it may stop and start.
+/// A PostgreSQL server of this test's own, which it may stop and start. It listens on a Unix
+/// socket in its own directory only, so no other test can take its place while it is down.
 struct PrivatePostgres {
     bin: PathBuf,
     dir: tempfile::TempDir,
@@ -19,26 +20,44 @@ struct PrivatePostgres {
     as_postgres: bool,
 }
 
+/// `None` (the test skipped), unless the run requires PostgreSQL: then a failure saying why.
+fn unavailable(why: &str) -> Option<PrivatePostgres> {
+    assert!(
+        std::env::var("LICENTIA_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+        "LICENTIA_REQUIRE_POSTGRES=1 but {why}"
+    );
+    eprintln!("skipped: {why}");
+    None
+}
+
 impl PrivatePostgres {
-    /// `None` when this machine has no PostgreSQL (allowed unless the run requires it).
+    /// Its binaries: `LICENTIA_PG_BIN` (the test command sets it), else the newest Debian
+    /// installs. `None` when this machine has no PostgreSQL.
     fn start() -> Option<Self> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .find(|b| b.join("initdb").exists());
-        let Some(bin) = bin else {
-            assert!(
-                std::env::var("LICENTIA_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "LICENTIA_REQUIRE_POSTGRES=1 but no PostgreSQL binaries under /usr/lib/postgresql"
-            );
-            return None;
+        let bin = match std::env::var_os("LICENTIA_PG_BIN") {
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => std::fs::read_dir("/usr/lib/postgresql")
+                .ok()
+                .and_then(|dirs| {
+                    dirs.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                        .filter(|b| b.join("initdb").exists())
+                        .max()
+                }),
+        };
+        let Some(bin) = bin.filter(|b| b.join("initdb").exists()) else {
+            return unavailable("no PostgreSQL binaries (set LICENTIA_PG_BIN)");
         };
         let root = Command::new("id").arg("-u").output().ok()?.stdout == b"0\n";
+        if root
+            && !Command::new("id")
+                .arg("postgres")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        {
+            return unavailable("running as root, and there is no postgres user to run PostgreSQL");
+        }
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = 5432;
         let pg = PrivatePostgres {
             bin,
             dir,
@@ -105,7 +124,7 @@ impl PrivatePostgres {
     /// Starts it and waits until it accepts connections.
     fn up(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
+            "-p {} -k {} -c listen_addresses='' -c fsync=off -c max_connections=100",
             self.port,
             self.dir.path().display()
         );
@@ -128,7 +147,11 @@ impl PrivatePostgres {
     }
 
     fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgres://postgres@localhost/postgres?host={}&port={}",
+            self.dir.path().display(),
+            self.port
+        )
     }
 }
 

@@ -140,6 +140,7 @@ pub(crate) async fn holding(
         .arg("--store")
         .arg(store)
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("spawn licentia-client");
@@ -229,6 +230,43 @@ async fn an_offline_import_asks_for_the_vendors_keys_when_it_lacks_them() {
 
 /// A licence key typed into another product's application is refused by the server before it
 /// binds anything: no ghost machine holds one of the licence's activations.
+/// A server listed first that cannot be reached is passed over; one that answers with a
+/// refusal (4xx) is the answer: the next server is not asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_list_moves_on_when_a_server_is_away_never_after_a_refusal() {
+    let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+    let f = fixture(&app, LicensingSettings::default(), 2).await;
+    let (_shipped, root) = shipped_root(&app).await;
+    let away = format!("http://127.0.0.1:9,{}", app.base_url);
+    let ws = Workstation::new(&away, "machine-1").shipped_with(&root);
+    let out = ws.run(&["activate", "--key", &f.keys[0]]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(ws.run(&["validate"]).status.success());
+    // Another installation, listed first, does not know the key: its refusal stands.
+    let other = TestApp::spawn(Backend::Sqlite, &[]).await;
+    let refusing = format!("{},{}", other.base_url, app.base_url);
+    let ws2 = Workstation::new(&refusing, "machine-2").shipped_with(&root);
+    let out = ws2.run(&["activate", "--key", &f.keys[1]]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let licence = app
+        .services
+        .licence(&f.admin, f.licence_ids[1])
+        .await
+        .expect("licence");
+    assert!(
+        licence.activation.is_none(),
+        "the second server was not asked"
+    );
+    // Nothing listed at all: said plainly.
+    let none = Workstation::new(" , ", "machine-3").shipped_with(&root);
+    let out = none.run(&["activate", "--key", &f.keys[1]]);
+    assert!(
+        !out.status.success() && text(&out).contains("no licence server is configured"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_product_code_burns_no_activation() {
     let app = TestApp::spawn(Backend::Sqlite, &[]).await;
@@ -915,7 +953,10 @@ async fn workstations_hold_floating_seats() {
 
 /// Forwards 127.0.0.1:`port` to `upstream` until aborted (the network between a workstation and
 /// its server). Returns the tasks to abort to cut it.
-async fn proxy(port: u16, upstream: std::net::SocketAddr) -> Vec<tokio::task::JoinHandle<()>> {
+pub(crate) async fn proxy(
+    port: u16,
+    upstream: std::net::SocketAddr,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("bind the proxy");
@@ -953,6 +994,23 @@ async fn proxy(port: u16, upstream: std::net::SocketAddr) -> Vec<tokio::task::Jo
     vec![accept, cut]
 }
 
+/// The network to `app` through a proxy on a port of its own: the port, the server's address
+/// (to bring the proxy back), and the tasks to abort to cut it.
+pub(crate) async fn proxied(
+    app: &TestApp,
+) -> (u16, std::net::SocketAddr, Vec<tokio::task::JoinHandle<()>>) {
+    let upstream: std::net::SocketAddr = app
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    (port, upstream, proxy(port, upstream).await)
+}
+
 /// A seat whose release reaches no server is remembered and released at the next start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_that_reaches_no_server_is_done_at_the_next_start() {
@@ -964,16 +1022,7 @@ async fn a_release_that_reaches_no_server_is_done_at_the_next_start() {
             .add_pool_key(&admin, pool.id, key_input("F", "ConcurrentUser", 1))
             .await
             .expect("key");
-        let upstream: std::net::SocketAddr = app
-            .base_url
-            .trim_start_matches("http://")
-            .parse()
-            .expect("addr");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let network = proxy(port, upstream).await;
+        let (port, upstream, network) = proxied(&app).await;
         let store = tempfile::tempdir().expect("dir");
         let floating = || {
             Floating::new(
