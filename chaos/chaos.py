@@ -40,9 +40,29 @@ EMAIL, PASSWORD = "chaos@vendor.test", "chaos monkey password 2026"
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the ephemeral range, so that no other process is handed it while the
+    server is down between a kill and its restart."""
+    rng = random.SystemRandom()
+    for _ in range(100):
+        port = rng.randrange(20000, 30000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise SystemExit("no free port between 20000 and 30000")
+
+
+# Straight to the server, whatever proxy the environment names; redirects are not followed
+# (a server function's answer is read as it is).
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def opener(*handlers):
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect(), *handlers)
 
 
 class Server:
@@ -59,9 +79,9 @@ class Server:
             if self.proc.poll() is not None:
                 raise SystemExit(f"the server stopped at start (exit {self.proc.returncode})")
             try:
-                urllib.request.urlopen(self.env["BASE"] + "/healthz", timeout=1)
+                opener().open(self.env["BASE"] + "/healthz", timeout=1)
                 return
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.05)
         raise SystemExit("the server did not answer within 30 s of starting")
 
@@ -70,7 +90,7 @@ class Server:
         self.proc.wait()
 
 
-def call(base, method, path, body=None, token=None, opener=None, form=None):
+def call(base, method, path, body=None, token=None, via=None, form=None):
     """(status, parsed body); status 0 when the server did not answer."""
     headers = {"Accept": "application/json"}
     data = None
@@ -84,7 +104,7 @@ def call(base, method, path, body=None, token=None, opener=None, form=None):
         headers["Content-Type"] = "application/json"
     req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
-        with (opener or urllib.request.build_opener()).open(req, timeout=30) as res:
+        with (via or opener()).open(req, timeout=30) as res:
             raw, status = res.read(), res.status
     except urllib.error.HTTPError as e:
         raw, status = e.read(), e.code
@@ -147,10 +167,10 @@ def writer(base, setup, ledger, stop, rng, worker):
         elif op == "portal":
             name = f"Chaos portal {tag}"
             status, body = call(base, "POST", "/rpc/create_client",
-                                form={"client[name]": name}, opener=setup["portal"],
+                                form={"client[name]": name}, via=setup["portal"],
                                 )
-            # The portal answers a server function that redirects with 200 or 302.
-            if status in (200, 201, 302):
+            # A server function asked for JSON answers 200 with what it made.
+            if status == 200 and isinstance(body, dict) and body.get("id"):
                 ledger.note("clients", name)
         else:
             with ledger.lock:
@@ -225,11 +245,11 @@ def prepare(base, server_bin, env, keys_wanted):
     subprocess.run([server_bin, "admin", "create", "--email", EMAIL, "--name", "Chaos"],
                    env=env, input=PASSWORD + "\n", text=True, check=True, capture_output=True)
     jar = http.cookiejar.CookieJar()
-    portal = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    portal = opener(urllib.request.HTTPCookieProcessor(jar))
     status, _ = call(base, "POST", "/rpc/sign_in", form={"email": EMAIL, "password": PASSWORD},
-                     opener=portal)
+                     via=portal)
     assert status == 200, f"sign-in: {status}"
-    status, made = call(base, "POST", "/rpc/create_api_token", opener=portal, form={
+    status, made = call(base, "POST", "/rpc/create_api_token", via=portal, form={
         "name": "chaos", "access": "write", "password": PASSWORD})
     assert status == 200, f"token: {status} {made}"
     token = made["secret"]
@@ -246,7 +266,7 @@ def prepare(base, server_bin, env, keys_wanted):
         while path:
             req = urllib.request.Request(base + path,
                                          headers={"Authorization": f"Bearer {token}"})
-            with urllib.request.urlopen(req, timeout=30) as res:
+            with opener().open(req, timeout=30) as res:
                 keys += [lic["key"] for lic in json.loads(res.read())]
                 link = res.headers.get("Link") or ""
                 path = link[1:link.index(">")] if link.startswith("<") else None
@@ -271,12 +291,13 @@ def main():
     work = tempfile.mkdtemp(prefix="licentia-chaos.")
     port = free_port()
     url = args.database or f"sqlite://{work}/chaos.db"
-    env = dict(os.environ, DATABASE_URL=url, LICENTIA_LISTEN=f"127.0.0.1:{port}",
+    # Nothing of the caller's own Licentia settings (a port, a public URL, a master key).
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("LICENTIA_")}
+    env = dict(inherited, DATABASE_URL=url, LICENTIA_LISTEN=f"127.0.0.1:{port}",
                LICENTIA_MASTER_KEY_FILE=f"{work}/master.key", RUST_LOG="warn",
                LICENTIA_CHURN_MAX_EVENTS="1000000",
                LICENTIA_CHECKOUT_MAX_PER_MINUTE_POOL="1000000",
                BASE=f"http://127.0.0.1:{port}")
-    env.pop("LICENTIA_CONFIG", None)
     base = env["BASE"]
     log = open(f"{work}/server.log", "ab")
     server = Server(args.server_bin, env, log)
@@ -287,7 +308,7 @@ def main():
     started = time.time()
     try:
         server.start()
-        setup = prepare(base, args.server_bin, env, keys_wanted=max(200, args.kills * 30))
+        setup = prepare(base, args.server_bin, env, keys_wanted=max(500, args.kills * 60))
         writes_before = 0
         for kill in range(1, args.kills + 1):
             stop = threading.Event()
@@ -313,6 +334,16 @@ def main():
                 for b in broken + ledger.server_errors:
                     print(f"    {b}")
                 raise SystemExit(1)
+        # Each kind of write must have been acknowledged, or the checks above proved nothing.
+        kinds = {"clients through the API": sum(c.startswith("Chaos API") for c in ledger.clients),
+                 "clients through the portal": sum(c.startswith("Chaos portal")
+                                                   for c in ledger.clients),
+                 "activations": len(ledger.activations), "releases": len(ledger.seats_released),
+                 "checkouts": len(ledger.seats_taken) + len(ledger.seats_released)}
+        missing = [kind for kind, n in kinds.items() if n == 0]
+        if missing:
+            print(f"chaos: no {', no '.join(missing)} acknowledged: the run checked nothing of them")
+            raise SystemExit(1)
         print(f"chaos: {args.kills} kills survived; {len(ledger.clients)} clients, "
               f"{len(ledger.activations)} activations, {len(ledger.seats_released)} releases "
               f"and {len(ledger.seats_taken)} seats still held acknowledged and all found; "

@@ -223,7 +223,7 @@ impl Floating {
                 every: beat_interval(g.heartbeat_secs),
                 stop: stop.clone(),
                 lost: lost.clone(),
-                checkout: body,
+                checkout: (g.model != "Credit").then_some(body),
             };
             std::thread::spawn(move || beats.run())
         };
@@ -262,8 +262,9 @@ struct Heartbeats {
     every: Duration,
     stop: Arc<AtomicBool>,
     lost: Arc<Mutex<Option<String>>>,
-    /// The checkout that took the seat, made again if the pool gave the seat back meanwhile.
-    checkout: CheckoutRequest,
+    /// The checkout that took the seat, made again if the pool gave the seat back meanwhile —
+    /// `None` for a Credit key's seat, which a second checkout would pay for again.
+    checkout: Option<CheckoutRequest>,
 }
 
 impl Heartbeats {
@@ -285,6 +286,7 @@ impl Heartbeats {
                 continue;
             }
             waited = Duration::ZERO;
+            let retaking = expired.is_some();
             let outcome = match expired.take() {
                 None => self.beat(),
                 Some(why) => self.take_again(why),
@@ -292,8 +294,12 @@ impl Heartbeats {
             match outcome {
                 Beat::Kept => {}
                 Beat::Expired(why) => {
+                    // Heard just now: take it again at the next tick. A retake that found no
+                    // server (or a busy one) waits a whole beat before the next try.
+                    if !retaking {
+                        waited = self.every;
+                    }
                     expired = Some(why);
-                    waited = self.every; // take it again at the next tick
                 }
                 Beat::Lost(why) => {
                     if let Ok(mut l) = self.lost.lock() {
@@ -335,7 +341,13 @@ impl Heartbeats {
 
     /// Checks out again after the pool gave the seat back (`why`).
     fn take_again(&mut self, why: String) -> Beat {
-        match grant(&self.agent, &self.servers, &self.checkout) {
+        let Some(checkout) = &self.checkout else {
+            return Beat::Lost(format!(
+                "{why} (A Credit key's seat is not taken again by itself: that would use \
+                 another credit.)"
+            ));
+        };
+        match grant(&self.agent, &self.servers, checkout) {
             Ok(g) => {
                 if let Ok(mut h) = self.hold.lock() {
                     *h = Hold {
@@ -347,6 +359,8 @@ impl Heartbeats {
                 self.every = beat_interval(g.heartbeat_secs);
                 Beat::Kept
             }
+            // Too many checkouts this minute (everyone retaking after an outage): later.
+            Err(Error::Refused { status: 429, .. }) => Beat::Expired(why),
             Err(Error::Refused { detail, .. }) => Beat::Lost(format!(
                 "{why} This machine tried to take a seat again and was refused: {detail}"
             )),

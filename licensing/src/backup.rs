@@ -144,8 +144,15 @@ pub async fn restore(from: &Path, url: &str, force: bool) -> Result<(), BackupEr
             .and_then(|f| f.sync_all())
             .map_err(io(&staged))?;
         keep_owner_and_mode(&target, &staged)?;
-        move_aside(&target)?;
-        std::fs::rename(&staged, &target).map_err(io(&target))
+        let aside = move_aside(&target)?;
+        if let Err(e) = std::fs::rename(&staged, &target) {
+            // Put back what was there, rather than leave no database at all.
+            for (from, to) in aside.iter().rev() {
+                let _ = std::fs::rename(to, from);
+            }
+            return Err(io(&target)(e));
+        }
+        Ok(())
     }
     .await;
     if let Err(e) = installed {
@@ -165,20 +172,28 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Moves the database at `target` and its write-ahead log aside, kept for an undo.
-fn move_aside(target: &Path) -> Result<(), BackupError> {
+/// Moves the database at `target` and its write-ahead log aside, kept for an undo
+/// (`….before-restore-<unix time in ms>`); returns each (old place, new place).
+fn move_aside(target: &Path) -> Result<Vec<(PathBuf, PathBuf)>, BackupError> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis())
         .unwrap_or(0);
+    let mut moved = Vec::new();
     for side in ["", "-wal", "-shm"] {
         let file = with_suffix(target, side);
         if file.exists() {
             let aside = with_suffix(target, &format!(".before-restore-{stamp}{side}"));
-            std::fs::rename(&file, &aside).map_err(io(&file))?;
+            if let Err(e) = std::fs::rename(&file, &aside) {
+                for (from, to) in moved.iter().rev() {
+                    let _ = std::fs::rename(to, from);
+                }
+                return Err(io(&file)(e));
+            }
+            moved.push((file, aside));
         }
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// Gives `staged` the owner and mode of the file it replaces (the server's user must still

@@ -147,7 +147,7 @@ fn SilentSeatsChoice(
             </div>
             <ActionError action/>
             <ActionDone action message="Saved."/>
-            <button type="submit" class="small" disabled=action.pending()>"Save"</button>
+            <button type="submit" class="small" disabled=action.pending()>"Save silent-seat choice"</button>
         </ActionForm>
     }
 }

@@ -128,8 +128,10 @@ impl Licentia {
         // The same session again (an application restarted without releasing): its seat back,
         // if it proves it is the installation that took it. (A borrowed seat has left its
         // session: it is never handed over.)
-        let existing: Option<(i64, Option<String>, i64)> = sqlx::query_as(
-            "SELECT id, installation_hash, lease_expires_at FROM seats WHERE pool_id = $1 \
+        let existing: Option<(i64, Option<String>, i64, i64)> = sqlx::query_as(
+            "SELECT id, installation_hash, lease_expires_at, \
+             CASE WHEN last_heartbeat_at <= granted_at THEN 1 ELSE 0 END AS never_beat \
+             FROM seats WHERE pool_id = $1 \
              AND feature = $2 AND user_name = $3 AND host = $4 AND session = $5 \
              AND released_at IS NULL AND bundle_of IS NULL AND borrowed_until IS NULL",
         )
@@ -140,11 +142,12 @@ impl Licentia {
         .bind(&session)
         .fetch_optional(self.db.pool())
         .await?;
-        if let Some((seat_id, held_by, lease_ends)) = existing {
+        if let Some((seat_id, held_by, lease_ends, never_beat)) = existing {
             // (A seat whose lease ran out has no holder left to protect: it is handed over —
-            // unless its pool holds silent seats for their application.)
+            // unless its pool holds silent seats for their application, and it ever sent one.)
             let proven = may_resume(held_by.as_deref(), installation.as_deref());
-            let abandoned = lease_ends <= now && pool.silent_seats() == SilentSeats::Lease;
+            let abandoned =
+                lease_ends <= now && (pool.silent_seats() == SilentSeats::Lease || never_beat == 1);
             if !(hand_back && (proven || abandoned)) {
                 let held = pool.silent_seats() == SilentSeats::Held;
                 return Err(session_taken(
@@ -413,7 +416,9 @@ impl Licentia {
             "UPDATE seats SET lease_token_hash = $1, process = $2, last_heartbeat_at = $3, \
              lease_expires_at = $4, installation_hash = $6 WHERE id = $5 \
              AND released_at IS NULL AND borrowed_until IS NULL \
-             AND (installation_hash = $6 OR (lease_expires_at <= $3 AND $7 = 'lease'))",
+             AND (installation_hash = $6 OR (lease_expires_at <= $3 \
+               AND (last_heartbeat_at <= granted_at \
+                 OR (SELECT p.silent_seats FROM pools p WHERE p.id = seats.pool_id) = 'lease')))",
         )
         .bind(crate::token::digest(&token))
         .bind(taker.process)
@@ -421,7 +426,6 @@ impl Licentia {
         .bind(now + pool.lease_secs)
         .bind(seat_id)
         .bind(taker.installation)
-        .bind(pool.silent_seats().code())
         .execute(self.db.pool())
         .await?
         .rows_affected();

@@ -236,7 +236,9 @@ impl Licentia {
         let mut tx = self.db.pool().begin().await?;
         let main: Option<Released> = sqlx::query_as(
             "UPDATE seats SET released_at = $1, released_by = $2 \
-             WHERE id = $3 AND released_at IS NULL AND ($4 IS NULL OR lease_expires_at < $4) \
+             WHERE id = $3 AND released_at IS NULL AND ($4 IS NULL OR (lease_expires_at < $4 \
+               AND (borrowed_until IS NOT NULL OR last_heartbeat_at <= granted_at \
+                 OR (SELECT p.silent_seats FROM pools p WHERE p.id = seats.pool_id) = 'lease'))) \
              AND ($5 = 0 OR borrowed_until IS NULL) \
              RETURNING id, key_id, amount, user_name, \
                (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
@@ -300,14 +302,18 @@ impl Licentia {
     }
 
     /// Frees the seats whose lease ran out (their applications died or lost the network) —
-    /// but for a pool that holds silent seats — and the borrowed ones whose period ended. Safe
-    /// to run in several server processes at once.
+    /// but for a pool that holds silent seats, which keeps those that ever sent a heartbeat
+    /// (one that never did has no application to wait for: a checkout whose answer was lost,
+    /// or someone hoarding seats with the pool key) — and the borrowed ones whose period
+    /// ended. The pool's mode is read again as each seat is released. Safe to run in several
+    /// server processes at once.
     pub async fn reclaim_expired_seats(&self) -> Result<u64> {
         let now = self.clock.now();
         let expired: Vec<(i64, Option<i64>)> = sqlx::query_as(
             "SELECT s.id, s.borrowed_until FROM seats s JOIN pools p ON p.id = s.pool_id \
              WHERE s.released_at IS NULL AND s.bundle_of IS NULL AND s.lease_expires_at < $1 \
-             AND (s.borrowed_until IS NOT NULL OR p.silent_seats = 'lease') \
+             AND (s.borrowed_until IS NOT NULL OR p.silent_seats = 'lease' \
+               OR s.last_heartbeat_at <= s.granted_at) \
              ORDER BY s.id LIMIT 1000",
         )
         .bind(now)

@@ -141,6 +141,10 @@ impl Licentia {
             client_release_number: i64,
             bundled_with: Option<String>,
             borrowed_until: Option<i64>,
+            /// The seat's own application's last heartbeat and lease (a bundled seat's are its
+            /// main seat's: only the main seat is kept by heartbeats).
+            main_beat: i64,
+            main_lease: i64,
         }
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT s.id, s.key_id, k.model, s.editor, s.feature, s.user_name, s.host, s.process, \
@@ -152,8 +156,9 @@ impl Licentia {
              k.max_release_day, k.end_day, k.customer_id, k.pricing_structure, \
              k.commercial_type, s.client_release_number, \
              (SELECT b.feature FROM seats b WHERE b.id = s.bundle_of) AS bundled_with, \
-             s.borrowed_until \
+             s.borrowed_until, m.last_heartbeat_at AS main_beat, m.lease_expires_at AS main_lease \
              FROM seats s JOIN pool_keys k ON k.id = s.key_id \
+             JOIN seats m ON m.id = COALESCE(s.bundle_of, s.id) \
              WHERE s.pool_id = $1 AND ($2 IS NULL OR (s.editor = $2 AND s.feature = $3)) \
              AND s.released_at IS NULL ORDER BY s.granted_at",
         )
@@ -166,8 +171,8 @@ impl Licentia {
         Ok(rows
             .into_iter()
             .map(|r| SeatDetail {
-                silent_since: (r.borrowed_until.is_none() && r.lease_expires_at < now)
-                    .then_some(r.last_heartbeat_at),
+                silent_since: (r.borrowed_until.is_none() && r.main_lease < now)
+                    .then_some(r.main_beat),
                 id: r.id,
                 pool_id,
                 key_id: r.key_id,

@@ -27,6 +27,12 @@ both_backends! {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         let (status, held) = api.call(reqwest::Method::PUT, &path, Some(json!({"silent_seats": "held"}))).await;
         assert_eq!((status, held["silent_seats"].as_str()), (StatusCode::OK, Some("held")), "{held}");
+        // A seat that never sent a heartbeat has no application to wait for: it is not held
+        // (a checkout whose answer was lost, or someone hoarding seats with the pool key).
+        let (status, hoarded, _) = api_post(&app, "/api/v1/seats", json!({"pool_key": pool.access_key, "feature": "F", "user": "x", "host": "x", "process": "x"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{hoarded}");
+        app.clock.advance(120);
+        assert_eq!(app.services.reclaim_expired_seats().await.expect("reclaim"), 1, "never heard from: not held");
         let checkout = json!({"pool_key": pool.access_key, "feature": "F", "user": "ann", "host": "ws-1", "process": "cad", "installation": "ann's own secret"});
         let (status, seat, _) = api_post(&app, "/api/v1/seats", checkout.clone()).await;
         assert_eq!(status, StatusCode::CREATED, "{seat}");
@@ -35,6 +41,9 @@ both_backends! {
             async move { api_post(app, &format!("/api/v1/seats/{id}/heartbeat"), json!({"lease_token": token})).await }
         };
 
+        app.clock.advance(10);
+        let (status, kept, _) = beat(seat["lease_token"].clone()).await;
+        assert_eq!(status, StatusCode::OK, "{kept}");
         // Silent far longer than its lease: the reclaimer leaves it, the monitor says so.
         app.clock.advance(3_600);
         assert_eq!(app.services.reclaim_expired_seats().await.expect("reclaim"), 0);
@@ -179,7 +188,10 @@ async fn held_mode_keeps_a_workstations_seat_through_an_outage_longer_than_its_l
         let mut net = CutOff::new(SilentSeats::Held).await;
         let store = tempfile::tempdir().expect("dir");
         let (mut ws, _lines) = net.hold(&store).await;
-        let before = net.seats().await;
+        // Its application is heard at least once (a seat never heard from is not held).
+        let taken = net.seats().await;
+        net.app.clock.advance(5);
+        let before = net.until(|s| s.len() == 1 && s[0].2 > taken[0].2).await;
         assert_eq!(net.outage().await, 0, "the seat is held, not reclaimed");
         let silent = net.seats().await;
         assert_eq!(silent[0].0, before[0].0);

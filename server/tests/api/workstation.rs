@@ -228,8 +228,6 @@ async fn an_offline_import_asks_for_the_vendors_keys_when_it_lacks_them() {
     assert!(text(&out).contains("Activated (offline)"), "{}", text(&out));
 }
 
-/// A licence key typed into another product's application is refused by the server before it
-/// binds anything: no ghost machine holds one of the licence's activations.
 /// A server listed first that cannot be reached is passed over; one that answers with a
 /// refusal (4xx) is the answer: the next server is not asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,6 +265,8 @@ async fn the_server_list_moves_on_when_a_server_is_away_never_after_a_refusal() 
     );
 }
 
+/// A licence key typed into another product's application is refused by the server before it
+/// binds anything: no ghost machine holds one of the licence's activations.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_product_code_burns_no_activation() {
     let app = TestApp::spawn(Backend::Sqlite, &[]).await;
