@@ -33,7 +33,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from fixtures import Tally, product_body
+from fixtures import Tally, next_page, product_body
 
 BASE, ADMIN_EMAIL, ADMIN_PASSWORD = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
 SERVER_PID = int(sys.argv[4])
@@ -336,14 +336,6 @@ def nul_in_paths(rw):
     check(f"a NUL inside a form field is refused ({a.status})", 400 <= a.status < 500, a)
 
 
-def next_page(answer):
-    """The path of the next page a list's answer links to, or None."""
-    link = answer.headers.get("Link") or ""
-    if not (link.startswith("<") and link.endswith('>; rel="next"')):
-        return None
-    return link[1:-len('>; rel="next"')]
-
-
 def pages(admin, rw, batch):
     print("== 8. pages: oversized pages, forged cursors, and secrets on every page")
     for path in ["/api/v1/serials?limit=1000000", "/api/v1/activations?limit=0",
@@ -364,7 +356,7 @@ def pages(admin, rw, batch):
     while path and hops < 50:
         a = api("GET", path, ro)
         walked += a.body if a.status == 200 else []
-        path, hops = next_page(a), hops + 1
+        path, hops = next_page(a.headers.get("Link")), hops + 1
     check(f"walking a batch's serials one per page ({hops} pages) gives what one page gives",
           whole.status == 200 and walked == whole.body and hops == len(whole.body), hops)
     check("... every page masked for a read-only token",

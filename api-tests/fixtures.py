@@ -16,6 +16,14 @@ class Tally:
             print(f"  FAIL {what} {detail}")
 
 
+def next_page(link):
+    """The path of the next page a list's `Link` header names, or None."""
+    link = link or ""
+    if not (link.startswith("<") and link.endswith('>; rel="next"')):
+        return None
+    return link[1:-len('>; rel="next"')]
+
+
 def product_body(code, name):
     """A product of editor Vendor, feature print, one seat, three activations, no borrowing."""
     return {

@@ -34,7 +34,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api-tests"))
-from fixtures import product_body  # noqa: E402
+from fixtures import next_page, product_body  # noqa: E402
 
 EMAIL, PASSWORD = "chaos@vendor.test", "chaos monkey password 2026"
 
@@ -268,8 +268,7 @@ def prepare(base, server_bin, env, keys_wanted):
                                          headers={"Authorization": f"Bearer {token}"})
             with opener().open(req, timeout=30) as res:
                 keys += [lic["key"] for lic in json.loads(res.read())]
-                link = res.headers.get("Link") or ""
-                path = link[1:link.index(">")] if link.startswith("<") else None
+                path = next_page(res.headers.get("Link"))
     _, pool = call(base, "POST", "/api/v1/pools", {"client_id": client["id"], "name": "Chaos"},
                    token=token)
     status, _ = call(base, "POST", f"/api/v1/pools/{pool['id']}/keys", {
