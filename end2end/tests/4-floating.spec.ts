@@ -19,13 +19,13 @@ function clientBin(): string {
   return bin;
 }
 
-function checkoutArgs(server: string, host: string, poolKey: string, user: string): string[] {
-  return ['--server', server, '--hostname', host, '--store', mkdtempSync(join(tmpdir(), 'licentia-seat-')), 'checkout', '--pool-key', poolKey, '--feature', 'F', '--user', user, '--process', 'cad.exe'];
+function checkoutArgs(server: string, host: string, poolKey: string, user: string, feature = 'F'): string[] {
+  return ['--server', server, '--hostname', host, '--store', mkdtempSync(join(tmpdir(), 'licentia-seat-')), 'checkout', '--pool-key', poolKey, '--feature', feature, '--user', user, '--process', 'cad.exe'];
 }
 
 /** A workstation holding a seat: resolves once the CLI says it holds it. */
-function hold(server: string, host: string, poolKey: string, user: string): Promise<{ proc: ChildProcess; output: () => string }> {
-  const proc = spawn(clientBin(), [...checkoutArgs(server, host, poolKey, user), '--hold'], { stdio: ['ignore', 'pipe', 'pipe'] });
+function hold(server: string, host: string, poolKey: string, user: string, feature = 'F'): Promise<{ proc: ChildProcess; output: () => string }> {
+  const proc = spawn(clientBin(), [...checkoutArgs(server, host, poolKey, user, feature), '--hold'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -38,9 +38,9 @@ function hold(server: string, host: string, poolKey: string, user: string): Prom
   });
 }
 
-function tryCheckout(server: string, host: string, poolKey: string, user: string): { ok: boolean; out: string } {
+function tryCheckout(server: string, host: string, poolKey: string, user: string, feature = 'F'): { ok: boolean; out: string } {
   try {
-    return { ok: true, out: execFileSync(clientBin(), checkoutArgs(server, host, poolKey, user), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+    return { ok: true, out: execFileSync(clientBin(), checkoutArgs(server, host, poolKey, user, feature), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
   } catch (e: any) {
     return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
   }
@@ -276,3 +276,93 @@ test('a mobile licence by code: assigned by the client user, watched offline, ex
   await page.getByRole('button', { name: 'Assign a licence to the user' }).click();
   await expect(page.getByRole('alert')).toContainText('switched mobile licences off');
 });
+
+test('access rules: the owner blocks a user from the monitor, and the next checkout is refused naming the rule', async ({ page, server, consoleErrors }) => {
+  test.setTimeout(120_000);
+  page.on('dialog', (d) => d.accept());
+  // The administrator gives Globex Labs a pool "Studio" with 2 seats of CAD (30 s lease).
+  await signInAs(page, admin.email, admin.password);
+  await open(page, '/admin/pools');
+  await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
+  await page.getByLabel('Name').fill('Studio');
+  await page.getByLabel('Lease in seconds').fill('30');
+  await page.getByRole('button', { name: 'Create pool' }).click();
+  const poolKey = (await page.getByTestId('pool-key').textContent())!.trim();
+  await page.getByRole('link', { name: 'Open the pool' }).click();
+  await expect(page).toHaveURL(/\/admin\/pools\/\d+$/);
+  const clientPoolPath = new URL(page.url()).pathname.replace('/admin/', '/client/');
+  await page.locator('#key-editor').fill('Vendor');
+  await page.locator('#key-feature').fill('CAD');
+  await page.locator('#key-quantity').fill('2');
+  await page.getByRole('button', { name: 'Add key' }).click();
+  await expect(page.getByRole('status')).toHaveText('Added 2 × CAD (ConcurrentUser).');
+
+  // Hal's workstation holds a seat of CAD.
+  const hal = await hold(server.url, 'ws-hal', poolKey, 'hal', 'CAD');
+  running.push(hal.proc);
+
+  // Gina, the pool's owner, blocks Hal from the monitor.
+  await page.context().clearCookies();
+  await signInAs(page, gina.email, gina.password);
+  await open(page, '/client/usage');
+  await page.locator('tr[data-feature="CAD"]').click();
+  const halSeat = page.getByTestId('detail').locator('tr[data-seat="ws-hal"]');
+  await expect(halSeat).toContainText('hal');
+  await halSeat.getByRole('button', { name: 'Block user' }).click();
+  const blocked = page.getByTestId('blocked');
+  await expect(blocked).toContainText('(deny user hal, every feature)');
+  const rule = (await blocked.textContent())!.match(/rule \d+ \(deny user hal, every feature\)/)![0];
+
+  // His application loses the seat at its next heartbeat (every 10 s), told which rule...
+  await expect.poll(() => hal.proc.exitCode, { timeout: 40_000 }).toBe(2);
+  expect(hal.output()).toContain(rule);
+  // ...and his next checkout is refused with the rule named, while others still get seats.
+  const again = tryCheckout(server.url, 'ws-hal', poolKey, 'hal', 'CAD');
+  expect(again.ok).toBe(false);
+  expect(again.out).toContain(`Access ${rule} of this pool refuses feature CAD to user hal`);
+  const ivy = await hold(server.url, 'ws-ivy', poolKey, 'ivy', 'CAD');
+  running.push(ivy.proc);
+
+  // The rule is on the pool's page, and Explain names it for Hal.
+  await open(page, clientPoolPath);
+  const rules = page.getByTestId('access-rule-list');
+  await expect(rules.locator('tr[data-rule]')).toHaveCount(1);
+  await expect(rules).toContainText('user hal');
+  await expect(rules).toContainText('Blocked from the usage monitor');
+  await page.locator('#explain-feature').fill('CAD');
+  await page.locator('#explain-user').fill('hal');
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await expect(page.getByTestId('explain')).toContainText(`filtered: denied by access ${rule}`);
+
+  // She keeps one seat for the designers' group: a form with fields, errors beside them.
+  await page.getByText('Make or change a group').click();
+  await page.locator('#group-name').fill('designers');
+  await page.locator('#group-kind').selectOption('user');
+  await page.locator('#group-members').fill('jo\nkim');
+  await page.getByRole('button', { name: 'Save group' }).click();
+  await expect(page.getByTestId('access-group-list').locator('tr[data-group="designers"]')).toContainText('jo, kim');
+  await page.locator('#rule-effect').selectOption('reserve');
+  await page.locator('#rule-kind').selectOption('group');
+  await page.locator('#rule-subject').fill('designers');
+  await page.locator('#rule-feature').fill('CAD');
+  await page.getByRole('button', { name: 'Add rule' }).click();
+  await expect(page.getByRole('alert')).toContainText('A reserve rule keeps 1 to 100000 seats');
+  await page.locator('#rule-seats').fill('1');
+  await page.getByRole('button', { name: 'Add rule' }).click();
+  await expect(rules.locator('tr[data-rule]')).toHaveCount(2);
+  // Ivy holds one seat; the other is kept for the designers, so Lea is refused, naming it.
+  const lea = tryCheckout(server.url, 'ws-lea', poolKey, 'lea', 'CAD');
+  expect(lea.ok).toBe(false);
+  expect(lea.out).toContain('reserve 1 seat for group designers, feature CAD');
+
+  // She lifts the block: Hal is no longer denied — but the one free seat is kept for the
+  // designers, and his refusal now says that instead.
+  await rules.locator('tr[data-rule]', { hasText: 'user hal' }).getByRole('button', { name: 'Remove rule' }).click();
+  await expect(page.getByText('The rule was removed.')).toBeVisible();
+  await expect(rules.locator('tr[data-rule]')).toHaveCount(1);
+  const back = tryCheckout(server.url, 'ws-hal', poolKey, 'hal', 'CAD');
+  expect(back.ok).toBe(false);
+  expect(back.out).toContain('kept for others');
+  expect(back.out).not.toContain('deny user hal');
+});
+

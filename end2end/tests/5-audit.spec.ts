@@ -32,6 +32,9 @@ const JOURNEY_ACTIONS = [
   'pool.key.replace', // 4: Gina replaces her pool's key
   'pool.bundle.add', // 4
   'pool.bundle.remove', // 4
+  'pool.access-rule.add', // 4: Gina blocks a user from the monitor, keeps seats for a group
+  'pool.access-rule.remove', // 4
+  'pool.access-group.save', // 4
   'pool.delete', // 4
   'borrow.answer', // 4: a mobile licence by code
   'borrow.extend', // 4

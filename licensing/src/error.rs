@@ -85,6 +85,8 @@ pub enum Refusal {
     ActivationLimit,
     /// Mobile licences are off for the pool (its owner's choice) or its product.
     BorrowingOff,
+    /// An allow or deny rule of the pool refuses the asker; the message names it.
+    AccessRule,
 }
 
 impl Error {
@@ -104,6 +106,7 @@ impl Error {
             Error::Refused(Refusal::NoMatchingKey, _) => ProblemKind::NoMatchingKey,
             Error::Refused(Refusal::ActivationLimit, _) => ProblemKind::ActivationLimit,
             Error::Refused(Refusal::BorrowingOff, _) => ProblemKind::BorrowingOff,
+            Error::Refused(Refusal::AccessRule, _) => ProblemKind::AccessRule,
             Error::ActivatedElsewhere(_) => ProblemKind::ActivatedElsewhere,
             Error::Gone(_) | Error::SetupLink(_) => ProblemKind::Gone,
             Error::Revoked(_) => ProblemKind::SerialRevoked,

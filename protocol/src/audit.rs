@@ -89,6 +89,14 @@ pub enum AuditAction {
     PoolBundleAdd,
     #[serde(rename = "pool.bundle.remove")]
     PoolBundleRemove,
+    #[serde(rename = "pool.access-rule.add")]
+    PoolAccessRuleAdd,
+    #[serde(rename = "pool.access-rule.remove")]
+    PoolAccessRuleRemove,
+    #[serde(rename = "pool.access-group.save")]
+    PoolAccessGroupSave,
+    #[serde(rename = "pool.access-group.remove")]
+    PoolAccessGroupRemove,
     #[serde(rename = "seat.disconnect")]
     SeatDisconnect,
     #[serde(rename = "mobile.set")]
@@ -109,7 +117,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the portal's filter lists them.
-    pub const ALL: [AuditAction; 49] = [
+    pub const ALL: [AuditAction; 53] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignInLocked,
@@ -151,6 +159,10 @@ impl AuditAction {
         Self::PoolFeatureKeyDelete,
         Self::PoolBundleAdd,
         Self::PoolBundleRemove,
+        Self::PoolAccessRuleAdd,
+        Self::PoolAccessRuleRemove,
+        Self::PoolAccessGroupSave,
+        Self::PoolAccessGroupRemove,
         Self::SeatDisconnect,
         Self::MobileSet,
         Self::BorrowStart,
@@ -205,6 +217,10 @@ impl AuditAction {
             Self::PoolFeatureKeyDelete => "pool.feature-key.delete",
             Self::PoolBundleAdd => "pool.bundle.add",
             Self::PoolBundleRemove => "pool.bundle.remove",
+            Self::PoolAccessRuleAdd => "pool.access-rule.add",
+            Self::PoolAccessRuleRemove => "pool.access-rule.remove",
+            Self::PoolAccessGroupSave => "pool.access-group.save",
+            Self::PoolAccessGroupRemove => "pool.access-group.remove",
             Self::SeatDisconnect => "seat.disconnect",
             Self::MobileSet => "mobile.set",
             Self::BorrowStart => "borrow.start",

@@ -2,6 +2,7 @@
 //! between the server and the client library (the application API, the seat protocol, problems).
 //! No I/O here, and nothing that cannot build for wasm32.
 
+pub mod access;
 pub mod account;
 pub mod activation;
 pub mod application;

@@ -29,6 +29,9 @@ pub enum ProblemKind {
     ActivationLimit,
     /// Mobile licences (borrowing) are off for this pool or its product.
     BorrowingOff,
+    /// Floating: an access rule of the pool (allow or deny) refuses this user or machine the
+    /// feature; the detail names the rule. Retrying will not help; the pool's owner can.
+    AccessRule,
     NotFound,
     Conflict,
     /// The licence is bound to another machine; remove it there first.
@@ -63,7 +66,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 23] = [
+    pub const ALL: [ProblemKind; 24] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::Forbidden,
@@ -73,6 +76,7 @@ impl ProblemKind {
         Self::NoMatchingKey,
         Self::ActivationLimit,
         Self::BorrowingOff,
+        Self::AccessRule,
         Self::NotFound,
         Self::Conflict,
         Self::ActivatedElsewhere,
@@ -100,7 +104,8 @@ impl ProblemKind {
             | Self::SeatsTaken
             | Self::NoMatchingKey
             | Self::ActivationLimit
-            | Self::BorrowingOff => 403,
+            | Self::BorrowingOff
+            | Self::AccessRule => 403,
             Self::NotFound => 404,
             Self::Conflict | Self::ActivatedElsewhere => 409,
             Self::Gone
@@ -128,6 +133,7 @@ impl ProblemKind {
             Self::NoMatchingKey => "no-matching-key",
             Self::ActivationLimit => "activation-limit",
             Self::BorrowingOff => "borrowing-off",
+            Self::AccessRule => "access-rule",
             Self::NotFound => "not-found",
             Self::Conflict => "conflict",
             Self::ActivatedElsewhere => "activated-elsewhere",
@@ -168,6 +174,7 @@ impl ProblemKind {
             Self::NoMatchingKey => "No licence key fits",
             Self::ActivationLimit => "Activation limit reached",
             Self::BorrowingOff => "Mobile licences are off",
+            Self::AccessRule => "An access rule of the pool refuses",
             Self::NotFound => "Not found",
             Self::Conflict => "Conflict",
             Self::ActivatedElsewhere => "Activated on another machine",

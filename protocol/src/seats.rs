@@ -113,6 +113,19 @@ pub struct SeatTerms {
     pub tokens: Option<i64>,
 }
 
+/// `POST /api/v1/pools/{id}/explain`: a checkout to explain — its terms and, to judge the pool's
+/// access rules too, who would ask (without a user or host, access rules are not judged).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExplainRequest {
+    #[serde(flatten)]
+    pub terms: SeatTerms,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
 /// `POST /api/v1/seats`: a seat of a feature, for someone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -251,9 +264,22 @@ pub struct ExplainForm {
     pub customer_id: String,
     pub pricing_structure: String,
     pub tokens: String,
+    pub user: String,
+    pub host: String,
 }
 
 impl ExplainForm {
+    /// The checkout a form like this describes.
+    pub fn request(self) -> Result<ExplainRequest, InputError> {
+        let user = given(self.user.clone());
+        let host = given(self.host.clone());
+        Ok(ExplainRequest {
+            terms: self.terms()?,
+            user,
+            host,
+        })
+    }
+
     /// The terms a checkout like this would ask for.
     pub fn terms(self) -> Result<SeatTerms, InputError> {
         Ok(SeatTerms {

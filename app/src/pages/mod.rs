@@ -1,5 +1,6 @@
 //! The portal's pages, by area.
 
+pub mod access;
 pub mod account;
 pub mod admin;
 pub mod audit;

@@ -201,6 +201,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
     let cap = ServerAction::<SetCheckoutCap>::new();
     let silent = ServerAction::<SetSilentSeats>::new();
     let mobile = super::mobile::MobileActions::new();
+    let access = super::access::AccessActions::new();
     let page = Resource::new(
         move || {
             (
@@ -213,6 +214,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                 rotate.version().get(),
                 cap.version().get(),
                 silent.version().get(),
+                access.version(),
             )
         },
         |(id, ..)| crate::server_fns::floating::get_pool_page(id.unwrap_or(0)),
@@ -283,6 +285,12 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                             </ActionForm>
                         })}
                     </section>
+                    {
+                        let mut features: Vec<String> = p.keys.iter().map(|k| k.fields.feature.clone()).collect();
+                        features.sort();
+                        features.dedup();
+                        view! { <super::access::AccessRules pool_id features access=p.access.clone() actions=access/> }
+                    }
                     <super::mobile::MobileLicences pool=p.pool.clone() mobile=p.mobile.clone() admin actions=mobile/>
                     <Explain pool_id/>
                     {admin.then(|| {
@@ -415,6 +423,8 @@ fn Explain(pool_id: i64) -> impl IntoView {
                     <Field label="Customer ID" name="form[customer_id]" id="explain-customer".to_owned() required=false/>
                     <Field label="Pricing structure" name="form[pricing_structure]" id="explain-pricing".to_owned() required=false/>
                     <Field label="Tokens" name="form[tokens]" id="explain-tokens".to_owned() kind="number" required=false/>
+                    <Field label="User" name="form[user]" id="explain-user".to_owned() required=false maxlength=255 hint="With a user or host, the access rules are judged too."/>
+                    <Field label="Host" name="form[host]" id="explain-host".to_owned() required=false maxlength=255/>
                 </div>
                 <ActionError action=explain/>
                 <button type="submit">"Explain"</button>

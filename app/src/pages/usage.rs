@@ -2,9 +2,11 @@
 //! refreshes itself and can free a stuck seat.
 
 use crate::components::{
-    by_text, loaded, or_dash, release_or_any, ActionError, LocalTime, RowAction, WideTable,
+    by_text, loaded, or_dash, release_or_any, ActionError, ConfirmButton, LocalTime, RowAction,
+    WideTable,
 };
-use crate::server_fns::floating::{DisconnectSeat, ForceReturn};
+use crate::server_fns::floating::{BlockSeatHolder, DisconnectSeat, ForceReturn};
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use protocol::floating::{FeatureUsage, SeatDetail};
@@ -93,13 +95,18 @@ fn UsageHeader(
 struct SeatActions {
     disconnect: ServerAction<DisconnectSeat>,
     force: ServerAction<ForceReturn>,
+    block: ServerAction<BlockSeatHolder>,
     admin: bool,
 }
 
 impl SeatActions {
     /// Changes whenever one of them ran.
-    fn version(&self) -> (usize, usize) {
-        (self.disconnect.version().get(), self.force.version().get())
+    fn version(&self) -> (usize, usize, usize) {
+        (
+            self.disconnect.version().get(),
+            self.force.version().get(),
+            self.block.version().get(),
+        )
     }
 }
 
@@ -112,6 +119,7 @@ pub fn UsagePage(admin: bool) -> impl IntoView {
     let actions = SeatActions {
         disconnect: ServerAction::new(),
         force: ServerAction::new(),
+        block: ServerAction::new(),
         admin,
     };
     let usage = Resource::new(
@@ -191,6 +199,10 @@ pub fn UsagePage(admin: bool) -> impl IntoView {
         </section>
         <ActionError action=actions.disconnect/>
         <ActionError action=actions.force/>
+        <ActionError action=actions.block/>
+        {move || actions.block.value().get().and_then(|r| r.ok()).map(|r| view! {
+            <p class="notice" role="status" data-testid="blocked">{format!("Added access {}: their seats end at their next heartbeat. Remove the rule on the pool's page to undo it.", r.describe())}</p>
+        })}
         {move || selected.get().map(|(pool_id, editor, feature)| view! { <Detail pool_id editor feature tick actions/> })}
     }
 }
@@ -256,7 +268,11 @@ fn SeatTable(list: Vec<SeatDetail>, actions: SeatActions) -> impl IntoView {
                             <td>{s.server.clone()}</td>
                             <td class="actions">
                                 {match s.borrowed_until {
-                                    None => view! { <RowAction action=actions.disconnect field="seat_id" id=s.id question=msg label="Disconnect"/> }.into_any(),
+                                    None => view! {
+                                        <RowAction action=actions.disconnect field="seat_id" id=s.id question=msg label="Disconnect"/>
+                                        <BlockButton action=actions.block seat_id=s.id what="user" label="Block user" question=format!("Block user {} from every feature of this pool? Their seats end at their next heartbeat and their checkouts are refused, naming the rule, until it is removed.", s.user)/>
+                                        <BlockButton action=actions.block seat_id=s.id what="host" label="Block machine" question=format!("Block machine {} from every feature of this pool? Its seats end at their next heartbeat and its checkouts are refused, naming the rule, until it is removed.", s.host)/>
+                                    }.into_any(),
                                     Some(_) => {
                                         let force = format!("Force the return of {}'s mobile licence on {}? Only for a machine lost for good: it may keep using the seat offline until its end, so the seat is lent twice until then.", s.user, s.host);
                                         view! {
@@ -270,5 +286,23 @@ fn SeatTable(list: Vec<SeatDetail>, actions: SeatActions) -> impl IntoView {
                     }
                 }).collect_view()}
         </WideTable>
+    }
+}
+
+/// Blocks a seat's user or machine (`what`) from the pool, once confirmed.
+#[component]
+fn BlockButton(
+    action: ServerAction<BlockSeatHolder>,
+    seat_id: i64,
+    what: &'static str,
+    label: &'static str,
+    question: String,
+) -> impl IntoView {
+    view! {
+        <ActionForm action>
+            <input type="hidden" name="seat_id" value=seat_id/>
+            <input type="hidden" name="what" value=what/>
+            <ConfirmButton question label/>
+        </ActionForm>
     }
 }

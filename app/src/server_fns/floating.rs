@@ -4,6 +4,7 @@
 
 use crate::error::PortalError;
 use leptos::prelude::*;
+use protocol::access::{AccessGroup, AccessGroupForm, AccessRule, AccessRuleForm, PoolAccess};
 use protocol::floating::{
     Bundle, FeatureUsage, KeyVerdict, Pool, PoolKey, PoolKeyInput, SeatDetail,
 };
@@ -20,6 +21,8 @@ pub struct PoolPage {
     pub bundles: Vec<Bundle>,
     /// Its mobile licences (borrowed seats), soonest end first.
     pub mobile: Vec<SeatDetail>,
+    /// Its access rules and groups.
+    pub access: PoolAccess,
 }
 
 #[server(prefix = "/rpc", endpoint = "list_pools")]
@@ -108,6 +111,7 @@ pub async fn get_pool_page(id: i64) -> Result<PoolPage, PortalError> {
         keys: services.pool_keys(&user, id).await?,
         bundles: services.pool_bundles(&user, id).await?,
         mobile: services.mobile_licences(&user, id).await?,
+        access: services.pool_access(&user, id).await?,
     })
 }
 
@@ -151,8 +155,8 @@ pub async fn explain_checkout(
     form: protocol::seats::ExplainForm,
 ) -> Result<Vec<KeyVerdict>, PortalError> {
     let (services, user) = caller().await?;
-    let terms = form.terms()?;
-    Ok(services.explain_checkout(&user, pool_id, &terms).await?)
+    let req = form.request()?;
+    Ok(services.explain_checkout(&user, pool_id, &req).await?)
 }
 
 /// Usage Per Feature: every pool's for an administrator, the own pool's for a client user.
@@ -188,4 +192,60 @@ pub async fn disconnect_seat(seat_id: i64) -> Result<(), PortalError> {
 pub async fn force_return(seat_id: i64) -> Result<(), PortalError> {
     let (services, user) = admin().await?;
     Ok(services.disconnect_seat(&user, seat_id, true).await?)
+}
+
+/// Adds an access rule to a pool (its owner, an administrator).
+#[server(prefix = "/rpc", endpoint = "add_access_rule")]
+pub async fn add_access_rule(
+    pool_id: i64,
+    rule: AccessRuleForm,
+) -> Result<AccessRule, PortalError> {
+    let (services, user) = caller().await?;
+    let input = rule.input()?;
+    Ok(services.add_access_rule(&user, pool_id, input).await?)
+}
+
+/// Removes an access rule of a pool (its owner, an administrator).
+#[server(prefix = "/rpc", endpoint = "remove_access_rule")]
+pub async fn remove_access_rule(pool_id: i64, rule_id: i64) -> Result<(), PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.remove_access_rule(&user, pool_id, rule_id).await?)
+}
+
+/// Makes or replaces a group of users or hosts of a pool (its owner, an administrator).
+#[server(prefix = "/rpc", endpoint = "save_access_group")]
+pub async fn save_access_group(
+    pool_id: i64,
+    group: AccessGroupForm,
+) -> Result<AccessGroup, PortalError> {
+    let (services, user) = caller().await?;
+    let (name, input) = group.input()?;
+    Ok(services
+        .save_access_group(&user, pool_id, &name, input)
+        .await?)
+}
+
+/// Removes a group of a pool that no rule names (its owner, an administrator).
+#[server(prefix = "/rpc", endpoint = "remove_access_group")]
+pub async fn remove_access_group(pool_id: i64, name: String) -> Result<(), PortalError> {
+    let (services, user) = caller().await?;
+    Ok(services.remove_access_group(&user, pool_id, &name).await?)
+}
+
+/// From the monitor: denies the user (`what` = "user") or the machine ("host") of a seat every
+/// feature of its pool; their seats end at their next heartbeat.
+#[server(prefix = "/rpc", endpoint = "block_seat_holder")]
+pub async fn block_seat_holder(seat_id: i64, what: String) -> Result<AccessRule, PortalError> {
+    let (services, user) = caller().await?;
+    let kind = match what.trim() {
+        "user" => protocol::access::SubjectKind::User,
+        "host" => protocol::access::SubjectKind::Host,
+        _ => {
+            return Err(PortalError::Invalid {
+                field: "what".into(),
+                message: "Block the seat's user or its machine.".into(),
+            })
+        }
+    };
+    Ok(services.block_seat_holder(&user, seat_id, kind).await?)
 }

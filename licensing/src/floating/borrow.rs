@@ -164,6 +164,8 @@ impl Licentia {
             ));
         }
         let pool = self.pool_row(seat.pool_id).await?;
+        self.check_pool_access(&pool, &seat.feature, holder(&seat))
+            .await?;
         let max = self.lending_of(&pool).await?;
         let (key, key_end) = self.serving_key(&seat).await?;
         let now = self.clock.now();
@@ -204,6 +206,8 @@ impl Licentia {
             ));
         }
         let pool = self.pool_row(seat.pool_id).await?;
+        self.check_pool_access(&pool, &seat.feature, holder(&seat))
+            .await?;
         let max = self.lending_of(&pool).await?;
         let (key, key_end) = self.serving_key(&seat).await?;
         let end = extended_end(now, from, days, max, key_end).map_err(period_error)?;

@@ -3,6 +3,7 @@
 //! refusals and peaks recorded on the way.
 
 use super::*;
+use protocol::access::Asker;
 
 impl Licentia {
     pub(super) async fn pool_for(&self, access: &PoolRef) -> Result<PoolRow> {
@@ -124,6 +125,25 @@ impl Licentia {
         let installation = installation_digest(req.who.installation.as_deref())?;
         let release_day = ask.release_date;
         let now = self.clock.now();
+        let who = Asker {
+            user: &user,
+            host: &host,
+        };
+        let bundles: Vec<String> = sqlx::query_scalar(
+            "SELECT also_feature FROM pool_bundles WHERE pool_id = $1 AND feature = $2 \
+             ORDER BY also_feature",
+        )
+        .bind(pool.id)
+        .bind(&feature)
+        .fetch_all(self.db.pool())
+        .await?;
+        // The pool's allow and deny rules first, for the feature and those it brings along: a
+        // refused user gets no seat, not even their own back. (Not a refusal for want of seats:
+        // the usage history does not count it.)
+        let access = self.access_for(&pool).await?;
+        for f in std::iter::once(&feature).chain(&bundles) {
+            Self::check_access(&access, f, who)?;
+        }
 
         // The same session again (an application restarted without releasing): its seat back,
         // if it proves it is the installation that took it. (A borrowed seat has left its
@@ -170,6 +190,15 @@ impl Licentia {
         let keys = self.key_rows(pool.id).await?;
         let selectable: Vec<Key> = keys.iter().map(KeyRow::for_selection).collect();
         let today = day_of(now);
+        // Seats a reservation keeps for others (judged again, exactly, when a key is taken).
+        let mut ask = ask;
+        if access.reserves(&feature) {
+            let mut conn = self.db.pool().acquire().await?;
+            ask.access = self
+                .reserved_against(&mut conn, &access, pool.id, (&ask, who), 0)
+                .await?
+                .map(selection::Rule::Reserved);
+        }
         let mut ranked: Vec<(usize, &KeyRow)> = selection::explain(&selectable, &ask, today)
             .into_iter()
             .filter_map(|(id, v)| match v {
@@ -203,15 +232,8 @@ impl Licentia {
             now,
             lease_secs: pool.lease_secs,
             ask: &ask,
+            access: &access,
         };
-        let bundles: Vec<String> = sqlx::query_scalar(
-            "SELECT also_feature FROM pool_bundles WHERE pool_id = $1 AND feature = $2 \
-             ORDER BY also_feature",
-        )
-        .bind(pool.id)
-        .bind(&feature)
-        .fetch_all(self.db.pool())
-        .await?;
         let mut candidates: Vec<(&KeyRow, i64)> = Vec::new();
         if let Some(k) = held_named.and_then(|id| keys.iter().find(|k| k.id == id)) {
             candidates.push((k, 0));
@@ -236,11 +258,25 @@ impl Licentia {
                     return Ok(grant);
                 }
                 Taken::KeyFull => continue,
+                Taken::Reserved(kept, rule) if kept == feature => {
+                    ask.access = Some(selection::Rule::Reserved(rule));
+                    break;
+                }
+                Taken::Reserved(also, rule) => {
+                    return Err(Error::Refused(
+                        Refusal::SeatsTaken,
+                        format!(
+                            "Feature {feature} comes with feature {also}, and the free seats of \
+                             {also} are kept for others by access {rule}. Try again later."
+                        ),
+                    ));
+                }
                 Taken::BundleMissing(also) => {
                     self.record_usage(Tally::Refusal, pool.id, key.editor.as_str(), &also, now)
                         .await?;
                     let bundled = Ask {
                         feature: also.clone(),
+                        access: None,
                         ..ask.clone()
                     };
                     if !selection::fits_when_free(&selectable, &bundled, today) {
@@ -282,6 +318,16 @@ impl Licentia {
             .map(|k| k.quantity)
             .sum();
         let in_use: i64 = of_feature.iter().map(|k| k.in_use).sum();
+        if let Some(selection::Rule::Reserved(rule)) = &ask.access {
+            return Err(Error::Refused(
+                Refusal::SeatsTaken,
+                format!(
+                    "The free seats of feature {feature} are kept for others by access {rule}; \
+                     {in_use} of {count} are in use. Try again when someone closes the \
+                     application, or ask the pool's owner."
+                ),
+            ));
+        }
         // Waiting helps only if some key would serve this very request once seats are free.
         if !selection::fits_when_free(&selectable, &ask, today) {
             return Err(Error::Refused(
@@ -323,6 +369,17 @@ impl Licentia {
     ) -> Result<Taken> {
         let mut tx = self.db.pool().begin().await?;
         let mut amount = amount;
+        let who = Asker {
+            user: seat.user,
+            host: seat.host,
+        };
+        // A reservation of this feature: the feature's keys are locked first (as a key's
+        // removal locks them), so its checkouts take turns, and the one taking a seat checks,
+        // after taking it, that no reservation of others lost a seat it keeps.
+        let reserved = seat.access.reserves(&key.feature);
+        if reserved {
+            lock_feature(&mut tx, seat.pool_id, &key.feature).await?;
+        }
         if amount == 0 {
             // A named user's further session rides on the seat the user pays for, if it is
             // still there once the key is locked; otherwise this session pays.
@@ -342,6 +399,15 @@ impl Licentia {
         if amount > 0 && !increment(&mut tx, key.id, amount).await? {
             return Ok(Taken::KeyFull);
         }
+        if reserved && amount > 0 {
+            let kept = self
+                .reserved_against(&mut tx, seat.access, seat.pool_id, (seat.ask, who), amount)
+                .await?;
+            if let Some(rule) = kept {
+                tx.rollback().await?;
+                return Ok(Taken::Reserved(key.feature.clone(), rule));
+            }
+        }
         let token = lease_token();
         let seat_id = insert_seat(&mut tx, seat, key, amount, None, &token).await?;
         let Some(seat_id) = seat_id else {
@@ -357,6 +423,7 @@ impl Licentia {
                 feature: also.clone(),
                 editor: None,
                 needed: 1,
+                access: None,
                 ..ask.clone()
             };
             let selectable: Vec<Key> = keys.iter().map(KeyRow::for_selection).collect();
@@ -368,12 +435,31 @@ impl Licentia {
                 })
                 .collect();
             order.sort_unstable();
+            let also_reserved = seat.access.reserves(also);
+            if also_reserved {
+                lock_feature(&mut tx, seat.pool_id, also).await?;
+            }
             let mut got = false;
             for (_, id) in order {
                 let Some(k) = keys.iter().find(|k| k.id == id) else {
                     continue;
                 };
                 if increment(&mut tx, k.id, 1).await? {
+                    if also_reserved {
+                        let kept = self
+                            .reserved_against(
+                                &mut tx,
+                                seat.access,
+                                seat.pool_id,
+                                (&also_ask, who),
+                                1,
+                            )
+                            .await?;
+                        if let Some(rule) = kept {
+                            tx.rollback().await?;
+                            return Ok(Taken::Reserved(also.clone(), rule));
+                        }
+                    }
                     insert_seat(&mut tx, seat, k, 1, Some(seat_id), &lease_token()).await?;
                     got = true;
                     break;

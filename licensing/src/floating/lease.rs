@@ -42,6 +42,7 @@ impl Licentia {
             customer_id: seat.ask_customer_id.clone(),
             pricing_structure: seat.ask_pricing_structure.clone(),
             needed: seat.amount.max(1),
+            access: None,
         };
         let verdicts = selection::explain(&selectable, &ask, today);
         let held = verdicts.iter().find(|(id, _)| *id == seat.key_id);
@@ -85,6 +86,18 @@ impl Licentia {
         }
         let pool = self.pool_row(seat.pool_id).await?;
         let now = self.clock.now();
+        // A user or machine the pool's rules now refuse loses the seat here, told why.
+        let access = self.access_for(&pool).await?;
+        let barred = self
+            .seat_barred(&access, seat.id, &seat.feature, holder(&seat))
+            .await?;
+        if let Some(reason) = barred {
+            let told = format!(
+                "Your seat of {} was ended: {reason}. Ask the pool's owner if this is a mistake.",
+                seat.feature
+            );
+            return self.end_at_beat(&seat, token, reason, told).await;
+        }
         let (verdicts, why) = self.judge_held_key(&seat).await?;
         let mut key_id = seat.key_id;
         let mut moved = false;
@@ -116,17 +129,11 @@ impl Licentia {
                     );
                 }
                 None => {
-                    let why = ReleaseReason::Lost(reason.clone());
-                    if !self
-                        .release_seat_if(seat.id, &why, Only::NotBorrowed)
-                        .await?
-                    {
-                        return self.beat_after_race(seat_id, token).await;
-                    }
-                    return Err(Error::Gone(format!(
+                    let told = format!(
                         "Your seat of {} was lost: {reason}, and no other licence key is free.",
                         seat.feature
-                    )));
+                    );
+                    return self.end_at_beat(&seat, token, reason, told).await;
                 }
             }
         }
@@ -148,6 +155,25 @@ impl Licentia {
             key_id,
             moved,
         })
+    }
+
+    /// Ends a seat at its heartbeat (`reason` kept with it) and tells its application `told`
+    /// — unless it was borrowed or released meanwhile: then what that says.
+    async fn end_at_beat(
+        &self,
+        seat: &SeatRow,
+        token: &str,
+        reason: String,
+        told: String,
+    ) -> Result<Beat> {
+        let why = ReleaseReason::Lost(reason);
+        if !self
+            .release_seat_if(seat.id, &why, Only::NotBorrowed)
+            .await?
+        {
+            return self.beat_after_race(seat.id, token).await;
+        }
+        Err(Error::Gone(told))
     }
 
     /// A heartbeat whose write found the seat changed meanwhile: borrowed (its period stands)
@@ -225,10 +251,11 @@ impl Licentia {
         why: &ReleaseReason,
         only: Only,
     ) -> Result<bool> {
-        let (expired_before, spare_borrowed) = match only {
-            Only::Any => (None, 0),
-            Only::ExpiredBefore(t) => (Some(t), 0),
-            Only::NotBorrowed => (None, 1),
+        let (expired_before, spare_borrowed, silent_before) = match only {
+            Only::Any => (None, 0, None),
+            Only::ExpiredBefore(t) => (Some(t), 0, None),
+            Only::NotBorrowed => (None, 1, None),
+            Only::SilentBefore(t) => (None, 1, Some(t)),
         };
         type Released = (i64, i64, i64, String, String);
         let by = why.stored();
@@ -240,6 +267,7 @@ impl Licentia {
                AND (borrowed_until IS NOT NULL OR last_heartbeat_at <= granted_at \
                  OR (SELECT p.silent_seats FROM pools p WHERE p.id = seats.pool_id) = 'lease'))) \
              AND ($5 = 0 OR borrowed_until IS NULL) \
+             AND ($6 IS NULL OR lease_expires_at < $6) \
              RETURNING id, key_id, amount, user_name, \
                (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
         )
@@ -248,6 +276,7 @@ impl Licentia {
         .bind(seat_id)
         .bind(expired_before)
         .bind(spare_borrowed)
+        .bind(silent_before)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(main) = main else {
@@ -305,8 +334,9 @@ impl Licentia {
     /// but for a pool that holds silent seats, which keeps those that ever sent a heartbeat
     /// (one that never did has no application to wait for: a checkout whose answer was lost,
     /// or someone hoarding seats with the pool key) — and the borrowed ones whose period
-    /// ended. The pool's mode is read again as each seat is released. Safe to run in several
-    /// server processes at once.
+    /// ended. The pool's mode is read again as each seat is released. Held silent seats of
+    /// holders an access rule now refuses end too. Safe to run in several server processes at
+    /// once.
     pub async fn reclaim_expired_seats(&self) -> Result<u64> {
         let now = self.clock.now();
         let expired: Vec<(i64, Option<i64>)> = sqlx::query_as(
@@ -333,10 +363,11 @@ impl Licentia {
                 n += 1;
             }
         }
-        if n > 0 {
-            tracing::info!(seats = n, "expired leases reclaimed");
+        let barred = self.end_barred_silent_seats(now).await?;
+        if n > 0 || barred > 0 {
+            tracing::info!(seats = n, barred, "expired leases reclaimed");
         }
-        Ok(n)
+        Ok(n + barred)
     }
 
     /// An administrator (or the pool's client user) frees a stuck seat; the application learns
@@ -405,4 +436,7 @@ pub(super) enum Only {
     ExpiredBefore(i64),
     /// Not borrowed (a disconnect).
     NotBorrowed,
+    /// Not borrowed, and its lease ended before then, whatever the pool's mode (a held seat
+    /// whose holder an access rule now refuses).
+    SilentBefore(i64),
 }

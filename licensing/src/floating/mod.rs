@@ -8,6 +8,7 @@
 //! refuses anything else. Releases mark the seat released first, conditionally, so a seat is
 //! given back once however many processes race to release or reclaim it.
 
+mod access;
 mod borrow;
 mod checkout;
 mod lease;
@@ -29,7 +30,9 @@ use protocol::floating::{
     SilentSeats,
 };
 use protocol::input::InputError;
-use protocol::seats::{Beat, CheckoutRequest, Grant, PoolRef, ReleaseReason, SeatTerms};
+use protocol::seats::{
+    Beat, CheckoutRequest, ExplainRequest, Grant, PoolRef, ReleaseReason, SeatTerms,
+};
 use protocol::time::{day_of, format_date, parse_date};
 use selection::{Ask, CommercialType, Key, Model, Verdict};
 
@@ -60,6 +63,8 @@ struct PoolRow {
     lease_secs: i64,
     /// `SilentSeats` as stored.
     silent_seats: String,
+    /// How many access rules the pool has (none: nothing more to read for a checkout).
+    access_rules: i64,
     created_at: i64,
     owner: String,
     mobile_allowed: i64,
@@ -92,6 +97,7 @@ impl PoolRow {
 const POOL_SELECT: &str = "SELECT p.id, p.name, p.client_id, p.serial_id, p.key_head, \
      p.key_code_digest, p.key_rotated_at, p.max_tokens_per_checkout, p.lease_secs, \
      p.silent_seats, \
+     (SELECT COUNT(*) FROM pool_access_rules r WHERE r.pool_id = p.id) AS access_rules, \
      p.created_at, COALESCE(c.name, s.serial) AS owner, p.mobile_allowed, p.max_borrow_days, \
      pr.borrowing_allowed AS product_borrowing, pr.max_borrow_days AS product_borrow_days \
      FROM pools p LEFT JOIN clients c ON c.id = p.client_id \
@@ -354,6 +360,7 @@ fn ask_of(req: &SeatTerms) -> Result<Ask> {
         customer_id: text(&req.customer_id),
         pricing_structure: text(&req.pricing_structure),
         needed,
+        access: None,
     })
 }
 
@@ -392,6 +399,14 @@ fn lease_token() -> String {
     format!("seat_{}", crate::token::generate())
 }
 
+/// Who holds a seat, as access rules judge them.
+fn holder(seat: &SeatRow) -> protocol::access::Asker<'_> {
+    protocol::access::Asker {
+        user: &seat.user_name,
+        host: &seat.host,
+    }
+}
+
 fn lost(seat: &SeatRow) -> Error {
     let reason = seat
         .released_by
@@ -422,12 +437,17 @@ struct SeatAsk<'a> {
     now: i64,
     lease_secs: i64,
     ask: &'a Ask,
+    /// The pool's access rules (empty for most pools).
+    access: &'a protocol::access::PoolAccess,
 }
 
 enum Taken {
     Granted(Grant),
     KeyFull,
     BundleMissing(String),
+    /// The key had room, but a reservation keeps it from this asker: the feature (the one
+    /// asked for, or one bundled with it) and the rule in words.
+    Reserved(String, String),
 }
 
 /// Takes `amount` of a key if it has room; `false` if not. Never lets in use exceed count.
@@ -474,6 +494,20 @@ fn busy_as_conflict(e: Error) -> Error {
 async fn lock_key(tx: &mut sqlx::Transaction<'_, sqlx::Any>, key_id: i64) -> Result<()> {
     sqlx::query("UPDATE pool_keys SET in_use = in_use WHERE id = $1")
         .bind(key_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Locks every key of a feature in a pool (a reservation's checkouts take turns on them).
+async fn lock_feature(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pool_id: i64,
+    feature: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE pool_keys SET in_use = in_use WHERE pool_id = $1 AND feature = $2")
+        .bind(pool_id)
+        .bind(feature)
         .execute(&mut **tx)
         .await?;
     Ok(())

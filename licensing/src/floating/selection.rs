@@ -8,7 +8,9 @@
 //! editor (when the client names one), feature and (when asked) model match; its max release
 //! number is 0 or ≥ the client's release number; its max release date (if any) is ≥ the
 //! client's release date; commercial type, customer ID and pricing structure match when the
-//! client passes them. Sort, in order: commercial type STD, EDU, DEMO; max release number
+//! client passes them; the pool's access rules (`protocol::access`, judged for the asker before
+//! the selection) refuse every key of the feature — an allow or deny rule before the quantity
+//! check, a reservation after it. Sort, in order: commercial type STD, EDU, DEMO; max release number
 //! ascending (0 is infinite); max release date ascending (none is infinite); additional info by
 //! number of `;`-separated fields, then as a string (byte order, not the locale's); end date
 //! descending (none is infinite, first); file index ascending (across all keys: keys carry no
@@ -66,6 +68,10 @@ pub struct Ask {
     pub pricing_structure: Option<String>,
     /// Seats or tokens needed (1 for seats).
     pub needed: i64,
+    /// What the pool's access rules say of this asker and feature (`Rule::Access` or
+    /// `Rule::Reserved`): judged before the selection, as it depends on who asks and who holds
+    /// seats, and failed by every key of the feature.
+    pub access: Option<Rule>,
 }
 
 /// Why a key cannot serve a checkout.
@@ -73,7 +79,9 @@ pub struct Ask {
 pub enum Rule {
     NotStarted,
     Ended,
-    Superseded { highest: i64 },
+    Superseded {
+        highest: i64,
+    },
     NoneLeft,
     Editor,
     Feature,
@@ -83,6 +91,10 @@ pub enum Rule {
     CommercialType,
     CustomerId,
     PricingStructure,
+    /// An allow or deny rule of the pool refuses the asker: why, naming the rule.
+    Access(String),
+    /// The free seats are kept for others by a reserve rule: its description.
+    Reserved(String),
 }
 
 impl std::fmt::Display for Rule {
@@ -105,6 +117,8 @@ impl std::fmt::Display for Rule {
             Rule::CommercialType => f.write_str("another commercial type"),
             Rule::CustomerId => f.write_str("another customer ID"),
             Rule::PricingStructure => f.write_str("another pricing structure"),
+            Rule::Access(why) => f.write_str(why),
+            Rule::Reserved(rule) => write!(f, "the free seats are kept by access {rule}"),
         }
     }
 }
@@ -128,8 +142,15 @@ fn filter(key: &Key, ask: &Ask, today: i64, highest: Option<i64>) -> Option<Rule
     if let Some(h) = highest.filter(|h| key.group_index < *h) {
         return Some(Rule::Superseded { highest: h });
     }
+    let asked = key.feature == ask.feature && ask.editor.as_ref().is_none_or(|e| *e == key.editor);
+    if let (true, Some(rule @ Rule::Access(_))) = (asked, &ask.access) {
+        return Some(rule.clone());
+    }
     if key.remaining() < ask.needed.max(1) {
         return Some(Rule::NoneLeft);
+    }
+    if let (true, Some(rule @ Rule::Reserved(_))) = (asked, &ask.access) {
+        return Some(rule.clone());
     }
     if ask.editor.as_ref().is_some_and(|e| *e != key.editor) {
         return Some(Rule::Editor);
@@ -230,8 +251,16 @@ pub fn explain(keys: &[Key], ask: &Ask, today: i64) -> Vec<(i64, Verdict)> {
 }
 
 /// Whether some key would serve `ask` if every seat were free: what tells "all seats are taken,
-/// wait" from "no key fits this request, don't" when a checkout is refused.
+/// wait" from "no key fits this request, don't" when a checkout is refused. (Seats kept by a
+/// reservation come free too; an allow or deny rule stands.)
 pub fn fits_when_free(keys: &[Key], ask: &Ask, today: i64) -> bool {
+    let ask = &Ask {
+        access: ask
+            .access
+            .clone()
+            .filter(|r| !matches!(r, Rule::Reserved(_))),
+        ..ask.clone()
+    };
     let free: Vec<Key> = keys
         .iter()
         .map(|k| Key {

@@ -203,16 +203,55 @@ impl Licentia {
     }
 
     /// For a hypothetical checkout: every key of the pool with the filter that removed it or its
-    /// rank (1 would be granted).
+    /// rank (1 would be granted). With a user or host, the pool's access rules are judged for
+    /// them as a checkout would (a missing one counts as empty).
     pub async fn explain_checkout(
         &self,
         actor: &CurrentUser,
         pool_id: i64,
-        terms: &SeatTerms,
+        req: &ExplainRequest,
     ) -> Result<Vec<KeyVerdict>> {
         self.pool(actor, pool_id).await?;
+        let pool = self.pool_row(pool_id).await?;
         let keys = self.key_rows(pool_id).await?;
-        let ask = ask_of(terms)?;
+        let mut ask = ask_of(&req.terms)?;
+        if req.user.is_some() || req.host.is_some() {
+            let user = field("user", req.user.as_deref().unwrap_or(""), 255, false)?;
+            let host = field("host", req.host.as_deref().unwrap_or(""), 255, false)?;
+            let who = protocol::access::Asker {
+                user: &user,
+                host: &host,
+            };
+            let access = self.access_for(&pool).await?;
+            let bundles: Vec<String> = sqlx::query_scalar(
+                "SELECT also_feature FROM pool_bundles WHERE pool_id = $1 AND feature = $2 \
+                 ORDER BY also_feature",
+            )
+            .bind(pool_id)
+            .bind(&ask.feature)
+            .fetch_all(self.db.pool())
+            .await?;
+            let barred = access
+                .barred(&ask.feature, who)
+                .map(|b| b.reason())
+                .or_else(|| {
+                    bundles.iter().find_map(|f| {
+                        access.barred(f, who).map(|b| {
+                            format!("{} (feature {f} comes with {})", b.reason(), ask.feature)
+                        })
+                    })
+                });
+            ask.access = match barred {
+                Some(reason) => Some(selection::Rule::Access(reason)),
+                None if access.reserves(&ask.feature) => {
+                    let mut conn = self.db.pool().acquire().await?;
+                    self.reserved_against(&mut conn, &access, pool_id, (&ask, who), 0)
+                        .await?
+                        .map(selection::Rule::Reserved)
+                }
+                None => None,
+            };
+        }
         let selectable: Vec<Key> = keys.iter().map(KeyRow::for_selection).collect();
         let today = day_of(self.clock.now());
         Ok(selection::explain(&selectable, &ask, today)

@@ -15,7 +15,7 @@ use protocol::floating::{
 };
 use protocol::input::InputError;
 use protocol::page::PageQuery;
-use protocol::seats::{Beat, CheckoutRequest, Grant, LeaseRequest, SeatTerms};
+use protocol::seats::{Beat, CheckoutRequest, ExplainRequest, Grant, LeaseRequest};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -347,18 +347,19 @@ async fn delete_pool_key(
 }
 
 /// Explains a hypothetical checkout: every key with the filter that removed it, or its rank
-/// (1 would be granted).
+/// (1 would be granted). With `user` or `host`, the pool's access rules are judged for them and
+/// a rule that refuses is named.
 #[utoipa::path(post, path = "/api/v1/pools/{id}/explain", tag = "floating", security(("token" = [])),
     params(("id" = i64, Path, description = "Pool id")),
-    request_body = SeatTerms,
+    request_body = ExplainRequest,
     responses((status = 200, body = Vec<KeyVerdict>), Problems))]
 async fn explain(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(terms): ApiJson<SeatTerms>,
+    ApiJson(req): ApiJson<ExplainRequest>,
 ) -> Result<Json<Vec<KeyVerdict>>, ApiError> {
-    Ok(Json(s.explain_checkout(&user, id, &terms).await?))
+    Ok(Json(s.explain_checkout(&user, id, &req).await?))
 }
 
 /// Usage Per Feature: editor, feature, commercial type, in use and count, per pool; by editor,

@@ -6,6 +6,7 @@
 //! authenticate with their licence key or serial and machine), and the vendor's automation
 //! (`manage`: bearer API tokens created in the portal).
 
+mod access;
 mod application;
 mod audit;
 mod borrow;
@@ -78,6 +79,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(application::routes())
         .merge(manage::routes())
         .merge(floating::routes())
+        .merge(access::routes())
         .merge(borrow::routes())
         .merge(audit::routes())
 }

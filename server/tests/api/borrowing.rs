@@ -18,7 +18,11 @@ const FP: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd
 /// The machine's return secret in these tests.
 const SECRET: &str = "the machine's own secret";
 
-async fn lending_pool(app: &TestApp, quantity: i64, max_days: Option<i64>) -> (CurrentUser, Pool) {
+pub(crate) async fn lending_pool(
+    app: &TestApp,
+    quantity: i64,
+    max_days: Option<i64>,
+) -> (CurrentUser, Pool) {
     let (admin, pool) = acme_pool(app, 60).await;
     app.services
         .add_pool_key(&admin, pool.id, key_input("F", "ConcurrentUser", quantity))
@@ -44,7 +48,7 @@ async fn lending_pool(app: &TestApp, quantity: i64, max_days: Option<i64>) -> (C
     )
 }
 
-async fn seat(app: &TestApp, pool: &Pool, user: &str) -> Value {
+pub(crate) async fn seat(app: &TestApp, pool: &Pool, user: &str) -> Value {
     let (s, grant, _) = api_post(
         app,
         "/api/v1/seats",
@@ -55,7 +59,12 @@ async fn seat(app: &TestApp, pool: &Pool, user: &str) -> Value {
     grant
 }
 
-async fn seat_call(app: &TestApp, grant: &Value, what: &str, days: i64) -> (StatusCode, Value) {
+pub(crate) async fn seat_call(
+    app: &TestApp,
+    grant: &Value,
+    what: &str,
+    days: i64,
+) -> (StatusCode, Value) {
     let (s, b, _) = api_post(
         app,
         &format!("/api/v1/seats/{}/{what}", grant["seat_id"]),

@@ -12,7 +12,9 @@ use protocol::application::{
 };
 use protocol::floating::{Bundle, Pool, PoolKeyInput};
 use protocol::problem::Problem;
-use protocol::seats::{Beat, CheckoutRequest, Grant, LeaseRequest, PoolRef, Requester, SeatTerms};
+use protocol::seats::{
+    Beat, CheckoutRequest, ExplainRequest, Grant, LeaseRequest, PoolRef, Requester, SeatTerms,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -258,7 +260,8 @@ async fn every_wire_type_round_trips_and_matches_the_served_document() {
             ("/api/v1/seats", "CheckoutRequest", Some("Grant"), "201"),
             ("/api/v1/seats/{id}/heartbeat", "LeaseRequest", Some("Beat"), "200"),
             ("/api/v1/seats/{id}/release", "LeaseRequest", None, "204"),
-            ("/api/v1/pools/{id}/explain", "SeatTerms", None, "200"),
+            ("/api/v1/pools/{id}/explain", "ExplainRequest", None, "200"),
+            ("/api/v1/pools/{id}/access/rules", "AccessRuleInput", Some("AccessRule"), "201"),
         ] {
             assert_eq!(schema_of(path, "post", &["requestBody"]), body, "{path}");
             if let Some(answer) = answer {
@@ -276,6 +279,18 @@ async fn every_wire_type_round_trips_and_matches_the_served_document() {
         })).expect("an old checkout");
         assert_eq!((old.pool(), old.terms.clone()), (Ok(PoolRef::Key("POOL-ABC".into())), SeatTerms { feature: "F".into(), ..SeatTerms::default() }));
         holds(&doc, "SeatTerms", &SeatTerms { feature: "F".into(), ..SeatTerms::default() });
+        // An explanation asked as before (the terms alone) still reads; with who asks, too.
+        let old: ExplainRequest = serde_json::from_value(serde_json::json!({"feature": "F", "release_number": 2026})).expect("an old explain");
+        assert_eq!((old.terms.feature.as_str(), old.user), ("F", None));
+        holds(&doc, "ExplainRequest", &ExplainRequest { terms: SeatTerms { feature: "F".into(), ..SeatTerms::default() }, user: Some("ann".into()), host: Some("ws-1".into()) });
+        use protocol::access::{AccessGroup, AccessGroupInput, AccessRule, AccessRuleInput, Effect, GroupKind, PoolAccess, SubjectKind};
+        let rule = AccessRule { id: 3, feature: Some("F".into()), effect: Effect::Reserve, subject_kind: SubjectKind::Group, subject: "cad".into(), seats: Some(2), note: "the CAD team".into(), created_at: 7 };
+        holds(&doc, "AccessRule", &rule);
+        holds(&doc, "AccessRuleInput", &AccessRuleInput { feature: None, effect: Effect::Deny, subject_kind: SubjectKind::Host, subject: "kiosk".into(), seats: None, note: String::new() });
+        let group = AccessGroup { name: "cad".into(), kind: GroupKind::User, members: vec!["ann".into(), "Doe, John".into()] };
+        holds(&doc, "AccessGroupInput", &AccessGroupInput { kind: GroupKind::Host, members: vec!["k1".into()] });
+        holds(&doc, "PoolAccess", &PoolAccess { rules: vec![rule], groups: vec![group.clone()] });
+        holds(&doc, "AccessGroup", &group);
 
         for kind in ProblemKind::ALL {
             let mut problem = Problem::new(kind, "what happened and what to do");
@@ -323,7 +338,22 @@ async fn refusals_reach_the_client_library_as_kinds() {
             .add_pool_key(&admin, pool.id, key_input("T", "Token", 10))
             .await
             .expect("token key");
-        let (ann, bob) = (floating("ann"), floating("bob"));
+        app.services
+            .add_access_rule(
+                &admin,
+                pool.id,
+                protocol::access::AccessRuleInput {
+                    feature: Some("F".into()),
+                    effect: protocol::access::Effect::Deny,
+                    subject_kind: protocol::access::SubjectKind::User,
+                    subject: "dan".into(),
+                    seats: None,
+                    note: String::new(),
+                },
+            )
+            .await
+            .expect("deny dan");
+        let (ann, bob, dan) = (floating("ann"), floating("bob"), floating("dan"));
         let edu = floating("eve").for_application(protocol::seats::SeatTerms {
             commercial_type: Some("EDU".into()),
             ..Default::default()
@@ -338,13 +368,14 @@ async fn refusals_reach_the_client_library_as_kinds() {
             let never = kind(edu.checkout("F", None));
             let no_key = kind(bob.checkout("G", None));
             let bad = kind(bob.checkout("F", Some(0)));
+            let denied = kind(dan.checkout("F", None));
             // 6 of 10 tokens out: 8 more is a wait, 11 never fits.
             let tokens = ann.checkout("T", Some(6)).expect("ann's tokens");
             let short = kind(bob.checkout("T", Some(8)));
             let too_many = kind(bob.checkout("T", Some(11)));
             seat.release().expect("release");
             tokens.release().expect("release");
-            [taken, never, no_key, bad, short, too_many]
+            [taken, never, no_key, bad, denied, short, too_many]
         })
         .await
         .expect("join");
@@ -356,6 +387,7 @@ async fn refusals_reach_the_client_library_as_kinds() {
                 NoMatchingKey,
                 NoMatchingKey,
                 Invalid,
+                AccessRule,
                 SeatsTaken,
                 NoMatchingKey
             ]

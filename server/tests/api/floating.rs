@@ -16,7 +16,7 @@ async fn pool(app: &TestApp) -> (CurrentUser, i64, String) {
     (admin, pool.id, pool.access_key)
 }
 
-async fn checkout(
+pub(crate) async fn checkout(
     app: &TestApp,
     pool_key: &str,
     feature: &str,
@@ -33,7 +33,7 @@ async fn checkout(
     (s, b)
 }
 
-async fn beat(app: &TestApp, grant: &Value) -> (StatusCode, Value) {
+pub(crate) async fn beat(app: &TestApp, grant: &Value) -> (StatusCode, Value) {
     let (s, b, _) = api_post(
         app,
         &format!("/api/v1/seats/{}/heartbeat", grant["seat_id"]),
@@ -43,7 +43,7 @@ async fn beat(app: &TestApp, grant: &Value) -> (StatusCode, Value) {
     (s, b)
 }
 
-async fn release(app: &TestApp, grant: &Value) -> StatusCode {
+pub(crate) async fn release(app: &TestApp, grant: &Value) -> StatusCode {
     api_post(
         app,
         &format!("/api/v1/seats/{}/release", grant["seat_id"]),
@@ -53,7 +53,7 @@ async fn release(app: &TestApp, grant: &Value) -> StatusCode {
     .0
 }
 
-async fn usage_of(app: &TestApp, admin: &CurrentUser, feature: &str) -> (i64, i64) {
+pub(crate) async fn usage_of(app: &TestApp, admin: &CurrentUser, feature: &str) -> (i64, i64) {
     app.services
         .usage_per_feature(admin)
         .await
@@ -197,9 +197,9 @@ both_backends! {
         let later = app.services.add_pool_key(&admin, pool_id, later).await.expect("key");
 
         // Explain: the key limited to release 2026 ranks first (release number ascending).
-        let verdicts = app.services.explain_checkout(&admin, pool_id, &protocol::seats::SeatTerms { feature: "F".into(), release_number: 2026, ..Default::default() }).await.expect("explain");
+        let verdicts = app.services.explain_checkout(&admin, pool_id, &protocol::seats::ExplainRequest { terms: protocol::seats::SeatTerms { feature: "F".into(), release_number: 2026, ..Default::default() }, ..Default::default() }).await.expect("explain");
         assert_eq!(verdicts.iter().map(|v| (v.key.id, v.rank)).collect::<Vec<_>>(), [(soon.id, Some(2)), (later.id, Some(1))]);
-        let verdicts = app.services.explain_checkout(&admin, pool_id, &protocol::seats::SeatTerms { feature: "F".into(), release_number: 2027, ..Default::default() }).await.expect("explain");
+        let verdicts = app.services.explain_checkout(&admin, pool_id, &protocol::seats::ExplainRequest { terms: protocol::seats::SeatTerms { feature: "F".into(), release_number: 2027, ..Default::default() }, ..Default::default() }).await.expect("explain");
         assert_eq!(verdicts[1].filtered_by.as_deref(), Some("max release number below the client's release"));
 
         let (st, a) = checkout(&app, &key, "F", "ann", "ws-1").await;

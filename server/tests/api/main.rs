@@ -5,6 +5,7 @@ mod helpers;
 #[path = "../support/seeded.rs"]
 mod seeded;
 
+mod access_rules;
 mod accounts;
 mod activation;
 mod audit;

@@ -341,6 +341,70 @@ fn worked_example_the_next_key_after_expiry() {
     assert!(select(&keys, &ask(), TODAY + 31).is_none());
 }
 
+#[test]
+fn an_access_rule_filters_every_key_of_the_feature_and_is_named() {
+    let mut other = key(2);
+    other.feature = "VIEW".into();
+    let mut full = key(3);
+    full.in_use = full.quantity;
+    let keys = vec![key(1), other, full];
+    let denied = Ask {
+        access: Some(Rule::Access(
+            "denied by access rule 7 (deny user ann, every feature)".into(),
+        )),
+        ..ask()
+    };
+    let verdicts = explain(&keys, &denied, TODAY);
+    assert_eq!(
+        verdicts[0].1,
+        Verdict::Filtered(denied.access.clone().expect("set"))
+    );
+    assert_eq!(
+        verdicts[1].1,
+        Verdict::Filtered(Rule::Feature),
+        "another feature says so"
+    );
+    assert_eq!(
+        verdicts[2].1,
+        Verdict::Filtered(denied.access.clone().expect("set")),
+        "a deny is named before a full key's quantity"
+    );
+    assert!(select(&keys, &denied, TODAY).is_none());
+    assert!(
+        !fits_when_free(&keys, &denied, TODAY),
+        "waiting does not lift a deny"
+    );
+    assert_eq!(
+        Rule::Access("denied by access rule 7 (deny user ann, every feature)".into()).to_string(),
+        "denied by access rule 7 (deny user ann, every feature)"
+    );
+
+    let kept = Ask {
+        access: Some(Rule::Reserved(
+            "rule 9 (reserve 2 seats for group cad, feature CAD)".into(),
+        )),
+        ..ask()
+    };
+    let verdicts = explain(&keys, &kept, TODAY);
+    assert_eq!(
+        verdicts[0].1,
+        Verdict::Filtered(kept.access.clone().expect("set"))
+    );
+    assert_eq!(
+        verdicts[2].1,
+        Verdict::Filtered(Rule::NoneLeft),
+        "a full key is full first"
+    );
+    assert!(
+        fits_when_free(&keys, &kept, TODAY),
+        "kept seats come free: waiting helps"
+    );
+    assert_eq!(
+        kept.access.clone().expect("set").to_string(),
+        "the free seats are kept by access rule 9 (reserve 2 seats for group cad, feature CAD)"
+    );
+}
+
 fn arb_key(id: i64) -> impl Strategy<Value = Key> {
     (
         0..3i64,
