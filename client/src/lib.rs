@@ -5,6 +5,7 @@
 pub mod borrow;
 pub mod floating;
 mod machine;
+pub mod srv;
 mod store;
 mod trust;
 
@@ -167,7 +168,9 @@ pub(crate) fn problem(status: u16, res: ureq::Response) -> Error {
     }
 }
 
-/// The licence servers a `--server` value names: a comma-separated list, tried in its order.
+/// The licence servers a `--server` value names: a comma-separated list, tried in its order. An
+/// entry `srv:_licentia._tcp.example.com` (`srv+http:` for plain HTTP) stands for the servers a
+/// DNS SRV record names, looked up when a call is made (see [`srv`]).
 pub fn server_list(list: Option<&str>) -> Vec<String> {
     list.unwrap_or("")
         .split(',')
@@ -187,8 +190,10 @@ fn any_server<B: serde::Serialize>(
     path: &str,
     body: Option<&B>,
 ) -> Result<ureq::Response> {
-    let mut last = String::from("no licence server is configured (--server)");
-    for server in servers {
+    let (targets, srv_failed) = srv::expand(servers);
+    let mut last =
+        srv_failed.unwrap_or_else(|| String::from("no licence server is configured (--server)"));
+    for server in &targets {
         let url = format!("{server}{path}");
         let sent = match body {
             Some(body) => agent.post(&url).send_json(body),

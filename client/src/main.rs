@@ -22,7 +22,8 @@ use std::sync::Arc;
 struct Cli {
     /// The licence server's URL, e.g. https://licences.example.com; or several, separated by
     /// commas, tried in order: a server that cannot be reached or answers 5xx is passed over
-    /// for the next (a refusal is not)
+    /// for the next (a refusal is not). `srv:_licentia._tcp.example.com` (or `srv+http:`)
+    /// stands for the servers a DNS SRV record names
     #[arg(long, env = "LICENTIA_SERVER", global = true)]
     server: Option<String>,
     /// The product code, e.g. ELEC-CALC

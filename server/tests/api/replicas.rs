@@ -1,6 +1,7 @@
 //! Several stateless replicas on one PostgreSQL database, and real workstations that list them
 //! all: one replica killed with SIGKILL while the workstations heartbeat through it, and no
-//! workstation loses its seat; activation moves to the next replica too.
+//! workstation loses its seat; activation moves to the next replica too. And a server list that
+//! comes from a DNS SRV record served by a real resolver.
 
 use crate::helpers::*;
 use crate::workstation::{holding, text, Workstation};
@@ -140,6 +141,144 @@ async fn a_replica_killed_under_heartbeats_loses_no_seat() {
         }
         assert_eq!(seats(&app).await, Vec::<i64>::new());
         assert_eq!(ledger_mismatches(&app).await, []);
+    })
+    .await;
+}
+
+/// A real DNS resolver (dnsmasq, which `scripts/test` installs) on a loopback port of its own,
+/// answering `_licentia._tcp.licentia.test` with the given (port, priority, weight) targets on
+/// 127.0.0.1; killed when dropped.
+struct Resolver {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Resolver {
+    fn start(targets: &[(u16, u16, u16)]) -> Self {
+        let dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("dnsmasq (Debian's dnsmasq-base; scripts/test installs it)");
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("a free port")
+            .port();
+        let mut cmd = std::process::Command::new(dnsmasq);
+        cmd.args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--pid-file=",
+            // Names under nowhere.test do not exist (NXDOMAIN).
+            "--local=/nowhere.test/",
+        ])
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        // (As root, dnsmasq would change to a user of its own; there is no need.)
+        let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+        if uid.ok() == Some(0) {
+            cmd.arg("--user=root");
+        }
+        for (target, priority, weight) in targets {
+            cmd.arg(format!(
+                "--srv-host=_licentia._tcp.licentia.test,127.0.0.1,{target},{priority},{weight}"
+            ));
+        }
+        let mut child = cmd.spawn().expect("start dnsmasq");
+        let addr = format!("127.0.0.1:{port}");
+        let resolver: std::net::SocketAddr = addr.parse().expect("addr");
+        let started = std::time::Instant::now();
+        while licentia_client::srv::ask(resolver, "_licentia._tcp.licentia.test").is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("dnsmasq exited ({status}): is port {port} taken?");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "dnsmasq did not answer"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, addr }
+    }
+}
+
+impl Drop for Resolver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server list from a DNS SRV record: the workstation asks a real resolver, tries the
+/// record's first target (a server that is down) and moves to the next by priority, never to
+/// the last; a name without a record is reported as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_come_from_a_dns_srv_record() {
+    within_limit(async {
+        let app = TestApp::spawn(Backend::Sqlite, &[]).await;
+        let f = fixture(
+            &app,
+            LicensingSettings {
+                max_activations: 5,
+                ..Default::default()
+            },
+            1,
+        )
+        .await;
+        let port_of = |url: &str| -> u16 {
+            url.rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a port")
+        };
+        // Priority 10: a port nothing listens on. 20: the server. 30: another installation,
+        // which knows no such licence and would refuse it (a refusal is not passed over): the
+        // activation succeeds only if the record's order is kept.
+        let down = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let stranger = TestApp::spawn(Backend::Sqlite, &[]).await;
+        let resolver = Resolver::start(&[
+            (down, 10, 100),
+            (port_of(&app.base_url), 20, 5),
+            (port_of(&stranger.base_url), 30, 5),
+        ]);
+        let (_shipped, root) = crate::workstation::shipped_root(&app).await;
+        let ws =
+            Workstation::new("srv+http:_licentia._tcp.licentia.test", "srv-pc").shipped_with(&root);
+        let run = |args: &[&str]| {
+            ws.command("srv+http:_licentia._tcp.licentia.test", "CALC")
+                .env("LICENTIA_DNS_RESOLVER", &resolver.addr)
+                .args(args)
+                .output()
+                .expect("run licentia-client")
+        };
+        let out = run(&["activate", "--key", &f.keys[0]]);
+        assert!(out.status.success(), "{}", text(&out));
+        let out = run(&["validate"]);
+        assert!(out.status.success(), "{}", text(&out));
+
+        // A name with no record: another workstation says so.
+        let other = Workstation::new("", "srv-pc-2").shipped_with(&root);
+        let out = other
+            .command("srv+http:_licentia._tcp.nowhere.test", "CALC")
+            .env("LICENTIA_DNS_RESOLVER", &resolver.addr)
+            .args(["activate", "--key", &f.keys[0]])
+            .output()
+            .expect("run licentia-client");
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains(
+                "no servers from the SRV record _licentia._tcp.nowhere.test: no such record"
+            ),
+            "{}",
+            text(&out)
+        );
     })
     .await;
 }
