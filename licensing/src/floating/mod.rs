@@ -10,6 +10,7 @@
 
 mod access;
 mod borrow;
+pub mod casual;
 mod checkout;
 mod lease;
 mod pools;
