@@ -297,6 +297,10 @@ pub struct FeatureUsage {
     /// Of `in_use`, how many are out on mobile licences.
     #[serde(default)]
     pub offline: i64,
+    /// Checkouts of the feature refused today (UTC) for want of a seat or a fitting key (not
+    /// those an access rule refused).
+    #[serde(default)]
+    pub refused_today: i64,
 }
 
 /// One seat in *Detailed usage*.

@@ -41,6 +41,7 @@ impl MultiSort {
                         "in_use" => a.in_use.cmp(&b.in_use),
                         "offline" => a.offline.cmp(&b.offline),
                         "count" => a.count.cmp(&b.count),
+                        "refused" => a.refused_today.cmp(&b.refused_today),
                         _ => by_text(&a.owner, &b.owner),
                     };
                     if *asc {
@@ -168,9 +169,10 @@ pub fn UsagePage(admin: bool) -> impl IntoView {
                                     <UsageHeader sort key="in_use" label="In use" numeric=true/>
                                     <UsageHeader sort key="offline" label="Out offline" numeric=true/>
                                     <UsageHeader sort key="count" label="Count" numeric=true/>
+                                    <UsageHeader sort key="refused" label="Refused today" numeric=true/>
                                 </tr></thead>
                                 <tbody>
-                                    <For each=move || sorted.get() key=|u| (u.pool_id, u.editor.clone(), u.feature.clone(), u.commercial_type.clone(), u.in_use, u.offline, u.count) let:u>
+                                    <For each=move || sorted.get() key=|u| (u.pool_id, u.editor.clone(), u.feature.clone(), u.commercial_type.clone(), u.in_use, u.offline, u.count, u.refused_today) let:u>
                                         {
                                             let full = u.in_use >= u.count && u.count > 0;
                                             let id = (u.pool_id, u.editor.clone(), u.feature.clone());
@@ -186,6 +188,7 @@ pub fn UsagePage(admin: bool) -> impl IntoView {
                                                     <td class="num">{u.in_use}</td>
                                                     <td class="num">{u.offline}</td>
                                                     <td class="num">{u.count}</td>
+                                                    <td class="num" data-testid="refused-today">{u.refused_today}</td>
                                                 </tr>
                                             }
                                         }

@@ -64,11 +64,30 @@ impl Licentia {
         .bind(today)
         .fetch_all(self.db.pool())
         .await?;
+        // Today's refusals, per feature (the hourly history keeps no commercial type: a feature
+        // sold in two shows its refusals on both lines).
+        let refused: Vec<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT u.pool_id, u.editor, u.feature, CAST(SUM(u.refusals) AS BIGINT) \
+             FROM usage_hourly u JOIN pools p ON p.id = u.pool_id \
+             WHERE u.hour >= $1 AND ($2 IS NULL OR p.client_id = $2) \
+             GROUP BY u.pool_id, u.editor, u.feature",
+        )
+        .bind(today * 24)
+        .bind(scope)
+        .fetch_all(self.db.pool())
+        .await?;
+        let refused_of = |pool: i64, editor: &str, feature: &str| {
+            refused
+                .iter()
+                .find(|(p, e, f, _)| *p == pool && e == editor && f == feature)
+                .map_or(0, |r| r.3)
+        };
         Ok(rows
             .into_iter()
             .map(
                 |(pool_id, serial_id, owner, editor, feature, ct, in_use, offline, count)| {
                     FeatureUsage {
+                        refused_today: refused_of(pool_id, &editor, &feature),
                         pool_id,
                         serial_id,
                         owner,

@@ -117,6 +117,7 @@ both_backends! {
             assert_eq!((st, refused["type"].as_str()), (StatusCode::FORBIDDEN, Some("/problems/access-rule")), "{refused}");
             assert!(detail(&refused).contains(&named) && detail(&refused).contains("user ann on"), "{refused}");
         }
+        assert_eq!(crate::floating::refused_today(&app, &admin, "F").await, 0, "a rule's refusal is not a want of seats");
         // Explain names it for her, and ranks the key for anyone else.
         assert_eq!(explained(&api, pool.id, "F", Some("ann")).await, format!("denied by access {named}"));
         assert_eq!(explained(&api, pool.id, "F", Some("bob")).await, "rank 1");

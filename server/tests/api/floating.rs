@@ -53,6 +53,18 @@ pub(crate) async fn release(app: &TestApp, grant: &Value) -> StatusCode {
     .0
 }
 
+/// *Refused today* of a feature in Usage Per Feature.
+pub(crate) async fn refused_today(app: &TestApp, admin: &CurrentUser, feature: &str) -> i64 {
+    app.services
+        .usage_per_feature(admin)
+        .await
+        .expect("usage")
+        .into_iter()
+        .find(|u| u.feature == feature)
+        .map(|u| u.refused_today)
+        .expect("a usage row")
+}
+
 pub(crate) async fn usage_of(app: &TestApp, admin: &CurrentUser, feature: &str) -> (i64, i64) {
     app.services
         .usage_per_feature(admin)
@@ -77,6 +89,7 @@ both_backends! {
         assert_eq!(st, StatusCode::FORBIDDEN, "{c}");
         assert_eq!(c["detail"].as_str().unwrap_or(""), "All 2 seats of feature F are in use. Try again when someone closes the application, or ask your administrator for more.");
         assert_eq!(usage_of(&app, &admin, "F").await, (2, 2));
+        assert_eq!(refused_today(&app, &admin, "F").await, 1, "cat's refusal is counted");
 
         let detail = app.services.detailed_usage(&admin, pool_id, "Vendor", "F").await.expect("detail");
         assert_eq!(detail.len(), 2);
@@ -394,5 +407,25 @@ both_backends! {
         assert_eq!(credit.in_use, 0);
         let (st, bad, _) = api_post(&app, "/api/v1/seats", json!({"pool_key": key, "feature": "F", "user": "u", "host": "h", "process": "p", "model": "Floating"})).await;
         assert_eq!((st, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("model")));
+    }
+
+    async fn refusals_are_counted_for_the_day_they_happen(app) {
+        let (admin, pool_id, key) = pool(&app).await;
+        app.services.add_pool_key(&admin, pool_id, key_input("F", "ConcurrentUser", 1)).await.expect("key");
+        let (st, _) = checkout(&app, &key, "F", "ann", "ws-1").await;
+        assert_eq!(st, StatusCode::CREATED);
+        for user in ["bob", "cat"] {
+            assert_eq!(checkout(&app, &key, "F", user, user).await.0, StatusCode::FORBIDDEN);
+        }
+        assert_eq!(refused_today(&app, &admin, "F").await, 2);
+        // The next day (UTC) starts from none.
+        let now = app.clock.now();
+        app.clock.advance(86_400 - now.rem_euclid(86_400));
+        assert_eq!(refused_today(&app, &admin, "F").await, 0);
+        // (A key that does not fit is a refusal too; ann's seat may be reclaimed by now.)
+        let edu = json!({"pool_key": key, "feature": "F", "user": "dan", "host": "dan", "process": "p", "commercial_type": "EDU"});
+        let (st, refused, _) = api_post(&app, "/api/v1/seats", edu).await;
+        assert_eq!((st, refused["type"].as_str()), (StatusCode::FORBIDDEN, Some("/problems/no-matching-key")), "{refused}");
+        assert_eq!(refused_today(&app, &admin, "F").await, 1);
     }
 }
