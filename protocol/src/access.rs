@@ -302,6 +302,17 @@ impl PoolAccess {
         Some(Barred::NotAllowed(allows))
     }
 
+    /// Why the allow and deny rules refuse `who` a seat of `feature` or of a feature that comes
+    /// with it (`bundled`), if they do: the rule's reason, naming the bundled feature.
+    pub fn barred_with(&self, feature: &str, bundled: &[String], who: Asker<'_>) -> Option<String> {
+        self.barred(feature, who).map(|b| b.reason()).or_else(|| {
+            bundled.iter().find_map(|f| {
+                self.barred(f, who)
+                    .map(|b| format!("{} (feature {f} comes with {feature})", b.reason()))
+            })
+        })
+    }
+
     /// Whether any reserve rule is about `feature` (only then are its holders worth reading).
     pub fn reserves(&self, feature: &str) -> bool {
         self.rules

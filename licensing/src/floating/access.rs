@@ -191,11 +191,19 @@ impl Licentia {
         .bind(seat_id)
         .fetch_all(self.db.pool())
         .await?;
-        Ok(bundled.iter().find_map(|f| {
-            access
-                .barred(f, who)
-                .map(|b| format!("{} (feature {f} comes with {feature})", b.reason()))
-        }))
+        Ok(access.barred_with(feature, &bundled, who))
+    }
+
+    /// The features checking out `feature` in a pool also takes, by name.
+    pub(super) async fn bundles_of(&self, pool_id: i64, feature: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT also_feature FROM pool_bundles WHERE pool_id = $1 AND feature = $2 \
+             ORDER BY also_feature",
+        )
+        .bind(pool_id)
+        .bind(feature)
+        .fetch_all(self.db.pool())
+        .await?)
     }
 
     /// A pool's access rules and groups (its owner, an administrator).

@@ -129,14 +129,7 @@ impl Licentia {
             user: &user,
             host: &host,
         };
-        let bundles: Vec<String> = sqlx::query_scalar(
-            "SELECT also_feature FROM pool_bundles WHERE pool_id = $1 AND feature = $2 \
-             ORDER BY also_feature",
-        )
-        .bind(pool.id)
-        .bind(&feature)
-        .fetch_all(self.db.pool())
-        .await?;
+        let bundles = self.bundles_of(pool.id, &feature).await?;
         // The pool's allow and deny rules first, for the feature and those it brings along: a
         // refused user gets no seat, not even their own back. (Not a refusal for want of seats:
         // the usage history does not count it.)

@@ -242,25 +242,8 @@ impl Licentia {
                 host: &host,
             };
             let access = self.access_for(&pool).await?;
-            let bundles: Vec<String> = sqlx::query_scalar(
-                "SELECT also_feature FROM pool_bundles WHERE pool_id = $1 AND feature = $2 \
-                 ORDER BY also_feature",
-            )
-            .bind(pool_id)
-            .bind(&ask.feature)
-            .fetch_all(self.db.pool())
-            .await?;
-            let barred = access
-                .barred(&ask.feature, who)
-                .map(|b| b.reason())
-                .or_else(|| {
-                    bundles.iter().find_map(|f| {
-                        access.barred(f, who).map(|b| {
-                            format!("{} (feature {f} comes with {})", b.reason(), ask.feature)
-                        })
-                    })
-                });
-            ask.access = match barred {
+            let bundles = self.bundles_of(pool_id, &ask.feature).await?;
+            ask.access = match access.barred_with(&ask.feature, &bundles, who) {
                 Some(reason) => Some(selection::Rule::Access(reason)),
                 None if access.reserves(&ask.feature) => {
                     let mut conn = self.db.pool().acquire().await?;

@@ -160,6 +160,11 @@ fn an_allow_list_admits_only_whom_it_names_and_a_deny_beats_it() {
         None,
         "no allow rule is about VIEW"
     );
+    let bundled = vec!["CAD".to_owned()];
+    assert_eq!(access.barred_with("VIEW", &bundled, who("zed", "ws")), Some(
+        "not named by the access rules that allow it (rules 4, 5) (feature CAD comes with VIEW)".to_owned()
+    ));
+    assert_eq!(access.barred_with("VIEW", &[], who("zed", "ws")), None);
     assert_eq!(
         access.barred("CAD", who("bob", "lab-1")),
         Some(Barred::Denied(&access.rules[2]))

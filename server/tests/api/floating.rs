@@ -6,6 +6,7 @@
 use crate::both_backends;
 use crate::helpers::*;
 use licensing::CurrentUser;
+use protocol::floating::FeatureUsage;
 use protocol::time::{day_of, format_date};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -53,27 +54,26 @@ pub(crate) async fn release(app: &TestApp, grant: &Value) -> StatusCode {
     .0
 }
 
-/// *Refused today* of a feature in Usage Per Feature.
-pub(crate) async fn refused_today(app: &TestApp, admin: &CurrentUser, feature: &str) -> i64 {
+/// A feature's line in Usage Per Feature.
+async fn usage_row(app: &TestApp, admin: &CurrentUser, feature: &str) -> FeatureUsage {
     app.services
         .usage_per_feature(admin)
         .await
         .expect("usage")
         .into_iter()
         .find(|u| u.feature == feature)
-        .map(|u| u.refused_today)
         .expect("a usage row")
 }
 
+/// *Refused today* of a feature in Usage Per Feature.
+pub(crate) async fn refused_today(app: &TestApp, admin: &CurrentUser, feature: &str) -> i64 {
+    usage_row(app, admin, feature).await.refused_today
+}
+
+/// In use and count of a feature in Usage Per Feature.
 pub(crate) async fn usage_of(app: &TestApp, admin: &CurrentUser, feature: &str) -> (i64, i64) {
-    app.services
-        .usage_per_feature(admin)
-        .await
-        .expect("usage")
-        .into_iter()
-        .find(|u| u.feature == feature)
-        .map(|u| (u.in_use, u.count))
-        .expect("a usage row")
+    let u = usage_row(app, admin, feature).await;
+    (u.in_use, u.count)
 }
 
 both_backends! {
