@@ -97,6 +97,9 @@ pub enum AuditAction {
     PoolAccessGroupSave,
     #[serde(rename = "pool.access-group.remove")]
     PoolAccessGroupRemove,
+    /// A user went past a casual key's monthly maximum (the server logs it once per month).
+    #[serde(rename = "pool.casual-overuse")]
+    PoolCasualOveruse,
     #[serde(rename = "seat.disconnect")]
     SeatDisconnect,
     #[serde(rename = "mobile.set")]
@@ -117,7 +120,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the portal's filter lists them.
-    pub const ALL: [AuditAction; 53] = [
+    pub const ALL: [AuditAction; 54] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignInLocked,
@@ -163,6 +166,7 @@ impl AuditAction {
         Self::PoolAccessRuleRemove,
         Self::PoolAccessGroupSave,
         Self::PoolAccessGroupRemove,
+        Self::PoolCasualOveruse,
         Self::SeatDisconnect,
         Self::MobileSet,
         Self::BorrowStart,
@@ -221,6 +225,7 @@ impl AuditAction {
             Self::PoolAccessRuleRemove => "pool.access-rule.remove",
             Self::PoolAccessGroupSave => "pool.access-group.save",
             Self::PoolAccessGroupRemove => "pool.access-group.remove",
+            Self::PoolCasualOveruse => "pool.casual-overuse",
             Self::SeatDisconnect => "seat.disconnect",
             Self::MobileSet => "mobile.set",
             Self::BorrowStart => "borrow.start",

@@ -274,6 +274,10 @@ pub struct PoolKeyInput {
     /// Defaults to the day the key is added.
     #[serde(default)]
     pub generation_date: Option<String>,
+    /// A casual NamedUser key (DSLS): each user's maximum usage per calendar month (UTC), in
+    /// minutes (1–44640). Usage past it is logged and reported, not refused. None: a full key.
+    #[serde(default)]
+    pub casual_max_minutes: Option<i64>,
 }
 
 fn std_type() -> String {
@@ -340,6 +344,9 @@ pub struct SeatDetail {
     /// A held seat whose lease ran out: not heard from since then (its last heartbeat).
     #[serde(default)]
     pub silent_since: Option<i64>,
+    /// On a casual key: the user's minutes this month against the key's maximum.
+    #[serde(default)]
+    pub casual: Option<crate::history::CasualUse>,
 }
 
 /// Why a key would or would not serve a checkout.

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod borrow;
 pub mod catalog;
 pub mod floating;
+pub mod history;
 pub mod input;
 pub mod page;
 pub mod problem;

@@ -198,6 +198,9 @@ pub enum ReleaseReason {
     Returned,
     /// Its mobile licence period ended.
     BorrowEnded,
+    /// Its key expired or was superseded at a heartbeat and it went on on this key (only its
+    /// stretch on the old key ended; the history keeps that).
+    Moved { to_key: i64 },
 }
 
 impl ReleaseReason {
@@ -210,6 +213,7 @@ impl ReleaseReason {
             Self::BorrowEnded => "borrow ended".into(),
             Self::Disconnected { role, user_id } => format!("{}:{user_id}", role.as_str()),
             Self::Lost(why) => format!("lost: {why}"),
+            Self::Moved { to_key } => format!("moved:{to_key}"),
         }
     }
 
@@ -223,6 +227,11 @@ impl ReleaseReason {
             _ => {
                 if let Some(why) = s.strip_prefix("lost: ") {
                     return Some(Self::Lost(why.to_owned()));
+                }
+                if let Some(key) = s.strip_prefix("moved:") {
+                    return Some(Self::Moved {
+                        to_key: key.parse().ok()?,
+                    });
                 }
                 let (role, id) = s.split_once(':')?;
                 Some(Self::Disconnected {
@@ -247,6 +256,24 @@ impl ReleaseReason {
                 role: Role::Client, ..
             } => "a user of your organisation disconnected it".into(),
             Self::Lost(why) => why.clone(),
+            Self::Moved { to_key } => format!("it moved to key {to_key}"),
+        }
+    }
+
+    /// How the seat ended, in a few words for the session history (`by` names who disconnected
+    /// it, when known).
+    pub fn ended_how(&self, by: Option<&str>) -> String {
+        match self {
+            Self::Application => "released".into(),
+            Self::LeaseExpired => "lease expired".into(),
+            Self::Returned => "mobile licence returned".into(),
+            Self::BorrowEnded => "mobile licence ended".into(),
+            Self::Disconnected { role, user_id } => match by {
+                Some(name) => format!("disconnected by {name}"),
+                None => format!("disconnected by {} {user_id}", role.as_str()),
+            },
+            Self::Lost(why) => format!("lost: {why}"),
+            Self::Moved { to_key } => format!("moved to key {to_key}"),
         }
     }
 }
@@ -363,10 +390,12 @@ mod tests {
             ReleaseReason::Lost("its key expired".into()),
             ReleaseReason::Returned,
             ReleaseReason::BorrowEnded,
+            ReleaseReason::Moved { to_key: 12 },
         ] {
             assert_eq!(ReleaseReason::from_stored(&reason.stored()), Some(reason));
         }
         assert_eq!(ReleaseReason::from_stored("admin:x"), None);
         assert_eq!(ReleaseReason::from_stored("nobody:1"), None);
+        assert_eq!(ReleaseReason::from_stored("moved:x"), None);
     }
 }

@@ -38,6 +38,7 @@ pub struct Settings {
     pub login_max_lockout_minutes: i64,
     pub require_admin_second_factor: bool,
     pub setup_link_hours: i64,
+    pub history_retention_days: i64,
     pub log_format: LogFormat,
     /// Never written out: a key given directly stays out of logs and dumps.
     #[serde(skip_serializing)]
@@ -70,6 +71,7 @@ impl Default for Settings {
             login_max_lockout_minutes: 60,
             require_admin_second_factor: false,
             setup_link_hours: 24,
+            history_retention_days: 400,
             log_format: LogFormat::Text,
             master_key: None,
             master_key_file: None,
@@ -160,6 +162,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "setup_link_hours",
         "how long the first-administrator setup link printed at start works",
     ),
+    (
+        "history_retention_days",
+        "how long ended seats stay in the session history before a job deletes them",
+    ),
     ("log_format", "how log lines are written: text or json"),
     (
         "master_key",
@@ -192,6 +198,7 @@ pub struct Config {
     pub auth: AuthSettings,
     pub log_json: bool,
     pub master_key: MasterKeySource,
+    pub jobs: crate::jobs::JobSettings,
 }
 
 /// Where the key that encrypts signing keys comes from. A key given directly is never printed.
@@ -470,6 +477,12 @@ impl Settings {
             trust_forwarded_for: self.trust_forwarded_for,
             auth,
             log_json: self.log_format == LogFormat::Json,
+            jobs: crate::jobs::JobSettings {
+                history_retention_days: at_least_one(
+                    "history_retention_days",
+                    self.history_retention_days,
+                )?,
+            },
             master_key: match self
                 .master_key
                 .filter(|k| !k.expose_secret().trim().is_empty())

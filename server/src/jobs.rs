@@ -8,13 +8,43 @@ use std::time::Duration;
 const SESSION_PURGE_EVERY: Duration = Duration::from_secs(600);
 /// A dead application's seat comes back within its lease plus this.
 const LEASE_RECLAIM_EVERY: Duration = Duration::from_secs(5);
+/// A month's casual usage report is made within this of 00:00 UTC on the 1st (and at start).
+const CASUAL_REPORT_EVERY: Duration = Duration::from_secs(20);
+/// Casual over-use is logged within this of the minute it happens.
+const CASUAL_METER_EVERY: Duration = Duration::from_secs(60);
+const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
-pub async fn run(services: Licentia) {
+/// What the jobs are told by the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    /// Ended seats older than this many days leave the session history.
+    pub history_retention_days: i64,
+}
+
+pub async fn run(services: Licentia, settings: JobSettings) {
     let mut sessions = tokio::time::interval(SESSION_PURGE_EVERY);
     let mut leases = tokio::time::interval(LEASE_RECLAIM_EVERY);
     let mut throttle = tokio::time::interval(SESSION_PURGE_EVERY);
+    let mut reports = tokio::time::interval(CASUAL_REPORT_EVERY);
+    let mut meter = tokio::time::interval(CASUAL_METER_EVERY);
+    let mut history = tokio::time::interval(HISTORY_PURGE_EVERY);
     loop {
         tokio::select! {
+            _ = reports.tick() => {
+                if let Err(e) = services.produce_casual_reports().await {
+                    tracing::warn!(error = %e, "producing the casual usage report failed");
+                }
+            }
+            _ = meter.tick() => {
+                if let Err(e) = services.meter_casual_usage().await {
+                    tracing::warn!(error = %e, "metering casual usage failed");
+                }
+            }
+            _ = history.tick() => match services.purge_history(settings.history_retention_days).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "old session history purged"),
+                Err(e) => tracing::warn!(error = %e, "purging old session history failed"),
+            },
             _ = sessions.tick() => match services.purge_expired_sessions().await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(sessions = n, "expired sessions purged"),

@@ -71,6 +71,7 @@ pub struct Server {
     router: Router,
     pub services: Licentia,
     pub addr: SocketAddr,
+    jobs: jobs::JobSettings,
 }
 
 impl Server {
@@ -100,6 +101,7 @@ impl Server {
             router: router(state, &config.site_root),
             services,
             addr,
+            jobs: config.jobs,
         })
     }
 
@@ -108,7 +110,7 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let jobs = tokio::spawn(jobs::run(self.services.clone()));
+        let jobs = tokio::spawn(jobs::run(self.services.clone(), self.jobs));
         let served = axum::serve(
             self.listener,
             self.router
@@ -155,6 +157,11 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
             get(api::batch_csv_download),
         )
         .route("/audit.csv", get(api::audit_csv_download))
+        .route("/pools/{id}/history.csv", get(api::history_csv_download))
+        .route(
+            "/casual-reports/{month}/{format}",
+            get(api::casual_report_download),
+        )
         .merge(api::routes())
         // The WebAssembly bundle, script and stylesheet, compressed ahead of time by the build
         // (brotli and gzip: whichever the browser takes).

@@ -3,10 +3,13 @@
 //! length. Plain functions over the user's sessions (start, end) in Unix seconds: sessions that
 //! overlap (two machines at once, a restart that took the seat again before the old one ended)
 //! count once, a session across a month boundary is split between the months, and each month's
-//! total counts every started minute. (Issue 14 builds the metering on these.)
+//! total counts every started minute. The metering (`history.rs`) feeds them the seats' spans.
 
 use protocol::time::{civil_from_days, days_from_civil, days_in_month};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The largest monthly maximum: a 31-day month in minutes.
+pub const MAX_MINUTES: i64 = 31 * 24 * 60;
 
 /// A calendar month: (year, month 1–12).
 pub type Month = (i64, u32);
@@ -77,6 +80,44 @@ pub fn over_maximum(minutes: i64, maximum: i64) -> bool {
     minutes > maximum
 }
 
+/// A month as reports name it: `2026-02`.
+pub fn month_text((year, month): Month) -> String {
+    format!("{year:04}-{month:02}")
+}
+
+/// `2026-02` back into a month; `None` for anything else.
+pub fn parse_month(text: &str) -> Option<Month> {
+    let (year, month) = text.split_once('-')?;
+    if year.len() != 4 || month.len() != 2 {
+        return None;
+    }
+    let year: i64 = year.parse().ok()?;
+    let month: u32 = month.parse().ok()?;
+    (1..=12).contains(&month).then_some((year, month))
+}
+
+/// The months whose report is due at `now`: every month that has ended since `first` (the
+/// month the first casual key was enrolled) and has no report yet, oldest first. A month's
+/// report falls due at 00:00 UTC on the 1st of the next; a server that was down then makes it
+/// at its next start. At most the last `MAX_CATCH_UP` months (a server down for years does not
+/// report a decade at once).
+pub fn months_due(first: Month, now: i64, made: &BTreeSet<Month>) -> Vec<Month> {
+    let current = month_of(now);
+    let mut due = Vec::new();
+    let mut month = first;
+    while month < current {
+        if !made.contains(&month) {
+            due.push(month);
+        }
+        month = next_month(month);
+    }
+    let skip = due.len().saturating_sub(MAX_CATCH_UP);
+    due.split_off(skip)
+}
+
+/// How many missed months a start catches up on.
+pub const MAX_CATCH_UP: usize = 24;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +180,43 @@ mod tests {
         // Empty and backwards sessions are nothing.
         assert!(minutes_by_month(&[(t, t), (t + 10, t)]).is_empty());
         assert!(over_maximum(2401, 2400) && !over_maximum(2400, 2400));
+    }
+
+    #[test]
+    fn each_report_falls_due_at_midnight_on_the_first_whatever_the_month_s_length() {
+        let none = BTreeSet::new();
+        for (month, days) in [
+            ((2026, 2), 28),
+            ((2028, 2), 29),
+            ((2026, 4), 30),
+            ((2026, 12), 31),
+        ] {
+            let (start, end) = month_bounds(month);
+            assert_eq!(end - start, days * 86_400);
+            assert!(months_due(month, end - 1, &none).is_empty());
+            assert_eq!(months_due(month, end, &none), vec![month]);
+        }
+        // A server down over two month ends catches up on both at its start, once.
+        let first = (2026, 10);
+        let (_, end_of_dec) = month_bounds((2026, 12));
+        let made: BTreeSet<Month> = [(2026, 10)].into();
+        assert_eq!(
+            months_due(first, end_of_dec + 3600, &made),
+            vec![(2026, 11), (2026, 12)]
+        );
+        // Years of downtime: only the last 24 months.
+        let due = months_due((2000, 1), month_bounds((2026, 1)).0, &none);
+        assert_eq!(due.len(), MAX_CATCH_UP);
+        assert_eq!(due.last(), Some(&(2025, 12)));
+    }
+
+    #[test]
+    fn months_read_back_as_written() {
+        assert_eq!(month_text((2026, 2)), "2026-02");
+        assert_eq!(parse_month("2026-02"), Some((2026, 2)));
+        for bad in ["2026-13", "2026-2", "26-02", "2026-00", "x", "2026-02-01"] {
+            assert_eq!(parse_month(bad), None, "{bad}");
+        }
     }
 
     proptest! {

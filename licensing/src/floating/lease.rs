@@ -190,18 +190,22 @@ impl Licentia {
     pub(super) async fn move_seat(&self, seat: &SeatRow, to_key: i64) -> Result<bool> {
         // A named user's riding session pays for itself on the new key.
         let amount = seat.amount.max(1);
+        let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;
         if !increment(&mut tx, to_key, amount).await? {
             return Ok(false);
         }
+        // Its stretch on the old key goes to the history before the seat changes key.
+        history::keep_moved(&mut tx, seat.id, seat.key_id, to_key, now).await?;
         let moved = sqlx::query(
-            "UPDATE seats SET key_id = $1, amount = $2 \
+            "UPDATE seats SET key_id = $1, amount = $2, key_since = $5 \
              WHERE id = $3 AND key_id = $4 AND released_at IS NULL AND borrowed_until IS NULL",
         )
         .bind(to_key)
         .bind(amount)
         .bind(seat.id)
         .bind(seat.key_id)
+        .bind(now)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -295,6 +299,7 @@ impl Licentia {
         .fetch_all(&mut *tx)
         .await?;
         released.push(main);
+        history::keep_ended(&mut tx, seat_id).await?;
         // Keys in one order everywhere, so concurrent releases never wait on each other in a
         // cycle.
         released.sort_by_key(|r| r.1);

@@ -12,6 +12,7 @@ mod access;
 mod borrow;
 pub mod casual;
 mod checkout;
+mod history;
 mod lease;
 mod pools;
 pub mod rate;
@@ -125,11 +126,13 @@ struct KeyRow {
     file_index: i64,
     generation_day: i64,
     created_at: i64,
+    casual_max_minutes: Option<i64>,
 }
 
 const KEY_COLUMNS: &str = "id, pool_id, editor, feature, model, quantity, in_use, start_day, \
      end_day, group_index, max_release_number, max_release_day, commercial_type, customer_id, \
-     pricing_structure, additional_info, file_index, generation_day, created_at";
+     pricing_structure, additional_info, file_index, generation_day, created_at, \
+     casual_max_minutes";
 
 impl KeyRow {
     fn model(&self) -> Model {
@@ -179,6 +182,7 @@ impl KeyRow {
                 additional_info: self.additional_info.clone(),
                 file_index: self.file_index,
                 generation_date: Some(format_date(self.generation_day)),
+                casual_max_minutes: self.casual_max_minutes,
             },
             in_use: self.in_use,
             created_at: self.created_at,
@@ -254,6 +258,7 @@ struct ValidKey {
     additional_info: String,
     file_index: i64,
     generation_day: Option<i64>,
+    casual_max_minutes: Option<i64>,
 }
 
 fn model(raw: &str) -> Result<Model> {
@@ -304,6 +309,27 @@ fn validate_key(k: &PoolKeyInput) -> Result<ValidKey> {
             ))
         }
     };
+    let casual_max_minutes = match k.casual_max_minutes {
+        None => None,
+        Some(_) if model != Model::NamedUser => {
+            return Err(InputError::new(
+                "casual_max_minutes",
+                "Only a NamedUser key can be casual: leave the monthly maximum empty.",
+            )
+            .into())
+        }
+        Some(m) if (1..=casual::MAX_MINUTES).contains(&m) => Some(m),
+        Some(_) => {
+            return Err(InputError::new(
+                "casual_max_minutes",
+                format!(
+                    "The monthly maximum is 1 to {} minutes (a 31-day month).",
+                    casual::MAX_MINUTES
+                ),
+            )
+            .into())
+        }
+    };
     let start = optional_date("start_date", k.start_date.as_deref())?;
     let end = optional_date("end_date", k.end_date.as_deref())?;
     if let (Some(s), Some(e)) = (start, end) {
@@ -329,6 +355,7 @@ fn validate_key(k: &PoolKeyInput) -> Result<ValidKey> {
         additional_info: field("additional_info", &k.additional_info, 500, false)?,
         file_index: bounded("file_index", k.file_index)?,
         generation_day: optional_date("generation_date", k.generation_date.as_deref())?,
+        casual_max_minutes,
     })
 }
 

@@ -420,9 +420,10 @@ impl Licentia {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO pool_keys (pool_id, editor, feature, model, quantity, start_day, end_day, \
              group_index, max_release_number, max_release_day, commercial_type, customer_id, \
-             pricing_structure, additional_info, file_index, generation_day, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-             RETURNING id",
+             pricing_structure, additional_info, file_index, generation_day, created_at, \
+             casual_max_minutes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18) RETURNING id",
         )
         .bind(pool_id)
         .bind(&k.editor)
@@ -441,13 +442,18 @@ impl Licentia {
         .bind(k.file_index)
         .bind(k.generation_day.unwrap_or_else(|| day_of(now)))
         .bind(now)
+        .bind(k.casual_max_minutes)
         .fetch_one(&mut *tx)
         .await?;
+        let casual = k
+            .casual_max_minutes
+            .map(|m| format!(", casual: at most {m} mn per user per month"))
+            .unwrap_or_default();
         self.record(
             &mut *tx,
             Who::User(actor),
             pool.entry(AuditAction::PoolFeatureKeyAdd).detail(format!(
-                "Key {id}: {} {} of {} ({}).",
+                "Key {id}: {} {} of {} ({}){casual}.",
                 k.quantity,
                 k.model.as_str(),
                 k.feature,

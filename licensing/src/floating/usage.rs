@@ -164,6 +164,7 @@ impl Licentia {
             /// main seat's: only the main seat is kept by heartbeats).
             main_beat: i64,
             main_lease: i64,
+            casual_max_minutes: Option<i64>,
         }
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT s.id, s.key_id, k.model, s.editor, s.feature, s.user_name, s.host, s.process, \
@@ -175,7 +176,8 @@ impl Licentia {
              k.max_release_day, k.end_day, k.customer_id, k.pricing_structure, \
              k.commercial_type, s.client_release_number, \
              (SELECT b.feature FROM seats b WHERE b.id = s.bundle_of) AS bundled_with, \
-             s.borrowed_until, m.last_heartbeat_at AS main_beat, m.lease_expires_at AS main_lease \
+             s.borrowed_until, m.last_heartbeat_at AS main_beat, m.lease_expires_at AS main_lease, \
+             k.casual_max_minutes \
              FROM seats s JOIN pool_keys k ON k.id = s.key_id \
              JOIN seats m ON m.id = COALESCE(s.bundle_of, s.id) \
              WHERE s.pool_id = $1 AND ($2 IS NULL OR (s.editor = $2 AND s.feature = $3)) \
@@ -187,9 +189,24 @@ impl Licentia {
         .fetch_all(self.db.pool())
         .await?;
         let now = self.clock.now();
+        let casual = self
+            .casual_use_now(
+                rows.iter()
+                    .filter_map(|r| Some((r.key_id, r.casual_max_minutes?))),
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| SeatDetail {
+                casual: r.casual_max_minutes.map(|maximum| {
+                    casual
+                        .get(&(r.key_id, r.user_name.clone()))
+                        .copied()
+                        .unwrap_or(protocol::history::CasualUse {
+                            minutes: 0,
+                            maximum,
+                        })
+                }),
                 silent_since: (r.borrowed_until.is_none() && r.main_lease < now)
                     .then_some(r.main_beat),
                 id: r.id,

@@ -11,6 +11,7 @@ mod application;
 mod audit;
 mod borrow;
 mod floating;
+mod history;
 mod manage;
 
 use crate::AppState;
@@ -51,6 +52,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "activations", description = "Where licences are in use (bearer token)."),
         (name = "audit", description = "The audit log: who changed what, when and from where (bearer token)."),
         (name = "floating", description = "Floating seats: the seat protocol for applications (pool key or serial, then the lease token) and pools, keys and usage for automation (bearer token)."),
+        (name = "usage", description = "Usage over time: a pool's session history and the monthly casual usage reports (bearer token)."),
     )
 )]
 struct ApiDoc;
@@ -82,6 +84,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(access::routes())
         .merge(borrow::routes())
         .merge(audit::routes())
+        .merge(history::routes())
 }
 
 /// The OpenAPI document, as generated from the handlers (also printed by `server openapi`).
@@ -637,6 +640,46 @@ pub async fn audit_csv_download(
 ) -> Result<Response, ApiError> {
     let user = session_user(&state, &headers).await?;
     manage::csv_file(state.services.audit_csv(&user, &q).await?, "audit-log.csv")
+}
+
+/// The portal's CSV download of a pool's session history (the signed-in user's view, filtered).
+pub async fn history_csv_download(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<protocol::history::SessionQuery>,
+) -> Result<Response, ApiError> {
+    let user = session_user(&state, &headers).await?;
+    let csv = state.services.session_history_csv(&user, id, &q).await?;
+    manage::csv_file(csv, &format!("pool-{id}-history.csv"))
+}
+
+/// The portal's download of a month's casual usage report, as CSV or JSON (`format`).
+pub async fn casual_report_download(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiPath((month, format)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let user = session_user(&state, &headers).await?;
+    let month = month.trim();
+    match format.as_str() {
+        "report.csv" => manage::csv_file(
+            state.services.casual_report_csv(&user, month).await?,
+            &format!("casual-usage-{month}.csv"),
+        ),
+        "report.json" => {
+            let report = state.services.casual_report(&user, month).await?;
+            let mut res = Json(report).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "attachment; filename=\"casual-usage-{month}.json\""
+            )) {
+                res.headers_mut()
+                    .insert(axum::http::header::CONTENT_DISPOSITION, v);
+            }
+            Ok(res)
+        }
+        _ => Err(not_found().await),
+    }
 }
 
 /// The user of the portal session the request's cookie names.

@@ -64,13 +64,7 @@ async fn explained(
 async fn admin_and_pool(
     app: &TestApp,
 ) -> (Browser, licensing::CurrentUser, protocol::floating::Pool) {
-    let browser = app.admin().await;
-    let admin = app
-        .services
-        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None)
-        .await
-        .expect("admin")
-        .user;
+    let (browser, admin) = app.admin_both().await;
     let pool = crate::seeded::acme_pool_of(&app.services, &admin, 60).await;
     (browser, admin, pool)
 }

@@ -238,6 +238,21 @@ both_backends! {
         assert_eq!((moved["moved"].as_bool(), moved["key_id"].as_i64()), (Some(true), Some(fresh.id)));
         let keys = app.services.pool_keys(&admin, pool_id).await.expect("keys");
         assert_eq!(keys.iter().map(|k| k.in_use).collect::<Vec<_>>(), [0, 0, 1]);
+
+        // The history keeps bob's lost seat, ann's stretch on the expired key (moved), and,
+        // once she releases, her stretch on the new one from the move on.
+        let moved_at = app.clock.now();
+        app.clock.advance(600);
+        assert_eq!(release(&app, &a).await, StatusCode::NO_CONTENT);
+        let history = app.services.session_history(&admin, pool_id, &Default::default()).await.expect("history");
+        let rows: Vec<(String, i64, String, i64)> = history.sessions.iter().map(|s| (s.user.clone(), s.key_id, s.ended_how.clone(), s.seconds())).collect();
+        assert_eq!(rows[0], ("ann".into(), fresh.id, "released".into(), 600));
+        assert_eq!(rows[1], ("ann".into(), later.id, format!("moved to key {}", fresh.id), 3 * 86_400));
+        assert_eq!(history.sessions[1].ended_at, moved_at);
+        assert_eq!((rows[2].0.as_str(), rows[2].1), ("bob", soon.id));
+        assert!(rows[2].2.starts_with("lost: ") && rows[2].2.contains("end date passed"), "{rows:?}");
+        assert_eq!(history.per_user[0].sessions, 1, "a moved seat is one session: {:?}", history.per_user);
+        assert_eq!(history.per_user[0].seconds, 3 * 86_400 + 600);
     }
 
     async fn pools_are_the_clients_own_and_bad_checkouts_change_nothing(app) {

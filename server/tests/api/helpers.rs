@@ -114,6 +114,9 @@ pub struct TestApp {
     pub clock: Clock,
     _dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The settings it was started with (the master key among them), for a restart.
+    env: BTreeMap<String, String>,
+    stopped: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -145,25 +148,59 @@ impl TestApp {
         env.insert("DATABASE_URL".into(), database_url.to_owned());
         env.entry("LICENTIA_MASTER_KEY".into())
             .or_insert_with(|| licensing::keys::MasterKey::random().to_base64());
-        let config = Config::from_sources(env, None).expect("valid test configuration");
         // Starts at the real time (workstation processes use the real clock), then moves only when told.
         let clock = Clock::manual(Clock::system().now());
+        Self::start(env, dir, clock).await
+    }
+
+    /// Stops the server (its requests in flight finish), lets `down_secs` pass on its clock,
+    /// and starts it again on the same database with the same settings.
+    pub async fn restart(mut self, down_secs: i64) -> Self {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(stopped) = self.stopped.take() {
+            stopped.await.expect("server task").expect("server stopped");
+        }
+        self.clock.advance(down_secs);
+        let env = std::mem::take(&mut self.env);
+        let dir = self._dir.take();
+        let clock = self.clock.clone();
+        Self::start(env, dir, clock).await
+    }
+
+    /// Another server on the same database with the same settings (a replica), its clock set
+    /// to this one's time.
+    pub async fn replica(&self) -> Self {
+        let clock = Clock::manual(self.clock.now());
+        Self::start(self.env.clone(), None, clock).await
+    }
+
+    async fn start(
+        env: BTreeMap<String, String>,
+        dir: Option<tempfile::TempDir>,
+        clock: Clock,
+    ) -> Self {
+        let database_url = env["DATABASE_URL"].clone();
+        let config = Config::from_sources(env.clone(), None).expect("valid test configuration");
         let services = server::open_services(&config, clock.clone())
             .await
             .expect("database ready");
         let server = Server::bind(&config, services.clone()).await.expect("bind");
         let base_url = format!("http://{}", server.addr);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.run(async move {
+        let stopped = tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
         Self {
             base_url,
-            database_url: database_url.to_owned(),
+            database_url,
             services,
             clock,
             _dir: dir,
             shutdown: Some(tx),
+            env,
+            stopped: Some(stopped),
         }
     }
 
@@ -219,6 +256,18 @@ impl TestApp {
             .await
             .ok();
         browser
+    }
+
+    /// The first administrator, as a signed-in browser and as a caller of the services.
+    pub async fn admin_both(&self) -> (Browser, CurrentUser) {
+        let browser = self.admin().await;
+        let admin = self
+            .services
+            .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD, "t", None)
+            .await
+            .expect("admin")
+            .user;
+        (browser, admin)
     }
 
     /// As `admin`, creates a client with one user and returns the client id and a browser signed in

@@ -17,6 +17,7 @@ mod cli;
 mod concurrency;
 mod contract;
 mod floating;
+mod history;
 mod manage;
 mod outages;
 mod pages;

@@ -14,6 +14,18 @@ pub(crate) struct Api {
 }
 
 impl Api {
+    /// The same token, against `app` (a restarted server listens on another port).
+    pub(crate) fn on(&self, app: &TestApp) -> Api {
+        Api {
+            base: app.base_url.clone(),
+            token: self.token.clone(),
+        }
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
     pub(crate) async fn call(
         &self,
         method: reqwest::Method,
@@ -83,6 +95,26 @@ impl Api {
             });
         let body = res.json().await.expect("JSON");
         (status, body, next)
+    }
+}
+
+/// Creates a token that works for a year, as the administrator `browser` is signed in as.
+pub(crate) async fn year_token(app: &TestApp, browser: &Browser, name: &str) -> Api {
+    let created = browser
+        .rpc(
+            "create_api_token",
+            &[
+                ("name", name),
+                ("access", "read"),
+                ("days", "365"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await
+        .ok();
+    Api {
+        base: app.base_url.clone(),
+        token: created["secret"].as_str().expect("secret").to_owned(),
     }
 }
 

@@ -1,0 +1,64 @@
+-- Usage over time: casual keys (DSLS), every ended seat kept for the history, the casual
+-- over-use log and the monthly casual usage reports.
+
+-- A casual key: a NamedUser key whose users may use it this many minutes per calendar month
+-- (UTC). Over-use is reported, not refused. NULL: not casual.
+ALTER TABLE pool_keys ADD COLUMN casual_max_minutes INTEGER
+    CHECK (casual_max_minutes IS NULL OR casual_max_minutes BETWEEN 1 AND 44640);
+
+-- Since when a live seat is on its present key (NULL: since it was granted); a seat moved to
+-- another key at a heartbeat ends its stretch on the old key in the history.
+ALTER TABLE seats ADD COLUMN key_since INTEGER;
+
+-- Every stretch a seat spent on a key, written when it ended (released, lease expired,
+-- disconnected, lost, returned, borrow ended, moved). No reference to the key: the history
+-- outlives a removed key. Purged after the retention period by a job.
+CREATE TABLE seat_history (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    pool_id        INTEGER NOT NULL REFERENCES pools (id) ON DELETE CASCADE,
+    seat_id        INTEGER NOT NULL,
+    key_id         INTEGER NOT NULL,
+    bundle_of      INTEGER,
+    editor         TEXT    NOT NULL,
+    feature        TEXT    NOT NULL,
+    model          TEXT    NOT NULL,
+    user_name      TEXT    NOT NULL,
+    host           TEXT    NOT NULL,
+    process        TEXT    NOT NULL,
+    session        TEXT    NOT NULL,
+    amount         INTEGER NOT NULL,
+    granted_at     INTEGER NOT NULL,
+    ended_at       INTEGER NOT NULL,
+    ended_by       TEXT    NOT NULL,
+    borrowed_until INTEGER
+);
+CREATE INDEX seat_history_pool_ended ON seat_history (pool_id, ended_at);
+CREATE INDEX seat_history_key_ended ON seat_history (key_id, ended_at);
+CREATE INDEX seat_history_seat ON seat_history (seat_id);
+CREATE INDEX seat_history_ended ON seat_history (ended_at);
+
+-- The seats that ended before this change, so the history starts with what is known.
+INSERT INTO seat_history (pool_id, seat_id, key_id, bundle_of, editor, feature, model, user_name,
+        host, process, session, amount, granted_at, ended_at, ended_by, borrowed_until)
+    SELECT s.pool_id, s.id, s.key_id, s.bundle_of, s.editor, s.feature, k.model, s.user_name,
+        s.host, s.process, s.session, s.amount, s.granted_at, s.released_at,
+        COALESCE(s.released_by, 'application'), s.borrowed_until
+    FROM seats s JOIN pool_keys k ON k.id = s.key_id
+    WHERE s.released_at IS NOT NULL ORDER BY s.id;
+
+-- A user's over-use of a casual key, logged once per month ('YYYY-MM').
+CREATE TABLE casual_overuse (
+    key_id    INTEGER NOT NULL REFERENCES pool_keys (id) ON DELETE CASCADE,
+    user_name TEXT    NOT NULL,
+    month     TEXT    NOT NULL,
+    minutes   INTEGER NOT NULL,
+    logged_at INTEGER NOT NULL,
+    PRIMARY KEY (key_id, user_name, month)
+);
+
+-- The monthly casual usage report, one per month whichever replica made it (JSON, as served).
+CREATE TABLE casual_reports (
+    month       TEXT    PRIMARY KEY,
+    produced_at INTEGER NOT NULL,
+    body        TEXT    NOT NULL
+);
