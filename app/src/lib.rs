@@ -129,6 +129,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("audit") view=|| view! { <pages::audit::AuditPage admin=true/> }/>
                         <Route path=path!("pools") view=|| view! { <PoolsPage admin=true/> }/>
                         <Route path=path!("pools/:id") view=|| view! { <PoolDetailPage admin=true/> }/>
+                        <Route path=path!("pools/:id/history") view=|| view! { <pages::history::PoolHistoryPage admin=true/> }/>
                         <Route path=path!("usage") view=|| view! { <UsagePage admin=true/> }/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
@@ -142,6 +143,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("audit") view=|| view! { <pages::audit::AuditPage admin=false/> }/>
                         <Route path=path!("pools") view=|| view! { <PoolsPage admin=false/> }/>
                         <Route path=path!("pools/:id") view=|| view! { <PoolDetailPage admin=false/> }/>
+                        <Route path=path!("pools/:id/history") view=|| view! { <pages::history::PoolHistoryPage admin=false/> }/>
                         <Route path=path!("usage") view=|| view! { <UsagePage admin=false/> }/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>

@@ -1,5 +1,5 @@
 import { spawn, ChildProcess, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, expect, open, signInAs, admin, Workstation } from './fixtures';
@@ -47,6 +47,8 @@ function tryCheckout(server: string, host: string, poolKey: string, user: string
 }
 
 const running: ChildProcess[] = [];
+// Globex Labs' first pool, as its client user opens it (set by the first journey).
+let firstPoolPath = '';
 test.afterAll(() => running.forEach((p) => p.kill('SIGKILL')));
 
 test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ page, server, consoleErrors }) => {
@@ -66,6 +68,7 @@ test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ p
   await expect(page).toHaveURL(/\/admin\/pools\/\d+$/);
   await expect(page.getByTestId('pool-key-head')).toHaveText(`${poolKey.slice(0, 9)}…`);
   const clientPoolPath = new URL(page.url()).pathname.replace('/admin/', '/client/');
+  firstPoolPath = clientPoolPath;
   await page.locator('#key-editor').fill('Vendor');
   await page.locator('#key-feature').fill('F');
   await page.locator('#key-quantity').fill('2');
@@ -143,6 +146,56 @@ test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ p
   expect(late.out).toContain('This pool key was replaced on');
   const fresh = tryCheckout(server.url, 'ws-fresh', newKey, 'dan');
   expect(fresh.ok, fresh.out).toBe(true);
+});
+
+test('the pool\'s history: refusals in Usage, the chart by day, hour and month, the ended seats', async ({ page, consoleErrors }) => {
+  expect(firstPoolPath, 'the first journey ran').not.toBe('');
+  await signInAs(page, gina.email, gina.password);
+  // Usage Per Feature counts today's refusal of cat's workstation.
+  await open(page, '/client/usage');
+  await expect(page.locator('tr[data-feature="F"]').getByTestId('refused-today')).toHaveText('1');
+
+  await open(page, firstPoolPath);
+  await page.getByRole('link', { name: 'Use over time and ended seats' }).click();
+  await expect(page).toHaveURL(/\/client\/pools\/\d+\/history$/);
+  const chart = page.locator('figure[data-feature="F"]');
+  await expect(chart.locator('svg[role="img"]')).toBeVisible();
+  await expect(chart.locator('figcaption')).toContainText('peak 2, refused 1');
+  // The figures beside the chart: by day (today's line first), then by hour, then by month.
+  await chart.getByText('Figures of F (Vendor)').click();
+  const figures = chart.getByTestId('chart-figures');
+  await expect(figures.locator('tbody tr')).toHaveCount(30);
+  const today = new Date().toISOString().slice(0, 10);
+  await expect(figures.locator('tbody tr').first()).toContainText(today);
+  await expect(figures.locator('tbody tr').first().locator('td')).toHaveText([today, '2', '2', '1']);
+  await page.getByLabel('Period').selectOption('48h');
+  await expect(figures.locator('tbody tr')).toHaveCount(48);
+  await expect(figures.locator('tbody tr').first().locator('td').first()).toHaveText(/^\d\d-\d\d \d\d:00$/);
+  await page.getByLabel('Period').selectOption('12m');
+  await expect(figures.locator('tbody tr')).toHaveCount(12);
+  await expect(figures.locator('tbody tr').first().locator('td')).toHaveText([today.slice(0, 7), '2', '2', '1']);
+  const [chartCsv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('chart-csv').click()]);
+  const chartLines = readFileSync(await chartCsv.path(), 'utf8').trim().split('\r\n');
+  expect(chartLines[0]).toBe('editor,feature,period_start_utc,peak_in_use,count,refusals');
+  expect(chartLines.length).toBe(13);
+
+  // The ended seats: ann's ran out (her workstation was killed), Gina disconnected bob's, cat's
+  // and dan's were released.
+  const sessions = page.locator('tr[data-session]');
+  await expect(sessions).toHaveCount(4);
+  const perUser = page.getByTestId('per-user');
+  for (const user of ['ann', 'bob', 'cat', 'dan']) await expect(perUser).toContainText(user);
+  await expect(page.locator('tr[data-session]', { hasText: 'ann' })).toContainText('lease expired');
+  await page.getByLabel('User', { exact: true }).fill('bob');
+  await page.getByLabel('User', { exact: true }).press('Enter');
+  await expect(sessions).toHaveCount(1);
+  await expect(sessions.first()).toContainText(`disconnected by ${gina.email}`);
+  await expect(sessions.first()).toContainText('ws-floor-2');
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByTestId('history-csv').click()]);
+  const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+  expect(lines.length).toBe(2);
+  expect(lines[1]).toContain(',bob,ws-floor-2,cad.exe,');
+  expect(consoleErrors).toEqual([]);
 });
 
 test('a client\'s second pool: a bundle refused, added and removed, then the pool deleted', async ({ page, consoleErrors }) => {

@@ -250,6 +250,149 @@ pub fn overuse_line(feature: &str, editor: &str, user: &str, maximum: i64) -> St
     format!("Usage of {feature} ({editor}) by {user} in excess of {maximum} mn")
 }
 
+/// The span a usage chart covers, and its step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Period {
+    /// The last 48 hours, hour by hour.
+    #[serde(rename = "48h")]
+    Hours48,
+    /// The last 30 days, day by day (UTC).
+    #[default]
+    #[serde(rename = "30d")]
+    Days30,
+    /// The last 12 months, month by month (UTC).
+    #[serde(rename = "12m")]
+    Months12,
+}
+
+impl Period {
+    pub const ALL: [Period; 3] = [Period::Hours48, Period::Days30, Period::Months12];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Period::Hours48 => "48h",
+            Period::Days30 => "30d",
+            Period::Months12 => "12m",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.code() == code.trim())
+    }
+
+    /// The step starting at `start`, as the chart's axis and table name it (UTC): `03-09 14:00`,
+    /// `2027-03-09`, `2027-03`.
+    pub fn step_label(self, start: i64) -> String {
+        let (year, month, day) = crate::time::civil_from_days(start.div_euclid(86_400));
+        match self {
+            Period::Hours48 => format!(
+                "{month:02}-{day:02} {:02}:00",
+                start.rem_euclid(86_400) / 3600
+            ),
+            Period::Days30 => format!("{year:04}-{month:02}-{day:02}"),
+            Period::Months12 => format!("{year:04}-{month:02}"),
+        }
+    }
+
+    /// In the picker's words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Period::Hours48 => "Last 48 hours, by hour",
+            Period::Days30 => "Last 30 days, by day",
+            Period::Months12 => "Last 12 months, by month",
+        }
+    }
+}
+
+/// One step of a usage chart: the most seats in use at once, the seats there were, and the
+/// checkouts refused for want of a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsagePoint {
+    /// The step's first instant (Unix seconds, UTC).
+    pub start: i64,
+    pub peak: i64,
+    pub count: i64,
+    pub refusals: i64,
+}
+
+/// A feature's use over a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FeatureSeries {
+    pub editor: String,
+    pub feature: String,
+    pub points: Vec<UsagePoint>,
+}
+
+/// The use of a pool's features (or, for the administrator's overview, of every pool's
+/// features added up) over a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsageChart {
+    pub period: Period,
+    /// None: every pool the caller may read, added up.
+    pub pool_id: Option<i64>,
+    pub series: Vec<FeatureSeries>,
+}
+
+impl UsageChart {
+    /// The figures as CSV lines' fields: feature, editor, period start (UTC), peak in use,
+    /// count, refusals.
+    pub fn rows(&self) -> Vec<[String; 6]> {
+        self.series
+            .iter()
+            .flat_map(|s| {
+                s.points.iter().map(|p| {
+                    [
+                        s.editor.clone(),
+                        s.feature.clone(),
+                        crate::time::format_rfc3339(p.start),
+                        p.peak.to_string(),
+                        p.count.to_string(),
+                        p.refusals.to_string(),
+                    ]
+                })
+            })
+            .collect()
+    }
+}
+
+/// The CSV header of [`UsageChart::rows`].
+pub const USAGE_CHART_HEADER: [&str; 6] = [
+    "editor",
+    "feature",
+    "period_start_utc",
+    "peak_in_use",
+    "count",
+    "refusals",
+];
+
+/// Which period of use to chart (`48h`, `30d` — the default — or `12m`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct ChartQuery {
+    pub period: Option<String>,
+}
+
+impl ChartQuery {
+    pub fn period(&self) -> Result<Period, crate::input::InputError> {
+        match self
+            .period
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            None => Ok(Period::default()),
+            Some(p) => Period::parse(p).ok_or_else(|| {
+                crate::input::InputError::new("period", "The period is 48h, 30d or 12m.")
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +450,23 @@ mod tests {
             overuse_line("LIV", "Dassault Systemes", "ann", 2400),
             "Usage of LIV (Dassault Systemes) by ann in excess of 2400 mn"
         );
+    }
+
+    #[test]
+    fn periods_read_back_and_name_their_steps() {
+        for p in Period::ALL {
+            assert_eq!(Period::parse(p.code()), Some(p));
+        }
+        assert_eq!(Period::parse("1w"), None);
+        let t = crate::time::days_from_civil(2027, 3, 9) * 86_400 + 14 * 3600 + 59;
+        assert_eq!(Period::Hours48.step_label(t), "03-09 14:00");
+        assert_eq!(Period::Days30.step_label(t), "2027-03-09");
+        assert_eq!(Period::Months12.step_label(t), "2027-03");
+        assert_eq!(ChartQuery::default().period(), Ok(Period::Days30));
+        let bad = ChartQuery {
+            period: Some("week".into()),
+        };
+        assert_eq!(bad.period().map_err(|e| e.field), Err("period"));
     }
 
     #[test]

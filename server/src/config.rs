@@ -45,6 +45,11 @@ pub struct Settings {
     pub master_key: Option<SecretString>,
     /// `None`: the default, outside the data directory (see `MasterKeySource::Default`).
     pub master_key_file: Option<PathBuf>,
+    /// The bearer token a scraper sends for `/metrics` on the main address; never written out.
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<SecretString>,
+    /// An address of their own for the metrics (no token there).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -75,6 +80,8 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             master_key: None,
             master_key_file: None,
+            metrics_token: None,
+            metrics_listen: None,
         }
     }
 }
@@ -176,6 +183,15 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "file holding the master key; created (mode 600) when missing. Default: \
          ~/.config/licentia/master.key, outside the data directory",
     ),
+    (
+        "metrics_token",
+        "the bearer token that opens GET /metrics on the main address (16 characters or more); \
+         unset: not served there",
+    ),
+    (
+        "metrics_listen",
+        "an address of its own for GET /metrics, without a token (keep it off the internet)",
+    ),
 ];
 
 /// The environment variable of a setting.
@@ -199,6 +215,8 @@ pub struct Config {
     pub log_json: bool,
     pub master_key: MasterKeySource,
     pub jobs: crate::jobs::JobSettings,
+    pub metrics_token: Option<SecretString>,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where the key that encrypts signing keys comes from. A key given directly is never printed.
@@ -344,7 +362,7 @@ fn refused(key: &str, shown: &str, from_file: bool, reason: &str) -> anyhow::Err
         .find(|(k, _)| *k == key)
         .map_or("", |(_, m)| *m);
     // The master key is never repeated back, even when it is malformed.
-    let shown = if key == "master_key" {
+    let shown = if key == "master_key" || key == "metrics_token" {
         "(hidden)"
     } else {
         shown
@@ -477,6 +495,18 @@ impl Settings {
             trust_forwarded_for: self.trust_forwarded_for,
             auth,
             log_json: self.log_format == LogFormat::Json,
+            metrics_token: match self
+                .metrics_token
+                .filter(|t| !t.expose_secret().trim().is_empty())
+            {
+                Some(t) if t.expose_secret().trim().len() < 16 => bail!(
+                    "{} must be at least 16 characters: it is all that guards the metrics",
+                    variable("metrics_token")
+                ),
+                Some(t) => Some(t.expose_secret().trim().into()),
+                None => None,
+            },
+            metrics_listen: self.metrics_listen,
             jobs: crate::jobs::JobSettings {
                 history_retention_days: at_least_one(
                     "history_retention_days",

@@ -10,7 +10,7 @@ const SESSION_PURGE_EVERY: Duration = Duration::from_secs(600);
 const LEASE_RECLAIM_EVERY: Duration = Duration::from_secs(5);
 /// A month's casual usage report is made within this of 00:00 UTC on the 1st (and at start).
 const CASUAL_REPORT_EVERY: Duration = Duration::from_secs(20);
-/// Casual over-use is logged within this of the minute it happens.
+/// Casual over-use is logged within this of the minute it happens; each hour's use is noted.
 const CASUAL_METER_EVERY: Duration = Duration::from_secs(60);
 const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -38,6 +38,9 @@ pub async fn run(services: Licentia, settings: JobSettings) {
             _ = meter.tick() => {
                 if let Err(e) = services.meter_casual_usage().await {
                     tracing::warn!(error = %e, "metering casual usage failed");
+                }
+                if let Err(e) = services.record_usage_peaks().await {
+                    tracing::warn!(error = %e, "noting this hour's seats in use failed");
                 }
             }
             _ = history.tick() => match services.purge_history(settings.history_retention_days).await {

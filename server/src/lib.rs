@@ -5,6 +5,7 @@ mod api;
 pub mod config;
 mod guards;
 mod jobs;
+mod metrics;
 pub mod telemetry;
 
 use anyhow::Context;
@@ -19,6 +20,7 @@ use config::Config;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use licensing::{Clock, Database, Licentia};
+use secrecy::ExposeSecret;
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
@@ -40,6 +42,11 @@ pub struct AppState {
     pub services: Licentia,
     pub web: WebSettings,
     pub origins: guards::Origins,
+    /// What this process counted, for `/metrics`.
+    pub metrics: metrics::Metrics,
+    pub metrics_access: metrics::Access,
+    /// The database pool's most connections (a metric).
+    pub db_max: u32,
 }
 
 /// Connects to the database and applies the migrations; a failure says what went wrong.
@@ -72,6 +79,8 @@ pub struct Server {
     pub services: Licentia,
     pub addr: SocketAddr,
     jobs: jobs::JobSettings,
+    /// The metrics' own address and what serves it, when configured.
+    metrics: Option<(TcpListener, Router)>,
 }
 
 impl Server {
@@ -95,8 +104,26 @@ impl Server {
                 session_max_age_secs: config.auth.session_absolute_secs,
             },
             origins: guards::Origins::from_public_url(config.public_url.as_deref()),
+            metrics: metrics::Metrics::default(),
+            metrics_access: metrics::Access {
+                token: config
+                    .metrics_token
+                    .as_ref()
+                    .map(|t| t.expose_secret().into()),
+            },
+            db_max: config.db_max_connections,
         };
+        let metrics = match config.metrics_listen {
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen for the metrics on {at}"))?,
+            ),
+            None => None,
+        };
+        let metrics = metrics.map(|listener| (listener, metrics_router(state.clone())));
         Ok(Self {
+            metrics,
             listener,
             router: router(state, &config.site_root),
             services,
@@ -111,6 +138,13 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let jobs = tokio::spawn(jobs::run(self.services.clone(), self.jobs));
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics address stopped serving");
+                }
+            })
+        });
         let served = axum::serve(
             self.listener,
             self.router
@@ -119,6 +153,9 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await;
         jobs.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         self.services.db().close().await;
         served.context("the HTTP server failed")
     }
@@ -152,12 +189,18 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
         .then(|| HeaderValue::from_static("max-age=31536000"));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::scrape_with_token))
         .route(
             "/admin/serial-batches/{id}/serials.csv",
             get(api::batch_csv_download),
         )
         .route("/audit.csv", get(api::audit_csv_download))
         .route("/pools/{id}/history.csv", get(api::history_csv_download))
+        .route(
+            "/pools/{id}/usage-history.csv",
+            get(api::pool_chart_csv_download),
+        )
+        .route("/usage-history.csv", get(api::chart_csv_download))
         .route(
             "/casual-reports/{month}/{format}",
             get(api::casual_report_download),
@@ -240,6 +283,22 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
+}
+
+/// The metrics' own address: `/metrics` without a token, nothing else.
+fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(s): State<AppState>| async move {
+                metrics::scrape(&s.metrics, &s.services, s.db_max).await
+            }),
+        )
         .with_state(state)
 }
 

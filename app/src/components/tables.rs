@@ -43,6 +43,39 @@ pub fn WideTable(
     }
 }
 
+/// Pages of a list that goes by a cursor, newest first: *Older* moves to the page after
+/// `next` (keeping the way back), *Newer* goes back a page. `before` is the page shown (none:
+/// the newest), `newer` the pages before it.
+#[component]
+pub fn CursorPager(
+    label: &'static str,
+    /// What the pages hold, in the plural ("entries", "sessions").
+    noun: &'static str,
+    newer: RwSignal<Vec<Option<i64>>>,
+    before: RwSignal<Option<i64>>,
+    next: Option<i64>,
+    #[prop(optional)] older_testid: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <nav class="pager" aria-label=label>
+            {move || (!newer.get().is_empty()).then(|| view! {
+                <button type="button" class="link" on:click=move |_| {
+                    let mut stack = newer.get();
+                    let back = stack.pop().flatten();
+                    newer.set(stack);
+                    before.set(back);
+                }>{format!("← Newer {noun}")}</button>
+            })}
+            {next.map(|n| view! {
+                <button type="button" class="link" data-testid=older_testid on:click=move |_| {
+                    newer.update(|s| s.push(before.get_untracked()));
+                    before.set(Some(n));
+                }>{format!("Older {noun} →")}</button>
+            })}
+        </nav>
+    }
+}
+
 /// The line under a searchable table: how many rows there are and how many the search shows,
 /// or what to do when there are none at all.
 #[component]

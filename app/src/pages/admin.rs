@@ -66,6 +66,7 @@ pub fn Overview() -> impl IntoView {
                 </div>
             }
                 .into_any())}
+        <super::history::UsageOverTime pool_id=None/>
         <section class="card">
             <h2>"Administrators"</h2>
             <p class="hint">

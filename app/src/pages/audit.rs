@@ -2,7 +2,7 @@
 //! what and period, a page at a time, and exported as CSV with the same filters. Administrators
 //! read every entry; a client user their own organisation's.
 
-use crate::components::{loaded, LocalTime, WideTable};
+use crate::components::{loaded, CursorPager, LocalTime, WideTable};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use protocol::audit::{AuditAction, AuditEntry, AuditQuery, Channel};
@@ -108,22 +108,7 @@ pub fn AuditPage(admin: bool) -> impl IntoView {
                 };
                 view! {
                     {view_rows}
-                    <nav class="pager" aria-label="Audit log pages">
-                        {move || (!newer.get().is_empty()).then(|| view! {
-                            <button type="button" class="link" on:click=move |_| {
-                                let mut stack = newer.get();
-                                let back = stack.pop().flatten();
-                                newer.set(stack);
-                                before.set(back);
-                            }>"← Newer entries"</button>
-                        })}
-                        {next.map(|n| view! {
-                            <button type="button" class="link" data-testid="audit-older" on:click=move |_| {
-                                newer.update(|s| s.push(before.get_untracked()));
-                                before.set(Some(n));
-                            }>"Older entries →"</button>
-                        })}
-                    </nav>
+                    <CursorPager label="Audit log pages" noun="entries" newer before next older_testid="audit-older"/>
                 }
                 .into_any()
             })}

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod errors;
+pub mod history;
 pub mod mobile;
 pub mod offline;
 pub mod pools;

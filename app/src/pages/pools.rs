@@ -236,6 +236,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                             <dt>"Lease"</dt><dd>{format!("{} s without a heartbeat", p.pool.lease_secs)}</dd>
                             <dt>"A silent seat"</dt><dd data-testid="silent-seats">{p.pool.silent_seats.describe()}</dd>
                             <dt>"In use"</dt><dd>{p.pool.in_use}</dd>
+                            <dt>"History"</dt><dd><a href=format!("{}/pools/{pool_id}/history", area(admin))>"Use over time and ended seats"</a></dd>
                         </dl>
                         <p class="hint">"Workstations check out with the pool key: "<code>"licentia-client --server … checkout --pool-key POOL-… --feature …"</code>". It is shown whole only when the pool is made or its key replaced."</p>
                         <RotateKey rotate pool_id/>
@@ -324,7 +325,7 @@ fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>
                         <tr data-key=k.id>
                             <td>{f.editor.clone()}</td>
                             <td>{f.feature.clone()}</td>
-                            <td>{f.model.clone()}</td>
+                            <td>{f.model.clone()}{f.casual_max_minutes.map(|m| view! { <br/><small class="muted">{format!("casual: {m} mn per user per month")}</small> })}</td>
                             <td class="num">{format!("{} / {}", k.in_use, f.quantity)}</td>
                             <td>{key_term(&k)}</td>
                             <td class="num">{f.group_index}</td>
@@ -364,6 +365,10 @@ fn choice_options<'a>(items: impl IntoIterator<Item = &'a str>, selected: &str) 
 
 #[component]
 fn NewKey(add: ServerAction<AddPoolKey>, pool_id: i64) -> impl IntoView {
+    // A NamedUser key may be casual: only then is its monthly maximum asked for (a field left
+    // out of the form is "not casual").
+    let named = RwSignal::new(false);
+    let casual = RwSignal::new(false);
     view! {
         <section class="card">
             <h2>"Add a licence key"</h2>
@@ -374,8 +379,18 @@ fn NewKey(add: ServerAction<AddPoolKey>, pool_id: i64) -> impl IntoView {
                     <Field label="Feature" name="key[feature]" id="key-feature".to_owned() maxlength=100/>
                     <div class="field">
                         <label for="key-model">"Model"</label>
-                        <select id="key-model" name="key[model]" inner_html=choice_options(Model::ALL.iter().map(|m| m.as_str()), "ConcurrentUser")/>
+                        <select id="key-model" name="key[model]" inner_html=choice_options(Model::ALL.iter().map(|m| m.as_str()), "ConcurrentUser")
+                            on:change=move |ev| named.set(event_target_value(&ev) == Model::NamedUser.as_str())/>
                     </div>
+                    {move || named.get().then(|| view! {
+                        <div class="field">
+                            <label class="check"><input type="checkbox" id="key-casual" prop:checked=casual on:change=move |ev| casual.set(event_target_checked(&ev))/>" Casual (DSLS)"</label>
+                            <p class="hint">"Each user's use is metered per calendar month (UTC); past the maximum it is logged and reported, not refused."</p>
+                        </div>
+                    })}
+                    {move || (named.get() && casual.get()).then(|| view! {
+                        <Field label="Monthly maximum per user (minutes)" name="key[casual_max_minutes]" id="key-casual-max".to_owned() kind="number" value="2400" hint="2400 = 40 hours"/>
+                    })}
                     <Field label="Quantity" name="key[quantity]" id="key-quantity".to_owned() kind="number" value="1"/>
                     <Field label="Start date" name="key[start_date]" id="key-start".to_owned() kind="date" required=false/>
                     <Field label="End date" name="key[end_date]" id="key-end".to_owned() kind="date" required=false/>

@@ -207,6 +207,7 @@ pub fn UsagePage(admin: bool) -> impl IntoView {
             <p class="notice" role="status" data-testid="blocked">{format!("Added access {}: their seats end at their next heartbeat. Remove the rule on the pool's page to undo it.", r.describe())}</p>
         })}
         {move || selected.get().map(|(pool_id, editor, feature)| view! { <Detail pool_id editor feature tick actions/> })}
+        <super::history::CasualReports/>
     }
 }
 
@@ -239,10 +240,16 @@ fn Detail(
 
 #[component]
 fn SeatTable(list: Vec<SeatDetail>, actions: SeatActions) -> impl IntoView {
+    // DSLS shows *Casual usage (mn)* once a casual licence is granted: N/A on the others.
+    let casual = list.iter().any(|s| s.casual.is_some());
+    let heads: &'static [&'static str] = if casual {
+        &SEAT_HEADS_CASUAL
+    } else {
+        &SEAT_HEADS
+    };
     view! {
-        <WideTable caption="Seats in use" actions=true
-            heads=&["User", "Host", "Active process", "Licence type", "Granted since", "Granted at", "Last used at", "Max release", "Max release date", "Expiration date", "Customer ID", "Pricing", "Process release", "Session", "Server"]
-            numeric=&["Max release", "Process release"]>
+        <WideTable caption="Seats in use" actions=true heads
+            numeric=&["Max release", "Process release", "Casual usage (mn)"]>
                 {list.into_iter().map(|s| {
                     let msg = format!("Disconnect {} on {}? The seat is freed now; the application learns at its next heartbeat.", s.user, s.host);
                     view! {
@@ -255,6 +262,15 @@ fn SeatTable(list: Vec<SeatDetail>, actions: SeatActions) -> impl IntoView {
                                 {if s.amount > 1 { format!("{} × {}", s.licence_type, s.amount) } else { s.licence_type.clone() }}
                                 {s.borrowed_until.map(|until| view! { <br/><small>"until "<LocalTime unix_secs=until/></small> })}
                             </td>
+                            {casual.then(|| match s.casual {
+                                Some(c) => view! {
+                                    <td class="num" class:over=c.over() data-testid="casual"
+                                        title=format!("{} of {} minutes this month{}", c.minutes, c.maximum, if c.over() { ": past the maximum" } else { "" })>
+                                        {c.minutes}{c.over().then(|| view! { " "<span class="visually-hidden">"(past the maximum of "{c.maximum}")"</span><span aria-hidden="true">"▲"</span> })}
+                                    </td>
+                                }.into_any(),
+                                None => view! { <td class="num muted" data-testid="casual">"N/A"</td> }.into_any(),
+                            })}
                             <td><LocalTime unix_secs=s.granted_since/></td>
                             <td><LocalTime unix_secs=s.granted_at/></td>
                             <td>
@@ -290,6 +306,43 @@ fn SeatTable(list: Vec<SeatDetail>, actions: SeatActions) -> impl IntoView {
                 }).collect_view()}
         </WideTable>
     }
+}
+
+/// The heads with *Casual usage (mn)* after the licence type.
+const SEAT_HEADS_CASUAL: [&str; 16] = [
+    "User",
+    "Host",
+    "Active process",
+    "Licence type",
+    "Casual usage (mn)",
+    "Granted since",
+    "Granted at",
+    "Last used at",
+    "Max release",
+    "Max release date",
+    "Expiration date",
+    "Customer ID",
+    "Pricing",
+    "Process release",
+    "Session",
+    "Server",
+];
+
+/// The heads without it.
+const SEAT_HEADS: [&str; 15] = without(SEAT_HEADS_CASUAL, 4);
+
+/// `all` without its `skip`th item.
+const fn without(all: [&'static str; 16], skip: usize) -> [&'static str; 15] {
+    let mut out = [""; 15];
+    let (mut i, mut j) = (0, 0);
+    while i < all.len() {
+        if i != skip {
+            out[j] = all[i];
+            j += 1;
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Blocks a seat's user or machine (`what`) from the pool, once confirmed.

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod catalog;
 pub mod floating;
+pub mod history;
 pub mod mobile;
 pub mod tokens;
 pub mod web;

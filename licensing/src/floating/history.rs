@@ -3,10 +3,12 @@
 //! calendar month), the once-a-month over-use log and the monthly casual usage report.
 
 use super::casual::{self, Month};
+use super::series;
 use super::*;
 use protocol::history::{
-    CasualKeyUsage, CasualReport, CasualReportSummary, CasualUse, CasualUserUsage, SeatSession,
-    SessionPage, SessionQuery, UsageTotal, CASUAL_REPORT_HEADER,
+    CasualKeyUsage, CasualReport, CasualReportSummary, CasualUse, CasualUserUsage, Period,
+    SeatSession, SessionPage, SessionQuery, UsageChart, UsageTotal, CASUAL_REPORT_HEADER,
+    USAGE_CHART_HEADER,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -636,6 +638,89 @@ impl Licentia {
             out.push_str(&crate::csv::line(&fields));
         }
         Ok(out)
+    }
+}
+
+impl Licentia {
+    /// The use of a pool's features over `period` (hours, days or months): peak in use against
+    /// count, and refusals. Without a pool: every pool the caller may read, added up per
+    /// feature (the administrator's overview; a client user's own pools).
+    pub async fn usage_chart(
+        &self,
+        actor: &CurrentUser,
+        pool_id: Option<i64>,
+        period: Period,
+    ) -> Result<UsageChart> {
+        let scope = match pool_id {
+            Some(id) => {
+                self.pool(actor, id).await?;
+                None
+            }
+            None => crate::client_scope(actor)?,
+        };
+        let now = self.clock.now();
+        let first = series::steps(period, now)[0];
+        // Several pools' hours are added up per feature and hour first.
+        let hourly: Vec<series::Hourly> = sqlx::query_as(
+            "SELECT u.editor, u.feature, u.hour * 3600, CAST(SUM(u.refusals) AS BIGINT), \
+             CAST(SUM(u.peak_in_use) AS BIGINT) \
+             FROM usage_hourly u JOIN pools p ON p.id = u.pool_id \
+             WHERE ($1 IS NULL OR u.pool_id = $1) AND ($2 IS NULL OR p.client_id = $2) \
+             AND u.hour >= $3 GROUP BY u.editor, u.feature, u.hour",
+        )
+        .bind(pool_id)
+        .bind(scope)
+        .bind(first / 3600)
+        .fetch_all(self.db.pool())
+        .await?;
+        let keys: Vec<series::CountedKey> = sqlx::query_as(
+            "SELECT k.editor, k.feature, k.quantity, k.start_day, k.end_day, k.group_index, \
+             k.pool_id FROM pool_keys k JOIN pools p ON p.id = k.pool_id \
+             WHERE ($1 IS NULL OR k.pool_id = $1) AND ($2 IS NULL OR p.client_id = $2)",
+        )
+        .bind(pool_id)
+        .bind(scope)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(UsageChart {
+            period,
+            pool_id,
+            series: series::series(&hourly, &keys, period, now),
+        })
+    }
+
+    /// The chart's figures as CSV (see `UsageChart::rows`).
+    pub async fn usage_chart_csv(
+        &self,
+        actor: &CurrentUser,
+        pool_id: Option<i64>,
+        period: Period,
+    ) -> Result<String> {
+        let chart = self.usage_chart(actor, pool_id, period).await?;
+        let mut out = crate::csv::line(&USAGE_CHART_HEADER);
+        for row in chart.rows() {
+            let fields: Vec<&str> = row.iter().map(String::as_str).collect();
+            out.push_str(&crate::csv::line(&fields));
+        }
+        Ok(out)
+    }
+
+    /// What a job runs every minute: notes each feature's seats in use now as this hour's peak
+    /// (a checkout notes it too), so an hour in which seats were held but none was taken still
+    /// shows them.
+    pub async fn record_usage_peaks(&self) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO usage_hourly (pool_id, editor, feature, hour, peak_in_use) \
+             SELECT pool_id, editor, feature, $1, CAST(SUM(in_use) AS BIGINT) FROM pool_keys \
+             GROUP BY pool_id, editor, feature HAVING SUM(in_use) > 0 \
+             ON CONFLICT (pool_id, editor, feature, hour) DO UPDATE SET peak_in_use = \
+             CASE WHEN excluded.peak_in_use > usage_hourly.peak_in_use \
+                  THEN excluded.peak_in_use ELSE usage_hourly.peak_in_use END",
+        )
+        .bind(self.clock.now() / 3600)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@ mod lease;
 mod pools;
 pub mod rate;
 pub mod selection;
+pub mod series;
 mod usage;
 
 use crate::audit::{Entry, Who};
@@ -188,6 +189,22 @@ impl KeyRow {
             created_at: self.created_at,
         }
     }
+}
+
+/// A feature of a pool as the metrics show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatFigures {
+    pub pool_id: i64,
+    /// The pool's id as a label value.
+    pub pool_id_text: String,
+    /// Whose pool it is (client name or serial).
+    pub pool: String,
+    pub editor: String,
+    pub feature: String,
+    pub in_use: i64,
+    pub count: i64,
+    /// Checkouts refused for want of a seat, since the pool began.
+    pub refusals: i64,
 }
 
 #[derive(sqlx::FromRow)]

@@ -28,6 +28,49 @@ impl Licentia {
     /// *Usage Per Feature*: every pool's for an administrator, the own pool's for a client user.
     pub async fn usage_per_feature(&self, actor: &CurrentUser) -> Result<Vec<FeatureUsage>> {
         let scope = crate::client_scope(actor)?;
+        self.feature_usage(scope).await
+    }
+
+    /// Every pool's features in use, their count and their refusals since the pool began, for
+    /// the metrics (no caller: the metrics endpoint has its own protection).
+    pub async fn seat_figures(&self) -> Result<Vec<SeatFigures>> {
+        // A feature sold in several commercial types is one line per pool here.
+        let mut by_feature: std::collections::BTreeMap<(i64, String, String), SeatFigures> =
+            std::collections::BTreeMap::new();
+        for u in self.feature_usage(None).await? {
+            let f = by_feature
+                .entry((u.pool_id, u.editor.clone(), u.feature.clone()))
+                .or_insert_with(|| SeatFigures {
+                    pool_id: u.pool_id,
+                    pool_id_text: u.pool_id.to_string(),
+                    pool: u.owner.clone(),
+                    editor: u.editor.clone(),
+                    feature: u.feature.clone(),
+                    in_use: 0,
+                    count: 0,
+                    refusals: 0,
+                });
+            f.in_use += u.in_use;
+            f.count += u.count;
+        }
+        let mut figures: Vec<SeatFigures> = by_feature.into_values().collect();
+        let refused: Vec<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT pool_id, editor, feature, CAST(SUM(refusals) AS BIGINT) FROM usage_hourly \
+             GROUP BY pool_id, editor, feature",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        for f in &mut figures {
+            f.refusals = refused
+                .iter()
+                .find(|r| r.0 == f.pool_id && r.1 == f.editor && r.2 == f.feature)
+                .map_or(0, |r| r.3);
+        }
+        Ok(figures)
+    }
+
+    /// *Usage Per Feature* of client `scope`'s pools (every pool's when none).
+    async fn feature_usage(&self, scope: Option<i64>) -> Result<Vec<FeatureUsage>> {
         let today = day_of(self.clock.now());
         type Row = (
             i64,

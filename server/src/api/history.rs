@@ -7,7 +7,9 @@ use super::{linked, next_link, ApiError, ApiPath, ApiQuery, Problems, Reader, Se
 use crate::AppState;
 use axum::response::Response;
 use axum::Json;
-use protocol::history::{CasualReport, CasualReportSummary, SessionPage, SessionQuery};
+use protocol::history::{
+    CasualReport, CasualReportSummary, ChartQuery, SessionPage, SessionQuery, UsageChart,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -18,6 +20,79 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(casual_reports))
         .routes(routes!(casual_report))
         .routes(routes!(casual_report_csv))
+        .routes(routes!(pool_usage_chart))
+        .routes(routes!(pool_usage_chart_csv))
+        .routes(routes!(usage_chart))
+        .routes(routes!(usage_chart_csv))
+}
+
+/// A pool's use over a period, per feature: for each hour, day or month the most seats in use
+/// at once, the count of seats then, and the checkouts refused for want of a seat.
+#[utoipa::path(get, path = "/api/v1/pools/{id}/usage-history", tag = "usage",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id"), ChartQuery),
+    responses((status = 200, body = UsageChart), Problems))]
+async fn pool_usage_chart(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<ChartQuery>,
+) -> Result<Json<UsageChart>, ApiError> {
+    Ok(Json(
+        s.usage_chart(&user, Some(id), q.period().map_err(licensing::Error::from)?)
+            .await?,
+    ))
+}
+
+/// The same figures as CSV (editor, feature, period_start_utc, peak_in_use, count, refusals).
+#[utoipa::path(get, path = "/api/v1/pools/{id}/usage-history.csv", tag = "usage",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Pool id"), ChartQuery),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+async fn pool_usage_chart_csv(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<ChartQuery>,
+) -> Result<Response, ApiError> {
+    let period = q.period().map_err(licensing::Error::from)?;
+    csv_file(
+        s.usage_chart_csv(&user, Some(id), period).await?,
+        &format!("pool-{id}-usage-{}.csv", period.code()),
+    )
+}
+
+/// Every pool's use over a period (a client user's token: their own pools'), added up per
+/// feature: the overview of the same figures.
+#[utoipa::path(get, path = "/api/v1/usage-history", tag = "usage", security(("token" = [])),
+    params(ChartQuery),
+    responses((status = 200, body = UsageChart), Problems))]
+async fn usage_chart(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiQuery(q): ApiQuery<ChartQuery>,
+) -> Result<Json<UsageChart>, ApiError> {
+    Ok(Json(
+        s.usage_chart(&user, None, q.period().map_err(licensing::Error::from)?)
+            .await?,
+    ))
+}
+
+/// The overview's figures as CSV.
+#[utoipa::path(get, path = "/api/v1/usage-history.csv", tag = "usage",
+    security(("token" = [])),
+    params(ChartQuery),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+async fn usage_chart_csv(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiQuery(q): ApiQuery<ChartQuery>,
+) -> Result<Response, ApiError> {
+    let period = q.period().map_err(licensing::Error::from)?;
+    csv_file(
+        s.usage_chart_csv(&user, None, period).await?,
+        &format!("usage-{}.csv", period.code()),
+    )
 }
 
 /// A page of the pool's session history (every ended seat, and a moved seat's stretch on its

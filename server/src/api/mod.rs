@@ -654,6 +654,44 @@ pub async fn history_csv_download(
     manage::csv_file(csv, &format!("pool-{id}-history.csv"))
 }
 
+/// The portal's CSV download of a pool's chart figures.
+pub async fn pool_chart_csv_download(
+    state: axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiPath(id): ApiPath<i64>,
+    q: ApiQuery<protocol::history::ChartQuery>,
+) -> Result<Response, ApiError> {
+    chart_csv(state, headers, Some(id), q).await
+}
+
+/// The portal's CSV download of the overview's chart figures.
+pub async fn chart_csv_download(
+    state: axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    q: ApiQuery<protocol::history::ChartQuery>,
+) -> Result<Response, ApiError> {
+    chart_csv(state, headers, None, q).await
+}
+
+async fn chart_csv(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    pool_id: Option<i64>,
+    ApiQuery(q): ApiQuery<protocol::history::ChartQuery>,
+) -> Result<Response, ApiError> {
+    let user = session_user(&state, &headers).await?;
+    let period = q.period().map_err(licensing::Error::from)?;
+    let csv = state
+        .services
+        .usage_chart_csv(&user, pool_id, period)
+        .await?;
+    let name = match pool_id {
+        Some(id) => format!("pool-{id}-usage-{}.csv", period.code()),
+        None => format!("usage-{}.csv", period.code()),
+    };
+    manage::csv_file(csv, &name)
+}
+
 /// The portal's download of a month's casual usage report, as CSV or JSON (`format`).
 pub async fn casual_report_download(
     axum::extract::State(state): axum::extract::State<AppState>,

@@ -196,6 +196,55 @@ both_backends! {
         assert_eq!(users(&page), ["eve", "dan"]);
     }
 
+    async fn charts_show_the_peak_against_the_count_and_refusals_by_hour_day_and_month(app) {
+        let (browser, admin) = app.admin_both().await;
+        let api = token(&app, &browser, "charts", "read").await;
+        let pool = crate::seeded::acme_pool_of(&app.services, &admin, 86_400).await;
+        app.services.add_pool_key(&admin, pool.id, key_input("F", "ConcurrentUser", 2)).await.expect("key");
+        let key = &pool.access_key;
+        for user in ["ann", "bob"] {
+            assert_eq!(checkout(&app, key, "F", user, user).await.0, StatusCode::CREATED);
+        }
+        assert_eq!(checkout(&app, key, "F", "cat", "cat").await.0, StatusCode::FORBIDDEN);
+        // Two hours on, nobody checked out: the job notes the seats held in this hour too.
+        app.clock.advance(2 * 3600);
+        app.services.record_usage_peaks().await.expect("peaks");
+        let chart = format!("/api/v1/pools/{}/usage-history", pool.id);
+        let (st, hours) = api.get(&format!("{chart}?period=48h")).await;
+        assert_eq!(st, StatusCode::OK, "{hours}");
+        assert_eq!(hours["period"], "48h");
+        let points = hours["series"][0]["points"].as_array().expect("points");
+        assert_eq!(points.len(), 48);
+        let figures = |p: &Value| (p["peak"].as_i64(), p["count"].as_i64(), p["refusals"].as_i64());
+        assert_eq!(figures(&points[47]), (Some(2), Some(2), Some(0)), "this hour: held, none taken");
+        assert_eq!(figures(&points[46]), (Some(0), Some(2), Some(0)), "the hour between: nothing noted");
+        assert_eq!(figures(&points[45]), (Some(2), Some(2), Some(1)), "the checkouts' hour");
+        for period in ["30d", "12m"] {
+            let (_, c) = api.get(&format!("{chart}?period={period}")).await;
+            let last = c["series"][0]["points"].as_array().and_then(|p| p.last().cloned()).expect("a step");
+            assert_eq!(figures(&last), (Some(2), Some(2), Some(1)), "{period}");
+        }
+        let (st, problem) = api.get(&format!("{chart}?period=week")).await;
+        assert_eq!((st, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("period")));
+        // The overview adds up every pool; the CSV has the same figures.
+        let (_, overview) = api.get("/api/v1/usage-history?period=30d").await;
+        assert_eq!(overview["series"][0]["feature"], "F");
+        let (st, csv) = raw_get(&app.base_url, api_token(&api), &format!("{chart}.csv?period=12m")).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(csv.starts_with("editor,feature,period_start_utc,peak_in_use,count,refusals\r\n"), "{csv}");
+        assert_eq!(csv.lines().count(), 13);
+        assert!(csv.lines().last().expect("line").ends_with(",2,2,1"), "{csv}");
+        let res = browser.get(&format!("/pools/{}/usage-history.csv?period=48h", pool.id)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.text().await.expect("csv").lines().count(), 49);
+        // Another organisation's user charts none of it, and its overview is empty.
+        let (_, other) = app.client_user(&browser, "Globex", "gil@globex.test").await;
+        let globex = token(&app, &other, "globex", "read").await;
+        assert!(globex.get(&format!("{chart}?period=30d")).await.0.is_client_error());
+        let (_, theirs) = globex.get("/api/v1/usage-history").await;
+        assert_eq!(theirs["series"], serde_json::json!([]));
+    }
+
     async fn casual_use_is_metered_per_user_and_calendar_month_and_over_use_logged_once(app) {
         let (browser, admin) = app.admin_both().await;
         let api = token(&app, &browser, "casual", "read").await;
@@ -336,4 +385,56 @@ both_backends! {
 
 fn api_token(api: &Api) -> &str {
     api.token()
+}
+
+/// `/metrics` on an address of its own answers without a token; the main address then does
+/// not serve it; a short token is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_their_own_address_and_never_without_protection() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    let at = format!("127.0.0.1:{port}");
+    let app = TestApp::spawn(
+        licensing::Backend::Sqlite,
+        &[("LICENTIA_METRICS_LISTEN", &at)],
+    )
+    .await;
+    let res = reqwest::get(format!("http://{at}/metrics"))
+        .await
+        .expect("scrape");
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.expect("text");
+    assert!(
+        text.contains("# TYPE licentia_seats_in_use gauge"),
+        "{text}"
+    );
+    assert!(text.contains("licentia_db_connections_max 8"), "{text}");
+    let main = reqwest::get(format!("{}/metrics", app.base_url))
+        .await
+        .expect("main");
+    assert_eq!(
+        main.status(),
+        StatusCode::NOT_FOUND,
+        "no token configured: not on the main address"
+    );
+    // Nothing else is served on the metrics address.
+    let other = reqwest::get(format!("http://{at}/api/v1/openapi.json"))
+        .await
+        .expect("other");
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+
+    let env = std::collections::BTreeMap::from([
+        ("DATABASE_URL".to_owned(), "sqlite://unused.db".to_owned()),
+        ("LICENTIA_METRICS_TOKEN".to_owned(), "short".to_owned()),
+    ]);
+    let refused = server::config::Config::from_sources(env, None).expect_err("too short");
+    assert!(
+        refused
+            .to_string()
+            .contains("LICENTIA_METRICS_TOKEN must be at least 16"),
+        "{refused}"
+    );
 }
