@@ -47,8 +47,10 @@ function tryCheckout(server: string, host: string, poolKey: string, user: string
 }
 
 const running: ChildProcess[] = [];
-// Globex Labs' first pool, as its client user opens it (set by the first journey).
+// Globex Labs' first pool, as its client user opens it, and its pool key after it was replaced
+// (set by the first journey).
 let firstPoolPath = '';
+let firstPoolKey = '';
 test.afterAll(() => running.forEach((p) => p.kill('SIGKILL')));
 
 test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ page, server, consoleErrors }) => {
@@ -140,6 +142,7 @@ test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ p
   const newKey = (await page.getByTestId('new-pool-key').textContent())!.trim();
   expect(newKey).toMatch(/^POOL-/);
   expect(newKey).not.toBe(poolKey);
+  firstPoolKey = newKey;
   await expect(page.getByTestId('pool-key-head')).toHaveText(`${newKey.slice(0, 9)}…`);
   const late = tryCheckout(server.url, 'ws-late', poolKey, 'dan');
   expect(late.ok).toBe(false);
@@ -196,6 +199,34 @@ test('the pool\'s history: refusals in Usage, the chart by day, hour and month, 
   expect(lines.length).toBe(2);
   expect(lines[1]).toContain(',bob,ws-floor-2,cad.exe,');
   expect(consoleErrors).toEqual([]);
+});
+
+test('a casual key: the form asks its monthly maximum, Detailed usage shows the month\'s minutes', async ({ page, server, consoleErrors }) => {
+  expect(firstPoolKey, 'the first journey ran').not.toBe('');
+  await signInAs(page, admin.email, admin.password);
+  await open(page, firstPoolPath.replace('/client/', '/admin/'));
+  // Only a NamedUser key can be casual: the box appears with that model.
+  await expect(page.locator('#key-casual')).toHaveCount(0);
+  await page.locator('#key-editor').fill('Vendor');
+  await page.locator('#key-feature').fill('LIV');
+  await page.locator('#key-model').selectOption('NamedUser');
+  await page.locator('#key-casual').check();
+  await page.getByLabel('Monthly maximum per user (minutes)').fill('30');
+  await page.getByRole('button', { name: 'Add key' }).click();
+  await expect(page.getByRole('status')).toHaveText('Added 1 × LIV (NamedUser).');
+  await expect(page.locator('tr[data-key]', { hasText: 'LIV' })).toContainText('casual: 30 mn per user per month');
+
+  // Ann holds it: Detailed usage gets the Casual usage (mn) column with her minutes.
+  const ws = await hold(server.url, 'ws-casual', firstPoolKey, 'ann', 'LIV');
+  running.push(ws.proc);
+  await open(page, '/admin/usage');
+  await page.locator('tr[data-feature="LIV"]').click();
+  const detail = page.getByTestId('detail');
+  await expect(detail.getByRole('columnheader', { name: 'Casual usage (mn)' })).toBeVisible();
+  await expect(detail.locator('tr[data-seat="ws-casual"]').getByTestId('casual')).toHaveText(/^[01]$/);
+  await expect(page.getByTestId('casual-reports')).toContainText('No report yet.');
+  ws.proc.kill('SIGTERM');
+  await expect.poll(() => ws.proc.exitCode, { timeout: 15_000 }).not.toBeNull();
 });
 
 test('a client\'s second pool: a bundle refused, added and removed, then the pool deleted', async ({ page, consoleErrors }) => {

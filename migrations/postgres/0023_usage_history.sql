@@ -30,21 +30,30 @@ CREATE TABLE seat_history (
     granted_at     BIGINT NOT NULL,
     ended_at       BIGINT NOT NULL,
     ended_by       TEXT    NOT NULL,
-    borrowed_until BIGINT
+    borrowed_until BIGINT,
+    -- Until when it was in use, as casual metering counts it: its end, or the end of its last
+    -- lease when the application went silent before the seat was reclaimed.
+    used_until     BIGINT NOT NULL
 );
 CREATE INDEX seat_history_pool_ended ON seat_history (pool_id, ended_at);
+CREATE INDEX seat_history_pool_id ON seat_history (pool_id, id);
 CREATE INDEX seat_history_key_ended ON seat_history (key_id, ended_at);
 CREATE INDEX seat_history_seat ON seat_history (seat_id);
 CREATE INDEX seat_history_ended ON seat_history (ended_at);
 
 -- The seats that ended before this change, so the history starts with what is known.
 INSERT INTO seat_history (pool_id, seat_id, key_id, bundle_of, editor, feature, model, user_name,
-        host, process, session, amount, granted_at, ended_at, ended_by, borrowed_until)
+        host, process, session, amount, granted_at, ended_at, ended_by, borrowed_until, used_until)
     SELECT s.pool_id, s.id, s.key_id, s.bundle_of, s.editor, s.feature, k.model, s.user_name,
         s.host, s.process, s.session, s.amount, s.granted_at, s.released_at,
-        COALESCE(s.released_by, 'application'), s.borrowed_until
+        COALESCE(s.released_by, 'application'), s.borrowed_until, s.released_at
     FROM seats s JOIN pool_keys k ON k.id = s.key_id
     WHERE s.released_at IS NOT NULL ORDER BY s.id;
+
+-- A seat's bundled seats are found (released with it, deleted with it) by an index.
+CREATE INDEX seats_bundle_of ON seats (bundle_of) WHERE bundle_of IS NOT NULL;
+-- Today's refusals and the charts read the hourly figures by hour.
+CREATE INDEX usage_hourly_hour ON usage_hourly (hour);
 
 -- A user's over-use of a casual key, logged once per month ('YYYY-MM').
 CREATE TABLE casual_overuse (

@@ -301,6 +301,16 @@ impl ReturnCode {
 
 /// What names a pool in a borrow request code: SHA-256 (hex) of its pool key (upper case), or
 /// of the product code and serial number of a serial's pool.
+/// How long a borrow request code may wait for its answer, in days: an older one is refused
+/// (make a new one on the machine). The server keeps the answered ones longer than this, so a
+/// code answered twice gets the same answer, never a second seat.
+pub const REQUEST_CODE_DAYS: i64 = 30;
+
+/// Whether a request code made at `made` (the workstation's clock) is too old at `now`.
+pub fn request_code_stale(made: i64, now: i64) -> bool {
+    made < now.saturating_sub(REQUEST_CODE_DAYS * DAY_SECS)
+}
+
 pub fn pool_digest(pool_key: Option<&str>, product_serial: Option<(&str, &str)>) -> String {
     match (pool_key, product_serial) {
         (Some(key), _) => code_digest(&format!("pool\0{}", key.trim().to_uppercase())),
@@ -330,6 +340,15 @@ pub fn secret_hash(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_code_waits_thirty_days_at_most() {
+        let now = 100 * DAY_SECS;
+        assert!(!request_code_stale(now - 30 * DAY_SECS, now));
+        assert!(request_code_stale(now - 30 * DAY_SECS - 1, now));
+        // A workstation clock ahead of the server's is not refused for it.
+        assert!(!request_code_stale(now + DAY_SECS, now));
+    }
     use proptest::prelude::*;
 
     const NOW: i64 = 1_800_000_000;

@@ -171,7 +171,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "history_retention_days",
-        "how long ended seats stay in the session history before a job deletes them",
+        "how long ended seats stay in the session history before a job deletes them (62 to \
+         36500)",
     ),
     ("log_format", "how log lines are written: text or json"),
     (
@@ -508,10 +509,21 @@ impl Settings {
             },
             metrics_listen: self.metrics_listen,
             jobs: crate::jobs::JobSettings {
-                history_retention_days: at_least_one(
-                    "history_retention_days",
-                    self.history_retention_days,
-                )?,
+                history_retention_days: {
+                    let (min, max) = (
+                        licensing::floating::MIN_RETENTION_DAYS,
+                        licensing::floating::MAX_RETENTION_DAYS,
+                    );
+                    if !(min..=max).contains(&self.history_retention_days) {
+                        bail!(
+                            "{} must be {min} to {max} days (a month's casual usage report needs \
+                             the month and the one before it whole), got {}",
+                            variable("history_retention_days"),
+                            self.history_retention_days
+                        );
+                    }
+                    self.history_retention_days
+                },
             },
             master_key: match self
                 .master_key

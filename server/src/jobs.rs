@@ -21,17 +21,25 @@ pub struct JobSettings {
     pub history_retention_days: i64,
 }
 
+/// Runs the jobs: the lease reclaimer and the purges in one loop, the usage-history work (casual
+/// metering and reports, hourly peaks, the history purge) in another beside it, so a long step
+/// of the second never delays the reclaimer.
 pub async fn run(services: Licentia, settings: JobSettings) {
-    let mut sessions = tokio::time::interval(SESSION_PURGE_EVERY);
-    let mut leases = tokio::time::interval(LEASE_RECLAIM_EVERY);
-    let mut throttle = tokio::time::interval(SESSION_PURGE_EVERY);
+    tokio::join!(
+        housekeeping(services.clone()),
+        usage_history(services, settings)
+    );
+}
+
+async fn usage_history(services: Licentia, settings: JobSettings) {
     let mut reports = tokio::time::interval(CASUAL_REPORT_EVERY);
     let mut meter = tokio::time::interval(CASUAL_METER_EVERY);
     let mut history = tokio::time::interval(HISTORY_PURGE_EVERY);
+    let retention = settings.history_retention_days;
     loop {
         tokio::select! {
             _ = reports.tick() => {
-                if let Err(e) = services.produce_casual_reports().await {
+                if let Err(e) = services.produce_casual_reports(retention).await {
                     tracing::warn!(error = %e, "producing the casual usage report failed");
                 }
             }
@@ -43,11 +51,21 @@ pub async fn run(services: Licentia, settings: JobSettings) {
                     tracing::warn!(error = %e, "noting this hour's seats in use failed");
                 }
             }
-            _ = history.tick() => match services.purge_history(settings.history_retention_days).await {
+            _ = history.tick() => match services.purge_history(retention).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "old session history purged"),
                 Err(e) => tracing::warn!(error = %e, "purging old session history failed"),
             },
+        }
+    }
+}
+
+async fn housekeeping(services: Licentia) {
+    let mut sessions = tokio::time::interval(SESSION_PURGE_EVERY);
+    let mut leases = tokio::time::interval(LEASE_RECLAIM_EVERY);
+    let mut throttle = tokio::time::interval(SESSION_PURGE_EVERY);
+    loop {
+        tokio::select! {
             _ = sessions.tick() => match services.purge_expired_sessions().await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(sessions = n, "expired sessions purged"),

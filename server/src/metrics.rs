@@ -41,16 +41,25 @@ impl Histogram {
 
 #[derive(Default)]
 struct Registry {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<(String, String), Histogram>,
+    requests: BTreeMap<(String, &'static str, u16), u64>,
+    latency: BTreeMap<(String, &'static str), Histogram>,
     operations: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 /// What this process counted since it started.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Mutex<Registry>>,
-    started: Arc<std::sync::OnceLock<Instant>>,
+    started: Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            registry: Arc::default(),
+            started: Instant::now(),
+        }
+    }
 }
 
 /// The licensing operations counted apart, by the route that serves them.
@@ -92,12 +101,13 @@ impl Metrics {
 
     /// Counts one answered request.
     pub fn record(&self, method: &Method, route: &str, status: StatusCode, secs: f64) {
+        let m = method_label(method);
         let mut r = self.registry();
         *r.requests
-            .entry((route.to_owned(), method.to_string(), status.as_u16()))
+            .entry((route.to_owned(), m, status.as_u16()))
             .or_default() += 1;
         r.latency
-            .entry((route.to_owned(), method.to_string()))
+            .entry((route.to_owned(), m))
             .or_default()
             .observe(secs);
         if let Some(op) = operation(method, route) {
@@ -240,7 +250,7 @@ impl Metrics {
                     cumulative as f64,
                 );
             }
-            let labels = [("route", route.as_str()), ("method", method.as_str())];
+            let labels = [("route", route.as_str()), ("method", *method)];
             sample(
                 &mut out,
                 "licentia_http_request_duration_seconds_bucket",
@@ -260,7 +270,6 @@ impl Metrics {
                 h.count as f64,
             );
         }
-        let started = self.started.get_or_init(Instant::now);
         family(
             &mut out,
             "licentia_uptime_seconds",
@@ -271,19 +280,34 @@ impl Metrics {
             &mut out,
             "licentia_uptime_seconds",
             &[],
-            started.elapsed().as_secs_f64(),
+            self.started.elapsed().as_secs_f64(),
         );
         Ok(out)
     }
 }
 
-fn seat_labels(s: &licensing::floating::SeatFigures) -> [(&'static str, &str); 4] {
+/// A pool is named by its id only: its owner's name could be a serial, which checks out seats.
+fn seat_labels(s: &licensing::floating::SeatFigures) -> [(&'static str, &str); 3] {
     [
         ("pool_id", &s.pool_id_text),
-        ("pool", &s.pool),
         ("editor", &s.editor),
         ("feature", &s.feature),
     ]
+}
+
+/// A method as a label: the usual ones by name, anything else as `other` (any word is a method
+/// to HTTP, and a label value per word would grow without end).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -355,7 +379,9 @@ fn bearer_is(headers: &HeaderMap, token: &str) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
     else {
         return false;
     };
@@ -439,18 +465,34 @@ mod tests {
         assert_eq!(r.operations.get(&("checkout", "refused")), Some(&1));
         let h = r
             .latency
-            .get(&("/api/v1/seats".to_owned(), "POST".to_owned()))
+            .get(&("/api/v1/seats".to_owned(), "POST"))
             .expect("histogram");
         assert_eq!((h.count, h.counts[2], h.counts[7]), (2, 1, 1));
         let slow = r
             .latency
-            .get(&("/api/v1/seats".to_owned(), "GET".to_owned()))
+            .get(&("/api/v1/seats".to_owned(), "GET"))
             .expect("histogram");
         assert_eq!(
             (slow.count, slow.counts.iter().sum::<u64>()),
             (1, 0),
             "past every bound: +Inf only"
         );
+    }
+
+    #[test]
+    fn made_up_methods_add_no_label_values() {
+        let m = Metrics::default();
+        for i in 0..100 {
+            let method = Method::from_bytes(format!("FOO{i}").as_bytes()).expect("a method");
+            m.record(&method, "other", StatusCode::METHOD_NOT_ALLOWED, 0.001);
+        }
+        let r = m.registry();
+        assert_eq!(r.requests.len(), 1);
+        assert_eq!(
+            r.requests.get(&("other".to_owned(), "other", 405)),
+            Some(&100)
+        );
+        assert_eq!(r.latency.len(), 1);
     }
 
     #[test]

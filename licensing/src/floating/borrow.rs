@@ -432,6 +432,18 @@ impl Licentia {
         if let Some(given) = self.answer_given(pool.id, &req.nonce).await? {
             return Ok(given);
         }
+        if protocol::borrow::request_code_stale(req.t, self.clock.now()) {
+            return Err(InputError::new(
+                "request_code",
+                format!(
+                    "This request code was made on {}, more than {} days ago: make a new one on \
+                     the machine.",
+                    format_date(req.t.div_euclid(86_400)),
+                    protocol::borrow::REQUEST_CODE_DAYS
+                ),
+            )
+            .into());
+        }
         // Checked before a seat is taken for it.
         let max = self.lending_of(&pool).await?;
         borrow_end(self.clock.now(), days, max, None).map_err(period_error)?;

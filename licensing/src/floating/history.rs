@@ -12,13 +12,17 @@ use protocol::history::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A history row from seat `s` on key `k`, up to its start; the end, how and the borrowing
-/// follow.
+/// A history row from seat `s` on key `k` (`m`: its main seat, whose heartbeats keep it), up to
+/// its start; the end, how, the borrowing and until when it was used follow.
 const KEEP_SEAT: &str = "INSERT INTO seat_history (pool_id, seat_id, key_id, bundle_of, editor, \
      feature, model, user_name, host, process, session, amount, granted_at, ended_at, ended_by, \
-     borrowed_until) \
+     borrowed_until, used_until) \
      SELECT s.pool_id, s.id, s.key_id, s.bundle_of, s.editor, s.feature, k.model, s.user_name, \
      s.host, s.process, s.session, s.amount, COALESCE(s.key_since, s.granted_at),";
+
+/// The seat `s`, its key `k` and its main seat `m`.
+const SEAT_KEY_MAIN: &str = "FROM seats s JOIN pool_keys k ON k.id = s.key_id \
+     JOIN seats m ON m.id = COALESCE(s.bundle_of, s.id)";
 
 /// Keeps the history of a seat just released and of the seats released with it (its bundle),
 /// in the release's transaction: a seat ends once, so its row is written once.
@@ -27,8 +31,10 @@ pub(super) async fn keep_ended(
     seat_id: i64,
 ) -> Result<()> {
     sqlx::query(&format!(
-        "{KEEP_SEAT} s.released_at, COALESCE(s.released_by, 'application'), s.borrowed_until \
-         FROM seats s JOIN pool_keys k ON k.id = s.key_id \
+        "{KEEP_SEAT} s.released_at, COALESCE(s.released_by, 'application'), s.borrowed_until, \
+         CASE WHEN m.borrowed_until IS NULL AND m.lease_expires_at < s.released_at \
+              THEN m.lease_expires_at ELSE s.released_at END \
+         {SEAT_KEY_MAIN} \
          WHERE (s.id = $1 OR s.bundle_of = $1) AND s.released_at IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM seat_history h WHERE h.seat_id = s.id \
              AND h.ended_at = s.released_at AND h.ended_by = COALESCE(s.released_by, 'application'))"
@@ -48,7 +54,7 @@ pub(super) async fn keep_moved(
     now: i64,
 ) -> Result<()> {
     sqlx::query(&format!(
-        "{KEEP_SEAT} $3, $4, NULL FROM seats s JOIN pool_keys k ON k.id = s.key_id \
+        "{KEEP_SEAT} $3, $4, NULL, $3 FROM seats s JOIN pool_keys k ON k.id = s.key_id \
          WHERE s.id = $1 AND s.key_id = $2 AND s.released_at IS NULL"
     ))
     .bind(seat_id)
@@ -79,12 +85,19 @@ struct SessionRow {
     ended_at: i64,
     ended_by: String,
     borrowed_until: Option<i64>,
-    /// Who disconnected it, when someone did and still has an account.
-    by_email: Option<String>,
 }
 
 /// The most sessions one CSV export holds (narrow the filter for older ones).
 pub const HISTORY_EXPORT_MAX: i64 = 100_000;
+
+/// Rows a purge deletes per transaction.
+const PURGE_BATCH: i64 = 1_000;
+
+/// The shortest retention the configuration accepts: the current and the previous month's
+/// casual use must be whole when the month's report is made.
+pub const MIN_RETENTION_DAYS: i64 = 62;
+/// The longest (a hundred years).
+pub const MAX_RETENTION_DAYS: i64 = 36_500;
 
 /// A session history filter, checked: (feature, user, host as LIKE patterns; ended from, to).
 struct Filter {
@@ -241,8 +254,7 @@ impl Licentia {
         let rows: Vec<SessionRow> = sqlx::query_as(&format!(
             "SELECT h.id, h.pool_id, h.seat_id, h.key_id, h.bundle_of, h.editor, h.feature, \
              h.model, h.user_name, h.host, h.process, h.session, h.amount, h.granted_at, \
-             h.ended_at, h.ended_by, h.borrowed_until, \
-             (SELECT u.email FROM users u WHERE h.ended_by = u.role || ':' || u.id) AS by_email \
+             h.ended_at, h.ended_by, h.borrowed_until \
              FROM seat_history h WHERE {HISTORY_WHERE} AND ($7 IS NULL OR h.id < $7) \
              ORDER BY h.id DESC LIMIT $8"
         ))
@@ -257,19 +269,38 @@ impl Licentia {
         .fetch_all(self.db.pool())
         .await?;
         let admin = actor.role == Role::Admin;
+        // Who disconnected seats: the accounts named, read once each.
+        let mut emails: BTreeMap<i64, String> = BTreeMap::new();
+        for r in &rows {
+            if let Some(ReleaseReason::Disconnected { user_id, .. }) =
+                ReleaseReason::from_stored(&r.ended_by)
+            {
+                if let std::collections::btree_map::Entry::Vacant(e) = emails.entry(user_id) {
+                    let email: Option<String> =
+                        sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+                            .bind(user_id)
+                            .fetch_optional(self.db.pool())
+                            .await?;
+                    e.insert(email.unwrap_or_else(|| format!("a removed account ({user_id})")));
+                }
+            }
+        }
         Ok(rows
             .into_iter()
-            .map(|r| {
+            .map(|mut r| {
                 let reason = ReleaseReason::from_stored(&r.ended_by);
                 // A client's users see who of theirs disconnected a seat; an administrator's
-                // address is the vendor's.
+                // address and account are the vendor's.
                 let by = match &reason {
-                    Some(ReleaseReason::Disconnected { role, .. })
+                    Some(ReleaseReason::Disconnected { role, user_id })
                         if admin || *role == Role::Client =>
                     {
-                        r.by_email.clone()
+                        emails.get(user_id).cloned()
                     }
-                    Some(ReleaseReason::Disconnected { .. }) => Some("an administrator".into()),
+                    Some(ReleaseReason::Disconnected { .. }) => {
+                        r.ended_by = Role::Admin.as_str().to_owned();
+                        Some("an administrator".into())
+                    }
                     _ => None,
                 };
                 let ended_how = match reason {
@@ -341,24 +372,44 @@ impl Licentia {
 
     /// Deletes the session history, and the ended seats, older than `retention_days`: what a
     /// job runs. Returns how many history rows went.
+    /// In batches, each its own short transaction, so a first purge of a large history never
+    /// holds the database's writer for long.
     pub async fn purge_history(&self, retention_days: i64) -> Result<u64> {
-        let cutoff = self.clock.now() - retention_days.max(1) * 86_400;
-        let mut tx = self.db.pool().begin().await?;
-        let gone = sqlx::query("DELETE FROM seat_history WHERE ended_at < $1")
+        let cutoff = self.clock.now() - retention_days.clamp(1, MAX_RETENTION_DAYS) * 86_400;
+        let mut gone = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM seat_history WHERE id IN (SELECT id FROM seat_history \
+                 WHERE ended_at < $1 LIMIT $2)",
+            )
             .bind(cutoff)
-            .execute(&mut *tx)
+            .bind(PURGE_BATCH)
+            .execute(self.db.pool())
             .await?
             .rows_affected();
-        // Ended seats answer late heartbeats ("your seat is gone: …"); after the retention
-        // period nobody asks. A bundled seat ends with its main seat.
-        sqlx::query(
-            "DELETE FROM seats WHERE released_at IS NOT NULL AND released_at < $1 \
-             AND bundle_of IS NULL",
-        )
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?;
-        crate::db::commit(tx).await?;
+            gone += n;
+            if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        // Ended seats answer late heartbeats ("your seat is gone: …") and repeated borrow
+        // request codes; after the retention period nobody asks (request codes are refused
+        // after `protocol::borrow::REQUEST_CODE_DAYS`). A bundled seat goes with its main seat.
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM seats WHERE id IN (SELECT id FROM seats \
+                 WHERE released_at IS NOT NULL AND released_at < $1 AND bundle_of IS NULL \
+                 LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(PURGE_BATCH)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+            if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
         Ok(gone)
     }
 
@@ -372,12 +423,18 @@ impl Licentia {
         now: i64,
     ) -> Result<BTreeMap<String, i64>> {
         let (start, end) = casual::month_bounds(month);
+        // A stretch counts until it was last in use: its end, or the end of its application's
+        // last lease when it went silent first (a live seat: now, or that lease's end).
         let spans: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT user_name, granted_at, ended_at FROM seat_history \
+            "SELECT user_name, granted_at, used_until FROM seat_history \
              WHERE key_id = $1 AND ended_at > $2 AND granted_at < $3 \
              UNION ALL \
-             SELECT user_name, COALESCE(key_since, granted_at), $4 FROM seats \
-             WHERE key_id = $1 AND released_at IS NULL AND COALESCE(key_since, granted_at) < $3",
+             SELECT s.user_name, COALESCE(s.key_since, s.granted_at), \
+             CASE WHEN m.borrowed_until IS NULL AND m.lease_expires_at < $4 \
+                  THEN m.lease_expires_at ELSE $4 END \
+             FROM seats s JOIN seats m ON m.id = COALESCE(s.bundle_of, s.id) \
+             WHERE s.key_id = $1 AND s.released_at IS NULL \
+             AND COALESCE(s.key_since, s.granted_at) < $3",
         )
         .bind(key_id)
         .bind(start)
@@ -424,9 +481,9 @@ impl Licentia {
         type Row = (i64, i64, String, String, i64, String, String, Option<i64>);
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT k.id, k.pool_id, k.editor, k.feature, k.casual_max_minutes, p.name, \
-             COALESCE(c.name, s.serial), p.client_id \
+             COALESCE(c.name, ''), p.client_id \
              FROM pool_keys k JOIN pools p ON p.id = k.pool_id \
-             LEFT JOIN clients c ON c.id = p.client_id LEFT JOIN serials s ON s.id = p.serial_id \
+             LEFT JOIN clients c ON c.id = p.client_id \
              WHERE k.casual_max_minutes IS NOT NULL AND k.created_at < $1 ORDER BY k.id",
         )
         .bind(before)
@@ -436,6 +493,13 @@ impl Licentia {
             .into_iter()
             .map(
                 |(key_id, pool_id, editor, feature, maximum, name, owner, client_id)| {
+                    // A serial's pool is named by its id: the serial checks out seats, and
+                    // the report is read with read-only tokens and kept for good.
+                    let owner = if owner.is_empty() {
+                        format!("serial pool {pool_id}")
+                    } else {
+                        owner
+                    };
                     CasualKeyUsage {
                         pool_id,
                         pool: if name.is_empty() {
@@ -481,7 +545,18 @@ impl Licentia {
         let now = self.clock.now();
         let mut logged = 0;
         for key in usage {
-            for user in usage_over(key) {
+            if usage_over(key).next().is_none() {
+                continue;
+            }
+            // Most minutes find the line written already: read before writing.
+            let done: Vec<String> = sqlx::query_scalar(
+                "SELECT user_name FROM casual_overuse WHERE key_id = $1 AND month = $2",
+            )
+            .bind(key.key_id)
+            .bind(casual::month_text(month))
+            .fetch_all(self.db.pool())
+            .await?;
+            for user in usage_over(key).filter(|u| !done.contains(&u.user)) {
                 let mut tx = self.db.pool().begin().await?;
                 let new = sqlx::query(
                     "INSERT INTO casual_overuse (key_id, user_name, month, minutes, logged_at) \
@@ -540,8 +615,11 @@ impl Licentia {
     /// What a job runs (and every start): produces the casual usage report of each month that
     /// has ended since the first casual key was enrolled and has none yet. One report per
     /// month whichever replica makes it first (the table's key); returns the months made here.
-    pub async fn produce_casual_reports(&self) -> Result<Vec<String>> {
+    /// Months that began more than `retention_days` ago are not caught up: their seats are
+    /// gone from the history.
+    pub async fn produce_casual_reports(&self, retention_days: i64) -> Result<Vec<String>> {
         let now = self.clock.now();
+        let kept_since = now - retention_days.clamp(1, MAX_RETENTION_DAYS) * 86_400;
         let first: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(created_at) FROM pool_keys WHERE casual_max_minutes IS NOT NULL",
         )
@@ -555,7 +633,11 @@ impl Licentia {
             .await?;
         let made: BTreeSet<Month> = made.iter().filter_map(|m| casual::parse_month(m)).collect();
         let mut produced = Vec::new();
-        for month in casual::months_due(casual::month_of(first), now, &made) {
+        let due = casual::months_due(casual::month_of(first), now, &made);
+        for month in due
+            .into_iter()
+            .filter(|m| casual::month_bounds(*m).0 >= kept_since)
+        {
             let keys = self.casual_usage(month, now).await?;
             self.log_overuse(month, &keys).await?;
             let report = CasualReport {

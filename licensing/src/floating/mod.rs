@@ -13,6 +13,7 @@ mod borrow;
 pub mod casual;
 mod checkout;
 mod history;
+pub use history::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
 mod lease;
 mod pools;
 pub mod rate;
@@ -197,8 +198,6 @@ pub struct SeatFigures {
     pub pool_id: i64,
     /// The pool's id as a label value.
     pub pool_id_text: String,
-    /// Whose pool it is (client name or serial).
-    pub pool: String,
     pub editor: String,
     pub feature: String,
     pub in_use: i64,

@@ -81,7 +81,8 @@ pub fn count_on(keys: &[CountedKey], editor: &str, feature: &str, day: i64) -> i
 
 /// Each feature's steps over the period: the highest hourly peak and the refusals added up
 /// within each step, and the count on the step's last day (today for the present step).
-/// Features are those with a key now or figures in the period, by editor and feature.
+/// Features are those with a key now or figures in the period, by editor and feature. One pass
+/// over the hours (each finds its step by binary search), then one over the steps.
 pub fn series(
     hourly: &[Hourly],
     keys: &[CountedKey],
@@ -90,38 +91,46 @@ pub fn series(
 ) -> Vec<FeatureSeries> {
     let starts = steps(period, now);
     let first = starts[0];
-    let mut features: BTreeMap<(String, String), Vec<UsagePoint>> = BTreeMap::new();
+    let empty = |start| UsagePoint {
+        start,
+        peak: 0,
+        count: 0,
+        refusals: 0,
+    };
+    let mut features: BTreeMap<(&str, &str), Vec<UsagePoint>> = BTreeMap::new();
     for k in keys {
-        features.entry((k.0.clone(), k.1.clone())).or_default();
+        features
+            .entry((&k.0, &k.1))
+            .or_insert_with(|| starts.iter().map(|&s| empty(s)).collect());
     }
     for h in hourly.iter().filter(|h| h.2 >= first && h.2 <= now) {
-        features.entry((h.0.clone(), h.1.clone())).or_default();
+        let points = features
+            .entry((&h.0, &h.1))
+            .or_insert_with(|| starts.iter().map(|&s| empty(s)).collect());
+        // The last step starting at or before the hour.
+        let i = starts.partition_point(|&s| s <= h.2) - 1;
+        points[i].refusals += h.3;
+        points[i].peak = points[i].peak.max(h.4);
     }
-    for ((editor, feature), points) in features.iter_mut() {
-        *points = starts
-            .iter()
-            .map(|&start| {
-                let end = step_end(period, start);
-                let within = hourly
-                    .iter()
-                    .filter(|h| &h.0 == editor && &h.1 == feature && h.2 >= start && h.2 < end);
-                let (refusals, peak) = within.fold((0, 0), |(r, p), h| (r + h.3, p.max(h.4)));
-                let last_day = (end.min(now + 1) - 1).div_euclid(DAY);
-                UsagePoint {
-                    start,
-                    peak,
-                    count: count_on(keys, editor, feature, last_day),
-                    refusals,
-                }
-            })
-            .collect();
-    }
+    // Each key's days of force matter only for the count: per feature, per step.
     features
         .into_iter()
-        .map(|((editor, feature), points)| FeatureSeries {
-            editor,
-            feature,
-            points,
+        .map(|((editor, feature), mut points)| {
+            let of_feature: Vec<CountedKey> = keys
+                .iter()
+                .filter(|k| k.0 == editor && k.1 == feature)
+                .cloned()
+                .collect();
+            for p in &mut points {
+                let end = step_end(period, p.start);
+                let last_day = (end.min(now + 1) - 1).div_euclid(DAY);
+                p.count = count_on(&of_feature, editor, feature, last_day);
+            }
+            FeatureSeries {
+                editor: editor.to_owned(),
+                feature: feature.to_owned(),
+                points,
+            }
         })
         .collect()
 }
@@ -218,6 +227,35 @@ mod tests {
             .find(|p| p.start == at(2027, 1, 1, 0))
             .expect("january");
         assert_eq!((january.peak, january.refusals), (9, 9));
+    }
+
+    proptest::proptest! {
+        /// Whatever the hours, each step holds the highest peak and the sum of refusals of the
+        /// hours within it, as a plain scan of every hour for every step finds them.
+        #[test]
+        fn each_step_holds_exactly_its_hours(
+            hours in proptest::collection::vec((0i64..2, 0i64..400 * 24, 0i64..5, 0i64..9), 0..60),
+            period in 0usize..3,
+        ) {
+            let now = at(2027, 3, 10, 15) + 59;
+            let period = Period::ALL[period];
+            let hourly: Vec<Hourly> = hours
+                .iter()
+                .map(|(f, back, r, p)| ("V".to_owned(), format!("F{f}"), (now / HOUR - back) * HOUR, *r, *p))
+                .collect();
+            let got = series(&hourly, &[], period, now);
+            for s in &got {
+                for p in &s.points {
+                    let end = step_end(period, p.start);
+                    let within: Vec<&Hourly> = hourly
+                        .iter()
+                        .filter(|h| h.1 == s.feature && h.2 >= p.start && h.2 < end)
+                        .collect();
+                    proptest::prop_assert_eq!(p.refusals, within.iter().map(|h| h.3).sum::<i64>());
+                    proptest::prop_assert_eq!(p.peak, within.iter().map(|h| h.4).max().unwrap_or(0));
+                }
+            }
+        }
     }
 
     #[test]

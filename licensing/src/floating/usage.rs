@@ -31,42 +31,46 @@ impl Licentia {
         self.feature_usage(scope).await
     }
 
-    /// Every pool's features in use, their count and their refusals since the pool began, for
-    /// the metrics (no caller: the metrics endpoint has its own protection).
+    /// Every pool's features in use, their count and their refusals since the pool began (a
+    /// feature refused without a key too), for the metrics (no caller: the metrics endpoint
+    /// has its own protection). Names no serial and no client.
     pub async fn seat_figures(&self) -> Result<Vec<SeatFigures>> {
+        use std::collections::BTreeMap;
         // A feature sold in several commercial types is one line per pool here.
-        let mut by_feature: std::collections::BTreeMap<(i64, String, String), SeatFigures> =
-            std::collections::BTreeMap::new();
-        for u in self.feature_usage(None).await? {
-            let f = by_feature
-                .entry((u.pool_id, u.editor.clone(), u.feature.clone()))
+        let mut by_feature: BTreeMap<(i64, String, String), SeatFigures> = BTreeMap::new();
+        fn line<'a>(
+            lines: &'a mut BTreeMap<(i64, String, String), SeatFigures>,
+            pool_id: i64,
+            editor: &str,
+            feature: &str,
+        ) -> &'a mut SeatFigures {
+            lines
+                .entry((pool_id, editor.to_owned(), feature.to_owned()))
                 .or_insert_with(|| SeatFigures {
-                    pool_id: u.pool_id,
-                    pool_id_text: u.pool_id.to_string(),
-                    pool: u.owner.clone(),
-                    editor: u.editor.clone(),
-                    feature: u.feature.clone(),
+                    pool_id,
+                    pool_id_text: pool_id.to_string(),
+                    editor: editor.to_owned(),
+                    feature: feature.to_owned(),
                     in_use: 0,
                     count: 0,
                     refusals: 0,
-                });
+                })
+        }
+        for u in self.feature_usage(None).await? {
+            let f = line(&mut by_feature, u.pool_id, &u.editor, &u.feature);
             f.in_use += u.in_use;
             f.count += u.count;
         }
-        let mut figures: Vec<SeatFigures> = by_feature.into_values().collect();
         let refused: Vec<(i64, String, String, i64)> = sqlx::query_as(
             "SELECT pool_id, editor, feature, CAST(SUM(refusals) AS BIGINT) FROM usage_hourly \
-             GROUP BY pool_id, editor, feature",
+             GROUP BY pool_id, editor, feature HAVING SUM(refusals) > 0",
         )
         .fetch_all(self.db.pool())
         .await?;
-        for f in &mut figures {
-            f.refusals = refused
-                .iter()
-                .find(|r| r.0 == f.pool_id && r.1 == f.editor && r.2 == f.feature)
-                .map_or(0, |r| r.3);
+        for (pool_id, editor, feature, n) in refused {
+            line(&mut by_feature, pool_id, &editor, &feature).refusals = n;
         }
-        Ok(figures)
+        Ok(by_feature.into_values().collect())
     }
 
     /// *Usage Per Feature* of client `scope`'s pools (every pool's when none).
@@ -119,11 +123,15 @@ impl Licentia {
         .bind(scope)
         .fetch_all(self.db.pool())
         .await?;
+        let refused: std::collections::HashMap<(i64, String, String), i64> = refused
+            .into_iter()
+            .map(|(p, e, f, n)| ((p, e, f), n))
+            .collect();
         let refused_of = |pool: i64, editor: &str, feature: &str| {
             refused
-                .iter()
-                .find(|(p, e, f, _)| *p == pool && e == editor && f == feature)
-                .map_or(0, |r| r.3)
+                .get(&(pool, editor.to_owned(), feature.to_owned()))
+                .copied()
+                .unwrap_or(0)
         };
         Ok(rows
             .into_iter()

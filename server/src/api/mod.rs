@@ -52,7 +52,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "activations", description = "Where licences are in use (bearer token)."),
         (name = "audit", description = "The audit log: who changed what, when and from where (bearer token)."),
         (name = "floating", description = "Floating seats: the seat protocol for applications (pool key or serial, then the lease token) and pools, keys and usage for automation (bearer token)."),
-        (name = "usage", description = "Usage over time: a pool's session history and the monthly casual usage reports (bearer token)."),
+        (name = "usage", description = "Usage over time: a pool's session history, the usage charts' figures and the monthly casual usage reports (bearer token)."),
     )
 )]
 struct ApiDoc;

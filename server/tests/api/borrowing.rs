@@ -328,6 +328,22 @@ both_backends! {
     // The code exchange: a workstation that cannot reach the server asks by code, the pool's
     // owner answers in the portal, the workstation imports (once, and only itself), an extension
     // comes the same way, and a return code gives the seat back at once.
+    // A request code left waiting longer than 30 days is refused (its machine makes a new one):
+    // the answered ones are kept longer than that, so no code can be answered twice for two
+    // seats, however old.
+    async fn a_borrow_request_code_older_than_thirty_days_is_refused(app) {
+        let (admin, pool) = lending_pool(&app, 1, Some(14)).await;
+        let (_shipped, root) = shipped_root(&app).await;
+        let ws = Workstation::new(&app.base_url, "site-laptop").shipped_with(&root);
+        let out = ws.run_cut_off(&["borrow-request", "--feature", "F", "--days", "5", "--pool-key", &pool.access_key, "--user", "ann"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let request = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        app.clock.advance(30 * 86_400 + 3600);
+        let refused = app.services.answer_borrow_request(&admin, pool.id, &request, 4).await.expect_err("stale");
+        assert!(refused.to_string().contains("more than 30 days ago: make a new one"), "{refused}");
+        assert_eq!(in_use(&app, &admin).await.0, 0, "nothing taken");
+    }
+
     async fn a_mobile_licence_by_code_exchange(app) {
         let (admin, pool) = lending_pool(&app, 1, Some(14)).await;
         let (_shipped, root) = shipped_root(&app).await;

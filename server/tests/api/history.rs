@@ -185,6 +185,21 @@ both_backends! {
         assert!(st == StatusCode::NOT_FOUND || st == StatusCode::FORBIDDEN, "{st} {refused}");
         assert_eq!(other.get(&format!("/pools/{}/history.csv", pool.id)).await.status(), st);
 
+        // Acme's own user reads it, without the administrator's address or account.
+        let acme = pool.client_id.expect("a client's pool").to_string();
+        browser
+            .rpc("create_client_user", &[("client_id", acme.as_str()), ("name", "Carl"), ("email", "carl@acme.test"), ("password", "client password 123")])
+            .await
+            .ok();
+        let carl = app.browser();
+        carl.sign_in("carl@acme.test", "client password 123").await.ok();
+        let carl_api = token(&app, &carl, "carl", "read").await;
+        let (st, page) = carl_api.get(&format!("{history}?user=bob")).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        assert_eq!(page["sessions"][0]["ended_how"], "disconnected by an administrator");
+        assert_eq!(page["sessions"][0]["ended_by"], "admin");
+        assert!(!page.to_string().contains(ADMIN_EMAIL), "{page}");
+
         // Ten days later dan's seat runs out and eve has one more session; a 5-day retention
         // purges the old ones only.
         app.clock.advance(10 * 86_400);
@@ -194,6 +209,26 @@ both_backends! {
         assert_eq!(app.services.purge_history(5).await.expect("purge"), 3);
         let (_, page) = api.get(&history).await;
         assert_eq!(users(&page), ["eve", "dan"]);
+
+        // A bundle: one row per seat, the bundled one naming its main seat; the user's time
+        // counts once.
+        for f in ["B", "C"] {
+            app.services.add_pool_key(&admin, pool.id, key_input(f, "ConcurrentUser", 1)).await.expect("key");
+        }
+        let bundle = protocol::floating::Bundle { feature: "B".into(), also_feature: "C".into() };
+        app.services.add_bundle(&admin, pool.id, &bundle).await.expect("bundle");
+        let (_, fay) = checkout(&app, key, "B", "fay", "ws-6").await;
+        app.clock.advance(20);
+        assert_eq!(release(&app, &fay).await, StatusCode::NO_CONTENT);
+        let (_, page) = api.get(&format!("{history}?user=fay")).await;
+        let rows = page["sessions"].as_array().expect("sessions");
+        assert_eq!(rows.len(), 2, "{page}");
+        let main = rows.iter().find(|r| r["feature"] == "B").expect("B");
+        let bundled = rows.iter().find(|r| r["feature"] == "C").expect("C");
+        assert_eq!((main["bundle_of"].clone(), bundled["bundle_of"].clone()), (Value::Null, fay["seat_id"].clone()));
+        assert_eq!(page["per_user"], serde_json::json!([{"name": "fay", "sessions": 1, "seconds": 20}]));
+        assert_eq!(page["per_feature"].as_array().map(Vec::len), Some(2));
+
     }
 
     async fn charts_show_the_peak_against_the_count_and_refusals_by_hour_day_and_month(app) {
@@ -282,7 +317,7 @@ both_backends! {
         // Past midnight the month turns: January is 60 minutes (over), February starts at 0.
         app.clock.advance(1800);
         assert_eq!(casual_of(&app, &admin, pool.id, "LIV", "ann").await, Some((10, false)));
-        app.services.produce_casual_reports().await.expect("reports");
+        app.services.produce_casual_reports(400).await.expect("reports");
         assert!(report_months(&app, &admin).await.contains(&"2027-01".to_owned()));
         let (st, january) = api.get("/api/v1/casual-reports/2027-01").await;
         assert_eq!(st, StatusCode::OK, "{january}");
@@ -328,7 +363,7 @@ both_backends! {
         let pool = crate::seeded::acme_pool_of(&app.services, &admin, 86_400).await;
         // No casual key enrolled: no report, however many months pass.
         set_clock(&app, utc(2027, 2, 10, 12, 0));
-        app.services.produce_casual_reports().await.expect("reports");
+        app.services.produce_casual_reports(400).await.expect("reports");
         assert!(report_months(&app, &admin).await.is_empty());
         set_clock(&app, utc(2027, 1, 10, 12, 0));
         casual_key(&app, &admin, pool.id, "LIV", 2400).await;
@@ -342,13 +377,13 @@ both_backends! {
             for server in [&app, &other] {
                 set_clock(server, midnight - 1);
             }
-            app.services.produce_casual_reports().await.expect("reports");
+            app.services.produce_casual_reports(400).await.expect("reports");
             assert!(!report_months(&app, &admin).await.contains(&month.to_owned()), "{month} not before its end");
             for server in [&app, &other] {
                 set_clock(server, midnight);
             }
             // Both replicas at once: one report.
-            let (a, b) = tokio::join!(app.services.produce_casual_reports(), other.services.produce_casual_reports());
+            let (a, b) = tokio::join!(app.services.produce_casual_reports(400), other.services.produce_casual_reports(400));
             let made = [a.expect("a"), b.expect("b")].concat();
             assert!(made.iter().filter(|m| *m == month).count() <= 1, "{made:?}");
             assert_eq!(report_months(&app, &admin).await.first().map(String::as_str), Some(month));
@@ -361,11 +396,11 @@ both_backends! {
         }
         // February of a leap year: 29 days (the months between are caught up at once).
         set_clock(&app, utc(2028, 2, 29, 23, 59) + 59);
-        app.services.produce_casual_reports().await.expect("reports");
+        app.services.produce_casual_reports(400).await.expect("reports");
         let months = report_months(&app, &admin).await;
         assert_eq!(months.first().map(String::as_str), Some("2028-01"), "{months:?}");
         set_clock(&app, utc(2028, 3, 1, 0, 0));
-        app.services.produce_casual_reports().await.expect("reports");
+        app.services.produce_casual_reports(400).await.expect("reports");
         assert_eq!(report_months(&app, &admin).await.first().map(String::as_str), Some("2028-02"));
         assert_eq!(report_months(&app, &admin).await.len(), 4 + 10, "one per month since the key, none twice");
         drop(other);
