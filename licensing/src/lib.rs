@@ -16,7 +16,6 @@ pub mod keys;
 pub mod page;
 mod token;
 pub mod web;
-pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -18,4 +18,3 @@ pub mod redact;
 pub mod seats;
 pub mod time;
 pub mod trust;
-pub mod webhooks;

@@ -11,4 +11,3 @@ pub mod history;
 pub mod mobile;
 pub mod tokens;
 pub mod web;
-pub mod webhooks;

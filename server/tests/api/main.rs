@@ -27,5 +27,4 @@ mod second_factor;
 mod security;
 mod silent_seats;
 mod web;
-mod webhooks;
 mod workstation;
