@@ -126,6 +126,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("serials") view=pages::serials::SerialsPage/>
                         <Route path=path!("serials/:id") view=pages::serials::SerialDetailPage/>
                         <Route path=path!("tokens") view=|| view! { <TokensPage admin=true/> }/>
+                        <Route path=path!("webhooks") view=pages::webhooks::WebhooksPage/>
                         <Route path=path!("audit") view=|| view! { <pages::audit::AuditPage admin=true/> }/>
                         <Route path=path!("pools") view=|| view! { <PoolsPage admin=true/> }/>
                         <Route path=path!("pools/:id") view=|| view! { <PoolDetailPage admin=true/> }/>

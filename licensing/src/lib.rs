@@ -16,6 +16,7 @@ pub mod keys;
 pub mod page;
 mod token;
 pub mod web;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -100,6 +100,10 @@ pub enum AuditAction {
     /// A user went past a casual key's monthly maximum (the server logs it once per month).
     #[serde(rename = "pool.casual-overuse")]
     PoolCasualOveruse,
+    #[serde(rename = "webhook.create")]
+    WebhookCreate,
+    #[serde(rename = "webhook.remove")]
+    WebhookRemove,
     #[serde(rename = "seat.disconnect")]
     SeatDisconnect,
     #[serde(rename = "mobile.set")]
@@ -120,7 +124,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the portal's filter lists them.
-    pub const ALL: [AuditAction; 54] = [
+    pub const ALL: [AuditAction; 56] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignInLocked,
@@ -167,6 +171,8 @@ impl AuditAction {
         Self::PoolAccessGroupSave,
         Self::PoolAccessGroupRemove,
         Self::PoolCasualOveruse,
+        Self::WebhookCreate,
+        Self::WebhookRemove,
         Self::SeatDisconnect,
         Self::MobileSet,
         Self::BorrowStart,
@@ -226,6 +232,8 @@ impl AuditAction {
             Self::PoolAccessGroupSave => "pool.access-group.save",
             Self::PoolAccessGroupRemove => "pool.access-group.remove",
             Self::PoolCasualOveruse => "pool.casual-overuse",
+            Self::WebhookCreate => "webhook.create",
+            Self::WebhookRemove => "webhook.remove",
             Self::SeatDisconnect => "seat.disconnect",
             Self::MobileSet => "mobile.set",
             Self::BorrowStart => "borrow.start",

@@ -18,3 +18,4 @@ pub mod redact;
 pub mod seats;
 pub mod time;
 pub mod trust;
+pub mod webhooks;

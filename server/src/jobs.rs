@@ -13,6 +13,8 @@ const CASUAL_REPORT_EVERY: Duration = Duration::from_secs(20);
 /// Casual over-use is logged within this of the minute it happens; each hour's use is noted.
 const CASUAL_METER_EVERY: Duration = Duration::from_secs(60);
 const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// A webhook event goes out within this of its change (or of its retry time).
+const WEBHOOKS_EVERY: Duration = Duration::from_secs(3);
 
 /// What the jobs are told by the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -22,13 +24,26 @@ pub struct JobSettings {
 }
 
 /// Runs the jobs: the lease reclaimer and the purges in one loop, the usage-history work (casual
-/// metering and reports, hourly peaks, the history purge) in another beside it, so a long step
-/// of the second never delays the reclaimer.
+/// metering and reports, hourly peaks, the history purge) in another, the webhook deliveries in
+/// a third, so a long step of one never delays the reclaimer.
 pub async fn run(services: Licentia, settings: JobSettings) {
     tokio::join!(
         housekeeping(services.clone()),
-        usage_history(services, settings)
+        usage_history(services.clone(), settings),
+        webhooks(services)
     );
+}
+
+/// Sends the webhook deliveries that are due, every few seconds.
+async fn webhooks(services: Licentia) {
+    let http = crate::webhooks::client();
+    let mut tick = tokio::time::interval(WEBHOOKS_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = crate::webhooks::deliver_due(&services, &http).await {
+            tracing::warn!(error = %e, "sending webhook deliveries failed");
+        }
+    }
 }
 
 async fn usage_history(services: Licentia, settings: JobSettings) {

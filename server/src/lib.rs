@@ -7,6 +7,7 @@ mod guards;
 mod jobs;
 mod metrics;
 pub mod telemetry;
+pub mod webhooks;
 
 use anyhow::Context;
 use app::ssr::WebSettings;

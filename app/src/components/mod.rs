@@ -31,6 +31,7 @@ const ADMIN_NAV: &[(&str, &str)] = &[
     ("/admin/pools", "Floating pools"),
     ("/admin/usage", "Usage"),
     ("/admin/tokens", "API tokens"),
+    ("/admin/webhooks", "Webhooks"),
     ("/admin/audit", "Audit log"),
     ("/admin/account", "My account"),
 ];

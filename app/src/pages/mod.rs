@@ -16,6 +16,7 @@ pub mod products;
 pub mod serials;
 pub mod tokens;
 pub mod usage;
+pub mod webhooks;
 
 use crate::server_fns::accounts::home_of;
 use crate::Auth;

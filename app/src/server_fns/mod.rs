@@ -11,3 +11,4 @@ pub mod history;
 pub mod mobile;
 pub mod tokens;
 pub mod web;
+pub mod webhooks;

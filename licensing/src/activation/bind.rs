@@ -223,6 +223,22 @@ impl Licentia {
                 Error::unique_as_conflict(e, "This licence was just activated on another machine.")
             })?,
         };
+        if live.is_none() {
+            crate::webhooks::emit(
+                &mut *tx,
+                now,
+                protocol::webhooks::WebhookEvent::ActivationCreated,
+                serde_json::json!({
+                    "licence_id": lic.id,
+                    "activation_id": activation_id,
+                    "client_id": lic.client_id,
+                    "product_id": lic.product_id,
+                    "hostname": host,
+                    "mode": mode,
+                }),
+            )
+            .await?;
+        }
         // A new machine, online (an offline answer is recorded with who gave it).
         if live.is_none() && matches!(channel, Channel::Online) {
             let named = via_serial.map_or(lic.licence_key.as_str(), |(_, serial)| serial);

@@ -85,6 +85,20 @@ impl Licentia {
                 "This licence was removed from its machine a moment ago.".into(),
             ));
         };
+        crate::webhooks::emit(
+            &mut *tx,
+            now,
+            protocol::webhooks::WebhookEvent::ActivationRemoved,
+            serde_json::json!({
+                "licence_id": lic.id,
+                "activation_id": live.id,
+                "client_id": lic.client_id,
+                "hostname": live.hostname,
+                "removed_by": by,
+                "frees_at": frees_at,
+            }),
+        )
+        .await?;
         let who = match remover {
             Remover::EndUser { .. } => Who::Application,
             Remover::Portal { actor, .. } => Who::User(actor),

@@ -47,13 +47,26 @@ impl Licentia {
         .fetch_one(&mut *tx)
         .await?;
         for _ in 0..input.quantity {
-            sqlx::query(
-                "INSERT INTO licences (order_id, licence_key, created_at) VALUES ($1, $2, $3)",
+            let licence_id: i64 = sqlx::query_scalar(
+                "INSERT INTO licences (order_id, licence_key, created_at) VALUES ($1, $2, $3) \
+                 RETURNING id",
             )
             .bind(order_id)
             .bind(new_licence_key())
             .bind(now)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
+            .await?;
+            crate::webhooks::emit(
+                &mut *tx,
+                now,
+                protocol::webhooks::WebhookEvent::LicenceCreated,
+                serde_json::json!({
+                    "licence_id": licence_id,
+                    "order_id": order_id,
+                    "client_id": input.client_id,
+                    "product_id": input.product_id,
+                }),
+            )
             .await?;
         }
         self.record(

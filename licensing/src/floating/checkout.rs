@@ -570,7 +570,17 @@ impl Licentia {
             .execute(self.db.pool())
             .await
             .map(drop)
-            .or_else(pool_deleted_meanwhile)
+            .or_else(pool_deleted_meanwhile)?;
+        if matches!(tally, Tally::Refusal) {
+            crate::webhooks::emit(
+                self.db.pool(),
+                now,
+                protocol::webhooks::WebhookEvent::SeatRefused,
+                serde_json::json!({ "pool_id": pool_id, "editor": editor, "feature": feature }),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 

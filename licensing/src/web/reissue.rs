@@ -48,6 +48,13 @@ impl Licentia {
                 "This serial number was just revoked by someone else.".into(),
             ));
         }
+        crate::webhooks::emit(
+            &mut *tx,
+            now,
+            protocol::webhooks::WebhookEvent::SerialRevoked,
+            serde_json::json!({ "serial_id": serial_id, "note": note }),
+        )
+        .await?;
         let new_id = loop {
             let serial = key
                 .mint(SerialData {

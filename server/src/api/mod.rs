@@ -13,6 +13,7 @@ mod borrow;
 mod floating;
 mod history;
 mod manage;
+mod webhooks;
 
 use crate::AppState;
 use axum::extract::rejection::JsonRejection;
@@ -52,6 +53,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "activations", description = "Where licences are in use (bearer token)."),
         (name = "audit", description = "The audit log: who changed what, when and from where (bearer token)."),
         (name = "floating", description = "Floating seats: the seat protocol for applications (pool key or serial, then the lease token) and pools, keys and usage for automation (bearer token)."),
+        (name = "webhooks", description = "Webhooks: URLs told of events, signed, with their deliveries (bearer token, administrators)."),
         (name = "usage", description = "Usage over time: a pool's session history, the usage charts' figures and the monthly casual usage reports (bearer token)."),
     )
 )]
@@ -85,6 +87,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(borrow::routes())
         .merge(audit::routes())
         .merge(history::routes())
+        .merge(webhooks::routes())
 }
 
 /// The OpenAPI document, as generated from the handlers (also printed by `server openapi`).

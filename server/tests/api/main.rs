@@ -27,4 +27,5 @@ mod second_factor;
 mod security;
 mod silent_seats;
 mod web;
+mod webhooks;
 mod workstation;
