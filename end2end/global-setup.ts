@@ -16,6 +16,8 @@ function start(name: string, databaseUrl: string, dir: string): Promise<{ child:
       LICENTIA_LISTEN: '127.0.0.1:0',
       LICENTIA_MASTER_KEY_FILE: join(dir, `${name}-master.key`),
       RUST_LOG: process.env.RUST_LOG ?? 'warn',
+      // The webhook journey's receiver listens on 127.0.0.1.
+      LICENTIA_WEBHOOK_PRIVATE_ADDRESSES: 'true',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -45,15 +45,22 @@ pub fn signature(secret: &str, t: i64, body: &[u8]) -> String {
 /// Writes `event` for every webhook that takes it, in the caller's transaction: the body sent is
 /// `{"id": "evt_…", "type": …, "created_at": …, "data": data}` (the same id on every retry and
 /// every webhook, for receivers to drop repeats).
-pub(crate) async fn emit<'e, E>(
-    exec: E,
+pub(crate) async fn emit(
+    conn: &mut sqlx::AnyConnection,
     now: i64,
     event: WebhookEvent,
     data: serde_json::Value,
-) -> Result<()>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
+) -> Result<()> {
+    // Most servers have no webhook for most events: a read, not a write, then.
+    let wanted: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM webhooks WHERE (',' || events || ',') LIKE ('%,' || $1 || ',%') LIMIT 1",
+    )
+    .bind(event.code())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if wanted.is_none() {
+        return Ok(());
+    }
     let body = serde_json::json!({
         "id": format!("evt_{}", crate::token::generate()),
         "type": event.code(),
@@ -70,19 +77,32 @@ where
     .bind(event.code())
     .bind(&body)
     .bind(now)
-    .execute(exec)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 /// A delivery claimed for sending.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DueDelivery {
     pub id: i64,
+    /// This attempt's claim: only it records the outcome.
+    pub claim: String,
     pub url: String,
     pub secret: String,
     pub event: String,
     pub payload: String,
+}
+
+impl std::fmt::Debug for DueDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueDelivery")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("event", &self.event)
+            .field("secret", &"(not shown)")
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -274,48 +294,67 @@ impl Licentia {
         Ok((rows.into_iter().map(WebhookDelivery::from).collect(), next))
     }
 
-    /// Claims up to `limit` deliveries due now for this process to send: each is left to it
-    /// for two minutes (a replica finding it meanwhile leaves it), so one is sent once per
-    /// attempt whichever replicas run the job.
-    pub async fn claim_due_deliveries(&self, limit: i64) -> Result<Vec<DueDelivery>> {
-        let now = self.clock.now();
-        let due: Vec<(i64, String, String, String, String)> = sqlx::query_as(
-            "SELECT d.id, w.url, w.secret_sealed, d.event, d.payload \
-             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= $1 \
-             ORDER BY d.next_attempt_at, d.id LIMIT $2",
+    /// The deliveries due now, soonest first (at most `limit`): each is then claimed on its own
+    /// right before it is sent.
+    pub async fn due_deliveries(&self, limit: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM webhook_deliveries \
+             WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, id LIMIT $2",
         )
-        .bind(now)
+        .bind(self.clock.now())
         .bind(limit)
         .fetch_all(self.db.pool())
+        .await?)
+    }
+
+    /// Claims delivery `id` for one attempt by this sender, if it is still due and its webhook
+    /// still exists: for two minutes (an attempt takes at most 10 s) no other sender takes it,
+    /// and only this claim records the outcome. A secret that no longer opens is recorded as a
+    /// failed attempt.
+    pub async fn claim_delivery(&self, id: i64) -> Result<Option<DueDelivery>> {
+        let now = self.clock.now();
+        let claim = crate::token::generate();
+        let claimed: Option<(String, String, String, String)> = sqlx::query_as(
+            "UPDATE webhook_deliveries SET next_attempt_at = $1, claim = $2 \
+             WHERE id = $3 AND next_attempt_at IS NOT NULL AND next_attempt_at <= $4 \
+             RETURNING (SELECT w.url FROM webhooks w WHERE w.id = webhook_id), \
+               (SELECT w.secret_sealed FROM webhooks w WHERE w.id = webhook_id), event, payload",
+        )
+        .bind(now + CLAIM_SECS)
+        .bind(&claim)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(self.db.pool())
         .await?;
-        let mut claimed = Vec::new();
-        for (id, url, sealed, event, payload) in due {
-            let mine = sqlx::query(
-                "UPDATE webhook_deliveries SET next_attempt_at = $1 \
-                 WHERE id = $2 AND next_attempt_at IS NOT NULL AND next_attempt_at <= $3",
-            )
-            .bind(now + CLAIM_SECS)
-            .bind(id)
-            .bind(now)
-            .execute(self.db.pool())
-            .await?
-            .rows_affected();
-            if mine == 0 {
-                continue;
+        let Some((url, sealed, event, payload)) = claimed else {
+            return Ok(None);
+        };
+        let secret = match self
+            .master_key
+            .open_for(SECRET_AAD, &sealed, "a webhook secret")
+        {
+            Ok(s) => String::from_utf8_lossy(&s).into_owned(),
+            Err(e) => {
+                tracing::error!(delivery = id, error = %e, "a webhook secret does not open");
+                self.delivery_attempted(
+                    id,
+                    &claim,
+                    None,
+                    "not sent: its secret does not open with this server's master key",
+                )
+                .await?;
+                return Ok(None);
             }
-            let secret = self
-                .master_key
-                .open_for(SECRET_AAD, &sealed, "a webhook secret")?;
-            claimed.push(DueDelivery {
-                id,
-                url,
-                secret: String::from_utf8_lossy(&secret).into_owned(),
-                event,
-                payload,
-            });
-        }
-        Ok(claimed)
+        };
+        Ok(Some(DueDelivery {
+            id,
+            claim,
+            url,
+            secret,
+            event,
+            payload,
+        }))
     }
 
     /// Records an attempt's outcome: the receiver's status (none: not reached) and the start of
@@ -323,6 +362,7 @@ impl Licentia {
     pub async fn delivery_attempted(
         &self,
         id: i64,
+        claim: &str,
         status: Option<u16>,
         answer: &str,
     ) -> Result<()> {
@@ -333,18 +373,22 @@ impl Licentia {
             .take(ANSWER_CHARS)
             .collect();
         let ok = status.is_some_and(|s| (200..300).contains(&s));
+        let mut tx = self.db.pool().begin().await?;
         let attempts: Option<i64> = sqlx::query_scalar(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $1, \
-             last_status = $2, last_answer = $3 WHERE id = $4 RETURNING attempts",
+             last_status = $2, last_answer = $3, claim = NULL \
+             WHERE id = $4 AND claim = $5 RETURNING attempts",
         )
         .bind(now)
         .bind(status.map(i64::from))
         .bind(&answer)
         .bind(id)
-        .fetch_optional(self.db.pool())
+        .bind(claim)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(attempts) = attempts else {
-            // Its webhook was removed meanwhile.
+            // Its webhook was removed meanwhile, or its claim ran out and another sender took
+            // it: that one records its own attempt.
             return Ok(());
         };
         let (delivered, failed, next) = if ok {
@@ -363,8 +407,9 @@ impl Licentia {
         .bind(failed)
         .bind(next)
         .bind(id)
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?;
+        crate::db::commit(tx).await?;
         if let Some(f) = failed {
             tracing::warn!(
                 delivery = id,
@@ -374,6 +419,29 @@ impl Licentia {
             );
         }
         Ok(())
+    }
+}
+
+impl Licentia {
+    /// Deletes deliveries made more than `days` ago that were delivered or given up (what a job
+    /// runs daily); returns how many.
+    pub async fn purge_deliveries(&self, days: i64) -> Result<u64> {
+        let cutoff = self.clock.now() - days.max(1) * 86_400;
+        let mut gone = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+                 WHERE created_at < $1 AND next_attempt_at IS NULL LIMIT 1000)",
+            )
+            .bind(cutoff)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+            gone += n;
+            if n < 1000 {
+                return Ok(gone);
+            }
+        }
     }
 }
 

@@ -23,9 +23,13 @@ CREATE TABLE webhook_deliveries (
     last_answer     TEXT,
     delivered_at    BIGINT,
     failed_at       BIGINT,
-    -- When it is tried next; NULL once delivered or given up.
-    next_attempt_at BIGINT
+    -- When it is tried next; NULL once delivered or given up. While an attempt is under way,
+    -- the end of its claim.
+    next_attempt_at BIGINT,
+    -- Who is making the attempt: only that sender records its outcome.
+    claim           TEXT
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
     WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX webhook_deliveries_of ON webhook_deliveries (webhook_id, id);
+CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at);

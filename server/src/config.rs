@@ -50,6 +50,12 @@ pub struct Settings {
     pub metrics_token: Option<SecretString>,
     /// An address of their own for the metrics (no token there).
     pub metrics_listen: Option<SocketAddr>,
+    /// Whether this server sends webhook deliveries (with several replicas, any or all may).
+    pub webhook_sender: bool,
+    /// PEM certificates trusted for webhook receivers beside the public roots.
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Whether webhooks may be sent to loopback, private and link-local addresses.
+    pub webhook_private_addresses: bool,
 }
 
 impl Default for Settings {
@@ -82,6 +88,9 @@ impl Default for Settings {
             master_key_file: None,
             metrics_token: None,
             metrics_listen: None,
+            webhook_sender: true,
+            webhook_ca_file: None,
+            webhook_private_addresses: false,
         }
     }
 }
@@ -193,6 +202,19 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "metrics_listen",
         "an address of its own for GET /metrics, without a token (keep it off the internet)",
     ),
+    (
+        "webhook_sender",
+        "whether this server sends webhook deliveries (turn it off on replicas that should not)",
+    ),
+    (
+        "webhook_ca_file",
+        "PEM certificates trusted for https webhook receivers beside the public roots",
+    ),
+    (
+        "webhook_private_addresses",
+        "allow webhooks to loopback, private and link-local addresses (off: the server's own \
+         network is not reachable through a webhook)",
+    ),
 ];
 
 /// The environment variable of a setting.
@@ -218,6 +240,16 @@ pub struct Config {
     pub jobs: crate::jobs::JobSettings,
     pub metrics_token: Option<SecretString>,
     pub metrics_listen: Option<SocketAddr>,
+    /// How webhooks are sent; none: this server sends none.
+    pub webhooks: Option<WebhookSending>,
+}
+
+/// How this server sends webhook deliveries.
+#[derive(Debug, Clone)]
+pub struct WebhookSending {
+    pub allow_private: bool,
+    /// PEM certificates trusted beside the public roots.
+    pub extra_roots_pem: Vec<u8>,
 }
 
 /// Where the key that encrypts signing keys comes from. A key given directly is never printed.
@@ -508,6 +540,22 @@ impl Settings {
                 None => None,
             },
             metrics_listen: self.metrics_listen,
+            webhooks: match self.webhook_sender {
+                false => None,
+                true => Some(WebhookSending {
+                    allow_private: self.webhook_private_addresses,
+                    extra_roots_pem: match &self.webhook_ca_file {
+                        None => Vec::new(),
+                        Some(path) => std::fs::read(path).with_context(|| {
+                            format!(
+                                "cannot read {} ({})",
+                                path.display(),
+                                variable("webhook_ca_file")
+                            )
+                        })?,
+                    },
+                }),
+            },
             jobs: crate::jobs::JobSettings {
                 history_retention_days: {
                     let (min, max) = (

@@ -15,6 +15,8 @@ const CASUAL_METER_EVERY: Duration = Duration::from_secs(60);
 const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// A webhook event goes out within this of its change (or of its retry time).
 const WEBHOOKS_EVERY: Duration = Duration::from_secs(3);
+/// Delivered and given-up webhook deliveries are kept this long.
+const DELIVERIES_KEPT_DAYS: i64 = 30;
 
 /// What the jobs are told by the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -26,22 +28,37 @@ pub struct JobSettings {
 /// Runs the jobs: the lease reclaimer and the purges in one loop, the usage-history work (casual
 /// metering and reports, hourly peaks, the history purge) in another, the webhook deliveries in
 /// a third, so a long step of one never delays the reclaimer.
-pub async fn run(services: Licentia, settings: JobSettings) {
+pub async fn run(
+    services: Licentia,
+    settings: JobSettings,
+    sender: Option<crate::webhooks::Sender>,
+) {
     tokio::join!(
         housekeeping(services.clone()),
         usage_history(services.clone(), settings),
-        webhooks(services)
+        webhooks(services, sender)
     );
 }
 
-/// Sends the webhook deliveries that are due, every few seconds.
-async fn webhooks(services: Licentia) {
-    let http = crate::webhooks::client();
+/// Sends the webhook deliveries that are due, every few seconds (when this server sends
+/// them), and drops the settled ones after 30 days.
+async fn webhooks(services: Licentia, sender: Option<crate::webhooks::Sender>) {
     let mut tick = tokio::time::interval(WEBHOOKS_EVERY);
+    let mut purge = tokio::time::interval(HISTORY_PURGE_EVERY);
     loop {
-        tick.tick().await;
-        if let Err(e) = crate::webhooks::deliver_due(&services, &http).await {
-            tracing::warn!(error = %e, "sending webhook deliveries failed");
+        tokio::select! {
+            _ = tick.tick(), if sender.is_some() => {
+                if let Some(s) = &sender {
+                    if let Err(e) = s.deliver_due(&services).await {
+                        tracing::warn!(error = %e, "sending webhook deliveries failed");
+                    }
+                }
+            }
+            _ = purge.tick() => {
+                if let Err(e) = services.purge_deliveries(DELIVERIES_KEPT_DAYS).await {
+                    tracing::warn!(error = %e, "purging old webhook deliveries failed");
+                }
+            }
         }
     }
 }

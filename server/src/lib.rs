@@ -80,6 +80,8 @@ pub struct Server {
     pub services: Licentia,
     pub addr: SocketAddr,
     jobs: jobs::JobSettings,
+    /// How webhook deliveries go out from here, if they do.
+    webhooks: Option<webhooks::Sender>,
     /// The metrics' own address and what serves it, when configured.
     metrics: Option<(TcpListener, Router)>,
 }
@@ -130,6 +132,14 @@ impl Server {
             services,
             addr,
             jobs: config.jobs,
+            webhooks: match &config.webhooks {
+                None => None,
+                Some(w) => {
+                    let roots = reqwest::Certificate::from_pem_bundle(&w.extra_roots_pem)
+                        .context("the webhook CA file holds no readable PEM certificate")?;
+                    Some(webhooks::Sender::new(w.allow_private, &roots))
+                }
+            },
         })
     }
 
@@ -138,7 +148,11 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let jobs = tokio::spawn(jobs::run(self.services.clone(), self.jobs));
+        let jobs = tokio::spawn(jobs::run(
+            self.services.clone(),
+            self.jobs,
+            self.webhooks.clone(),
+        ));
         let metrics = self.metrics.map(|(listener, router)| {
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router).await {

@@ -16,7 +16,10 @@ pub async fn list_webhooks() -> Result<Vec<Webhook>, PortalError> {
 
 /// `events`: codes such as `activation.created`.
 #[server(prefix = "/rpc", endpoint = "create_webhook")]
-pub async fn create_webhook(url: String, events: Vec<String>) -> Result<NewWebhook, PortalError> {
+pub async fn create_webhook(
+    url: String,
+    #[server(default)] events: Vec<String>,
+) -> Result<NewWebhook, PortalError> {
     let (services, user) = admin().await?;
     let input = protocol::webhooks::WebhookInput { url, events };
     Ok(services.create_webhook(&user, &input).await?)

@@ -225,7 +225,7 @@ impl Licentia {
         };
         if live.is_none() {
             crate::webhooks::emit(
-                &mut *tx,
+                &mut tx,
                 now,
                 protocol::webhooks::WebhookEvent::ActivationCreated,
                 serde_json::json!({
@@ -414,14 +414,33 @@ impl Licentia {
         if let Some(revoked) = row.serial_revoked_at {
             // The machine must come back with the replacement serial; until then its licence is
             // free (a machine that took the leaked serial never gets it back).
-            sqlx::query(
+            let now = self.clock.now();
+            let mut tx = self.db.pool().begin().await?;
+            let removed = sqlx::query(
                 "UPDATE activations SET removed_at = $1, removed_by = 'revoked' \
                  WHERE id = $2 AND removed_at IS NULL",
             )
-            .bind(self.clock.now())
+            .bind(now)
             .bind(claims.act)
-            .execute(self.db.pool())
-            .await?;
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if removed == 1 {
+                crate::webhooks::emit(
+                    &mut tx,
+                    now,
+                    protocol::webhooks::WebhookEvent::ActivationRemoved,
+                    serde_json::json!({
+                        "licence_id": claims.lic,
+                        "activation_id": claims.act,
+                        "hostname": row.hostname,
+                        "removed_by": "revoked",
+                        "frees_at": null,
+                    }),
+                )
+                .await?;
+            }
+            crate::db::commit(tx).await?;
             return Err(Error::Revoked(format!(
                 "The serial number this licence was activated with was revoked on {}. Activate \
                  again with the replacement serial number your vendor gives you.",

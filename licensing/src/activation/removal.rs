@@ -86,7 +86,7 @@ impl Licentia {
             ));
         };
         crate::webhooks::emit(
-            &mut *tx,
+            &mut tx,
             now,
             protocol::webhooks::WebhookEvent::ActivationRemoved,
             serde_json::json!({
@@ -233,6 +233,8 @@ impl Licentia {
             self.check_licence_churn(&lic).await?;
         }
         let now = self.clock.now();
+        let was_live = row.removed_at.is_none();
+        let mut tx = self.db.pool().begin().await?;
         let freed = match (row.removed_at, row.frees_at) {
             (None, _) => sqlx::query(
                 "UPDATE activations SET removed_at = $1, removed_by = 'removal code', \
@@ -252,7 +254,7 @@ impl Licentia {
                 )))
             }
         }
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if freed == 0 {
@@ -260,6 +262,23 @@ impl Licentia {
                 "This activation changed a moment ago: look at the licence again.".into(),
             ));
         }
+        if was_live {
+            crate::webhooks::emit(
+                &mut tx,
+                now,
+                protocol::webhooks::WebhookEvent::ActivationRemoved,
+                serde_json::json!({
+                    "licence_id": lic.id,
+                    "activation_id": removal.act,
+                    "client_id": lic.client_id,
+                    "hostname": row.hostname,
+                    "removed_by": "removal code",
+                    "frees_at": null,
+                }),
+            )
+            .await?;
+        }
+        crate::db::commit(tx).await?;
         self.record_after(
             Who::User(actor),
             Entry::new(

@@ -57,7 +57,7 @@ impl Licentia {
             .fetch_one(&mut *tx)
             .await?;
             crate::webhooks::emit(
-                &mut *tx,
+                &mut tx,
                 now,
                 protocol::webhooks::WebhookEvent::LicenceCreated,
                 serde_json::json!({

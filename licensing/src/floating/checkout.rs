@@ -572,15 +572,46 @@ impl Licentia {
             .map(drop)
             .or_else(pool_deleted_meanwhile)?;
         if matches!(tally, Tally::Refusal) {
-            crate::webhooks::emit(
-                self.db.pool(),
-                now,
-                protocol::webhooks::WebhookEvent::SeatRefused,
-                serde_json::json!({ "pool_id": pool_id, "editor": editor, "feature": feature }),
-            )
-            .await?;
+            self.tell_refusal(pool_id, editor, feature, now).await;
         }
         Ok(())
+    }
+}
+
+impl Licentia {
+    /// The first refusal of a feature in an hour becomes a `seat.refused` event (one per
+    /// feature and hour, with the hour: however many a pool-key holder provokes, the outbox
+    /// grows by one); the hour's count is in Usage. A failure is logged: the refusal stands.
+    async fn tell_refusal(&self, pool_id: i64, editor: &str, feature: &str, now: i64) {
+        let told = async {
+            let refusals: Option<i64> = sqlx::query_scalar(
+                "SELECT refusals FROM usage_hourly \
+                 WHERE pool_id = $1 AND editor = $2 AND feature = $3 AND hour = $4",
+            )
+            .bind(pool_id)
+            .bind(editor)
+            .bind(feature)
+            .bind(now / 3600)
+            .fetch_optional(self.db.pool())
+            .await?;
+            if refusals != Some(1) {
+                return Ok(());
+            }
+            let mut conn = self.db.pool().acquire().await?;
+            crate::webhooks::emit(
+                &mut conn,
+                now,
+                protocol::webhooks::WebhookEvent::SeatRefused,
+                serde_json::json!({
+                    "pool_id": pool_id, "editor": editor, "feature": feature,
+                    "hour": now / 3600 * 3600,
+                }),
+            )
+            .await
+        };
+        if let Err(e) = told.await {
+            tracing::warn!(pool_id, feature, error = %e, "a seat.refused event could not be written");
+        }
     }
 }
 

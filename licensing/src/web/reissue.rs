@@ -48,13 +48,6 @@ impl Licentia {
                 "This serial number was just revoked by someone else.".into(),
             ));
         }
-        crate::webhooks::emit(
-            &mut *tx,
-            now,
-            protocol::webhooks::WebhookEvent::SerialRevoked,
-            serde_json::json!({ "serial_id": serial_id, "note": note }),
-        )
-        .await?;
         let new_id = loop {
             let serial = key
                 .mint(SerialData {
@@ -91,6 +84,19 @@ impl Licentia {
             .bind(new_id)
             .fetch_one(&mut *tx)
             .await?;
+        // Ids only: a serial checks out seats and activates licences.
+        crate::webhooks::emit(
+            &mut tx,
+            now,
+            protocol::webhooks::WebhookEvent::SerialRevoked,
+            serde_json::json!({
+                "serial_id": serial_id,
+                "replaced_by": new_id,
+                "product_id": old.product_id,
+                "note": note,
+            }),
+        )
+        .await?;
         self.record(
             &mut *tx,
             Who::User(actor),
