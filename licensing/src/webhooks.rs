@@ -252,6 +252,10 @@ impl Licentia {
                 .fetch_optional(&mut *tx)
                 .await?;
         let url = url.ok_or(Error::NotFound("The webhook"))?;
+        sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         self.record(
             &mut *tx,
             Who::User(actor),
@@ -294,11 +298,11 @@ impl Licentia {
         Ok((rows.into_iter().map(WebhookDelivery::from).collect(), next))
     }
 
-    /// The deliveries due now, soonest first (at most `limit`): each is then claimed on its own
-    /// right before it is sent.
-    pub async fn due_deliveries(&self, limit: i64) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM webhook_deliveries \
+    /// The deliveries due now with their webhook, soonest first (at most `limit`): each is then
+    /// claimed on its own right before it is sent.
+    pub async fn due_deliveries(&self, limit: i64) -> Result<Vec<(i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, webhook_id FROM webhook_deliveries \
              WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, id LIMIT $2",
         )
@@ -315,7 +319,8 @@ impl Licentia {
     pub async fn claim_delivery(&self, id: i64) -> Result<Option<DueDelivery>> {
         let now = self.clock.now();
         let claim = crate::token::generate();
-        let claimed: Option<(String, String, String, String)> = sqlx::query_as(
+        type Claimed = (Option<String>, Option<String>, String, String);
+        let claimed: Option<Claimed> = sqlx::query_as(
             "UPDATE webhook_deliveries SET next_attempt_at = $1, claim = $2 \
              WHERE id = $3 AND next_attempt_at IS NOT NULL AND next_attempt_at <= $4 \
              RETURNING (SELECT w.url FROM webhooks w WHERE w.id = webhook_id), \
@@ -328,6 +333,14 @@ impl Licentia {
         .fetch_optional(self.db.pool())
         .await?;
         let Some((url, sealed, event, payload)) = claimed else {
+            return Ok(None);
+        };
+        let (Some(url), Some(sealed)) = (url, sealed) else {
+            // Written while its webhook was being removed: nobody to send it to.
+            sqlx::query("DELETE FROM webhook_deliveries WHERE id = $1")
+                .bind(id)
+                .execute(self.db.pool())
+                .await?;
             return Ok(None);
         };
         let secret = match self

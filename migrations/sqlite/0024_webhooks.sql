@@ -13,7 +13,9 @@ CREATE TABLE webhooks (
 
 CREATE TABLE webhook_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    webhook_id      INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    -- No reference: an event written while its webhook is being removed must not fail the
+    -- change it tells of (removal deletes the deliveries; a straggler is dropped unsent).
+    webhook_id      INTEGER NOT NULL,
     event           TEXT    NOT NULL,
     payload         TEXT    NOT NULL,
     created_at      INTEGER NOT NULL,

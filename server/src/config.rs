@@ -241,15 +241,7 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     pub metrics_listen: Option<SocketAddr>,
     /// How webhooks are sent; none: this server sends none.
-    pub webhooks: Option<WebhookSending>,
-}
-
-/// How this server sends webhook deliveries.
-#[derive(Debug, Clone)]
-pub struct WebhookSending {
-    pub allow_private: bool,
-    /// PEM certificates trusted beside the public roots.
-    pub extra_roots_pem: Vec<u8>,
+    pub webhooks: Option<crate::webhooks::Sender>,
 }
 
 /// Where the key that encrypts signing keys comes from. A key given directly is never printed.
@@ -406,6 +398,28 @@ fn refused(key: &str, shown: &str, from_file: bool, reason: &str) -> anyhow::Err
     )
 }
 
+/// The certificates of a PEM file: at least one, or the file is refused with its name.
+fn webhook_roots(path: &std::path::Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path).with_context(|| {
+        format!(
+            "cannot read {} ({})",
+            path.display(),
+            variable("webhook_ca_file")
+        )
+    })?;
+    let roots = reqwest::Certificate::from_pem_bundle(&pem)
+        .ok()
+        .unwrap_or_default();
+    if roots.is_empty() {
+        bail!(
+            "{} holds no PEM certificate ({})",
+            path.display(),
+            variable("webhook_ca_file")
+        );
+    }
+    Ok(roots)
+}
+
 fn at_least_one(key: &str, n: i64) -> anyhow::Result<i64> {
     if n < 1 {
         bail!("{} must be at least 1, got {n}", variable(key));
@@ -542,19 +556,22 @@ impl Settings {
             metrics_listen: self.metrics_listen,
             webhooks: match self.webhook_sender {
                 false => None,
-                true => Some(WebhookSending {
-                    allow_private: self.webhook_private_addresses,
-                    extra_roots_pem: match &self.webhook_ca_file {
+                true => {
+                    let roots = match &self.webhook_ca_file {
                         None => Vec::new(),
-                        Some(path) => std::fs::read(path).with_context(|| {
-                            format!(
-                                "cannot read {} ({})",
-                                path.display(),
-                                variable("webhook_ca_file")
-                            )
-                        })?,
-                    },
-                }),
+                        Some(path) => webhook_roots(path)?,
+                    };
+                    Some(
+                        crate::webhooks::Sender::new(self.webhook_private_addresses, &roots)
+                            .with_context(|| {
+                                format!(
+                                    "cannot prepare the webhook client (is {} a file of \
+                                     CA certificates?)",
+                                    variable("webhook_ca_file")
+                                )
+                            })?,
+                    )
+                }
             },
             jobs: crate::jobs::JobSettings {
                 history_retention_days: {

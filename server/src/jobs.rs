@@ -44,6 +44,8 @@ pub async fn run(
 /// them), and drops the settled ones after 30 days.
 async fn webhooks(services: Licentia, sender: Option<crate::webhooks::Sender>) {
     let mut tick = tokio::time::interval(WEBHOOKS_EVERY);
+    // A long round is followed by a pause, not by a burst of rounds to catch up.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut purge = tokio::time::interval(HISTORY_PURGE_EVERY);
     loop {
         tokio::select! {

@@ -132,14 +132,7 @@ impl Server {
             services,
             addr,
             jobs: config.jobs,
-            webhooks: match &config.webhooks {
-                None => None,
-                Some(w) => {
-                    let roots = reqwest::Certificate::from_pem_bundle(&w.extra_roots_pem)
-                        .context("the webhook CA file holds no readable PEM certificate")?;
-                    Some(webhooks::Sender::new(w.allow_private, &roots))
-                }
-            },
+            webhooks: config.webhooks.clone(),
         })
     }
 

@@ -1,9 +1,9 @@
 //! Sends the webhook deliveries that are due: each claimed on its own right before it is sent
-//! (so one sender makes each attempt, and a webhook removed meanwhile gets nothing), POSTed as
+//! (so one sender makes each attempt, and a webhook removed before its claim gets nothing), POSTed as
 //! JSON with its signature (`Licentia-Signature: t=…,v1=…`, HMAC-SHA256 of `"<t>.<body>"`), the
 //! event and the delivery id, over https (public roots, plus `LICENTIA_WEBHOOK_CA_FILE`) or http,
-//! within 10 s, without following redirects, reading at most 1 KiB of the answer; several at
-//! once, so one slow receiver does not hold the others. Addresses that are not public
+//! within 10 s, without following redirects or environment proxies, reading at most 1 KiB of the
+//! answer; eight at once, at most two of one webhook per round. Addresses that are not public
 //! (loopback, private, link-local…) are refused unless `LICENTIA_WEBHOOK_PRIVATE_ADDRESSES`
 //! allows them: a webhook is not a way into the server's own network.
 
@@ -20,12 +20,22 @@ const ROUND: i64 = 50;
 const AT_ONCE: usize = 8;
 /// The most of an answer read.
 const ANSWER_BYTES: usize = 1024;
+/// Attempts at one webhook's deliveries per round.
+const PER_WEBHOOK: usize = 2;
 
 /// How deliveries go out.
 #[derive(Clone)]
 pub struct Sender {
     http: reqwest::Client,
     allow_private: bool,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("allow_private", &self.allow_private)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether `ip` is an address on the public internet (not loopback, private, link-local,
@@ -43,20 +53,34 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
                 || (a == 198 && (b == 18 || b == 19))
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            // IPv4 inside IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d) and NAT64
+            // (64:ff9b::a.b.c.d) reach that IPv4 address; judge it.
+            let embedded = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            if s[..6] == [0; 6] && !(v6.is_loopback() || v6.is_unspecified()) {
+                return is_public(IpAddr::V4(embedded(s[6], s[7])));
+            }
+            if s[0] == 0x64 && s[1] == 0xff9b {
+                return is_public(IpAddr::V4(embedded(s[6], s[7])));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && (s[1] == 0 || s[1] == 0x0db8)))
         }
     }
 }
@@ -83,9 +107,16 @@ impl reqwest::dns::Resolve for PublicOnly {
 }
 
 impl Sender {
-    /// `extra_roots`: PEM certificates trusted beside the public roots (a private CA).
-    pub fn new(allow_private: bool, extra_roots: &[reqwest::Certificate]) -> Self {
+    /// `extra_roots`: certificates trusted beside the public roots (a private CA). Refused when
+    /// the client cannot be built as asked (never a client with fewer protections).
+    pub fn new(
+        allow_private: bool,
+        extra_roots: &[reqwest::Certificate],
+    ) -> Result<Self, reqwest::Error> {
+        // No proxy from the environment: through one, the receiver's name would be resolved
+        // (and reached) from the proxy's side, past the address check.
         let mut builder = reqwest::Client::builder()
+            .no_proxy()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -96,15 +127,29 @@ impl Sender {
         if !allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
         }
-        Self {
-            http: builder.build().unwrap_or_else(|_| reqwest::Client::new()),
+        Ok(Self {
+            http: builder.build()?,
             allow_private,
-        }
+        })
     }
 
     /// Sends what is due now; returns how many attempts were made.
     pub async fn deliver_due(&self, services: &Licentia) -> licensing::Result<usize> {
-        let due = services.due_deliveries(ROUND).await?;
+        // At most two of one webhook's deliveries per round: a slow receiver does not hold every
+        // slot.
+        let mut per_hook: std::collections::HashMap<i64, usize> = Default::default();
+        let due: Vec<i64> = services
+            .due_deliveries(ROUND * 4)
+            .await?
+            .into_iter()
+            .filter(|(_, hook)| {
+                let n = per_hook.entry(*hook).or_default();
+                *n += 1;
+                *n <= PER_WEBHOOK
+            })
+            .map(|(id, _)| id)
+            .take(ROUND as usize)
+            .collect();
         let made = futures_util::stream::iter(due)
             .map(|id| self.attempt(services, id))
             .buffer_unordered(AT_ONCE)
@@ -226,23 +271,32 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "fec0::1",
+            "2002:7f00:1::1",
+            "2001::1",
+            "192.0.0.8",
         ] {
             assert!(!is_public(private.parse().expect("ip")), "{private}");
         }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "64:ff9b::5db8:d822",
+        ] {
             assert!(is_public(public.parse().expect("ip")), "{public}");
         }
-        let s = Sender::new(false, &[]);
+        let s = Sender::new(false, &[]).expect("client");
         assert!(
             s.refused_address("http://2130706433/hook").is_some(),
             "127.0.0.1 written as a number"
         );
         assert!(s.refused_address("http://[::1]:8080/").is_some());
-        assert!(
-            s.refused_address("https://hooks.example.com/").is_none(),
-            "names are checked when resolved"
-        );
+        assert!(s.refused_address("http://[::127.0.0.1]/").is_some());
         assert!(Sender::new(true, &[])
+            .expect("client")
             .refused_address("http://127.0.0.1/")
             .is_none());
     }

@@ -433,6 +433,7 @@ impl Licentia {
                     serde_json::json!({
                         "licence_id": claims.lic,
                         "activation_id": claims.act,
+                        "product_id": row.product_id,
                         "hostname": row.hostname,
                         "removed_by": "revoked",
                         "frees_at": null,

@@ -551,7 +551,7 @@ impl Licentia {
             Tally::Refusal => {
                 "INSERT INTO usage_hourly (pool_id, editor, feature, hour, refusals) \
                  VALUES ($1, $2, $3, $4, 1) ON CONFLICT (pool_id, editor, feature, hour) \
-                 DO UPDATE SET refusals = usage_hourly.refusals + 1"
+                 DO UPDATE SET refusals = usage_hourly.refusals + 1 RETURNING refusals"
             }
             Tally::Peak => {
                 "INSERT INTO usage_hourly (pool_id, editor, feature, hour, peak_in_use) \
@@ -559,19 +559,23 @@ impl Licentia {
                  WHERE pool_id = $1 AND editor = $2 AND feature = $3 \
                  ON CONFLICT (pool_id, editor, feature, hour) DO UPDATE SET peak_in_use = \
                  CASE WHEN excluded.peak_in_use > usage_hourly.peak_in_use \
-                      THEN excluded.peak_in_use ELSE usage_hourly.peak_in_use END"
+                      THEN excluded.peak_in_use ELSE usage_hourly.peak_in_use END \
+                 RETURNING 0"
             }
         };
-        sqlx::query(sql)
+        // The hour's refusals as the upsert left them: the first of the hour is told.
+        let refusals: Option<i64> = match sqlx::query_scalar(sql)
             .bind(pool_id)
             .bind(editor)
             .bind(feature)
             .bind(now / 3600)
-            .execute(self.db.pool())
+            .fetch_optional(self.db.pool())
             .await
-            .map(drop)
-            .or_else(pool_deleted_meanwhile)?;
-        if matches!(tally, Tally::Refusal) {
+        {
+            Ok(n) => n,
+            Err(e) => return pool_deleted_meanwhile(e),
+        };
+        if matches!(tally, Tally::Refusal) && refusals == Some(1) {
             self.tell_refusal(pool_id, editor, feature, now).await;
         }
         Ok(())
@@ -584,19 +588,6 @@ impl Licentia {
     /// grows by one); the hour's count is in Usage. A failure is logged: the refusal stands.
     async fn tell_refusal(&self, pool_id: i64, editor: &str, feature: &str, now: i64) {
         let told = async {
-            let refusals: Option<i64> = sqlx::query_scalar(
-                "SELECT refusals FROM usage_hourly \
-                 WHERE pool_id = $1 AND editor = $2 AND feature = $3 AND hour = $4",
-            )
-            .bind(pool_id)
-            .bind(editor)
-            .bind(feature)
-            .bind(now / 3600)
-            .fetch_optional(self.db.pool())
-            .await?;
-            if refusals != Some(1) {
-                return Ok(());
-            }
             let mut conn = self.db.pool().acquire().await?;
             crate::webhooks::emit(
                 &mut conn,

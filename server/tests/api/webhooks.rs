@@ -85,6 +85,7 @@ fn signed_by(secret: &str, headers: &[(String, String)], body: &str) -> bool {
 /// receivers here listen on 127.0.0.1.
 async fn deliver(app: &TestApp) -> usize {
     server::webhooks::Sender::new(true, &[])
+        .expect("client")
         .deliver_due(&app.services)
         .await
         .expect("deliveries")
@@ -337,11 +338,18 @@ async fn delivered_signed_and_retried(app: TestApp) {
                 json!({"url": "http://2130706433:9/hook", "events": ["activation.created"]}),
             )
             .await;
-        let portal = licensing::activation::Remover::Portal { actor: &f.admin, force: true, free_now: true };
-        app.services.remove_activation(&f.keys[0], None, portal).await.expect("removed from ws-3");
+        let portal = licensing::activation::Remover::Portal {
+            actor: &f.admin,
+            force: true,
+            free_now: true,
+        };
+        app.services
+            .remove_activation(&f.keys[0], None, portal)
+            .await
+            .expect("removed from ws-3");
         let (st, _, _) = api_post(&app, "/api/v1/activations", json!({"licence_key": f.keys[0], "fingerprint": fingerprint("CALC", "ws-4"), "hostname": "ws-4"})).await;
         assert_eq!(st, StatusCode::CREATED);
-        let strict = server::webhooks::Sender::new(false, &[]);
+        let strict = server::webhooks::Sender::new(false, &[]).expect("client");
         assert!(strict.deliver_due(&app.services).await.expect("sent") >= 2);
         for (made, why) in [
             (&inside, "has no public address"),
@@ -494,12 +502,12 @@ async fn deliveries_go_over_https_to_a_receiver_whose_certificate_is_trusted() {
         let (st, _, _) = api_post(&app, "/api/v1/activations", json!({"licence_key": f.keys[0], "fingerprint": fingerprint("CALC", "ws-1"), "hostname": "ws-1"})).await;
         assert_eq!(st, StatusCode::CREATED);
         // A certificate nobody vouches for: not reached.
-        assert_eq!(server::webhooks::Sender::new(true, &[]).deliver_due(&app.services).await.expect("sent"), 1);
+        assert_eq!(server::webhooks::Sender::new(true, &[]).expect("client").deliver_due(&app.services).await.expect("sent"), 1);
         let (_, d) = write.get(&format!("/api/v1/webhooks/{}/deliveries", made["webhook"]["id"])).await;
         assert!(d[0]["last_answer"].as_str().unwrap_or("").starts_with("not reached"), "{d}");
         // With the operator's CA (LICENTIA_WEBHOOK_CA_FILE): delivered, and signed.
         app.clock.advance(30);
-        assert_eq!(server::webhooks::Sender::new(true, &[tls.ca.clone()]).deliver_due(&app.services).await.expect("sent"), 1);
+        assert_eq!(server::webhooks::Sender::new(true, &[tls.ca.clone()]).expect("client").deliver_due(&app.services).await.expect("sent"), 1);
         let line = tls.lines.next_line().await.expect("read").expect("a request");
         let got: Value = serde_json::from_str(&line).expect("json");
         let headers = vec![("licentia-signature".to_owned(), got["sig"].as_str().expect("sig").to_owned())];
@@ -562,6 +570,37 @@ async fn a_refused_seat_is_told_once_per_feature_and_hour_however_many_follow() 
             ),
             (Some("seat.refused"), Some("F"), Some(pool.id))
         );
+    })
+    .await;
+}
+
+/// A sender whose claim ran out (its attempt took too long) records nothing: the sender that
+/// claimed the delivery after it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_latest_claim_records_an_attempt() {
+    let Some(app) = app_without_sender(licensing::Backend::Sqlite).await else {
+        return;
+    };
+    within_limit(async move {
+        let f = fixture(&app, LicensingSettings::default(), 1).await;
+        let admin = app.browser();
+        admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.ok();
+        let write = token(&app, &admin, "hooks", "write").await;
+        let (_, made) = write.post("/api/v1/webhooks", json!({"url": "http://127.0.0.1:9/hook", "events": ["activation.created"]})).await;
+        let (st, _, _) = api_post(&app, "/api/v1/activations", json!({"licence_key": f.keys[0], "fingerprint": fingerprint("CALC", "ws-1"), "hostname": "ws-1"})).await;
+        assert_eq!(st, StatusCode::CREATED);
+        let due = app.services.due_deliveries(10).await.expect("due");
+        assert_eq!(due.len(), 1);
+        let slow = app.services.claim_delivery(due[0].0).await.expect("claim").expect("claimed");
+        assert!(app.services.claim_delivery(due[0].0).await.expect("claim").is_none(), "claimed once");
+        app.clock.advance(121);
+        let late = app.services.claim_delivery(due[0].0).await.expect("claim").expect("claimed again after two minutes");
+        app.services.delivery_attempted(slow.id, &slow.claim, Some(200), "too late").await.expect("ignored");
+        app.services.delivery_attempted(late.id, &late.claim, Some(503), "busy").await.expect("recorded");
+        let (_, d) = write.get(&format!("/api/v1/webhooks/{}/deliveries", made["webhook"]["id"])).await;
+        assert_eq!((d[0]["attempts"].as_i64(), d[0]["last_status"].as_i64()), (Some(1), Some(503)), "{d}");
+        assert!(d[0]["delivered_at"].is_null(), "the stale 200 did not mark it delivered: {d}");
+        assert!(format!("{slow:?}").contains("(not shown)") && !format!("{slow:?}").contains(&slow.secret));
     })
     .await;
 }
