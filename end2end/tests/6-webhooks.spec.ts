@@ -48,13 +48,22 @@ test('a webhook registered in the portal is told of new licences, signed', async
     }
     expect(new Set(got.map((g) => JSON.parse(g.body).id)).size).toBe(2);
 
-    // The portal lists them as delivered, with the receiver's answer.
-    await open(page, '/admin/webhooks');
+    // The portal lists them as delivered, with the receiver's answer (the sender records the
+    // answer just after the receiver has it: look again until it has).
     const card = page.locator(`article[data-webhook="${url}"]`);
-    await card.getByRole('button', { name: 'Show deliveries' }).click();
-    await expect(card.locator('tr[data-delivery]')).toHaveCount(2);
-    await expect(card.locator('tr[data-delivery]').first()).toContainText('200 received');
-    await expect(card.locator('tr[data-delivery]').first()).toContainText('delivered');
+    await expect(async () => {
+      await open(page, '/admin/webhooks');
+      await card.getByRole('button', { name: 'Show deliveries' }).click();
+      await expect(card.locator('tr[data-delivery]')).toHaveCount(2, { timeout: 2_000 });
+      for (const row of await card.locator('tr[data-delivery]').all()) {
+        await expect(row).toContainText('200 received', { timeout: 2_000 });
+        await expect(row).toContainText('delivered', { timeout: 2_000 });
+      }
+    }).toPass({ timeout: 20_000, intervals: [1_000] });
+    // Removed (once confirmed), it is gone from the list.
+    page.once('dialog', (d) => d.accept());
+    await card.getByRole('button', { name: 'Remove' }).click();
+    await expect(card).toHaveCount(0);
   } finally {
     receiver.close();
   }

@@ -106,12 +106,14 @@ fn WebhookCard(hook: Webhook, remove: ServerAction<RemoveWebhook>) -> impl IntoV
                 " · "{format!("{} waiting", hook.pending)}
                 {(hook.failed > 0).then(|| view! { " · "<span class="badge danger">{format!("{} given up", hook.failed)}</span> })}
             </p>
-            <p class="table-tools">
+            // A div: the remove button is a form, which a paragraph cannot hold (the browser
+            // would close the paragraph first, and hydration would not find its elements).
+            <div class="table-tools">
                 <button type="button" on:click=move |_| shown.update(|s| *s = !*s)>
                     {move || if shown.get() { "Hide deliveries" } else { "Show deliveries" }}
                 </button>
                 <RowAction action=remove id question label="Remove"/>
-            </p>
+            </div>
             {move || shown.get().then(|| view! { <Deliveries id/> })}
         </article>
     }
