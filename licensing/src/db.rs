@@ -79,6 +79,34 @@ impl Conditions {
     }
 }
 
+/// Deletes from `table` the rows `condition` selects (it reads the cutoff as `$1`), a thousand
+/// per statement, each its own short transaction, so a large purge never holds the database's
+/// writer for long. Returns how many went.
+pub(crate) async fn delete_in_batches(
+    pool: &sqlx::AnyPool,
+    table: &str,
+    condition: &str,
+    cutoff: i64,
+) -> crate::Result<u64> {
+    const BATCH: i64 = 1_000;
+    let sql = format!(
+        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {condition} LIMIT $2)"
+    );
+    let mut gone = 0;
+    loop {
+        let n = sqlx::query(&sql)
+            .bind(cutoff)
+            .bind(BATCH)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        gone += n;
+        if n < BATCH as u64 {
+            return Ok(gone);
+        }
+    }
+}
+
 /// `text` with LIKE's own `%`, `_` and `\\` taken literally (used with `ESCAPE '\\'`).
 pub(crate) fn like_escape(text: &str) -> String {
     text.replace('\\', "\\\\")

@@ -440,21 +440,13 @@ impl Licentia {
     /// runs daily); returns how many.
     pub async fn purge_deliveries(&self, days: i64) -> Result<u64> {
         let cutoff = self.clock.now() - days.max(1) * 86_400;
-        let mut gone = 0;
-        loop {
-            let n = sqlx::query(
-                "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
-                 WHERE created_at < $1 AND next_attempt_at IS NULL LIMIT 1000)",
-            )
-            .bind(cutoff)
-            .execute(self.db.pool())
-            .await?
-            .rows_affected();
-            gone += n;
-            if n < 1000 {
-                return Ok(gone);
-            }
-        }
+        crate::db::delete_in_batches(
+            self.db.pool(),
+            "webhook_deliveries",
+            "created_at < $1 AND next_attempt_at IS NULL",
+            cutoff,
+        )
+        .await
     }
 }
 

@@ -85,20 +85,7 @@ impl Licentia {
                 "This licence was removed from its machine a moment ago.".into(),
             ));
         };
-        crate::webhooks::emit(
-            &mut tx,
-            now,
-            protocol::webhooks::WebhookEvent::ActivationRemoved,
-            serde_json::json!({
-                "licence_id": lic.id,
-                "activation_id": live.id,
-                "client_id": lic.client_id,
-                "hostname": live.hostname,
-                "removed_by": by,
-                "frees_at": frees_at,
-            }),
-        )
-        .await?;
+        tell_removed(&mut tx, now, &lic, (live.id, &live.hostname), &by, frees_at).await?;
         let who = match remover {
             Remover::EndUser { .. } => Who::Application,
             Remover::Portal { actor, .. } => Who::User(actor),
@@ -263,18 +250,13 @@ impl Licentia {
             ));
         }
         if was_live {
-            crate::webhooks::emit(
+            tell_removed(
                 &mut tx,
                 now,
-                protocol::webhooks::WebhookEvent::ActivationRemoved,
-                serde_json::json!({
-                    "licence_id": lic.id,
-                    "activation_id": removal.act,
-                    "client_id": lic.client_id,
-                    "hostname": row.hostname,
-                    "removed_by": "removal code",
-                    "frees_at": null,
-                }),
+                &lic,
+                (removal.act, &row.hostname),
+                "removal code",
+                None,
             )
             .await?;
         }
@@ -300,6 +282,32 @@ impl Licentia {
         );
         Ok(row.hostname)
     }
+}
+
+/// The `activation.removed` event of `lic`'s activation (id, host name), in the removal's
+/// transaction.
+async fn tell_removed(
+    conn: &mut sqlx::AnyConnection,
+    now: i64,
+    lic: &LicenceState,
+    (activation_id, hostname): (i64, &str),
+    removed_by: &str,
+    frees_at: Option<i64>,
+) -> Result<()> {
+    crate::webhooks::emit(
+        conn,
+        now,
+        protocol::webhooks::WebhookEvent::ActivationRemoved,
+        serde_json::json!({
+            "licence_id": lic.id,
+            "activation_id": activation_id,
+            "client_id": lic.client_id,
+            "hostname": hostname,
+            "removed_by": removed_by,
+            "frees_at": frees_at,
+        }),
+    )
+    .await
 }
 
 /// The rules of who may remove a licence of `product`: end users and client users where the

@@ -90,9 +90,6 @@ struct SessionRow {
 /// The most sessions one CSV export holds (narrow the filter for older ones).
 pub const HISTORY_EXPORT_MAX: i64 = 100_000;
 
-/// Rows a purge deletes per transaction.
-const PURGE_BATCH: i64 = 1_000;
-
 /// The shortest retention the configuration accepts: the current and the previous month's
 /// casual use must be whole when the month's report is made.
 pub const MIN_RETENTION_DAYS: i64 = 62;
@@ -370,46 +367,23 @@ impl Licentia {
             .collect())
     }
 
-    /// Deletes the session history, and the ended seats, older than `retention_days`: what a
-    /// job runs. Returns how many history rows went.
-    /// In batches, each its own short transaction, so a first purge of a large history never
-    /// holds the database's writer for long.
+    /// Deletes the session history, and the ended seats, older than `retention_days` (in
+    /// batches): what a job runs. Returns how many history rows went.
     pub async fn purge_history(&self, retention_days: i64) -> Result<u64> {
         let cutoff = self.clock.now() - retention_days.clamp(1, MAX_RETENTION_DAYS) * 86_400;
-        let mut gone = 0;
-        loop {
-            let n = sqlx::query(
-                "DELETE FROM seat_history WHERE id IN (SELECT id FROM seat_history \
-                 WHERE ended_at < $1 LIMIT $2)",
-            )
-            .bind(cutoff)
-            .bind(PURGE_BATCH)
-            .execute(self.db.pool())
-            .await?
-            .rows_affected();
-            gone += n;
-            if n < PURGE_BATCH as u64 {
-                break;
-            }
-        }
+        let pool = self.db.pool();
+        let gone =
+            crate::db::delete_in_batches(pool, "seat_history", "ended_at < $1", cutoff).await?;
         // Ended seats answer late heartbeats ("your seat is gone: …") and repeated borrow
         // request codes; after the retention period nobody asks (request codes are refused
         // after `protocol::borrow::REQUEST_CODE_DAYS`). A bundled seat goes with its main seat.
-        loop {
-            let n = sqlx::query(
-                "DELETE FROM seats WHERE id IN (SELECT id FROM seats \
-                 WHERE released_at IS NOT NULL AND released_at < $1 AND bundle_of IS NULL \
-                 LIMIT $2)",
-            )
-            .bind(cutoff)
-            .bind(PURGE_BATCH)
-            .execute(self.db.pool())
-            .await?
-            .rows_affected();
-            if n < PURGE_BATCH as u64 {
-                break;
-            }
-        }
+        crate::db::delete_in_batches(
+            pool,
+            "seats",
+            "released_at IS NOT NULL AND released_at < $1 AND bundle_of IS NULL",
+            cutoff,
+        )
+        .await?;
         Ok(gone)
     }
 
