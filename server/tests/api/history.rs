@@ -283,6 +283,8 @@ both_backends! {
     async fn casual_use_is_metered_per_user_and_calendar_month_and_over_use_logged_once(app) {
         let (browser, admin) = app.admin_both().await;
         let api = token(&app, &browser, "casual", "read").await;
+        let (_, gil) = app.client_user(&browser, "Globex", "gil@globex.test").await;
+        let globex = token(&app, &gil, "globex", "read").await;
         let pool = crate::seeded::acme_pool_of(&app.services, &admin, 86_400).await;
         // Only a NamedUser key can be casual, with 1 to 44,640 minutes.
         for (model, max) in [("ConcurrentUser", 50), ("NamedUser", 0), ("NamedUser", 44_641)] {
@@ -307,6 +309,7 @@ both_backends! {
         app.clock.advance(600);
         let app = app.restart(0).await;
         let api = api.on(&app);
+        let globex = globex.on(&app);
         app.clock.advance(1200);
         assert_eq!(release(&app, &ws1).await, StatusCode::NO_CONTENT);
         assert_eq!(beat(&app, &ws2).await.0, StatusCode::OK);
@@ -354,6 +357,13 @@ both_backends! {
             assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
         }
         assert_eq!(api.get("/api/v1/casual-reports/2031-01").await.0, StatusCode::NOT_FOUND);
+        // Another organisation's user sees neither the report nor who used Acme's key.
+        let (st, theirs) = globex.get("/api/v1/casual-reports").await;
+        assert_eq!((st, theirs), (StatusCode::OK, serde_json::json!([])));
+        let (st, refused) = globex.get("/api/v1/casual-reports/2027-01").await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{refused}");
+        let (st, csv) = raw_get(&app.base_url, api_token(&globex), "/api/v1/casual-reports/2027-01/csv").await;
+        assert!(st == StatusCode::NOT_FOUND && !csv.contains("ann"), "{st} {csv}");
     }
 
     async fn the_monthly_report_is_made_once_at_midnight_on_the_first_and_at_the_next_start(app) {
