@@ -17,6 +17,14 @@ pub(crate) async fn commit(tx: sqlx::Transaction<'_, sqlx::Any>) -> crate::Resul
     tx.commit().await.map_err(crate::Error::Database)
 }
 
+/// Commits `tx` of a request that may be sent again without harm whatever became of it — a
+/// checkout (sent again by its installation it resumes the seat it took; by anyone else it is
+/// refused as that session's), a heartbeat, a release: a connection lost at the commit is an
+/// outage like any other, answered 503 with a time to try again.
+pub(crate) async fn commit_retryable(tx: sqlx::Transaction<'_, sqlx::Any>) -> crate::Result<()> {
+    tx.commit().await.map_err(crate::Error::from)
+}
+
 /// A value for a `$N` placeholder of a query put together from parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Bind {

@@ -464,7 +464,7 @@ impl Licentia {
             }
             bundled.push(also.clone());
         }
-        crate::db::commit(tx).await?;
+        crate::db::commit_retryable(tx).await?;
         tracing::info!(seat_id, key_id = key.id, amount, "seat checked out");
         Ok(Taken::Granted(Grant {
             seat_id,

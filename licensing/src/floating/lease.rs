@@ -216,7 +216,7 @@ impl Licentia {
         if seat.amount > 0 {
             give_back(&mut tx, seat.key_id, seat.amount).await?;
         }
-        crate::db::commit(tx).await?;
+        crate::db::commit_retryable(tx).await?;
         Ok(true)
     }
 
@@ -330,7 +330,7 @@ impl Licentia {
             }
             give_back(&mut tx, *key_id, *amount).await?;
         }
-        crate::db::commit(tx).await?;
+        crate::db::commit_retryable(tx).await?;
         tracing::info!(seat_id, by, "seat released");
         Ok(true)
     }
