@@ -62,6 +62,8 @@ pub struct Auth {
     pub sign_in_code: ServerAction<SignInCode>,
     pub sign_out: ServerAction<SignOut>,
     pub setup: ServerAction<CompleteSetup>,
+    /// Setting a password through an invitation (which signs in) or a reset link.
+    pub use_link: ServerAction<server_fns::accounts::UsePasswordLink>,
 }
 
 #[component]
@@ -71,6 +73,7 @@ pub fn App() -> impl IntoView {
     let sign_in_code = ServerAction::<SignInCode>::new();
     let sign_out = ServerAction::<SignOut>::new();
     let setup = ServerAction::<CompleteSetup>::new();
+    let use_link = ServerAction::<server_fns::accounts::UsePasswordLink>::new();
     // Blocking, so pages render knowing who asks. (The server decides the redirect or 403 of a
     // page load before rendering: see `area_gate` in the server crate.)
     let user = Resource::new_blocking(
@@ -80,6 +83,7 @@ pub fn App() -> impl IntoView {
                 sign_in_code.version().get(),
                 sign_out.version().get(),
                 setup.version().get(),
+                use_link.version().get(),
             )
         },
         |_| server_fns::accounts::get_current_user(),
@@ -90,6 +94,7 @@ pub fn App() -> impl IntoView {
         sign_in_code,
         sign_out,
         setup,
+        use_link,
     });
 
     // Lets people and browser tests know the page is interactive.
@@ -111,6 +116,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=pages::auth::SignInPage/>
                     <Route path=path!("/login/code") view=pages::auth::SecondFactorPage/>
                     <Route path=path!("/setup/:token") view=pages::auth::SetupPage/>
+                    <Route path=path!("/password-reset") view=pages::auth::ForgotPasswordPage/>
+                    <Route path=path!("/password-link/:token") view=pages::auth::PasswordLinkPage/>
                     <ParentRoute path=path!("/admin") view=pages::admin::AdminArea>
                         <Route path=path!("") view=pages::admin::Overview/>
                         <Route path=path!("clients") view=pages::admin::ClientsPage/>

@@ -1,13 +1,13 @@
 import { test as base, expect, Page } from '@playwright/test';
 export type { Page };
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const SERVERS_FILE = join(__dirname, '..', '.servers.json');
 
-export type Server = { url: string; setupLink: string; root?: string };
+export type Server = { url: string; setupLink: string; root?: string; maildir?: string };
 
 // Each project (sqlite, postgres) talks to its own server; pages must hydrate without errors.
 export const test = base.extend<{ server: Server; consoleErrors: string[] }>({
@@ -104,4 +104,46 @@ export async function createProduct(page: Page, code: string, name: string, limi
   await page.getByRole('button', { name: 'Save product' }).click();
   await expect(page).toHaveURL(/\/admin\/products\/\d+$/);
   await expect(page.getByRole('heading', { name: `${code} · ${name}` })).toBeVisible();
+}
+
+/** A message the SMTP sink received: its headers and its decoded text. */
+export type Mail = { to: string; subject: string; body: string };
+
+function parseMail(raw: string): Mail {
+  const text = raw.replace(/\r\n/g, '\n');
+  const split = text.indexOf('\n\n');
+  const head = text.slice(0, split).replace(/\n[ \t]/g, ' ');
+  let body = text.slice(split + 2);
+  const header = (name: string) =>
+    head.split('\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))?.slice(name.length + 1).trim() ?? '';
+  const encoding = header('Content-Transfer-Encoding').toLowerCase();
+  if (encoding === 'quoted-printable') {
+    const bytes = body.replace(/=\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+    body = Buffer.from(bytes, 'latin1').toString('utf8');
+  } else if (encoding === 'base64') {
+    body = Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+  }
+  return { to: header('To'), subject: header('Subject'), body };
+}
+
+/** Waits (up to 15 s) for a message to `address` with `subject` in the sink, and returns it. */
+export async function mailTo(server: Server, address: string, subject: string): Promise<Mail> {
+  const dir = join(server.maildir!, 'new');
+  for (let i = 0; i < 300; i++) {
+    const found = existsSync(dir)
+      ? readdirSync(dir)
+          .map((f) => parseMail(readFileSync(join(dir, f), 'utf8')))
+          .find((m) => m.to.includes(address) && m.subject === subject)
+      : undefined;
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no message "${subject}" to ${address}`);
+}
+
+/** The path of the first link in `mail` to `server` (e.g. /password-link/…). */
+export function linkIn(mail: Mail, server: Server): string {
+  const at = mail.body.indexOf(server.url);
+  if (at < 0) throw new Error(`no link to ${server.url} in ${mail.body}`);
+  return mail.body.slice(at + server.url.length).split(/\s/)[0];
 }

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod floating;
 pub mod keys;
+pub mod mail;
 pub mod page;
 mod token;
 pub mod web;
@@ -54,8 +55,12 @@ pub struct Licentia {
     auth: Arc<AuthSettings>,
     clock: Clock,
     master_key: keys::MasterKey,
-    /// Named as `iss` in activation codes: the server's public URL.
+    /// Named as `iss` in activation codes: the server's public URL (also the start of the
+    /// links sent by e-mail).
     issuer: Arc<str>,
+    /// The SMTP server, when one is set up: without it, invitation and reset links are shown
+    /// to the administrator to pass on.
+    mailer: Option<Arc<mail::Mailer>>,
 }
 
 impl Licentia {
@@ -72,7 +77,19 @@ impl Licentia {
             clock,
             master_key,
             issuer: issuer.into(),
+            mailer: None,
         }
+    }
+
+    /// Sends invitations and password reset links through `mailer`.
+    pub fn with_mailer(mut self, mailer: mail::Mailer) -> Self {
+        self.mailer = Some(Arc::new(mailer));
+        self
+    }
+
+    /// Whether e-mail can be sent (an SMTP server is set up).
+    pub fn sends_mail(&self) -> bool {
+        self.mailer.is_some()
     }
 
     pub fn db(&self) -> &Database {

@@ -85,6 +85,9 @@ pub struct UserSummary {
     pub created_at: i64,
     /// Unix seconds of the last successful sign-in, if any.
     pub last_sign_in_at: Option<i64>,
+    /// Invited and not yet arrived: no password set yet (the invitation link sets it).
+    #[serde(default)]
+    pub invited: bool,
 }
 
 /// One client organisation in a list.
@@ -141,4 +144,71 @@ pub struct OwnSession {
     pub address: String,
     /// The session this list was asked from.
     pub current: bool,
+}
+
+/// What a one-time password link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum LinkPurpose {
+    /// An account made without a password: the link sets the first one.
+    Invitation,
+    /// A forgotten password: the link sets a new one.
+    Reset,
+}
+
+impl LinkPurpose {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Invitation => "invitation",
+            Self::Reset => "reset",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "invitation" => Some(Self::Invitation),
+            "reset" => Some(Self::Reset),
+            _ => None,
+        }
+    }
+}
+
+/// A usable password link, as its page shows it before the password is chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordLinkInfo {
+    pub purpose: LinkPurpose,
+    pub name: String,
+    pub email: String,
+}
+
+/// How a link made by an administrator reaches its person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum LinkDelivery {
+    /// Sent by e-mail to this address.
+    Mailed { to: String },
+    /// Not sent (no mail server set up, or it refused: `why`): the administrator passes the
+    /// link on.
+    PassOn {
+        link: String,
+        expires_at: i64,
+        why: String,
+    },
+}
+
+/// An account invited, or a password link made for one, and how the link goes out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSent {
+    pub user: UserSummary,
+    pub purpose: LinkPurpose,
+    pub delivery: LinkDelivery,
+}
+
+/// A user added to a client: with a first password (`invitation` none), or invited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAdded {
+    #[serde(flatten)]
+    pub user: UserSummary,
+    pub invitation: Option<LinkDelivery>,
 }

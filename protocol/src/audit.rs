@@ -45,6 +45,12 @@ pub enum AuditAction {
     UserCreate,
     #[serde(rename = "user.delete")]
     UserDelete,
+    #[serde(rename = "user.invite")]
+    UserInvite,
+    #[serde(rename = "user.invite-accept")]
+    InvitationAccept,
+    #[serde(rename = "password.reset-link")]
+    PasswordResetLink,
     #[serde(rename = "product.create")]
     ProductCreate,
     #[serde(rename = "product.update")]
@@ -124,7 +130,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the portal's filter lists them.
-    pub const ALL: [AuditAction; 56] = [
+    pub const ALL: [AuditAction; 59] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignInLocked,
@@ -144,6 +150,9 @@ impl AuditAction {
         Self::ClientDelete,
         Self::UserCreate,
         Self::UserDelete,
+        Self::UserInvite,
+        Self::InvitationAccept,
+        Self::PasswordResetLink,
         Self::ProductCreate,
         Self::ProductUpdate,
         Self::ProductDelete,
@@ -205,6 +214,9 @@ impl AuditAction {
             Self::ClientDelete => "client.delete",
             Self::UserCreate => "user.create",
             Self::UserDelete => "user.delete",
+            Self::UserInvite => "user.invite",
+            Self::InvitationAccept => "user.invite-accept",
+            Self::PasswordResetLink => "password.reset-link",
             Self::ProductCreate => "product.create",
             Self::ProductUpdate => "product.update",
             Self::ProductDelete => "product.delete",

@@ -56,6 +56,12 @@ pub struct Settings {
     pub webhook_ca_file: Option<PathBuf>,
     /// Whether webhooks may be sent to loopback, private and link-local addresses.
     pub webhook_private_addresses: bool,
+    /// The SMTP server invitations and password reset links go through; it may hold a
+    /// password, so it is never written out.
+    #[serde(skip_serializing)]
+    pub smtp_url: Option<SecretString>,
+    /// The sender of those messages.
+    pub mail_from: Option<String>,
 }
 
 impl Default for Settings {
@@ -91,6 +97,8 @@ impl Default for Settings {
             webhook_sender: true,
             webhook_ca_file: None,
             webhook_private_addresses: false,
+            smtp_url: None,
+            mail_from: None,
         }
     }
 }
@@ -215,7 +223,50 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "allow webhooks to loopback, private and link-local addresses (off: the server's own \
          network is not reachable through a webhook)",
     ),
+    (
+        "smtp_url",
+        "the SMTP server invitations and password reset links are sent through: \
+         smtp://host:25, smtp://user:password@host:587?tls=required or smtps://…:465; unset: \
+         administrators are shown the links to pass on, and nobody can reset their own password",
+    ),
+    (
+        "mail_from",
+        "the sender of those messages, e.g. Licentia <licences@example.com> (needed with \
+         LICENTIA_SMTP_URL)",
+    ),
 ];
+
+/// The mail server, if one is set: it needs a sender and the public URL (the links it sends
+/// start with it; a request's Host header never decides where a reset link points).
+fn mailer(
+    url: Option<&SecretString>,
+    from: Option<&str>,
+    has_public_url: bool,
+) -> anyhow::Result<Option<licensing::mail::Mailer>> {
+    let Some(url) = url
+        .map(|u| u.expose_secret().trim())
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    let Some(from) = from.map(str::trim).filter(|f| !f.is_empty()) else {
+        bail!(
+            "{} needs {} (the sender of the messages)",
+            variable("smtp_url"),
+            variable("mail_from")
+        );
+    };
+    if !has_public_url {
+        bail!(
+            "{} needs {} (the links it sends start with it)",
+            variable("smtp_url"),
+            variable("public_url")
+        );
+    }
+    licensing::mail::Mailer::new(url, from)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", variable("smtp_url")))
+}
 
 /// The environment variable of a setting.
 pub fn variable(key: &str) -> String {
@@ -242,6 +293,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// How webhooks are sent; none: this server sends none.
     pub webhooks: Option<crate::webhooks::Sender>,
+    /// How mail is sent; none: it is not (links are shown to administrators instead).
+    pub mailer: Option<licensing::mail::Mailer>,
 }
 
 /// Where the key that encrypts signing keys comes from. A key given directly is never printed.
@@ -533,6 +586,11 @@ impl Settings {
             setup_link_secs: at_least_one("setup_link_hours", self.setup_link_hours)? * 3600,
             admin_second_factor: self.require_admin_second_factor,
         };
+        let mailer = mailer(
+            self.smtp_url.as_ref(),
+            self.mail_from.as_deref(),
+            public_url.is_some(),
+        )?;
         Ok(Config {
             listen,
             database_url: self.database_url,
@@ -554,6 +612,7 @@ impl Settings {
                 None => None,
             },
             metrics_listen: self.metrics_listen,
+            mailer,
             webhooks: match self.webhook_sender {
                 false => None,
                 true => {

@@ -115,6 +115,9 @@ async fn housekeeping(services: Licentia) {
                 if let Err(e) = services.purge_sign_in_challenges().await {
                     tracing::warn!(error = %e, "purging expired sign-in challenges failed");
                 }
+                if let Err(e) = services.purge_expired_links().await {
+                    tracing::warn!(error = %e, "purging expired password links failed");
+                }
             }
             _ = leases.tick() => {
                 if let Err(e) = services.reclaim_expired_seats().await {

@@ -57,6 +57,10 @@ pub async fn open_services(config: &Config, clock: Clock) -> anyhow::Result<Lice
     db.migrate().await?;
     let issuer = config.public_url_for(config.listen);
     let services = Licentia::new(db, config.auth.clone(), clock, master_key, &issuer);
+    let services = match &config.mailer {
+        Some(mailer) => services.with_mailer(mailer.clone()),
+        None => services,
+    };
     // The master key must open the keys already stored before anything is sealed under it.
     services
         .check_signing_keys()

@@ -440,6 +440,37 @@ pub fn CopyButton(text: String, #[prop(default = "Copy")] label: &'static str) -
     }
 }
 
+/// How an invitation or password link went out: to whose mailbox, or the link itself with what
+/// kept it from being mailed, for the administrator to pass on.
+#[component]
+pub fn LinkSentNotice(sent: protocol::account::LinkSent) -> impl IntoView {
+    use protocol::account::{LinkDelivery, LinkPurpose};
+    let what = match sent.purpose {
+        LinkPurpose::Invitation => "An invitation",
+        LinkPurpose::Reset => "A password reset link",
+    };
+    match sent.delivery {
+        LinkDelivery::Mailed { to } => view! {
+            <p class="notice" role="status">{format!("{what} was sent to {to}.")}</p>
+        }
+        .into_any(),
+        LinkDelivery::PassOn {
+            link,
+            expires_at,
+            why,
+        } => view! {
+            <div class="notice" role="status">
+                <p>
+                    {format!("{what} for {} is ready. {why} Pass this link on to them yourself — it works once, until ", sent.user.name)}
+                    <LocalTime unix_secs=expires_at/>":"
+                </p>
+                <p class="code-line"><code class="link-to-pass-on">{link.clone()}</code>" "<CopyButton text=link label="Copy link"/></p>
+            </div>
+        }
+        .into_any(),
+    }
+}
+
 /// A wide, required field to paste a code into (a request, return or removal code).
 #[component]
 pub fn PasteField(id: &'static str, name: &'static str, label: &'static str) -> impl IntoView {

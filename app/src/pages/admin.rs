@@ -2,12 +2,13 @@
 
 use crate::components::{
     by_text, loaded, or_dash, reset_on_success, shown_rows, time_or, ActionDone, ActionError,
-    DeleteZone, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount,
-    TextArea,
+    DeleteZone, Field, LinkSentNotice, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads,
+    TableCount, TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::server_fns::accounts::{
-    CreateClient, CreateClientUser, DeleteClient, DeleteClientUser, ResetUserPassword, UpdateClient,
+    CreateClient, CreateClientUser, DeleteClient, DeleteClientUser, InviteAdmin, ResetUserPassword,
+    SendPasswordLink, UpdateClient,
 };
 use crate::Auth;
 use leptos::form::ActionForm;
@@ -15,7 +16,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Outlet, Redirect};
 use leptos_router::hooks::use_params_map;
-use protocol::account::{ClientSummary, Role, UserSummary};
+use protocol::account::{ClientSummary, LinkPurpose, LinkSent, Role, UserAdded, UserSummary};
 use protocol::input::{ClientName, Email, Password, PersonName};
 
 /// Renders the nested page only for a signed-in user of `role`; others are sent to sign in or
@@ -45,7 +46,13 @@ pub fn AdminArea() -> impl IntoView {
 #[component]
 pub fn Overview() -> impl IntoView {
     let overview = Resource::new(|| (), |_| crate::server_fns::accounts::get_admin_overview());
-    let admins = Resource::new(|| (), |_| crate::server_fns::accounts::list_admins());
+    let invite = ServerAction::<InviteAdmin>::new();
+    let invite_form = NodeRef::<leptos::html::Form>::new();
+    reset_on_success(invite, invite_form);
+    let admins = Resource::new(
+        move || invite.version().get(),
+        |_| crate::server_fns::accounts::list_admins(),
+    );
     view! {
         <Title text="Overview · Licentia"/>
         <h1>"Overview"</h1>
@@ -70,8 +77,8 @@ pub fn Overview() -> impl IntoView {
         <section class="card">
             <h2>"Administrators"</h2>
             <p class="hint">
-                "More administrators are added with " <code>"server admin create"</code>
-                " on the server."
+                "Invite another administrator below (they choose their own password through the link), or add one with "
+                <code>"server admin create"</code>" on the server."
             </p>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
@@ -84,7 +91,7 @@ pub fn Overview() -> impl IntoView {
                                         <tr>
                                             <td>{a.name}</td>
                                             <td>{a.email}</td>
-                                            <td>{time_or(a.last_sign_in_at, "Never")}</td>
+                                            <td>{if a.invited { view! { <span class="muted">"Invited, not yet arrived"</span> }.into_any() } else { time_or(a.last_sign_in_at, "Never") }}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
@@ -95,6 +102,14 @@ pub fn Overview() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <h3>"Invite an administrator"</h3>
+            <ActionForm action=invite node_ref=invite_form>
+                <Field label="Name" name="name" id="invite-admin-name".to_owned() autocomplete="off" maxlength=PersonName::MAX_LEN/>
+                <Field label="E-mail address" name="email" id="invite-admin-email".to_owned() kind="email" autocomplete="off" maxlength=Email::MAX_LEN/>
+                <ActionError action=invite/>
+                {move || invite.value().get().and_then(Result::ok).map(|sent| view! { <LinkSentNotice sent/> })}
+                <button type="submit" class="primary" disabled=invite.pending()>"Send invitation"</button>
+            </ActionForm>
         </section>
     }
 }
@@ -201,6 +216,7 @@ pub fn ClientPage() -> impl IntoView {
     let add_user = ServerAction::<CreateClientUser>::new();
     let reset = ServerAction::<ResetUserPassword>::new();
     let remove_user = ServerAction::<DeleteClientUser>::new();
+    let send_link = ServerAction::<SendPasswordLink>::new();
     let add_user_form = NodeRef::<leptos::html::Form>::new();
     reset_on_success(add_user, add_user_form);
     let detail = Resource::new(
@@ -210,6 +226,7 @@ pub fn ClientPage() -> impl IntoView {
                 update.version().get(),
                 add_user.version().get(),
                 remove_user.version().get(),
+                send_link.version().get(),
             )
         },
         |(id, ..)| crate::server_fns::accounts::get_client_detail(id),
@@ -242,24 +259,32 @@ pub fn ClientPage() -> impl IntoView {
                     </section>
                     <section class="card">
                         <h2>"Portal users"</h2>
-                        <UsersTable users reset remove_user/>
+                        <UsersTable users reset remove_user send_link/>
                         <h3>"Add a user"</h3>
                         <ActionForm action=add_user node_ref=add_user_form>
                             <input type="hidden" name="client_id" value=c.id/>
                             <Field label="Name" name="name" id="new-user-name".to_owned() autocomplete="off" maxlength=PersonName::MAX_LEN/>
                             <Field label="E-mail address" name="email" id="new-user-email".to_owned() kind="email" autocomplete="off" maxlength=Email::MAX_LEN/>
                             <Field
-                                label="First password"
+                                label="First password (optional)"
                                 name="password"
                                 id="new-user-password".to_owned()
                                 kind="password"
                                 autocomplete="new-password"
+                                required=false
                                 minlength=Password::MIN_LEN
                                 maxlength=Password::MAX_LEN
-                                hint="At least 12 characters. Pass it on to the user; they can change it under My account."
+                                hint="Leave it empty to invite them: they get a link by e-mail and choose their own password. Or set one of at least 12 characters and pass it on."
                             />
                             <ActionError action=add_user/>
-                            <ActionDone action=add_user message="User added."/>
+                            {move || match add_user.value().get() {
+                                Some(Ok(UserAdded { user, invitation: Some(delivery) })) => {
+                                    let sent = LinkSent { user, purpose: LinkPurpose::Invitation, delivery };
+                                    Some(view! { <LinkSentNotice sent/> }.into_any())
+                                }
+                                Some(Ok(UserAdded { invitation: None, .. })) => Some(view! { <p class="notice" role="status">"User added."</p> }.into_any()),
+                                _ => None,
+                            }}
                             <button type="submit" class="primary" disabled=add_user.pending()>"Add user"</button>
                         </ActionForm>
                     </section>
@@ -286,6 +311,7 @@ fn UsersTable(
     users: Vec<UserSummary>,
     reset: ServerAction<ResetUserPassword>,
     remove_user: ServerAction<DeleteClientUser>,
+    send_link: ServerAction<SendPasswordLink>,
 ) -> impl IntoView {
     if users.is_empty() {
         return view! { <p class="muted">"No users yet: add one below so the client can sign in."</p> }
@@ -301,6 +327,8 @@ fn UsersTable(
         <ActionError action=reset/>
         <ActionDone action=reset message="The password was reset. The user's sessions were signed out."/>
         <ActionError action=remove_user/>
+        <ActionError action=send_link/>
+        {move || send_link.value().get().and_then(Result::ok).map(|sent| view! { <LinkSentNotice sent/> })}
         <table>
             <caption class="visually-hidden">"Portal users"</caption>
             <thead>
@@ -320,8 +348,12 @@ fn UsersTable(
                             <tr>
                                 <td>{u.name.clone()}</td>
                                 <td>{u.email.clone()}</td>
-                                <td>{time_or(u.last_sign_in_at, "Never")}</td>
+                                <td>{if u.invited { view! { <span class="muted">"Invited, not yet arrived"</span> }.into_any() } else { time_or(u.last_sign_in_at, "Never") }}</td>
                                 <td class="actions">
+                                    <ActionForm action=send_link>
+                                        <input type="hidden" name="user_id" value=u.id/>
+                                        <button type="submit" class="small">{if u.invited { "Send invitation again" } else { "Send reset link" }}</button>
+                                    </ActionForm>
                                     <details>
                                         <summary>"Reset password"</summary>
                                         <ActionForm action=reset node_ref=reset_form>

@@ -1,4 +1,5 @@
-//! Signing in, and creating the first administrator from the one-time setup link.
+//! Signing in, creating the first administrator from the one-time setup link, and setting a
+//! password through an invitation or reset link.
 
 use crate::components::{ActionError, Field, NewPasswordFields};
 use crate::Auth;
@@ -36,9 +37,7 @@ pub fn SignInPage() -> impl IntoView {
                     {move || if pending.get() { "Signing in…" } else { "Sign in" }}
                 </button>
             </ActionForm>
-            <p class="hint">
-                "Forgot your password? Ask your administrator to set a new one."
-            </p>
+            <p class="hint"><a href="/password-reset">"Forgot your password?"</a></p>
         </section>
     }
 }
@@ -102,6 +101,107 @@ pub fn SetupPage() -> impl IntoView {
                                 <code>"server admin create"</code>"."
                             </p>
                             <a href="/login">"Go to sign in"</a>
+                        }
+                            .into_any(),
+                        Err(e) => view! { <crate::components::LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// "Forgot your password?": asks for a reset link by e-mail. The answer is the same whether the
+/// address has an account.
+#[component]
+pub fn ForgotPasswordPage() -> impl IntoView {
+    let ask = ServerAction::<crate::server_fns::accounts::RequestPasswordReset>::new();
+    let mails = Resource::new(|| (), |_| crate::server_fns::accounts::sends_mail());
+    view! {
+        <Title text="Forgot your password · Licentia"/>
+        <section class="auth-card">
+            <h1>"Forgot your password?"</h1>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match mails.await {
+                        Ok(true) => view! {
+                            <Show
+                                when=move || matches!(ask.value().get(), Some(Ok(())))
+                                fallback=move || view! {
+                                    <p>"Enter the e-mail address you sign in with. We send a link there that lets you choose a new password."</p>
+                                    <ActionForm action=ask>
+                                        <Field label="E-mail address" name="email" kind="email" autocomplete="username" maxlength=Email::MAX_LEN/>
+                                        <ActionError action=ask/>
+                                        <button type="submit" class="primary" disabled=ask.pending()>"Send me a link"</button>
+                                    </ActionForm>
+                                }
+                            >
+                                <p class="notice" role="status">
+                                    "If an account uses that address, a link to choose a new password is on its way. It works once, for an hour. Nothing arrived? Look in your spam folder, or ask again in a few minutes."
+                                </p>
+                            </Show>
+                        }
+                            .into_any(),
+                        Ok(false) => view! {
+                            <p>"This server does not send e-mail. Ask an administrator: they can set a new password for you or give you a reset link."</p>
+                        }
+                            .into_any(),
+                        Err(e) => view! { <crate::components::LoadError error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <p class="hint"><a href="/login">"Back to sign in"</a></p>
+        </section>
+    }
+}
+
+/// Choosing a password through an invitation or a reset link.
+#[component]
+pub fn PasswordLinkPage() -> impl IntoView {
+    use protocol::account::LinkPurpose;
+    let auth = expect_context::<Auth>();
+    let params = use_params_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let info = Resource::new(token, crate::server_fns::accounts::check_password_link);
+    let set = auth.use_link;
+    view! {
+        <Title text="Choose your password · Licentia"/>
+        <section class="auth-card">
+            <Suspense fallback=|| view! { <p class="loading">"Checking the link…"</p> }>
+                {move || Suspend::new(async move {
+                    match info.await {
+                        Ok(Some(link)) => {
+                            let (title, intro) = match link.purpose {
+                                LinkPurpose::Invitation => ("Welcome to Licentia", format!("Hello {}: choose the password you will sign in with as {}.", link.name, link.email)),
+                                LinkPurpose::Reset => ("Choose a new password", format!("Hello {}: choose a new password for {}. Your sessions and API tokens end, and you sign in again with it.", link.name, link.email)),
+                            };
+                            view! {
+                                <h1>{title}</h1>
+                                <Show
+                                    when=move || matches!(set.value().get(), Some(Ok(LinkPurpose::Reset)))
+                                    fallback=move || view! {
+                                        <p>{intro.clone()}</p>
+                                        <ActionForm action=set>
+                                            <input type="hidden" name="token" value=params.read_untracked().get("token").unwrap_or_default()/>
+                                            <NewPasswordFields label="Password" name="password" hint="At least 12 characters. A few unrelated words make a strong one."/>
+                                            <ActionError action=set/>
+                                            <button type="submit" class="primary" disabled=set.pending()>"Set password"</button>
+                                        </ActionForm>
+                                    }
+                                >
+                                    <p class="notice" role="status">"Your new password is set. Sign in with it."</p>
+                                    <a class="button primary" href="/login">"Sign in"</a>
+                                </Show>
+                            }
+                                .into_any()
+                        }
+                        Ok(None) => view! {
+                            <h1>"This link cannot be used"</h1>
+                            <p class="error" role="alert">
+                                "It has expired, was already used, or a newer link replaced it. Ask for a new one: "
+                                <a href="/password-reset">"reset your password"</a>
+                                ", or ask the administrator who invited you to send the invitation again."
+                            </p>
                         }
                             .into_any(),
                         Err(e) => view! { <crate::components::LoadError error=e/> }.into_any(),

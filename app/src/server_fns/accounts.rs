@@ -4,8 +4,9 @@
 use crate::error::PortalError;
 use leptos::prelude::*;
 use protocol::account::{
-    AdminOverview, ClientBody, ClientDetail, ClientSummary, CurrentUser, OwnSession, Role,
-    SecondFactorSetup, SecondFactorState, UserSummary,
+    AdminOverview, ClientBody, ClientDetail, ClientSummary, CurrentUser, LinkPurpose, LinkSent,
+    OwnSession, PasswordLinkInfo, Role, SecondFactorSetup, SecondFactorState, UserAdded,
+    UserSummary,
 };
 
 #[cfg(feature = "ssr")]
@@ -314,17 +315,100 @@ pub async fn my_client() -> Result<ClientDetail, PortalError> {
     Ok(services.client_detail(&user, client_id).await?)
 }
 
+/// Adds a user to a client: with a first password the administrator passes on, or with none,
+/// invited (and how the invitation link goes out).
 #[server(prefix = "/rpc", endpoint = "create_client_user")]
 pub async fn create_client_user(
     client_id: i64,
     name: String,
     email: String,
-    password: String,
-) -> Result<UserSummary, PortalError> {
+    #[server(default)] password: String,
+) -> Result<UserAdded, PortalError> {
     let (services, user) = admin().await?;
-    Ok(services
+    if password.is_empty() {
+        let invitee = licensing::accounts::links::Invitee {
+            name: &name,
+            email: &email,
+            client_id: Some(client_id),
+        };
+        let sent = services.invite(&user, invitee).await?;
+        return Ok(UserAdded {
+            user: sent.user,
+            invitation: Some(sent.delivery),
+        });
+    }
+    let added = services
         .create_client_user(&user, client_id, &name, &email, &password)
+        .await?;
+    Ok(UserAdded {
+        user: added,
+        invitation: None,
+    })
+}
+
+/// Invites another administrator.
+#[server(prefix = "/rpc", endpoint = "invite_admin")]
+pub async fn invite_admin(name: String, email: String) -> Result<LinkSent, PortalError> {
+    let (services, user) = admin().await?;
+    let invitee = licensing::accounts::links::Invitee {
+        name: &name,
+        email: &email,
+        client_id: None,
+    };
+    Ok(services.invite(&user, invitee).await?)
+}
+
+/// A new invitation (not yet arrived) or password reset link for a user.
+#[server(prefix = "/rpc", endpoint = "send_password_link")]
+pub async fn send_password_link(user_id: i64) -> Result<LinkSent, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.send_password_link(&user, user_id).await?)
+}
+
+/// Asks for a password reset link by e-mail (the same answer whether the account exists).
+#[server(prefix = "/rpc", endpoint = "request_password_reset")]
+pub async fn request_password_reset(email: String) -> Result<(), PortalError> {
+    let services = services()?;
+    Ok(services
+        .request_password_reset(&email, &crate::ssr::client_address())
         .await?)
+}
+
+/// Whether this server sends e-mail (so people can reset their own password).
+#[server(prefix = "/rpc", endpoint = "sends_mail")]
+pub async fn sends_mail() -> Result<bool, PortalError> {
+    Ok(services()?.sends_mail())
+}
+
+/// What a password link is for, while it can be used.
+#[server(prefix = "/rpc", endpoint = "check_password_link")]
+pub async fn check_password_link(token: String) -> Result<Option<PasswordLinkInfo>, PortalError> {
+    Ok(services()?.password_link(&token).await?)
+}
+
+/// Sets the password through a link. An invitation signs the person in and takes them home; a
+/// reset answers `Reset` and they sign in with the new password.
+#[server(prefix = "/rpc", endpoint = "use_password_link")]
+pub async fn use_password_link(
+    token: String,
+    password: String,
+    password_confirm: String,
+) -> Result<LinkPurpose, PortalError> {
+    let services = services()?;
+    if password != password_confirm {
+        return Err(mismatch());
+    }
+    match services
+        .use_password_link(&token, &password, &crate::ssr::client_address())
+        .await?
+    {
+        licensing::accounts::links::LinkUsed::Arrived(signed) => {
+            crate::ssr::set_session_cookie(licensing::ExposeSecret::expose_secret(&signed.token));
+            leptos_axum::redirect(home_of(signed.user.role));
+            Ok(LinkPurpose::Invitation)
+        }
+        licensing::accounts::links::LinkUsed::PasswordReset => Ok(LinkPurpose::Reset),
+    }
 }
 
 #[server(prefix = "/rpc", endpoint = "reset_user_password")]

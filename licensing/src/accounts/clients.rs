@@ -50,6 +50,7 @@ struct UserListRow {
     client_id: Option<i64>,
     created_at: i64,
     last_sign_in_at: Option<i64>,
+    invited: i64,
 }
 
 impl UserListRow {
@@ -63,23 +64,24 @@ impl UserListRow {
             client_id: self.client_id,
             created_at: self.created_at,
             last_sign_in_at: self.last_sign_in_at,
+            invited: self.invited != 0,
         })
     }
 }
 
 /// What changes together with a new password, in the same transaction.
 #[derive(Debug, Clone, Copy)]
-struct AfterPassword {
+pub(crate) struct AfterPassword {
     /// Lift the sign-in locks against the account.
-    clear_locks: bool,
+    pub(crate) clear_locks: bool,
     /// Revoke every API token of the user.
-    revoke_tokens: bool,
+    pub(crate) revoke_tokens: bool,
 }
 
 impl AfterPassword {
     /// An administrator's reset: lets a locked-out user back in, and takes the tokens made with
     /// the old password (whoever knew it may have made them).
-    const RESET: Self = Self {
+    pub(crate) const RESET: Self = Self {
         clear_locks: true,
         revoke_tokens: true,
     };
@@ -132,13 +134,14 @@ const CLIENT_SELECT: &str =
      FROM clients c";
 
 const USER_LIST_SELECT: &str =
-    "SELECT id, email, name, role, client_id, created_at, last_sign_in_at FROM users";
+    "SELECT id, email, name, role, client_id, created_at, last_sign_in_at, \
+     CAST(CASE WHEN password_hash = '' THEN 1 ELSE 0 END AS BIGINT) AS invited FROM users";
 
 fn duplicate_client(name: &ClientName) -> String {
     format!("A client named \u{201c}{name}\u{201d} already exists.")
 }
 
-fn duplicate_email(email: &Email) -> String {
+pub(crate) fn duplicate_email(email: &Email) -> String {
     format!("An account with the e-mail address {email} already exists.")
 }
 
@@ -345,7 +348,8 @@ impl Licentia {
         let row: UserListRow = sqlx::query_as(
             "INSERT INTO users (email, name, role, client_id, password_hash, created_at, \
              password_changed_at) VALUES ($1, $2, 'client', $3, $4, $5, $5) \
-             RETURNING id, email, name, role, client_id, created_at, last_sign_in_at",
+             RETURNING id, email, name, role, client_id, created_at, last_sign_in_at, \
+             CAST(0 AS BIGINT) AS invited",
         )
         .bind(email.as_str())
         .bind(name.as_str())
@@ -496,39 +500,7 @@ impl Licentia {
         let hash = password::hash(new_password).await?;
         let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;
-        let email: String = sqlx::query_scalar(
-            "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3 \
-             RETURNING email",
-        )
-        .bind(&hash)
-        .bind(now)
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        end_sessions_of(&mut tx, user_id, keep_token).await?;
-        // A ticket won with the old password (waiting for its code) dies with it.
-        sqlx::query("DELETE FROM sign_in_challenges WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        if after.clear_locks {
-            sqlx::query("DELETE FROM login_throttle WHERE account = $1")
-                .bind(&email)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let revoked = if after.revoke_tokens {
-            sqlx::query(
-                "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-        } else {
-            0
-        };
+        let revoked = password_set(&mut tx, user_id, &hash, keep_token, after, now).await?;
         self.record(&mut *tx, who, entry).await?;
         crate::db::commit(tx).await?;
         Ok(revoked)
@@ -554,6 +526,16 @@ impl Licentia {
         crate::db::commit(tx).await?;
         tracing::info!(user_id, by = actor.id, "client user deleted");
         Ok(())
+    }
+
+    /// One account as lists show it.
+    pub(crate) async fn user_summary(&self, user_id: i64) -> Result<UserSummary> {
+        sqlx::query_as::<_, UserListRow>(&format!("{USER_LIST_SELECT} WHERE id = $1"))
+            .bind(user_id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(Error::NotFound("The user"))?
+            .into_summary()
     }
 
     pub async fn list_admins(&self, actor: &CurrentUser) -> Result<Vec<UserSummary>> {
@@ -587,4 +569,58 @@ impl Licentia {
             Role::Client => Err(Error::NotAllowed),
         }
     }
+}
+
+/// Stores a new password hash for `user_id` in `tx` and puts an end to what the old password
+/// opened: the user's sessions but the one with `keep_token`, a sign-in waiting for its code, any
+/// invitation or reset link; with `after`, the sign-in locks and the API tokens too. Returns
+/// how many tokens were revoked.
+pub(crate) async fn password_set(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: i64,
+    hash: &str,
+    keep_token: Option<&str>,
+    after: AfterPassword,
+    now: i64,
+) -> Result<u64> {
+    let email: String = sqlx::query_scalar(
+        "UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3 \
+         RETURNING email",
+    )
+    .bind(hash)
+    .bind(now)
+    .bind(user_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("The user"))?;
+    end_sessions_of(tx, user_id, keep_token).await?;
+    // A ticket won with the old password (waiting for its code) dies with it, and so does a
+    // link sent to set a password.
+    sqlx::query("DELETE FROM sign_in_challenges WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM account_links WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    if after.clear_locks {
+        sqlx::query("DELETE FROM login_throttle WHERE account = $1")
+            .bind(&email)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let revoked = if after.revoke_tokens {
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+    } else {
+        0
+    };
+    Ok(revoked)
 }

@@ -176,10 +176,15 @@ pub async fn hash(password: &Password) -> Result<String> {
     blocking(move || hash_blocking(&password)).await
 }
 
-/// Checks `password` against `stored`; with no stored hash (unknown user) it spends the same time
-/// and answers `false`.
+/// What an account invited and not yet arrived holds instead of a password hash: nothing any
+/// password matches (`verify`).
+pub(crate) const NOT_SET: &str = "";
+
+/// Checks `password` against `stored`; with no stored hash (unknown user, or one whose password
+/// is `NOT_SET`) it spends the same time and answers `false`.
 pub async fn verify(password: &Password, stored: Option<String>) -> Result<bool> {
     let password = password.expose().to_owned();
+    let stored = stored.filter(|hash| hash != NOT_SET);
     blocking(move || match stored {
         Some(hash) => verify_blocking(&password, &hash),
         None => {

@@ -168,12 +168,7 @@ impl Licentia {
         .bind(now)
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| {
-            Error::unique_as_conflict(
-                e,
-                format!("An account with the e-mail address {email} already exists."),
-            )
-        })?;
+        .map_err(|e| Error::unique_as_conflict(e, super::clients::duplicate_email(&email)))?;
         sqlx::query("DELETE FROM setup_tokens")
             .execute(&mut *tx)
             .await?;

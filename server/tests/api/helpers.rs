@@ -582,3 +582,168 @@ impl Browser {
             .expect("request")
     }
 }
+
+/// A real SMTP server that keeps what it is sent: aiosmtpd's Mailbox handler writing a Maildir,
+/// run by the Python of the test environment (`LICENTIA_TEST_PYTHON`, set by `scripts/test`;
+/// else the venv it makes).
+pub struct SmtpSink {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+/// One message the sink received: its recipients' header and its body, decoded.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl Mail {
+    /// The first link in the body that starts with `prefix`.
+    pub fn link(&self, prefix: &str) -> String {
+        let at = self
+            .body
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no {prefix} link in {self:?}"));
+        self.body[at..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        let python = std::env::var("LICENTIA_TEST_PYTHON").unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/licentia/venv/bin/python",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("maildir");
+        let child = std::process::Command::new(&python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.path().join("mail"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run {python} (aiosmtpd; scripts/test installs it): {e}")
+            });
+        let sink = Self { child, dir, port };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return sink;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("the SMTP sink did not start on port {port} (is aiosmtpd installed for {python}?)");
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, oldest first.
+    pub fn messages(&self) -> Vec<Mail> {
+        let new = self.dir.path().join("mail").join("new");
+        let mut files: Vec<_> = std::fs::read_dir(&new)
+            .map(|d| d.filter_map(|e| e.ok()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+        files
+            .iter()
+            .map(|e| parse_mail(&std::fs::read_to_string(e.path()).expect("a message")))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until `n` messages have arrived, and returns them.
+    pub async fn wait_for(&self, n: usize) -> Vec<Mail> {
+        for _ in 0..400 {
+            let got = self.messages();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("{n} message(s) expected, got {:?}", self.messages());
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The headers and the decoded body of a single-part message (7bit, quoted-printable or base64).
+fn parse_mail(raw: &str) -> Mail {
+    let raw = raw.replace("\r\n", "\n");
+    let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
+    // Folded header lines continue with whitespace.
+    let head = head.replace("\n ", " ").replace("\n\t", " ");
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let body = match header("Content-Transfer-Encoding")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "quoted-printable" => {
+            let joined = body.replace("=\n", "");
+            let bytes = joined.as_bytes();
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut i = 0;
+            while i < bytes.len() {
+                match (bytes[i], bytes.get(i + 1..i + 3)) {
+                    (b'=', Some(hex)) => {
+                        let hex = std::str::from_utf8(hex).unwrap_or("");
+                        match u8::from_str_radix(hex, 16) {
+                            Ok(b) => {
+                                out.push(b);
+                                i += 3;
+                            }
+                            Err(_) => {
+                                out.push(b'=');
+                                i += 1;
+                            }
+                        }
+                    }
+                    (b, _) => {
+                        out.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+        "base64" => {
+            use base64::Engine;
+            let compact: String = body.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .expect("base64 body");
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        _ => body.to_owned(),
+    };
+    Mail {
+        to: header("To"),
+        subject: header("Subject"),
+        body,
+    }
+}
