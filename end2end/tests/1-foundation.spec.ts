@@ -14,6 +14,12 @@ test('the first administrator is created from the setup link and signs in', asyn
   await expect(page).toHaveURL(/\/admin$/);
   await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
   await expect(page.getByTestId('signed-in-as')).toHaveText('Ada Admin · Administrator');
+  // An empty server: the first steps, none done yet, each a link to where it is done.
+  const steps = page.getByRole('region', { name: 'Getting started' }).getByRole('listitem');
+  await expect(steps).toHaveCount(4);
+  await expect(steps.nth(0)).toContainText(/^To do:.*Create a product/);
+  await expect(steps.nth(3)).toContainText(/^To do:.*Activate a licence/);
+  await expect(steps.nth(0).getByRole('link', { name: 'Create a product' })).toHaveAttribute('href', '/admin/products/new');
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login$/);

@@ -183,3 +183,17 @@ test('an offline request and response through the client area activate licence 2
   await open(page, new URL(calcOrder).pathname);
   await expect(page.locator(`tr[data-licence="${calc2}"]`)).toContainText('Not activated');
 });
+
+test('the dashboard sums up the journey, each figure a link to its list', async ({ page, consoleErrors }) => {
+  await signInAs(page, admin.email, admin.password);
+  await expect(page.getByRole('heading', { name: 'Getting started' })).toHaveCount(0);
+  // Three activations (calc 1 and 2, draw 1), one still on its machine (calc 1).
+  await expect(page.getByTestId('activations-30-days')).toHaveText('3');
+  const products = page.getByRole('region', { name: 'Licences by product' });
+  await expect(products.getByRole('row', { name: /CALC · Calc Pro/ })).toHaveText(/CALC · Calc Pro\s*2\s*1/);
+  await expect(products.getByRole('row', { name: /DRAW · Draw/ })).toHaveText(/DRAW · Draw\s*2\s*0/);
+  await products.getByRole('row', { name: /CALC · Calc Pro/ }).getByRole('link', { name: '1' }).click();
+  await expect(page).toHaveURL(/\/admin\/activations\?q=CALC$/);
+  await expect(page.getByRole('searchbox')).toHaveValue('CALC');
+  await expect(page.locator('tbody tr').first()).toContainText('CALC');
+});

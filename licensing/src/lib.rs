@@ -9,6 +9,7 @@ pub mod backup;
 pub mod catalog;
 pub mod clock;
 mod csv;
+mod dashboard;
 pub mod db;
 pub mod error;
 pub mod floating;
@@ -61,6 +62,8 @@ pub struct Licentia {
     /// The SMTP server, when one is set up: without it, invitation and reset links are shown
     /// to the administrator to pass on.
     mailer: Option<Arc<mail::Mailer>>,
+    /// Where resets asked for from the sign-in page wait for their worker (with a mailer only).
+    resets: Option<tokio::sync::mpsc::Sender<accounts::links::ResetAsk>>,
 }
 
 impl Licentia {
@@ -78,12 +81,15 @@ impl Licentia {
             master_key,
             issuer: issuer.into(),
             mailer: None,
+            resets: None,
         }
     }
 
-    /// Sends invitations and password reset links through `mailer`.
+    /// Sends invitations and password reset links through `mailer` (and starts the worker that
+    /// handles the resets people ask for: call it within the runtime).
     pub fn with_mailer(mut self, mailer: mail::Mailer) -> Self {
         self.mailer = Some(Arc::new(mailer));
+        self.resets = Some(accounts::links::reset_worker());
         self
     }
 

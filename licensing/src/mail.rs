@@ -6,8 +6,10 @@ use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
-/// How long one message may take to hand to the SMTP server.
-const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long connecting to the SMTP server may take (lettre's own timeout covers only that).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long handing one message over may take in all: connecting, greeting, TLS, the message.
+const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The SMTP server and the sender's address. Cheap to clone.
 #[derive(Clone)]
@@ -33,12 +35,21 @@ impl Mailer {
     /// `url`: `smtp://host:port` (plain, for a relay on the same machine or network),
     /// `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtps://…:465`; `from`: the
     /// sender, e.g. `Licentia <licences@example.com>`. Only checks: nothing is connected yet.
+    /// A password in the URL must travel encrypted: `smtps://` or `?tls=required`, unless the
+    /// server is on this machine.
     pub fn new(url: &str, from: &str) -> Result<Self, String> {
+        if sends_password_in_clear(url) {
+            return Err(
+                "the password in this URL would go over the network unencrypted: use \
+                 smtps://…:465 or add ?tls=required (STARTTLS)"
+                    .to_owned(),
+            );
+        }
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| {
                 format!("not an SMTP URL ({e}); e.g. smtp://mail.example.com:587?tls=required")
             })?
-            .timeout(Some(SEND_TIMEOUT))
+            .timeout(Some(CONNECT_TIMEOUT))
             .build();
         let from = from.parse::<Mailbox>().map_err(|e| {
             format!("not a sender address ({e}); e.g. Licentia <licences@example.com>")
@@ -62,12 +73,38 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             .body(letter.body)
             .map_err(|e| format!("the message could not be put together: {e}"))?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("the mail server did not take the message: {e}"))
+        match tokio::time::timeout(SEND_TIMEOUT, self.transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("the mail server did not take the message: {e}")),
+            Err(_) => Err(format!(
+                "the mail server did not take the message within {} s",
+                SEND_TIMEOUT.as_secs()
+            )),
+        }
     }
+}
+
+/// Whether `url` has credentials that would be sent without TLS to another machine: plain
+/// `smtp://` without `tls=required`, to a host other than this one.
+fn sends_password_in_clear(url: &str) -> bool {
+    let Some(rest) = url.trim().strip_prefix("smtp://") else {
+        return false;
+    };
+    let (authority, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, q),
+        None => (rest, ""),
+    };
+    let authority = authority.split('/').next().unwrap_or_default();
+    let Some((_, host)) = authority.rsplit_once('@') else {
+        return false;
+    };
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    let local = matches!(host, "localhost" | "127.0.0.1" | "::1");
+    let tls = query.split('&').any(|kv| kv == "tls=required");
+    !local && !tls
 }
 
 /// The invitation to `name`, made by `inviter`, to an organisation's portal (`None`: as an
@@ -136,6 +173,27 @@ mod tests {
         );
         assert!(password_reset("Ann", link, 1440).body.contains("24 hours"));
         assert!(password_reset("Ann", link, 30).body.contains("30 minutes"));
+    }
+
+    #[test]
+    fn a_password_goes_to_another_machine_only_encrypted() {
+        for clear in [
+            "smtp://user:pw@mail.example.com:587",
+            "smtp://user:pw@mail.example.com:25?tls=opportunistic",
+            "smtp://user:pw@10.0.0.5",
+        ] {
+            assert!(sends_password_in_clear(clear), "{clear}");
+            assert!(Mailer::new(clear, "a@example.com").is_err(), "{clear}");
+        }
+        for fine in [
+            "smtp://user:pw@mail.example.com:587?tls=required",
+            "smtps://user:pw@mail.example.com:465",
+            "smtp://user:pw@127.0.0.1:25",
+            "smtp://user:pw@[::1]:25",
+            "smtp://mail.example.com:25",
+        ] {
+            assert!(!sends_password_in_clear(fine), "{fine}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod application;
 pub mod audit;
 pub mod borrow;
 pub mod catalog;
+pub mod dashboard;
 pub mod floating;
 pub mod history;
 pub mod input;

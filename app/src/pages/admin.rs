@@ -47,6 +47,7 @@ pub fn AdminArea() -> impl IntoView {
 pub fn Overview() -> impl IntoView {
     let overview = Resource::new(|| (), |_| crate::server_fns::accounts::get_admin_overview());
     let invite = ServerAction::<InviteAdmin>::new();
+    let resend = ServerAction::<SendPasswordLink>::new();
     let invite_form = NodeRef::<leptos::html::Form>::new();
     reset_on_success(invite, invite_form);
     let admins = Resource::new(
@@ -73,6 +74,7 @@ pub fn Overview() -> impl IntoView {
                 </div>
             }
                 .into_any())}
+        <super::dashboard::DashboardCards/>
         <super::history::UsageOverTime pool_id=None/>
         <section class="card">
             <h2>"Administrators"</h2>
@@ -85,13 +87,21 @@ pub fn Overview() -> impl IntoView {
                     match admins.await {
                         Ok(list) => view! {
                             <table>
-                                <thead><tr><th scope="col">"Name"</th><th scope="col">"E-mail address"</th><th scope="col">"Last sign-in"</th></tr></thead>
+                                <thead><tr><th scope="col">"Name"</th><th scope="col">"E-mail address"</th><th scope="col">"Last sign-in"</th><th scope="col">"Actions"</th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|a| view! {
                                         <tr>
                                             <td>{a.name}</td>
                                             <td>{a.email}</td>
                                             <td>{if a.invited { view! { <span class="muted">"Invited, not yet arrived"</span> }.into_any() } else { time_or(a.last_sign_in_at, "Never") }}</td>
+                                            <td class="actions">
+                                                {a.invited.then(|| view! {
+                                                    <ActionForm action=resend>
+                                                        <input type="hidden" name="user_id" value=a.id/>
+                                                        <button type="submit" class="small">"Send invitation again"</button>
+                                                    </ActionForm>
+                                                })}
+                                            </td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
@@ -108,6 +118,8 @@ pub fn Overview() -> impl IntoView {
                 <Field label="E-mail address" name="email" id="invite-admin-email".to_owned() kind="email" autocomplete="off" maxlength=Email::MAX_LEN/>
                 <ActionError action=invite/>
                 {move || invite.value().get().and_then(Result::ok).map(|sent| view! { <LinkSentNotice sent/> })}
+                <ActionError action=resend/>
+                {move || resend.value().get().and_then(Result::ok).map(|sent| view! { <LinkSentNotice sent/> })}
                 <button type="submit" class="primary" disabled=invite.pending()>"Send invitation"</button>
             </ActionForm>
         </section>

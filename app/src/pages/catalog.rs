@@ -392,7 +392,13 @@ fn compare_activations(
 #[component]
 pub fn ActivationsPage(admin: bool) -> impl IntoView {
     let list = Resource::new(|| (), |_| crate::server_fns::catalog::list_activations());
-    let query = RwSignal::new(String::new());
+    // A link may bring a search along (`?q=DRAW` from the dashboard's figures).
+    let query = RwSignal::new(
+        leptos_router::hooks::use_query_map()
+            .get_untracked()
+            .get("q")
+            .unwrap_or_default(),
+    );
     let sort = Sort::descending("activated");
     let base = area(admin);
     view! {

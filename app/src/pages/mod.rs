@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod client;
+pub mod dashboard;
 pub mod errors;
 pub mod history;
 pub mod mobile;

@@ -257,6 +257,14 @@ pub async fn get_admin_overview() -> Result<AdminOverview, PortalError> {
     Ok(services.admin_overview(&user).await?)
 }
 
+/// The administrator's dashboard: figures, the activations of the last days, what expires
+/// soon, the pools, recent activity, and the first steps on an empty server.
+#[server(prefix = "/rpc", endpoint = "get_dashboard")]
+pub async fn get_dashboard() -> Result<protocol::dashboard::Dashboard, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.dashboard(&user).await?)
+}
+
 #[server(prefix = "/rpc", endpoint = "list_clients")]
 pub async fn list_clients() -> Result<Vec<ClientSummary>, PortalError> {
     let (services, user) = admin().await?;

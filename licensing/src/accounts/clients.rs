@@ -42,7 +42,7 @@ impl From<ClientRow> for ClientSummary {
 }
 
 #[derive(sqlx::FromRow)]
-struct UserListRow {
+pub(crate) struct UserListRow {
     id: i64,
     email: String,
     name: String,
@@ -54,7 +54,7 @@ struct UserListRow {
 }
 
 impl UserListRow {
-    fn into_summary(self) -> Result<UserSummary> {
+    pub(crate) fn into_summary(self) -> Result<UserSummary> {
         Ok(UserSummary {
             id: self.id,
             role: Role::parse(&self.role)
@@ -133,7 +133,7 @@ const CLIENT_SELECT: &str =
         WHERE o.client_id = c.id AND a.removed_at IS NULL) AS active_licences \
      FROM clients c";
 
-const USER_LIST_SELECT: &str =
+pub(crate) const USER_LIST_SELECT: &str =
     "SELECT id, email, name, role, client_id, created_at, last_sign_in_at, \
      CAST(CASE WHEN password_hash = '' THEN 1 ELSE 0 END AS BIGINT) AS invited FROM users";
 

@@ -12,7 +12,7 @@ use super::throttle::address_group;
 use crate::audit::{Entry, Who};
 use crate::mail::{self, Letter};
 use crate::{require_admin, token, Error, Licentia, Result};
-use protocol::account::{LinkDelivery, LinkPurpose, LinkSent, PasswordLinkInfo, Role};
+use protocol::account::{LinkDelivery, LinkPurpose, LinkSent, PasswordLinkInfo, Role, UserSummary};
 use protocol::audit::AuditAction;
 use protocol::input::{Email, PersonName};
 
@@ -24,8 +24,37 @@ pub const RESET_MINUTES: i64 = 60;
 pub const ADMIN_RESET_MINUTES: i64 = 24 * 60;
 /// A second reset asked for within this time after the first sends nothing more.
 pub const RESET_QUIET_SECS: i64 = 5 * 60;
-/// Reset links one address (an IPv6 /64) may have sent within an hour.
+/// Resets one address (an IPv6 /64) may ask for within an hour, for any addresses.
 pub const RESETS_PER_ADDRESS_HOUR: i64 = 5;
+/// Resets waiting for the worker; more are dropped.
+pub const RESET_QUEUE: usize = 64;
+
+/// A reset asked for, waiting for the worker. It carries the services it is handled with, so
+/// the worker holds none of its own and ends when the services are gone.
+pub(crate) struct ResetAsk {
+    services: Licentia,
+    email: Email,
+    address_group: String,
+}
+
+/// Starts the worker that handles the resets asked for from the sign-in page, one after the
+/// other (so a burst is not many parallel sends, and "too many" is counted exactly on one
+/// server); returns where they are queued.
+pub(crate) fn reset_worker() -> tokio::sync::mpsc::Sender<ResetAsk> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ResetAsk>(RESET_QUEUE);
+    tokio::spawn(async move {
+        while let Some(ask) = rx.recv().await {
+            if let Err(e) = ask
+                .services
+                .handle_reset(&ask.email, &ask.address_group)
+                .await
+            {
+                tracing::error!(error = %e, "a password reset asked for could not be handled");
+            }
+        }
+    });
+    tx
+}
 
 /// Who is invited: a client's user (`client_id`) or, with `None`, an administrator.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +130,6 @@ impl Licentia {
             user_id,
             LinkPurpose::Invitation,
             (now, expires_at),
-            "",
         )
         .await?;
         let what = match &organisation {
@@ -148,7 +176,24 @@ impl Licentia {
         user_id: i64,
     ) -> Result<LinkSent> {
         require_admin(actor)?;
-        let user = self.user_summary(user_id).await?;
+        let now = self.clock.now();
+        let token = token::generate();
+        let mut tx = self.db.pool().begin().await?;
+        // Written first, so the transaction holds its write lock before it reads whether the
+        // account has arrived (and an invitation is never made for one that has).
+        sqlx::query("DELETE FROM account_links WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let user: UserSummary = sqlx::query_as::<_, super::clients::UserListRow>(&format!(
+            "{} WHERE id = $1",
+            super::clients::USER_LIST_SELECT
+        ))
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("The user"))?
+        .into_summary()?;
         if user.role == Role::Admin && !user.invited {
             return Err(Error::Conflict(
                 "Administrators reset their own password: \u{201c}Forgot your password?\u{201d} \
@@ -160,15 +205,8 @@ impl Licentia {
             true => (LinkPurpose::Invitation, INVITATION_DAYS * 86_400),
             false => (LinkPurpose::Reset, ADMIN_RESET_MINUTES * 60),
         };
-        let now = self.clock.now();
         let expires_at = now + valid_secs;
-        let token = token::generate();
-        let mut tx = self.db.pool().begin().await?;
-        sqlx::query("DELETE FROM account_links WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        insert_link(&mut tx, &token, user_id, purpose, (now, expires_at), "").await?;
+        insert_link(&mut tx, &token, user_id, purpose, (now, expires_at)).await?;
         let action = match purpose {
             LinkPurpose::Invitation => AuditAction::UserInvite,
             LinkPurpose::Reset => AuditAction::PasswordResetLink,
@@ -209,53 +247,76 @@ impl Licentia {
         })
     }
 
-    /// Someone on the sign-in page asks for a reset link for `email`. The answer is the same
-    /// whether or not the account exists, and comes before the mail is sent (so its time tells
-    /// nothing either). Nothing is sent for an unknown address, a second time within
-    /// `RESET_QUIET_SECS`, or past `RESETS_PER_ADDRESS_HOUR` from one address.
+    /// Someone on the sign-in page asks for a reset link for `email`. The answer comes at once
+    /// and is the same whether or not the account exists: the request is handed to the one
+    /// worker that handles them in order (`handle_reset`), and dropped when
+    /// `RESET_QUEUE` are already waiting.
     pub async fn request_password_reset(&self, email: &str, address: &str) -> Result<()> {
-        let Some(mailer) = self.mailer.clone() else {
+        let Some(queue) = &self.resets else {
             return Err(Error::refused(
                 "This server does not send e-mail: ask an administrator to reset your password."
                     .to_owned(),
             ));
         };
         let email = Email::parse(email)?;
-        let group = address_group(address);
+        let ask = ResetAsk {
+            services: self.clone(),
+            email,
+            address_group: address_group(address),
+        };
+        if queue.try_send(ask).is_err() {
+            tracing::warn!("too many password resets waiting: one was dropped");
+        }
+        Ok(())
+    }
+
+    /// A reset asked for from the sign-in page, in its turn. Nothing is sent past
+    /// `RESETS_PER_ADDRESS_HOUR` asked for from one address, for a second ask for one address
+    /// within `RESET_QUIET_SECS`, or for an address without an account; every ask counts, with
+    /// an account or without.
+    async fn handle_reset(&self, email: &Email, group: &str) -> Result<()> {
         let now = self.clock.now();
+        let pool = self.db.pool();
         let from_address: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM account_links WHERE requested_from = $1 AND created_at > $2",
+            "SELECT COUNT(*) FROM password_reset_requests WHERE address_group = $1 AND at > $2",
         )
-        .bind(&group)
+        .bind(group)
         .bind(now - 3600)
-        .fetch_one(self.db.pool())
+        .fetch_one(pool)
         .await?;
         if from_address >= RESETS_PER_ADDRESS_HOUR {
             tracing::warn!(address = %group, "password resets asked for too often from one address");
             return Ok(());
         }
+        let for_account: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM password_reset_requests WHERE account = $1 AND at > $2",
+        )
+        .bind(email.as_str())
+        .bind(now - RESET_QUIET_SECS)
+        .fetch_one(pool)
+        .await?;
+        sqlx::query(
+            "INSERT INTO password_reset_requests (address_group, account, at) VALUES ($1, $2, $3)",
+        )
+        .bind(group)
+        .bind(email.as_str())
+        .bind(now)
+        .execute(pool)
+        .await?;
+        if for_account > 0 {
+            return Ok(());
+        }
         let user: Option<(i64, String, Option<i64>)> =
             sqlx::query_as("SELECT id, name, client_id FROM users WHERE email = $1")
                 .bind(email.as_str())
-                .fetch_optional(self.db.pool())
+                .fetch_optional(pool)
                 .await?;
         let Some((user_id, name, client_id)) = user else {
             return Ok(());
         };
         let token = token::generate();
         let expires_at = now + RESET_MINUTES * 60;
-        let mut tx = self.db.pool().begin().await?;
-        let recent: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM account_links WHERE user_id = $1 AND purpose = 'reset' \
-             AND created_at > $2",
-        )
-        .bind(user_id)
-        .bind(now - RESET_QUIET_SECS)
-        .fetch_one(&mut *tx)
-        .await?;
-        if recent > 0 {
-            return Ok(());
-        }
+        let mut tx = pool.begin().await?;
         // An invitation not yet used stays: the reset link does what it would.
         sqlx::query("DELETE FROM account_links WHERE user_id = $1 AND purpose = 'reset'")
             .bind(user_id)
@@ -267,7 +328,6 @@ impl Licentia {
             user_id,
             LinkPurpose::Reset,
             (now, expires_at),
-            &group,
         )
         .await?;
         self.record(
@@ -284,13 +344,13 @@ impl Licentia {
         )
         .await?;
         crate::db::commit(tx).await?;
+        let Some(mailer) = &self.mailer else {
+            return Ok(());
+        };
         let letter = mail::password_reset(&name, &self.link_url(&token), RESET_MINUTES);
-        let to = email.as_str().to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = mailer.send(&name, &to, letter).await {
-                tracing::error!(user_id, error = %e, "a password reset link could not be sent");
-            }
-        });
+        if let Err(e) = mailer.send(&name, email.as_str(), letter).await {
+            tracing::error!(user_id, error = %e, "a password reset link could not be sent");
+        }
         Ok(())
     }
 
@@ -332,6 +392,23 @@ impl Licentia {
         if consumed == 0 {
             return Err(gone());
         }
+        // An invitation signs in only an account that has no password yet (one sent again while
+        // the first was being accepted must not open the account that came of it).
+        let has_password: i64 = sqlx::query_scalar(
+            "SELECT CAST(CASE WHEN password_hash = $2 THEN 0 ELSE 1 END AS BIGINT) FROM users \
+             WHERE id = $1",
+        )
+        .bind(row.user_id)
+        .bind(password::NOT_SET)
+        .fetch_one(&mut *tx)
+        .await?;
+        if purpose == LinkPurpose::Invitation && has_password == 1 {
+            return Err(Error::Gone(
+                "This invitation was already accepted: sign in, or reset the password from the \
+                 sign-in page."
+                    .into(),
+            ));
+        }
         password_set(&mut tx, row.user_id, &hash, None, AfterPassword::RESET, now).await?;
         let who = Who::Named(Some(row.user_id), &row.email);
         let subject = format!("user {}", row.email);
@@ -371,9 +448,16 @@ impl Licentia {
     }
 
     /// Deletes links past their expiry; run now and then by a background job.
+    /// Deletes links past their expiry, and reset requests older than the hour they count
+    /// for; run now and then by a background job.
     pub async fn purge_expired_links(&self) -> Result<u64> {
+        let now = self.clock.now();
         let done = sqlx::query("DELETE FROM account_links WHERE expires_at <= $1")
-            .bind(self.clock.now())
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        sqlx::query("DELETE FROM password_reset_requests WHERE at <= $1")
+            .bind(now - 3600)
             .execute(self.db.pool())
             .await?;
         Ok(done.rows_affected())
@@ -450,18 +534,16 @@ async fn insert_link(
     user_id: i64,
     purpose: LinkPurpose,
     (created_at, expires_at): (i64, i64),
-    requested_from: &str,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO account_links (token_hash, user_id, purpose, created_at, expires_at, \
-         requested_from) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO account_links (token_hash, user_id, purpose, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(token::digest(token))
     .bind(user_id)
     .bind(purpose.code())
     .bind(created_at)
     .bind(expires_at)
-    .bind(requested_from)
     .execute(&mut **tx)
     .await?;
     Ok(())

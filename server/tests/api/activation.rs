@@ -449,3 +449,47 @@ fn base64_url(s: &str) -> Vec<u8> {
         .decode(s)
         .expect("base64url")
 }
+
+both_backends! {
+    async fn the_dashboard_counts_licences_activations_and_what_expires_soon(app) {
+        // An empty server: every first step still to do, no figures.
+        let admin_browser = app.admin().await;
+        let empty = admin_browser.rpc("get_dashboard", &[]).await.ok();
+        assert_eq!(empty["checklist"], json!({"product": false, "client": false, "order": false, "activation": false}));
+        assert_eq!(empty["activations_per_day"].as_array().map(Vec::len), Some(30));
+
+        let settings = LicensingSettings { limited: true, validity_days: Some(20), end_user_removal: false, max_activations: 5, ..Default::default() };
+        let f = fixture(&app, settings, 3).await;
+        assert_eq!(activate(&app, &f.keys[0], "ws-1").await.0, StatusCode::CREATED);
+        assert_eq!(activate(&app, &f.keys[1], "ws-2").await.0, StatusCode::CREATED);
+        let d = app.services.dashboard(&f.admin).await.expect("dashboard");
+        assert!(d.checklist.all_done(), "{:?}", d.checklist);
+        assert_eq!(d.products.len(), 1);
+        assert_eq!((d.products[0].licences, d.products[0].active), (3, 2));
+        assert_eq!(d.activations_per_day.last().map(|c| c.count), Some(2));
+        assert_eq!(d.activations_per_day.iter().map(|c| c.count).sum::<i64>(), 2);
+        // Each licence that ends within 30 days is counted and listed, soonest first.
+        let mut ends = Vec::new();
+        for id in &f.licence_ids {
+            let lic = app.services.licence(&f.admin, *id).await.expect("licence");
+            if let Some(day) = lic.expires_on.as_deref().and_then(protocol::time::parse_date) {
+                ends.push(day);
+            }
+        }
+        assert!(!ends.is_empty(), "a 20-day licence has an end");
+        assert_eq!(d.expiring_count, ends.len() as i64);
+        assert_eq!(d.expiring.len(), ends.len());
+        assert!(d.expiring.windows(2).all(|w| w[0].expires_on <= w[1].expires_on));
+        assert_eq!(d.expiring[0].client_name, "Acme");
+        // A day later than the last of them, nothing is about to expire.
+        app.clock.advance(31 * DAY);
+        let later = app.services.dashboard(&f.admin).await.expect("dashboard");
+        assert_eq!(later.expiring_count, 0);
+        assert_eq!(later.activations_per_day.iter().map(|c| c.count).sum::<i64>(), 0, "the chart moves with the days");
+
+        // Client users do not see the vendor's dashboard.
+        let carla = app.browser();
+        carla.sign_in("carla@acme.test", "client password 123").await.ok();
+        assert_eq!(carla.rpc("get_dashboard", &[]).await.status, StatusCode::FORBIDDEN);
+    }
+}

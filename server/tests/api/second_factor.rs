@@ -13,7 +13,11 @@ const CARLA: &str = "carla@acme.test";
 const CARLA_PASSWORD: &str = "client password 123";
 
 /// Sets up an authenticator app for `browser`'s user; the secret and the recovery codes.
-async fn set_up(app: &TestApp, browser: &Browser, password: &str) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn set_up(
+    app: &TestApp,
+    browser: &Browser,
+    password: &str,
+) -> (Vec<u8>, Vec<String>) {
     let setup = browser.rpc("begin_second_factor", &[]).await.ok();
     let text = setup["secret"].as_str().expect("secret");
     assert!(setup["uri"]
@@ -39,7 +43,7 @@ async fn set_up(app: &TestApp, browser: &Browser, password: &str) -> (Vec<u8>, V
 }
 
 /// The password step of a browser that has a second factor to give: no session yet.
-async fn password_step(app: &TestApp, email: &str, password: &str) -> Browser {
+pub(crate) async fn password_step(app: &TestApp, email: &str, password: &str) -> Browser {
     let b = app.browser();
     b.sign_in(email, password).await.ok();
     assert_eq!(b.whoami().await, Value::Null, "no session before the code");

@@ -1,0 +1,148 @@
+//! The administrator's dashboard: what the catalogue, the licences and the pools hold now, how
+//! activations went over the last days, what is about to expire, and the first steps on an empty
+//! server.
+
+use crate::audit::AuditEntry;
+use serde::{Deserialize, Serialize};
+
+/// How many days the activations chart covers, and how far ahead "expiring" looks.
+pub const DASHBOARD_DAYS: i64 = 30;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub checklist: Checklist,
+    pub products: Vec<ProductFigures>,
+    /// Activations per UTC day, oldest first, `DASHBOARD_DAYS` of them ending today.
+    pub activations_per_day: Vec<DayCount>,
+    /// Licences whose term ends within `DASHBOARD_DAYS` (soonest first, the first few), and how
+    /// many there are in all.
+    pub expiring: Vec<ExpiringLicence>,
+    pub expiring_count: i64,
+    /// Licences with a limited term still running (time-limited licences, trials among them).
+    pub limited_running: i64,
+    pub pools: Vec<PoolFigures>,
+    pub recent: Vec<AuditEntry>,
+}
+
+/// The first steps on a new server, each done or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checklist {
+    pub product: bool,
+    pub client: bool,
+    pub order: bool,
+    pub activation: bool,
+}
+
+impl Checklist {
+    pub fn all_done(&self) -> bool {
+        self.product && self.client && self.order && self.activation
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductFigures {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    /// Licences of the product (by order and by serial).
+    pub licences: i64,
+    /// Of them, activated on a machine now.
+    pub active: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiringLicence {
+    pub licence_id: i64,
+    pub order_id: Option<i64>,
+    pub serial_id: Option<i64>,
+    pub licence_key: String,
+    pub client_name: String,
+    pub product_code: String,
+    /// The last day it works (days since 1970-01-01).
+    pub expires_on: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolFigures {
+    pub id: i64,
+    pub name: String,
+    pub owner: String,
+    pub in_use: i64,
+    pub count: i64,
+    pub refused_today: i64,
+}
+
+/// How many of `times` (Unix seconds) fall on each of the `days` days ending on `today` (a day
+/// count), oldest first; times outside are left out.
+pub fn per_day(times: &[i64], today: i64, days: i64) -> Vec<DayCount> {
+    let first = today - days + 1;
+    let mut counts: Vec<DayCount> = (first..=today)
+        .map(|day| DayCount { day, count: 0 })
+        .collect();
+    for &t in times {
+        let day = crate::time::day_of(t);
+        if (first..=today).contains(&day) {
+            counts[(day - first) as usize].count += 1;
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn each_activation_counts_on_its_own_utc_day() {
+        let today = 20_000;
+        let at = |day: i64, secs: i64| day * 86_400 + secs;
+        let days = per_day(
+            &[
+                at(today, 0),
+                at(today, 86_399),
+                at(today - 1, 5),
+                at(today - 30, 1),
+                at(today + 1, 0),
+            ],
+            today,
+            30,
+        );
+        assert_eq!(days.len(), 30);
+        assert_eq!(days[0].day, today - 29);
+        assert_eq!(
+            days[29],
+            DayCount {
+                day: today,
+                count: 2
+            }
+        );
+        assert_eq!(days[28].count, 1);
+        assert_eq!(
+            days.iter().map(|d| d.count).sum::<i64>(),
+            3,
+            "out of range: left out"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn the_days_add_up_to_the_times_in_range(
+            times in proptest::collection::vec(0i64..40 * 86_400, 0..200),
+            days in 1i64..40,
+        ) {
+            let today = 39;
+            let counted = per_day(&times, today, days);
+            prop_assert_eq!(counted.len() as i64, days);
+            let in_range = times.iter().filter(|t| **t / 86_400 > today - days).count() as i64;
+            prop_assert_eq!(counted.iter().map(|d| d.count).sum::<i64>(), in_range);
+        }
+    }
+}
