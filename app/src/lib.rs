@@ -88,6 +88,7 @@ pub fn App() -> impl IntoView {
         },
         |_| server_fns::accounts::get_current_user(),
     );
+    provide_context(components::NavOpen(RwSignal::new(false)));
     provide_context(Auth {
         user,
         sign_in,
@@ -110,6 +111,8 @@ pub fn App() -> impl IntoView {
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
             <components::TopBar/>
+            <div class="shell">
+            <components::SideNav/>
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <pages::errors::NotFound/> }>
                     <Route path=path!("/") view=pages::Home/>
@@ -157,6 +160,7 @@ pub fn App() -> impl IntoView {
                     </ParentRoute>
                 </Routes>
             </main>
+            </div>
         </Router>
     }
 }

@@ -28,10 +28,31 @@ test('an administrator sets up products, a client and orders', async ({ page, co
 
   // Bad input is refused in words and saves nothing.
   await open(page, '/admin/products/new');
-  await page.getByLabel('Code').fill('CALC');
+  await page.getByLabel('Code', { exact: true }).fill('CALC');
   await page.getByLabel('Name', { exact: true }).fill('Duplicate');
   await page.getByRole('button', { name: 'Save product' }).click();
   await expect(page.getByRole('alert')).toHaveText('A product with the code CALC already exists.');
+  // Each error beside its field, which gets the focus: a feature code, then the product code.
+  await page.getByLabel('Code', { exact: true }).fill('bad code!');
+  await page.getByRole('button', { name: 'Add a feature' }).click();
+  await page.getByLabel('Code of feature 1').fill('has space');
+  await page.getByLabel('Name of feature 1').fill('Spaced');
+  await page.getByRole('button', { name: 'Save product' }).click();
+  await expect(page.locator('#product-features-error')).toContainText('feature code');
+  await expect(page.getByLabel('Code of feature 1')).toBeFocused();
+  await page.getByLabel('Code of feature 1').fill('spaced');
+  await page.getByRole('button', { name: 'Save product' }).click();
+  const code = page.getByLabel('Code', { exact: true });
+  await expect(page.locator('#product-code-error')).toBeVisible();
+  await expect(page.locator('#product-features-error')).toHaveCount(0);
+  await expect(code).toHaveAttribute('aria-invalid', 'true');
+  await expect(code).toBeFocused();
+  // What was typed is still there.
+  await expect(page.getByLabel('Name', { exact: true })).toHaveValue('Duplicate');
+  // Limited-licence terms show only once "limited" is ticked.
+  await expect(page.getByLabel('Validity in days')).toHaveCount(0);
+  await page.getByLabel('Limited licences (they expire)').check();
+  await expect(page.getByLabel('Validity in days')).toBeVisible();
   await open(page, '/admin/products');
   await expect(page.locator('tbody tr')).toHaveCount(2);
 

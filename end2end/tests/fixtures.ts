@@ -87,12 +87,19 @@ export async function createProduct(page: Page, code: string, name: string, limi
   await open(page, '/admin/products');
   await page.getByRole('link', { name: 'New product' }).click();
   await expect(page.getByRole('heading', { name: 'New product' })).toBeVisible();
-  await page.getByLabel('Code').fill(code);
+  await page.getByLabel('Code', { exact: true }).fill(code);
   await page.getByLabel('Name', { exact: true }).fill(name);
   await page.getByLabel('Editor').fill('Vendor Ltd');
-  await page.getByLabel('Feature catalogue').fill('print: Printing\nexport: Export to PDF');
-  await page.getByLabel('Default features').fill('print');
-  await page.getByLabel('Default counters').fill('users = 5');
+  // The catalogue and the counters as rows; the defaults ticked from the catalogue.
+  for (const [n, [featureCode, featureName]] of [['print', 'Printing'], ['export', 'Export to PDF']].entries()) {
+    await page.getByRole('button', { name: 'Add a feature' }).click();
+    await page.getByLabel(`Code of feature ${n + 1}`).fill(featureCode);
+    await page.getByLabel(`Name of feature ${n + 1}`).fill(featureName);
+  }
+  await page.getByLabel('print (Printing)').check();
+  await page.getByRole('button', { name: 'Add a counter' }).click();
+  await page.getByLabel('Name of counter 1').fill('users');
+  await page.getByLabel('Value of counter 1').fill('5');
   if (limited) {
     await page.getByLabel('Limited licences (they expire)').check();
     await page.getByLabel('Validity in days').fill('30');

@@ -67,24 +67,32 @@ impl Licentia {
             order: exists("orders").await? || exists("serial_batches").await?,
             activation: exists("activations").await?,
         };
+        // Licences and live activations per product: one grouped pass over each table.
         let products: Vec<ProductRow> = sqlx::query_as(&format!(
-            "SELECT p.id, p.code, p.name, \
-             (SELECT COUNT(*) {LICENCE_PRODUCT} WHERE COALESCE(o.product_id, s.product_id) = p.id) \
-               AS licences, \
-             (SELECT COUNT(*) FROM activations a JOIN licences l ON l.id = a.licence_id \
+            "SELECT p.id, p.code, p.name, COALESCE(n.licences, 0) AS licences, \
+             COALESCE(a.active, 0) AS active FROM products p \
+             LEFT JOIN (SELECT COALESCE(o.product_id, s.product_id) AS product_id, \
+               COUNT(*) AS licences {LICENCE_PRODUCT} \
+               GROUP BY COALESCE(o.product_id, s.product_id)) n ON n.product_id = p.id \
+             LEFT JOIN (SELECT COALESCE(o.product_id, s.product_id) AS product_id, \
+               COUNT(*) AS active FROM activations act JOIN licences l ON l.id = act.licence_id \
                LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials s ON s.id = l.serial_id \
-               WHERE a.removed_at IS NULL AND COALESCE(o.product_id, s.product_id) = p.id) AS active \
-             FROM products p ORDER BY p.code"
+               WHERE act.removed_at IS NULL \
+               GROUP BY COALESCE(o.product_id, s.product_id)) a ON a.product_id = p.id \
+             ORDER BY p.code"
         ))
         .fetch_all(pool)
         .await?;
         let since = (today - DASHBOARD_DAYS + 1) * 86_400;
-        let times: Vec<i64> =
-            sqlx::query_scalar("SELECT activated_at FROM activations WHERE activated_at >= $1")
-                .bind(since)
-                .fetch_all(pool)
-                .await?;
-        let until = today + DASHBOARD_DAYS;
+        let days: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT CAST(activated_at / 86400 AS BIGINT) AS day, COUNT(*) FROM activations \
+             WHERE activated_at >= $1 GROUP BY CAST(activated_at / 86400 AS BIGINT)",
+        )
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+        // The next DASHBOARD_DAYS days, today the first.
+        let until = today + DASHBOARD_DAYS - 1;
         let expiring: Vec<ExpiringRow> = sqlx::query_as(&format!(
             "SELECT l.id, l.order_id, l.serial_id, l.licence_key, COALESCE(c.name, '') AS client_name, \
              p.code AS product_code, l.expires_on {LICENCE_PRODUCT} \
@@ -109,21 +117,33 @@ impl Licentia {
                 .bind(today)
                 .fetch_one(pool)
                 .await?;
+        // The seats of each pool's keys valid today, the newest of a feature's renewals only
+        // (as the usage monitor counts them).
         let pools: Vec<PoolRow> = sqlx::query_as(
             "SELECT p.id, p.name, COALESCE(c.name, s.serial, '') AS owner, \
              CAST(COALESCE((SELECT SUM(k.in_use) FROM pool_keys k WHERE k.pool_id = p.id), 0) \
                AS BIGINT) AS in_use, \
-             CAST(COALESCE((SELECT SUM(k.quantity) FROM pool_keys k WHERE k.pool_id = p.id), 0) \
-               AS BIGINT) AS count, \
+             CAST(COALESCE((SELECT SUM(k.quantity) FROM pool_keys k WHERE k.pool_id = p.id \
+               AND (k.start_day IS NULL OR k.start_day <= $1) \
+               AND (k.end_day IS NULL OR k.end_day >= $1) \
+               AND NOT EXISTS (SELECT 1 FROM pool_keys h WHERE h.pool_id = k.pool_id \
+                 AND h.editor = k.editor AND h.feature = k.feature \
+                 AND h.group_index > k.group_index \
+                 AND (h.start_day IS NULL OR h.start_day <= $1) \
+                 AND (h.end_day IS NULL OR h.end_day >= $1))), 0) AS BIGINT) AS count, \
              CAST(COALESCE((SELECT SUM(u.refusals) FROM usage_hourly u \
-               WHERE u.pool_id = p.id AND u.hour >= $1), 0) AS BIGINT) AS refused_today \
+               WHERE u.pool_id = p.id AND u.hour >= $2), 0) AS BIGINT) AS refused_today \
              FROM pools p LEFT JOIN clients c ON c.id = p.client_id \
-             LEFT JOIN serials s ON s.id = p.serial_id ORDER BY p.id LIMIT $2",
+             LEFT JOIN serials s ON s.id = p.serial_id ORDER BY p.id DESC LIMIT $3",
         )
+        .bind(today)
         .bind(today * 24)
         .bind(LISTED)
         .fetch_all(pool)
         .await?;
+        let pool_count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pools")
+            .fetch_one(pool)
+            .await?;
         let recent = self
             .audit_log(
                 actor,
@@ -146,7 +166,7 @@ impl Licentia {
                     active: r.active,
                 })
                 .collect(),
-            activations_per_day: per_day(&times, today, DASHBOARD_DAYS),
+            activations_per_day: per_day(&days, today, DASHBOARD_DAYS),
             expiring: expiring
                 .into_iter()
                 .map(|r| ExpiringLicence {
@@ -172,6 +192,7 @@ impl Licentia {
                     refused_today: r.refused_today,
                 })
                 .collect(),
+            pool_count,
             recent,
         })
     }

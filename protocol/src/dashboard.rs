@@ -14,13 +14,15 @@ pub struct Dashboard {
     pub products: Vec<ProductFigures>,
     /// Activations per UTC day, oldest first, `DASHBOARD_DAYS` of them ending today.
     pub activations_per_day: Vec<DayCount>,
-    /// Licences whose term ends within `DASHBOARD_DAYS` (soonest first, the first few), and how
-    /// many there are in all.
+    /// Licences whose last day is one of the next `DASHBOARD_DAYS` days, today the first
+    /// (soonest first, the first few), and how many there are in all.
     pub expiring: Vec<ExpiringLicence>,
     pub expiring_count: i64,
     /// Licences with a limited term still running (time-limited licences, trials among them).
     pub limited_running: i64,
+    /// The newest pools (the first few), and how many there are in all.
     pub pools: Vec<PoolFigures>,
+    pub pool_count: i64,
     pub recent: Vec<AuditEntry>,
 }
 
@@ -79,17 +81,16 @@ pub struct PoolFigures {
     pub refused_today: i64,
 }
 
-/// How many of `times` (Unix seconds) fall on each of the `days` days ending on `today` (a day
-/// count), oldest first; times outside are left out.
-pub fn per_day(times: &[i64], today: i64, days: i64) -> Vec<DayCount> {
+/// The `days` days ending on `today` (a day count), oldest first, each with its count from
+/// `counted` (day, count) pairs; days outside are left out, days without a pair count 0.
+pub fn per_day(counted: &[(i64, i64)], today: i64, days: i64) -> Vec<DayCount> {
     let first = today - days + 1;
     let mut counts: Vec<DayCount> = (first..=today)
         .map(|day| DayCount { day, count: 0 })
         .collect();
-    for &t in times {
-        let day = crate::time::day_of(t);
+    for &(day, count) in counted {
         if (first..=today).contains(&day) {
-            counts[(day - first) as usize].count += 1;
+            counts[(day - first) as usize].count += count;
         }
     }
     counts
@@ -101,17 +102,10 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn each_activation_counts_on_its_own_utc_day() {
+    fn each_day_has_its_count_and_days_outside_are_left_out() {
         let today = 20_000;
-        let at = |day: i64, secs: i64| day * 86_400 + secs;
         let days = per_day(
-            &[
-                at(today, 0),
-                at(today, 86_399),
-                at(today - 1, 5),
-                at(today - 30, 1),
-                at(today + 1, 0),
-            ],
+            &[(today, 2), (today - 1, 1), (today - 30, 4), (today + 1, 9)],
             today,
             30,
         );
@@ -134,15 +128,15 @@ mod tests {
 
     proptest! {
         #[test]
-        fn the_days_add_up_to_the_times_in_range(
-            times in proptest::collection::vec(0i64..40 * 86_400, 0..200),
+        fn the_days_add_up_to_the_counts_in_range(
+            counted in proptest::collection::vec((0i64..40, 0i64..50), 0..60),
             days in 1i64..40,
         ) {
             let today = 39;
-            let counted = per_day(&times, today, days);
-            prop_assert_eq!(counted.len() as i64, days);
-            let in_range = times.iter().filter(|t| **t / 86_400 > today - days).count() as i64;
-            prop_assert_eq!(counted.iter().map(|d| d.count).sum::<i64>(), in_range);
+            let shown = per_day(&counted, today, days);
+            prop_assert_eq!(shown.len() as i64, days);
+            let in_range: i64 = counted.iter().filter(|(d, _)| *d > today - days).map(|(_, n)| n).sum();
+            prop_assert_eq!(shown.iter().map(|d| d.count).sum::<i64>(), in_range);
         }
     }
 }

@@ -19,33 +19,75 @@ use protocol::input::Password;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The main navigation of each role: where, and its name.
-const ADMIN_NAV: &[(&str, &str)] = &[
-    ("/admin", "Overview"),
-    ("/admin/clients", "Clients"),
-    ("/admin/products", "Products"),
-    ("/admin/orders", "Orders"),
-    ("/admin/activations", "Activations"),
-    ("/admin/activation", "Offline activation"),
-    ("/admin/serials", "Serial numbers"),
-    ("/admin/pools", "Floating pools"),
-    ("/admin/usage", "Usage"),
-    ("/admin/tokens", "API tokens"),
-    ("/admin/webhooks", "Webhooks"),
-    ("/admin/audit", "Audit log"),
-    ("/admin/account", "My account"),
+/// The main navigation of each role, grouped by area: a group's name (empty: no heading) and
+/// its pages, where and their names.
+type NavGroups = &'static [(&'static str, &'static [(&'static str, &'static str)])];
+
+const ADMIN_NAV: NavGroups = &[
+    ("", &[("/admin", "Overview")]),
+    ("Catalogue", &[("/admin/products", "Products")]),
+    ("Customers", &[("/admin/clients", "Clients")]),
+    (
+        "Licences",
+        &[
+            ("/admin/orders", "Orders"),
+            ("/admin/activations", "Activations"),
+            ("/admin/activation", "Offline activation"),
+            ("/admin/serials", "Serial numbers"),
+        ],
+    ),
+    (
+        "Floating",
+        &[
+            ("/admin/pools", "Floating pools"),
+            ("/admin/usage", "Usage"),
+        ],
+    ),
+    (
+        "Web API",
+        &[
+            ("/admin/tokens", "API tokens"),
+            ("/admin/webhooks", "Webhooks"),
+        ],
+    ),
+    (
+        "Settings",
+        &[
+            ("/admin/audit", "Audit log"),
+            ("/admin/account", "My account"),
+        ],
+    ),
 ];
-const CLIENT_NAV: &[(&str, &str)] = &[
-    ("/client", "My organisation"),
-    ("/client/orders", "My orders"),
-    ("/client/activations", "Activations"),
-    ("/client/activation", "Offline activation"),
-    ("/client/pools", "Floating pools"),
-    ("/client/usage", "Usage"),
-    ("/client/tokens", "API tokens"),
-    ("/client/audit", "Audit log"),
-    ("/client/account", "My account"),
+const CLIENT_NAV: NavGroups = &[
+    ("", &[("/client", "My organisation")]),
+    (
+        "Licences",
+        &[
+            ("/client/orders", "My orders"),
+            ("/client/activations", "Activations"),
+            ("/client/activation", "Offline activation"),
+        ],
+    ),
+    (
+        "Floating",
+        &[
+            ("/client/pools", "Floating pools"),
+            ("/client/usage", "Usage"),
+        ],
+    ),
+    ("Web API", &[("/client/tokens", "API tokens")]),
+    (
+        "Settings",
+        &[
+            ("/client/audit", "Audit log"),
+            ("/client/account", "My account"),
+        ],
+    ),
 ];
+
+/// Whether the main navigation is open on a narrow screen (on a wide one it always shows).
+#[derive(Clone, Copy)]
+pub struct NavOpen(pub RwSignal<bool>);
 
 /// Where the signed-in person's pages are: `/admin` or `/client`.
 pub fn area(admin: bool) -> &'static str {
@@ -59,6 +101,7 @@ pub fn area(admin: bool) -> &'static str {
 #[component]
 pub fn TopBar() -> impl IntoView {
     let auth = expect_context::<Auth>();
+    let NavOpen(open) = expect_context::<NavOpen>();
     view! {
         <header class="topbar">
             <a class="brand" href="/">"Licentia"</a>
@@ -66,19 +109,25 @@ pub fn TopBar() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match auth.user.await {
                         Ok(Some(user)) => {
-                            let links = match user.role {
-                                Role::Admin => ADMIN_NAV,
-                                Role::Client => CLIENT_NAV,
-                            }
-                            .iter()
-                            .map(|(href, label)| view! { <A href=*href exact=href.matches('/').count() == 1>{*label}</A> })
-                            .collect_view();
                             let who = match &user.client {
                                 Some(c) => format!("{} · {}", user.name, c.name),
                                 None => format!("{} · Administrator", user.name),
                             };
                             view! {
-                                <nav aria-label="Main">{links}</nav>
+                                <button
+                                    type="button"
+                                    class="menu-toggle"
+                                    aria-controls="main-nav"
+                                    aria-expanded=move || open.get().to_string()
+                                    on:click=move |_| open.update(|o| *o = !*o)
+                                    on:keydown=move |ev| {
+                                        if ev.key() == "Escape" {
+                                            open.set(false);
+                                        }
+                                    }
+                                >
+                                    {move || if open.get() { "Close menu" } else { "Menu" }}
+                                </button>
                                 <div class="who">
                                     <span class="who-name" data-testid="signed-in-as">{who}</span>
                                     <ActionForm action=auth.sign_out>
@@ -94,6 +143,82 @@ pub fn TopBar() -> impl IntoView {
             </Transition>
         </header>
     }
+}
+
+/// The main navigation, grouped by area, beside the page on a wide screen; on a phone it opens
+/// from the top bar's Menu button and closes when a page is chosen.
+#[component]
+pub fn SideNav() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let NavOpen(open) = expect_context::<NavOpen>();
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match auth.user.await {
+                    Ok(Some(user)) => {
+                        let groups = match user.role {
+                            Role::Admin => ADMIN_NAV,
+                            Role::Client => CLIENT_NAV,
+                        };
+                        let groups = groups
+                            .iter()
+                            .map(|(title, pages)| {
+                                let heading_id = format!("nav-{}", title.to_lowercase().replace(' ', "-"));
+                                let links = pages
+                                    .iter()
+                                    .map(|(href, label)| view! { <li><A href=*href exact=href.matches('/').count() == 1>{*label}</A></li> })
+                                    .collect_view();
+                                let heading = (!title.is_empty()).then(|| view! { <h2 class="nav-title" id=heading_id.clone()>{*title}</h2> });
+                                let labelled = (!title.is_empty()).then_some(heading_id.clone());
+                                view! {
+                                    <div class="nav-group">
+                                        {heading}
+                                        <ul aria-labelledby=labelled>{links}</ul>
+                                    </div>
+                                }
+                            })
+                            .collect_view();
+                        view! {
+                            <nav
+                                id="main-nav"
+                                aria-label="Main"
+                                class=move || if open.get() { "sidenav open" } else { "sidenav" }
+                                on:click=move |ev| {
+                                    // A page was chosen (a link, not the space around them).
+                                    if event_target_is_link(&ev) {
+                                        open.set(false);
+                                    }
+                                }
+                                on:keydown=move |ev| {
+                                    if ev.key() == "Escape" {
+                                        open.set(false);
+                                    }
+                                }
+                            >
+                                {groups}
+                            </nav>
+                        }
+                        .into_any()
+                    }
+                    _ => ().into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn event_target_is_link(ev: &leptos::ev::MouseEvent) -> bool {
+    use wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+        .and_then(|e| e.closest("a").ok().flatten())
+        .is_some()
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn event_target_is_link(_: &leptos::ev::MouseEvent) -> bool {
+    false
 }
 
 /// The code from the signed-in person's authenticator app, asked (as `code`) beside their

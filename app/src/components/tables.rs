@@ -208,6 +208,7 @@ pub fn SearchBox(query: RwSignal<String>, label: &'static str) -> impl IntoView 
                 id="table-search"
                 type="search"
                 placeholder=label
+                value=query.get_untracked()
                 prop:value=move || query.get()
                 on:input=move |ev| query.set(event_target_value(&ev))
             />

@@ -392,13 +392,11 @@ fn compare_activations(
 #[component]
 pub fn ActivationsPage(admin: bool) -> impl IntoView {
     let list = Resource::new(|| (), |_| crate::server_fns::catalog::list_activations());
-    // A link may bring a search along (`?q=DRAW` from the dashboard's figures).
-    let query = RwSignal::new(
-        leptos_router::hooks::use_query_map()
-            .get_untracked()
-            .get("q")
-            .unwrap_or_default(),
-    );
+    // A link may bring a search along (`?q=DRAW` from the dashboard's figures); the search
+    // follows the address when it changes.
+    let asked = leptos_router::hooks::use_query_map();
+    let query = RwSignal::new(asked.get_untracked().get("q").unwrap_or_default());
+    Effect::new(move |_| query.set(asked.with(|q| q.get("q").unwrap_or_default())));
     let sort = Sort::descending("activated");
     let base = area(admin);
     view! {

@@ -184,11 +184,12 @@ fn PoolsCard(d: Dashboard) -> impl IntoView {
     if d.pools.is_empty() {
         return ().into_any();
     }
+    let (pool_count, shown) = (d.pool_count, d.pools.len() as i64);
     view! {
         <section class="card">
             <h2>"Floating pools"</h2>
             <table>
-                <thead><tr><th scope="col">"Pool"</th><th scope="col" class="num">"Seats in use"</th><th scope="col" class="num">"Refused today"</th></tr></thead>
+                <thead><tr><th scope="col">"Pool"</th><th scope="col" class="num">"Seats in use (of those valid today)"</th><th scope="col" class="num">"Refused today (UTC)"</th></tr></thead>
                 <tbody>
                     {d.pools.into_iter().map(|p| {
                         let name = if p.name.is_empty() { p.owner.clone() } else { format!("{} · {}", p.owner, p.name) };
@@ -202,6 +203,7 @@ fn PoolsCard(d: Dashboard) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+            {(pool_count > shown).then(|| view! { <p class="hint">{format!("The newest {shown} of {pool_count}: ")}<a href="/admin/pools">"all pools"</a></p> })}
         </section>
     }
     .into_any()
