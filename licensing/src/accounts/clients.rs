@@ -42,7 +42,7 @@ impl From<ClientRow> for ClientSummary {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct UserListRow {
+struct UserListRow {
     id: i64,
     email: String,
     name: String,
@@ -54,7 +54,7 @@ pub(crate) struct UserListRow {
 }
 
 impl UserListRow {
-    pub(crate) fn into_summary(self) -> Result<UserSummary> {
+    fn into_summary(self) -> Result<UserSummary> {
         Ok(UserSummary {
             id: self.id,
             role: Role::parse(&self.role)
@@ -133,7 +133,7 @@ const CLIENT_SELECT: &str =
         WHERE o.client_id = c.id AND a.removed_at IS NULL) AS active_licences \
      FROM clients c";
 
-pub(crate) const USER_LIST_SELECT: &str =
+const USER_LIST_SELECT: &str =
     "SELECT id, email, name, role, client_id, created_at, last_sign_in_at, \
      CAST(CASE WHEN password_hash = '' THEN 1 ELSE 0 END AS BIGINT) AS invited FROM users";
 
@@ -528,16 +528,6 @@ impl Licentia {
         Ok(())
     }
 
-    /// One account as lists show it.
-    pub(crate) async fn user_summary(&self, user_id: i64) -> Result<UserSummary> {
-        sqlx::query_as::<_, UserListRow>(&format!("{USER_LIST_SELECT} WHERE id = $1"))
-            .bind(user_id)
-            .fetch_optional(self.db.pool())
-            .await?
-            .ok_or(Error::NotFound("The user"))?
-            .into_summary()
-    }
-
     pub async fn list_admins(&self, actor: &CurrentUser) -> Result<Vec<UserSummary>> {
         require_admin(actor)?;
         let rows: Vec<UserListRow> = sqlx::query_as(&format!(
@@ -623,4 +613,17 @@ pub(crate) async fn password_set(
         0
     };
     Ok(revoked)
+}
+
+/// One account as lists show it, read through `exec` (the pool, or a transaction's view).
+pub(crate) async fn user_summary_in<'e, E>(exec: E, user_id: i64) -> Result<UserSummary>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query_as::<_, UserListRow>(&format!("{USER_LIST_SELECT} WHERE id = $1"))
+        .bind(user_id)
+        .fetch_optional(exec)
+        .await?
+        .ok_or(Error::NotFound("The user"))?
+        .into_summary()
 }

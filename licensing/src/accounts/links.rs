@@ -12,7 +12,7 @@ use super::throttle::address_group;
 use crate::audit::{Entry, Who};
 use crate::mail::{self, Letter};
 use crate::{require_admin, token, Error, Licentia, Result};
-use protocol::account::{LinkDelivery, LinkPurpose, LinkSent, PasswordLinkInfo, Role, UserSummary};
+use protocol::account::{LinkDelivery, LinkPurpose, LinkSent, PasswordLinkInfo, Role};
 use protocol::audit::AuditAction;
 use protocol::input::{Email, PersonName};
 
@@ -93,14 +93,8 @@ impl Licentia {
         require_admin(actor)?;
         let name = PersonName::parse(invitee.name)?;
         let email = Email::parse(invitee.email)?;
-        let organisation: Option<String> = match invitee.client_id {
-            Some(id) => Some(
-                sqlx::query_scalar("SELECT name FROM clients WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(self.db.pool())
-                    .await?
-                    .ok_or(Error::NotFound("The client"))?,
-            ),
+        let organisation = match invitee.client_id {
+            Some(id) => Some(self.client_name(id).await?),
             None => None,
         };
         let role = match invitee.client_id {
@@ -160,7 +154,7 @@ impl Licentia {
             .deliver(name.as_str(), email.as_str(), letter, link, expires_at)
             .await;
         Ok(LinkSent {
-            user: self.user_summary(user_id).await?,
+            user: super::clients::user_summary_in(self.db.pool(), user_id).await?,
             purpose: LinkPurpose::Invitation,
             delivery,
         })
@@ -185,15 +179,7 @@ impl Licentia {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        let user: UserSummary = sqlx::query_as::<_, super::clients::UserListRow>(&format!(
-            "{} WHERE id = $1",
-            super::clients::USER_LIST_SELECT
-        ))
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound("The user"))?
-        .into_summary()?;
+        let user = super::clients::user_summary_in(&mut *tx, user_id).await?;
         if user.role == Role::Admin && !user.invited {
             return Err(Error::Conflict(
                 "Administrators reset their own password: \u{201c}Forgot your password?\u{201d} \
