@@ -169,6 +169,18 @@ impl TestApp {
         Self::start(env, dir, clock).await
     }
 
+    /// Stops the server (its requests in flight and its jobs end) and hands back its database
+    /// directory, if it had one, so the database outlives it.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(stopped) = self.stopped.take() {
+            stopped.await.expect("server task").expect("server stopped");
+        }
+        self._dir.take()
+    }
+
     /// Another server on the same database with the same settings (a replica), its clock set
     /// to this one's time.
     pub async fn replica(&self) -> Self {

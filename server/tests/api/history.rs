@@ -483,3 +483,92 @@ async fn metrics_on_their_own_address_and_never_without_protection() {
         "{refused}"
     );
 }
+
+/// Two real `server` processes started at once on one database, each making at its start the
+/// reports that are due: every month's report exists once, made by them, and both serve the
+/// same bytes.
+async fn two_server_processes_make_each_report_once(backend: licensing::Backend) {
+    let (url, dir) = fresh_database(backend).await;
+    let master_key = licensing::keys::MasterKey::random().to_base64();
+    let app = TestApp::spawn_at(&url, None, &[("LICENTIA_MASTER_KEY", &master_key)]).await;
+    let (browser, admin) = app.admin_both().await;
+    let token = api_token(&year_token(&app, &browser, "reports").await).to_owned();
+    let pool = crate::seeded::acme_pool_of(&app.services, &admin, 86_400).await;
+    casual_key(&app, &admin, pool.id, "LIV", 2400).await;
+    // Enrolled 40 days ago: last month's report (and perhaps the one before) is due now.
+    sqlx::query("UPDATE pool_keys SET created_at = created_at - 40 * 86400")
+        .execute(app.services.db().pool())
+        .await
+        .expect("enrolled earlier");
+    let stopped_at = app.clock.now();
+    let last_month = {
+        let (y, m, _) = protocol::time::civil_from_days(stopped_at.div_euclid(86_400));
+        if m == 1 {
+            format!("{}-12", y - 1)
+        } else {
+            format!("{y}-{:02}", m - 1)
+        }
+    };
+    let _dir = (app.stop().await, dir);
+
+    let ((_a, a), (_b, b)) = tokio::join!(
+        crate::replicas::replica(&url, &master_key),
+        crate::replicas::replica(&url, &master_key)
+    );
+    let list = |base: String| {
+        let token = token.clone();
+        async move {
+            let (st, body) = raw_get(&base, &token, "/api/v1/casual-reports").await;
+            assert_eq!(st, StatusCode::OK, "{body}");
+            serde_json::from_str::<Vec<Value>>(&body).expect("a list")
+        }
+    };
+    let mut waited = 0;
+    let reports = loop {
+        let reports = list(a.clone()).await;
+        if reports.iter().any(|r| r["month"] == last_month.as_str()) {
+            break reports;
+        }
+        waited += 1;
+        assert!(
+            waited < 200,
+            "the processes made {last_month}'s report at their start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(list(b.clone()).await, reports, "both list the same reports");
+    let months: Vec<&str> = reports.iter().filter_map(|r| r["month"].as_str()).collect();
+    let mut once = months.clone();
+    once.dedup();
+    assert_eq!(once, months, "no month twice");
+    assert!(months.len() <= 2, "{months:?}");
+    for month in months {
+        let (st, mine) = raw_get(&a, &token, &format!("/api/v1/casual-reports/{month}")).await;
+        assert_eq!(st, StatusCode::OK, "{mine}");
+        let (_, theirs) = raw_get(&b, &token, &format!("/api/v1/casual-reports/{month}")).await;
+        assert_eq!(mine, theirs, "every process serves the same bytes");
+        let report: Value = serde_json::from_str(&mine).expect("json");
+        assert!(
+            report["produced_at"].as_i64() >= Some(stopped_at),
+            "made by the processes"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_sqlite_make_each_report_once() {
+    within_limit(two_server_processes_make_each_report_once(
+        licensing::Backend::Sqlite,
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_postgres_make_each_report_once() {
+    if postgres_available() {
+        within_limit(two_server_processes_make_each_report_once(
+            licensing::Backend::Postgres,
+        ))
+        .await
+    }
+}

@@ -11,7 +11,10 @@ use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
 
 /// A `server serve` process on `database_url`, and the URL it listens at.
-async fn replica(database_url: &str, master_key: &str) -> (tokio::process::Child, String) {
+pub(crate) async fn replica(
+    database_url: &str,
+    master_key: &str,
+) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
         .env_remove("LICENTIA_CONFIG")
         .env("DATABASE_URL", database_url)
