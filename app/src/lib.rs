@@ -132,6 +132,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("orders") view=|| view! { <OrdersPage admin=true/> }/>
                         <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=true/> }/>
                         <Route path=path!("activations") view=|| view! { <ActivationsPage admin=true/> }/>
+                        <Route path=path!("licences/:id") view=|| view! { <pages::licence::LicencePage admin=true/> }/>
                         <Route path=path!("activation") view=|| view! { <OfflineActivationPage admin=true/> }/>
                         <Route path=path!("serials") view=pages::serials::SerialsPage/>
                         <Route path=path!("serials/:id") view=pages::serials::SerialDetailPage/>
@@ -149,6 +150,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("orders") view=|| view! { <OrdersPage admin=false/> }/>
                         <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=false/> }/>
                         <Route path=path!("activations") view=|| view! { <ActivationsPage admin=false/> }/>
+                        <Route path=path!("licences/:id") view=|| view! { <pages::licence::LicencePage admin=false/> }/>
                         <Route path=path!("activation") view=|| view! { <OfflineActivationPage admin=false/> }/>
                         <Route path=path!("tokens") view=|| view! { <TokensPage admin=false/> }/>
                         <Route path=path!("audit") view=|| view! { <pages::audit::AuditPage admin=false/> }/>

@@ -1,3 +1,4 @@
+import { readFileSync } from 'fs';
 import { test, expect, open, signInAs, admin, Page, Workstation, createProduct } from './fixtures';
 
 // The Activation Center journey: an administrator sets up products, a client and orders; the
@@ -138,6 +139,8 @@ test('workstations activate, the client removes where allowed, the administrator
   // Who holds what: the activations list finds the machine.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Activations' }).click();
   await page.getByRole('searchbox').fill('workstation-1');
+  await page.getByRole('searchbox').press('Enter');
+  await expect(page).toHaveURL(/q=workstation-1/);
   await expect(page.locator('tbody tr')).toHaveCount(1);
   await expect(page.locator('tbody tr')).toContainText(calc1);
   await expect(page.locator('tbody tr')).toContainText(newEnd);
@@ -214,7 +217,86 @@ test('the dashboard sums up the journey, each figure a link to its list', async 
   await expect(products.getByRole('row', { name: /CALC · Calc Pro/ })).toHaveText(/CALC · Calc Pro\s*2\s*1/);
   await expect(products.getByRole('row', { name: /DRAW · Draw/ })).toHaveText(/DRAW · Draw\s*2\s*0/);
   await products.getByRole('row', { name: /CALC · Calc Pro/ }).getByRole('link', { name: '1' }).click();
-  await expect(page).toHaveURL(/\/admin\/activations\?q=CALC$/);
-  await expect(page.getByRole('searchbox')).toHaveValue('CALC');
+  // The figure's list: exactly that product's live activations (not DRAW's).
+  await expect(page).toHaveURL(/\/admin\/activations\?product=CALC$/);
+  await expect(page.getByLabel('Product', { exact: true })).toHaveValue('CALC');
+  await expect(page.locator('tbody tr')).toHaveCount(1);
   await expect(page.locator('tbody tr').first()).toContainText('CALC');
+});
+
+test('the activations list filters and pages on the server and exports CSV; a licence page holds its history', async ({ page, consoleErrors }) => {
+  await signInAs(page, admin.email, admin.password);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Activations' }).click();
+  // Every CALC activation, past ones too: workstation-1 still on its machine, offline-pc freed.
+  await page.getByLabel('Product', { exact: true }).selectOption('CALC');
+  await page.getByLabel('Status').selectOption('all');
+  await page.getByLabel('Rows per page').selectOption('25');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/product=CALC/);
+  await expect(page).toHaveURL(/status=all/);
+  await expect(page.getByTestId('activations-count')).toHaveText('2 activations');
+  const rows = page.locator('tbody tr');
+  await expect(rows).toHaveCount(2);
+  await expect(rows.nth(0)).toContainText('offline-pc');
+  await expect(rows.nth(1)).toContainText('workstation-1');
+
+  // Sorted by machine, one row a page: the server gives the next page.
+  await page.getByRole('link', { name: 'Machine' }).click();
+  await expect(page).toHaveURL(/sort=machine&order=asc/);
+  await expect(rows.nth(0)).toContainText('offline-pc');
+  await open(page, new URL(page.url()).pathname + new URL(page.url()).search.replace('limit=25', 'limit=1'));
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText('offline-pc');
+  await expect(page.getByTestId('activations-count')).toHaveText('2 activations match; 1 on this page');
+  await page.getByTestId('activations-next').click();
+  await expect(rows.first()).toContainText('workstation-1');
+  await expect(page.getByTestId('activations-next')).toHaveCount(0);
+
+  // The CSV holds every row the filters pick, not only the page's.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('activations-csv').click()]);
+  const csv = readFileSync(await download.path(), 'utf8').trim().split(/\r?\n/);
+  expect(csv[0]).toBe('activation_id,licence_id,licence_key,serial,client,product,machine,mode,activated_at_utc,last_validated_at_utc,validations,removed_at_utc,expires_on');
+  expect(csv).toHaveLength(3);
+  expect(csv[1]).toContain(',Globex Labs,CALC,offline-pc,offline,');
+  expect(csv[2]).toContain(',Globex Labs,CALC,workstation-1,online,');
+
+  // The licence that went offline and came back: its page holds both of its lives.
+  await open(page, '/admin/activations?product=CALC&status=all&sort=machine&order=asc');
+  await rows.filter({ hasText: 'offline-pc' }).getByRole('link').first().click();
+  await expect(page).toHaveURL(/\/admin\/licences\/\d+$/);
+  const history = page.getByRole('table', { name: 'Activations of this licence' });
+  await expect(history.locator('tbody tr')).toHaveCount(1);
+  await expect(history.locator('tr[data-live="false"]')).toContainText('offline-pc');
+  await expect(history.locator('tr[data-live="false"]')).toContainText('offline');
+  const changes = page.getByRole('table', { name: 'Audit log entries' });
+  await expect(changes.locator('tr[data-action="activation.create"]')).toHaveCount(1);
+  await expect(changes.locator('tr[data-action="activation.remove"]')).toHaveCount(1);
+  await expect(page.getByTestId('licence-machine')).toHaveText('Not activated');
+  // Notes for the vendor's team, kept across a reload.
+  await page.getByLabel('Notes', { exact: true }).fill('Customer asked to move it back online in January.');
+  await page.getByRole('button', { name: 'Save notes' }).click();
+  await expect(page.getByRole('status')).toHaveText('Notes saved.');
+  await page.reload();
+  await expect(page.getByLabel('Notes', { exact: true })).toHaveValue('Customer asked to move it back online in January.');
+  await expect(changes.locator('tr[data-action="licence.edit"]')).toHaveCount(1);
+
+  // The licence on its machine: extended by 30 days from its end, in one click.
+  await open(page, '/admin/activations?product=CALC');
+  await rows.first().getByRole('link').first().click();
+  const end = (await page.getByTestId('licence-end').textContent())!.trim();
+  await page.getByRole('button', { name: 'Extend by 30 days' }).click();
+  await expect(page.getByRole('status')).toContainText('The licence was extended');
+  const later = new Date(Date.parse(end + 'T00:00:00Z') + 30 * 86_400_000).toISOString().slice(0, 10);
+  await expect(page.getByTestId('licence-end')).toHaveText(later);
+  await expect(page.getByRole('table', { name: 'Activations of this licence' }).locator('tr[data-live="true"]')).toContainText('workstation-1');
+
+  // The client's user reads the same page without the vendor's notes or actions.
+  const licencePath = new URL(page.url()).pathname;
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signInAs(page, gina.email, gina.password);
+  await open(page, licencePath.replace('/admin/', '/client/'));
+  await expect(page.getByTestId('licence-end')).toHaveText(later);
+  await expect(page.getByRole('table', { name: 'Activations of this licence' }).locator('tr[data-live="true"]')).toContainText('workstation-1');
+  await expect(page.getByRole('heading', { name: 'Notes' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Extend by 30 days' })).toHaveCount(0);
 });

@@ -290,7 +290,7 @@ impl Licentia {
         Ok(out)
     }
 
-    async fn audit_entries(
+    pub(crate) async fn audit_entries(
         &self,
         actor: &CurrentUser,
         q: &AuditQuery,

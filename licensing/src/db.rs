@@ -45,9 +45,14 @@ pub(crate) struct Conditions {
 impl Conditions {
     /// Adds `clause`, its `?`s standing for `values` in order.
     pub(crate) fn and<const N: usize>(&mut self, clause: &str, values: [Bind; N]) {
-        debug_assert_eq!(clause.matches('?').count(), N, "{clause}");
-        let mut values = values.into_iter().peekable();
-        let mut sql = String::with_capacity(clause.len() + 4 * N);
+        self.and_many(clause, &values);
+    }
+
+    /// Like `and`, with the values as a slice (a clause whose number of `?`s varies).
+    pub(crate) fn and_many(&mut self, clause: &str, values: &[Bind]) {
+        debug_assert_eq!(clause.matches('?').count(), values.len(), "{clause}");
+        let mut values = values.iter().cloned().peekable();
+        let mut sql = String::with_capacity(clause.len() + 4 * values.len());
         for c in clause.chars() {
             if let Some(value) = values.next_if(|_| c == '?') {
                 self.binds.push(value);
@@ -59,13 +64,18 @@ impl Conditions {
         self.clauses.push(sql);
     }
 
+    /// ` WHERE` and these conditions (empty without any).
+    pub(crate) fn where_sql(&self) -> String {
+        match self.clauses.is_empty() {
+            true => String::new(),
+            false => format!(" WHERE {}", self.clauses.join(" AND ")),
+        }
+    }
+
     /// `select`, these conditions, `ORDER BY order` and a LIMIT of `limit` rows.
     pub(crate) fn page_sql(&mut self, select: &str, order: &str, limit: i64) -> String {
         self.binds.push(Bind::Int(limit));
-        let filter = match self.clauses.is_empty() {
-            true => String::new(),
-            false => format!(" WHERE {}", self.clauses.join(" AND ")),
-        };
+        let filter = self.where_sql();
         format!(
             "{select}{filter} ORDER BY {order} LIMIT ${}",
             self.binds.len()

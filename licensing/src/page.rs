@@ -133,7 +133,7 @@ fn cursor_of<K: Serialize>(key: &K) -> String {
     BASE64URL_NOPAD.encode(serde_json::to_string(key).unwrap_or_default().as_bytes())
 }
 
-fn bad_cursor() -> Error {
+pub(crate) fn bad_cursor() -> Error {
     Error::Invalid(InputError::new(
         "after",
         "This cursor is not one this list gave: start from the first page (without `after`).",

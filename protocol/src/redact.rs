@@ -3,7 +3,7 @@
 //! an activation, check out seats), so whoever may only read sees enough of each to recognise
 //! it, never enough to use it.
 
-use crate::catalog::{Activation, ActivationRow, Licence, Serial, SerialDetail};
+use crate::catalog::{Activation, ActivationRow, Licence, LicencePage, Serial, SerialDetail};
 use crate::floating::{FeatureUsage, Pool};
 
 /// Characters of a secret kept when it is masked.
@@ -75,6 +75,14 @@ impl Redact for Licence {
     }
 }
 
+impl Redact for LicencePage {
+    fn redact(&mut self) {
+        self.licence.redact();
+        self.activations.iter_mut().for_each(Redact::redact);
+        self.serial = self.serial.as_deref().map(mask);
+    }
+}
+
 impl Redact for ActivationRow {
     fn redact(&mut self) {
         self.activation.redact();
@@ -133,6 +141,7 @@ mod tests {
                 activated_at: 0,
                 last_validated_at: None,
                 removed_at: None,
+                validations: 0,
                 removed_by: None,
                 serial: Some("SER1-SER2-SER3-SER4".into()),
             }),

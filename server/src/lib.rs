@@ -207,6 +207,7 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
             get(api::batch_csv_download),
         )
         .route("/audit.csv", get(api::audit_csv_download))
+        .route("/activations.csv", get(api::activations_csv_download))
         .route("/pools/{id}/history.csv", get(api::history_csv_download))
         .route(
             "/pools/{id}/usage-history.csv",

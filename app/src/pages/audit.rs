@@ -126,7 +126,7 @@ fn channel_text(c: Channel) -> &'static str {
 }
 
 #[component]
-fn AuditTable(entries: Vec<AuditEntry>) -> impl IntoView {
+pub(crate) fn AuditTable(entries: Vec<AuditEntry>) -> impl IntoView {
     view! {
         <WideTable caption="Audit log entries" heads=&["When", "Who", "From", "Action", "What", "Details"]>
             {entries.into_iter().map(|e| {

@@ -13,7 +13,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use protocol::catalog::{counter_lines, ActivationRow, Licence, Order, Product, Removal};
+use protocol::catalog::{counter_lines, ActivationFilter, Licence, Order, Product, Removal};
 use std::collections::BTreeMap;
 
 pub(crate) fn id_param(
@@ -234,7 +234,7 @@ pub(crate) fn FeatureChecks(
 
 /// A licence's features (ticks over the product's catalogue) and counters, as a form edits them.
 #[component]
-fn TermsFields(
+pub(crate) fn TermsFields(
     catalogue: Vec<protocol::catalog::Feature>,
     enabled: Vec<String>,
     counters: BTreeMap<String, i64>,
@@ -315,7 +315,7 @@ pub(crate) fn LicencesSection(
                     let act = l.activation.clone();
                     view! {
                         <tr data-licence=l.key.clone()>
-                            <td><code>{l.key.clone()}</code></td>
+                            <td><a href=format!("{}/licences/{}", area(admin), l.id)><code>{l.key.clone()}</code></a></td>
                             <td>{match (act.as_ref(), l.pending_free.clone()) {
                                 (Some(a), _) => view! { <span>{a.hostname.clone()}</span> }.into_any(),
                                 (None, Some(p)) => view! {
@@ -371,75 +371,258 @@ pub(crate) fn LicencesSection(
     }
 }
 
-fn compare_activations(
-    key: &'static str,
-    a: &ActivationRow,
-    b: &ActivationRow,
-) -> std::cmp::Ordering {
-    match key {
-        "client" => by_text(&a.client_name, &b.client_name),
-        "product" => a.product_code.cmp(&b.product_code),
-        "host" => by_text(&a.activation.hostname, &b.activation.hostname),
-        "validated" => a
-            .activation
-            .last_validated_at
-            .cmp(&b.activation.last_validated_at),
-        _ => a.activation.activated_at.cmp(&b.activation.activated_at),
+/// The activations list's filters as the address gives them.
+fn activation_filter(q: &leptos_router::params::ParamsMap) -> ActivationFilter {
+    let number = |k: &str| q.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    ActivationFilter {
+        q: q.get("q"),
+        product: q.get("product"),
+        client_id: number("client_id"),
+        mode: q.get("mode"),
+        status: q.get("status"),
+        expiring_within_days: number("expiring_within_days"),
+        sort: q.get("sort"),
+        order: q.get("order"),
     }
 }
 
-/// Which machine holds which licence: searchable by licence key, host, client or product.
+/// Which machine holds which licence, and which held one before: filtered, sorted and paged by
+/// the server, the filters in the address (a link or a reload keeps them), exported as CSV
+/// with the same filters.
 #[component]
 pub fn ActivationsPage(admin: bool) -> impl IntoView {
-    let list = Resource::new(|| (), |_| crate::server_fns::catalog::list_activations());
-    // A link may bring a search along (`?q=DRAW` from the dashboard's figures); the search
-    // follows the address when it changes.
     let asked = leptos_router::hooks::use_query_map();
-    let query = RwSignal::new(asked.get_untracked().get("q").unwrap_or_default());
-    Effect::new(move |_| query.set(asked.with(|q| q.get("q").unwrap_or_default())));
-    let sort = Sort::descending("activated");
+    let filter = Memo::new(move |_| asked.with(activation_filter));
+    let after = Memo::new(move |_| asked.with(|q| q.get("after")));
+    let limit =
+        Memo::new(move |_| asked.with(|q| q.get("limit").and_then(|l| l.parse::<i64>().ok())));
+    let table = Resource::new(
+        move || (filter.get(), after.get(), limit.get()),
+        |(f, after, limit)| crate::server_fns::catalog::activations_page(f, after, limit),
+    );
     let base = area(admin);
+    let here = format!("{base}/activations");
+    let action = here.clone();
+    let link = move |f: &ActivationFilter, after: Option<&str>| {
+        let mut q = f.query_string();
+        let page = limit
+            .get_untracked()
+            .map(|l| format!("limit={l}"))
+            .into_iter()
+            .chain(after.map(|a| format!("after={}", protocol::audit::percent_encode(a))));
+        for part in page {
+            if !q.is_empty() {
+                q.push('&');
+            }
+            q.push_str(&part);
+        }
+        if q.is_empty() {
+            here.to_owned()
+        } else {
+            format!("{here}?{q}")
+        }
+    };
+    let csv = move || {
+        let q = filter.get().query_string();
+        if q.is_empty() {
+            "/activations.csv".to_owned()
+        } else {
+            format!("/activations.csv?{q}")
+        }
+    };
     view! {
         <Title text="Activations · Licentia"/>
         <h1>"Activations"</h1>
         <section class="card">
-            <div class="table-tools"><SearchBox query label="Search by licence key, serial, machine, client or product"/></div>
-            {loaded(list, move |all| {
-                    let total = all.len();
-                    let rows = shown_rows(all, query, sort, |r: &ActivationRow| vec![r.licence_key.clone(), r.activation.hostname.clone(), r.client_name.clone(), r.product_code.clone(), r.activation.serial.as_deref().unwrap_or("").to_owned()], compare_activations);
-                    view! {
-                        <table>
-                            <caption class="visually-hidden">"Activations"</caption>
-                            <thead><tr>
-                                <th scope="col">"Licence key"</th>
-                                <SortHeads sort columns=&[("client", "Client"), ("product", "Product"), ("host", "Machine")]/>
-                                <th scope="col">"Mode"</th>
-                                <SortHeads sort columns=&[("activated", "Activated"), ("validated", "Last validated")]/>
-                                <th scope="col">"Expires"</th>
-                            </tr></thead>
-                            <tbody>
-                                <For each=move || rows.get() key=|r| r.activation.id let:r>
-                                    <tr>
-                                        <td>{match (r.order_id, r.serial_id) {
-                                            (Some(o), _) => view! { <a href=format!("{base}/orders/{o}")><code>{r.licence_key.clone()}</code></a> }.into_any(),
-                                            (None, Some(sid)) => view! { <a href=format!("/admin/serials/{sid}")><code>{r.activation.serial.clone().unwrap_or_default()}</code></a> }.into_any(),
-                                            _ => view! { <code>{r.licence_key.clone()}</code> }.into_any(),
-                                        }}</td>
-                                        <td>{if r.serial_id.is_some() { view! { <span class="muted">"Web licence"</span> }.into_any() } else { view! { {r.client_name.clone()} }.into_any() }}</td>
+            <ActivationFilters admin filter limit action/>
+            <p><a class="button small" href=csv download="" data-testid="activations-csv">"Download CSV"</a></p>
+            {loaded(table, move |t| {
+                let f = filter.get_untracked();
+                let removed = matches!(f.status.as_deref(), Some("removed" | "all"));
+                let next = t.next.as_deref().map(|n| link(&f, Some(n)));
+                let first = after.get_untracked().is_some().then(|| link(&f, None));
+                let shown = t.rows.len();
+                let head = |key: &'static str, label: &'static str| {
+                    let on = f.sort.as_deref().unwrap_or("activated") == key;
+                    let descending = f.order.as_deref() != Some("asc");
+                    let mut to = f.clone();
+                    to.sort = Some(key.to_owned());
+                    // Again on the sorted column reverses it; a new column starts with its
+                    // natural order (names A–Z, times newest first).
+                    let ascending = if on { descending } else { matches!(key, "machine" | "client" | "product") };
+                    to.order = Some(if ascending { "asc" } else { "desc" }.to_owned());
+                    let state = match (on, descending) {
+                        (false, _) => "none",
+                        (true, true) => "descending",
+                        (true, false) => "ascending",
+                    };
+                    let arrow = match state { "ascending" => " ▲", "descending" => " ▼", _ => "" };
+                    view! { <th scope="col" aria-sort=state><a class="sort" href=link(&to, None)>{label}{arrow}</a></th> }
+                };
+                view! {
+                    <p class="muted" data-testid="activations-count">{match (t.total, shown) {
+                        (0, _) => "No activation matches.".to_owned(),
+                        (n, s) if s as i64 == n => format!("{n} activations"),
+                        (n, s) => format!("{n} activations match; {s} on this page"),
+                    }}</p>
+                    <div class="scroll">
+                    <table>
+                        <caption class="visually-hidden">"Activations"</caption>
+                        <thead><tr>
+                            <th scope="col">"Licence"</th>
+                            {head("client", "Client")}
+                            {head("product", "Product")}
+                            {head("machine", "Machine")}
+                            <th scope="col">"Mode"</th>
+                            {head("activated", "Activated")}
+                            {head("validated", "Last validated")}
+                            <th scope="col" class="num">"Validations"</th>
+                            <th scope="col">"Expires"</th>
+                            {removed.then(|| view! { <th scope="col">"Removed"</th> })}
+                        </tr></thead>
+                        <tbody>
+                            {t.rows.into_iter().map(|r| {
+                                let shown_key = match &r.activation.serial { Some(serial) => serial.clone(), None => r.licence_key.clone() };
+                                view! {
+                                    <tr data-activation=r.activation.id>
+                                        <td><a href=format!("{base}/licences/{}", r.activation.licence_id)><code>{shown_key}</code></a></td>
+                                        <td class="wrap">{if r.serial_id.is_some() { view! { <span class="muted">"Web licence"</span> }.into_any() } else { view! { {r.client_name.clone()} }.into_any() }}</td>
                                         <td>{r.product_code.clone()}</td>
-                                        <td>{r.activation.hostname.clone()}</td>
+                                        <td class="wrap">{r.activation.hostname.clone()}</td>
                                         <td>{r.activation.mode.clone()}</td>
                                         <td><LocalTime unix_secs=r.activation.activated_at/></td>
                                         <td>{time_or(r.activation.last_validated_at, "Not yet")}</td>
+                                        <td class="num">{r.activation.validations}</td>
                                         <td>{or_dash(r.expires_on.clone().unwrap_or_default())}</td>
+                                        {removed.then(|| view! { <td>{time_or(r.activation.removed_at, "In use")}</td> })}
                                     </tr>
-                                </For>
-                            </tbody>
-                        </table>
-                        <TableCount total shown=Signal::derive(move || rows.with(Vec::len)) noun="activations" empty="No licence is activated on any machine."/>
-                    }
-                        .into_any()
-                })}
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    </div>
+                    <nav class="pager" aria-label="Activations pages">
+                        {first.map(|href| view! { <a href=href>"← First page"</a> })}
+                        {next.map(|href| view! { <a href=href data-testid="activations-next">"Next page →"</a> })}
+                    </nav>
+                }
+                .into_any()
+            })}
         </section>
     }
+}
+
+/// The activations list's filters: a GET form, so the filters land in the address.
+#[component]
+fn ActivationFilters(
+    admin: bool,
+    filter: Memo<ActivationFilter>,
+    limit: Memo<Option<i64>>,
+    action: String,
+) -> impl IntoView {
+    // Choices for administrators' selects, fetched in the browser once the page is up.
+    let choices = LocalResource::new(move || async move {
+        if !admin {
+            return Ok::<_, crate::error::PortalError>((Vec::new(), Vec::new()));
+        }
+        let clients = crate::server_fns::accounts::list_clients().await?;
+        let products = crate::server_fns::catalog::list_products().await?;
+        Ok((clients, products))
+    });
+    let f = filter.get_untracked();
+    view! {
+        <leptos_router::components::Form method="get" action=action>
+            <div class="filters" role="search">
+                <div class="field">
+                    <label for="activations-q">"Search"</label>
+                    <input id="activations-q" name="q" type="search" maxlength="100" value=f.q.clone().unwrap_or_default() placeholder="licence key, serial, machine, client or product"/>
+                </div>
+                <div class="field">
+                    <label for="activations-product">"Product"</label>
+                    {move || {
+                        let current = filter.get().product.unwrap_or_default();
+                        match choices.get().map(|c| c.ok()) {
+                            Some(Some((_, products))) if admin => {
+                                let mut items = vec![(String::new(), "All products".to_owned())];
+                                items.extend(products.iter().map(|p| (p.code.clone(), format!("{} · {}", p.code, p.name))));
+                                view! { <select id="activations-product" name="product" inner_html=text_options(&items, &current)/> }.into_any()
+                            }
+                            _ => view! { <input id="activations-product" name="product" value=current placeholder="product code"/> }.into_any(),
+                        }
+                    }}
+                </div>
+                {admin.then(|| view! {
+                    <div class="field">
+                        <label for="activations-client">"Client"</label>
+                        {move || {
+                            let current = filter.get().client_id.map(|c| c.to_string()).unwrap_or_default();
+                            let mut items = vec![(String::new(), "All clients".to_owned())];
+                            if let Some(Ok((clients, _))) = choices.get() {
+                                items.extend(clients.iter().map(|c| (c.id.to_string(), c.name.clone())));
+                            }
+                            view! { <select id="activations-client" name="client_id" inner_html=text_options(&items, &current)/> }
+                        }}
+                    </div>
+                })}
+                <ChoiceField id="activations-status" label="Status" name="status" current=f.status.clone().unwrap_or_else(|| "live".into())
+                    choices=&[("live", "In use now"), ("removed", "Removed"), ("all", "All, past ones too")]/>
+                <ChoiceField id="activations-mode" label="Mode" name="mode" current=f.mode.clone().unwrap_or_default()
+                    choices=&[("", "Online and offline"), ("online", "Online"), ("offline", "Offline")]/>
+                <div class="field">
+                    <label for="activations-expiring">"Ending within (days)"</label>
+                    <input id="activations-expiring" name="expiring_within_days" type="number" min="0" max="3650" value=f.expiring_within_days.map(|d| d.to_string()).unwrap_or_default()/>
+                </div>
+                <div class="field">
+                    <label for="activations-limit">"Rows per page"</label>
+                    {move || {
+                        let current = limit.get().unwrap_or(crate::server_fns::catalog::ACTIVATIONS_PER_PAGE).to_string();
+                        let mut items: Vec<(String, String)> = ["25", "50", "100", "500"].iter().map(|n| (n.to_string(), n.to_string())).collect();
+                        if !items.iter().any(|(v, _)| *v == current) {
+                            items.push((current.clone(), current.clone()));
+                        }
+                        view! { <select id="activations-limit" name="limit" inner_html=text_options(&items, &current)/> }
+                    }}
+                </div>
+                <input type="hidden" name="sort" value=f.sort.clone().unwrap_or_default()/>
+                <input type="hidden" name="order" value=f.order.clone().unwrap_or_default()/>
+                <div class="field"><button type="submit" class="primary">"Filter"</button></div>
+            </div>
+        </leptos_router::components::Form>
+    }
+}
+
+/// A labelled `<select>` of fixed `(value, label)` choices, `current` selected.
+#[component]
+fn ChoiceField(
+    id: &'static str,
+    label: &'static str,
+    name: &'static str,
+    choices: &'static [(&'static str, &'static str)],
+    current: String,
+) -> impl IntoView {
+    let items: Vec<(String, String)> = choices
+        .iter()
+        .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
+        .collect();
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <select id=id name=name inner_html=text_options(&items, &current)/>
+        </div>
+    }
+}
+
+/// `<option>`s of `(value, label)` as HTML, `current` selected (see `options`).
+fn text_options(items: &[(String, String)], current: &str) -> String {
+    items
+        .iter()
+        .map(|(value, label)| {
+            let on = if value == current { " selected" } else { "" };
+            format!(
+                "<option value=\"{}\"{on}>{}</option>",
+                escape_html(value),
+                escape_html(label)
+            )
+        })
+        .collect()
 }

@@ -124,7 +124,7 @@ fn ProductsCard(d: Dashboard) -> impl IntoView {
                 <thead><tr><th scope="col">"Product"</th><th scope="col" class="num">"Licences"</th><th scope="col" class="num">"Activated now"</th></tr></thead>
                 <tbody>
                     {d.products.into_iter().map(|p| {
-                        let search = format!("/admin/activations?q={}", protocol::audit::percent_encode(&p.code));
+                        let search = format!("/admin/activations?product={}", protocol::audit::percent_encode(&p.code));
                         view! {
                             <tr>
                                 <td><a href=format!("/admin/products/{}", p.id)>{format!("{} · {}", p.code, p.name)}</a></td>

@@ -10,6 +10,7 @@ pub mod client;
 pub mod dashboard;
 pub mod errors;
 pub mod history;
+pub mod licence;
 pub mod mobile;
 pub mod offline;
 pub mod pools;

@@ -3,7 +3,9 @@
 
 use crate::error::PortalError;
 use leptos::prelude::*;
-use protocol::catalog::{ActivationRow, Licence, Order, Product, ProductForm};
+use protocol::catalog::{
+    ActivationFilter, ActivationTable, Licence, LicencePage, Order, Product, ProductForm,
+};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
@@ -142,15 +144,60 @@ pub async fn edit_licence(
         .await?)
 }
 
-/// Live activations: all for an administrator, the client's own for a client user.
-#[server(prefix = "/rpc", endpoint = "list_activations")]
-pub async fn list_activations() -> Result<Vec<ActivationRow>, PortalError> {
+/// One licence's page: administrators any; a client user their own organisation's.
+#[server(prefix = "/rpc", endpoint = "get_licence_page")]
+pub async fn get_licence_page(id: i64) -> Result<LicencePage, PortalError> {
     let (services, user) = caller().await?;
-    Ok(services
-        .list_activations(&user, &licensing::page::Page::ALL)
-        .await?
-        .items)
+    Ok(services.licence_page(&user, id).await?)
 }
+
+#[server(prefix = "/rpc", endpoint = "extend_licence")]
+pub async fn extend_licence(licence_id: i64, days: i64) -> Result<Licence, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.extend_licence(&user, licence_id, days).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "make_licence_permanent")]
+pub async fn make_licence_permanent(licence_id: i64) -> Result<Licence, PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services.make_licence_permanent(&user, licence_id).await?)
+}
+
+#[server(prefix = "/rpc", endpoint = "set_licence_notes")]
+pub async fn set_licence_notes(licence_id: i64, notes: String) -> Result<(), PortalError> {
+    let (services, user) = admin().await?;
+    Ok(services
+        .set_licence_notes(&user, licence_id, &notes)
+        .await?)
+}
+
+/// A page of the activations `filter` picks (all for an administrator, the client's own for a
+/// client user), with how many match in all.
+#[server(prefix = "/rpc", endpoint = "activations_page")]
+pub async fn activations_page(
+    // Every filter empty is sent as no field at all.
+    #[server(default)] filter: ActivationFilter,
+    after: Option<String>,
+    limit: Option<i64>,
+) -> Result<ActivationTable, PortalError> {
+    let (services, user) = caller().await?;
+    let page = licensing::page::Page::asked(protocol::page::PageQuery {
+        limit: Some(limit.unwrap_or(ACTIVATIONS_PER_PAGE)),
+        after,
+    })?;
+    let list = services
+        .list_activations(&user, &filter, true, &page)
+        .await?;
+    let total = services.count_activations(&user, &filter, true).await?;
+    Ok(ActivationTable {
+        rows: list.items,
+        total,
+        next: list.next,
+    })
+}
+
+/// Rows per page of the portal's activations table.
+pub const ACTIVATIONS_PER_PAGE: i64 = 50;
 
 /// Removes a licence from its machine: administrators always; client users where the product
 /// allows. The licence frees once the machine's code can no longer pass offline, or at once when

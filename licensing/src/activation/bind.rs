@@ -455,11 +455,14 @@ impl Licentia {
                 format_date(end)
             )));
         }
-        sqlx::query("UPDATE activations SET last_validated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(claims.act)
-            .execute(self.db.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE activations SET last_validated_at = $1, validations = validations + 1 \
+             WHERE id = $2",
+        )
+        .bind(now)
+        .bind(claims.act)
+        .execute(self.db.pool())
+        .await?;
         let product = self.product_row(row.product_id).await?;
         self.issue(
             &product,

@@ -4,12 +4,58 @@
 
 use super::*;
 
+/// The tables an activations list reads from (its filters name `a`, `l`, `o`, `c`, `s`, `p`).
+const ACTIVATIONS_FROM: &str = "FROM activations a JOIN licences l ON l.id = a.licence_id \
+     LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN clients c ON c.id = o.client_id \
+     LEFT JOIN serials s ON s.id = a.serial_id \
+     JOIN products p ON p.id = COALESCE(o.product_id, \
+        (SELECT ls.product_id FROM serials ls WHERE ls.id = l.serial_id))";
+
+/// How an activations list is ordered: by `expr` (a number, or a text when `text`), then id.
+struct ActivationSort {
+    expr: &'static str,
+    text: bool,
+    descending: bool,
+}
+
+/// A sort value in a list's cursor: a number or a text.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum SortValue {
+    Int(i64),
+    Text(String),
+}
+
+/// The most activations and audit entries a licence's page shows.
+const ACTIVATIONS_SHOWN: i64 = 500;
+const CHANGES_SHOWN: i64 = 200;
+
+/// A licence's end moved `days` later, from its end or from today if it has passed; `None`
+/// for a licence without an end date (never given one, or not activated yet).
+pub(crate) fn extended_end(licence: &Licence, today: i64, days: i64) -> Option<i64> {
+    let end = licence.expires_on.as_deref().and_then(parse_date)?;
+    Some(end.max(today) + days)
+}
+
+/// A licence's notes: at most 4,000 characters, trimmed.
+fn notes_text(raw: &str) -> Result<String> {
+    let notes = raw.trim();
+    if notes.chars().count() > 4000 {
+        return Err(InputError::new("notes", "Notes hold at most 4,000 characters.").into());
+    }
+    Ok(notes.to_owned())
+}
+
 impl Licentia {
-    /// Live activations, newest first: every client's for an administrator, one's own for a
-    /// client user.
+    /// Activations as `filter` picks and orders them (live ones, newest first, by default):
+    /// every client's for an administrator, one's own for a client user. `secrets`: the search
+    /// may match licence keys and serials (not for a caller who sees them masked, who could
+    /// otherwise learn them a character at a time).
     pub async fn list_activations(
         &self,
         actor: &CurrentUser,
+        filter: &ActivationFilter,
+        secrets: bool,
         page: &Page,
     ) -> Result<Paged<ActivationRow>> {
         #[derive(sqlx::FromRow)]
@@ -22,33 +68,46 @@ impl Licentia {
             client_name: Option<String>,
             product_code: String,
             expires_on: Option<i64>,
+            sort_int: i64,
+            sort_text: String,
         }
-        let mut c = Conditions::default();
-        c.and("a.removed_at IS NULL", []);
-        if let Some(client) = crate::client_scope(actor)? {
-            c.and("o.client_id = ?", [Bind::Int(client)]);
-        }
-        if let Some((at, id)) = page.after::<(i64, i64)>()? {
+        let (mut c, sort) = self.activation_conditions(actor, filter, secrets)?;
+        if let Some((value, id)) = page.after::<(SortValue, i64)>()? {
+            let value = match (sort.text, value) {
+                (false, SortValue::Int(v)) => Bind::Int(v),
+                (true, SortValue::Text(v)) => Bind::Text(v),
+                _ => return Err(crate::page::bad_cursor()),
+            };
+            let op = if sort.descending { "<" } else { ">" };
             c.and(
-                "(a.activated_at, a.id) < (?, ?)",
-                [Bind::Int(at), Bind::Int(id)],
+                &format!("({}, a.id) {op} (?, ?)", sort.expr),
+                [value, Bind::Int(id)],
             );
         }
+        let keys = if sort.text {
+            format!("0 AS sort_int, {} AS sort_text", sort.expr)
+        } else {
+            format!("{} AS sort_int, '' AS sort_text", sort.expr)
+        };
         let select = format!(
             "SELECT {ACTIVATION_COLUMNS}, l.licence_key, l.order_id, l.serial_id, \
-             c.name AS client_name, p.code AS product_code, l.expires_on \
-             FROM activations a JOIN licences l ON l.id = a.licence_id \
-             LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN clients c ON c.id = o.client_id \
-             LEFT JOIN serials s ON s.id = a.serial_id \
-             JOIN products p ON p.id = COALESCE(o.product_id, \
-                (SELECT ls.product_id FROM serials ls WHERE ls.id = l.serial_id))"
+             c.name AS client_name, p.code AS product_code, l.expires_on, {keys} {ACTIVATIONS_FROM}"
         );
-        let sql = c.page_sql(&select, "a.activated_at DESC, a.id DESC", page.fetch());
+        let direction = if sort.descending { "DESC" } else { "ASC" };
+        let order = format!("{} {direction}, a.id {direction}", sort.expr);
+        let sql = c.page_sql(&select, &order, page.fetch());
         let rows: Vec<Row> = c
             .bind(sqlx::query_as(&sql))
             .fetch_all(self.db.pool())
             .await?;
-        let rows = page.finish(rows, |r| (r.activation.activated_at, r.activation.id));
+        let rows = page.finish(rows, |r| {
+            let value = if sort.text {
+                SortValue::Text(r.sort_text.clone())
+            } else {
+                SortValue::Int(r.sort_int)
+            };
+            (value, r.activation.id)
+        });
         Ok(rows.map(|r| ActivationRow {
             activation: r.activation.into(),
             licence_key: r.licence_key,
@@ -58,6 +117,178 @@ impl Licentia {
             product_code: r.product_code,
             expires_on: r.expires_on.map(format_date),
         }))
+    }
+
+    /// How many activations `filter` picks (all pages).
+    pub async fn count_activations(
+        &self,
+        actor: &CurrentUser,
+        filter: &ActivationFilter,
+        secrets: bool,
+    ) -> Result<i64> {
+        let (c, _) = self.activation_conditions(actor, filter, secrets)?;
+        let sql = format!("SELECT COUNT(*) {ACTIVATIONS_FROM}{}", c.where_sql());
+        let (n,): (i64,) = c
+            .bind(sqlx::query_as(&sql))
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(n)
+    }
+
+    /// The activations `filter` picks as CSV, in its order (at most `EXPORT_MAX` rows; times
+    /// and dates in UTC, ISO 8601).
+    pub async fn activations_csv(
+        &self,
+        actor: &CurrentUser,
+        filter: &ActivationFilter,
+        secrets: bool,
+    ) -> Result<String> {
+        let rows = self
+            .list_activations(
+                actor,
+                filter,
+                secrets,
+                &Page::first(crate::audit::EXPORT_MAX),
+            )
+            .await?
+            .items;
+        let mut out = crate::csv::line(&[
+            "activation_id",
+            "licence_id",
+            "licence_key",
+            "serial",
+            "client",
+            "product",
+            "machine",
+            "mode",
+            "activated_at_utc",
+            "last_validated_at_utc",
+            "validations",
+            "removed_at_utc",
+            "expires_on",
+        ]);
+        let time = |t: Option<i64>| t.map(protocol::time::format_rfc3339).unwrap_or_default();
+        for r in rows {
+            let a = &r.activation;
+            out.push_str(&crate::csv::line(&[
+                &a.id.to_string(),
+                &a.licence_id.to_string(),
+                if secrets { &r.licence_key } else { "" },
+                if secrets {
+                    a.serial.as_deref().unwrap_or("")
+                } else {
+                    ""
+                },
+                &r.client_name,
+                &r.product_code,
+                &a.hostname,
+                &a.mode,
+                &time(Some(a.activated_at)),
+                &time(a.last_validated_at),
+                &a.validations.to_string(),
+                &time(a.removed_at),
+                r.expires_on.as_deref().unwrap_or(""),
+            ]));
+        }
+        Ok(out)
+    }
+
+    /// The conditions of the activations `filter` picks, within `actor`'s scope, and its order.
+    fn activation_conditions(
+        &self,
+        actor: &CurrentUser,
+        f: &ActivationFilter,
+        secrets: bool,
+    ) -> Result<(Conditions, ActivationSort)> {
+        let text = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let mut c = Conditions::default();
+        match text(&f.status).as_deref().unwrap_or("live") {
+            "live" => c.and("a.removed_at IS NULL", []),
+            "removed" => c.and("a.removed_at IS NOT NULL", []),
+            "all" => {}
+            _ => return Err(InputError::new("status", "Choose live, removed or all.").into()),
+        }
+        match crate::client_scope(actor)? {
+            Some(own) => c.and("o.client_id = ?", [Bind::Int(own)]),
+            None => {
+                if let Some(client) = f.client_id {
+                    c.and("o.client_id = ?", [Bind::Int(client)]);
+                }
+            }
+        }
+        if let Some(code) = text(&f.product) {
+            c.and("p.code = ?", [Bind::Text(code)]);
+        }
+        match text(&f.mode).as_deref() {
+            None => {}
+            Some(m @ ("online" | "offline")) => c.and("a.mode = ?", [Bind::Text(m.to_owned())]),
+            Some(_) => return Err(InputError::new("mode", "Choose online or offline.").into()),
+        }
+        if let Some(q) = text(&f.q) {
+            if q.chars().count() > 100 {
+                return Err(InputError::new("q", "Search with at most 100 characters.").into());
+            }
+            let like = format!("%{}%", crate::db::like_escape(&q.to_lowercase()));
+            let mut fields = vec![
+                "lower(a.hostname)",
+                "lower(COALESCE(c.name, ''))",
+                "lower(p.code)",
+            ];
+            if secrets {
+                fields.extend(["lower(l.licence_key)", "lower(COALESCE(s.serial, ''))"]);
+            }
+            let clause = fields
+                .iter()
+                .map(|f| format!("{f} LIKE ? ESCAPE '\\'"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let binds = [(); 5].map(|_| Bind::Text(like.clone()));
+            c.and_many(&format!("({clause})"), &binds[..fields.len()]);
+        }
+        if let Some(days) = f.expiring_within_days {
+            if !(0..=3650).contains(&days) {
+                return Err(
+                    InputError::new("expiring_within_days", "Give 0 to 3,650 days.").into(),
+                );
+            }
+            let today = day_of(self.clock.now());
+            c.and(
+                "l.open_ended = 0 AND l.expires_on BETWEEN ? AND ?",
+                [Bind::Int(today), Bind::Int(today + days)],
+            );
+        }
+        let descending = match text(&f.order).as_deref() {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(_) => return Err(InputError::new("order", "Choose asc or desc.").into()),
+        };
+        let (expr, text_key) = match text(&f.sort).as_deref() {
+            None | Some("activated") => ("a.activated_at", false),
+            Some("validated") => ("COALESCE(a.last_validated_at, 0)", false),
+            Some("machine") => ("lower(a.hostname)", true),
+            Some("client") => ("lower(COALESCE(c.name, ''))", true),
+            Some("product") => ("p.code", true),
+            Some(_) => {
+                return Err(InputError::new(
+                    "sort",
+                    "Sort by activated, validated, machine, client or product.",
+                )
+                .into())
+            }
+        };
+        Ok((
+            c,
+            ActivationSort {
+                expr,
+                text: text_key,
+                descending,
+            },
+        ))
     }
 
     /// The client a licence belongs to, for access checks: `None` for a web licence, which only
@@ -118,21 +349,43 @@ impl Licentia {
         let terms = self
             .licence_terms(product_id, features, counters, &expiry)
             .await?;
-        let (keep, end, open_ended) = match terms.end {
+        self.write_licence_terms(
+            actor,
+            before,
+            Some((terms.features, terms.counters)),
+            terms.end,
+        )
+        .await
+    }
+
+    /// Writes a licence's terms (`grants`: its features and counters as JSON; `None` keeps
+    /// them, and a licence still following its order keeps following it) and end, with the
+    /// audit entry of what changed.
+    async fn write_licence_terms(
+        &self,
+        actor: &CurrentUser,
+        before: Licence,
+        grants: Option<(String, String)>,
+        end: TermsEnd,
+    ) -> Result<Licence> {
+        let licence_id = before.id;
+        let (keep, end, open_ended) = match end {
             TermsEnd::Keep => (1, None, 0),
             TermsEnd::NoEnd => (0, None, 1),
             TermsEnd::On(day) => (0, Some(day), 0),
         };
+        let (features, counters) = grants.unzip();
         let client = self.licence_client(licence_id).await?;
         let mut tx = self.db.pool().begin().await?;
         // Keep: the end and the open-ended mark stay; otherwise both are set.
         sqlx::query(
-            "UPDATE licences SET features = $1, counters = $2, \
+            "UPDATE licences SET features = CASE WHEN $1 IS NULL THEN features ELSE $1 END, \
+             counters = CASE WHEN $2 IS NULL THEN counters ELSE $2 END, \
              expires_on = CASE WHEN $3 = 1 THEN expires_on ELSE $4 END, \
              open_ended = CASE WHEN $3 = 1 THEN open_ended ELSE $5 END WHERE id = $6",
         )
-        .bind(&terms.features)
-        .bind(&terms.counters)
+        .bind(features)
+        .bind(counters)
         .bind(keep)
         .bind(end)
         .bind(open_ended)
@@ -164,6 +417,157 @@ impl Licentia {
         Ok(after)
     }
 
+    /// An administrator moves a licence's end `days` later (1 to 3,650): from its end, or from
+    /// today when it has ended or has none fixed yet. A licence without an end date has nothing
+    /// to extend.
+    pub async fn extend_licence(
+        &self,
+        actor: &CurrentUser,
+        licence_id: i64,
+        days: i64,
+    ) -> Result<Licence> {
+        require_admin(actor)?;
+        if !(1..=3650).contains(&days) {
+            return Err(InputError::new("days", "Extend by 1 to 3,650 days.").into());
+        }
+        let before = self.licence(actor, licence_id).await?;
+        let today = day_of(self.clock.now());
+        let new_end =
+            match extended_end(&before, today, days) {
+                Some(day) => day,
+                None => return Err(InputError::new(
+                    "days",
+                    "This licence has no end date (yet): there is nothing to extend. A limited \
+                     licence gets its end at its first activation; Edit sets one.",
+                )
+                .into()),
+            };
+        self.write_licence_terms(actor, before, None, TermsEnd::On(new_end))
+            .await
+    }
+
+    /// An administrator makes a time-limited licence (a trial) a full one: no end date, its
+    /// features and counters as they are.
+    pub async fn make_licence_permanent(
+        &self,
+        actor: &CurrentUser,
+        licence_id: i64,
+    ) -> Result<Licence> {
+        require_admin(actor)?;
+        let before = self.licence(actor, licence_id).await?;
+        if before.open_ended {
+            return Err(Error::Conflict(
+                "This licence already has no end date.".into(),
+            ));
+        }
+        self.write_licence_terms(actor, before, None, TermsEnd::NoEnd)
+            .await
+    }
+
+    /// An administrator's notes on a licence (at most 4,000 characters; client users never
+    /// read them, nor the audit entry that records them).
+    pub async fn set_licence_notes(
+        &self,
+        actor: &CurrentUser,
+        licence_id: i64,
+        notes: &str,
+    ) -> Result<()> {
+        require_admin(actor)?;
+        let notes = notes_text(notes)?;
+        let licence = self.licence(actor, licence_id).await?;
+        let mut tx = self.db.pool().begin().await?;
+        let before: String = sqlx::query_scalar("SELECT notes FROM licences WHERE id = $1")
+            .bind(licence_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE licences SET notes = $1 WHERE id = $2")
+            .bind(&notes)
+            .bind(licence_id)
+            .execute(&mut *tx)
+            .await?;
+        // Not of the client: the notes are the vendor's own.
+        self.record(
+            &mut *tx,
+            Who::User(actor),
+            Entry::new(
+                AuditAction::LicenceEdit,
+                licence_subject(licence_id, &licence.key),
+            )
+            .changes(record_changes(
+                &serde_json::json!({ "notes": before }),
+                &serde_json::json!({ "notes": notes }),
+                &[],
+            )),
+        )
+        .await?;
+        crate::db::commit(tx).await
+    }
+
+    /// One licence's page: its terms, every activation it had, what the audit log says about
+    /// it and (administrators) the vendor's notes.
+    pub async fn licence_page(&self, actor: &CurrentUser, licence_id: i64) -> Result<LicencePage> {
+        let licence = self.licence(actor, licence_id).await?;
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            product_id: i64,
+            client_id: Option<i64>,
+            client_name: Option<String>,
+            reference: Option<String>,
+            serial: Option<String>,
+            notes: String,
+        }
+        let row: Row = sqlx::query_as(
+            "SELECT COALESCE(o.product_id, s.product_id) AS product_id, o.client_id, \
+             c.name AS client_name, o.reference, s.serial, l.notes \
+             FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
+             LEFT JOIN clients c ON c.id = o.client_id LEFT JOIN serials s ON s.id = l.serial_id \
+             WHERE l.id = $1",
+        )
+        .bind(licence_id)
+        .fetch_one(self.db.pool())
+        .await?;
+        let product = self.product_row(row.product_id).await?.into_product()?;
+        let activations: Vec<ActivationRecord> = sqlx::query_as(&format!(
+            "SELECT {ACTIVATION_COLUMNS} FROM activations a \
+             LEFT JOIN serials s ON s.id = a.serial_id WHERE a.licence_id = $1 \
+             ORDER BY a.activated_at DESC, a.id DESC LIMIT {ACTIVATIONS_SHOWN}"
+        ))
+        .bind(licence_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        let changes = self
+            .audit_entries(
+                actor,
+                &protocol::audit::AuditQuery {
+                    subject: Some(format!("licence {licence_id} (")),
+                    ..Default::default()
+                },
+                CHANGES_SHOWN,
+            )
+            .await?;
+        let admin = actor.role == Role::Admin;
+        let today = day_of(self.clock.now());
+        let expired = licence
+            .expires_on
+            .as_deref()
+            .and_then(parse_date)
+            .is_some_and(|end| end < today);
+        Ok(LicencePage {
+            expired,
+            licence,
+            product,
+            client: row
+                .client_id
+                .zip(row.client_name)
+                .map(|(id, name)| protocol::account::ClientRef { id, name }),
+            order_reference: row.reference,
+            serial: row.serial,
+            activations: activations.into_iter().map(Activation::from).collect(),
+            changes,
+            notes: admin.then_some(row.notes),
+        })
+    }
+
     /// Checks terms for a licence of product `product_id` (features from its catalogue, counters,
     /// an end today or later) without changing anything.
     pub(crate) async fn licence_terms(
@@ -187,5 +591,56 @@ impl Licentia {
                 ExpiryEdit::On(d) => TermsEnd::On(parse_end_date(d, today)?),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn licence(expires_on: Option<&str>, open_ended: bool) -> Licence {
+        Licence {
+            id: 1,
+            order_id: Some(1),
+            serial_id: None,
+            key: "K".into(),
+            features: vec![],
+            counters: BTreeMap::new(),
+            expires_on: expires_on.map(str::to_owned),
+            open_ended,
+            activation_count: 0,
+            activation: None,
+            pending_free: None,
+        }
+    }
+
+    #[test]
+    fn a_licence_is_extended_from_its_end_or_from_today_once_ended() {
+        let today = parse_date("2027-03-10").expect("day");
+        // Running: from its end.
+        let running = licence(Some("2027-03-31"), false);
+        assert_eq!(extended_end(&running, today, 30), parse_date("2027-04-30"));
+        // Ending today: from today, which is its end.
+        let last_day = licence(Some("2027-03-10"), false);
+        assert_eq!(extended_end(&last_day, today, 1), Some(today + 1));
+        // Ended: from today, not from the past end.
+        let ended = licence(Some("2026-12-31"), false);
+        assert_eq!(extended_end(&ended, today, 30), Some(today + 30));
+        // No end fixed (not activated yet, or never given one): nothing to extend.
+        assert_eq!(extended_end(&licence(None, false), today, 30), None);
+        assert_eq!(extended_end(&licence(None, true), today, 30), None);
+    }
+
+    #[test]
+    fn notes_are_trimmed_and_bounded() {
+        assert_eq!(notes_text("  paid  ").expect("ok"), "paid");
+        assert_eq!(
+            notes_text(&"é".repeat(4000))
+                .expect("4,000 characters")
+                .chars()
+                .count(),
+            4000
+        );
+        assert!(notes_text(&"é".repeat(4001)).is_err());
     }
 }

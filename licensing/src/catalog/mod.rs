@@ -13,8 +13,8 @@ use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::audit::{record_changes, AuditAction};
 use protocol::catalog::{
-    features_in_catalogue, Activation, ActivationRow, ExpiryEdit, Feature, Licence,
-    LicensingSettings, Order, PendingFree, Product, ProductInput,
+    features_in_catalogue, Activation, ActivationFilter, ActivationRow, ExpiryEdit, Feature,
+    Licence, LicencePage, LicensingSettings, Order, PendingFree, Product, ProductInput,
 };
 use protocol::input::{self, InputError};
 use protocol::time::{day_of, format_date, parse_date};
@@ -256,12 +256,14 @@ pub(crate) struct ActivationRecord {
     removed_at: Option<i64>,
     removed_by: Option<String>,
     serial: Option<String>,
+    validations: i64,
 }
 
 /// The columns of `ActivationRecord`, from `activations a` and `serials s` (joined on the
 /// activation's serial).
 pub(crate) const ACTIVATION_COLUMNS: &str = "a.id, a.licence_id, a.hostname, a.fingerprint, \
-     a.mode, a.activated_at, a.last_validated_at, a.removed_at, a.removed_by, s.serial";
+     a.mode, a.activated_at, a.last_validated_at, a.removed_at, a.removed_by, s.serial, \
+     a.validations";
 
 impl From<ActivationRecord> for Activation {
     fn from(r: ActivationRecord) -> Self {
@@ -276,6 +278,7 @@ impl From<ActivationRecord> for Activation {
             removed_at: r.removed_at,
             removed_by: r.removed_by,
             serial: r.serial,
+            validations: r.validations,
         }
     }
 }
@@ -297,6 +300,7 @@ pub(crate) struct LicenceRow {
     act_activated_at: Option<i64>,
     act_last_validated_at: Option<i64>,
     act_serial: Option<String>,
+    act_validations: Option<i64>,
     frees_at: Option<i64>,
     frees_host: Option<String>,
 }
@@ -309,6 +313,7 @@ pub(crate) const LICENCE_SELECT: &str = "SELECT l.id, l.order_id, l.serial_id, l
      l.activation_count, a.id AS act_id, a.hostname AS act_hostname, a.fingerprint AS act_fingerprint, \
      a.mode AS act_mode, a.activated_at AS act_activated_at, \
      a.last_validated_at AS act_last_validated_at, s.serial AS act_serial, \
+     a.validations AS act_validations, \
      (SELECT MAX(p.frees_at) FROM activations p WHERE p.licence_id = l.id) AS frees_at, \
      (SELECT p.hostname FROM activations p WHERE p.licence_id = l.id AND p.frees_at IS NOT NULL \
         ORDER BY p.frees_at DESC LIMIT 1) AS frees_host \
@@ -337,6 +342,7 @@ impl LicenceRow {
                 removed_at: None,
                 removed_by: None,
                 serial: self.act_serial,
+                validations: self.act_validations.unwrap_or(0),
             }),
             _ => None,
         };

@@ -198,6 +198,9 @@ pub struct Activation {
     /// The serial a web licence was activated with.
     #[serde(default)]
     pub serial: Option<String>,
+    /// How many times the application validated it (its activation not counted).
+    #[serde(default)]
+    pub validations: i64,
 }
 
 /// A live activation in the activations list: which licence, whose, on which machine.
@@ -213,6 +216,100 @@ pub struct ActivationRow {
     pub client_name: String,
     pub product_code: String,
     pub expires_on: Option<String>,
+}
+
+/// Which activations a list shows and in what order (the Web API's query parameters, the
+/// portal's filters); everything optional. A page of them is asked for beside (`limit`,
+/// `after`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct ActivationFilter {
+    /// Part of a licence key, serial, machine name, client name or product code (any case).
+    #[cfg_attr(feature = "openapi", param(max_length = 100))]
+    pub q: Option<String>,
+    /// Only this product's (its code, exactly).
+    pub product: Option<String>,
+    /// Only this client's (administrators).
+    pub client_id: Option<i64>,
+    /// `online` or `offline`.
+    pub mode: Option<String>,
+    /// `live` (default: bound to their machine now), `removed` or `all`.
+    pub status: Option<String>,
+    /// Only licences whose end falls within the next this many days (0–3650; 0: today).
+    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 3650))]
+    pub expiring_within_days: Option<i64>,
+    /// `activated` (default), `validated`, `machine`, `client` or `product`.
+    pub sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    pub order: Option<String>,
+}
+
+impl ActivationFilter {
+    /// The filters as a URL query string (empty ones left out), for links and the CSV export.
+    pub fn query_string(&self) -> String {
+        let ints = [
+            ("client_id", self.client_id),
+            ("expiring_within_days", self.expiring_within_days),
+        ];
+        let texts = [
+            ("q", &self.q),
+            ("product", &self.product),
+            ("mode", &self.mode),
+            ("status", &self.status),
+            ("sort", &self.sort),
+            ("order", &self.order),
+        ];
+        let mut pairs: Vec<String> = texts
+            .into_iter()
+            .filter_map(|(k, v)| {
+                v.as_deref()
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| format!("{k}={}", crate::audit::percent_encode(v)))
+            })
+            .collect();
+        pairs.extend(
+            ints.into_iter()
+                .filter_map(|(k, v)| v.map(|v| format!("{k}={v}"))),
+        );
+        pairs.join("&")
+    }
+}
+
+/// A page of the activations list, and how many match the filters in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationTable {
+    pub rows: Vec<ActivationRow>,
+    pub total: i64,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<String>,
+}
+
+/// Everything about one licence on one page: its terms, every activation it had (the live one
+/// first if any), the changes the audit log recorded about it and, for administrators, the
+/// vendor's notes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LicencePage {
+    pub licence: Licence,
+    pub product: Product,
+    /// The client of a standard-model licence; `None` for a web licence.
+    pub client: Option<crate::account::ClientRef>,
+    /// The order's reference (standard model).
+    #[serde(default)]
+    pub order_reference: Option<String>,
+    /// The serial of a web licence (masked for a read-only token).
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// Its end has passed (UTC): applications are told so at their next validation.
+    pub expired: bool,
+    /// Every activation, newest first, removed ones included.
+    pub activations: Vec<Activation>,
+    /// What the audit log recorded about this licence, newest first (at most 200 entries).
+    pub changes: Vec<crate::audit::AuditEntry>,
+    /// The vendor's notes: administrators only (`None` for a client user).
+    #[serde(default)]
+    pub notes: Option<String>,
 }
 
 /// A batch of serial numbers generated together for one product.

@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(activate, super::manage::list_activations))
+        .routes(routes!(super::manage::activations_csv))
         .routes(routes!(validate))
         .routes(routes!(remove))
         .routes(routes!(jwks))

@@ -16,7 +16,8 @@ use licensing::catalog::OrderInput;
 use licensing::web::{BatchInput, SerialQuery};
 use protocol::account::{ClientBody, ClientDetail, ClientSummary, CurrentUser};
 use protocol::catalog::{
-    ActivationRow, Licence, Order, Product, ProductInput, Serial, SerialBatch, SerialDetail,
+    ActivationFilter, ActivationRow, Licence, Order, Product, ProductInput, Serial, SerialBatch,
+    SerialDetail,
 };
 use protocol::catalog::{ExpiryEdit, Removal};
 use protocol::page::PageQuery;
@@ -389,19 +390,40 @@ async fn remove_licence_activation(
     Ok(Json(removal))
 }
 
-/// Live activations, newest first: every one for an administrator's token, the client's own
-/// otherwise.
+/// Activations, live ones newest first unless the filters say otherwise: every one for an
+/// administrator's token, the client's own otherwise. A read-only token's search does not look
+/// into licence keys and serials (it sees them masked).
 #[utoipa::path(get, path = "/api/v1/activations", tag = "activations", security(("token" = [])),
-    params(PageQuery),
-    responses((status = 200, body = Vec<ActivationRow>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
+    params(PageQuery, ActivationFilter),
+    responses((status = 200, body = Vec<ActivationRow>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"` (the filters kept)"))), Problems))]
 pub(super) async fn list_activations(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     sight: Sight,
     page: ApiPage,
+    ApiQuery(filter): ApiQuery<ActivationFilter>,
 ) -> Result<Listing<ActivationRow>, ApiError> {
-    let activations = s.list_activations(&user, &page.page).await?;
+    let activations = s
+        .list_activations(&user, &filter, !sight.is_masked(), &page.page)
+        .await?;
     sight.show_page(&page, activations).await
+}
+
+/// The activations the same filters pick, every page, as CSV in the list's order (times in
+/// UTC, ISO 8601). A read-only token's export leaves licence keys and serials out.
+#[utoipa::path(get, path = "/api/v1/activations.csv", tag = "activations", security(("token" = [])),
+    params(ActivationFilter),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+pub(super) async fn activations_csv(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    sight: Sight,
+    ApiQuery(filter): ApiQuery<ActivationFilter>,
+) -> Result<Response, ApiError> {
+    let secrets = !sight.is_masked();
+    let csv = s.activations_csv(&user, &filter, secrets).await?;
+    sight.record().await?;
+    csv_file(csv, "activations.csv")
 }
 
 // ---- web licences ----

@@ -436,14 +436,10 @@ impl Sight {
         self,
         mut value: T,
     ) -> Result<Json<T>, ApiError> {
-        match self {
-            Sight::Masked => value.redact(),
-            Sight::Full {
-                services,
-                holder,
-                request,
-            } => services.record_reveal(&holder, &request).await?,
+        if self.is_masked() {
+            value.redact();
         }
+        self.record().await?;
         Ok(Json(value))
     }
 
@@ -457,6 +453,19 @@ impl Sight {
             items,
             next: page.next,
         }))
+    }
+
+    /// Records that secrets were shown whole (an export), when this sight shows them.
+    pub async fn record(self) -> Result<(), ApiError> {
+        if let Sight::Full {
+            services,
+            holder,
+            request,
+        } = self
+        {
+            services.record_reveal(&holder, &request).await?;
+        }
+        Ok(())
     }
 
     pub fn is_masked(&self) -> bool {
@@ -643,6 +652,17 @@ pub async fn audit_csv_download(
 ) -> Result<Response, ApiError> {
     let user = session_user(&state, &headers).await?;
     manage::csv_file(state.services.audit_csv(&user, &q).await?, "audit-log.csv")
+}
+
+/// The portal's CSV download of the activations list (the signed-in user's view, filtered).
+pub async fn activations_csv_download(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiQuery(filter): ApiQuery<protocol::catalog::ActivationFilter>,
+) -> Result<Response, ApiError> {
+    let user = session_user(&state, &headers).await?;
+    let csv = state.services.activations_csv(&user, &filter, true).await?;
+    manage::csv_file(csv, "activations.csv")
 }
 
 /// The portal's CSV download of a pool's session history (the signed-in user's view, filtered).

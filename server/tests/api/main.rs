@@ -18,6 +18,7 @@ mod concurrency;
 mod contract;
 mod floating;
 mod history;
+mod licence_pages;
 mod mail;
 mod manage;
 mod outages;

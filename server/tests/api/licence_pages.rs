@@ -1,0 +1,280 @@
+//! A licence's page (every activation, validations, the audit log's changes, notes, extend and
+//! make permanent) and the activations list filtered, sorted and paged by the server, exported
+//! as CSV through the portal and the API; who may read and change what.
+
+use crate::both_backends;
+use crate::helpers::*;
+use crate::manage::{token, year_token};
+use licensing::activation::Remover;
+use licensing::catalog::OrderInput;
+use protocol::activation::fingerprint;
+use protocol::catalog::{ActivationFilter, LicensingSettings};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const DAY: i64 = 86_400;
+
+async fn activate_as(app: &TestApp, product: &str, key: &str, machine: &str) -> Value {
+    let (st, body, _) = api_post(
+        app,
+        "/api/v1/activations",
+        json!({"licence_key": key, "fingerprint": fingerprint(product, machine), "hostname": machine}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    body
+}
+
+fn admin_removal(f: &Fixture) -> Remover<'_> {
+    Remover::Portal {
+        actor: &f.admin,
+        force: true,
+        free_now: true,
+    }
+}
+
+/// The machines a list page holds, in order.
+fn machines(rows: &Value) -> Vec<String> {
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            r["activation"]["hostname"]
+                .as_str()
+                .expect("host")
+                .to_owned()
+        })
+        .collect()
+}
+
+both_backends! {
+    async fn a_licence_page_shows_every_activation_its_validations_changes_and_notes(app) {
+        let settings = LicensingSettings { limited: true, validity_days: Some(20), end_user_removal: false, max_activations: 5, ..Default::default() };
+        let f = fixture(&app, settings, 2).await;
+        let (id, key) = (f.licence_ids[0], f.keys[0].clone());
+        let first = activate_as(&app, "CALC", &key, "ws-1").await;
+        let code = first["activation_code"].as_str().expect("code").to_owned();
+        for _ in 0..2 {
+            assert_eq!(validate_code(&app, &code, "ws-1").await.0, StatusCode::OK);
+        }
+        app.services.remove_activation(&key, None, admin_removal(&f)).await.expect("removed");
+        app.clock.advance(60);
+        activate_as(&app, "CALC", &key, "ws-2").await;
+
+        let page = app.services.licence_page(&f.admin, id).await.expect("page");
+        let hosts: Vec<_> = page.activations.iter().map(|a| (a.hostname.as_str(), a.removed_at.is_some(), a.validations)).collect();
+        assert_eq!(hosts, [("ws-2", false, 0), ("ws-1", true, 2)], "newest first, the past one kept");
+        assert_eq!(page.licence.activation.as_ref().map(|a| a.hostname.as_str()), Some("ws-2"));
+        let actions: Vec<_> = page.changes.iter().map(|c| c.action.as_str()).collect();
+        assert_eq!(actions, ["activation.create", "activation.remove", "activation.create"]);
+        assert_eq!(page.notes.as_deref(), Some(""));
+        assert_eq!(page.client.as_ref().map(|c| c.name.as_str()), Some("Acme"));
+        assert_eq!(page.order_reference.as_deref(), Some("PO-1"));
+        assert!(!page.expired);
+        // The other licence's history is not this one's.
+        let other = app.services.licence_page(&f.admin, f.licence_ids[1]).await.expect("other");
+        assert!(other.activations.is_empty() && other.changes.is_empty(), "{other:?}");
+
+        // Notes: the vendor's own; the client's user reads neither them nor their entry.
+        app.services.set_licence_notes(&f.admin, id, "  Paid by wire, PO-1.  ").await.expect("notes");
+        let page = app.services.licence_page(&f.admin, id).await.expect("page");
+        assert_eq!(page.notes.as_deref(), Some("Paid by wire, PO-1."));
+        assert!(page.changes[0].changes.iter().any(|c| c.field == "notes"), "{:?}", page.changes[0]);
+        let theirs = app.services.licence_page(&f.client, id).await.expect("the client's view");
+        assert_eq!(theirs.notes, None);
+        assert!(theirs.changes.iter().all(|c| c.changes.iter().all(|ch| ch.field != "notes")), "{:?}", theirs.changes);
+        assert_eq!(theirs.activations.len(), 2);
+        let long = "x".repeat(4001);
+        let refused = app.services.set_licence_notes(&f.admin, id, &long).await.expect_err("too long");
+        assert!(format!("{refused:?}").contains("notes"), "{refused:?}");
+        assert!(matches!(app.services.set_licence_notes(&f.client, id, "mine").await, Err(licensing::Error::NotAllowed)));
+
+        // Extend from the end; a licence without an end has nothing to extend.
+        let end = protocol::time::parse_date(page.licence.expires_on.as_deref().expect("an end")).expect("date");
+        let extended = app.services.extend_licence(&f.admin, id, 30).await.expect("extended");
+        assert_eq!(extended.expires_on, Some(protocol::time::format_date(end + 30)));
+        for bad in [0, -1, 3651] {
+            let e = app.services.extend_licence(&f.admin, id, bad).await.expect_err("refused");
+            assert!(format!("{e:?}").contains("days"), "{e:?}");
+        }
+        let not_yet = app.services.extend_licence(&f.admin, f.licence_ids[1], 30).await.expect_err("no end yet");
+        assert!(format!("{not_yet:?}").contains("no end date"), "{not_yet:?}");
+        assert!(matches!(app.services.extend_licence(&f.client, id, 30).await, Err(licensing::Error::NotAllowed)));
+        // An ended licence is extended from today.
+        app.clock.advance(60 * DAY);
+        let today = protocol::time::day_of(app.clock.now());
+        assert!(app.services.licence_page(&f.admin, id).await.expect("page").expired);
+        let revived = app.services.extend_licence(&f.admin, id, 30).await.expect("extended");
+        assert_eq!(revived.expires_on, Some(protocol::time::format_date(today + 30)));
+        // A trial made a full licence: no end, features kept, the change in its history.
+        let full = app.services.make_licence_permanent(&f.admin, id).await.expect("permanent");
+        assert!(full.open_ended && full.expires_on.is_none());
+        assert_eq!(full.features, revived.features);
+        assert!(matches!(app.services.make_licence_permanent(&f.admin, id).await, Err(licensing::Error::Conflict(_))));
+        assert!(app.services.extend_licence(&f.admin, id, 30).await.is_err());
+        let page = app.services.licence_page(&f.admin, id).await.expect("page");
+        let edits = page.changes.iter().filter(|c| c.action == "licence.edit").count();
+        assert_eq!(edits, 4, "notes, two extensions and the end taken away");
+
+        // Through the portal: the page for its client's user; nothing for another client's;
+        // the actions for administrators only.
+        let carla = app.browser();
+        carla.sign_in("carla@acme.test", "client password 123").await.ok();
+        let id_text = id.to_string();
+        let mine = carla.rpc("get_licence_page", &[("id", &id_text)]).await.ok();
+        assert_eq!(mine["licence"]["key"], key.as_str());
+        assert_eq!(mine["notes"], Value::Null);
+        for (name, form) in [
+            ("extend_licence", vec![("licence_id", id_text.as_str()), ("days", "30")]),
+            ("make_licence_permanent", vec![("licence_id", id_text.as_str())]),
+            ("set_licence_notes", vec![("licence_id", id_text.as_str()), ("notes", "mine")]),
+        ] {
+            assert_eq!(carla.rpc(name, &form).await.status, StatusCode::FORBIDDEN, "{name}");
+        }
+        let admin = app.admin().await;
+        let (_, gil) = app.client_user(&admin, "Globex", "gil@globex.test").await;
+        let refused = gil.rpc("get_licence_page", &[("id", &id_text)]).await;
+        assert!(matches!(refused.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{}", refused.status);
+        assert_eq!(admin.rpc("get_licence_page", &[("id", "999999")]).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(app.services.licence_page(&f.admin, id).await.expect("page").notes.as_deref(), Some("Paid by wire, PO-1."));
+    }
+
+    async fn the_activations_list_filters_sorts_pages_and_exports_csv(app) {
+        let settings = LicensingSettings { limited: true, validity_days: Some(10), end_user_removal: false, max_activations: 5, ..Default::default() };
+        let f = fixture(&app, settings, 4).await;
+        // A second product whose code contains the first's, and another client's order of it.
+        let pro = app.services.save_product(&f.admin, None, product("CALCPRO", LicensingSettings::default())).await.expect("product");
+        let admin = app.admin().await;
+        let (globex, gil) = app.client_user(&admin, "Globex", "gil@globex.test").await;
+        let order = app.services.create_order(&f.admin, OrderInput { client_id: globex, product_id: pro.id, quantity: 2, reference: String::new(), features: None, counters: None, notes: String::new() }).await.expect("order");
+        let pro_keys: Vec<String> = app.services.order_licences(&f.admin, order.id, &licensing::page::Page::ALL).await.expect("licences").items.into_iter().map(|l| l.key).collect();
+        for (i, key) in f.keys.iter().enumerate() {
+            activate_as(&app, "CALC", key, &format!("acme-{i}")).await;
+            app.clock.advance(60);
+        }
+        for (i, key) in pro_keys.iter().enumerate() {
+            activate_as(&app, "CALCPRO", key, &format!("globex-{i}")).await;
+            app.clock.advance(60);
+        }
+        app.services.remove_activation(&f.keys[3], None, admin_removal(&f)).await.expect("removed");
+
+        let list = |filter: ActivationFilter| {
+            let services = app.services.clone();
+            let admin = f.admin.clone();
+            async move {
+                services.list_activations(&admin, &filter, true, &licensing::page::Page::ALL).await.expect("list").items.into_iter().map(|r| r.activation.hostname).collect::<Vec<_>>()
+            }
+        };
+        // Newest first, live only, by default; the product filter is exact.
+        assert_eq!(list(ActivationFilter::default()).await, ["globex-1", "globex-0", "acme-2", "acme-1", "acme-0"]);
+        let calc = ActivationFilter { product: Some("CALC".into()), ..Default::default() };
+        assert_eq!(list(calc.clone()).await, ["acme-2", "acme-1", "acme-0"]);
+        assert_eq!(list(ActivationFilter { q: Some("calc".into()), ..Default::default() }).await.len(), 5, "a search is a substring");
+        assert_eq!(list(ActivationFilter { status: Some("removed".into()), ..Default::default() }).await, ["acme-3"]);
+        assert_eq!(list(ActivationFilter { status: Some("all".into()), product: Some("CALC".into()), sort: Some("machine".into()), order: Some("asc".into()), ..Default::default() }).await, ["acme-0", "acme-1", "acme-2", "acme-3"]);
+        assert_eq!(list(ActivationFilter { client_id: Some(globex), ..Default::default() }).await, ["globex-1", "globex-0"]);
+        assert_eq!(list(ActivationFilter { mode: Some("offline".into()), ..Default::default() }).await, Vec::<String>::new());
+        // Only the limited product's licences end; within 10 days all of them, within 5 none.
+        assert_eq!(list(ActivationFilter { expiring_within_days: Some(10), ..Default::default() }).await.len(), 3);
+        assert_eq!(list(ActivationFilter { expiring_within_days: Some(5), ..Default::default() }).await.len(), 0);
+        assert_eq!(app.services.count_activations(&f.admin, &calc, true).await.expect("count"), 3);
+        // A client user sees their own, whatever client they name.
+        let theirs = app.services.list_activations(&f.client, &ActivationFilter { client_id: Some(globex), ..Default::default() }, true, &licensing::page::Page::ALL).await.expect("list");
+        assert_eq!(theirs.items.len(), 3, "Acme's own only");
+        // Bad filters are refused, naming the field.
+        for (filter, field) in [
+            (ActivationFilter { status: Some("gone".into()), ..Default::default() }, "status"),
+            (ActivationFilter { sort: Some("key".into()), ..Default::default() }, "sort"),
+            (ActivationFilter { order: Some("up".into()), ..Default::default() }, "order"),
+            (ActivationFilter { mode: Some("carrier pigeon".into()), ..Default::default() }, "mode"),
+            (ActivationFilter { expiring_within_days: Some(3651), ..Default::default() }, "expiring_within_days"),
+            (ActivationFilter { q: Some("x".repeat(101)), ..Default::default() }, "q"),
+        ] {
+            let e = app.services.list_activations(&f.admin, &filter, true, &licensing::page::Page::ALL).await.expect_err("refused");
+            assert!(format!("{e:?}").contains(field), "{field}: {e:?}");
+        }
+
+        // The API: page by page in every sort, both ways, equals one page; the filters and the
+        // sort travel in the next link.
+        let api = token(&app, &admin, "full", "write").await;
+        for sort in ["activated", "validated", "machine", "client", "product"] {
+            for order in ["asc", "desc"] {
+                let base = format!("/api/v1/activations?status=all&sort={sort}&order={order}");
+                let (st, whole, _) = api.page(&format!("{base}&limit=500")).await;
+                assert_eq!(st, StatusCode::OK, "{whole}");
+                let mut walked = Vec::new();
+                let mut next = Some(format!("{base}&limit=2"));
+                while let Some(path) = next {
+                    let (st, rows, link) = api.page(&path).await;
+                    assert_eq!(st, StatusCode::OK, "{rows}");
+                    walked.extend(machines(&rows));
+                    if let Some(l) = &link {
+                        assert!(l.contains(&format!("sort={sort}")), "{l}");
+                    }
+                    next = link;
+                }
+                assert_eq!(walked, machines(&whole), "{sort} {order}");
+                assert_eq!(walked.len(), 6);
+            }
+        }
+        // A cursor of one sort is refused by another.
+        let (_, _, link) = api.page("/api/v1/activations?sort=machine&limit=1").await;
+        let after = link.expect("a next page").split("after=").nth(1).expect("cursor").to_owned();
+        let (st, problem) = api.get(&format!("/api/v1/activations?sort=activated&after={after}")).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        let (st, problem) = api.get("/api/v1/activations?status=gone").await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+
+        // CSV through the API and the portal, the same filters, the same rows.
+        let csv = |path: String, token: Option<String>, browser: Option<&Browser>| {
+            let client = browser.map_or_else(reqwest::Client::new, |b| b.client.clone());
+            let url = format!("{}{path}", app.base_url);
+            async move {
+                let mut req = client.get(url);
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                let res = req.send().await.expect("csv");
+                let status = res.status();
+                (status, res.text().await.expect("body"))
+            }
+        };
+        let (st, text) = csv("/api/v1/activations.csv?product=CALC&status=all".into(), Some(api.token().to_owned()), None).await;
+        assert_eq!(st, StatusCode::OK, "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("activation_id,licence_id,licence_key,serial,client,product,machine"), "{text}");
+        assert_eq!(lines.len(), 5, "a header and four activations: {text}");
+        assert!(lines.iter().skip(1).all(|l| l.contains(",Acme,CALC,acme-")), "{text}");
+        assert!(text.contains(&f.keys[0]), "a full token's export has the keys");
+        let (st, portal) = csv("/activations.csv?product=CALC&status=all".into(), None, Some(&admin)).await;
+        assert_eq!((st, portal.lines().count()), (StatusCode::OK, 5), "{portal}");
+        // A client user's export holds their own; no session, no export.
+        let carla = app.browser();
+        carla.sign_in("carla@acme.test", "client password 123").await.ok();
+        let (st, own) = csv("/activations.csv?status=all".into(), None, Some(&carla)).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(own.contains("acme-0") && !own.contains("globex"), "{own}");
+        let (st, gil_own) = csv("/activations.csv".into(), None, Some(&gil)).await;
+        assert!(st == StatusCode::OK && !gil_own.contains("acme"), "{gil_own}");
+        assert_eq!(csv("/activations.csv".into(), None, None).await.0, StatusCode::UNAUTHORIZED);
+
+        // A read-only token sees keys masked: its search does not look into them, and its
+        // export leaves them out.
+        let reader = year_token(&app, &admin, "reader").await;
+        let probe = &f.keys[0][..6];
+        let (st, found) = reader.get(&format!("/api/v1/activations?q={probe}")).await;
+        assert_eq!((st, found.as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{found}");
+        let (_, found) = api.get(&format!("/api/v1/activations?q={probe}")).await;
+        assert_eq!(found.as_array().map(Vec::len), Some(1), "a full token finds it: {found}");
+        let (st, masked) = csv("/api/v1/activations.csv".into(), Some(reader.token().to_owned()), None).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(!masked.contains(&f.keys[0]) && masked.contains("acme-0"), "{masked}");
+
+        // The portal's page of the list: a page of 50 with the total.
+        let page = admin.rpc("activations_page", &[("filter[product]", "CALC"), ("filter[status]", "all")]).await.ok();
+        assert_eq!(page["total"], 4);
+        assert_eq!(machines(&page["rows"]), ["acme-3", "acme-2", "acme-1", "acme-0"]);
+        let theirs = gil.rpc("activations_page", &[]).await.ok();
+        assert_eq!(machines(&theirs["rows"]), ["globex-1", "globex-0"]);
+    }
+}
