@@ -1,5 +1,5 @@
 import { readFileSync } from 'fs';
-import { test, expect, open, signInAs, admin, Page, Workstation, createProduct } from './fixtures';
+import { test, expect, open, confirmIt, signInAs, admin, Page, Workstation, createProduct } from './fixtures';
 
 // The Activation Center journey: an administrator sets up products, a client and orders; the
 // client user sees only its own; real licentia-client processes act as workstations.
@@ -103,17 +103,18 @@ test('workstations activate, the client removes where allowed, the administrator
   // The client user: removal refused for the limited product, allowed for the other.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await signInAs(page, gina.email, gina.password);
-  page.on('dialog', (d) => d.accept());
   await open(page, new URL(calcOrder).pathname.replace('/admin/', '/client/'));
   const calcRow = page.locator(`tr[data-licence="${calc1}"]`);
   await expect(calcRow).toContainText('workstation-1');
   await calcRow.getByRole('button', { name: 'Remove' }).click();
+  await confirmIt(page);
   await expect(page.getByRole('alert')).toHaveText("This is a limited licence: only your vendor's administrator can remove it.");
   await expect(calcRow).toContainText('workstation-1');
 
   await open(page, new URL(drawOrder).pathname.replace('/admin/', '/client/'));
   const drawRow = page.locator(`tr[data-licence="${draw1}"]`);
   await drawRow.getByRole('button', { name: 'Remove' }).click();
+  await confirmIt(page);
   // Removed without its machine: the licence frees when that machine's code stops working offline.
   await expect(page.getByRole('status')).toContainText('The licence was removed from its machine. It frees on');
   await expect(drawRow.getByTestId('pending-free')).toContainText('Removed from workstation-2 without it; frees on');
@@ -244,6 +245,10 @@ test('the activations list filters and pages on the server and exports CSV; a li
   await page.getByRole('link', { name: 'Machine' }).click();
   await expect(page).toHaveURL(/sort=machine&order=asc/);
   await expect(rows.nth(0)).toContainText('offline-pc');
+  // The form follows the address: filtering again keeps the sort.
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/sort=machine&order=asc/);
+  await expect(page.getByRole('columnheader', { name: 'Machine ▲' })).toHaveAttribute('aria-sort', 'ascending');
   await open(page, new URL(page.url()).pathname + new URL(page.url()).search.replace('limit=25', 'limit=1'));
   await expect(rows).toHaveCount(1);
   await expect(rows.first()).toContainText('offline-pc');
@@ -260,7 +265,7 @@ test('the activations list filters and pages on the server and exports CSV; a li
   expect(csv[1]).toContain(',Globex Labs,CALC,offline-pc,offline,');
   expect(csv[2]).toContain(',Globex Labs,CALC,workstation-1,online,');
 
-  // The licence that went offline and came back: its page holds both of its lives.
+  // The licence that went offline and was given up: its page holds its past activation.
   await open(page, '/admin/activations?product=CALC&status=all&sort=machine&order=asc');
   await rows.filter({ hasText: 'offline-pc' }).getByRole('link').first().click();
   await expect(page).toHaveURL(/\/admin\/licences\/\d+$/);
@@ -299,4 +304,14 @@ test('the activations list filters and pages on the server and exports CSV; a li
   await expect(page.getByRole('table', { name: 'Activations of this licence' }).locator('tr[data-live="true"]')).toContainText('workstation-1');
   await expect(page.getByRole('heading', { name: 'Notes' })).toHaveCount(0);
   await expect(page.getByRole('button', { name: 'Extend by 30 days' })).toHaveCount(0);
+
+  // Her start page sums up her organisation's licences; each figure leads to its list.
+  await open(page, '/client');
+  await expect(page.getByRole('heading', { name: 'Getting started' })).toHaveCount(0);
+  const hers = page.getByRole('region', { name: 'Licences by product' });
+  await expect(hers.getByRole('row', { name: /CALC · Calc Pro/ })).toHaveText(/CALC · Calc Pro\s*2\s*1/);
+  await hers.getByRole('row', { name: /CALC · Calc Pro/ }).getByRole('link', { name: '1' }).click();
+  await expect(page).toHaveURL(/\/client\/activations\?product=CALC$/);
+  await expect(page.locator('tbody tr')).toHaveCount(1);
+  await expect(page.locator('tbody tr')).toContainText('workstation-1');
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { test, expect, open, signInAs, admin, Page, Workstation, createProduct } from './fixtures';
+import { test, expect, open, confirmIt, signInAs, admin, Page, Workstation, createProduct } from './fixtures';
 
 // The web licensing journey: serials generated in the portal, real licentia-client processes
 // activating by serial alone, a counter edit reaching the application, revoke and reissue.
@@ -8,7 +8,6 @@ test.describe.configure({ mode: 'serial' });
 const serialCells = (page: Page) => page.locator('tr[data-serial]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-serial')!));
 
 test('serials: generate, export, activate, limit, counters, revoke and reissue', async ({ page, server, consoleErrors }) => {
-  page.on('dialog', (d) => d.accept());
   await signInAs(page, admin.email, admin.password);
   await createProduct(page, 'WEBCAD', 'Web CAD', false);
 
@@ -74,6 +73,7 @@ test('serials: generate, export, activate, limit, counters, revoke and reissue',
   await page.getByText('Revoke and reissue…').click();
   await page.getByLabel('Why (kept with the revoked serial)').fill('posted on a forum');
   await page.getByRole('button', { name: 'Revoke and reissue' }).click();
+  await confirmIt(page);
   await expect(page.getByTestId('serial')).not.toHaveText(serial);
   const replacement = (await page.getByTestId('serial').textContent())!.trim();
   await expect(page.getByTestId('reissued')).toHaveText(
@@ -105,7 +105,6 @@ test('serials: generate, export, activate, limit, counters, revoke and reissue',
 });
 
 test('a client user makes an API token, sees it once, and revokes it', async ({ page, server, consoleErrors }) => {
-  page.on('dialog', (d) => d.accept());
   // Gina (made in the Activation Center journey): Carla's account is locked by the throttling test.
   await signInAs(page, 'gina@globex.test', 'globex password 1');
   await open(page, '/client/tokens');
@@ -125,6 +124,7 @@ test('a client user makes an API token, sees it once, and revokes it', async ({ 
   await expect(row).toContainText('Read only');
   await expect(row).not.toContainText(secret);
   await row.getByRole('button', { name: 'Revoke' }).click();
+  await confirmIt(page);
   await expect(row).toContainText('Revoked');
   const after = await page.request.get(`${server.url}/api/v1/me`, { headers: { Authorization: `Bearer ${secret}` } });
   expect(after.status()).toBe(401);

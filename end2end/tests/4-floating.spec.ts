@@ -2,7 +2,7 @@ import { spawn, ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, expect, open, signInAs, admin, Workstation } from './fixtures';
+import { test, expect, open, confirmIt, signInAs, admin, Workstation } from './fixtures';
 
 // The floating licence journey: an administrator gives a client a pool of two seats; real
 // licentia-client processes hold seats; the client user watches and frees one; a killed
@@ -55,7 +55,6 @@ test.afterAll(() => running.forEach((p) => p.kill('SIGKILL')));
 
 test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ page, server, consoleErrors }) => {
   test.setTimeout(150_000);
-  page.on('dialog', (d) => d.accept());
 
   // The administrator gives Globex Labs a pool with a key of 2 ConcurrentUser seats of F.
   await signInAs(page, admin.email, admin.password);
@@ -110,6 +109,7 @@ test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ p
 
   // She disconnects bob's session; the refused workstation then gets a seat.
   await seat2.getByRole('button', { name: 'Disconnect' }).click();
+  await confirmIt(page);
   await expect(detail.locator('tr[data-seat]')).toHaveCount(1);
   await expect(row).not.toHaveClass(/full/);
   const ws3 = await hold(server.url, 'ws-floor-3', poolKey, 'cat');
@@ -136,9 +136,10 @@ test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ p
   // Gina replaces the pool key with no grace: the new key is shown once and works at once; a
   // workstation still on the old one is told it was replaced.
   await open(page, clientPoolPath);
-  await page.getByText('Replace the pool key').click();
+  await page.getByText('Replace the pool key', { exact: true }).click();
   await page.getByLabel('The old key keeps working for (hours)').fill('0');
   await page.getByRole('button', { name: 'Replace key' }).click();
+  await confirmIt(page);
   const newKey = (await page.getByTestId('new-pool-key').textContent())!.trim();
   expect(newKey).toMatch(/^POOL-/);
   expect(newKey).not.toBe(poolKey);
@@ -230,7 +231,6 @@ test('a casual key: the form asks its monthly maximum, Detailed usage shows the 
 });
 
 test('a client\'s second pool: a bundle refused, added and removed, then the pool deleted', async ({ page, consoleErrors }) => {
-  page.on('dialog', (d) => d.accept());
   await signInAs(page, admin.email, admin.password);
   await open(page, '/admin/pools');
   await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
@@ -260,15 +260,28 @@ test('a client\'s second pool: a bundle refused, added and removed, then the poo
   await expect(page.getByText('The bundle was removed.')).toBeVisible();
   await expect(bundle).toHaveCount(0);
 
+  // Deleting asks in the page first, saying what goes with the pool; Cancel (or Escape)
+  // leaves everything as it was.
+  await page.getByRole('button', { name: 'Delete pool' }).click();
+  const asked = page.getByRole('alertdialog', { name: 'Delete pool' });
+  await expect(asked).toBeVisible();
+  await expect(asked).toContainText('with its keys, bundles and usage history? Workstations can no longer check out with its pool key.');
+  await expect(page.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await expect(asked).toBeHidden();
+  await page.getByRole('button', { name: 'Delete pool' }).click();
+  await page.keyboard.press('Escape');
+  await expect(asked).toBeHidden();
+  await expect(page).toHaveURL(/\/admin\/pools\/\d+$/);
   // The pool is deleted; the client's first pool stays.
   await page.getByRole('button', { name: 'Delete pool' }).click();
+  await confirmIt(page);
   await expect(page).toHaveURL(/\/admin\/pools$/);
   await expect(page.locator(`tr[data-pool="Lab (${gina.organisation})"]`)).toHaveCount(0);
   await expect(page.locator(`tr[data-pool="${gina.organisation}"]`)).toHaveCount(1);
 });
 
 test('a mobile licence by code: assigned by the client user, watched offline, extended and returned early', async ({ page, server, consoleErrors }) => {
-  page.on('dialog', (d) => d.accept());
   // The administrator gives Globex Labs a site pool that lends mobile licences for up to 14 days.
   await signInAs(page, admin.email, admin.password);
   await open(page, '/admin/pools');
@@ -363,7 +376,6 @@ test('a mobile licence by code: assigned by the client user, watched offline, ex
 
 test('access rules: the owner blocks a user from the monitor, and the next checkout is refused naming the rule', async ({ page, server, consoleErrors }) => {
   test.setTimeout(120_000);
-  page.on('dialog', (d) => d.accept());
   // The administrator gives Globex Labs a pool "Studio" with 2 seats of CAD (30 s lease).
   await signInAs(page, admin.email, admin.password);
   await open(page, '/admin/pools');
@@ -393,6 +405,7 @@ test('access rules: the owner blocks a user from the monitor, and the next check
   const halSeat = page.getByTestId('detail').locator('tr[data-seat="ws-hal"]');
   await expect(halSeat).toContainText('hal');
   await halSeat.getByRole('button', { name: 'Block user' }).click();
+  await confirmIt(page);
   const blocked = page.getByTestId('blocked');
   await expect(blocked).toContainText('(deny user hal, every feature)');
   const rule = (await blocked.textContent())!.match(/rule \d+ \(deny user hal, every feature\)/)![0];
@@ -442,6 +455,7 @@ test('access rules: the owner blocks a user from the monitor, and the next check
   // She lifts the block: Hal is no longer denied — but the one free seat is kept for the
   // designers, and his refusal now says that instead.
   await rules.locator('tr[data-rule]', { hasText: 'user hal' }).getByRole('button', { name: 'Remove rule' }).click();
+  await confirmIt(page);
   await expect(page.getByText('The rule was removed.')).toBeVisible();
   await expect(rules.locator('tr[data-rule]')).toHaveCount(1);
   const back = tryCheckout(server.url, 'ws-hal', poolKey, 'hal', 'CAD');

@@ -1,7 +1,7 @@
 import { createServer, IncomingHttpHeaders } from 'node:http';
 import { createHmac } from 'node:crypto';
 import { AddressInfo } from 'node:net';
-import { test, expect, open, signInAs, admin } from './fixtures';
+import { test, expect, open, confirmIt, signInAs, admin } from './fixtures';
 
 // Webhooks: the administrator registers a receiver (a real HTTP server here) for "licence
 // created", makes an order of two licences, and the receiver gets two signed events, which the
@@ -61,8 +61,8 @@ test('a webhook registered in the portal is told of new licences, signed', async
       }
     }).toPass({ timeout: 20_000, intervals: [1_000] });
     // Removed (once confirmed), it is gone from the list.
-    page.once('dialog', (d) => d.accept());
     await card.getByRole('button', { name: 'Remove' }).click();
+    await confirmIt(page);
     await expect(card).toHaveCount(0);
   } finally {
     receiver.close();

@@ -46,6 +46,11 @@ export const clientUser = {
 };
 
 /** Opens a page and waits until the WebAssembly has hydrated it. */
+/** Answers the in-page confirmation a destructive button opened: its "Yes, …" button. */
+export async function confirmIt(page: Page) {
+  await page.getByRole('alertdialog').getByRole('button', { name: /^Yes, / }).click();
+}
+
 export async function open(page: Page, path: string) {
   const response = await page.goto(path);
   await page.locator('body[data-hydrated="true"]').waitFor();

@@ -290,7 +290,29 @@ impl Licentia {
         Ok(out)
     }
 
-    pub(crate) async fn audit_entries(
+    /// The entries whose subject starts with `prefix` (one record's, e.g. `licence 12 (`),
+    /// newest first, at most `limit`, within what `actor` may read.
+    pub(crate) async fn entries_about(
+        &self,
+        actor: &CurrentUser,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, at, actor_id, actor, channel, address, action, subject, client_id, \
+             detail, changes FROM audit_log \
+             WHERE ($1 IS NULL OR client_id = $1) AND subject LIKE $2 ESCAPE '\\' \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(client_scope(actor)?)
+        .bind(format!("{}%", db::like_escape(prefix)))
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows.into_iter().map(Row::into_entry).collect())
+    }
+
+    async fn audit_entries(
         &self,
         actor: &CurrentUser,
         q: &AuditQuery,

@@ -1,7 +1,8 @@
-//! The administrator's dashboard: a few figures read in one go, each a link to the list it
-//! sums up (the portal makes the links).
+//! The dashboard: a few figures read in one go, each a link to the list it sums up (the portal
+//! makes the links). An administrator's covers everything, with the first steps on an empty
+//! server; a client user's covers their organisation's licences, pools and activity only.
 
-use crate::{require_admin, Licentia, Result};
+use crate::{client_scope, Licentia, Result};
 use protocol::account::CurrentUser;
 use protocol::audit::AuditQuery;
 use protocol::dashboard::{
@@ -50,7 +51,8 @@ struct PoolRow {
 
 impl Licentia {
     pub async fn dashboard(&self, actor: &CurrentUser) -> Result<Dashboard> {
-        require_admin(actor)?;
+        // None: everything (an administrator); Some: one client's own.
+        let own = client_scope(actor)?;
         let now = self.clock.now();
         let today = day_of(now);
         let pool = self.db.pool();
@@ -61,34 +63,41 @@ impl Licentia {
                 .await
                 .map(|n| n > 0)
         };
-        let checklist = Checklist {
-            product: exists("products").await?,
-            client: exists("clients").await?,
-            order: exists("orders").await? || exists("serial_batches").await?,
-            activation: exists("activations").await?,
+        let checklist = match own {
+            Some(_) => None,
+            None => Some(Checklist {
+                product: exists("products").await?,
+                client: exists("clients").await?,
+                order: exists("orders").await? || exists("serial_batches").await?,
+                activation: exists("activations").await?,
+            }),
         };
         // Licences and live activations per product: one grouped pass over each table.
         let products: Vec<ProductRow> = sqlx::query_as(&format!(
             "SELECT p.id, p.code, p.name, COALESCE(n.licences, 0) AS licences, \
              COALESCE(a.active, 0) AS active FROM products p \
              LEFT JOIN (SELECT COALESCE(o.product_id, s.product_id) AS product_id, \
-               COUNT(*) AS licences {LICENCE_PRODUCT} \
+               COUNT(*) AS licences {LICENCE_PRODUCT} WHERE ($1 IS NULL OR o.client_id = $1) \
                GROUP BY COALESCE(o.product_id, s.product_id)) n ON n.product_id = p.id \
              LEFT JOIN (SELECT COALESCE(o.product_id, s.product_id) AS product_id, \
                COUNT(*) AS active FROM activations act JOIN licences l ON l.id = act.licence_id \
                LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials s ON s.id = l.serial_id \
-               WHERE act.removed_at IS NULL \
+               WHERE act.removed_at IS NULL AND ($1 IS NULL OR o.client_id = $1) \
                GROUP BY COALESCE(o.product_id, s.product_id)) a ON a.product_id = p.id \
-             ORDER BY p.code"
+             WHERE $1 IS NULL OR n.licences > 0 ORDER BY p.code"
         ))
+        .bind(own)
         .fetch_all(pool)
         .await?;
         let since = (today - DASHBOARD_DAYS + 1) * 86_400;
         let days: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT CAST(activated_at / 86400 AS BIGINT) AS day, COUNT(*) FROM activations \
-             WHERE activated_at >= $1 GROUP BY CAST(activated_at / 86400 AS BIGINT)",
+            "SELECT CAST(a.activated_at / 86400 AS BIGINT) AS day, COUNT(*) FROM activations a \
+             JOIN licences l ON l.id = a.licence_id LEFT JOIN orders o ON o.id = l.order_id \
+             WHERE a.activated_at >= $1 AND ($2 IS NULL OR o.client_id = $2) \
+             GROUP BY CAST(a.activated_at / 86400 AS BIGINT)",
         )
         .bind(since)
+        .bind(own)
         .fetch_all(pool)
         .await?;
         // The next DASHBOARD_DAYS days, today the first.
@@ -98,25 +107,32 @@ impl Licentia {
              p.code AS product_code, l.expires_on {LICENCE_PRODUCT} \
              LEFT JOIN clients c ON c.id = o.client_id \
              JOIN products p ON p.id = COALESCE(o.product_id, s.product_id) \
-             WHERE l.expires_on >= $1 AND l.expires_on <= $2 ORDER BY l.expires_on, l.id LIMIT $3"
+             WHERE l.expires_on >= $1 AND l.expires_on <= $2 AND ($4 IS NULL OR o.client_id = $4) \
+             ORDER BY l.expires_on, l.id LIMIT $3"
         ))
         .bind(today)
         .bind(until)
         .bind(LISTED)
+        .bind(own)
         .fetch_all(pool)
         .await?;
         let expiring_count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM licences WHERE expires_on >= $1 AND expires_on <= $2",
+            "SELECT COUNT(*) FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
+             WHERE l.expires_on >= $1 AND l.expires_on <= $2 AND ($3 IS NULL OR o.client_id = $3)",
         )
         .bind(today)
         .bind(until)
+        .bind(own)
         .fetch_one(pool)
         .await?;
-        let limited_running: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM licences WHERE expires_on >= $1")
-                .bind(today)
-                .fetch_one(pool)
-                .await?;
+        let limited_running: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
+             WHERE l.expires_on >= $1 AND ($2 IS NULL OR o.client_id = $2)",
+        )
+        .bind(today)
+        .bind(own)
+        .fetch_one(pool)
+        .await?;
         // The seats of each pool's keys valid today, the newest of a feature's renewals only
         // (as the usage monitor counts them).
         let pools: Vec<PoolRow> = sqlx::query_as(
@@ -134,16 +150,20 @@ impl Licentia {
              CAST(COALESCE((SELECT SUM(u.refusals) FROM usage_hourly u \
                WHERE u.pool_id = p.id AND u.hour >= $2), 0) AS BIGINT) AS refused_today \
              FROM pools p LEFT JOIN clients c ON c.id = p.client_id \
-             LEFT JOIN serials s ON s.id = p.serial_id ORDER BY p.id DESC LIMIT $3",
+             LEFT JOIN serials s ON s.id = p.serial_id WHERE ($4 IS NULL OR p.client_id = $4) \
+             ORDER BY p.id DESC LIMIT $3",
         )
         .bind(today)
         .bind(today * 24)
         .bind(LISTED)
+        .bind(own)
         .fetch_all(pool)
         .await?;
-        let pool_count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pools")
-            .fetch_one(pool)
-            .await?;
+        let pool_count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pools WHERE ($1 IS NULL OR client_id = $1)")
+                .bind(own)
+                .fetch_one(pool)
+                .await?;
         let recent = self
             .audit_log(
                 actor,

@@ -2,5 +2,3 @@
 -- was validated (beside when it last was).
 ALTER TABLE licences ADD COLUMN notes TEXT NOT NULL DEFAULT '';
 ALTER TABLE activations ADD COLUMN validations INTEGER NOT NULL DEFAULT 0;
--- Every activation of a licence, newest first, past ones included.
-CREATE INDEX activations_licence ON activations (licence_id, activated_at);

@@ -10,7 +10,8 @@ pub const DASHBOARD_DAYS: i64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dashboard {
-    pub checklist: Checklist,
+    /// The first steps on a new server (administrators only).
+    pub checklist: Option<Checklist>,
     pub products: Vec<ProductFigures>,
     /// Activations per UTC day, oldest first, `DASHBOARD_DAYS` of them ending today.
     pub activations_per_day: Vec<DayCount>,

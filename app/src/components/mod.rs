@@ -250,6 +250,9 @@ pub fn Field(
     #[prop(optional)] maxlength: Option<usize>,
     #[prop(optional, into)] value: Option<String>,
     #[prop(optional)] hint: Option<&'static str>,
+    /// The id of a `<datalist>` of suggestions (free text still allowed).
+    #[prop(optional)]
+    list: Option<&'static str>,
 ) -> impl IntoView {
     let id = id.unwrap_or_else(|| format!("field-{name}"));
     let hint_id = format!("{id}-hint");
@@ -265,6 +268,7 @@ pub fn Field(
                 minlength=minlength.map(|n| n.to_string())
                 maxlength=maxlength.map(|n| n.to_string())
                 value=value
+                list=list
                 aria-describedby=hint.map(|_| hint_id.clone())
             />
             {hint.map(|h| view! { <small id=hint_id.clone() class="hint">{h}</small> })}
@@ -435,16 +439,49 @@ where
     }
 }
 
-/// A submit button that asks the person to confirm `question` first; the form is not sent if
-/// they decline.
+/// A button that asks the person to confirm `question` in the page first (no browser pop-up):
+/// it opens a small dialog beside it stating the consequence, whose *Yes, …* button sends the
+/// form and whose *Cancel* (or Escape) closes it with nothing sent.
 #[component]
 pub fn ConfirmButton(
     #[prop(into)] question: String,
     label: &'static str,
     #[prop(default = "danger small")] class: &'static str,
 ) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let cancel = NodeRef::<leptos::html::Button>::new();
+    let opener = NodeRef::<leptos::html::Button>::new();
+    // The dialog takes the focus once it shows, so a keyboard user lands on Cancel.
+    let ask = move || {
+        open.set(true);
+        request_animation_frame(move || {
+            if let Some(b) = cancel.get_untracked() {
+                let _ = b.focus();
+            }
+        });
+    };
+    let close = move || {
+        open.set(false);
+        if let Some(b) = opener.get() {
+            let _ = b.focus();
+        }
+    };
+    // Escape closes it, from the dialog or from the button that opened it.
+    let escape = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Escape" && open.get_untracked() {
+            close();
+        }
+    };
+    let yes = format!("Yes, {}", label.to_lowercase());
     view! {
-        <button type="submit" class=class on:click=move |ev| if !confirm(&question) { ev.prevent_default(); }>{label}</button>
+        <button type="button" class=class node_ref=opener aria-haspopup="dialog" aria-expanded=move || open.get().to_string() on:click=move |_| ask() on:keydown=escape>{label}</button>
+        <div class="confirm" role="alertdialog" aria-label=label hidden=move || !open.get() on:keydown=escape>
+            <p>{question}</p>
+            // Sends the form around it; the dialog closes once it is sent.
+            <button type="submit" class=class on:click=move |_| open.set(false)>{yes}</button>
+            " "
+            <button type="button" class="small" node_ref=cancel on:click=move |_| close()>"Cancel"</button>
+        </div>
     }
 }
 
@@ -624,19 +661,6 @@ pub fn CodeToSend(
             <CopyButton text=code label=copy_label/>
             <small class="hint">{children()}</small>
         </div>
-    }
-}
-
-/// Asks the person to confirm a destructive action; `true` when they agree.
-pub fn confirm(message: &str) -> bool {
-    #[cfg(feature = "hydrate")]
-    {
-        window().confirm_with_message(message).unwrap_or(false)
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = message;
-        true
     }
 }
 

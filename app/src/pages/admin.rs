@@ -74,7 +74,7 @@ pub fn Overview() -> impl IntoView {
                 </div>
             }
                 .into_any())}
-        <super::dashboard::DashboardCards/>
+        <super::dashboard::DashboardCards admin=true/>
         <super::history::UsageOverTime pool_id=None/>
         <section class="card">
             <h2>"Administrators"</h2>

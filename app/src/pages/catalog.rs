@@ -372,17 +372,19 @@ pub(crate) fn LicencesSection(
 }
 
 /// The activations list's filters as the address gives them.
+/// (An empty field, as the filter form sends one it was not given, is no filter.)
 fn activation_filter(q: &leptos_router::params::ParamsMap) -> ActivationFilter {
-    let number = |k: &str| q.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+    let text = |k: &str| q.get(k).filter(|v| !v.trim().is_empty());
+    let number = |k: &str| text(k).and_then(|v| v.trim().parse::<i64>().ok());
     ActivationFilter {
-        q: q.get("q"),
-        product: q.get("product"),
+        q: text("q"),
+        product: text("product"),
         client_id: number("client_id"),
-        mode: q.get("mode"),
-        status: q.get("status"),
+        mode: text("mode"),
+        status: text("status"),
         expiring_within_days: number("expiring_within_days"),
-        sort: q.get("sort"),
-        order: q.get("order"),
+        sort: text("sort"),
+        order: text("order"),
     }
 }
 
@@ -462,6 +464,7 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
                 view! {
                     <p class="muted" data-testid="activations-count">{match (t.total, shown) {
                         (0, _) => "No activation matches.".to_owned(),
+                        (1, _) => "1 activation".to_owned(),
                         (n, s) if s as i64 == n => format!("{n} activations"),
                         (n, s) => format!("{n} activations match; {s} on this page"),
                     }}</p>
@@ -529,13 +532,13 @@ fn ActivationFilters(
         let products = crate::server_fns::catalog::list_products().await?;
         Ok((clients, products))
     });
-    let f = filter.get_untracked();
     view! {
         <leptos_router::components::Form method="get" action=action>
             <div class="filters" role="search">
+                // The address is the truth: every field follows it (a sort header clicked, Back).
                 <div class="field">
                     <label for="activations-q">"Search"</label>
-                    <input id="activations-q" name="q" type="search" maxlength="100" value=f.q.clone().unwrap_or_default() placeholder="licence key, serial, machine, client or product"/>
+                    <input id="activations-q" name="q" type="search" maxlength="100" prop:value=move || filter.get().q.unwrap_or_default() placeholder="licence key, serial, machine, client or product"/>
                 </div>
                 <div class="field">
                     <label for="activations-product">"Product"</label>
@@ -564,13 +567,18 @@ fn ActivationFilters(
                         }}
                     </div>
                 })}
-                <ChoiceField id="activations-status" label="Status" name="status" current=f.status.clone().unwrap_or_else(|| "live".into())
-                    choices=&[("live", "In use now"), ("removed", "Removed"), ("all", "All, past ones too")]/>
-                <ChoiceField id="activations-mode" label="Mode" name="mode" current=f.mode.clone().unwrap_or_default()
-                    choices=&[("", "Online and offline"), ("online", "Online"), ("offline", "Offline")]/>
+                {move || {
+                    let f = filter.get();
+                    view! {
+                        <ChoiceField id="activations-status" label="Status" name="status" current=f.status.clone().unwrap_or_else(|| "live".into())
+                            choices=&[("live", "In use now"), ("removed", "Removed"), ("all", "All, past ones too")]/>
+                        <ChoiceField id="activations-mode" label="Mode" name="mode" current=f.mode.clone().unwrap_or_default()
+                            choices=&[("", "Online and offline"), ("online", "Online"), ("offline", "Offline")]/>
+                    }
+                }}
                 <div class="field">
                     <label for="activations-expiring">"Ending within (days)"</label>
-                    <input id="activations-expiring" name="expiring_within_days" type="number" min="0" max="3650" value=f.expiring_within_days.map(|d| d.to_string()).unwrap_or_default()/>
+                    <input id="activations-expiring" name="expiring_within_days" type="number" min="0" max="3650" prop:value=move || filter.get().expiring_within_days.map(|d| d.to_string()).unwrap_or_default()/>
                 </div>
                 <div class="field">
                     <label for="activations-limit">"Rows per page"</label>
@@ -583,8 +591,8 @@ fn ActivationFilters(
                         view! { <select id="activations-limit" name="limit" inner_html=text_options(&items, &current)/> }
                     }}
                 </div>
-                <input type="hidden" name="sort" value=f.sort.clone().unwrap_or_default()/>
-                <input type="hidden" name="order" value=f.order.clone().unwrap_or_default()/>
+                <input type="hidden" name="sort" prop:value=move || filter.get().sort.unwrap_or_default()/>
+                <input type="hidden" name="order" prop:value=move || filter.get().order.unwrap_or_default()/>
                 <div class="field"><button type="submit" class="primary">"Filter"</button></div>
             </div>
         </leptos_router::components::Form>
@@ -613,7 +621,7 @@ fn ChoiceField(
 }
 
 /// `<option>`s of `(value, label)` as HTML, `current` selected (see `options`).
-fn text_options(items: &[(String, String)], current: &str) -> String {
+pub(crate) fn text_options(items: &[(String, String)], current: &str) -> String {
     items
         .iter()
         .map(|(value, label)| {

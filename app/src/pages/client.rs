@@ -1,4 +1,5 @@
-//! The client area: a client user's own organisation.
+//! The client area's start page: the organisation's licences, pools and activity at a glance
+//! (the dashboard, scoped to it), then the organisation and its portal users.
 
 use crate::components::{loaded, LocalTime};
 use crate::pages::admin::RoleGate;
@@ -18,6 +19,13 @@ pub fn Organisation() -> impl IntoView {
         <Title text="My organisation · Licentia"/>
         {loaded(mine, move |d| view! {
                 <h1>{d.client.name.clone()}</h1>
+                <p class="lead">"Your licences at a glance: each figure leads to the list behind it."</p>
+            }
+                .into_any())}
+        // Beside, not inside, the organisation's loading: one suspense in another broke
+        // hydration.
+        <super::dashboard::DashboardCards admin=false/>
+        {loaded(mine, move |d| view! {
                 <section class="card">
                     <h2>"Organisation"</h2>
                     <dl class="facts">

@@ -1,21 +1,23 @@
-//! The administrator's dashboard on the Overview page: the first steps on an empty server, then
-//! figures that each link to the list they sum up.
+//! The dashboard: on the administrator's Overview, the first steps on an empty server, then
+//! figures that each link to the list they sum up; on a client user's start page, the same
+//! figures about their organisation's licences and pools.
 
-use crate::components::{loaded, LocalTime};
+use crate::components::{area, loaded, LocalTime};
 use leptos::prelude::*;
 use protocol::dashboard::{Checklist, Dashboard, DayCount, DASHBOARD_DAYS};
 use protocol::time::format_date;
 
 #[component]
-pub fn DashboardCards() -> impl IntoView {
+pub fn DashboardCards(admin: bool) -> impl IntoView {
     let dashboard = Resource::new(|| (), |_| crate::server_fns::accounts::get_dashboard());
+    let base = area(admin);
     view! {
         {loaded(dashboard, move |d: Dashboard| {
-            let checklist = (!d.checklist.all_done()).then(|| view! { <GettingStarted steps=d.checklist/> });
+            let checklist = d.checklist.filter(|c| !c.all_done()).map(|steps| view! { <GettingStarted steps/> });
             view! {
                 {checklist}
                 <div class="tiles">
-                    <a class="tile" href="/admin/activations">
+                    <a class="tile" href=format!("{base}/activations")>
                         <span class="tile-figure" data-testid="activations-30-days">{d.activations_per_day.iter().map(|c| c.count).sum::<i64>()}</span>
                         <span class="tile-label">{format!("Activations in the last {DASHBOARD_DAYS} days")}</span>
                     </a>
@@ -23,16 +25,16 @@ pub fn DashboardCards() -> impl IntoView {
                         <span class="tile-figure" data-testid="expiring-count">{d.expiring_count}</span>
                         <span class="tile-label">{format!("Licences expiring within {DASHBOARD_DAYS} days")}</span>
                     </a>
-                    <a class="tile" href="/admin/orders">
+                    <a class="tile" href=format!("{base}/orders")>
                         <span class="tile-figure">{d.limited_running}</span>
                         <span class="tile-label">"Time-limited licences running (trials among them)"</span>
                     </a>
                 </div>
                 <ActivationsChart days=d.activations_per_day.clone()/>
-                <ProductsCard d=d.clone()/>
-                <ExpiringCard d=d.clone()/>
-                <PoolsCard d=d.clone()/>
-                <RecentCard d/>
+                <ProductsCard d=d.clone() admin/>
+                <ExpiringCard d=d.clone() admin/>
+                <PoolsCard d=d.clone() admin/>
+                <RecentCard d admin/>
             }
             .into_any()
         })}
@@ -113,7 +115,7 @@ fn ActivationsChart(days: Vec<DayCount>) -> impl IntoView {
 }
 
 #[component]
-fn ProductsCard(d: Dashboard) -> impl IntoView {
+fn ProductsCard(d: Dashboard, admin: bool) -> impl IntoView {
     if d.products.is_empty() {
         return ().into_any();
     }
@@ -124,10 +126,11 @@ fn ProductsCard(d: Dashboard) -> impl IntoView {
                 <thead><tr><th scope="col">"Product"</th><th scope="col" class="num">"Licences"</th><th scope="col" class="num">"Activated now"</th></tr></thead>
                 <tbody>
                     {d.products.into_iter().map(|p| {
-                        let search = format!("/admin/activations?product={}", protocol::audit::percent_encode(&p.code));
+                        let search = format!("{}/activations?product={}", area(admin), protocol::audit::percent_encode(&p.code));
+                        let name = format!("{} · {}", p.code, p.name);
                         view! {
                             <tr>
-                                <td><a href=format!("/admin/products/{}", p.id)>{format!("{} · {}", p.code, p.name)}</a></td>
+                                <td>{if admin { view! { <a href=format!("/admin/products/{}", p.id)>{name}</a> }.into_any() } else { view! { {name} }.into_any() }}</td>
                                 <td class="num">{p.licences}</td>
                                 <td class="num"><a href=search>{p.active}</a></td>
                             </tr>
@@ -141,7 +144,7 @@ fn ProductsCard(d: Dashboard) -> impl IntoView {
 }
 
 #[component]
-fn ExpiringCard(d: Dashboard) -> impl IntoView {
+fn ExpiringCard(d: Dashboard, admin: bool) -> impl IntoView {
     let body = if d.expiring.is_empty() {
         view! { <p class="muted">{format!("No licence ends within {DASHBOARD_DAYS} days.")}</p> }
             .into_any()
@@ -151,11 +154,7 @@ fn ExpiringCard(d: Dashboard) -> impl IntoView {
                 <thead><tr><th scope="col">"Last day"</th><th scope="col">"Licence"</th><th scope="col">"Client"</th><th scope="col">"Product"</th></tr></thead>
                 <tbody>
                     {d.expiring.into_iter().map(|l| {
-                        let href = match (l.order_id, l.serial_id) {
-                            (Some(order), _) => format!("/admin/orders/{order}"),
-                            (None, Some(serial)) => format!("/admin/serials/{serial}"),
-                            _ => "/admin/orders".to_owned(),
-                        };
+                        let href = format!("{}/licences/{}", area(admin), l.licence_id);
                         view! {
                             <tr>
                                 <td>{format_date(l.expires_on)}</td>
@@ -180,7 +179,8 @@ fn ExpiringCard(d: Dashboard) -> impl IntoView {
 }
 
 #[component]
-fn PoolsCard(d: Dashboard) -> impl IntoView {
+fn PoolsCard(d: Dashboard, admin: bool) -> impl IntoView {
+    let base = area(admin);
     if d.pools.is_empty() {
         return ().into_any();
     }
@@ -195,22 +195,22 @@ fn PoolsCard(d: Dashboard) -> impl IntoView {
                         let name = if p.name.is_empty() { p.owner.clone() } else { format!("{} · {}", p.owner, p.name) };
                         view! {
                             <tr>
-                                <td><a href=format!("/admin/pools/{}", p.id)>{name}</a></td>
+                                <td><a href=format!("{base}/pools/{}", p.id)>{name}</a></td>
                                 <td class="num">{format!("{} of {}", p.in_use, p.count)}</td>
-                                <td class="num"><a href=format!("/admin/pools/{}/history", p.id)>{p.refused_today}</a></td>
+                                <td class="num"><a href=format!("{base}/pools/{}/history", p.id)>{p.refused_today}</a></td>
                             </tr>
                         }
                     }).collect_view()}
                 </tbody>
             </table>
-            {(pool_count > shown).then(|| view! { <p class="hint">{format!("The newest {shown} of {pool_count}: ")}<a href="/admin/pools">"all pools"</a></p> })}
+            {(pool_count > shown).then(|| view! { <p class="hint">{format!("The newest {shown} of {pool_count}: ")}<a href=format!("{base}/pools")>"all pools"</a></p> })}
         </section>
     }
     .into_any()
 }
 
 #[component]
-fn RecentCard(d: Dashboard) -> impl IntoView {
+fn RecentCard(d: Dashboard, admin: bool) -> impl IntoView {
     view! {
         <section class="card">
             <h2>"Recent activity"</h2>
@@ -219,7 +219,7 @@ fn RecentCard(d: Dashboard) -> impl IntoView {
                     <li><LocalTime unix_secs=e.at/>" · "{e.actor}" · "<code>{e.action}</code>" · "{e.subject}</li>
                 }).collect_view()}
             </ul>
-            <p><a href="/admin/audit">"The whole audit log"</a></p>
+            <p><a href=format!("{}/audit", area(admin))>"The whole audit log"</a></p>
         </section>
     }
 }

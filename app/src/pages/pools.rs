@@ -363,6 +363,34 @@ fn choice_options<'a>(items: impl IntoIterator<Item = &'a str>, selected: &str) 
         .collect()
 }
 
+/// The products' features as suggestions for a key's feature (administrators; the field takes
+/// any name, for another editor's features).
+#[component]
+fn FeatureChoices() -> impl IntoView {
+    // Fetched once the page is interactive, outside any loading boundary (a resource read here
+    // would hold the page's own loading back in the browser and break hydration); as HTML,
+    // like the selects' options.
+    let html = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            if let Ok(products) = crate::server_fns::catalog::list_products().await {
+                let mut codes: Vec<(String, String)> = products
+                    .into_iter()
+                    .flat_map(|p| {
+                        p.features
+                            .into_iter()
+                            .map(move |f| (f.code, format!("{} ({})", f.name, p.code)))
+                    })
+                    .collect();
+                codes.sort();
+                codes.dedup_by(|a, b| a.0 == b.0);
+                html.set(super::catalog::text_options(&codes, ""));
+            }
+        });
+    });
+    view! { <datalist id="key-feature-choices" inner_html=html/> }
+}
+
 #[component]
 fn NewKey(add: ServerAction<AddPoolKey>, pool_id: i64) -> impl IntoView {
     // A NamedUser key may be casual: only then is its monthly maximum asked for (a field left
@@ -375,12 +403,14 @@ fn NewKey(add: ServerAction<AddPoolKey>, pool_id: i64) -> impl IntoView {
             <ActionForm action=add>
                 <input type="hidden" name="pool_id" value=pool_id/>
                 <div class="grid-3">
-                    <Field label="Editor" name="key[editor]" id="key-editor".to_owned() maxlength=100/>
-                    <Field label="Feature" name="key[feature]" id="key-feature".to_owned() maxlength=100/>
+                    <Field label="Editor" name="key[editor]" id="key-editor".to_owned() maxlength=100 hint="The publisher, as the application names it (e.g. Dassault Systèmes)."/>
+                    <Field label="Feature" name="key[feature]" id="key-feature".to_owned() maxlength=100 list="key-feature-choices" hint="What the application checks out: a product's feature, or any other editor's name."/>
+                    <FeatureChoices/>
                     <div class="field">
                         <label for="key-model">"Model"</label>
-                        <select id="key-model" name="key[model]" inner_html=choice_options(Model::ALL.iter().map(|m| m.as_str()), "ConcurrentUser")
+                        <select id="key-model" name="key[model]" aria-describedby="key-model-hint" inner_html=choice_options(Model::ALL.iter().map(|m| m.as_str()), "ConcurrentUser")
                             on:change=move |ev| named.set(event_target_value(&ev) == Model::NamedUser.as_str())/>
+                        <small id="key-model-hint" class="hint">"ConcurrentUser: a seat per user and machine while in use. NamedUser: the seat stays its user's. Token: a checkout takes tokens from the quantity. Credit: used up, never given back."</small>
                     </div>
                     {move || named.get().then(|| view! {
                         <div class="field">
@@ -391,24 +421,26 @@ fn NewKey(add: ServerAction<AddPoolKey>, pool_id: i64) -> impl IntoView {
                     {move || (named.get() && casual.get()).then(|| view! {
                         <Field label="Monthly maximum per user (minutes)" name="key[casual_max_minutes]" id="key-casual-max".to_owned() kind="number" value="2400" hint="2400 = 40 hours"/>
                     })}
-                    <Field label="Quantity" name="key[quantity]" id="key-quantity".to_owned() kind="number" value="1"/>
-                    <Field label="Start date" name="key[start_date]" id="key-start".to_owned() kind="date" required=false/>
-                    <Field label="End date" name="key[end_date]" id="key-end".to_owned() kind="date" required=false/>
-                    <Field label="Group index" name="key[group_index]" id="key-group".to_owned() kind="number" value="0"/>
-                    <Field label="Max release number" name="key[max_release_number]" id="key-max-release".to_owned() kind="number" value="0" hint="0: any release"/>
-                    <Field label="Max release date" name="key[max_release_date]" id="key-max-release-date".to_owned() kind="date" required=false/>
+                    <Field label="Quantity" name="key[quantity]" id="key-quantity".to_owned() kind="number" value="1" hint="Seats (or tokens, or credits) this key grants, 1 or more."/>
+                    <Field label="Start date" name="key[start_date]" id="key-start".to_owned() kind="date" required=false hint="Grants nothing before this day (UTC). Empty: at once."/>
+                    <Field label="End date" name="key[end_date]" id="key-end".to_owned() kind="date" required=false hint="Its last day (UTC); a seat on it moves to another key. Empty: no end."/>
+                    <Field label="Group index" name="key[group_index]" id="key-group".to_owned() kind="number" value="0" hint="Renewals of a feature: while a higher group is valid, lower ones grant nothing."/>
+                    <Field label="Max release number" name="key[max_release_number]" id="key-max-release".to_owned() kind="number" value="0" hint="Only applications of this release or lower; 0: any release."/>
+                    <Field label="Max release date" name="key[max_release_date]" id="key-max-release-date".to_owned() kind="date" required=false hint="Only application builds released on or before this day. Empty: any."/>
                     <div class="field">
                         <label for="key-type">"Commercial type"</label>
-                        <select id="key-type" name="key[commercial_type]" inner_html=choice_options(CommercialType::ALL.iter().map(|c| c.as_str()), "STD")/>
+                        <select id="key-type" name="key[commercial_type]" aria-describedby="key-type-hint" inner_html=choice_options(CommercialType::ALL.iter().map(|c| c.as_str()), "STD")/>
+                        <small id="key-type-hint" class="hint">"STD standard, EDU education, DEMO demonstration; when several keys fit, this order decides first."</small>
                     </div>
-                    <Field label="Customer ID" name="key[customer_id]" id="key-customer".to_owned() required=false maxlength=100/>
+                    <Field label="Customer ID" name="key[customer_id]" id="key-customer".to_owned() required=false maxlength=100 hint="The customer's id in the licence contract; an application may ask for it."/>
                     <div class="field">
                         <label for="key-pricing">"Pricing structure"</label>
-                        <select id="key-pricing" name="key[pricing_structure]" inner_html=choice_options(std::iter::once("").chain(PricingStructure::ALL.iter().map(|p| p.as_str())), "")/>
+                        <select id="key-pricing" name="key[pricing_structure]" aria-describedby="key-pricing-hint" inner_html=choice_options(std::iter::once("").chain(PricingStructure::ALL.iter().map(|p| p.as_str())), "")/>
+                        <small id="key-pricing-hint" class="hint">"The contract's terms: PLC primary, TBL term-based, ALC annual, YLC yearly, QLC quarterly charge."</small>
                     </div>
-                    <Field label="Additional info" name="key[additional_info]" id="key-info".to_owned() required=false maxlength=500 hint="Fields separated by ;"/>
-                    <Field label="File index" name="key[file_index]" id="key-file".to_owned() kind="number" value="0"/>
-                    <Field label="Generation date" name="key[generation_date]" id="key-generated".to_owned() kind="date" required=false hint="Empty: today"/>
+                    <Field label="Additional info" name="key[additional_info]" id="key-info".to_owned() required=false maxlength=500 hint="Fields separated by ; — keys with fewer fields are preferred."/>
+                    <Field label="File index" name="key[file_index]" id="key-file".to_owned() kind="number" value="0" hint="Which licence file it came from; between equal keys, the lower is granted first."/>
+                    <Field label="Generation date" name="key[generation_date]" id="key-generated".to_owned() kind="date" required=false hint="When the key was made; between equal keys, the newer is granted first. Empty: today."/>
                 </div>
                 <ActionError action=add/>
                 {move || add.value().get().and_then(|r| r.ok()).map(|k| view! {

@@ -257,11 +257,12 @@ pub async fn get_admin_overview() -> Result<AdminOverview, PortalError> {
     Ok(services.admin_overview(&user).await?)
 }
 
-/// The administrator's dashboard: figures, the activations of the last days, what expires
-/// soon, the pools, recent activity, and the first steps on an empty server.
+/// The dashboard: figures, the activations of the last days, what expires soon, the pools and
+/// recent activity — everything, with the first steps on an empty server, for an
+/// administrator; a client user's organisation's own for a client user.
 #[server(prefix = "/rpc", endpoint = "get_dashboard")]
 pub async fn get_dashboard() -> Result<protocol::dashboard::Dashboard, PortalError> {
-    let (services, user) = admin().await?;
+    let (services, user) = caller().await?;
     Ok(services.dashboard(&user).await?)
 }
 

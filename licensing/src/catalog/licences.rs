@@ -233,7 +233,8 @@ impl Licentia {
             if q.chars().count() > 100 {
                 return Err(InputError::new("q", "Search with at most 100 characters.").into());
             }
-            let like = format!("%{}%", crate::db::like_escape(&q.to_lowercase()));
+            // Both sides folded by the database (SQLite folds ASCII only, on both alike).
+            let like = format!("%{}%", crate::db::like_escape(&q));
             let mut fields = vec![
                 "lower(a.hostname)",
                 "lower(COALESCE(c.name, ''))",
@@ -244,7 +245,7 @@ impl Licentia {
             }
             let clause = fields
                 .iter()
-                .map(|f| format!("{f} LIKE ? ESCAPE '\\'"))
+                .map(|f| format!("{f} LIKE lower(?) ESCAPE '\\'"))
                 .collect::<Vec<_>>()
                 .join(" OR ");
             let binds = [(); 5].map(|_| Bind::Text(like.clone()));
@@ -336,47 +337,48 @@ impl Licentia {
         expiry: ExpiryEdit,
     ) -> Result<Licence> {
         require_admin(actor)?;
-        let before = self.licence(actor, licence_id).await?;
-        let product_id: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(o.product_id, s.product_id) FROM licences l \
-             LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials s ON s.id = l.serial_id \
-             WHERE l.id = $1",
-        )
-        .bind(licence_id)
-        .fetch_optional(self.db.pool())
-        .await?
-        .ok_or(Error::NotFound("The licence"))?;
+        self.require_licence_access(actor, licence_id).await?;
+        let product_id = self.product_id_of_licence(licence_id).await?;
         let terms = self
             .licence_terms(product_id, features, counters, &expiry)
             .await?;
-        self.write_licence_terms(
-            actor,
-            before,
-            Some((terms.features, terms.counters)),
-            terms.end,
-        )
-        .await
+        let grants = Some((terms.features, terms.counters));
+        self.write_licence_terms(actor, licence_id, |_| Ok((grants, terms.end)))
+            .await
     }
 
-    /// Writes a licence's terms (`grants`: its features and counters as JSON; `None` keeps
-    /// them, and a licence still following its order keeps following it) and end, with the
-    /// audit entry of what changed.
+    /// Writes a licence's terms as `change` decides from the licence as it is inside the
+    /// transaction (the row locked first, so two changes at once apply one after the other):
+    /// `grants`, its features and counters as JSON (`None` keeps them, and a licence still
+    /// following its order keeps following it), and its end; with the audit entry of what
+    /// changed.
     async fn write_licence_terms(
         &self,
         actor: &CurrentUser,
-        before: Licence,
-        grants: Option<(String, String)>,
-        end: TermsEnd,
+        licence_id: i64,
+        change: impl FnOnce(&Licence) -> Result<(Option<(String, String)>, TermsEnd)>,
     ) -> Result<Licence> {
-        let licence_id = before.id;
+        let client = self.licence_client(licence_id).await?;
+        let now = self.clock.now();
+        let mut tx = self.db.pool().begin().await?;
+        // Takes the row's lock (PostgreSQL) or the writer's (SQLite) before reading it.
+        sqlx::query("UPDATE licences SET open_ended = open_ended WHERE id = $1")
+            .bind(licence_id)
+            .execute(&mut *tx)
+            .await?;
+        let read = format!("{LICENCE_SELECT} WHERE l.id = $1");
+        let before = sqlx::query_as::<_, LicenceRow>(&read)
+            .bind(licence_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .into_licence(now)?;
+        let (grants, end) = change(&before)?;
         let (keep, end, open_ended) = match end {
             TermsEnd::Keep => (1, None, 0),
             TermsEnd::NoEnd => (0, None, 1),
             TermsEnd::On(day) => (0, Some(day), 0),
         };
         let (features, counters) = grants.unzip();
-        let client = self.licence_client(licence_id).await?;
-        let mut tx = self.db.pool().begin().await?;
         // Keep: the end and the open-ended mark stay; otherwise both are set.
         sqlx::query(
             "UPDATE licences SET features = CASE WHEN $1 IS NULL THEN features ELSE $1 END, \
@@ -393,11 +395,11 @@ impl Licentia {
         .execute(&mut *tx)
         .await?;
         tracing::info!(licence_id, by = actor.id, "licence edited");
-        let after = sqlx::query_as::<_, LicenceRow>(&format!("{LICENCE_SELECT} WHERE l.id = $1"))
+        let after = sqlx::query_as::<_, LicenceRow>(&read)
             .bind(licence_id)
             .fetch_one(&mut *tx)
             .await?
-            .into_licence(self.clock.now())?;
+            .into_licence(now)?;
         self.record(
             &mut *tx,
             Who::User(actor),
@@ -430,20 +432,20 @@ impl Licentia {
         if !(1..=3650).contains(&days) {
             return Err(InputError::new("days", "Extend by 1 to 3,650 days.").into());
         }
-        let before = self.licence(actor, licence_id).await?;
+        self.require_licence_access(actor, licence_id).await?;
         let today = day_of(self.clock.now());
-        let new_end =
-            match extended_end(&before, today, days) {
-                Some(day) => day,
-                None => return Err(InputError::new(
+        self.write_licence_terms(actor, licence_id, |before| {
+            match extended_end(before, today, days) {
+                Some(day) => Ok((None, TermsEnd::On(day))),
+                None => Err(InputError::new(
                     "days",
                     "This licence has no end date (yet): there is nothing to extend. A limited \
                      licence gets its end at its first activation; Edit sets one.",
                 )
                 .into()),
-            };
-        self.write_licence_terms(actor, before, None, TermsEnd::On(new_end))
-            .await
+            }
+        })
+        .await
     }
 
     /// An administrator makes a time-limited licence (a trial) a full one: no end date, its
@@ -454,14 +456,18 @@ impl Licentia {
         licence_id: i64,
     ) -> Result<Licence> {
         require_admin(actor)?;
-        let before = self.licence(actor, licence_id).await?;
-        if before.open_ended {
-            return Err(Error::Conflict(
-                "This licence already has no end date.".into(),
-            ));
-        }
-        self.write_licence_terms(actor, before, None, TermsEnd::NoEnd)
-            .await
+        self.require_licence_access(actor, licence_id).await?;
+        let limited = self.product_of_licence(licence_id).await?.settings.limited;
+        self.write_licence_terms(actor, licence_id, |before| {
+            // A licence with no end that is not waiting for one has nothing to lift.
+            if before.open_ended || (before.expires_on.is_none() && !limited) {
+                return Err(Error::Conflict(
+                    "This licence already has no end date.".into(),
+                ));
+            }
+            Ok((None, TermsEnd::NoEnd))
+        })
+        .await
     }
 
     /// An administrator's notes on a licence (at most 4,000 characters; client users never
@@ -485,7 +491,8 @@ impl Licentia {
             .bind(licence_id)
             .execute(&mut *tx)
             .await?;
-        // Not of the client: the notes are the vendor's own.
+        // The notes are the vendor's own: the entry is not the client's, and says that they
+        // changed, never what they say.
         self.record(
             &mut *tx,
             Who::User(actor),
@@ -497,10 +504,29 @@ impl Licentia {
                 &serde_json::json!({ "notes": before }),
                 &serde_json::json!({ "notes": notes }),
                 &[],
-            )),
+            ))
+            .private("notes"),
         )
         .await?;
         crate::db::commit(tx).await
+    }
+
+    /// The product a licence is of (by its order or its serial).
+    async fn product_of_licence(&self, licence_id: i64) -> Result<Product> {
+        let id = self.product_id_of_licence(licence_id).await?;
+        self.product_row(id).await?.into_product()
+    }
+
+    async fn product_id_of_licence(&self, licence_id: i64) -> Result<i64> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(o.product_id, s.product_id) FROM licences l \
+             LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials s ON s.id = l.serial_id \
+             WHERE l.id = $1",
+        )
+        .bind(licence_id)
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or(Error::NotFound("The licence"))
     }
 
     /// One licence's page: its terms, every activation it had, what the audit log says about
@@ -536,14 +562,7 @@ impl Licentia {
         .fetch_all(self.db.pool())
         .await?;
         let changes = self
-            .audit_entries(
-                actor,
-                &protocol::audit::AuditQuery {
-                    subject: Some(format!("licence {licence_id} (")),
-                    ..Default::default()
-                },
-                CHANGES_SHOWN,
-            )
+            .entries_about(actor, &licence_subject_prefix(licence_id), CHANGES_SHOWN)
             .await?;
         let admin = actor.role == Role::Admin;
         let today = day_of(self.clock.now());

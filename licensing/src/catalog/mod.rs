@@ -33,7 +33,16 @@ fn as_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
 
 /// How a licence is named in the audit log: its id and the first characters of its key.
 pub(crate) fn licence_subject(id: i64, key: &str) -> String {
-    format!("licence {id} ({})", protocol::redact::mask(key))
+    format!(
+        "{}{})",
+        licence_subject_prefix(id),
+        protocol::redact::mask(key)
+    )
+}
+
+/// How every audit subject naming licence `id` starts (and no other subject does).
+pub(crate) fn licence_subject_prefix(id: i64) -> String {
+    format!("licence {id} (")
 }
 
 /// What a licence grants, to compare before and after a change.

@@ -463,7 +463,7 @@ both_backends! {
         assert_eq!(activate(&app, &f.keys[0], "ws-1").await.0, StatusCode::CREATED);
         assert_eq!(activate(&app, &f.keys[1], "ws-2").await.0, StatusCode::CREATED);
         let d = app.services.dashboard(&f.admin).await.expect("dashboard");
-        assert!(d.checklist.all_done(), "{:?}", d.checklist);
+        assert!(d.checklist.expect("an administrator's checklist").all_done(), "{:?}", d.checklist);
         assert_eq!(d.products.len(), 1);
         assert_eq!((d.products[0].licences, d.products[0].active), (3, 2));
         assert_eq!(d.activations_per_day.last().map(|c| c.count), Some(2));
@@ -487,9 +487,31 @@ both_backends! {
         assert_eq!(later.expiring_count, 0);
         assert_eq!(later.activations_per_day.iter().map(|c| c.count).sum::<i64>(), 0, "the chart moves with the days");
 
-        // Client users do not see the vendor's dashboard.
+        // A client user's dashboard is their organisation's only: another client's licences,
+        // activations and pools are not in it, nor the first steps.
+        // (A month later: the administrator signs in again.)
+        let (globex, gil) = app.client_user(&app.admin().await, "Globex", "gil@globex.test").await;
+        let product_id = app.services.licence_page(&f.admin, f.licence_ids[0]).await.expect("page").product.id;
+        let order = app.services.create_order(&f.admin, licensing::catalog::OrderInput { client_id: globex, product_id, quantity: 1, reference: String::new(), features: None, counters: None, notes: String::new() }).await.expect("order");
+        let theirs = app.services.order_licences(&f.admin, order.id, &licensing::page::Page::ALL).await.expect("licences").items;
+        assert_eq!(activate(&app, &theirs[0].key, "globex-1").await.0, StatusCode::CREATED);
+        own_pool(&app, &f, 60).await;
+        let all = app.services.dashboard(&f.admin).await.expect("dashboard");
+        assert_eq!((all.products[0].licences, all.products[0].active, all.pool_count), (4, 3, 1));
         let carla = app.browser();
         carla.sign_in("carla@acme.test", "client password 123").await.ok();
-        assert_eq!(carla.rpc("get_dashboard", &[]).await.status, StatusCode::FORBIDDEN);
+        let mine = carla.rpc("get_dashboard", &[]).await.ok();
+        assert_eq!(mine["checklist"], Value::Null);
+        assert_eq!((mine["products"][0]["licences"].clone(), mine["products"][0]["active"].clone()), (json!(3), json!(2)));
+        let in_30_days = |d: &Value| d["activations_per_day"].as_array().expect("days").iter().map(|d| d["count"].as_i64().unwrap_or(0)).sum::<i64>();
+        assert_eq!(in_30_days(&mine), 0, "Acme's were 31 days ago; Globex's today is not Acme's");
+        assert_eq!(mine["expiring_count"], 0);
+        assert_eq!(mine["pool_count"], 1);
+        assert!(mine["recent"].as_array().expect("recent").iter().all(|e| e["client_id"] == json!(f.client.client.as_ref().map(|c| c.id))), "{}", mine["recent"]);
+        let gils = gil.rpc("get_dashboard", &[]).await.ok();
+        assert_eq!((gils["products"][0]["licences"].clone(), gils["products"][0]["active"].clone()), (json!(1), json!(1)));
+        assert_eq!(gils["pool_count"], 0);
+        assert_eq!((in_30_days(&gils), gils["expiring_count"].clone()), (1, json!(1)));
+        assert!(gils["recent"].as_array().expect("recent").iter().all(|e| e["client_id"] == json!(globex)), "{}", gils["recent"]);
     }
 }

@@ -82,7 +82,11 @@ both_backends! {
         assert!(page.changes[0].changes.iter().any(|c| c.field == "notes"), "{:?}", page.changes[0]);
         let theirs = app.services.licence_page(&f.client, id).await.expect("the client's view");
         assert_eq!(theirs.notes, None);
+        assert!(theirs.changes.len() >= 3, "the client reads its licence's history: {:?}", theirs.changes);
         assert!(theirs.changes.iter().all(|c| c.changes.iter().all(|ch| ch.field != "notes")), "{:?}", theirs.changes);
+        // The vendor's entry says the notes changed, not what they say.
+        let noted = &page.changes[0].changes[0];
+        assert!(!noted.after.contains("wire") && !noted.before.contains("wire"), "{noted:?}");
         assert_eq!(theirs.activations.len(), 2);
         let long = "x".repeat(4001);
         let refused = app.services.set_licence_notes(&f.admin, id, &long).await.expect_err("too long");
@@ -99,6 +103,12 @@ both_backends! {
         }
         let not_yet = app.services.extend_licence(&f.admin, f.licence_ids[1], 30).await.expect_err("no end yet");
         assert!(format!("{not_yet:?}").contains("no end date"), "{not_yet:?}");
+        // A trial not activated yet made permanent still follows its order's terms.
+        let waiting = app.services.make_licence_permanent(&f.admin, f.licence_ids[1]).await.expect("permanent");
+        assert!(waiting.open_ended);
+        let order_id = waiting.order_id.expect("an order");
+        app.services.update_order(&f.admin, order_id, vec!["print".into()], Default::default(), "PO-1", "").await.expect("order terms");
+        assert_eq!(app.services.licence(&f.admin, f.licence_ids[1]).await.expect("licence").features, ["print"], "it follows the order");
         assert!(matches!(app.services.extend_licence(&f.client, id, 30).await, Err(licensing::Error::NotAllowed)));
         // An ended licence is extended from today.
         app.clock.advance(60 * DAY);
@@ -106,15 +116,21 @@ both_backends! {
         assert!(app.services.licence_page(&f.admin, id).await.expect("page").expired);
         let revived = app.services.extend_licence(&f.admin, id, 30).await.expect("extended");
         assert_eq!(revived.expires_on, Some(protocol::time::format_date(today + 30)));
+        // Two extensions at once: both count.
+        let (a, b) = tokio::join!(app.services.extend_licence(&f.admin, id, 10), app.services.extend_licence(&f.admin, id, 10));
+        let ends: Vec<_> = [a.expect("a"), b.expect("b")].into_iter().map(|l| l.expires_on.expect("end")).collect();
+        assert!(ends.contains(&protocol::time::format_date(today + 50)), "one after the other: {ends:?}");
+        let revived = app.services.licence(&f.admin, id).await.expect("licence");
         // A trial made a full licence: no end, features kept, the change in its history.
         let full = app.services.make_licence_permanent(&f.admin, id).await.expect("permanent");
         assert!(full.open_ended && full.expires_on.is_none());
         assert_eq!(full.features, revived.features);
+        assert_eq!(full.counters, revived.counters);
         assert!(matches!(app.services.make_licence_permanent(&f.admin, id).await, Err(licensing::Error::Conflict(_))));
         assert!(app.services.extend_licence(&f.admin, id, 30).await.is_err());
         let page = app.services.licence_page(&f.admin, id).await.expect("page");
         let edits = page.changes.iter().filter(|c| c.action == "licence.edit").count();
-        assert_eq!(edits, 4, "notes, two extensions and the end taken away");
+        assert_eq!(edits, 6, "notes, four extensions and the end taken away");
 
         // Through the portal: the page for its client's user; nothing for another client's;
         // the actions for administrators only.
@@ -266,9 +282,17 @@ both_backends! {
         assert_eq!((st, found.as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{found}");
         let (_, found) = api.get(&format!("/api/v1/activations?q={probe}")).await;
         assert_eq!(found.as_array().map(Vec::len), Some(1), "a full token finds it: {found}");
+        let reveals = || async {
+            let q = protocol::audit::AuditQuery { action: Some("secret.reveal".into()), ..Default::default() };
+            app.services.audit_log(&f.admin, &q).await.expect("audit").entries.len()
+        };
+        let before = reveals().await;
         let (st, masked) = csv("/api/v1/activations.csv".into(), Some(reader.token().to_owned()), None).await;
         assert_eq!(st, StatusCode::OK);
         assert!(!masked.contains(&f.keys[0]) && masked.contains("acme-0"), "{masked}");
+        assert_eq!(reveals().await, before, "nothing shown whole, nothing recorded");
+        let _ = csv("/api/v1/activations.csv".into(), Some(api.token().to_owned()), None).await;
+        assert_eq!(reveals().await, before + 1, "an export of keys is recorded");
 
         // The portal's page of the list: a page of 50 with the total.
         let page = admin.rpc("activations_page", &[("filter[product]", "CALC"), ("filter[status]", "all")]).await.ok();
