@@ -295,12 +295,23 @@ test('the activations list filters and pages on the server and exports CSV; a li
   await expect(page.getByTestId('licence-end')).toHaveText(later);
   await expect(page.getByRole('table', { name: 'Activations of this licence' }).locator('tr[data-live="true"]')).toContainText('workstation-1');
 
-  // The client's user reads the same page without the vendor's notes or actions.
+  // From its order's table: ticked, extended by 30 days more in one bulk action.
   const licencePath = new URL(page.url()).pathname;
+  await open(page, new URL(calcOrder).pathname);
+  const calcRow = page.locator('tr[data-licence]').filter({ hasText: 'workstation-1' });
+  await calcRow.getByRole('checkbox').check();
+  await page.getByLabel('Action').selectOption('extend-30');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await confirmIt(page);
+  await expect(page.getByRole('status')).toHaveText('Done for 1 licence.');
+  const evenLater = new Date(Date.parse(later + 'T00:00:00Z') + 30 * 86_400_000).toISOString().slice(0, 10);
+  await expect(page.locator('tr[data-licence]').filter({ hasText: 'workstation-1' })).toContainText(evenLater);
+
+  // The client's user reads the same page without the vendor's notes or actions.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await signInAs(page, gina.email, gina.password);
   await open(page, licencePath.replace('/admin/', '/client/'));
-  await expect(page.getByTestId('licence-end')).toHaveText(later);
+  await expect(page.getByTestId('licence-end')).toHaveText(evenLater);
   await expect(page.getByRole('table', { name: 'Activations of this licence' }).locator('tr[data-live="true"]')).toContainText('workstation-1');
   await expect(page.getByRole('heading', { name: 'Notes' })).toHaveCount(0);
   await expect(page.getByRole('button', { name: 'Extend by 30 days' })).toHaveCount(0);

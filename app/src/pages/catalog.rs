@@ -4,10 +4,12 @@
 
 use crate::components::{
     area, by_text, loaded, or_dash, shown_rows, time_or, ActionDone, ActionError, ColumnHeads,
-    DeleteZone, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount,
+    ConfirmButton, DeleteZone, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads,
+    TableCount,
 };
 use crate::server_fns::catalog::{
-    CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation, UpdateOrder,
+    BulkLicences, CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation,
+    UpdateOrder,
 };
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -161,6 +163,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
     let edit = ServerAction::<EditLicence>::new();
     let remove = ServerAction::<RemoveActivation>::new();
     let free_now = ServerAction::<FreeLicenceNow>::new();
+    let bulk = ServerAction::<BulkLicences>::new();
     let page = Resource::new(
         move || {
             (
@@ -169,6 +172,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                 edit.version().get(),
                 remove.version().get(),
                 free_now.version().get(),
+                bulk.version().get(),
             )
         },
         |(id, ..)| crate::server_fns::catalog::get_order_page(id.unwrap_or(0)),
@@ -197,7 +201,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                     </section>
                     <section class="card">
                         <h2>"Licences"</h2>
-                        <LicencesSection licences=p.licences.clone() product=p.product.clone() admin edit remove free_now/>
+                        <LicencesSection licences=p.licences.clone() product=p.product.clone() admin edit remove free_now bulk/>
                     </section>
                     {admin.then(|| view! {
                         <DeleteZone title="Delete order" explain=format!("Deletes the order and its {} licences. {} activated machine(s) will be told at their next validation that their licence is gone.", o.quantity, o.active)>
@@ -284,8 +288,15 @@ pub(crate) fn LicencesSection(
     edit: ServerAction<EditLicence>,
     remove: ServerAction<RemoveActivation>,
     free_now: ServerAction<FreeLicenceNow>,
+    bulk: ServerAction<BulkLicences>,
 ) -> impl IntoView {
+    let catalogue = product.features.clone();
     view! {
+        <ActionError action=bulk/>
+        {move || bulk.value().with(|v| match v {
+            Some(Ok(n)) => Some(view! { <p class="notice" role="status">{format!("Done for {n} licence{}.", if *n == 1 { "" } else { "s" })}</p> }),
+            _ => None,
+        })}
         <ActionError action=remove/>
         {move || remove.value().with(|v| match v {
             Some(Ok(Removal { frees_at: Some(at) })) => Some(view! {
@@ -306,6 +317,7 @@ pub(crate) fn LicencesSection(
         <table>
             <caption class="visually-hidden">"Licences"</caption>
             <thead><tr>
+                {admin.then(|| view! { <th scope="col"><span class="visually-hidden">"Ticked"</span></th> })}
                 <ColumnHeads names=&["Licence key", "Machine", "Activated", "Expires", "Features", "Activations used", "Actions"]/>
             </tr></thead>
             <tbody>
@@ -315,6 +327,9 @@ pub(crate) fn LicencesSection(
                     let act = l.activation.clone();
                     view! {
                         <tr data-licence=l.key.clone()>
+                            {admin.then(|| view! {
+                                <td><input type="checkbox" name="ids[]" value=l.id form="bulk-licences" aria-label=format!("Tick licence {}", l.key)/></td>
+                            })}
                             <td><a href=format!("{}/licences/{}", area(admin), l.id)><code>{l.key.clone()}</code></a></td>
                             <td>{match (act.as_ref(), l.pending_free.clone()) {
                                 (Some(a), _) => view! { <span>{a.hostname.clone()}</span> }.into_any(),
@@ -368,6 +383,38 @@ pub(crate) fn LicencesSection(
                 }).collect_view()}
             </tbody>
         </table>
+        {admin.then(|| view! { <BulkForm bulk catalogue/> })}
+    }
+}
+
+/// What to do to the ticked licences of a table, all at once (administrators). Every ticked
+/// licence is checked before any is changed.
+#[component]
+fn BulkForm(
+    bulk: ServerAction<BulkLicences>,
+    catalogue: Vec<protocol::catalog::Feature>,
+) -> impl IntoView {
+    let features: Vec<(String, String)> =
+        std::iter::once((String::new(), "(for a feature action)".to_owned()))
+            .chain(
+                catalogue
+                    .into_iter()
+                    .map(|f| (f.code.clone(), format!("{} ({})", f.name, f.code))),
+            )
+            .collect();
+    view! {
+        <ActionForm action=bulk attr:id="bulk-licences">
+            <fieldset class="bulk">
+                <legend>"With the ticked licences"</legend>
+                <ChoiceField id="bulk-action" label="Action" name="action" current=String::new()
+                    choices=&[("extend-30", "Extend by 30 days"), ("extend-365", "Extend by a year"), ("add-feature", "Add a feature"), ("remove-feature", "Remove a feature"), ("remove", "Remove from their machines")]/>
+                <div class="field">
+                    <label for="bulk-feature">"Feature"</label>
+                    <select id="bulk-feature" name="feature" inner_html=text_options(&features, "")/>
+                </div>
+                <ConfirmButton question="Apply this to every ticked licence? The applications pick the change up at their next validation; a removed machine stops working then." label="Apply" class="small"/>
+            </fieldset>
+        </ActionForm>
     }
 }
 

@@ -7,7 +7,7 @@ use crate::components::{
     loaded, or_dash, time_or, ActionError, ColumnHeads, ConfirmButton, Field, LoadError, LocalTime,
     SearchBox,
 };
-use crate::server_fns::catalog::{EditLicence, FreeLicenceNow, RemoveActivation};
+use crate::server_fns::catalog::{BulkLicences, EditLicence, FreeLicenceNow, RemoveActivation};
 use crate::server_fns::web::{GenerateSerials, ReissueSerial};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -215,6 +215,7 @@ pub fn SerialDetailPage() -> impl IntoView {
     let edit = ServerAction::<EditLicence>::new();
     let remove = ServerAction::<RemoveActivation>::new();
     let free_now = ServerAction::<FreeLicenceNow>::new();
+    let bulk = ServerAction::<BulkLicences>::new();
     let reissue = ServerAction::<ReissueSerial>::new();
     let page = Resource::new(
         move || {
@@ -223,6 +224,7 @@ pub fn SerialDetailPage() -> impl IntoView {
                 edit.version().get(),
                 remove.version().get(),
                 free_now.version().get(),
+                bulk.version().get(),
             )
         },
         |(id, ..)| crate::server_fns::web::get_serial_page(id.unwrap_or(0)),
@@ -268,7 +270,7 @@ pub fn SerialDetailPage() -> impl IntoView {
                             view! { <p class="muted">"This serial was revoked: its licences moved to its replacement."</p> }.into_any()
                         } else {
                             view! {
-                                <LicencesSection licences=p.detail.licences.clone() product=p.product.clone() admin=true edit remove free_now/>
+                                <LicencesSection licences=p.detail.licences.clone() product=p.product.clone() admin=true edit remove free_now bulk/>
                             }.into_any()
                         }}
                     </section>

@@ -151,6 +151,20 @@ pub async fn get_licence_page(id: i64) -> Result<LicencePage, PortalError> {
     Ok(services.licence_page(&user, id).await?)
 }
 
+/// Applies one action to the ticked licences (administrators): every licence is checked
+/// before any is changed.
+#[server(prefix = "/rpc", endpoint = "bulk_licences")]
+pub async fn bulk_licences(
+    #[server(default)] ids: Vec<i64>,
+    action: String,
+    #[server(default)] feature: Option<String>,
+) -> Result<usize, PortalError> {
+    let (services, user) = admin().await?;
+    let action = protocol::catalog::BulkLicenceAction::from_form(&action, feature.as_deref())
+        .map_err(licensing::Error::from)?;
+    Ok(services.bulk_licences(&user, &ids, &action).await?)
+}
+
 #[server(prefix = "/rpc", endpoint = "extend_licence")]
 pub async fn extend_licence(licence_id: i64, days: i64) -> Result<Licence, PortalError> {
     let (services, user) = admin().await?;

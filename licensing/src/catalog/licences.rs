@@ -470,6 +470,90 @@ impl Licentia {
         .await
     }
 
+    /// An administrator applies one action to many licences: every licence is checked first
+    /// (it exists, the feature is in its product's catalogue, it has an end to extend, it is on
+    /// a machine to be removed from) and nothing changes if one fails; then each is changed as
+    /// its own edit, with its own audit entry. Returns how many were changed.
+    pub async fn bulk_licences(
+        &self,
+        actor: &CurrentUser,
+        ids: &[i64],
+        action: &BulkLicenceAction,
+    ) -> Result<usize> {
+        require_admin(actor)?;
+        let ids = protocol::catalog::bulk_ids(ids)?;
+        let today = day_of(self.clock.now());
+        let mut licences = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let licence = self.licence(actor, *id).await?;
+            let refuse = |why: String| -> Result<()> { Err(InputError::new("ids", why).into()) };
+            match action {
+                BulkLicenceAction::Extend { days } => {
+                    if !(1..=3650).contains(days) {
+                        return Err(InputError::new("days", "Extend by 1 to 3,650 days.").into());
+                    }
+                    if extended_end(&licence, today, *days).is_none() {
+                        refuse(format!(
+                            "Licence {} has no end date: nothing was extended. Untick it, or \
+                             give it an end first.",
+                            licence.key
+                        ))?;
+                    }
+                }
+                BulkLicenceAction::AddFeature { feature } => {
+                    let product = self.product_of_licence(*id).await?;
+                    features_in_catalogue(std::slice::from_ref(feature), &product.features)
+                        .map_err(|_| {
+                            InputError::new(
+                                "feature",
+                                format!(
+                                    "The feature {feature} is not in the catalogue of {} \
+                                     (licence {}): nothing was changed.",
+                                    product.code, licence.key
+                                ),
+                            )
+                        })?;
+                }
+                BulkLicenceAction::RemoveFeature { .. } => {}
+                BulkLicenceAction::RemoveFromMachines => {
+                    if licence.activation.is_none() {
+                        refuse(format!(
+                            "Licence {} is on no machine: nothing was removed. Untick it.",
+                            licence.key
+                        ))?;
+                    }
+                }
+            }
+            licences.push(licence);
+        }
+        for licence in &licences {
+            match action {
+                BulkLicenceAction::Extend { days } => {
+                    self.extend_licence(actor, licence.id, *days).await?;
+                }
+                BulkLicenceAction::AddFeature { .. } | BulkLicenceAction::RemoveFeature { .. } => {
+                    self.write_licence_terms(actor, licence.id, |before| {
+                        let features = action.features_after(&before.features).unwrap_or_default();
+                        Ok((
+                            Some((json(&features), json(&before.counters))),
+                            TermsEnd::Keep,
+                        ))
+                    })
+                    .await?;
+                }
+                BulkLicenceAction::RemoveFromMachines => {
+                    let remover = crate::activation::Remover::Portal {
+                        actor,
+                        force: true,
+                        free_now: false,
+                    };
+                    self.remove_activation(&licence.key, None, remover).await?;
+                }
+            }
+        }
+        Ok(licences.len())
+    }
+
     /// An administrator's notes on a licence (at most 4,000 characters; client users never
     /// read them, nor the audit entry that records them).
     pub async fn set_licence_notes(

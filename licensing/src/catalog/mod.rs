@@ -13,8 +13,9 @@ use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{CurrentUser, Role};
 use protocol::audit::{record_changes, AuditAction};
 use protocol::catalog::{
-    features_in_catalogue, Activation, ActivationFilter, ActivationRow, ExpiryEdit, Feature,
-    Licence, LicencePage, LicensingSettings, Order, PendingFree, Product, ProductInput,
+    features_in_catalogue, Activation, ActivationFilter, ActivationRow, BulkLicenceAction,
+    ExpiryEdit, Feature, Licence, LicencePage, LicensingSettings, Order, PendingFree, Product,
+    ProductInput,
 };
 use protocol::input::{self, InputError};
 use protocol::time::{day_of, format_date, parse_date};

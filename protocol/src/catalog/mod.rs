@@ -285,6 +285,87 @@ pub struct ActivationTable {
     pub next: Option<String>,
 }
 
+/// What one bulk action does to each licence it is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum BulkLicenceAction {
+    /// Each end moved this many days later (from today once passed); every licence must have
+    /// an end.
+    Extend { days: i64 },
+    /// The feature granted too (it must be in the product's catalogue).
+    AddFeature { feature: String },
+    /// The feature no longer granted.
+    RemoveFeature { feature: String },
+    /// Each licence taken off its machine (the application learns at its next validation).
+    RemoveFromMachines,
+}
+
+/// The most licences one bulk action takes.
+pub const BULK_MAX: usize = 500;
+
+impl BulkLicenceAction {
+    /// The form's choice (`extend-30`, `extend-365`, `add-feature`, `remove-feature`,
+    /// `remove`) and its feature, as an action.
+    pub fn from_form(choice: &str, feature: Option<&str>) -> Result<Self, InputError> {
+        let feature = || {
+            feature
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| InputError::new("feature", "Choose the feature."))
+        };
+        Ok(match choice {
+            "extend-30" => Self::Extend { days: 30 },
+            "extend-365" => Self::Extend { days: 365 },
+            "add-feature" => Self::AddFeature {
+                feature: feature()?,
+            },
+            "remove-feature" => Self::RemoveFeature {
+                feature: feature()?,
+            },
+            "remove" => Self::RemoveFromMachines,
+            _ => {
+                return Err(InputError::new(
+                    "action",
+                    "Choose what to do to the ticked licences.",
+                ))
+            }
+        })
+    }
+
+    /// The features a licence grants after this action (`None`: it leaves them alone).
+    pub fn features_after(&self, features: &[String]) -> Option<Vec<String>> {
+        match self {
+            Self::AddFeature { feature } => {
+                let mut out = features.to_vec();
+                if !out.contains(feature) {
+                    out.push(feature.clone());
+                    out.sort();
+                }
+                Some(out)
+            }
+            Self::RemoveFeature { feature } => {
+                Some(features.iter().filter(|f| *f != feature).cloned().collect())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The licences picked for a bulk action: 1 to `BULK_MAX`, each once, in the order given.
+pub fn bulk_ids(ids: &[i64]) -> Result<Vec<i64>, InputError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let picked: Vec<i64> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+    match picked.len() {
+        0 => Err(InputError::new("ids", "Tick at least one licence.")),
+        n if n > BULK_MAX => Err(InputError::new(
+            "ids",
+            format!("One bulk action takes at most {BULK_MAX} licences."),
+        )),
+        _ => Ok(picked),
+    }
+}
+
 /// Everything about one licence on one page: its terms, every activation it had (the live one
 /// first if any), the changes the audit log recorded about it and, for administrators, the
 /// vendor's notes.

@@ -72,3 +72,62 @@ fn product_rules() {
         "Licences per serial must be from 1 to 100."
     );
 }
+
+#[test]
+fn bulk_actions_read_from_the_form_and_change_features_as_told() {
+    assert_eq!(
+        BulkLicenceAction::from_form("extend-30", None),
+        Ok(BulkLicenceAction::Extend { days: 30 })
+    );
+    assert_eq!(
+        BulkLicenceAction::from_form("remove", Some("x")),
+        Ok(BulkLicenceAction::RemoveFromMachines)
+    );
+    assert_eq!(
+        BulkLicenceAction::from_form("add-feature", Some(" 3d ")),
+        Ok(BulkLicenceAction::AddFeature {
+            feature: "3d".into()
+        })
+    );
+    assert_eq!(
+        BulkLicenceAction::from_form("add-feature", Some("  ")).map_err(|e| e.field),
+        Err("feature")
+    );
+    assert_eq!(
+        BulkLicenceAction::from_form("burn", None).map_err(|e| e.field),
+        Err("action")
+    );
+    let have = vec!["a".to_owned(), "c".to_owned()];
+    let add = BulkLicenceAction::AddFeature {
+        feature: "b".into(),
+    };
+    assert_eq!(
+        add.features_after(&have),
+        Some(vec!["a".into(), "b".into(), "c".into()])
+    );
+    let again = BulkLicenceAction::AddFeature {
+        feature: "a".into(),
+    };
+    assert_eq!(
+        again.features_after(&have),
+        Some(have.clone()),
+        "added once"
+    );
+    let remove = BulkLicenceAction::RemoveFeature {
+        feature: "a".into(),
+    };
+    assert_eq!(remove.features_after(&have), Some(vec!["c".into()]));
+    assert_eq!(
+        BulkLicenceAction::Extend { days: 1 }.features_after(&have),
+        None
+    );
+}
+
+#[test]
+fn bulk_ids_are_taken_once_within_bounds() {
+    assert_eq!(bulk_ids(&[3, 1, 3, 2, 1]), Ok(vec![3, 1, 2]));
+    assert_eq!(bulk_ids(&[]).map_err(|e| e.field), Err("ids"));
+    let many: Vec<i64> = (0..=BULK_MAX as i64).collect();
+    assert_eq!(bulk_ids(&many).map_err(|e| e.field), Err("ids"));
+    assert_eq!(bulk_ids(&many[..BULK_MAX]).map(|v| v.len()), Ok(BULK_MAX));
+}

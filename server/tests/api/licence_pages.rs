@@ -302,3 +302,67 @@ both_backends! {
         assert_eq!(machines(&theirs["rows"]), ["globex-1", "globex-0"]);
     }
 }
+
+both_backends! {
+    async fn a_bulk_action_checks_every_licence_before_it_changes_any(app) {
+        let settings = LicensingSettings { limited: true, validity_days: Some(20), end_user_removal: false, max_activations: 5, ..Default::default() };
+        let f = fixture(&app, settings, 3).await;
+        for (i, key) in f.keys.iter().take(2).enumerate() {
+            activate_as(&app, "CALC", key, &format!("ws-{i}")).await;
+        }
+        let (a, b, idle) = (f.licence_ids[0], f.licence_ids[1], f.licence_ids[2]);
+        let licence = |id: i64| {
+            let services = app.services.clone();
+            let admin = f.admin.clone();
+            async move { services.licence(&admin, id).await.expect("licence") }
+        };
+        let end_of = |l: &protocol::catalog::Licence| protocol::time::parse_date(l.expires_on.as_deref().expect("an end")).expect("day");
+        let (end_a, end_b) = (end_of(&licence(a).await), end_of(&licence(b).await));
+        use protocol::catalog::BulkLicenceAction as Bulk;
+
+        // One licence without an end refuses the whole extension, naming it; nothing moves.
+        let refused = app.services.bulk_licences(&f.admin, &[a, idle, b], &Bulk::Extend { days: 30 }).await.expect_err("refused");
+        assert!(format!("{refused:?}").contains(&f.keys[2]), "{refused:?}");
+        assert_eq!((end_of(&licence(a).await), end_of(&licence(b).await)), (end_a, end_b));
+        assert_eq!(app.services.bulk_licences(&f.admin, &[a, b, a], &Bulk::Extend { days: 30 }).await.expect("extended"), 2);
+        assert_eq!((end_of(&licence(a).await), end_of(&licence(b).await)), (end_a + 30, end_b + 30), "each once");
+
+        // Features: one outside the catalogue changes nothing; one in it is added, then removed.
+        let foreign = Bulk::AddFeature { feature: "teleport".into() };
+        let e = app.services.bulk_licences(&f.admin, &[a, b], &foreign).await.expect_err("refused");
+        assert!(format!("{e:?}").contains("teleport"), "{e:?}");
+        let before = licence(a).await.features;
+        let extra = product("CALC", LicensingSettings::default()).features.iter().map(|f| f.code.clone()).find(|c| !before.contains(c)).expect("a feature not granted yet");
+        app.services.bulk_licences(&f.admin, &[a, b], &Bulk::AddFeature { feature: extra.clone() }).await.expect("added");
+        assert!(licence(a).await.features.contains(&extra) && licence(b).await.features.contains(&extra));
+        app.services.bulk_licences(&f.admin, &[a, b], &Bulk::RemoveFeature { feature: extra.clone() }).await.expect("removed");
+        assert_eq!(licence(a).await.features, before);
+
+        // Removal: a licence on no machine refuses it all; then both machines are let go.
+        let e = app.services.bulk_licences(&f.admin, &[a, idle], &Bulk::RemoveFromMachines).await.expect_err("refused");
+        assert!(format!("{e:?}").contains("no machine"), "{e:?}");
+        assert!(licence(a).await.activation.is_some());
+        assert_eq!(app.services.bulk_licences(&f.admin, &[a, b], &Bulk::RemoveFromMachines).await.expect("removed"), 2);
+        assert!(licence(a).await.activation.is_none() && licence(b).await.activation.is_none());
+        // Every change is in each licence's own history.
+        let history = app.services.licence_page(&f.admin, a).await.expect("page").changes;
+        assert_eq!(history.iter().filter(|c| c.action == "licence.edit").count(), 3);
+        assert_eq!(history.iter().filter(|c| c.action == "activation.remove").count(), 1);
+
+        // Nothing picked, or too many: refused. A client user may not.
+        let e = app.services.bulk_licences(&f.admin, &[], &Bulk::Extend { days: 30 }).await.expect_err("none");
+        assert!(format!("{e:?}").contains("ids"), "{e:?}");
+        assert!(matches!(app.services.bulk_licences(&f.client, &[a], &Bulk::Extend { days: 30 }).await, Err(licensing::Error::NotAllowed)));
+        let carla = app.browser();
+        carla.sign_in("carla@acme.test", "client password 123").await.ok();
+        let (a_text, b_text) = (a.to_string(), b.to_string());
+        let form = [("ids[]", a_text.as_str()), ("ids[]", b_text.as_str()), ("action", "extend-365")];
+        assert_eq!(carla.rpc("bulk_licences", &form).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(end_of(&licence(a).await), end_a + 30);
+        let admin = app.admin().await;
+        assert_eq!(admin.rpc("bulk_licences", &form).await.ok(), json!(2));
+        assert_eq!(end_of(&licence(a).await), end_a + 30 + 365);
+        let bad = admin.rpc("bulk_licences", &[("ids[]", a_text.as_str()), ("action", "add-feature")]).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
