@@ -72,6 +72,12 @@ test('serials: generate, export, activate, limit, counters, revoke and reissue',
   // says so, with the destructive action folded again.
   await page.getByText('Revoke and reissue…').click();
   await page.getByLabel('Why (kept with the revoked serial)').fill('posted on a forum');
+  // Enter in the field does not skip the question: nothing is sent until it is answered.
+  const before = page.url();
+  await page.getByLabel('Why (kept with the revoked serial)').press('Enter');
+  await page.waitForTimeout(500);
+  await expect(page).toHaveURL(before);
+  await expect(page.getByRole('alertdialog')).toHaveCount(0);
   await page.getByRole('button', { name: 'Revoke and reissue' }).click();
   await confirmIt(page);
   await expect(page.getByTestId('serial')).not.toHaveText(serial);

@@ -45,12 +45,12 @@ export const clientUser = {
   password: 'client password 123',
 };
 
-/** Opens a page and waits until the WebAssembly has hydrated it. */
 /** Answers the in-page confirmation a destructive button opened: its "Yes, …" button. */
 export async function confirmIt(page: Page) {
   await page.getByRole('alertdialog').getByRole('button', { name: /^Yes, / }).click();
 }
 
+/** Opens a page and waits until the WebAssembly has hydrated it. */
 export async function open(page: Page, path: string) {
   const response = await page.goto(path);
   await page.locator('body[data-hydrated="true"]').waitFor();

@@ -473,12 +473,17 @@ pub fn ConfirmButton(
         }
     };
     let yes = format!("Yes, {}", label.to_lowercase());
+    // Its name says the action and its consequence, read out as it opens.
+    let name = format!("{label}: {question}");
     view! {
         <button type="button" class=class node_ref=opener aria-haspopup="dialog" aria-expanded=move || open.get().to_string() on:click=move |_| ask() on:keydown=escape>{label}</button>
-        <div class="confirm" role="alertdialog" aria-label=label hidden=move || !open.get() on:keydown=escape>
+        <div class="confirm" role="alertdialog" aria-label=name hidden=move || !open.get() on:keydown=escape>
             <p>{question}</p>
-            // Sends the form around it; the dialog closes once it is sent.
-            <button type="submit" class=class on:click=move |_| open.set(false)>{yes}</button>
+            // Sends the form around it; the dialog closes once it is sent (on the next frame:
+            // the click must reach the form first). Disabled while closed, so that Enter in a
+            // field of the form, which presses its first submit button, cannot skip the question.
+            <button type="submit" class=class disabled=move || !open.get()
+                on:click=move |_| request_animation_frame(move || open.set(false))>{yes}</button>
             " "
             <button type="button" class="small" node_ref=cancel on:click=move |_| close()>"Cancel"</button>
         </div>

@@ -407,7 +407,7 @@ fn BulkForm(
             <fieldset class="bulk">
                 <legend>"With the ticked licences"</legend>
                 <ChoiceField id="bulk-action" label="Action" name="action" current=String::new()
-                    choices=&[("extend-30", "Extend by 30 days"), ("extend-365", "Extend by a year"), ("add-feature", "Add a feature"), ("remove-feature", "Remove a feature"), ("remove", "Remove from their machines")]/>
+                    choices=&[("", "Choose…"), ("extend-30", "Extend by 30 days"), ("extend-365", "Extend by a year"), ("add-feature", "Add a feature"), ("remove-feature", "Remove a feature"), ("remove", "Remove from their machines")]/>
                 <div class="field">
                     <label for="bulk-feature">"Feature"</label>
                     <select id="bulk-feature" name="feature" inner_html=text_options(&features, "")/>
@@ -585,7 +585,7 @@ fn ActivationFilters(
                 // The address is the truth: every field follows it (a sort header clicked, Back).
                 <div class="field">
                     <label for="activations-q">"Search"</label>
-                    <input id="activations-q" name="q" type="search" maxlength="100" prop:value=move || filter.get().q.unwrap_or_default() placeholder="licence key, serial, machine, client or product"/>
+                    <input id="activations-q" name="q" type="search" maxlength="100" value=filter.get_untracked().q.unwrap_or_default() prop:value=move || filter.get().q.unwrap_or_default() placeholder="licence key, serial, machine, client or product"/>
                 </div>
                 <div class="field">
                     <label for="activations-product">"Product"</label>
@@ -625,7 +625,7 @@ fn ActivationFilters(
                 }}
                 <div class="field">
                     <label for="activations-expiring">"Ending within (days)"</label>
-                    <input id="activations-expiring" name="expiring_within_days" type="number" min="0" max="3650" prop:value=move || filter.get().expiring_within_days.map(|d| d.to_string()).unwrap_or_default()/>
+                    <input id="activations-expiring" name="expiring_within_days" type="number" min="0" max="3650" value=filter.get_untracked().expiring_within_days.map(|d| d.to_string()).unwrap_or_default() prop:value=move || filter.get().expiring_within_days.map(|d| d.to_string()).unwrap_or_default()/>
                 </div>
                 <div class="field">
                     <label for="activations-limit">"Rows per page"</label>
@@ -638,8 +638,8 @@ fn ActivationFilters(
                         view! { <select id="activations-limit" name="limit" inner_html=text_options(&items, &current)/> }
                     }}
                 </div>
-                <input type="hidden" name="sort" prop:value=move || filter.get().sort.unwrap_or_default()/>
-                <input type="hidden" name="order" prop:value=move || filter.get().order.unwrap_or_default()/>
+                <input type="hidden" name="sort" value=filter.get_untracked().sort.unwrap_or_default() prop:value=move || filter.get().sort.unwrap_or_default()/>
+                <input type="hidden" name="order" value=filter.get_untracked().order.unwrap_or_default() prop:value=move || filter.get().order.unwrap_or_default()/>
                 <div class="field"><button type="submit" class="primary">"Filter"</button></div>
             </div>
         </leptos_router::components::Form>

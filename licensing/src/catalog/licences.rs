@@ -26,6 +26,13 @@ enum SortValue {
     Text(String),
 }
 
+/// What a change of terms grants, as stored JSON; `None` keeps each as it is.
+#[derive(Default)]
+struct Grants {
+    features: Option<String>,
+    counters: Option<String>,
+}
+
 /// The most activations and audit entries a licence's page shows.
 const ACTIVATIONS_SHOWN: i64 = 500;
 const CHANGES_SHOWN: i64 = 200;
@@ -342,21 +349,23 @@ impl Licentia {
         let terms = self
             .licence_terms(product_id, features, counters, &expiry)
             .await?;
-        let grants = Some((terms.features, terms.counters));
+        let grants = Grants {
+            features: Some(terms.features),
+            counters: Some(terms.counters),
+        };
         self.write_licence_terms(actor, licence_id, |_| Ok((grants, terms.end)))
             .await
     }
 
     /// Writes a licence's terms as `change` decides from the licence as it is inside the
     /// transaction (the row locked first, so two changes at once apply one after the other):
-    /// `grants`, its features and counters as JSON (`None` keeps them, and a licence still
-    /// following its order keeps following it), and its end; with the audit entry of what
-    /// changed.
+    /// its features and counters as JSON (each `None` kept as it is — a licence still following
+    /// its order keeps following it), and its end; with the audit entry of what changed.
     async fn write_licence_terms(
         &self,
         actor: &CurrentUser,
         licence_id: i64,
-        change: impl FnOnce(&Licence) -> Result<(Option<(String, String)>, TermsEnd)>,
+        change: impl FnOnce(&Licence) -> Result<(Grants, TermsEnd)>,
     ) -> Result<Licence> {
         let client = self.licence_client(licence_id).await?;
         let now = self.clock.now();
@@ -378,7 +387,7 @@ impl Licentia {
             TermsEnd::NoEnd => (0, None, 1),
             TermsEnd::On(day) => (0, Some(day), 0),
         };
-        let (features, counters) = grants.unzip();
+        let Grants { features, counters } = grants;
         // Keep: the end and the open-ended mark stay; otherwise both are set.
         sqlx::query(
             "UPDATE licences SET features = CASE WHEN $1 IS NULL THEN features ELSE $1 END, \
@@ -436,7 +445,7 @@ impl Licentia {
         let today = day_of(self.clock.now());
         self.write_licence_terms(actor, licence_id, |before| {
             match extended_end(before, today, days) {
-                Some(day) => Ok((None, TermsEnd::On(day))),
+                Some(day) => Ok((Grants::default(), TermsEnd::On(day))),
                 None => Err(InputError::new(
                     "days",
                     "This licence has no end date (yet): there is nothing to extend. A limited \
@@ -465,7 +474,7 @@ impl Licentia {
                     "This licence already has no end date.".into(),
                 ));
             }
-            Ok((None, TermsEnd::NoEnd))
+            Ok((Grants::default(), TermsEnd::NoEnd))
         })
         .await
     }
@@ -526,20 +535,32 @@ impl Licentia {
             }
             licences.push(licence);
         }
+        // A feature action that would change nothing (added where it is, removed where it is
+        // not) leaves that licence alone: no entry, not counted.
+        licences.retain(|l| {
+            action
+                .features_after(&l.features)
+                .is_none_or(|after| after != l.features)
+        });
+        let mut done = 0;
         for licence in &licences {
-            match action {
-                BulkLicenceAction::Extend { days } => {
-                    self.extend_licence(actor, licence.id, *days).await?;
-                }
+            let changed = match action {
+                BulkLicenceAction::Extend { days } => self
+                    .extend_licence(actor, licence.id, *days)
+                    .await
+                    .map(drop),
                 BulkLicenceAction::AddFeature { .. } | BulkLicenceAction::RemoveFeature { .. } => {
+                    // The features become the licence's own; its counters are left as they are.
                     self.write_licence_terms(actor, licence.id, |before| {
                         let features = action.features_after(&before.features).unwrap_or_default();
-                        Ok((
-                            Some((json(&features), json(&before.counters))),
-                            TermsEnd::Keep,
-                        ))
+                        let grants = Grants {
+                            features: Some(json(&features)),
+                            counters: None,
+                        };
+                        Ok((grants, TermsEnd::Keep))
                     })
-                    .await?;
+                    .await
+                    .map(drop)
                 }
                 BulkLicenceAction::RemoveFromMachines => {
                     let remover = crate::activation::Remover::Portal {
@@ -547,11 +568,26 @@ impl Licentia {
                         force: true,
                         free_now: false,
                     };
-                    self.remove_activation(&licence.key, None, remover).await?;
+                    self.remove_activation(&licence.key, None, remover)
+                        .await
+                        .map(drop)
                 }
+            };
+            match changed {
+                Ok(()) => done += 1,
+                // Something changed under it since the check: say what was done and what not.
+                Err(e) if done > 0 => {
+                    return Err(Error::Conflict(format!(
+                        "{done} of {} licences were changed; then licence {}: {e} The rest were \
+                         left as they were.",
+                        licences.len(),
+                        licence.key
+                    )))
+                }
+                Err(e) => return Err(e),
             }
         }
-        Ok(licences.len())
+        Ok(done)
     }
 
     /// An administrator's notes on a licence (at most 4,000 characters; client users never

@@ -133,12 +133,13 @@ both_backends! {
         let lid = page["licences"][0]["id"].to_string();
         app.services.activate(&key, &protocol::activation::fingerprint("CALC", "m"), "m", licensing::activation::Channel::Online).await.expect("activate");
         // The activation shows in both activation lists and in the client's counts; not to others.
-        let listed = carla.rpc("list_activations", &[]).await.ok();
-        assert_eq!(listed[0]["licence_key"], key.as_str());
-        assert_eq!(listed[0]["activation"]["hostname"], "m");
-        assert_eq!(admin.rpc("list_activations", &[]).await.ok().as_array().map(Vec::len), Some(1));
+        let listed = carla.rpc("activations_page", &[]).await.ok();
+        assert_eq!(listed["rows"][0]["licence_key"], key.as_str());
+        assert_eq!(listed["rows"][0]["activation"]["hostname"], "m");
+        assert_eq!(admin.rpc("activations_page", &[]).await.ok()["total"], 1);
         let (_, gus) = app.client_user(&admin, "Globex", "gus@globex.test").await;
-        assert_eq!(gus.rpc("list_activations", &[]).await.ok().as_array().map(Vec::len), Some(0));
+        let theirs = gus.rpc("activations_page", &[]).await.ok();
+        assert_eq!((theirs["total"].clone(), theirs["rows"].as_array().map(Vec::len)), (serde_json::json!(0), Some(0)));
         let detail = admin.rpc("get_client_detail", &[("id", &client_id.to_string())]).await.ok();
         assert_eq!((detail["client"]["order_count"].as_i64(), detail["client"]["active_licences"].as_i64()), (Some(1), Some(1)));
 

@@ -337,6 +337,16 @@ both_backends! {
         assert!(licence(a).await.features.contains(&extra) && licence(b).await.features.contains(&extra));
         app.services.bulk_licences(&f.admin, &[a, b], &Bulk::RemoveFeature { feature: extra.clone() }).await.expect("removed");
         assert_eq!(licence(a).await.features, before);
+        // Removing a feature a licence lacks changes nothing and is not counted.
+        assert_eq!(app.services.bulk_licences(&f.admin, &[a, idle], &Bulk::RemoveFeature { feature: extra.clone() }).await.expect("nothing to do"), 0);
+        // A feature given to a licence that follows its order: its counters still follow.
+        app.services.bulk_licences(&f.admin, &[idle], &Bulk::AddFeature { feature: extra.clone() }).await.expect("added");
+        let order_id = licence(idle).await.order_id.expect("an order");
+        let counters = std::collections::BTreeMap::from([("seats".to_owned(), 7)]);
+        app.services.update_order(&f.admin, order_id, vec!["print".into()], counters.clone(), "PO-1", "").await.expect("order terms");
+        let idle_now = licence(idle).await;
+        assert_eq!(idle_now.counters, counters, "its counters follow the order");
+        assert!(idle_now.features.contains(&extra), "its features are its own now: {:?}", idle_now.features);
 
         // Removal: a licence on no machine refuses it all; then both machines are let go.
         let e = app.services.bulk_licences(&f.admin, &[a, idle], &Bulk::RemoveFromMachines).await.expect_err("refused");
