@@ -351,16 +351,16 @@ fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>
 }
 
 fn choice_options<'a>(items: impl IntoIterator<Item = &'a str>, selected: &str) -> String {
-    items
+    let items: Vec<(String, String)> = items
         .into_iter()
         .map(|i| {
-            let sel = if i == selected { " selected" } else { "" };
-            format!(
-                "<option value=\"{i}\"{sel}>{}</option>",
-                if i.is_empty() { "(none)" } else { i }
+            (
+                i.to_owned(),
+                if i.is_empty() { "(none)" } else { i }.to_owned(),
             )
         })
-        .collect()
+        .collect();
+    super::catalog::text_options(&items, selected)
 }
 
 /// The products' features as suggestions for a key's feature (administrators; the field takes
