@@ -3,7 +3,10 @@
 //! report; a client user's token their own organisation's.
 
 use super::manage::csv_file;
-use super::{linked, next_link, ApiError, ApiPath, ApiQuery, Problems, Reader, Services};
+use super::{
+    linked, next_link, ApiError, ApiPage, ApiPath, ApiQuery, Listing, Problems, Reader, Services,
+};
+use protocol::page::PageQuery;
 use crate::AppState;
 use axum::response::Response;
 use axum::Json;
@@ -141,12 +144,16 @@ async fn pool_history_csv(
 /// the 1st of the next (or at the next start of a server that was down then), once, when at
 /// least one casual key is enrolled.
 #[utoipa::path(get, path = "/api/v1/casual-reports", tag = "usage", security(("token" = [])),
-    responses((status = 200, body = Vec<CasualReportSummary>), Problems))]
+    params(PageQuery),
+    responses((status = 200, body = Vec<CasualReportSummary>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn casual_reports(
     axum::extract::State(s): Services,
     Reader(user): Reader,
-) -> Result<Json<Vec<CasualReportSummary>>, ApiError> {
-    Ok(Json(s.casual_reports(&user).await?))
+    page: ApiPage,
+) -> Result<Listing<CasualReportSummary>, ApiError> {
+    page.slice(s.casual_reports(&user).await?, |r| {
+        std::cmp::Reverse(r.month.clone())
+    })
 }
 
 /// One month's casual usage report: each casual key, each user's minutes and over-use.

@@ -2,8 +2,10 @@
 //! answer holds the signing secret, this once), list, remove, and read each one's deliveries.
 
 use super::{
-    linked, next_link, ApiError, ApiJson, ApiPath, ApiQuery, Problems, Reader, Services, Writer,
+    linked, next_link, ApiError, ApiJson, ApiPage, ApiPath, ApiQuery, Listing, Problems, Reader,
+    Services, Writer,
 };
+use protocol::page::PageQuery;
 use crate::AppState;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -22,12 +24,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The webhooks, oldest first, with how many deliveries wait and how many were given up.
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", security(("token" = [])),
-    responses((status = 200, body = Vec<Webhook>), Problems))]
+    params(PageQuery),
+    responses((status = 200, body = Vec<Webhook>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn list_webhooks(
     axum::extract::State(s): Services,
     Reader(user): Reader,
-) -> Result<Json<Vec<Webhook>>, ApiError> {
-    Ok(Json(s.list_webhooks(&user).await?))
+    page: ApiPage,
+) -> Result<Listing<Webhook>, ApiError> {
+    page.slice(s.list_webhooks(&user).await?, |w| w.id)
 }
 
 /// Registers a webhook: `url` (https:// or http://) and `events` (codes such as

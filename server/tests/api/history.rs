@@ -282,7 +282,7 @@ both_backends! {
 
     async fn casual_use_is_metered_per_user_and_calendar_month_and_over_use_logged_once(app) {
         let (browser, admin) = app.admin_both().await;
-        let api = token(&app, &browser, "casual", "read").await;
+        let api = year_token(&app, &browser, "casual").await;
         let (_, gil) = app.client_user(&browser, "Globex", "gil@globex.test").await;
         let globex = token(&app, &gil, "globex", "read").await;
         let pool = crate::seeded::acme_pool_of(&app.services, &admin, 86_400).await;
@@ -364,6 +364,20 @@ both_backends! {
         assert_eq!(st, StatusCode::NOT_FOUND, "{refused}");
         let (st, csv) = raw_get(&app.base_url, api_token(&globex), "/api/v1/casual-reports/2027-01/csv").await;
         assert!(st == StatusCode::NOT_FOUND && !csv.contains("ann"), "{st} {csv}");
+
+        // Months later the list comes in pages, newest first.
+        set_clock(&app, utc(2027, 4, 2, 12, 0));
+        app.services.produce_casual_reports(400).await.expect("reports");
+        let (mut months, mut next) = (Vec::new(), Some("/api/v1/casual-reports?limit=1".to_owned()));
+        while let Some(path) = next {
+            let (st, page, link) = api.page(&path).await;
+            assert_eq!(st, StatusCode::OK, "{page}");
+            assert_eq!(page.as_array().map(Vec::len), Some(1), "{page}");
+            months.push(page[0]["month"].as_str().unwrap_or_default().to_owned());
+            next = link;
+        }
+        assert!(months.starts_with(&["2027-03".into(), "2027-02".into(), "2027-01".into()]), "{months:?}");
+        assert!(months.is_sorted_by(|a, b| a > b), "newest first, each once: {months:?}");
     }
 
     async fn the_monthly_report_is_made_once_at_midnight_on_the_first_and_at_the_next_start(app) {

@@ -107,6 +107,11 @@ both_backends! {
             assert_eq!(status, StatusCode::OK, "{lent}");
         }
 
+        for port in [9, 10, 11] {
+            let hook = json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["serial.revoked"]});
+            created(&api, "/api/v1/webhooks", hook).await;
+        }
+
         let lists: Vec<(String, Items)> = vec![
             ("/api/v1/products".into(), array),
             ("/api/v1/clients".into(), array),
@@ -124,6 +129,7 @@ both_backends! {
             (format!("/api/v1/pools/{pool_id}/usage/Vendor/H"), array),
             (format!("/api/v1/pools/{pool_id}/mobile-licences"), array),
             ("/api/v1/audit".into(), entries),
+            ("/api/v1/webhooks".into(), array),
         ];
         for (path, items_of) in lists {
             let (status, whole, last) = api.page(&limited(&path, 500)).await;
