@@ -306,6 +306,11 @@ test('the activations list filters and pages on the server and exports CSV; a li
   await expect(page.getByRole('status')).toHaveText('Done for 1 licence.');
   const evenLater = new Date(Date.parse(later + 'T00:00:00Z') + 30 * 86_400_000).toISOString().slice(0, 10);
   await expect(page.locator('tr[data-licence]').filter({ hasText: 'workstation-1' })).toContainText(evenLater);
+  // The order's licences download as CSV, the new end in it.
+  const [licencesFile] = await Promise.all([page.waitForEvent('download'), page.getByTestId('licences-csv').click()]);
+  const licencesCsv = readFileSync(await licencesFile.path(), 'utf8').trim().split(/\r?\n/);
+  expect(licencesCsv[0]).toBe('licence_id,licence_key,features,counters,expires_on,activations,machine,mode,activated_at_utc,last_validated_at_utc');
+  expect(licencesCsv.find((l) => l.includes(',workstation-1,'))).toContain(`,${evenLater},`);
 
   // The client's user reads the same page without the vendor's notes or actions.
   await page.getByRole('button', { name: 'Sign out' }).click();

@@ -31,7 +31,7 @@ test('serials: generate, export, activate, limit, counters, revoke and reissue',
   await expect(batchRow).toContainText('WEBCAD');
   const [download] = await Promise.all([page.waitForEvent('download'), batchRow.getByRole('link', { name: 'Export CSV' }).click()]);
   const csv = readFileSync(await download.path(), 'utf8').trim().split(/\r?\n/);
-  expect(csv[0]).toBe('serial,product,features,licences,status,replaced_by');
+  expect(csv[0]).toBe('serial,product,features,licences,status,replaced_by,on_machines,machines,created_at_utc');
   expect(csv.slice(1).map((l) => l.split(',')[0]).sort()).toEqual([...serials].sort());
   expect(csv[1]).toContain(',WEBCAD,print export,2,valid,');
 

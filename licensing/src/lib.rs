@@ -12,6 +12,7 @@ mod csv;
 mod dashboard;
 pub mod db;
 pub mod error;
+pub mod exports;
 pub mod floating;
 pub mod keys;
 pub mod mail;

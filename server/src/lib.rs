@@ -208,6 +208,14 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
         )
         .route("/audit.csv", get(api::audit_csv_download))
         .route("/activations.csv", get(api::activations_csv_download))
+        .route("/clients.csv", get(api::downloads::clients))
+        .route("/orders.csv", get(api::downloads::orders))
+        .route(
+            "/orders/{id}/licences.csv",
+            get(api::downloads::order_licences),
+        )
+        .route("/serials.csv", get(api::downloads::serials))
+        .route("/usage.csv", get(api::downloads::usage))
         .route("/pools/{id}/history.csv", get(api::history_csv_download))
         .route(
             "/pools/{id}/usage-history.csv",

@@ -216,6 +216,17 @@ pub fn SearchBox(query: RwSignal<String>, label: &'static str) -> impl IntoView 
     }
 }
 
+/// The link that downloads a list as CSV (the server writes it: every row the caller may read,
+/// not only the page shown).
+#[component]
+pub fn CsvLink(#[prop(into)] href: Signal<String>, test_id: &'static str) -> impl IntoView {
+    view! {
+        <a class="button small" href=move || href.get() download="" data-testid=test_id>
+            "Download CSV"
+        </a>
+    }
+}
+
 /// What a searchable, sortable table shows: the rows with a field containing the search (case
 /// aside), in the order the sort chooses.
 pub fn shown_rows<T>(

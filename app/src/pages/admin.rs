@@ -2,8 +2,8 @@
 
 use crate::components::{
     by_text, loaded, or_dash, reset_on_success, shown_rows, time_or, ActionDone, ActionError,
-    DeleteZone, Field, LinkSentNotice, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads,
-    TableCount, TextArea,
+    CsvLink, DeleteZone, Field, LinkSentNotice, LoadError, LocalTime, RowAction, SearchBox, Sort,
+    SortHeads, TableCount, TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::server_fns::accounts::{
@@ -151,6 +151,7 @@ pub fn ClientsPage() -> impl IntoView {
         <section class="card">
             <div class="table-tools">
                 <SearchBox query label="Search clients"/>
+                <CsvLink href="/clients.csv".to_owned() test_id="clients-csv"/>
                 <a class="button primary" href="/admin/clients/new">"New client"</a>
             </div>
             {loaded(clients, move |all| {

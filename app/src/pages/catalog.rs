@@ -4,8 +4,8 @@
 
 use crate::components::{
     area, by_text, loaded, or_dash, shown_rows, time_or, ActionDone, ActionError, ColumnHeads,
-    ConfirmButton, DeleteZone, Field, LoadError, LocalTime, RowAction, SearchBox, Sort, SortHeads,
-    TableCount,
+    ConfirmButton, CsvLink, DeleteZone, Field, LoadError, LocalTime, RowAction, SearchBox, Sort,
+    SortHeads, TableCount,
 };
 use crate::server_fns::catalog::{
     BulkLicences, CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation,
@@ -60,7 +60,10 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
         <Title text="Orders · Licentia"/>
         <h1>{if admin { "Orders" } else { "My orders" }}</h1>
         <section class="card">
-            <div class="table-tools"><SearchBox query label="Search orders"/></div>
+            <div class="table-tools">
+                <SearchBox query label="Search orders"/>
+                <CsvLink href="/orders.csv".to_owned() test_id="orders-csv"/>
+            </div>
             {loaded(orders, move |all| {
                     let total = all.len();
                     let rows = shown_rows(all, query, sort, |o: &Order| vec![o.client_name.clone(), o.product_code.clone(), o.product_name.clone(), o.reference.clone(), o.id.to_string()], compare_orders);
@@ -200,7 +203,10 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                         {admin.then(|| view! { <OrderTerms update order=o.clone() product=p.product.clone()/> })}
                     </section>
                     <section class="card">
-                        <h2>"Licences"</h2>
+                        <div class="section-head">
+                            <h2>"Licences"</h2>
+                            <CsvLink href=format!("/orders/{}/licences.csv", o.id) test_id="licences-csv"/>
+                        </div>
                         <LicencesSection licences=p.licences.clone() product=p.product.clone() admin edit remove free_now bulk/>
                     </section>
                     {admin.then(|| view! {
@@ -484,7 +490,7 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
         <h1>"Activations"</h1>
         <section class="card">
             <ActivationFilters admin filter limit action/>
-            <p><a class="button small" href=csv download="" data-testid="activations-csv">"Download CSV"</a></p>
+            <p><CsvLink href=Signal::derive(csv) test_id="activations-csv"/></p>
             {loaded(table, move |t| {
                 let f = filter.get_untracked();
                 let removed = matches!(f.status.as_deref(), Some("removed" | "all"));

@@ -4,8 +4,8 @@
 
 use super::catalog::{id_param, options, FeatureChecks, LicencesSection};
 use crate::components::{
-    loaded, or_dash, time_or, ActionError, ColumnHeads, ConfirmButton, Field, LoadError, LocalTime,
-    SearchBox,
+    loaded, or_dash, time_or, ActionError, ColumnHeads, ConfirmButton, CsvLink, Field, LoadError,
+    LocalTime, SearchBox,
 };
 use crate::server_fns::catalog::{BulkLicences, EditLicence, FreeLicenceNow, RemoveActivation};
 use crate::server_fns::web::{GenerateSerials, ReissueSerial};
@@ -30,6 +30,22 @@ fn status_view(s: &Serial) -> AnyView {
         }
         (Some(_), None) => view! { <span class="badge danger">"Revoked"</span> }.into_any(),
         _ => view! { <span class="badge ok">"Valid"</span> }.into_any(),
+    }
+}
+
+/// The CSV download of the serials the page shows: the batch picked, the search typed.
+fn serials_csv(batch: Option<i64>, search: &str) -> String {
+    let mut q = Vec::new();
+    if let Some(b) = batch {
+        q.push(format!("batch_id={b}"));
+    }
+    if !search.trim().is_empty() {
+        let search = protocol::audit::percent_encode(search.trim());
+        q.push(format!("search={search}"));
+    }
+    match q.is_empty() {
+        true => "/serials.csv".to_owned(),
+        false => format!("/serials.csv?{}", q.join("&")),
     }
 }
 
@@ -69,6 +85,7 @@ pub fn SerialsPage() -> impl IntoView {
             <h2>"Serials"</h2>
             <div class="table-tools">
                 <SearchBox query label="Search by serial number or machine name"/>
+                <CsvLink href=Signal::derive(move || serials_csv(batch.get(), &query.get())) test_id="serials-csv"/>
                 {move || batch.get().map(|b| view! {
                     <p class="filter" data-testid="batch-filter">
                         {format!("Batch #{b} only · ")}

@@ -2,8 +2,8 @@
 //! refreshes itself and can free a stuck seat.
 
 use crate::components::{
-    by_text, loaded, or_dash, release_or_any, ActionError, ConfirmButton, LocalTime, RowAction,
-    WideTable,
+    by_text, loaded, or_dash, release_or_any, ActionError, ConfirmButton, CsvLink, LocalTime,
+    RowAction, WideTable,
 };
 use crate::server_fns::floating::{BlockSeatHolder, DisconnectSeat, ForceReturn};
 use leptos::form::ActionForm;
@@ -147,6 +147,7 @@ pub fn UsagePage(admin: bool) -> impl IntoView {
         <section class="card">
             <div class="table-tools">
                 <button type="button" on:click=move |_| tick.update(|t| *t += 1)>"Refresh"</button>
+                <CsvLink href="/usage.csv".to_owned() test_id="usage-csv"/>
                 <span class="muted">{format!("Refreshes every {REFRESH_SECS} s. Select a line for its detailed usage.")}</span>
             </div>
             {loaded(usage, move |rows| if rows.is_empty() {

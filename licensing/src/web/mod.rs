@@ -19,7 +19,6 @@ use protocol::catalog::{
     feature_list, features_in_catalogue, Activation, Serial, SerialBatch, SerialDetail,
 };
 use protocol::input::{self, InputError};
-use protocol::time::{day_of, format_date};
 use rand::rngs::OsRng;
 use rand::Rng;
 
@@ -49,6 +48,16 @@ pub struct SerialQuery {
     /// Part of a serial (dashes and case do not matter) or of a host name holding one of its
     /// licences.
     pub search: Option<String>,
+}
+
+impl SerialQuery {
+    /// Every serial of one batch.
+    pub fn of_batch(batch_id: i64) -> SerialQuery {
+        SerialQuery {
+            batch_id: Some(batch_id),
+            ..SerialQuery::default()
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]

@@ -37,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_pool_key))
         .routes(routes!(explain))
         .routes(routes!(usage))
+        .routes(routes!(usage_csv))
         .routes(routes!(detailed_usage))
         .routes(routes!(disconnect))
 }
@@ -360,6 +361,20 @@ async fn explain(
     ApiJson(req): ApiJson<ExplainRequest>,
 ) -> Result<Json<Vec<KeyVerdict>>, ApiError> {
     Ok(Json(s.explain_checkout(&user, id, &req).await?))
+}
+
+/// Usage Per Feature as CSV, in the list's order. A read-only token's export masks the serial
+/// numbers that own serial pools.
+#[utoipa::path(get, path = "/api/v1/usage.csv", tag = "floating", security(("token" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+pub(super) async fn usage_csv(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    sight: Sight,
+) -> Result<axum::response::Response, ApiError> {
+    let csv = s.usage_csv(&user, !sight.is_masked()).await?;
+    sight.record().await?;
+    super::manage::csv_file(csv, "usage.csv")
 }
 
 /// Usage Per Feature: editor, feature, commercial type, in use and count, per pool; by editor,

@@ -6,13 +6,13 @@ use super::manage::csv_file;
 use super::{
     linked, next_link, ApiError, ApiPage, ApiPath, ApiQuery, Listing, Problems, Reader, Services,
 };
-use protocol::page::PageQuery;
 use crate::AppState;
 use axum::response::Response;
 use axum::Json;
 use protocol::history::{
     CasualReport, CasualReportSummary, ChartQuery, SessionPage, SessionQuery, UsageChart,
 };
+use protocol::page::PageQuery;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

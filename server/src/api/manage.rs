@@ -35,14 +35,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_product, replace_product, delete_product))
         .routes(routes!(list_clients, create_client))
         .routes(routes!(get_client, replace_client, delete_client))
+        .routes(routes!(clients_csv))
         .routes(routes!(list_orders, create_order))
+        .routes(routes!(orders_csv))
         .routes(routes!(get_order, delete_order))
         .routes(routes!(order_licences))
+        .routes(routes!(order_licences_csv))
         .routes(routes!(get_licence, edit_licence))
         .routes(routes!(remove_licence_activation))
         .routes(routes!(list_batches, generate_serials))
         .routes(routes!(batch_csv))
         .routes(routes!(list_serials))
+        .routes(routes!(serials_csv))
         .routes(routes!(get_serial))
         .routes(routes!(reissue_serial))
 }
@@ -135,6 +139,17 @@ async fn list_clients(
     Ok(page.answer(s.list_clients(&user, &page.page).await?))
 }
 
+/// The clients as CSV, by name (administrators): id, name, contact, users, orders, licences
+/// on machines, created (UTC), notes.
+#[utoipa::path(get, path = "/api/v1/clients.csv", tag = "catalogue", security(("token" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+pub(super) async fn clients_csv(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+) -> Result<Response, ApiError> {
+    csv_file(s.clients_csv(&user).await?, "clients.csv")
+}
+
 #[utoipa::path(post, path = "/api/v1/clients", tag = "catalogue", security(("token" = [])),
     request_body = ClientBody,
     responses((status = 201, body = ClientSummary), Problems))]
@@ -209,6 +224,18 @@ async fn list_orders(
     page: ApiPage,
 ) -> Result<Listing<Order>, ApiError> {
     Ok(page.answer(s.list_orders(&user, f.client_id, &page.page).await?))
+}
+
+/// The orders as CSV, newest first: the same filter as the list.
+#[utoipa::path(get, path = "/api/v1/orders.csv", tag = "catalogue", security(("token" = [])),
+    params(OrderFilter),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+pub(super) async fn orders_csv(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    ApiQuery(f): ApiQuery<OrderFilter>,
+) -> Result<Response, ApiError> {
+    csv_file(s.orders_csv(&user, f.client_id).await?, "orders.csv")
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -293,6 +320,23 @@ async fn order_licences(
 ) -> Result<Listing<Licence>, ApiError> {
     let licences = s.order_licences(&user, id, &page.page).await?;
     sight.show_page(&page, licences).await
+}
+
+/// An order's licences as CSV, in the order they were made, each with the machine holding it
+/// now. A read-only token's export has the keys masked.
+#[utoipa::path(get, path = "/api/v1/orders/{id}/licences.csv", tag = "catalogue",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Order id")),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+pub(super) async fn order_licences_csv(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    sight: Sight,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let csv = s.order_licences_csv(&user, id, !sight.is_masked()).await?;
+    sight.record().await?;
+    csv_file(csv, &format!("order-{id}-licences.csv"))
 }
 
 #[utoipa::path(get, path = "/api/v1/licences/{id}", tag = "catalogue", security(("token" = [])),
@@ -494,7 +538,7 @@ async fn batch_csv(
     Writer(user): Writer,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    csv_response(s.export_batch_csv(&user, id).await?, id)
+    csv_response(s.serials_csv(&user, SerialQuery::of_batch(id)).await?, id)
 }
 
 /// A CSV download named after its batch.
@@ -518,7 +562,7 @@ pub fn csv_file(csv: String, filename: &str) -> Result<Response, ApiError> {
     Ok(res)
 }
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SerialFilter {
     pub batch_id: Option<i64>,
@@ -545,18 +589,31 @@ async fn list_serials(
             "Searching serial numbers needs a read-write token: a read-only token sees them masked.",
         ));
     }
-    let serials = s
-        .list_serials(
-            &user,
-            SerialQuery {
-                batch_id: f.batch_id,
-                product_id: f.product_id,
-                search: f.search,
-            },
-            &page.page,
-        )
-        .await?;
+    let serials = s.list_serials(&user, f.into(), &page.page).await?;
     sight.show_page(&page, serials).await
+}
+
+/// The serials the same filters pick as CSV, in the order they were made: whole serial
+/// numbers, so a read-write token's, and each export is a `serials.export` audit entry.
+#[utoipa::path(get, path = "/api/v1/serials.csv", tag = "web licences", security(("token" = [])),
+    params(SerialFilter),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+pub(super) async fn serials_csv(
+    axum::extract::State(s): Services,
+    Writer(user): Writer,
+    ApiQuery(f): ApiQuery<SerialFilter>,
+) -> Result<Response, ApiError> {
+    csv_file(s.serials_csv(&user, f.into()).await?, "serials.csv")
+}
+
+impl From<SerialFilter> for SerialQuery {
+    fn from(f: SerialFilter) -> Self {
+        SerialQuery {
+            batch_id: f.batch_id,
+            product_id: f.product_id,
+            search: f.search,
+        }
+    }
 }
 
 /// A serial with its licences and their activation history.

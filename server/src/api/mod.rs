@@ -641,7 +641,72 @@ pub async fn batch_csv_download(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let user = session_user(&state, &headers).await?;
-    manage::csv_response(state.services.export_batch_csv(&user, id).await?, id)
+    let csv = state
+        .services
+        .serials_csv(&user, licensing::web::SerialQuery::of_batch(id))
+        .await?;
+    manage::csv_response(csv, id)
+}
+
+/// The portal's CSV downloads of its lists, as the signed-in user sees them (secrets whole, as
+/// the portal shows them): `/clients.csv`, `/orders.csv?client_id=`, `/orders/{id}/licences.csv`,
+/// `/serials.csv?batch_id=&product_id=&search=` and `/usage.csv`.
+pub mod downloads {
+    use super::{manage, session_user, ApiError, ApiPath, ApiQuery};
+    use crate::AppState;
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    use axum::response::Response;
+
+    pub async fn clients(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+    ) -> Result<Response, ApiError> {
+        let user = session_user(&state, &headers).await?;
+        manage::csv_file(state.services.clients_csv(&user).await?, "clients.csv")
+    }
+
+    pub async fn orders(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        ApiQuery(f): ApiQuery<manage::OrderFilter>,
+    ) -> Result<Response, ApiError> {
+        let user = session_user(&state, &headers).await?;
+        manage::csv_file(
+            state.services.orders_csv(&user, f.client_id).await?,
+            "orders.csv",
+        )
+    }
+
+    pub async fn order_licences(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        ApiPath(id): ApiPath<i64>,
+    ) -> Result<Response, ApiError> {
+        let user = session_user(&state, &headers).await?;
+        let csv = state.services.order_licences_csv(&user, id, true).await?;
+        manage::csv_file(csv, &format!("order-{id}-licences.csv"))
+    }
+
+    pub async fn serials(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        ApiQuery(f): ApiQuery<manage::SerialFilter>,
+    ) -> Result<Response, ApiError> {
+        let user = session_user(&state, &headers).await?;
+        manage::csv_file(
+            state.services.serials_csv(&user, f.into()).await?,
+            "serials.csv",
+        )
+    }
+
+    pub async fn usage(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+    ) -> Result<Response, ApiError> {
+        let user = session_user(&state, &headers).await?;
+        manage::csv_file(state.services.usage_csv(&user, true).await?, "usage.csv")
+    }
 }
 
 /// The portal's CSV download of the audit log (the signed-in user's view of it, filtered).

@@ -5,11 +5,11 @@ use super::{
     linked, next_link, ApiError, ApiJson, ApiPage, ApiPath, ApiQuery, Listing, Problems, Reader,
     Services, Writer,
 };
-use protocol::page::PageQuery;
 use crate::AppState;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
+use protocol::page::PageQuery;
 use protocol::webhooks::{NewWebhook, Webhook, WebhookDelivery, WebhookInput};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;

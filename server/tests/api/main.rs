@@ -16,6 +16,7 @@ mod catalog_pages;
 mod cli;
 mod concurrency;
 mod contract;
+mod exports;
 mod floating;
 mod history;
 mod licence_pages;

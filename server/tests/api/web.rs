@@ -285,9 +285,9 @@ both_backends! {
     async fn batches_export_as_csv_and_serials_are_searchable(app) {
         let (admin, list) = serials(&app, 3, Some(vec!["print".into(), "export".into()]), 1).await;
         let batch_id = list[0].batch_id;
-        let csv = app.services.export_batch_csv(&admin, batch_id).await.expect("csv");
+        let csv = app.services.serials_csv(&admin, licensing::web::SerialQuery::of_batch(batch_id)).await.expect("csv");
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "serial,product,features,licences,status,replaced_by");
+        assert_eq!(lines[0], "serial,product,features,licences,status,replaced_by,on_machines,machines,created_at_utc");
         assert_eq!(lines.len(), 4);
         for s in &list {
             assert!(csv.contains(&format!("{},CALC,print export,1,valid,", s.serial)), "{csv}");
