@@ -375,17 +375,45 @@ where
     }
 }
 
-/// A message shown once an action succeeded.
+/// A message shown once an action succeeded (naming what it changed, where the page knows it).
 #[component]
-pub fn ActionDone<S>(action: ServerAction<S>, message: &'static str) -> impl IntoView
+pub fn ActionDone<S>(action: ServerAction<S>, #[prop(into)] message: String) -> impl IntoView
 where
     S: PortalFn,
 {
     move || {
         action.value().with(|v| match v {
-            Some(Ok(_)) => Some(view! { <p class="notice" role="status">{message}</p> }),
+            Some(Ok(_)) => Some(view! { <p class="notice" role="status">{message.clone()}</p> }),
             _ => None,
         })
+    }
+}
+
+/// What the step that led here did, from the address it led to (`?done=created` after a
+/// creation): a banner naming `what` (the page's thing).
+#[component]
+pub fn DoneBanner(#[prop(into)] what: String) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    move || {
+        let verb = match query.read().get("done").as_deref() {
+            Some("created") => "was created",
+            _ => return None,
+        };
+        Some(
+            view! { <p class="notice" role="status" data-testid="done-banner">{format!("{what} {verb}.")}</p> },
+        )
+    }
+}
+
+/// On a list after a deletion (`?deleted=<id>`): a banner saying which `kind` #id went.
+#[component]
+pub fn DeletedBanner(kind: &'static str) -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    move || {
+        let id = query.read().get("deleted")?.parse::<i64>().ok()?;
+        Some(
+            view! { <p class="notice" role="status" data-testid="done-banner">{format!("{kind} #{id} was deleted.")}</p> },
+        )
     }
 }
 

@@ -2,8 +2,8 @@
 
 use crate::components::{
     by_text, loaded, or_dash, reset_on_success, shown_rows, time_or, ActionDone, ActionError,
-    CsvLink, DeleteZone, Field, LinkSentNotice, LoadError, LocalTime, RowAction, SearchBox, Sort,
-    SortHeads, TableCount, TextArea,
+    CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LinkSentNotice, LoadError, LocalTime,
+    RowAction, SearchBox, Sort, SortHeads, TableCount, TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::server_fns::accounts::{
@@ -148,6 +148,7 @@ pub fn ClientsPage() -> impl IntoView {
     view! {
         <Title text="Clients · Licentia"/>
         <h1>"Clients"</h1>
+        <DeletedBanner kind="Client"/>
         <section class="card">
             <div class="table-tools">
                 <SearchBox query label="Search clients"/>
@@ -258,6 +259,7 @@ pub fn ClientPage() -> impl IntoView {
                 view! {
                     <Title text=format!("{} · Licentia", c.name)/>
                     <h1>{c.name.clone()}</h1>
+                    <DoneBanner what=format!("Client {}", c.name)/>
                     <section class="card">
                         <h2>"Details"</h2>
                         <ActionForm action=update>
@@ -266,7 +268,7 @@ pub fn ClientPage() -> impl IntoView {
                             <Field label="Contact e-mail (optional)" name="client[contact_email]" id="client-contact".to_owned() kind="email" required=false value=c.contact_email.clone() maxlength=Email::MAX_LEN/>
                             <TextArea label="Notes (optional)" name="client[notes]" id="client-notes".to_owned() value=c.notes.clone() maxlength=2000/>
                             <ActionError action=update/>
-                            <ActionDone action=update message="Saved."/>
+                            <ActionDone action=update message=format!("Client {} was saved.", c.name)/>
                             <button type="submit" class="primary">"Save"</button>
                         </ActionForm>
                     </section>

@@ -4,8 +4,8 @@
 
 use crate::components::{
     area, by_text, loaded, or_dash, shown_rows, time_or, ActionDone, ActionError, ColumnHeads,
-    ConfirmButton, CsvLink, DeleteZone, Field, LoadError, LocalTime, RowAction, SearchBox, Sort,
-    SortHeads, TableCount,
+    ConfirmButton, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LoadError, LocalTime,
+    RowAction, SearchBox, Sort, SortHeads, TableCount,
 };
 use crate::server_fns::catalog::{
     BulkLicences, CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation,
@@ -59,6 +59,7 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
     view! {
         <Title text="Orders · Licentia"/>
         <h1>{if admin { "Orders" } else { "My orders" }}</h1>
+        <DeletedBanner kind="Order"/>
         <section class="card">
             <div class="table-tools">
                 <SearchBox query label="Search orders"/>
@@ -188,6 +189,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                 view! {
                     <Title text=format!("{title} · Licentia")/>
                     <h1>{title}</h1>
+                    <DoneBanner what=format!("Order #{} for {} ({} × {})", o.id, o.client_name, o.quantity, o.product_code)/>
                     <section class="card">
                         <h2>"Terms"</h2>
                         <dl class="facts">
@@ -278,7 +280,7 @@ fn OrderTerms(update: ServerAction<UpdateOrder>, order: Order, product: Product)
                     <textarea id="order-notes" name="notes" rows="2">{order.notes.clone()}</textarea>
                 </div>
                 <ActionError action=update/>
-                <ActionDone action=update message="Saved. Licences without terms of their own follow these."/>
+                <ActionDone action=update message=format!("Order #{} was saved. Licences without terms of their own follow these.", order.id)/>
                 <button type="submit" class="primary">"Save terms"</button>
             </ActionForm>
         </details>

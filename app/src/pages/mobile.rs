@@ -87,7 +87,7 @@ pub fn MobileLicences(
                     view! { <input type="hidden" name="form[max_borrow_days]" value=max/> }.into_any()
                 }}
                 <ActionError action=set/>
-                <ActionDone action=set message="Saved."/>
+                <ActionDone action=set message="The pool's mobile licence settings were saved."/>
                 <button type="submit">"Save"</button>
             </ActionForm>
             {if mobile.is_empty() {

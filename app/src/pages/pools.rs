@@ -4,7 +4,7 @@
 use super::catalog::{id_param, options};
 use crate::components::{
     area, loaded, or_dash, release_or_any, ActionDone, ActionError, ColumnHeads, ConfirmButton,
-    DeleteZone, Field, LocalTime, RowAction, WideTable,
+    DeleteZone, DeletedBanner, Field, LocalTime, RowAction, WideTable,
 };
 use crate::server_fns::floating::{
     AddPoolKey, ChangeBundle, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout,
@@ -28,6 +28,7 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
     view! {
         <Title text="Floating pools · Licentia"/>
         <h1>"Floating pools"</h1>
+        <DeletedBanner kind="Pool"/>
         <p class="lead">"A pool holds licence keys whose seats workstations share: checked out when the application starts, given back when it closes (or when its lease runs out)."</p>
         <section class="card">
             {loaded(pools, move |list| if list.is_empty() {
@@ -146,7 +147,7 @@ fn SilentSeatsChoice(
                 <small id="silent-seats-hint" class="hint">"Kept: work survives a network outage of any length, and the usage page shows such a seat as not heard from since its last heartbeat — free it there if its machine is gone for good."</small>
             </div>
             <ActionError action/>
-            <ActionDone action message="Saved."/>
+            <ActionDone action message="The pool's silent-seat choice was saved."/>
             <button type="submit" class="small" disabled=action.pending()>"Save silent-seat choice"</button>
         </ActionForm>
     }

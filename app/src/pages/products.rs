@@ -2,8 +2,8 @@
 //! defaults, counters and licensing settings.
 
 use crate::components::{
-    by_text, loaded, or_dash, shown_rows, ActionDone, ActionError, DeleteZone, RowAction,
-    SearchBox, Sort, SortHeads, TableCount,
+    by_text, loaded, or_dash, shown_rows, ActionError, DeleteZone, DeletedBanner, DoneBanner,
+    RowAction, SearchBox, Sort, SortHeads, TableCount,
 };
 use crate::error::PortalError;
 use crate::server_fns::catalog::{DeleteProduct, SaveProduct};
@@ -31,6 +31,7 @@ pub fn ProductsPage() -> impl IntoView {
     view! {
         <Title text="Products · Licentia"/>
         <h1>"Products"</h1>
+        <DeletedBanner kind="Product"/>
         <section class="card">
             <div class="table-tools">
                 <SearchBox query label="Search products"/>
@@ -108,6 +109,7 @@ pub fn ProductPage() -> impl IntoView {
                 view! {
                     <Title text=format!("{title} · Licentia")/>
                     <h1>{title}</h1>
+                    {p.as_ref().map(|p| view! { <DoneBanner what=format!("Product {}", p.code)/> })}
                     <ProductEditor save id=pid form/>
                     {pid.map(|pid| view! {
                         <DeleteZone title="Delete product" explain="Only a product no order uses can be deleted.">
@@ -503,7 +505,9 @@ fn ProductEditor(
                 Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any()),
                 _ => None,
             })}
-            <ActionDone action=save message="Saved."/>
+            {move || save.value().get().and_then(Result::ok).map(|p| view! {
+                <p class="notice" role="status">{format!("Product {} was saved.", p.code)}</p>
+            })}
             <button type="submit" class="primary" disabled=save.pending()>"Save product"</button>
         </ActionForm>
     }

@@ -286,7 +286,7 @@ pub async fn create_client(client: ClientBody) -> Result<ClientSummary, PortalEr
     let (services, user) = admin().await?;
     let input = licensing::accounts::ClientInput::parse(&client)?;
     let client = services.create_client(&user, input).await?;
-    leptos_axum::redirect(&format!("/admin/clients/{}", client.id));
+    leptos_axum::redirect(&format!("/admin/clients/{}?done=created", client.id));
     Ok(client)
 }
 
@@ -301,7 +301,7 @@ pub async fn update_client(id: i64, client: ClientBody) -> Result<ClientSummary,
 pub async fn delete_client(id: i64) -> Result<(), PortalError> {
     let (services, user) = admin().await?;
     services.delete_client(&user, id).await?;
-    leptos_axum::redirect("/admin/clients");
+    leptos_axum::redirect(&format!("/admin/clients?deleted={id}"));
     Ok(())
 }
 

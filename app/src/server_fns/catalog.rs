@@ -41,7 +41,7 @@ pub async fn save_product(id: Option<i64>, form: ProductForm) -> Result<Product,
     let input = form.into_input().map_err(licensing::Error::from)?;
     let product = services.save_product(&user, id, input).await?;
     if id.is_none() {
-        leptos_axum::redirect(&format!("/admin/products/{}", product.id));
+        leptos_axum::redirect(&format!("/admin/products/{}?done=created", product.id));
     }
     Ok(product)
 }
@@ -50,7 +50,7 @@ pub async fn save_product(id: Option<i64>, form: ProductForm) -> Result<Product,
 pub async fn delete_product(id: i64) -> Result<(), PortalError> {
     let (services, user) = admin().await?;
     services.delete_product(&user, id).await?;
-    leptos_axum::redirect("/admin/products");
+    leptos_axum::redirect(&format!("/admin/products?deleted={id}"));
     Ok(())
 }
 
@@ -86,7 +86,7 @@ pub async fn create_order(
             },
         )
         .await?;
-    leptos_axum::redirect(&format!("/admin/orders/{}", order.id));
+    leptos_axum::redirect(&format!("/admin/orders/{}?done=created", order.id));
     Ok(order)
 }
 
@@ -123,7 +123,7 @@ pub async fn update_order(
 pub async fn delete_order(id: i64) -> Result<(), PortalError> {
     let (services, user) = admin().await?;
     services.delete_order(&user, id).await?;
-    leptos_axum::redirect("/admin/orders");
+    leptos_axum::redirect(&format!("/admin/orders?deleted={id}"));
     Ok(())
 }
 

@@ -132,7 +132,7 @@ pub async fn delete_pool_key(id: i64) -> Result<(), PortalError> {
 pub async fn delete_pool(id: i64) -> Result<(), PortalError> {
     let (services, user) = admin().await?;
     services.delete_pool(&user, id).await?;
-    leptos_axum::redirect("/admin/pools");
+    leptos_axum::redirect(&format!("/admin/pools?deleted={id}"));
     Ok(())
 }
 
