@@ -13,7 +13,7 @@ async function createOrder(page: Page, client: string, product: string, quantity
   await page.getByLabel('Product').selectOption({ label: product });
   await page.getByLabel('Number of licences').fill(quantity);
   await page.getByRole('button', { name: 'Create order' }).click();
-  await expect(page).toHaveURL(/\/admin\/orders\/\d+\?done=created$/);
+  await expect(page).toHaveURL(/\/admin\/orders\/\d+(\?done=created)?$/);
   await expect(page.getByTestId('done-banner')).toContainText('was created.');
   return page.url();
 }
@@ -61,7 +61,7 @@ test('an administrator sets up products, a client and orders', async ({ page, co
   await open(page, '/admin/clients');
   await page.getByLabel('Client name').fill(gina.organisation);
   await page.getByRole('button', { name: 'Create client' }).click();
-  await expect(page).toHaveURL(/\/admin\/clients\/\d+\?done=created$/);
+  await expect(page).toHaveURL(/\/admin\/clients\/\d+(\?done=created)?$/);
   await page.getByLabel('Name', { exact: true }).fill(gina.name);
   await page.getByLabel('E-mail address').fill(gina.email);
   await page.getByLabel('First password').fill(gina.password);

@@ -390,30 +390,62 @@ where
 }
 
 /// What the step that led here did, from the address it led to (`?done=created` after a
-/// creation): a banner naming `what` (the page's thing).
+/// creation): a banner naming `what` (the page's thing). Shown with the page, not announced as
+/// news (it is there when the page opens), and taken out of the address so a reload does not
+/// say it again.
 #[component]
 pub fn DoneBanner(#[prop(into)] what: String) -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    move || {
-        let verb = match query.read().get("done").as_deref() {
-            Some("created") => "was created",
-            _ => return None,
-        };
-        Some(
-            view! { <p class="notice" role="status" data-testid="done-banner">{format!("{what} {verb}.")}</p> },
-        )
-    }
+    let done = once_from_address("done");
+    let verb = match done.as_deref() {
+        Some("created") => "was created",
+        _ => return None,
+    };
+    Some(view! { <p class="notice" data-testid="done-banner">{format!("{what} {verb}.")}</p> })
 }
 
 /// On a list after a deletion (`?deleted=<id>`): a banner saying which `kind` #id went.
 #[component]
 pub fn DeletedBanner(kind: &'static str) -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    move || {
-        let id = query.read().get("deleted")?.parse::<i64>().ok()?;
-        Some(
-            view! { <p class="notice" role="status" data-testid="done-banner">{format!("{kind} #{id} was deleted.")}</p> },
-        )
+    let id = once_from_address("deleted")?.parse::<i64>().ok()?;
+    Some(
+        view! { <p class="notice" data-testid="done-banner">{format!("{kind} #{id} was deleted.")}</p> },
+    )
+}
+
+/// The query parameter `name` of the address the page opened at; in the browser it is then
+/// dropped from the address (the history entry replaced, the router not told: nothing reloads).
+fn once_from_address(name: &'static str) -> Option<String> {
+    let value = leptos_router::hooks::use_query_map().with_untracked(|q| q.get(name));
+    if value.is_some() {
+        Effect::new(move |_| {
+            #[cfg(feature = "hydrate")]
+            forget_query_param(name);
+        });
+    }
+    value
+}
+
+#[cfg(feature = "hydrate")]
+fn forget_query_param(name: &str) {
+    let Some(window) = leptos::web_sys::window() else {
+        return;
+    };
+    let location = window.location();
+    let (Ok(path), Ok(search)) = (location.pathname(), location.search()) else {
+        return;
+    };
+    let kept: Vec<&str> = search
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(name))
+        .collect();
+    let url = match kept.is_empty() {
+        true => path,
+        false => format!("{path}?{}", kept.join("&")),
+    };
+    if let Ok(history) = window.history() {
+        let _ =
+            history.replace_state_with_url(&leptos::wasm_bindgen::JsValue::NULL, "", Some(&url));
     }
 }
 
