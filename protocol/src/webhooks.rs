@@ -24,11 +24,16 @@ pub enum WebhookEvent {
     /// A serial was revoked (and reissued).
     #[serde(rename = "serial.revoked")]
     SerialRevoked,
+    /// A licence's last day has passed (once per licence and end date: extended, then past its
+    /// new end, it is told again).
+    #[serde(rename = "licence.expired")]
+    LicenceExpired,
 }
 
 impl WebhookEvent {
-    pub const ALL: [WebhookEvent; 5] = [
+    pub const ALL: [WebhookEvent; 6] = [
         WebhookEvent::LicenceCreated,
+        WebhookEvent::LicenceExpired,
         WebhookEvent::ActivationCreated,
         WebhookEvent::ActivationRemoved,
         WebhookEvent::SeatRefused,
@@ -42,6 +47,7 @@ impl WebhookEvent {
             WebhookEvent::ActivationRemoved => "activation.removed",
             WebhookEvent::SeatRefused => "seat.refused",
             WebhookEvent::SerialRevoked => "serial.revoked",
+            WebhookEvent::LicenceExpired => "licence.expired",
         }
     }
 
@@ -57,6 +63,7 @@ impl WebhookEvent {
             WebhookEvent::ActivationRemoved => "an activation is removed",
             WebhookEvent::SeatRefused => "a floating checkout is refused",
             WebhookEvent::SerialRevoked => "a serial is revoked",
+            WebhookEvent::LicenceExpired => "a licence reaches its end",
         }
     }
 }

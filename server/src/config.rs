@@ -62,6 +62,8 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     /// The sender of those messages.
     pub mail_from: Option<String>,
+    /// Days before a licence's last day its client's contact is reminded by e-mail; 0: never.
+    pub expiry_reminder_days: i64,
 }
 
 impl Default for Settings {
@@ -99,6 +101,7 @@ impl Default for Settings {
             webhook_private_addresses: false,
             smtp_url: None,
             mail_from: None,
+            expiry_reminder_days: 0,
         }
     }
 }
@@ -233,6 +236,12 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "mail_from",
         "the sender of those messages, e.g. Licentia <licences@example.com> (needed with \
          LICENTIA_SMTP_URL)",
+    ),
+    (
+        "expiry_reminder_days",
+        "remind each client's contact e-mail of their licences ending within this many days \
+         (1 to 365; one letter per client, each licence once per end date; needs \
+         LICENTIA_SMTP_URL); 0: no reminders",
     ),
 ];
 
@@ -647,6 +656,14 @@ impl Settings {
                         );
                     }
                     self.history_retention_days
+                },
+                expiry_reminder_days: match self.expiry_reminder_days {
+                    0 => None,
+                    d @ 1..=365 => Some(d),
+                    d => bail!(
+                        "{} must be 1 to 365 days, or 0 for no reminders, got {d}",
+                        variable("expiry_reminder_days")
+                    ),
                 },
             },
             master_key: match self

@@ -15,6 +15,8 @@ const CASUAL_METER_EVERY: Duration = Duration::from_secs(60);
 const HISTORY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// A webhook event goes out within this of its change (or of its retry time).
 const WEBHOOKS_EVERY: Duration = Duration::from_secs(3);
+/// A licence's end is told (webhook event, reminder) within this of the day it is due.
+const EXPIRY_NOTICES_EVERY: Duration = Duration::from_secs(600);
 /// Delivered and given-up webhook deliveries are kept this long.
 const DELIVERIES_KEPT_DAYS: i64 = 30;
 
@@ -23,11 +25,14 @@ const DELIVERIES_KEPT_DAYS: i64 = 30;
 pub struct JobSettings {
     /// Ended seats older than this many days leave the session history.
     pub history_retention_days: i64,
+    /// Days before a licence's end its client's contact is reminded; `None`: no reminders.
+    pub expiry_reminder_days: Option<i64>,
 }
 
 /// Runs the jobs: the lease reclaimer and the purges in one loop, the usage-history work (casual
-/// metering and reports, hourly peaks, the history purge) in another, the webhook deliveries in
-/// a third, so a long step of one never delays the reclaimer.
+/// metering and reports, hourly peaks, the history purge) in another, the webhook deliveries and
+/// the licences' ends (events, reminders) in a third, so a long step of one never delays the
+/// reclaimer.
 pub async fn run(
     services: Licentia,
     settings: JobSettings,
@@ -36,19 +41,34 @@ pub async fn run(
     tokio::join!(
         housekeeping(services.clone()),
         usage_history(services.clone(), settings),
-        webhooks(services, sender)
+        webhooks(services, sender, settings)
     );
 }
 
 /// Sends the webhook deliveries that are due, every few seconds (when this server sends
-/// them), and drops the settled ones after 30 days.
-async fn webhooks(services: Licentia, sender: Option<crate::webhooks::Sender>) {
+/// them), and drops the settled ones after 30 days; tells of licences' ends every ten minutes.
+async fn webhooks(
+    services: Licentia,
+    sender: Option<crate::webhooks::Sender>,
+    settings: JobSettings,
+) {
     let mut tick = tokio::time::interval(WEBHOOKS_EVERY);
     // A long round is followed by a pause, not by a burst of rounds to catch up.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut purge = tokio::time::interval(HISTORY_PURGE_EVERY);
+    let mut ends = tokio::time::interval(EXPIRY_NOTICES_EVERY);
     loop {
         tokio::select! {
+            _ = ends.tick() => {
+                if let Err(e) = services.notice_expired_licences().await {
+                    tracing::warn!(error = %e, "telling of expired licences failed");
+                }
+                if let Some(days) = settings.expiry_reminder_days {
+                    if let Err(e) = services.send_expiry_reminders(days).await {
+                        tracing::warn!(error = %e, "sending expiry reminders failed");
+                    }
+                }
+            }
             _ = tick.tick(), if sender.is_some() => {
                 if let Some(s) = &sender {
                     if let Err(e) = s.deliver_due(&services).await {

@@ -3,6 +3,7 @@
 //! once an administrator edits it).
 
 mod licences;
+pub mod notices;
 mod orders;
 mod products;
 

@@ -22,6 +22,7 @@ mod history;
 mod licence_pages;
 mod mail;
 mod manage;
+mod notices;
 mod outages;
 mod pages;
 mod pagination;
