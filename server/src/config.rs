@@ -228,7 +228,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "smtp_url",
-        "the SMTP server invitations and password reset links are sent through: \
+        "the SMTP server invitations, password reset links and expiry reminders are sent through: \
          smtp://host:25, smtp://user:password@host:587?tls=required or smtps://…:465; unset: \
          administrators are shown the links to pass on, and nobody can reset their own password",
     ),
@@ -600,6 +600,7 @@ impl Settings {
             self.mail_from.as_deref(),
             public_url.is_some(),
         )?;
+        let sends_mail = mailer.is_some();
         Ok(Config {
             listen,
             database_url: self.database_url,
@@ -659,6 +660,13 @@ impl Settings {
                 },
                 expiry_reminder_days: match self.expiry_reminder_days {
                     0 => None,
+                    d @ 1..=365 if !sends_mail => bail!(
+                        "{} = {d} needs a mail server to send the reminders through: set {} \
+                         and {} too (or 0 for no reminders)",
+                        variable("expiry_reminder_days"),
+                        variable("smtp_url"),
+                        variable("mail_from")
+                    ),
                     d @ 1..=365 => Some(d),
                     d => bail!(
                         "{} must be 1 to 365 days, or 0 for no reminders, got {d}",
@@ -777,6 +785,30 @@ mod tests {
         assert!(config(Some("https://lic.example.test"))
             .plain_http_warning(lan)
             .is_none());
+    }
+
+    #[test]
+    fn expiry_reminders_need_a_mail_server_and_a_sensible_period() {
+        let config = |pairs: &[(&str, &str)]| Config::from_sources(env(pairs), None);
+        let mail = [
+            ("LICENTIA_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("LICENTIA_MAIL_FROM", "Licentia <l@example.test>"),
+            ("LICENTIA_PUBLIC_URL", "https://lic.example.test"),
+        ];
+        let err = config(&[("LICENTIA_EXPIRY_REMINDER_DAYS", "14")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("LICENTIA_SMTP_URL"), "{err}");
+        let with = |days: &str| {
+            let mut pairs = mail.to_vec();
+            pairs.push(("LICENTIA_EXPIRY_REMINDER_DAYS", days));
+            config(&pairs).map(|c| c.jobs.expiry_reminder_days)
+        };
+        assert_eq!(with("14").expect("valid"), Some(14));
+        assert_eq!(with("0").expect("valid"), None);
+        assert!(with("366").is_err() && with("-1").is_err());
+        assert_eq!(config(&[]).expect("valid").jobs.expiry_reminder_days, None);
     }
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -30,9 +30,9 @@ pub struct JobSettings {
 }
 
 /// Runs the jobs: the lease reclaimer and the purges in one loop, the usage-history work (casual
-/// metering and reports, hourly peaks, the history purge) in another, the webhook deliveries and
-/// the licences' ends (events, reminders) in a third, so a long step of one never delays the
-/// reclaimer.
+/// metering and reports, hourly peaks, the history purge) in another, the webhook deliveries in
+/// a third, the licences' ends (events, reminders) in a fourth, so a long step of one never
+/// delays another.
 pub async fn run(
     services: Licentia,
     settings: JobSettings,
@@ -41,34 +41,20 @@ pub async fn run(
     tokio::join!(
         housekeeping(services.clone()),
         usage_history(services.clone(), settings),
-        webhooks(services, sender, settings)
+        webhooks(services.clone(), sender),
+        licence_ends(services, settings)
     );
 }
 
 /// Sends the webhook deliveries that are due, every few seconds (when this server sends
-/// them), and drops the settled ones after 30 days; tells of licences' ends every ten minutes.
-async fn webhooks(
-    services: Licentia,
-    sender: Option<crate::webhooks::Sender>,
-    settings: JobSettings,
-) {
+/// them), and drops the settled ones after 30 days.
+async fn webhooks(services: Licentia, sender: Option<crate::webhooks::Sender>) {
     let mut tick = tokio::time::interval(WEBHOOKS_EVERY);
     // A long round is followed by a pause, not by a burst of rounds to catch up.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut purge = tokio::time::interval(HISTORY_PURGE_EVERY);
-    let mut ends = tokio::time::interval(EXPIRY_NOTICES_EVERY);
     loop {
         tokio::select! {
-            _ = ends.tick() => {
-                if let Err(e) = services.notice_expired_licences().await {
-                    tracing::warn!(error = %e, "telling of expired licences failed");
-                }
-                if let Some(days) = settings.expiry_reminder_days {
-                    if let Err(e) = services.send_expiry_reminders(days).await {
-                        tracing::warn!(error = %e, "sending expiry reminders failed");
-                    }
-                }
-            }
             _ = tick.tick(), if sender.is_some() => {
                 if let Some(s) = &sender {
                     if let Err(e) = s.deliver_due(&services).await {
@@ -80,6 +66,24 @@ async fn webhooks(
                 if let Err(e) = services.purge_deliveries(DELIVERIES_KEPT_DAYS).await {
                     tracing::warn!(error = %e, "purging old webhook deliveries failed");
                 }
+            }
+        }
+    }
+}
+
+/// Tells of licences' ends every ten minutes: the `licence.expired` events, and the reminders
+/// by e-mail when they are set up (a slow mail server delays only these).
+async fn licence_ends(services: Licentia, settings: JobSettings) {
+    let mut tick = tokio::time::interval(EXPIRY_NOTICES_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = services.notice_expired_licences().await {
+            tracing::warn!(error = %e, "telling of expired licences failed");
+        }
+        if let Some(days) = settings.expiry_reminder_days {
+            if let Err(e) = services.send_expiry_reminders(days).await {
+                tracing::warn!(error = %e, "sending expiry reminders failed");
             }
         }
     }

@@ -389,18 +389,18 @@ where
     }
 }
 
-/// What the step that led here did, from the address it led to (`?done=created` after a
-/// creation): a banner naming `what` (the page's thing). Shown with the page, not announced as
-/// news (it is there when the page opens), and taken out of the address so a reload does not
-/// say it again.
+/// Whether the page was opened by the creation of its thing (`?done=created`, the address a
+/// creating server function leads to). Call it once at the top of the page (outside anything
+/// that renders again): in the browser the parameter is then dropped from the address, so a
+/// reload does not say it again, while the page keeps saying it until one leaves it.
+pub fn created_here() -> bool {
+    once_from_address("done").as_deref() == Some("created")
+}
+
+/// The banner of a page opened by the creation of its thing (`created_here`), naming it.
 #[component]
-pub fn DoneBanner(#[prop(into)] what: String) -> impl IntoView {
-    let done = once_from_address("done");
-    let verb = match done.as_deref() {
-        Some("created") => "was created",
-        _ => return None,
-    };
-    Some(view! { <p class="notice" data-testid="done-banner">{format!("{what} {verb}.")}</p> })
+pub fn DoneBanner(created: bool, #[prop(into)] what: String) -> impl IntoView {
+    created.then(|| view! { <p class="notice" data-testid="done-banner">{format!("{what} was created.")}</p> })
 }
 
 /// On a list after a deletion (`?deleted=<id>`): a banner saying which `kind` #id went.
@@ -431,7 +431,9 @@ fn forget_query_param(name: &str) {
         return;
     };
     let location = window.location();
-    let (Ok(path), Ok(search)) = (location.pathname(), location.search()) else {
+    let (Ok(path), Ok(search), Ok(hash)) =
+        (location.pathname(), location.search(), location.hash())
+    else {
         return;
     };
     let kept: Vec<&str> = search
@@ -440,8 +442,8 @@ fn forget_query_param(name: &str) {
         .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(name))
         .collect();
     let url = match kept.is_empty() {
-        true => path,
-        false => format!("{path}?{}", kept.join("&")),
+        true => format!("{path}{hash}"),
+        false => format!("{path}?{}{hash}", kept.join("&")),
     };
     if let Ok(history) = window.history() {
         let _ =

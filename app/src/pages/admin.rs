@@ -1,9 +1,9 @@
 //! The administrator area: overview, clients and their portal users.
 
 use crate::components::{
-    by_text, loaded, or_dash, reset_on_success, shown_rows, time_or, ActionDone, ActionError,
-    CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LinkSentNotice, LoadError, LocalTime,
-    RowAction, SearchBox, Sort, SortHeads, TableCount, TextArea,
+    by_text, created_here, loaded, or_dash, reset_on_success, shown_rows, time_or, ActionDone,
+    ActionError, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LinkSentNotice, LoadError,
+    LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount, TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::server_fns::accounts::{
@@ -217,6 +217,7 @@ pub fn NewClientPage() -> impl IntoView {
 
 #[component]
 pub fn ClientPage() -> impl IntoView {
+    let created = created_here();
     let params = use_params_map();
     let id = move || {
         params
@@ -259,7 +260,7 @@ pub fn ClientPage() -> impl IntoView {
                 view! {
                     <Title text=format!("{} · Licentia", c.name)/>
                     <h1>{c.name.clone()}</h1>
-                    <DoneBanner what=format!("Client {}", c.name)/>
+                    <DoneBanner created what=format!("Client {}", c.name)/>
                     <section class="card">
                         <h2>"Details"</h2>
                         <ActionForm action=update>

@@ -3,9 +3,9 @@
 //! pages of their own (`products`, `offline`).
 
 use crate::components::{
-    area, by_text, loaded, or_dash, shown_rows, time_or, ActionDone, ActionError, ColumnHeads,
-    ConfirmButton, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LoadError, LocalTime,
-    RowAction, SearchBox, Sort, SortHeads, TableCount,
+    area, by_text, created_here, loaded, or_dash, shown_rows, time_or, ActionDone, ActionError,
+    ColumnHeads, ConfirmButton, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LoadError,
+    LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount,
 };
 use crate::server_fns::catalog::{
     BulkLicences, CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation,
@@ -59,7 +59,7 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
     view! {
         <Title text="Orders · Licentia"/>
         <h1>{if admin { "Orders" } else { "My orders" }}</h1>
-        <DeletedBanner kind="Order"/>
+        {admin.then(|| view! { <DeletedBanner kind="Order"/> })}
         <section class="card">
             <div class="table-tools">
                 <SearchBox query label="Search orders"/>
@@ -161,6 +161,7 @@ fn NewOrder(create: ServerAction<CreateOrder>) -> impl IntoView {
 /// One order with its licences and their activations.
 #[component]
 pub fn OrderDetail(admin: bool) -> impl IntoView {
+    let created = created_here();
     let id = id_param("id");
     let update = ServerAction::<UpdateOrder>::new();
     let delete = ServerAction::<DeleteOrder>::new();
@@ -189,7 +190,7 @@ pub fn OrderDetail(admin: bool) -> impl IntoView {
                 view! {
                     <Title text=format!("{title} · Licentia")/>
                     <h1>{title}</h1>
-                    <DoneBanner what=format!("Order #{} for {} ({} × {})", o.id, o.client_name, o.quantity, o.product_code)/>
+                    <DoneBanner created what=format!("Order #{} for {} ({} × {})", o.id, o.client_name, o.quantity, o.product_code)/>
                     <section class="card">
                         <h2>"Terms"</h2>
                         <dl class="facts">

@@ -28,7 +28,7 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
     view! {
         <Title text="Floating pools · Licentia"/>
         <h1>"Floating pools"</h1>
-        <DeletedBanner kind="Pool"/>
+        {admin.then(|| view! { <DeletedBanner kind="Pool"/> })}
         <p class="lead">"A pool holds licence keys whose seats workstations share: checked out when the application starts, given back when it closes (or when its lease runs out)."</p>
         <section class="card">
             {loaded(pools, move |list| if list.is_empty() {

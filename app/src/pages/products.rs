@@ -2,8 +2,8 @@
 //! defaults, counters and licensing settings.
 
 use crate::components::{
-    by_text, loaded, or_dash, shown_rows, ActionError, DeleteZone, DeletedBanner, DoneBanner,
-    RowAction, SearchBox, Sort, SortHeads, TableCount,
+    by_text, created_here, loaded, or_dash, shown_rows, ActionError, DeleteZone, DeletedBanner,
+    DoneBanner, RowAction, SearchBox, Sort, SortHeads, TableCount,
 };
 use crate::error::PortalError;
 use crate::server_fns::catalog::{DeleteProduct, SaveProduct};
@@ -72,6 +72,7 @@ pub fn ProductsPage() -> impl IntoView {
 /// The product editor: `/admin/products/new` or `/admin/products/:id`.
 #[component]
 pub fn ProductPage() -> impl IntoView {
+    let created = created_here();
     let id = id_param("id");
     let save = ServerAction::<SaveProduct>::new();
     let delete = ServerAction::<DeleteProduct>::new();
@@ -109,7 +110,7 @@ pub fn ProductPage() -> impl IntoView {
                 view! {
                     <Title text=format!("{title} · Licentia")/>
                     <h1>{title}</h1>
-                    {p.as_ref().map(|p| view! { <DoneBanner what=format!("Product {}", p.code)/> })}
+                    {p.as_ref().map(|p| view! { <DoneBanner created what=format!("Product {}", p.code)/> })}
                     <ProductEditor save id=pid form/>
                     {pid.map(|pid| view! {
                         <DeleteZone title="Delete product" explain="Only a product no order uses can be deleted.">

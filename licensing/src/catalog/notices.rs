@@ -21,18 +21,41 @@ struct Ending {
     product_id: Option<i64>,
 }
 
-/// A licence of a client's that ends soon, for its reminder.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A licence of a client's that ends soon, as its reminder names it: the key only by its first
+/// characters (mail is not a safe place for it).
+#[derive(Clone, PartialEq, Eq)]
 pub struct EndingSoon {
-    pub licence_id: i64,
-    pub licence_key: String,
+    pub key_start: String,
     pub expires_on: i64,
-    pub client_id: i64,
-    pub client_name: String,
-    pub contact_email: String,
     pub product_code: String,
     pub product_name: String,
     pub hostname: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    licence_key: String,
+    expires_on: i64,
+    client_name: String,
+    contact_email: String,
+    product_code: String,
+    product_name: String,
+    hostname: Option<String>,
+}
+
+/// A reminder that failed is tried again after this long…
+const RETRY_AFTER_SECS: i64 = 3600;
+/// …this many times in all; then it is given up (logged).
+const MAX_ATTEMPTS: i64 = 5;
+
+/// Whether the licence (`alias.` before its columns, or nothing) is due a reminder: its last
+/// day within `$1..=$2` (day numbers), not reminded of that end, and not tried since `$3`.
+fn due(alias: &str) -> String {
+    format!(
+        "{alias}expires_on IS NOT NULL AND {alias}expires_on >= $1 AND {alias}expires_on <= $2 \
+         AND ({alias}reminded_for IS NULL OR {alias}reminded_for <> {alias}expires_on) \
+         AND ({alias}reminder_tried_at IS NULL OR {alias}reminder_tried_at < $3)"
+    )
 }
 
 /// The reminder to a client's contact: the licences that end within the period, soonest
@@ -51,7 +74,7 @@ pub fn reminder_letter(client: &str, licences: &[EndingSoon], portal: &str) -> c
                 "- {} · {} (licence {}{machine}): last day {}",
                 l.product_code,
                 l.product_name,
-                protocol::redact::mask(&l.licence_key),
+                l.key_start,
                 format_date(l.expires_on)
             )
         })
@@ -75,6 +98,18 @@ impl Licentia {
     /// Sends a `licence.expired` event for each licence whose last day is before today and
     /// whose end has not been told yet; how many were told.
     pub async fn notice_expired_licences(&self) -> Result<usize> {
+        let mut told = 0;
+        loop {
+            let (seen, now_told) = self.notice_expired_batch().await?;
+            told += now_told;
+            if seen < BATCH as usize {
+                return Ok(told);
+            }
+        }
+    }
+
+    /// One batch of `notice_expired_licences`: how many licences it looked at, and told.
+    async fn notice_expired_batch(&self) -> Result<(usize, usize)> {
         let today = self.clock.now().div_euclid(86_400);
         let rows: Vec<Ending> = sqlx::query_as(
             "SELECT l.id, l.expires_on, l.order_id, l.serial_id, o.client_id, \
@@ -90,6 +125,7 @@ impl Licentia {
         .bind(BATCH)
         .fetch_all(self.db.pool())
         .await?;
+        let seen = rows.len();
         let mut told = 0;
         for r in rows {
             let mut tx = self.db.pool().begin().await?;
@@ -121,91 +157,147 @@ impl Licentia {
                 }),
             )
             .await?;
-            tx.commit().await?;
+            crate::db::commit(tx).await?;
             told += 1;
         }
-        Ok(told)
+        Ok((seen, told))
     }
 
     /// Mails each client's contact the licences that end within `within_days` (today
-    /// included) and have not been reminded of for that end; how many licences were. Without
-    /// an SMTP server, nothing. A licence whose letter could not be sent is tried again next
-    /// round.
+    /// included) and have not been reminded of for that end: one letter per client; how many
+    /// licences were. Without an SMTP server, nothing. Each client's due licences are claimed
+    /// together by one update that only one replica wins; a letter that fails is tried again an
+    /// hour later (a claim left by a stopped server too), at most `MAX_ATTEMPTS` times.
     pub async fn send_expiry_reminders(&self, within_days: i64) -> Result<usize> {
         let Some(mailer) = self.mailer.clone() else {
             return Ok(0);
         };
-        let today = self.clock.now().div_euclid(86_400);
-        let rows: Vec<EndingSoon> = sqlx::query_as(
-            "SELECT l.id AS licence_id, l.licence_key, l.expires_on, c.id AS client_id, \
-                    c.name AS client_name, c.contact_email, p.code AS product_code, \
-                    p.name AS product_name, a.hostname \
+        let portal = format!("{}/client", self.issuer.trim_end_matches('/'));
+        let mut reminded = 0;
+        // Every client reached is tried (and so not due) until the next hour: the rounds end.
+        for _ in 0..100 {
+            let now = self.clock.now();
+            let today = now.div_euclid(86_400);
+            let clients: Vec<i64> = sqlx::query_scalar(&format!(
+                "SELECT DISTINCT o.client_id FROM licences l \
+                 JOIN orders o ON o.id = l.order_id JOIN clients c ON c.id = o.client_id \
+                 WHERE {} AND c.contact_email <> '' ORDER BY o.client_id LIMIT 100",
+                due("l.")
+            ))
+            .bind(today)
+            .bind(today + within_days)
+            .bind(now - RETRY_AFTER_SECS)
+            .fetch_all(self.db.pool())
+            .await?;
+            if clients.is_empty() {
+                break;
+            }
+            for client in clients {
+                reminded += self
+                    .remind_client(&mailer, client, within_days, &portal)
+                    .await?;
+            }
+        }
+        Ok(reminded)
+    }
+
+    /// Claims `client`'s due licences, mails their contact, and records how it went.
+    async fn remind_client(
+        &self,
+        mailer: &crate::mail::Mailer,
+        client: i64,
+        within_days: i64,
+        portal: &str,
+    ) -> Result<usize> {
+        let now = self.clock.now();
+        let today = now.div_euclid(86_400);
+        let claim = crate::token::generate();
+        // The conditions are on the updated row itself, so a second replica's update, run
+        // after the first one's, finds the rows tried and leaves them.
+        sqlx::query(&format!(
+            "UPDATE licences SET reminder_claim = $4, reminder_tried_at = $5 \
+             WHERE {} AND order_id IN (SELECT id FROM orders WHERE client_id = $6)",
+            due("")
+        ))
+        .bind(today)
+        .bind(today + within_days)
+        .bind(now - RETRY_AFTER_SECS)
+        .bind(&claim)
+        .bind(now)
+        .bind(client)
+        .execute(self.db.pool())
+        .await?;
+        let rows: Vec<ClaimedRow> = sqlx::query_as(
+            "SELECT l.licence_key, l.expires_on, c.name AS client_name, c.contact_email, \
+                    p.code AS product_code, p.name AS product_name, a.hostname \
              FROM licences l \
              JOIN orders o ON o.id = l.order_id \
              JOIN clients c ON c.id = o.client_id \
              JOIN products p ON p.id = o.product_id \
              LEFT JOIN activations a ON a.licence_id = l.id AND a.removed_at IS NULL \
-             WHERE l.expires_on IS NOT NULL AND l.expires_on >= $1 AND l.expires_on <= $2 \
-               AND (l.reminded_for IS NULL OR l.reminded_for <> l.expires_on) \
-               AND c.contact_email <> '' \
-             ORDER BY c.id, l.expires_on, l.id LIMIT $3",
+             WHERE l.reminder_claim = $1 ORDER BY l.expires_on, l.id",
         )
-        .bind(today)
-        .bind(today + within_days)
-        .bind(BATCH)
+        .bind(&claim)
         .fetch_all(self.db.pool())
         .await?;
-        let portal = format!("{}/client", self.issuer.trim_end_matches('/'));
-        let mut reminded = 0;
-        for client in rows.chunk_by(|a, b| a.client_id == b.client_id) {
-            let mut mine = Vec::new();
-            for l in client {
-                let claimed = sqlx::query(
-                    "UPDATE licences SET reminded_for = $2 \
-                     WHERE id = $1 AND expires_on = $2 \
-                       AND (reminded_for IS NULL OR reminded_for <> $2)",
+        let Some(first) = rows.first() else {
+            return Ok(0);
+        };
+        let (name, email) = (first.client_name.clone(), first.contact_email.clone());
+        let licences: Vec<EndingSoon> = rows
+            .into_iter()
+            .map(|r| EndingSoon {
+                key_start: protocol::redact::mask(&r.licence_key),
+                expires_on: r.expires_on,
+                product_code: r.product_code,
+                product_name: r.product_name,
+                hostname: r.hostname,
+            })
+            .collect();
+        let count = licences.len();
+        let letter = reminder_letter(&name, &licences, portal);
+        match mailer.send(&name, &email, letter).await {
+            Ok(()) => {
+                sqlx::query(
+                    "UPDATE licences SET reminded_for = expires_on, reminder_claim = NULL, \
+                     reminder_attempts = 0 WHERE reminder_claim = $1",
                 )
-                .bind(l.licence_id)
-                .bind(l.expires_on)
+                .bind(&claim)
+                .execute(self.db.pool())
+                .await?;
+                tracing::info!(client, licences = count, "expiry reminder sent");
+                Ok(count)
+            }
+            Err(e) => {
+                sqlx::query(
+                    "UPDATE licences SET reminder_claim = NULL, \
+                     reminder_attempts = reminder_attempts + 1 WHERE reminder_claim = $1",
+                )
+                .bind(&claim)
+                .execute(self.db.pool())
+                .await?;
+                let given_up = sqlx::query(
+                    "UPDATE licences SET reminded_for = expires_on, reminder_attempts = 0 \
+                     WHERE reminder_tried_at = $1 AND reminder_attempts >= $2 \
+                       AND order_id IN (SELECT id FROM orders WHERE client_id = $3)",
+                )
+                .bind(now)
+                .bind(MAX_ATTEMPTS)
+                .bind(client)
                 .execute(self.db.pool())
                 .await?
                 .rows_affected();
-                if claimed == 1 {
-                    mine.push(l.clone());
-                }
-            }
-            let Some(first) = mine.first() else {
-                continue;
-            };
-            let letter = reminder_letter(&first.client_name, &mine, &portal);
-            let sent = mailer
-                .send(&first.client_name, &first.contact_email, letter)
-                .await;
-            match sent {
-                Ok(()) => {
-                    reminded += mine.len();
-                    tracing::info!(
-                        client = first.client_id,
-                        licences = mine.len(),
-                        "expiry reminder sent"
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(client = first.client_id, error = %e, "an expiry reminder could not be sent; it is tried again later");
-                    for l in &mine {
-                        sqlx::query(
-                            "UPDATE licences SET reminded_for = NULL \
-                             WHERE id = $1 AND reminded_for = $2",
-                        )
-                        .bind(l.licence_id)
-                        .bind(l.expires_on)
-                        .execute(self.db.pool())
-                        .await?;
+                match given_up {
+                    0 => {
+                        tracing::warn!(client, error = %e, "an expiry reminder could not be sent; it is tried again in an hour")
+                    }
+                    n => {
+                        tracing::warn!(client, licences = n, error = %e, "an expiry reminder could not be sent {MAX_ATTEMPTS} times: given up")
                     }
                 }
+                Ok(0)
             }
         }
-        Ok(reminded)
     }
 }
 
@@ -215,12 +307,8 @@ mod tests {
 
     fn ending(key: &str, day: i64, host: Option<&str>) -> EndingSoon {
         EndingSoon {
-            licence_id: 1,
-            licence_key: key.into(),
+            key_start: protocol::redact::mask(key),
             expires_on: day,
-            client_id: 1,
-            client_name: "Acme".into(),
-            contact_email: "buyer@acme.test".into(),
             product_code: "CALC".into(),
             product_name: "Calc Pro".into(),
             hostname: host.map(Into::into),
@@ -228,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reminder_lists_each_licence_with_its_last_day_and_never_a_whole_key() {
+    fn a_reminder_lists_each_licence_with_its_last_day_and_the_start_of_its_key() {
         let key = "LIC-ABCDEFGH-IJKLMNOP-QRSTUVWX";
         let day = protocol::time::days_from_civil(2027, 3, 31);
         let one = reminder_letter(

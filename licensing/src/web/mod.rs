@@ -126,9 +126,42 @@ impl Licentia {
         .await?)
     }
 
+    /// The host names holding each of `serial_ids`' licences now: one query per 500 serials
+    /// (a long export makes a few queries, not one per serial).
+    async fn hostnames_of_each(
+        &self,
+        serial_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, Vec<String>>> {
+        let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
+        for ids in serial_ids.chunks(500) {
+            let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT l.serial_id, a.hostname FROM activations a \
+                 JOIN licences l ON l.id = a.licence_id \
+                 WHERE l.serial_id IN ({}) AND a.removed_at IS NULL \
+                 ORDER BY l.serial_id, a.hostname",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+            for id in ids {
+                query = query.bind(*id);
+            }
+            for (id, host) in query.fetch_all(self.db.pool()).await? {
+                out.entry(id).or_default().push(host);
+            }
+        }
+        Ok(out)
+    }
+
     async fn serial_from_row(&self, r: SerialRow) -> Result<Serial> {
+        let hostnames = self.hostnames_of(r.id).await?;
+        Self::serial_of(r, hostnames)
+    }
+
+    /// A serial as listed, from its row and the host names holding its licences.
+    fn serial_of(r: SerialRow, hostnames: Vec<String>) -> Result<Serial> {
         Ok(Serial {
-            hostnames: self.hostnames_of(r.id).await?,
+            hostnames,
             features: parse_features(r.features.as_deref())?,
             id: r.id,
             serial: r.serial,

@@ -62,9 +62,21 @@ impl Licentia {
         }
         let sql = c.page_sql(SERIAL_SELECT, "s.id DESC", page.fetch());
         let query = c.bind(sqlx::query_as::<_, SerialRow>(&sql));
-        page.finish(query.fetch_all(self.db.pool()).await?, |r| r.id)
-            .try_map_each(|r| self.serial_from_row(r))
-            .await
+        let rows = page.finish(query.fetch_all(self.db.pool()).await?, |r| r.id);
+        let ids: Vec<i64> = rows.items.iter().map(|r| r.id).collect();
+        let mut hosts = self.hostnames_of_each(&ids).await?;
+        let items = rows
+            .items
+            .into_iter()
+            .map(|r| {
+                let h = hosts.remove(&r.id).unwrap_or_default();
+                Self::serial_of(r, h)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Paged {
+            items,
+            next: rows.next,
+        })
     }
 
     /// Finds a serial by its text (checked before any look-up).

@@ -153,6 +153,20 @@ both_backends! {
         assert_eq!(lines[0], "editor,feature,commercial_type,pool_id,owner,in_use,count,on_mobile_licences,refused_today");
         assert_eq!(lines[1], format!("Vendor,CAD,STD,{},Acme,1,5,0,0", pool["id"]));
         assert_eq!(download(&app, "/usage.csv", None, Some(&carla)).await, (StatusCode::OK, usage.clone()));
+        // A serial's pool is owned by its serial number: whole for a read-write token (and
+        // recorded), masked for a read-only one.
+        let (_, listed) = write.get(&format!("/api/v1/serials?batch_id={}", batch["id"])).await;
+        let serial = listed[0]["serial"].as_str().expect("serial").to_owned();
+        let (st, web_pool) = write.post("/api/v1/pools", json!({"serial_id": listed[0]["id"]})).await;
+        assert_eq!(st, StatusCode::CREATED, "{web_pool}");
+        let key = json!({"editor": "Vendor", "feature": "WEB", "model": "ConcurrentUser", "quantity": 2});
+        assert_eq!(write.post(&format!("/api/v1/pools/{}/keys", web_pool["id"]), key).await.0, StatusCode::CREATED);
+        let (_, masked) = download(&app, "/api/v1/usage.csv", Some(api.token()), None).await;
+        assert!(!masked.contains(&serial) && masked.contains(&format!(",{},{}…,", web_pool["id"], &serial[..4])), "{masked}");
+        let reveals = audit_count(&app, &f.admin, "secret.reveal").await;
+        let (_, whole) = download(&app, "/api/v1/usage.csv", Some(write.token()), None).await;
+        assert!(whole.contains(&format!(",{},{serial},", web_pool["id"])), "{whole}");
+        assert_eq!(audit_count(&app, &f.admin, "secret.reveal").await, reveals + 1);
         let (st, none) = download(&app, "/usage.csv", None, Some(&gil)).await;
         assert_eq!((st, none.lines().count()), (StatusCode::OK, 1), "only the header: {none}");
     }

@@ -25,7 +25,7 @@ async fn activate(app: &TestApp, key: &str, machine: &str) {
     assert_eq!(st, StatusCode::CREATED, "{body}");
 }
 
-/// A limited product's order of `quantity` for Acme (contact `contact`), its keys and ids.
+/// A limited product: each licence ends `days` after its first activation.
 fn limited(days: i64) -> LicensingSettings {
     LicensingSettings {
         limited: true,
@@ -148,7 +148,18 @@ async fn reminders(app: TestApp, sink: SmtpSink) {
     activate(&app, &their_key, "globex-1").await;
     // Licence 3 is never activated: it has no end yet.
 
-    // Ten days out, with a 7-day period: nothing yet.
+    // The window's edges: eight days before the last day, nothing with a 7-day period; seven
+    // days before, both of Acme's licences in one letter, however many replicas send at once.
+    let licences = app
+        .services
+        .order_licences(&f.admin, theirs.id - 1, &licensing::page::Page::ALL)
+        .await
+        .expect("licences")
+        .items;
+    let end = protocol::time::parse_date(licences[0].expires_on.as_deref().expect("an end"))
+        .expect("a date");
+    app.clock
+        .advance((end - 8) * DAY + 12 * 3600 - app.clock.now());
     assert_eq!(
         app.services
             .send_expiry_reminders(7)
@@ -156,16 +167,19 @@ async fn reminders(app: TestApp, sink: SmtpSink) {
             .expect("reminders"),
         0
     );
-    // Four days later both of Acme's end within 7 days: one letter for the two.
-    app.clock.advance(4 * DAY);
-    assert_eq!(
-        app.services
-            .send_expiry_reminders(7)
-            .await
-            .expect("reminders"),
-        2
+    app.clock.advance(DAY);
+    let (a, b) = tokio::join!(
+        app.services.send_expiry_reminders(7),
+        app.services.send_expiry_reminders(7)
     );
+    assert_eq!(a.expect("a") + b.expect("b"), 2);
     let mails = sink.wait_for(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mails = if sink.messages().len() > mails.len() {
+        sink.messages()
+    } else {
+        mails
+    };
     assert_eq!(mails.len(), 1, "one letter, to Acme only: {mails:?}");
     let letter = &mails[0];
     assert!(letter.to.contains("buyer@acme.test"), "{letter:?}");
@@ -181,11 +195,19 @@ async fn reminders(app: TestApp, sink: SmtpSink) {
         letter.body
     );
     assert!(
+        letter
+            .body
+            .contains(&format!("last day {}", protocol::time::format_date(end))),
+        "{}",
+        letter.body
+    );
+    assert!(
         letter.body.contains(&format!("{PUBLIC}/client")),
         "{}",
         letter.body
     );
-    // Once per end date.
+    // Once per end date, the next day too.
+    app.clock.advance(DAY);
     assert_eq!(
         app.services
             .send_expiry_reminders(7)
@@ -224,27 +246,46 @@ async fn reminders(app: TestApp, sink: SmtpSink) {
         mails[1].body
     );
 
-    // With the mail server gone, a reminder is not lost: it is tried again.
+    // With the mail server gone, a reminder is not lost: it is tried again an hour later, five
+    // times in all, then given up (and not tried every round meanwhile).
     app.services
         .extend_licence(&f.admin, f.licence_ids[1], 60)
         .await
         .expect("extended");
     app.clock.advance(55 * DAY);
     drop(sink);
+    let state = || async {
+        // (reminded of its current end, attempts, claim)
+        sqlx::query_as::<_, (i64, i64, Option<String>)>("SELECT CASE WHEN reminded_for = expires_on THEN 1 ELSE 0 END, reminder_attempts, reminder_claim FROM licences WHERE id = $1")
+            .bind(f.licence_ids[1])
+            .fetch_one(app.services.db().pool())
+            .await
+            .expect("row")
+    };
+    for attempt in 1..=4 {
+        assert_eq!(
+            app.services
+                .send_expiry_reminders(7)
+                .await
+                .expect("a failed send is no error"),
+            0
+        );
+        assert_eq!(state().await, (0, attempt, None), "still to be reminded");
+        assert_eq!(
+            app.services.send_expiry_reminders(7).await.expect("again"),
+            0
+        );
+        assert_eq!(state().await.1, attempt, "not tried again within the hour");
+        app.clock.advance(3601);
+    }
     assert_eq!(
         app.services
             .send_expiry_reminders(7)
             .await
-            .expect("a failed send is no error"),
+            .expect("the fifth"),
         0
     );
-    let waiting: Option<i64> =
-        sqlx::query_scalar("SELECT reminded_for FROM licences WHERE id = $1")
-            .bind(f.licence_ids[1])
-            .fetch_one(app.services.db().pool())
-            .await
-            .expect("row");
-    assert_eq!(waiting, None, "still to be reminded");
+    assert_eq!(state().await, (1, 0, None), "given up after five");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
