@@ -108,6 +108,15 @@ impl Licentia {
         }
 
         // A limited licence's end is fixed at its first activation; later activations keep it.
+        // How the row's end is written: as an administrator's terms say, fixed now if it has
+        // none yet, or left as it is (never from this read: an extension made meanwhile stays).
+        let end_write = if new_open_ended.is_some() {
+            EndWrite::Set
+        } else if product.limited != 0 && lic.open_ended == 0 && lic.terms.expires_on.is_none() {
+            EndWrite::FixIfNone
+        } else {
+            EndWrite::Keep
+        };
         let expires_on = match (
             product.limited != 0 && lic.open_ended == 0,
             lic.terms.expires_on,
@@ -162,11 +171,16 @@ impl Licentia {
         // The licence keeps the features and counters it was first activated with (or those an
         // administrator gives it now).
         let (new_features, new_counters) = new_terms.unzip();
-        sqlx::query(
+        // The end the licence has once written (the right side reads the row as it is now).
+        let expires_on: Option<i64> = sqlx::query_scalar(
             "UPDATE licences SET features = COALESCE($1, features, $2), \
-             counters = COALESCE($3, counters, $4), expires_on = $5, \
+             counters = COALESCE($3, counters, $4), \
+             expires_on = CASE $9 WHEN 2 THEN $5 \
+                 WHEN 1 THEN (CASE WHEN open_ended = 1 THEN expires_on \
+                                   ELSE COALESCE(expires_on, $5) END) \
+                 ELSE expires_on END, \
              open_ended = COALESCE($6, open_ended), \
-             activation_count = activation_count + $7 WHERE id = $8",
+             activation_count = activation_count + $7 WHERE id = $8 RETURNING expires_on",
         )
         .bind(new_features)
         .bind(&lic.terms.order_features)
@@ -176,7 +190,8 @@ impl Licentia {
         .bind(new_open_ended)
         .bind(i64::from(new_machine))
         .bind(lic.id)
-        .execute(&mut *tx)
+        .bind(end_write as i64)
+        .fetch_one(&mut *tx)
         .await?;
         let (mode, nonce) = match &channel {
             Channel::Online => ("online", None),
@@ -479,4 +494,15 @@ impl Licentia {
         )
         .await
     }
+}
+
+/// How an activation writes its licence's end date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndWrite {
+    /// Left as the row has it.
+    Keep = 0,
+    /// The first activation of a limited licence fixes it, unless it got one meanwhile.
+    FixIfNone = 1,
+    /// An administrator's terms set it (or clear it).
+    Set = 2,
 }

@@ -376,3 +376,28 @@ both_backends! {
         assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
+
+both_backends! {
+    async fn an_extension_made_while_its_machine_activates_again_is_kept(app) {
+        let settings = LicensingSettings { limited: true, validity_days: Some(20), end_user_removal: false, max_activations: 5, ..Default::default() };
+        let f = fixture(&app, settings, 1).await;
+        let (id, key) = (f.licence_ids[0], f.keys[0].clone());
+        activate_as(&app, "CALC", &key, "ws-1").await;
+        let end_of = || async {
+            let l = app.services.licence(&f.admin, id).await.expect("licence");
+            protocol::time::parse_date(l.expires_on.as_deref().expect("an end")).expect("date")
+        };
+        let first = end_of().await;
+        // The machine activates again (its end kept) while an administrator extends, many
+        // times over: every extension counts, whichever comes first.
+        for round in 1..=12 {
+            let (again, extended) = tokio::join!(
+                activate_as(&app, "CALC", &key, "ws-1"),
+                app.services.extend_licence(&f.admin, id, 1)
+            );
+            extended.expect("extended");
+            assert_eq!(end_of().await, first + round, "round {round}");
+            assert!(again["activation_code"].is_string(), "{again}");
+        }
+    }
+}
