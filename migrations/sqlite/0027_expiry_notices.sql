@@ -9,6 +9,7 @@ ALTER TABLE licences ADD COLUMN reminder_claim TEXT;
 ALTER TABLE licences ADD COLUMN reminder_tried_at INTEGER;
 ALTER TABLE licences ADD COLUMN reminder_attempts INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX licences_by_end ON licences (expires_on) WHERE expires_on IS NOT NULL;
+CREATE INDEX licences_by_reminder_claim ON licences (reminder_claim) WHERE reminder_claim IS NOT NULL;
 -- Licences that ended before this version are not news: no event for them.
 UPDATE licences SET expiry_noticed = expires_on
  WHERE expires_on IS NOT NULL AND expires_on < CAST(strftime('%s', 'now') AS INTEGER) / 86400;

@@ -31,8 +31,8 @@ pub struct JobSettings {
 
 /// Runs the jobs: the lease reclaimer and the purges in one loop, the usage-history work (casual
 /// metering and reports, hourly peaks, the history purge) in another, the webhook deliveries in
-/// a third, the licences' ends (events, reminders) in a fourth, so a long step of one never
-/// delays another.
+/// a third, the `licence.expired` events in a fourth and the expiry reminders in a fifth, so a
+/// long step of one never delays another.
 pub async fn run(
     services: Licentia,
     settings: JobSettings,
@@ -42,7 +42,8 @@ pub async fn run(
         housekeeping(services.clone()),
         usage_history(services.clone(), settings),
         webhooks(services.clone(), sender),
-        licence_ends(services, settings)
+        expired_licences(services.clone()),
+        expiry_reminders(services, settings)
     );
 }
 
@@ -71,9 +72,8 @@ async fn webhooks(services: Licentia, sender: Option<crate::webhooks::Sender>) {
     }
 }
 
-/// Tells of licences' ends every ten minutes: the `licence.expired` events, and the reminders
-/// by e-mail when they are set up (a slow mail server delays only these).
-async fn licence_ends(services: Licentia, settings: JobSettings) {
+/// Sends the `licence.expired` events every ten minutes.
+async fn expired_licences(services: Licentia) {
     let mut tick = tokio::time::interval(EXPIRY_NOTICES_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -81,10 +81,21 @@ async fn licence_ends(services: Licentia, settings: JobSettings) {
         if let Err(e) = services.notice_expired_licences().await {
             tracing::warn!(error = %e, "telling of expired licences failed");
         }
-        if let Some(days) = settings.expiry_reminder_days {
-            if let Err(e) = services.send_expiry_reminders(days).await {
-                tracing::warn!(error = %e, "sending expiry reminders failed");
-            }
+    }
+}
+
+/// Mails the expiry reminders every ten minutes, when they are set up (a slow mail server
+/// delays only these).
+async fn expiry_reminders(services: Licentia, settings: JobSettings) {
+    let Some(days) = settings.expiry_reminder_days else {
+        return;
+    };
+    let mut tick = tokio::time::interval(EXPIRY_NOTICES_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = services.send_expiry_reminders(days).await {
+            tracing::warn!(error = %e, "sending expiry reminders failed");
         }
     }
 }

@@ -174,31 +174,34 @@ impl Licentia {
         };
         let portal = format!("{}/client", self.issuer.trim_end_matches('/'));
         let mut reminded = 0;
-        // Every client reached is tried (and so not due) until the next hour: the rounds end.
-        for _ in 0..100 {
+        // Each client once per call, in order of id (a client that fails waits its hour).
+        let mut after = 0;
+        loop {
             let now = self.clock.now();
             let today = now.div_euclid(86_400);
             let clients: Vec<i64> = sqlx::query_scalar(&format!(
                 "SELECT DISTINCT o.client_id FROM licences l \
                  JOIN orders o ON o.id = l.order_id JOIN clients c ON c.id = o.client_id \
-                 WHERE {} AND c.contact_email <> '' ORDER BY o.client_id LIMIT 100",
+                 WHERE {} AND c.contact_email <> '' AND o.client_id > $4 \
+                 ORDER BY o.client_id LIMIT 100",
                 due("l.")
             ))
             .bind(today)
             .bind(today + within_days)
             .bind(now - RETRY_AFTER_SECS)
+            .bind(after)
             .fetch_all(self.db.pool())
             .await?;
-            if clients.is_empty() {
-                break;
-            }
+            let Some(last) = clients.last() else {
+                return Ok(reminded);
+            };
+            after = *last;
             for client in clients {
                 reminded += self
                     .remind_client(&mailer, client, within_days, &portal)
                     .await?;
             }
         }
-        Ok(reminded)
     }
 
     /// Claims `client`'s due licences, mails their contact, and records how it went.
@@ -258,35 +261,36 @@ impl Licentia {
         let letter = reminder_letter(&name, &licences, portal);
         match mailer.send(&name, &email, letter).await {
             Ok(()) => {
-                sqlx::query(
-                    "UPDATE licences SET reminded_for = expires_on, reminder_claim = NULL, \
-                     reminder_attempts = 0 WHERE reminder_claim = $1",
-                )
-                .bind(&claim)
-                .execute(self.db.pool())
-                .await?;
+                // Reminded of the ends the letter named: one moved meanwhile (an extension)
+                // stays due for its new end.
+                let mut ends: Vec<i64> = licences.iter().map(|l| l.expires_on).collect();
+                ends.dedup();
+                for end in ends {
+                    sqlx::query(
+                        "UPDATE licences SET reminded_for = $2, reminder_claim = NULL, \
+                         reminder_attempts = 0 WHERE reminder_claim = $1 AND expires_on = $2",
+                    )
+                    .bind(&claim)
+                    .bind(end)
+                    .execute(self.db.pool())
+                    .await?;
+                }
+                self.release_claim(&claim, 0).await?;
                 tracing::info!(client, licences = count, "expiry reminder sent");
                 Ok(count)
             }
             Err(e) => {
-                sqlx::query(
-                    "UPDATE licences SET reminder_claim = NULL, \
-                     reminder_attempts = reminder_attempts + 1 WHERE reminder_claim = $1",
+                // The last attempt gives up (marked reminded, logged); the others wait their hour.
+                let given_up = sqlx::query(
+                    "UPDATE licences SET reminded_for = expires_on, reminder_attempts = 0, \
+                     reminder_claim = NULL WHERE reminder_claim = $1 AND reminder_attempts + 1 >= $2",
                 )
                 .bind(&claim)
-                .execute(self.db.pool())
-                .await?;
-                let given_up = sqlx::query(
-                    "UPDATE licences SET reminded_for = expires_on, reminder_attempts = 0 \
-                     WHERE reminder_tried_at = $1 AND reminder_attempts >= $2 \
-                       AND order_id IN (SELECT id FROM orders WHERE client_id = $3)",
-                )
-                .bind(now)
                 .bind(MAX_ATTEMPTS)
-                .bind(client)
                 .execute(self.db.pool())
                 .await?
                 .rows_affected();
+                self.release_claim(&claim, 1).await?;
                 match given_up {
                     0 => {
                         tracing::warn!(client, error = %e, "an expiry reminder could not be sent; it is tried again in an hour")
@@ -298,6 +302,19 @@ impl Licentia {
                 Ok(0)
             }
         }
+    }
+
+    /// Lets go of the licences still under `claim`, counting `failed` attempts more.
+    async fn release_claim(&self, claim: &str, failed: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE licences SET reminder_claim = NULL, \
+             reminder_attempts = reminder_attempts + $2 WHERE reminder_claim = $1",
+        )
+        .bind(claim)
+        .bind(failed)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
     }
 }
 

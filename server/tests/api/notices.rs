@@ -150,13 +150,12 @@ async fn reminders(app: TestApp, sink: SmtpSink) {
 
     // The window's edges: eight days before the last day, nothing with a 7-day period; seven
     // days before, both of Acme's licences in one letter, however many replicas send at once.
-    let licences = app
+    let first = app
         .services
-        .order_licences(&f.admin, theirs.id - 1, &licensing::page::Page::ALL)
+        .licence_page(&f.admin, f.licence_ids[0])
         .await
-        .expect("licences")
-        .items;
-    let end = protocol::time::parse_date(licences[0].expires_on.as_deref().expect("an end"))
+        .expect("licence");
+    let end = protocol::time::parse_date(first.licence.expires_on.as_deref().expect("an end"))
         .expect("a date");
     app.clock
         .advance((end - 8) * DAY + 12 * 3600 - app.clock.now());
