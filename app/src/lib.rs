@@ -130,6 +130,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("products/new") view=pages::products::ProductPage/>
                         <Route path=path!("products/:id") view=pages::products::ProductPage/>
                         <Route path=path!("orders") view=|| view! { <OrdersPage admin=true/> }/>
+                        <Route path=path!("orders/new") view=pages::catalog::NewOrderPage/>
                         <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=true/> }/>
                         <Route path=path!("activations") view=|| view! { <ActivationsPage admin=true/> }/>
                         <Route path=path!("licences/:id") view=|| view! { <pages::licence::LicencePage admin=true/> }/>
@@ -140,6 +141,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("webhooks") view=pages::webhooks::WebhooksPage/>
                         <Route path=path!("audit") view=|| view! { <pages::audit::AuditPage admin=true/> }/>
                         <Route path=path!("pools") view=|| view! { <PoolsPage admin=true/> }/>
+                        <Route path=path!("pools/new") view=pages::pools::NewPoolPage/>
                         <Route path=path!("pools/:id") view=|| view! { <PoolDetailPage admin=true/> }/>
                         <Route path=path!("pools/:id/history") view=|| view! { <pages::history::PoolHistoryPage admin=true/> }/>
                         <Route path=path!("usage") view=|| view! { <UsagePage admin=true/> }/>

@@ -9,6 +9,8 @@ const gina = { organisation: 'Globex Labs', name: 'Gina Globex', email: 'gina@gl
 
 async function createOrder(page: Page, client: string, product: string, quantity: string) {
   await open(page, '/admin/orders');
+  await page.getByRole('link', { name: 'New order' }).click();
+  await expect(page).toHaveURL(/\/admin\/orders\/new$/);
   await page.getByLabel('Client').selectOption({ label: client });
   await page.getByLabel('Product').selectOption({ label: product });
   await page.getByLabel('Number of licences').fill(quantity);

@@ -59,6 +59,8 @@ test('a pool of two seats: hold, refuse, watch, disconnect, reclaim', async ({ p
   // The administrator gives Globex Labs a pool with a key of 2 ConcurrentUser seats of F.
   await signInAs(page, admin.email, admin.password);
   await open(page, '/admin/pools');
+  await page.getByRole('link', { name: 'New pool' }).click();
+  await expect(page).toHaveURL(/\/admin\/pools\/new$/);
   await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
   await page.getByLabel('Lease in seconds').fill('30');
   await page.getByRole('button', { name: 'Create pool' }).click();
@@ -232,7 +234,7 @@ test('a casual key: the form asks its monthly maximum, Detailed usage shows the 
 
 test('a client\'s second pool: a bundle refused, added and removed, then the pool deleted', async ({ page, consoleErrors }) => {
   await signInAs(page, admin.email, admin.password);
-  await open(page, '/admin/pools');
+  await open(page, '/admin/pools/new');
   await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
   await page.getByLabel('Name').fill('Lab');
   await page.getByRole('button', { name: 'Create pool' }).click();
@@ -285,7 +287,7 @@ test('a client\'s second pool: a bundle refused, added and removed, then the poo
 test('a mobile licence by code: assigned by the client user, watched offline, extended and returned early', async ({ page, server, consoleErrors }) => {
   // The administrator gives Globex Labs a site pool that lends mobile licences for up to 14 days.
   await signInAs(page, admin.email, admin.password);
-  await open(page, '/admin/pools');
+  await open(page, '/admin/pools/new');
   await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
   await page.getByLabel('Name').fill('Site');
   await page.getByRole('button', { name: 'Create pool' }).click();
@@ -379,7 +381,7 @@ test('access rules: the owner blocks a user from the monitor, and the next check
   test.setTimeout(120_000);
   // The administrator gives Globex Labs a pool "Studio" with 2 seats of CAD (30 s lease).
   await signInAs(page, admin.email, admin.password);
-  await open(page, '/admin/pools');
+  await open(page, '/admin/pools/new');
   await page.getByLabel('Client', { exact: true }).selectOption({ label: gina.organisation });
   await page.getByLabel('Name').fill('Studio');
   await page.getByLabel('Lease in seconds').fill('30');

@@ -30,7 +30,7 @@ test('a webhook registered in the portal is told of new licences, signed', async
     const secret = (await page.getByTestId('webhook-secret').textContent())!.trim();
     expect(secret).toMatch(/^whsec_/);
 
-    await open(page, '/admin/orders');
+    await open(page, '/admin/orders/new');
     await page.getByLabel('Client').selectOption({ label: 'Globex Labs' });
     await page.getByLabel('Product').selectOption({ label: 'DRAW · Draw' });
     await page.getByLabel('Number of licences').fill('2');

@@ -48,11 +48,7 @@ fn compare_orders(key: &'static str, a: &Order, b: &Order) -> std::cmp::Ordering
 /// (The area's gate has already checked the role; `admin` only chooses what to show.)
 #[component]
 pub fn OrdersPage(admin: bool) -> impl IntoView {
-    let create = ServerAction::<CreateOrder>::new();
-    let orders = Resource::new(
-        move || create.version().get(),
-        |_| crate::server_fns::catalog::list_orders(),
-    );
+    let orders = Resource::new(|| (), |_| crate::server_fns::catalog::list_orders());
     let query = RwSignal::new(String::new());
     let sort = Sort::descending("id");
     let base = area(admin);
@@ -64,6 +60,7 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
             <div class="table-tools">
                 <SearchBox query label="Search orders"/>
                 <CsvLink href="/orders.csv".to_owned() test_id="orders-csv"/>
+                {admin.then(|| view! { <a class="button primary" href="/admin/orders/new">"New order"</a> })}
             </div>
             {loaded(orders, move |all| {
                     let total = all.len();
@@ -95,7 +92,18 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
                         .into_any()
                 })}
         </section>
-        {admin.then(|| view! { <NewOrder create/> })}
+    }
+}
+
+/// The page that creates an order (from the list's *New order*); the order's page follows.
+#[component]
+pub fn NewOrderPage() -> impl IntoView {
+    let create = ServerAction::<CreateOrder>::new();
+    view! {
+        <Title text="New order · Licentia"/>
+        <p class="breadcrumb"><a href="/admin/orders">"Orders"</a></p>
+        <h1>"New order"</h1>
+        <NewOrder create/>
     }
 }
 
@@ -125,7 +133,6 @@ fn NewOrder(create: ServerAction<CreateOrder>) -> impl IntoView {
     });
     view! {
         <section class="card">
-            <h2>"New order"</h2>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match choices.await {

@@ -61,7 +61,7 @@ fn GettingStarted(steps: Checklist) -> impl IntoView {
             <ol class="checklist">
                 {step(steps.product, "/admin/products/new", "Create a product", "what you sell: its features, terms and how many machines a licence may move between.")}
                 {step(steps.client, "/admin/clients/new", "Add a client", "the organisation that buys it, with users who manage their own licences.")}
-                {step(steps.order, "/admin/orders", "Make an order", "licences of a product for a client (or a batch of serial numbers for web sales).")}
+                {step(steps.order, "/admin/orders/new", "Make an order", "licences of a product for a client (or a batch of serial numbers for web sales).")}
                 {step(steps.activation, "/admin/activation", "Activate a licence", "from the application with its key, or here from an offline request code.")}
             </ol>
         </section>

@@ -19,11 +19,7 @@ use protocol::floating::{
 
 #[component]
 pub fn PoolsPage(admin: bool) -> impl IntoView {
-    let create = ServerAction::<CreatePool>::new();
-    let pools = Resource::new(
-        move || create.version().get(),
-        |_| crate::server_fns::floating::list_pools(),
-    );
+    let pools = Resource::new(|| (), |_| crate::server_fns::floating::list_pools());
     let base = area(admin);
     view! {
         <Title text="Floating pools · Licentia"/>
@@ -31,6 +27,12 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
         {admin.then(|| view! { <DeletedBanner kind="Pool"/> })}
         <p class="lead">"A pool holds licence keys whose seats workstations share: checked out when the application starts, given back when it closes (or when its lease runs out)."</p>
         <section class="card">
+            {admin.then(|| view! {
+                <div class="table-tools">
+                    <span></span>
+                    <a class="button primary" href="/admin/pools/new">"New pool"</a>
+                </div>
+            })}
             {loaded(pools, move |list| if list.is_empty() {
                 view! { <p class="muted">"No floating pool yet."</p> }.into_any()
             } else {
@@ -56,7 +58,18 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
                     }.into_any()
             })}
         </section>
-        {admin.then(|| view! { <NewPool create/> })}
+    }
+}
+
+/// The page that creates a pool (from the list's *New pool*): its key is shown here, once.
+#[component]
+pub fn NewPoolPage() -> impl IntoView {
+    let create = ServerAction::<CreatePool>::new();
+    view! {
+        <Title text="New pool · Licentia"/>
+        <p class="breadcrumb"><a href="/admin/pools">"Floating pools"</a></p>
+        <h1>"New pool"</h1>
+        <NewPool create/>
     }
 }
 
@@ -65,7 +78,6 @@ fn NewPool(create: ServerAction<CreatePool>) -> impl IntoView {
     let clients = LocalResource::new(crate::server_fns::accounts::list_clients);
     view! {
         <section class="card">
-            <h2>"New pool"</h2>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let clients = clients.await.unwrap_or_default();
