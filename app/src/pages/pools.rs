@@ -100,12 +100,15 @@ fn NewPool(create: ServerAction<CreatePool>) -> impl IntoView {
                             <ActionError action=create/>
                             {move || create.value().get().and_then(|r| r.ok()).map(|p| view! {
                                 <div class="notice" role="status">
-                                    <p>"Pool created. Its key is shown this once: copy it now (only a digest of it is kept; if it is lost, replace it on the pool's page)."</p>
+                                    <p>{format!("{} of {} was created.", if p.name.is_empty() { format!("Pool #{}", p.id) } else { format!("Pool {}", p.name) }, p.owner)}</p>
+                                    <p>"Its key is shown this once: copy it now (only a digest of it is kept; if it is lost, replace it on the pool's page)."</p>
                                     <p><code class="secret" data-testid="pool-key">{p.access_key.clone()}</code></p>
                                     <p><a href=format!("/admin/pools/{}", p.id)>"Open the pool"</a></p>
                                 </div>
                             })}
-                            <button type="submit" class="primary" disabled=create.pending()>"Create pool"</button>
+                            // Made once: another pool starts again from the list (its key would
+                            // replace this one's, shown only here).
+                            <button type="submit" class="primary" disabled=move || create.pending().get() || matches!(create.value().get(), Some(Ok(_)))>"Create pool"</button>
                         </ActionForm>
                     }
                 })}

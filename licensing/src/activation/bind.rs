@@ -171,8 +171,9 @@ impl Licentia {
         // The licence keeps the features and counters it was first activated with (or those an
         // administrator gives it now).
         let (new_features, new_counters) = new_terms.unzip();
-        // The end the licence has once written (the right side reads the row as it is now).
-        let expires_on: Option<i64> = sqlx::query_scalar(
+        // The terms the licence has once written (the right side reads the row as it is now):
+        // the code carries these.
+        let written: Option<(Option<i64>, String, String)> = sqlx::query_as(
             "UPDATE licences SET features = COALESCE($1, features, $2), \
              counters = COALESCE($3, counters, $4), \
              expires_on = CASE $9 WHEN 2 THEN $5 \
@@ -180,7 +181,8 @@ impl Licentia {
                                    ELSE COALESCE(expires_on, $5) END) \
                  ELSE expires_on END, \
              open_ended = COALESCE($6, open_ended), \
-             activation_count = activation_count + $7 WHERE id = $8 RETURNING expires_on",
+             activation_count = activation_count + $7 WHERE id = $8 \
+             RETURNING expires_on, features, counters",
         )
         .bind(new_features)
         .bind(&lic.terms.order_features)
@@ -191,8 +193,18 @@ impl Licentia {
         .bind(i64::from(new_machine))
         .bind(lic.id)
         .bind(end_write as i64)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some((expires_on, features, counters)) = written else {
+            return Err(Error::Gone("This licence was deleted a moment ago.".into()));
+        };
+        // Shortened meanwhile to a day already past: refused, nothing written.
+        if let Some(end) = expires_on.filter(|end| *end < today) {
+            return Err(Error::Gone(format!(
+                "This licence expired on {}.",
+                format_date(end)
+            )));
+        }
         let (mode, nonce) = match &channel {
             Channel::Online => ("online", None),
             Channel::Offline { nonce, .. } => ("offline", Some(nonce.clone())),
@@ -271,8 +283,6 @@ impl Licentia {
         }
         crate::db::commit(tx).await?;
         let activated_at = live.as_ref().map_or(now, |a| a.activated_at);
-        let features = lic.terms.features_json().to_owned();
-        let counters = lic.terms.counters_json().to_owned();
         tracing::info!(licence_id = lic.id, activation_id, mode, "activated");
         let subject = via_serial.map_or(lic.licence_key.as_str(), |(_, serial)| serial);
         self.issue(

@@ -34,6 +34,7 @@ pub struct EndingSoon {
 
 #[derive(sqlx::FromRow)]
 struct ClaimedRow {
+    id: i64,
     licence_key: String,
     expires_on: i64,
     client_name: String,
@@ -231,19 +232,25 @@ impl Licentia {
         .execute(self.db.pool())
         .await?;
         let rows: Vec<ClaimedRow> = sqlx::query_as(
-            "SELECT l.licence_key, l.expires_on, c.name AS client_name, c.contact_email, \
+            "SELECT l.id, l.licence_key, l.expires_on, c.name AS client_name, c.contact_email, \
                     p.code AS product_code, p.name AS product_name, a.hostname \
              FROM licences l \
              JOIN orders o ON o.id = l.order_id \
              JOIN clients c ON c.id = o.client_id \
              JOIN products p ON p.id = o.product_id \
              LEFT JOIN activations a ON a.licence_id = l.id AND a.removed_at IS NULL \
-             WHERE l.reminder_claim = $1 ORDER BY l.expires_on, l.id",
+             WHERE l.reminder_claim = $1 AND l.expires_on >= $2 AND l.expires_on <= $3 \
+             ORDER BY l.expires_on, l.id",
         )
         .bind(&claim)
+        .bind(today)
+        .bind(today + within_days)
         .fetch_all(self.db.pool())
         .await?;
+        // (A licence whose end moved out of the window since the claim is let go below.)
+        let named: Vec<(i64, i64)> = rows.iter().map(|r| (r.id, r.expires_on)).collect();
         let Some(first) = rows.first() else {
+            self.release_claim(&claim, 0).await?;
             return Ok(0);
         };
         let (name, email) = (first.client_name.clone(), first.contact_email.clone());
@@ -261,35 +268,17 @@ impl Licentia {
         let letter = reminder_letter(&name, &licences, portal);
         match mailer.send(&name, &email, letter).await {
             Ok(()) => {
-                // Reminded of the ends the letter named: one moved meanwhile (an extension)
-                // stays due for its new end.
-                let mut ends: Vec<i64> = licences.iter().map(|l| l.expires_on).collect();
-                ends.dedup();
-                for end in ends {
-                    sqlx::query(
-                        "UPDATE licences SET reminded_for = $2, reminder_claim = NULL, \
-                         reminder_attempts = 0 WHERE reminder_claim = $1 AND expires_on = $2",
-                    )
-                    .bind(&claim)
-                    .bind(end)
-                    .execute(self.db.pool())
-                    .await?;
-                }
+                // Reminded of the end the letter named for it: a licence whose end moved
+                // meanwhile (an extension) stays due for its new end.
+                self.settle_named(&claim, &named, false).await?;
                 self.release_claim(&claim, 0).await?;
                 tracing::info!(client, licences = count, "expiry reminder sent");
                 Ok(count)
             }
             Err(e) => {
-                // The last attempt gives up (marked reminded, logged); the others wait their hour.
-                let given_up = sqlx::query(
-                    "UPDATE licences SET reminded_for = expires_on, reminder_attempts = 0, \
-                     reminder_claim = NULL WHERE reminder_claim = $1 AND reminder_attempts + 1 >= $2",
-                )
-                .bind(&claim)
-                .bind(MAX_ATTEMPTS)
-                .execute(self.db.pool())
-                .await?
-                .rows_affected();
+                // The last attempt gives up on the ends the letter named (marked reminded,
+                // logged); the others wait their hour.
+                let given_up = self.settle_named(&claim, &named, true).await?;
                 self.release_claim(&claim, 1).await?;
                 match given_up {
                     0 => {
@@ -302,6 +291,39 @@ impl Licentia {
                 Ok(0)
             }
         }
+    }
+
+    /// Marks each of `named` (licence, end) still under `claim` and still ending then as
+    /// reminded of that end (its attempts back to 0), and lets it go — with `last_attempt_only`,
+    /// only those on their last attempt (given up). How many were marked.
+    async fn settle_named(
+        &self,
+        claim: &str,
+        named: &[(i64, i64)],
+        last_attempt_only: bool,
+    ) -> Result<u64> {
+        let least = if last_attempt_only {
+            MAX_ATTEMPTS - 1
+        } else {
+            0
+        };
+        let mut marked = 0;
+        for (id, end) in named {
+            marked += sqlx::query(
+                "UPDATE licences SET reminded_for = $3, reminder_claim = NULL, \
+                 reminder_attempts = 0 \
+                 WHERE reminder_claim = $1 AND id = $2 AND expires_on = $3 \
+                   AND reminder_attempts >= $4",
+            )
+            .bind(claim)
+            .bind(id)
+            .bind(end)
+            .bind(least)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        }
+        Ok(marked)
     }
 
     /// Lets go of the licences still under `claim`, counting `failed` attempts more.
