@@ -10,10 +10,10 @@ use reqwest::StatusCode;
 
 /// The public URL the servers here are given: links must start with it (http, so the test
 /// browsers keep their session cookies).
-const PUBLIC: &str = "http://licences.vendor.test";
+pub(crate) const PUBLIC: &str = "http://licences.vendor.test";
 const CARLA: &str = "carla@acme.test";
 
-async fn mail_app(backend: Backend, sink: &SmtpSink) -> Option<TestApp> {
+pub(crate) async fn mail_app(backend: Backend, sink: &SmtpSink) -> Option<TestApp> {
     if backend == Backend::Postgres && !postgres_available() {
         return None;
     }

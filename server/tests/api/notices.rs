@@ -4,6 +4,7 @@
 
 use crate::both_backends;
 use crate::helpers::*;
+use crate::mail::{mail_app, PUBLIC};
 use licensing::catalog::OrderInput;
 use licensing::Backend;
 use protocol::activation::fingerprint;
@@ -13,7 +14,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const DAY: i64 = 86_400;
-const PUBLIC: &str = "http://licences.vendor.test";
 
 async fn activate(app: &TestApp, key: &str, machine: &str) {
     let (st, body, _) = api_post(
@@ -70,19 +70,6 @@ both_backends! {
         let ends: Vec<&str> = told.iter().filter_map(|e| e["data"]["expires_on"].as_str()).collect();
         assert!(ends.contains(&first_end.as_str()) && ends.iter().any(|e| *e > first_end.as_str()), "{ends:?}");
     }
-}
-
-async fn mail_app(backend: Backend, sink: &SmtpSink) -> Option<TestApp> {
-    if backend == Backend::Postgres && !postgres_available() {
-        return None;
-    }
-    let url = sink.url();
-    let settings = [
-        ("LICENTIA_SMTP_URL", url.as_str()),
-        ("LICENTIA_MAIL_FROM", "Licentia <licences@vendor.test>"),
-        ("LICENTIA_PUBLIC_URL", PUBLIC),
-    ];
-    Some(TestApp::spawn(backend, &settings).await)
 }
 
 async fn reminders(app: TestApp, sink: SmtpSink) {
