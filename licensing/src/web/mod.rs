@@ -116,16 +116,6 @@ impl Licentia {
         SerialKey::new(self.master_key.derive("licentia serial numbers v1"))
     }
 
-    async fn hostnames_of(&self, serial_id: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT a.hostname FROM activations a JOIN licences l ON l.id = a.licence_id \
-             WHERE l.serial_id = $1 AND a.removed_at IS NULL ORDER BY a.hostname",
-        )
-        .bind(serial_id)
-        .fetch_all(self.db.pool())
-        .await?)
-    }
-
     /// The host names holding each of `serial_ids`' licences now: one query per 500 serials
     /// (a long export makes a few queries, not one per serial).
     async fn hostnames_of_each(
@@ -154,7 +144,11 @@ impl Licentia {
     }
 
     async fn serial_from_row(&self, r: SerialRow) -> Result<Serial> {
-        let hostnames = self.hostnames_of(r.id).await?;
+        let hostnames = self
+            .hostnames_of_each(&[r.id])
+            .await?
+            .remove(&r.id)
+            .unwrap_or_default();
         Self::serial_of(r, hostnames)
     }
 
