@@ -133,6 +133,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("orders/new") view=pages::catalog::NewOrderPage/>
                         <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=true/> }/>
                         <Route path=path!("activations") view=|| view! { <ActivationsPage admin=true/> }/>
+                        <Route path=path!("licences") view=|| view! { <pages::licence_list::LicencesPage admin=true/> }/>
                         <Route path=path!("licences/:id") view=|| view! { <pages::licence::LicencePage admin=true/> }/>
                         <Route path=path!("activation") view=|| view! { <OfflineActivationPage admin=true/> }/>
                         <Route path=path!("serials") view=pages::serials::SerialsPage/>
@@ -152,6 +153,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("orders") view=|| view! { <OrdersPage admin=false/> }/>
                         <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=false/> }/>
                         <Route path=path!("activations") view=|| view! { <ActivationsPage admin=false/> }/>
+                        <Route path=path!("licences") view=|| view! { <pages::licence_list::LicencesPage admin=false/> }/>
                         <Route path=path!("licences/:id") view=|| view! { <pages::licence::LicencePage admin=false/> }/>
                         <Route path=path!("activation") view=|| view! { <OfflineActivationPage admin=false/> }/>
                         <Route path=path!("tokens") view=|| view! { <TokensPage admin=false/> }/>

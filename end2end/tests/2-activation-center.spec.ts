@@ -83,6 +83,12 @@ test('the client user sees only its own orders', async ({ page, consoleErrors })
   const rows = page.locator('tbody tr');
   await expect(rows).toHaveCount(2);
   await expect(page.getByRole('cell', { name: 'Acme Tools' })).toHaveCount(0);
+  // Searched on the server, the search kept in the address.
+  await page.getByRole('searchbox').fill('draw');
+  await page.getByRole('searchbox').press('Enter');
+  await expect(page).toHaveURL(/\/client\/orders\?(.*&)?q=draw(&|$)/);
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText('DRAW · Draw');
   // Another client's order is not reachable by its address either.
   const acmeOrder = drawOrder.replace(/\d+$/, (n) => String(Number(n) + 1)).replace('/admin/', '/client/');
   await open(page, new URL(acmeOrder).pathname);
@@ -333,4 +339,67 @@ test('the activations list filters and pages on the server and exports CSV; a li
   await expect(page).toHaveURL(/\/client\/activations\?product=CALC$/);
   await expect(page.locator('tbody tr')).toHaveCount(1);
   await expect(page.locator('tbody tr')).toContainText('workstation-1');
+});
+
+test('the licences list finds every licence by status, product and feature, changes them in bulk and exports them', async ({ page, consoleErrors }) => {
+  await signInAs(page, admin.email, admin.password);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Licences', exact: true }).click();
+  await expect(page).toHaveURL(/\/admin\/licences$/);
+  await expect(page.getByTestId('licences-count')).toHaveText('4 licences');
+  const filters = page.getByRole('search');
+  const rows = page.locator('tbody tr');
+
+  // In use: the CALC licence on workstation-1, and the DRAW one removed without its machine
+  // (it frees once that machine's code lapses).
+  await filters.getByLabel('Status').selectOption('in_use');
+  await filters.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/status=in_use/);
+  await expect(rows).toHaveCount(2);
+  await expect(rows.filter({ hasText: 'workstation-1' })).toContainText('In use');
+  await expect(rows.filter({ hasText: 'Removed from workstation-2, not freed yet' })).toContainText('DRAW');
+
+  // Available DRAW licences: Acme's, never activated. Ticked and given the export feature.
+  await filters.getByLabel('Status').selectOption('available');
+  await filters.getByLabel('Product', { exact: true }).selectOption('DRAW');
+  await filters.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/product=DRAW/);
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText('Acme Tools');
+  await rows.first().getByRole('checkbox').check();
+  await page.getByLabel('Action').selectOption('add-feature');
+  await page.locator('#bulk-feature').selectOption('export');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await confirmIt(page);
+  await expect(page.getByRole('status')).toHaveText('Done for 1 licence.');
+  await expect(rows.first()).toContainText('print, export');
+
+  // The feature filter finds it across products; the CSV holds what the filters pick.
+  await open(page, '/admin/licences');
+  await filters.getByLabel('Feature').selectOption('export');
+  await filters.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/feature=export/);
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toContainText('Acme Tools');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('licences-list-csv').click()]);
+  const csv = readFileSync(await download.path(), 'utf8').trim().split(/\r?\n/);
+  expect(csv[0]).toBe('licence_id,licence_key,serial,order_id,client,product,status,features,counters,expires_on,activations,machine,mode,activated_at_utc,last_validated_at_utc');
+  expect(csv).toHaveLength(2);
+  expect(csv[1]).toContain(',Acme Tools,DRAW,available,print export,users=5,');
+
+  // Sorted by client on the server: A–Z, then Z–A.
+  await open(page, '/admin/licences');
+  await page.getByRole('link', { name: 'Client', exact: true }).click();
+  await expect(page).toHaveURL(/sort=client&order=asc/);
+  await expect(rows.first()).toContainText('Acme Tools');
+  await page.getByRole('link', { name: 'Client ▲' }).click();
+  await expect(page).toHaveURL(/sort=client&order=desc/);
+  await expect(rows.first()).toContainText(gina.organisation);
+
+  // The client's user: her organisation's licences only, nothing to tick.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signInAs(page, gina.email, gina.password);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'My licences' }).click();
+  await expect(page.getByTestId('licences-count')).toHaveText('3 licences');
+  await expect(rows.filter({ hasText: 'Acme Tools' })).toHaveCount(0);
+  await expect(page.getByRole('checkbox')).toHaveCount(0);
 });

@@ -4,16 +4,17 @@
 /// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading apostrophe and
 /// quotes, so it stays text: an e-mail address typed at the sign-in form lands in the audit log's
 /// export, and must not become a formula on an administrator's machine.
-pub(crate) fn line(fields: &[&str]) -> String {
+pub(crate) fn line<S: AsRef<str>>(fields: &[S]) -> String {
     let mut out = fields
         .iter()
         .map(|f| {
+            let f = f.as_ref();
             if f.starts_with(['=', '+', '-', '@', '\t', '\r']) {
                 format!("\"'{}\"", f.replace('"', "\"\""))
             } else if f.contains([',', '"', '\n', '\r']) {
                 format!("\"{}\"", f.replace('"', "\"\""))
             } else {
-                (*f).to_owned()
+                f.to_owned()
             }
         })
         .collect::<Vec<_>>()

@@ -82,6 +82,13 @@ impl Conditions {
         )
     }
 
+    /// How many rows of `from` (its `FROM` and joins) these conditions pick.
+    pub(crate) async fn count(self, pool: &sqlx::AnyPool, from: &str) -> crate::Result<i64> {
+        let sql = format!("SELECT COUNT(*) {from}{}", self.where_sql());
+        let (n,): (i64,) = self.bind(sqlx::query_as(&sql)).fetch_one(pool).await?;
+        Ok(n)
+    }
+
     /// `query` with the values bound, in their placeholders' order.
     pub(crate) fn bind<'q, O>(
         self,

@@ -10,6 +10,7 @@ use crate::page::Page;
 use crate::web::SerialQuery;
 use crate::{CurrentUser, Licentia, Result};
 use protocol::audit::AuditAction;
+use protocol::catalog::{Licence, LicenceFilter, OrderFilter};
 use protocol::redact::Redact;
 use protocol::time::{format_date, format_rfc3339};
 use std::collections::BTreeMap;
@@ -29,6 +30,39 @@ fn counters(map: &BTreeMap<String, i64>) -> String {
 
 fn time(t: Option<i64>) -> String {
     t.map(format_rfc3339).unwrap_or_default()
+}
+
+/// The columns of `licence_fields`.
+const LICENCE_COLUMNS: [&str; 8] = [
+    "features",
+    "counters",
+    "expires_on",
+    "activations",
+    "machine",
+    "mode",
+    "activated_at_utc",
+    "last_validated_at_utc",
+];
+
+/// A licence's terms and machine as fields: features, counters, end (`never` for none), how
+/// many activations it has had, and its machine's name, mode, activation and last validation.
+fn licence_fields(l: &Licence) -> [String; 8] {
+    let a = l.activation.as_ref();
+    let expires = match (&l.expires_on, l.open_ended) {
+        (Some(day), _) => day.clone(),
+        (None, true) => "never".to_owned(),
+        (None, false) => String::new(),
+    };
+    [
+        features(&l.features),
+        counters(&l.counters),
+        expires,
+        l.activation_count.to_string(),
+        a.map_or_else(String::new, |a| a.hostname.clone()),
+        a.map_or_else(String::new, |a| a.mode.clone()),
+        time(a.map(|a| a.activated_at)),
+        time(a.and_then(|a| a.last_validated_at)),
+    ]
 }
 
 impl Licentia {
@@ -63,10 +97,10 @@ impl Licentia {
         Ok(out)
     }
 
-    /// The orders the caller may read (one client's with `client_id`), newest first.
-    pub async fn orders_csv(&self, actor: &CurrentUser, client_id: Option<i64>) -> Result<String> {
+    /// The orders `filter` picks, in the list's order.
+    pub async fn orders_csv(&self, actor: &CurrentUser, filter: &OrderFilter) -> Result<String> {
         let orders = self
-            .list_orders(actor, client_id, &Page::first(EXPORT_MAX))
+            .list_orders(actor, filter, &Page::first(EXPORT_MAX))
             .await?
             .items;
         let mut out = line(&[
@@ -112,37 +146,56 @@ impl Licentia {
         if !secrets {
             licences.redact();
         }
-        let mut out = line(&[
+        let mut out = line(&[&["licence_id", "licence_key"][..], &LICENCE_COLUMNS].concat());
+        for l in licences {
+            let fields = [l.id.to_string(), l.key.clone()]
+                .into_iter()
+                .chain(licence_fields(&l))
+                .collect::<Vec<_>>();
+            out.push_str(&line(&fields));
+        }
+        Ok(out)
+    }
+
+    /// The licences `filter` picks across orders and serials, in the list's order.
+    pub async fn licences_csv(
+        &self,
+        actor: &CurrentUser,
+        filter: &LicenceFilter,
+        secrets: bool,
+    ) -> Result<String> {
+        let mut rows = self
+            .list_licences(actor, filter, secrets, &Page::first(EXPORT_MAX))
+            .await?
+            .items;
+        if !secrets {
+            rows.redact();
+        }
+        let first = [
             "licence_id",
             "licence_key",
-            "features",
-            "counters",
-            "expires_on",
-            "activations",
-            "machine",
-            "mode",
-            "activated_at_utc",
-            "last_validated_at_utc",
-        ]);
-        for l in licences {
-            let a = l.activation.as_ref();
-            let expires = match (&l.expires_on, l.open_ended) {
-                (Some(day), _) => day.clone(),
-                (None, true) => "never".to_owned(),
-                (None, false) => String::new(),
-            };
-            out.push_str(&line(&[
-                &l.id.to_string(),
-                &l.key,
-                &features(&l.features),
-                &counters(&l.counters),
-                &expires,
-                &l.activation_count.to_string(),
-                a.map_or("", |a| &a.hostname),
-                a.map_or("", |a| &a.mode),
-                &time(a.map(|a| a.activated_at)),
-                &time(a.and_then(|a| a.last_validated_at)),
-            ]));
+            "serial",
+            "order_id",
+            "client",
+            "product",
+            "status",
+        ];
+        let mut out = line(&[&first[..], &LICENCE_COLUMNS].concat());
+        for r in rows {
+            let l = &r.licence;
+            let fields = [
+                l.id.to_string(),
+                l.key.clone(),
+                r.serial.clone().unwrap_or_default(),
+                l.order_id.map(|id| id.to_string()).unwrap_or_default(),
+                r.client_name.clone(),
+                r.product_code.clone(),
+                r.status.as_str().to_owned(),
+            ]
+            .into_iter()
+            .chain(licence_fields(l))
+            .collect::<Vec<_>>();
+            out.push_str(&line(&fields));
         }
         Ok(out)
     }

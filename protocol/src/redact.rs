@@ -3,7 +3,9 @@
 //! an activation, check out seats), so whoever may only read sees enough of each to recognise
 //! it, never enough to use it.
 
-use crate::catalog::{Activation, ActivationRow, Licence, LicencePage, Serial, SerialDetail};
+use crate::catalog::{
+    Activation, ActivationRow, Licence, LicenceListRow, LicencePage, Serial, SerialDetail,
+};
 use crate::floating::{FeatureUsage, Pool};
 
 /// Characters of a secret kept when it is masked.
@@ -87,6 +89,13 @@ impl Redact for ActivationRow {
     fn redact(&mut self) {
         self.activation.redact();
         self.licence_key = mask(&self.licence_key);
+    }
+}
+
+impl Redact for LicenceListRow {
+    fn redact(&mut self) {
+        self.licence.redact();
+        self.serial = self.serial.as_deref().map(mask);
     }
 }
 

@@ -208,6 +208,7 @@ fn router(state: AppState, site_root: &std::path::Path) -> Router {
         )
         .route("/audit.csv", get(api::audit_csv_download))
         .route("/activations.csv", get(api::activations_csv_download))
+        .route("/licences.csv", get(api::downloads::licences))
         .route("/clients.csv", get(api::downloads::clients))
         .route("/orders.csv", get(api::downloads::orders))
         .route(

@@ -1,7 +1,9 @@
 //! Small pieces the pages share: the top bar, form fields, error and notice boxes, confirmed
 //! actions, local times; tables in `tables`.
 
+mod address_list;
 mod tables;
+pub use address_list::*;
 pub use tables::*;
 
 use crate::error::PortalError;
@@ -31,6 +33,7 @@ const ADMIN_NAV: NavGroups = &[
         "Licences",
         &[
             ("/admin/orders", "Orders"),
+            ("/admin/licences", "Licences"),
             ("/admin/activations", "Activations"),
             ("/admin/activation", "Offline activation"),
             ("/admin/serials", "Serial numbers"),
@@ -64,6 +67,7 @@ const CLIENT_NAV: NavGroups = &[
         "Licences",
         &[
             ("/client/orders", "My orders"),
+            ("/client/licences", "My licences"),
             ("/client/activations", "Activations"),
             ("/client/activation", "Offline activation"),
         ],

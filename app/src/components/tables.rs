@@ -116,14 +116,6 @@ impl Sort {
         }
     }
 
-    /// Newest (or largest) first.
-    pub fn descending(key: &'static str) -> Self {
-        Self {
-            key: RwSignal::new(key),
-            ascending: RwSignal::new(false),
-        }
-    }
-
     /// Orders `rows` by the comparison `by` gives for the current key.
     pub fn apply<T>(&self, rows: &mut [T], by: impl Fn(&'static str, &T, &T) -> Ordering) {
         let key = self.key.get();
@@ -259,6 +251,58 @@ where
 /// Text in alphabetical order, case aside.
 pub fn by_text(a: &str, b: &str) -> Ordering {
     a.to_lowercase().cmp(&b.to_lowercase())
+}
+
+/// `<option>`s as HTML. Chromium's parser treats text inside `<select>` differently from the
+/// hydration walk (names with quotes broke it), so options are set as inner HTML, escaped here.
+pub fn options(items: impl Iterator<Item = (i64, String)>) -> String {
+    items
+        .map(|(id, label)| format!("<option value=\"{id}\">{}</option>", escape_html(&label)))
+        .collect()
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+}
+
+/// A labelled `<select>` of fixed `(value, label)` choices, `current` selected.
+#[component]
+pub fn ChoiceField(
+    id: &'static str,
+    label: &'static str,
+    name: &'static str,
+    choices: &'static [(&'static str, &'static str)],
+    current: String,
+) -> impl IntoView {
+    let items: Vec<(String, String)> = choices
+        .iter()
+        .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
+        .collect();
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <select id=id name=name inner_html=text_options(&items, &current)/>
+        </div>
+    }
+}
+
+/// `<option>`s of `(value, label)` as HTML, `current` selected (see `options`).
+pub fn text_options(items: &[(String, String)], current: &str) -> String {
+    items
+        .iter()
+        .map(|(value, label)| {
+            let on = if value == current { " selected" } else { "" };
+            format!(
+                "<option value=\"{}\"{on}>{}</option>",
+                escape_html(value),
+                escape_html(label)
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

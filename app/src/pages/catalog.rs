@@ -3,9 +3,10 @@
 //! pages of their own (`products`, `offline`).
 
 use crate::components::{
-    area, by_text, created_here, loaded, or_dash, shown_rows, time_or, ActionDone, ActionError,
-    ColumnHeads, ConfirmButton, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LoadError,
-    LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount,
+    area, created_here, list_address, loaded, match_count, options, or_dash, sort_head,
+    text_options, time_or, ActionDone, ActionError, AddressFilter, ChoiceField, ColumnHeads,
+    ConfirmButton, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LinkPager, LoadError,
+    LocalTime, PageAndSortFields, RowAction,
 };
 use crate::server_fns::catalog::{
     BulkLicences, CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation,
@@ -15,7 +16,9 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use protocol::catalog::{counter_lines, ActivationFilter, Licence, Order, Product, Removal};
+use protocol::catalog::{
+    counter_lines, ActivationFilter, Licence, Order, OrderFilter, Product, Removal,
+};
 use std::collections::BTreeMap;
 
 pub(crate) fn id_param(
@@ -33,64 +36,96 @@ pub(crate) fn yes_no(b: bool) -> &'static str {
     }
 }
 
-fn compare_orders(key: &'static str, a: &Order, b: &Order) -> std::cmp::Ordering {
-    match key {
-        "client" => by_text(&a.client_name, &b.client_name),
-        "product" => a.product_code.cmp(&b.product_code),
-        "quantity" => a.quantity.cmp(&b.quantity),
-        "active" => a.active.cmp(&b.active),
-        "created" => a.created_at.cmp(&b.created_at),
-        _ => a.id.cmp(&b.id),
+/// The orders list's filters as the address gives them.
+fn order_filter(q: &leptos_router::params::ParamsMap) -> OrderFilter {
+    OrderFilter {
+        q: address_text(q, "q"),
+        client_id: address_number(q, "client_id"),
+        product: address_text(q, "product"),
+        sort: address_text(q, "sort"),
+        order: address_text(q, "order"),
     }
 }
 
-/// Orders: every client's for an administrator (with a form for a new one), one's own otherwise.
+/// Orders: every client's for an administrator, one's own otherwise; filtered, sorted and paged
+/// by the server with the filters in the address, exported as CSV with the same filters.
 /// (The area's gate has already checked the role; `admin` only chooses what to show.)
 #[component]
 pub fn OrdersPage(admin: bool) -> impl IntoView {
-    let orders = Resource::new(|| (), |_| crate::server_fns::catalog::list_orders());
-    let query = RwSignal::new(String::new());
-    let sort = Sort::descending("id");
+    let (filter, after, limit) = address_list(order_filter);
+    let table = Resource::new(
+        move || (filter.get(), after.get(), limit.get()),
+        |(f, after, limit)| crate::server_fns::catalog::orders_page(f, after, limit),
+    );
+    let choices = filter_choices(admin);
     let base = area(admin);
+    let here = format!("{base}/orders");
+    let action = here.clone();
+    let link = move |f: &OrderFilter, after: Option<&str>| {
+        list_address(&here, f.query_string(), limit.get_untracked(), after)
+    };
+    let csv = move || list_address("/orders.csv", filter.get().query_string(), None, None);
     view! {
         <Title text="Orders · Licentia"/>
         <h1>{if admin { "Orders" } else { "My orders" }}</h1>
         {admin.then(|| view! { <DeletedBanner kind="Order"/> })}
         <section class="card">
+            <leptos_router::components::Form method="get" action=action>
+                <div class="filters" role="search">
+                    <SearchFilter id="orders-q" placeholder="client, product or reference" q=Signal::derive(move || filter.get().q)/>
+                    <ProductFilter id="orders-product" admin choices current=Signal::derive(move || filter.get().product.unwrap_or_default())/>
+                    {admin.then(|| view! {
+                        <ClientFilter id="orders-client" choices current=Signal::derive(move || filter.get().client_id)/>
+                    })}
+                    <PageAndSortFields id="orders-limit" limit default=crate::server_fns::catalog::ORDERS_PER_PAGE filter/>
+                    <div class="field"><button type="submit" class="primary">"Filter"</button></div>
+                </div>
+            </leptos_router::components::Form>
             <div class="table-tools">
-                <SearchBox query label="Search orders"/>
-                <CsvLink href="/orders.csv".to_owned() test_id="orders-csv"/>
+                <CsvLink href=Signal::derive(csv) test_id="orders-csv"/>
                 {admin.then(|| view! { <a class="button primary" href="/admin/orders/new">"New order"</a> })}
             </div>
-            {loaded(orders, move |all| {
-                    let total = all.len();
-                    let rows = shown_rows(all, query, sort, |o: &Order| vec![o.client_name.clone(), o.product_code.clone(), o.product_name.clone(), o.reference.clone(), o.id.to_string()], compare_orders);
-                    view! {
-                        <table>
-                            <caption class="visually-hidden">"Orders"</caption>
-                            <thead><tr>
-                                <SortHeads sort columns=&[("id", "Order"), ("client", "Client"), ("product", "Product")]/>
-                                <th scope="col">"Reference"</th>
-                                <SortHeads sort columns=&[("quantity", "Licences"), ("active", "Activated"), ("created", "Created")] numeric=&["quantity", "active"]/>
-                            </tr></thead>
-                            <tbody>
-                                <For each=move || rows.get() key=|o| (o.id, o.active, o.quantity) let:o>
-                                    <tr>
-                                        <td><a href=format!("{base}/orders/{}", o.id)>{format!("#{}", o.id)}</a></td>
-                                        <td>{o.client_name.clone()}</td>
-                                        <td>{format!("{} · {}", o.product_code, o.product_name)}</td>
-                                        <td>{or_dash(o.reference.clone())}</td>
-                                        <td class="num">{o.quantity}</td>
-                                        <td class="num">{o.active}</td>
-                                        <td><LocalTime unix_secs=o.created_at/></td>
-                                    </tr>
-                                </For>
-                            </tbody>
-                        </table>
-                        <TableCount total shown=Signal::derive(move || rows.with(Vec::len)) noun="orders" empty="No orders yet."/>
-                    }
-                        .into_any()
-                })}
+            {loaded(table, move |t| {
+                let f = filter.get_untracked();
+                let next = t.next.as_deref().map(|n| link(&f, Some(n)));
+                let first = after.get_untracked().is_some().then(|| link(&f, None));
+                let head = |key: &'static str, label: &'static str| {
+                    sort_head(&f, "created", key, label, key != "created", |to| link(to, None))
+                };
+                view! {
+                    <p class="muted" data-testid="orders-count">{match t.total {
+                        0 if f == OrderFilter::default() => "No orders yet.".to_owned(),
+                        total => match_count(total, t.rows.len(), "order", "orders"),
+                    }}</p>
+                    <table>
+                        <caption class="visually-hidden">"Orders"</caption>
+                        <thead><tr>
+                            {head("created", "Order")}
+                            {head("client", "Client")}
+                            {head("product", "Product")}
+                            <th scope="col">"Reference"</th>
+                            <th scope="col" class="num">"Licences"</th>
+                            <th scope="col" class="num">"Activated"</th>
+                            <th scope="col">"Created"</th>
+                        </tr></thead>
+                        <tbody>
+                            {t.rows.into_iter().map(|o| view! {
+                                <tr>
+                                    <td><a href=format!("{base}/orders/{}", o.id)>{format!("#{}", o.id)}</a></td>
+                                    <td class="wrap">{o.client_name.clone()}</td>
+                                    <td class="wrap">{format!("{} · {}", o.product_code, o.product_name)}</td>
+                                    <td class="wrap">{or_dash(o.reference.clone())}</td>
+                                    <td class="num">{o.quantity}</td>
+                                    <td class="num">{o.active}</td>
+                                    <td><LocalTime unix_secs=o.created_at/></td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    <LinkPager label="Orders pages" first next next_testid="orders-next"/>
+                }
+                .into_any()
+            })}
         </section>
     }
 }
@@ -105,22 +140,6 @@ pub fn NewOrderPage() -> impl IntoView {
         <h1>"New order"</h1>
         <NewOrder create/>
     }
-}
-
-/// `<option>`s as HTML. Chromium's parser treats text inside `<select>` differently from the
-/// hydration walk (names with quotes broke it), so options are set as inner HTML, escaped here.
-pub(crate) fn options(items: impl Iterator<Item = (i64, String)>) -> String {
-    items
-        .map(|(id, label)| format!("<option value=\"{id}\">{}</option>", escape_html(&label)))
-        .collect()
-}
-
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
 }
 
 #[component]
@@ -308,11 +327,7 @@ pub(crate) fn LicencesSection(
 ) -> impl IntoView {
     let catalogue = product.features.clone();
     view! {
-        <ActionError action=bulk/>
-        {move || bulk.value().with(|v| match v {
-            Some(Ok(n)) => Some(view! { <p class="notice" role="status">{format!("Done for {n} licence{}.", if *n == 1 { "" } else { "s" })}</p> }),
-            _ => None,
-        })}
+        <BulkOutcome bulk/>
         <ActionError action=remove/>
         {move || remove.value().with(|v| match v {
             Some(Ok(Removal { frees_at: Some(at) })) => Some(view! {
@@ -403,10 +418,23 @@ pub(crate) fn LicencesSection(
     }
 }
 
-/// What to do to the ticked licences of a table, all at once (administrators). Every ticked
-/// licence is checked before any is changed.
+/// What the last bulk action did, or why it did nothing.
 #[component]
-fn BulkForm(
+pub(crate) fn BulkOutcome(bulk: ServerAction<BulkLicences>) -> impl IntoView {
+    view! {
+        <ActionError action=bulk/>
+        {move || bulk.value().with(|v| match v {
+            Some(Ok(n)) => Some(view! { <p class="notice" role="status">{format!("Done for {n} licence{}.", if *n == 1 { "" } else { "s" })}</p> }),
+            _ => None,
+        })}
+    }
+}
+
+/// What to do to the ticked licences of a table, all at once (administrators): the licences'
+/// checkboxes belong to this form (`form="bulk-licences"`). Every ticked licence is checked
+/// before any is changed.
+#[component]
+pub(crate) fn BulkForm(
     bulk: ServerAction<BulkLicences>,
     catalogue: Vec<protocol::catalog::Feature>,
 ) -> impl IntoView {
@@ -434,21 +462,42 @@ fn BulkForm(
     }
 }
 
+/// A filter's text in the address (an empty field, as a filter form sends one it was not
+/// given, is no filter).
+pub(crate) fn address_text(q: &leptos_router::params::ParamsMap, k: &str) -> Option<String> {
+    q.get(k).filter(|v| !v.trim().is_empty())
+}
+
+/// A filter's number in the address.
+pub(crate) fn address_number(q: &leptos_router::params::ParamsMap, k: &str) -> Option<i64> {
+    address_text(q, k).and_then(|v| v.trim().parse::<i64>().ok())
+}
+
 /// The activations list's filters as the address gives them.
-/// (An empty field, as the filter form sends one it was not given, is no filter.)
 fn activation_filter(q: &leptos_router::params::ParamsMap) -> ActivationFilter {
-    let text = |k: &str| q.get(k).filter(|v| !v.trim().is_empty());
-    let number = |k: &str| text(k).and_then(|v| v.trim().parse::<i64>().ok());
+    let text = |k: &str| address_text(q, k);
     ActivationFilter {
         q: text("q"),
         product: text("product"),
-        client_id: number("client_id"),
+        client_id: address_number(q, "client_id"),
         mode: text("mode"),
         status: text("status"),
-        expiring_within_days: number("expiring_within_days"),
+        expiring_within_days: address_number(q, "expiring_within_days"),
         sort: text("sort"),
         order: text("order"),
     }
+}
+
+/// A list's filters, page size and cursor as the address gives them (`filter` reads the
+/// filters).
+pub(crate) fn address_list<F: AddressFilter + PartialEq>(
+    filter: fn(&leptos_router::params::ParamsMap) -> F,
+) -> (Memo<F>, Memo<Option<String>>, Memo<Option<i64>>) {
+    let asked = leptos_router::hooks::use_query_map();
+    let filter = Memo::new(move |_| asked.with(filter));
+    let after = Memo::new(move |_| asked.with(|q| q.get("after")));
+    let limit = Memo::new(move |_| asked.with(|q| address_number(q, "limit")));
+    (filter, after, limit)
 }
 
 /// Which machine holds which licence, and which held one before: filtered, sorted and paged by
@@ -456,11 +505,7 @@ fn activation_filter(q: &leptos_router::params::ParamsMap) -> ActivationFilter {
 /// with the same filters.
 #[component]
 pub fn ActivationsPage(admin: bool) -> impl IntoView {
-    let asked = leptos_router::hooks::use_query_map();
-    let filter = Memo::new(move |_| asked.with(activation_filter));
-    let after = Memo::new(move |_| asked.with(|q| q.get("after")));
-    let limit =
-        Memo::new(move |_| asked.with(|q| q.get("limit").and_then(|l| l.parse::<i64>().ok())));
+    let (filter, after, limit) = address_list(activation_filter);
     let table = Resource::new(
         move || (filter.get(), after.get(), limit.get()),
         |(f, after, limit)| crate::server_fns::catalog::activations_page(f, after, limit),
@@ -469,32 +514,9 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
     let here = format!("{base}/activations");
     let action = here.clone();
     let link = move |f: &ActivationFilter, after: Option<&str>| {
-        let mut q = f.query_string();
-        let page = limit
-            .get_untracked()
-            .map(|l| format!("limit={l}"))
-            .into_iter()
-            .chain(after.map(|a| format!("after={}", protocol::audit::percent_encode(a))));
-        for part in page {
-            if !q.is_empty() {
-                q.push('&');
-            }
-            q.push_str(&part);
-        }
-        if q.is_empty() {
-            here.to_owned()
-        } else {
-            format!("{here}?{q}")
-        }
+        list_address(&here, f.query_string(), limit.get_untracked(), after)
     };
-    let csv = move || {
-        let q = filter.get().query_string();
-        if q.is_empty() {
-            "/activations.csv".to_owned()
-        } else {
-            format!("/activations.csv?{q}")
-        }
-    };
+    let csv = move || list_address("/activations.csv", filter.get().query_string(), None, None);
     view! {
         <Title text="Activations · Licentia"/>
         <h1>"Activations"</h1>
@@ -506,31 +528,11 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
                 let removed = matches!(f.status.as_deref(), Some("removed" | "all"));
                 let next = t.next.as_deref().map(|n| link(&f, Some(n)));
                 let first = after.get_untracked().is_some().then(|| link(&f, None));
-                let shown = t.rows.len();
                 let head = |key: &'static str, label: &'static str| {
-                    let on = f.sort.as_deref().unwrap_or("activated") == key;
-                    let descending = f.order.as_deref() != Some("asc");
-                    let mut to = f.clone();
-                    to.sort = Some(key.to_owned());
-                    // Again on the sorted column reverses it; a new column starts with its
-                    // natural order (names A–Z, times newest first).
-                    let ascending = if on { descending } else { matches!(key, "machine" | "client" | "product") };
-                    to.order = Some(if ascending { "asc" } else { "desc" }.to_owned());
-                    let state = match (on, descending) {
-                        (false, _) => "none",
-                        (true, true) => "descending",
-                        (true, false) => "ascending",
-                    };
-                    let arrow = match state { "ascending" => " ▲", "descending" => " ▼", _ => "" };
-                    view! { <th scope="col" aria-sort=state><a class="sort" href=link(&to, None)>{label}{arrow}</a></th> }
+                    sort_head(&f, "activated", key, label, matches!(key, "machine" | "client" | "product"), |to| link(to, None))
                 };
                 view! {
-                    <p class="muted" data-testid="activations-count">{match (t.total, shown) {
-                        (0, _) => "No activation matches.".to_owned(),
-                        (1, _) => "1 activation".to_owned(),
-                        (n, s) if s as i64 == n => format!("{n} activations"),
-                        (n, s) => format!("{n} activations match; {s} on this page"),
-                    }}</p>
+                    <p class="muted" data-testid="activations-count">{match_count(t.total, t.rows.len(), "activation", "activations")}</p>
                     <div class="scroll">
                     <table>
                         <caption class="visually-hidden">"Activations"</caption>
@@ -567,14 +569,106 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
                         </tbody>
                     </table>
                     </div>
-                    <nav class="pager" aria-label="Activations pages">
-                        {first.map(|href| view! { <a href=href>"← First page"</a> })}
-                        {next.map(|href| view! { <a href=href data-testid="activations-next">"Next page →"</a> })}
-                    </nav>
+                    <LinkPager label="Activations pages" first next next_testid="activations-next"/>
                 }
                 .into_any()
             })}
         </section>
+    }
+}
+
+/// The clients and products of a list filter's selects.
+pub(crate) type FilterChoices = LocalResource<
+    Result<(Vec<protocol::account::ClientSummary>, Vec<Product>), crate::error::PortalError>,
+>;
+
+/// The clients and products an administrator's filter selects offer, fetched in the browser
+/// once the page is up (none for a client user, who types a product code).
+pub(crate) fn filter_choices(admin: bool) -> FilterChoices {
+    LocalResource::new(move || async move {
+        if !admin {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let clients = crate::server_fns::accounts::list_clients().await?;
+        let products = crate::server_fns::catalog::list_products().await?;
+        Ok((clients, products))
+    })
+}
+
+/// A list filter's product: a select of the products for an administrator, a product code
+/// typed otherwise. `current` follows the address.
+#[component]
+pub(crate) fn ProductFilter(
+    id: &'static str,
+    admin: bool,
+    choices: FilterChoices,
+    current: Signal<String>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>"Product"</label>
+            {move || {
+                let current = current.get();
+                match choices.get().map(|c| c.ok()) {
+                    Some(Some((_, products))) if admin => {
+                        let mut items = vec![(String::new(), "All products".to_owned())];
+                        items.extend(products.iter().map(|p| (p.code.clone(), format!("{} · {}", p.code, p.name))));
+                        view! { <select id=id name="product" inner_html=text_options(&items, &current)/> }.into_any()
+                    }
+                    _ => view! { <input id=id name="product" value=current placeholder="product code"/> }.into_any(),
+                }
+            }}
+        </div>
+    }
+}
+
+/// A list filter's client (administrators).
+#[component]
+pub(crate) fn ClientFilter(
+    id: &'static str,
+    choices: FilterChoices,
+    current: Signal<Option<i64>>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>"Client"</label>
+            {move || {
+                let current = current.get().map(|c| c.to_string()).unwrap_or_default();
+                let mut items = vec![(String::new(), "All clients".to_owned())];
+                if let Some(Ok((clients, _))) = choices.get() {
+                    items.extend(clients.iter().map(|c| (c.id.to_string(), c.name.clone())));
+                }
+                view! { <select id=id name="client_id" inner_html=text_options(&items, &current)/> }
+            }}
+        </div>
+    }
+}
+
+/// A list filter's search box, following the address.
+#[component]
+pub(crate) fn SearchFilter(
+    id: &'static str,
+    placeholder: &'static str,
+    q: Signal<Option<String>>,
+) -> impl IntoView {
+    let now = move || q.get().unwrap_or_default();
+    view! {
+        <div class="field">
+            <label for=id>"Search"</label>
+            <input id=id name="q" type="search" maxlength="100" value=q.get_untracked().unwrap_or_default() prop:value=now placeholder=placeholder/>
+        </div>
+    }
+}
+
+/// A list filter's "ending within so many days", following the address.
+#[component]
+pub(crate) fn EndingFilter(id: &'static str, days: Signal<Option<i64>>) -> impl IntoView {
+    let shown = move || days.get().map(|d| d.to_string()).unwrap_or_default();
+    view! {
+        <div class="field">
+            <label for=id>"Ending within (days)"</label>
+            <input id=id name="expiring_within_days" type="number" min="0" max="3650" value=days.get_untracked().map(|d| d.to_string()).unwrap_or_default() prop:value=shown/>
+        </div>
     }
 }
 
@@ -586,49 +680,15 @@ fn ActivationFilters(
     limit: Memo<Option<i64>>,
     action: String,
 ) -> impl IntoView {
-    // Choices for administrators' selects, fetched in the browser once the page is up.
-    let choices = LocalResource::new(move || async move {
-        if !admin {
-            return Ok::<_, crate::error::PortalError>((Vec::new(), Vec::new()));
-        }
-        let clients = crate::server_fns::accounts::list_clients().await?;
-        let products = crate::server_fns::catalog::list_products().await?;
-        Ok((clients, products))
-    });
+    let choices = filter_choices(admin);
     view! {
         <leptos_router::components::Form method="get" action=action>
             <div class="filters" role="search">
                 // The address is the truth: every field follows it (a sort header clicked, Back).
-                <div class="field">
-                    <label for="activations-q">"Search"</label>
-                    <input id="activations-q" name="q" type="search" maxlength="100" value=filter.get_untracked().q.unwrap_or_default() prop:value=move || filter.get().q.unwrap_or_default() placeholder="licence key, serial, machine, client or product"/>
-                </div>
-                <div class="field">
-                    <label for="activations-product">"Product"</label>
-                    {move || {
-                        let current = filter.get().product.unwrap_or_default();
-                        match choices.get().map(|c| c.ok()) {
-                            Some(Some((_, products))) if admin => {
-                                let mut items = vec![(String::new(), "All products".to_owned())];
-                                items.extend(products.iter().map(|p| (p.code.clone(), format!("{} · {}", p.code, p.name))));
-                                view! { <select id="activations-product" name="product" inner_html=text_options(&items, &current)/> }.into_any()
-                            }
-                            _ => view! { <input id="activations-product" name="product" value=current placeholder="product code"/> }.into_any(),
-                        }
-                    }}
-                </div>
+                <SearchFilter id="activations-q" placeholder="licence key, serial, machine, client or product" q=Signal::derive(move || filter.get().q)/>
+                <ProductFilter id="activations-product" admin choices current=Signal::derive(move || filter.get().product.unwrap_or_default())/>
                 {admin.then(|| view! {
-                    <div class="field">
-                        <label for="activations-client">"Client"</label>
-                        {move || {
-                            let current = filter.get().client_id.map(|c| c.to_string()).unwrap_or_default();
-                            let mut items = vec![(String::new(), "All clients".to_owned())];
-                            if let Some(Ok((clients, _))) = choices.get() {
-                                items.extend(clients.iter().map(|c| (c.id.to_string(), c.name.clone())));
-                            }
-                            view! { <select id="activations-client" name="client_id" inner_html=text_options(&items, &current)/> }
-                        }}
-                    </div>
+                    <ClientFilter id="activations-client" choices current=Signal::derive(move || filter.get().client_id)/>
                 })}
                 {move || {
                     let f = filter.get();
@@ -639,61 +699,10 @@ fn ActivationFilters(
                             choices=&[("", "Online and offline"), ("online", "Online"), ("offline", "Offline")]/>
                     }
                 }}
-                <div class="field">
-                    <label for="activations-expiring">"Ending within (days)"</label>
-                    <input id="activations-expiring" name="expiring_within_days" type="number" min="0" max="3650" value=filter.get_untracked().expiring_within_days.map(|d| d.to_string()).unwrap_or_default() prop:value=move || filter.get().expiring_within_days.map(|d| d.to_string()).unwrap_or_default()/>
-                </div>
-                <div class="field">
-                    <label for="activations-limit">"Rows per page"</label>
-                    {move || {
-                        let current = limit.get().unwrap_or(crate::server_fns::catalog::ACTIVATIONS_PER_PAGE).to_string();
-                        let mut items: Vec<(String, String)> = ["25", "50", "100", "500"].iter().map(|n| (n.to_string(), n.to_string())).collect();
-                        if !items.iter().any(|(v, _)| *v == current) {
-                            items.push((current.clone(), current.clone()));
-                        }
-                        view! { <select id="activations-limit" name="limit" inner_html=text_options(&items, &current)/> }
-                    }}
-                </div>
-                <input type="hidden" name="sort" value=filter.get_untracked().sort.unwrap_or_default() prop:value=move || filter.get().sort.unwrap_or_default()/>
-                <input type="hidden" name="order" value=filter.get_untracked().order.unwrap_or_default() prop:value=move || filter.get().order.unwrap_or_default()/>
+                <EndingFilter id="activations-expiring" days=Signal::derive(move || filter.get().expiring_within_days)/>
+                <PageAndSortFields id="activations-limit" limit default=crate::server_fns::catalog::ACTIVATIONS_PER_PAGE filter/>
                 <div class="field"><button type="submit" class="primary">"Filter"</button></div>
             </div>
         </leptos_router::components::Form>
     }
-}
-
-/// A labelled `<select>` of fixed `(value, label)` choices, `current` selected.
-#[component]
-fn ChoiceField(
-    id: &'static str,
-    label: &'static str,
-    name: &'static str,
-    choices: &'static [(&'static str, &'static str)],
-    current: String,
-) -> impl IntoView {
-    let items: Vec<(String, String)> = choices
-        .iter()
-        .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
-        .collect();
-    view! {
-        <div class="field">
-            <label for=id>{label}</label>
-            <select id=id name=name inner_html=text_options(&items, &current)/>
-        </div>
-    }
-}
-
-/// `<option>`s of `(value, label)` as HTML, `current` selected (see `options`).
-pub(crate) fn text_options(items: &[(String, String)], current: &str) -> String {
-    items
-        .iter()
-        .map(|(value, label)| {
-            let on = if value == current { " selected" } else { "" };
-            format!(
-                "<option value=\"{}\"{on}>{}</option>",
-                escape_html(value),
-                escape_html(label)
-            )
-        })
-        .collect()
 }

@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod errors;
 pub mod history;
 pub mod licence;
+pub mod licence_list;
 pub mod mobile;
 pub mod offline;
 pub mod pools;

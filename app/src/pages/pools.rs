@@ -1,10 +1,10 @@
 //! Floating pools in the portal: pools and their licence keys and bundles (administrators manage,
 //! client users read their own), and the explanation of which key a checkout would take.
 
-use super::catalog::{id_param, options};
+use super::catalog::id_param;
 use crate::components::{
-    area, loaded, or_dash, release_or_any, ActionDone, ActionError, ColumnHeads, ConfirmButton,
-    DeleteZone, DeletedBanner, Field, LocalTime, RowAction, WideTable,
+    area, loaded, options, or_dash, release_or_any, text_options, ActionDone, ActionError,
+    ColumnHeads, ConfirmButton, DeleteZone, DeletedBanner, Field, LocalTime, RowAction, WideTable,
 };
 use crate::server_fns::floating::{
     AddPoolKey, ChangeBundle, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout,
@@ -376,7 +376,7 @@ fn choice_options<'a>(items: impl IntoIterator<Item = &'a str>, selected: &str) 
             )
         })
         .collect();
-    super::catalog::text_options(&items, selected)
+    text_options(&items, selected)
 }
 
 /// The products' features as suggestions for a key's feature (administrators; the field takes
@@ -400,7 +400,7 @@ fn FeatureChoices() -> impl IntoView {
                     .collect();
                 codes.sort();
                 codes.dedup_by(|a, b| a.0 == b.0);
-                html.set(super::catalog::text_options(&codes, ""));
+                html.set(text_options(&codes, ""));
             }
         });
     });

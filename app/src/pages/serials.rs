@@ -2,10 +2,10 @@
 //! serial by its number or by a machine holding it, see its licences and their history, edit
 //! their terms, revoke and reissue it.
 
-use super::catalog::{id_param, options, FeatureChecks, LicencesSection};
+use super::catalog::{id_param, FeatureChecks, LicencesSection};
 use crate::components::{
-    loaded, or_dash, time_or, ActionError, ColumnHeads, ConfirmButton, CsvLink, Field, LoadError,
-    LocalTime, SearchBox,
+    loaded, options, or_dash, time_or, ActionError, ColumnHeads, ConfirmButton, CsvLink, Field,
+    LoadError, LocalTime, SearchBox,
 };
 use crate::server_fns::catalog::{BulkLicences, EditLicence, FreeLicenceNow, RemoveActivation};
 use crate::server_fns::web::{GenerateSerials, ReissueSerial};

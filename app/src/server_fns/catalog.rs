@@ -4,7 +4,8 @@
 use crate::error::PortalError;
 use leptos::prelude::*;
 use protocol::catalog::{
-    ActivationFilter, ActivationTable, Licence, LicencePage, Order, Product, ProductForm,
+    ActivationFilter, ActivationTable, Licence, LicenceFilter, LicencePage, LicenceTable, Order,
+    OrderFilter, OrderTable, Product, ProductForm,
 };
 use serde::{Deserialize, Serialize};
 
@@ -55,14 +56,31 @@ pub async fn delete_product(id: i64) -> Result<(), PortalError> {
 }
 
 /// Orders: all for an administrator, the client's own for a client user.
-#[server(prefix = "/rpc", endpoint = "list_orders")]
-pub async fn list_orders() -> Result<Vec<Order>, PortalError> {
+/// A page of the orders `filter` picks (all for an administrator, the client's own for a client
+/// user), with how many match in all.
+#[server(prefix = "/rpc", endpoint = "orders_page")]
+pub async fn orders_page(
+    // Every filter empty is sent as no field at all.
+    #[server(default)] filter: OrderFilter,
+    after: Option<String>,
+    limit: Option<i64>,
+) -> Result<OrderTable, PortalError> {
     let (services, user) = caller().await?;
-    Ok(services
-        .list_orders(&user, None, &licensing::page::Page::ALL)
-        .await?
-        .items)
+    let page = licensing::page::Page::asked(protocol::page::PageQuery {
+        limit: Some(limit.unwrap_or(ORDERS_PER_PAGE)),
+        after,
+    })?;
+    let list = services.list_orders(&user, &filter, &page).await?;
+    let total = services.count_orders(&user, &filter).await?;
+    Ok(OrderTable {
+        rows: list.items,
+        total,
+        next: list.next,
+    })
 }
+
+/// Rows per page of the portal's orders table.
+pub const ORDERS_PER_PAGE: i64 = 50;
 
 #[server(prefix = "/rpc", endpoint = "create_order")]
 pub async fn create_order(
@@ -212,6 +230,32 @@ pub async fn activations_page(
 
 /// Rows per page of the portal's activations table.
 pub const ACTIVATIONS_PER_PAGE: i64 = 50;
+
+/// A page of the licences `filter` picks across orders and serials (all for an administrator,
+/// the client's own for a client user), with how many match in all.
+#[server(prefix = "/rpc", endpoint = "licences_page")]
+pub async fn licences_page(
+    // Every filter empty is sent as no field at all.
+    #[server(default)] filter: LicenceFilter,
+    after: Option<String>,
+    limit: Option<i64>,
+) -> Result<LicenceTable, PortalError> {
+    let (services, user) = caller().await?;
+    let page = licensing::page::Page::asked(protocol::page::PageQuery {
+        limit: Some(limit.unwrap_or(LICENCES_PER_PAGE)),
+        after,
+    })?;
+    let list = services.list_licences(&user, &filter, true, &page).await?;
+    let total = services.count_licences(&user, &filter, true).await?;
+    Ok(LicenceTable {
+        rows: list.items,
+        total,
+        next: list.next,
+    })
+}
+
+/// Rows per page of the portal's licences table.
+pub const LICENCES_PER_PAGE: i64 = 50;
 
 /// Removes a licence from its machine: administrators always; client users where the product
 /// allows. The licence frees once the machine's code can no longer pass offline, or at once when

@@ -2,6 +2,7 @@
 //! administrator's edits of its terms (checked by `licence_terms`, shared with the offline
 //! answer that gives terms in its activation's transaction).
 
+use super::lists::{descending, expiring, given, search, ListSort};
 use super::*;
 
 /// The tables an activations list reads from (its filters name `a`, `l`, `o`, `c`, `s`, `p`).
@@ -10,21 +11,6 @@ const ACTIVATIONS_FROM: &str = "FROM activations a JOIN licences l ON l.id = a.l
      LEFT JOIN serials s ON s.id = a.serial_id \
      JOIN products p ON p.id = COALESCE(o.product_id, \
         (SELECT ls.product_id FROM serials ls WHERE ls.id = l.serial_id))";
-
-/// How an activations list is ordered: by `expr` (a number, or a text when `text`), then id.
-struct ActivationSort {
-    expr: &'static str,
-    text: bool,
-    descending: bool,
-}
-
-/// A sort value in a list's cursor: a number or a text.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-enum SortValue {
-    Int(i64),
-    Text(String),
-}
 
 /// What a change of terms grants, as stored JSON; `None` keeps each as it is.
 #[derive(Default)]
@@ -79,41 +65,19 @@ impl Licentia {
             sort_text: String,
         }
         let (mut c, sort) = self.activation_conditions(actor, filter, secrets)?;
-        if let Some((value, id)) = page.after::<(SortValue, i64)>()? {
-            let value = match (sort.text, value) {
-                (false, SortValue::Int(v)) => Bind::Int(v),
-                (true, SortValue::Text(v)) => Bind::Text(v),
-                _ => return Err(crate::page::bad_cursor()),
-            };
-            let op = if sort.descending { "<" } else { ">" };
-            c.and(
-                &format!("({}, a.id) {op} (?, ?)", sort.expr),
-                [value, Bind::Int(id)],
-            );
-        }
-        let keys = if sort.text {
-            format!("0 AS sort_int, {} AS sort_text", sort.expr)
-        } else {
-            format!("{} AS sort_int, '' AS sort_text", sort.expr)
-        };
+        sort.resume(&mut c, page)?;
         let select = format!(
             "SELECT {ACTIVATION_COLUMNS}, l.licence_key, l.order_id, l.serial_id, \
-             c.name AS client_name, p.code AS product_code, l.expires_on, {keys} {ACTIVATIONS_FROM}"
+             c.name AS client_name, p.code AS product_code, l.expires_on, {} {ACTIVATIONS_FROM}",
+            sort.columns()
         );
-        let direction = if sort.descending { "DESC" } else { "ASC" };
-        let order = format!("{} {direction}, a.id {direction}", sort.expr);
-        let sql = c.page_sql(&select, &order, page.fetch());
+        let sql = c.page_sql(&select, &sort.order_by(), page.fetch());
         let rows: Vec<Row> = c
             .bind(sqlx::query_as(&sql))
             .fetch_all(self.db.pool())
             .await?;
         let rows = page.finish(rows, |r| {
-            let value = if sort.text {
-                SortValue::Text(r.sort_text.clone())
-            } else {
-                SortValue::Int(r.sort_int)
-            };
-            (value, r.activation.id)
+            sort.cursor(r.sort_int, &r.sort_text, r.activation.id)
         });
         Ok(rows.map(|r| ActivationRow {
             activation: r.activation.into(),
@@ -134,12 +98,7 @@ impl Licentia {
         secrets: bool,
     ) -> Result<i64> {
         let (c, _) = self.activation_conditions(actor, filter, secrets)?;
-        let sql = format!("SELECT COUNT(*) {ACTIVATIONS_FROM}{}", c.where_sql());
-        let (n,): (i64,) = c
-            .bind(sqlx::query_as(&sql))
-            .fetch_one(self.db.pool())
-            .await?;
-        Ok(n)
+        c.count(self.db.pool(), ACTIVATIONS_FROM).await
     }
 
     /// The activations `filter` picks as CSV, in its order (at most `EXPORT_MAX` rows; times
@@ -177,7 +136,7 @@ impl Licentia {
         let time = |t: Option<i64>| t.map(protocol::time::format_rfc3339).unwrap_or_default();
         for r in rows {
             let a = &r.activation;
-            out.push_str(&crate::csv::line(&[
+            out.push_str(&crate::csv::line::<&str>(&[
                 &a.id.to_string(),
                 &a.licence_id.to_string(),
                 if secrets { &r.licence_key } else { "" },
@@ -206,15 +165,9 @@ impl Licentia {
         actor: &CurrentUser,
         f: &ActivationFilter,
         secrets: bool,
-    ) -> Result<(Conditions, ActivationSort)> {
-        let text = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
+    ) -> Result<(Conditions, ListSort)> {
         let mut c = Conditions::default();
-        match text(&f.status).as_deref().unwrap_or("live") {
+        match given(&f.status).as_deref().unwrap_or("live") {
             "live" => c.and("a.removed_at IS NULL", []),
             "removed" => c.and("a.removed_at IS NOT NULL", []),
             "all" => {}
@@ -228,20 +181,15 @@ impl Licentia {
                 }
             }
         }
-        if let Some(code) = text(&f.product) {
+        if let Some(code) = given(&f.product) {
             c.and("p.code = ?", [Bind::Text(code)]);
         }
-        match text(&f.mode).as_deref() {
+        match given(&f.mode).as_deref() {
             None => {}
             Some(m @ ("online" | "offline")) => c.and("a.mode = ?", [Bind::Text(m.to_owned())]),
             Some(_) => return Err(InputError::new("mode", "Choose online or offline.").into()),
         }
-        if let Some(q) = text(&f.q) {
-            if q.chars().count() > 100 {
-                return Err(InputError::new("q", "Search with at most 100 characters.").into());
-            }
-            // Both sides folded by the database (SQLite folds ASCII only, on both alike).
-            let like = format!("%{}%", crate::db::like_escape(&q));
+        if let Some(q) = given(&f.q) {
             let mut fields = vec![
                 "lower(a.hostname)",
                 "lower(COALESCE(c.name, ''))",
@@ -250,32 +198,13 @@ impl Licentia {
             if secrets {
                 fields.extend(["lower(l.licence_key)", "lower(COALESCE(s.serial, ''))"]);
             }
-            let clause = fields
-                .iter()
-                .map(|f| format!("{f} LIKE lower(?) ESCAPE '\\'"))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let binds = [(); 5].map(|_| Bind::Text(like.clone()));
-            c.and_many(&format!("({clause})"), &binds[..fields.len()]);
+            search(&mut c, &q, &fields, None)?;
         }
         if let Some(days) = f.expiring_within_days {
-            if !(0..=3650).contains(&days) {
-                return Err(
-                    InputError::new("expiring_within_days", "Give 0 to 3,650 days.").into(),
-                );
-            }
-            let today = day_of(self.clock.now());
-            c.and(
-                "l.open_ended = 0 AND l.expires_on BETWEEN ? AND ?",
-                [Bind::Int(today), Bind::Int(today + days)],
-            );
+            expiring(&mut c, days, day_of(self.clock.now()))?;
         }
-        let descending = match text(&f.order).as_deref() {
-            None | Some("desc") => true,
-            Some("asc") => false,
-            Some(_) => return Err(InputError::new("order", "Choose asc or desc.").into()),
-        };
-        let (expr, text_key) = match text(&f.sort).as_deref() {
+        let descending = descending(&f.order)?;
+        let (expr, text) = match given(&f.sort).as_deref() {
             None | Some("activated") => ("a.activated_at", false),
             Some("validated") => ("COALESCE(a.last_validated_at, 0)", false),
             Some("machine") => ("lower(a.hostname)", true),
@@ -291,10 +220,11 @@ impl Licentia {
         };
         Ok((
             c,
-            ActivationSort {
+            ListSort {
                 expr,
-                text: text_key,
+                text,
                 descending,
+                id: "a.id",
             },
         ))
     }

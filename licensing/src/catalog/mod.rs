@@ -3,6 +3,7 @@
 //! once an administrator edits it).
 
 mod licences;
+mod lists;
 pub mod notices;
 mod orders;
 mod products;
@@ -15,8 +16,8 @@ use protocol::account::{CurrentUser, Role};
 use protocol::audit::{record_changes, AuditAction};
 use protocol::catalog::{
     features_in_catalogue, Activation, ActivationFilter, ActivationRow, BulkLicenceAction,
-    ExpiryEdit, Feature, Licence, LicencePage, LicensingSettings, Order, PendingFree, Product,
-    ProductInput,
+    ExpiryEdit, Feature, Licence, LicencePage, LicensingSettings, Order, OrderFilter, PendingFree,
+    Product, ProductInput,
 };
 use protocol::input::{self, InputError};
 use protocol::time::{day_of, format_date, parse_date};
@@ -316,21 +317,39 @@ pub(crate) struct LicenceRow {
     frees_host: Option<String>,
 }
 
+/// The columns of `LicenceRow`, from `LICENCE_TABLES`.
+macro_rules! licence_columns {
+    () => {
+        "l.id, l.order_id, l.serial_id, l.licence_key, \
+         l.features, l.counters, COALESCE(o.features, '[]') AS order_features, \
+         COALESCE(o.counters, '{}') AS order_counters, l.expires_on, l.open_ended, \
+         l.activation_count, a.id AS act_id, a.hostname AS act_hostname, a.fingerprint AS act_fingerprint, \
+         a.mode AS act_mode, a.activated_at AS act_activated_at, \
+         a.last_validated_at AS act_last_validated_at, s.serial AS act_serial, \
+         a.validations AS act_validations, \
+         (SELECT MAX(fa.frees_at) FROM activations fa WHERE fa.licence_id = l.id) AS frees_at, \
+         (SELECT fa.hostname FROM activations fa WHERE fa.licence_id = l.id AND fa.frees_at IS NOT NULL \
+            ORDER BY fa.frees_at DESC LIMIT 1) AS frees_host"
+    };
+}
+
+/// Licences of either model (`l`), each with its order (`o`), its live activation (`a`) and
+/// the serial that activation was made with (`s`).
+macro_rules! licence_tables {
+    () => {
+        "FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
+         LEFT JOIN activations a ON a.licence_id = l.id AND a.removed_at IS NULL \
+         LEFT JOIN serials s ON s.id = a.serial_id"
+    };
+}
+
+pub(crate) const LICENCE_COLUMNS: &str = licence_columns!();
+pub(crate) const LICENCE_TABLES: &str = licence_tables!();
+
 /// Licences of either model, each with its live activation. A web licence has no order: its
 /// features and counters are its own from the start.
-pub(crate) const LICENCE_SELECT: &str = "SELECT l.id, l.order_id, l.serial_id, l.licence_key, \
-     l.features, l.counters, COALESCE(o.features, '[]') AS order_features, \
-     COALESCE(o.counters, '{}') AS order_counters, l.expires_on, l.open_ended, \
-     l.activation_count, a.id AS act_id, a.hostname AS act_hostname, a.fingerprint AS act_fingerprint, \
-     a.mode AS act_mode, a.activated_at AS act_activated_at, \
-     a.last_validated_at AS act_last_validated_at, s.serial AS act_serial, \
-     a.validations AS act_validations, \
-     (SELECT MAX(p.frees_at) FROM activations p WHERE p.licence_id = l.id) AS frees_at, \
-     (SELECT p.hostname FROM activations p WHERE p.licence_id = l.id AND p.frees_at IS NOT NULL \
-        ORDER BY p.frees_at DESC LIMIT 1) AS frees_host \
-     FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
-     LEFT JOIN activations a ON a.licence_id = l.id AND a.removed_at IS NULL \
-     LEFT JOIN serials s ON s.id = a.serial_id";
+pub(crate) const LICENCE_SELECT: &str =
+    concat!("SELECT ", licence_columns!(), " ", licence_tables!());
 
 impl LicenceRow {
     /// The licence as shown, at `now` (a pending free that has passed is none).

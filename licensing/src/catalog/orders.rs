@@ -1,6 +1,7 @@
 //! Orders: a client buys a number of licences of a product; features and counters cascade
 //! product → order → licence until a licence is first activated.
 
+use super::lists::{descending, given, search, ListSort};
 use super::*;
 
 impl Licentia {
@@ -179,37 +180,106 @@ impl Licentia {
         order.into_order().map(|o| for_viewer(actor, o))
     }
 
-    /// Orders, newest first: all of them for an administrator (or one client's), a client
-    /// user's own otherwise.
+    /// Orders as `filter` picks and orders them (newest first by default): every client's for
+    /// an administrator, one's own for a client user (who may not name another client).
     pub async fn list_orders(
         &self,
         actor: &CurrentUser,
-        client_id: Option<i64>,
+        filter: &OrderFilter,
         page: &Page,
     ) -> Result<Paged<Order>> {
-        let client_id = match (crate::client_scope(actor)?, client_id) {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            order: OrderRow,
+            sort_int: i64,
+            sort_text: String,
+        }
+        let (mut c, sort) = self.order_conditions(actor, filter)?;
+        sort.resume(&mut c, page)?;
+        let select = ORDER_SELECT.replacen(
+            " FROM orders o",
+            &format!(", {} FROM orders o", sort.columns()),
+            1,
+        );
+        let sql = c.page_sql(&select, &sort.order_by(), page.fetch());
+        let rows: Vec<Row> = c
+            .bind(sqlx::query_as(&sql))
+            .fetch_all(self.db.pool())
+            .await?;
+        let rows = page.finish(rows, |r| sort.cursor(r.sort_int, &r.sort_text, r.order.id));
+        let mut orders = Vec::with_capacity(rows.items.len());
+        for r in rows.items {
+            orders.push(for_viewer(actor, r.order.into_order()?));
+        }
+        Ok(Paged {
+            items: orders,
+            next: rows.next,
+        })
+    }
+
+    /// How many orders `filter` picks (all pages).
+    pub async fn count_orders(&self, actor: &CurrentUser, filter: &OrderFilter) -> Result<i64> {
+        let (c, _) = self.order_conditions(actor, filter)?;
+        c.count(
+            self.db.pool(),
+            "FROM orders o JOIN clients c ON c.id = o.client_id \
+             JOIN products p ON p.id = o.product_id",
+        )
+        .await
+    }
+
+    /// The conditions of the orders `f` picks, within `actor`'s scope, and their order.
+    fn order_conditions(
+        &self,
+        actor: &CurrentUser,
+        f: &OrderFilter,
+    ) -> Result<(Conditions, ListSort)> {
+        let client_id = match (crate::client_scope(actor)?, f.client_id) {
             (Some(own), Some(asked)) if asked != own => return Err(Error::NotAllowed),
             (Some(own), _) => Some(own),
             (None, asked) => asked,
         };
         let mut c = Conditions::default();
         if let Some(id) = client_id {
-            self.require_client_access(actor, id)?;
             c.and("o.client_id = ?", [Bind::Int(id)]);
         }
-        if let Some(before) = page.after::<i64>()? {
-            c.and("o.id < ?", [Bind::Int(before)]);
+        if let Some(code) = given(&f.product) {
+            c.and("p.code = ?", [Bind::Text(code)]);
         }
-        let sql = c.page_sql(ORDER_SELECT, "o.id DESC", page.fetch());
-        let rows: Vec<OrderRow> = c
-            .bind(sqlx::query_as(&sql))
-            .fetch_all(self.db.pool())
-            .await?;
-        let orders = rows
-            .into_iter()
-            .map(|r| r.into_order().map(|o| for_viewer(actor, o)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page.finish(orders, |o| o.id))
+        if let Some(q) = given(&f.q) {
+            // `#12` or `12` finds order 12 too.
+            let number = q.trim_start_matches('#').parse::<i64>().ok();
+            search(
+                &mut c,
+                &q,
+                &[
+                    "lower(c.name)",
+                    "lower(p.code)",
+                    "lower(p.name)",
+                    "lower(o.reference)",
+                ],
+                number.map(|n| ("o.id = ?", Bind::Int(n))),
+            )?;
+        }
+        let descending = descending(&f.order)?;
+        let (expr, text) = match given(&f.sort).as_deref() {
+            None | Some("created") => ("o.id", false),
+            Some("client") => ("lower(c.name)", true),
+            Some("product") => ("p.code", true),
+            Some(_) => {
+                return Err(InputError::new("sort", "Sort by created, client or product.").into())
+            }
+        };
+        Ok((
+            c,
+            ListSort {
+                expr,
+                text,
+                descending,
+                id: "o.id",
+            },
+        ))
     }
 
     /// The licences of an order, with their live activations.

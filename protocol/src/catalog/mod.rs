@@ -248,41 +248,204 @@ pub struct ActivationFilter {
 impl ActivationFilter {
     /// The filters as a URL query string (empty ones left out), for links and the CSV export.
     pub fn query_string(&self) -> String {
-        let ints = [
-            ("client_id", self.client_id),
-            ("expiring_within_days", self.expiring_within_days),
-        ];
-        let texts = [
-            ("q", &self.q),
-            ("product", &self.product),
-            ("mode", &self.mode),
-            ("status", &self.status),
-            ("sort", &self.sort),
-            ("order", &self.order),
-        ];
-        let mut pairs: Vec<String> = texts
-            .into_iter()
-            .filter_map(|(k, v)| {
-                v.as_deref()
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| format!("{k}={}", crate::audit::percent_encode(v)))
-            })
-            .collect();
-        pairs.extend(
-            ints.into_iter()
-                .filter_map(|(k, v)| v.map(|v| format!("{k}={v}"))),
-        );
-        pairs.join("&")
+        query_string(
+            &[
+                ("q", &self.q),
+                ("product", &self.product),
+                ("mode", &self.mode),
+                ("status", &self.status),
+                ("sort", &self.sort),
+                ("order", &self.order),
+            ],
+            &[
+                ("client_id", self.client_id),
+                ("expiring_within_days", self.expiring_within_days),
+            ],
+        )
     }
 }
 
-/// A page of the activations list, and how many match the filters in all.
+/// A list's filters as a URL query string: the texts, then the numbers, empty ones left out.
+fn query_string(texts: &[(&str, &Option<String>)], ints: &[(&str, Option<i64>)]) -> String {
+    let mut pairs: Vec<String> = texts
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| format!("{k}={}", crate::audit::percent_encode(v)))
+        })
+        .collect();
+    pairs.extend(
+        ints.iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}"))),
+    );
+    pairs.join("&")
+}
+
+/// A page of a filtered list, and how many match the filters in all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActivationTable {
-    pub rows: Vec<ActivationRow>,
+pub struct Table<T> {
+    pub rows: Vec<T>,
     pub total: i64,
     /// The cursor of the next page, when there is one.
     pub next: Option<String>,
+}
+
+/// A page of the activations list.
+pub type ActivationTable = Table<ActivationRow>;
+
+/// A page of the licences list.
+pub type LicenceTable = Table<LicenceListRow>;
+
+/// A page of the orders list.
+pub type OrderTable = Table<Order>;
+
+/// Which orders a list shows and in what order (the Web API's query parameters, the portal's
+/// filters); everything optional. A page of them is asked for beside (`limit`, `after`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct OrderFilter {
+    /// Part of the client's name, the product's code or name, or the reference (any case); or
+    /// the order's number (`12` or `#12`).
+    #[cfg_attr(feature = "openapi", param(max_length = 100))]
+    pub q: Option<String>,
+    /// Only this client's orders (a client user naming another client is refused, 403).
+    pub client_id: Option<i64>,
+    /// Only this product's (its code, exactly).
+    pub product: Option<String>,
+    /// `created` (default), `client` or `product`.
+    pub sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    pub order: Option<String>,
+}
+
+impl OrderFilter {
+    /// The filters as a URL query string (empty ones left out), for links and the CSV export.
+    pub fn query_string(&self) -> String {
+        query_string(
+            &[
+                ("q", &self.q),
+                ("product", &self.product),
+                ("sort", &self.sort),
+                ("order", &self.order),
+            ],
+            &[("client_id", self.client_id)],
+        )
+    }
+}
+
+/// Where a licence stands today, as the licences list shows and filters it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LicenceStatus {
+    /// No machine holds it: the next activation takes it.
+    Available,
+    /// Bound to a machine, or removed without it and not freed yet.
+    InUse,
+    /// Its last day has passed.
+    Expired,
+    /// Still held by a machine activated with a serial since revoked (a web licence): the
+    /// machine is told at its next validation to activate again with the replacement.
+    Revoked,
+}
+
+impl LicenceStatus {
+    pub const ALL: [LicenceStatus; 4] = [
+        LicenceStatus::Available,
+        LicenceStatus::InUse,
+        LicenceStatus::Expired,
+        LicenceStatus::Revoked,
+    ];
+
+    /// The word the API and the address use (`in_use`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LicenceStatus::Available => "available",
+            LicenceStatus::InUse => "in_use",
+            LicenceStatus::Expired => "expired",
+            LicenceStatus::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// As a person reads it.
+    pub const fn label(self) -> &'static str {
+        match self {
+            LicenceStatus::Available => "Available",
+            LicenceStatus::InUse => "In use",
+            LicenceStatus::Expired => "Expired",
+            LicenceStatus::Revoked => "Revoked serial",
+        }
+    }
+}
+
+/// A licence in the licences list: its terms and machine, whose it is and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LicenceListRow {
+    pub licence: Licence,
+    /// The client of a standard-model licence; `None` for a web licence.
+    pub client_id: Option<i64>,
+    /// The client's name; empty for a web licence.
+    pub client_name: String,
+    pub product_code: String,
+    /// A web licence's serial.
+    pub serial: Option<String>,
+    pub status: LicenceStatus,
+}
+
+/// Which licences a list shows and in what order, across orders and serials (the Web API's
+/// query parameters, the portal's filters); everything optional. A page of them is asked for
+/// beside (`limit`, `after`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct LicenceFilter {
+    /// Part of a client name, product code or machine name (any case); of a licence key or
+    /// serial too for a caller who sees them whole, and of the vendor's notes for an
+    /// administrator.
+    #[cfg_attr(feature = "openapi", param(max_length = 100))]
+    pub q: Option<String>,
+    /// Only this product's (its code, exactly).
+    pub product: Option<String>,
+    /// Only this client's (administrators).
+    pub client_id: Option<i64>,
+    /// `available`, `in_use`, `expired` or `revoked` (default: every licence).
+    pub status: Option<String>,
+    /// Only licences granting this feature (its code, exactly).
+    pub feature: Option<String>,
+    /// Only licences whose end falls within the next this many days (0–3650; 0: today).
+    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 3650))]
+    pub expiring_within_days: Option<i64>,
+    /// `created` (default), `expires`, `client` or `product`.
+    pub sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    pub order: Option<String>,
+}
+
+impl LicenceFilter {
+    /// The filters as a URL query string (empty ones left out), for links and the CSV export.
+    pub fn query_string(&self) -> String {
+        query_string(
+            &[
+                ("q", &self.q),
+                ("product", &self.product),
+                ("status", &self.status),
+                ("feature", &self.feature),
+                ("sort", &self.sort),
+                ("order", &self.order),
+            ],
+            &[
+                ("client_id", self.client_id),
+                ("expiring_within_days", self.expiring_within_days),
+            ],
+        )
+    }
 }
 
 /// What one bulk action does to each licence it is given.

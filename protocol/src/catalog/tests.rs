@@ -131,3 +131,29 @@ fn bulk_ids_are_taken_once_within_bounds() {
     assert_eq!(bulk_ids(&many).map_err(|e| e.field), Err("ids"));
     assert_eq!(bulk_ids(&many[..BULK_MAX]).map(|v| v.len()), Ok(BULK_MAX));
 }
+
+#[test]
+fn every_licence_status_reads_back_from_its_word() {
+    for status in LicenceStatus::ALL {
+        assert_eq!(LicenceStatus::parse(status.as_str()), Some(status));
+    }
+    assert_eq!(LicenceStatus::parse("In use"), None);
+    assert_eq!(
+        serde_json::to_value(LicenceStatus::InUse).ok(),
+        Some(serde_json::json!("in_use")),
+        "the API's word is the address's"
+    );
+}
+
+#[test]
+fn a_list_filter_is_its_address() {
+    let f = LicenceFilter {
+        q: Some("a b&c".into()),
+        status: Some("in_use".into()),
+        feature: Some(" ".into()),
+        client_id: Some(3),
+        ..LicenceFilter::default()
+    };
+    assert_eq!(f.query_string(), "q=a%20b%26c&status=in_use&client_id=3");
+    assert_eq!(OrderFilter::default().query_string(), "");
+}

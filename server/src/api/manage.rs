@@ -16,8 +16,8 @@ use licensing::catalog::OrderInput;
 use licensing::web::{BatchInput, SerialQuery};
 use protocol::account::{ClientBody, ClientDetail, ClientSummary, CurrentUser};
 use protocol::catalog::{
-    ActivationFilter, ActivationRow, Licence, Order, Product, ProductInput, Serial, SerialBatch,
-    SerialDetail,
+    ActivationFilter, ActivationRow, Licence, LicenceFilter, LicenceListRow, Order, OrderFilter,
+    Product, ProductInput, Serial, SerialBatch, SerialDetail,
 };
 use protocol::catalog::{ExpiryEdit, Removal};
 use protocol::page::PageQuery;
@@ -41,6 +41,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_order, delete_order))
         .routes(routes!(order_licences))
         .routes(routes!(order_licences_csv))
+        .routes(routes!(list_licences))
+        .routes(routes!(licences_csv))
         .routes(routes!(get_licence, edit_licence))
         .routes(routes!(remove_licence_activation))
         .routes(routes!(list_batches, generate_serials))
@@ -206,14 +208,7 @@ async fn delete_client(
 
 // ---- orders and licences ----
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct OrderFilter {
-    /// Only this client's orders (a client's token sees only its own anyway).
-    pub client_id: Option<i64>,
-}
-
-/// Orders, newest first.
+/// Orders, newest first unless the filters say otherwise.
 #[utoipa::path(get, path = "/api/v1/orders", tag = "catalogue", security(("token" = [])),
     params(OrderFilter, PageQuery),
     responses((status = 200, body = Vec<Order>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
@@ -223,10 +218,10 @@ async fn list_orders(
     ApiQuery(f): ApiQuery<OrderFilter>,
     page: ApiPage,
 ) -> Result<Listing<Order>, ApiError> {
-    Ok(page.answer(s.list_orders(&user, f.client_id, &page.page).await?))
+    Ok(page.answer(s.list_orders(&user, &f, &page.page).await?))
 }
 
-/// The orders as CSV, newest first: the same filter as the list.
+/// The orders as CSV: the same filters as the list, in its order.
 #[utoipa::path(get, path = "/api/v1/orders.csv", tag = "catalogue", security(("token" = [])),
     params(OrderFilter),
     responses((status = 200, content_type = "text/csv", body = String), Problems))]
@@ -235,7 +230,7 @@ pub(super) async fn orders_csv(
     Reader(user): Reader,
     ApiQuery(f): ApiQuery<OrderFilter>,
 ) -> Result<Response, ApiError> {
-    csv_file(s.orders_csv(&user, f.client_id).await?, "orders.csv")
+    csv_file(s.orders_csv(&user, &f).await?, "orders.csv")
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -337,6 +332,42 @@ pub(super) async fn order_licences_csv(
     let csv = s.order_licences_csv(&user, id, !sight.is_masked()).await?;
     sight.record().await?;
     csv_file(csv, &format!("order-{id}-licences.csv"))
+}
+
+/// Licences across orders and serials, newest first unless the filters say otherwise: every one
+/// for an administrator's token, the client's own otherwise (web licences are
+/// administrators'). A read-only token sees keys and serials masked, and its search does not
+/// look into them.
+#[utoipa::path(get, path = "/api/v1/licences", tag = "catalogue", security(("token" = [])),
+    params(PageQuery, LicenceFilter),
+    responses((status = 200, body = Vec<LicenceListRow>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"` (the filters kept)"))), Problems))]
+async fn list_licences(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    sight: Sight,
+    page: ApiPage,
+    ApiQuery(filter): ApiQuery<LicenceFilter>,
+) -> Result<Listing<LicenceListRow>, ApiError> {
+    let licences = s
+        .list_licences(&user, &filter, !sight.is_masked(), &page.page)
+        .await?;
+    sight.show_page(&page, licences).await
+}
+
+/// The licences the same filters pick, every page, as CSV in the list's order (dates ISO
+/// 8601, times in UTC). A read-only token's export has keys and serials masked.
+#[utoipa::path(get, path = "/api/v1/licences.csv", tag = "catalogue", security(("token" = [])),
+    params(LicenceFilter),
+    responses((status = 200, content_type = "text/csv", body = String), Problems))]
+async fn licences_csv(
+    axum::extract::State(s): Services,
+    Reader(user): Reader,
+    sight: Sight,
+    ApiQuery(filter): ApiQuery<LicenceFilter>,
+) -> Result<Response, ApiError> {
+    let csv = s.licences_csv(&user, &filter, !sight.is_masked()).await?;
+    sight.record().await?;
+    csv_file(csv, "licences.csv")
 }
 
 #[utoipa::path(get, path = "/api/v1/licences/{id}", tag = "catalogue", security(("token" = [])),

@@ -669,13 +669,21 @@ pub mod downloads {
     pub async fn orders(
         State(state): State<AppState>,
         headers: HeaderMap,
-        ApiQuery(f): ApiQuery<manage::OrderFilter>,
+        ApiQuery(f): ApiQuery<protocol::catalog::OrderFilter>,
     ) -> Result<Response, ApiError> {
         let user = session_user(&state, &headers).await?;
-        manage::csv_file(
-            state.services.orders_csv(&user, f.client_id).await?,
-            "orders.csv",
-        )
+        manage::csv_file(state.services.orders_csv(&user, &f).await?, "orders.csv")
+    }
+
+    /// The licences list, filtered.
+    pub async fn licences(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+        ApiQuery(filter): ApiQuery<protocol::catalog::LicenceFilter>,
+    ) -> Result<Response, ApiError> {
+        let user = session_user(&state, &headers).await?;
+        let csv = state.services.licences_csv(&user, &filter, true).await?;
+        manage::csv_file(csv, "licences.csv")
     }
 
     pub async fn order_licences(

@@ -65,7 +65,7 @@ both_backends! {
         let theirs = app.services.create_order(&f.admin, OrderInput { client_id: globex, product_id: calc, quantity: 1, reference: "G-7".into(), features: None, counters: None, notes: String::new() }).await.expect("order");
         let (st, act, _) = api_post(&app, "/api/v1/activations", json!({"licence_key": f.keys[0], "fingerprint": fingerprint("CALC", "ws-1"), "hostname": "ws-1"})).await;
         assert_eq!(st, StatusCode::CREATED, "{act}");
-        let order = app.services.list_orders(&f.admin, None, &licensing::page::Page::ALL).await.expect("orders").items.into_iter().find(|o| o.reference == "PO-1").expect("Acme's order");
+        let order = app.services.list_orders(&f.admin, &Default::default(), &licensing::page::Page::ALL).await.expect("orders").items.into_iter().find(|o| o.reference == "PO-1").expect("Acme's order");
         let api = year_token(&app, &admin, "exports").await;
         let write = crate::manage::token(&app, &admin, "writer", "write").await;
         let carla = app.browser();

@@ -19,6 +19,7 @@ mod contract;
 mod exports;
 mod floating;
 mod history;
+mod licence_list;
 mod licence_pages;
 mod mail;
 mod manage;

@@ -117,8 +117,11 @@ both_backends! {
             ("/api/v1/clients".into(), array),
             ("/api/v1/orders".into(), array),
             (format!("/api/v1/orders?client_id={acme}"), array),
+            ("/api/v1/orders?sort=client&order=asc".into(), array),
             (format!("/api/v1/orders/{}/licences", orders[0]), array),
             ("/api/v1/activations".into(), array),
+            ("/api/v1/licences".into(), array),
+            ("/api/v1/licences?sort=client&order=asc".into(), array),
             ("/api/v1/serial-batches".into(), array),
             ("/api/v1/serials".into(), array),
             (format!("/api/v1/serials?batch_id={}", batches[0]), array),
@@ -153,6 +156,18 @@ both_backends! {
         let (all, _) = walk(&api, &limited(&format!("/api/v1/orders?client_id={acme}"), 1), array).await;
         let ids: Vec<_> = all.iter().map(|o| o["id"].clone()).collect();
         assert_eq!(ids, [orders[3].clone(), orders[1].clone(), orders[0].clone()], "Acme's, newest first");
+        // Sorted by client (case folded), the same client's newest last going up; searched by a
+        // part of the client's name in any case; another product's none.
+        let (all, _) = walk(&api, &limited("/api/v1/orders?sort=client&order=asc", 1), array).await;
+        let names: Vec<_> = all.iter().map(|o| o["client_name"].as_str().unwrap_or_default()).collect();
+        assert_eq!(names, ["Acme", "Acme", "Acme", "beta"]);
+        assert_eq!(all[0]["id"], orders[0], "ties by id, in the sort's direction");
+        let (found, _) = walk(&api, "/api/v1/orders?q=BET", array).await;
+        assert_eq!(found.iter().map(|o| o["id"].clone()).collect::<Vec<_>>(), [orders[2].clone()]);
+        let (by_number, _) = walk(&api, &format!("/api/v1/orders?q=%23{}", orders[1]), array).await;
+        assert_eq!(by_number.iter().map(|o| o["id"].clone()).collect::<Vec<_>>(), [orders[1].clone()], "#N finds order N");
+        let (none, _) = walk(&api, "/api/v1/orders?product=P2", array).await;
+        assert!(none.is_empty());
         let (all, _) = walk(&api, &limited(&format!("/api/v1/serials?batch_id={}", batches[0]), 2), array).await;
         assert_eq!(all.len(), 5, "the batch's serials only");
         assert!(all.iter().all(|s| s["batch_id"] == batches[0]));
