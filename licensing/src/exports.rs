@@ -9,6 +9,7 @@ use crate::csv::line;
 use crate::page::Page;
 use crate::web::SerialQuery;
 use crate::{CurrentUser, Licentia, Result};
+use protocol::account::ClientFilter;
 use protocol::audit::AuditAction;
 use protocol::catalog::{Licence, LicenceFilter, OrderFilter};
 use protocol::redact::Redact;
@@ -66,10 +67,10 @@ fn licence_fields(l: &Licence) -> [String; 8] {
 }
 
 impl Licentia {
-    /// The clients (administrators), by name.
-    pub async fn clients_csv(&self, actor: &CurrentUser) -> Result<String> {
+    /// The clients `filter` picks (administrators), in the list's order.
+    pub async fn clients_csv(&self, actor: &CurrentUser, filter: &ClientFilter) -> Result<String> {
         let clients = self
-            .list_clients(actor, &Page::first(EXPORT_MAX))
+            .list_clients(actor, filter, &Page::first(EXPORT_MAX))
             .await?
             .items;
         let mut out = line(&[

@@ -15,6 +15,7 @@ pub mod error;
 pub mod exports;
 pub mod floating;
 pub mod keys;
+mod listing;
 pub mod mail;
 pub mod page;
 mod token;

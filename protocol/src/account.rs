@@ -90,6 +90,34 @@ pub struct UserSummary {
     pub invited: bool,
 }
 
+/// Which clients a list shows and in what order (the Web API's query parameters, the portal's
+/// filters); everything optional. A page of them is asked for beside (`limit`, `after`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct ClientFilter {
+    /// Part of the client's name, contact address or notes (any case).
+    #[cfg_attr(feature = "openapi", param(max_length = 100))]
+    pub q: Option<String>,
+    /// `name` (default, A–Z) or `created` (newest first).
+    pub sort: Option<String>,
+    /// `asc` or `desc` (default: the sort's natural order).
+    pub order: Option<String>,
+}
+
+impl ClientFilter {
+    /// The filters as a URL query string (empty ones left out), for links and the CSV export.
+    pub fn query_string(&self) -> String {
+        crate::catalog::query_string(
+            &[("q", &self.q), ("sort", &self.sort), ("order", &self.order)],
+            &[],
+        )
+    }
+}
+
+/// A page of the clients list.
+pub type ClientTable = crate::catalog::Table<ClientSummary>;
+
 /// One client organisation in a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

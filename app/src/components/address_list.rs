@@ -4,6 +4,7 @@
 
 use super::tables::text_options;
 use leptos::prelude::*;
+use protocol::account::ClientFilter;
 use protocol::catalog::{ActivationFilter, LicenceFilter, OrderFilter};
 
 /// The filters of a list kept in the address.
@@ -35,6 +36,7 @@ macro_rules! address_filter {
 address_filter!(ActivationFilter);
 address_filter!(LicenceFilter);
 address_filter!(OrderFilter);
+address_filter!(ClientFilter);
 
 /// The address of one page of a list: `here` with `query` (its filters), the page size and the
 /// cursor of the rows before it.
@@ -53,8 +55,8 @@ pub fn list_address(here: &str, query: String, limit: Option<i64>, after: Option
 
 /// A column head sorting the list by `key` (`default`: the key the list sorts by when it is
 /// not told): again on the sorted column reverses it; a new column starts with its natural
-/// order, A–Z for names (`ascending`), newest or largest first otherwise. `to` gives the
-/// address of a sort.
+/// order, A–Z for names (`ascending`), newest or largest first otherwise (the order a list
+/// takes when the address names none). `to` gives the address of a sort.
 pub fn sort_head<F: AddressFilter>(
     f: &F,
     default: &str,
@@ -64,7 +66,10 @@ pub fn sort_head<F: AddressFilter>(
     to: impl Fn(&F) -> String,
 ) -> impl IntoView {
     let on = f.sort().unwrap_or(default) == key;
-    let descending = f.order() != Some("asc");
+    let descending = match f.order() {
+        Some(order) => order != "asc",
+        None => !ascending,
+    };
     let next_ascending = if on { descending } else { ascending };
     let state = match (on, descending) {
         (false, _) => "none",

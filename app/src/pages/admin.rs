@@ -1,9 +1,11 @@
 //! The administrator area: overview, clients and their portal users.
 
+use super::catalog::{address_list, address_text, SearchFilter};
 use crate::components::{
-    by_text, created_here, loaded, or_dash, reset_on_success, shown_rows, time_or, ActionDone,
-    ActionError, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LinkSentNotice, LoadError,
-    LocalTime, RowAction, SearchBox, Sort, SortHeads, TableCount, TextArea,
+    by_text, created_here, list_address, loaded, match_count, or_dash, reset_on_success, sort_head,
+    time_or, ActionDone, ActionError, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field,
+    LinkPager, LinkSentNotice, LoadError, LocalTime, PageAndSortFields, RowAction, Sort, SortHeads,
+    TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::server_fns::accounts::{
@@ -16,7 +18,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Outlet, Redirect};
 use leptos_router::hooks::use_params_map;
-use protocol::account::{ClientSummary, LinkPurpose, LinkSent, Role, UserAdded, UserSummary};
+use protocol::account::{ClientFilter, LinkPurpose, LinkSent, Role, UserAdded, UserSummary};
 use protocol::input::{ClientName, Email, Password, PersonName};
 
 /// Renders the nested page only for a signed-in user of `role`; others are sent to sign in or
@@ -126,62 +128,96 @@ pub fn Overview() -> impl IntoView {
     }
 }
 
-fn compare_clients(key: &'static str, a: &ClientSummary, b: &ClientSummary) -> std::cmp::Ordering {
-    match key {
-        "contact" => a.contact_email.cmp(&b.contact_email),
-        "users" => a.user_count.cmp(&b.user_count),
-        "orders" => a.order_count.cmp(&b.order_count),
-        "created" => a.created_at.cmp(&b.created_at),
-        _ => by_text(&a.name, &b.name),
+/// The clients list's filters as the address gives them.
+fn client_filter(q: &leptos_router::params::ParamsMap) -> ClientFilter {
+    ClientFilter {
+        q: address_text(q, "q"),
+        sort: address_text(q, "sort"),
+        order: address_text(q, "order"),
     }
 }
 
+/// The clients: searched, sorted and paged by the server, the search in the address, exported
+/// as CSV with the same search.
 #[component]
 pub fn ClientsPage() -> impl IntoView {
     let create = ServerAction::<CreateClient>::new();
-    let clients = Resource::new(
-        move || create.version().get(),
-        |_| crate::server_fns::accounts::list_clients(),
+    let (filter, after, limit) = address_list(client_filter);
+    let table = Resource::new(
+        move || {
+            (
+                filter.get(),
+                after.get(),
+                limit.get(),
+                create.version().get(),
+            )
+        },
+        |(f, after, limit, _)| crate::server_fns::accounts::clients_page(f, after, limit),
     );
-    let query = RwSignal::new(String::new());
-    let sort = Sort::new("name");
+    let link = move |f: &ClientFilter, after: Option<&str>| {
+        list_address(
+            "/admin/clients",
+            f.query_string(),
+            limit.get_untracked(),
+            after,
+        )
+    };
+    let csv = move || list_address("/clients.csv", filter.get().query_string(), None, None);
     view! {
         <Title text="Clients · Licentia"/>
         <h1>"Clients"</h1>
         <DeletedBanner kind="Client"/>
         <section class="card">
+            <leptos_router::components::Form method="get" action="/admin/clients">
+                <div class="filters" role="search">
+                    <SearchFilter id="clients-q" placeholder="name, contact or notes" q=Signal::derive(move || filter.get().q)/>
+                    <PageAndSortFields id="clients-limit" limit default=crate::server_fns::accounts::CLIENTS_PER_PAGE filter/>
+                    <div class="field"><button type="submit" class="primary">"Search"</button></div>
+                </div>
+            </leptos_router::components::Form>
             <div class="table-tools">
-                <SearchBox query label="Search clients"/>
-                <CsvLink href="/clients.csv".to_owned() test_id="clients-csv"/>
+                <CsvLink href=Signal::derive(csv) test_id="clients-csv"/>
                 <a class="button primary" href="/admin/clients/new">"New client"</a>
             </div>
-            {loaded(clients, move |all| {
-                    let total = all.len();
-                    let rows = shown_rows(all, query, sort, |c: &ClientSummary| vec![c.name.clone(), c.contact_email.clone(), c.notes.clone()], compare_clients);
-                    view! {
-                        <table>
-                            <caption class="visually-hidden">"Clients"</caption>
-                            <thead>
+            {loaded(table, move |t| {
+                let f = filter.get_untracked();
+                let next = t.next.as_deref().map(|n| link(&f, Some(n)));
+                let first = after.get_untracked().is_some().then(|| link(&f, None));
+                let head = |key: &'static str, label: &'static str| {
+                    sort_head(&f, "name", key, label, key == "name", |to| link(to, None))
+                };
+                view! {
+                    <p class="muted" data-testid="clients-count">{match t.total {
+                        0 if f == ClientFilter::default() => "No clients yet. Create the first one with New client (or the form below).".to_owned(),
+                        total => match_count(total, t.rows.len(), "client", "clients"),
+                    }}</p>
+                    <table>
+                        <caption class="visually-hidden">"Clients"</caption>
+                        <thead>
+                            <tr>
+                                {head("name", "Name")}
+                                <th scope="col">"Contact"</th>
+                                <th scope="col" class="num">"Users"</th>
+                                <th scope="col" class="num">"Orders"</th>
+                                {head("created", "Created")}
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {t.rows.into_iter().map(|c| view! {
                                 <tr>
-                                    <SortHeads sort columns=&[("name", "Name"), ("contact", "Contact"), ("users", "Users"), ("orders", "Orders"), ("created", "Created")] numeric=&["users", "orders"]/>
+                                    <td class="wrap"><a href=format!("/admin/clients/{}", c.id)>{c.name.clone()}</a></td>
+                                    <td class="wrap">{or_dash(c.contact_email.clone())}</td>
+                                    <td class="num">{c.user_count}</td>
+                                    <td class="num">{c.order_count}</td>
+                                    <td><LocalTime unix_secs=c.created_at/></td>
                                 </tr>
-                            </thead>
-                            <tbody>
-                                <For each=move || rows.get() key=|c| (c.id, c.name.clone(), c.user_count) let:c>
-                                    <tr>
-                                        <td><a href=format!("/admin/clients/{}", c.id)>{c.name.clone()}</a></td>
-                                        <td>{or_dash(c.contact_email.clone())}</td>
-                                        <td class="num">{c.user_count}</td>
-                                        <td class="num">{c.order_count}</td>
-                                        <td><LocalTime unix_secs=c.created_at/></td>
-                                    </tr>
-                                </For>
-                            </tbody>
-                        </table>
-                        <TableCount total shown=Signal::derive(move || rows.with(Vec::len)) noun="clients" empty="No clients yet. Create the first one with New client (or the form below)."/>
-                    }
-                        .into_any()
-                })}
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    <LinkPager label="Clients pages" first next next_testid="clients-next"/>
+                }
+                .into_any()
+            })}
         </section>
         <NewClientForm create/>
     }

@@ -577,22 +577,27 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
     }
 }
 
-/// The clients and products of a list filter's selects.
-pub(crate) type FilterChoices = LocalResource<
-    Result<(Vec<protocol::account::ClientSummary>, Vec<Product>), crate::error::PortalError>,
->;
+/// The clients and products of a list filter's selects, once fetched.
+pub(crate) type FilterChoices =
+    RwSignal<Option<(Vec<protocol::account::ClientSummary>, Vec<Product>)>>;
 
-/// The clients and products an administrator's filter selects offer, fetched in the browser
-/// once the page is up (none for a client user, who types a product code).
+/// The clients and products an administrator's filter selects offer, fetched once the page is
+/// interactive (none for a client user, who types a product code). Not a resource: one read
+/// inside the area's loading boundary would hold it back in the browser and break hydration.
 pub(crate) fn filter_choices(admin: bool) -> FilterChoices {
-    LocalResource::new(move || async move {
-        if !admin {
-            return Ok((Vec::new(), Vec::new()));
+    let choices = RwSignal::new(None);
+    Effect::new(move |_| {
+        if admin {
+            leptos::task::spawn_local(async move {
+                let clients = crate::server_fns::accounts::list_clients().await;
+                let products = crate::server_fns::catalog::list_products().await;
+                if let (Ok(clients), Ok(products)) = (clients, products) {
+                    choices.set(Some((clients, products)));
+                }
+            });
         }
-        let clients = crate::server_fns::accounts::list_clients().await?;
-        let products = crate::server_fns::catalog::list_products().await?;
-        Ok((clients, products))
-    })
+    });
+    choices
 }
 
 /// A list filter's product: a select of the products for an administrator, a product code
@@ -609,8 +614,8 @@ pub(crate) fn ProductFilter(
             <label for=id>"Product"</label>
             {move || {
                 let current = current.get();
-                match choices.get().map(|c| c.ok()) {
-                    Some(Some((_, products))) if admin => {
+                match choices.get() {
+                    Some((_, products)) if admin => {
                         let mut items = vec![(String::new(), "All products".to_owned())];
                         items.extend(products.iter().map(|p| (p.code.clone(), format!("{} · {}", p.code, p.name))));
                         view! { <select id=id name="product" inner_html=text_options(&items, &current)/> }.into_any()
@@ -635,7 +640,7 @@ pub(crate) fn ClientFilter(
             {move || {
                 let current = current.get().map(|c| c.to_string()).unwrap_or_default();
                 let mut items = vec![(String::new(), "All clients".to_owned())];
-                if let Some(Ok((clients, _))) = choices.get() {
+                if let Some((clients, _)) = choices.get() {
                     items.extend(clients.iter().map(|c| (c.id.to_string(), c.name.clone())));
                 }
                 view! { <select id=id name="client_id" inner_html=text_options(&items, &current)/> }

@@ -98,7 +98,7 @@ pub fn LicencesPage(admin: bool) -> impl IntoView {
                 .into_any()
             })}
             {admin.then(|| view! {
-                {move || choices.get().and_then(|c| c.ok()).map(|(_, products)| view! {
+                {move || choices.get().map(|(_, products)| view! {
                     <BulkForm bulk catalogue=all_features(&products)/>
                 })}
             })}
@@ -190,8 +190,8 @@ fn LicenceFilters(
                     <label for="licences-feature">"Feature"</label>
                     {move || {
                         let current = filter.get().feature.unwrap_or_default();
-                        match choices.get().map(|c| c.ok()) {
-                            Some(Some((_, products))) if admin => {
+                        match choices.get() {
+                            Some((_, products)) if admin => {
                                 let mut items = vec![(String::new(), "Any feature".to_owned())];
                                 items.extend(all_features(&products).into_iter().map(|f| (f.code.clone(), format!("{} ({})", f.name, f.code))));
                                 view! { <select id="licences-feature" name="feature" inner_html=text_options(&items, &current)/> }.into_any()

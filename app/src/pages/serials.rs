@@ -4,8 +4,8 @@
 
 use super::catalog::{id_param, FeatureChecks, LicencesSection};
 use crate::components::{
-    loaded, options, or_dash, time_or, ActionError, ColumnHeads, ConfirmButton, CsvLink, Field,
-    LoadError, LocalTime, SearchBox,
+    loaded, match_count, options, or_dash, time_or, ActionError, ColumnHeads, ConfirmButton,
+    CsvLink, Field, LoadError, LocalTime, SearchBox,
 };
 use crate::server_fns::catalog::{BulkLicences, EditLicence, FreeLicenceNow, RemoveActivation};
 use crate::server_fns::web::{GenerateSerials, ReissueSerial};
@@ -49,6 +49,48 @@ fn serials_csv(batch: Option<i64>, search: &str) -> String {
     }
 }
 
+/// Where the serials list is: the search and batch its pages belong to, the cursor of the page
+/// shown (none: the newest) and those of the pages before it.
+#[derive(Default)]
+struct Paging {
+    search: String,
+    batch_id: Option<i64>,
+    after: Option<String>,
+    before: Vec<Option<String>>,
+}
+
+impl Paging {
+    fn is_for(&self, search: &str, batch_id: Option<i64>) -> bool {
+        self.search == search && self.batch_id == batch_id
+    }
+
+    /// The cursor of the page to show for this search and batch.
+    fn after_for(&self, search: &str, batch_id: Option<i64>) -> Option<String> {
+        self.after.clone().filter(|_| self.is_for(search, batch_id))
+    }
+
+    fn has_newer(&self, search: &str, batch_id: Option<i64>) -> bool {
+        self.is_for(search, batch_id) && !self.before.is_empty()
+    }
+
+    /// On to the page after `next`, from the one shown for this search and batch.
+    fn older(&mut self, search: String, batch_id: Option<i64>, next: String) {
+        if !self.is_for(&search, batch_id) {
+            *self = Paging {
+                search,
+                batch_id,
+                ..Paging::default()
+            };
+        }
+        self.before.push(self.after.replace(next));
+    }
+
+    /// Back to the page before.
+    fn newer(&mut self) {
+        self.after = self.before.pop().flatten();
+    }
+}
+
 #[component]
 pub fn SerialsPage() -> impl IntoView {
     let generate = ServerAction::<GenerateSerials>::new();
@@ -64,9 +106,19 @@ pub fn SerialsPage() -> impl IntoView {
             batch.set(Some(b.id));
         }
     });
+    // The page shown, for the search and batch it was reached with: another search or batch
+    // starts from the newest again.
+    let paging = RwSignal::new(Paging::default());
+    let current = move || (query.get(), batch.get());
     let serials = Resource::new(
-        move || (query.get(), batch.get(), generate.version().get()),
-        |(search, batch_id, _)| crate::server_fns::web::list_serials(search, batch_id),
+        move || {
+            let (search, batch_id) = current();
+            let after = paging.with(|p| p.after_for(&search, batch_id));
+            (search, batch_id, after, generate.version().get())
+        },
+        |(search, batch_id, after, _)| {
+            crate::server_fns::web::serials_page(search, batch_id, after, None)
+        },
     );
     view! {
         <Title text="Serial numbers · Licentia"/>
@@ -93,7 +145,28 @@ pub fn SerialsPage() -> impl IntoView {
                     </p>
                 })}
             </div>
-            {loaded(serials, move |list| view! { <SerialTable list/> }.into_any())}
+            {loaded(serials, move |t| {
+                let next = t.next.clone();
+                view! {
+                    <p class="muted" data-testid="serials-count">{match_count(t.total, t.rows.len(), "serial number", "serial numbers")}</p>
+                    <SerialTable list=t.rows/>
+                    <nav class="pager" aria-label="Serial pages">
+                        {move || {
+                            let (search, batch_id) = current();
+                            paging.with(|p| p.has_newer(&search, batch_id)).then(|| view! {
+                                <button type="button" class="link" on:click=move |_| paging.update(Paging::newer)>"← Newer serials"</button>
+                            })
+                        }}
+                        {next.map(|n| view! {
+                            <button type="button" class="link" data-testid="serials-next" on:click=move |_| {
+                                let (search, batch_id) = current();
+                                paging.update(|p| p.older(search, batch_id, n.clone()));
+                            }>"Older serials →"</button>
+                        })}
+                    </nav>
+                }
+                .into_any()
+            })}
         </section>
     }
 }
@@ -200,7 +273,6 @@ fn BatchTable(list: Vec<SerialBatch>, batch: RwSignal<Option<i64>>) -> impl Into
 
 #[component]
 fn SerialTable(list: Vec<Serial>) -> impl IntoView {
-    let total = list.len();
     view! {
         <table>
             <caption class="visually-hidden">"Serial numbers"</caption>
@@ -221,7 +293,6 @@ fn SerialTable(list: Vec<Serial>) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
-        <p class="muted">{if total == 0 { "No serial number matches.".to_owned() } else { format!("{total} serial number(s)") }}</p>
     }
 }
 
@@ -344,4 +415,38 @@ fn HistoryTable(history: Vec<protocol::catalog::Activation>) -> impl IntoView {
         </table>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Paging;
+
+    #[test]
+    fn pages_belong_to_the_search_they_were_reached_with() {
+        let mut p = Paging::default();
+        assert_eq!(p.after_for("", None), None);
+        p.older(String::new(), None, "c1".into());
+        p.older(String::new(), None, "c2".into());
+        assert_eq!(p.after_for("", None).as_deref(), Some("c2"));
+        assert!(p.has_newer("", None));
+        // Another search or batch starts from the newest.
+        assert_eq!(p.after_for("abc", None), None);
+        assert_eq!(p.after_for("", Some(3)), None);
+        assert!(!p.has_newer("abc", None));
+        p.newer();
+        assert_eq!(p.after_for("", None).as_deref(), Some("c1"));
+        p.newer();
+        assert_eq!(
+            (p.after_for("", None), p.has_newer("", None)),
+            (None, false)
+        );
+        // Going on under a new search forgets the old pages.
+        p.older(String::new(), None, "c1".into());
+        p.older("abc".into(), None, "d1".into());
+        p.newer();
+        assert_eq!(
+            (p.after_for("abc", None), p.has_newer("abc", None)),
+            (None, false)
+        );
+    }
 }

@@ -266,14 +266,40 @@ pub async fn get_dashboard() -> Result<protocol::dashboard::Dashboard, PortalErr
     Ok(services.dashboard(&user).await?)
 }
 
+/// Every client by name (for a select of them).
 #[server(prefix = "/rpc", endpoint = "list_clients")]
 pub async fn list_clients() -> Result<Vec<ClientSummary>, PortalError> {
     let (services, user) = admin().await?;
     Ok(services
-        .list_clients(&user, &licensing::page::Page::ALL)
+        .list_clients(&user, &Default::default(), &licensing::page::Page::ALL)
         .await?
         .items)
 }
+
+/// A page of the clients `filter` picks, with how many match in all (administrators).
+#[server(prefix = "/rpc", endpoint = "clients_page")]
+pub async fn clients_page(
+    // Every filter empty is sent as no field at all.
+    #[server(default)] filter: protocol::account::ClientFilter,
+    after: Option<String>,
+    limit: Option<i64>,
+) -> Result<protocol::account::ClientTable, PortalError> {
+    let (services, user) = admin().await?;
+    let page = licensing::page::Page::asked(protocol::page::PageQuery {
+        limit: Some(limit.unwrap_or(CLIENTS_PER_PAGE)),
+        after,
+    })?;
+    let list = services.list_clients(&user, &filter, &page).await?;
+    let total = services.count_clients(&user, &filter).await?;
+    Ok(protocol::account::ClientTable {
+        rows: list.items,
+        total,
+        next: list.next,
+    })
+}
+
+/// Rows per page of the portal's clients table.
+pub const CLIENTS_PER_PAGE: i64 = 50;
 
 #[server(prefix = "/rpc", endpoint = "list_admins")]
 pub async fn list_admins() -> Result<Vec<UserSummary>, PortalError> {

@@ -57,28 +57,36 @@ pub async fn generate_serials(
         .await?)
 }
 
-/// Serials, filtered by batch and by a search over serial numbers and host names.
-#[server(prefix = "/rpc", endpoint = "list_serials")]
-pub async fn list_serials(
+/// A page of the serials, newest first, filtered by batch and by a search over serial numbers
+/// and host names; with how many match in all.
+#[server(prefix = "/rpc", endpoint = "serials_page")]
+pub async fn serials_page(
     #[server(default)] search: String,
     #[server(default)] batch_id: Option<i64>,
-) -> Result<Vec<Serial>, PortalError> {
-    // The newest serials the portal lists at once (a search narrows the rest down).
-    const SERIALS_SHOWN: i64 = 5000;
+    after: Option<String>,
+    limit: Option<i64>,
+) -> Result<protocol::catalog::Table<Serial>, PortalError> {
     let (services, user) = admin().await?;
-    Ok(services
-        .list_serials(
-            &user,
-            licensing::web::SerialQuery {
-                batch_id,
-                product_id: None,
-                search: Some(search),
-            },
-            &licensing::page::Page::first(SERIALS_SHOWN),
-        )
-        .await?
-        .items)
+    let q = licensing::web::SerialQuery {
+        batch_id,
+        product_id: None,
+        search: Some(search),
+    };
+    let page = licensing::page::Page::asked(protocol::page::PageQuery {
+        limit: Some(limit.unwrap_or(SERIALS_PER_PAGE)),
+        after,
+    })?;
+    let total = services.count_serials(&user, &q).await?;
+    let list = services.list_serials(&user, q, &page).await?;
+    Ok(protocol::catalog::Table {
+        rows: list.items,
+        total,
+        next: list.next,
+    })
 }
+
+/// Rows per page of the portal's serials table.
+pub const SERIALS_PER_PAGE: i64 = 100;
 
 #[server(prefix = "/rpc", endpoint = "get_serial_page")]
 pub async fn get_serial_page(id: i64) -> Result<SerialPage, PortalError> {

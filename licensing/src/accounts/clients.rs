@@ -3,11 +3,13 @@
 use super::password;
 use crate::accounts::sessions::{end_sessions_of, UserRow, USER_COLUMNS};
 use crate::audit::{client_of, Entry, Who};
-use crate::db::{Bind, Conditions};
+use crate::db::Conditions;
+use crate::listing::{descending, given, search, ListSort};
 use crate::page::{Page, Paged};
 use crate::{require_admin, Error, Licentia, Result};
 use protocol::account::{
-    AdminOverview, ClientBody, ClientDetail, ClientSummary, CurrentUser, Role, UserSummary,
+    AdminOverview, ClientBody, ClientDetail, ClientFilter, ClientSummary, CurrentUser, Role,
+    UserSummary,
 };
 use protocol::audit::{changed_fields, AuditAction};
 use protocol::input::{self, ClientName, Email, InputError, Password, PersonName};
@@ -17,7 +19,6 @@ struct ClientRow {
     id: i64,
     name: String,
     /// The name as it sorts and compares (folded case), the list's order.
-    name_key: String,
     contact_email: String,
     notes: String,
     created_at: i64,
@@ -124,8 +125,7 @@ impl ClientInput {
     }
 }
 
-const CLIENT_SELECT: &str =
-    "SELECT c.id, c.name, c.name_key, c.contact_email, c.notes, c.created_at, \
+const CLIENT_SELECT: &str = "SELECT c.id, c.name, c.contact_email, c.notes, c.created_at, \
      (SELECT COUNT(*) FROM users u WHERE u.client_id = c.id) AS user_count, \
      (SELECT COUNT(*) FROM orders o WHERE o.client_id = c.id) AS order_count, \
      (SELECT COUNT(*) FROM orders o JOIN licences l ON l.order_id = o.id \
@@ -136,6 +136,35 @@ const CLIENT_SELECT: &str =
 const USER_LIST_SELECT: &str =
     "SELECT id, email, name, role, client_id, created_at, last_sign_in_at, \
      CAST(CASE WHEN password_hash = '' THEN 1 ELSE 0 END AS BIGINT) AS invited FROM users";
+
+/// The conditions of the clients `f` picks (administrators only), and their order.
+fn client_conditions(actor: &CurrentUser, f: &ClientFilter) -> Result<(Conditions, ListSort)> {
+    require_admin(actor)?;
+    let mut c = Conditions::default();
+    if let Some(q) = given(&f.q) {
+        search(
+            &mut c,
+            &q,
+            &["lower(c.name)", "lower(c.contact_email)", "lower(c.notes)"],
+            None,
+        )?;
+    }
+    let (expr, text, natural) = match given(&f.sort).as_deref() {
+        // The name folded as the uniqueness check folds it.
+        None | Some("name") => ("c.name_key", true, false),
+        Some("created") => ("c.id", false, true),
+        Some(_) => return Err(InputError::new("sort", "Sort by name or created.").into()),
+    };
+    Ok((
+        c,
+        ListSort {
+            expr,
+            text,
+            descending: descending(&f.order, natural)?,
+            id: "c.id",
+        },
+    ))
+}
 
 fn duplicate_client(name: &ClientName) -> String {
     format!("A client named \u{201c}{name}\u{201d} already exists.")
@@ -160,28 +189,41 @@ impl Licentia {
         })
     }
 
-    /// Clients by name (ignoring case).
+    /// Clients as `filter` picks and orders them, by name unless told (administrators).
     pub async fn list_clients(
         &self,
         actor: &CurrentUser,
+        filter: &ClientFilter,
         page: &Page,
     ) -> Result<Paged<ClientSummary>> {
-        require_admin(actor)?;
-        let mut c = Conditions::default();
-        if let Some((name_key, id)) = page.after::<(String, i64)>()? {
-            c.and(
-                "(c.name_key, c.id) > (?, ?)",
-                [Bind::Text(name_key), Bind::Int(id)],
-            );
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            client: ClientRow,
+            sort_int: i64,
+            sort_text: String,
         }
-        let sql = c.page_sql(CLIENT_SELECT, "c.name_key, c.id", page.fetch());
-        let rows: Vec<ClientRow> = c
+        let (mut c, sort) = client_conditions(actor, filter)?;
+        sort.resume(&mut c, page)?;
+        let select = CLIENT_SELECT.replacen(
+            " FROM clients c",
+            &format!(", {} FROM clients c", sort.columns()),
+            1,
+        );
+        let sql = c.page_sql(&select, &sort.order_by(), page.fetch());
+        let rows: Vec<Row> = c
             .bind(sqlx::query_as(&sql))
             .fetch_all(self.db.pool())
             .await?;
         Ok(page
-            .finish(rows, |c| (c.name_key.clone(), c.id))
-            .map(Into::into))
+            .finish(rows, |r| sort.cursor(r.sort_int, &r.sort_text, r.client.id))
+            .map(|r| r.client.into()))
+    }
+
+    /// How many clients `filter` picks (all pages).
+    pub async fn count_clients(&self, actor: &CurrentUser, filter: &ClientFilter) -> Result<i64> {
+        let (c, _) = client_conditions(actor, filter)?;
+        c.count(self.db.pool(), "FROM clients c").await
     }
 
     /// A client with its users. Administrators see any; a client user only its own.

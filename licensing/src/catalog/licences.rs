@@ -2,8 +2,9 @@
 //! administrator's edits of its terms (checked by `licence_terms`, shared with the offline
 //! answer that gives terms in its activation's transaction).
 
-use super::lists::{descending, expiring, given, search, ListSort};
+use super::lists::expiring;
 use super::*;
+use crate::listing::{descending, given, search, ListSort};
 
 /// The tables an activations list reads from (its filters name `a`, `l`, `o`, `c`, `s`, `p`).
 const ACTIVATIONS_FROM: &str = "FROM activations a JOIN licences l ON l.id = a.licence_id \
@@ -203,7 +204,7 @@ impl Licentia {
         if let Some(days) = f.expiring_within_days {
             expiring(&mut c, days, day_of(self.clock.now()))?;
         }
-        let descending = descending(&f.order)?;
+        let descending = descending(&f.order, true)?;
         let (expr, text) = match given(&f.sort).as_deref() {
             None | Some("activated") => ("a.activated_at", false),
             Some("validated") => ("COALESCE(a.last_validated_at, 0)", false),

@@ -1,8 +1,8 @@
 //! Orders: a client buys a number of licences of a product; features and counters cascade
 //! product → order → licence until a licence is first activated.
 
-use super::lists::{descending, given, search, ListSort};
 use super::*;
+use crate::listing::{descending, given, search, ListSort};
 
 impl Licentia {
     /// Creates an order with its licences. Features and counters default from the product.
@@ -262,7 +262,7 @@ impl Licentia {
                 number.map(|n| ("o.id = ?", Bind::Int(n))),
             )?;
         }
-        let descending = descending(&f.order)?;
+        let descending = descending(&f.order, true)?;
         let (expr, text) = match given(&f.sort).as_deref() {
             None | Some("created") => ("o.id", false),
             Some("client") => ("lower(c.name)", true),

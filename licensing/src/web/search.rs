@@ -7,6 +7,51 @@ fn like_pattern(needle: &str) -> String {
     format!("%{}%", crate::db::like_escape(needle))
 }
 
+/// The conditions of the serials `q` picks.
+fn serial_conditions(q: &SerialQuery) -> Result<Conditions> {
+    let needle = q
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_lowercase());
+    if let Some(n) = needle.as_deref() {
+        protocol::input::text_line(
+            "search",
+            n,
+            0..=200,
+            "Search for at most 200 printable characters.",
+        )?;
+    }
+    // Serials are stored grouped; a search typed without dashes still finds them.
+    let serial_needle = needle.as_ref().map(|n| {
+        n.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_uppercase()
+    });
+    let mut c = Conditions::default();
+    if let Some(b) = q.batch_id {
+        c.and("s.batch_id = ?", [Bind::Int(b)]);
+    }
+    if let Some(p) = q.product_id {
+        c.and("s.product_id = ?", [Bind::Int(p)]);
+    }
+    if let Some(n) = &needle {
+        let on_a_host = "EXISTS (SELECT 1 FROM licences l JOIN activations a \
+                 ON a.licence_id = l.id WHERE l.serial_id = s.id AND a.removed_at IS NULL \
+                 AND LOWER(a.hostname) LIKE ? ESCAPE '\\')";
+        match serial_needle.filter(|s| !s.is_empty()) {
+            Some(sn) => c.and(
+                &format!("(REPLACE(s.serial, '-', '') LIKE ? ESCAPE '\\' OR {on_a_host})"),
+                [Bind::Text(like_pattern(&sn)), Bind::Text(like_pattern(n))],
+            ),
+            None => c.and(on_a_host, [Bind::Text(like_pattern(n))]),
+        }
+    }
+    Ok(c)
+}
+
 impl Licentia {
     /// Serials, newest first, filtered by batch, product and a search over serials and host names.
     pub async fn list_serials(
@@ -17,46 +62,7 @@ impl Licentia {
     ) -> Result<Paged<Serial>> {
         require_admin(actor)?;
         let before: Option<i64> = page.after()?;
-        let needle = q
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.to_lowercase());
-        if let Some(n) = needle.as_deref() {
-            protocol::input::text_line(
-                "search",
-                n,
-                0..=200,
-                "Search for at most 200 printable characters.",
-            )?;
-        }
-        // Serials are stored grouped; a search typed without dashes still finds them.
-        let serial_needle = needle.as_ref().map(|n| {
-            n.chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .collect::<String>()
-                .to_uppercase()
-        });
-        let mut c = Conditions::default();
-        if let Some(b) = q.batch_id {
-            c.and("s.batch_id = ?", [Bind::Int(b)]);
-        }
-        if let Some(p) = q.product_id {
-            c.and("s.product_id = ?", [Bind::Int(p)]);
-        }
-        if let Some(n) = &needle {
-            let on_a_host = "EXISTS (SELECT 1 FROM licences l JOIN activations a \
-                 ON a.licence_id = l.id WHERE l.serial_id = s.id AND a.removed_at IS NULL \
-                 AND LOWER(a.hostname) LIKE ? ESCAPE '\\')";
-            match serial_needle.filter(|s| !s.is_empty()) {
-                Some(sn) => c.and(
-                    &format!("(REPLACE(s.serial, '-', '') LIKE ? ESCAPE '\\' OR {on_a_host})"),
-                    [Bind::Text(like_pattern(&sn)), Bind::Text(like_pattern(n))],
-                ),
-                None => c.and(on_a_host, [Bind::Text(like_pattern(n))]),
-            }
-        }
+        let mut c = serial_conditions(&q)?;
         if let Some(b) = before {
             c.and("s.id < ?", [Bind::Int(b)]);
         }
@@ -77,6 +83,14 @@ impl Licentia {
             items,
             next: rows.next,
         })
+    }
+
+    /// How many serials `q` picks (all pages).
+    pub async fn count_serials(&self, actor: &CurrentUser, q: &SerialQuery) -> Result<i64> {
+        require_admin(actor)?;
+        serial_conditions(q)?
+            .count(self.db.pool(), "FROM serials s")
+            .await
     }
 
     /// Finds a serial by its text (checked before any look-up).

@@ -266,7 +266,10 @@ impl ActivationFilter {
 }
 
 /// A list's filters as a URL query string: the texts, then the numbers, empty ones left out.
-fn query_string(texts: &[(&str, &Option<String>)], ints: &[(&str, Option<i64>)]) -> String {
+pub(crate) fn query_string(
+    texts: &[(&str, &Option<String>)],
+    ints: &[(&str, Option<i64>)],
+) -> String {
     let mut pairs: Vec<String> = texts
         .iter()
         .filter_map(|(k, v)| {

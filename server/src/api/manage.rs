@@ -14,7 +14,7 @@ use licensing::accounts::ClientInput;
 use licensing::activation::Remover;
 use licensing::catalog::OrderInput;
 use licensing::web::{BatchInput, SerialQuery};
-use protocol::account::{ClientBody, ClientDetail, ClientSummary, CurrentUser};
+use protocol::account::{ClientBody, ClientDetail, ClientFilter, ClientSummary, CurrentUser};
 use protocol::catalog::{
     ActivationFilter, ActivationRow, Licence, LicenceFilter, LicenceListRow, Order, OrderFilter,
     Product, ProductInput, Serial, SerialBatch, SerialDetail,
@@ -129,27 +129,30 @@ async fn delete_product(
 
 // ---- clients ----
 
-/// Clients by name (administrators).
+/// Clients by name unless told otherwise (administrators).
 #[utoipa::path(get, path = "/api/v1/clients", tag = "catalogue", security(("token" = [])),
-    params(PageQuery),
+    params(PageQuery, ClientFilter),
     responses((status = 200, body = Vec<ClientSummary>, headers(("Link" = String, description = "The next page, when there is one: `<…after=…>; rel=\"next\"`"))), Problems))]
 async fn list_clients(
     axum::extract::State(s): Services,
     Reader(user): Reader,
     page: ApiPage,
+    ApiQuery(f): ApiQuery<ClientFilter>,
 ) -> Result<Listing<ClientSummary>, ApiError> {
-    Ok(page.answer(s.list_clients(&user, &page.page).await?))
+    Ok(page.answer(s.list_clients(&user, &f, &page.page).await?))
 }
 
-/// The clients as CSV, by name (administrators): id, name, contact, users, orders, licences
-/// on machines, created (UTC), notes.
+/// The clients the list's filters pick as CSV, in its order (administrators): id, name,
+/// contact, users, orders, licences on machines, created (UTC), notes.
 #[utoipa::path(get, path = "/api/v1/clients.csv", tag = "catalogue", security(("token" = [])),
+    params(ClientFilter),
     responses((status = 200, content_type = "text/csv", body = String), Problems))]
 pub(super) async fn clients_csv(
     axum::extract::State(s): Services,
     Reader(user): Reader,
+    ApiQuery(f): ApiQuery<ClientFilter>,
 ) -> Result<Response, ApiError> {
-    csv_file(s.clients_csv(&user).await?, "clients.csv")
+    csv_file(s.clients_csv(&user, &f).await?, "clients.csv")
 }
 
 #[utoipa::path(post, path = "/api/v1/clients", tag = "catalogue", security(("token" = [])),

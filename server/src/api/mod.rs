@@ -661,9 +661,10 @@ pub mod downloads {
     pub async fn clients(
         State(state): State<AppState>,
         headers: HeaderMap,
+        ApiQuery(f): ApiQuery<protocol::account::ClientFilter>,
     ) -> Result<Response, ApiError> {
         let user = session_user(&state, &headers).await?;
-        manage::csv_file(state.services.clients_csv(&user).await?, "clients.csv")
+        manage::csv_file(state.services.clients_csv(&user, &f).await?, "clients.csv")
     }
 
     pub async fn orders(

@@ -178,7 +178,7 @@ both_backends! {
 
     async fn only_the_pools_owner_switches_mobile_licences_and_only_administrators_set_their_length(app) {
         let (admin, pool) = lending_pool(&app, 1, Some(5)).await;
-        let (client_id, _) = app.services.list_clients(&admin, &licensing::page::Page::ALL).await.expect("clients").items.first().map(|c| (c.id, ())).expect("acme");
+        let (client_id, _) = app.services.list_clients(&admin, &Default::default(), &licensing::page::Page::ALL).await.expect("clients").items.first().map(|c| (c.id, ())).expect("acme");
         let carla = client_user_of(&app, &admin, client_id, "carla@acme.test").await;
         let other = app.services.create_client(&admin, licensing::accounts::ClientInput::parse(&protocol::account::ClientBody { name: "Other".into(), ..Default::default() }).expect("input")).await.expect("client");
         let mallory = client_user_of(&app, &admin, other.id, "m@other.test").await;

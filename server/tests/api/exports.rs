@@ -81,6 +81,8 @@ both_backends! {
         assert!(lines[2].contains(",Acme,") && lines[2].contains(",1,1,1,"), "one user, one order, one licence on a machine: {clients}");
         assert_eq!(download(&app, "/clients.csv", None, Some(&admin)).await, (StatusCode::OK, clients.clone()));
         assert_eq!(download(&app, "/clients.csv", None, Some(&carla)).await.0, StatusCode::FORBIDDEN);
+        let (_, acme_only) = download(&app, "/api/v1/clients.csv?q=acm", Some(api.token()), None).await;
+        assert_eq!(acme_only.lines().count(), 2, "the list's search: {acme_only}");
         assert_eq!(download(&app, "/clients.csv", None, None).await.0, StatusCode::UNAUTHORIZED);
 
         // Orders: newest first, filtered by client; a client user's hold their own only.

@@ -78,7 +78,7 @@ async fn reminders(app: TestApp, sink: SmtpSink) {
     // Acme's contact is who is reminded; Globex has none, so is not.
     let acme = app
         .services
-        .list_clients(&f.admin, &licensing::page::Page::ALL)
+        .list_clients(&f.admin, &Default::default(), &licensing::page::Page::ALL)
         .await
         .expect("clients")
         .items

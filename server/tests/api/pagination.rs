@@ -115,6 +115,7 @@ both_backends! {
         let lists: Vec<(String, Items)> = vec![
             ("/api/v1/products".into(), array),
             ("/api/v1/clients".into(), array),
+            ("/api/v1/clients?sort=created".into(), array),
             ("/api/v1/orders".into(), array),
             (format!("/api/v1/orders?client_id={acme}"), array),
             ("/api/v1/orders?sort=client&order=asc".into(), array),
@@ -153,6 +154,16 @@ both_backends! {
         let (all, _) = walk(&api, &limited("/api/v1/clients", 1), array).await;
         let names: Vec<_> = all.iter().map(|c| c["name"].as_str().unwrap_or_default()).collect();
         assert_eq!(names, ["Acme", "beta", "Cobalt"]);
+        // Z–A, newest first, and searched (any case, the contact and notes too).
+        let (all, _) = walk(&api, &limited("/api/v1/clients?sort=name&order=desc", 1), array).await;
+        let names: Vec<_> = all.iter().map(|c| c["name"].as_str().unwrap_or_default()).collect();
+        assert_eq!(names, ["Cobalt", "beta", "Acme"]);
+        let (all, _) = walk(&api, &limited("/api/v1/clients?sort=created", 1), array).await;
+        assert_eq!(all.iter().map(|c| c["id"].clone()).collect::<Vec<_>>(), [clients[2].clone(), clients[1].clone(), clients[0].clone()]);
+        let (found, _) = walk(&api, "/api/v1/clients?q=OBA", array).await;
+        assert_eq!(found.iter().map(|c| c["name"].clone()).collect::<Vec<_>>(), ["Cobalt"]);
+        let (st, refused) = api.get("/api/v1/clients?sort=size").await;
+        assert_eq!((st, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("sort")));
         let (all, _) = walk(&api, &limited(&format!("/api/v1/orders?client_id={acme}"), 1), array).await;
         let ids: Vec<_> = all.iter().map(|o| o["id"].clone()).collect();
         assert_eq!(ids, [orders[3].clone(), orders[1].clone(), orders[0].clone()], "Acme's, newest first");

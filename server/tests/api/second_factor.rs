@@ -280,7 +280,7 @@ async fn administrators_must_set_one_up_where_the_server_requires_it() {
             .expect("signed in");
         assert!(
             app.services
-                .list_clients(&user, &licensing::page::Page::ALL)
+                .list_clients(&user, &Default::default(), &licensing::page::Page::ALL)
                 .await
                 .is_err(),
             "the services refuse too"

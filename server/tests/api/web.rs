@@ -242,10 +242,39 @@ both_backends! {
         assert!(matches!(too_many, Err(licensing::Error::Invalid(ref e)) if e.field == "count"), "{too_many:?}");
         let reply = browser.rpc("generate_serials", &[("product_id", &p.id.to_string()), ("count", "1"), ("note", "a\u{0}b")]).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", reply.body);
-        let reply = browser.rpc("list_serials", &[("search", "x\u{0}")]).await;
+        let reply = browser.rpc("serials_page", &[("search", "x\u{0}")]).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", reply.body);
         let batches: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM serial_batches").fetch_one(app.services.db().pool()).await.expect("count");
         assert_eq!(batches, 0);
+    }
+
+    async fn the_portal_pages_serials_newest_first_with_their_count(app) {
+        let (_, list) = serials(&app, 5, None, 1).await;
+        let browser = app.admin().await;
+        let mut shown = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut form = vec![("limit", "2".to_owned())];
+            if let Some(a) = &after {
+                form.push(("after", a.clone()));
+            }
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let page = browser.rpc("serials_page", &form).await.ok();
+            assert_eq!(page["total"], 5, "{page}");
+            let rows = page["rows"].as_array().cloned().unwrap_or_default();
+            assert!(rows.len() <= 2);
+            shown.extend(rows.iter().map(|s| s["serial"].as_str().unwrap_or_default().to_owned()));
+            match page["next"].as_str() {
+                Some(n) => after = Some(n.to_owned()),
+                None => break,
+            }
+            assert!(shown.len() <= 5, "the pages go round in circles");
+        }
+        let newest_first: Vec<String> = list.iter().map(|s| s.serial.clone()).collect();
+        assert_eq!(shown, newest_first);
+        // A search is counted too.
+        let found = browser.rpc("serials_page", &[("search", &list[3].serial)]).await.ok();
+        assert_eq!((found["total"].as_i64(), found["rows"][0]["serial"].as_str()), (Some(1), Some(list[3].serial.as_str())));
     }
 
     async fn serials_activate_offline_through_an_administrator(app) {
