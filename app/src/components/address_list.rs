@@ -53,29 +53,30 @@ pub fn list_address(here: &str, query: String, limit: Option<i64>, after: Option
     }
 }
 
-/// A column head sorting the list by `key` (`default`: the key the list sorts by when it is
-/// not told): again on the sorted column reverses it; a new column starts with its natural
-/// order, A–Z for names (`ascending`), newest or largest first otherwise (the order a list
-/// takes when the address names none). `to` gives the address of a sort.
+/// How a list's column heads sort: the key it sorts by when the address names none, and the
+/// direction the server takes for a key when the address names no `order`.
+pub struct SortDefaults {
+    pub key: &'static str,
+    pub descending: fn(&str) -> bool,
+}
+
+impl SortDefaults {
+    /// Newest or largest first whatever the key, unless the address says `asc`.
+    pub const DESCENDING: fn(&str) -> bool = |_| true;
+}
+
+/// A column head sorting the list by `key`: again on the sorted column reverses it; a new
+/// column starts with its natural order, A–Z for names (`ascending`), newest or largest first
+/// otherwise. `to` gives the address of a sort.
 pub fn sort_head<F: AddressFilter>(
     f: &F,
-    default: &str,
+    defaults: &SortDefaults,
     key: &'static str,
     label: &'static str,
     ascending: bool,
     to: impl Fn(&F) -> String,
 ) -> impl IntoView {
-    let on = f.sort().unwrap_or(default) == key;
-    let descending = match f.order() {
-        Some(order) => order != "asc",
-        None => !ascending,
-    };
-    let next_ascending = if on { descending } else { ascending };
-    let state = match (on, descending) {
-        (false, _) => "none",
-        (true, true) => "descending",
-        (true, false) => "ascending",
-    };
+    let (state, next_ascending) = sort_state(f, defaults, key, ascending);
     let arrow = match state {
         "ascending" => " ▲",
         "descending" => " ▼",
@@ -83,6 +84,26 @@ pub fn sort_head<F: AddressFilter>(
     };
     let href = to(&f.sorted(key, next_ascending));
     view! { <th scope="col" aria-sort=state><a class="sort" href=href>{label}{arrow}</a></th> }
+}
+
+/// A column head's `aria-sort` (`none`, `ascending`, `descending`: what the list shows) and
+/// whether its link sorts A–Z.
+fn sort_state<F: AddressFilter>(
+    f: &F,
+    defaults: &SortDefaults,
+    key: &str,
+    ascending: bool,
+) -> (&'static str, bool) {
+    let on = f.sort().unwrap_or(defaults.key) == key;
+    let descending = match f.order() {
+        Some(order) => order != "asc",
+        None => (defaults.descending)(key),
+    };
+    match (on, descending) {
+        (false, _) => ("none", ascending),
+        (true, true) => ("descending", true),
+        (true, false) => ("ascending", false),
+    }
 }
 
 /// The line above a paged list: how many rows match in all and how many this page shows.
@@ -158,6 +179,53 @@ mod tests {
             list_address("/l", String::new(), None, Some("c")),
             "/l?after=c"
         );
+    }
+
+    #[test]
+    fn a_head_says_the_order_the_server_gives() {
+        let newest = SortDefaults {
+            key: "created",
+            descending: SortDefaults::DESCENDING,
+        };
+        let by_client = OrderFilter {
+            sort: Some("client".into()),
+            ..OrderFilter::default()
+        };
+        // `?sort=client` alone: the server's Z–A (its default), and the head reverses it.
+        assert_eq!(
+            sort_state(&by_client, &newest, "client", true),
+            ("descending", true)
+        );
+        assert_eq!(
+            sort_state(&by_client, &newest, "created", false),
+            ("none", false)
+        );
+        assert_eq!(
+            sort_state(&OrderFilter::default(), &newest, "created", false),
+            ("descending", true)
+        );
+        let names = SortDefaults {
+            key: "name",
+            descending: |key| key == "created",
+        };
+        let clients = ClientFilter::default();
+        assert_eq!(
+            sort_state(&clients, &names, "name", true),
+            ("ascending", false)
+        );
+        let newest_clients = ClientFilter {
+            sort: Some("created".into()),
+            ..ClientFilter::default()
+        };
+        assert_eq!(
+            sort_state(&newest_clients, &names, "created", false),
+            ("descending", true)
+        );
+        let z_a = ClientFilter {
+            order: Some("desc".into()),
+            ..ClientFilter::default()
+        };
+        assert_eq!(sort_state(&z_a, &names, "name", true), ("descending", true));
     }
 
     #[test]

@@ -4,8 +4,8 @@ use super::catalog::{address_list, address_text, SearchFilter};
 use crate::components::{
     by_text, created_here, list_address, loaded, match_count, or_dash, reset_on_success, sort_head,
     time_or, ActionDone, ActionError, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field,
-    LinkPager, LinkSentNotice, LoadError, LocalTime, PageAndSortFields, RowAction, Sort, SortHeads,
-    TextArea,
+    LinkPager, LinkSentNotice, LoadError, LocalTime, PageAndSortFields, RowAction, Sort,
+    SortDefaults, SortHeads, TextArea,
 };
 use crate::pages::errors::NotAllowed;
 use crate::server_fns::accounts::{
@@ -184,7 +184,7 @@ pub fn ClientsPage() -> impl IntoView {
                 let next = t.next.as_deref().map(|n| link(&f, Some(n)));
                 let first = after.get_untracked().is_some().then(|| link(&f, None));
                 let head = |key: &'static str, label: &'static str| {
-                    sort_head(&f, "name", key, label, key == "name", |to| link(to, None))
+                    sort_head(&f, &SortDefaults { key: "name", descending: |key| key == "created" }, key, label, key == "name", |to| link(to, None))
                 };
                 view! {
                     <p class="muted" data-testid="clients-count">{match t.total {

@@ -6,7 +6,7 @@ use crate::components::{
     area, created_here, list_address, loaded, match_count, options, or_dash, sort_head,
     text_options, time_or, ActionDone, ActionError, AddressFilter, ChoiceField, ColumnHeads,
     ConfirmButton, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LinkPager, LoadError,
-    LocalTime, PageAndSortFields, RowAction,
+    LocalTime, PageAndSortFields, RowAction, SortDefaults,
 };
 use crate::server_fns::catalog::{
     BulkLicences, CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation,
@@ -90,7 +90,7 @@ pub fn OrdersPage(admin: bool) -> impl IntoView {
                 let next = t.next.as_deref().map(|n| link(&f, Some(n)));
                 let first = after.get_untracked().is_some().then(|| link(&f, None));
                 let head = |key: &'static str, label: &'static str| {
-                    sort_head(&f, "created", key, label, key != "created", |to| link(to, None))
+                    sort_head(&f, &SortDefaults { key: "created", descending: SortDefaults::DESCENDING }, key, label, key != "created", |to| link(to, None))
                 };
                 view! {
                     <p class="muted" data-testid="orders-count">{match t.total {
@@ -529,7 +529,7 @@ pub fn ActivationsPage(admin: bool) -> impl IntoView {
                 let next = t.next.as_deref().map(|n| link(&f, Some(n)));
                 let first = after.get_untracked().is_some().then(|| link(&f, None));
                 let head = |key: &'static str, label: &'static str| {
-                    sort_head(&f, "activated", key, label, matches!(key, "machine" | "client" | "product"), |to| link(to, None))
+                    sort_head(&f, &SortDefaults { key: "activated", descending: SortDefaults::DESCENDING }, key, label, matches!(key, "machine" | "client" | "product"), |to| link(to, None))
                 };
                 view! {
                     <p class="muted" data-testid="activations-count">{match_count(t.total, t.rows.len(), "activation", "activations")}</p>

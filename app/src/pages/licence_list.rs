@@ -8,7 +8,7 @@ use super::catalog::{
 };
 use crate::components::{
     area, list_address, loaded, match_count, or_dash, sort_head, text_options, ChoiceField,
-    CsvLink, LinkPager, PageAndSortFields,
+    CsvLink, LinkPager, PageAndSortFields, SortDefaults,
 };
 use crate::server_fns::catalog::{BulkLicences, LICENCES_PER_PAGE};
 use leptos::prelude::*;
@@ -70,7 +70,7 @@ pub fn LicencesPage(admin: bool) -> impl IntoView {
                 let next = t.next.as_deref().map(|n| link(&f, Some(n)));
                 let first = after.get_untracked().is_some().then(|| link(&f, None));
                 let head = |key: &'static str, label: &'static str| {
-                    sort_head(&f, "created", key, label, matches!(key, "client" | "product" | "expires"), |to| link(to, None))
+                    sort_head(&f, &SortDefaults { key: "created", descending: SortDefaults::DESCENDING }, key, label, matches!(key, "client" | "product" | "expires"), |to| link(to, None))
                 };
                 view! {
                     <p class="muted" data-testid="licences-count">{match_count(t.total, t.rows.len(), "licence", "licences")}</p>

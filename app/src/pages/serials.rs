@@ -73,8 +73,8 @@ impl Paging {
         self.is_for(search, batch_id) && !self.before.is_empty()
     }
 
-    /// On to the page after `next`, from the one shown for this search and batch.
-    fn older(&mut self, search: String, batch_id: Option<i64>, next: String) {
+    /// The newest page of this search and batch, unless already on them.
+    fn start(&mut self, search: String, batch_id: Option<i64>) {
         if !self.is_for(&search, batch_id) {
             *self = Paging {
                 search,
@@ -82,6 +82,16 @@ impl Paging {
                 ..Paging::default()
             };
         }
+    }
+
+    /// On to the page after `next`, of this search and batch (a page of another search
+    /// starts it over from there).
+    fn older(&mut self, search: String, batch_id: Option<i64>, next: String) {
+        if self.after.as_ref() == Some(&next) && self.is_for(&search, batch_id) {
+            // A second click on the same button.
+            return;
+        }
+        self.start(search, batch_id);
         self.before.push(self.after.replace(next));
     }
 
@@ -110,14 +120,22 @@ pub fn SerialsPage() -> impl IntoView {
     // starts from the newest again.
     let paging = RwSignal::new(Paging::default());
     let current = move || (query.get(), batch.get());
+    // Coming back to a search is coming back to its newest page.
+    Effect::new(move |_| {
+        let (search, batch_id) = current();
+        paging.update(|p| p.start(search, batch_id));
+    });
     let serials = Resource::new(
         move || {
             let (search, batch_id) = current();
             let after = paging.with(|p| p.after_for(&search, batch_id));
             (search, batch_id, after, generate.version().get())
         },
-        |(search, batch_id, after, _)| {
-            crate::server_fns::web::serials_page(search, batch_id, after, None)
+        // Each page says which search and batch it is of, for its "Older" button.
+        |(search, batch_id, after, _)| async move {
+            let page =
+                crate::server_fns::web::serials_page(search.clone(), batch_id, after, None).await?;
+            Ok((search, batch_id, page))
         },
     );
     view! {
@@ -145,7 +163,7 @@ pub fn SerialsPage() -> impl IntoView {
                     </p>
                 })}
             </div>
-            {loaded(serials, move |t| {
+            {loaded(serials, move |(of_search, of_batch, t)| {
                 let next = t.next.clone();
                 view! {
                     <p class="muted" data-testid="serials-count">{match_count(t.total, t.rows.len(), "serial number", "serial numbers")}</p>
@@ -159,8 +177,7 @@ pub fn SerialsPage() -> impl IntoView {
                         }}
                         {next.map(|n| view! {
                             <button type="button" class="link" data-testid="serials-next" on:click=move |_| {
-                                let (search, batch_id) = current();
-                                paging.update(|p| p.older(search, batch_id, n.clone()));
+                                paging.update(|p| p.older(of_search.clone(), of_batch, n.clone()));
                             }>"Older serials →"</button>
                         })}
                     </nav>
@@ -440,8 +457,18 @@ mod tests {
             (p.after_for("", None), p.has_newer("", None)),
             (None, false)
         );
-        // Going on under a new search forgets the old pages.
+        // Going on under a new search forgets the old pages; coming back starts it over.
         p.older(String::new(), None, "c1".into());
+        p.older(String::new(), None, "c1".into());
+        assert_eq!(p.before.len(), 1, "a double click moves one page");
+        p.start("abc".into(), None);
+        assert!(!p.has_newer("abc", None));
+        p.start(String::new(), None);
+        assert_eq!(
+            p.after_for("", None),
+            None,
+            "a search typed and deleted starts over"
+        );
         p.older("abc".into(), None, "d1".into());
         p.newer();
         assert_eq!(

@@ -18,7 +18,6 @@ use protocol::input::{self, ClientName, Email, InputError, Password, PersonName}
 struct ClientRow {
     id: i64,
     name: String,
-    /// The name as it sorts and compares (folded case), the list's order.
     contact_email: String,
     notes: String,
     created_at: i64,
@@ -142,10 +141,12 @@ fn client_conditions(actor: &CurrentUser, f: &ClientFilter) -> Result<(Condition
     require_admin(actor)?;
     let mut c = Conditions::default();
     if let Some(q) = given(&f.q) {
+        // Folded here, whole (SQLite's lower() folds ASCII only): the name is searched in the
+        // form it is compared in, stored folded.
         search(
             &mut c,
-            &q,
-            &["lower(c.name)", "lower(c.contact_email)", "lower(c.notes)"],
+            &q.to_lowercase(),
+            &["c.name_key", "lower(c.contact_email)", "lower(c.notes)"],
             None,
         )?;
     }

@@ -45,6 +45,8 @@ both_backends! {
         let calls: Vec<(&str, Vec<(&str, &str)>)> = vec![
             ("get_admin_overview", vec![]),
             ("list_clients", vec![]),
+            ("clients_page", vec![]),
+            ("serials_page", vec![]),
             ("list_admins", vec![]),
             ("create_client", vec![("client[name]", "Sneaky"), ("client[contact_email]", ""), ("client[notes]", "")]),
             ("update_client", vec![("id", &id), ("client[name]", "Renamed"), ("client[contact_email]", ""), ("client[notes]", "")]),

@@ -162,6 +162,17 @@ both_backends! {
         assert_eq!(all.iter().map(|c| c["id"].clone()).collect::<Vec<_>>(), [clients[2].clone(), clients[1].clone(), clients[0].clone()]);
         let (found, _) = walk(&api, "/api/v1/clients?q=OBA", array).await;
         assert_eq!(found.iter().map(|c| c["name"].clone()).collect::<Vec<_>>(), ["Cobalt"]);
+        // The contact and notes are searched too, and a name in any case of any alphabet.
+        created(&api, "/api/v1/clients", json!({"name": "École Zèbre", "contact_email": "ops@delta.test", "notes": "Key account"})).await;
+        for q in ["DELTA", "key%20ACC", "%C3%A9cole", "Z%C3%88BRE"] {
+            let (found, _) = walk(&api, &format!("/api/v1/clients?q={q}"), array).await;
+            assert_eq!(found.iter().map(|c| c["name"].clone()).collect::<Vec<_>>(), ["École Zèbre"], "{q}");
+        }
+        // A cursor of one sort is not a place in another.
+        let (_, _, by_name) = api.page("/api/v1/clients?limit=1").await;
+        let after = by_name.and_then(|l| l.split("after=").nth(1).map(str::to_owned)).expect("a cursor");
+        let (st, refused) = api.get(&format!("/api/v1/clients?sort=created&after={after}")).await;
+        assert_eq!((st, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("after")), "{refused}");
         let (st, refused) = api.get("/api/v1/clients?sort=size").await;
         assert_eq!((st, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("sort")));
         let (all, _) = walk(&api, &limited(&format!("/api/v1/orders?client_id={acme}"), 1), array).await;
