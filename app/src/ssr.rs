@@ -253,6 +253,27 @@ impl From<licensing::Error> for PortalError {
     }
 }
 
+/// The page a portal table asks for: `limit` rows (`default` when not said) after `after`.
+pub fn table_page(
+    after: Option<String>,
+    limit: Option<i64>,
+    default: i64,
+) -> Result<licensing::page::Page, PortalError> {
+    Ok(licensing::page::Page::asked(protocol::page::PageQuery {
+        limit: Some(limit.unwrap_or(default)),
+        after,
+    })?)
+}
+
+/// A page of a table with how many rows match in all.
+pub fn table<T>(list: licensing::page::Paged<T>, total: i64) -> protocol::catalog::Table<T> {
+    protocol::catalog::Table {
+        rows: list.items,
+        total,
+        next: list.next,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

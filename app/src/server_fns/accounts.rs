@@ -285,17 +285,10 @@ pub async fn clients_page(
     limit: Option<i64>,
 ) -> Result<protocol::account::ClientTable, PortalError> {
     let (services, user) = admin().await?;
-    let page = licensing::page::Page::asked(protocol::page::PageQuery {
-        limit: Some(limit.unwrap_or(CLIENTS_PER_PAGE)),
-        after,
-    })?;
+    let page = crate::ssr::table_page(after, limit, CLIENTS_PER_PAGE)?;
     let list = services.list_clients(&user, &filter, &page).await?;
     let total = services.count_clients(&user, &filter).await?;
-    Ok(protocol::account::ClientTable {
-        rows: list.items,
-        total,
-        next: list.next,
-    })
+    Ok(crate::ssr::table(list, total))
 }
 
 /// Rows per page of the portal's clients table.

@@ -66,17 +66,10 @@ pub async fn orders_page(
     limit: Option<i64>,
 ) -> Result<OrderTable, PortalError> {
     let (services, user) = caller().await?;
-    let page = licensing::page::Page::asked(protocol::page::PageQuery {
-        limit: Some(limit.unwrap_or(ORDERS_PER_PAGE)),
-        after,
-    })?;
+    let page = crate::ssr::table_page(after, limit, ORDERS_PER_PAGE)?;
     let list = services.list_orders(&user, &filter, &page).await?;
     let total = services.count_orders(&user, &filter).await?;
-    Ok(OrderTable {
-        rows: list.items,
-        total,
-        next: list.next,
-    })
+    Ok(crate::ssr::table(list, total))
 }
 
 /// Rows per page of the portal's orders table.
@@ -213,19 +206,12 @@ pub async fn activations_page(
     limit: Option<i64>,
 ) -> Result<ActivationTable, PortalError> {
     let (services, user) = caller().await?;
-    let page = licensing::page::Page::asked(protocol::page::PageQuery {
-        limit: Some(limit.unwrap_or(ACTIVATIONS_PER_PAGE)),
-        after,
-    })?;
+    let page = crate::ssr::table_page(after, limit, ACTIVATIONS_PER_PAGE)?;
     let list = services
         .list_activations(&user, &filter, true, &page)
         .await?;
     let total = services.count_activations(&user, &filter, true).await?;
-    Ok(ActivationTable {
-        rows: list.items,
-        total,
-        next: list.next,
-    })
+    Ok(crate::ssr::table(list, total))
 }
 
 /// Rows per page of the portal's activations table.
@@ -241,17 +227,10 @@ pub async fn licences_page(
     limit: Option<i64>,
 ) -> Result<LicenceTable, PortalError> {
     let (services, user) = caller().await?;
-    let page = licensing::page::Page::asked(protocol::page::PageQuery {
-        limit: Some(limit.unwrap_or(LICENCES_PER_PAGE)),
-        after,
-    })?;
+    let page = crate::ssr::table_page(after, limit, LICENCES_PER_PAGE)?;
     let list = services.list_licences(&user, &filter, true, &page).await?;
     let total = services.count_licences(&user, &filter, true).await?;
-    Ok(LicenceTable {
-        rows: list.items,
-        total,
-        next: list.next,
-    })
+    Ok(crate::ssr::table(list, total))
 }
 
 /// Rows per page of the portal's licences table.

@@ -72,17 +72,10 @@ pub async fn serials_page(
         product_id: None,
         search: Some(search),
     };
-    let page = licensing::page::Page::asked(protocol::page::PageQuery {
-        limit: Some(limit.unwrap_or(SERIALS_PER_PAGE)),
-        after,
-    })?;
+    let page = crate::ssr::table_page(after, limit, SERIALS_PER_PAGE)?;
     let total = services.count_serials(&user, &q).await?;
     let list = services.list_serials(&user, q, &page).await?;
-    Ok(protocol::catalog::Table {
-        rows: list.items,
-        total,
-        next: list.next,
-    })
+    Ok(crate::ssr::table(list, total))
 }
 
 /// Rows per page of the portal's serials table.
