@@ -157,7 +157,20 @@ struct Resolver {
 }
 
 impl Resolver {
+    /// dnsmasq listens on UDP and TCP: a port free for UDP may be taken for TCP by another test,
+    /// so a resolver that exits at once is started again on a fresh port.
     fn start(targets: &[(u16, u16, u16)]) -> Self {
+        let mut last = None;
+        for _ in 0..5 {
+            match Self::try_start(targets) {
+                Ok(resolver) => return resolver,
+                Err(status) => last = Some(status),
+            }
+        }
+        panic!("dnsmasq exited five times on fresh ports: {last:?}");
+    }
+
+    fn try_start(targets: &[(u16, u16, u16)]) -> Result<Self, String> {
         let dnsmasq = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
@@ -197,7 +210,7 @@ impl Resolver {
         let started = std::time::Instant::now();
         while licentia_client::srv::ask(resolver, "_licentia._tcp.licentia.test").is_err() {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("dnsmasq exited ({status}): is port {port} taken?");
+                return Err(format!("{status} on port {port}"));
             }
             assert!(
                 started.elapsed() < Duration::from_secs(10),
@@ -205,7 +218,7 @@ impl Resolver {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { child, addr }
+        Ok(Self { child, addr })
     }
 }
 
