@@ -7,6 +7,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/licentia/target}"
 SITE="$ROOT/target/site"
 SERVER_BIN="$CARGO_TARGET_DIR/release/server"
+# .cargo/config.toml builds everything with Leptos's erased components; a RUSTFLAGS of the
+# caller's would replace that setting, and a server built otherwise than its bundle renders HTML
+# the bundle cannot hydrate. Keep the flag in either case.
+if [ -n "${RUSTFLAGS:-}" ] && [[ "$RUSTFLAGS" != *erase_components* ]]; then
+  export RUSTFLAGS="$RUSTFLAGS --cfg erase_components"
+fi
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
