@@ -168,10 +168,34 @@ fn kid_of(public: &VerifyingKey) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(public.as_bytes())[..12])
 }
 
+/// A signing key in force as the database has it: the private key still sealed.
 #[derive(sqlx::FromRow)]
 struct KeyRow {
     kid: String,
     public_key: String,
+    private_key: String,
+    active: i64,
+}
+
+/// The signing keys in force, read in one statement: the published set (every key not
+/// retired, the active one first) and the active key, decrypted.
+pub(crate) struct KeyRing {
+    pub jwks: JwkSet,
+    pub active: Option<(String, SigningKey)>,
+}
+
+/// Keys as last decoded (and the active one decrypted), by id. Each use still reads the rows,
+/// and an entry serves only while its row's text is unchanged: a key rotated or retired by
+/// another replica counts at the next request. Only the decoding and decrypting are saved.
+#[derive(Default)]
+pub(crate) struct KeyCache(std::sync::Mutex<std::collections::HashMap<String, CachedKey>>);
+
+struct CachedKey {
+    public_key: String,
+    verifying: VerifyingKey,
+    /// The sealed private key this entry's `signing` came from.
+    sealed: String,
+    signing: Option<SigningKey>,
 }
 
 impl Licentia {
@@ -269,24 +293,63 @@ impl Licentia {
 
     /// The public keys that verify activation codes: every key not retired.
     pub async fn jwks(&self) -> Result<JwkSet> {
+        Ok(self.key_ring().await?.jwks)
+    }
+
+    /// The signing keys in force (one statement; decoding and decrypting cached by row).
+    pub(crate) async fn key_ring(&self) -> Result<KeyRing> {
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, public_key FROM signing_keys WHERE retired_at IS NULL \
-             ORDER BY active DESC, created_at DESC",
+            "SELECT kid, public_key, private_key, active FROM signing_keys \
+             WHERE retired_at IS NULL ORDER BY active DESC, created_at DESC",
         )
         .fetch_all(self.db.pool())
         .await?;
-        let mut keys = Vec::with_capacity(rows.len());
+        let mut cache = self
+            .key_cache
+            .0
+            .lock()
+            .map_err(|_| Error::Internal("the key cache is poisoned".into()))?;
+        // Entries of keys no longer in force go.
+        cache.retain(|kid, _| rows.iter().any(|r| &r.kid == kid));
+        let mut ring = KeyRing {
+            jwks: JwkSet {
+                keys: Vec::with_capacity(rows.len()),
+            },
+            active: None,
+        };
         for r in rows {
-            let bytes: [u8; 32] = URL_SAFE_NO_PAD
-                .decode(&r.public_key)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| Error::Internal(format!("public key {} is malformed", r.kid)))?;
-            let public = VerifyingKey::from_bytes(&bytes)
-                .map_err(|_| Error::Internal(format!("public key {} is invalid", r.kid)))?;
-            keys.push(Jwk::ed25519(&r.kid, &public));
+            let fresh = cache
+                .get(&r.kid)
+                .is_some_and(|c| c.public_key == r.public_key && c.sealed == r.private_key);
+            if !fresh {
+                cache.insert(
+                    r.kid.clone(),
+                    CachedKey {
+                        verifying: public_key(&r.kid, &r.public_key)?,
+                        public_key: r.public_key.clone(),
+                        sealed: r.private_key.clone(),
+                        signing: None,
+                    },
+                );
+            }
+            let Some(entry) = cache.get_mut(&r.kid) else {
+                continue;
+            };
+            ring.jwks.keys.push(Jwk::ed25519(&r.kid, &entry.verifying));
+            if r.active == 1 && ring.active.is_none() {
+                let signing = match &entry.signing {
+                    Some(k) => k.clone(),
+                    None => {
+                        let k =
+                            SigningKey::from_bytes(&self.master_key.open(&r.kid, &r.private_key)?);
+                        entry.signing = Some(k.clone());
+                        k
+                    }
+                };
+                ring.active = Some((r.kid, signing));
+            }
         }
-        Ok(JwkSet { keys })
+        Ok(ring)
     }
 
     /// The root key: derived from the master key, never stored.
@@ -376,20 +439,33 @@ impl Licentia {
 
     /// The active signing key, decrypted.
     pub(crate) async fn signing_key(&self) -> Result<(String, SigningKey)> {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT kid, private_key FROM signing_keys WHERE active = 1")
-                .fetch_optional(self.db.pool())
-                .await?;
-        let (kid, sealed) = match row {
-            Some(r) => r,
+        self.active_of(self.key_ring().await?).await
+    }
+
+    /// The ring's active key; when there is none yet, one is made (the first start).
+    pub(crate) async fn active_of(&self, ring: KeyRing) -> Result<(String, SigningKey)> {
+        match ring.active {
+            Some(active) => Ok(active),
             None => {
                 self.ensure_signing_key().await?;
-                return Box::pin(self.signing_key()).await;
+                self.key_ring()
+                    .await?
+                    .active
+                    .ok_or_else(|| Error::Internal("no active signing key after making one".into()))
             }
-        };
-        let secret = self.master_key.open(&kid, &sealed)?;
-        Ok((kid, SigningKey::from_bytes(&secret)))
+        }
     }
+}
+
+/// A stored public key, decoded.
+fn public_key(kid: &str, text: &str) -> Result<VerifyingKey> {
+    let bytes: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::Internal(format!("public key {kid} is malformed")))?;
+    VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| Error::Internal(format!("public key {kid} is invalid")))
 }
 
 #[cfg(test)]

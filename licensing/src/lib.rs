@@ -66,6 +66,8 @@ pub struct Licentia {
     mailer: Option<Arc<mail::Mailer>>,
     /// Where resets asked for from the sign-in page wait for their worker (with a mailer only).
     resets: Option<tokio::sync::mpsc::Sender<accounts::links::ResetAsk>>,
+    /// Signing keys as last decoded and decrypted, checked against the database at each use.
+    key_cache: Arc<keys::KeyCache>,
 }
 
 impl Licentia {
@@ -84,6 +86,7 @@ impl Licentia {
             issuer: issuer.into(),
             mailer: None,
             resets: None,
+            key_cache: Arc::default(),
         }
     }
 

@@ -17,6 +17,8 @@
 //! the load generator shares the machine. No assertions (speed is measured, not tested); the
 //! README keeps the last full run. `cargo bench -p server` alone runs it too: name the bench.
 
+#[path = "support/process.rs"]
+mod process;
 #[path = "../tests/support/seeded.rs"]
 mod seeded;
 
@@ -27,7 +29,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncBufReadExt;
 
 struct Args {
     leases: usize,
@@ -69,57 +70,9 @@ fn args() -> Args {
     a
 }
 
-/// The server process's CPU seconds so far (user + system) and its resident memory in KiB.
-fn process_usage(pid: u32, ticks_per_sec: f64) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat: 12 and 13 after the name.
-    let cpu = (tick(11) + tick(12)) / ticks_per_sec;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (cpu, rss)
-}
-
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// The server binary, seeded and started on `database_url`; its URL, the pool key and the child.
 async fn start(database_url: &str, a: &Args) -> (String, String, tokio::process::Child) {
-    let master = licensing::keys::MasterKey::random().to_base64();
-    let env = BTreeMap::from([
-        ("DATABASE_URL".to_owned(), database_url.to_owned()),
-        ("LICENTIA_MASTER_KEY".to_owned(), master),
-        ("LICENTIA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
-        // Every checkout of the soak comes from this machine into one pool.
-        (
-            "LICENTIA_CHECKOUT_MAX_PER_MINUTE_POOL".to_owned(),
-            "100000000".to_owned(),
-        ),
-        (
-            "LICENTIA_CHECKOUT_MAX_PER_MINUTE_ADDRESS".to_owned(),
-            "100000000".to_owned(),
-        ),
-    ]);
+    let env = process::server_env(database_url);
     let config = Config::from_sources(env.clone(), None).expect("config");
     let quantity = i64::try_from(a.leases).expect("leases");
     let (services, _admin, pool) = seeded_pool(
@@ -131,26 +84,13 @@ async fn start(database_url: &str, a: &Args) -> (String, String, tokio::process:
     )
     .await;
     drop(services);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
-        .env_remove("LICENTIA_CONFIG")
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"));
+    cmd.env_remove("LICENTIA_CONFIG")
         .envs(&env)
         .env("RUST_LOG", "warn")
-        .arg("serve")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    while let Some(line) = lines.next_line().await.expect("read") {
-        if let Some(rest) = line.strip_prefix("Licentia is running at ") {
-            let url = rest.split_whitespace().next().unwrap_or_default();
-            let url = url.trim_end_matches('/').to_owned();
-            // Its further output is read on, so that it never blocks on a full pipe.
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return (url, pool.access_key, child);
-        }
-    }
-    panic!("the server did not start");
+        .arg("serve");
+    let (url, child) = process::start(cmd, "Licentia is running at ").await;
+    (url, pool.access_key, child)
 }
 
 /// What the heartbeating leases saw.
@@ -197,7 +137,7 @@ async fn main() {
     };
     let (url, pool_key, mut child) = start(&database_url, &a).await;
     let pid = child.id().expect("the server's pid");
-    let ticks = clock_ticks();
+    let ticks = process::clock_ticks();
     let http = reqwest::Client::new();
     println!(
         "{} leases on {backend}, heartbeat every {} s for {} min, lease {} s; {} then go silent",
@@ -209,7 +149,7 @@ async fn main() {
         let peak = peak_rss.clone();
         tokio::spawn(async move {
             loop {
-                let (_, rss) = process_usage(pid, ticks);
+                let (_, rss) = process::usage(pid, ticks);
                 peak.fetch_max(rss, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
@@ -266,7 +206,7 @@ async fn main() {
 
     // The soak: each lease beats at its own phase of the period; the first `stop` of them go
     // silent at the end (their last lease end is kept to measure the reclaim).
-    let (cpu_start, _) = process_usage(pid, ticks);
+    let (cpu_start, _) = process::usage(pid, ticks);
     let soak_started = Instant::now();
     let soak = Duration::from_secs(a.minutes * 60);
     let period = Duration::from_secs(a.beat_secs);
@@ -326,7 +266,7 @@ async fn main() {
         }
     }
     let soak_secs = soak_started.elapsed().as_secs_f64();
-    let (cpu_end, rss_end) = process_usage(pid, ticks);
+    let (cpu_end, rss_end) = process::usage(pid, ticks);
     sampler.abort();
 
     // The held leases are given back at once, 32 at a time (so that only the silent ones are

@@ -285,8 +285,14 @@ impl Licentia {
         let activated_at = live.as_ref().map_or(now, |a| a.activated_at);
         tracing::info!(licence_id = lic.id, activation_id, mode, "activated");
         let subject = via_serial.map_or(lic.licence_key.as_str(), |(_, serial)| serial);
+        let key = self.signing_key().await?;
         self.issue(
-            &product,
+            Signing {
+                product_code: &product.code,
+                validate_every_days: product.validate_every_days,
+                key: &key,
+                validation: false,
+            },
             subject,
             lic.id,
             activation_id,
@@ -304,7 +310,7 @@ impl Licentia {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn issue(
         &self,
-        product: &ProductRow,
+        by: Signing<'_>,
         licence_key: &str,
         licence_id: i64,
         activation_id: i64,
@@ -323,7 +329,7 @@ impl Licentia {
             .map_err(|e| Error::Internal(format!("stored counters are malformed: {e}")))?;
         let start = expires_on.map(|_| code_start(day_of(activated_at)));
         let exp = expires_on.map(|end| (end + 1) * 86_400);
-        let mut next = now + product.validate_every_days * 86_400;
+        let mut next = now + by.validate_every_days * 86_400;
         if let Some(exp) = exp {
             next = next.min(exp);
         }
@@ -332,7 +338,7 @@ impl Licentia {
             sub: licence_key.to_owned(),
             lic: licence_id,
             act: activation_id,
-            prd: product.code.clone(),
+            prd: by.product_code.to_owned(),
             fp: fp.to_owned(),
             host: host.to_owned(),
             feat,
@@ -345,22 +351,27 @@ impl Licentia {
             next,
             req,
         };
-        let (kid, key) = self.signing_key().await?;
+        let (kid, key) = by.key;
         // Until when this code passes offline checks: a removal without the machine waits for it.
         let offline_until = exp.map_or(next + code::VALIDATION_GRACE_SECS, |exp| {
             exp.min(next + code::VALIDATION_GRACE_SECS)
         });
-        let code = code::sign(&claims, &kid, &key);
+        let code = code::sign(&claims, kid, key);
         // Recorded before the code leaves, and only while the activation stands: a removal that
-        // came in meanwhile gets no code signed past its wait.
+        // came in meanwhile gets no code signed past its wait. A validation is counted in the
+        // same statement.
         let recorded = sqlx::query(
             "UPDATE activations SET code_digest = $3, offline_until = CASE \
-               WHEN offline_until IS NULL OR offline_until < $1 THEN $1 ELSE offline_until END \
+               WHEN offline_until IS NULL OR offline_until < $1 THEN $1 ELSE offline_until END, \
+               last_validated_at = CASE WHEN $4 = 1 THEN $5 ELSE last_validated_at END, \
+               validations = validations + $4 \
              WHERE id = $2 AND removed_at IS NULL",
         )
         .bind(offline_until)
         .bind(activation_id)
         .bind(code::code_digest(&code))
+        .bind(i64::from(by.validation))
+        .bind(now)
         .execute(self.db.pool())
         .await?
         .rows_affected();
@@ -376,8 +387,8 @@ impl Licentia {
     /// fresh code carrying what an administrator changed since, or says the licence is gone.
     pub async fn validate(&self, activation_code: &str, fingerprint: &str) -> Result<Issued> {
         let fp = self::fingerprint(fingerprint)?;
-        let jwks = self.jwks().await?;
-        let claims = match code::verify_signature(activation_code, &jwks) {
+        let ring = self.key_ring().await?;
+        let claims = match code::verify_signature(activation_code, &ring.jwks) {
             Ok(claims) => claims,
             // A withdrawn key is not a malformed code: say so, and what to do.
             Err(code::CodeError::UnknownKey(kid)) if self.retired_at(&kid).await?.is_some() => {
@@ -412,15 +423,18 @@ impl Licentia {
             #[sqlx(flatten)]
             terms: StoredTerms,
             product_id: i64,
+            product_code: String,
+            validate_every_days: i64,
         }
         let row: Row = sqlx::query_as(
             "SELECT a.removed_at, s.serial, s.revoked_at AS serial_revoked_at, a.hostname, \
              a.activated_at, a.request_nonce, l.licence_key, l.features, l.counters, \
              COALESCE(o.features, '[]') AS order_features, \
              COALESCE(o.counters, '{}') AS order_counters, l.expires_on, \
-             COALESCE(o.product_id, ls.product_id) AS product_id \
+             p.id AS product_id, p.code AS product_code, p.validate_every_days \
              FROM activations a JOIN licences l ON l.id = a.licence_id \
              LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials ls ON ls.id = l.serial_id \
+             JOIN products p ON p.id = COALESCE(o.product_id, ls.product_id) \
              LEFT JOIN serials s ON s.id = a.serial_id \
              WHERE a.id = $1 AND a.licence_id = $2 AND a.fingerprint = $3",
         )
@@ -480,17 +494,14 @@ impl Licentia {
                 format_date(end)
             )));
         }
-        sqlx::query(
-            "UPDATE activations SET last_validated_at = $1, validations = validations + 1 \
-             WHERE id = $2",
-        )
-        .bind(now)
-        .bind(claims.act)
-        .execute(self.db.pool())
-        .await?;
-        let product = self.product_row(row.product_id).await?;
+        let key = self.active_of(ring).await?;
         self.issue(
-            &product,
+            Signing {
+                product_code: &row.product_code,
+                validate_every_days: row.validate_every_days,
+                key: &key,
+                validation: true,
+            },
             row.serial.as_deref().unwrap_or(&row.licence_key),
             claims.lic,
             claims.act,
@@ -504,6 +515,16 @@ impl Licentia {
         )
         .await
     }
+}
+
+/// What signing a code takes besides the activation's own terms.
+pub(super) struct Signing<'a> {
+    pub product_code: &'a str,
+    pub validate_every_days: i64,
+    /// The active signing key: its id and the key.
+    pub key: &'a (String, ed25519_dalek::SigningKey),
+    /// A validation: counted when its code is recorded.
+    pub validation: bool,
 }
 
 /// How an activation writes its licence's end date.

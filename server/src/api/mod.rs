@@ -423,7 +423,7 @@ pub enum Sight {
     /// Whole, and recorded once shown: who, and the request that showed them.
     Full {
         services: Licentia,
-        holder: CurrentUser,
+        holder: Box<CurrentUser>,
         request: String,
     },
     Masked,
@@ -581,7 +581,7 @@ impl FromRequestParts<AppState> for Sight {
         }
         Ok(Sight::Full {
             services: state.services.clone(),
-            holder: holder.user,
+            holder: Box::new(holder.user),
             request: format!("{} {}", parts.method, parts.uri.path()),
         })
     }

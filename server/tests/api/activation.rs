@@ -138,6 +138,32 @@ both_backends! {
         assert_eq!(endorsed.retired, vec![old_kid.clone()], "the endorsement names the withdrawn key");
     }
 
+    async fn keys_rotated_or_retired_by_another_replica_count_at_the_next_validation(app) {
+        // Each replica keeps the keys it decoded; it must still follow the database.
+        let f = fixture(&app, LicensingSettings::default(), 1).await;
+        let (st, body) = activate(&app, &f.keys[0], "ws-1").await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        let old_code = body["activation_code"].as_str().expect("code").to_owned();
+        let old_kid = protocol::activation::key_id(&old_code).expect("kid");
+        assert_eq!(validate_code(&app, &old_code, "ws-1").await.0, StatusCode::OK);
+
+        let other = app.replica().await;
+        let new_kid = other.services.rotate_signing_key().await.expect("rotate");
+        let (st, body) = validate_code(&app, &old_code, "ws-1").await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let fresh = body["activation_code"].as_str().expect("code");
+        assert_eq!(protocol::activation::key_id(fresh).as_deref(), Some(new_kid.as_str()), "signed with the key made on the other replica");
+
+        other.services.retire_signing_key(&old_kid).await.expect("retire");
+        let (st, problem) = validate_code(&app, &old_code, "ws-1").await;
+        assert_eq!(st, StatusCode::GONE, "{problem}");
+        assert_eq!(problem["type"], "/problems/key-retired");
+        // The newer code verifies; the published keys leave the retired one out.
+        assert_eq!(validate_code(&app, fresh, "ws-1").await.0, StatusCode::OK);
+        let jwks = app.services.jwks().await.expect("jwks");
+        assert_eq!(jwks.keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), [new_kid.as_str()]);
+    }
+
     async fn a_key_presented_for_another_product_changes_nothing(app) {
         let f = fixture(&app, LicensingSettings::default(), 1).await;
         let body = |product: &str| json!({"licence_key": f.keys[0], "product": product,
