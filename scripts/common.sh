@@ -13,6 +13,9 @@ SERVER_BIN="$CARGO_TARGET_DIR/release/server"
 if [ -n "${RUSTFLAGS:-}" ] && [[ "$RUSTFLAGS" != *erase_components* ]]; then
   export RUSTFLAGS="$RUSTFLAGS --cfg erase_components"
 fi
+if [ -n "${CARGO_ENCODED_RUSTFLAGS:-}" ] && [[ "$CARGO_ENCODED_RUSTFLAGS" != *erase_components* ]]; then
+  export CARGO_ENCODED_RUSTFLAGS="$CARGO_ENCODED_RUSTFLAGS"$'\x1f--cfg\x1ferase_components'
+fi
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -273,6 +273,9 @@ pub struct Licensing {
     pub store: Store,
     /// What the application trusts (shipped with it); nothing is trusted without it.
     trust: Option<Trust>,
+    /// The last endorsement verified against the pinned root, with its exact text: the state
+    /// file's copy is verified again only when its text differs (an edit, a newer one).
+    verified: Option<(String, protocol::trust::Endorsement)>,
     agent: ureq::Agent,
 }
 
@@ -307,6 +310,7 @@ impl Licensing {
             fingerprint,
             store,
             trust: None,
+            verified: None,
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(std::time::Duration::from_secs(10))
                 .timeout(std::time::Duration::from_secs(30))

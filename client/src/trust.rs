@@ -29,9 +29,11 @@ impl Licensing {
 
     /// Trusts the signing keys that the vendor's root key endorses (`server keys root` prints
     /// it; ship it inside the application). Endorsements come from the server and are kept in
-    /// the state file, but each is verified against this root whenever it is used.
+    /// the state file, and each is verified against this root when first used and again
+    /// whenever its text there changes.
     pub fn with_root(mut self, roots: JwkSet) -> Self {
         self.trust = Some(Trust::Root(roots));
+        self.verified = None;
         self
     }
 
@@ -53,8 +55,20 @@ impl Licensing {
             Some(Trust::Root(roots)) => {
                 let newest = self.store.memory().newest_endorsed;
                 let kept = self.store.state.endorsement.as_deref();
-                match kept.map(|jws| trust::verify_endorsement(jws, roots)) {
-                    Some(Ok(endorsed)) if endorsed.iat >= newest => endorsed.keys,
+                let endorsed = match (kept, &self.verified) {
+                    // The very text verified before: its signature is not checked twice.
+                    (Some(jws), Some((text, endorsed))) if text == jws => {
+                        Some(Ok(endorsed.clone()))
+                    }
+                    (Some(jws), _) => Some(trust::verify_endorsement(jws, roots)),
+                    (None, _) => None,
+                };
+                match (kept, endorsed) {
+                    (Some(jws), Some(Ok(endorsed))) if endorsed.iat >= newest => {
+                        let keys = endorsed.keys.clone();
+                        self.verified = Some((jws.to_owned(), endorsed));
+                        keys
+                    }
                     // Missing, not the root's (edited), or older than one seen: fetch anew.
                     _ => self.refresh_jwks()?,
                 }

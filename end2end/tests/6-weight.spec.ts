@@ -30,19 +30,23 @@ test('a first visit to /admin transfers within its budget, compressed', async ({
   const fresh = await browser.newContext({ storageState: await page.context().storageState() });
   const visit = await fresh.newPage();
   visit.on('pageerror', (e) => consoleErrors.push(`page error on ${visit.url()}: ${e.message}`));
-  const requests: { url: string; bytes: number; encoding: string }[] = [];
-  visit.on('requestfinished', async (request) => {
-    const sizes = await request.sizes();
-    const response = await request.response();
-    requests.push({
-      url: request.url(),
-      bytes: sizes.responseBodySize + sizes.responseHeadersSize,
-      encoding: (await response?.headerValue('content-encoding')) ?? 'identity',
-    });
+  // Each finished request's sizes, read as it finishes; all awaited before they are summed.
+  const pending: Promise<{ url: string; bytes: number; encoding: string }>[] = [];
+  visit.on('requestfinished', (request) => {
+    pending.push((async () => {
+      const sizes = await request.sizes();
+      const response = await request.response();
+      return {
+        url: request.url(),
+        bytes: sizes.responseBodySize + sizes.responseHeadersSize,
+        encoding: (await response?.headerValue('content-encoding')) ?? 'identity',
+      };
+    })());
   });
   await open(visit, '/admin');
   await expect(visit.getByRole('heading', { level: 1 })).toBeVisible();
   await visit.waitForLoadState('networkidle');
+  const requests = await Promise.all(pending);
   const total = requests.reduce((sum, r) => sum + r.bytes, 0);
   console.log(`first visit to /admin: ${total} bytes in ${requests.length} requests`);
   for (const r of requests) console.log(`  ${r.bytes} ${r.encoding} ${r.url}`);

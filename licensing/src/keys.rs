@@ -178,10 +178,11 @@ struct KeyRow {
 }
 
 /// The signing keys in force, read in one statement: the published set (every key not
-/// retired, the active one first) and the active key, decrypted.
+/// retired, the active one first) and the active key's id and sealed private key (opened only
+/// by `active_of`, when something is to be signed).
 pub(crate) struct KeyRing {
     pub jwks: JwkSet,
-    pub active: Option<(String, SigningKey)>,
+    active: Option<(String, String)>,
 }
 
 /// Keys as last decoded (and the active one decrypted), by id. Each use still reads the rows,
@@ -337,16 +338,10 @@ impl Licentia {
             };
             ring.jwks.keys.push(Jwk::ed25519(&r.kid, &entry.verifying));
             if r.active == 1 && ring.active.is_none() {
-                let signing = match &entry.signing {
-                    Some(k) => k.clone(),
-                    None => {
-                        let k =
-                            SigningKey::from_bytes(&self.master_key.open(&r.kid, &r.private_key)?);
-                        entry.signing = Some(k.clone());
-                        k
-                    }
-                };
-                ring.active = Some((r.kid, signing));
+                ring.active = Some((r.kid, r.private_key));
+            } else {
+                // A key that signs no more is not kept open.
+                entry.signing = None;
             }
         }
         Ok(ring)
@@ -442,18 +437,32 @@ impl Licentia {
         self.active_of(self.key_ring().await?).await
     }
 
-    /// The ring's active key; when there is none yet, one is made (the first start).
+    /// The ring's active key, opened (once per process while its row is unchanged); when there
+    /// is none yet, one is made (the first start).
     pub(crate) async fn active_of(&self, ring: KeyRing) -> Result<(String, SigningKey)> {
-        match ring.active {
-            Some(active) => Ok(active),
+        let (kid, sealed) = match ring.active {
+            Some(active) => active,
             None => {
                 self.ensure_signing_key().await?;
-                self.key_ring()
-                    .await?
-                    .active
-                    .ok_or_else(|| Error::Internal("no active signing key after making one".into()))
+                self.key_ring().await?.active.ok_or_else(|| {
+                    Error::Internal("no active signing key after making one".into())
+                })?
             }
+        };
+        let mut cache = self
+            .key_cache
+            .0
+            .lock()
+            .map_err(|_| Error::Internal("the key cache is poisoned".into()))?;
+        let entry = cache.get_mut(&kid).filter(|e| e.sealed == sealed);
+        if let Some(key) = entry.as_ref().and_then(|e| e.signing.clone()) {
+            return Ok((kid, key));
         }
+        let key = SigningKey::from_bytes(&self.master_key.open(&kid, &sealed)?);
+        if let Some(entry) = entry {
+            entry.signing = Some(key.clone());
+        }
+        Ok((kid, key))
     }
 }
 
