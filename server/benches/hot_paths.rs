@@ -482,6 +482,7 @@ where
         all.extend(t.await.expect("a load task"));
     }
     let elapsed = started.elapsed().as_secs_f64();
+    assert!(!all.is_empty(), "no operation finished within {secs} s");
     all.sort();
     let pick = |q: f64| all[((all.len() as f64 - 1.0) * q) as usize];
     (
