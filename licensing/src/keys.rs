@@ -191,6 +191,16 @@ pub(crate) struct KeyRing {
 #[derive(Default)]
 pub(crate) struct KeyCache(std::sync::Mutex<std::collections::HashMap<String, CachedKey>>);
 
+impl KeyCache {
+    fn lock(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, std::collections::HashMap<String, CachedKey>>> {
+        self.0
+            .lock()
+            .map_err(|_| Error::Internal("the key cache is poisoned".into()))
+    }
+}
+
 struct CachedKey {
     public_key: String,
     verifying: VerifyingKey,
@@ -305,11 +315,7 @@ impl Licentia {
         )
         .fetch_all(self.db.pool())
         .await?;
-        let mut cache = self
-            .key_cache
-            .0
-            .lock()
-            .map_err(|_| Error::Internal("the key cache is poisoned".into()))?;
+        let mut cache = self.key_cache.lock()?;
         // Entries of keys no longer in force go.
         cache.retain(|kid, _| rows.iter().any(|r| &r.kid == kid));
         let mut ring = KeyRing {
@@ -449,11 +455,7 @@ impl Licentia {
                 })?
             }
         };
-        let mut cache = self
-            .key_cache
-            .0
-            .lock()
-            .map_err(|_| Error::Internal("the key cache is poisoned".into()))?;
+        let mut cache = self.key_cache.lock()?;
         let entry = cache.get_mut(&kid).filter(|e| e.sealed == sealed);
         if let Some(key) = entry.as_ref().and_then(|e| e.signing.clone()) {
             return Ok((kid, key));

@@ -68,6 +68,8 @@ struct Args {
     ops: Vec<Op>,
     postgres: Option<String>,
     serve_baseline: Option<String>,
+    /// With `--serve-baseline`: how many licences the baseline creates.
+    licences: usize,
     wrap: Vec<String>,
 }
 
@@ -79,6 +81,7 @@ fn args() -> Args {
         ops: vec![Op::Validate, Op::Activate, Op::Seats],
         postgres: None,
         serve_baseline: None,
+        licences: 0,
         wrap: Vec::new(),
     };
     let argv: Vec<String> = std::env::args().collect();
@@ -104,6 +107,7 @@ fn args() -> Args {
             }
             "--postgres" => a.postgres = Some(next),
             "--serve-baseline" => a.serve_baseline = Some(next),
+            "--licences" => a.licences = next.parse().unwrap_or(0),
             "--wrap" => a.wrap = next.split_whitespace().map(str::to_owned).collect(),
             _ => {
                 i += 1;
@@ -501,6 +505,19 @@ async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Value {
     body
 }
 
+/// Where `op` is sent on the baseline (`bare`) or on Licentia (the seat round: its checkout).
+fn endpoint(url: &str, bare: bool, op: Op) -> String {
+    let path = match (op, bare) {
+        (Op::Validate, true) => "/validate",
+        (Op::Validate, false) => "/api/v1/activations/validate",
+        (Op::Activate, true) => "/activate",
+        (Op::Activate, false) => "/api/v1/activations",
+        (Op::Seats, true) => "/checkout",
+        (Op::Seats, false) => "/api/v1/seats",
+    };
+    format!("{url}{path}")
+}
+
 /// What one cell measured: rate, p50, p99 and the server's CPU seconds per operation.
 struct Cell {
     rate: f64,
@@ -536,11 +553,7 @@ async fn cell(
                 let (h, url, codes) = (h.clone(), url.clone(), codes.clone());
                 async move {
                     let code = codes[c].lock().expect("code").clone();
-                    let path = if bare {
-                        format!("{url}/validate")
-                    } else {
-                        format!("{url}/api/v1/activations/validate")
-                    };
+                    let path = endpoint(&url, bare, Op::Validate);
                     let answer = post_json(
                         &h,
                         path,
@@ -566,11 +579,7 @@ async fn cell(
                     );
                     let body = json!({"licence_key": key, "fingerprint": fingerprint(1_000_000 + n),
                         "hostname": format!("pc-{n}")});
-                    let path = if bare {
-                        format!("{url}/activate")
-                    } else {
-                        format!("{url}/api/v1/activations")
-                    };
+                    let path = endpoint(&url, bare, Op::Activate);
                     post_json(&h, path, body).await;
                 }
             })
@@ -586,13 +595,13 @@ async fn cell(
                     if bare {
                         let n = round.fetch_add(1, Ordering::Relaxed);
                         let id = json!({"id": n});
-                        post_json(&h, format!("{url}/checkout"), id.clone()).await;
+                        post_json(&h, endpoint(&url, true, Op::Seats), id.clone()).await;
                         post_json(&h, format!("{url}/heartbeat"), id.clone()).await;
                         post_json(&h, format!("{url}/release"), id).await;
                     } else {
                         let g = post_json(
                             &h,
-                            format!("{url}/api/v1/seats"),
+                            endpoint(&url, false, Op::Seats),
                             json!({"pool_key": *pool_key, "feature": "F", "user": format!("u{c}"),
                                 "host": format!("h{c}"), "process": "bench"}),
                         )
@@ -637,11 +646,7 @@ async fn first_codes(
     for (c, key) in keys.iter().take(n).enumerate() {
         let body =
             json!({"licence_key": key, "fingerprint": fingerprint(c), "hostname": format!("v{c}")});
-        let path = if bare {
-            format!("{}/activate", process.url)
-        } else {
-            format!("{}/api/v1/activations", process.url)
-        };
+        let path = endpoint(&process.url, bare, Op::Activate);
         let answer = post_json(http, path, body).await;
         let code = answer["activation_code"]
             .as_str()
@@ -656,14 +661,7 @@ async fn first_codes(
 async fn main() {
     let a = args();
     if let Some(url) = &a.serve_baseline {
-        let argv: Vec<String> = std::env::args().collect();
-        let licences = argv
-            .iter()
-            .position(|x| x == "--licences")
-            .and_then(|i| argv.get(i + 1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        serve_baseline(url, licences).await;
+        serve_baseline(url, a.licences).await;
         return;
     }
     let ticks = process::clock_ticks();
