@@ -468,6 +468,67 @@ impl Licentia {
     }
 }
 
+/// Columns that read the active signing key beside another statement's own (one statement
+/// fewer on a hot path): its id, public key and sealed private key, each NULL before the first
+/// key is made. Decoded by [`ActiveKey`].
+pub(crate) const ACTIVE_KEY_COLUMNS: &str =
+    "(SELECT kid FROM signing_keys WHERE active = 1 AND retired_at IS NULL \
+      ORDER BY created_at DESC LIMIT 1) AS key_kid, \
+     (SELECT public_key FROM signing_keys WHERE active = 1 AND retired_at IS NULL \
+      ORDER BY created_at DESC LIMIT 1) AS key_public, \
+     (SELECT private_key FROM signing_keys WHERE active = 1 AND retired_at IS NULL \
+      ORDER BY created_at DESC LIMIT 1) AS key_sealed";
+
+/// The active signing key as [`ACTIVE_KEY_COLUMNS`] read it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ActiveKey {
+    key_kid: Option<String>,
+    key_public: Option<String>,
+    key_sealed: Option<String>,
+}
+
+impl Licentia {
+    /// The signing key `read` names, opened once per process while its row is unchanged (a key
+    /// that stops being active is dropped from memory here as in [`Licentia::key_ring`]); the
+    /// first start, with no key yet, makes one.
+    pub(crate) async fn signing_key_read(&self, read: ActiveKey) -> Result<(String, SigningKey)> {
+        let (Some(kid), Some(public), Some(sealed)) =
+            (read.key_kid, read.key_public, read.key_sealed)
+        else {
+            return self.signing_key().await;
+        };
+        let mut cache = self.key_cache.lock()?;
+        for (other, entry) in cache.iter_mut() {
+            if *other != kid {
+                entry.signing = None;
+            }
+        }
+        let fresh = cache
+            .get(&kid)
+            .is_some_and(|c| c.public_key == public && c.sealed == sealed);
+        if !fresh {
+            cache.insert(
+                kid.clone(),
+                CachedKey {
+                    verifying: public_key(&kid, &public)?,
+                    public_key: public,
+                    sealed: sealed.clone(),
+                    signing: None,
+                },
+            );
+        }
+        let Some(entry) = cache.get_mut(&kid) else {
+            return Err(Error::Internal("a cached key vanished".into()));
+        };
+        if let Some(key) = entry.signing.clone() {
+            return Ok((kid, key));
+        }
+        let key = SigningKey::from_bytes(&self.master_key.open(&kid, &sealed)?);
+        entry.signing = Some(key.clone());
+        Ok((kid, key))
+    }
+}
+
 /// A stored public key, decoded.
 fn public_key(kid: &str, text: &str) -> Result<VerifyingKey> {
     let bytes: [u8; 32] = URL_SAFE_NO_PAD

@@ -21,8 +21,8 @@
 //! The baseline's work per operation, read off what Licentia's handlers do:
 //! - validate: verify the code's signature, one SELECT, one UPDATE (its own commit), sign a
 //!   fresh code;
-//! - activate: look the licence up, one transaction inserting the activation and updating the
-//!   licence, sign the code, one UPDATE recording it;
+//! - activate: look the licence up, then one transaction inserting the activation, updating
+//!   the licence, and recording the code signed for it;
 //! - seat round: two commits for the checkout, one each for heartbeat and release.
 
 #[path = "support/process.rs"]
@@ -324,14 +324,14 @@ async fn bare_activate(State(b): State<Bare>, Json(req): Json<Value>) -> Json<Va
         .execute(&mut *tx)
         .await
         .expect("licence");
-    tx.commit().await.expect("commit");
     let code = b.sign(&json!({"lic": licence.0, "act": act, "fp": fp, "features": ["print"]}));
     sqlx::query("UPDATE bench_activations SET code = $1 WHERE id = $2")
         .bind(&code)
         .bind(act)
-        .execute(b.db.pool())
+        .execute(&mut *tx)
         .await
         .expect("record");
+    tx.commit().await.expect("commit");
     Json(json!({"activation_code": code}))
 }
 

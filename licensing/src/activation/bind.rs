@@ -1,6 +1,7 @@
 //! Binding a licence to a machine and answering with a signed code: online activation, the
 //! one transaction that records it (with an administrator's terms, if any), and validation.
 
+use super::state::Binding;
 use super::*;
 
 impl Licentia {
@@ -18,25 +19,31 @@ impl Licentia {
         let key = parse_licence_key(licence_key)?;
         let fp = self::fingerprint(fingerprint)?;
         let host = hostname(host)?;
-        let lic = self.licence_state_by_key(&key).await?;
-        if lic.serial_id.is_some() {
-            return Err(Error::refused(
-                "This licence belongs to a serial number: activate with the serial number.".into(),
-            ));
-        }
         let enforce_churn = channel.enforces_churn();
-        self.bind_licence(lic, &fp, &host, channel, None, enforce_churn, None)
-            .await
+        self.bind_licence(
+            LicenceBy::Key(&key),
+            &fp,
+            &host,
+            channel,
+            None,
+            enforce_churn,
+            None,
+        )
+        .await
     }
 
     /// Binds a licence (of either model) to the machine `fp`; `via_serial` is the serial a web
-    /// licence is activated with. `enforce_churn` is off where an administrator acts (and where
-    /// the caller checked a serial's budget already). `terms`, an administrator's, are given to
-    /// the licence in the same transaction, so they stay only if the activation succeeds.
+    /// licence is activated with (a web licence is bound only with it). `enforce_churn` is off
+    /// where an administrator acts (and where the caller checked a serial's budget already).
+    /// `terms`, an administrator's, are given to the licence in the same transaction, so they
+    /// stay only if the activation succeeds.
+    ///
+    /// One statement reads what the checks need; one transaction writes the activation, its
+    /// events and the signed code's record, so a code is never recorded without its activation.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn bind_licence(
         &self,
-        mut lic: LicenceState,
+        licence: LicenceBy<'_>,
         fp: &str,
         host: &str,
         channel: Channel,
@@ -45,6 +52,21 @@ impl Licentia {
         terms: Option<LicenceTerms>,
     ) -> Result<Issued> {
         let (fp, host) = (fp.to_owned(), host.to_owned());
+        let Binding {
+            mut lic,
+            product,
+            key,
+            live,
+            pending,
+            seen_here,
+            waited_for_here,
+            churn_events,
+        } = self.binding(licence, &fp).await?;
+        if lic.serial_id.is_some() && via_serial.is_none() {
+            return Err(Error::refused(
+                "This licence belongs to a serial number: activate with the serial number.".into(),
+            ));
+        }
         // An administrator's terms replace what was read; the open-ended mark is written only
         // when they change it (so an edit at the same moment is not undone by a stale read).
         let mut new_open_ended = None;
@@ -61,11 +83,9 @@ impl Licentia {
             }
             (t.features, t.counters)
         });
-        let product = self.product_row(lic.product_id).await?;
         let now = self.clock.now();
         let today = day_of(now);
 
-        let live = self.live_activation(lic.id).await?;
         if let Some(other) = live.as_ref().filter(|a| a.fingerprint != fp) {
             return Err(Error::ActivatedElsewhere(format!(
                 "This licence is already activated on another machine ({}). Remove it there first, \
@@ -73,11 +93,7 @@ impl Licentia {
                 other.hostname
             )));
         }
-        if let Some((_, host, frees_at)) = self
-            .pending_free(lic.id)
-            .await?
-            .filter(|(removed_fp, ..)| *removed_fp != fp)
-        {
+        if let Some((_, host, frees_at)) = pending.filter(|(removed_fp, ..)| *removed_fp != fp) {
             return Err(Error::ActivatedElsewhere(format!(
                 "This licence was removed from {host} without that machine, whose code can keep \
                  working offline until {}: the licence frees then, or at once with a removal code \
@@ -85,16 +101,9 @@ impl Licentia {
                 protocol::time::format_utc(frees_at)
             )));
         }
-        let seen_here: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM activations WHERE licence_id = $1 AND fingerprint = $2",
-        )
-        .bind(lic.id)
-        .bind(&fp)
-        .fetch_one(self.db.pool())
-        .await?;
-        let new_machine = seen_here == 0;
+        let new_machine = !seen_here;
         if live.is_none() && enforce_churn {
-            self.check_churn(&[lic.id]).await?;
+            self.churn_verdict(&churn_events, 1)?;
         }
         if new_machine && lic.activation_count >= product.max_activations {
             return Err(Error::Refused(
@@ -139,6 +148,7 @@ impl Licentia {
             }
         }
 
+        let key = self.signing_key_read(key).await?;
         let mut tx = self.db.pool().begin().await?;
         if let Some((serial_id, _)) = via_serial {
             // A no-op write on the serial's row: it waits for a revocation in progress (which
@@ -159,15 +169,19 @@ impl Licentia {
                 ));
             }
         }
-        // The machine a removal was waiting for is back: nothing waits for it any more.
-        sqlx::query(
-            "UPDATE activations SET frees_at = NULL \
-             WHERE licence_id = $1 AND fingerprint = $2 AND frees_at IS NOT NULL",
-        )
-        .bind(lic.id)
-        .bind(&fp)
-        .execute(&mut *tx)
-        .await?;
+        // The machine a removal was waiting for is back: nothing waits for it any more. (A
+        // removal of this machine made after the read above removed its live activation, and
+        // the update of that activation below then fails.)
+        if waited_for_here {
+            sqlx::query(
+                "UPDATE activations SET frees_at = NULL \
+                 WHERE licence_id = $1 AND fingerprint = $2 AND frees_at IS NOT NULL",
+            )
+            .bind(lic.id)
+            .bind(&fp)
+            .execute(&mut *tx)
+            .await?;
+        }
         // The licence keeps the features and counters it was first activated with (or those an
         // administrator gives it now).
         let (new_features, new_counters) = new_terms.unzip();
@@ -281,35 +295,40 @@ impl Licentia {
             )
             .await?;
         }
-        crate::db::commit(tx).await?;
         let activated_at = live.as_ref().map_or(now, |a| a.activated_at);
-        tracing::info!(licence_id = lic.id, activation_id, mode, "activated");
         let subject = via_serial.map_or(lic.licence_key.as_str(), |(_, serial)| serial);
-        let key = self.signing_key().await?;
-        self.issue(
-            Signing {
-                product_code: &product.code,
-                validate_every_days: product.validate_every_days,
-                key: &key,
-                validation: false,
-            },
-            subject,
-            lic.id,
-            activation_id,
-            &fp,
-            &host,
-            &features,
-            &counters,
-            expires_on,
-            activated_at,
-            nonce,
-        )
-        .await
+        let issued = self
+            .issue(
+                &mut *tx,
+                Signing {
+                    product_code: &product.code,
+                    validate_every_days: product.validate_every_days,
+                    key: &key,
+                    validation: false,
+                },
+                subject,
+                lic.id,
+                activation_id,
+                &fp,
+                &host,
+                &features,
+                &counters,
+                expires_on,
+                activated_at,
+                nonce,
+            )
+            .await?;
+        crate::db::commit(tx).await?;
+        tracing::info!(licence_id = lic.id, activation_id, mode, "activated");
+        Ok(issued)
     }
 
+    /// Signs a code for the activation `activation_id` and records it (with `exec`, in the
+    /// caller's transaction or on its own) while the activation stands.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn issue(
+    pub(super) async fn issue<'e, E>(
         &self,
+        exec: E,
         by: Signing<'_>,
         licence_key: &str,
         licence_id: i64,
@@ -321,7 +340,10 @@ impl Licentia {
         expires_on: Option<i64>,
         activated_at: i64,
         req: Option<String>,
-    ) -> Result<Issued> {
+    ) -> Result<Issued>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
         let now = self.clock.now();
         let feat: Vec<String> = serde_json::from_str(features)
             .map_err(|e| Error::Internal(format!("stored features are malformed: {e}")))?;
@@ -372,7 +394,7 @@ impl Licentia {
         .bind(code::code_digest(&code))
         .bind(i64::from(by.validation))
         .bind(now)
-        .execute(self.db.pool())
+        .execute(exec)
         .await?
         .rows_affected();
         if recorded == 0 {
@@ -496,6 +518,7 @@ impl Licentia {
         }
         let key = self.active_of(ring).await?;
         self.issue(
+            self.db.pool(),
             Signing {
                 product_code: &row.product_code,
                 validate_every_days: row.validate_every_days,

@@ -169,13 +169,9 @@ impl Licentia {
                 }
             }
         };
-        let lic = self
-            .licence_state("l.id", LicenceBy::Id(chosen.id))
-            .await?
-            .ok_or(Error::NotFound("The licence"))?;
         // The serial's budget was checked above, for all its licences together.
         self.bind_licence(
-            lic,
+            LicenceBy::Id(chosen.id),
             &fp,
             &host,
             channel,

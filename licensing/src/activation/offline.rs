@@ -262,7 +262,15 @@ impl Licentia {
             by = actor.id,
             "licence terms given with an offline answer"
         );
-        self.bind_licence(lic, &fp, &host, channel, None, false, Some(terms))
-            .await
+        self.bind_licence(
+            LicenceBy::Id(lic.id),
+            &fp,
+            &host,
+            channel,
+            None,
+            false,
+            Some(terms),
+        )
+        .await
     }
 }

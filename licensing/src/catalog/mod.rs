@@ -90,15 +90,6 @@ pub(crate) struct ProductRow {
 }
 
 impl ProductRow {
-    pub(crate) fn limits(&self) -> crate::activation::expiry::Limits {
-        crate::activation::expiry::Limits {
-            validity_days: self.validity_days,
-            fixed_start: self.fixed_start,
-            fixed_end: self.fixed_end,
-            expire_day_of_month: self.expire_day_of_month.and_then(|d| u32::try_from(d).ok()),
-        }
-    }
-
     pub(crate) fn into_product(self) -> Result<Product> {
         Ok(Product {
             features: parse_json::<Vec<Feature>>(&self.features, "features")?,
