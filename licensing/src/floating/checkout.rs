@@ -129,7 +129,11 @@ impl Licentia {
             user: &user,
             host: &host,
         };
-        let bundles = self.bundles_of(pool.id, &feature).await?;
+        let bundles = if pool.bundles == 0 {
+            Vec::new()
+        } else {
+            self.bundles_of(pool.id, &feature).await?
+        };
         // The pool's allow and deny rules first, for the feature and those it brings along: a
         // refused user gets no seat, not even their own back. (Not a refusal for want of seats:
         // the usage history does not count it.)
@@ -202,16 +206,23 @@ impl Licentia {
         ranked.sort_by_key(|(r, _)| *r);
 
         // A named user who holds a NamedUser key already takes no further seat of it.
-        let held_named: Option<i64> = sqlx::query_scalar(
-            "SELECT s.key_id FROM seats s JOIN pool_keys k ON k.id = s.key_id \
+        let named = keys
+            .iter()
+            .any(|k| k.feature == feature && k.model() == Model::NamedUser);
+        let held_named: Option<i64> = if !named {
+            None
+        } else {
+            sqlx::query_scalar(
+                "SELECT s.key_id FROM seats s JOIN pool_keys k ON k.id = s.key_id \
              WHERE s.pool_id = $1 AND s.feature = $2 AND s.user_name = $3 \
              AND s.released_at IS NULL AND s.amount > 0 AND k.model = 'NamedUser' LIMIT 1",
-        )
-        .bind(pool.id)
-        .bind(&feature)
-        .bind(&user)
-        .fetch_optional(self.db.pool())
-        .await?;
+            )
+            .bind(pool.id)
+            .bind(&feature)
+            .bind(&user)
+            .fetch_optional(self.db.pool())
+            .await?
+        };
 
         let seat = SeatAsk {
             pool_id: pool.id,
@@ -245,11 +256,7 @@ impl Licentia {
                 .await
                 .map_err(busy_as_conflict)?;
             match taken {
-                Taken::Granted(grant) => {
-                    self.record_usage(Tally::Peak, pool.id, &key.editor, &key.feature, now)
-                        .await?;
-                    return Ok(grant);
-                }
+                Taken::Granted(grant) => return Ok(grant),
                 Taken::KeyFull => continue,
                 Taken::Reserved(kept, rule) if kept == feature => {
                     ask.access = Some(selection::Rule::Reserved(rule));
@@ -265,7 +272,7 @@ impl Licentia {
                     ));
                 }
                 Taken::BundleMissing(also) => {
-                    self.record_usage(Tally::Refusal, pool.id, key.editor.as_str(), &also, now)
+                    self.record_refusal(pool.id, key.editor.as_str(), &also, now)
                         .await?;
                     let bundled = Ask {
                         feature: also.clone(),
@@ -297,7 +304,7 @@ impl Licentia {
             || ask.editor.clone().unwrap_or_default(),
             |k| k.editor.clone(),
         );
-        self.record_usage(Tally::Refusal, pool.id, &editor_name, &feature, now)
+        self.record_refusal(pool.id, &editor_name, &feature, now)
             .await?;
         if of_feature.is_empty() {
             return Err(Error::Refused(
@@ -464,6 +471,16 @@ impl Licentia {
             }
             bundled.push(also.clone());
         }
+        // The hour's peak, as this transaction leaves the feature's seats.
+        tally(
+            &mut *tx,
+            Tally::Peak,
+            seat.pool_id,
+            &key.editor,
+            &key.feature,
+            seat.now,
+        )
+        .await?;
         crate::db::commit_retryable(tx).await?;
         tracing::info!(seat_id, key_id = key.id, amount, "seat checked out");
         Ok(Taken::Granted(Grant {
@@ -537,49 +554,72 @@ impl Licentia {
         }))
     }
 
-    /// Adds to the hour's usage history of a feature: one refusal more, or the peak of seats in
-    /// use raised to what is in use now.
-    pub(super) async fn record_usage(
+    /// Adds one refusal to the hour's usage history of a feature; the first of the hour is told
+    /// by a webhook event.
+    pub(super) async fn record_refusal(
         &self,
-        tally: Tally,
         pool_id: i64,
         editor: &str,
         feature: &str,
         now: i64,
     ) -> Result<()> {
-        let sql = match tally {
-            Tally::Refusal => {
-                "INSERT INTO usage_hourly (pool_id, editor, feature, hour, refusals) \
-                 VALUES ($1, $2, $3, $4, 1) ON CONFLICT (pool_id, editor, feature, hour) \
-                 DO UPDATE SET refusals = usage_hourly.refusals + 1 RETURNING refusals"
-            }
-            Tally::Peak => {
-                "INSERT INTO usage_hourly (pool_id, editor, feature, hour, peak_in_use) \
-                 SELECT $1, $2, $3, $4, CAST(COALESCE(SUM(in_use), 0) AS BIGINT) FROM pool_keys \
-                 WHERE pool_id = $1 AND editor = $2 AND feature = $3 \
-                 ON CONFLICT (pool_id, editor, feature, hour) DO UPDATE SET peak_in_use = \
-                 CASE WHEN excluded.peak_in_use > usage_hourly.peak_in_use \
-                      THEN excluded.peak_in_use ELSE usage_hourly.peak_in_use END \
-                 RETURNING 0"
-            }
-        };
-        // The hour's refusals as the upsert left them: the first of the hour is told.
-        let refusals: Option<i64> = match sqlx::query_scalar(sql)
-            .bind(pool_id)
-            .bind(editor)
-            .bind(feature)
-            .bind(now / 3600)
-            .fetch_optional(self.db.pool())
-            .await
-        {
+        let tallied = tally(
+            self.db.pool(),
+            Tally::Refusal,
+            pool_id,
+            editor,
+            feature,
+            now,
+        )
+        .await;
+        let refusals = match tallied {
             Ok(n) => n,
-            Err(e) => return pool_deleted_meanwhile(e),
+            Err(Error::Database(e)) => return pool_deleted_meanwhile(e),
+            Err(e) => return Err(e),
         };
-        if matches!(tally, Tally::Refusal) && refusals == Some(1) {
+        if refusals == Some(1) {
             self.tell_refusal(pool_id, editor, feature, now).await;
         }
         Ok(())
     }
+}
+
+/// Adds to the hour's usage history of a feature: one refusal more (answering the hour's
+/// refusals so far), or the peak of seats in use raised to what is in use now.
+async fn tally<'e, E>(
+    exec: E,
+    tally: Tally,
+    pool_id: i64,
+    editor: &str,
+    feature: &str,
+    now: i64,
+) -> Result<Option<i64>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let sql = match tally {
+        Tally::Refusal => {
+            "INSERT INTO usage_hourly (pool_id, editor, feature, hour, refusals) \
+             VALUES ($1, $2, $3, $4, 1) ON CONFLICT (pool_id, editor, feature, hour) \
+             DO UPDATE SET refusals = usage_hourly.refusals + 1 RETURNING refusals"
+        }
+        Tally::Peak => {
+            "INSERT INTO usage_hourly (pool_id, editor, feature, hour, peak_in_use) \
+             SELECT $1, $2, $3, $4, CAST(COALESCE(SUM(in_use), 0) AS BIGINT) FROM pool_keys \
+             WHERE pool_id = $1 AND editor = $2 AND feature = $3 \
+             ON CONFLICT (pool_id, editor, feature, hour) DO UPDATE SET peak_in_use = \
+             CASE WHEN excluded.peak_in_use > usage_hourly.peak_in_use \
+                  THEN excluded.peak_in_use ELSE usage_hourly.peak_in_use END \
+             RETURNING 0"
+        }
+    };
+    Ok(sqlx::query_scalar(sql)
+        .bind(pool_id)
+        .bind(editor)
+        .bind(feature)
+        .bind(now / 3600)
+        .fetch_optional(exec)
+        .await?)
 }
 
 impl Licentia {

@@ -77,17 +77,41 @@ impl Licentia {
     /// borrowed seat keeps its period and the key its token names, even when borrowed while
     /// this heartbeat ran (every write here spares a borrowed seat).
     pub async fn heartbeat(&self, seat_id: i64, token: &str) -> Result<Beat> {
-        let seat = self.seat_by_token(seat_id, token).await?;
+        // The seat with what its pool says about heartbeats, in one statement.
+        #[derive(sqlx::FromRow)]
+        struct Beating {
+            #[sqlx(flatten)]
+            seat: SeatRow,
+            pool_lease_secs: Option<i64>,
+            pool_access_rules: i64,
+        }
+        let beating: Beating = sqlx::query_as(&format!(
+            "SELECT {SEAT_COLUMNS}, \
+             (SELECT p.lease_secs FROM pools p WHERE p.id = seats.pool_id) AS pool_lease_secs, \
+             (SELECT COUNT(*) FROM pool_access_rules r WHERE r.pool_id = seats.pool_id) \
+               AS pool_access_rules \
+             FROM seats WHERE id = $1 AND lease_token_hash = $2"
+        ))
+        .bind(seat_id)
+        .bind(crate::token::digest(token.trim()))
+        .fetch_optional(self.db.pool())
+        .await?
+        .ok_or(Error::NotFound("A seat with this lease token"))?;
+        let seat = beating.seat;
         if seat.released_at.is_some() {
             return Err(lost(&seat));
         }
         if let Some(until) = seat.borrowed_until {
             return Ok(Self::borrowed_beat(&seat, until));
         }
-        let pool = self.pool_row(seat.pool_id).await?;
+        let lease_secs = beating.pool_lease_secs.ok_or(Error::NotFound("The pool"))?;
         let now = self.clock.now();
         // A user or machine the pool's rules now refuse loses the seat here, told why.
-        let access = self.access_for(&pool).await?;
+        let access = if beating.pool_access_rules == 0 {
+            protocol::access::PoolAccess::default()
+        } else {
+            self.access_of(seat.pool_id).await?
+        };
         let barred = self
             .seat_barred(&access, seat.id, &seat.feature, holder(&seat))
             .await?;
@@ -142,7 +166,7 @@ impl Licentia {
              WHERE id = $3 AND released_at IS NULL AND borrowed_until IS NULL",
         )
         .bind(now)
-        .bind(now + pool.lease_secs)
+        .bind(now + lease_secs)
         .bind(seat.id)
         .execute(self.db.pool())
         .await?
@@ -151,7 +175,7 @@ impl Licentia {
             return self.beat_after_race(seat_id, token).await;
         }
         Ok(Beat {
-            lease_expires_at: now + pool.lease_secs,
+            lease_expires_at: now + lease_secs,
             key_id,
             moved,
         })
@@ -223,14 +247,12 @@ impl Licentia {
     /// The application gives its seat (and the seats bundled with it) back. A borrowed seat
     /// comes back early only with its return secret (`return_borrowed`).
     pub async fn release(&self, seat_id: i64, token: &str) -> Result<()> {
-        let seat = self.seat_by_token(seat_id, token).await?;
-        if seat.released_at.is_some() {
-            return Ok(());
-        }
+        let held = Only::HeldBy(crate::token::digest(token.trim()));
         if !self
-            .release_seat_if(seat.id, &ReleaseReason::Application, Only::NotBorrowed)
+            .release_seat_if(seat_id, &ReleaseReason::Application, held)
             .await?
         {
+            // Not released by this call: a wrong token, released before (fine), or borrowed.
             let seat = self.seat_by_token(seat_id, token).await?;
             if seat.released_at.is_none() {
                 return Err(Error::Conflict(
@@ -255,25 +277,29 @@ impl Licentia {
         why: &ReleaseReason,
         only: Only,
     ) -> Result<bool> {
-        let (expired_before, spare_borrowed, silent_before) = match only {
-            Only::Any => (None, 0, None),
-            Only::ExpiredBefore(t) => (Some(t), 0, None),
-            Only::NotBorrowed => (None, 1, None),
-            Only::SilentBefore(t) => (None, 1, Some(t)),
+        let (expired_before, spare_borrowed, silent_before, token_hash) = match only {
+            Only::Any => (None, 0, None, None),
+            Only::ExpiredBefore(t) => (Some(t), 0, None, None),
+            Only::NotBorrowed => (None, 1, None, None),
+            Only::HeldBy(hash) => (None, 1, None, Some(hash)),
+            Only::SilentBefore(t) => (None, 1, Some(t), None),
         };
         type Released = (i64, i64, i64, String, String);
         let by = why.stored();
         let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;
-        let main: Option<Released> = sqlx::query_as(
+        let main: Option<(i64, i64, i64, String, String, i64)> = sqlx::query_as(
             "UPDATE seats SET released_at = $1, released_by = $2 \
              WHERE id = $3 AND released_at IS NULL AND ($4 IS NULL OR (lease_expires_at < $4 \
                AND (borrowed_until IS NOT NULL OR last_heartbeat_at <= granted_at \
                  OR (SELECT p.silent_seats FROM pools p WHERE p.id = seats.pool_id) = 'lease'))) \
              AND ($5 = 0 OR borrowed_until IS NULL) \
              AND ($6 IS NULL OR lease_expires_at < $6) \
+             AND ($7 IS NULL OR lease_token_hash = $7) \
              RETURNING id, key_id, amount, user_name, \
-               (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
+               (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id), \
+               (SELECT COUNT(*) FROM seats b WHERE b.bundle_of = seats.id \
+                  AND b.released_at IS NULL) AS bundled",
         )
         .bind(now)
         .bind(&by)
@@ -281,23 +307,29 @@ impl Licentia {
         .bind(expired_before)
         .bind(spare_borrowed)
         .bind(silent_before)
+        .bind(token_hash)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(main) = main else {
+        let Some((id, key_id, amount, user, model, bundled)) = main else {
             return Ok(false);
         };
+        let main: Released = (id, key_id, amount, user, model);
         // The seats it bundles go with it.
-        let mut released: Vec<Released> = sqlx::query_as(
-            "UPDATE seats SET released_at = $1, released_by = $2 \
+        let mut released: Vec<Released> = if bundled == 0 {
+            Vec::new()
+        } else {
+            sqlx::query_as(
+                "UPDATE seats SET released_at = $1, released_by = $2 \
              WHERE bundle_of = $3 AND released_at IS NULL \
              RETURNING id, key_id, amount, user_name, \
                (SELECT k.model FROM pool_keys k WHERE k.id = seats.key_id)",
-        )
-        .bind(now)
-        .bind(&by)
-        .bind(seat_id)
-        .fetch_all(&mut *tx)
-        .await?;
+            )
+            .bind(now)
+            .bind(&by)
+            .bind(seat_id)
+            .fetch_all(&mut *tx)
+            .await?
+        };
         released.push(main);
         history::keep_ended(&mut tx, seat_id).await?;
         // Keys in one order everywhere, so concurrent releases never wait on each other in a
@@ -434,9 +466,11 @@ impl Licentia {
 }
 
 /// What a seat must still be when it is released.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) enum Only {
     Any,
+    /// Not borrowed, and held by the lease token with this digest (its application's release).
+    HeldBy(String),
     /// Its lease ended before then (a heartbeat that arrived meanwhile keeps it).
     ExpiredBefore(i64),
     /// Not borrowed (a disconnect).

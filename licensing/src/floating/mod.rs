@@ -69,6 +69,8 @@ struct PoolRow {
     silent_seats: String,
     /// How many access rules the pool has (none: nothing more to read for a checkout).
     access_rules: i64,
+    /// How many bundles the pool has (none: nothing more to read for a checkout).
+    bundles: i64,
     created_at: i64,
     owner: String,
     mobile_allowed: i64,
@@ -102,6 +104,7 @@ const POOL_SELECT: &str = "SELECT p.id, p.name, p.client_id, p.serial_id, p.key_
      p.key_code_digest, p.key_rotated_at, p.max_tokens_per_checkout, p.lease_secs, \
      p.silent_seats, \
      (SELECT COUNT(*) FROM pool_access_rules r WHERE r.pool_id = p.id) AS access_rules, \
+     (SELECT COUNT(*) FROM pool_bundles b WHERE b.pool_id = p.id) AS bundles, \
      p.created_at, COALESCE(c.name, s.serial) AS owner, p.mobile_allowed, p.max_borrow_days, \
      pr.borrowing_allowed AS product_borrowing, pr.max_borrow_days AS product_borrow_days \
      FROM pools p LEFT JOIN clients c ON c.id = p.client_id \

@@ -45,16 +45,30 @@ impl Licentia {
         let by_address = format!("address:{}", address_group(address));
         // Counted before the lookup in one statement (parallel guesses cannot all slip in under
         // the limit), and taken back when the lookup finds the pool.
-        self.count_checkout(&by_address, limits.per_address, "from this address")
-            .await?;
-        let pool = self.pool_for(&req.pool()?).await?;
-        self.uncount_checkout(&by_address).await?;
+        let pool_ref = req.pool()?;
+        // A pool key's own pool is looked for in the counting statement, and a checkout that
+        // finds it is not counted (one statement, not a count and a take-back).
+        let spared = match &pool_ref {
+            PoolRef::Key(key) => Some(crate::token::digest(&normal_key(key))),
+            PoolRef::Serial { .. } => None,
+        };
+        self.count_checkout(
+            &by_address,
+            limits.per_address,
+            "from this address",
+            spared.as_deref(),
+        )
+        .await?;
+        let pool = self.pool_for(&pool_ref).await?;
+        if spared.is_none() {
+            self.uncount_checkout(&by_address).await?;
+        }
         let bucket = if pool.by_previous_key {
             format!("pool:{}:previous", pool.id)
         } else {
             format!("pool:{}", pool.id)
         };
-        self.count_checkout(&bucket, limits.per_pool, "into this pool")
+        self.count_checkout(&bucket, limits.per_pool, "into this pool", None)
             .await?;
         self.checkout_in(pool, req, true).await
     }
@@ -72,22 +86,38 @@ impl Licentia {
         Ok(())
     }
 
-    async fn count_checkout(&self, key: &str, max: i64, whose: &str) -> Result<()> {
+    /// Counts one checkout in `key`'s window and refuses it past `max`. With `spared_key`, the
+    /// digest of the pool key the checkout names, a checkout whose key finds a pool (current,
+    /// or replaced and in its grace) is not counted — but is refused as if it were, so that
+    /// once an address's misses fill its window no guess is answered, right or wrong.
+    async fn count_checkout(
+        &self,
+        key: &str,
+        max: i64,
+        whose: &str,
+        spared_key: Option<&str>,
+    ) -> Result<()> {
         let now = self.clock.now();
-        let (count, window_start): (i64, i64) = sqlx::query_as(
-            "INSERT INTO checkout_rate (key, window_start, count) VALUES ($1, $2, 1) \
+        let found = "($4 IS NOT NULL AND (EXISTS (SELECT 1 FROM pools WHERE access_key = $4) \
+             OR EXISTS (SELECT 1 FROM pool_previous_keys WHERE key_hash = $4 \
+               AND works_until > $2)))";
+        let (count, window_start, spared): (i64, i64, i64) = sqlx::query_as(&format!(
+            "INSERT INTO checkout_rate (key, window_start, count) \
+             VALUES ($1, $2, CASE WHEN {found} THEN 0 ELSE 1 END) \
              ON CONFLICT (key) DO UPDATE SET \
-               count = CASE WHEN checkout_rate.window_start <= $3 THEN 1 \
-                            ELSE checkout_rate.count + 1 END, \
+               count = CASE WHEN checkout_rate.window_start <= $3 THEN excluded.count \
+                            ELSE checkout_rate.count + excluded.count END, \
                window_start = CASE WHEN checkout_rate.window_start <= $3 THEN $2 \
                                    ELSE checkout_rate.window_start END \
-             RETURNING count, window_start",
-        )
+             RETURNING count, window_start, CASE WHEN {found} THEN 1 ELSE 0 END"
+        ))
         .bind(key)
         .bind(now)
         .bind(now - WINDOW_SECS)
+        .bind(spared_key)
         .fetch_one(self.db.pool())
         .await?;
+        let count = count + spared;
         match wait_for(count, max, window_start, now) {
             None => Ok(()),
             Some(retry_after_secs) => {

@@ -547,6 +547,17 @@ async fn checkouts_past_the_rate_limits_wait_a_minute() {
             .contains("from this address"),
         "{problem}"
     );
+    // Four misses are enough: the right key is then refused as if it were a fifth guess.
+    for i in 0..4 {
+        let res = from("203.0.113.10", &format!("POOL-GUESS-{i}"), "y")
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let res = from("203.0.113.10", &pool.access_key, "y")
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     // The pool itself: six checkouts a minute from anywhere (five were the office's), then 429
     // for everyone.
     let res = from("198.51.100.1", &pool.access_key, "u1")
