@@ -26,6 +26,11 @@ pub use protocol::activation::VALIDATION_GRACE_SECS;
 /// How far the clock may seem to go back (time zone or NTP corrections) before it counts as set back.
 pub const CLOCK_TOLERANCE_SECS: i64 = 300;
 
+/// How far the clock must have moved on since the latest time this machine remembers before an
+/// offline check writes it down (state and witness): checks a second apart write nothing, and a
+/// clock set back is still refused once it goes back past [`CLOCK_TOLERANCE_SECS`] plus this.
+pub const LAST_SEEN_STEP_SECS: i64 = 60;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The server refused, with its reason (`detail` of its problem+json answer) and the kind
@@ -453,6 +458,11 @@ impl Licensing {
     /// it accepted.
     pub fn checked_now(&mut self) -> Result<i64> {
         let _held = self.fresh()?;
+        Ok(self.checked_now_after()?.0)
+    }
+
+    /// `checked_now`, with the latest time seen before it (as remembered on disk).
+    fn checked_now_after(&mut self) -> Result<(i64, i64)> {
         let now = now();
         let memory = self.store.memory();
         if now + CLOCK_TOLERANCE_SECS < memory.last_seen {
@@ -468,7 +478,7 @@ impl Licensing {
             });
         }
         self.store.state.memory.last_seen = memory.last_seen.max(now);
-        Ok(now)
+        Ok((now, memory.last_seen))
     }
 
     /// Refuses offline use of a state that is not the one this machine last saved.
@@ -599,10 +609,12 @@ impl Licensing {
         self.require_intact_state()?;
         let code = self.stored_code()?;
         let claims = self.verify_with_kept_keys(&code)?;
-        let now = self.checked_now()?;
+        let (now, remembered) = self.checked_now_after()?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
         refuse_future(claims.iat, now)?;
-        self.store.save().map_err(Error::Io)?;
+        if now >= remembered + LAST_SEEN_STEP_SECS {
+            self.store.save().map_err(Error::Io)?;
+        }
         if now > claims.next + VALIDATION_GRACE_SECS {
             return Err(Error::Offline(format!(
                 "the licence had to be validated with the server by {}: connect and run validate",

@@ -123,6 +123,41 @@ fn a_clock_set_back_is_refused() {
     l.status().expect("small corrections are tolerated");
 }
 
+#[test]
+fn a_check_writes_the_time_seen_only_once_it_moved_on_by_a_minute() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut l = licensing(dir.path(), "m1", &code("m1", None));
+    l.status().expect("valid");
+    let generation = l.store.state.generation;
+    assert!(generation > 0, "the first check writes the time it saw");
+    // Every file under the store's directory (the state, and the witness in its own folder).
+    let files = |d: &std::path::Path| {
+        let mut texts = Vec::new();
+        let mut dirs = vec![d.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
+                let path = entry.path();
+                match path.is_dir() {
+                    true => dirs.push(path),
+                    false => texts.push((path.clone(), std::fs::read(&path).expect("file"))),
+                }
+            }
+        }
+        texts.sort();
+        texts
+    };
+    let before = files(dir.path());
+    l.status().expect("valid");
+    assert_eq!(
+        l.store.state.generation, generation,
+        "a moment later nothing is written"
+    );
+    assert_eq!(files(dir.path()), before);
+    // Set back within the tolerance and the step, the clock is still refused past them.
+    l.store.state.memory.last_seen = now() + CLOCK_TOLERANCE_SECS + LAST_SEEN_STEP_SECS + 5;
+    assert!(matches!(l.status(), Err(Error::ClockSetBack { .. })));
+}
+
 fn root_of(seed: u8) -> (SigningKey, JwkSet) {
     let root = SigningKey::from_bytes(&[seed; 32]);
     let set = JwkSet {
