@@ -24,11 +24,20 @@ impl Licentia {
         hostname: &str,
         channel: Channel,
     ) -> Result<Issued> {
-        self.check_ref(licence).await?;
         match licence {
-            LicenceRef::Key { licence_key, .. } => {
-                self.activate(licence_key, fingerprint, hostname, channel)
-                    .await
+            // The product is checked in the activation's own read.
+            LicenceRef::Key {
+                licence_key,
+                product,
+            } => {
+                self.activate_for(
+                    licence_key,
+                    product.as_deref(),
+                    fingerprint,
+                    hostname,
+                    channel,
+                )
+                .await
             }
             LicenceRef::Serial { product, serial } => {
                 self.activate_serial(product, serial, fingerprint, hostname, channel)

@@ -1,7 +1,7 @@
 //! Binding a licence to a machine and answering with a signed code: online activation, the
 //! one transaction that records it (with an administrator's terms, if any), and validation.
 
-use super::state::Binding;
+use super::state::{same_product, Binding};
 use super::*;
 
 impl Licentia {
@@ -16,6 +16,20 @@ impl Licentia {
         host: &str,
         channel: Channel,
     ) -> Result<Issued> {
+        self.activate_for(licence_key, None, fingerprint, host, channel)
+            .await
+    }
+
+    /// `activate`, by an application that names its product (`product`): a key of another
+    /// product is refused before anything changes.
+    pub(super) async fn activate_for(
+        &self,
+        licence_key: &str,
+        product: Option<&str>,
+        fingerprint: &str,
+        host: &str,
+        channel: Channel,
+    ) -> Result<Issued> {
         let key = parse_licence_key(licence_key)?;
         let fp = self::fingerprint(fingerprint)?;
         let host = hostname(host)?;
@@ -24,33 +38,35 @@ impl Licentia {
             LicenceBy::Key(&key),
             &fp,
             &host,
-            channel,
-            None,
-            enforce_churn,
-            None,
+            Binder {
+                channel,
+                product,
+                via_serial: None,
+                enforce_churn,
+                terms: None,
+            },
         )
         .await
     }
 
-    /// Binds a licence (of either model) to the machine `fp`; `via_serial` is the serial a web
-    /// licence is activated with (a web licence is bound only with it). `enforce_churn` is off
-    /// where an administrator acts (and where the caller checked a serial's budget already).
-    /// `terms`, an administrator's, are given to the licence in the same transaction, so they
-    /// stay only if the activation succeeds.
+    /// Binds a licence (of either model) to the machine `fp`, as `by` says.
     ///
     /// One statement reads what the checks need; one transaction writes the activation, its
     /// events and the signed code's record, so a code is never recorded without its activation.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn bind_licence(
         &self,
         licence: LicenceBy<'_>,
         fp: &str,
         host: &str,
-        channel: Channel,
-        via_serial: Option<(i64, &str)>,
-        enforce_churn: bool,
-        terms: Option<LicenceTerms>,
+        by: Binder<'_>,
     ) -> Result<Issued> {
+        let Binder {
+            channel,
+            product: named_product,
+            via_serial,
+            enforce_churn,
+            terms,
+        } = by;
         let (fp, host) = (fp.to_owned(), host.to_owned());
         let Binding {
             mut lic,
@@ -62,6 +78,9 @@ impl Licentia {
             waited_for_here,
             churn_events,
         } = self.binding(licence, &fp).await?;
+        if let Some(named) = named_product {
+            same_product(&product.code, named)?;
+        }
         if lic.serial_id.is_some() && via_serial.is_none() {
             return Err(Error::refused(
                 "This licence belongs to a serial number: activate with the serial number.".into(),
@@ -379,25 +398,33 @@ impl Licentia {
             exp.min(next + code::VALIDATION_GRACE_SECS)
         });
         let code = code::sign(&claims, kid, key);
-        // Recorded before the code leaves, and only while the activation stands: a removal that
-        // came in meanwhile gets no code signed past its wait. A validation is counted in the
-        // same statement.
+        // Recorded before the code leaves, and only while the activation stands (a removal that
+        // came in meanwhile gets no code signed past its wait) and the key that signed it is in
+        // force (one retired since it was read signs nothing that is answered). A validation is
+        // counted in the same statement.
         let recorded = sqlx::query(
             "UPDATE activations SET code_digest = $3, offline_until = CASE \
                WHEN offline_until IS NULL OR offline_until < $1 THEN $1 ELSE offline_until END, \
                last_validated_at = CASE WHEN $4 = 1 THEN $5 ELSE last_validated_at END, \
                validations = validations + $4 \
-             WHERE id = $2 AND removed_at IS NULL",
+             WHERE id = $2 AND removed_at IS NULL \
+             AND EXISTS (SELECT 1 FROM signing_keys WHERE kid = $6 AND retired_at IS NULL)",
         )
         .bind(offline_until)
         .bind(activation_id)
         .bind(code::code_digest(&code))
         .bind(i64::from(by.validation))
         .bind(now)
+        .bind(kid)
         .execute(exec)
         .await?
         .rows_affected();
         if recorded == 0 {
+            if self.retired_at(kid).await?.is_some() {
+                return Err(Error::Conflict(
+                    "The vendor's signing key was withdrawn a moment ago: try again.".into(),
+                ));
+            }
             return Err(Error::Gone(
                 "This licence was removed from this machine a moment ago.".into(),
             ));
@@ -538,6 +565,22 @@ impl Licentia {
         )
         .await
     }
+}
+
+/// How a licence is bound, besides to which machine.
+pub(super) struct Binder<'a> {
+    pub channel: Channel,
+    /// The product the application names, if it does: a licence of another is refused.
+    pub product: Option<&'a str>,
+    /// The serial a web licence is activated with (a web licence is bound only with it): its
+    /// id and text.
+    pub via_serial: Option<(i64, &'a str)>,
+    /// Off where an administrator acts (and where the caller checked a serial's budget
+    /// already).
+    pub enforce_churn: bool,
+    /// An administrator's terms, given to the licence in the same transaction, so they stay
+    /// only if the activation succeeds.
+    pub terms: Option<LicenceTerms>,
 }
 
 /// What signing a code takes besides the activation's own terms.

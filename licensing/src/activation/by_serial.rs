@@ -174,10 +174,13 @@ impl Licentia {
             LicenceBy::Id(chosen.id),
             &fp,
             &host,
-            channel,
-            Some((web.id, &web.serial)),
-            false,
-            None,
+            Binder {
+                channel,
+                product: None,
+                via_serial: Some((web.id, &web.serial)),
+                enforce_churn: false,
+                terms: None,
+            },
         )
         .await
         .map_err(|e| match e {

@@ -11,6 +11,8 @@ mod offline;
 mod removal;
 mod state;
 
+use bind::Binder;
+
 use crate::activation::expiry::{code_start, expiry, ExpiryError};
 use crate::audit::{Entry, Who};
 use crate::catalog::licence_subject;

@@ -266,10 +266,13 @@ impl Licentia {
             LicenceBy::Id(lic.id),
             &fp,
             &host,
-            channel,
-            None,
-            false,
-            Some(terms),
+            Binder {
+                channel,
+                product: None,
+                via_serial: None,
+                enforce_churn: false,
+                terms: Some(terms),
+            },
         )
         .await
     }

@@ -46,21 +46,7 @@ impl Licentia {
         let key = parse_licence_key(licence_key)?;
         let lic = self.licence_state_by_key(&key).await?;
         let code = self.product_row(lic.product_id).await?.code;
-        // Exactly: the application checks the code it gets back against its own product code,
-        // and would refuse "CALC" when it calls itself "calc".
-        if code == product_code.trim() {
-            Ok(())
-        } else {
-            Err(InputError::new(
-                "product",
-                format!(
-                    "This licence key is for product {code}, not {}: check the key, or use it \
-                     with {code}.",
-                    product_code.trim()
-                ),
-            )
-            .into())
-        }
+        same_product(&code, product_code)
     }
 
     /// Who may manage a licence in the portal: its client's users and administrators; only
@@ -336,4 +322,21 @@ impl Binding {
             churn_events,
         })
     }
+}
+
+/// Refuses a licence of product `code` presented by an application of product `named`.
+/// Exactly: the application checks the code it gets back against its own product code, and would
+/// refuse "CALC" when it calls itself "calc".
+pub(super) fn same_product(code: &str, named: &str) -> Result<()> {
+    if code == named.trim() {
+        return Ok(());
+    }
+    Err(InputError::new(
+        "product",
+        format!(
+            "This licence key is for product {code}, not {}: check the key, or use it with {code}.",
+            named.trim()
+        ),
+    )
+    .into())
 }

@@ -471,7 +471,24 @@ impl Licentia {
             }
             bundled.push(also.clone());
         }
-        // The hour's peak, as this transaction leaves the feature's seats.
+        // The hour's peak, as this transaction leaves the feature's seats. On PostgreSQL a
+        // statement sees what committed before it began: the hour's row is locked first, so a
+        // checkout of the same feature that took its seat meanwhile has committed when the
+        // seats are summed (whoever sums last sees every seat). On SQLite the write lock,
+        // held since the first write, does the same.
+        if self.db.backend() == crate::db::Backend::Postgres {
+            sqlx::query(
+                "INSERT INTO usage_hourly (pool_id, editor, feature, hour) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (pool_id, editor, feature, hour) \
+                 DO UPDATE SET peak_in_use = usage_hourly.peak_in_use",
+            )
+            .bind(seat.pool_id)
+            .bind(&key.editor)
+            .bind(&key.feature)
+            .bind(seat.now / 3600)
+            .execute(&mut *tx)
+            .await?;
+        }
         tally(
             &mut *tx,
             Tally::Peak,

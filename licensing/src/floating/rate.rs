@@ -121,8 +121,9 @@ impl Licentia {
         match wait_for(count, max, window_start, now) {
             None => Ok(()),
             Some(retry_after_secs) => {
-                // Once per window, not once per refused request: a flood must not flood the log.
-                if count == max + 1 {
+                // Once per window, not once per refused request: a flood must not flood the log
+                // (a right key refused at a full window is never the first).
+                if count == max + 1 && spared == 0 {
                     tracing::warn!(key, max, "checkouts refused past the rate limit");
                 }
                 Err(too_many(whose, max, retry_after_secs))

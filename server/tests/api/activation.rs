@@ -164,6 +164,65 @@ both_backends! {
         assert_eq!(jwks.keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), [new_kid.as_str()]);
     }
 
+    async fn a_licence_keys_moves_are_limited_and_an_administrators_removals_do_not_count(app) {
+        // The default budget: ten activations and user removals per licence in 24 hours.
+        let f = fixture(&app, LicensingSettings { max_activations: 100, ..Default::default() }, 1).await;
+        let key = &f.keys[0];
+        let by_admin = Remover::Portal { actor: &f.admin, force: true, free_now: true };
+        // Six machines, each removed by an administrator: six events, not twelve.
+        for i in 0..6 {
+            let (st, body) = activate(&app, key, &format!("ws-a{i}")).await;
+            assert_eq!(st, StatusCode::CREATED, "{body}");
+            app.services.remove_activation(key, None, by_admin).await.expect("removed");
+        }
+        // The user moves the licence twice: four more.
+        for machine in ["ws-u", "ws-v"] {
+            let (st, body) = activate(&app, key, machine).await;
+            assert_eq!(st, StatusCode::CREATED, "{body}");
+            let code = body["activation_code"].as_str().expect("code");
+            let (st, body, _) = post(&app, "/api/v1/activations/remove", json!({"licence_key": key, "fingerprint": fingerprint("CALC", machine), "activation_code": code})).await;
+            assert!(st.is_success(), "{body}");
+        }
+        let (st, problem) = activate(&app, key, "ws-w").await;
+        assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{problem}");
+        assert_eq!(problem["type"], "/problems/churn-limit");
+        let licence = app.services.licence(&f.admin, f.licence_ids[0]).await.expect("licence");
+        assert!(licence.activation.is_none(), "the refused activation bound nothing");
+        // A day on, the window holds none of it.
+        app.clock.advance(DAY + 1);
+        assert_eq!(activate(&app, key, "ws-w").await.0, StatusCode::CREATED);
+    }
+
+    async fn a_serials_licence_is_not_activated_by_its_own_key(app) {
+        let admin = admin_user(&app).await;
+        let p = app.services.save_product(&admin, None, product("CALC", LicensingSettings::default())).await.expect("product");
+        let batch = licensing::web::BatchInput { product_id: p.id, count: 1, features: None, licences_per_serial: Some(1), note: String::new() };
+        app.services.generate_serials(&admin, batch).await.expect("serials");
+        let key: String = sqlx::query_scalar("SELECT licence_key FROM licences WHERE serial_id IS NOT NULL")
+            .fetch_one(app.services.db().pool())
+            .await
+            .expect("a web licence");
+        let (st, problem) = activate(&app, &key, "ws-1").await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{problem}");
+        assert!(problem["detail"].as_str().unwrap_or("").contains("activate with the serial number"), "{problem}");
+        let bound: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM activations").fetch_one(app.services.db().pool()).await.expect("count");
+        assert_eq!(bound, 0);
+    }
+
+    async fn an_activation_signs_with_the_key_another_replica_made_active(app) {
+        let f = fixture(&app, LicensingSettings { max_activations: 10, ..Default::default() }, 1).await;
+        assert_eq!(activate(&app, &f.keys[0], "ws-1").await.0, StatusCode::CREATED);
+        let other = app.replica().await;
+        let old_kid = app.services.jwks().await.expect("jwks").keys[0].kid.clone();
+        let new_kid = other.services.rotate_signing_key().await.expect("rotate");
+        other.services.retire_signing_key(&old_kid).await.expect("retire");
+        let (st, body) = activate(&app, &f.keys[0], "ws-1").await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        let code = body["activation_code"].as_str().expect("code");
+        assert_eq!(protocol::activation::key_id(code).as_deref(), Some(new_kid.as_str()));
+        assert_eq!(validate_code(&app, code, "ws-1").await.0, StatusCode::OK);
+    }
+
     async fn a_key_presented_for_another_product_changes_nothing(app) {
         let f = fixture(&app, LicensingSettings::default(), 1).await;
         let body = |product: &str| json!({"licence_key": f.keys[0], "product": product,

@@ -282,6 +282,44 @@ both_backends! {
         assert_eq!(theirs["series"], serde_json::json!([]));
     }
 
+    async fn the_hours_peak_counts_every_seat_of_checkouts_made_at_once(app) {
+        // Eight keys of one feature, each of its own customer: eight checkouts at once, each
+        // naming a customer, take their seats on eight keys side by side (not in turn on one),
+        // each summing the feature's seats while the others' are not yet committed.
+        set_clock(&app, utc(2027, 3, 10, 9, 0));
+        let admin = admin_user(&app).await;
+        let pool = crate::seeded::acme_pool_of(&app.services, &admin, 86_400).await;
+        for i in 0..8 {
+            let mut k = key_input("F", "ConcurrentUser", 2);
+            k.customer_id = format!("C{i}");
+            app.services.add_pool_key(&admin, pool.id, k).await.expect("key");
+        }
+        let (app, pool_key) = (&app, pool.access_key.as_str());
+        let take = move |round: usize, i: usize| async move {
+            let user = format!("u{round}-{i}");
+            let (st, grant, _) = api_post(app, "/api/v1/seats", serde_json::json!({"pool_key": pool_key, "feature": "F",
+                "customer_id": format!("C{i}"), "user": user, "host": user, "process": "cad.exe"})).await;
+            (st, grant)
+        };
+        for round in 0..5 {
+            let grants = futures_util::future::join_all((0..8).map(|i| take(round, i))).await;
+            for (st, grant) in &grants {
+                assert_eq!(*st, StatusCode::CREATED, "{grant}");
+            }
+            let peak: i64 = sqlx::query_scalar("SELECT peak_in_use FROM usage_hourly WHERE pool_id = $1 AND hour = $2")
+                .bind(pool.id)
+                .bind(app.clock.now() / 3600)
+                .fetch_one(app.services.db().pool())
+                .await
+                .expect("the hour's row");
+            assert_eq!(peak, 8, "round {round}");
+            for (_, grant) in &grants {
+                assert_eq!(release(app, grant).await, StatusCode::NO_CONTENT);
+            }
+            app.clock.advance(3600);
+        }
+    }
+
     async fn casual_use_is_metered_per_user_and_calendar_month_and_over_use_logged_once(app) {
         let (browser, admin) = app.admin_both().await;
         let api = year_token(&app, &browser, "casual").await;
