@@ -22,7 +22,7 @@ use error::PortalError;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 use pages::catalog::{ActivationsPage, OrderDetail, OrdersPage};
 use pages::offline::OfflineActivationPage;
 use pages::pools::{PoolDetailPage, PoolsPage};
@@ -121,7 +121,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/setup/:token") view=pages::auth::SetupPage/>
                     <Route path=path!("/password-reset") view=pages::auth::ForgotPasswordPage/>
                     <Route path=path!("/password-link/:token") view=pages::auth::PasswordLinkPage/>
-                    <ParentRoute path=path!("/admin") view=pages::admin::AdminArea>
+                    // The areas' pages stream in order: what each part loads is in the HTML as
+                    // it arrives, so nothing jumps down the page when data lands after the first
+                    // paint, and pages read without JavaScript.
+                    <ParentRoute path=path!("/admin") view=pages::admin::AdminArea ssr=SsrMode::InOrder>
                         <Route path=path!("") view=pages::admin::Overview/>
                         <Route path=path!("clients") view=pages::admin::ClientsPage/>
                         <Route path=path!("clients/new") view=pages::admin::NewClientPage/>
@@ -148,7 +151,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("usage") view=|| view! { <UsagePage admin=true/> }/>
                         <Route path=path!("account") view=pages::account::AccountPage/>
                     </ParentRoute>
-                    <ParentRoute path=path!("/client") view=pages::client::ClientArea>
+                    <ParentRoute path=path!("/client") view=pages::client::ClientArea ssr=SsrMode::InOrder>
                         <Route path=path!("") view=pages::client::Organisation/>
                         <Route path=path!("orders") view=|| view! { <OrdersPage admin=false/> }/>
                         <Route path=path!("orders/:id") view=|| view! { <OrderDetail admin=false/> }/>

@@ -48,6 +48,25 @@ both_backends! {
         assert!(missing.text().await.expect("html").contains("Page not found"));
     }
 
+    async fn area_pages_arrive_whole_with_no_placeholder_to_jump_when_data_lands(app) {
+        // Streamed in order, an area page carries what it loads in its HTML where it belongs:
+        // no "Loading…" stands in its place to be swapped later (the layout shift a browser
+        // sees), and the page reads without JavaScript.
+        let admin = app.admin().await;
+        let (_, carla) = app.client_user(&admin, "Acme Tools", "carla@acme.test").await;
+        for (who, path, shows) in [
+            (&admin, "/admin", "Use over time, every pool"),
+            (&admin, "/admin/clients", "Acme Tools"),
+            (&carla, "/client", "Acme Tools"),
+        ] {
+            let res = who.get(path).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            let html = res.text().await.expect("html").replace("<!>", "");
+            assert!(html.contains(shows), "{path}: {html}");
+            assert!(!html.contains("class=\"loading\""), "{path} sent a placeholder: {html}");
+        }
+    }
+
     async fn pages_and_answers_are_compressed_for_browsers_that_accept_it(app) {
         let client = reqwest::Client::new();
         for (accept, encoding) in [("br", "br"), ("gzip", "gzip"), ("gzip, deflate, br", "br")] {
