@@ -26,9 +26,11 @@ pub use protocol::activation::VALIDATION_GRACE_SECS;
 /// How far the clock may seem to go back (time zone or NTP corrections) before it counts as set back.
 pub const CLOCK_TOLERANCE_SECS: i64 = 300;
 
-/// How far the clock must have moved on since the latest time this machine remembers before an
-/// offline check writes it down (state and witness): checks a second apart write nothing, and a
-/// clock set back is still refused once it goes back past [`CLOCK_TOLERANCE_SECS`] plus this.
+/// How far the clock must have moved on since the latest time written on disk (state and
+/// witness) before an offline check writes it again: checks a second apart write nothing, and
+/// the time on disk is never more than this behind the latest check, so a clock set back —
+/// within a run or across restarts — is still refused once it goes back past
+/// [`CLOCK_TOLERANCE_SECS`] plus this.
 pub const LAST_SEEN_STEP_SECS: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
@@ -458,11 +460,11 @@ impl Licensing {
     /// it accepted.
     pub fn checked_now(&mut self) -> Result<i64> {
         let _held = self.fresh()?;
-        Ok(self.checked_now_after()?.0)
+        self.checked_now_held()
     }
 
-    /// `checked_now`, with the latest time seen before it (as remembered on disk).
-    fn checked_now_after(&mut self) -> Result<(i64, i64)> {
+    /// `checked_now` for a caller that holds the store already.
+    fn checked_now_held(&mut self) -> Result<i64> {
         let now = now();
         let memory = self.store.memory();
         if now + CLOCK_TOLERANCE_SECS < memory.last_seen {
@@ -478,7 +480,7 @@ impl Licensing {
             });
         }
         self.store.state.memory.last_seen = memory.last_seen.max(now);
-        Ok((now, memory.last_seen))
+        Ok(now)
     }
 
     /// Refuses offline use of a state that is not the one this machine last saved.
@@ -609,10 +611,13 @@ impl Licensing {
         self.require_intact_state()?;
         let code = self.stored_code()?;
         let claims = self.verify_with_kept_keys(&code)?;
-        let (now, remembered) = self.checked_now_after()?;
+        let now = self.checked_now_held()?;
         code::check(&claims, &self.product, &self.fingerprint, now)?;
         refuse_future(claims.iat, now)?;
-        if now >= remembered + LAST_SEEN_STEP_SECS {
+        // Written when what is on disk is a minute behind, or keys were fetched meanwhile.
+        if self.store.has_unsaved_changes()
+            || now >= self.store.written_last_seen() + LAST_SEEN_STEP_SECS
+        {
             self.store.save().map_err(Error::Io)?;
         }
         if now > claims.next + VALIDATION_GRACE_SECS {

@@ -208,6 +208,9 @@ pub struct Store {
     witness_went_back: bool,
     /// What this process knew before it read the files again (`reload`): never forgotten.
     carried: Memory,
+    /// Something besides the latest time seen changed since the state was read or saved (keys
+    /// fetched from the server, say): the next check saves it.
+    unsaved: bool,
 }
 
 /// Where witnesses are kept unless the application says: beside the user's other state, away
@@ -388,6 +391,7 @@ impl Store {
             seen_witness: None,
             witness_went_back: false,
             carried: Memory::default(),
+            unsaved: false,
         })
     }
 
@@ -516,7 +520,24 @@ impl Store {
         self.remembered = Some(w);
         // Everything carried over is in the state and its witness now.
         self.carried = Memory::default();
+        self.unsaved = false;
         Ok(())
+    }
+
+    /// The latest time seen as it is written on disk (in the witness as read or last written;
+    /// 0 without one) — not the newer one this process may hold.
+    pub fn written_last_seen(&self) -> i64 {
+        self.remembered.as_ref().map_or(0, |w| w.memory.last_seen)
+    }
+
+    /// Notes a change besides the latest time seen, for the next check to save.
+    pub fn mark_changed(&mut self) {
+        self.unsaved = true;
+    }
+
+    /// Whether something besides the latest time seen waits to be saved.
+    pub fn has_unsaved_changes(&self) -> bool {
+        self.unsaved
     }
 
     /// Saves the state, keeping any taint and every time remembered.

@@ -158,6 +158,26 @@ fn a_check_writes_the_time_seen_only_once_it_moved_on_by_a_minute() {
     assert!(matches!(l.status(), Err(Error::ClockSetBack { .. })));
 }
 
+#[test]
+fn what_counts_is_the_time_written_on_disk_not_the_one_held_in_memory() {
+    // A long run's checks keep a newer time in memory than on disk; once the one on disk is a
+    // minute behind, the next check writes it, so a restart with the clock set back finds it.
+    let dir = tempfile::tempdir().expect("dir");
+    let mut l = licensing(dir.path(), "m1", &code("m1", None));
+    let t = now();
+    l.store.state.memory.last_seen = t - 120;
+    l.store.save().expect("saved");
+    assert_eq!(l.store.written_last_seen(), t - 120);
+    let written = l.store.state.generation;
+    l.store.state.memory.last_seen = t - 30;
+    l.status().expect("valid");
+    assert!(
+        l.store.state.generation > written,
+        "a time a minute behind on disk is written"
+    );
+    assert!(l.store.written_last_seen() >= t);
+}
+
 fn root_of(seed: u8) -> (SigningKey, JwkSet) {
     let root = SigningKey::from_bytes(&[seed; 32]);
     let set = JwkSet {

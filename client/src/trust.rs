@@ -116,6 +116,7 @@ impl Licensing {
                     }
                 }
                 self.store.state.endorsement = Some(jws.trim().to_owned());
+                self.store.mark_changed();
                 Ok(endorsed.keys)
             }
             Some(Trust::ServerOnFirstUse) => {
@@ -123,6 +124,7 @@ impl Licensing {
                     .into_json()
                     .map_err(|e| Error::Io(format!("the server's keys could not be read: {e}")))?;
                 self.store.state.jwks = Some(set.clone());
+                self.store.mark_changed();
                 Ok(set)
             }
             Some(Trust::Keys(keys)) => Ok(keys.clone()),

@@ -337,13 +337,18 @@ impl Licentia {
                 nonce,
             )
             .await?;
+        let Some(issued) = issued else {
+            drop(tx);
+            return Err(self.unrecorded(&key.0).await);
+        };
         crate::db::commit(tx).await?;
         tracing::info!(licence_id = lic.id, activation_id, mode, "activated");
         Ok(issued)
     }
 
     /// Signs a code for the activation `activation_id` and records it (with `exec`, in the
-    /// caller's transaction or on its own) while the activation stands.
+    /// caller's transaction or on its own) while the activation stands and the signing key is
+    /// in force; `None` when it was not recorded (nothing is answered then).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn issue<'e, E>(
         &self,
@@ -359,7 +364,7 @@ impl Licentia {
         expires_on: Option<i64>,
         activated_at: i64,
         req: Option<String>,
-    ) -> Result<Issued>
+    ) -> Result<Option<Issued>>
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
@@ -419,17 +424,22 @@ impl Licentia {
         .execute(exec)
         .await?
         .rows_affected();
-        if recorded == 0 {
-            if self.retired_at(kid).await?.is_some() {
-                return Err(Error::Conflict(
-                    "The vendor's signing key was withdrawn a moment ago: try again.".into(),
-                ));
+        // (Not recorded: the caller says why once its transaction is over, see `unrecorded`.)
+        Ok((recorded == 1).then_some(Issued { code, claims }))
+    }
+
+    /// Why a code signed with `kid` was not recorded: the key was withdrawn meanwhile (try
+    /// again), or the activation was removed.
+    async fn unrecorded(&self, kid: &str) -> Error {
+        match self.retired_at(kid).await {
+            Ok(Some(_)) => Error::Conflict(
+                "The vendor's signing key was withdrawn a moment ago: try again.".into(),
+            ),
+            Ok(None) => {
+                Error::Gone("This licence was removed from this machine a moment ago.".into())
             }
-            return Err(Error::Gone(
-                "This licence was removed from this machine a moment ago.".into(),
-            ));
+            Err(e) => e,
         }
-        Ok(Issued { code, claims })
     }
 
     /// The application's periodic check: verifies its code came from here, and answers with a
@@ -544,26 +554,31 @@ impl Licentia {
             )));
         }
         let key = self.active_of(ring).await?;
-        self.issue(
-            self.db.pool(),
-            Signing {
-                product_code: &row.product_code,
-                validate_every_days: row.validate_every_days,
-                key: &key,
-                validation: true,
-            },
-            row.serial.as_deref().unwrap_or(&row.licence_key),
-            claims.lic,
-            claims.act,
-            &fp,
-            &row.hostname,
-            row.terms.features_json(),
-            row.terms.counters_json(),
-            row.terms.expires_on,
-            row.activated_at,
-            row.request_nonce,
-        )
-        .await
+        let issued = self
+            .issue(
+                self.db.pool(),
+                Signing {
+                    product_code: &row.product_code,
+                    validate_every_days: row.validate_every_days,
+                    key: &key,
+                    validation: true,
+                },
+                row.serial.as_deref().unwrap_or(&row.licence_key),
+                claims.lic,
+                claims.act,
+                &fp,
+                &row.hostname,
+                row.terms.features_json(),
+                row.terms.counters_json(),
+                row.terms.expires_on,
+                row.activated_at,
+                row.request_nonce,
+            )
+            .await?;
+        match issued {
+            Some(issued) => Ok(issued),
+            None => Err(self.unrecorded(&key.0).await),
+        }
     }
 }
 
