@@ -189,8 +189,11 @@ impl Licentia {
             }
         }
         // The machine a removal was waiting for is back: nothing waits for it any more. (A
-        // removal of this machine made after the read above removed its live activation, and
-        // the update of that activation below then fails.)
+        // removal of this machine made after the read above removed the live activation read,
+        // whose update below then fails. With none read, only an activation of this machine
+        // made and removed since could leave a wait unseen here; it then lapses with that
+        // code, or an administrator's Free now ends it — a race of three requests, accepted
+        // for the statement it saves on every activation.)
         if waited_for_here {
             sqlx::query(
                 "UPDATE activations SET frees_at = NULL \
