@@ -17,6 +17,7 @@ pub mod page;
 pub mod problem;
 pub mod redact;
 pub mod seats;
+pub mod site;
 pub mod time;
 pub mod trust;
 pub mod webhooks;
