@@ -6,8 +6,15 @@
 //! for a site carries a higher sequence number, so a site never takes back an older one (one
 //! with seats since taken away, say). Past its refresh-by date a site grants no new seats;
 //! seats already out run to their lease or borrow end.
+//!
+//! A site without a connection to the vendor links and refreshes by code exchange (the seeds'
+//! activation by mail or string): its link request code is pasted into the vendor's portal and
+//! answered with the entitlement itself. Moving to new hardware, a site gives its entitlement up
+//! with an unlink code, which frees its binding in the vendor's portal.
 
-use crate::activation::{sign_jws, verify_jws, CodeError, JwkSet};
+use crate::activation::{
+    decode_text, encode_text, sign_jws, verify_jws, CodeError, JwkSet, RequestError,
+};
 use crate::floating::{Bundle, PoolKeyInput};
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +99,59 @@ impl EntitlementClaims {
             });
         }
         Ok(())
+    }
+}
+
+const LINK_REQUEST_PREFIX: &str = "LSQ1-";
+const UNLINK_PREFIX: &str = "LSX1-";
+
+/// A site server's request to be linked (or refreshed) without a connection to the vendor: made
+/// by `server site link`, pasted into the vendor's portal, answered with the entitlement itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRequest {
+    /// The licence key or serial number the site links with.
+    pub key: String,
+    pub fp: String,
+    pub host: String,
+    /// Random, chosen by the site; the entitlement answering it must be numbered after
+    /// `held` (0: none yet), so an answer to an older request is refused.
+    pub nonce: String,
+    pub held: i64,
+    /// Unix seconds when the request was made (the site's clock).
+    pub t: i64,
+}
+
+impl LinkRequest {
+    pub fn encode(&self) -> String {
+        encode_text(LINK_REQUEST_PREFIX, self)
+    }
+
+    pub fn decode(code: &str) -> Result<Self, RequestError> {
+        decode_text(LINK_REQUEST_PREFIX, "site link request", code)
+    }
+}
+
+/// A site server's word that it gave its entitlement up (the transfer to new hardware, offline):
+/// made by `server site unlink`, which deletes the entitlement first; the vendor's portal frees
+/// the site's binding with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlinkCode {
+    pub site: i64,
+    pub fp: String,
+    pub host: String,
+    /// The number of the entitlement given up: only the latest frees the binding.
+    pub seq: i64,
+    /// Unix seconds when the site gave it up (its own clock).
+    pub t: i64,
+}
+
+impl UnlinkCode {
+    pub fn encode(&self) -> String {
+        encode_text(UNLINK_PREFIX, self)
+    }
+
+    pub fn decode(code: &str) -> Result<Self, RequestError> {
+        decode_text(UNLINK_PREFIX, "site unlink code", code)
     }
 }
 
@@ -205,6 +265,45 @@ mod tests {
             verify(&tampered.join("."), &keys),
             Err(CodeError::BadSignature)
         );
+    }
+
+    #[test]
+    fn codes_travel_as_text_and_are_told_apart() {
+        let request = LinkRequest {
+            key: "KEY-1".into(),
+            fp: "f".repeat(64),
+            host: "lic-server".into(),
+            nonce: "n1".into(),
+            held: 0,
+            t: 1_000,
+        };
+        let text = request.encode();
+        assert!(text.starts_with("LSQ1-"));
+        // Wrapped by a mail client, it still reads.
+        let wrapped: String = text
+            .chars()
+            .enumerate()
+            .flat_map(|(i, c)| (i % 40 == 39).then_some('\n').into_iter().chain([c]))
+            .collect();
+        assert_eq!(LinkRequest::decode(&wrapped), Ok(request));
+        let unlink = UnlinkCode {
+            site: 7,
+            fp: "f".repeat(64),
+            host: "lic-server".into(),
+            seq: 3,
+            t: 2_000,
+        };
+        assert_eq!(UnlinkCode::decode(&unlink.encode()), Ok(unlink.clone()));
+        assert!(matches!(
+            LinkRequest::decode(&unlink.encode()),
+            Err(RequestError::NotOne { .. })
+        ));
+        let mut cut = text.clone();
+        cut.truncate(text.len() - 3);
+        assert!(matches!(
+            LinkRequest::decode(&cut),
+            Err(RequestError::Damaged(_))
+        ));
     }
 
     proptest! {
