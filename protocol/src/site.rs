@@ -258,6 +258,20 @@ mod tests {
         let as_code: Result<crate::activation::Claims, _> =
             crate::activation::verify_signature(&jws, &keys);
         assert_eq!(as_code, Err(CodeError::Malformed));
+        for typ in [
+            crate::activation::CODE_TYPE,
+            crate::borrow::BORROW_TYPE,
+            crate::trust::KEYS_TYPE,
+        ] {
+            let other = sign_jws(typ, &claims(1), "k1", &key);
+            assert_eq!(verify(&other, &keys), Err(CodeError::Malformed), "{typ}");
+        }
+        // A key the set does not hold (withdrawn, or never the vendor's) verifies nothing.
+        let stranger = SigningKey::from_bytes(&[6u8; 32]);
+        assert_eq!(
+            verify(&sign(&claims(1), "k2", &stranger), &keys),
+            Err(CodeError::UnknownKey("k2".into()))
+        );
         let mut tampered: Vec<&str> = jws.split('.').collect();
         let other = sign(&claims(2), "k1", &key);
         tampered[1] = other.split('.').nth(1).unwrap_or_default();
@@ -304,6 +318,37 @@ mod tests {
             LinkRequest::decode(&cut),
             Err(RequestError::Damaged(_))
         ));
+    }
+
+    #[test]
+    fn every_offline_code_has_a_prefix_of_its_own() {
+        let prefixes = [
+            "LRQ1-",
+            "LRM1-",
+            "LBQ1-",
+            "LBT1-",
+            LINK_REQUEST_PREFIX,
+            UNLINK_PREFIX,
+        ];
+        let mut unique = prefixes.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), prefixes.len());
+        // An activation request pasted where a site's is expected is named for what it is not.
+        let request = crate::activation::Request {
+            prd: "CALC".into(),
+            key: "KEY-1".into(),
+            fp: "f".repeat(64),
+            host: "ws".into(),
+            nonce: "n".into(),
+            t: 1,
+        };
+        let refused = LinkRequest::decode(&request.encode()).expect_err("not a site's");
+        assert!(
+            refused.to_string().contains("site link request"),
+            "{refused}"
+        );
+        assert!(crate::activation::Request::decode(&request.encode()).is_ok());
     }
 
     proptest! {
