@@ -201,6 +201,31 @@ impl KeyCache {
     }
 }
 
+/// The cache's entry for the key row `kid` with these texts: kept while they are unchanged,
+/// made again (its public key decoded, nothing opened yet) otherwise.
+fn cached<'c>(
+    cache: &'c mut std::collections::HashMap<String, CachedKey>,
+    kid: &str,
+    public: &str,
+    sealed: &str,
+) -> Result<&'c mut CachedKey> {
+    let fresh = cache
+        .get(kid)
+        .is_some_and(|c| c.public_key == public && c.sealed == sealed);
+    if !fresh {
+        let entry = CachedKey {
+            verifying: public_key(kid, public)?,
+            public_key: public.to_owned(),
+            sealed: sealed.to_owned(),
+            signing: None,
+        };
+        cache.insert(kid.to_owned(), entry);
+    }
+    cache
+        .get_mut(kid)
+        .ok_or_else(|| Error::Internal("a cached key vanished".into()))
+}
+
 struct CachedKey {
     public_key: String,
     verifying: VerifyingKey,
@@ -325,23 +350,7 @@ impl Licentia {
             active: None,
         };
         for r in rows {
-            let fresh = cache
-                .get(&r.kid)
-                .is_some_and(|c| c.public_key == r.public_key && c.sealed == r.private_key);
-            if !fresh {
-                cache.insert(
-                    r.kid.clone(),
-                    CachedKey {
-                        verifying: public_key(&r.kid, &r.public_key)?,
-                        public_key: r.public_key.clone(),
-                        sealed: r.private_key.clone(),
-                        signing: None,
-                    },
-                );
-            }
-            let Some(entry) = cache.get_mut(&r.kid) else {
-                continue;
-            };
+            let entry = cached(&mut cache, &r.kid, &r.public_key, &r.private_key)?;
             ring.jwks.keys.push(Jwk::ed25519(&r.kid, &entry.verifying));
             if r.active == 1 && ring.active.is_none() {
                 ring.active = Some((r.kid, r.private_key));
@@ -456,15 +465,27 @@ impl Licentia {
             }
         };
         let mut cache = self.key_cache.lock()?;
-        let entry = cache.get_mut(&kid).filter(|e| e.sealed == sealed);
-        if let Some(key) = entry.as_ref().and_then(|e| e.signing.clone()) {
-            return Ok((kid, key));
+        match cache.get_mut(&kid).filter(|e| e.sealed == sealed) {
+            Some(entry) => {
+                let key = self.opened(entry, &kid)?;
+                Ok((kid, key))
+            }
+            // (Not in the ring's cache any more: opened, not kept.)
+            None => Ok((
+                kid.clone(),
+                SigningKey::from_bytes(&self.master_key.open(&kid, &sealed)?),
+            )),
         }
-        let key = SigningKey::from_bytes(&self.master_key.open(&kid, &sealed)?);
-        if let Some(entry) = entry {
-            entry.signing = Some(key.clone());
+    }
+
+    /// The private key of a cached entry, opened once while the entry stands.
+    fn opened(&self, entry: &mut CachedKey, kid: &str) -> Result<SigningKey> {
+        if let Some(key) = &entry.signing {
+            return Ok(key.clone());
         }
-        Ok((kid, key))
+        let key = SigningKey::from_bytes(&self.master_key.open(kid, &entry.sealed)?);
+        entry.signing = Some(key.clone());
+        Ok(key)
     }
 }
 
@@ -503,28 +524,8 @@ impl Licentia {
                 entry.signing = None;
             }
         }
-        let fresh = cache
-            .get(&kid)
-            .is_some_and(|c| c.public_key == public && c.sealed == sealed);
-        if !fresh {
-            cache.insert(
-                kid.clone(),
-                CachedKey {
-                    verifying: public_key(&kid, &public)?,
-                    public_key: public,
-                    sealed: sealed.clone(),
-                    signing: None,
-                },
-            );
-        }
-        let Some(entry) = cache.get_mut(&kid) else {
-            return Err(Error::Internal("a cached key vanished".into()));
-        };
-        if let Some(key) = entry.signing.clone() {
-            return Ok((kid, key));
-        }
-        let key = SigningKey::from_bytes(&self.master_key.open(&kid, &sealed)?);
-        entry.signing = Some(key.clone());
+        let entry = cached(&mut cache, &kid, &public, &sealed)?;
+        let key = self.opened(entry, &kid)?;
         Ok((kid, key))
     }
 }

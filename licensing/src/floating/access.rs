@@ -81,10 +81,15 @@ impl Licentia {
 
     /// `access_of`, read only when the pool has rules.
     pub(super) async fn access_for(&self, pool: &PoolRow) -> Result<PoolAccess> {
-        if pool.access_rules == 0 {
+        self.access_if_any(pool.id, pool.access_rules).await
+    }
+
+    /// `access_of` for a pool known to have `rules` rules: nothing read when it has none.
+    pub(super) async fn access_if_any(&self, pool_id: i64, rules: i64) -> Result<PoolAccess> {
+        if rules == 0 {
             return Ok(PoolAccess::default());
         }
-        self.access_of(pool.id).await
+        self.access_of(pool_id).await
     }
 
     /// Refuses `who` a seat of `feature` when an allow or deny rule of the pool does, naming it.

@@ -9,7 +9,7 @@ impl Licentia {
     pub(super) async fn pool_for(&self, access: &PoolRef) -> Result<PoolRow> {
         match access {
             PoolRef::Key(key) => {
-                let hash = crate::token::digest(&normal_key(key));
+                let hash = pool_key_digest(key);
                 let current: Option<PoolRow> =
                     sqlx::query_as(&format!("{POOL_SELECT} WHERE p.access_key = $1"))
                         .bind(&hash)

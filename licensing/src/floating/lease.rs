@@ -10,7 +10,7 @@ impl Licentia {
             "SELECT {SEAT_COLUMNS} FROM seats WHERE id = $1 AND lease_token_hash = $2"
         ))
         .bind(seat_id)
-        .bind(crate::token::digest(token.trim()))
+        .bind(lease_digest(token))
         .fetch_optional(self.db.pool())
         .await?
         .ok_or(Error::NotFound("A seat with this lease token"))
@@ -93,7 +93,7 @@ impl Licentia {
              FROM seats WHERE id = $1 AND lease_token_hash = $2"
         ))
         .bind(seat_id)
-        .bind(crate::token::digest(token.trim()))
+        .bind(lease_digest(token))
         .fetch_optional(self.db.pool())
         .await?
         .ok_or(Error::NotFound("A seat with this lease token"))?;
@@ -107,11 +107,9 @@ impl Licentia {
         let lease_secs = beating.pool_lease_secs.ok_or(Error::NotFound("The pool"))?;
         let now = self.clock.now();
         // A user or machine the pool's rules now refuse loses the seat here, told why.
-        let access = if beating.pool_access_rules == 0 {
-            protocol::access::PoolAccess::default()
-        } else {
-            self.access_of(seat.pool_id).await?
-        };
+        let access = self
+            .access_if_any(seat.pool_id, beating.pool_access_rules)
+            .await?;
         let barred = self
             .seat_barred(&access, seat.id, &seat.feature, holder(&seat))
             .await?;
@@ -247,7 +245,7 @@ impl Licentia {
     /// The application gives its seat (and the seats bundled with it) back. A borrowed seat
     /// comes back early only with its return secret (`return_borrowed`).
     pub async fn release(&self, seat_id: i64, token: &str) -> Result<()> {
-        let held = Only::HeldBy(crate::token::digest(token.trim()));
+        let held = Only::HeldBy(lease_digest(token));
         if !self
             .release_seat_if(seat_id, &ReleaseReason::Application, held)
             .await?

@@ -434,6 +434,16 @@ impl StoredKey {
     }
 }
 
+/// The digest a pool key is kept and looked up by.
+fn pool_key_digest(key: &str) -> String {
+    crate::token::digest(&normal_key(key))
+}
+
+/// The digest a seat's lease token is kept and looked up by.
+fn lease_digest(token: &str) -> String {
+    crate::token::digest(token.trim())
+}
+
 /// A pool key as it is compared: as typed, trimmed, in upper case.
 fn normal_key(key: &str) -> String {
     key.trim().to_uppercase()

@@ -49,7 +49,7 @@ impl Licentia {
         // A pool key's own pool is looked for in the counting statement, and a checkout that
         // finds it is not counted (one statement, not a count and a take-back).
         let spared = match &pool_ref {
-            PoolRef::Key(key) => Some(crate::token::digest(&normal_key(key))),
+            PoolRef::Key(key) => Some(pool_key_digest(key)),
             PoolRef::Serial { .. } => None,
         };
         self.count_checkout(
