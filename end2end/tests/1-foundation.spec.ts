@@ -107,7 +107,10 @@ test('an administrator creates a client with a user', async ({ page, consoleErro
 
 test('a client user signs in to the client area and signs out', async ({ page, consoleErrors }) => {
   await signIn(page, clientUser.email, clientUser.password);
-  await expect(page).toHaveURL(/\/client$/);
+  // A client user lands on their licences; their organisation's figures are a link away.
+  await expect(page).toHaveURL(/\/client\/licences$/);
+  await expect(page.getByRole('heading', { name: 'My licences', level: 1 })).toBeVisible();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'My organisation' }).click();
   await expect(page.getByRole('heading', { name: clientUser.organisation, level: 1 })).toBeVisible();
   await expect(page.getByTestId('signed-in-as')).toHaveText(`${clientUser.name} · ${clientUser.organisation}`);
   const nav = page.getByRole('navigation', { name: 'Main' });
@@ -122,7 +125,7 @@ test('a client user signs in to the client area and signs out', async ({ page, c
 
 test('a client user is refused administrator pages and server functions', async ({ page, consoleErrors }) => {
   await signIn(page, clientUser.email, clientUser.password);
-  await expect(page).toHaveURL(/\/client$/);
+  await expect(page).toHaveURL(/\/client\/licences$/);
 
   const response = await open(page, '/admin/clients');
   expect(response?.status()).toBe(403);

@@ -1,4 +1,6 @@
-import { readFileSync } from 'fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
 import { test, expect, open, confirmIt, signInAs, admin, Page, Workstation, createProduct } from './fixtures';
 
 // The Activation Center journey: an administrator sets up products, a client and orders; the
@@ -172,7 +174,11 @@ test('an offline request and response through the client area activate licence 2
   await page.getByLabel('Request code').fill('LRQ1-garbage');
   await page.getByRole('button', { name: 'Make the response code' }).click();
   await expect(page.getByRole('alert')).toContainText('damaged');
-  await page.getByLabel('Request code').fill(requestCode);
+  // The request arrives as a file (mailed, or carried on a stick): loaded into the field.
+  const requestFile = join(mkdtempSync(join(tmpdir(), 'licentia-codes-')), 'request.txt');
+  writeFileSync(requestFile, `${requestCode}\n`);
+  await page.getByLabel('Or load it from a file').first().setInputFiles(requestFile);
+  await expect(page.getByLabel('Request code')).toHaveValue(requestCode);
   // Before answering, the page says what the request is for.
   const summary = page.getByTestId('request-summary');
   await expect(summary).toContainText('CALC');
@@ -188,7 +194,12 @@ test('an offline request and response through the client area activate licence 2
   await expect(page.getByRole('button', { name: 'Copied' })).toBeVisible();
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(response);
 
-  const imported = ws3.run('import', response);
+  // Saved as a file, and the file given to the machine's import as it is.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('response-code-file').click()]);
+  expect(download.suggestedFilename()).toBe('licentia-response-code.txt');
+  const responseFile = readFileSync((await download.path())!, 'utf8');
+  expect(responseFile.trim()).toBe(response);
+  const imported = ws3.fed(responseFile, 'import');
   expect(imported.ok, imported.out).toBe(true);
   expect(imported.out).toContain('Activated (offline)');
   expect(ws3.run('import', response).ok).toBe(false);
@@ -232,6 +243,20 @@ test('the dashboard sums up the journey, each figure a link to its list', async 
   await expect(page.getByLabel('Product', { exact: true })).toHaveValue('CALC');
   await expect(page.locator('tbody tr')).toHaveCount(1);
   await expect(page.locator('tbody tr').first()).toContainText('CALC');
+
+  // A product's licences figure leads to its licences; the time-limited figure to the list of
+  // them, counting as many.
+  await open(page, '/admin');
+  await products.getByRole('row', { name: /DRAW · Draw/ }).getByRole('link', { name: '2' }).click();
+  await expect(page).toHaveURL(/\/admin\/licences\?product=DRAW$/);
+  await expect(page.getByTestId('licences-count')).toHaveText('2 licences');
+  await open(page, '/admin');
+  const limited = await page.getByTestId('time-limited-count').innerText();
+  expect(Number(limited)).toBeGreaterThan(0);
+  await page.getByTestId('time-limited-count').click();
+  await expect(page).toHaveURL(/\/admin\/licences\?time_limited=true/);
+  await expect(page.getByLabel('Time-limited only (trials among them)')).toBeChecked();
+  await expect(page.getByTestId('licences-count')).toHaveText(`${limited} licence${limited === '1' ? '' : 's'}`);
 });
 
 test('the activations list filters and pages on the server and exports CSV; a licence page holds its history', async ({ page, consoleErrors }) => {
@@ -401,5 +426,6 @@ test('the licences list finds every licence by status, product and feature, chan
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'My licences' }).click();
   await expect(page.getByTestId('licences-count')).toHaveText('3 licences');
   await expect(rows.filter({ hasText: 'Acme Tools' })).toHaveCount(0);
-  await expect(page.getByRole('checkbox')).toHaveCount(0);
+  // No ticking of licences for bulk actions (the filters' own box aside).
+  await expect(page.getByRole('table').getByRole('checkbox')).toHaveCount(0);
 });

@@ -121,6 +121,11 @@ test('a client user makes an API token, sees it once, and revokes it', async ({ 
   await page.getByRole('button', { name: 'Create token' }).click();
   const secret = (await page.getByTestId('new-token').textContent())!.trim();
   expect(secret).toMatch(/^lic_[A-Za-z0-9_-]{43}$/);
+  // Shown once, with a button that copies it.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await page.getByRole('button', { name: 'Copy the token' }).click();
+  await expect(page.getByRole('button', { name: 'Copied' })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
 
   const me = await page.request.get(`${server.url}/api/v1/me`, { headers: { Authorization: `Bearer ${secret}` } });
   expect(me.status()).toBe(200);
@@ -132,6 +137,7 @@ test('a client user makes an API token, sees it once, and revokes it', async ({ 
   await row.getByRole('button', { name: 'Revoke' }).click();
   await confirmIt(page);
   await expect(row).toContainText('Revoked');
+  await expect(page.getByTestId('done-banner')).toHaveText('The token \u201cinventory script\u201d was revoked.');
   const after = await page.request.get(`${server.url}/api/v1/me`, { headers: { Authorization: `Bearer ${secret}` } });
   expect(after.status()).toBe(401);
 });

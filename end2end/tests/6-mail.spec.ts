@@ -30,8 +30,8 @@ test('an administrator invites a client user by e-mail, who chooses a password t
   await page.getByLabel('Password', { exact: true }).fill(ivy.password);
   await page.getByLabel('Repeat the password').fill(ivy.password);
   await page.getByRole('button', { name: 'Set password' }).click();
-  await expect(page).toHaveURL(/\/client$/);
-  await expect(page.getByRole('heading', { name: 'Acme Tools', level: 1 })).toBeVisible();
+  await expect(page).toHaveURL(/\/client\/licences$/);
+  await expect(page.getByRole('heading', { name: 'My licences', level: 1 })).toBeVisible();
 
   // The link worked once.
   await page.context().clearCookies();
@@ -63,5 +63,5 @@ test('a forgotten password is reset through the link e-mailed from the sign-in p
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('alert')).toBeVisible();
   await signInAs(page, email, ivy.newPassword);
-  await expect(page).toHaveURL(/\/client$/);
+  await expect(page).toHaveURL(/\/client\/licences$/);
 });

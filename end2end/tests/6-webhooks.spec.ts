@@ -64,6 +64,7 @@ test('a webhook registered in the portal is told of new licences, signed', async
     await card.getByRole('button', { name: 'Remove' }).click();
     await confirmIt(page);
     await expect(card).toHaveCount(0);
+    await expect(page.getByTestId('done-banner')).toHaveText(`The webhook ${url} was removed.`);
   } finally {
     receiver.close();
   }

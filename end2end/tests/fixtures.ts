@@ -67,7 +67,8 @@ export async function signIn(page: Page, email: string, password: string) {
 /** Signs in and waits for the user's start page. */
 export async function signInAs(page: Page, email: string, password: string) {
   await signIn(page, email, password);
-  await expect(page).toHaveURL(/\/(admin|client)$/);
+  // An administrator lands on the Overview, a client user on their licences.
+  await expect(page).toHaveURL(/\/(admin|client\/licences)$/);
 }
 
 /** A workstation: the CLI with its own state directory and machine identity. */
@@ -76,11 +77,16 @@ export class Workstation {
   witness = mkdtempSync(join(tmpdir(), 'licentia-witness-'));
   constructor(private server: Server, private machine: string, private product: string) {}
   run(...args: string[]): { ok: boolean; out: string } {
+    return this.fed(undefined, ...args);
+  }
+  /** `run`, with `input` on the command's standard input (a code file given to it). */
+  fed(input: string | undefined, ...args: string[]): { ok: boolean; out: string } {
     const bin = process.env.LICENTIA_CLIENT_BIN;
     if (!bin) throw new Error('LICENTIA_CLIENT_BIN is not set: run the tests with scripts/test');
     try {
       const root = this.server.root ? ['--root', this.server.root] : [];
-      const out = execFileSync(bin, ['--server', this.server.url, ...root, '--product', this.product, '--store', this.store, '--machine-id', this.machine, '--hostname', this.machine, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LICENTIA_WITNESS_DIR: this.witness } });
+      const stdin = input === undefined ? 'ignore' : 'pipe';
+      const out = execFileSync(bin, ['--server', this.server.url, ...root, '--product', this.product, '--store', this.store, '--machine-id', this.machine, '--hostname', this.machine, ...args], { encoding: 'utf8', input, stdio: [stdin, 'pipe', 'pipe'], env: { ...process.env, LICENTIA_WITNESS_DIR: this.witness } });
       return { ok: true, out };
     } catch (e: any) {
       return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };

@@ -118,16 +118,18 @@ impl Licentia {
         .await?;
         let expiring_count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
-             WHERE l.expires_on >= $1 AND l.expires_on <= $2 AND ($3 IS NULL OR o.client_id = $3)",
+             WHERE l.open_ended = 0 AND l.expires_on >= $1 AND l.expires_on <= $2 \
+             AND ($3 IS NULL OR o.client_id = $3)",
         )
         .bind(today)
         .bind(until)
         .bind(own)
         .fetch_one(pool)
         .await?;
+        // As the licences list's time_limited filter counts them (the figure links there).
         let limited_running: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM licences l LEFT JOIN orders o ON o.id = l.order_id \
-             WHERE l.expires_on >= $1 AND ($2 IS NULL OR o.client_id = $2)",
+             WHERE l.open_ended = 0 AND l.expires_on >= $1 AND ($2 IS NULL OR o.client_id = $2)",
         )
         .bind(today)
         .bind(own)

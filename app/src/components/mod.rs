@@ -252,6 +252,9 @@ pub fn Field(
     #[prop(default = true)] required: bool,
     #[prop(optional)] minlength: Option<usize>,
     #[prop(optional)] maxlength: Option<usize>,
+    /// The least a number field takes.
+    #[prop(optional)]
+    min: Option<i64>,
     #[prop(optional, into)] value: Option<String>,
     #[prop(optional)] hint: Option<&'static str>,
     /// The id of a `<datalist>` of suggestions (free text still allowed).
@@ -271,6 +274,7 @@ pub fn Field(
                 required=required
                 minlength=minlength.map(|n| n.to_string())
                 maxlength=maxlength.map(|n| n.to_string())
+                min=min.map(|n| n.to_string())
                 value=value
                 list=list
                 aria-describedby=hint.map(|_| hint_id.clone())
@@ -513,6 +517,10 @@ pub fn ConfirmButton(
     #[prop(into)] question: String,
     label: &'static str,
     #[prop(default = "danger small")] class: &'static str,
+    /// Where to say what was asked for once *Yes* is pressed (a [`Said`] the page shows when
+    /// the action succeeds), and the words.
+    #[prop(optional_no_strip)]
+    said: Option<(Said, String)>,
 ) -> impl IntoView {
     let open = RwSignal::new(false);
     let cancel = NodeRef::<leptos::html::Button>::new();
@@ -549,7 +557,12 @@ pub fn ConfirmButton(
             // the click must reach the form first). Disabled while closed, so that Enter in a
             // field of the form, which presses its first submit button, cannot skip the question.
             <button type="submit" class=class disabled=move || !open.get()
-                on:click=move |_| request_animation_frame(move || open.set(false))>{yes}</button>
+                on:click=move |_| {
+                    if let Some((Said(to), words)) = &said {
+                        to.set(words.clone());
+                    }
+                    request_animation_frame(move || open.set(false))
+                }>{yes}</button>
             " "
             <button type="button" class="small" node_ref=cancel on:click=move |_| close()>"Cancel"</button>
         </div>
@@ -566,6 +579,9 @@ pub fn RowAction<S, P>(
     #[prop(into)] question: String,
     label: &'static str,
     #[prop(default = "danger small")] class: &'static str,
+    /// What to say once it succeeded, naming the row's thing (shown by a [`SaidBanner`]).
+    #[prop(optional)]
+    said: Option<(Said, String)>,
     #[prop(marker)] _protocol: std::marker::PhantomData<P>,
 ) -> impl IntoView
 where
@@ -574,8 +590,36 @@ where
     view! {
         <ActionForm action=action>
             <input type="hidden" name=field value=id/>
-            <ConfirmButton question label class/>
+            <ConfirmButton question label class said/>
         </ActionForm>
+    }
+}
+
+/// What the last row action asked for said it would do ("Token ci was revoked."), kept by the
+/// page so the banner can name the row's thing after the row is gone.
+#[derive(Clone, Copy)]
+pub struct Said(pub RwSignal<String>);
+
+impl Said {
+    pub fn new() -> Self {
+        Self(RwSignal::new(String::new()))
+    }
+}
+
+/// The banner after a row action succeeded, in the words its row gave ([`Said`]).
+#[component]
+pub fn SaidBanner<S>(action: ServerAction<S>, said: Said) -> impl IntoView
+where
+    S: PortalFn,
+{
+    move || {
+        let words = said.0.get();
+        action.value().with(|v| match v {
+            Some(Ok(_)) if !words.is_empty() => Some(
+                view! { <p class="notice" role="status" data-testid="done-banner">{words}</p> },
+            ),
+            _ => None,
+        })
     }
 }
 
@@ -711,8 +755,78 @@ pub fn PasteField(id: &'static str, name: &'static str, label: &'static str) -> 
         <div class="field wide">
             <label for=id>{label}</label>
             <textarea id=id name=name rows="3" required spellcheck="false"></textarea>
+            <CodeFileInput target=id/>
         </div>
     }
+}
+
+/// "Or load it from a file": a code file (one a portal or the CLI saved) read into the
+/// text area `target`, as if pasted there (its input listeners hear of it).
+#[component]
+pub fn CodeFileInput(target: &'static str) -> impl IntoView {
+    let said = RwSignal::new(String::new());
+    let load = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(file) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                .and_then(|input| input.files())
+                .and_then(|files| files.get(0))
+            else {
+                return;
+            };
+            if file.size() > CODE_FILE_MAX_BYTES {
+                said.set(
+                    "That file is too large to be a code: choose the code file itself.".into(),
+                );
+                return;
+            }
+            let promise = file.text();
+            leptos::task::spawn_local(async move {
+                let text = wasm_bindgen_futures::JsFuture::from(promise)
+                    .await
+                    .ok()
+                    .and_then(|v| v.as_string());
+                let area = document()
+                    .get_element_by_id(target)
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlTextAreaElement>().ok());
+                match (text, area) {
+                    (Some(text), Some(area)) => {
+                        area.set_value(text.trim());
+                        if let Ok(input) = web_sys::Event::new("input") {
+                            let _ = area.dispatch_event(&input);
+                        }
+                        said.set(format!("Loaded from {}.", file.name()));
+                    }
+                    _ => said.set("That file could not be read as text.".into()),
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, target);
+    };
+    let id = format!("{target}-file");
+    view! {
+        <label class="file-load">"Or load it from a file: "
+            <input id=id type="file" accept=".txt,text/plain" on:change=load/>
+        </label>
+        <small class="hint" aria-live="polite">{move || said.get()}</small>
+    }
+}
+
+/// The largest file taken for a code (codes are a few kilobytes at most).
+#[cfg(feature = "hydrate")]
+const CODE_FILE_MAX_BYTES: f64 = 64.0 * 1024.0;
+
+/// A `data:` address holding `text` as a plain-text file (a link's `download` saves it,
+/// with or without WebAssembly).
+pub fn text_file_href(text: &str) -> String {
+    format!(
+        "data:text/plain;charset=utf-8,{}",
+        protocol::audit::percent_encode(&format!("{text}\n"))
+    )
 }
 
 /// A code to hand to someone (a response code for a machine), read-only, with a button that
@@ -723,13 +837,19 @@ pub fn CodeToSend(
     id: &'static str,
     label: &'static str,
     copy_label: &'static str,
+    /// The name the code's file is saved under.
+    file: &'static str,
     children: Children,
 ) -> impl IntoView {
+    let href = text_file_href(&code);
     view! {
         <div class="field wide">
             <label for=id>{label}</label>
             <textarea id=id readonly rows="6" spellcheck="false">{code.clone()}</textarea>
-            <CopyButton text=code label=copy_label/>
+            <span class="code-actions">
+                <CopyButton text=code label=copy_label/>
+                <a class="button small" href=href download=file data-testid=format!("{id}-file")>"Download as a file"</a>
+            </span>
             <small class="hint">{children()}</small>
         </div>
     }

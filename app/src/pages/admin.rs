@@ -7,6 +7,7 @@ use crate::components::{
     LinkPager, LinkSentNotice, LoadError, LocalTime, PageAndSortFields, RowAction, Sort,
     SortDefaults, SortHeads, TextArea,
 };
+use crate::components::{Said, SaidBanner};
 use crate::pages::errors::NotAllowed;
 use crate::server_fns::accounts::{
     CreateClient, CreateClientUser, DeleteClient, DeleteClientUser, InviteAdmin, ResetUserPassword,
@@ -267,6 +268,7 @@ pub fn ClientPage() -> impl IntoView {
     let add_user = ServerAction::<CreateClientUser>::new();
     let reset = ServerAction::<ResetUserPassword>::new();
     let remove_user = ServerAction::<DeleteClientUser>::new();
+    let removed_user = Said::new();
     let send_link = ServerAction::<SendPasswordLink>::new();
     let add_user_form = NodeRef::<leptos::html::Form>::new();
     reset_on_success(add_user, add_user_form);
@@ -311,7 +313,9 @@ pub fn ClientPage() -> impl IntoView {
                     </section>
                     <section class="card">
                         <h2>"Portal users"</h2>
-                        <UsersTable users reset remove_user send_link/>
+                        // Beside the table: deleting the last user leaves no table to say it in.
+                        <SaidBanner action=remove_user said=removed_user/>
+                        <UsersTable users reset remove_user removed_user send_link/>
                         <h3>"Add a user"</h3>
                         <ActionForm action=add_user node_ref=add_user_form>
                             <input type="hidden" name="client_id" value=c.id/>
@@ -363,6 +367,7 @@ fn UsersTable(
     users: Vec<UserSummary>,
     reset: ServerAction<ResetUserPassword>,
     remove_user: ServerAction<DeleteClientUser>,
+    removed_user: Said,
     send_link: ServerAction<SendPasswordLink>,
 ) -> impl IntoView {
     if users.is_empty() {
@@ -422,7 +427,7 @@ fn UsersTable(
                                             <button type="submit">"Set password"</button>
                                         </ActionForm>
                                     </details>
-                                    <RowAction action=remove_user field="user_id" id=u.id question=remove_message label="Delete"/>
+                                    <RowAction action=remove_user field="user_id" id=u.id question=remove_message label="Delete" said=(removed_user, format!("The user {} ({}) was deleted.", u.name, u.email))/>
                                 </td>
                             </tr>
                         }

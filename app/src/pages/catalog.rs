@@ -166,7 +166,7 @@ fn NewOrder(create: ServerAction<CreateOrder>) -> impl IntoView {
                                         <label for="order-product">"Product"</label>
                                         <select id="order-product" name="product_id" required inner_html=options(products.iter().map(|p| (p.id, format!("{} · {}", p.code, p.name))))/>
                                     </div>
-                                    <Field label="Number of licences" name="quantity" id="order-quantity".to_owned() kind="number" value="1"/>
+                                    <Field label="Number of licences" name="quantity" id="order-quantity".to_owned() kind="number" min=1 value="1"/>
                                     <Field label="Reference (optional)" name="reference" id="order-reference".to_owned() required=false maxlength=100/>
                                 </div>
                                 <p class="hint">"Features and counters start from the product's defaults; change them on the order's page."</p>

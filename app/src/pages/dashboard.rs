@@ -21,12 +21,12 @@ pub fn DashboardCards(admin: bool) -> impl IntoView {
                         <span class="tile-figure" data-testid="activations-30-days">{d.activations_per_day.iter().map(|c| c.count).sum::<i64>()}</span>
                         <span class="tile-label">{format!("Activations in the last {DASHBOARD_DAYS} days")}</span>
                     </a>
-                    <a class="tile" href="#expiring">
+                    <a class="tile" href=format!("{base}/licences?expiring_within_days={}&sort=expires&order=asc", DASHBOARD_DAYS - 1)>
                         <span class="tile-figure" data-testid="expiring-count">{d.expiring_count}</span>
                         <span class="tile-label">{format!("Licences expiring within {DASHBOARD_DAYS} days")}</span>
                     </a>
-                    <a class="tile" href=format!("{base}/orders")>
-                        <span class="tile-figure">{d.limited_running}</span>
+                    <a class="tile" href=format!("{base}/licences?time_limited=true&sort=expires&order=asc")>
+                        <span class="tile-figure" data-testid="time-limited-count">{d.limited_running}</span>
                         <span class="tile-label">"Time-limited licences running (trials among them)"</span>
                     </a>
                 </div>
@@ -131,7 +131,7 @@ fn ProductsCard(d: Dashboard, admin: bool) -> impl IntoView {
                         view! {
                             <tr>
                                 <td>{if admin { view! { <a href=format!("/admin/products/{}", p.id)>{name}</a> }.into_any() } else { view! { {name} }.into_any() }}</td>
-                                <td class="num">{p.licences}</td>
+                                <td class="num"><a href=format!("{}/licences?product={}", area(admin), protocol::audit::percent_encode(&p.code))>{p.licences}</a></td>
                                 <td class="num"><a href=search>{p.active}</a></td>
                             </tr>
                         }

@@ -25,6 +25,7 @@ fn licence_filter(q: &leptos_router::params::ParamsMap) -> LicenceFilter {
         status: text("status"),
         feature: text("feature"),
         expiring_within_days: address_number(q, "expiring_within_days"),
+        time_limited: text("time_limited").map(|t| t == "true"),
         sort: text("sort"),
         order: text("order"),
     }
@@ -201,6 +202,12 @@ fn LicenceFilters(
                     }}
                 </div>
                 <EndingFilter id="licences-expiring" days=Signal::derive(move || filter.get().expiring_within_days)/>
+                <div class="check">
+                    <input id="licences-time-limited" name="time_limited" type="checkbox" value="true"
+                        checked=filter.get_untracked().time_limited == Some(true)
+                        prop:checked=move || filter.get().time_limited == Some(true)/>
+                    <label for="licences-time-limited">"Time-limited only (trials among them)"</label>
+                </div>
                 <PageAndSortFields id="licences-limit" limit default=LICENCES_PER_PAGE filter/>
                 <div class="field"><button type="submit" class="primary">"Filter"</button></div>
             </div>

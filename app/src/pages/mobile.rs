@@ -97,7 +97,7 @@ pub fn MobileLicences(
             }}
             <ActionError action=extend/>
             {move || extend.value().get().and_then(Result::ok).map(|b| view! {
-                <CodeToSend code=b.borrow_token id="extension-code" label="Response code of the extension" copy_label="Copy the response code">
+                <CodeToSend code=b.borrow_token id="extension-code" label="Response code of the extension" copy_label="Copy the response code" file="licentia-mobile-extension.txt">
                     {format!("Valid until {}. On the machine, run ", protocol::time::format_utc(b.claims.exp))}<code>"licentia-client --product … borrow-import"</code>" and paste it (an online workstation can also run "<code>"extend"</code>" itself)."
                 </CodeToSend>
             })}
@@ -117,7 +117,7 @@ pub fn MobileLicences(
                 <button type="submit" class="primary" disabled=assign.pending()>"Assign a licence to the user"</button>
             </PoolCodeForm>
             {move || assign.value().get().and_then(Result::ok).map(|b| view! {
-                <CodeToSend code=b.borrow_token id="borrow-response" label="Response code" copy_label="Copy the response code">
+                <CodeToSend code=b.borrow_token id="borrow-response" label="Response code" copy_label="Copy the response code" file="licentia-mobile-licence.txt">
                     {format!("A mobile licence of {} for {} until {}. It works once, on the machine that asked: there, run ", b.claims.feature, b.claims.host, protocol::time::format_utc(b.claims.exp))}<code>"licentia-client --product … borrow-import"</code>" and paste it."
                 </CodeToSend>
             })}

@@ -1,7 +1,7 @@
 //! Offline activation: a machine's request code pasted in, what it is for shown before
 //! answering, and the response code to carry back (administrators may give other terms).
 
-use crate::components::{ActionError, CodeToSend, Field, LocalTime, PasteField};
+use crate::components::{ActionError, CodeFileInput, CodeToSend, Field, LocalTime, PasteField};
 use crate::server_fns::catalog::{AcceptRemovalCode, AnswerRequest};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -37,6 +37,7 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
                     <label for="request-code">"Request code"</label>
                     <textarea id="request-code" name="request_code" rows="4" required spellcheck="false"
                         on:input=move |ev| request.set(event_target_value(&ev))></textarea>
+                    <CodeFileInput target="request-code"/>
                 </div>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
@@ -83,8 +84,8 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
                 <button type="submit" class="primary" disabled=answer.pending()>"Make the response code"</button>
             </ActionForm>
             {move || answer.value().get().and_then(Result::ok).map(|code| view! {
-                <CodeToSend code id="response-code" label="Response code" copy_label="Copy the response code">
-                    "It works once, on the machine that made the request: there, run "<code>"licentia-client --product … import"</code>" and paste it."
+                <CodeToSend code id="response-code" label="Response code" copy_label="Copy the response code" file="licentia-response-code.txt">
+                    "It works once, on the machine that made the request: there, run "<code>"licentia-client --product … import"</code>" and paste it (or give it the file: "<code>"import < licentia-response-code.txt"</code>")."
                 </CodeToSend>
             })}
         </section>

@@ -4,8 +4,10 @@
 use super::catalog::id_param;
 use crate::components::{
     area, loaded, options, or_dash, release_or_any, text_options, ActionDone, ActionError,
-    ColumnHeads, ConfirmButton, DeleteZone, DeletedBanner, Field, LocalTime, RowAction, WideTable,
+    ColumnHeads, ConfirmButton, CopyButton, DeleteZone, DeletedBanner, Field, LocalTime, RowAction,
+    WideTable,
 };
+use crate::components::{Said, SaidBanner};
 use crate::server_fns::floating::{
     AddPoolKey, ChangeBundle, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout,
     RotatePoolKey, SetCheckoutCap, SetSilentSeats,
@@ -102,7 +104,7 @@ fn NewPool(create: ServerAction<CreatePool>) -> impl IntoView {
                                 <div class="notice" role="status">
                                     <p>{format!("{} of {} was created.", if p.name.is_empty() { format!("Pool #{}", p.id) } else { format!("Pool {}", p.name) }, p.owner)}</p>
                                     <p>"Its key is shown this once: copy it now (only a digest of it is kept; if it is lost, replace it on the pool's page)."</p>
-                                    <p><code class="secret" data-testid="pool-key">{p.access_key.clone()}</code></p>
+                                    <p><code class="secret" data-testid="pool-key">{p.access_key.clone()}</code>" "<CopyButton text=p.access_key.clone() label="Copy the pool key"/></p>
                                     <p><a href=format!("/admin/pools/{}", p.id)>"Open the pool"</a></p>
                                 </div>
                             })}
@@ -175,7 +177,7 @@ fn RotateKey(rotate: ServerAction<RotatePoolKey>, pool_id: i64) -> impl IntoView
         {move || rotate.value().get().and_then(|r| r.ok()).map(|p| view! {
             <div class="notice" role="status">
                 <p>"The pool key was replaced. The new key is shown this once: copy it now."</p>
-                <p><code class="secret" data-testid="new-pool-key">{p.access_key.clone()}</code></p>
+                <p><code class="secret" data-testid="new-pool-key">{p.access_key.clone()}</code>" "<CopyButton text=p.access_key.clone() label="Copy the pool key"/></p>
             </div>
         })}
         <ActionError action=rotate/>
@@ -210,6 +212,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
     let id = id_param("id");
     let add = ServerAction::<AddPoolKey>::new();
     let delete = ServerAction::<DeletePoolKey>::new();
+    let deleted = Said::new();
     let bundle = ServerAction::<ChangeBundle>::new();
     let unbundle = ServerAction::<ChangeBundle>::new();
     let delete_pool = ServerAction::<DeletePool>::new();
@@ -244,7 +247,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                     <h1>{if p.pool.name.is_empty() { format!("Pool of {}", p.pool.owner) } else { format!("Pool {} of {}", p.pool.name, p.pool.owner) }}</h1>
                     <section class="card">
                         <dl class="facts">
-                            <dt>"Pool key"</dt><dd><code data-testid="pool-key-head">{p.pool.access_key.clone()}</code></dd>
+                            <dt>"Pool key"</dt><dd><code data-testid="pool-key-head">{p.pool.access_key.clone()}</code>" "<CopyButton text=p.pool.access_key.clone() label="Copy the pool key"/></dd>
                             {p.pool.key_rotated_at.map(|at| view! {
                                 <dt>"Replaced"</dt>
                                 <dd><LocalTime unix_secs=at/>{p.pool.previous_key_until.map(|until| view! { "; the key before works until " <LocalTime unix_secs=until/> })}</dd>
@@ -262,7 +265,8 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                     <section class="card">
                         <h2>"Licence keys"</h2>
                         <ActionError action=delete/>
-                        <KeyTable keys=p.keys.clone() admin delete/>
+                        <SaidBanner action=delete said=deleted/>
+                        <KeyTable keys=p.keys.clone() admin delete deleted/>
                     </section>
                     {admin.then(|| view! { <NewKey add pool_id/> })}
                     <section class="card">
@@ -326,7 +330,12 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
 }
 
 #[component]
-fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>) -> impl IntoView {
+fn KeyTable(
+    keys: Vec<PoolKey>,
+    admin: bool,
+    delete: ServerAction<DeletePoolKey>,
+    deleted: Said,
+) -> impl IntoView {
     if keys.is_empty() {
         return view! { <p class="muted">"No licence key yet."</p> }.into_any();
     }
@@ -355,7 +364,7 @@ fn KeyTable(keys: Vec<PoolKey>, admin: bool, delete: ServerAction<DeletePoolKey>
                             <td>{or_dash(f.generation_date.clone().unwrap_or_default())}</td>
                             {admin.then(|| view! {
                                 <td class="actions">
-                                    <RowAction action=delete id=k.id question=msg label="Remove"/>
+                                    <RowAction action=delete id=k.id question=msg label="Remove" said=(deleted, format!("The {} key of {} ({} seats) was removed.", f.model, f.feature, f.quantity))/>
                                 </td>
                             })}
                         </tr>
@@ -437,7 +446,7 @@ fn NewKey(add: ServerAction<AddPoolKey>, pool_id: i64) -> impl IntoView {
                     {move || (named.get() && casual.get()).then(|| view! {
                         <Field label="Monthly maximum per user (minutes)" name="key[casual_max_minutes]" id="key-casual-max".to_owned() kind="number" value="2400" hint="2400 = 40 hours"/>
                     })}
-                    <Field label="Quantity" name="key[quantity]" id="key-quantity".to_owned() kind="number" value="1" hint="Seats (or tokens, or credits) this key grants, 1 or more."/>
+                    <Field label="Quantity" name="key[quantity]" id="key-quantity".to_owned() kind="number" min=1 value="1" hint="Seats (or tokens, or credits) this key grants, 1 or more."/>
                     <Field label="Start date" name="key[start_date]" id="key-start".to_owned() kind="date" required=false hint="Grants nothing before this day (UTC). Empty: at once."/>
                     <Field label="End date" name="key[end_date]" id="key-end".to_owned() kind="date" required=false hint="Its last day (UTC); a seat on it moves to another key. Empty: no end."/>
                     <Field label="Group index" name="key[group_index]" id="key-group".to_owned() kind="number" value="0" hint="Renewals of a feature: while a higher group is valid, lower ones grant nothing."/>

@@ -5,7 +5,7 @@
 use super::catalog::{id_param, FeatureChecks, LicencesSection};
 use crate::components::{
     loaded, match_count, options, or_dash, time_or, ActionError, ColumnHeads, ConfirmButton,
-    CsvLink, Field, LoadError, LocalTime, SearchBox,
+    CopyButton, CsvLink, Field, LoadError, LocalTime, SearchBox,
 };
 use crate::server_fns::catalog::{BulkLicences, EditLicence, FreeLicenceNow, RemoveActivation};
 use crate::server_fns::web::{GenerateSerials, ReissueSerial};
@@ -358,6 +358,7 @@ pub fn SerialDetailPage() -> impl IntoView {
                         </p>
                     })}
                     <h1>"Serial "<code data-testid="serial">{s.serial.clone()}</code></h1>
+                    <p><CopyButton text=s.serial.clone() label="Copy the serial number"/></p>
                     <section class="card">
                         <dl class="facts">
                             <dt>"Product"</dt><dd>{format!("{} · {}", p.product.code, p.product.name)}</dd>

@@ -2,9 +2,10 @@
 //! use, revoke. A client user's tokens reach only its own client's data.
 
 use crate::components::{
-    loaded, reset_on_success, time_or, ActionError, ColumnHeads, Field, LocalTime, RowAction,
-    SecondFactorCode,
+    loaded, reset_on_success, time_or, ActionError, ColumnHeads, CopyButton, Field, LocalTime,
+    RowAction, SecondFactorCode,
 };
+use crate::components::{Said, SaidBanner};
 use crate::server_fns::tokens::{CreateApiToken, RevokeApiToken};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -15,6 +16,7 @@ use protocol::catalog::ApiToken;
 pub fn TokensPage(admin: bool) -> impl IntoView {
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
+    let revoked = Said::new();
     let form = NodeRef::<leptos::html::Form>::new();
     reset_on_success(create, form);
     let tokens = Resource::new(
@@ -54,7 +56,7 @@ pub fn TokensPage(admin: bool) -> impl IntoView {
                 {move || create.value().get().and_then(|r| r.ok()).map(|t| view! {
                     <div class="notice" role="status">
                         <p>{format!("Token \u{201c}{}\u{201d} created. Copy it now: it is not shown again.", t.token.name)}</p>
-                        <p><code class="secret" data-testid="new-token">{t.secret}</code></p>
+                        <p><code class="secret" data-testid="new-token">{t.secret.clone()}</code>" "<CopyButton text=t.secret label="Copy the token"/></p>
                     </div>
                 })}
                 <button type="submit" class="primary" disabled=create.pending()>"Create token"</button>
@@ -63,10 +65,11 @@ pub fn TokensPage(admin: bool) -> impl IntoView {
         <section class="card">
             <h2>"Tokens"</h2>
             <ActionError action=revoke/>
+            <SaidBanner action=revoke said=revoked/>
             {loaded(tokens, move |list| if list.is_empty() {
                 view! { <p class="muted">"No tokens yet."</p> }.into_any()
             } else {
-                view! { <TokenTable list revoke admin/> }.into_any()
+                view! { <TokenTable list revoke revoked admin/> }.into_any()
             })}
         </section>
     }
@@ -76,6 +79,7 @@ pub fn TokensPage(admin: bool) -> impl IntoView {
 fn TokenTable(
     list: Vec<ApiToken>,
     revoke: ServerAction<RevokeApiToken>,
+    revoked: Said,
     admin: bool,
 ) -> impl IntoView {
     view! {
@@ -105,7 +109,7 @@ fn TokenTable(
                             }}</td>
                             <td class="actions">
                                 {t.revoked_at.is_none().then(|| view! {
-                                    <RowAction action=revoke id=t.id question=msg label="Revoke"/>
+                                    <RowAction action=revoke id=t.id question=msg label="Revoke" said=(revoked, format!("The token \u{201c}{}\u{201d} was revoked.", t.name))/>
                                 })}
                             </td>
                         </tr>

@@ -1,7 +1,9 @@
 //! Webhooks (administrators): register a URL for events (the signing secret is shown once),
 //! see each webhook's deliveries with their attempts and answers, remove one.
 
-use crate::components::{loaded, ActionError, LocalTime, RowAction, WideTable};
+use crate::components::{
+    loaded, ActionError, CopyButton, LocalTime, RowAction, Said, SaidBanner, WideTable,
+};
 use crate::server_fns::webhooks::{CreateWebhook, RemoveWebhook};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -11,6 +13,7 @@ use protocol::webhooks::{Webhook, WebhookDelivery, WebhookEvent, SIGNATURE_HEADE
 pub fn WebhooksPage() -> impl IntoView {
     let create = ServerAction::<CreateWebhook>::new();
     let remove = ServerAction::<RemoveWebhook>::new();
+    let removed = Said::new();
     let hooks = Resource::new(
         move || (create.version().get(), remove.version().get()),
         |_| crate::server_fns::webhooks::list_webhooks(),
@@ -71,7 +74,7 @@ pub fn WebhooksPage() -> impl IntoView {
                 {move || create.value().get().and_then(|r| r.ok()).map(|made| view! {
                     <div class="notice" role="status">
                         <p>{format!("Webhook {} registered for {}. Copy its secret now: it is not shown again.", made.webhook.url, made.webhook.events.iter().map(|e| e.code()).collect::<Vec<_>>().join(", "))}</p>
-                        <p><code class="secret" data-testid="webhook-secret">{made.secret}</code></p>
+                        <p><code class="secret" data-testid="webhook-secret">{made.secret.clone()}</code>" "<CopyButton text=made.secret label="Copy the secret"/></p>
                     </div>
                 })}
                 <button type="submit" class="primary" disabled=create.pending()>"Register webhook"</button>
@@ -80,17 +83,18 @@ pub fn WebhooksPage() -> impl IntoView {
         <section class="card">
             <h2>"Registered"</h2>
             <ActionError action=remove/>
+            <SaidBanner action=remove said=removed/>
             {loaded(hooks, move |list| if list.is_empty() {
                 view! { <p class="muted">"No webhook yet."</p> }.into_any()
             } else {
-                view! { <div>{list.into_iter().map(|w| view! { <WebhookCard hook=w remove/> }).collect_view()}</div> }.into_any()
+                view! { <div>{list.into_iter().map(|w| view! { <WebhookCard hook=w remove removed/> }).collect_view()}</div> }.into_any()
             })}
         </section>
     }
 }
 
 #[component]
-fn WebhookCard(hook: Webhook, remove: ServerAction<RemoveWebhook>) -> impl IntoView {
+fn WebhookCard(hook: Webhook, remove: ServerAction<RemoveWebhook>, removed: Said) -> impl IntoView {
     let id = hook.id;
     let shown = RwSignal::new(false);
     let question = format!(
@@ -112,7 +116,7 @@ fn WebhookCard(hook: Webhook, remove: ServerAction<RemoveWebhook>) -> impl IntoV
                 <button type="button" on:click=move |_| shown.update(|s| *s = !*s)>
                     {move || if shown.get() { "Hide deliveries" } else { "Show deliveries" }}
                 </button>
-                <RowAction action=remove id question label="Remove"/>
+                <RowAction action=remove id question label="Remove" said=(removed, format!("The webhook {} was removed.", hook.url))/>
             </div>
             {move || shown.get().then(|| view! { <Deliveries id/> })}
         </article>

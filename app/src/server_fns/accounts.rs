@@ -12,11 +12,12 @@ use protocol::account::{
 #[cfg(feature = "ssr")]
 use crate::ssr::{admin, caller, caller_setting_up, services};
 
-/// Where a user lands after signing in.
+/// Where a user lands after signing in: an administrator on the Overview, a client user on
+/// their licences (their organisation's figures are a link away).
 pub fn home_of(role: Role) -> &'static str {
     match role {
         Role::Admin => "/admin",
-        Role::Client => "/client",
+        Role::Client => "/client/licences",
     }
 }
 

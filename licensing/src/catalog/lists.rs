@@ -212,6 +212,10 @@ impl Licentia {
         if let Some(days) = f.expiring_within_days {
             expiring(&mut c, days, today)?;
         }
+        if f.time_limited == Some(true) {
+            // The dashboard's "time-limited licences running" counts the same rows.
+            c.and("l.open_ended = 0 AND l.expires_on >= ?", [Bind::Int(today)]);
+        }
         let descending = descending(&f.order, true)?;
         let (expr, text) = match given(&f.sort).as_deref() {
             None | Some("created") => ("l.id", false),

@@ -425,6 +425,9 @@ pub struct LicenceFilter {
     /// Only licences whose end falls within the next this many days (0–3650; 0: today).
     #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 3650))]
     pub expiring_within_days: Option<i64>,
+    /// `true`: only time-limited licences still running (trials among them): an end date,
+    /// today or later.
+    pub time_limited: Option<bool>,
     /// `created` (default), `expires`, `client` or `product`.
     pub sort: Option<String>,
     /// `desc` (default) or `asc`.
@@ -434,12 +437,14 @@ pub struct LicenceFilter {
 impl LicenceFilter {
     /// The filters as a URL query string (empty ones left out), for links and the CSV export.
     pub fn query_string(&self) -> String {
+        let time_limited = self.time_limited.map(|b| b.to_string());
         query_string(
             &[
                 ("q", &self.q),
                 ("product", &self.product),
                 ("status", &self.status),
                 ("feature", &self.feature),
+                ("time_limited", &time_limited),
                 ("sort", &self.sort),
                 ("order", &self.order),
             ],

@@ -25,7 +25,7 @@ both_backends! {
 
         let carla = app.browser();
         let reply = carla.sign_in("carla@acme.test", "client password 123").await;
-        assert_eq!(reply.headers.get("location").and_then(|v| v.to_str().ok()), Some("/client"));
+        assert_eq!(reply.headers.get("location").and_then(|v| v.to_str().ok()), Some("/client/licences"));
         reply.ok();
         let me = carla.whoami().await;
         assert_eq!(me["role"], "client");

@@ -5,7 +5,7 @@ use crate::both_backends;
 use crate::helpers::*;
 use licensing::activation::Remover;
 use protocol::activation::{fingerprint, verify_signature, JwkSet, Request};
-use protocol::catalog::LicensingSettings;
+use protocol::catalog::{LicenceFilter, LicensingSettings};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -566,6 +566,24 @@ both_backends! {
         assert_eq!(d.expiring.len(), ends.len());
         assert!(d.expiring.windows(2).all(|w| w[0].expires_on <= w[1].expires_on));
         assert_eq!(d.expiring[0].client_name, "Acme");
+        // Each figure links to the licences list it sums up: the list the link asks for
+        // counts as many.
+        let listed = |filter: LicenceFilter| {
+            let (services, admin) = (app.services.clone(), f.admin.clone());
+            async move { services.count_licences(&admin, &filter, true).await.expect("count") }
+        };
+        let expiring = LicenceFilter { expiring_within_days: Some(protocol::dashboard::DASHBOARD_DAYS - 1), ..Default::default() };
+        assert_eq!(listed(expiring).await, d.expiring_count);
+        let limited = LicenceFilter { time_limited: Some(true), ..Default::default() };
+        assert_eq!(listed(limited.clone()).await, d.limited_running);
+        assert_eq!(d.limited_running, ends.len() as i64);
+        let calc = LicenceFilter { product: Some(d.products[0].code.clone()), ..Default::default() };
+        assert_eq!(listed(calc).await, d.products[0].licences);
+        // Made permanent, a licence leaves the time-limited figure and the list alike.
+        app.services.make_licence_permanent(&f.admin, f.licence_ids[0]).await.expect("permanent");
+        let permanent = app.services.dashboard(&f.admin).await.expect("dashboard");
+        assert_eq!(permanent.limited_running, d.limited_running - 1);
+        assert_eq!(listed(limited).await, permanent.limited_running);
         // A day later than the last of them, nothing is about to expire.
         app.clock.advance(31 * DAY);
         let later = app.services.dashboard(&f.admin).await.expect("dashboard");

@@ -125,7 +125,7 @@ async fn invitation_accepted_once(app: TestApp, sink: SmtpSink) {
     .await;
     assert_eq!(
         used.headers.get("location").and_then(|v| v.to_str().ok()),
-        Some("/client")
+        Some("/client/licences")
     );
     used.ok();
     let me = carla.whoami().await;

@@ -41,7 +41,7 @@ both_backends! {
 
         let home = carla.get("/").await;
         assert_eq!(home.status(), StatusCode::FOUND);
-        assert_eq!(home.headers()["location"], "/client");
+        assert_eq!(home.headers()["location"], "/client/licences");
 
         let missing = admin.get("/no/such/page").await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);

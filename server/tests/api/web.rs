@@ -41,7 +41,7 @@ async fn remove(
 
 /// An administrator, a product CALC (catalogue print, export; defaults print; counter users=5)
 /// and a batch of `count` serials with `features`, `per_serial` licences each.
-async fn serials(
+pub(crate) async fn serials(
     app: &TestApp,
     count: i64,
     features: Option<Vec<String>>,

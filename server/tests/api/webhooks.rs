@@ -604,3 +604,53 @@ async fn only_the_latest_claim_records_an_attempt() {
     })
     .await;
 }
+
+/// Revoking a serial (and issuing its replacement) is told to the receivers that asked for
+/// `serial.revoked`, signed, naming both serials by id; the others hear nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_serial_is_told_to_its_receivers() {
+    let Some(app) = app_without_sender(licensing::Backend::Sqlite).await else {
+        return;
+    };
+    within_limit(async move {
+        let browser = app.admin().await;
+        let write = token(&app, &browser, "hooks", "write").await;
+        let (told, untold) = (receiver().await, receiver().await);
+        let (st, made) = write
+            .post(
+                "/api/v1/webhooks",
+                json!({"url": told.url, "events": ["serial.revoked"]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{made}");
+        let secret = made["secret"].as_str().expect("secret").to_owned();
+        let (st, _) = write
+            .post(
+                "/api/v1/webhooks",
+                json!({"url": untold.url, "events": ["activation.created"]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        let (admin, list) = crate::web::serials(&app, 1, None, 1).await;
+        let new = app
+            .services
+            .revoke_and_reissue(&admin, list[0].id, "leaked")
+            .await
+            .expect("reissue");
+        delivered(&app, &told, 1).await;
+        assert!(untold.got.lock().expect("lock").is_empty());
+        let (headers, body) = told.got.lock().expect("lock")[0].clone();
+        assert!(signed_by(&secret, &headers, &body), "{headers:?}");
+        let event: Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(event["type"], "serial.revoked");
+        assert_eq!(
+            (
+                event["data"]["serial_id"].as_i64(),
+                event["data"]["replaced_by"].as_i64()
+            ),
+            (Some(list[0].id), Some(new.id))
+        );
+        assert_eq!(event["data"]["note"], "leaked");
+    })
+    .await;
+}
