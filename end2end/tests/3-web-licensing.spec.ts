@@ -61,7 +61,9 @@ test('serials: generate, export, activate, limit, counters, revoke and reissue',
   // The administrator edits a counter of machine A's licence; A's next validation carries it.
   const rowA = page.locator('tr[data-licence]', { hasText: 'web-ws-a' });
   await rowA.getByText('Edit').click();
-  await rowA.getByLabel('Counters').fill('users = 42');
+  // The counters as rows: the product's users = 5 is the first.
+  await expect(rowA.getByLabel('Name of counter 1')).toHaveValue('users');
+  await rowA.getByLabel('Value of counter 1').fill('42');
   await rowA.getByRole('button', { name: 'Save licence' }).click();
   await expect(page.getByRole('status')).toContainText('picks it up at its next validation');
   r = a.run('validate');

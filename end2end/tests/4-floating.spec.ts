@@ -282,6 +282,13 @@ test('a client\'s second pool: a bundle refused, added and removed, then the poo
   await expect(page.getByTestId('done-banner')).toHaveText(/^Pool #\d+ was deleted\.$/);
   await expect(page.locator(`tr[data-pool="Lab (${gina.organisation})"]`)).toHaveCount(0);
   await expect(page.locator(`tr[data-pool="${gina.organisation}"]`)).toHaveCount(1);
+  // The list is searched by name or owner, any case.
+  const pools = page.locator('tr[data-pool]');
+  await page.getByPlaceholder('Search pools').fill('no such pool');
+  await expect(pools).toHaveCount(0);
+  await page.getByPlaceholder('Search pools').fill(gina.organisation.toUpperCase());
+  await expect(pools.first()).toBeVisible();
+  await expect(pools.filter({ hasNotText: gina.organisation })).toHaveCount(0);
 });
 
 test('a mobile licence by code: assigned by the client user, watched offline, extended and returned early', async ({ page, server, consoleErrors }) => {

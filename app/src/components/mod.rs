@@ -871,3 +871,70 @@ pub fn HomeLink() -> impl IntoView {
         </Transition>
     }
 }
+
+/// Counters edited as rows (a name, a whole number), added and removed in place; the form sends
+/// them as the `name = number` lines the server reads, in a hidden field named `name`. A row
+/// left blank is dropped; one with a name and no number is refused by the server, naming it.
+#[component]
+pub fn CounterRows(
+    name: &'static str,
+    counters: std::collections::BTreeMap<String, i64>,
+) -> impl IntoView {
+    let start: Vec<(u32, String, String)> = counters
+        .into_iter()
+        .zip(0u32..)
+        .map(|((n, v), i)| (i, n, v.to_string()))
+        .collect();
+    let next = StoredValue::new(start.len() as u32);
+    let rows = RwSignal::new(start);
+    let lines = move || {
+        rows.with(|r| {
+            r.iter()
+                .filter(|(_, n, v)| !n.trim().is_empty() || !v.trim().is_empty())
+                .map(|(_, n, v)| format!("{} = {}", n.trim(), v.trim()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    };
+    let set = move |key: u32, first: bool, value: String| {
+        rows.update(|r| {
+            if let Some(row) = r.iter_mut().find(|x| x.0 == key) {
+                if first {
+                    row.1 = value;
+                } else {
+                    row.2 = value;
+                }
+            }
+        })
+    };
+    let position =
+        move |key: u32| rows.with(|r| r.iter().position(|x| x.0 == key).map_or(0, |p| p + 1));
+    view! {
+        <fieldset class="counters">
+            <legend>"Counters"</legend>
+            <input type="hidden" name=name value=lines() prop:value=lines/>
+            <table class="pairs">
+                <thead><tr><th scope="col">"Name"</th><th scope="col">"Value"</th><th scope="col"><span class="visually-hidden">"Remove"</span></th></tr></thead>
+                <tbody>
+                    <For each=move || rows.get() key=|r| r.0 let:row>
+                        {
+                            let key = row.0;
+                            view! {
+                                <tr>
+                                    <td><input aria-label=move || format!("Name of counter {}", position(key)) value=row.1.clone() maxlength="64" on:input=move |ev| set(key, true, event_target_value(&ev))/></td>
+                                    <td><input type="number" step="1" aria-label=move || format!("Value of counter {}", position(key)) value=row.2.clone() on:input=move |ev| set(key, false, event_target_value(&ev))/></td>
+                                    <td><button type="button" class="small" aria-label=move || format!("Remove counter {}", position(key)) on:click=move |_| rows.update(|r| r.retain(|x| x.0 != key))>"Remove"</button></td>
+                                </tr>
+                            }
+                        }
+                    </For>
+                </tbody>
+            </table>
+            <button type="button" class="small" on:click=move |_| {
+                let key = next.get_value();
+                next.set_value(key + 1);
+                rows.update(|r| r.push((key, String::new(), String::new())));
+            }>"Add a counter"</button>
+        </fieldset>
+    }
+}

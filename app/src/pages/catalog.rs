@@ -5,8 +5,8 @@
 use crate::components::{
     area, created_here, list_address, loaded, match_count, options, or_dash, sort_head,
     text_options, time_or, ActionDone, ActionError, AddressFilter, ChoiceField, ColumnHeads,
-    ConfirmButton, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LinkPager, LoadError,
-    LocalTime, PageAndSortFields, RowAction, SortDefaults,
+    ConfirmButton, CounterRows, CsvLink, DeleteZone, DeletedBanner, DoneBanner, Field, LinkPager,
+    LoadError, LocalTime, PageAndSortFields, RowAction, SortDefaults,
 };
 use crate::server_fns::catalog::{
     BulkLicences, CreateOrder, DeleteOrder, EditLicence, FreeLicenceNow, RemoveActivation,
@@ -279,17 +279,12 @@ pub(crate) fn TermsFields(
     counters: BTreeMap<String, i64>,
     prefix: String,
 ) -> impl IntoView {
-    let counters_id = format!("{prefix}-counters");
     view! {
         <fieldset>
             <legend>"Features"</legend>
             <FeatureChecks catalogue enabled prefix=format!("{prefix}-feature")/>
         </fieldset>
-        <div class="field">
-            <label for=counters_id.clone()>"Counters"</label>
-            <textarea id=counters_id name="counters" rows="2">{counter_lines(&counters)}</textarea>
-            <small class="hint">"One per line: name = number."</small>
-        </div>
+        <CounterRows name="counters" counters/>
     }
 }
 

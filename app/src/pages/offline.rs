@@ -1,7 +1,9 @@
 //! Offline activation: a machine's request code pasted in, what it is for shown before
 //! answering, and the response code to carry back (administrators may give other terms).
 
-use crate::components::{ActionError, CodeFileInput, CodeToSend, Field, LocalTime, PasteField};
+use crate::components::{
+    ActionError, CodeFileInput, CodeToSend, CounterRows, Field, LocalTime, PasteField,
+};
 use crate::server_fns::catalog::{AcceptRemovalCode, AnswerRequest};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -68,11 +70,7 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
                             <label for="override-terms">"Give the licence these terms before answering"</label>
                         </div>
                         <Field label="Features" name="features" id="override-features".to_owned() required=false hint="Feature codes, separated by commas."/>
-                        <div class="field">
-                            <label for="override-counters">"Counters"</label>
-                            <textarea id="override-counters" name="counters" rows="2"></textarea>
-                            <small class="hint">"One per line: name = number."</small>
-                        </div>
+                        <CounterRows name="counters" counters=Default::default()/>
                         <Field label="Expires on" name="expires_on" id="override-expires".to_owned() kind="date" required=false hint="Today or later; empty keeps the current end."/>
                         <div class="check">
                             <input type="checkbox" id="override-no-end" name="no_end"/>

@@ -7,6 +7,7 @@ use crate::components::{
     ColumnHeads, ConfirmButton, CopyButton, DeleteZone, DeletedBanner, Field, LocalTime, RowAction,
     WideTable,
 };
+use crate::components::{by_text, shown_rows, SearchBox, Sort, SortHeads, TableCount};
 use crate::components::{Said, SaidBanner};
 use crate::server_fns::floating::{
     AddPoolKey, ChangeBundle, CreatePool, DeletePool, DeletePoolKey, ExplainCheckout,
@@ -16,36 +17,43 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use protocol::floating::{
-    CommercialType, KeyVerdict, Model, PoolKey, PricingStructure, SilentSeats,
+    CommercialType, KeyVerdict, Model, Pool, PoolKey, PricingStructure, SilentSeats,
 };
 
 #[component]
 pub fn PoolsPage(admin: bool) -> impl IntoView {
     let pools = Resource::new(|| (), |_| crate::server_fns::floating::list_pools());
     let base = area(admin);
+    let query = RwSignal::new(String::new());
+    let sort = Sort::new("pool");
     view! {
         <Title text="Floating pools · Licentia"/>
         <h1>"Floating pools"</h1>
         {admin.then(|| view! { <DeletedBanner kind="Pool"/> })}
         <p class="lead">"A pool holds licence keys whose seats workstations share: checked out when the application starts, given back when it closes (or when its lease runs out)."</p>
         <section class="card">
-            {admin.then(|| view! {
-                <div class="table-tools">
-                    <span></span>
+            <div class="table-tools">
+                                <SearchBox query label="Search pools"/>
+                {admin.then(|| view! {
                     <a class="button primary" href="/admin/pools/new">"New pool"</a>
-                </div>
-            })}
+                })}
+            </div>
             {loaded(pools, move |list| if list.is_empty() {
                 view! { <p class="muted">"No floating pool yet."</p> }.into_any()
             } else {
+                let total = list.len();
+                let rows = shown_rows(list, query, sort, |p: &Pool| vec![p.label(), p.owner.clone()], compare_pools);
                 view! {
                         <table>
                             <caption class="visually-hidden">"Pools"</caption>
                             <thead><tr>
-                                <ColumnHeads names=&["Pool", "Owner", "Pool key", "Keys", "In use", "Lease (s)"] numeric=&["Keys", "In use", "Lease (s)"]/>
+                                <SortHeads sort columns=&[("pool", "Pool"), ("owner", "Owner")]/>
+                                <ColumnHeads names=&["Pool key"]/>
+                                <SortHeads sort columns=&[("keys", "Keys"), ("in_use", "In use")] numeric=&["keys", "in_use"]/>
+                                <ColumnHeads names=&["Lease (s)"] numeric=&["Lease (s)"]/>
                             </tr></thead>
                             <tbody>
-                                {list.into_iter().map(|p| view! {
+                                <For each=move || rows.get() key=|p| p.id let:p>
                                     <tr data-pool=p.label()>
                                         <td><a href=format!("{base}/pools/{}", p.id)>{if p.name.is_empty() { format!("Pool {}", p.id) } else { p.name.clone() }}</a></td>
                                         <td>{p.owner.clone()}</td>
@@ -54,9 +62,10 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
                                         <td class="num">{p.in_use}</td>
                                         <td class="num">{p.lease_secs}</td>
                                     </tr>
-                                }).collect_view()}
+                                </For>
                             </tbody>
                         </table>
+                        <TableCount total shown=Signal::derive(move || rows.with(Vec::len)) noun="pools" empty="No floating pool yet."/>
                     }.into_any()
             })}
         </section>
@@ -247,7 +256,7 @@ pub fn PoolDetailPage(admin: bool) -> impl IntoView {
                     <h1>{if p.pool.name.is_empty() { format!("Pool of {}", p.pool.owner) } else { format!("Pool {} of {}", p.pool.name, p.pool.owner) }}</h1>
                     <section class="card">
                         <dl class="facts">
-                            <dt>"Pool key"</dt><dd><code data-testid="pool-key-head">{p.pool.access_key.clone()}</code>" "<CopyButton text=p.pool.access_key.clone() label="Copy the pool key"/></dd>
+                            <dt>"Pool key"</dt><dd><code data-testid="pool-key-head">{p.pool.access_key.clone()}</code></dd>
                             {p.pool.key_rotated_at.map(|at| view! {
                                 <dt>"Replaced"</dt>
                                 <dd><LocalTime unix_secs=at/>{p.pool.previous_key_until.map(|until| view! { "; the key before works until " <LocalTime unix_secs=until/> })}</dd>
@@ -530,4 +539,15 @@ fn Verdicts(verdicts: Vec<KeyVerdict>) -> impl IntoView {
             </tbody>
         </table>
     }
+}
+
+/// The pools list's order for a sort column (then by id, so equal rows keep one order).
+fn compare_pools(column: &'static str, a: &Pool, b: &Pool) -> std::cmp::Ordering {
+    match column {
+        "owner" => by_text(&a.owner, &b.owner),
+        "keys" => a.keys.cmp(&b.keys),
+        "in_use" => a.in_use.cmp(&b.in_use),
+        _ => by_text(&a.label(), &b.label()),
+    }
+    .then(a.id.cmp(&b.id))
 }
