@@ -72,6 +72,19 @@ test('an administrator sets up products, a client and orders', async ({ page, co
   await page.getByRole('button', { name: 'Add user' }).click();
   await expect(page.getByRole('status')).toHaveText('User added.');
 
+  // A refused field is marked where it is: the message beside it, the focus on it.
+  await open(page, '/admin/orders/new');
+  await page.getByLabel('Client').selectOption({ label: gina.organisation });
+  const quantity = page.getByLabel('Number of licences');
+  await quantity.fill('20000');
+  await page.getByRole('button', { name: 'Create order' }).click();
+  await expect(page.getByRole('alert')).toHaveText('The quantity must be from 1 to 10000.');
+  await expect(quantity).toBeFocused();
+  await expect(quantity).toHaveAttribute('aria-invalid', 'true');
+  expect(await quantity.evaluate((e: HTMLInputElement) => e.validationMessage)).toBe('The quantity must be from 1 to 10000.');
+  await quantity.fill('2');
+  await expect(quantity).not.toHaveAttribute('aria-invalid', 'true');
+
   calcOrder = await createOrder(page, gina.organisation, 'CALC · Calc Pro', '2');
   await expect(page.locator('tr[data-licence]')).toHaveCount(2);
   drawOrder = await createOrder(page, gina.organisation, 'DRAW · Draw', '1');
@@ -177,7 +190,7 @@ test('an offline request and response through the client area activate licence 2
   // The request arrives as a file (mailed, or carried on a stick): loaded into the field.
   const requestFile = join(mkdtempSync(join(tmpdir(), 'licentia-codes-')), 'request.txt');
   writeFileSync(requestFile, `${requestCode}\n`);
-  await page.getByLabel('Or load it from a file').first().setInputFiles(requestFile);
+  await page.getByLabel('Or load the request code from a file').setInputFiles(requestFile);
   await expect(page.getByLabel('Request code')).toHaveValue(requestCode);
   // Before answering, the page says what the request is for.
   const summary = page.getByTestId('request-summary');

@@ -107,7 +107,8 @@ impl Licentia {
              p.code AS product_code, l.expires_on {LICENCE_PRODUCT} \
              LEFT JOIN clients c ON c.id = o.client_id \
              JOIN products p ON p.id = COALESCE(o.product_id, s.product_id) \
-             WHERE l.expires_on >= $1 AND l.expires_on <= $2 AND ($4 IS NULL OR o.client_id = $4) \
+             WHERE l.open_ended = 0 AND l.expires_on >= $1 AND l.expires_on <= $2 \
+             AND ($4 IS NULL OR o.client_id = $4) \
              ORDER BY l.expires_on, l.id LIMIT $3"
         ))
         .bind(today)

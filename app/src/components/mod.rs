@@ -375,12 +375,58 @@ pub fn ActionError<S>(action: ServerAction<S>) -> impl IntoView
 where
     S: PortalFn,
 {
+    // An invalid field is also marked where it is: the browser says the message beside it and
+    // moves the focus there (until the field is changed).
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        action.value().with(|v| {
+            if let Some(Err(e @ PortalError::Invalid { .. })) = v {
+                if let Some(field) = e.field() {
+                    mark_invalid(field, &e.to_string());
+                }
+            }
+        })
+    });
     move || {
         action.value().with(|v| match v {
             Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.to_string()}</p> }),
             _ => None,
         })
     }
+}
+
+/// Marks the first field named `field` (or `…[field]`) on the page invalid with `message`, shows
+/// it beside the field and focuses it; typing in it clears the mark.
+#[cfg(feature = "hydrate")]
+fn mark_invalid(field: &str, message: &str) {
+    use wasm_bindgen::JsCast;
+    if field.contains(['"', '\\', ']']) {
+        return;
+    }
+    let selector = format!(r#"[name="{field}"], [name$="[{field}]"]"#);
+    let Some(input) = document()
+        .query_selector(&selector)
+        .ok()
+        .flatten()
+        .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
+    else {
+        return;
+    };
+    input.set_custom_validity(message);
+    let _ = input.set_attribute("aria-invalid", "true");
+    input.report_validity();
+    let cleared = input.clone();
+    let clear = wasm_bindgen::closure::Closure::once_into_js(move || {
+        cleared.set_custom_validity("");
+        let _ = cleared.remove_attribute("aria-invalid");
+    });
+    let options = web_sys::AddEventListenerOptions::new();
+    options.set_once(true);
+    let _ = input.add_event_listener_with_callback_and_add_event_listener_options(
+        "input",
+        clear.unchecked_ref(),
+        &options,
+    );
 }
 
 /// A message shown once an action succeeded (naming what it changed, where the page knows it).
@@ -614,6 +660,9 @@ where
 {
     move || {
         let words = said.0.get();
+        if action.pending().get() {
+            return None;
+        }
         action.value().with(|v| match v {
             Some(Ok(_)) if !words.is_empty() => Some(
                 view! { <p class="notice" role="status" data-testid="done-banner">{words}</p> },
@@ -755,7 +804,7 @@ pub fn PasteField(id: &'static str, name: &'static str, label: &'static str) -> 
         <div class="field wide">
             <label for=id>{label}</label>
             <textarea id=id name=name rows="3" required spellcheck="false"></textarea>
-            <CodeFileInput target=id/>
+            <CodeFileInput target=id what=label/>
         </div>
     }
 }
@@ -763,20 +812,27 @@ pub fn PasteField(id: &'static str, name: &'static str, label: &'static str) -> 
 /// "Or load it from a file": a code file (one a portal or the CLI saved) read into the
 /// text area `target`, as if pasted there (its input listeners hear of it).
 #[component]
-pub fn CodeFileInput(target: &'static str) -> impl IntoView {
+pub fn CodeFileInput(
+    target: &'static str,
+    /// The code's name, as its field's label says it ("Request code").
+    what: &'static str,
+) -> impl IntoView {
     let said = RwSignal::new(String::new());
     let load = move |ev: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
         {
             use wasm_bindgen::JsCast;
-            let Some(file) = ev
+            let Some(input) = ev
                 .target()
                 .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-                .and_then(|input| input.files())
-                .and_then(|files| files.get(0))
             else {
                 return;
             };
+            let Some(file) = input.files().and_then(|files| files.get(0)) else {
+                return;
+            };
+            // Emptied, so choosing the same file again loads it again.
+            input.set_value("");
             if file.size() > CODE_FILE_MAX_BYTES {
                 said.set(
                     "That file is too large to be a code: choose the code file itself.".into(),
@@ -809,7 +865,7 @@ pub fn CodeFileInput(target: &'static str) -> impl IntoView {
     };
     let id = format!("{target}-file");
     view! {
-        <label class="file-load">"Or load it from a file: "
+        <label class="file-load">{format!("Or load the {} from a file: ", what.to_lowercase())}
             <input id=id type="file" accept=".txt,text/plain" on:change=load/>
         </label>
         <small class="hint" aria-live="polite">{move || said.get()}</small>
@@ -872,14 +928,12 @@ pub fn HomeLink() -> impl IntoView {
     }
 }
 
-/// Counters edited as rows (a name, a whole number), added and removed in place; the form sends
-/// them as the `name = number` lines the server reads, in a hidden field named `name`. A row
-/// left blank is dropped; one with a name and no number is refused by the server, naming it.
+/// Counters edited as rows (a name, a whole number), added and removed in place; each row is
+/// sent as `counter_name[]` and `counter_value[]` (so a form sent before the WebAssembly loads
+/// sends what was typed). A row left blank is dropped; the server refuses a name twice or a
+/// value that is not a whole number, naming it.
 #[component]
-pub fn CounterRows(
-    name: &'static str,
-    counters: std::collections::BTreeMap<String, i64>,
-) -> impl IntoView {
+pub fn CounterRows(counters: std::collections::BTreeMap<String, i64>) -> impl IntoView {
     let start: Vec<(u32, String, String)> = counters
         .into_iter()
         .zip(0u32..)
@@ -887,15 +941,6 @@ pub fn CounterRows(
         .collect();
     let next = StoredValue::new(start.len() as u32);
     let rows = RwSignal::new(start);
-    let lines = move || {
-        rows.with(|r| {
-            r.iter()
-                .filter(|(_, n, v)| !n.trim().is_empty() || !v.trim().is_empty())
-                .map(|(_, n, v)| format!("{} = {}", n.trim(), v.trim()))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-    };
     let set = move |key: u32, first: bool, value: String| {
         rows.update(|r| {
             if let Some(row) = r.iter_mut().find(|x| x.0 == key) {
@@ -912,7 +957,6 @@ pub fn CounterRows(
     view! {
         <fieldset class="counters">
             <legend>"Counters"</legend>
-            <input type="hidden" name=name value=lines() prop:value=lines/>
             <table class="pairs">
                 <thead><tr><th scope="col">"Name"</th><th scope="col">"Value"</th><th scope="col"><span class="visually-hidden">"Remove"</span></th></tr></thead>
                 <tbody>
@@ -921,8 +965,8 @@ pub fn CounterRows(
                             let key = row.0;
                             view! {
                                 <tr>
-                                    <td><input aria-label=move || format!("Name of counter {}", position(key)) value=row.1.clone() maxlength="64" on:input=move |ev| set(key, true, event_target_value(&ev))/></td>
-                                    <td><input type="number" step="1" aria-label=move || format!("Value of counter {}", position(key)) value=row.2.clone() on:input=move |ev| set(key, false, event_target_value(&ev))/></td>
+                                    <td><input name="counter_name[]" autocomplete="off" aria-label=move || format!("Name of counter {}", position(key)) value=row.1.clone() maxlength="64" on:input=move |ev| set(key, true, event_target_value(&ev))/></td>
+                                    <td><input name="counter_value[]" autocomplete="off" type="number" step="1" aria-label=move || format!("Value of counter {}", position(key)) value=row.2.clone() on:input=move |ev| set(key, false, event_target_value(&ev))/></td>
                                     <td><button type="button" class="small" aria-label=move || format!("Remove counter {}", position(key)) on:click=move |_| rows.update(|r| r.retain(|x| x.0 != key))>"Remove"</button></td>
                                 </tr>
                             }

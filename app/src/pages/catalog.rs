@@ -284,7 +284,7 @@ pub(crate) fn TermsFields(
             <legend>"Features"</legend>
             <FeatureChecks catalogue enabled prefix=format!("{prefix}-feature")/>
         </fieldset>
-        <CounterRows name="counters" counters/>
+        <CounterRows counters/>
     }
 }
 

@@ -39,7 +39,7 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
                     <label for="request-code">"Request code"</label>
                     <textarea id="request-code" name="request_code" rows="4" required spellcheck="false"
                         on:input=move |ev| request.set(event_target_value(&ev))></textarea>
-                    <CodeFileInput target="request-code"/>
+                    <CodeFileInput target="request-code" what="Request code"/>
                 </div>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
@@ -70,7 +70,7 @@ pub fn OfflineActivationPage(admin: bool) -> impl IntoView {
                             <label for="override-terms">"Give the licence these terms before answering"</label>
                         </div>
                         <Field label="Features" name="features" id="override-features".to_owned() required=false hint="Feature codes, separated by commas."/>
-                        <CounterRows name="counters" counters=Default::default()/>
+                        <CounterRows counters=Default::default()/>
                         <Field label="Expires on" name="expires_on" id="override-expires".to_owned() kind="date" required=false hint="Today or later; empty keeps the current end."/>
                         <div class="check">
                             <input type="checkbox" id="override-no-end" name="no_end"/>

@@ -42,7 +42,7 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
                 view! { <p class="muted">"No floating pool yet."</p> }.into_any()
             } else {
                 let total = list.len();
-                let rows = shown_rows(list, query, sort, |p: &Pool| vec![p.label(), p.owner.clone()], compare_pools);
+                let rows = shown_rows(list, query, sort, |p: &Pool| vec![pool_name(p), p.owner.clone()], compare_pools);
                 view! {
                         <table>
                             <caption class="visually-hidden">"Pools"</caption>
@@ -55,7 +55,7 @@ pub fn PoolsPage(admin: bool) -> impl IntoView {
                             <tbody>
                                 <For each=move || rows.get() key=|p| p.id let:p>
                                     <tr data-pool=p.label()>
-                                        <td><a href=format!("{base}/pools/{}", p.id)>{if p.name.is_empty() { format!("Pool {}", p.id) } else { p.name.clone() }}</a></td>
+                                        <td><a href=format!("{base}/pools/{}", p.id)>{pool_name(&p)}</a></td>
                                         <td>{p.owner.clone()}</td>
                                         <td><code>{p.access_key.clone()}</code></td>
                                         <td class="num">{p.keys}</td>
@@ -547,7 +547,16 @@ fn compare_pools(column: &'static str, a: &Pool, b: &Pool) -> std::cmp::Ordering
         "owner" => by_text(&a.owner, &b.owner),
         "keys" => a.keys.cmp(&b.keys),
         "in_use" => a.in_use.cmp(&b.in_use),
-        _ => by_text(&a.label(), &b.label()),
+        _ => by_text(&pool_name(a), &pool_name(b)),
     }
     .then(a.id.cmp(&b.id))
+}
+
+/// A pool's name as the list shows it: its own, else its number.
+fn pool_name(p: &Pool) -> String {
+    if p.name.is_empty() {
+        format!("Pool {}", p.id)
+    } else {
+        p.name.clone()
+    }
 }

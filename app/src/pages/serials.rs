@@ -231,8 +231,8 @@ fn NewBatch(generate: ServerAction<GenerateSerials>) -> impl IntoView {
                                                 on:change=move |ev| chosen.set(event_target_value(&ev).parse().ok())
                                                 inner_html=options(products.iter().map(|p| (p.id, format!("{} · {}", p.code, p.name))))/>
                                         </div>
-                                        <Field label="Number of serials" name="count" id="batch-count".to_owned() kind="number" value="10" hint="1 to 1000"/>
-                                        <Field label="Licences per serial" name="licences_per_serial" id="batch-per-serial".to_owned() kind="number" required=false hint="1 to 100; empty: the product's setting"/>
+                                        <Field label="Number of serials" name="count" id="batch-count".to_owned() kind="number" min=1 value="10" hint="1 to 1000"/>
+                                        <Field label="Licences per serial" name="licences_per_serial" id="batch-per-serial".to_owned() kind="number" min=1 required=false hint="1 to 100; empty: the product's setting"/>
                                         <Field label="Note (optional)" name="note" id="batch-note".to_owned() required=false maxlength=2000/>
                                     </div>
                                     {catalogue}

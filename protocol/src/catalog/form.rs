@@ -86,7 +86,53 @@ pub fn parse_counter_lines(raw: &str) -> Result<BTreeMap<String, i64>, InputErro
             })?;
             Ok((counter_name(name)?, value))
         })
-        .collect()
+        .try_fold(
+            BTreeMap::new(),
+            |mut out, row: Result<(String, i64), InputError>| {
+                let (name, value) = row?;
+                if out.insert(name.clone(), value).is_some() {
+                    return Err(InputError::new(
+                        "counters",
+                        format!("The counter {name} is given twice."),
+                    ));
+                }
+                Ok(out)
+            },
+        )
+}
+
+/// Counters as a form's rows send them (`counter_name[]`, `counter_value[]`, in step): a row
+/// left blank is dropped, a name twice or a value that is not a whole number refused.
+pub fn counter_rows(
+    names: &[String],
+    values: &[String],
+) -> Result<BTreeMap<String, i64>, InputError> {
+    if names.len() != values.len() {
+        return Err(InputError::new(
+            "counters",
+            "Each counter needs a name and a value.",
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (name, value) in names.iter().zip(values) {
+        if name.trim().is_empty() && value.trim().is_empty() {
+            continue;
+        }
+        let name = counter_name(name)?;
+        let value = value.trim().parse::<i64>().map_err(|_| {
+            InputError::new(
+                "counters",
+                format!("The counter {name} needs a whole number."),
+            )
+        })?;
+        if out.insert(name.clone(), value).is_some() {
+            return Err(InputError::new(
+                "counters",
+                format!("The counter {name} is given twice."),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Comma- or space-separated feature codes.
@@ -177,6 +223,25 @@ impl ProductForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counter_rows_drop_blank_rows_and_refuse_twins_and_fractions() {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        let ok = counter_rows(&s(&["users", " ", "seats"]), &s(&["5", "", " 3 "])).expect("rows");
+        assert_eq!(
+            ok,
+            BTreeMap::from([("users".into(), 5), ("seats".into(), 3)])
+        );
+        let twice = counter_rows(&s(&["users", "users"]), &s(&["5", "6"])).expect_err("twice");
+        assert!(twice.message.contains("twice"), "{}", twice.message);
+        let frac = counter_rows(&s(&["users"]), &s(&["1.5"])).expect_err("whole");
+        assert!(frac.message.contains("whole number"), "{}", frac.message);
+        assert!(counter_rows(&s(&["users"]), &s(&[])).is_err());
+        assert!(
+            counter_rows(&s(&["a = 5\nb"]), &s(&["1"])).is_err(),
+            "a name is a name"
+        );
+    }
 
     #[test]
     fn lines_parse_and_print_back() {

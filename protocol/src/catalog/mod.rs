@@ -4,8 +4,8 @@
 mod form;
 
 pub use form::{
-    counter_lines, feature_lines, parse_counter_lines, parse_feature_codes, parse_feature_lines,
-    ProductForm,
+    counter_lines, counter_rows, feature_lines, parse_counter_lines, parse_feature_codes,
+    parse_feature_lines, ProductForm,
 };
 
 use crate::input::InputError;
@@ -426,7 +426,7 @@ pub struct LicenceFilter {
     #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 3650))]
     pub expiring_within_days: Option<i64>,
     /// `true`: only time-limited licences still running (trials among them): an end date,
-    /// today or later.
+    /// today or later. `false` or absent: every licence.
     pub time_limited: Option<bool>,
     /// `created` (default), `expires`, `client` or `product`.
     pub sort: Option<String>,

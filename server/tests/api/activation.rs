@@ -609,6 +609,13 @@ both_backends! {
         let in_30_days = |d: &Value| d["activations_per_day"].as_array().expect("days").iter().map(|d| d["count"].as_i64().unwrap_or(0)).sum::<i64>();
         assert_eq!(in_30_days(&mine), 0, "Acme's were 31 days ago; Globex's today is not Acme's");
         assert_eq!(mine["expiring_count"], 0);
+        // A client user's figures lead to their own lists, counting as many.
+        let theirs = |filter: LicenceFilter| {
+            let (services, client) = (app.services.clone(), f.client.clone());
+            async move { services.count_licences(&client, &filter, false).await.expect("count") }
+        };
+        assert_eq!(json!(theirs(LicenceFilter { time_limited: Some(true), ..Default::default() }).await), mine["limited_running"]);
+        assert_eq!(json!(theirs(LicenceFilter { product: Some("CALC".into()), ..Default::default() }).await), mine["products"][0]["licences"]);
         assert_eq!(mine["pool_count"], 1);
         assert!(mine["recent"].as_array().expect("recent").iter().all(|e| e["client_id"] == json!(f.client.client.as_ref().map(|c| c.id))), "{}", mine["recent"]);
         let gils = gil.rpc("get_dashboard", &[]).await.ok();

@@ -51,6 +51,12 @@ both_backends! {
         let updated = admin.rpc("update_order", &[("id", oid.as_str()), ("features[]", "print"), ("features[]", "export"), ("counters", "users = 7"), ("reference", "PO-7b"), ("notes", "")]).await.ok();
         assert_eq!(updated["features"], serde_json::json!(["print", "export"]));
         assert_eq!(updated["counters"]["users"], 7);
+        // The portal's counter rows: a blank row dropped, a name twice refused with nothing changed.
+        let rows = admin.rpc("update_order", &[("id", oid.as_str()), ("features[]", "print"), ("features[]", "export"), ("counter_name[]", "users"), ("counter_value[]", "9"), ("counter_name[]", ""), ("counter_value[]", ""), ("counter_name[]", "seats"), ("counter_value[]", "3"), ("reference", "PO-7b"), ("notes", "")]).await.ok();
+        assert_eq!(rows["counters"], serde_json::json!({"seats": 3, "users": 9}));
+        let twice = admin.rpc("update_order", &[("id", oid.as_str()), ("counter_name[]", "users"), ("counter_value[]", "1"), ("counter_name[]", "users"), ("counter_value[]", "2"), ("reference", "PO-7b"), ("notes", "")]).await;
+        assert_eq!(twice.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(twice.body.to_string().contains("given twice"), "{}", twice.body);
         let none = admin.rpc("update_order", &[("id", oid.as_str()), ("counters", ""), ("reference", ""), ("notes", "")]).await.ok();
         assert_eq!(none["features"], serde_json::json!([]), "no box ticked: no features");
 
