@@ -190,7 +190,7 @@ test('an offline request and response through the client area activate licence 2
   // The request arrives as a file (mailed, or carried on a stick): loaded into the field.
   const requestFile = join(mkdtempSync(join(tmpdir(), 'licentia-codes-')), 'request.txt');
   writeFileSync(requestFile, `${requestCode}\n`);
-  await page.getByLabel('Or load the request code from a file').setInputFiles(requestFile);
+  await page.locator('#request-code-file').setInputFiles(requestFile);
   await expect(page.getByLabel('Request code')).toHaveValue(requestCode);
   // Before answering, the page says what the request is for.
   const summary = page.getByTestId('request-summary');

@@ -7,9 +7,11 @@ import { test, expect, open, signInAs, admin } from './fixtures';
 // what the build reaches today with a small margin, so that growth fails here; the goals of
 // issue 16 (1 MB raw, 300 KB brotli, 400 KB for the first visit) are not reached yet — the
 // README's Performance section says why.
+// Raised on 2026-12-08 (3.49 MB, 718 KB brotli with issue 15's code files, counter rows and
+// field marks) to leave room for the site servers' pages.
 const BUDGET = {
-  wasmRaw: 3_450_000,
-  wasmBrotli: 720_000,
+  wasmRaw: 3_600_000,
+  wasmBrotli: 740_000,
   firstVisit: 760_000,
 };
 

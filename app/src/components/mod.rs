@@ -865,8 +865,9 @@ pub fn CodeFileInput(
     };
     let id = format!("{target}-file");
     view! {
-        <label class="file-load">{format!("Or load the {} from a file: ", what.to_lowercase())}
-            <input id=id type="file" accept=".txt,text/plain" on:change=load/>
+        <label class="file-load">"Or load it from a file: "
+            <input id=id type="file" accept=".txt,text/plain" aria-controls=target
+                title=format!("Load the {} from a file", what.to_lowercase()) on:change=load/>
         </label>
         <small class="hint" aria-live="polite">{move || said.get()}</small>
     }
