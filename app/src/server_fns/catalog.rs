@@ -118,14 +118,13 @@ pub async fn get_order_page(id: i64) -> Result<OrderPage, PortalError> {
 pub async fn update_order(
     id: i64,
     #[server(default)] features: Vec<String>,
-    #[server(default)] counters: String,
     #[server(default)] counter_name: Vec<String>,
     #[server(default)] counter_value: Vec<String>,
     reference: String,
     notes: String,
 ) -> Result<Order, PortalError> {
     let (services, user) = admin().await?;
-    let counters = counters_sent(&counters, &counter_name, &counter_value)?;
+    let counters = counters_sent(&counter_name, &counter_value)?;
     Ok(services
         .update_order(&user, id, features, counters, &reference, &notes)
         .await?)
@@ -143,14 +142,13 @@ pub async fn delete_order(id: i64) -> Result<(), PortalError> {
 pub async fn edit_licence(
     licence_id: i64,
     #[server(default)] features: Vec<String>,
-    #[server(default)] counters: String,
     #[server(default)] counter_name: Vec<String>,
     #[server(default)] counter_value: Vec<String>,
     expires_on: String,
     #[server(default)] no_end: Option<String>,
 ) -> Result<Licence, PortalError> {
     let (services, user) = admin().await?;
-    let counters = counters_sent(&counters, &counter_name, &counter_value)?;
+    let counters = counters_sent(&counter_name, &counter_value)?;
     let expiry = protocol::catalog::ExpiryEdit::from_form(&expires_on, no_end.is_some());
     Ok(services
         .edit_licence(&user, licence_id, features, counters, expiry)
@@ -294,7 +292,6 @@ pub async fn answer_request(
     request_code: String,
     #[server(default)] override_terms: Option<String>,
     #[server(default)] features: String,
-    #[server(default)] counters: String,
     #[server(default)] counter_name: Vec<String>,
     #[server(default)] counter_value: Vec<String>,
     #[server(default)] expires_on: String,
@@ -306,7 +303,7 @@ pub async fn answer_request(
         Some(_) => Some(licensing::activation::Terms {
             features: protocol::catalog::parse_feature_codes(&features)
                 .map_err(licensing::Error::from)?,
-            counters: counters_sent(&counters, &counter_name, &counter_value)?,
+            counters: counters_sent(&counter_name, &counter_value)?,
             expiry: protocol::catalog::ExpiryEdit::from_form(&expires_on, no_end.is_some()),
         }),
     };
@@ -316,17 +313,11 @@ pub async fn answer_request(
         .code)
 }
 
-/// The counters a form sent: as rows (the portal's editor), or as `name = value` lines.
+/// The counters a form sent, as the portal's rows (`counter_name[]`, `counter_value[]`).
 #[cfg(feature = "ssr")]
 fn counters_sent(
-    lines: &str,
     names: &[String],
     values: &[String],
 ) -> Result<std::collections::BTreeMap<String, i64>, PortalError> {
-    let parsed = if names.is_empty() && values.is_empty() {
-        protocol::catalog::parse_counter_lines(lines)
-    } else {
-        protocol::catalog::counter_rows(names, values)
-    };
-    Ok(parsed.map_err(licensing::Error::from)?)
+    Ok(protocol::catalog::counter_rows(names, values).map_err(licensing::Error::from)?)
 }

@@ -48,7 +48,7 @@ both_backends! {
         assert_eq!(order["quantity"], 2);
         assert_eq!(order["features"], serde_json::json!(["print"]));
 
-        let updated = admin.rpc("update_order", &[("id", oid.as_str()), ("features[]", "print"), ("features[]", "export"), ("counters", "users = 7"), ("reference", "PO-7b"), ("notes", "")]).await.ok();
+        let updated = admin.rpc("update_order", &[("id", oid.as_str()), ("features[]", "print"), ("features[]", "export"), ("counter_name[]", "users"), ("counter_value[]", "7"), ("reference", "PO-7b"), ("notes", "")]).await.ok();
         assert_eq!(updated["features"], serde_json::json!(["print", "export"]));
         assert_eq!(updated["counters"]["users"], 7);
         // The portal's counter rows: a blank row dropped, a name twice refused with nothing changed.
@@ -57,10 +57,10 @@ both_backends! {
         let twice = admin.rpc("update_order", &[("id", oid.as_str()), ("counter_name[]", "users"), ("counter_value[]", "1"), ("counter_name[]", "users"), ("counter_value[]", "2"), ("reference", "PO-7b"), ("notes", "")]).await;
         assert_eq!(twice.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
         assert!(twice.body.to_string().contains("given twice"), "{}", twice.body);
-        let none = admin.rpc("update_order", &[("id", oid.as_str()), ("counters", ""), ("reference", ""), ("notes", "")]).await.ok();
+        let none = admin.rpc("update_order", &[("id", oid.as_str()), ("reference", ""), ("notes", "")]).await.ok();
         assert_eq!(none["features"], serde_json::json!([]), "no box ticked: no features");
 
-        admin.rpc("update_order", &[("id", oid.as_str()), ("counters", ""), ("reference", ""), ("notes", "internal: pays late")]).await.ok();
+        admin.rpc("update_order", &[("id", oid.as_str()), ("reference", ""), ("notes", "internal: pays late")]).await.ok();
         admin.rpc("update_client", &[("id", &client_id.to_string()), ("client[name]", "Acme"), ("client[contact_email]", ""), ("client[notes]", "internal: key account")]).await.ok();
 
         // The client user sees its order and licences (not the vendor's notes), and may not change them.
@@ -72,10 +72,10 @@ both_backends! {
         assert_eq!(page["licences"].as_array().map(Vec::len), Some(2));
         assert_eq!(carla.rpc("orders_page", &[]).await.ok()["total"], 1);
         for (name, form) in [
-            ("update_order", vec![("id", oid.as_str()), ("counters", ""), ("reference", ""), ("notes", "")]),
+            ("update_order", vec![("id", oid.as_str()), ("reference", ""), ("notes", "")]),
             ("delete_order", vec![("id", oid.as_str())]),
             ("list_products", vec![]),
-            ("edit_licence", vec![("licence_id", "1"), ("counters", ""), ("expires_on", "")]),
+            ("edit_licence", vec![("licence_id", "1"), ("expires_on", "")]),
         ] {
             assert_eq!(carla.rpc(name, &form).await.error(), "NotAllowed", "{name}");
         }
@@ -92,7 +92,7 @@ both_backends! {
 
         // Overriding the terms is for administrators only.
         let code = request.encode();
-        let overriding = [("request_code", code.as_str()), ("override_terms", "on"), ("features", "export"), ("counters", "users = 1"), ("expires_on", "")];
+        let overriding = [("request_code", code.as_str()), ("override_terms", "on"), ("features", "export"), ("counter_name[]", "users"), ("counter_value[]", "1"), ("expires_on", "")];
         assert_eq!(carla.rpc("answer_request", &overriding).await.error(), "NotAllowed");
         let with_overrides = admin.rpc("answer_request", &overriding).await.ok();
         let jwks = app.services.jwks().await.expect("jwks");
@@ -107,7 +107,7 @@ both_backends! {
         app.services.activate(key, &protocol::activation::fingerprint("CALC", "elsewhere"), "elsewhere", licensing::activation::Channel::Online).await.expect("bound elsewhere");
         let other_machine = protocol::activation::Request { nonce: "xyz".into(), ..request.clone() };
         let other_code = other_machine.encode();
-        let refused = admin.rpc("answer_request", &[("request_code", other_code.as_str()), ("override_terms", "on"), ("features", "print"), ("counters", "users = 99"), ("expires_on", "")]).await;
+        let refused = admin.rpc("answer_request", &[("request_code", other_code.as_str()), ("override_terms", "on"), ("features", "print"), ("counter_name[]", "users"), ("counter_value[]", "99"), ("expires_on", "")]).await;
         assert_eq!(refused.error(), "Conflict");
         let after = admin.rpc("get_order_page", &[("id", &oid)]).await.ok();
         assert_eq!(after["licences"][0]["counters"]["users"], 1, "terms unchanged");
