@@ -18,6 +18,7 @@ pub mod keys;
 mod listing;
 pub mod mail;
 pub mod page;
+pub mod sites;
 mod token;
 pub mod web;
 pub mod webhooks;

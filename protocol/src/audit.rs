@@ -71,6 +71,14 @@ pub enum AuditAction {
     ActivationCreate,
     #[serde(rename = "activation.remove")]
     ActivationRemove,
+    #[serde(rename = "site.link")]
+    SiteLink,
+    #[serde(rename = "site.refresh")]
+    SiteRefresh,
+    #[serde(rename = "site.revoke")]
+    SiteRevoke,
+    #[serde(rename = "site.unlink")]
+    SiteUnlink,
     #[serde(rename = "serials.generate")]
     SerialsGenerate,
     #[serde(rename = "serials.export")]
@@ -130,7 +138,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the portal's filter lists them.
-    pub const ALL: [AuditAction; 59] = [
+    pub const ALL: [AuditAction; 63] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignInLocked,
@@ -190,6 +198,10 @@ impl AuditAction {
         Self::BorrowReturn,
         Self::SigningKeyRotate,
         Self::SigningKeyRetire,
+        Self::SiteLink,
+        Self::SiteRefresh,
+        Self::SiteRevoke,
+        Self::SiteUnlink,
     ];
 
     /// The code stored and used in filters, e.g. `licence.edit`.
@@ -227,6 +239,10 @@ impl AuditAction {
             Self::LicenceFree => "licence.free",
             Self::ActivationCreate => "activation.create",
             Self::ActivationRemove => "activation.remove",
+            Self::SiteLink => "site.link",
+            Self::SiteRefresh => "site.refresh",
+            Self::SiteRevoke => "site.revoke",
+            Self::SiteUnlink => "site.unlink",
             Self::SerialsGenerate => "serials.generate",
             Self::SerialsExport => "serials.export",
             Self::SerialReissue => "serial.reissue",

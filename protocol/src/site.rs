@@ -30,6 +30,7 @@ pub const MAX_REFRESH_DAYS: i64 = 365;
 
 /// What an entitlement says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntitlementClaims {
     /// The vendor's Activation Center that issued it.
     pub iss: String,
@@ -105,9 +106,11 @@ impl EntitlementClaims {
 const LINK_REQUEST_PREFIX: &str = "LSQ1-";
 const UNLINK_PREFIX: &str = "LSX1-";
 
-/// A site server's request to be linked (or refreshed) without a connection to the vendor: made
-/// by `server site link`, pasted into the vendor's portal, answered with the entitlement itself.
+/// A site server's request to be linked (or refreshed): sent to `POST /api/v1/sites/link`
+/// online, or, without a connection to the vendor, made by `server site link --offline`,
+/// pasted into the vendor's portal and answered with the entitlement itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkRequest {
     /// The licence key or serial number the site links with.
     pub key: String,
@@ -131,11 +134,15 @@ impl LinkRequest {
     }
 }
 
-/// A site server's word that it gave its entitlement up (the transfer to new hardware, offline):
-/// made by `server site unlink`, which deletes the entitlement first; the vendor's portal frees
-/// the site's binding with it.
+/// A site server's word that it gave its entitlement up (the transfer to new hardware): made by
+/// `server site unlink`, which deletes the entitlement first, and sent to
+/// `POST /api/v1/sites/unlink` or, offline, pasted into the vendor's portal, which frees the
+/// site's binding with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnlinkCode {
+    /// The licence key the site was linked with.
+    pub key: String,
     pub site: i64,
     pub fp: String,
     pub host: String,
@@ -153,6 +160,44 @@ impl UnlinkCode {
     pub fn decode(code: &str) -> Result<Self, RequestError> {
         decode_text(UNLINK_PREFIX, "site unlink code", code)
     }
+}
+
+/// The vendor's answer to a link or refresh: the entitlement (a compact JWS) and, for reading,
+/// what it says (the site trusts only the signed copy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EntitlementAnswer {
+    pub entitlement: String,
+    pub claims: EntitlementClaims,
+}
+
+/// A site server as the vendor's portal and API show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SiteView {
+    pub id: i64,
+    pub licence_id: i64,
+    /// The licence key it linked with (masked for a caller who does not see keys whole).
+    pub licence_key: String,
+    pub client_id: i64,
+    pub client_name: String,
+    pub product_code: String,
+    pub fingerprint: String,
+    pub hostname: String,
+    /// `online` or `code` (its request pasted in the portal).
+    pub channel: String,
+    pub linked_at: i64,
+    /// The last entitlement issued: its number, when, and its refresh-by time.
+    pub seq: i64,
+    pub issued_at: i64,
+    pub refresh_by: i64,
+    pub last_contact_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: String,
+    /// Set once it no longer holds the licence: unlinked with its word, or freed by the vendor.
+    pub unlinked_at: Option<i64>,
+    /// Freed without its word: its entitlement may grant until then.
+    pub frees_at: Option<i64>,
 }
 
 /// When an entitlement issued at `now` must be refreshed by, for a vendor's period of `days`
@@ -301,6 +346,7 @@ mod tests {
             .collect();
         assert_eq!(LinkRequest::decode(&wrapped), Ok(request));
         let unlink = UnlinkCode {
+            key: "KEY-1".into(),
             site: 7,
             fp: "f".repeat(64),
             host: "lic-server".into(),

@@ -104,6 +104,7 @@ pub fn ProductPage() -> impl IntoView {
                     licences_per_serial: "1".into(),
                     heartbeat_secs: "120".into(),
                     max_borrow_days: "30".into(),
+                    site_refresh_days: protocol::site::DEFAULT_REFRESH_DAYS.to_string(),
                     ..Default::default()
                 });
                 let pid = p.as_ref().map(|p| p.id);
@@ -151,6 +152,11 @@ fn product_form(p: &Product) -> ProductForm {
         heartbeat_secs: s.heartbeat_secs.to_string(),
         borrowing_allowed: on(s.borrowing_allowed),
         max_borrow_days: s.max_borrow_days.to_string(),
+        site_server: on(s.site_refresh_days.is_some()),
+        site_refresh_days: s
+            .site_refresh_days
+            .unwrap_or(protocol::site::DEFAULT_REFRESH_DAYS)
+            .to_string(),
     }
 }
 
@@ -234,6 +240,7 @@ const EDITOR_FIELDS: &[&str] = &[
     "licences_per_serial",
     "heartbeat_secs",
     "max_borrow_days",
+    "site_refresh_days",
 ];
 
 /// One editable row of the feature catalogue or of the counters.
@@ -498,6 +505,8 @@ fn ProductEditor(
                 </div>
                 <Check label="Borrowing allowed" name="form[borrowing_allowed]" checked=f.borrowing_allowed.is_some()/>
                 <Text label="Longest borrowing (days)" name="form[max_borrow_days]" value=f.max_borrow_days kind="number"/>
+                <Check label="Sold for site licence servers (each licence links a customer's own server, which serves its seats)" name="form[site_server]" checked=f.site_server.is_some()/>
+                <Text label="Site servers refresh within (days)" name="form[site_refresh_days]" value=f.site_refresh_days kind="number" hint="Past it, a site grants no new seats until it refreshes (1-365)."/>
             </section>
             {move || save.value().with(|v| match v {
                 Some(Err(PortalError::Invalid { field, message })) if EDITOR_FIELDS.contains(&field.as_str()) => Some(view! {

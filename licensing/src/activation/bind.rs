@@ -81,6 +81,13 @@ impl Licentia {
         if let Some(named) = named_product {
             same_product(&product.code, named)?;
         }
+        if product.site_refresh_days.is_some() {
+            return Err(Error::refused(
+                "This licence is for a site licence server: link the customer's server with it \
+                 (server site link), and applications take their seats there."
+                    .into(),
+            ));
+        }
         if lic.serial_id.is_some() && via_serial.is_none() {
             return Err(Error::refused(
                 "This licence belongs to a serial number: activate with the serial number.".into(),

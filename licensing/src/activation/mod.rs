@@ -133,7 +133,7 @@ fn duration_words(secs: i64) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
-fn hostname(raw: &str) -> Result<String, InputError> {
+pub(crate) fn hostname(raw: &str) -> Result<String, InputError> {
     protocol::input::text_line(
         "hostname",
         raw,

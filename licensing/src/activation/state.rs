@@ -94,7 +94,7 @@ impl Licentia {
 
     /// Refuses one more activation or removal if `events` (activations and removals of
     /// `licences` licences sharing a budget) fill the anti-churn window.
-    pub(super) fn churn_verdict(&self, events: &[i64], licences: usize) -> Result<()> {
+    pub(crate) fn churn_verdict(&self, events: &[i64], licences: usize) -> Result<()> {
         let policy = self.auth.churn;
         let now = self.clock.now();
         let licences = i64::try_from(licences).unwrap_or(1);
@@ -132,6 +132,7 @@ impl Licentia {
              p.expire_day_of_month AS p_expire_day_of_month, \
              p.max_activations AS p_max_activations, \
              p.validate_every_days AS p_validate_every_days, \
+             p.site_refresh_days AS p_site_refresh_days, \
              (SELECT COUNT(*) FROM activations h \
               WHERE h.licence_id = l.id AND h.fingerprint = $2) AS seen_here, \
              a.id AS a_id, a.fingerprint AS a_fingerprint, a.hostname AS a_hostname, \
@@ -238,6 +239,9 @@ pub(super) struct BindingProduct {
     pub max_activations: i64,
     #[sqlx(rename = "p_validate_every_days")]
     pub validate_every_days: i64,
+    /// Set: the product is sold for site servers, whose licences never bind a machine.
+    #[sqlx(rename = "p_site_refresh_days")]
+    pub site_refresh_days: Option<i64>,
 }
 
 impl BindingProduct {

@@ -86,6 +86,7 @@ pub(crate) struct ProductRow {
     pub heartbeat_secs: i64,
     pub borrowing_allowed: i64,
     pub max_borrow_days: i64,
+    pub site_refresh_days: Option<i64>,
     pub created_at: i64,
 }
 
@@ -108,6 +109,7 @@ impl ProductRow {
                 heartbeat_secs: self.heartbeat_secs,
                 borrowing_allowed: self.borrowing_allowed != 0,
                 max_borrow_days: self.max_borrow_days,
+                site_refresh_days: self.site_refresh_days,
             },
             id: self.id,
             code: self.code,
@@ -124,7 +126,7 @@ pub(crate) const PRODUCT_COLUMNS: &str = "p.id, p.code, p.name, p.editor, p.rele
      p.release_date, p.features, p.default_features, p.default_counters, p.limited, \
      p.validity_days, p.fixed_start, p.fixed_end, p.expire_day_of_month, p.end_user_removal, \
      p.max_activations, p.validate_every_days, p.licences_per_serial, p.heartbeat_secs, \
-     p.borrowing_allowed, p.max_borrow_days, p.created_at";
+     p.borrowing_allowed, p.max_borrow_days, p.site_refresh_days, p.created_at";
 
 /// The alphabet of licence keys: no 0/O or 1/I/L to confuse when read aloud.
 const KEY_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";

@@ -54,18 +54,19 @@ impl Licentia {
              validity_days = $10, fixed_start = $11, fixed_end = $12, expire_day_of_month = $13, \
              end_user_removal = $14, max_activations = $15, validate_every_days = $16, \
              licences_per_serial = $17, heartbeat_secs = $18, borrowing_allowed = $19, \
-             max_borrow_days = $20";
+             max_borrow_days = $20, site_refresh_days = $21";
         let sql = match product_id {
-            Some(_) => format!("UPDATE products SET {sql_values} WHERE id = $21 RETURNING id"),
+            Some(_) => format!("UPDATE products SET {sql_values} WHERE id = $22 RETURNING id"),
             None => "INSERT INTO products (code, name, editor, release_number, release_date, \
                  features, default_features, default_counters, limited, validity_days, fixed_start, \
                  fixed_end, expire_day_of_month, end_user_removal, max_activations, \
                  validate_every_days, licences_per_serial, heartbeat_secs, borrowing_allowed, \
-                 max_borrow_days, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING id"
+                 max_borrow_days, site_refresh_days, created_at) VALUES ($1, $2, $3, $4, $5, $6, \
+                 $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+                 RETURNING id"
                 .to_owned(),
         };
-        // $21 is the product to update, or the creation time of a new one.
+        // $22 is the product to update, or the creation time of a new one.
         let last = product_id.unwrap_or_else(|| self.clock.now());
         let mut tx = self.db.pool().begin().await?;
         let id: Option<i64> = sqlx::query_scalar(&sql)
@@ -89,6 +90,7 @@ impl Licentia {
             .bind(s.heartbeat_secs)
             .bind(i64::from(s.borrowing_allowed))
             .bind(s.max_borrow_days)
+            .bind(s.site_refresh_days)
             .bind(last)
             .fetch_optional(&mut *tx)
             .await

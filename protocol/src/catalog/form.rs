@@ -49,6 +49,11 @@ pub struct ProductForm {
     pub borrowing_allowed: Option<String>,
     #[serde(default)]
     pub max_borrow_days: String,
+    /// Ticked: the product is sold for site licence servers.
+    #[serde(default)]
+    pub site_server: Option<String>,
+    #[serde(default)]
+    pub site_refresh_days: String,
 }
 
 /// `code: Name` lines (the name is optional).
@@ -215,6 +220,15 @@ impl ProductForm {
                     &self.max_borrow_days,
                     d.max_borrow_days,
                 )?,
+                site_refresh_days: match self.site_server {
+                    None => None,
+                    Some(_) => Some(number(
+                        "site_refresh_days",
+                        "The site servers' refresh period",
+                        &self.site_refresh_days,
+                        crate::site::DEFAULT_REFRESH_DAYS,
+                    )?),
+                },
             },
         })
     }

@@ -41,6 +41,11 @@ pub struct LicensingSettings {
     pub heartbeat_secs: i64,
     pub borrowing_allowed: bool,
     pub max_borrow_days: i64,
+    /// Sold for customers' site licence servers: each licence links one site server (never an
+    /// application's machine), which must refresh its entitlement within this many days
+    /// (1–365). `None`: licences activate on machines.
+    #[serde(default)]
+    pub site_refresh_days: Option<i64>,
 }
 
 impl Default for LicensingSettings {
@@ -58,6 +63,7 @@ impl Default for LicensingSettings {
             heartbeat_secs: 120,
             borrowing_allowed: false,
             max_borrow_days: 30,
+            site_refresh_days: None,
         }
     }
 }
@@ -850,6 +856,15 @@ impl LicensingSettings {
             1,
             365,
         )?;
+        if let Some(days) = s.site_refresh_days {
+            range(
+                "site_refresh_days",
+                "The site servers' refresh period",
+                days,
+                1,
+                crate::site::MAX_REFRESH_DAYS,
+            )?;
+        }
         Ok(Self {
             fixed_start: start.map(crate::time::format_date),
             fixed_end: end.map(crate::time::format_date),

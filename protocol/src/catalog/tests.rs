@@ -157,3 +157,30 @@ fn a_list_filter_is_its_address() {
     assert_eq!(f.query_string(), "q=a%20b%26c&status=in_use&client_id=3");
     assert_eq!(OrderFilter::default().query_string(), "");
 }
+
+#[test]
+fn a_product_for_site_servers_refreshes_within_a_year() {
+    let form = |site: bool, days: &str| ProductForm {
+        code: "CAD".into(),
+        name: "CAD".into(),
+        site_server: site.then(|| "on".to_owned()),
+        site_refresh_days: days.into(),
+        ..Default::default()
+    };
+    let settings = |f: ProductForm| f.into_input().expect("form").settings;
+    assert_eq!(
+        settings(form(false, "10")).site_refresh_days,
+        None,
+        "unticked: days ignored"
+    );
+    assert_eq!(
+        settings(form(true, "")).site_refresh_days,
+        Some(crate::site::DEFAULT_REFRESH_DAYS)
+    );
+    assert_eq!(settings(form(true, "90")).site_refresh_days, Some(90));
+    for days in ["0", "366"] {
+        let mut p = product();
+        p.settings = settings(form(true, days));
+        assert_eq!(p.validate().expect_err("range").field, "site_refresh_days");
+    }
+}

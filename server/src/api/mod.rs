@@ -13,6 +13,7 @@ mod borrow;
 mod floating;
 mod history;
 mod manage;
+mod sites;
 mod webhooks;
 
 use crate::AppState;
@@ -54,6 +55,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "audit", description = "The audit log: who changed what, when and from where (bearer token)."),
         (name = "floating", description = "Floating seats: the seat protocol for applications (pool key or serial, then the lease token) and pools, keys and usage for automation (bearer token)."),
         (name = "webhooks", description = "Webhooks: URLs told of events, signed, with their deliveries (bearer token, administrators)."),
+        (name = "sites", description = "Site licence servers: linking, refreshing and unlinking a customer's own server (its licence key and fingerprint; no token), and the vendor's view of them (bearer token)."),
         (name = "usage", description = "Usage over time: a pool's session history, the usage charts' figures and the monthly casual usage reports (bearer token)."),
     )
 )]
@@ -88,6 +90,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(history::routes())
         .merge(webhooks::routes())
+        .merge(sites::routes())
 }
 
 /// The OpenAPI document, as generated from the handlers (also printed by `server openapi`).

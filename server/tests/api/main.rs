@@ -31,6 +31,7 @@ mod replicas;
 mod second_factor;
 mod security;
 mod silent_seats;
+mod sites;
 mod web;
 mod webhooks;
 mod workstation;
