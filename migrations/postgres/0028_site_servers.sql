@@ -4,7 +4,7 @@
 -- last entitlement issued to it (each issue raises it, so a site never takes back an older
 -- one), when it must refresh by, and how the link ended: unlinked with the site's word, or
 -- freed by the vendor (at once, or when the entitlement it holds lapses).
-ALTER TABLE products ADD COLUMN site_refresh_days INTEGER
+ALTER TABLE products ADD COLUMN site_refresh_days BIGINT
     CHECK (site_refresh_days IS NULL OR site_refresh_days BETWEEN 1 AND 365);
 
 CREATE TABLE sites (

@@ -79,6 +79,8 @@ pub enum AuditAction {
     SiteRevoke,
     #[serde(rename = "site.unlink")]
     SiteUnlink,
+    #[serde(rename = "site.free")]
+    SiteFree,
     #[serde(rename = "serials.generate")]
     SerialsGenerate,
     #[serde(rename = "serials.export")]
@@ -138,7 +140,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, in the order the portal's filter lists them.
-    pub const ALL: [AuditAction; 63] = [
+    pub const ALL: [AuditAction; 64] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignInLocked,
@@ -202,6 +204,7 @@ impl AuditAction {
         Self::SiteRefresh,
         Self::SiteRevoke,
         Self::SiteUnlink,
+        Self::SiteFree,
     ];
 
     /// The code stored and used in filters, e.g. `licence.edit`.
@@ -243,6 +246,7 @@ impl AuditAction {
             Self::SiteRefresh => "site.refresh",
             Self::SiteRevoke => "site.revoke",
             Self::SiteUnlink => "site.unlink",
+            Self::SiteFree => "site.free",
             Self::SerialsGenerate => "serials.generate",
             Self::SerialsExport => "serials.export",
             Self::SerialReissue => "serial.reissue",

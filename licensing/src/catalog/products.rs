@@ -45,6 +45,9 @@ impl Licentia {
             Some(id) => Some(self.product(actor, id).await?),
             None => None,
         };
+        if let (Some(id), Some(before)) = (product_id, &before) {
+            self.mode_change_allowed(id, before, &p).await?;
+        }
         let s = &p.settings;
         let day = |d: &Option<String>| d.as_deref().and_then(parse_date);
         let duplicate = format!("A product with the code {} already exists.", p.code);
@@ -108,6 +111,54 @@ impl Licentia {
         self.record(&mut *tx, Who::User(actor), entry).await?;
         crate::db::commit(tx).await?;
         Ok(saved)
+    }
+
+    /// A product moves between machines and site servers only while none of its licences is
+    /// in use the old way: a licence must never be on a machine and a site server at once.
+    async fn mode_change_allowed(
+        &self,
+        id: i64,
+        before: &Product,
+        after: &ProductInput,
+    ) -> Result<()> {
+        let (was, is) = (
+            before.settings.site_refresh_days.is_some(),
+            after.settings.site_refresh_days.is_some(),
+        );
+        if was == is {
+            return Ok(());
+        }
+        let (sql, what) = if was {
+            (
+                "SELECT COUNT(*) FROM sites s JOIN licences l ON l.id = s.licence_id \
+                 JOIN orders o ON o.id = l.order_id \
+                 WHERE o.product_id = $1 AND s.unlinked_at IS NULL",
+                "linked to site servers",
+            )
+        } else {
+            (
+                "SELECT COUNT(*) FROM activations a JOIN licences l ON l.id = a.licence_id \
+                 LEFT JOIN orders o ON o.id = l.order_id LEFT JOIN serials s ON s.id = l.serial_id \
+                 WHERE COALESCE(o.product_id, s.product_id) = $1 \
+                 AND (a.removed_at IS NULL OR a.frees_at IS NOT NULL)",
+                "activated on machines",
+            )
+        };
+        let in_use: i64 = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_one(self.db.pool())
+            .await?;
+        if in_use > 0 {
+            return Err(InputError::new(
+                "site_refresh_days",
+                format!(
+                    "{in_use} of this product's licences are {what}: free them first, then \
+                     change how its licences are used."
+                ),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     /// Deletes a product that no order or serial uses.

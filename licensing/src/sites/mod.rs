@@ -56,6 +56,24 @@ struct SiteLicence {
     product_code: String,
     editor: String,
     site_refresh_days: Option<i64>,
+    limited: i64,
+    validity_days: Option<i64>,
+    fixed_start: Option<i64>,
+    fixed_end: Option<i64>,
+    expire_day_of_month: Option<i64>,
+    activation_count: i64,
+    max_activations: i64,
+}
+
+impl SiteLicence {
+    fn limits(&self) -> crate::activation::expiry::Limits {
+        crate::activation::expiry::Limits {
+            validity_days: self.validity_days,
+            fixed_start: self.fixed_start,
+            fixed_end: self.fixed_end,
+            expire_day_of_month: self.expire_day_of_month.and_then(|d| u32::try_from(d).ok()),
+        }
+    }
 }
 
 /// A site's row, as linking reads it.
@@ -94,17 +112,28 @@ impl Licentia {
         }
         let now = self.clock.now();
         let today = day_of(now);
+        // Read before the transaction: it may take a connection of its own.
+        let (kid, signing) = self.signing_key().await?;
+        let mut tx = self.db.pool().begin().await?;
+        // The licence's row, written to take it: two links of one licence take turns, and the
+        // second reads the first's site and the terms as they are now.
+        sqlx::query("UPDATE licences SET open_ended = open_ended WHERE licence_key = $1")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
         let lic: SiteLicence = sqlx::query_as(
             "SELECT l.id, l.licence_key, l.order_id, o.client_id, c.name AS client_name, \
              COALESCE(l.features, o.features, '[]') AS features, \
              COALESCE(l.counters, o.counters, '{}') AS counters, l.expires_on, l.open_ended, \
-             p.code AS product_code, p.editor, p.site_refresh_days \
+             p.code AS product_code, p.editor, p.site_refresh_days, p.limited, p.validity_days, \
+             p.fixed_start, p.fixed_end, p.expire_day_of_month, l.activation_count, \
+             p.max_activations \
              FROM licences l JOIN orders o ON o.id = l.order_id \
              JOIN clients c ON c.id = o.client_id JOIN products p ON p.id = o.product_id \
              WHERE l.licence_key = $1",
         )
         .bind(&key)
-        .fetch_optional(self.db.pool())
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("A licence with this key"))?;
         let Some(days) = lic.site_refresh_days else {
@@ -114,7 +143,20 @@ impl Licentia {
                     .into(),
             ));
         };
-        let end = lic.expires_on.filter(|_| lic.open_ended == 0);
+        // A limited licence's end is fixed when it is first used, here as on a machine.
+        let fix_end = lic.limited != 0 && lic.open_ended == 0 && lic.expires_on.is_none();
+        let end = if fix_end {
+            Some(
+                crate::activation::expiry::expiry(&lic.limits(), today).map_err(|e| match e {
+                    crate::activation::expiry::ExpiryError::Unbounded => {
+                        Error::Internal("a limited product has no limit".into())
+                    }
+                    e => Error::refused(format!("This licence cannot be used now: {e}.")),
+                })?,
+            )
+        } else {
+            lic.expires_on.filter(|_| lic.open_ended == 0)
+        };
         if let Some(end) = end.filter(|end| *end < today) {
             return Err(Error::Gone(format!(
                 "This licence expired on {}: ask your vendor to renew it.",
@@ -139,16 +181,13 @@ impl Licentia {
             order_id: lic.order_id,
             today,
         });
-        // Read before the transaction: it may take a connection of its own.
-        let (kid, signing) = self.signing_key().await?;
-
-        let mut tx = self.db.pool().begin().await?;
-        // The licence's row, written to take it: two links of one licence take turns, and the
-        // second sees the first's site.
-        sqlx::query("UPDATE licences SET open_ended = open_ended WHERE id = $1")
-            .bind(lic.id)
-            .execute(&mut *tx)
-            .await?;
+        if fix_end {
+            sqlx::query("UPDATE licences SET expires_on = $1 WHERE id = $2 AND expires_on IS NULL")
+                .bind(end)
+                .bind(lic.id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let since = now - self.auth.churn.window_secs;
         let rows: Vec<SiteRow> = sqlx::query_as(
             "SELECT id, fingerprint, hostname, seq, linked_at, revoked_at, revoked_reason, \
@@ -217,6 +256,33 @@ impl Licentia {
                     events.extend(r.unlinked_at);
                 }
                 self.churn_verdict(&events, 1)?;
+                // A new server uses one of the licence's activations, as a new machine does: a
+                // licence moves between servers only as often as its product allows.
+                let seen: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sites WHERE licence_id = $1 AND fingerprint = $2",
+                )
+                .bind(lic.id)
+                .bind(&fp)
+                .fetch_one(&mut *tx)
+                .await?;
+                if seen == 0 {
+                    if lic.activation_count >= lic.max_activations {
+                        return Err(Error::Refused(
+                            crate::Refusal::ActivationLimit,
+                            format!(
+                                "This licence has been used on the most servers it allows ({}). \
+                                 Ask your vendor to allow another.",
+                                lic.max_activations
+                            ),
+                        ));
+                    }
+                    sqlx::query(
+                        "UPDATE licences SET activation_count = activation_count + 1 WHERE id = $1",
+                    )
+                    .bind(lic.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO sites (licence_id, fingerprint, hostname, channel, linked_at, \
                      seq, issued_at, refresh_by, last_contact_at) \
@@ -292,8 +358,9 @@ impl Licentia {
         let fp = fingerprint(&code.fp)?;
         let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;
-        let row: Option<(i64, i64, String, i64, i64)> = sqlx::query_as(
-            "SELECT s.id, s.seq, l.licence_key, l.id, o.client_id FROM sites s \
+        let row: Option<UnlinkRow> = sqlx::query_as(
+            "SELECT s.id AS site_id, s.seq, l.licence_key, l.id AS licence_id, o.client_id, \
+             s.hostname AS host, s.revoked_at AS revoked FROM sites s \
              JOIN licences l ON l.id = s.licence_id JOIN orders o ON o.id = l.order_id \
              WHERE l.licence_key = $1 AND s.id = $2 AND s.fingerprint = $3 \
              AND s.unlinked_at IS NULL",
@@ -303,17 +370,32 @@ impl Licentia {
         .bind(&fp)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((site_id, seq, licence_key, licence_id, client_id)) = row else {
+        let Some(UnlinkRow {
+            site_id,
+            seq,
+            licence_key,
+            licence_id,
+            client_id,
+            host,
+            revoked,
+        }) = row
+        else {
             return Err(Error::NotFound(
                 "A linked site with this licence and machine",
             ));
         };
+        if revoked.is_some() {
+            // Unlinked, a revoked site's licence would link afresh: only the vendor frees it.
+            return Err(Error::Gone(
+                "Your vendor revoked this site's licences: only they can free the licence.".into(),
+            ));
+        }
         if code.seq != seq {
-            return Err(Error::Conflict(format!(
-                "This unlink code gives up entitlement {}, but the site was last sent {seq}: \
-                 make a new unlink code on the site server after it imports its latest answer.",
-                code.seq
-            )));
+            return Err(Error::Conflict(
+                "This unlink code does not give up the site's latest entitlement: make a new \
+                 one on the site server after it imports its latest answer."
+                    .into(),
+            ));
         }
         let done = sqlx::query(
             "UPDATE sites SET unlinked_at = $1, frees_at = NULL, last_contact_at = $1 \
@@ -339,8 +421,7 @@ impl Licentia {
             )
             .of_client(Some(client_id))
             .detail(format!(
-                "The site server {} gave its entitlement up (site {site_id}).",
-                code.host
+                "The site server {host} gave its entitlement up (site {site_id})."
             )),
         )
         .await?;
@@ -394,6 +475,15 @@ impl Licentia {
     async fn end_site(&self, actor: &CurrentUser, site_id: i64, how: SiteEnd<'_>) -> Result<()> {
         let now = self.clock.now();
         let mut tx = self.db.pool().begin().await?;
+        // The licence's row first, as linking takes it: a refresh cannot move the site's
+        // refresh-by time between the read below and the update.
+        sqlx::query(
+            "UPDATE licences SET open_ended = open_ended \
+             WHERE id = (SELECT licence_id FROM sites WHERE id = $1)",
+        )
+        .bind(site_id)
+        .execute(&mut *tx)
+        .await?;
         let row: Option<(i64, String, i64, String, i64)> = sqlx::query_as(
             "SELECT l.id, l.licence_key, o.client_id, s.hostname, s.refresh_by FROM sites s \
              JOIN licences l ON l.id = s.licence_id JOIN orders o ON o.id = l.order_id \
@@ -427,7 +517,7 @@ impl Licentia {
                     .bind(now)
                     .bind(frees_at)
                     .bind(site_id),
-                    AuditAction::SiteUnlink,
+                    AuditAction::SiteFree,
                     match frees_at {
                         None => format!("Freed the licence from the site server {host} (site {site_id}) at once."),
                         Some(t) => format!("Freed the licence from the site server {host} (site {site_id}), free to link again at {}.", format_utc(t)),
@@ -450,6 +540,18 @@ impl Licentia {
         .await?;
         crate::db::commit(tx).await
     }
+}
+
+/// What unlinking reads of the site it ends.
+#[derive(sqlx::FromRow)]
+struct UnlinkRow {
+    site_id: i64,
+    seq: i64,
+    licence_key: String,
+    licence_id: i64,
+    client_id: i64,
+    host: String,
+    revoked: Option<i64>,
 }
 
 enum SiteEnd<'a> {

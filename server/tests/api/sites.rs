@@ -169,7 +169,7 @@ both_backends! {
     }
 
     async fn a_site_that_keeps_moving_is_held_back_by_the_anti_churn_limit(app) {
-        let f = fixture(&app, site_product(), 1).await;
+        let f = fixture(&app, LicensingSettings { max_activations: 100, ..site_product() }, 1).await;
         let key = f.keys[0].clone();
         let mut refused = None;
         for round in 0..12 {
@@ -210,6 +210,56 @@ both_backends! {
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     }
 
+    async fn a_licence_moves_to_as_many_servers_as_its_activations_allow(app) {
+        // Three by default: each new server uses one (an unlink gives none back), a server
+        // seen before none.
+        let f = fixture(&app, site_product(), 1).await;
+        let key = f.keys[0].clone();
+        for machine in ["one", "two", "three", "one"] {
+            let (st, answer) = link(&app, &key, machine, 0).await;
+            assert_eq!(st, StatusCode::OK, "{machine}: {answer}");
+            let c = verified(&app, &answer).await;
+            let (st, body, _) = post(&app, "/api/v1/sites/unlink", json!({"key": key, "site": c.site, "fp": site_fp(machine), "host": machine, "seq": c.seq, "t": 0})).await;
+            assert_eq!(st, StatusCode::NO_CONTENT, "{body}");
+        }
+        let (st, body) = link(&app, &key, "four", 0).await;
+        assert_eq!((st, body["type"].as_str()), (StatusCode::FORBIDDEN, Some("/problems/activation-limit")), "{body}");
+    }
+
+    async fn a_revoked_site_cannot_unlink_itself_free(app) {
+        let f = fixture(&app, site_product(), 1).await;
+        let key = f.keys[0].clone();
+        let (_, answer) = link(&app, &key, "site-a", 0).await;
+        let c = verified(&app, &answer).await;
+        app.services.revoke_site(&f.admin, c.site, "chargeback").await.expect("revoke");
+        let (st, body, _) = post(&app, "/api/v1/sites/unlink", json!({"key": key, "site": c.site, "fp": site_fp("site-a"), "host": "site-a", "seq": c.seq, "t": 0})).await;
+        assert_eq!(st, StatusCode::GONE, "{body}");
+        let (st, body) = link(&app, &key, "site-b", 0).await;
+        assert_eq!(st, StatusCode::CONFLICT, "the revoked site still holds the licence: {body}");
+        // The product keeps its mode while a site holds one of its licences.
+        let product = app.services.licence_page(&f.admin, f.licence_ids[0]).await.expect("page").product;
+        let mut input = product_input_of(&product);
+        input.settings.site_refresh_days = None;
+        let refused = app.services.save_product(&f.admin, Some(product.id), input).await.expect_err("in use");
+        assert!(refused.to_string().contains("linked to site servers"), "{refused}");
+    }
+
+    async fn a_limited_site_licence_takes_its_end_when_first_linked(app) {
+        let settings = LicensingSettings { limited: true, validity_days: Some(10), end_user_removal: false, ..site_product() };
+        let f = fixture(&app, settings, 1).await;
+        let (st, answer) = link(&app, &f.keys[0], "site-a", 0).await;
+        assert_eq!(st, StatusCode::OK, "{answer}");
+        let c = verified(&app, &answer).await;
+        // Ten days, today the first (as on a machine).
+        let end = protocol::time::format_date(protocol::time::day_of(app.clock.now()) + 9);
+        assert!(c.keys.iter().all(|k| k.end_date.as_deref() == Some(end.as_str())), "{:?}", c.keys);
+        let lic = app.services.licence(&f.admin, f.licence_ids[0]).await.expect("licence");
+        assert_eq!(lic.expires_on.as_deref(), Some(end.as_str()), "fixed on the licence");
+        app.clock.advance(11 * DAY);
+        let (st, body) = link(&app, &f.keys[0], "site-a", c.seq).await;
+        assert_eq!(st, StatusCode::GONE, "{body}");
+    }
+
     async fn an_expired_site_licence_links_no_server(app) {
         let settings = LicensingSettings { limited: true, validity_days: Some(10), end_user_removal: false, ..site_product() };
         let f = fixture(&app, settings, 1).await;
@@ -222,5 +272,20 @@ both_backends! {
         let (st, body) = link(&app, &f.keys[0], "site-a", c.seq).await;
         assert_eq!(st, StatusCode::GONE, "{body}");
         assert!(body["detail"].as_str().unwrap_or("").contains("expired"), "{body}");
+    }
+}
+
+/// The editor's input that saves `p` as it is.
+fn product_input_of(p: &protocol::catalog::Product) -> protocol::catalog::ProductInput {
+    protocol::catalog::ProductInput {
+        code: p.code.clone(),
+        name: p.name.clone(),
+        editor: p.editor.clone(),
+        release_number: p.release_number,
+        release_date: p.release_date.clone(),
+        features: p.features.clone(),
+        default_features: p.default_features.clone(),
+        default_counters: p.default_counters.clone(),
+        settings: p.settings.clone(),
     }
 }
