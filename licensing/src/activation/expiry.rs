@@ -15,6 +15,23 @@ pub struct Limits {
     pub expire_day_of_month: Option<u32>,
 }
 
+impl Limits {
+    /// The limits as a product's row stores them (the day of the month as a number).
+    pub fn of_row(
+        validity_days: Option<i64>,
+        fixed_start: Option<i64>,
+        fixed_end: Option<i64>,
+        expire_day_of_month: Option<i64>,
+    ) -> Self {
+        Self {
+            validity_days,
+            fixed_start,
+            fixed_end,
+            expire_day_of_month: expire_day_of_month.and_then(|d| u32::try_from(d).ok()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ExpiryError {
     #[error("the licence can be activated from {}", protocol::time::format_date(*.0))]

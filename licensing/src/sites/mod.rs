@@ -67,12 +67,12 @@ struct SiteLicence {
 
 impl SiteLicence {
     fn limits(&self) -> crate::activation::expiry::Limits {
-        crate::activation::expiry::Limits {
-            validity_days: self.validity_days,
-            fixed_start: self.fixed_start,
-            fixed_end: self.fixed_end,
-            expire_day_of_month: self.expire_day_of_month.and_then(|d| u32::try_from(d).ok()),
-        }
+        crate::activation::expiry::Limits::of_row(
+            self.validity_days,
+            self.fixed_start,
+            self.fixed_end,
+            self.expire_day_of_month,
+        )
     }
 }
 
